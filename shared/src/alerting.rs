@@ -1,0 +1,182 @@
+//! Fired alerts and their delivery: claim in the ledger, deliver, settle. The ledger key is
+//! derived from what fired the alert, so a retried or duplicated delivery of the same stream
+//! record or queue message finds the alert already settled and sends nothing.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::domain::{EventId, Millis, UserId};
+use crate::ports::{AlertLedger, Claim, Notifier, PortError, ProfileStore};
+use crate::rules::{Action, Rule, RuleId, Severity};
+
+/// `{rule}#{user}#{discriminator}`: rule ids and event ids cannot contain `#`, so distinct
+/// alerts never share a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AlertId(String);
+
+impl AlertId {
+    /// The one alert a `first` rule may ever send a user.
+    pub fn first(rule: &RuleId, user: UserId) -> Self {
+        AlertId(format!("{rule}#{user}#first"))
+    }
+
+    /// The alert a window or absence rule sends for one triggering event.
+    pub fn for_trigger(rule: &RuleId, user: UserId, trigger: &EventId) -> Self {
+        AlertId(format!("{rule}#{user}#{trigger}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub id: AlertId,
+    pub rule_id: RuleId,
+    pub user: UserId,
+    pub event_ids: Vec<EventId>,
+    pub action: Action,
+    pub text: String,
+    pub fired_at: Millis,
+}
+
+impl Alert {
+    pub fn new(
+        rule: &Rule,
+        id: AlertId,
+        user: UserId,
+        event_ids: Vec<EventId>,
+        text: String,
+        fired_at: Millis,
+    ) -> Self {
+        Alert {
+            id,
+            rule_id: rule.id.clone(),
+            user,
+            event_ids,
+            action: rule.action,
+            text,
+            fired_at,
+        }
+    }
+}
+
+/// How an alert ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent {
+        message_id: String,
+    },
+    /// Recorded instead of silently dropped, e.g. an SMS for a user with no phone on file.
+    Undeliverable {
+        reason: String,
+    },
+}
+
+/// The JSON body published on the operator topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorAlert {
+    pub alert_id: AlertId,
+    pub rule_id: RuleId,
+    pub severity: Severity,
+    pub user: UserId,
+    pub event_ids: Vec<EventId>,
+    pub text: String,
+    pub fired_at: Millis,
+}
+
+/// What [`AlertDispatcher::dispatch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatched {
+    Delivered(Delivery),
+    /// Settled by an earlier delivery of the same trigger.
+    AlreadySettled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    #[error("alert {0} is being delivered by another worker")]
+    InFlight(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// How long a worker may hold an alert before another may take it over. Longer than any single
+/// SNS publish, shorter than the retry interval of the stream and the queue.
+pub const DELIVERY_LEASE_SECONDS: u64 = 30;
+
+/// SNS rejects SMS bodies over 1600 characters; message templates pull in client-controlled
+/// fields, so the rendered text is cut rather than the alert lost.
+pub const SMS_MAX_CHARS: usize = 1600;
+
+#[derive(Clone)]
+pub struct AlertDispatcher {
+    pub ledger: Arc<dyn AlertLedger>,
+    pub profiles: Arc<dyn ProfileStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AlertDispatcher {
+    pub async fn dispatch(&self, alert: &Alert) -> Result<Dispatched, DispatchError> {
+        let now = self.clock.now();
+        match self
+            .ledger
+            .claim(alert, now, now.plus_seconds(DELIVERY_LEASE_SECONDS))
+            .await?
+        {
+            Claim::AlreadySettled => return Ok(Dispatched::AlreadySettled),
+            Claim::InFlight => return Err(DispatchError::InFlight(alert.id.as_str().to_owned())),
+            Claim::Claimed => {}
+        }
+        match self.deliver(alert).await {
+            Ok(delivery) => {
+                self.ledger
+                    .settle(&alert.id, &delivery, self.clock.now())
+                    .await?;
+                tracing::info!(alert_id = alert.id.as_str(), rule_id = %alert.rule_id, user = %alert.user, outcome = ?delivery, "alert settled");
+                Ok(Dispatched::Delivered(delivery))
+            }
+            Err(error) => {
+                if let Err(release_error) = self.ledger.release(&alert.id, &error.to_string()).await
+                {
+                    // The lease expires by itself; the retry just waits for it.
+                    tracing::warn!(alert_id = alert.id.as_str(), %release_error, "could not release alert claim");
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn deliver(&self, alert: &Alert) -> Result<Delivery, PortError> {
+        match alert.action {
+            Action::SmsUser => {
+                let Some(profile) = self.profiles.profile(alert.user).await? else {
+                    return Ok(Delivery::Undeliverable {
+                        reason: format!("user {} has no phone number on file", alert.user),
+                    });
+                };
+                let text: String = alert.text.chars().take(SMS_MAX_CHARS).collect();
+                let message_id = self.notifier.send_sms(&profile.phone, &text).await?;
+                Ok(Delivery::Sent { message_id })
+            }
+            Action::NotifyOperator { severity } => {
+                let body = OperatorAlert {
+                    alert_id: alert.id.clone(),
+                    rule_id: alert.rule_id.clone(),
+                    severity,
+                    user: alert.user,
+                    event_ids: alert.event_ids.clone(),
+                    text: alert.text.clone(),
+                    fired_at: alert.fired_at,
+                };
+                let message_id = self.notifier.notify_operator(&body).await?;
+                Ok(Delivery::Sent { message_id })
+            }
+        }
+    }
+}

@@ -1,0 +1,425 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::alerting::{Alert, AlertId, Delivery};
+use crate::domain::{EventId, Millis, StoredEvent, UserId, UserProfile};
+use crate::ports::{AlertLedger, Claim, EventStore, Insert, PortError, ProfileStore, RuleState};
+use crate::rules::{Action, RuleId};
+
+/// The events table's local secondary index on (`user`, `received_at`).
+pub const EVENTS_BY_RECEIVED_INDEX: &str = "by_received";
+
+/// How long rule-state items outlive their purpose before DynamoDB's TTL removes them.
+const STATE_TTL_GRACE_SECONDS: u64 = 24 * 60 * 60;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> PortError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    PortError::unavailable("dynamodb", DisplayErrorContext(e))
+}
+
+fn corrupt(e: serde_dynamo::Error) -> PortError {
+    PortError::Corrupt(e.to_string())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// Events, keyed by (`user`, `id`) so a client's retry with the same id lands on the same item.
+#[derive(Debug, Clone)]
+pub struct DynamoEvents {
+    client: Client,
+    table: String,
+}
+
+impl DynamoEvents {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoEvents {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<StoredEvent>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("user", n(user))
+            .key("id", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoEvents {
+    async fn insert(&self, event: &StoredEvent) -> Result<Insert, PortError> {
+        let item: Item = serde_dynamo::to_item(event).map_err(corrupt)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", "id")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Insert::Inserted),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                // Read back the stored copy: its receive time, not this attempt's, is the truth.
+                self.get(event.user, &event.id)
+                    .await?
+                    .map(Insert::Duplicate)
+                    .ok_or_else(|| {
+                        PortError::unavailable(
+                            "dynamodb",
+                            "duplicate event vanished during read-back",
+                        )
+                    })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn received_between(
+        &self,
+        user: UserId,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<StoredEvent>, PortError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EVENTS_BY_RECEIVED_INDEX)
+            .consistent_read(true)
+            .key_condition_expression("#user = :user AND received_at BETWEEN :from AND :to")
+            .expression_attribute_names("#user", "user")
+            .expression_attribute_values(":user", n(user))
+            .expression_attribute_values(":from", n(from.0))
+            .expression_attribute_values(":to", n(to.0))
+            .into_paginator()
+            .send();
+        let mut events = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(unavailable)?;
+            for item in page.items.unwrap_or_default() {
+                events.push(serde_dynamo::from_item(item).map_err(corrupt)?);
+            }
+        }
+        Ok(events)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoProfiles {
+    client: Client,
+    table: String,
+}
+
+impl DynamoProfiles {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoProfiles {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ProfileStore for DynamoProfiles {
+    async fn put_profile(&self, profile: &UserProfile) -> Result<(), PortError> {
+        let item: Item = serde_dynamo::to_item(profile).map_err(corrupt)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("user", n(user))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
+}
+
+/// First-occurrence markers and cooldowns, one item each, claimed with conditional writes.
+#[derive(Debug, Clone)]
+pub struct DynamoRuleState {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRuleState {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoRuleState {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Runs a conditional put; `Ok(false)` when the condition did not hold.
+    async fn conditional_put(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Item,
+    ) -> Result<bool, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl RuleState for DynamoRuleState {
+    async fn claim_first(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+    ) -> Result<bool, PortError> {
+        let item = Item::from([
+            ("pk".to_owned(), s(format!("first#{rule}#{user}"))),
+            ("event_id".to_owned(), s(event.as_str())),
+        ]);
+        let values = Item::from([(":event".to_owned(), s(event.as_str()))]);
+        self.conditional_put(
+            item,
+            "attribute_not_exists(pk) OR event_id = :event",
+            values,
+        )
+        .await
+    }
+
+    async fn claim_cooldown(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+        at: Millis,
+        until: Millis,
+    ) -> Result<bool, PortError> {
+        let item = Item::from([
+            ("pk".to_owned(), s(format!("cooldown#{rule}#{user}"))),
+            ("event_id".to_owned(), s(event.as_str())),
+            ("cooldown_until".to_owned(), n(until.0)),
+            (
+                "expires_at".to_owned(),
+                n(until.0 / 1000 + STATE_TTL_GRACE_SECONDS),
+            ),
+        ]);
+        let values = Item::from([
+            (":event".to_owned(), s(event.as_str())),
+            (":at".to_owned(), n(at.0)),
+        ]);
+        self.conditional_put(
+            item,
+            "attribute_not_exists(pk) OR cooldown_until <= :at OR event_id = :event",
+            values,
+        )
+        .await
+    }
+}
+
+/// Fired alerts, one item per alert id, with their delivery status.
+#[derive(Debug, Clone)]
+pub struct DynamoAlertLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAlertLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoAlertLedger {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+const PENDING: &str = "pending";
+
+#[async_trait]
+impl AlertLedger for DynamoAlertLedger {
+    async fn claim(
+        &self,
+        alert: &Alert,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Claim, PortError> {
+        let (action, severity) = match alert.action {
+            Action::SmsUser => ("sms_user", None),
+            Action::NotifyOperator { severity } => ("notify_operator", Some(severity.as_str())),
+        };
+        let mut item = Item::from([
+            ("alert_id".to_owned(), s(alert.id.as_str())),
+            ("rule_id".to_owned(), s(alert.rule_id.as_str())),
+            ("user".to_owned(), n(alert.user)),
+            (
+                "event_ids".to_owned(),
+                AttributeValue::L(alert.event_ids.iter().map(|e| s(e.as_str())).collect()),
+            ),
+            ("action".to_owned(), s(action)),
+            ("text".to_owned(), s(alert.text.clone())),
+            ("fired_at".to_owned(), n(alert.fired_at.0)),
+            ("status".to_owned(), s(PENDING)),
+            ("lease_until".to_owned(), n(lease_until.0)),
+        ]);
+        if let Some(severity) = severity {
+            item.insert("severity".to_owned(), s(severity));
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(alert_id) OR (#status = :pending AND lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":now", n(now.0))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                let existing = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("alert_id", s(alert.id.as_str()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                let status = existing
+                    .item
+                    .as_ref()
+                    .and_then(|i| i.get("status"))
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str);
+                Ok(match status {
+                    Some(PENDING) => Claim::InFlight,
+                    // Gone between the two calls (deleted by hand): a retry will claim it.
+                    None => Claim::InFlight,
+                    Some(_) => Claim::AlreadySettled,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn settle(
+        &self,
+        id: &AlertId,
+        delivery: &Delivery,
+        now: Millis,
+    ) -> Result<(), PortError> {
+        let (status, detail_name, detail) = match delivery {
+            Delivery::Sent { message_id } => ("sent", "message_id", message_id),
+            Delivery::Undeliverable { reason } => ("undeliverable", "reason", reason),
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("alert_id", s(id.as_str()))
+            .update_expression(
+                "SET #status = :status, settled_at = :now, #detail = :detail REMOVE lease_until",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#detail", detail_name)
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":detail", s(detail.clone()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("alert_id", s(id.as_str()))
+            .update_expression("SET lease_until = :zero, last_error = :error ADD attempts :one")
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":error", s(error.chars().take(1000).collect::<String>()))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

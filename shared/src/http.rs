@@ -1,0 +1,287 @@
+//! The public HTTP API, as an axum router: the ingest Lambda serves it through `lambda_http`
+//! and the local runner serves the very same router on a TCP port.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::{AuthError, TokenVerifier};
+use crate::clock::Clock;
+use crate::domain::{EventBody, EventId, StoredEvent, UserId, UserProfile};
+use crate::intake::{self, InvalidInput};
+use crate::ports::{AbsenceScheduler, EventStore, Insert, PortError, ProfileStore};
+use crate::rules::RuleSet;
+use crate::scheduling::{plan_absence_checks, schedule_all};
+
+/// Bodies above this are refused with 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
+
+/// Everything the ingest API needs, behind the core's ports.
+#[derive(Clone)]
+pub struct IngestApi {
+    pub events: Arc<dyn EventStore>,
+    pub profiles: Arc<dyn ProfileStore>,
+    pub scheduler: Arc<dyn AbsenceScheduler>,
+    pub rules: Arc<RuleSet>,
+    pub verifier: TokenVerifier,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// `/api/v1/event/`, `/api/v1/feedback/` and `/api/v1/user/`, each with or without the slash.
+pub fn router(api: IngestApi) -> Router {
+    let api = Arc::new(api);
+    Router::new()
+        .route("/api/v1/event", post(post_event))
+        .route("/api/v1/event/", post(post_event))
+        .route("/api/v1/feedback", post(post_feedback))
+        .route("/api/v1/feedback/", post(post_feedback))
+        .route("/api/v1/user", put(put_user))
+        .route("/api/v1/user/", put(put_user))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(api)
+}
+
+/// A refusal: status, machine-readable code, human message and, where one is at fault, the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: e.code.as_str(),
+            message: e.message,
+            field: e.field,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+    }
+}
+
+impl From<PortError> for ApiError {
+    fn from(e: PortError) -> Self {
+        // Logged in full here; the client learns only that a retry is worth it.
+        tracing::error!(error = %e, "storage or queue failure");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service could not store this right now; retry with the same id",
+        )
+    }
+}
+
+/// The user a valid bearer token names.
+struct Authenticated(UserId);
+
+impl FromRequestParts<Arc<IngestApi>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<IngestApi>) -> Result<Self, ApiError> {
+        let header = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| AuthError::Invalid)?),
+        };
+        Ok(Authenticated(api.verifier.verify_header(header)?))
+    }
+}
+
+/// A JSON body of at most [`MAX_BODY_BYTES`], refused with a JSON error otherwise.
+struct JsonBytes(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| too_large())?;
+        Ok(JsonBytes(bytes))
+    }
+}
+
+fn check_user(token_user: UserId, body_user: Option<UserId>) -> Result<UserId, ApiError> {
+    match body_user {
+        Some(u) if u != token_user => Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "user_mismatch",
+            message: format!("the token is for user {token_user}, the body names user {u}"),
+            field: Some("user".into()),
+        }),
+        _ => Ok(token_user),
+    }
+}
+
+#[derive(Serialize)]
+struct Accepted<'a> {
+    id: &'a str,
+    status: &'static str,
+}
+
+async fn post_event(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let submission = intake::parse_activity(&body)?;
+    let user = check_user(token_user, submission.user)?;
+    accept(
+        &api,
+        user,
+        submission.id,
+        EventBody::Activity(submission.activity),
+    )
+    .await
+}
+
+async fn post_feedback(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let submission = intake::parse_feedback(&body)?;
+    let user = check_user(token_user, submission.user)?;
+    accept(
+        &api,
+        user,
+        submission.id,
+        EventBody::Feedback(submission.feedback),
+    )
+    .await
+}
+
+/// Stores the event, then schedules its absence checks, and only then answers: an event the
+/// client saw accepted has both. A duplicate re-schedules its checks, because the earlier
+/// attempt may have failed between the two steps; the checks are idempotent downstream.
+async fn accept(
+    api: &IngestApi,
+    user: UserId,
+    id: Option<EventId>,
+    body: EventBody,
+) -> Result<Response, ApiError> {
+    let event = StoredEvent {
+        user,
+        id: id.unwrap_or_else(EventId::generate),
+        received_at: api.clock.now(),
+        body,
+    };
+    let (stored, status, code) = match api.events.insert(&event).await? {
+        Insert::Inserted => (event, "accepted", StatusCode::ACCEPTED),
+        Insert::Duplicate(existing) => (existing, "duplicate", StatusCode::OK),
+    };
+    let checks = plan_absence_checks(&api.rules, &stored);
+    schedule_all(api.scheduler.as_ref(), &checks, api.clock.now()).await?;
+    tracing::info!(user = %stored.user, event_id = %stored.id, status, "event received");
+    let body = Accepted {
+        id: stored.id.as_str(),
+        status,
+    };
+    Ok((code, axum::Json(body)).into_response())
+}
+
+async fn put_user(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let submission = intake::parse_profile(&body)?;
+    let user = check_user(token_user, submission.user)?;
+    let profile = UserProfile {
+        user,
+        phone: submission.phone,
+        updated_at: api.clock.now(),
+    };
+    api.profiles.put_profile(&profile).await?;
+    let body = json!({"user": profile.user, "phone": profile.phone, "status": "saved"});
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}

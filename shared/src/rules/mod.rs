@@ -1,0 +1,758 @@
+//! The rule language: rules are JSON documents, parsed here into types that can only hold a
+//! valid rule, and evaluated by pure functions. Storage and delivery live elsewhere.
+
+mod pattern;
+mod template;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::num::NonZeroU32;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+pub use pattern::{Clause, Comparison, FieldPath, Pattern, Test, pattern_from_map};
+pub use template::{MESSAGE_MAX_CHARS, MessageTemplate};
+
+use crate::domain::StoredEvent;
+
+/// The rule set that ships with Cuba: the three seed rules.
+pub const DEFAULT_RULES_JSON: &str = include_str!("../../../rules/default.json");
+
+pub const MAX_WINDOW_SECONDS: u32 = 24 * 60 * 60;
+pub const MAX_ABSENCE_SECONDS: u32 = 7 * 24 * 60 * 60;
+pub const MAX_COOLDOWN_SECONDS: u32 = 7 * 24 * 60 * 60;
+
+/// One thing wrong with a rule document, located by a JSON path such as `$.rules[1].when`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl RuleProblem {
+    pub fn new(path: &str, message: impl Into<String>) -> Self {
+        RuleProblem {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem found in a rule document, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid rules: {}", .0.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("; "))]
+pub struct InvalidRules(pub Vec<RuleProblem>);
+
+/// `[a-z0-9][a-z0-9_-]{0,63}`: safe inside ledger keys and SNS message attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RuleId(String);
+
+impl TryFrom<String> for RuleId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        RuleId::parse(&value)
+    }
+}
+
+impl From<RuleId> for String {
+    fn from(value: RuleId) -> Self {
+        value.0
+    }
+}
+
+impl RuleId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut chars = raw.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if first_ok && rest_ok && raw.len() <= 64 {
+            Ok(RuleId(raw.to_owned()))
+        } else {
+            Err(
+                "must be 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"
+                    .into(),
+            )
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SumThreshold {
+    pub field: FieldPath,
+    pub at_least: f64,
+}
+
+/// What a window must reach. At least one of count and sum, both when both are given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowThreshold {
+    Count(u32),
+    Sum(SumThreshold),
+    CountAndSum(u32, SumThreshold),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowCondition {
+    pub seconds: NonZeroU32,
+    pub threshold: WindowThreshold,
+    /// After firing, the rule stays quiet for this user this long, so one burst alerts once.
+    pub cooldown_seconds: u32,
+}
+
+/// What the events in a window add up to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WindowTotals {
+    pub count: u32,
+    pub sum: f64,
+}
+
+impl WindowCondition {
+    /// Totals over `events` that match `when`. The caller passes the events received in the
+    /// window ending at the trigger, trigger included.
+    pub fn totals<'a>(
+        &self,
+        when: &Pattern,
+        events: impl IntoIterator<Item = &'a Value>,
+    ) -> WindowTotals {
+        let sum_field = match &self.threshold {
+            WindowThreshold::Count(_) => None,
+            WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => Some(&s.field),
+        };
+        events.into_iter().filter(|e| when.matches(e)).fold(
+            WindowTotals { count: 0, sum: 0.0 },
+            |acc, e| WindowTotals {
+                count: acc.count.saturating_add(1),
+                sum: acc.sum
+                    + sum_field
+                        .and_then(|f| f.lookup(e))
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0),
+            },
+        )
+    }
+
+    pub fn is_met(&self, totals: &WindowTotals) -> bool {
+        match &self.threshold {
+            WindowThreshold::Count(c) => totals.count >= *c,
+            WindowThreshold::Sum(s) => totals.sum >= s.at_least,
+            WindowThreshold::CountAndSum(c, s) => totals.count >= *c && totals.sum >= s.at_least,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbsenceCondition {
+    pub seconds: NonZeroU32,
+    /// The event whose absence is the alert.
+    pub expect: Pattern,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The first event ever matching `when` for this user.
+    First,
+    Window(WindowCondition),
+    Absence(AbsenceCondition),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A transactional SMS to the user's phone on file.
+    SmsUser,
+    /// A JSON message on the operator topic.
+    NotifyOperator { severity: Severity },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub id: RuleId,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub when: Pattern,
+    pub condition: Condition,
+    pub action: Action,
+    pub message: MessageTemplate,
+}
+
+impl Rule {
+    /// Reads one rule document, reporting every problem under `path`.
+    pub fn from_json(value: &Value, path: &str) -> Result<Rule, InvalidRules> {
+        let mut problems = Vec::new();
+        let rule = parse_rule(value, path, &mut problems);
+        match rule {
+            Some(rule) if problems.is_empty() => Ok(rule),
+            _ => Err(InvalidRules(problems)),
+        }
+    }
+
+    /// The text of the alert this rule sends for `trigger`.
+    pub fn render_message(&self, trigger: &StoredEvent, window: Option<&WindowTotals>) -> String {
+        let mut context = trigger.view();
+        if let Some(object) = context.as_object_mut() {
+            object.insert("rule_id".into(), json!(self.id.as_str()));
+            if let Some(w) = window {
+                object.insert("window".into(), json!({"count": w.count, "sum": w.sum}));
+            }
+        }
+        self.message.render(&context)
+    }
+}
+
+/// The rules in force. Ids are unique.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Parses `{"rules": [...]}`.
+    pub fn from_json_str(text: &str) -> Result<RuleSet, InvalidRules> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            InvalidRules(vec![RuleProblem::new("$", format!("not valid JSON: {e}"))])
+        })?;
+        Self::from_json(&value)
+    }
+
+    pub fn from_json(value: &Value) -> Result<RuleSet, InvalidRules> {
+        let mut problems = Vec::new();
+        let Some(object) = value.as_object() else {
+            return Err(InvalidRules(vec![RuleProblem::new(
+                "$",
+                "must be an object with a `rules` array",
+            )]));
+        };
+        for key in object.keys().filter(|k| k.as_str() != "rules") {
+            problems.push(RuleProblem::new(&format!("$.{key}"), "unknown field"));
+        }
+        let Some(items) = object.get("rules").and_then(Value::as_array) else {
+            problems.push(RuleProblem::new("$.rules", "must be an array of rules"));
+            return Err(InvalidRules(problems));
+        };
+        let mut rules = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("$.rules[{i}]");
+            if let Some(rule) = parse_rule(item, &path, &mut problems) {
+                if !seen.insert(rule.id.clone()) {
+                    problems.push(RuleProblem::new(
+                        &format!("{path}.id"),
+                        format!("duplicate rule id `{}`", rule.id),
+                    ));
+                }
+                rules.push(rule);
+            }
+        }
+        if problems.is_empty() {
+            Ok(RuleSet { rules })
+        } else {
+            Err(InvalidRules(problems))
+        }
+    }
+
+    pub fn default_rules() -> Result<RuleSet, InvalidRules> {
+        Self::from_json_str(DEFAULT_RULES_JSON)
+    }
+
+    pub fn all(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id.as_str() == id)
+    }
+
+    /// Enabled rules whose `when` matches the event's view.
+    pub fn triggered_by<'a>(&'a self, view: &'a Value) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| r.enabled && r.when.matches(view))
+    }
+}
+
+fn parse_rule(value: &Value, path: &str, problems: &mut Vec<RuleProblem>) -> Option<Rule> {
+    let Some(object) = value.as_object() else {
+        problems.push(RuleProblem::new(path, "must be an object"));
+        return None;
+    };
+    let before = problems.len();
+    let known = [
+        "id",
+        "enabled",
+        "description",
+        "when",
+        "condition",
+        "action",
+        "message",
+    ];
+    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
+        problems.push(RuleProblem::new(&format!("{path}.{key}"), "unknown field"));
+    }
+
+    let id =
+        required(object, "id", path, problems).and_then(|v| match v.as_str().map(RuleId::parse) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(why)) => report(problems, &format!("{path}.id"), why),
+            None => report(problems, &format!("{path}.id"), "must be a string"),
+        });
+    let enabled = match object.get("enabled") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            problems.push(RuleProblem::new(
+                &format!("{path}.enabled"),
+                "must be true or false",
+            ));
+            true
+        }
+    };
+    let description = match object.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 500 => Some(s.clone()),
+        Some(_) => report(
+            problems,
+            &format!("{path}.description"),
+            "must be a string of at most 500 characters",
+        ),
+    };
+    let when = required(object, "when", path, problems)
+        .and_then(|v| Pattern::from_json(v, &format!("{path}.when"), problems));
+    let condition = required(object, "condition", path, problems)
+        .and_then(|v| parse_condition(v, &format!("{path}.condition"), problems));
+    let action = required(object, "action", path, problems)
+        .and_then(|v| parse_action(v, &format!("{path}.action"), problems));
+    let message = required(object, "message", path, problems).and_then(|v| match v.as_str() {
+        Some(s) => MessageTemplate::parse(s)
+            .map_err(|why| problems.push(RuleProblem::new(&format!("{path}.message"), why)))
+            .ok(),
+        None => report(problems, &format!("{path}.message"), "must be a string"),
+    });
+
+    if problems.len() != before {
+        return None;
+    }
+    Some(Rule {
+        id: id?,
+        enabled,
+        description,
+        when: when?,
+        condition: condition?,
+        action: action?,
+        message: message?,
+    })
+}
+
+fn parse_condition(
+    value: &Value,
+    path: &str,
+    problems: &mut Vec<RuleProblem>,
+) -> Option<Condition> {
+    let Some(object) = value.as_object() else {
+        return report(problems, path, "must be an object with a `type`");
+    };
+    let kind = object.get("type").and_then(Value::as_str);
+    let allowed: &[&str] = match kind {
+        Some("first") => &["type"],
+        Some("window") => &[
+            "type",
+            "seconds",
+            "count_at_least",
+            "sum",
+            "cooldown_seconds",
+        ],
+        Some("absence") => &["type", "seconds", "expect"],
+        _ => {
+            return report(
+                problems,
+                &format!("{path}.type"),
+                "must be one of first, window, absence",
+            );
+        }
+    };
+    for key in object.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        problems.push(RuleProblem::new(
+            &format!("{path}.{key}"),
+            format!("not a field of a `{}` condition", kind.unwrap_or_default()),
+        ));
+    }
+    match kind {
+        Some("first") => Some(Condition::First),
+        Some("window") => {
+            let seconds = seconds_field(object, "seconds", MAX_WINDOW_SECONDS, path, problems);
+            let count = match object.get("count_at_least") {
+                None => None,
+                Some(v) => match v
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n >= 1)
+                {
+                    Some(n) => Some(n),
+                    None => report(
+                        problems,
+                        &format!("{path}.count_at_least"),
+                        "must be a positive integer",
+                    ),
+                },
+            };
+            let sum = match object.get("sum") {
+                None => None,
+                Some(v) => parse_sum(v, &format!("{path}.sum"), problems),
+            };
+            let threshold = match (count, sum) {
+                (Some(c), Some(s)) => Some(WindowThreshold::CountAndSum(c, s)),
+                (Some(c), None) => Some(WindowThreshold::Count(c)),
+                (None, Some(s)) => Some(WindowThreshold::Sum(s)),
+                (None, None) => {
+                    if !object.contains_key("count_at_least") && !object.contains_key("sum") {
+                        problems.push(RuleProblem::new(
+                            path,
+                            "a window needs `count_at_least`, `sum`, or both",
+                        ));
+                    }
+                    None
+                }
+            };
+            let cooldown_seconds = match object.get("cooldown_seconds") {
+                None => seconds.map(NonZeroU32::get),
+                Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) if n <= MAX_COOLDOWN_SECONDS => Some(n),
+                    _ => report(
+                        problems,
+                        &format!("{path}.cooldown_seconds"),
+                        format!("must be an integer from 0 to {MAX_COOLDOWN_SECONDS}"),
+                    ),
+                },
+            };
+            Some(Condition::Window(WindowCondition {
+                seconds: seconds?,
+                threshold: threshold?,
+                cooldown_seconds: cooldown_seconds?,
+            }))
+        }
+        Some("absence") => {
+            let seconds = seconds_field(object, "seconds", MAX_ABSENCE_SECONDS, path, problems);
+            let expect = required(object, "expect", path, problems)
+                .and_then(|v| Pattern::from_json(v, &format!("{path}.expect"), problems));
+            Some(Condition::Absence(AbsenceCondition {
+                seconds: seconds?,
+                expect: expect?,
+            }))
+        }
+        _ => None,
+    }
+}
+
+fn parse_sum(value: &Value, path: &str, problems: &mut Vec<RuleProblem>) -> Option<SumThreshold> {
+    let Some(object) = value.as_object() else {
+        return report(
+            problems,
+            path,
+            "must be {\"field\": \"properties.amount\", \"at_least\": 20000}",
+        );
+    };
+    for key in object
+        .keys()
+        .filter(|k| !["field", "at_least"].contains(&k.as_str()))
+    {
+        problems.push(RuleProblem::new(&format!("{path}.{key}"), "unknown field"));
+    }
+    let field = match object
+        .get("field")
+        .and_then(Value::as_str)
+        .map(FieldPath::parse)
+    {
+        Some(Ok(f)) => Some(f),
+        Some(Err(why)) => report(problems, &format!("{path}.field"), why),
+        None => report(
+            problems,
+            &format!("{path}.field"),
+            "must be a field path such as properties.amount",
+        ),
+    };
+    let at_least = match object.get("at_least").and_then(Value::as_f64) {
+        Some(n) => Some(n),
+        None => report(problems, &format!("{path}.at_least"), "must be a number"),
+    };
+    Some(SumThreshold {
+        field: field?,
+        at_least: at_least?,
+    })
+}
+
+fn parse_action(value: &Value, path: &str, problems: &mut Vec<RuleProblem>) -> Option<Action> {
+    let Some(object) = value.as_object() else {
+        return report(problems, path, "must be an object with a `type`");
+    };
+    match object.get("type").and_then(Value::as_str) {
+        Some("sms_user") => {
+            for key in object.keys().filter(|k| k.as_str() != "type") {
+                problems.push(RuleProblem::new(
+                    &format!("{path}.{key}"),
+                    "not a field of `sms_user`",
+                ));
+            }
+            Some(Action::SmsUser)
+        }
+        Some("notify_operator") => {
+            for key in object
+                .keys()
+                .filter(|k| !["type", "severity"].contains(&k.as_str()))
+            {
+                problems.push(RuleProblem::new(
+                    &format!("{path}.{key}"),
+                    "not a field of `notify_operator`",
+                ));
+            }
+            let severity = match object.get("severity").map(|v| v.as_str()) {
+                None | Some(Some("warning")) => Severity::Warning,
+                Some(Some("info")) => Severity::Info,
+                Some(Some("critical")) => Severity::Critical,
+                Some(_) => {
+                    return report(
+                        problems,
+                        &format!("{path}.severity"),
+                        "must be info, warning or critical",
+                    );
+                }
+            };
+            Some(Action::NotifyOperator { severity })
+        }
+        _ => report(
+            problems,
+            &format!("{path}.type"),
+            "must be sms_user or notify_operator",
+        ),
+    }
+}
+
+fn seconds_field(
+    object: &Map<String, Value>,
+    name: &str,
+    max: u32,
+    path: &str,
+    problems: &mut Vec<RuleProblem>,
+) -> Option<NonZeroU32> {
+    match object.get(name) {
+        None => report(problems, &format!("{path}.{name}"), "is required"),
+        Some(v) => match v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= max)
+            .and_then(NonZeroU32::new)
+        {
+            Some(n) => Some(n),
+            None => report(
+                problems,
+                &format!("{path}.{name}"),
+                format!("must be an integer from 1 to {max}"),
+            ),
+        },
+    }
+}
+
+fn required<'v>(
+    object: &'v Map<String, Value>,
+    name: &str,
+    path: &str,
+    problems: &mut Vec<RuleProblem>,
+) -> Option<&'v Value> {
+    let value = object.get(name);
+    if value.is_none() {
+        problems.push(RuleProblem::new(&format!("{path}.{name}"), "is required"));
+    }
+    value
+}
+
+fn report<T>(problems: &mut Vec<RuleProblem>, path: &str, message: impl Into<String>) -> Option<T> {
+    problems.push(RuleProblem::new(path, message));
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Activity, EventBody, EventId, Millis, UserId};
+
+    fn bill(id: &str, amount: u64) -> StoredEvent {
+        StoredEvent {
+            user: UserId(1),
+            id: EventId::parse(id).unwrap(),
+            received_at: Millis(1),
+            body: EventBody::Activity(Activity {
+                noun: "bill".into(),
+                verb: "paid".into(),
+                ts: None,
+                latlong: None,
+                time: None,
+                properties: json!({"amount": amount, "type": "electricity"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_default_rules_are_the_three_seed_rules() {
+        let rules = RuleSet::default_rules().unwrap();
+        let conditions: Vec<_> = rules.all().iter().map(|r| &r.condition).collect();
+        assert!(matches!(conditions[0], Condition::First));
+        match conditions[1] {
+            Condition::Window(w) => {
+                assert_eq!(w.seconds.get(), 300);
+                assert!(
+                    matches!(&w.threshold, WindowThreshold::CountAndSum(5, s) if s.at_least == 20000.0)
+                );
+            }
+            other => panic!("expected a window, got {other:?}"),
+        }
+        match conditions[2] {
+            Condition::Absence(a) => assert_eq!(a.seconds.get(), 900),
+            other => panic!("expected an absence, got {other:?}"),
+        }
+        assert!(rules.all().iter().all(|r| r.enabled));
+    }
+
+    #[test]
+    fn window_needs_count_and_sum_when_both_are_set() {
+        let rules = RuleSet::default_rules().unwrap();
+        let burst = &rules.all()[1];
+        let Condition::Window(w) = &burst.condition else {
+            panic!("seed rule 2 is a window");
+        };
+        let views = |amounts: &[u64]| -> Vec<Value> {
+            amounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| bill(&format!("e{i}"), *a).view())
+                .collect()
+        };
+        let four_big = views(&[9000, 9000, 9000, 9000]);
+        let five_small = views(&[100, 100, 100, 100, 100]);
+        let five_big = views(&[4000, 4000, 4000, 4000, 4000]);
+        for (events, met) in [(&four_big, false), (&five_small, false), (&five_big, true)] {
+            let totals = w.totals(&burst.when, events.iter());
+            assert_eq!(w.is_met(&totals), met, "{totals:?}");
+        }
+        let mut mixed = five_big.clone();
+        mixed.push(json!({"kind": "feedback", "rating": 5}));
+        assert_eq!(
+            w.totals(&burst.when, mixed.iter()),
+            WindowTotals {
+                count: 5,
+                sum: 20000.0
+            }
+        );
+    }
+
+    #[test]
+    fn messages_render_event_fields_and_window_totals() {
+        let rule = Rule::from_json(
+            &json!({"id": "r", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"},
+                    "message": "{{rule_id}}: user {{user}} paid {{properties.amount}} ({{window.count}})"}),
+            "$",
+        )
+        .unwrap();
+        let text = rule.render_message(
+            &bill("e1", 3000),
+            Some(&WindowTotals { count: 5, sum: 1.0 }),
+        );
+        assert_eq!(text, "r: user 1 paid 3000 (5)");
+    }
+
+    #[test]
+    fn every_problem_in_a_rule_set_is_reported() {
+        let err = RuleSet::from_json(&json!({"rules": [
+            {"id": "Bad Id", "when": {"x": {"gte": "a"}}, "condition": {"type": "window", "seconds": 0},
+             "action": {"type": "email"}, "message": "{{oops", "extra": 1},
+            {"id": "ok", "when": {}, "condition": {"type": "absence", "seconds": 10},
+             "action": {"type": "notify_operator", "severity": "loud"}, "message": "m"},
+            {"id": "ok", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"},
+            {"id": "ok", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"}
+        ]}))
+        .unwrap_err();
+        let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "$.rules[0].extra",
+                "$.rules[0].id",
+                "$.rules[0].when[\"x\"].gte",
+                "$.rules[0].condition.seconds",
+                "$.rules[0].condition",
+                "$.rules[0].action.type",
+                "$.rules[0].message",
+                "$.rules[1].condition.expect",
+                "$.rules[1].action.severity",
+                "$.rules[3].id",
+            ]
+        );
+    }
+
+    #[test]
+    fn limits_on_durations() {
+        let window = |seconds: u64| {
+            Rule::from_json(
+                &json!({"id": "w", "when": {}, "action": {"type": "sms_user"}, "message": "m",
+                        "condition": {"type": "window", "seconds": seconds, "count_at_least": 2}}),
+                "$",
+            )
+        };
+        assert!(window(86_400).is_ok());
+        assert!(window(86_401).is_err());
+        let Ok(Rule {
+            condition: Condition::Window(w),
+            ..
+        }) = window(60)
+        else {
+            panic!("valid window");
+        };
+        assert_eq!(
+            w.cooldown_seconds, 60,
+            "cooldown defaults to the window length"
+        );
+    }
+
+    #[test]
+    fn disabled_rules_never_trigger() {
+        let rules = RuleSet::from_json(&json!({"rules": [
+            {"id": "on", "when": {"noun": "bill"}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"},
+            {"id": "off", "enabled": false, "when": {"noun": "bill"}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"}
+        ]}))
+        .unwrap();
+        let view = bill("e", 1).view();
+        let ids: Vec<&str> = rules.triggered_by(&view).map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["on"]);
+    }
+}

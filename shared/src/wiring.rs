@@ -1,0 +1,204 @@
+//! Builds each function's handler from configuration and an AWS SDK config. Lambda entrypoints
+//! pass `std::env::var`; the local runner passes the environment the template declares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_types::SdkConfig;
+
+use crate::alerting::AlertDispatcher;
+use crate::auth::{TokenSecret, TokenVerifier, WeakSecret};
+use crate::aws::{
+    DynamoAlertLedger, DynamoEvents, DynamoProfiles, DynamoRuleState, SnsNotifier,
+    SqsAbsenceScheduler,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::evaluation::RuleEvaluator;
+use crate::http::IngestApi;
+use crate::lambda::{AbsenceQueueHandler, StreamHandler};
+use crate::rules::{InvalidRules, RuleSet};
+use crate::scheduling::AbsenceChecker;
+
+/// The environment variables the functions read.
+pub mod env {
+    pub const EVENTS_TABLE: &str = "CUBA_EVENTS_TABLE";
+    pub const PROFILES_TABLE: &str = "CUBA_PROFILES_TABLE";
+    pub const RULE_STATE_TABLE: &str = "CUBA_RULE_STATE_TABLE";
+    pub const ALERTS_TABLE: &str = "CUBA_ALERTS_TABLE";
+    pub const ABSENCE_QUEUE_URL: &str = "CUBA_ABSENCE_QUEUE_URL";
+    pub const OPERATOR_TOPIC_ARN: &str = "CUBA_OPERATOR_TOPIC_ARN";
+    pub const TOKEN_SECRET: &str = "CUBA_TOKEN_SECRET";
+    pub const RULES_FILE: &str = "CUBA_RULES_FILE";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("{}: {}", env::TOKEN_SECRET, .0)]
+    WeakSecret(#[from] WeakSecret),
+    #[error("cannot read rules file {path}: {source}")]
+    RulesFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rules file {path}: {source}")]
+    InvalidRules { path: String, source: InvalidRules },
+}
+
+/// Reads configuration through a lookup function.
+pub struct Settings<'a> {
+    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl<'a> Settings<'a> {
+    pub fn new(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Settings {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    pub fn from_process_env() -> Settings<'static> {
+        Settings::new(|name| std::env::var(name).ok())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        (self.lookup)(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing(name))
+    }
+
+    /// `CUBA_RULES_FILE` when set, else the built-in default rules.
+    pub fn rules(&self) -> Result<RuleSet, ConfigError> {
+        match (self.lookup)(env::RULES_FILE).filter(|v| !v.is_empty()) {
+            None => RuleSet::default_rules().map_err(|source| ConfigError::InvalidRules {
+                path: "(built-in default)".into(),
+                source,
+            }),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::RulesFile {
+                        path: PathBuf::from(&path),
+                        source,
+                    })?;
+                RuleSet::from_json_str(&text)
+                    .map_err(|source| ConfigError::InvalidRules { path, source })
+            }
+        }
+    }
+
+    pub fn token_verifier(&self) -> Result<TokenVerifier, ConfigError> {
+        let secret = TokenSecret::new(self.required(env::TOKEN_SECRET)?.into_bytes())?;
+        Ok(TokenVerifier::new(&secret))
+    }
+}
+
+/// The AWS clients, built once per process and shared by every adapter.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+        }
+    }
+}
+
+fn dispatcher(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<AlertDispatcher, ConfigError> {
+    Ok(AlertDispatcher {
+        ledger: Arc::new(DynamoAlertLedger::new(
+            clients.dynamodb.clone(),
+            settings.required(env::ALERTS_TABLE)?,
+        )),
+        profiles: Arc::new(DynamoProfiles::new(
+            clients.dynamodb.clone(),
+            settings.required(env::PROFILES_TABLE)?,
+        )),
+        notifier: Arc::new(SnsNotifier::new(
+            clients.sns.clone(),
+            settings.required(env::OPERATOR_TOPIC_ARN)?,
+        )),
+        clock,
+    })
+}
+
+/// The ingest function: the HTTP API.
+pub fn ingest_api(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<IngestApi, ConfigError> {
+    Ok(IngestApi {
+        events: Arc::new(DynamoEvents::new(
+            clients.dynamodb.clone(),
+            settings.required(env::EVENTS_TABLE)?,
+        )),
+        profiles: Arc::new(DynamoProfiles::new(
+            clients.dynamodb.clone(),
+            settings.required(env::PROFILES_TABLE)?,
+        )),
+        scheduler: Arc::new(SqsAbsenceScheduler::new(
+            clients.sqs.clone(),
+            settings.required(env::ABSENCE_QUEUE_URL)?,
+        )),
+        rules: Arc::new(settings.rules()?),
+        verifier: settings.token_verifier()?,
+        clock,
+    })
+}
+
+/// The rules function: the events table's stream consumer.
+pub fn stream_handler(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<StreamHandler, ConfigError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(StreamHandler {
+        evaluator: RuleEvaluator {
+            rules: Arc::new(settings.rules()?),
+            events: Arc::new(DynamoEvents::new(
+                clients.dynamodb.clone(),
+                settings.required(env::EVENTS_TABLE)?,
+            )),
+            state: Arc::new(DynamoRuleState::new(
+                clients.dynamodb.clone(),
+                settings.required(env::RULE_STATE_TABLE)?,
+            )),
+            dispatcher: dispatcher(settings, clients, clock)?,
+        },
+    })
+}
+
+/// The absence-check function: the delay queue's consumer.
+pub fn absence_handler(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<AbsenceQueueHandler, ConfigError> {
+    Ok(AbsenceQueueHandler {
+        checker: AbsenceChecker {
+            rules: Arc::new(settings.rules()?),
+            events: Arc::new(DynamoEvents::new(
+                clients.dynamodb.clone(),
+                settings.required(env::EVENTS_TABLE)?,
+            )),
+            scheduler: Arc::new(SqsAbsenceScheduler::new(
+                clients.sqs.clone(),
+                settings.required(env::ABSENCE_QUEUE_URL)?,
+            )),
+            dispatcher: dispatcher(settings, clients, clock.clone())?,
+            clock,
+        },
+    })
+}
