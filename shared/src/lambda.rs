@@ -1,11 +1,10 @@
 //! The two event-driven handlers at the level Lambda sees them: a DynamoDB stream batch in,
 //! a partial batch response out; an SQS batch in, a partial batch response out.
 
-use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
-use aws_lambda_events::sqs::SqsEvent;
-use aws_lambda_events::streams::{
-    DynamoDbBatchItemFailure, DynamoDbEventResponse, SqsBatchItemFailure, SqsEventResponse,
-};
+pub use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
+pub use aws_lambda_events::sqs::SqsEvent;
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
+pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
 use crate::domain::StoredEvent;
 use crate::evaluation::RuleEvaluator;

@@ -1,1 +1,24 @@
-fn main() {}
+//! The absence-check Lambda: due checks from the delay queue in, operator alerts or SMS out.
+
+use std::sync::Arc;
+
+use cuba::clock::SystemClock;
+use cuba::lambda::SqsEvent;
+use cuba::wiring::{self, AwsClients, Settings};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let sdk = aws_config::load_from_env().await;
+    let handler = wiring::absence_handler(
+        &Settings::from_process_env(),
+        &AwsClients::new(&sdk),
+        Arc::new(SystemClock),
+    )?;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await)
+    }))
+    .await
+}

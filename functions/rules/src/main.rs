@@ -1,1 +1,19 @@
-fn main() {}
+//! The rules Lambda: DynamoDB stream batches of new events in, alerts out through SNS.
+
+use cuba::lambda::DynamoDbEvent;
+use cuba::wiring::{self, AwsClients, Settings};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let sdk = aws_config::load_from_env().await;
+    let handler = wiring::stream_handler(&Settings::from_process_env(), &AwsClients::new(&sdk))?;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<DynamoDbEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await)
+        },
+    ))
+    .await
+}

@@ -223,10 +223,23 @@ impl Rule {
         if let Some(object) = context.as_object_mut() {
             object.insert("rule_id".into(), json!(self.id.as_str()));
             if let Some(w) = window {
-                object.insert("window".into(), json!({"count": w.count, "sum": w.sum}));
+                object.insert(
+                    "window".into(),
+                    json!({"count": w.count, "sum": number(w.sum)}),
+                );
             }
         }
         self.message.render(&context)
+    }
+}
+
+/// Whole sums print as integers ("23000", not "23000.0") in messages.
+fn number(x: f64) -> Value {
+    const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
+    if x.fract() == 0.0 && x.abs() < EXACT_INTEGER_LIMIT {
+        json!(x as i64)
+    } else {
+        json!(x)
     }
 }
 
@@ -680,7 +693,7 @@ mod tests {
     fn messages_render_event_fields_and_window_totals() {
         let rule = Rule::from_json(
             &json!({"id": "r", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"},
-                    "message": "{{rule_id}}: user {{user}} paid {{properties.amount}} ({{window.count}})"}),
+                    "message": "{{rule_id}}: user {{user}} paid {{properties.amount}} ({{window.count}}, {{window.sum}})"}),
             "$",
         )
         .unwrap();

@@ -1,0 +1,545 @@
+//! Runs the three functions' handlers against moto the way Lambda would: the ingest router on a
+//! TCP port, the rules handler fed `aws_lambda_events` DynamoDB stream batches polled from the
+//! events table's stream, the absence handler fed SQS batches from the delay queue. Batch sizes,
+//! retry limits and failure destinations come from the template's event source mappings.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
+use aws_lambda_events::sqs::SqsMessage;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_types::SdkConfig;
+use cuba::auth::TokenVerifier;
+use cuba::clock::Clock;
+use cuba::lambda::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
+use cuba::wiring::{self, AwsClients, Settings, env};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::provision::{Provisioned, REGION, provision};
+use crate::template::{Template, int_property};
+
+pub const INGEST_FUNCTION: &str = "IngestFunction";
+pub const RULES_FUNCTION: &str = "RulesFunction";
+pub const ABSENCE_FUNCTION: &str = "AbsenceCheckFunction";
+pub const EVENTS_TABLE: &str = "EventsTable";
+pub const ABSENCE_QUEUE: &str = "AbsenceQueue";
+pub const OPERATOR_TOPIC: &str = "OperatorTopic";
+pub const TOKEN_SECRET_PARAMETER: &str = "TokenSecret";
+
+pub struct StackOptions {
+    pub template_path: PathBuf,
+    pub stack_name: String,
+    pub token_secret: String,
+    /// Overrides the built-in default rules, like `CUBA_RULES_FILE`.
+    pub rules_file: Option<PathBuf>,
+    pub http_addr: SocketAddr,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How far the event-driven handlers have got, for tests that must wait for them.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Stream records the rules handler has finished with.
+    pub stream_records: AtomicU64,
+    /// Delay-queue messages the absence handler has finished with (acknowledged).
+    pub queue_messages: AtomicU64,
+}
+
+pub struct RunningStack {
+    pub http_addr: SocketAddr,
+    pub provisioned: Provisioned,
+    pub progress: Arc<Progress>,
+    pub verifier: TokenVerifier,
+    /// A local stand-in for the ops team's subscription: a queue subscribed to the operator
+    /// topic with raw delivery.
+    pub ops_inbox_url: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for RunningStack {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The event source mapping settings the runner honours.
+#[derive(Debug, Clone)]
+struct StreamMapping {
+    batch_size: i32,
+    max_retries: u32,
+    failure_queue_url: Option<String>,
+}
+
+pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStack> {
+    let text = std::fs::read_to_string(&options.template_path)
+        .with_context(|| format!("reading {}", options.template_path.display()))?;
+    let template = Template::parse(&text)?;
+    let parameters = BTreeMap::from([(
+        TOKEN_SECRET_PARAMETER.to_owned(),
+        options.token_secret.clone(),
+    )]);
+    let provisioned = provision(sdk, &template, &options.stack_name, &parameters).await?;
+    let known = &provisioned.known;
+
+    let function_settings = |function: &str| -> Result<BTreeMap<String, String>> {
+        let mut vars = template.function_environment(function, known)?;
+        if let Some(rules) = &options.rules_file {
+            vars.insert(env::RULES_FILE.to_owned(), rules.display().to_string());
+        }
+        Ok(vars)
+    };
+    let ingest_env = function_settings(INGEST_FUNCTION)?;
+    let rules_env = function_settings(RULES_FUNCTION)?;
+    let absence_env = function_settings(ABSENCE_FUNCTION)?;
+    let settings = |vars: &BTreeMap<String, String>| {
+        let vars = vars.clone();
+        Settings::new(move |name| vars.get(name).cloned())
+    };
+
+    let clients = AwsClients::new(sdk);
+    let ingest_settings = settings(&ingest_env);
+    let api = wiring::ingest_api(&ingest_settings, &clients, options.clock.clone())?;
+    let verifier = ingest_settings.token_verifier()?;
+    let stream_handler = wiring::stream_handler(&settings(&rules_env), &clients)?;
+    let absence_handler =
+        wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;
+
+    let stream_mapping = template.event_source(RULES_FUNCTION, "DynamoDB", known)?;
+    let failure_arn = stream_mapping
+        .pointer("/DestinationConfig/OnFailure/Destination")
+        .and_then(Value::as_str);
+    let failure_queue_url = match failure_arn {
+        None => None,
+        Some(arn) => Some(queue_url_for_arn(&provisioned, arn)?),
+    };
+    let mapping = StreamMapping {
+        batch_size: int_property(&stream_mapping, "BatchSize").unwrap_or(100) as i32,
+        max_retries: int_property(&stream_mapping, "MaximumRetryAttempts").unwrap_or(10000) as u32,
+        failure_queue_url,
+    };
+    let stream_arn = stream_mapping
+        .get("Stream")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("the rules function's DynamoDB event has no Stream"))?
+        .to_owned();
+    let queue_mapping = template.event_source(ABSENCE_FUNCTION, "SQS", known)?;
+    let queue_batch = int_property(&queue_mapping, "BatchSize").unwrap_or(10) as i32;
+    let queue_url = queue_url_for_arn(
+        &provisioned,
+        queue_mapping
+            .get("Queue")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("the absence function's SQS event has no Queue"))?,
+    )?;
+
+    let ops_inbox_url = subscribe_ops_inbox(sdk, &provisioned).await?;
+
+    let listener = tokio::net::TcpListener::bind(options.http_addr)
+        .await
+        .with_context(|| format!("binding {}", options.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    let router = cuba::http::router(api);
+    let progress = Arc::new(Progress::default());
+    let mut tasks = vec![tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    })];
+    tasks.push(tokio::spawn(poll_stream(
+        aws_sdk_dynamodbstreams::Client::new(sdk),
+        clients.sqs.clone(),
+        stream_arn,
+        mapping,
+        stream_handler,
+        progress.clone(),
+    )));
+    tasks.push(tokio::spawn(poll_queue(
+        clients.sqs.clone(),
+        queue_url,
+        queue_batch,
+        absence_handler,
+        progress.clone(),
+    )));
+    Ok(RunningStack {
+        http_addr,
+        provisioned,
+        progress,
+        verifier,
+        ops_inbox_url,
+        tasks,
+    })
+}
+
+impl RunningStack {
+    /// Prints each operator alert as it arrives, for `make dev`.
+    pub fn print_operator_alerts(&mut self, sdk: &SdkConfig) {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let url = self.ops_inbox_url.clone();
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                let received = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await;
+                let Ok(received) = received else {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                };
+                for message in received.messages.unwrap_or_default() {
+                    println!(
+                        "OPERATOR ALERT  {}",
+                        message.body.as_deref().unwrap_or_default()
+                    );
+                    if let Some(handle) = message.receipt_handle {
+                        let _ = sqs
+                            .delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(handle)
+                            .send()
+                            .await;
+                    }
+                }
+            }
+        }));
+    }
+}
+
+fn queue_url_for_arn(provisioned: &Provisioned, arn: &str) -> Result<String> {
+    let name = arn.rsplit(':').next().unwrap_or_default();
+    provisioned
+        .queue_urls
+        .values()
+        .find(|url| url.rsplit('/').next() == Some(name))
+        .cloned()
+        .ok_or_else(|| anyhow!("no queue with ARN {arn} in the template"))
+}
+
+async fn subscribe_ops_inbox(sdk: &SdkConfig, provisioned: &Provisioned) -> Result<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let name = format!("{}-ops-inbox", provisioned.stack_name);
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "creating {name}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        })?
+        .queue_url
+        .ok_or_else(|| anyhow!("moto returned no queue URL"))?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| anyhow!("moto returned no queue ARN"))?;
+    sns.subscribe()
+        .topic_arn(provisioned.topic_arn(OPERATOR_TOPIC)?)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "subscribing {name}: {}",
+                aws_sdk_sns::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(url)
+}
+
+fn to_lambda_record(
+    record: aws_sdk_dynamodbstreams::types::Record,
+    stream_arn: &str,
+) -> EventRecord {
+    let mut out = EventRecord::default();
+    out.aws_region = record.aws_region.unwrap_or_else(|| REGION.to_owned());
+    out.event_id = record.event_id.unwrap_or_default();
+    out.event_name = record
+        .event_name
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
+    out.event_source = Some("aws:dynamodb".to_owned());
+    out.event_version = record.event_version;
+    out.event_source_arn = Some(stream_arn.to_owned());
+    if let Some(change) = record.dynamodb {
+        let mut stream_record = StreamRecord::default();
+        if let Some(at) = change.approximate_creation_date_time {
+            if let Some(at) = chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos()) {
+                stream_record.approximate_creation_date_time = at;
+            }
+        }
+        stream_record.keys = serde_dynamo::Item::from(change.keys.unwrap_or_default());
+        stream_record.new_image = serde_dynamo::Item::from(change.new_image.unwrap_or_default());
+        stream_record.old_image = serde_dynamo::Item::from(change.old_image.unwrap_or_default());
+        stream_record.sequence_number = change.sequence_number;
+        stream_record.size_bytes = change.size_bytes.unwrap_or_default();
+        stream_record.stream_view_type = change
+            .stream_view_type
+            .and_then(|v| serde_json::from_value::<StreamViewType>(json!(v.as_str())).ok());
+        out.change = stream_record;
+    }
+    out
+}
+
+async fn poll_stream(
+    streams: aws_sdk_dynamodbstreams::Client,
+    sqs: aws_sdk_sqs::Client,
+    stream_arn: String,
+    mapping: StreamMapping,
+    handler: StreamHandler,
+    progress: Arc<Progress>,
+) {
+    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    loop {
+        if let Err(e) = discover_shards(&streams, &stream_arn, &mut iterators).await {
+            tracing::warn!(error = %e, "describing the stream failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        let mut idle = true;
+        for (shard_id, iterator) in iterators.iter_mut() {
+            let Some(current) = iterator.clone() else {
+                continue;
+            };
+            let page = streams
+                .get_records()
+                .shard_iterator(current)
+                .limit(mapping.batch_size)
+                .send()
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(shard_id, error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(e), "reading the stream failed; retrying");
+                    continue;
+                }
+            };
+            *iterator = page.next_shard_iterator;
+            let records: Vec<EventRecord> = page
+                .records
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| to_lambda_record(r, &stream_arn))
+                .collect();
+            if !records.is_empty() {
+                idle = false;
+                deliver_stream_batch(
+                    &handler,
+                    &sqs,
+                    &mapping,
+                    &stream_arn,
+                    shard_id,
+                    records,
+                    &progress,
+                )
+                .await;
+            }
+        }
+        if idle {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn discover_shards(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    iterators: &mut HashMap<String, Option<String>>,
+) -> Result<()> {
+    let description = streams
+        .describe_stream()
+        .stream_arn(stream_arn)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?
+        .stream_description
+        .ok_or_else(|| anyhow!("no stream description"))?;
+    for shard in description.shards.unwrap_or_default() {
+        let Some(shard_id) = shard.shard_id else {
+            continue;
+        };
+        if iterators.contains_key(&shard_id) {
+            continue;
+        }
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(stream_arn)
+            .shard_id(&shard_id)
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .map_err(|e| anyhow!("{}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?
+            .shard_iterator;
+        iterators.insert(shard_id, iterator);
+    }
+    Ok(())
+}
+
+/// Lambda's contract for stream batches with `ReportBatchItemFailures`: retry from the reported
+/// record, up to `MaximumRetryAttempts`, then send the failed record's coordinates to the
+/// on-failure destination and move on.
+async fn deliver_stream_batch(
+    handler: &StreamHandler,
+    sqs: &aws_sdk_sqs::Client,
+    mapping: &StreamMapping,
+    stream_arn: &str,
+    shard_id: &str,
+    mut records: Vec<EventRecord>,
+    progress: &Progress,
+) {
+    let mut attempts = 0u32;
+    while !records.is_empty() {
+        let mut batch = DynamoDbEvent::default();
+        batch.records = records.clone();
+        let response = handler.handle(batch).await;
+        let failed_at = response
+            .batch_item_failures
+            .first()
+            .and_then(|f| f.item_identifier.as_deref())
+            .and_then(|seq| {
+                records
+                    .iter()
+                    .position(|r| r.change.sequence_number.as_deref() == Some(seq))
+            });
+        let Some(index) = failed_at else {
+            progress
+                .stream_records
+                .fetch_add(records.len() as u64, Ordering::SeqCst);
+            return;
+        };
+        progress
+            .stream_records
+            .fetch_add(index as u64, Ordering::SeqCst);
+        records.drain(..index);
+        attempts += 1;
+        if attempts > mapping.max_retries {
+            let failed = records.remove(0);
+            tracing::error!(shard_id, sequence_number = ?failed.change.sequence_number, "stream record exhausted its retries; sending it to the on-failure destination");
+            if let Some(url) = &mapping.failure_queue_url {
+                let body = json!({
+                    "DDBStreamBatchInfo": {
+                        "shardId": shard_id,
+                        "startSequenceNumber": failed.change.sequence_number,
+                        "endSequenceNumber": failed.change.sequence_number,
+                        "streamArn": stream_arn,
+                        "batchSize": 1
+                    },
+                    "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts}
+                });
+                if let Err(e) = sqs
+                    .send_message()
+                    .queue_url(url)
+                    .message_body(body.to_string())
+                    .send()
+                    .await
+                {
+                    tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not record the failed stream record");
+                }
+            }
+            progress.stream_records.fetch_add(1, Ordering::SeqCst);
+            attempts = 0;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempts.min(10)))).await;
+    }
+}
+
+async fn poll_queue(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    batch_size: i32,
+    handler: AbsenceQueueHandler,
+    progress: Arc<Progress>,
+) {
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(batch_size.clamp(1, 10))
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "receiving from the delay queue failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id.clone();
+                record.receipt_handle = m.receipt_handle.clone();
+                record.body = m.body.clone();
+                record.md5_of_body = m.md5_of_body.clone();
+                record.attributes = m
+                    .attributes
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v))
+                    .collect();
+                record.event_source = Some("aws:sqs".to_owned());
+                record.aws_region = Some(REGION.to_owned());
+                record
+            })
+            .collect();
+        let response = handler.handle(event).await;
+        let failed: HashSet<String> = response
+            .batch_item_failures
+            .into_iter()
+            .filter_map(|f| f.item_identifier)
+            .collect();
+        for message in messages {
+            if message
+                .message_id
+                .as_ref()
+                .is_some_and(|id| failed.contains(id))
+            {
+                continue;
+            }
+            if let Some(handle) = message.receipt_handle {
+                if let Err(e) = sqs
+                    .delete_message()
+                    .queue_url(&queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                {
+                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not delete a handled message; it will be redelivered");
+                }
+            }
+            progress.queue_messages.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Reads `template.yaml` so the local stack is built from the same definitions AWS deploys:
+//! resource names, keys, indexes, streams, queue settings, function environments and event
+//! source mappings all come from the template rather than from a second copy here.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use serde_yaml::Value as Yaml;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("{0}")]
+    Shape(String),
+    #[error("cannot resolve {0}: not known yet or not supported locally")]
+    Unresolved(String),
+}
+
+fn shape(message: impl Into<String>) -> TemplateError {
+    TemplateError::Shape(message.into())
+}
+
+/// What a resolved `Ref`/`Fn::GetAtt` may point at.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// `Ref` values: stack name pseudo parameters, parameters, and created resources.
+    pub refs: BTreeMap<String, String>,
+    /// `Fn::GetAtt` values, keyed `Logical.Attribute`.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Known {
+    pub fn new(stack_name: &str, region: &str, account: &str) -> Self {
+        let mut known = Known::default();
+        known
+            .refs
+            .insert("AWS::StackName".into(), stack_name.into());
+        known.refs.insert("AWS::Region".into(), region.into());
+        known.refs.insert("AWS::AccountId".into(), account.into());
+        known.refs.insert("AWS::Partition".into(), "aws".into());
+        known
+            .refs
+            .insert("AWS::URLSuffix".into(), "amazonaws.com".into());
+        known
+    }
+
+    /// Turns a template fragment into plain JSON, resolving `!Ref`, `!Sub` and `!GetAtt` in
+    /// both their short (tag) and long (`Ref:`/`Fn::...:`) forms.
+    pub fn resolve(&self, value: &Yaml) -> Result<Value, TemplateError> {
+        match value {
+            Yaml::Null => Ok(Value::Null),
+            Yaml::Bool(b) => Ok(Value::Bool(*b)),
+            Yaml::Number(n) => Ok(serde_json::to_value(n).unwrap_or(Value::Null)),
+            Yaml::String(s) => Ok(Value::String(s.clone())),
+            Yaml::Sequence(items) => items
+                .iter()
+                .map(|i| self.resolve(i))
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            Yaml::Tagged(tagged) => {
+                let tag = tagged.tag.to_string();
+                self.intrinsic(tag.trim_start_matches('!'), &tagged.value)
+            }
+            Yaml::Mapping(map) => {
+                if map.len() == 1 {
+                    if let Some((Yaml::String(key), inner)) = map.iter().next() {
+                        let name = key.strip_prefix("Fn::").unwrap_or(key);
+                        if key == "Ref" || key.starts_with("Fn::") {
+                            return self.intrinsic(name, inner);
+                        }
+                    }
+                }
+                let mut out = Map::new();
+                for (k, v) in map {
+                    let key = k
+                        .as_str()
+                        .ok_or_else(|| shape("mapping keys must be strings"))?;
+                    out.insert(key.to_owned(), self.resolve(v)?);
+                }
+                Ok(Value::Object(out))
+            }
+        }
+    }
+
+    fn intrinsic(&self, name: &str, argument: &Yaml) -> Result<Value, TemplateError> {
+        match name {
+            "Ref" => {
+                let target = argument
+                    .as_str()
+                    .ok_or_else(|| shape("!Ref needs a name"))?;
+                self.refs
+                    .get(target)
+                    .map(|v| Value::String(v.clone()))
+                    .ok_or_else(|| TemplateError::Unresolved(format!("Ref {target}")))
+            }
+            "GetAtt" => {
+                let key = match argument {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Sequence(parts) => parts
+                        .iter()
+                        .filter_map(Yaml::as_str)
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    _ => return Err(shape("!GetAtt needs Logical.Attribute")),
+                };
+                self.attributes
+                    .get(&key)
+                    .map(|v| Value::String(v.clone()))
+                    .ok_or(TemplateError::Unresolved(format!("GetAtt {key}")))
+            }
+            "Sub" => {
+                let text = argument
+                    .as_str()
+                    .ok_or_else(|| shape("only the one-argument form of !Sub is supported"))?;
+                self.substitute(text).map(Value::String)
+            }
+            other => Err(TemplateError::Unresolved(format!(
+                "intrinsic function {other}"
+            ))),
+        }
+    }
+
+    fn substitute(&self, text: &str) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| shape(format!("unclosed ${{ in {text}")))?;
+            let name = &after[..end];
+            let value = match name.split_once('.') {
+                Some(_) => self.attributes.get(name),
+                None => self.refs.get(name),
+            };
+            out.push_str(value.ok_or_else(|| TemplateError::Unresolved(format!("${{{name}}}")))?);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// One resource of the template: its logical id, type, and raw properties.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub logical_id: String,
+    pub kind: String,
+    pub properties: Yaml,
+}
+
+/// The parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    resources: Vec<Resource>,
+    global_environment: Yaml,
+}
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let doc: Yaml = serde_yaml::from_str(text)?;
+        let resources = doc
+            .get("Resources")
+            .and_then(Yaml::as_mapping)
+            .ok_or_else(|| shape("the template has no Resources"))?
+            .iter()
+            .map(|(id, body)| {
+                Ok(Resource {
+                    logical_id: id
+                        .as_str()
+                        .ok_or_else(|| shape("resource ids must be strings"))?
+                        .to_owned(),
+                    kind: body
+                        .get("Type")
+                        .and_then(Yaml::as_str)
+                        .ok_or_else(|| shape("every resource needs a Type"))?
+                        .to_owned(),
+                    properties: body.get("Properties").cloned().unwrap_or(Yaml::Null),
+                })
+            })
+            .collect::<Result<Vec<_>, TemplateError>>()?;
+        let global_environment = doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Environment"))
+            .and_then(|e| e.get("Variables"))
+            .cloned()
+            .unwrap_or(Yaml::Null);
+        Ok(Template {
+            resources,
+            global_environment,
+        })
+    }
+
+    pub fn resources_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
+        self.resources.iter().filter(move |r| r.kind == kind)
+    }
+
+    pub fn resource(&self, logical_id: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.logical_id == logical_id)
+    }
+
+    /// The environment a function gets in AWS: the global variables overlaid with its own.
+    pub fn function_environment(
+        &self,
+        logical_id: &str,
+        known: &Known,
+    ) -> Result<BTreeMap<String, String>, TemplateError> {
+        let function = self
+            .resource(logical_id)
+            .ok_or_else(|| shape(format!("no function {logical_id} in the template")))?;
+        let mut env = BTreeMap::new();
+        let own = function
+            .properties
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .cloned()
+            .unwrap_or(Yaml::Null);
+        for vars in [&self.global_environment, &own] {
+            if let Value::Object(map) = known.resolve(vars)? {
+                for (k, v) in map {
+                    let v = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    env.insert(k, v);
+                }
+            }
+        }
+        Ok(env)
+    }
+
+    /// The event source mapping of `kind` (`DynamoDB` or `SQS`) on a function, resolved.
+    pub fn event_source(
+        &self,
+        function: &str,
+        kind: &str,
+        known: &Known,
+    ) -> Result<Value, TemplateError> {
+        let events = self
+            .resource(function)
+            .and_then(|f| f.properties.get("Events"))
+            .and_then(Yaml::as_mapping)
+            .ok_or_else(|| shape(format!("function {function} has no Events")))?;
+        for event in events.values() {
+            if event.get("Type").and_then(Yaml::as_str) == Some(kind) {
+                return known.resolve(event.get("Properties").unwrap_or(&Yaml::Null));
+            }
+        }
+        Err(shape(format!("function {function} has no {kind} event")))
+    }
+}
+
+/// Reads an integer property the way CloudFormation does (numbers or numeric strings).
+pub fn int_property(properties: &Value, name: &str) -> Option<i64> {
+    match properties.get(name)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+Globals:
+  Function:
+    Environment:
+      Variables:
+        RUST_LOG: info
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-events"
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy:
+        deadLetterTargetArn: { "Fn::GetAtt": [Dlq, Arn] }
+        maxReceiveCount: 5
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          TABLE: !Ref Table
+          STREAM: !GetAtt Table.StreamArn
+      Events:
+        Stream:
+          Type: DynamoDB
+          Properties:
+            BatchSize: 25
+"#;
+
+    #[test]
+    fn resolves_short_and_long_intrinsics() {
+        let template = Template::parse(SAMPLE).unwrap();
+        let mut known = Known::new("dev", "us-east-1", "123456789012");
+        let table = template.resource("Table").unwrap();
+        assert_eq!(
+            known.resolve(&table.properties).unwrap()["TableName"],
+            "dev-events"
+        );
+
+        let queue = template.resource("Queue").unwrap();
+        assert!(matches!(
+            known.resolve(&queue.properties),
+            Err(TemplateError::Unresolved(_))
+        ));
+        known.attributes.insert("Dlq.Arn".into(), "arn:dlq".into());
+        assert_eq!(
+            known.resolve(&queue.properties).unwrap()["RedrivePolicy"]["deadLetterTargetArn"],
+            "arn:dlq"
+        );
+
+        known.refs.insert("Table".into(), "dev-events".into());
+        known
+            .attributes
+            .insert("Table.StreamArn".into(), "arn:stream".into());
+        let env = template.function_environment("Fn", &known).unwrap();
+        assert_eq!(env["TABLE"], "dev-events");
+        assert_eq!(env["STREAM"], "arn:stream");
+        assert_eq!(env["RUST_LOG"], "info");
+        let mapping = template.event_source("Fn", "DynamoDB", &known).unwrap();
+        assert_eq!(int_property(&mapping, "BatchSize"), Some(25));
+    }
+}
