@@ -110,6 +110,7 @@ async fn dev(args: &Args) -> Result<()> {
             .or_else(|| std::env::var_os("CUBA_RULES_FILE").map(PathBuf::from)),
         http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
         clock: Arc::new(SystemClock),
+        poll_stream: true,
     };
     let mut stack = runner::start(&sdk, options).await?;
     stack.print_operator_alerts(&sdk);

@@ -262,21 +262,21 @@ async fn create_table(
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => bail!("{}", DisplayErrorContext(e)),
     }
-    if let Some(ttl) = props.get("TimeToLiveSpecification") {
-        if ttl.get("Enabled").and_then(Value::as_bool) == Some(true) {
-            client
-                .update_time_to_live()
-                .table_name(name)
-                .time_to_live_specification(
-                    TimeToLiveSpecification::builder()
-                        .attribute_name(str_prop(ttl, "AttributeName")?)
-                        .enabled(true)
-                        .build()?,
-                )
-                .send()
-                .await
-                .map_err(|e| anyhow!("{}", DisplayErrorContext(e)))?;
-        }
+    if let Some(ttl) = props.get("TimeToLiveSpecification")
+        && ttl.get("Enabled").and_then(Value::as_bool) == Some(true)
+    {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(str_prop(ttl, "AttributeName")?)
+                    .enabled(true)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!("{}", DisplayErrorContext(e)))?;
     }
     let table = client
         .describe_table()

@@ -41,6 +41,8 @@ pub struct StackOptions {
     pub rules_file: Option<PathBuf>,
     pub http_addr: SocketAddr,
     pub clock: Arc<dyn Clock>,
+    /// Off only in tests that drive the rules handler by hand (e.g. to race two invocations).
+    pub poll_stream: bool,
 }
 
 /// How far the event-driven handlers have got, for tests that must wait for them.
@@ -60,6 +62,10 @@ pub struct RunningStack {
     /// A local stand-in for the ops team's subscription: a queue subscribed to the operator
     /// topic with raw delivery.
     pub ops_inbox_url: String,
+    /// The same handlers the pollers call, for tests that replay or race deliveries.
+    pub stream_handler: StreamHandler,
+    pub absence_handler: AbsenceQueueHandler,
+    pub stream_arn: String,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -154,19 +160,21 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
             tracing::error!(error = %e, "HTTP server stopped");
         }
     })];
-    tasks.push(tokio::spawn(poll_stream(
-        aws_sdk_dynamodbstreams::Client::new(sdk),
-        clients.sqs.clone(),
-        stream_arn,
-        mapping,
-        stream_handler,
-        progress.clone(),
-    )));
+    if options.poll_stream {
+        tasks.push(tokio::spawn(poll_stream(
+            aws_sdk_dynamodbstreams::Client::new(sdk),
+            clients.sqs.clone(),
+            stream_arn.clone(),
+            mapping,
+            stream_handler.clone(),
+            progress.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(poll_queue(
         clients.sqs.clone(),
         queue_url,
         queue_batch,
-        absence_handler,
+        absence_handler.clone(),
         progress.clone(),
     )));
     Ok(RunningStack {
@@ -175,6 +183,9 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         progress,
         verifier,
         ops_inbox_url,
+        stream_handler,
+        absence_handler,
+        stream_arn,
         tasks,
     })
 }
@@ -269,7 +280,8 @@ async fn subscribe_ops_inbox(sdk: &SdkConfig, provisioned: &Provisioned) -> Resu
     Ok(url)
 }
 
-fn to_lambda_record(
+/// Converts a record read with the DynamoDB Streams API into the type Lambda delivers.
+pub fn to_lambda_record(
     record: aws_sdk_dynamodbstreams::types::Record,
     stream_arn: &str,
 ) -> EventRecord {
@@ -285,10 +297,10 @@ fn to_lambda_record(
     out.event_source_arn = Some(stream_arn.to_owned());
     if let Some(change) = record.dynamodb {
         let mut stream_record = StreamRecord::default();
-        if let Some(at) = change.approximate_creation_date_time {
-            if let Some(at) = chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos()) {
-                stream_record.approximate_creation_date_time = at;
-            }
+        if let Some(at) = change.approximate_creation_date_time
+            && let Some(at) = chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos())
+        {
+            stream_record.approximate_creation_date_time = at;
         }
         stream_record.keys = serde_dynamo::Item::from(change.keys.unwrap_or_default());
         stream_record.new_image = serde_dynamo::Item::from(change.new_image.unwrap_or_default());
@@ -528,16 +540,15 @@ async fn poll_queue(
             {
                 continue;
             }
-            if let Some(handle) = message.receipt_handle {
-                if let Err(e) = sqs
+            if let Some(handle) = message.receipt_handle
+                && let Err(e) = sqs
                     .delete_message()
                     .queue_url(&queue_url)
                     .receipt_handle(handle)
                     .send()
                     .await
-                {
-                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not delete a handled message; it will be redelivered");
-                }
+            {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not delete a handled message; it will be redelivered");
             }
             progress.queue_messages.fetch_add(1, Ordering::SeqCst);
         }

@@ -63,12 +63,12 @@ impl Known {
                 self.intrinsic(tag.trim_start_matches('!'), &tagged.value)
             }
             Yaml::Mapping(map) => {
-                if map.len() == 1 {
-                    if let Some((Yaml::String(key), inner)) = map.iter().next() {
-                        let name = key.strip_prefix("Fn::").unwrap_or(key);
-                        if key == "Ref" || key.starts_with("Fn::") {
-                            return self.intrinsic(name, inner);
-                        }
+                if map.len() == 1
+                    && let Some((Yaml::String(key), inner)) = map.iter().next()
+                {
+                    let name = key.strip_prefix("Fn::").unwrap_or(key);
+                    if key == "Ref" || key.starts_with("Fn::") {
+                        return self.intrinsic(name, inner);
                     }
                 }
                 let mut out = Map::new();

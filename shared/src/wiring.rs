@@ -46,9 +46,12 @@ pub enum ConfigError {
     InvalidRules { path: String, source: InvalidRules },
 }
 
+/// Finds a configuration value by environment variable name.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Reads configuration through a lookup function.
 pub struct Settings<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl<'a> Settings<'a> {

@@ -699,7 +699,10 @@ mod tests {
         .unwrap();
         let text = rule.render_message(
             &bill("e1", 3000),
-            Some(&WindowTotals { count: 5, sum: 23000.0 }),
+            Some(&WindowTotals {
+                count: 5,
+                sum: 23000.0,
+            }),
         );
         assert_eq!(text, "r: user 1 paid 3000 (5, 23000)");
     }

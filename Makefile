@@ -1,0 +1,9 @@
+.PHONY: dev test
+
+# Start the whole stack locally: moto (AWS APIs) on :4566 and the API on :3000.
+dev:
+	scripts/dev.sh
+
+# Everything CI runs: fmt, clippy, cfn-lint, unit and integration tests.
+test:
+	scripts/test.sh

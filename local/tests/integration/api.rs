@@ -1,0 +1,362 @@
+//! The HTTP contract: every refusal is a 4xx with a structured error, never a 500.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{TEST_SECRET, TestStack, bill};
+use cuba::auth::{TokenSecret, TokenVerifier};
+use cuba::clock::{Clock, SystemClock};
+use cuba::domain::UserId;
+
+async fn raw(
+    t: &TestStack,
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut request = t
+        .http
+        .request(method, format!("{}{path}", t.base))
+        .body(body);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn assert_error(
+    status: StatusCode,
+    body: &Value,
+    want_status: StatusCode,
+    code: &str,
+    field: Option<&str>,
+) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "a human message: {body}"
+    );
+    assert_eq!(
+        body["error"]["field"],
+        field.map_or(Value::Null, Value::from),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_failures_are_401_and_a_foreign_user_is_403() {
+    let t = TestStack::start().await;
+    let body = serde_json::to_vec(&bill(10)).expect("json");
+    let json = Some("application/json");
+
+    let (status, answer) = raw(&t, Method::POST, "/api/v1/event/", None, json, body.clone()).await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "missing_token",
+        None,
+    );
+
+    let (status, answer) = raw(
+        &t,
+        Method::POST,
+        "/api/v1/event/",
+        Some("Bearer not.a.jwt"),
+        json,
+        body.clone(),
+    )
+    .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        None,
+    );
+
+    let forger = TokenVerifier::new(
+        &TokenSecret::new(b"some-other-secret-some-other-secret".to_vec()).expect("secret"),
+    );
+    let forged = format!("Bearer {}", forger.issue(UserId(1), SystemClock.now(), 60));
+    let (status, answer) = raw(
+        &t,
+        Method::POST,
+        "/api/v1/event/",
+        Some(&forged),
+        json,
+        body.clone(),
+    )
+    .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        None,
+    );
+
+    let real =
+        TokenVerifier::new(&TokenSecret::new(TEST_SECRET.as_bytes().to_vec()).expect("secret"));
+    let expired = format!(
+        "Bearer {}",
+        real.issue(UserId(1), SystemClock.now().minus_seconds(7200), 60)
+    );
+    let (status, answer) = raw(
+        &t,
+        Method::POST,
+        "/api/v1/feedback/",
+        Some(&expired),
+        json,
+        body.clone(),
+    )
+    .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "expired_token",
+        None,
+    );
+
+    let (status, answer) = t
+        .post(
+            "/api/v1/event/",
+            1,
+            &json!({"user": 2, "noun": "bill", "verb": "paid"}),
+        )
+        .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::FORBIDDEN,
+        "user_mismatch",
+        Some("user"),
+    );
+    let (status, answer) = t
+        .send(
+            Method::PUT,
+            "/api/v1/user/",
+            1,
+            &json!({"user": 2, "phone": "+15555550100"}),
+        )
+        .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::FORBIDDEN,
+        "user_mismatch",
+        Some("user"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_bodies_get_structured_400s() {
+    let t = TestStack::start().await;
+    let auth = format!("Bearer {}", t.token(1));
+    let json = Some("application/json");
+    let cases: [(&str, &[u8], &str, Option<&str>); 9] = [
+        ("/api/v1/event/", b"{\"noun\": ", "malformed_json", None),
+        ("/api/v1/event/", b"[]", "invalid_body", None),
+        (
+            "/api/v1/event/",
+            br#"{"verb": "paid"}"#,
+            "missing_field",
+            Some("noun"),
+        ),
+        (
+            "/api/v1/event/",
+            br#"{"noun": "bill", "verb": 1}"#,
+            "invalid_type",
+            Some("verb"),
+        ),
+        (
+            "/api/v1/event/",
+            br#"{"noun": "bill", "verb": "paid", "ts": "last tuesday"}"#,
+            "invalid_value",
+            Some("ts"),
+        ),
+        (
+            "/api/v1/event/",
+            br#"{"noun": "bill", "verb": "paid", "amount": 3}"#,
+            "unknown_field",
+            Some("amount"),
+        ),
+        (
+            "/api/v1/feedback/",
+            br#"{"rating": 9}"#,
+            "invalid_value",
+            Some("rating"),
+        ),
+        (
+            "/api/v1/feedback",
+            br#"{"rating": 3, "comment": 5}"#,
+            "invalid_type",
+            Some("comment"),
+        ),
+        (
+            "/api/v1/event",
+            br#"{"noun": "bill", "verb": "paid", "id": "has space"}"#,
+            "invalid_value",
+            Some("id"),
+        ),
+    ];
+    for (path, body, code, field) in cases {
+        let (status, answer) = raw(&t, Method::POST, path, Some(&auth), json, body.to_vec()).await;
+        assert_error(status, &answer, StatusCode::BAD_REQUEST, code, field);
+    }
+    let (status, answer) = raw(
+        &t,
+        Method::PUT,
+        "/api/v1/user",
+        Some(&auth),
+        json,
+        br#"{"phone": "0800 123"}"#.to_vec(),
+    )
+    .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("phone"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn content_type_size_and_routing_errors() {
+    let t = TestStack::start().await;
+    let auth = format!("Bearer {}", t.token(1));
+    let body = serde_json::to_vec(&bill(10)).expect("json");
+
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let (status, answer) = raw(
+            &t,
+            Method::POST,
+            "/api/v1/event/",
+            Some(&auth),
+            content_type,
+            body.clone(),
+        )
+        .await;
+        assert_error(
+            status,
+            &answer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            None,
+        );
+    }
+    let (status, _) = raw(
+        &t,
+        Method::POST,
+        "/api/v1/event/",
+        Some(&auth),
+        Some("application/json; charset=utf-8"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let mut big = bill(10);
+    big["properties"]["note"] = json!("x".repeat(33 * 1024));
+    let (status, answer) = raw(
+        &t,
+        Method::POST,
+        "/api/v1/event/",
+        Some(&auth),
+        Some("application/json"),
+        serde_json::to_vec(&big).expect("json"),
+    )
+    .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        None,
+    );
+
+    let (status, answer) = raw(
+        &t,
+        Method::POST,
+        "/api/v1/nothing",
+        Some(&auth),
+        Some("application/json"),
+        body.clone(),
+    )
+    .await;
+    assert_error(status, &answer, StatusCode::NOT_FOUND, "not_found", None);
+    let (status, answer) = raw(
+        &t,
+        Method::GET,
+        "/api/v1/event/",
+        Some(&auth),
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_path_works_with_and_without_the_trailing_slash() {
+    let t = TestStack::start().await;
+    for path in ["/api/v1/event", "/api/v1/event/"] {
+        t.accept(path, 2, &bill(10)).await;
+    }
+    for path in ["/api/v1/feedback", "/api/v1/feedback/"] {
+        t.accept(path, 2, &json!({"user": 2, "rating": 4, "comment": "test"}))
+            .await;
+    }
+    for path in ["/api/v1/user", "/api/v1/user/"] {
+        let (status, answer) = t
+            .send(
+                Method::PUT,
+                path,
+                2,
+                &json!({"user": 2, "phone": "+15555550123"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["status"], "saved");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_event_is_accepted_as_posted() {
+    let t = TestStack::start().await;
+    let seed = json!({"user": 1, "ts": "1234567890", "latlong": "76.865, 98.975", "noun": "bill", "verb": "paid",
+                      "time": 5, "properties": {"amount": 3000, "type": "electricity"}});
+    let id = t.accept("/api/v1/event/", 1, &seed).await;
+    assert!(!id.is_empty());
+    for ts in [
+        json!(1234567890),
+        json!(1234567890123u64),
+        json!("2009-02-13T23:31:30Z"),
+    ] {
+        let mut event = seed.clone();
+        event["ts"] = ts;
+        t.accept("/api/v1/event/", 1, &event).await;
+    }
+}

@@ -1,0 +1,206 @@
+//! Delivery semantics: redelivered stream batches, racing invocations, requeued absence checks,
+//! and records that can never succeed.
+
+use std::time::Duration;
+
+use aws_lambda_events::dynamodb::EventRecord;
+use cuba::clock::{Clock, SystemClock};
+use cuba::domain::{EventId, Millis, UserId};
+use cuba::lambda::{DynamoDbEvent, SqsEvent};
+use cuba::rules::RuleId;
+use cuba::scheduling::AbsenceCheck;
+use cuba_local::runner::to_lambda_record;
+use serde_json::json;
+
+use crate::harness::{Options, TestStack, bill};
+
+/// Every record on the events table's stream so far, as Lambda would deliver them.
+async fn stream_records(t: &TestStack) -> Vec<EventRecord> {
+    let streams = aws_sdk_dynamodbstreams::Client::new(&t.sdk);
+    let description = streams
+        .describe_stream()
+        .stream_arn(&t.stack.stream_arn)
+        .send()
+        .await
+        .expect("describe stream")
+        .stream_description
+        .expect("a description");
+    let mut records = Vec::new();
+    for shard in description.shards.unwrap_or_default() {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&t.stack.stream_arn)
+            .shard_id(shard.shard_id.expect("shard id"))
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator")
+            .shard_iterator;
+        while let Some(current) = iterator {
+            let page = streams
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("records");
+            let batch = page.records.unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            records.extend(
+                batch
+                    .into_iter()
+                    .map(|r| to_lambda_record(r, &t.stack.stream_arn)),
+            );
+            iterator = page.next_shard_iterator;
+        }
+    }
+    records
+}
+
+fn batch_of(records: Vec<EventRecord>) -> DynamoDbEvent {
+    let mut batch = DynamoDbEvent::default();
+    batch.records = records;
+    batch
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_stream_batch_sends_nothing_twice() {
+    let t = TestStack::start().await;
+    let phone = t.register_phone(20).await;
+    for _ in 0..5 {
+        t.accept("/api/v1/event/", 20, &bill(4000)).await;
+    }
+    t.wait_for_stream(5).await;
+    let before = t.sms_to(&phone).await;
+    assert_eq!(before.len(), 2, "first payment and burst: {before:?}");
+
+    let records = stream_records(&t).await;
+    assert_eq!(records.len(), 5);
+    for _ in 0..2 {
+        let response = t
+            .stack
+            .stream_handler
+            .handle(batch_of(records.clone()))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(t.sms_to(&phone).await, before);
+    assert_eq!(t.ledger().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_concurrent_first_payments_send_one_sms() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let phone = t.register_phone(21).await;
+    let (first, second) = (bill(100), bill(200));
+    let (a, b) = tokio::join!(
+        t.post("/api/v1/event/", 21, &first),
+        t.post("/api/v1/event/", 21, &second)
+    );
+    assert_eq!((a.0.as_u16(), b.0.as_u16()), (202, 202));
+
+    let records = stream_records(&t).await;
+    assert_eq!(records.len(), 2);
+    // Two invocations racing, one record each, as two shards or two retries might.
+    let invocations: Vec<_> = records
+        .into_iter()
+        .map(|record| {
+            let handler = t.stack.stream_handler.clone();
+            tokio::spawn(async move { handler.handle(batch_of(vec![record])).await })
+        })
+        .collect();
+    for invocation in invocations {
+        let response = invocation.await.expect("the invocation completes");
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let sms = t.sms_to(&phone).await;
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(t.ledger_for("first-bill-payment").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_that_is_not_due_is_requeued_and_fires_when_due() {
+    let t = TestStack::start().await;
+    let event_id = t
+        .accept(
+            "/api/v1/event/",
+            30,
+            &json!({"noun": "app", "verb": "opened"}),
+        )
+        .await;
+    let now = SystemClock.now();
+    let check = AbsenceCheck {
+        rule_id: RuleId::parse("bill-paid-no-feedback").expect("rule id"),
+        user: UserId(30),
+        event_id: EventId::parse(&event_id).expect("event id"),
+        received_at: now.minus_seconds(60),
+        due_at: Millis(now.0 + 3_000),
+    };
+    let mut message = aws_lambda_events::sqs::SqsMessage::default();
+    message.message_id = Some("m-1".into());
+    message.body = Some(serde_json::to_string(&check).expect("json"));
+    let mut batch = SqsEvent::default();
+    batch.records = vec![message];
+
+    let response = t.stack.absence_handler.handle(batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(t.ledger().await.is_empty(), "not due: nothing fires yet");
+
+    let alerts = t.operator_alerts(Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].0["event_ids"], json!([event_id]));
+    assert!(
+        SystemClock.now() >= check.due_at,
+        "the requeued check ran only once due"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_that_can_never_succeed_are_reported_not_dropped() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+
+    let mut garbage = aws_lambda_events::sqs::SqsMessage::default();
+    garbage.message_id = Some("bad".into());
+    garbage.body = Some("not an absence check".into());
+    let mut batch = SqsEvent::default();
+    batch.records = vec![garbage];
+    let response = t.stack.absence_handler.handle(batch).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, [Some("bad".to_owned())]);
+
+    // A stream image that is not an event stops the batch at that record; what follows is
+    // retried with it rather than skipped.
+    t.accept("/api/v1/event/", 31, &bill(100)).await;
+    let mut good = stream_records(&t).await;
+    assert_eq!(good.len(), 1);
+    let mut poison = EventRecord::default();
+    poison.event_name = "INSERT".into();
+    poison.change.sequence_number = Some("0".into());
+    poison.change.new_image = serde_dynamo::to_item(json!({"user": "not a number"})).expect("item");
+    let mut records = vec![poison];
+    records.append(&mut good);
+    let response = t.stack.stream_handler.handle(batch_of(records)).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, [Some("0".to_owned())]);
+    assert!(
+        t.ledger().await.is_empty(),
+        "nothing after the poison record ran"
+    );
+}

@@ -1,0 +1,322 @@
+//! A fresh stack per test: its own tables, queues and topic in the shared moto (named after a
+//! unique stack name), its own API port, and the real handlers polling them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_types::SdkConfig;
+use cuba::clock::{Clock, SystemClock};
+use cuba::domain::UserId;
+use cuba_local::runner::{self, RunningStack, StackOptions};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub const TEST_SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn unique() -> u64 {
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+pub fn moto_endpoint() -> String {
+    std::env::var("CUBA_TEST_MOTO_ENDPOINT")
+        .expect("CUBA_TEST_MOTO_ENDPOINT is not set: run the integration tests with `make test`, which starts moto")
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+/// How long the absence rule waits in tests instead of the seed's 15 minutes.
+pub const ABSENCE_SECONDS: u64 = 3;
+
+/// The shipped default rules with the absence window shortened to [`ABSENCE_SECONDS`], so the
+/// tests exercise exactly the seed rules without waiting 15 minutes.
+fn test_rules_file() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(write_test_rules).clone()
+}
+
+fn write_test_rules() -> PathBuf {
+    let text = std::fs::read_to_string(repo_path("rules/default.json")).expect("default rules");
+    let mut rules: Value = serde_json::from_str(&text).expect("default rules are JSON");
+    for rule in rules["rules"].as_array_mut().expect("a rules array") {
+        if rule["condition"]["type"] == "absence" {
+            rule["condition"]["seconds"] = ABSENCE_SECONDS.into();
+        }
+    }
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rules-{}.json", std::process::id()));
+    std::fs::write(&path, rules.to_string()).expect("write test rules");
+    path
+}
+
+pub struct TestStack {
+    pub stack: RunningStack,
+    pub sdk: SdkConfig,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub endpoint: String,
+}
+
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub poll_stream: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+            poll_stream: true,
+        }
+    }
+}
+
+impl TestStack {
+    pub async fn start() -> TestStack {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> TestStack {
+        let endpoint = moto_endpoint();
+        let sdk = cuba_local::moto_sdk_config(&endpoint).await;
+        let stack_name = format!("t{}-{}", std::process::id(), unique());
+        let stack = runner::start(
+            &sdk,
+            StackOptions {
+                template_path: repo_path("template.yaml"),
+                stack_name,
+                token_secret: TEST_SECRET.to_owned(),
+                rules_file: Some(test_rules_file()),
+                http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                clock: options.clock,
+                poll_stream: options.poll_stream,
+            },
+        )
+        .await
+        .expect("the local stack starts");
+        let base = format!("http://{}", stack.http_addr);
+        TestStack {
+            stack,
+            sdk,
+            http: reqwest::Client::new(),
+            base,
+            endpoint,
+        }
+    }
+
+    pub fn token(&self, user: u64) -> String {
+        self.stack
+            .verifier
+            .issue(UserId(user), SystemClock.now(), 3600)
+    }
+
+    /// A JSON request as `user`; answers (status, JSON body).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: u64,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token(user))
+            .json(body)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn post(&self, path: &str, user: u64, body: &Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, user, body).await
+    }
+
+    /// Posts and insists on 202 Accepted; returns the event id.
+    pub async fn accept(&self, path: &str, user: u64, body: &Value) -> String {
+        let (status, answer) = self.post(path, user, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        assert_eq!(answer["status"], "accepted");
+        answer["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Stores a phone for `user`, unique across the whole test run so SMS can be told apart.
+    pub async fn register_phone(&self, user: u64) -> String {
+        let phone = format!(
+            "+1555{:07}",
+            (std::process::id() as u64 * 1000 + unique()) % 10_000_000
+        );
+        let (status, body) = self
+            .send(
+                reqwest::Method::PUT,
+                "/api/v1/user/",
+                user,
+                &serde_json::json!({"user": user, "phone": phone}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        phone
+    }
+
+    /// Every SMS moto has recorded for `phone`.
+    pub async fn sms_to(&self, phone: &str) -> Vec<String> {
+        let data: Value = self
+            .http
+            .get(format!("{}/moto-api/data.json", self.endpoint))
+            .send()
+            .await
+            .expect("moto answers")
+            .json()
+            .await
+            .expect("moto's data is JSON");
+        data["sns"]["SMS"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["phone_number"] == phone)
+            .filter_map(|m| m["message"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits until the rules handler has finished `n` stream records.
+    pub async fn wait_for_stream(&self, n: u64) {
+        let progress = &self.stack.progress;
+        wait_until(
+            Duration::from_secs(30),
+            &format!("{n} stream records processed"),
+            || {
+                let done = progress.stream_records.load(Ordering::SeqCst) >= n;
+                async move { done }
+            },
+        )
+        .await;
+    }
+
+    /// Waits until the absence handler has acknowledged `n` queue messages.
+    pub async fn wait_for_queue(&self, n: u64) {
+        let progress = &self.stack.progress;
+        wait_until(
+            Duration::from_secs(30),
+            &format!("{n} queue messages processed"),
+            || {
+                let done = progress.queue_messages.load(Ordering::SeqCst) >= n;
+                async move { done }
+            },
+        )
+        .await;
+    }
+
+    /// Every item in the alert ledger.
+    pub async fn ledger(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        let table = self
+            .stack
+            .provisioned
+            .table("AlertsTable")
+            .expect("alerts table");
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan the ledger")
+            .items
+            .unwrap_or_default()
+    }
+
+    /// Ledger items of one rule.
+    pub async fn ledger_for(
+        &self,
+        rule_id: &str,
+    ) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        self.ledger()
+            .await
+            .into_iter()
+            .filter(|item| {
+                item.get("rule_id")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(rule_id)
+            })
+            .collect()
+    }
+
+    /// Operator alerts delivered to the ops inbox within `wait`: (body, message attributes).
+    pub async fn operator_alerts(&self, wait: Duration) -> Vec<(Value, Value)> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut alerts = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            let received = sqs
+                .receive_message()
+                .queue_url(&self.stack.ops_inbox_url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive from the ops inbox");
+            for message in received.messages.unwrap_or_default() {
+                let body: Value = serde_json::from_str(message.body.as_deref().unwrap_or("null"))
+                    .expect("JSON body");
+                let attributes: serde_json::Map<String, Value> = message
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::from(v.string_value.unwrap_or_default())))
+                    .collect();
+                alerts.push((body, Value::Object(attributes)));
+                if let Some(handle) = message.receipt_handle {
+                    sqs.delete_message()
+                        .queue_url(&self.stack.ops_inbox_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete from the ops inbox");
+                }
+            }
+        }
+        alerts
+    }
+}
+
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn bill(amount: u64) -> Value {
+    serde_json::json!({"noun": "bill", "verb": "paid", "properties": {"amount": amount, "type": "electricity"}})
+}
+
+pub fn s(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real handlers, over HTTP and the real AWS SDK, against moto.
+//! Run through `make test`, which starts moto and sets `CUBA_TEST_MOTO_ENDPOINT`.
+
+mod api;
+mod deliveries;
+mod harness;
+mod seed_rules;
+mod stack;

@@ -1,0 +1,168 @@
+//! The local stack is the template: what the provisioner created in moto matches what
+//! `template.yaml` declares.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use cuba_local::template::Template;
+use serde_json::Value;
+
+use crate::harness::{TestStack, repo_path};
+
+fn sorted_pairs(list: &Value, a: &str, b: &str) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e[a].as_str().unwrap_or_default().to_owned(),
+                e[b].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_and_queues_match_the_template() {
+    let t = TestStack::start().await;
+    let template =
+        Template::parse(&std::fs::read_to_string(repo_path("template.yaml")).expect("template"))
+            .expect("parses");
+    let known = &t.stack.provisioned.known;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&t.sdk);
+
+    let mut tables = 0;
+    for resource in template.resources_of("AWS::DynamoDB::Table") {
+        tables += 1;
+        let want = known.resolve(&resource.properties).expect("resolves");
+        let got = dynamodb
+            .describe_table()
+            .table_name(want["TableName"].as_str().expect("name"))
+            .send()
+            .await
+            .expect("the table exists")
+            .table
+            .expect("description");
+        let keys: Vec<(String, String)> = {
+            let mut k: Vec<_> = got
+                .key_schema()
+                .iter()
+                .map(|k| {
+                    (
+                        k.attribute_name().to_owned(),
+                        k.key_type().as_str().to_owned(),
+                    )
+                })
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(
+            keys,
+            sorted_pairs(&want["KeySchema"], "AttributeName", "KeyType"),
+            "{}",
+            resource.logical_id
+        );
+        let attributes: Vec<(String, String)> = {
+            let mut a: Vec<_> = got
+                .attribute_definitions()
+                .iter()
+                .map(|d| {
+                    (
+                        d.attribute_name().to_owned(),
+                        d.attribute_type().as_str().to_owned(),
+                    )
+                })
+                .collect();
+            a.sort();
+            a
+        };
+        assert_eq!(
+            attributes,
+            sorted_pairs(
+                &want["AttributeDefinitions"],
+                "AttributeName",
+                "AttributeType"
+            )
+        );
+        let want_lsis: Vec<&str> = want["LocalSecondaryIndexes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["IndexName"].as_str())
+            .collect();
+        let got_lsis: Vec<&str> = got
+            .local_secondary_indexes()
+            .iter()
+            .filter_map(|i| i.index_name())
+            .collect();
+        assert_eq!(got_lsis, want_lsis, "{}", resource.logical_id);
+        let want_stream = want["StreamSpecification"]["StreamViewType"].as_str();
+        let got_stream = got
+            .stream_specification()
+            .and_then(|s| s.stream_view_type())
+            .map(|v| v.as_str());
+        assert_eq!(got_stream, want_stream, "{}", resource.logical_id);
+    }
+    assert_eq!(tables, 4);
+
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    for resource in template.resources_of("AWS::SQS::Queue") {
+        let want = known.resolve(&resource.properties).expect("resolves");
+        let url = t
+            .stack
+            .provisioned
+            .queue_url(&resource.logical_id)
+            .expect("created");
+        assert!(url.ends_with(want["QueueName"].as_str().expect("name")));
+        let got = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .unwrap_or_default();
+        for (property, attribute) in [
+            ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+            (
+                "MessageRetentionPeriod",
+                QueueAttributeName::MessageRetentionPeriod,
+            ),
+        ] {
+            if let Some(value) = want.get(property) {
+                assert_eq!(
+                    got.get(&attribute).map(String::as_str),
+                    Some(value.to_string().as_str()),
+                    "{property}"
+                );
+            }
+        }
+        if let Some(redrive) = want.get("RedrivePolicy") {
+            let got: Value = serde_json::from_str(
+                got.get(&QueueAttributeName::RedrivePolicy)
+                    .expect("redrive"),
+            )
+            .expect("json");
+            assert_eq!(got["deadLetterTargetArn"], redrive["deadLetterTargetArn"]);
+            assert_eq!(
+                got["maxReceiveCount"].to_string().trim_matches('"'),
+                redrive["maxReceiveCount"].to_string()
+            );
+        }
+    }
+
+    let topic = t
+        .stack
+        .provisioned
+        .topic_arn("OperatorTopic")
+        .expect("topic");
+    aws_sdk_sns::Client::new(&t.sdk)
+        .get_topic_attributes()
+        .topic_arn(topic)
+        .send()
+        .await
+        .expect("the operator topic exists");
+}

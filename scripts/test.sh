@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints, the template lint, unit tests, and integration tests against
+# a moto server started here on a free port (and stopped on exit).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p .local
+scripts/venv.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_pid=$(scripts/moto.sh "$port" .local/moto-test.log)
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+echo "== cargo test (moto on port $port)"
+CUBA_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port" cargo test --workspace
