@@ -658,6 +658,20 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_rules_differ_only_in_the_absence_window() {
+        let demo = RuleSet::from_json_str(include_str!("../../../rules/demo.json")).unwrap();
+        let default = RuleSet::default_rules().unwrap();
+        assert_eq!(demo.all().len(), default.all().len());
+        for (d, r) in demo.all().iter().zip(default.all()) {
+            assert_eq!(
+                (&d.id, &d.when, &d.action, &d.message),
+                (&r.id, &r.when, &r.action, &r.message)
+            );
+        }
+        assert!(matches!(&demo.all()[2].condition, Condition::Absence(a) if a.seconds.get() == 30));
+    }
+
+    #[test]
     fn window_needs_count_and_sum_when_both_are_set() {
         let rules = RuleSet::default_rules().unwrap();
         let burst = &rules.all()[1];

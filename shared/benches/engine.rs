@@ -1,0 +1,98 @@
+//! Hot-path costs of the pure core, per operation. Run with
+//! `cargo bench -p cuba --bench engine`; figures go into BENCHMARKS.md by hand.
+//! (A plain timing loop rather than criterion keeps `make test` from compiling criterion.)
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use cuba::auth::{TokenSecret, TokenVerifier};
+use cuba::clock::{Clock, SystemClock};
+use cuba::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba::intake;
+use cuba::rules::{Condition, RuleSet};
+use cuba::scheduling::plan_absence_checks;
+
+const SEED_EVENT: &[u8] = br#"{"user": 1, "ts": "1234567890", "latlong": "76.865, 98.975",
+    "noun": "bill", "verb": "paid", "time": 5, "properties": {"amount": 3000, "type": "electricity"}}"#;
+
+fn measure(name: &str, mut op: impl FnMut()) {
+    for _ in 0..1_000 {
+        op();
+    }
+    let budget = Duration::from_millis(700);
+    let start = Instant::now();
+    let mut iterations = 0u64;
+    while start.elapsed() < budget {
+        for _ in 0..100 {
+            op();
+        }
+        iterations += 100;
+    }
+    let per_op = start.elapsed().as_nanos() as f64 / iterations as f64;
+    println!(
+        "{name:<58} {per_op:>10.0} ns/op {:>12.0} ops/s",
+        1e9 / per_op
+    );
+}
+
+fn stored(i: u64, amount: u64) -> StoredEvent {
+    let submission = intake::parse_activity(SEED_EVENT).expect("seed event parses");
+    let mut activity = submission.activity;
+    activity.properties.insert("amount".into(), amount.into());
+    StoredEvent {
+        user: UserId(1),
+        id: EventId::parse(&format!("e{i}")).expect("id"),
+        received_at: Millis(1_700_000_000_000 + i * 1000),
+        body: EventBody::Activity(activity),
+    }
+}
+
+fn main() {
+    let rules = RuleSet::default_rules().expect("default rules");
+    let event = stored(0, 3000);
+    let view = event.view();
+    let burst = &rules.all()[1];
+    let Condition::Window(window) = &burst.condition else {
+        panic!("seed rule 2 is a window rule");
+    };
+    let window_100: Vec<_> = (0..100).map(|i| stored(i, 250).view()).collect();
+    let verifier = TokenVerifier::new(&TokenSecret::new(vec![7u8; 32]).expect("secret"));
+    let token = verifier.issue(UserId(1), SystemClock.now(), 3600);
+    let header = format!("Bearer {token}");
+
+    println!("{:<58} {:>16} {:>18}", "operation", "time", "throughput");
+    measure(
+        "validate the seed event body (intake::parse_activity)",
+        || {
+            black_box(intake::parse_activity(black_box(SEED_EVENT)).ok());
+        },
+    );
+    measure("verify an HS256 bearer token", || {
+        black_box(verifier.verify_header(Some(black_box(&header))).ok());
+    });
+    measure("event view (the JSON rules address)", || {
+        black_box(black_box(&event).view());
+    });
+    measure("match the 3 seed rules against one event", || {
+        black_box(rules.triggered_by(black_box(&view)).count());
+    });
+    measure("plan absence checks for one event", || {
+        black_box(plan_absence_checks(&rules, black_box(&event)));
+    });
+    measure("window totals over 100 events", || {
+        black_box(window.totals(&burst.when, black_box(&window_100).iter()));
+    });
+    measure("render an alert message", || {
+        black_box(burst.render_message(black_box(&event), None));
+    });
+    measure("event -> DynamoDB item (serde_dynamo)", || {
+        black_box(serde_dynamo::to_item::<_, serde_dynamo::Item>(black_box(&event)).ok());
+    });
+    let item: serde_dynamo::Item = serde_dynamo::to_item(&event).expect("item");
+    measure("DynamoDB stream image -> event (serde_dynamo)", || {
+        black_box(serde_dynamo::from_item::<_, StoredEvent>(black_box(item.clone())).ok());
+    });
+    measure("parse the default rule set", || {
+        black_box(RuleSet::default_rules().ok());
+    });
+}
