@@ -3,6 +3,7 @@
 //! record or queue message finds the alert already settled and sends nothing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -105,9 +106,13 @@ pub enum DispatchError {
     Port(#[from] PortError),
 }
 
-/// How long a worker may hold an alert before another may take it over. Longer than any single
-/// SNS publish, shorter than the retry interval of the stream and the queue.
-pub const DELIVERY_LEASE_SECONDS: u64 = 30;
+/// How long a worker may hold an alert before another may take it over: longer than one SNS
+/// publish can take (the SDK clients time out operations after
+/// [`crate::wiring::AWS_OPERATION_TIMEOUT`]), short enough for a retry to wait it out.
+pub const DELIVERY_LEASE_SECONDS: u64 = 10;
+
+/// The longest a dispatch waits for another worker's lease to lapse.
+const MAX_LEASE_WAIT_MILLIS: u64 = DELIVERY_LEASE_SECONDS * 1000 + 500;
 
 /// SNS rejects SMS bodies over 1600 characters; message templates pull in client-controlled
 /// fields, so the rendered text is cut rather than the alert lost.
@@ -123,14 +128,22 @@ pub struct AlertDispatcher {
 
 impl AlertDispatcher {
     pub async fn dispatch(&self, alert: &Alert) -> Result<Dispatched, DispatchError> {
-        let now = self.clock.now();
-        match self
-            .ledger
-            .claim(alert, now, now.plus_seconds(DELIVERY_LEASE_SECONDS))
-            .await?
-        {
+        let mut claim = self.claim(alert).await?;
+        if let Claim::InFlight { lease_until } = claim {
+            // In Lambda a lease outlives its holder only when the holder died: its retry comes
+            // after the invocation ended. Waiting out the (short) lease here, instead of failing
+            // the record, keeps a crash from burning the source's retries.
+            let wait = lease_until.0.saturating_sub(self.clock.now().0) + 50;
+            if wait <= MAX_LEASE_WAIT_MILLIS {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                claim = self.claim(alert).await?;
+            }
+        }
+        match claim {
             Claim::AlreadySettled => return Ok(Dispatched::AlreadySettled),
-            Claim::InFlight => return Err(DispatchError::InFlight(alert.id.as_str().to_owned())),
+            Claim::InFlight { .. } => {
+                return Err(DispatchError::InFlight(alert.id.as_str().to_owned()));
+            }
             Claim::Claimed => {}
         }
         match self.deliver(alert).await {
@@ -150,6 +163,13 @@ impl AlertDispatcher {
                 Err(error.into())
             }
         }
+    }
+
+    async fn claim(&self, alert: &Alert) -> Result<Claim, PortError> {
+        let now = self.clock.now();
+        self.ledger
+            .claim(alert, now, now.plus_seconds(DELIVERY_LEASE_SECONDS))
+            .await
     }
 
     async fn deliver(&self, alert: &Alert) -> Result<Delivery, PortError> {

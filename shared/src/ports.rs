@@ -88,8 +88,8 @@ pub enum Claim {
     Claimed,
     /// Delivered (or found undeliverable) before: do nothing.
     AlreadySettled,
-    /// Another worker holds an unexpired lease on it: retry later.
-    InFlight,
+    /// Another worker holds a lease on it until `lease_until`: retry after that.
+    InFlight { lease_until: Millis },
 }
 
 #[async_trait]

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_types::sdk_config::TimeoutConfig;
 
 use aws_types::SdkConfig;
 
@@ -96,6 +99,10 @@ impl<'a> Settings<'a> {
     }
 }
 
+/// No single AWS call (retries included) may take longer, so an alert's delivery lease
+/// ([`crate::alerting::DELIVERY_LEASE_SECONDS`]) cannot lapse under a live worker.
+pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The AWS clients, built once per process and shared by every adapter.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
@@ -106,10 +113,19 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub fn new(sdk: &SdkConfig) -> Self {
+        let sdk = sdk
+            .to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(AWS_OPERATION_TIMEOUT)
+                    .operation_attempt_timeout(AWS_OPERATION_TIMEOUT / 2)
+                    .build(),
+            )
+            .build();
         AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            sns: aws_sdk_sns::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_lambda_events::dynamodb::EventRecord;
+use aws_sdk_dynamodb::types::AttributeValue;
 use cuba::clock::{Clock, SystemClock};
 use cuba::domain::{EventId, Millis, UserId};
 use cuba::lambda::{DynamoDbEvent, SqsEvent};
@@ -203,4 +204,47 @@ async fn records_that_can_never_succeed_are_reported_not_dropped() {
         t.ledger().await.is_empty(),
         "nothing after the poison record ran"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_claimed_by_a_worker_that_died_is_delivered_once_its_lease_lapses() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let phone = t.register_phone(40).await;
+    t.accept("/api/v1/event/", 40, &bill(700)).await;
+    let records = stream_records(&t).await;
+
+    // A worker claimed the alert and died before sending: its lease runs 2 more seconds.
+    let lease_until = SystemClock.now().0 + 2_000;
+    aws_sdk_dynamodb::Client::new(&t.sdk)
+        .put_item()
+        .table_name(
+            t.stack
+                .provisioned
+                .table("AlertsTable")
+                .expect("alerts table"),
+        )
+        .item(
+            "alert_id",
+            AttributeValue::S("first-bill-payment#40#first".into()),
+        )
+        .item("status", AttributeValue::S("pending".into()))
+        .item("lease_until", AttributeValue::N(lease_until.to_string()))
+        .send()
+        .await
+        .expect("plant a stale claim");
+
+    let response = t.stack.stream_handler.handle(batch_of(records)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        SystemClock.now().0 >= lease_until,
+        "delivered only after the lease lapsed"
+    );
+    assert_eq!(t.sms_to(&phone).await.len(), 1);
+    let ledger = t.ledger_for("first-bill-payment").await;
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(crate::harness::s(&ledger[0], "status"), "sent");
 }

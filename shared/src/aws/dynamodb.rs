@@ -351,16 +351,16 @@ impl AlertLedger for DynamoAlertLedger {
                     .send()
                     .await
                     .map_err(unavailable)?;
-                let status = existing
-                    .item
-                    .as_ref()
-                    .and_then(|i| i.get("status"))
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str);
-                Ok(match status {
-                    Some(PENDING) => Claim::InFlight,
-                    // Gone between the two calls (deleted by hand): a retry will claim it.
-                    None => Claim::InFlight,
+                let item = existing.item.unwrap_or_default();
+                let status = item.get("status").and_then(|v| v.as_s().ok());
+                let lease_until = item
+                    .get("lease_until")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .map_or(now, Millis);
+                Ok(match status.map(String::as_str) {
+                    // `None`: deleted by hand between the two calls; claiming again will work.
+                    Some(PENDING) | None => Claim::InFlight { lease_until },
                     Some(_) => Claim::AlreadySettled,
                 })
             }
