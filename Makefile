@@ -1,4 +1,4 @@
-.PHONY: dev test
+.PHONY: dev test bench
 
 # Start the whole stack locally: moto (AWS APIs) on :4566 and the API on :3000.
 dev:
@@ -7,3 +7,7 @@ dev:
 # Everything CI runs: fmt, clippy, cfn-lint, unit and integration tests.
 test:
 	scripts/test.sh
+
+# Performance figures (see BENCHMARKS.md): the pure core, then the pipeline on moto.
+bench:
+	scripts/bench.sh

@@ -309,8 +309,8 @@ const QUEUE_ATTRIBUTES: [(&str, QueueAttributeName); 6] = [
     ("RedrivePolicy", QueueAttributeName::RedrivePolicy),
 ];
 
-/// Returns the queue's URL, ARN and name.
-async fn create_queue(
+/// Creates (or finds) a queue from CloudFormation-style properties; returns its URL, ARN and name.
+pub async fn create_queue(
     client: &aws_sdk_sqs::Client,
     props: &Value,
 ) -> Result<(String, String, String)> {

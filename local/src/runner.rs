@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
 use aws_lambda_events::sqs::SqsMessage;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
 use cuba::auth::TokenVerifier;
 use cuba::clock::Clock;
@@ -22,7 +22,7 @@ use cuba::wiring::{self, AwsClients, Settings, env};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::provision::{Provisioned, REGION, provision};
+use crate::provision::{Provisioned, REGION, create_queue, provision};
 use crate::template::{Template, int_property};
 
 pub const INGEST_FUNCTION: &str = "IngestFunction";
@@ -241,29 +241,7 @@ async fn subscribe_ops_inbox(sdk: &SdkConfig, provisioned: &Provisioned) -> Resu
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let sns = aws_sdk_sns::Client::new(sdk);
     let name = format!("{}-ops-inbox", provisioned.stack_name);
-    let url = sqs
-        .create_queue()
-        .queue_name(&name)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "creating {name}: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?
-        .queue_url
-        .ok_or_else(|| anyhow!("moto returned no queue URL"))?;
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| anyhow!("moto returned no queue ARN"))?;
+    let (url, arn, _) = create_queue(&sqs, &json!({ "QueueName": name })).await?;
     sns.subscribe()
         .topic_arn(provisioned.topic_arn(OPERATOR_TOPIC)?)
         .protocol("sqs")

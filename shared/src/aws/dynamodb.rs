@@ -38,6 +38,19 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+/// A strongly consistent read of one item: callers decide on what they have just written.
+async fn read_item(client: &Client, table: &str, key: Item) -> Result<Option<Item>, PortError> {
+    Ok(client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?
+        .item)
+}
+
 /// Events, keyed by (`user`, `id`) so a client's retry with the same id lands on the same item.
 #[derive(Debug, Clone)]
 pub struct DynamoEvents {
@@ -54,17 +67,12 @@ impl DynamoEvents {
     }
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<StoredEvent>, PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("user", n(user))
-            .key("id", s(id.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item
+        let key = Item::from([
+            ("user".to_owned(), n(user)),
+            ("id".to_owned(), s(id.as_str())),
+        ]);
+        read_item(&self.client, &self.table, key)
+            .await?
             .map(serde_dynamo::from_item)
             .transpose()
             .map_err(corrupt)
@@ -165,16 +173,9 @@ impl ProfileStore for DynamoProfiles {
     }
 
     async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("user", n(user))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item
+        let key = Item::from([("user".to_owned(), n(user))]);
+        read_item(&self.client, &self.table, key)
+            .await?
             .map(serde_dynamo::from_item)
             .transpose()
             .map_err(corrupt)
@@ -342,16 +343,10 @@ impl AlertLedger for DynamoAlertLedger {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
             {
-                let existing = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("alert_id", s(alert.id.as_str()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                let item = existing.item.unwrap_or_default();
+                let key = Item::from([("alert_id".to_owned(), s(alert.id.as_str()))]);
+                let item = read_item(&self.client, &self.table, key)
+                    .await?
+                    .unwrap_or_default();
                 let status = item.get("status").and_then(|v| v.as_s().ok());
                 let lease_until = item
                     .get("lease_until")

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `make bench`: the engine micro-benchmarks, then the end-to-end pipeline on a moto started here.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p .local
+scripts/venv.sh
+cargo bench -p cuba --bench engine
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_pid=$(scripts/moto.sh "$port" .local/moto-bench.log)
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+CUBA_BENCH_MOTO_ENDPOINT="http://127.0.0.1:$port" cargo bench -p cuba-local --bench pipeline
