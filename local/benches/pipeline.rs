@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
             template_path: root.join("template.yaml"),
             stack_name: format!("bench{}", std::process::id()),
             token_secret: "bench-secret-bench-secret-bench-secret".into(),
+            admin_token_secret: "bench-admin-secret-bench-admin-secret".into(),
             rules_file: None,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             clock: Arc::new(SystemClock),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use cuba::auth::{TokenSecret, TokenVerifier};
+use cuba::auth::{AdminVerifier, TokenSecret, TokenVerifier};
 use cuba::clock::{Clock, SystemClock};
 use cuba::domain::UserId;
 use cuba_local::runner::{self, StackOptions};
@@ -13,8 +13,10 @@ use cuba_local::runner::{self, StackOptions};
 const USAGE: &str = "usage:
   cuba-local dev   [--endpoint URL] [--port N] [--stack NAME] [--template FILE] [--rules FILE]
   cuba-local token [--user N] [--hours N]
+  cuba-local admin-token [--sub NAME] [--hours N]
 
-The token secret is CUBA_TOKEN_SECRET if set, else one generated once into .local/token-secret.";
+The token secrets are CUBA_TOKEN_SECRET and CUBA_ADMIN_TOKEN_SECRET if set, else ones generated
+once into .local/token-secret and .local/admin-token-secret.";
 
 struct Args(Vec<String>);
 
@@ -48,10 +50,24 @@ async fn main() -> Result<()> {
                 .unwrap_or("24")
                 .parse()
                 .context("--hours must be a number")?;
-            let verifier = TokenVerifier::new(&TokenSecret::new(token_secret()?.into_bytes())?);
+            let verifier = TokenVerifier::new(&TokenSecret::new(user_secret()?.into_bytes())?);
             println!(
                 "{}",
                 verifier.issue(UserId(user), SystemClock.now(), hours * 3600)
+            );
+            Ok(())
+        }
+        "admin-token" => {
+            let sub = args.value("--sub").unwrap_or("admin@localhost");
+            let hours: u64 = args
+                .value("--hours")
+                .unwrap_or("24")
+                .parse()
+                .context("--hours must be a number")?;
+            let verifier = AdminVerifier::new(&TokenSecret::new(admin_secret()?.into_bytes())?);
+            println!(
+                "{}",
+                verifier.issue(sub, Some("admin"), SystemClock.now(), hours * 3600)
             );
             Ok(())
         }
@@ -59,13 +75,22 @@ async fn main() -> Result<()> {
     }
 }
 
-/// The secret the local stack signs and checks tokens with. Generated, never committed.
-fn token_secret() -> Result<String> {
-    if let Ok(secret) = std::env::var("CUBA_TOKEN_SECRET") {
+fn user_secret() -> Result<String> {
+    local_secret("CUBA_TOKEN_SECRET", "token-secret")
+}
+
+fn admin_secret() -> Result<String> {
+    local_secret("CUBA_ADMIN_TOKEN_SECRET", "admin-token-secret")
+}
+
+/// A secret the local stack signs and checks tokens with: the environment's, else one generated
+/// once into `.local/` (git-ignored), never committed.
+fn local_secret(variable: &str, file: &str) -> Result<String> {
+    if let Ok(secret) = std::env::var(variable) {
         return Ok(secret);
     }
-    let path = Path::new(".local/token-secret");
-    if let Ok(secret) = std::fs::read_to_string(path) {
+    let path = Path::new(".local").join(file);
+    if let Ok(secret) = std::fs::read_to_string(&path) {
         return Ok(secret.trim().to_owned());
     }
     std::fs::create_dir_all(".local")?;
@@ -74,11 +99,11 @@ fn token_secret() -> Result<String> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    std::fs::write(path, &secret)?;
+    std::fs::write(&path, &secret)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(secret)
 }
@@ -103,7 +128,8 @@ async fn dev(args: &Args) -> Result<()> {
     let options = StackOptions {
         template_path: PathBuf::from(args.value("--template").unwrap_or("template.yaml")),
         stack_name: args.value("--stack").unwrap_or("cuba").to_owned(),
-        token_secret: token_secret()?,
+        token_secret: user_secret()?,
+        admin_token_secret: admin_secret()?,
         rules_file: args
             .value("--rules")
             .map(PathBuf::from)
@@ -117,6 +143,12 @@ async fn dev(args: &Args) -> Result<()> {
     let token = stack
         .verifier
         .issue(UserId(1), SystemClock.now(), 24 * 3600);
+    let admin_token = stack.admin_verifier.issue(
+        "admin@localhost",
+        Some("admin"),
+        SystemClock.now(),
+        24 * 3600,
+    );
     println!(
         "\nCuba is running.
   API            http://{addr}/api/v1/event/   /api/v1/feedback/   /api/v1/user/
@@ -126,6 +158,10 @@ async fn dev(args: &Args) -> Result<()> {
   token for user 1 (24 h):
   export TOKEN={token}
   more tokens:   cargo run -q -p cuba-local -- token --user 2
+
+  admin API      http://{addr}/admin/api/rules
+  admin token (24 h):
+  export ADMIN_TOKEN={admin_token}
 
 Ctrl-C stops everything.\n",
         addr = stack.http_addr,

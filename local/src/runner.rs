@@ -15,7 +15,7 @@ use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
-use cuba::auth::TokenVerifier;
+use cuba::auth::{AdminVerifier, TokenVerifier};
 use cuba::clock::Clock;
 use cuba::lambda::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
 use cuba::wiring::{self, AwsClients, Settings, env};
@@ -28,15 +28,19 @@ use crate::template::{Template, int_property};
 pub const INGEST_FUNCTION: &str = "IngestFunction";
 pub const RULES_FUNCTION: &str = "RulesFunction";
 pub const ABSENCE_FUNCTION: &str = "AbsenceCheckFunction";
+pub const ADMIN_FUNCTION: &str = "AdminFunction";
 pub const EVENTS_TABLE: &str = "EventsTable";
 pub const ABSENCE_QUEUE: &str = "AbsenceQueue";
 pub const OPERATOR_TOPIC: &str = "OperatorTopic";
 pub const TOKEN_SECRET_PARAMETER: &str = "TokenSecret";
+pub const ADMIN_TOKEN_SECRET_PARAMETER: &str = "AdminTokenSecret";
+const LOCAL_RULES_CACHE_SECONDS: &str = "1";
 
 pub struct StackOptions {
     pub template_path: PathBuf,
     pub stack_name: String,
     pub token_secret: String,
+    pub admin_token_secret: String,
     /// Overrides the built-in default rules, like `CUBA_RULES_FILE`.
     pub rules_file: Option<PathBuf>,
     pub http_addr: SocketAddr,
@@ -59,6 +63,7 @@ pub struct RunningStack {
     pub provisioned: Provisioned,
     pub progress: Arc<Progress>,
     pub verifier: TokenVerifier,
+    pub admin_verifier: AdminVerifier,
     /// A local stand-in for the ops team's subscription: a queue subscribed to the operator
     /// topic with raw delivery.
     pub ops_inbox_url: String,
@@ -89,15 +94,26 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let text = std::fs::read_to_string(&options.template_path)
         .with_context(|| format!("reading {}", options.template_path.display()))?;
     let template = Template::parse(&text)?;
-    let parameters = BTreeMap::from([(
-        TOKEN_SECRET_PARAMETER.to_owned(),
-        options.token_secret.clone(),
-    )]);
+    let parameters = BTreeMap::from([
+        (
+            TOKEN_SECRET_PARAMETER.to_owned(),
+            options.token_secret.clone(),
+        ),
+        (
+            ADMIN_TOKEN_SECRET_PARAMETER.to_owned(),
+            options.admin_token_secret.clone(),
+        ),
+    ]);
     let provisioned = provision(sdk, &template, &options.stack_name, &parameters).await?;
     let known = &provisioned.known;
 
     let function_settings = |function: &str| -> Result<BTreeMap<String, String>> {
         let mut vars = template.function_environment(function, known)?;
+        // The local stack promises rule changes within 2 seconds, not AWS's 30.
+        vars.insert(
+            env::RULES_CACHE_SECONDS.to_owned(),
+            LOCAL_RULES_CACHE_SECONDS.to_owned(),
+        );
         if let Some(rules) = &options.rules_file {
             vars.insert(env::RULES_FILE.to_owned(), rules.display().to_string());
         }
@@ -106,6 +122,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let ingest_env = function_settings(INGEST_FUNCTION)?;
     let rules_env = function_settings(RULES_FUNCTION)?;
     let absence_env = function_settings(ABSENCE_FUNCTION)?;
+    let admin_env = function_settings(ADMIN_FUNCTION)?;
     let settings = |vars: &BTreeMap<String, String>| {
         let vars = vars.clone();
         Settings::new(move |name| vars.get(name).cloned())
@@ -115,6 +132,9 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let ingest_settings = settings(&ingest_env);
     let api = wiring::ingest_api(&ingest_settings, &clients, options.clock.clone())?;
     let verifier = ingest_settings.token_verifier()?;
+    let admin_settings = settings(&admin_env);
+    let admin = wiring::admin_api(&admin_settings, &clients, options.clock.clone()).await?;
+    let admin_verifier = admin_settings.admin_verifier()?;
     let stream_handler = wiring::stream_handler(&settings(&rules_env), &clients)?;
     let absence_handler =
         wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;
@@ -153,7 +173,9 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         .await
         .with_context(|| format!("binding {}", options.http_addr))?;
     let http_addr = listener.local_addr()?;
-    let router = cuba::http::router(api);
+    // API Gateway routes /api/v1 and /admin/api to two functions; locally one server takes both.
+    let router =
+        cuba::http::with_error_fallbacks(cuba::http::routes(api).merge(cuba::admin::routes(admin)));
     let progress = Arc::new(Progress::default());
     let mut tasks = vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -182,6 +204,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         provisioned,
         progress,
         verifier,
+        admin_verifier,
         ops_inbox_url,
         stream_handler,
         absence_handler,

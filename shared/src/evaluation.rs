@@ -5,7 +5,8 @@ use std::sync::Arc;
 use crate::alerting::{Alert, AlertDispatcher, AlertId, DispatchError, Dispatched};
 use crate::domain::StoredEvent;
 use crate::ports::{EventStore, RuleState};
-use crate::rules::{Condition, RuleId, RuleSet};
+use crate::rulebook::RuleSource;
+use crate::rules::{Condition, RuleId};
 
 /// What one rule did for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub struct RuleOutcome {
 
 #[derive(Clone)]
 pub struct RuleEvaluator {
-    pub rules: Arc<RuleSet>,
+    pub rules: Arc<dyn RuleSource>,
     pub events: Arc<dyn EventStore>,
     pub state: Arc<dyn RuleState>,
     pub dispatcher: AlertDispatcher,
@@ -29,7 +30,8 @@ impl RuleEvaluator {
     pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, DispatchError> {
         let view = event.view();
         let mut outcomes = Vec::new();
-        for rule in self.rules.triggered_by(&view) {
+        let rules = self.rules.current().await?;
+        for rule in rules.triggered_by(&view) {
             let alert = match &rule.condition {
                 Condition::Absence(_) => continue,
                 Condition::First => {

@@ -17,7 +17,8 @@ use crate::clock::Clock;
 use crate::domain::{EventBody, EventId, StoredEvent, UserId, UserProfile};
 use crate::intake::{self, InvalidInput};
 use crate::ports::{AbsenceScheduler, EventStore, Insert, PortError, ProfileStore};
-use crate::rules::RuleSet;
+use crate::rulebook::RuleSource;
+use crate::rules::RuleProblem;
 use crate::scheduling::{plan_absence_checks, schedule_all};
 
 /// Bodies above this are refused with 413 before parsing.
@@ -29,13 +30,19 @@ pub struct IngestApi {
     pub events: Arc<dyn EventStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub scheduler: Arc<dyn AbsenceScheduler>,
-    pub rules: Arc<RuleSet>,
+    pub rules: Arc<dyn RuleSource>,
     pub verifier: TokenVerifier,
     pub clock: Arc<dyn Clock>,
 }
 
-/// `/api/v1/event/`, `/api/v1/feedback/` and `/api/v1/user/`, each with or without the slash.
+/// The ingest API, ready to serve.
 pub fn router(api: IngestApi) -> Router {
+    with_error_fallbacks(routes(api))
+}
+
+/// `/api/v1/event/`, `/api/v1/feedback/` and `/api/v1/user/`, each with or without the slash,
+/// without fallbacks so it can be merged with other routers.
+pub fn routes(api: IngestApi) -> Router {
     let api = Arc::new(api);
     Router::new()
         .route("/api/v1/event", post(post_event))
@@ -44,9 +51,14 @@ pub fn router(api: IngestApi) -> Router {
         .route("/api/v1/feedback/", post(post_feedback))
         .route("/api/v1/user", put(put_user))
         .route("/api/v1/user/", put(put_user))
+        .with_state(api)
+}
+
+/// JSON 404 and 405 answers for whatever the routes do not cover.
+pub fn with_error_fallbacks(router: Router) -> Router {
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(api)
 }
 
 /// A refusal: status, machine-readable code, human message and, where one is at fault, the field.
@@ -56,23 +68,34 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Every problem, each with its JSON path, where there can be several (rule validation).
+    pub problems: Vec<RuleProblem>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
             message: message.into(),
             field: None,
+            problems: Vec::new(),
         }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
+        let mut body =
             json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        if !self.problems.is_empty() {
+            body["error"]["problems"] = json!(self.problems);
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -95,13 +118,18 @@ impl From<InvalidInput> for ApiError {
             code: e.code.as_str(),
             message: e.message,
             field: e.field,
+            problems: Vec::new(),
         }
     }
 }
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+        let status = match e {
+            AuthError::NotAdmin => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 
@@ -133,7 +161,7 @@ impl FromRequestParts<Arc<IngestApi>> for Authenticated {
 }
 
 /// A JSON body of at most [`MAX_BODY_BYTES`], refused with a JSON error otherwise.
-struct JsonBytes(Bytes);
+pub struct JsonBytes(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
@@ -185,6 +213,7 @@ fn check_user(token_user: UserId, body_user: Option<UserId>) -> Result<UserId, A
             code: "user_mismatch",
             message: format!("the token is for user {token_user}, the body names user {u}"),
             field: Some("user".into()),
+            problems: Vec::new(),
         }),
         _ => Ok(token_user),
     }
@@ -247,7 +276,8 @@ async fn accept(
         Insert::Inserted => (event, "accepted", StatusCode::ACCEPTED),
         Insert::Duplicate(existing) => (existing, "duplicate", StatusCode::OK),
     };
-    let checks = plan_absence_checks(&api.rules, &stored);
+    let rules = api.rules.current().await?;
+    let checks = plan_absence_checks(&rules, &stored);
     schedule_all(api.scheduler.as_ref(), &checks, api.clock.now()).await?;
     tracing::info!(user = %stored.user, event_id = %stored.id, status, "event received");
     let body = Accepted {

@@ -5,6 +5,7 @@
 //! [`aws`] implements those traits; [`http`] and [`lambda`] are the entry points the Lambda
 //! functions (and the local runner) call; [`wiring`] assembles them from configuration.
 
+pub mod admin;
 pub mod alerting;
 pub mod auth;
 pub mod aws;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod intake;
 pub mod lambda;
 pub mod ports;
+pub mod rulebook;
 pub mod rules;
 pub mod scheduling;
 pub mod wiring;

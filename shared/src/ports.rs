@@ -79,6 +79,17 @@ pub trait RuleState: Send + Sync {
         at: Millis,
         until: Millis,
     ) -> Result<bool, PortError>;
+
+    /// The event that holds the rule's first-occurrence marker for `user`, if any.
+    async fn first_holder(&self, rule: &RuleId, user: UserId)
+    -> Result<Option<EventId>, PortError>;
+
+    /// When the rule's cooldown for `user` ends (it may be in the past).
+    async fn cooldown_until(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+    ) -> Result<Option<Millis>, PortError>;
 }
 
 /// Whether this worker may deliver an alert.
@@ -116,4 +127,89 @@ pub trait Notifier: Send + Sync {
     /// Returns the provider's message id.
     async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PortError>;
     async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PortError>;
+}
+
+/// A rule as stored: its document (the JSON an operator wrote), version and last editor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRecord {
+    pub id: RuleId,
+    pub version: u64,
+    pub document: serde_json::Value,
+    pub updated_by: String,
+    pub updated_at: Millis,
+}
+
+/// One entry of a rule's history. `document` is `None` for a deletion.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RuleRevision {
+    pub version: u64,
+    pub action: RuleAction,
+    pub document: Option<serde_json::Value>,
+    pub updated_by: String,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    Seeded,
+    Created,
+    Updated,
+    Enabled,
+    Disabled,
+    Deleted,
+}
+
+impl RuleAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleAction::Seeded => "seeded",
+            RuleAction::Created => "created",
+            RuleAction::Updated => "updated",
+            RuleAction::Enabled => "enabled",
+            RuleAction::Disabled => "disabled",
+            RuleAction::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleWriteError {
+    /// The rule's version is not the one the writer saw (or it exists when creating).
+    #[error("the rule was changed by someone else (now at version {current:?})")]
+    Conflict { current: Option<u64> },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Rules with versions and history, written with optimistic concurrency.
+#[async_trait]
+pub trait RuleStore: Send + Sync {
+    /// The rules in force, or `None` when the store was never seeded.
+    async fn current(&self) -> Result<Option<Vec<RuleRecord>>, PortError>;
+
+    async fn get(&self, id: &RuleId) -> Result<Option<RuleRecord>, PortError>;
+
+    /// Writes `rules` unless the store was seeded before; true when this call seeded it.
+    async fn seed(
+        &self,
+        rules: &[(RuleId, serde_json::Value)],
+        by: &str,
+        at: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// Replaces (or with `document: None`, deletes) the rule if its version is `expected`
+    /// (`0`: the rule must not exist). Returns the new version.
+    async fn write(
+        &self,
+        id: &RuleId,
+        expected: u64,
+        document: Option<&serde_json::Value>,
+        action: RuleAction,
+        by: &str,
+        at: Millis,
+    ) -> Result<u64, RuleWriteError>;
+
+    /// Every revision, newest first.
+    async fn history(&self, id: &RuleId) -> Result<Vec<RuleRevision>, PortError>;
 }

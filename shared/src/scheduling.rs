@@ -8,6 +8,7 @@ use crate::alerting::{Alert, AlertDispatcher, AlertId, DispatchError, Dispatched
 use crate::clock::Clock;
 use crate::domain::{EventId, Millis, StoredEvent, UserId};
 use crate::ports::{AbsenceScheduler, EventStore, PortError};
+use crate::rulebook::RuleSource;
 use crate::rules::{Condition, RuleId, RuleSet};
 
 /// SQS refuses a longer `DelaySeconds`; checks due later are re-enqueued until due.
@@ -71,7 +72,7 @@ pub enum AbsenceOutcome {
 
 #[derive(Clone)]
 pub struct AbsenceChecker {
-    pub rules: Arc<RuleSet>,
+    pub rules: Arc<dyn RuleSource>,
     pub events: Arc<dyn EventStore>,
     pub scheduler: Arc<dyn AbsenceScheduler>,
     pub dispatcher: AlertDispatcher,
@@ -86,7 +87,8 @@ impl AbsenceChecker {
             self.scheduler.schedule(check, delay_seconds).await?;
             return Ok(AbsenceOutcome::Requeued { delay_seconds });
         }
-        let Some(rule) = self.rules.get(check.rule_id.as_str()).filter(|r| r.enabled) else {
+        let rules = self.rules.current().await?;
+        let Some(rule) = rules.get(check.rule_id.as_str()).filter(|r| r.enabled) else {
             return Ok(AbsenceOutcome::RuleWithdrawn);
         };
         let Condition::Absence(absence) = &rule.condition else {

@@ -8,18 +8,22 @@ use std::time::Duration;
 use aws_types::sdk_config::TimeoutConfig;
 
 use aws_types::SdkConfig;
+use serde_json::Value;
 
+use crate::admin::AdminApi;
 use crate::alerting::AlertDispatcher;
-use crate::auth::{TokenSecret, TokenVerifier, WeakSecret};
+use crate::auth::{AdminVerifier, TokenSecret, TokenVerifier, WeakSecret};
 use crate::aws::{
-    DynamoAlertLedger, DynamoEvents, DynamoProfiles, DynamoRuleState, SnsNotifier,
+    DynamoAlertLedger, DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoRuleStore, SnsNotifier,
     SqsAbsenceScheduler,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::evaluation::RuleEvaluator;
 use crate::http::IngestApi;
 use crate::lambda::{AbsenceQueueHandler, StreamHandler};
-use crate::rules::{InvalidRules, RuleSet};
+use crate::ports::RuleStore;
+use crate::rulebook::{CachedRules, RuleSource};
+use crate::rules::{DEFAULT_RULES_JSON, InvalidRules, RuleId, RuleSet};
 use crate::scheduling::AbsenceChecker;
 
 /// The environment variables the functions read.
@@ -32,12 +36,17 @@ pub mod env {
     pub const OPERATOR_TOPIC_ARN: &str = "CUBA_OPERATOR_TOPIC_ARN";
     pub const TOKEN_SECRET: &str = "CUBA_TOKEN_SECRET";
     pub const RULES_FILE: &str = "CUBA_RULES_FILE";
+    pub const RULES_TABLE: &str = "CUBA_RULES_TABLE";
+    pub const ADMIN_TOKEN_SECRET: &str = "CUBA_ADMIN_TOKEN_SECRET";
+    pub const RULES_CACHE_SECONDS: &str = "CUBA_RULES_CACHE_SECONDS";
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error("environment variable {0} must be {1}")]
+    Invalid(&'static str, &'static str),
     #[error("{}: {}", env::TOKEN_SECRET, .0)]
     WeakSecret(#[from] WeakSecret),
     #[error("cannot read rules file {path}: {source}")]
@@ -45,6 +54,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("seeding the rule store: {0}")]
+    Seeding(crate::ports::PortError),
     #[error("rules file {path}: {source}")]
     InvalidRules { path: String, source: InvalidRules },
 }
@@ -74,23 +85,73 @@ impl<'a> Settings<'a> {
             .ok_or(ConfigError::Missing(name))
     }
 
-    /// `CUBA_RULES_FILE` when set, else the built-in default rules.
-    pub fn rules(&self) -> Result<RuleSet, ConfigError> {
+    /// The text of `CUBA_RULES_FILE` when set, else of the built-in default rules, with its name.
+    fn rules_text(&self) -> Result<(String, String), ConfigError> {
         match (self.lookup)(env::RULES_FILE).filter(|v| !v.is_empty()) {
-            None => RuleSet::default_rules().map_err(|source| ConfigError::InvalidRules {
-                path: "(built-in default)".into(),
-                source,
-            }),
+            None => Ok(("(built-in default)".into(), DEFAULT_RULES_JSON.to_owned())),
             Some(path) => {
                 let text =
                     std::fs::read_to_string(&path).map_err(|source| ConfigError::RulesFile {
                         path: PathBuf::from(&path),
                         source,
                     })?;
-                RuleSet::from_json_str(&text)
-                    .map_err(|source| ConfigError::InvalidRules { path, source })
+                Ok((path, text))
             }
         }
+    }
+
+    /// `CUBA_RULES_FILE` when set, else the built-in default rules.
+    pub fn rules(&self) -> Result<RuleSet, ConfigError> {
+        let (path, text) = self.rules_text()?;
+        RuleSet::from_json_str(&text).map_err(|source| ConfigError::InvalidRules { path, source })
+    }
+
+    /// The same rules as documents, keyed by id, to seed the rule store with.
+    pub fn rule_documents(&self) -> Result<Vec<(RuleId, Value)>, ConfigError> {
+        let rules = self.rules()?;
+        let (_, text) = self.rules_text()?;
+        let document: Value = serde_json::from_str(&text).unwrap_or_default();
+        let items = document["rules"].as_array().cloned().unwrap_or_default();
+        Ok(rules
+            .all()
+            .iter()
+            .map(|r| r.id.clone())
+            .zip(items)
+            .collect())
+    }
+
+    /// How long a function keeps rules before re-reading the store.
+    pub fn rules_cache_ttl(&self) -> Result<Duration, ConfigError> {
+        match (self.lookup)(env::RULES_CACHE_SECONDS).filter(|v| !v.is_empty()) {
+            None => Ok(DEFAULT_RULES_CACHE),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or(ConfigError::Invalid(
+                    env::RULES_CACHE_SECONDS,
+                    "a number of seconds",
+                )),
+        }
+    }
+
+    /// The rules in force: the rule store behind a cache, with the rules file (or the built-in
+    /// defaults) applying until the store is first seeded.
+    pub fn rule_source(&self, clients: &AwsClients) -> Result<Arc<dyn RuleSource>, ConfigError> {
+        Ok(Arc::new(CachedRules::new(
+            Arc::new(DynamoRuleStore::new(
+                clients.dynamodb.clone(),
+                self.required(env::RULES_TABLE)?,
+            )),
+            Arc::new(self.rules()?),
+            self.rules_cache_ttl()?,
+        )))
+    }
+
+    pub fn admin_verifier(&self) -> Result<AdminVerifier, ConfigError> {
+        let secret = TokenSecret::new(self.required(env::ADMIN_TOKEN_SECRET)?.into_bytes())?;
+        Ok(AdminVerifier::new(&secret))
     }
 
     pub fn token_verifier(&self) -> Result<TokenVerifier, ConfigError> {
@@ -98,6 +159,10 @@ impl<'a> Settings<'a> {
         Ok(TokenVerifier::new(&secret))
     }
 }
+
+/// A saved rule change reaches every function instance within this long, unless
+/// `CUBA_RULES_CACHE_SECONDS` says otherwise.
+pub const DEFAULT_RULES_CACHE: Duration = Duration::from_secs(30);
 
 /// No single AWS call (retries included) may take longer, so an alert's delivery lease
 /// ([`crate::alerting::DELIVERY_LEASE_SECONDS`]) cannot lapse under a live worker.
@@ -171,7 +236,7 @@ pub fn ingest_api(
             clients.sqs.clone(),
             settings.required(env::ABSENCE_QUEUE_URL)?,
         )),
-        rules: Arc::new(settings.rules()?),
+        rules: settings.rule_source(clients)?,
         verifier: settings.token_verifier()?,
         clock,
     })
@@ -185,7 +250,7 @@ pub fn stream_handler(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(StreamHandler {
         evaluator: RuleEvaluator {
-            rules: Arc::new(settings.rules()?),
+            rules: settings.rule_source(clients)?,
             events: Arc::new(DynamoEvents::new(
                 clients.dynamodb.clone(),
                 settings.required(env::EVENTS_TABLE)?,
@@ -207,7 +272,7 @@ pub fn absence_handler(
 ) -> Result<AbsenceQueueHandler, ConfigError> {
     Ok(AbsenceQueueHandler {
         checker: AbsenceChecker {
-            rules: Arc::new(settings.rules()?),
+            rules: settings.rule_source(clients)?,
             events: Arc::new(DynamoEvents::new(
                 clients.dynamodb.clone(),
                 settings.required(env::EVENTS_TABLE)?,
@@ -219,5 +284,42 @@ pub fn absence_handler(
             dispatcher: dispatcher(settings, clients, clock.clone())?,
             clock,
         },
+    })
+}
+
+/// The admin function: the admin API. Seeds the rule store from the rules file (or the built-in
+/// defaults) the first time any admin function starts.
+pub async fn admin_api(
+    settings: &Settings<'_>,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<AdminApi, ConfigError> {
+    let rules: Arc<dyn RuleStore> = Arc::new(DynamoRuleStore::new(
+        clients.dynamodb.clone(),
+        settings.required(env::RULES_TABLE)?,
+    ));
+    let seeded = rules
+        .seed(
+            &settings.rule_documents()?,
+            "cuba (initial rules)",
+            clock.now(),
+        )
+        .await
+        .map_err(ConfigError::Seeding)?;
+    if seeded {
+        tracing::info!("rule store seeded with the initial rules");
+    }
+    Ok(AdminApi {
+        rules,
+        events: Arc::new(DynamoEvents::new(
+            clients.dynamodb.clone(),
+            settings.required(env::EVENTS_TABLE)?,
+        )),
+        state: Arc::new(DynamoRuleState::new(
+            clients.dynamodb.clone(),
+            settings.required(env::RULE_STATE_TABLE)?,
+        )),
+        verifier: settings.admin_verifier()?,
+        clock,
     })
 }

@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 pub const TEST_SECRET: &str = "integration-test-secret-0123456789abcdef";
+pub const TEST_ADMIN_SECRET: &str = "integration-admin-secret-0123456789abcdef";
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -95,6 +96,7 @@ impl TestStack {
                 template_path: repo_path("template.yaml"),
                 stack_name,
                 token_secret: TEST_SECRET.to_owned(),
+                admin_token_secret: TEST_ADMIN_SECRET.to_owned(),
                 rules_file: Some(test_rules_file()),
                 http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 clock: options.clock,

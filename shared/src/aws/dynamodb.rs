@@ -275,6 +275,35 @@ impl RuleState for DynamoRuleState {
         )
         .await
     }
+
+    async fn first_holder(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+    ) -> Result<Option<EventId>, PortError> {
+        let key = Item::from([("pk".to_owned(), s(format!("first#{rule}#{user}")))]);
+        Ok(read_item(&self.client, &self.table, key)
+            .await?
+            .and_then(|item| item.get("event_id").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|id| EventId::parse(&id).ok()))
+    }
+
+    async fn cooldown_until(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+    ) -> Result<Option<Millis>, PortError> {
+        let key = Item::from([("pk".to_owned(), s(format!("cooldown#{rule}#{user}")))]);
+        Ok(read_item(&self.client, &self.table, key)
+            .await?
+            .and_then(|item| {
+                item.get("cooldown_until")
+                    .and_then(|v| v.as_n().ok())
+                    .cloned()
+            })
+            .and_then(|n| n.parse().ok())
+            .map(Millis))
+    }
 }
 
 /// Fired alerts, one item per alert id, with their delivery status.

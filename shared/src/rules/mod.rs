@@ -294,6 +294,11 @@ impl RuleSet {
         }
     }
 
+    /// Rules already validated one by one (e.g. read from the rule store, keyed by id).
+    pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
+        RuleSet { rules }
+    }
+
     pub fn default_rules() -> Result<RuleSet, InvalidRules> {
         Self::from_json_str(DEFAULT_RULES_JSON)
     }

@@ -1,0 +1,493 @@
+//! The admin API (`/admin/api/...`): operators manage rules at run time and try them out.
+//! Every route needs an admin token; every change records the admin's identity.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::{Admin, AdminVerifier, AuthError};
+use crate::clock::Clock;
+use crate::domain::{EventBody, EventId, StoredEvent, UserId};
+use crate::http::{ApiError, JsonBytes};
+use crate::intake;
+use crate::ports::{
+    EventStore, PortError, RuleAction, RuleRecord, RuleState, RuleStore, RuleWriteError,
+};
+use crate::rules::{Action, Condition, InvalidRules, Rule, RuleId, RuleProblem};
+
+#[derive(Clone)]
+pub struct AdminApi {
+    pub rules: Arc<dyn RuleStore>,
+    pub events: Arc<dyn EventStore>,
+    pub state: Arc<dyn RuleState>,
+    pub verifier: AdminVerifier,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The admin routes, without fallbacks (see [`crate::http::with_error_fallbacks`]).
+pub fn routes(api: AdminApi) -> Router {
+    Router::new()
+        .route("/admin/api/rules", get(list_rules))
+        .route("/admin/api/rules/test", post(dry_run))
+        .route(
+            "/admin/api/rules/{id}",
+            get(get_rule).put(put_rule).delete(delete_rule),
+        )
+        .route("/admin/api/rules/{id}/enabled", put(set_enabled))
+        .route("/admin/api/rules/{id}/versions", get(rule_versions))
+        .with_state(Arc::new(api))
+}
+
+/// The admin API, ready to serve.
+pub fn router(api: AdminApi) -> Router {
+    crate::http::with_error_fallbacks(routes(api))
+}
+
+/// The admin a valid admin token names.
+struct Authorized(Admin);
+
+impl FromRequestParts<Arc<AdminApi>> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<AdminApi>) -> Result<Self, ApiError> {
+        let header = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| AuthError::Invalid)?),
+        };
+        Ok(Authorized(api.verifier.verify_header(header)?))
+    }
+}
+
+fn bad_request(code: &'static str, message: impl Into<String>, field: Option<&str>) -> ApiError {
+    let error = ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    match field {
+        Some(f) => error.with_field(f),
+        None => error,
+    }
+}
+
+fn invalid_rule(e: InvalidRules) -> ApiError {
+    let mut error = bad_request(
+        "invalid_rule",
+        format!("the rule has {} problem(s); see `problems`", e.0.len()),
+        None,
+    );
+    error.problems = e.0;
+    error
+}
+
+fn parse_id(raw: &str) -> Result<RuleId, ApiError> {
+    RuleId::parse(raw)
+        .map_err(|why| bad_request("invalid_value", format!("rule id {why}"), Some("id")))
+}
+
+fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+            None,
+        )),
+        Err(e) => Err(bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+            None,
+        )),
+    }
+}
+
+fn not_found(id: &RuleId) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "rule_not_found",
+        format!("no rule `{id}`"),
+    )
+}
+
+fn conflict(current: Option<u64>) -> ApiError {
+    let message = match current {
+        Some(v) => format!("the rule is at version {v}; reload it and apply your change again"),
+        None => "the rule does not exist (any more); create it with version 0".to_owned(),
+    };
+    ApiError::new(StatusCode::CONFLICT, "version_conflict", message).with_field("version")
+}
+
+impl From<RuleWriteError> for ApiError {
+    fn from(e: RuleWriteError) -> Self {
+        match e {
+            RuleWriteError::Conflict { current } => conflict(current),
+            RuleWriteError::Port(p) => p.into(),
+        }
+    }
+}
+
+fn record_json(record: &RuleRecord) -> Value {
+    json!({
+        "id": record.id,
+        "version": record.version,
+        "enabled": record.document.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        "updated_by": record.updated_by,
+        "updated_at": record.updated_at,
+        "rule": record.document,
+    })
+}
+
+async fn list_rules(State(api): State<Arc<AdminApi>>, _: Authorized) -> Result<Response, ApiError> {
+    let records = api.rules.current().await?.unwrap_or_default();
+    let rules: Vec<Value> = records.iter().map(record_json).collect();
+    Ok(axum::Json(json!({ "rules": rules })).into_response())
+}
+
+async fn get_rule(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let record = api.rules.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    Ok(axum::Json(record_json(&record)).into_response())
+}
+
+/// Create (`version` 0 or absent) or replace (`version` = the version being replaced).
+async fn put_rule(
+    State(api): State<Arc<AdminApi>>,
+    Authorized(admin): Authorized,
+    Path(id): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let mut document = json_object(&body)?;
+    let expected = match document.remove("version") {
+        None => 0,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            bad_request(
+                "invalid_type",
+                "`version` must be a non-negative integer",
+                Some("version"),
+            )
+        })?,
+    };
+    match document.get("id") {
+        None => {
+            document.insert("id".into(), json!(id.as_str()));
+        }
+        Some(Value::String(s)) if s == id.as_str() => {}
+        Some(_) => {
+            return Err(invalid_rule(InvalidRules(vec![RuleProblem::new(
+                "$.id",
+                "must match the id in the path",
+            )])));
+        }
+    }
+    let document = Value::Object(document);
+    Rule::from_json(&document, "$").map_err(invalid_rule)?;
+    let action = if expected == 0 {
+        RuleAction::Created
+    } else {
+        RuleAction::Updated
+    };
+    let now = api.clock.now();
+    let version = api
+        .rules
+        .write(&id, expected, Some(&document), action, &admin.0, now)
+        .await?;
+    tracing::info!(rule_id = %id, version, admin = %admin.0, action = action.as_str(), "rule saved");
+    let record = RuleRecord {
+        id,
+        version,
+        document,
+        updated_by: admin.0,
+        updated_at: now,
+    };
+    let status = if expected == 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(record_json(&record))).into_response())
+}
+
+#[derive(Deserialize)]
+struct VersionQuery {
+    version: Option<String>,
+}
+
+async fn delete_rule(
+    State(api): State<Arc<AdminApi>>,
+    Authorized(admin): Authorized,
+    Path(id): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let expected = query
+        .version
+        .as_deref()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|v| *v > 0)
+        .ok_or_else(|| {
+            bad_request(
+                "missing_field",
+                "give the version being deleted as `?version=N`",
+                Some("version"),
+            )
+        })?;
+    let version = api
+        .rules
+        .write(
+            &id,
+            expected,
+            None,
+            RuleAction::Deleted,
+            &admin.0,
+            api.clock.now(),
+        )
+        .await?;
+    tracing::info!(rule_id = %id, version, admin = %admin.0, "rule deleted");
+    Ok(axum::Json(json!({"id": id, "version": version, "status": "deleted"})).into_response())
+}
+
+async fn set_enabled(
+    State(api): State<Arc<AdminApi>>,
+    Authorized(admin): Authorized,
+    Path(id): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let body = json_object(&body)?;
+    let enabled = body
+        .get("enabled")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| {
+            bad_request(
+                "invalid_type",
+                "`enabled` must be true or false",
+                Some("enabled"),
+            )
+        })?;
+    let expected = body.get("version").and_then(Value::as_u64).ok_or_else(|| {
+        bad_request(
+            "missing_field",
+            "`version` (the version being changed) is required",
+            Some("version"),
+        )
+    })?;
+    let record = api.rules.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    if record.version != expected {
+        return Err(conflict(Some(record.version)));
+    }
+    let mut document = record.document;
+    if let Some(object) = document.as_object_mut() {
+        object.insert("enabled".into(), json!(enabled));
+    }
+    let action = if enabled {
+        RuleAction::Enabled
+    } else {
+        RuleAction::Disabled
+    };
+    let now = api.clock.now();
+    let version = api
+        .rules
+        .write(&id, expected, Some(&document), action, &admin.0, now)
+        .await?;
+    tracing::info!(rule_id = %id, version, admin = %admin.0, enabled, "rule switched");
+    let record = RuleRecord {
+        id,
+        version,
+        document,
+        updated_by: admin.0,
+        updated_at: now,
+    };
+    Ok(axum::Json(record_json(&record)).into_response())
+}
+
+async fn rule_versions(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let versions = api.rules.history(&id).await?;
+    if versions.is_empty() {
+        return Err(not_found(&id));
+    }
+    Ok(axum::Json(json!({"id": id, "versions": versions})).into_response())
+}
+
+fn action_json(action: Action) -> Value {
+    match action {
+        Action::SmsUser => json!({"type": "sms_user"}),
+        Action::NotifyOperator { severity } => {
+            json!({"type": "notify_operator", "severity": severity})
+        }
+    }
+}
+
+/// What a rule would do with an event, without storing or sending anything.
+async fn dry_run(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let body = json_object(&body)?;
+    let rule = match (body.get("rule"), body.get("rule_id")) {
+        (Some(document), None) => Rule::from_json(document, "$.rule").map_err(invalid_rule)?,
+        (None, Some(Value::String(raw))) => {
+            let id = parse_id(raw)?;
+            let record = api.rules.get(&id).await?.ok_or_else(|| not_found(&id))?;
+            Rule::from_json(&record.document, "$")
+                .map_err(|e| PortError::Corrupt(format!("stored rule {id}: {e}")))?
+        }
+        _ => {
+            return Err(bad_request(
+                "invalid_body",
+                "give either `rule` (a rule document) or `rule_id` (a saved rule)",
+                Some("rule"),
+            ));
+        }
+    };
+    let user = match body.get("user") {
+        Some(v) => UserId(v.as_u64().ok_or_else(|| {
+            bad_request("invalid_type", "`user` must be an integer", Some("user"))
+        })?),
+        None => {
+            return Err(bad_request(
+                "missing_field",
+                "`user` is required",
+                Some("user"),
+            ));
+        }
+    };
+    let nested = |key: &str| -> Result<Option<Vec<u8>>, ApiError> {
+        body.get(key)
+            .map(|v| {
+                serde_json::to_vec(v)
+                    .map_err(|e| bad_request("invalid_body", e.to_string(), Some(key)))
+            })
+            .transpose()
+    };
+    let field_error = |prefix: &str, e: intake::InvalidInput| {
+        let field = e
+            .field
+            .map(|f| format!("{prefix}.{f}"))
+            .unwrap_or_else(|| prefix.to_owned());
+        bad_request(e.code.as_str(), e.message, Some(&field))
+    };
+    let event_body = if let Some(bytes) = nested("event")? {
+        EventBody::Activity(
+            intake::parse_activity(&bytes)
+                .map_err(|e| field_error("event", e))?
+                .activity,
+        )
+    } else if let Some(bytes) = nested("feedback")? {
+        EventBody::Feedback(
+            intake::parse_feedback(&bytes)
+                .map_err(|e| field_error("feedback", e))?
+                .feedback,
+        )
+    } else {
+        return Err(bad_request(
+            "missing_field",
+            "give the `event` (or `feedback`) to test",
+            Some("event"),
+        ));
+    };
+    let event = StoredEvent {
+        user,
+        id: EventId::parse("dry-run").map_err(|e| PortError::Corrupt(e.to_string()))?,
+        received_at: api.clock.now(),
+        body: event_body,
+    };
+    let view = event.view();
+    let mut answer = json!({
+        "rule_id": rule.id,
+        "enabled": rule.enabled,
+        "matches": rule.when.matches(&view),
+        "action": action_json(rule.action),
+        "message": rule.render_message(&event, None),
+    });
+    let (outcome, explanation) = if !rule.when.matches(&view) {
+        (
+            "does_not_fire",
+            "the event does not match `when`".to_owned(),
+        )
+    } else {
+        match &rule.condition {
+            Condition::First => match api.state.first_holder(&rule.id, user).await? {
+                Some(first) => (
+                    "does_not_fire",
+                    format!("user {user} already had a first matching event ({first})"),
+                ),
+                None => (
+                    "fires",
+                    format!("this would be user {user}'s first matching event"),
+                ),
+            },
+            Condition::Window(window) => {
+                let from = event
+                    .received_at
+                    .minus_seconds(u64::from(window.seconds.get()))
+                    .plus_one();
+                let stored = api
+                    .events
+                    .received_between(user, from, event.received_at)
+                    .await?;
+                let mut views: Vec<Value> = stored.iter().map(StoredEvent::view).collect();
+                views.push(view.clone());
+                let totals = window.totals(&rule.when, views.iter());
+                answer["window"] = json!(totals);
+                answer["message"] = json!(rule.render_message(&event, Some(&totals)));
+                let cooling = api
+                    .state
+                    .cooldown_until(&rule.id, user)
+                    .await?
+                    .filter(|until| *until > event.received_at);
+                match (window.is_met(&totals), cooling) {
+                    (false, _) => (
+                        "does_not_fire",
+                        format!(
+                            "{} matching event(s) summing to {} in the last {} s do not reach the threshold",
+                            totals.count, totals.sum, window.seconds
+                        ),
+                    ),
+                    (true, Some(until)) => (
+                        "does_not_fire",
+                        format!(
+                            "the threshold is reached but the rule is cooling down for user {user} until {}",
+                            until.0
+                        ),
+                    ),
+                    (true, None) => (
+                        "fires",
+                        format!(
+                            "{} matching event(s) summing to {} reach the threshold",
+                            totals.count, totals.sum
+                        ),
+                    ),
+                }
+            }
+            Condition::Absence(absence) => {
+                let due = event
+                    .received_at
+                    .plus_seconds(u64::from(absence.seconds.get()));
+                answer["check_due_at"] = json!(due);
+                (
+                    "schedules_check",
+                    format!(
+                        "a check runs in {} s and fires unless an event matching `expect` arrives first",
+                        absence.seconds
+                    ),
+                )
+            }
+        }
+    };
+    answer["outcome"] = json!(outcome);
+    answer["explanation"] = json!(explanation);
+    Ok(axum::Json(answer).into_response())
+}
