@@ -142,6 +142,31 @@ impl TestStack {
         (status, body)
     }
 
+    pub fn admin_token(&self) -> String {
+        self.stack
+            .admin_verifier
+            .issue("ops@cube.test", Some("admin"), SystemClock.now(), 3600)
+    }
+
+    /// An admin API request with a valid admin token; answers (status, JSON body).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.admin_token());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the admin API answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post(&self, path: &str, user: u64, body: &Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::POST, path, user, body).await
     }

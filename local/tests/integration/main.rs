@@ -1,6 +1,7 @@
 //! Integration tests: the real handlers, over HTTP and the real AWS SDK, against moto.
 //! Run through `make test`, which starts moto and sets `CUBA_TEST_MOTO_ENDPOINT`.
 
+mod admin;
 mod api;
 mod deliveries;
 mod harness;

@@ -1,0 +1,466 @@
+//! The admin API: auth on every route, rule CRUD with versions and history, validation, the
+//! 409 on a stale write, the dry run, and rules that take effect without a restart.
+
+use std::time::Duration;
+
+use cuba::auth::{AdminVerifier, TokenSecret};
+use cuba::clock::{Clock, SystemClock};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{TEST_ADMIN_SECRET, TEST_SECRET, TestStack, bill};
+
+fn big_payment_rule() -> Value {
+    json!({
+        "description": "any single payment of 10000 or more",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid", "properties.amount": {"gte": 10000}},
+        "condition": {"type": "first"},
+        "action": {"type": "notify_operator", "severity": "critical"},
+        "message": "big payment of {{properties.amount}} by user {{user}}"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_admin_route_refuses_missing_user_forged_and_roleless_tokens() {
+    let t = TestStack::start().await;
+    let now = SystemClock.now();
+    let user_token = t.token(1);
+    let forged =
+        AdminVerifier::new(&TokenSecret::new(TEST_SECRET.as_bytes().to_vec()).expect("secret"))
+            .issue("mallory", Some("admin"), now, 600);
+    let roleless = AdminVerifier::new(
+        &TokenSecret::new(TEST_ADMIN_SECRET.as_bytes().to_vec()).expect("secret"),
+    )
+    .issue("mallory", None, now, 600);
+    let expired = AdminVerifier::new(
+        &TokenSecret::new(TEST_ADMIN_SECRET.as_bytes().to_vec()).expect("secret"),
+    )
+    .issue("ops", Some("admin"), now.minus_seconds(7200), 60);
+    let routes = [
+        (Method::GET, "/admin/api/rules"),
+        (Method::GET, "/admin/api/rules/first-bill-payment"),
+        (Method::PUT, "/admin/api/rules/new-rule"),
+        (
+            Method::DELETE,
+            "/admin/api/rules/first-bill-payment?version=1",
+        ),
+        (Method::PUT, "/admin/api/rules/first-bill-payment/enabled"),
+        (Method::GET, "/admin/api/rules/first-bill-payment/versions"),
+        (Method::POST, "/admin/api/rules/test"),
+    ];
+    let cases: [(Option<&str>, StatusCode, &str); 5] = [
+        (None, StatusCode::UNAUTHORIZED, "missing_token"),
+        (Some(&user_token), StatusCode::UNAUTHORIZED, "invalid_token"),
+        (Some(&forged), StatusCode::UNAUTHORIZED, "invalid_token"),
+        (Some(&expired), StatusCode::UNAUTHORIZED, "expired_token"),
+        (Some(&roleless), StatusCode::FORBIDDEN, "not_admin"),
+    ];
+    for (method, path) in routes {
+        for (token, status, code) in cases {
+            let mut request = t
+                .http
+                .request(method.clone(), format!("{}{path}", t.base))
+                .json(&json!({"enabled": false, "version": 1}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("answers");
+            assert_eq!(response.status(), status, "{method} {path} with {code}");
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["error"]["code"], code, "{method} {path}");
+        }
+    }
+    // Nothing changed underneath.
+    let (_, rules) = t.admin(Method::GET, "/admin/api/rules", None).await;
+    assert!(
+        rules["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .all(|r| r["version"] == 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_rules_are_stored_on_first_start() {
+    let t = TestStack::start().await;
+    let (status, body) = t.admin(Method::GET, "/admin/api/rules", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = body["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "bill-paid-no-feedback",
+            "bill-payment-burst",
+            "first-bill-payment"
+        ]
+    );
+    let first = &body["rules"][2];
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["enabled"], true);
+    assert_eq!(first["updated_by"], "cuba (initial rules)");
+    assert_eq!(first["rule"]["condition"]["type"], "first");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_are_created_replaced_switched_and_deleted_with_versions_and_history() {
+    let t = TestStack::start().await;
+    let (status, created) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/big-payment",
+            Some(&big_payment_rule()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["updated_by"], "ops@cube.test");
+    assert_eq!(created["rule"]["id"], "big-payment");
+
+    let (status, again) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/big-payment",
+            Some(&big_payment_rule()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "creating an existing rule: {again}"
+    );
+    assert_eq!(again["error"]["code"], "version_conflict");
+
+    let mut edited = big_payment_rule();
+    edited["message"] = json!("large payment: {{properties.amount}}");
+    edited["version"] = json!(1);
+    let (status, updated) = t
+        .admin(Method::PUT, "/admin/api/rules/big-payment", Some(&edited))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["version"], 2);
+
+    // Someone still holding version 1 loses.
+    let (status, stale) = t
+        .admin(Method::PUT, "/admin/api/rules/big-payment", Some(&edited))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(stale["error"]["field"], "version");
+    assert!(
+        stale["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("version 2")
+    );
+
+    let (status, off) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/big-payment/enabled",
+            Some(&json!({"enabled": false, "version": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{off}");
+    assert_eq!(
+        (off["version"].clone(), off["enabled"].clone()),
+        (json!(3), json!(false))
+    );
+    let (status, _) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/big-payment/enabled",
+            Some(&json!({"enabled": true, "version": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, fetched) = t
+        .admin(Method::GET, "/admin/api/rules/big-payment", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        fetched["rule"]["message"],
+        "large payment: {{properties.amount}}"
+    );
+    assert_eq!(fetched["enabled"], false);
+
+    let (status, _) = t
+        .admin(
+            Method::DELETE,
+            "/admin/api/rules/big-payment?version=2",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = t
+        .admin(Method::DELETE, "/admin/api/rules/big-payment", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the version is required");
+    let (status, deleted) = t
+        .admin(
+            Method::DELETE,
+            "/admin/api/rules/big-payment?version=3",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["version"], 4);
+    let (status, _) = t
+        .admin(Method::GET, "/admin/api/rules/big-payment", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, history) = t
+        .admin(Method::GET, "/admin/api/rules/big-payment/versions", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<(u64, &str, &str)> = history["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap_or(0),
+                v["action"].as_str().unwrap_or_default(),
+                v["updated_by"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (4, "deleted", "ops@cube.test"),
+            (3, "disabled", "ops@cube.test"),
+            (2, "updated", "ops@cube.test"),
+            (1, "created", "ops@cube.test")
+        ]
+    );
+    assert_eq!(
+        history["versions"][2]["document"]["message"],
+        "large payment: {{properties.amount}}"
+    );
+    assert_eq!(history["versions"][0]["document"], Value::Null);
+
+    // A deleted rule can be created again; its history continues.
+    let (status, recreated) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/big-payment",
+            Some(&big_payment_rule()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{recreated}");
+    assert_eq!(recreated["version"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_rule_is_refused_with_every_problem_and_never_stored() {
+    let t = TestStack::start().await;
+    let bad = json!({
+        "id": "other-id",
+        "when": {"properties.amount": {"between": [1, 2]}},
+        "condition": {"type": "window", "seconds": 0},
+        "action": {"type": "email"},
+        "message": "{{unclosed"
+    });
+    let (status, body) = t
+        .admin(Method::PUT, "/admin/api/rules/bad-rule", Some(&bad))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_rule");
+    let paths: Vec<&str> = body["error"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["$.id"],
+        "a mismatched id is reported first and alone"
+    );
+
+    let mut bad = bad;
+    bad["id"] = json!("bad-rule");
+    let (status, body) = t
+        .admin(Method::PUT, "/admin/api/rules/bad-rule", Some(&bad))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let paths: Vec<&str> = body["error"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "$.when[\"properties.amount\"].between",
+            "$.condition.seconds",
+            "$.condition",
+            "$.action.type",
+            "$.message"
+        ]
+    );
+    for problem in body["error"]["problems"].as_array().expect("problems") {
+        assert!(problem["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (status, _) = t
+        .admin(Method::GET, "/admin/api/rules/bad-rule", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/Bad%20Id",
+            Some(&big_payment_rule()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "id");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_explains_without_storing_or_sending_anything() {
+    let t = TestStack::start().await;
+    let phone = t.register_phone(50).await;
+
+    // An unsaved rule that matches.
+    let (status, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule": {"id": "try", "when": {"noun": "bill"}, "condition": {"type": "first"},
+                                   "action": {"type": "sms_user"}, "message": "hi {{user}}: {{properties.amount}}"},
+                         "user": 50, "event": bill(123)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["matches"], true);
+    assert_eq!(answer["outcome"], "fires");
+    assert_eq!(answer["message"], "hi 50: 123");
+    assert_eq!(answer["action"], json!({"type": "sms_user"}));
+
+    // A saved rule against an event it does not match.
+    let (_, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule_id": "first-bill-payment", "user": 50, "feedback": {"rating": 5}})),
+        )
+        .await;
+    assert_eq!(
+        (answer["matches"].clone(), answer["outcome"].clone()),
+        (json!(false), json!("does_not_fire"))
+    );
+
+    // After a real first payment, the first-payment rule would not fire again.
+    t.accept("/api/v1/event/", 50, &bill(100)).await;
+    t.wait_for_stream(1).await;
+    let (_, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule_id": "first-bill-payment", "user": 50, "event": bill(1)})),
+        )
+        .await;
+    assert_eq!(answer["outcome"], "does_not_fire", "{answer}");
+
+    // Four stored payments plus the tested one reach the burst threshold.
+    for _ in 0..3 {
+        t.accept("/api/v1/event/", 50, &bill(6000)).await;
+    }
+    t.wait_for_stream(4).await;
+    let (_, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule_id": "bill-payment-burst", "user": 50, "event": bill(6000)})),
+        )
+        .await;
+    assert_eq!(answer["outcome"], "fires", "{answer}");
+    assert_eq!(answer["window"]["count"], 5);
+    assert_eq!(answer["window"]["sum"], 24100.0);
+
+    let (_, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule_id": "bill-paid-no-feedback", "user": 50, "event": bill(1)})),
+        )
+        .await;
+    assert_eq!(answer["outcome"], "schedules_check");
+
+    let (status, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule": {"id": "x"}, "user": 50, "event": bill(1)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["code"], "invalid_rule");
+    let (status, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule_id": "first-bill-payment", "user": 50, "event": {"noun": 1}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["field"], "event.noun");
+
+    // Only the real first payment sent anything.
+    assert_eq!(t.sms_to(&phone).await.len(), 1);
+    assert_eq!(t.ledger().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_saved_through_the_api_takes_effect_without_a_restart() {
+    let t = TestStack::start().await;
+    let phone = t.register_phone(60).await;
+    let (status, _) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/big-payment",
+            Some(&big_payment_rule()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, first) = t
+        .admin(Method::GET, "/admin/api/rules/first-bill-payment", None)
+        .await;
+    let (status, _) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/first-bill-payment/enabled",
+            Some(&json!({"enabled": false, "version": first["version"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The local stack re-reads rules every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let event_id = t.accept("/api/v1/event/", 60, &bill(15000)).await;
+    t.wait_for_stream(1).await;
+
+    let alerts = t.operator_alerts(Duration::from_secs(2)).await;
+    let big: Vec<_> = alerts
+        .iter()
+        .filter(|(body, _)| body["rule_id"] == "big-payment")
+        .collect();
+    assert_eq!(big.len(), 1, "{alerts:?}");
+    assert_eq!(big[0].0["text"], "big payment of 15000 by user 60");
+    assert_eq!(big[0].0["event_ids"], json!([event_id]));
+    assert_eq!(big[0].1["severity"], "critical");
+    assert!(
+        t.sms_to(&phone).await.is_empty(),
+        "the disabled first-payment rule stayed quiet"
+    );
+}
