@@ -41,6 +41,7 @@ pub fn routes(api: AdminApi) -> Router {
         )
         .route("/admin/api/rules/{id}/enabled", put(set_enabled))
         .route("/admin/api/rules/{id}/versions", get(rule_versions))
+        .route("/admin/api/rules/{id}/backtest", post(backtest))
         .with_state(Arc::new(api))
 }
 
@@ -490,4 +491,95 @@ async fn dry_run(
     answer["outcome"] = json!(outcome);
     answer["explanation"] = json!(explanation);
     Ok(axum::Json(answer).into_response())
+}
+
+/// The most events one backtest replays; past that the operator narrows the range or the user.
+pub const BACKTEST_MAX_EVENTS: usize = 50_000;
+/// The longest span one backtest covers.
+pub const BACKTEST_MAX_DAYS: u64 = 31;
+
+/// Replays stored events through a saved rule and lists what it would have fired.
+async fn backtest(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Path(id): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let body = json_object(&body)?;
+    let record = api.rules.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let rule = Rule::from_json(&record.document, "$")
+        .map_err(|e| PortError::Corrupt(format!("stored rule {id}: {e}")))?;
+    let now = api.clock.now();
+    let time = |key: &str| {
+        body.get(key)
+            .map(|v| {
+                intake::parse_client_timestamp(v).map_err(|why| {
+                    bad_request("invalid_value", format!("`{key}` {why}"), Some(key))
+                })
+            })
+            .transpose()
+    };
+    let to = time("to")?.unwrap_or(now);
+    let from = time("from")?.unwrap_or_else(|| to.minus_seconds(24 * 60 * 60));
+    if from > to {
+        return Err(bad_request(
+            "invalid_value",
+            "`from` must not be after `to`",
+            Some("from"),
+        ));
+    }
+    if to.0 - from.0 > BACKTEST_MAX_DAYS * 24 * 60 * 60 * 1000 {
+        return Err(bad_request(
+            "invalid_value",
+            format!("a backtest covers at most {BACKTEST_MAX_DAYS} days"),
+            Some("from"),
+        ));
+    }
+    let user = match body.get("user") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(UserId(v.as_u64().ok_or_else(|| {
+            bad_request("invalid_type", "`user` must be an integer", Some("user"))
+        })?)),
+    };
+    // Context beyond the span: a window needs the events before it, an absence the events after.
+    let (context_from, context_to) = match &rule.condition {
+        Condition::Window(w) => (from.minus_seconds(u64::from(w.seconds.get())), to),
+        Condition::Absence(a) => (from, to.plus_seconds(u64::from(a.seconds.get()))),
+        Condition::First => (from, to),
+    };
+    let events = match user {
+        Some(user) => {
+            api.events
+                .received_between(user, context_from, context_to)
+                .await?
+        }
+        None => {
+            let (events, truncated) = api
+                .events
+                .all_received_between(context_from, context_to, BACKTEST_MAX_EVENTS)
+                .await?;
+            if truncated {
+                return Err(bad_request(
+                    "too_many_events",
+                    format!(
+                        "more than {BACKTEST_MAX_EVENTS} events in range; narrow it or give a `user`"
+                    ),
+                    Some("from"),
+                ));
+            }
+            events
+        }
+    };
+    let alerts = crate::backtest::replay(&rule, &events, from, to, now);
+    Ok(axum::Json(json!({
+        "rule_id": id,
+        "version": record.version,
+        "from": from,
+        "to": to,
+        "user": user,
+        "events_replayed": events.len(),
+        "alerts": alerts,
+    }))
+    .into_response())
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod alerting;
 pub mod auth;
 pub mod aws;
+pub mod backtest;
 pub mod clock;
 pub mod domain;
 pub mod evaluation;

@@ -49,6 +49,15 @@ pub trait EventStore: Send + Sync {
         from: Millis,
         to: Millis,
     ) -> Result<Vec<StoredEvent>, PortError>;
+
+    /// Every user's events with `from <= received_at <= to`, at most `limit` of them (in no
+    /// particular order); the flag says whether more were left out.
+    async fn all_received_between(
+        &self,
+        from: Millis,
+        to: Millis,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, bool), PortError>;
 }
 
 #[async_trait]

@@ -47,6 +47,7 @@ async fn every_admin_route_refuses_missing_user_forged_and_roleless_tokens() {
         (Method::PUT, "/admin/api/rules/first-bill-payment/enabled"),
         (Method::GET, "/admin/api/rules/first-bill-payment/versions"),
         (Method::POST, "/admin/api/rules/test"),
+        (Method::POST, "/admin/api/rules/first-bill-payment/backtest"),
     ];
     let cases: [(Option<&str>, StatusCode, &str); 5] = [
         (None, StatusCode::UNAUTHORIZED, "missing_token"),
@@ -463,4 +464,84 @@ async fn a_rule_saved_through_the_api_takes_effect_without_a_restart() {
         t.sms_to(&phone).await.is_empty(),
         "the disabled first-payment rule stayed quiet"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backtest_lists_what_a_rule_would_have_fired_and_sends_nothing() {
+    let t = TestStack::start().await;
+    let phone = t.register_phone(70).await;
+    let mut burst_ids = Vec::new();
+    for _ in 0..5 {
+        burst_ids.push(t.accept("/api/v1/event/", 70, &bill(5000)).await);
+    }
+    for _ in 0..4 {
+        t.accept("/api/v1/event/", 71, &bill(5000)).await;
+    }
+    t.wait_for_stream(9).await;
+    let sms_before = t.sms_to(&phone).await;
+    let ledger_before = t.ledger().await.len();
+
+    let from = SystemClock.now().minus_seconds(3600).0;
+    let (status, report) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/bill-payment-burst/backtest",
+            Some(&json!({"from": from})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["events_replayed"], 9);
+    let alerts = report["alerts"].as_array().expect("alerts");
+    assert_eq!(alerts.len(), 1, "{report}");
+    assert_eq!(alerts[0]["user"], 70);
+    assert_eq!(alerts[0]["trigger_event_id"], json!(burst_ids[4]));
+    assert_eq!(alerts[0]["event_ids"], json!(burst_ids));
+
+    let (_, report) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/bill-payment-burst/backtest",
+            Some(&json!({"from": from, "user": 71})),
+        )
+        .await;
+    assert_eq!(report["alerts"], json!([]));
+    let (_, report) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/first-bill-payment/backtest",
+            Some(&json!({"from": from})),
+        )
+        .await;
+    let users: Vec<u64> = report["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["user"].as_u64())
+        .collect();
+    assert_eq!(users, [70, 71]);
+
+    let (status, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/first-bill-payment/backtest",
+            Some(&json!({"from": "2030-01-01T00:00:00Z", "to": "2029-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["field"], "from");
+    let (status, _) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/no-such-rule/backtest",
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    assert_eq!(
+        t.sms_to(&phone).await,
+        sms_before,
+        "a backtest sends nothing"
+    );
+    assert_eq!(t.ledger().await.len(), ledger_before);
 }

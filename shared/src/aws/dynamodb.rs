@@ -141,6 +141,34 @@ impl EventStore for DynamoEvents {
         }
         Ok(events)
     }
+
+    async fn all_received_between(
+        &self,
+        from: Millis,
+        to: Millis,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, bool), PortError> {
+        // An operator's occasional backtest; a scan keeps the hot path free of a global index.
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("received_at BETWEEN :from AND :to")
+            .expression_attribute_values(":from", n(from.0))
+            .expression_attribute_values(":to", n(to.0))
+            .into_paginator()
+            .send();
+        let mut events = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(unavailable)?.items.unwrap_or_default() {
+                if events.len() == limit {
+                    return Ok((events, true));
+                }
+                events.push(serde_dynamo::from_item(item).map_err(corrupt)?);
+            }
+        }
+        Ok((events, false))
+    }
 }
 
 #[derive(Debug, Clone)]
