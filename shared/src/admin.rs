@@ -13,17 +13,21 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::{Admin, AdminVerifier, AuthError};
 use crate::clock::Clock;
+use crate::domain::Millis;
 use crate::domain::{EventBody, EventId, StoredEvent, UserId};
 use crate::http::{ApiError, JsonBytes};
 use crate::intake;
 use crate::ports::{
-    EventStore, PortError, RuleAction, RuleRecord, RuleState, RuleStore, RuleWriteError,
+    AlertFilter, Browse, EventFilter, EventKind, EventStore, PortError, ProfileStore, RuleAction,
+    RuleRecord, RuleState, RuleStore, RuleWriteError,
 };
 use crate::rules::{Action, Condition, InvalidRules, Rule, RuleId, RuleProblem};
 
 #[derive(Clone)]
 pub struct AdminApi {
     pub rules: Arc<dyn RuleStore>,
+    pub browse: Arc<dyn Browse>,
+    pub profiles: Arc<dyn ProfileStore>,
     pub events: Arc<dyn EventStore>,
     pub state: Arc<dyn RuleState>,
     pub verifier: AdminVerifier,
@@ -42,6 +46,10 @@ pub fn routes(api: AdminApi) -> Router {
         .route("/admin/api/rules/{id}/enabled", put(set_enabled))
         .route("/admin/api/rules/{id}/versions", get(rule_versions))
         .route("/admin/api/rules/{id}/backtest", post(backtest))
+        .route("/admin/api/events", get(list_events))
+        .route("/admin/api/feedback", get(list_feedback))
+        .route("/admin/api/alerts", get(list_alerts))
+        .route("/admin/api/users/{user}", get(get_user))
         .with_state(Arc::new(api))
 }
 
@@ -581,5 +589,181 @@ async fn backtest(
         "events_replayed": events.len(),
         "alerts": alerts,
     }))
+    .into_response())
+}
+
+/// Listings return at most this many items a page.
+pub const MAX_PAGE: usize = 200;
+const DEFAULT_PAGE: usize = 50;
+/// Listings across all users walk hour by hour; they cover at most this span per request.
+pub const MAX_UNSCOPED_DAYS: u64 = 7;
+
+#[derive(Deserialize)]
+struct BrowseQuery {
+    user: Option<String>,
+    kind: Option<String>,
+    rule: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The parts every listing shares.
+struct Span {
+    user: Option<UserId>,
+    from: Millis,
+    to: Millis,
+    limit: usize,
+}
+
+impl BrowseQuery {
+    fn span(&self, now: Millis, scoped: bool) -> Result<Span, ApiError> {
+        let time = |key: &str, raw: &Option<String>| {
+            raw.as_ref()
+                .map(|v| {
+                    intake::parse_client_timestamp(&Value::String(v.clone())).map_err(|why| {
+                        bad_request("invalid_value", format!("`{key}` {why}"), Some(key))
+                    })
+                })
+                .transpose()
+        };
+        let to = time("to", &self.to)?.unwrap_or(now);
+        let from = time("from", &self.from)?.unwrap_or_else(|| to.minus_seconds(24 * 60 * 60));
+        if from > to {
+            return Err(bad_request(
+                "invalid_value",
+                "`from` must not be after `to`",
+                Some("from"),
+            ));
+        }
+        let user = self
+            .user
+            .as_ref()
+            .map(|u| {
+                u.parse::<u64>().map(UserId).map_err(|_| {
+                    bad_request("invalid_value", "`user` must be an integer", Some("user"))
+                })
+            })
+            .transpose()?;
+        if !scoped && user.is_none() && to.0 - from.0 > MAX_UNSCOPED_DAYS * 24 * 60 * 60 * 1000 {
+            return Err(bad_request(
+                "invalid_value",
+                format!("without a user, a listing covers at most {MAX_UNSCOPED_DAYS} days"),
+                Some("from"),
+            ));
+        }
+        let limit = match &self.limit {
+            None => DEFAULT_PAGE,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|l| (1..=MAX_PAGE).contains(l))
+                .ok_or_else(|| {
+                    bad_request(
+                        "invalid_value",
+                        format!("`limit` must be 1 to {MAX_PAGE}"),
+                        Some("limit"),
+                    )
+                })?,
+        };
+        Ok(Span {
+            user,
+            from,
+            to,
+            limit,
+        })
+    }
+}
+
+async fn browse_events(
+    api: &AdminApi,
+    query: &BrowseQuery,
+    kind: Option<EventKind>,
+) -> Result<Response, ApiError> {
+    let span = query.span(api.clock.now(), false)?;
+    let filter = EventFilter {
+        user: span.user,
+        kind,
+        from: span.from,
+        to: span.to,
+    };
+    let page = api
+        .browse
+        .events(&filter, span.limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(json!({"items": page.items, "next": page.next})).into_response())
+}
+
+async fn list_events(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Query(query): Query<BrowseQuery>,
+) -> Result<Response, ApiError> {
+    let kind = match query.kind.as_deref() {
+        None => None,
+        Some("activity") => Some(EventKind::Activity),
+        Some("feedback") => Some(EventKind::Feedback),
+        Some(_) => {
+            return Err(bad_request(
+                "invalid_value",
+                "`kind` must be activity or feedback",
+                Some("kind"),
+            ));
+        }
+    };
+    browse_events(&api, &query, kind).await
+}
+
+async fn list_feedback(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Query(query): Query<BrowseQuery>,
+) -> Result<Response, ApiError> {
+    browse_events(&api, &query, Some(EventKind::Feedback)).await
+}
+
+async fn list_alerts(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Query(query): Query<BrowseQuery>,
+) -> Result<Response, ApiError> {
+    let rule = query.rule.as_deref().map(parse_id).transpose()?;
+    let span = query.span(api.clock.now(), rule.is_some())?;
+    let filter = AlertFilter {
+        user: span.user,
+        rule,
+        from: span.from,
+        to: span.to,
+    };
+    let page = api
+        .browse
+        .alerts(&filter, span.limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(json!({"items": page.items, "next": page.next})).into_response())
+}
+
+async fn get_user(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Path(user): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = user.parse::<u64>().map(UserId).map_err(|_| {
+        bad_request(
+            "invalid_value",
+            "the user id must be an integer",
+            Some("user"),
+        )
+    })?;
+    let profile = api.profiles.profile(user).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+            format!("no profile for user {user}"),
+        )
+    })?;
+    Ok(axum::Json(
+        json!({"user": profile.user, "phone": profile.phone, "updated_at": profile.updated_at}),
+    )
     .into_response())
 }

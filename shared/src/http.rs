@@ -135,6 +135,10 @@ impl From<AuthError> for ApiError {
 
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> Self {
+        if e == PortError::InvalidCursor {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e.to_string())
+                .with_field("cursor");
+        }
         // Logged in full here; the client learns only that a retry is worth it.
         tracing::error!(error = %e, "storage or queue failure");
         ApiError::new(

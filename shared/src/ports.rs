@@ -18,6 +18,8 @@ pub enum PortError {
     },
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    #[error("the cursor is not one this listing handed out")]
+    InvalidCursor,
 }
 
 impl PortError {
@@ -221,4 +223,80 @@ pub trait RuleStore: Send + Sync {
 
     /// Every revision, newest first.
     async fn history(&self, id: &RuleId) -> Result<Vec<RuleRevision>, PortError>;
+}
+
+/// One page of a newest-first listing; `next` is an opaque cursor that resumes after it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Activity,
+    Feedback,
+}
+
+/// Which stored events to list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFilter {
+    pub user: Option<UserId>,
+    pub kind: Option<EventKind>,
+    pub from: Millis,
+    pub to: Millis,
+}
+
+/// A fired alert as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertEntry {
+    pub alert_id: String,
+    pub rule_id: String,
+    pub user: UserId,
+    #[serde(default)]
+    pub event_ids: Vec<String>,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    pub text: String,
+    pub fired_at: Millis,
+    /// `pending`, `sent` or `undeliverable`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertFilter {
+    pub user: Option<UserId>,
+    pub rule: Option<RuleId>,
+    pub from: Millis,
+    pub to: Millis,
+}
+
+/// Newest-first listings for operators.
+#[async_trait]
+pub trait Browse: Send + Sync {
+    async fn events(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredEvent>, PortError>;
+    async fn alerts(
+        &self,
+        filter: &AlertFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<AlertEntry>, PortError>;
 }

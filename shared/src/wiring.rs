@@ -14,8 +14,8 @@ use crate::admin::AdminApi;
 use crate::alerting::AlertDispatcher;
 use crate::auth::{AdminVerifier, TokenSecret, TokenVerifier, WeakSecret};
 use crate::aws::{
-    DynamoAlertLedger, DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoRuleStore, SnsNotifier,
-    SqsAbsenceScheduler,
+    DynamoAlertLedger, DynamoBrowse, DynamoEvents, DynamoProfiles, DynamoRuleState,
+    DynamoRuleStore, SnsNotifier, SqsAbsenceScheduler,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::evaluation::RuleEvaluator;
@@ -311,6 +311,15 @@ pub async fn admin_api(
     }
     Ok(AdminApi {
         rules,
+        browse: Arc::new(DynamoBrowse::new(
+            clients.dynamodb.clone(),
+            settings.required(env::EVENTS_TABLE)?,
+            settings.required(env::ALERTS_TABLE)?,
+        )),
+        profiles: Arc::new(DynamoProfiles::new(
+            clients.dynamodb.clone(),
+            settings.required(env::PROFILES_TABLE)?,
+        )),
         events: Arc::new(DynamoEvents::new(
             clients.dynamodb.clone(),
             settings.required(env::EVENTS_TABLE)?,

@@ -48,6 +48,10 @@ async fn every_admin_route_refuses_missing_user_forged_and_roleless_tokens() {
         (Method::GET, "/admin/api/rules/first-bill-payment/versions"),
         (Method::POST, "/admin/api/rules/test"),
         (Method::POST, "/admin/api/rules/first-bill-payment/backtest"),
+        (Method::GET, "/admin/api/events"),
+        (Method::GET, "/admin/api/feedback"),
+        (Method::GET, "/admin/api/alerts"),
+        (Method::GET, "/admin/api/users/1"),
     ];
     let cases: [(Option<&str>, StatusCode, &str); 5] = [
         (None, StatusCode::UNAUTHORIZED, "missing_token"),
@@ -544,4 +548,124 @@ async fn a_backtest_lists_what_a_rule_would_have_fired_and_sends_nothing() {
         "a backtest sends nothing"
     );
     assert_eq!(t.ledger().await.len(), ledger_before);
+}
+
+async fn collect_pages(t: &TestStack, path: &str) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut next: Option<String> = None;
+    loop {
+        let url = match &next {
+            None => path.to_owned(),
+            Some(cursor) => format!("{path}&cursor={cursor}"),
+        };
+        let (status, page) = t.admin(Method::GET, &url, None).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {page}");
+        pages += 1;
+        items.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next"].as_str() {
+            Some(cursor) => next = Some(cursor.to_owned()),
+            None => return (items, pages),
+        }
+        assert!(pages < 50, "pagination terminates");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_feedback_alerts_and_profiles_are_browsable_newest_first_with_cursors() {
+    let t = TestStack::start().await;
+    t.register_phone(80).await;
+    let mut posted = Vec::new();
+    for (user, body) in [
+        (80, bill(100)),
+        (81, bill(200)),
+        (80, bill(300)),
+        (
+            80,
+            json!({"rating": 2, "comment": "<script>alert(1)</script>"}),
+        ),
+        (81, bill(400)),
+        (80, bill(500)),
+    ] {
+        let path = if body.get("rating").is_some() {
+            "/api/v1/feedback/"
+        } else {
+            "/api/v1/event/"
+        };
+        posted.push((user, t.accept(path, user, &body).await));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    t.wait_for_stream(6).await;
+    let newest_first = |user: Option<u64>| -> Vec<String> {
+        posted
+            .iter()
+            .rev()
+            .filter(|(u, _)| user.is_none_or(|want| *u == want))
+            .map(|(_, id)| id.clone())
+            .collect()
+    };
+    let ids = |items: &[Value]| -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|i| i["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let (items, pages) = collect_pages(&t, "/admin/api/events?user=80&limit=2").await;
+    assert_eq!(ids(&items), newest_first(Some(80)));
+    assert!(pages >= 2, "two per page");
+    let (items, pages) = collect_pages(&t, "/admin/api/events?limit=4").await;
+    assert_eq!(
+        ids(&items),
+        newest_first(None),
+        "everyone's events, newest first"
+    );
+    assert!(pages >= 2);
+
+    let (items, _) = collect_pages(&t, "/admin/api/feedback?limit=10").await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0]["comment"], "<script>alert(1)</script>",
+        "returned as data, unchanged"
+    );
+    let (items, _) = collect_pages(&t, "/admin/api/events?user=81&kind=feedback").await;
+    assert!(items.is_empty());
+
+    let (alerts, _) = collect_pages(&t, "/admin/api/alerts?rule=first-bill-payment").await;
+    let users: Vec<u64> = alerts.iter().filter_map(|a| a["user"].as_u64()).collect();
+    assert_eq!(users, [81, 80], "newest first");
+    let (alerts, _) = collect_pages(&t, "/admin/api/alerts?user=80&rule=first-bill-payment").await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["status"], "sent");
+    assert!(alerts[0]["message_id"].as_str().is_some());
+    let (alerts, _) = collect_pages(&t, "/admin/api/alerts?user=81").await;
+    assert_eq!(alerts[0]["status"], "undeliverable");
+    assert_eq!(alerts[0]["reason"], "user 81 has no phone number on file");
+
+    let (status, profile) = t.admin(Method::GET, "/admin/api/users/80", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        profile["phone"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("+1555"))
+    );
+    let (status, _) = t.admin(Method::GET, "/admin/api/users/999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    for (path, field) in [
+        ("/admin/api/events?cursor=garbage", "cursor"),
+        ("/admin/api/events?limit=0", "limit"),
+        ("/admin/api/events?limit=201", "limit"),
+        (
+            "/admin/api/events?from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z",
+            "from",
+        ),
+        ("/admin/api/events?from=2020-01-01T00:00:00Z", "from"),
+        ("/admin/api/events?kind=other", "kind"),
+        ("/admin/api/alerts?rule=Not%20A%20Rule", "id"),
+    ] {
+        let (status, body) = t.admin(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}");
+    }
 }

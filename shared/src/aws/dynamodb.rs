@@ -82,7 +82,8 @@ impl DynamoEvents {
 #[async_trait]
 impl EventStore for DynamoEvents {
     async fn insert(&self, event: &StoredEvent) -> Result<Insert, PortError> {
-        let item: Item = serde_dynamo::to_item(event).map_err(corrupt)?;
+        let mut item: Item = serde_dynamo::to_item(event).map_err(corrupt)?;
+        item.insert("hour".to_owned(), n(super::hour_of(event.received_at)));
         let put = self
             .client
             .put_item()
@@ -375,6 +376,7 @@ impl AlertLedger for DynamoAlertLedger {
             ("action".to_owned(), s(action)),
             ("text".to_owned(), s(alert.text.clone())),
             ("fired_at".to_owned(), n(alert.fired_at.0)),
+            ("hour".to_owned(), n(super::hour_of(alert.fired_at))),
             ("status".to_owned(), s(PENDING)),
             ("lease_until".to_owned(), n(lease_until.0)),
         ]);

@@ -1,10 +1,12 @@
 //! AWS implementations of the core's ports. Every SDK type stays inside this module.
 
+mod browse;
 mod dynamodb;
 mod rules_table;
 mod sns;
 mod sqs;
 
+pub use browse::{DynamoBrowse, hour_of};
 pub use dynamodb::{
     DynamoAlertLedger, DynamoEvents, DynamoProfiles, DynamoRuleState, EVENTS_BY_RECEIVED_INDEX,
 };

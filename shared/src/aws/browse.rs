@@ -1,0 +1,289 @@
+//! Newest-first, cursor-paginated listings of events and alerts.
+//!
+//! Listings for one user (or one rule) query an index partitioned by it. Listings across
+//! everyone query the `by_hour` indexes one hour bucket at a time, walking back from `to`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{Millis, StoredEvent};
+use crate::ports::{AlertEntry, AlertFilter, Browse, EventFilter, EventKind, Page, PortError};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The bucket an item is indexed under in the `by_hour` indexes: whole hours since the epoch.
+pub fn hour_of(at: Millis) -> u64 {
+    at.0 / 3_600_000
+}
+
+/// Where a listing stopped: the hour bucket (for cross-partition walks) and the last key read.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hour: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<Value>,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(raw: &str) -> Result<Cursor, PortError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(raw)
+            .map_err(|_| PortError::InvalidCursor)?;
+        serde_json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
+    }
+
+    fn start_key(&self) -> Result<Option<Item>, PortError> {
+        self.key
+            .as_ref()
+            .map(|k| serde_dynamo::to_item(k).map_err(|_| PortError::InvalidCursor))
+            .transpose()
+    }
+}
+
+fn key_json(key: Item) -> Option<Value> {
+    serde_dynamo::from_item(key).ok()
+}
+
+/// What to query: one index partition, or the hour buckets of a `by_hour` index.
+enum Partition {
+    Fixed {
+        index: &'static str,
+        attribute: &'static str,
+        value: AttributeValue,
+    },
+    Hourly {
+        index: &'static str,
+    },
+}
+
+struct Listing<'a> {
+    client: &'a Client,
+    table: &'a str,
+    partition: Partition,
+    sort_attribute: &'static str,
+    from: Millis,
+    to: Millis,
+    filter: Option<Filter>,
+}
+
+/// `#name = :f`, applied after the key condition.
+struct Filter {
+    attribute: &'static str,
+    value: AttributeValue,
+}
+
+impl Listing<'_> {
+    async fn page(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<String>), PortError> {
+        let cursor = cursor.map(Cursor::decode).transpose()?;
+        let mut hour = match (&self.partition, &cursor) {
+            (Partition::Hourly { .. }, Some(c)) => c.hour.ok_or(PortError::InvalidCursor)?,
+            (Partition::Hourly { .. }, None) => hour_of(self.to),
+            (Partition::Fixed { .. }, _) => 0,
+        };
+        let mut start_key = cursor
+            .as_ref()
+            .map(Cursor::start_key)
+            .transpose()?
+            .flatten();
+        let mut items = Vec::new();
+        loop {
+            let (index, partition_attribute, partition_value) = match &self.partition {
+                Partition::Fixed {
+                    index,
+                    attribute,
+                    value,
+                } => (*index, *attribute, value.clone()),
+                Partition::Hourly { index } => {
+                    (*index, "hour", AttributeValue::N(hour.to_string()))
+                }
+            };
+            let mut query = self
+                .client
+                .query()
+                .table_name(self.table)
+                .index_name(index)
+                .key_condition_expression("#p = :p AND #s BETWEEN :from AND :to")
+                .expression_attribute_names("#p", partition_attribute)
+                .expression_attribute_names("#s", self.sort_attribute)
+                .expression_attribute_values(":p", partition_value)
+                .expression_attribute_values(":from", AttributeValue::N(self.from.0.to_string()))
+                .expression_attribute_values(":to", AttributeValue::N(self.to.0.to_string()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take());
+            if let Some(filter) = &self.filter {
+                query = query
+                    .filter_expression("#f = :f")
+                    .expression_attribute_names("#f", filter.attribute)
+                    .expression_attribute_values(":f", filter.value.clone());
+            }
+            let out = query
+                .send()
+                .await
+                .map_err(|e| PortError::unavailable("dynamodb", DisplayErrorContext(e)))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(last) => {
+                    if items.len() >= limit {
+                        let next = Cursor {
+                            hour: matches!(self.partition, Partition::Hourly { .. })
+                                .then_some(hour),
+                            key: key_json(last),
+                        };
+                        return Ok((items, Some(next.encode())));
+                    }
+                    start_key = Some(last);
+                }
+                None => {
+                    let more_hours = matches!(self.partition, Partition::Hourly { .. })
+                        && hour > hour_of(self.from);
+                    if !more_hours {
+                        return Ok((items, None));
+                    }
+                    hour -= 1;
+                    if items.len() >= limit {
+                        let next = Cursor {
+                            hour: Some(hour),
+                            key: None,
+                        };
+                        return Ok((items, Some(next.encode())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Listings over the events table and the alert ledger.
+#[derive(Debug, Clone)]
+pub struct DynamoBrowse {
+    client: Client,
+    events_table: String,
+    alerts_table: String,
+}
+
+impl DynamoBrowse {
+    pub fn new(
+        client: Client,
+        events_table: impl Into<String>,
+        alerts_table: impl Into<String>,
+    ) -> Self {
+        DynamoBrowse {
+            client,
+            events_table: events_table.into(),
+            alerts_table: alerts_table.into(),
+        }
+    }
+}
+
+fn corrupt(e: serde_dynamo::Error) -> PortError {
+    PortError::Corrupt(e.to_string())
+}
+
+#[async_trait]
+impl Browse for DynamoBrowse {
+    async fn events(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredEvent>, PortError> {
+        let partition = match filter.user {
+            Some(user) => Partition::Fixed {
+                index: super::EVENTS_BY_RECEIVED_INDEX,
+                attribute: "user",
+                value: AttributeValue::N(user.to_string()),
+            },
+            None => Partition::Hourly { index: "by_hour" },
+        };
+        let kind_filter = filter.kind.map(|kind| Filter {
+            attribute: "kind",
+            value: AttributeValue::S(
+                match kind {
+                    EventKind::Activity => "activity",
+                    EventKind::Feedback => "feedback",
+                }
+                .into(),
+            ),
+        });
+        let listing = Listing {
+            client: &self.client,
+            table: &self.events_table,
+            partition,
+            sort_attribute: "received_at",
+            from: filter.from,
+            to: filter.to,
+            filter: kind_filter,
+        };
+        let (items, next) = listing.page(limit, cursor).await?;
+        let items = items
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Page { items, next })
+    }
+
+    async fn alerts(
+        &self,
+        filter: &AlertFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<AlertEntry>, PortError> {
+        let (partition, rule_filter) = match (filter.user, &filter.rule) {
+            (Some(user), rule) => (
+                Partition::Fixed {
+                    index: "by_user",
+                    attribute: "user",
+                    value: AttributeValue::N(user.to_string()),
+                },
+                rule.as_ref().map(|r| Filter {
+                    attribute: "rule_id",
+                    value: AttributeValue::S(r.as_str().to_owned()),
+                }),
+            ),
+            (None, Some(rule)) => (
+                Partition::Fixed {
+                    index: "by_rule",
+                    attribute: "rule_id",
+                    value: AttributeValue::S(rule.as_str().to_owned()),
+                },
+                None,
+            ),
+            (None, None) => (Partition::Hourly { index: "by_hour" }, None),
+        };
+        let listing = Listing {
+            client: &self.client,
+            table: &self.alerts_table,
+            partition,
+            sort_attribute: "fired_at",
+            from: filter.from,
+            to: filter.to,
+            filter: rule_filter,
+        };
+        let (items, next) = listing.page(limit, cursor).await?;
+        let items = items
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Page { items, next })
+    }
+}
