@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth::{Admin, AdminVerifier, AuthError};
+use crate::auth::{Admin, AdminVerifier};
 use crate::clock::Clock;
 use crate::domain::Millis;
 use crate::domain::{EventBody, EventId, StoredEvent, UserId};
-use crate::http::{ApiError, JsonBytes};
+use crate::http::{ApiError, JsonBytes, authorization};
 use crate::intake;
 use crate::ports::{
     AlertFilter, Browse, EventFilter, EventKind, EventStore, PortError, ProfileStore, RuleAction,
@@ -65,11 +65,9 @@ impl FromRequestParts<Arc<AdminApi>> for Authorized {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<AdminApi>) -> Result<Self, ApiError> {
-        let header = match parts.headers.get(header::AUTHORIZATION) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| AuthError::Invalid)?),
-        };
-        Ok(Authorized(api.verifier.verify_header(header)?))
+        Ok(Authorized(
+            api.verifier.verify_header(authorization(parts)?)?,
+        ))
     }
 }
 

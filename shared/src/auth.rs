@@ -65,6 +65,16 @@ impl AuthError {
     }
 }
 
+/// The token in an `Authorization: Bearer <token>` header value.
+fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
+    let header = header.ok_or(AuthError::Missing)?;
+    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Invalid);
+    }
+    Ok(token.trim())
+}
+
 /// Checks user tokens and, for local tooling, mints them.
 #[derive(Clone)]
 pub struct TokenVerifier {
@@ -93,12 +103,7 @@ impl TokenVerifier {
 
     /// The user an `Authorization` header value authenticates.
     pub fn verify_header(&self, header: Option<&str>) -> Result<UserId, AuthError> {
-        let header = header.ok_or(AuthError::Missing)?;
-        let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Invalid);
-        }
-        self.verify(token.trim())
+        self.verify(bearer_token(header)?)
     }
 
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
@@ -159,12 +164,7 @@ impl AdminVerifier {
     }
 
     pub fn verify_header(&self, header: Option<&str>) -> Result<Admin, AuthError> {
-        let header = header.ok_or(AuthError::Missing)?;
-        let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Invalid);
-        }
-        let claims: AdminClaims = self.0.decode(token.trim())?;
+        let claims: AdminClaims = self.0.decode(bearer_token(header)?)?;
         if claims.role.as_deref() != Some("admin") {
             return Err(AuthError::NotAdmin);
         }

@@ -149,6 +149,15 @@ impl From<PortError> for ApiError {
     }
 }
 
+/// The `Authorization` header's value, if there is one.
+pub fn authorization(parts: &Parts) -> Result<Option<&str>, AuthError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().map_err(|_| AuthError::Invalid))
+        .transpose()
+}
+
 /// The user a valid bearer token names.
 struct Authenticated(UserId);
 
@@ -156,11 +165,9 @@ impl FromRequestParts<Arc<IngestApi>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<IngestApi>) -> Result<Self, ApiError> {
-        let header = match parts.headers.get(header::AUTHORIZATION) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| AuthError::Invalid)?),
-        };
-        Ok(Authenticated(api.verifier.verify_header(header)?))
+        Ok(Authenticated(
+            api.verifier.verify_header(authorization(parts)?)?,
+        ))
     }
 }
 
@@ -195,14 +202,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
                 format!("the body must be at most {MAX_BODY_BYTES} bytes"),
             )
         };
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(too_large());
-        }
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|_| too_large())?;

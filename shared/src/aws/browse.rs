@@ -3,21 +3,17 @@
 //! Listings for one user (or one rule) query an index partitioned by it. Listings across
 //! everyone query the `by_hour` indexes one hour bucket at a time, walking back from `to`.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::items::{Item, corrupt, unavailable};
 use crate::domain::{Millis, StoredEvent};
 use crate::ports::{AlertEntry, AlertFilter, Browse, EventFilter, EventKind, Page, PortError};
-
-type Item = HashMap<String, AttributeValue>;
 
 /// The bucket an item is indexed under in the `by_hour` indexes: whole hours since the epoch.
 pub fn hour_of(at: Millis) -> u64 {
@@ -134,10 +130,7 @@ impl Listing<'_> {
                     .expression_attribute_names("#f", filter.attribute)
                     .expression_attribute_values(":f", filter.value.clone());
             }
-            let out = query
-                .send()
-                .await
-                .map_err(|e| PortError::unavailable("dynamodb", DisplayErrorContext(e)))?;
+            let out = query.send().await.map_err(unavailable)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(last) => {
@@ -191,10 +184,6 @@ impl DynamoBrowse {
             alerts_table: alerts_table.into(),
         }
     }
-}
-
-fn corrupt(e: serde_dynamo::Error) -> PortError {
-    PortError::Corrupt(e.to_string())
 }
 
 #[async_trait]

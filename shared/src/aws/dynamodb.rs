@@ -1,10 +1,8 @@
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::items::{Item, corrupt, n, read_item, s, unavailable};
 use crate::alerting::{Alert, AlertId, Delivery};
 use crate::domain::{EventId, Millis, StoredEvent, UserId, UserProfile};
 use crate::ports::{AlertLedger, Claim, EventStore, Insert, PortError, ProfileStore, RuleState};
@@ -15,41 +13,6 @@ pub const EVENTS_BY_RECEIVED_INDEX: &str = "by_received";
 
 /// How long rule-state items outlive their purpose before DynamoDB's TTL removes them.
 const STATE_TTL_GRACE_SECONDS: u64 = 24 * 60 * 60;
-
-type Item = HashMap<String, AttributeValue>;
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> PortError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    PortError::unavailable("dynamodb", DisplayErrorContext(e))
-}
-
-fn corrupt(e: serde_dynamo::Error) -> PortError {
-    PortError::Corrupt(e.to_string())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-/// A strongly consistent read of one item: callers decide on what they have just written.
-async fn read_item(client: &Client, table: &str, key: Item) -> Result<Option<Item>, PortError> {
-    Ok(client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(unavailable)?
-        .item)
-}
 
 /// Events, keyed by (`user`, `id`) so a client's retry with the same id lands on the same item.
 #[derive(Debug, Clone)]

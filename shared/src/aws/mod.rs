@@ -2,6 +2,7 @@
 
 mod browse;
 mod dynamodb;
+mod items;
 mod rules_table;
 mod sns;
 mod sqs;

@@ -1,37 +1,17 @@
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde_json::Value;
 
+use super::items::{Item, n, s, unavailable};
 use crate::domain::Millis;
 use crate::ports::{PortError, RuleAction, RuleRecord, RuleRevision, RuleStore, RuleWriteError};
 use crate::rules::RuleId;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// Rule ids cannot contain `#`, so this key never collides with a rule.
 const SEEDED_MARKER: &str = "#seeded";
 /// Each rule's current state lives at version 0; its revisions at versions 1, 2, ...
 const HEAD: &str = "0";
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> PortError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    PortError::unavailable("dynamodb", DisplayErrorContext(e))
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)

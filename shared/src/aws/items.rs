@@ -1,0 +1,48 @@
+//! Small helpers every DynamoDB adapter shares.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::ports::PortError;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn unavailable<E, R>(e: SdkError<E, R>) -> PortError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    PortError::unavailable("dynamodb", DisplayErrorContext(e))
+}
+
+pub(super) fn corrupt(e: serde_dynamo::Error) -> PortError {
+    PortError::Corrupt(e.to_string())
+}
+
+pub(super) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A strongly consistent read of one item: callers decide on what they have just written.
+pub(super) async fn read_item(
+    client: &Client,
+    table: &str,
+    key: Item,
+) -> Result<Option<Item>, PortError> {
+    Ok(client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?
+        .item)
+}
