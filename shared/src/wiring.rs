@@ -195,6 +195,40 @@ impl AwsClients {
     }
 }
 
+fn events(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoEvents>, ConfigError> {
+    Ok(Arc::new(DynamoEvents::new(
+        clients.dynamodb.clone(),
+        settings.required(env::EVENTS_TABLE)?,
+    )))
+}
+
+fn profiles(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoProfiles>, ConfigError> {
+    Ok(Arc::new(DynamoProfiles::new(
+        clients.dynamodb.clone(),
+        settings.required(env::PROFILES_TABLE)?,
+    )))
+}
+
+fn rule_state(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<DynamoRuleState>, ConfigError> {
+    Ok(Arc::new(DynamoRuleState::new(
+        clients.dynamodb.clone(),
+        settings.required(env::RULE_STATE_TABLE)?,
+    )))
+}
+
+fn absence_scheduler(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<SqsAbsenceScheduler>, ConfigError> {
+    Ok(Arc::new(SqsAbsenceScheduler::new(
+        clients.sqs.clone(),
+        settings.required(env::ABSENCE_QUEUE_URL)?,
+    )))
+}
+
 fn dispatcher(
     settings: &Settings,
     clients: &AwsClients,
@@ -205,10 +239,7 @@ fn dispatcher(
             clients.dynamodb.clone(),
             settings.required(env::ALERTS_TABLE)?,
         )),
-        profiles: Arc::new(DynamoProfiles::new(
-            clients.dynamodb.clone(),
-            settings.required(env::PROFILES_TABLE)?,
-        )),
+        profiles: profiles(settings, clients)?,
         notifier: Arc::new(SnsNotifier::new(
             clients.sns.clone(),
             settings.required(env::OPERATOR_TOPIC_ARN)?,
@@ -224,18 +255,9 @@ pub fn ingest_api(
     clock: Arc<dyn Clock>,
 ) -> Result<IngestApi, ConfigError> {
     Ok(IngestApi {
-        events: Arc::new(DynamoEvents::new(
-            clients.dynamodb.clone(),
-            settings.required(env::EVENTS_TABLE)?,
-        )),
-        profiles: Arc::new(DynamoProfiles::new(
-            clients.dynamodb.clone(),
-            settings.required(env::PROFILES_TABLE)?,
-        )),
-        scheduler: Arc::new(SqsAbsenceScheduler::new(
-            clients.sqs.clone(),
-            settings.required(env::ABSENCE_QUEUE_URL)?,
-        )),
+        events: events(settings, clients)?,
+        profiles: profiles(settings, clients)?,
+        scheduler: absence_scheduler(settings, clients)?,
         rules: settings.rule_source(clients)?,
         verifier: settings.token_verifier()?,
         clock,
@@ -251,14 +273,8 @@ pub fn stream_handler(
     Ok(StreamHandler {
         evaluator: RuleEvaluator {
             rules: settings.rule_source(clients)?,
-            events: Arc::new(DynamoEvents::new(
-                clients.dynamodb.clone(),
-                settings.required(env::EVENTS_TABLE)?,
-            )),
-            state: Arc::new(DynamoRuleState::new(
-                clients.dynamodb.clone(),
-                settings.required(env::RULE_STATE_TABLE)?,
-            )),
+            events: events(settings, clients)?,
+            state: rule_state(settings, clients)?,
             dispatcher: dispatcher(settings, clients, clock)?,
         },
     })
@@ -273,14 +289,8 @@ pub fn absence_handler(
     Ok(AbsenceQueueHandler {
         checker: AbsenceChecker {
             rules: settings.rule_source(clients)?,
-            events: Arc::new(DynamoEvents::new(
-                clients.dynamodb.clone(),
-                settings.required(env::EVENTS_TABLE)?,
-            )),
-            scheduler: Arc::new(SqsAbsenceScheduler::new(
-                clients.sqs.clone(),
-                settings.required(env::ABSENCE_QUEUE_URL)?,
-            )),
+            events: events(settings, clients)?,
+            scheduler: absence_scheduler(settings, clients)?,
             dispatcher: dispatcher(settings, clients, clock.clone())?,
             clock,
         },
@@ -316,18 +326,9 @@ pub async fn admin_api(
             settings.required(env::EVENTS_TABLE)?,
             settings.required(env::ALERTS_TABLE)?,
         )),
-        profiles: Arc::new(DynamoProfiles::new(
-            clients.dynamodb.clone(),
-            settings.required(env::PROFILES_TABLE)?,
-        )),
-        events: Arc::new(DynamoEvents::new(
-            clients.dynamodb.clone(),
-            settings.required(env::EVENTS_TABLE)?,
-        )),
-        state: Arc::new(DynamoRuleState::new(
-            clients.dynamodb.clone(),
-            settings.required(env::RULE_STATE_TABLE)?,
-        )),
+        profiles: profiles(settings, clients)?,
+        events: events(settings, clients)?,
+        state: rule_state(settings, clients)?,
         verifier: settings.admin_verifier()?,
         clock,
     })

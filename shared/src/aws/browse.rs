@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -82,7 +83,22 @@ struct Filter {
 }
 
 impl Listing<'_> {
-    async fn page(
+    /// One page of items decoded as `T`, and the cursor for the next.
+    async fn page<T: DeserializeOwned>(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>, PortError> {
+        let (items, next) = self.raw_page(limit, cursor).await?;
+        let items = items
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Page { items, next })
+    }
+
+    async fn raw_page(
         &self,
         limit: usize,
         cursor: Option<&str>,
@@ -221,13 +237,7 @@ impl Browse for DynamoBrowse {
             to: filter.to,
             filter: kind_filter,
         };
-        let (items, next) = listing.page(limit, cursor).await?;
-        let items = items
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)?;
-        Ok(Page { items, next })
+        listing.page(limit, cursor).await
     }
 
     async fn alerts(
@@ -267,12 +277,6 @@ impl Browse for DynamoBrowse {
             to: filter.to,
             filter: rule_filter,
         };
-        let (items, next) = listing.page(limit, cursor).await?;
-        let items = items
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)?;
-        Ok(Page { items, next })
+        listing.page(limit, cursor).await
     }
 }

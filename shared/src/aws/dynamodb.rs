@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::items::{Item, corrupt, n, read_item, s, unavailable};
+use super::items::{Item, condition_held, corrupt, n, read_item, s, unavailable};
 use crate::alerting::{Alert, AlertId, Delivery};
 use crate::domain::{EventId, Millis, StoredEvent, UserId, UserProfile};
 use crate::ports::{AlertLedger, Claim, EventStore, Insert, PortError, ProfileStore, RuleState};
@@ -56,25 +56,16 @@ impl EventStore for DynamoEvents {
             .expression_attribute_names("#id", "id")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(Insert::Inserted),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                // Read back the stored copy: its receive time, not this attempt's, is the truth.
-                self.get(event.user, &event.id)
-                    .await?
-                    .map(Insert::Duplicate)
-                    .ok_or_else(|| {
-                        PortError::unavailable(
-                            "dynamodb",
-                            "duplicate event vanished during read-back",
-                        )
-                    })
-            }
-            Err(e) => Err(unavailable(e)),
+        if condition_held(put)? {
+            return Ok(Insert::Inserted);
         }
+        // Read back the stored copy: its receive time, not this attempt's, is the truth.
+        self.get(event.user, &event.id)
+            .await?
+            .map(Insert::Duplicate)
+            .ok_or_else(|| {
+                PortError::unavailable("dynamodb", "duplicate event vanished during read-back")
+            })
     }
 
     async fn received_between(
@@ -205,16 +196,7 @@ impl DynamoRuleState {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        condition_held(put)
     }
 }
 
@@ -359,30 +341,24 @@ impl AlertLedger for DynamoAlertLedger {
             .expression_attribute_values(":now", n(now.0))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                let key = Item::from([("alert_id".to_owned(), s(alert.id.as_str()))]);
-                let item = read_item(&self.client, &self.table, key)
-                    .await?
-                    .unwrap_or_default();
-                let status = item.get("status").and_then(|v| v.as_s().ok());
-                let lease_until = item
-                    .get("lease_until")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-                    .map_or(now, Millis);
-                Ok(match status.map(String::as_str) {
-                    // `None`: deleted by hand between the two calls; claiming again will work.
-                    Some(PENDING) | None => Claim::InFlight { lease_until },
-                    Some(_) => Claim::AlreadySettled,
-                })
-            }
-            Err(e) => Err(unavailable(e)),
+        if condition_held(put)? {
+            return Ok(Claim::Claimed);
         }
+        let key = Item::from([("alert_id".to_owned(), s(alert.id.as_str()))]);
+        let item = read_item(&self.client, &self.table, key)
+            .await?
+            .unwrap_or_default();
+        let status = item.get("status").and_then(|v| v.as_s().ok());
+        let lease_until = item
+            .get("lease_until")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .map_or(now, Millis);
+        Ok(match status.map(String::as_str) {
+            // `None`: deleted by hand between the two calls; claiming again will work.
+            Some(PENDING) | None => Claim::InFlight { lease_until },
+            Some(_) => Claim::AlreadySettled,
+        })
     }
 
     async fn settle(
@@ -428,15 +404,7 @@ impl AlertLedger for DynamoAlertLedger {
             .expression_attribute_values(":error", s(error.chars().take(1000).collect::<String>()))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        // A failed condition means the alert was settled meanwhile: nothing to release.
+        condition_held(update).map(|_| ())
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::ports::PortError;
@@ -16,6 +16,20 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     PortError::unavailable("dynamodb", DisplayErrorContext(e))
+}
+
+/// The outcome of a conditional write: true when it happened, false when its condition did not
+/// hold (DynamoDB's `ConditionalCheckFailedException`), an error for anything else.
+pub(super) fn condition_held<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 pub(super) fn corrupt(e: serde_dynamo::Error) -> PortError {

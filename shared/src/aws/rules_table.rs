@@ -3,7 +3,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde_json::Value;
 
-use super::items::{Item, n, s, unavailable};
+use super::items::{Item, condition_held, n, s, unavailable};
 use crate::domain::Millis;
 use crate::ports::{PortError, RuleAction, RuleRecord, RuleRevision, RuleStore, RuleWriteError};
 use crate::rules::RuleId;
@@ -164,16 +164,7 @@ impl RuleStore for DynamoRuleStore {
             .condition_expression("attribute_not_exists(rule_id)")
             .send()
             .await;
-        match marked {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        condition_held(marked)
     }
 
     async fn write(
