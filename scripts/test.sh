@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make test`: formatting, lints, the template lint, unit tests, and integration tests against
-# a moto server started here on a free port (and stopped on exit).
+# a moto server started here on a free port (and stopped on exit), including the admin UI's
+# browser test in headless Chromium (screenshots kept in artifacts/admin-ui/).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p .local
 scripts/venv.sh
+chromium=$(scripts/browser.sh)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -18,4 +20,4 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 moto_pid=$(scripts/moto.sh "$port" .local/moto-test.log)
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 echo "== cargo test (moto on port $port)"
-CUBA_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port" cargo test --workspace
+CUBA_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port" CUBA_TEST_CHROMIUM="$chromium" cargo test --workspace

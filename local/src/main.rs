@@ -159,6 +159,7 @@ async fn dev(args: &Args) -> Result<()> {
   export TOKEN={token}
   more tokens:   cargo run -q -p cuba-local -- token --user 2
 
+  admin UI       http://{addr}/admin/   (sign in with the admin token below)
   admin API      http://{addr}/admin/api/rules
   admin token (24 h):
   export ADMIN_TOKEN={admin_token}

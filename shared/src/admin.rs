@@ -11,6 +11,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::activity::PerMinute;
 use crate::auth::{Admin, AdminVerifier};
 use crate::clock::Clock;
 use crate::domain::Millis;
@@ -34,7 +35,7 @@ pub struct AdminApi {
     pub clock: Arc<dyn Clock>,
 }
 
-/// The admin routes, without fallbacks (see [`crate::http::with_error_fallbacks`]).
+/// The admin API and web UI routes, without fallbacks (see [`crate::http::with_error_fallbacks`]).
 pub fn routes(api: AdminApi) -> Router {
     Router::new()
         .route("/admin/api/rules", get(list_rules))
@@ -50,7 +51,9 @@ pub fn routes(api: AdminApi) -> Router {
         .route("/admin/api/feedback", get(list_feedback))
         .route("/admin/api/alerts", get(list_alerts))
         .route("/admin/api/users/{user}", get(get_user))
+        .route("/admin/api/activity", get(activity))
         .with_state(Arc::new(api))
+        .merge(crate::admin_ui::routes())
 }
 
 /// The admin API, ready to serve.
@@ -763,5 +766,55 @@ async fn get_user(
     Ok(axum::Json(
         json!({"user": profile.user, "phone": profile.phone, "updated_at": profile.updated_at}),
     )
+    .into_response())
+}
+
+/// The longest chart the dashboard asks for.
+pub const MAX_ACTIVITY_MINUTES: u32 = 180;
+/// Past this many events (or alerts) in the span, the chart says it is truncated.
+pub const ACTIVITY_CAP: usize = 100_000;
+
+#[derive(Deserialize)]
+struct ActivityQuery {
+    minutes: Option<String>,
+}
+
+/// Events and alerts per minute over the last `minutes` (default 60), for the dashboard chart.
+async fn activity(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Query(query): Query<ActivityQuery>,
+) -> Result<Response, ApiError> {
+    let minutes = match query.minutes.as_deref() {
+        None => 60,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|m| (1..=MAX_ACTIVITY_MINUTES).contains(m))
+            .ok_or_else(|| {
+                bad_request(
+                    "invalid_value",
+                    format!("`minutes` must be 1 to {MAX_ACTIVITY_MINUTES}"),
+                    Some("minutes"),
+                )
+            })?,
+    };
+    let now = api.clock.now();
+    let (from, to) = PerMinute::span(now, minutes);
+    let last = Millis(to.0 - 1);
+    let (events, alerts) = tokio::try_join!(
+        api.browse.event_times(from, last, ACTIVITY_CAP),
+        api.browse.alert_times(from, last, ACTIVITY_CAP),
+    )?;
+    let events_per_minute = PerMinute::count(now, minutes, events.times);
+    let alerts_per_minute = PerMinute::count(now, minutes, alerts.times);
+    Ok(axum::Json(json!({
+        "from": from,
+        "to": to,
+        "bucket_seconds": events_per_minute.bucket_seconds,
+        "events": events_per_minute.counts,
+        "alerts": alerts_per_minute.counts,
+        "truncated": events.truncated || alerts.truncated,
+    }))
     .into_response())
 }

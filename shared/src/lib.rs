@@ -5,7 +5,9 @@
 //! [`aws`] implements those traits; [`http`] and [`lambda`] are the entry points the Lambda
 //! functions (and the local runner) call; [`wiring`] assembles them from configuration.
 
+pub mod activity;
 pub mod admin;
+pub mod admin_ui;
 pub mod alerting;
 pub mod auth;
 pub mod aws;

@@ -299,4 +299,15 @@ pub trait Browse: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<AlertEntry>, PortError>;
+    /// When each event (of any user) was received in `[from, to]`; at most `cap` of them.
+    async fn event_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError>;
+    /// When each alert (of any user or rule) fired in `[from, to]`; at most `cap` of them.
+    async fn alert_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError>;
+}
+
+/// Timestamps for a chart, and whether the cap cut them short.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Times {
+    pub times: Vec<Millis>,
+    pub truncated: bool,
 }

@@ -52,6 +52,7 @@ async fn every_admin_route_refuses_missing_user_forged_and_roleless_tokens() {
         (Method::GET, "/admin/api/feedback"),
         (Method::GET, "/admin/api/alerts"),
         (Method::GET, "/admin/api/users/1"),
+        (Method::GET, "/admin/api/activity"),
     ];
     let cases: [(Option<&str>, StatusCode, &str); 5] = [
         (None, StatusCode::UNAUTHORIZED, "missing_token"),
@@ -652,7 +653,41 @@ async fn events_feedback_alerts_and_profiles_are_browsable_newest_first_with_cur
     let (status, _) = t.admin(Method::GET, "/admin/api/users/999", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    let (status, chart) = t.admin(Method::GET, "/admin/api/activity", None).await;
+    assert_eq!(status, StatusCode::OK, "{chart}");
+    let counts = |key: &str| -> Vec<u64> {
+        chart[key]
+            .as_array()
+            .expect("per-minute counts")
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect()
+    };
+    assert_eq!(
+        counts("events").len(),
+        60,
+        "one bucket per minute of the last hour"
+    );
+    assert_eq!(counts("events").iter().sum::<u64>(), 6);
+    assert!(
+        counts("alerts").iter().sum::<u64>() >= 2,
+        "both first payments alerted: {chart}"
+    );
+    assert_eq!(
+        counts("events")[..58].iter().sum::<u64>(),
+        0,
+        "everything happened in the last minute or two"
+    );
+    assert_eq!(chart["bucket_seconds"], 60);
+    assert_eq!(chart["truncated"], false);
+    let (_, short) = t
+        .admin(Method::GET, "/admin/api/activity?minutes=5", None)
+        .await;
+    assert_eq!(short["events"].as_array().map(Vec::len), Some(5));
+
     for (path, field) in [
+        ("/admin/api/activity?minutes=0", "minutes"),
+        ("/admin/api/activity?minutes=181", "minutes"),
         ("/admin/api/events?cursor=garbage", "cursor"),
         ("/admin/api/events?limit=0", "limit"),
         ("/admin/api/events?limit=201", "limit"),
@@ -668,4 +703,61 @@ async fn events_feedback_alerts_and_profiles_are_browsable_newest_first_with_cur
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         assert_eq!(body["error"]["field"], field, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_ui_is_served_from_the_binary_with_a_strict_content_security_policy() {
+    let t = TestStack::start().await;
+    for path in ["/admin", "/admin/", "/admin/index.html"] {
+        let response = t
+            .http
+            .get(format!("{}{path}", t.base))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+        let csp = headers["content-security-policy"].to_str().expect("ascii");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let page = response.text().await.expect("text");
+        assert!(page.contains(r#"<script src="/admin/assets/app.js" defer></script>"#));
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "no CDN"
+        );
+    }
+    for (path, content_type) in [
+        ("/admin/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/admin/assets/app.css", "text/css; charset=utf-8"),
+    ] {
+        let response = t
+            .http
+            .get(format!("{}{path}", t.base))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type);
+        let body = response.text().await.expect("text");
+        assert!(body.len() > 1000, "{path} is the real asset");
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
+            assert!(!body.contains(sink), "{path} never hands strings to {sink}");
+        }
+    }
+    let response = t
+        .http
+        .get(format!("{}/admin/assets/missing.js", t.base))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

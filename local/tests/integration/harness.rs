@@ -17,6 +17,8 @@ use serde_json::Value;
 
 pub const TEST_SECRET: &str = "integration-test-secret-0123456789abcdef";
 pub const TEST_ADMIN_SECRET: &str = "integration-admin-secret-0123456789abcdef";
+/// The identity in [`TestStack::admin_token`], recorded as the editor of every change.
+pub const ADMIN_SUB: &str = "ops@cube.test";
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -146,7 +148,7 @@ impl TestStack {
     pub fn admin_token(&self) -> String {
         self.stack
             .admin_verifier
-            .issue("ops@cube.test", Some("admin"), SystemClock.now(), 3600)
+            .issue(ADMIN_SUB, Some("admin"), SystemClock.now(), 3600)
     }
 
     /// An admin API request with a valid admin token; answers (status, JSON body).

@@ -7,3 +7,4 @@ mod deliveries;
 mod harness;
 mod seed_rules;
 mod stack;
+mod ui;

@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use super::items::{Item, corrupt, unavailable};
 use crate::domain::{Millis, StoredEvent};
-use crate::ports::{AlertEntry, AlertFilter, Browse, EventFilter, EventKind, Page, PortError};
+use crate::ports::{
+    AlertEntry, AlertFilter, Browse, EventFilter, EventKind, Page, PortError, Times,
+};
 
 /// The bucket an item is indexed under in the `by_hour` indexes: whole hours since the epoch.
 pub fn hour_of(at: Millis) -> u64 {
@@ -180,6 +182,60 @@ impl Listing<'_> {
     }
 }
 
+/// Every `sort_attribute` in `[from, to]` of a `by_hour` index, reading only that attribute.
+async fn hourly_times(
+    client: &Client,
+    table: &str,
+    sort_attribute: &str,
+    from: Millis,
+    to: Millis,
+    cap: usize,
+) -> Result<Times, PortError> {
+    let mut times = Vec::new();
+    for hour in hour_of(from)..=hour_of(to) {
+        let mut start_key = None;
+        loop {
+            let out = client
+                .query()
+                .table_name(table)
+                .index_name("by_hour")
+                .key_condition_expression("#h = :h AND #s BETWEEN :from AND :to")
+                .projection_expression("#s")
+                .expression_attribute_names("#h", "hour")
+                .expression_attribute_names("#s", sort_attribute)
+                .expression_attribute_values(":h", AttributeValue::N(hour.to_string()))
+                .expression_attribute_values(":from", AttributeValue::N(from.0.to_string()))
+                .expression_attribute_values(":to", AttributeValue::N(to.0.to_string()))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for mut item in out.items.unwrap_or_default() {
+                if times.len() >= cap {
+                    return Ok(Times {
+                        times,
+                        truncated: true,
+                    });
+                }
+                let at = match item.remove(sort_attribute) {
+                    Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+                    _ => None,
+                }
+                .ok_or_else(|| PortError::Corrupt(format!("{table}: a bad {sort_attribute}")))?;
+                times.push(Millis(at));
+            }
+            start_key = out.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(Times {
+        times,
+        truncated: false,
+    })
+}
+
 /// Listings over the events table and the alert ledger.
 #[derive(Debug, Clone)]
 pub struct DynamoBrowse {
@@ -278,5 +334,21 @@ impl Browse for DynamoBrowse {
             filter: rule_filter,
         };
         listing.page(limit, cursor).await
+    }
+
+    async fn event_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
+        hourly_times(
+            &self.client,
+            &self.events_table,
+            "received_at",
+            from,
+            to,
+            cap,
+        )
+        .await
+    }
+
+    async fn alert_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
+        hourly_times(&self.client, &self.alerts_table, "fired_at", from, to, cap).await
     }
 }

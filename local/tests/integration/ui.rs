@@ -1,0 +1,42 @@
+//! The admin web UI, driven in Debian's headless Chromium by `local/ui-test/admin-ui.mjs`
+//! (playwright-core from npm) against a fresh local stack. `make test` installs both and sets
+//! `CUBA_TEST_CHROMIUM`; the screenshots are kept in `artifacts/admin-ui/`.
+
+use std::process::{Command, Stdio};
+
+use crate::harness::{TestStack, repo_path};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_ui_works_in_a_real_browser() {
+    let chromium = std::env::var("CUBA_TEST_CHROMIUM").expect(
+        "CUBA_TEST_CHROMIUM is not set: run the tests with `make test`, which installs Chromium",
+    );
+    let t = TestStack::start().await;
+    let user = 7_001;
+    let mut node = Command::new("node");
+    node.arg(repo_path("local/ui-test/admin-ui.mjs"))
+        .env("CUBA_UI_BASE", &t.base)
+        .env("CUBA_UI_ADMIN_TOKEN", t.admin_token())
+        .env("CUBA_UI_ADMIN", crate::harness::ADMIN_SUB)
+        .env("CUBA_UI_USER_TOKEN", t.token(user))
+        .env("CUBA_UI_USER", user.to_string())
+        .env("CUBA_UI_ARTIFACTS", repo_path("artifacts/admin-ui"))
+        .env("CUBA_TEST_CHROMIUM", chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // The stack's handlers keep running on the runtime while the browser drives them.
+    let output = tokio::task::spawn_blocking(move || node.output())
+        .await
+        .expect("the browser test's thread finishes")
+        .expect("node runs (make test installs the UI test's npm packages)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success(),
+        "the browser test failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("all steps passed"), "{stdout}");
+}

@@ -1,0 +1,204 @@
+// Drives the admin UI in Debian's headless Chromium against a running local stack.
+//
+// Started by local/tests/integration/ui.rs, which starts the stack and passes:
+//   CUBA_UI_BASE          http://127.0.0.1:<port>
+//   CUBA_UI_ADMIN_TOKEN   an admin token (sub = CUBA_UI_ADMIN)
+//   CUBA_UI_ADMIN         the admin's identity, expected as "last editor"
+//   CUBA_UI_USER_TOKEN    a user token for the ingest API
+//   CUBA_UI_USER          that user's id
+//   CUBA_UI_ARTIFACTS     where to keep the screenshots
+//   CUBA_TEST_CHROMIUM    the Chromium binary
+// Exits non-zero (with the failed step) when anything is off.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const base = env("CUBA_UI_BASE");
+const adminToken = env("CUBA_UI_ADMIN_TOKEN");
+const admin = env("CUBA_UI_ADMIN");
+const userToken = env("CUBA_UI_USER_TOKEN");
+const user = Number(env("CUBA_UI_USER"));
+const artifacts = env("CUBA_UI_ARTIFACTS");
+mkdirSync(artifacts, { recursive: true });
+
+// Markup and script in every attacker-controlled field the UI shows.
+const IMG = `<img src=x onerror="window.__xss='img';alert('img')">`;
+const SCRIPT = `<script>window.__xss='script';alert('script')</script>`;
+const RULE_ID = "ui-big-payment";
+
+let step = "start";
+const log = (message) => {
+  step = message;
+  console.log(`[admin-ui] ${message}`);
+};
+
+async function ingest(path, body) {
+  const response = await fetch(base + path, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${userToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 202, `${path} answered ${response.status}: ${await response.text()}`);
+}
+
+async function adminApi(path) {
+  const response = await fetch(base + "/admin/api" + path, { headers: { Authorization: `Bearer ${adminToken}` } });
+  assert.equal(response.status, 200, `${path} answered ${response.status}`);
+  return response.json();
+}
+
+/** Reloads the current view until `selector` shows up (the pipeline is asynchronous). */
+async function reloadUntil(page, selector, seconds) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    if (await page.locator(selector).count()) return;
+    if (Date.now() > deadline) throw new Error(`${selector} did not appear within ${seconds} s`);
+    await page.waitForTimeout(500);
+    await page.reload();
+    await page.waitForSelector("main table, main .error-box");
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: env("CUBA_TEST_CHROMIUM"),
+  headless: true,
+  // This machine's network is closed: without these Chromium keeps dialling Google.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const dialogs = [];
+const pageErrors = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    dialog.dismiss().catch(() => {});
+  });
+  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  // Every request must stay on the stack's origin: the UI works offline, with no CDN.
+  const foreign = [];
+  page.on("request", (request) => {
+    if (!request.url().startsWith(base)) foreign.push(request.url());
+  });
+
+  log("a forged token is refused at sign-in");
+  await page.goto(`${base}/admin/`);
+  await page.fill("#token", adminToken.slice(0, -4) + "AAAA");
+  await page.click("#sign-in");
+  await page.waitForSelector("#signin-error:not(:empty)");
+  assert.match(await page.textContent("#signin-error"), /refused: invalid_token/);
+
+  log("sign in with the admin token");
+  await page.fill("#token", adminToken);
+  await page.click("#sign-in");
+  await page.waitForSelector("#activity-chart svg");
+  assert.match(await page.textContent("#who"), new RegExp(admin.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+
+  log("the rules list shows the seed rules with switch, version and editor");
+  await page.click('nav a[data-view="rules"]');
+  await page.waitForSelector('#rules-table tr[data-rule="first-bill-payment"]');
+  assert.equal(await page.locator("#rules-table tbody tr").count(), 3);
+  assert.equal(await page.isChecked('input.switch[data-rule="first-bill-payment"]'), true);
+
+  log("a bad rule shows its validation error next to the field");
+  await page.click("#new-rule");
+  await page.waitForSelector("#rule-form");
+  await page.fill("#field-id", RULE_ID);
+  await page.fill("#field-description", "A single bill payment of 40000 or more: tell ops.");
+  await page.fill("#field-when", JSON.stringify({
+    kind: "activity", noun: "bill", verb: "paid", "properties.amount": { gte: 40000 },
+  }));
+  await page.fill("#field-condition", JSON.stringify({ type: "window", seconds: 0, count_at_least: 1 }));
+  await page.fill("#field-action", JSON.stringify({ type: "notify_operator", severity: "critical" }));
+  await page.fill("#field-message", "big payment of {{properties.amount}} for {{properties.type}} by user {{user}}");
+  await page.click("#save-rule");
+  await page.waitForSelector("#error-condition:not(:empty)");
+  assert.match(await page.textContent("#error-condition"), /\$\.condition\.seconds/);
+  assert.ok(await page.locator("#field-condition.invalid").count(), "the condition field is marked invalid");
+  assert.equal(await page.textContent("#error-when"), "", "no error is shown against a valid field");
+  await page.screenshot({ path: join(artifacts, "admin-ui-validation.png"), fullPage: true });
+  assert.equal((await adminApi("/rules")).rules.length, 3, "the invalid rule was not stored");
+
+  log("dry run of the corrected rule, then create it");
+  await page.fill("#field-condition", JSON.stringify({ type: "first" }));
+  await page.click("#dry-run");
+  await page.waitForSelector("#dry-outcome");
+  assert.equal(await page.textContent("#dry-outcome"), "does not fire", "the sample payment is below 40000");
+  await page.fill("#dry-event", JSON.stringify({ noun: "bill", verb: "paid", properties: { amount: 50000, type: "rent" } }));
+  await page.click("#dry-run");
+  await page.waitForFunction(() => document.querySelector("#dry-outcome")?.textContent === "fires");
+  assert.equal(await page.textContent("#error-condition"), "", "the fixed field's error is gone");
+  await page.click("#save-rule");
+  await page.waitForSelector(`#rules-table tr[data-rule="${RULE_ID}"]`);
+  const created = page.locator(`#rules-table tr[data-rule="${RULE_ID}"]`);
+  assert.match(await created.textContent(), new RegExp(`1${admin.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+
+  log("disable the first-bill-payment rule with its switch");
+  await page.click('input.switch[data-rule="first-bill-payment"]');
+  await page.waitForFunction(() =>
+    document.querySelector('#rules-table tr[data-rule="first-bill-payment"] td.mono')?.textContent === "2");
+  const stored = await adminApi("/rules/first-bill-payment");
+  assert.equal(stored.enabled, false);
+  assert.equal(stored.updated_by, admin);
+  await page.reload();
+  await page.waitForSelector('#rules-table tr[data-rule="first-bill-payment"]');
+  assert.equal(await page.isChecked('input.switch[data-rule="first-bill-payment"]'), false);
+  await page.screenshot({ path: join(artifacts, "admin-ui-rules.png"), fullPage: true });
+
+  // The local stack reloads rules every second; give the change time to reach the rules function.
+  await page.waitForTimeout(2500);
+
+  log("post events carrying markup and script through the ingest API");
+  await ingest("/api/v1/event/", {
+    noun: "bill", verb: "paid", properties: { amount: 50000, type: IMG, note: SCRIPT },
+  });
+  await ingest("/api/v1/feedback/", { rating: 2, comment: `${SCRIPT} ${IMG}` });
+
+  log("the fired alert appears in the alert browser, its text shown as text");
+  await page.goto(`${base}/admin/#/alerts?rule=${RULE_ID}`);
+  await reloadUntil(page, `#alerts-table tr[data-rule="${RULE_ID}"]`, 30);
+  const alertText = await page.textContent(`#alerts-table tr[data-rule="${RULE_ID}"] .alert-text`);
+  assert.equal(alertText, `big payment of 50000 for ${IMG} by user ${user}`);
+  await page.screenshot({ path: join(artifacts, "admin-ui-alerts.png"), fullPage: true });
+  const firstAlerts = await adminApi(`/alerts?user=${user}&rule=first-bill-payment`);
+  assert.equal(firstAlerts.items.length, 0, "the disabled rule did not fire");
+
+  log("the event and feedback browsers show the markup as text");
+  await page.goto(`${base}/admin/#/events?user=${user}`);
+  await page.waitForSelector("#events-table tr[data-event]");
+  await page.click("#events-table details summary >> nth=0");
+  const eventsText = await page.textContent("#events-table");
+  assert.ok(eventsText.includes(SCRIPT), "the script tag is shown literally");
+  await page.goto(`${base}/admin/#/feedback?user=${user}`);
+  await page.waitForSelector("#events-table tr[data-event]");
+  assert.ok((await page.textContent("#events-table")).includes(`${SCRIPT} ${IMG}`));
+
+  log("the dashboard counts the events and the alert");
+  await page.goto(`${base}/admin/#/dashboard`);
+  await page.waitForSelector("#activity-chart svg");
+  assert.ok(Number(await page.textContent("#events-total")) >= 2);
+  assert.ok(Number(await page.textContent("#alerts-total")) >= 1);
+  assert.ok(await page.locator("#activity-chart rect.bar-alerts").count() >= 1);
+  await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });
+
+  log("nothing injected ran");
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.equal(await page.locator("main img").count(), 0);
+  assert.deepEqual(dialogs, []);
+  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(foreign, []);
+  console.log("[admin-ui] all steps passed; screenshots in " + artifacts);
+} catch (error) {
+  console.error(`[admin-ui] FAILED at "${step}": ${error.stack || error}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

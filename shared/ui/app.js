@@ -1,0 +1,798 @@
+// Cuba admin UI: a small single-page app over the admin API.
+//
+// Everything it shows (event fields, rule texts, alert messages) may come from an attacker, so
+// data only ever reaches the page through `textContent`, attribute setters and SVG attributes.
+// Nothing here hands a string to the HTML parser, and there are no inline handlers; the
+// server's CSP forbids inline script besides.
+"use strict";
+
+const API = "/admin/api";
+const TOKEN_KEY = "cuba-admin-token";
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// ---- DOM building ----------------------------------------------------------------------------
+
+/** Builds an element. `props` keys: class, text, on<event> (a function), dataset, or attributes. */
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  applyProps(node, props);
+  appendAll(node, children);
+  return node;
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  applyProps(node, attrs);
+  appendAll(node, children);
+  return node;
+}
+
+function applyProps(node, props) {
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = String(value);
+    else if (key === "class") node.setAttribute("class", value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") {
+      node.addEventListener(key.slice(2), value);
+    } else if (key === "value") node.value = value;
+    else if (key === "checked") node.checked = Boolean(value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+}
+
+function appendAll(node, children) {
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+function clear(node) {
+  node.replaceChildren();
+  return node;
+}
+
+function toast(message) {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  box.classList.add("shown");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => box.classList.remove("shown"), 3500);
+}
+
+// ---- formatting ------------------------------------------------------------------------------
+
+const pad = (n) => String(n).padStart(2, "0");
+
+function formatTime(ms) {
+  if (typeof ms !== "number") return "";
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function clockTime(ms) {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** `datetime-local` input value (local time) to epoch milliseconds, or undefined. */
+function localInputToMillis(value) {
+  if (!value) return undefined;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function millisToLocalInput(ms) {
+  if (!ms) return "";
+  const d = new Date(Number(ms));
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function pretty(value) {
+  return JSON.stringify(value, null, 2);
+}
+
+function errorText(body, status) {
+  if (body && typeof body === "object" && body.error) {
+    const e = body.error;
+    const field = e.field ? ` (field: ${e.field})` : "";
+    return `${e.code}: ${e.message}${field}`;
+  }
+  return `the server answered ${status}`;
+}
+
+// ---- session and API -------------------------------------------------------------------------
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** The claims of the signed-in token, for display only (the server checks the signature). */
+function claims() {
+  const raw = token();
+  if (!raw) return null;
+  try {
+    const payload = raw.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload));
+  } catch {
+    return null;
+  }
+}
+
+class SignedOut extends Error {}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(API + path, init);
+  } catch (e) {
+    return { status: 0, body: { error: { code: "network_error", message: String(e) } } };
+  }
+  let parsed = null;
+  const text = await response.text();
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { error: { code: "bad_response", message: text.slice(0, 200) } };
+    }
+  }
+  if (response.status === 401) {
+    signOut(errorText(parsed, 401));
+    throw new SignedOut();
+  }
+  return { status: response.status, body: parsed };
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+function signOut(reason) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  signOut.reason = reason || "";
+  location.hash = "#/signin";
+  route();
+}
+
+// ---- router ----------------------------------------------------------------------------------
+
+let leaveView = () => {};
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, search] = raw.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts, params: new URLSearchParams(search || "") };
+}
+
+async function route() {
+  leaveView();
+  leaveView = () => {};
+  const { parts, params } = parseHash();
+  const main = clear(document.getElementById("main"));
+  const signedIn = Boolean(token());
+  document.getElementById("nav").hidden = !signedIn;
+  document.getElementById("sign-out").hidden = !signedIn;
+  const who = claims();
+  document.getElementById("who").textContent = signedIn && who ? `signed in as ${who.sub}` : "";
+  if (!signedIn) {
+    renderSignIn(main);
+    return;
+  }
+  const view = parts[0] || "dashboard";
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.classList.toggle("active", link.dataset.view === view);
+  }
+  try {
+    switch (view) {
+      case "signin":
+      case "dashboard":
+        await renderDashboard(main);
+        break;
+      case "rules":
+        if (parts[1] === "new") await renderEditor(main, null);
+        else if (parts[1]) await renderEditor(main, parts[1]);
+        else await renderRules(main);
+        break;
+      case "events":
+        await renderEvents(main, params, "events");
+        break;
+      case "feedback":
+        await renderEvents(main, params, "feedback");
+        break;
+      case "alerts":
+        await renderAlerts(main, params);
+        break;
+      default:
+        main.append(el("p", { class: "empty", text: "No such page." }));
+    }
+  } catch (e) {
+    if (!(e instanceof SignedOut)) {
+      main.append(el("div", { class: "error-box", text: `Something went wrong: ${e}` }));
+    }
+  }
+}
+
+// ---- sign in ---------------------------------------------------------------------------------
+
+function renderSignIn(main) {
+  const error = el("div", { class: "error-box", id: "signin-error", text: signOut.reason || "" });
+  const input = el("textarea", {
+    id: "token", rows: 5, placeholder: "eyJhbGciOiJIUzI1NiIs…", autocomplete: "off", spellcheck: "false",
+  });
+  const form = el("form", {
+    class: "card signin",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!value) {
+        error.textContent = "Paste an admin token.";
+        return;
+      }
+      sessionStorage.setItem(TOKEN_KEY, value);
+      const response = await fetch(`${API}/rules`, { headers: { Authorization: `Bearer ${value}` } })
+        .catch((e) => ({ status: 0, json: async () => ({ error: { code: "network_error", message: String(e) } }) }));
+      if (response.status === 200) {
+        signOut.reason = "";
+        location.hash = "#/dashboard";
+        route();
+        return;
+      }
+      sessionStorage.removeItem(TOKEN_KEY);
+      const body = await response.json().catch(() => null);
+      error.textContent = `Sign-in refused: ${errorText(body, response.status)}`;
+    },
+  },
+  el("h1", { text: "Sign in" }),
+  el("p", { class: "hint", text: "Paste an admin token (a JWT with role \"admin\"). `make dev` prints one; in AWS, mint one with the admin token secret. The token stays in this tab only." }),
+  el("label", { for: "token", text: "Admin token" }),
+  input,
+  error,
+  el("button", { type: "submit", id: "sign-in", text: "Sign in" }));
+  main.append(form);
+  input.focus();
+}
+
+// ---- dashboard -------------------------------------------------------------------------------
+
+async function renderDashboard(main) {
+  const totals = el("div", { class: "totals" });
+  const chartBox = el("div", { id: "activity-chart" });
+  const note = el("p", { class: "hint" });
+  main.append(
+    el("h1", { text: "Last hour" }),
+    el("div", { class: "card" },
+      totals,
+      el("div", { class: "legend" },
+        el("span", {}, el("i", { class: "events" }), "events per minute"),
+        el("span", {}, el("i", { class: "alerts" }), "alerts per minute")),
+      chartBox,
+      note),
+  );
+  const load = async () => {
+    const { status, body } = await api("GET", "/activity?minutes=60");
+    if (status !== 200) {
+      clear(chartBox).append(el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+    clear(totals).append(
+      el("div", {}, el("strong", { id: "events-total", text: sum(body.events) }), "events"),
+      el("div", {}, el("strong", { id: "alerts-total", text: sum(body.alerts) }), "alerts"),
+    );
+    clear(chartBox).append(activityChart(body));
+    note.textContent = `Updated ${formatTime(Date.now())}; refreshes every 15 s.` +
+      (body.truncated ? " Counts are capped: the hour holds more than 100000 events." : "");
+  };
+  await load();
+  const timer = setInterval(() => load().catch(() => {}), 15000);
+  leaveView = () => clearInterval(timer);
+}
+
+/** Events as bars and alerts as narrower bars in front, one pair per minute. */
+function activityChart({ from, bucket_seconds: bucket, events, alerts }) {
+  const width = 960, height = 240, left = 40, right = 10, top = 10, bottom = 26;
+  const n = events.length;
+  const max = Math.max(1, ...events, ...alerts);
+  const step = niceStep(max);
+  const yMax = Math.ceil(max / step) * step;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const slot = plotW / n;
+  const y = (v) => top + plotH - (v / yMax) * plotH;
+  const chart = svg("svg", {
+    class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": "Events and alerts per minute over the last hour",
+  });
+  for (let v = 0; v <= yMax; v += step) {
+    chart.append(
+      svg("line", { class: "grid", x1: left, x2: width - right, y1: y(v), y2: y(v) }),
+      svg("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", text: v }),
+    );
+  }
+  for (let i = 0; i < n; i++) {
+    const start = from + i * bucket * 1000;
+    const x = left + i * slot;
+    const label = `${clockTime(start)}: ${events[i]} events, ${alerts[i]} alerts`;
+    const group = svg("g", { dataset: { minute: start, events: events[i], alerts: alerts[i] } },
+      svg("title", { text: label }));
+    if (events[i] > 0) {
+      group.append(svg("rect", {
+        class: "bar-events", x: x + 1, width: Math.max(1, slot - 2),
+        y: y(events[i]), height: top + plotH - y(events[i]),
+      }));
+    }
+    if (alerts[i] > 0) {
+      group.append(svg("rect", {
+        class: "bar-alerts", x: x + slot * 0.25, width: Math.max(1, slot * 0.5),
+        y: y(alerts[i]), height: top + plotH - y(alerts[i]),
+      }));
+    }
+    // An invisible full-height target so every minute has a tooltip, even an empty one.
+    group.append(svg("rect", { x, width: slot, y: top, height: plotH, fill: "transparent" }));
+    chart.append(group);
+    if (i % 10 === 0 || i === n - 1) {
+      chart.append(svg("text", { x: x + slot / 2, y: height - 8, "text-anchor": "middle", text: clockTime(start) }));
+    }
+  }
+  return chart;
+}
+
+function niceStep(max) {
+  const raw = max / 4;
+  const magnitude = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 5, 10]) {
+    if (raw <= m * magnitude) return Math.max(1, m * magnitude);
+  }
+  return Math.max(1, 10 * magnitude);
+}
+
+// ---- rules list ------------------------------------------------------------------------------
+
+function describeCondition(c) {
+  if (!c || typeof c !== "object") return "";
+  switch (c.type) {
+    case "first": return "first matching event";
+    case "window": {
+      const sum = c.sum ? `, ${c.sum.field} ≥ ${c.sum.at_least}` : "";
+      return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}`;
+    }
+    case "absence": return `no ${pretty(c.expect || {})} within ${c.seconds} s`;
+    default: return String(c.type);
+  }
+}
+
+function describeAction(a) {
+  if (!a || typeof a !== "object") return "";
+  return a.type === "notify_operator" ? `notify operator (${a.severity || "warning"})` : "SMS the user";
+}
+
+async function renderRules(main) {
+  const { status, body } = await api("GET", "/rules");
+  main.append(el("div", { class: "row" },
+    el("h1", { text: "Rules" }),
+    el("span", { class: "spacer" }),
+    el("button", { type: "button", id: "new-rule", onclick: () => { location.hash = "#/rules/new"; } , text: "New rule" })));
+  if (status !== 200) {
+    main.append(el("div", { class: "error-box", text: errorText(body, status) }));
+    return;
+  }
+  const rows = body.rules.map((record) => ruleRow(record));
+  main.append(el("table", { id: "rules-table" },
+    el("thead", {}, el("tr", {}, ["On", "Rule", "When it fires", "Action", "Version", "Last editor", "Updated"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No rules yet." })))));
+}
+
+function ruleRow(record) {
+  const rule = record.rule || {};
+  const version = el("td", { class: "mono", text: record.version });
+  const editor = el("td", { text: record.updated_by });
+  const updated = el("td", { text: formatTime(record.updated_at) });
+  const toggle = el("input", {
+    type: "checkbox", class: "switch", role: "switch", checked: record.enabled,
+    "aria-label": `enabled: ${record.id}`, dataset: { rule: record.id },
+  });
+  toggle.addEventListener("change", async () => {
+    toggle.disabled = true;
+    const { status, body } = await api("PUT", `/rules/${encodeURIComponent(record.id)}/enabled`,
+      { enabled: toggle.checked, version: record.version });
+    toggle.disabled = false;
+    if (status === 200) {
+      record = body;
+      version.textContent = body.version;
+      editor.textContent = body.updated_by;
+      updated.textContent = formatTime(body.updated_at);
+      toast(`${body.id} ${body.enabled ? "enabled" : "disabled"} (version ${body.version})`);
+    } else {
+      toggle.checked = !toggle.checked;
+      toast(status === 409 ? "Someone changed this rule meanwhile; reloading." : errorText(body, status));
+      if (status === 409) route();
+    }
+  });
+  return el("tr", { dataset: { rule: record.id } },
+    el("td", {}, toggle),
+    el("td", {},
+      el("a", { href: `#/rules/${encodeURIComponent(record.id)}`, class: "mono", text: record.id }),
+      el("div", { class: "hint", text: rule.description || "" })),
+    el("td", { text: describeCondition(rule.condition) }),
+    el("td", { text: describeAction(rule.action) }),
+    version, editor, updated);
+}
+
+// ---- rule editor -----------------------------------------------------------------------------
+
+const RULE_FIELDS = ["id", "description", "when", "condition", "action", "message"];
+const JSON_FIELDS = new Set(["when", "condition", "action"]);
+
+const NEW_RULE = {
+  id: "",
+  description: "",
+  enabled: true,
+  when: { kind: "activity", noun: "bill", verb: "paid" },
+  condition: { type: "first" },
+  action: { type: "notify_operator", severity: "info" },
+  message: "user {{user}} paid {{properties.amount}}",
+};
+
+const SAMPLE_EVENT = {
+  noun: "bill", verb: "paid", ts: Math.floor(Date.now() / 1000),
+  properties: { amount: 25000, type: "electricity" },
+};
+
+async function renderEditor(main, id) {
+  let record = null;
+  if (id) {
+    const { status, body } = await api("GET", `/rules/${encodeURIComponent(id)}`);
+    if (status !== 200) {
+      main.append(el("h1", { text: `Rule ${id}` }), el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    record = body;
+  }
+  const rule = record ? record.rule : NEW_RULE;
+  const inputs = {};
+  const errors = {};
+  const field = (name, label, control, hint) => {
+    inputs[name] = control;
+    errors[name] = el("div", { class: "field-error", id: `error-${name}`, dataset: { field: name } });
+    control.id = `field-${name}`;
+    return el("div", { class: "field" }, el("label", { for: control.id, text: label }), control,
+      hint ? el("div", { class: "hint", text: hint }) : null, errors[name]);
+  };
+  const json = (value, rows) => el("textarea", { rows, spellcheck: "false", value: pretty(value ?? {}) });
+  const general = el("div", { class: "error-box", id: "error-general" });
+  const enabled = el("input", { type: "checkbox", id: "field-enabled", checked: rule.enabled !== false });
+
+  const form = el("form", { class: "card", id: "rule-form", onsubmit: (e) => { e.preventDefault(); save(); } },
+    field("id", "Id", el("input", { type: "text", class: "wide", value: rule.id || "", disabled: Boolean(record), placeholder: "big-payment" }),
+      record ? null : "Letters, digits, - and _; it cannot change later."),
+    field("description", "Description", el("input", { type: "text", class: "wide", value: rule.description || "" })),
+    el("label", { class: "inline" }, enabled, "Enabled"),
+    field("when", "When (event pattern)", json(rule.when, 5),
+      "Field → value, or an operator object: {\"properties.amount\": {\"gte\": 1000}}. Operators: eq ne in gt gte lt lte exists."),
+    field("condition", "Condition", json(rule.condition, 7),
+      "{\"type\": \"first\"} · {\"type\": \"window\", \"seconds\", \"count_at_least\", \"sum\": {\"field\", \"at_least\"}, \"cooldown_seconds\"} · {\"type\": \"absence\", \"seconds\", \"expect\": {…}}"),
+    field("action", "Action", json(rule.action, 3),
+      "{\"type\": \"sms_user\"} or {\"type\": \"notify_operator\", \"severity\": \"info|warning|critical\"}"),
+    field("message", "Message", el("textarea", { rows: 2, value: rule.message || "" }),
+      "{{path}} inserts an event field, e.g. {{properties.amount}}, {{user}}, {{window.count}}, {{window.sum}}."),
+    general,
+    el("div", { class: "row" },
+      el("button", { type: "submit", id: "save-rule", text: record ? `Save version ${record.version + 1}` : "Create rule" }),
+      el("button", { type: "button", class: "secondary", onclick: () => { location.hash = "#/rules"; }, text: "Back to rules" }),
+      record ? el("button", { type: "button", class: "danger", id: "delete-rule", onclick: () => remove(), text: "Delete" }) : null));
+
+  appendAll(main, [el("h1", { text: record ? `Rule ${record.id}` : "New rule" }),
+    record ? el("p", { class: "hint", text: `Version ${record.version}, last changed by ${record.updated_by} at ${formatTime(record.updated_at)}.` }) : null,
+    form]);
+
+  /** Collects the form into a rule document, or marks the fields that are not JSON. */
+  const collect = () => {
+    let ok = true;
+    const doc = {};
+    for (const name of RULE_FIELDS) {
+      errors[name].textContent = "";
+      inputs[name].classList.remove("invalid");
+    }
+    general.textContent = "";
+    doc.id = inputs.id.value.trim();
+    if (inputs.description.value.trim()) doc.description = inputs.description.value.trim();
+    doc.enabled = enabled.checked;
+    for (const name of JSON_FIELDS) {
+      try {
+        doc[name] = JSON.parse(inputs[name].value);
+      } catch (e) {
+        ok = false;
+        showFieldError(name, `not valid JSON: ${e.message}`);
+      }
+    }
+    doc.message = inputs.message.value;
+    if (!doc.id) {
+      ok = false;
+      showFieldError("id", "give the rule an id");
+    }
+    return ok ? doc : null;
+  };
+
+  const showFieldError = (name, message) => {
+    const slot = errors[name];
+    if (!slot) {
+      general.textContent += (general.textContent ? "\n" : "") + message;
+      return;
+    }
+    slot.textContent += (slot.textContent ? "\n" : "") + message;
+    inputs[name].classList.add("invalid");
+  };
+
+  /** Puts every problem the API reported next to the field its JSON path starts with. */
+  const showProblems = (body, status, prefix) => {
+    const error = body && body.error;
+    if (error && Array.isArray(error.problems) && error.problems.length) {
+      for (const problem of error.problems) {
+        const path = String(problem.path || "").replace(prefix, "");
+        const name = path.split(/[.[]/)[0];
+        showFieldError(RULE_FIELDS.includes(name) ? name : null, `${problem.path}: ${problem.message}`);
+      }
+    } else if (error && error.field && RULE_FIELDS.includes(error.field)) {
+      showFieldError(error.field, error.message);
+    } else {
+      general.textContent = errorText(body, status);
+    }
+  };
+
+  const save = async () => {
+    const doc = collect();
+    if (!doc) return;
+    const { status, body } = await api("PUT", `/rules/${encodeURIComponent(doc.id)}`,
+      { ...doc, version: record ? record.version : 0 });
+    if (status === 200 || status === 201) {
+      toast(`Saved ${body.id} (version ${body.version}). It takes effect within the rules cache time.`);
+      location.hash = "#/rules";
+    } else if (status === 409) {
+      general.textContent = `${errorText(body, status)}\nOpen the rule again to see the current version.`;
+    } else {
+      showProblems(body, status, /^\$\.?/);
+    }
+  };
+
+  const remove = async () => {
+    if (!confirm(`Delete rule ${record.id}? Its history is kept.`)) return;
+    const { status, body } = await api("DELETE", `/rules/${encodeURIComponent(record.id)}?version=${record.version}`);
+    if (status === 200) {
+      toast(`Deleted ${record.id}.`);
+      location.hash = "#/rules";
+    } else {
+      general.textContent = errorText(body, status);
+    }
+  };
+
+  // Dry run: this form's rule (saved or not) against an event.
+  const dryUser = el("input", { type: "number", id: "dry-user", value: "1", min: "0" });
+  const dryEvent = el("textarea", { id: "dry-event", rows: 8, spellcheck: "false", value: pretty(SAMPLE_EVENT) });
+  const dryResult = el("div", { class: "result", id: "dry-result" });
+  const dryRun = async () => {
+    clear(dryResult);
+    const doc = collect();
+    if (!doc) return;
+    let event;
+    try {
+      event = JSON.parse(dryEvent.value);
+    } catch (e) {
+      dryResult.append(el("div", { class: "error-box", text: `The event is not valid JSON: ${e.message}` }));
+      return;
+    }
+    const isFeedback = event && typeof event === "object" && "rating" in event && !("noun" in event);
+    const { status, body } = await api("POST", "/rules/test",
+      { rule: doc, user: Number(dryUser.value), [isFeedback ? "feedback" : "event"]: event });
+    if (status !== 200) {
+      if (body && body.error && body.error.problems) showProblems(body, status, /^\$\.rule\.?/);
+      else dryResult.append(el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    dryResult.append(
+      el("p", {}, el("span", { class: `status ${body.outcome}`, id: "dry-outcome", text: body.outcome.replace(/_/g, " ") }), " ", body.explanation),
+      el("p", {}, "Pattern matches: ", el("strong", { text: body.matches ? "yes" : "no" })),
+      el("p", {}, "Message: ", el("span", { class: "mono", text: body.message })),
+      body.window ? el("p", { text: `Window: ${body.window.count} event(s), sum ${body.window.sum}` }) : null);
+  };
+
+  const panels = [el("div", { class: "card" },
+    el("h2", { text: "Dry run" }),
+    el("p", { class: "hint", text: "Runs the rule above (as edited, saved or not) against an event for a user, reading that user's real state. Nothing is stored or sent." }),
+    el("label", { for: "dry-user", text: "User" }), dryUser,
+    el("label", { for: "dry-event", text: "Event (the body the app would post)" }), dryEvent,
+    el("div", { class: "row" }, el("button", { type: "button", id: "dry-run", onclick: dryRun, text: "Dry run" })),
+    dryResult)];
+
+  if (record) {
+    const backtestResult = el("div", { class: "result", id: "backtest-result" });
+    const btUser = el("input", { type: "number", min: "0", placeholder: "all users" });
+    const btFrom = el("input", { type: "datetime-local", value: millisToLocalInput(Date.now() - 24 * 3600 * 1000) });
+    const btTo = el("input", { type: "datetime-local", value: millisToLocalInput(Date.now()) });
+    const backtest = async () => {
+      clear(backtestResult).append(el("p", { class: "hint", text: "Replaying…" }));
+      const request = { from: localInputToMillis(btFrom.value), to: localInputToMillis(btTo.value) };
+      if (btUser.value !== "") request.user = Number(btUser.value);
+      const { status, body } = await api("POST", `/rules/${encodeURIComponent(record.id)}/backtest`, request);
+      clear(backtestResult);
+      if (status !== 200) {
+        backtestResult.append(el("div", { class: "error-box", text: errorText(body, status) }));
+        return;
+      }
+      backtestResult.append(el("p", { text: `${body.events_replayed} event(s) replayed; ${body.alerts.length} alert(s) would have fired.` }));
+      if (body.alerts.length) {
+        backtestResult.append(el("table", {},
+          el("thead", {}, el("tr", {}, ["At", "User", "Message"].map((h) => el("th", { text: h })))),
+          el("tbody", {}, body.alerts.map((a) => el("tr", {},
+            el("td", { text: formatTime(a.fired_at) }), el("td", { text: a.user }), el("td", { class: "text", text: a.text }))))));
+      }
+    };
+    panels.push(el("div", { class: "card" },
+      el("h2", { text: "Backtest" }),
+      el("p", { class: "hint", text: "Replays the saved version over stored events and lists what it would have fired. Nothing is sent." }),
+      el("div", { class: "row" },
+        el("div", {}, el("label", { text: "User" }), btUser),
+        el("div", {}, el("label", { text: "From" }), btFrom),
+        el("div", {}, el("label", { text: "To" }), btTo),
+        el("button", { type: "button", id: "backtest", onclick: backtest, text: "Backtest" })),
+      backtestResult));
+    const history = el("div", { class: "card" }, el("h2", { text: "History" }));
+    panels.push(history);
+    api("GET", `/rules/${encodeURIComponent(record.id)}/versions`).then(({ status, body }) => {
+      if (status !== 200) return;
+      history.append(el("table", {},
+        el("thead", {}, el("tr", {}, ["Version", "Change", "By", "At"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, body.versions.map((v) => el("tr", {},
+          el("td", { class: "mono", text: v.version }), el("td", { text: v.action }),
+          el("td", { text: v.updated_by }), el("td", { text: formatTime(v.updated_at) }))))));
+    }).catch(() => {});
+  }
+  main.append(el("div", { class: "two" }, panels));
+}
+
+// ---- browsers --------------------------------------------------------------------------------
+
+function filterForm(fields, params, onApply) {
+  const controls = {};
+  const form = el("form", { class: "card row", id: "filters", onsubmit: (e) => {
+    e.preventDefault();
+    const values = {};
+    for (const [name, control] of Object.entries(controls)) {
+      const raw = control.value.trim();
+      if (!raw) continue;
+      values[name] = control.type === "datetime-local" ? String(localInputToMillis(raw) ?? "") : raw;
+    }
+    onApply(values);
+  } });
+  for (const f of fields) {
+    let control;
+    const current = params.get(f.name) || "";
+    if (f.options) {
+      control = el("select", {}, f.options.map(([value, label]) => el("option", { value, text: label })));
+      control.value = current;
+    } else if (f.type === "datetime-local") {
+      control = el("input", { type: "datetime-local", value: millisToLocalInput(current) });
+    } else {
+      control = el("input", { type: f.type || "text", value: current, placeholder: f.placeholder || "" });
+    }
+    control.id = `filter-${f.name}`;
+    controls[f.name] = control;
+    form.append(el("div", {}, el("label", { for: control.id, text: f.label }), control));
+  }
+  form.append(el("button", { type: "submit", id: "apply-filters", text: "Apply" }),
+    el("button", { type: "button", class: "secondary", onclick: () => onApply({}), text: "Clear" }));
+  return form;
+}
+
+/** A newest-first table that loads pages with the API's cursor. */
+async function pagedTable(main, path, params, headings, row, tableId) {
+  const body = el("tbody");
+  const error = el("div", { class: "error-box" });
+  const more = el("button", { type: "button", class: "secondary", id: "load-more", text: "Load more", hidden: true });
+  main.append(el("table", { id: tableId }, el("thead", {}, el("tr", {}, headings.map((h) => el("th", { text: h })))), body),
+    error, el("div", { class: "row" }, more));
+  let cursor = null;
+  const load = async () => {
+    more.disabled = true;
+    const { status, body: page } = await api("GET", path + query({ ...params, cursor }));
+    more.disabled = false;
+    if (status !== 200) {
+      error.textContent = errorText(page, status);
+      return;
+    }
+    for (const item of page.items) body.append(row(item));
+    if (!body.children.length) {
+      body.append(el("tr", {}, el("td", { colspan: headings.length, class: "empty", text: "Nothing in this range." })));
+    }
+    cursor = page.next;
+    more.hidden = !cursor;
+  };
+  more.addEventListener("click", load);
+  await load();
+}
+
+function setHashParams(view, values) {
+  location.hash = `#/${view}${query(values)}`;
+}
+
+function details(value) {
+  return el("details", {}, el("summary", { text: "JSON" }), el("pre", { text: pretty(value) }));
+}
+
+function userLink(view, user) {
+  return el("a", { href: `#/${view}?user=${encodeURIComponent(user)}`, text: user });
+}
+
+async function renderEvents(main, params, view) {
+  const feedbackOnly = view === "feedback";
+  const fields = [
+    { name: "user", label: "User", type: "number", placeholder: "all users" },
+    ...(feedbackOnly ? [] : [{ name: "kind", label: "Kind", options: [["", "all"], ["activity", "activity"], ["feedback", "feedback"]] }]),
+    { name: "from", label: "From", type: "datetime-local" },
+    { name: "to", label: "To", type: "datetime-local" },
+  ];
+  main.append(el("h1", { text: feedbackOnly ? "Feedback" : "Events" }),
+    filterForm(fields, params, (values) => setHashParams(view, values)));
+  const filters = Object.fromEntries(params.entries());
+  const headings = feedbackOnly
+    ? ["Received", "User", "Id", "Rating", "Comment", ""]
+    : ["Received", "User", "Id", "Kind", "What", ""];
+  await pagedTable(main, feedbackOnly ? "/feedback" : "/events", filters, headings, (e) => {
+    const what = e.kind === "feedback"
+      ? `rating ${e.rating}${e.comment ? `: ${e.comment}` : ""}`
+      : `${e.noun} ${e.verb}`;
+    return el("tr", { dataset: { event: e.id } },
+      el("td", { text: formatTime(e.received_at) }),
+      el("td", {}, userLink(view, e.user)),
+      el("td", { class: "mono", text: e.id }),
+      ...(feedbackOnly
+        ? [el("td", { text: e.rating }), el("td", { class: "text", text: e.comment || "" })]
+        : [el("td", { text: e.kind }), el("td", { class: "text", text: what })]),
+      el("td", {}, details(e)));
+  }, "events-table");
+}
+
+async function renderAlerts(main, params) {
+  main.append(el("h1", { text: "Alerts" }),
+    filterForm([
+      { name: "user", label: "User", type: "number", placeholder: "all users" },
+      { name: "rule", label: "Rule", placeholder: "all rules" },
+      { name: "from", label: "From", type: "datetime-local" },
+      { name: "to", label: "To", type: "datetime-local" },
+    ], params, (values) => setHashParams("alerts", values)));
+  const filters = Object.fromEntries(params.entries());
+  await pagedTable(main, "/alerts", filters,
+    ["Fired", "Rule", "User", "Action", "Status", "Message", ""],
+    (a) => el("tr", { dataset: { alert: a.alert_id, rule: a.rule_id } },
+      el("td", { text: formatTime(a.fired_at) }),
+      el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id })),
+      el("td", {}, userLink("alerts", a.user)),
+      el("td", { text: a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS" }),
+      el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
+        a.reason ? el("div", { class: "hint", text: a.reason }) : null),
+      el("td", { class: "text alert-text", text: a.text }),
+      el("td", {}, details(a))),
+    "alerts-table");
+}
+
+// ---- start -----------------------------------------------------------------------------------
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("sign-out").addEventListener("click", () => signOut(""));
+  route();
+});
