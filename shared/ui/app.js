@@ -371,7 +371,7 @@ function describeCondition(c) {
       const sum = c.sum ? `, ${c.sum.field} ≥ ${c.sum.at_least}` : "";
       return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}`;
     }
-    case "absence": return `no ${pretty(c.expect || {})} within ${c.seconds} s`;
+    case "absence": return `no ${JSON.stringify(c.expect || {})} within ${c.seconds} s`;
     default: return String(c.type);
   }
 }
