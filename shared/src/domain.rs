@@ -202,11 +202,105 @@ pub const FEEDBACK_COMMENT_MAX_CHARS: usize = 1000;
 
 /// What happened. Feedback is an event too, so rules can match it (the seed's "no feedback
 /// after a bill payment" rule is an absence of a `kind: feedback` event).
+/// A web client's event (the second seed's envelope): what happened (`category`, `name`) in
+/// which browser session, with a free-form `data` payload that the schema registry validates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebEvent {
+    pub session_id: SessionId,
+    /// Absent when the client sent none: accepted, then logged as a violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub data: Value,
+    /// The client's clock.
+    pub timestamp: Millis,
+}
+
+/// A browser session: a UUID, kept in its canonical lower-case hyphenated form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn parse(raw: &str) -> Result<Self, SessionIdError> {
+        uuid::Uuid::try_parse(raw.trim())
+            .map(|u| SessionId(u.hyphenated().to_string()))
+            .map_err(|_| SessionIdError)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a UUID")]
+pub struct SessionIdError;
+
+impl TryFrom<String> for SessionId {
+    type Error = SessionIdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        SessionId::parse(&value)
+    }
+}
+
+impl From<SessionId> for String {
+    fn from(value: SessionId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     Activity(Activity),
     Feedback(Feedback),
+    Web(WebEvent),
+}
+
+/// What kind of thing happened: the key the schema registry looks schemas up by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Activity { noun: String, verb: String },
+    Web { category: Option<String>, name: String },
+    Feedback,
+}
+
+impl fmt::Display for EventType {
+    /// `activity bill/paid`, `web page interaction/link click`, `feedback`: the form the error
+    /// log stores and filters on.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventType::Activity { noun, verb } => write!(f, "activity {noun}/{verb}"),
+            EventType::Web { category, name } => {
+                write!(f, "web {}/{name}", category.as_deref().unwrap_or("?"))
+            }
+            EventType::Feedback => f.write_str("feedback"),
+        }
+    }
+}
+
+impl EventBody {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventBody::Activity(a) => EventType::Activity {
+                noun: a.noun.clone(),
+                verb: a.verb.clone(),
+            },
+            EventBody::Web(w) => EventType::Web {
+                category: w.category.clone(),
+                name: w.name.clone(),
+            },
+            EventBody::Feedback(_) => EventType::Feedback,
+        }
+    }
 }
 
 /// An event as stored: accepted, identified, and stamped with the server's receive time.

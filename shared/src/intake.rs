@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{
-    Activity, EventId, FEEDBACK_COMMENT_MAX_CHARS, Feedback, Millis, PhoneNumber, Rating, UserId,
+    Activity, EventId, FEEDBACK_COMMENT_MAX_CHARS, Feedback, Millis, PhoneNumber, Rating, SessionId,
+    UserId, WebEvent,
 };
 
 /// Why a request body was refused.
@@ -97,7 +98,10 @@ const NAME_MAX_CHARS: usize = 64;
 const LATLONG_MAX_CHARS: usize = 64;
 
 pub fn parse_activity(body: &[u8]) -> Result<ActivitySubmission, InvalidInput> {
-    let mut fields = Fields::parse(body)?;
+    parse_activity_fields(Fields::parse(body)?)
+}
+
+fn parse_activity_fields(mut fields: Fields) -> Result<ActivitySubmission, InvalidInput> {
     let user = fields.optional_user()?;
     let id = fields.optional_event_id()?;
     let noun = fields.required_name("noun")?;
@@ -138,6 +142,149 @@ pub fn parse_activity(body: &[u8]) -> Result<ActivitySubmission, InvalidInput> {
             properties,
         },
     })
+}
+
+/// The web envelope: `{"session_id", "category", "name", "data", "timestamp"}` plus an
+/// optional client `id` (and `user`, which must match the token's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSubmission {
+    pub user: Option<UserId>,
+    pub id: Option<EventId>,
+    pub event: WebEvent,
+}
+
+/// A body posted to `/api/v1/event/`: the mobile shape or the web envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventSubmission {
+    Mobile(ActivitySubmission),
+    Web(WebSubmission),
+}
+
+/// Fields only the web envelope has; a body with any of them is read as one.
+const WEB_ONLY_FIELDS: [&str; 4] = ["session_id", "category", "name", "data"];
+
+/// Reads either envelope. Only the envelope is checked here (identity, event name, timestamp,
+/// field types); the payload (`properties`, `data`) is validated against its schema later.
+pub fn parse_event(body: &[u8]) -> Result<EventSubmission, InvalidInput> {
+    parse_event_fields(Fields::parse(body)?)
+}
+
+/// [`parse_event`] for an already-parsed JSON value (one item of a batch).
+pub fn parse_event_value(value: Value) -> Result<EventSubmission, InvalidInput> {
+    parse_event_fields(Fields::from_value(value)?)
+}
+
+fn parse_event_fields(fields: Fields) -> Result<EventSubmission, InvalidInput> {
+    if WEB_ONLY_FIELDS.iter().any(|f| fields.0.contains_key(*f)) {
+        parse_web_fields(fields).map(EventSubmission::Web)
+    } else {
+        parse_activity_fields(fields).map(EventSubmission::Mobile)
+    }
+}
+
+fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
+    let user = fields.optional_user()?;
+    let id = fields.optional_event_id()?;
+    let raw_session = fields.required_string("session_id", 64)?;
+    let session_id = SessionId::parse(&raw_session)
+        .map_err(|e| InvalidInput::invalid_value("session_id", e))?;
+    let name = fields.required_name("name")?;
+    let category = fields.optional_string("category", NAME_MAX_CHARS)?;
+    let data = fields.take("data").unwrap_or(Value::Null);
+    let timestamp = match fields.take("timestamp") {
+        None | Some(Value::Null) => {
+            return Err(InvalidInput::new(
+                InputErrorCode::MissingField,
+                Some("timestamp"),
+                "`timestamp` is required",
+            ));
+        }
+        Some(value) => parse_web_timestamp(&value)
+            .map_err(|why| InvalidInput::invalid_value("timestamp", why))?,
+    };
+    fields.finish()?;
+    Ok(WebSubmission {
+        user,
+        id,
+        event: WebEvent {
+            session_id,
+            category,
+            name,
+            data,
+            timestamp,
+        },
+    })
+}
+
+/// The web seed's `"2022-04-01 09:15:27.243860"` (UTC, fraction optional), RFC 3339, or epoch
+/// seconds/milliseconds.
+pub fn parse_web_timestamp(value: &Value) -> Result<Millis, String> {
+    const EXPECTED: &str =
+        "must be \"YYYY-MM-DD HH:MM:SS[.ffffff]\" (UTC), RFC 3339 or epoch seconds/milliseconds";
+    if let Value::String(s) = value {
+        let s = s.trim();
+        let naive = time::macros::format_description!(
+            version = 2,
+            "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]"
+        );
+        if let Ok(at) = time::PrimitiveDateTime::parse(s, naive) {
+            let millis = at.assume_utc().unix_timestamp_nanos() / 1_000_000;
+            return u64::try_from(millis)
+                .map(Millis)
+                .map_err(|_| "must not be before 1970".to_owned());
+        }
+    }
+    parse_client_timestamp(value).map_err(|_| EXPECTED.to_owned())
+}
+
+/// A batch body: `{"events": [...]}` with 1 to `max_items` items, each kept as the exact JSON
+/// text the client sent.
+pub fn parse_batch(body: &[u8], max_items: usize) -> Result<Vec<String>, InvalidInput> {
+    let top: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
+            return Err(InvalidInput::new(
+                InputErrorCode::InvalidBody,
+                None,
+                "the body must be a JSON object: {\"events\": [...]}",
+            ));
+        }
+        Err(e) => {
+            return Err(InvalidInput::new(
+                InputErrorCode::MalformedJson,
+                None,
+                format!("the body is not valid JSON: {e}"),
+            ));
+        }
+    };
+    if let Some(unknown) = top.keys().find(|k| *k != "events") {
+        return Err(InvalidInput::new(
+            InputErrorCode::UnknownField,
+            Some(unknown),
+            format!("unknown field `{unknown}`"),
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Batch<'a> {
+        #[serde(borrow)]
+        events: Option<Vec<&'a serde_json::value::RawValue>>,
+    }
+    let batch: Batch = serde_json::from_slice(body)
+        .map_err(|_| InvalidInput::invalid_type("events", "an array of events"))?;
+    let events = batch.events.ok_or_else(|| {
+        InvalidInput::new(
+            InputErrorCode::MissingField,
+            Some("events"),
+            "`events` is required",
+        )
+    })?;
+    if events.is_empty() || events.len() > max_items {
+        return Err(InvalidInput::invalid_value(
+            "events",
+            format!("must hold 1 to {max_items} events"),
+        ));
+    }
+    Ok(events.into_iter().map(|raw| raw.get().to_owned()).collect())
 }
 
 pub fn parse_feedback(body: &[u8]) -> Result<FeedbackSubmission, InvalidInput> {
@@ -246,6 +393,10 @@ impl Fields {
                 format!("the body is not valid JSON: {e}"),
             )
         })?;
+        Self::from_value(value)
+    }
+
+    fn from_value(value: Value) -> Result<Self, InvalidInput> {
         match value {
             Value::Object(map) => Ok(Fields(map)),
             _ => Err(InvalidInput::new(
@@ -458,6 +609,93 @@ mod tests {
             error_of(parse_feedback(b"")),
             (InputErrorCode::MalformedJson, None)
         );
+    }
+
+    #[test]
+    fn the_web_seed_envelope_parses() {
+        let body = br#"{"session_id": "D66AC88B-F801-4984-953F-5C6B266494A0",
+            "category": "page interaction", "name": "link click",
+            "data": {"host": "www.cwtech.dev", "path": "/", "element": "register"},
+            "timestamp": "2022-04-01 09:15:27.243860"}"#;
+        let EventSubmission::Web(web) = parse_event(body).unwrap() else {
+            panic!("read as the mobile shape")
+        };
+        assert_eq!(
+            web.event.session_id.as_str(),
+            "d66ac88b-f801-4984-953f-5c6b266494a0"
+        );
+        assert_eq!(web.event.category.as_deref(), Some("page interaction"));
+        assert_eq!(web.event.timestamp, Millis(1_648_804_527_243));
+        assert_eq!(web.event.data["element"], "register");
+        assert!(matches!(
+            parse_event(br#"{"noun": "bill", "verb": "paid"}"#),
+            Ok(EventSubmission::Mobile(_))
+        ));
+    }
+
+    #[test]
+    fn web_timestamps_in_the_seed_format_and_rfc3339() {
+        for (raw, want) in [
+            ("2022-04-01 09:15:27", 1_648_804_527_000),
+            ("2022-04-01 09:15:27.5", 1_648_804_527_500),
+            ("2022-04-01T09:15:27Z", 1_648_804_527_000),
+            ("2022-04-01T11:15:27+02:00", 1_648_804_527_000),
+        ] {
+            assert_eq!(parse_web_timestamp(&json!(raw)), Ok(Millis(want)), "{raw}");
+        }
+        for bad in ["yesterday", "2022-04-01", "2022-13-01 09:15:27", ""] {
+            assert!(parse_web_timestamp(&json!(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_web_envelope_names_its_field() {
+        let base = json!({"session_id": "d66ac88b-f801-4984-953f-5c6b266494a0",
+            "category": "page interaction", "name": "pageview", "data": {},
+            "timestamp": "2022-04-01 09:15:27"});
+        for (change, field, code) in [
+            (json!({"session_id": null}), "session_id", InputErrorCode::MissingField),
+            (json!({"session_id": "abc"}), "session_id", InputErrorCode::InvalidValue),
+            (json!({"name": null}), "name", InputErrorCode::MissingField),
+            (json!({"name": " "}), "name", InputErrorCode::InvalidValue),
+            (json!({"timestamp": "soon"}), "timestamp", InputErrorCode::InvalidValue),
+            (json!({"timestamp": null}), "timestamp", InputErrorCode::MissingField),
+            (json!({"category": 5}), "category", InputErrorCode::InvalidType),
+            (json!({"extra": 1}), "extra", InputErrorCode::UnknownField),
+        ] {
+            let mut body = base.clone();
+            for (k, v) in change.as_object().unwrap() {
+                if v.is_null() {
+                    body.as_object_mut().unwrap().remove(k);
+                } else {
+                    body[k] = v.clone();
+                }
+            }
+            let e = parse_event_value(body).unwrap_err();
+            assert_eq!((e.field.as_deref(), e.code), (Some(field), code), "{change}");
+        }
+        // Payload problems are the schema's business, not the envelope's.
+        let mut no_category = base.clone();
+        no_category.as_object_mut().unwrap().remove("category");
+        no_category["data"] = json!("not an object");
+        assert!(parse_event_value(no_category).is_ok());
+    }
+
+    #[test]
+    fn batches_keep_each_item_verbatim() {
+        let items = parse_batch(br#"{"events": [{"b": 1,  "a": 2}, 3]}"#, 100).unwrap();
+        assert_eq!(items, [r#"{"b": 1,  "a": 2}"#, "3"]);
+        for (body, field) in [
+            (&br#"{"events": []}"#[..], Some("events")),
+            (br#"{"events": {}}"#, Some("events")),
+            (br#"{}"#, Some("events")),
+            (br#"{"events": [], "x": 1}"#, Some("x")),
+            (br#"[1]"#, None),
+            (br#"{"#, None),
+        ] {
+            assert_eq!(parse_batch(body, 100).unwrap_err().field.as_deref(), field);
+        }
+        assert!(parse_batch(br#"{"events": [1, 2, 3]}"#, 2).is_err());
     }
 
     #[test]

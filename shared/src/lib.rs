@@ -22,4 +22,5 @@ pub mod ports;
 pub mod rulebook;
 pub mod rules;
 pub mod scheduling;
+pub mod schemas;
 pub mod wiring;
