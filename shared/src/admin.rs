@@ -12,21 +12,30 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::activity::PerMinute;
+use crate::alerting::DispatchError;
 use crate::auth::{Admin, AdminVerifier};
 use crate::clock::Clock;
 use crate::domain::Millis;
-use crate::domain::{EventBody, EventId, StoredEvent, UserId};
+use crate::domain::{EventBody, EventId, SessionId, StoredEvent, UserId};
 use crate::http::{ApiError, JsonBytes, authorization};
 use crate::intake;
 use crate::ports::{
-    AlertFilter, Browse, EventFilter, EventKind, EventStore, PortError, ProfileStore, RuleAction,
-    RuleRecord, RuleState, RuleStore, RuleWriteError,
+    AlertFilter, Browse, ErrorFilter, ErrorLog, ErrorStatus, EventFilter, EventKind, EventStore,
+    PortError, ProfileStore, RuleAction, RuleRecord, RuleState, RuleStore, RuleWriteError,
 };
+use crate::processing::EventPipeline;
+use crate::processing::ReplayOutcome;
 use crate::rules::{Action, Condition, InvalidRules, Rule, RuleId, RuleProblem};
+use crate::schemas::{Schema, SchemaSet, Verdict};
 
 #[derive(Clone)]
 pub struct AdminApi {
     pub rules: Arc<dyn RuleStore>,
+    /// Schema documents, versioned like rules.
+    pub schemas: Arc<dyn RuleStore>,
+    pub errors: Arc<dyn ErrorLog>,
+    /// Replays run the stream consumer's processing.
+    pub pipeline: EventPipeline,
     pub browse: Arc<dyn Browse>,
     pub profiles: Arc<dyn ProfileStore>,
     pub events: Arc<dyn EventStore>,
@@ -38,14 +47,39 @@ pub struct AdminApi {
 /// The admin API and web UI routes, without fallbacks (see [`crate::http::with_error_fallbacks`]).
 pub fn routes(api: AdminApi) -> Router {
     Router::new()
-        .route("/admin/api/rules", get(list_rules))
+        .route("/admin/api/rules", get(list_documents::<Rules>))
         .route("/admin/api/rules/test", post(dry_run))
         .route(
             "/admin/api/rules/{id}",
-            get(get_rule).put(put_rule).delete(delete_rule),
+            get(get_document::<Rules>)
+                .put(put_document::<Rules>)
+                .delete(delete_document::<Rules>),
         )
-        .route("/admin/api/rules/{id}/enabled", put(set_enabled))
-        .route("/admin/api/rules/{id}/versions", get(rule_versions))
+        .route("/admin/api/rules/{id}/enabled", put(set_enabled::<Rules>))
+        .route(
+            "/admin/api/rules/{id}/versions",
+            get(document_versions::<Rules>),
+        )
+        .route("/admin/api/schemas", get(list_documents::<Schemas>))
+        .route("/admin/api/schemas/test", post(test_schema))
+        .route(
+            "/admin/api/schemas/{id}",
+            get(get_document::<Schemas>)
+                .put(put_document::<Schemas>)
+                .delete(delete_document::<Schemas>),
+        )
+        .route(
+            "/admin/api/schemas/{id}/enabled",
+            put(set_enabled::<Schemas>),
+        )
+        .route(
+            "/admin/api/schemas/{id}/versions",
+            get(document_versions::<Schemas>),
+        )
+        .route("/admin/api/errors", get(list_errors))
+        .route("/admin/api/errors/replay", post(replay_matching))
+        .route("/admin/api/errors/{user}/{id}", get(get_error))
+        .route("/admin/api/errors/{user}/{id}/replay", post(replay_one))
         .route("/admin/api/rules/{id}/backtest", post(backtest))
         .route("/admin/api/events", get(list_events))
         .route("/admin/api/feedback", get(list_feedback))
@@ -83,8 +117,12 @@ fn bad_request(code: &'static str, message: impl Into<String>, field: Option<&st
 }
 
 fn invalid_rule(e: InvalidRules) -> ApiError {
+    invalid_document("invalid_rule", e)
+}
+
+fn invalid_document(code: &'static str, e: InvalidRules) -> ApiError {
     let mut error = bad_request(
-        "invalid_rule",
+        code,
         format!("the rule has {} problem(s); see `problems`", e.0.len()),
         None,
     );
@@ -110,6 +148,56 @@ fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
             format!("the body is not valid JSON: {e}"),
             None,
         )),
+    }
+}
+
+/// The two versioned registries operators edit: rules and event schemas. Both are stored,
+/// versioned, switched and audited the same way; only their validation differs.
+trait Registry: Send + Sync + 'static {
+    const NOUN: &'static str;
+    const PLURAL: &'static str;
+    const INVALID_CODE: &'static str;
+    fn store(api: &AdminApi) -> &Arc<dyn RuleStore>;
+    fn validate(document: &Value) -> Result<(), InvalidRules>;
+    fn not_found(id: &RuleId) -> ApiError;
+}
+
+struct Rules;
+struct Schemas;
+
+impl Registry for Rules {
+    const NOUN: &'static str = "rule";
+    const PLURAL: &'static str = "rules";
+    const INVALID_CODE: &'static str = "invalid_rule";
+    fn store(api: &AdminApi) -> &Arc<dyn RuleStore> {
+        &api.rules
+    }
+    fn validate(document: &Value) -> Result<(), InvalidRules> {
+        Rule::from_json(document, "$").map(|_| ())
+    }
+    fn not_found(id: &RuleId) -> ApiError {
+        not_found(id)
+    }
+}
+
+impl Registry for Schemas {
+    const NOUN: &'static str = "schema";
+    const PLURAL: &'static str = "schemas";
+    const INVALID_CODE: &'static str = "invalid_schema";
+    fn store(api: &AdminApi) -> &Arc<dyn RuleStore> {
+        &api.schemas
+    }
+    fn validate(document: &Value) -> Result<(), InvalidRules> {
+        Schema::from_json(document, 0)
+            .map(|_| ())
+            .map_err(|e| InvalidRules(e.0))
+    }
+    fn not_found(id: &RuleId) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "schema_not_found",
+            format!("no schema `{id}`"),
+        )
     }
 }
 
@@ -149,24 +237,30 @@ fn record_json(record: &RuleRecord) -> Value {
     })
 }
 
-async fn list_rules(State(api): State<Arc<AdminApi>>, _: Authorized) -> Result<Response, ApiError> {
-    let records = api.rules.current().await?.unwrap_or_default();
+async fn list_documents<R: Registry>(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+) -> Result<Response, ApiError> {
+    let records = R::store(&api).current().await?.unwrap_or_default();
     let rules: Vec<Value> = records.iter().map(record_json).collect();
-    Ok(axum::Json(json!({ "rules": rules })).into_response())
+    Ok(axum::Json(json!({ R::PLURAL: rules })).into_response())
 }
 
-async fn get_rule(
+async fn get_document<R: Registry>(
     State(api): State<Arc<AdminApi>>,
     _: Authorized,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let record = api.rules.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let record = R::store(&api)
+        .get(&id)
+        .await?
+        .ok_or_else(|| R::not_found(&id))?;
     Ok(axum::Json(record_json(&record)).into_response())
 }
 
 /// Create (`version` 0 or absent) or replace (`version` = the version being replaced).
-async fn put_rule(
+async fn put_document<R: Registry>(
     State(api): State<Arc<AdminApi>>,
     Authorized(admin): Authorized,
     Path(id): Path<String>,
@@ -190,25 +284,27 @@ async fn put_rule(
         }
         Some(Value::String(s)) if s == id.as_str() => {}
         Some(_) => {
-            return Err(invalid_rule(InvalidRules(vec![RuleProblem::new(
-                "$.id",
-                "must match the id in the path",
-            )])));
+            return Err(invalid_document(
+                R::INVALID_CODE,
+                InvalidRules(vec![RuleProblem::new(
+                    "$.id",
+                    "must match the id in the path",
+                )]),
+            ));
         }
     }
     let document = Value::Object(document);
-    Rule::from_json(&document, "$").map_err(invalid_rule)?;
+    R::validate(&document).map_err(|e| invalid_document(R::INVALID_CODE, e))?;
     let action = if expected == 0 {
         RuleAction::Created
     } else {
         RuleAction::Updated
     };
     let now = api.clock.now();
-    let version = api
-        .rules
+    let version = R::store(&api)
         .write(&id, expected, Some(&document), action, &admin.0, now)
         .await?;
-    tracing::info!(rule_id = %id, version, admin = %admin.0, action = action.as_str(), "rule saved");
+    tracing::info!(kind = R::NOUN, id = %id, version, admin = %admin.0, action = action.as_str(), "document saved");
     let record = RuleRecord {
         id,
         version,
@@ -229,7 +325,7 @@ struct VersionQuery {
     version: Option<String>,
 }
 
-async fn delete_rule(
+async fn delete_document<R: Registry>(
     State(api): State<Arc<AdminApi>>,
     Authorized(admin): Authorized,
     Path(id): Path<String>,
@@ -248,8 +344,7 @@ async fn delete_rule(
                 Some("version"),
             )
         })?;
-    let version = api
-        .rules
+    let version = R::store(&api)
         .write(
             &id,
             expected,
@@ -259,11 +354,11 @@ async fn delete_rule(
             api.clock.now(),
         )
         .await?;
-    tracing::info!(rule_id = %id, version, admin = %admin.0, "rule deleted");
+    tracing::info!(kind = R::NOUN, id = %id, version, admin = %admin.0, "document deleted");
     Ok(axum::Json(json!({"id": id, "version": version, "status": "deleted"})).into_response())
 }
 
-async fn set_enabled(
+async fn set_enabled<R: Registry>(
     State(api): State<Arc<AdminApi>>,
     Authorized(admin): Authorized,
     Path(id): Path<String>,
@@ -288,7 +383,8 @@ async fn set_enabled(
             Some("version"),
         )
     })?;
-    let record = api.rules.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let store = R::store(&api);
+    let record = store.get(&id).await?.ok_or_else(|| R::not_found(&id))?;
     if record.version != expected {
         return Err(conflict(Some(record.version)));
     }
@@ -302,11 +398,10 @@ async fn set_enabled(
         RuleAction::Disabled
     };
     let now = api.clock.now();
-    let version = api
-        .rules
+    let version = store
         .write(&id, expected, Some(&document), action, &admin.0, now)
         .await?;
-    tracing::info!(rule_id = %id, version, admin = %admin.0, enabled, "rule switched");
+    tracing::info!(kind = R::NOUN, id = %id, version, admin = %admin.0, enabled, "document switched");
     let record = RuleRecord {
         id,
         version,
@@ -317,15 +412,15 @@ async fn set_enabled(
     Ok(axum::Json(record_json(&record)).into_response())
 }
 
-async fn rule_versions(
+async fn document_versions<R: Registry>(
     State(api): State<Arc<AdminApi>>,
     _: Authorized,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let versions = api.rules.history(&id).await?;
+    let versions = R::store(&api).history(&id).await?;
     if versions.is_empty() {
-        return Err(not_found(&id));
+        return Err(R::not_found(&id));
     }
     Ok(axum::Json(json!({"id": id, "versions": versions})).into_response())
 }
@@ -602,6 +697,7 @@ pub const MAX_UNSCOPED_DAYS: u64 = 7;
 #[derive(Deserialize)]
 struct BrowseQuery {
     user: Option<String>,
+    session: Option<String>,
     kind: Option<String>,
     rule: Option<String>,
     from: Option<String>,
@@ -619,6 +715,17 @@ struct Span {
 }
 
 impl BrowseQuery {
+    fn session(&self) -> Result<Option<SessionId>, ApiError> {
+        self.session
+            .as_deref()
+            .map(|raw| {
+                SessionId::parse(raw).map_err(|e| {
+                    bad_request("invalid_value", format!("`session` {e}"), Some("session"))
+                })
+            })
+            .transpose()
+    }
+
     fn span(&self, now: Millis, scoped: bool) -> Result<Span, ApiError> {
         let time = |key: &str, raw: &Option<String>| {
             raw.as_ref()
@@ -685,6 +792,7 @@ async fn browse_events(
     let span = query.span(api.clock.now(), false)?;
     let filter = EventFilter {
         user: span.user,
+        session: query.session()?,
         kind,
         from: span.from,
         to: span.to,
@@ -705,10 +813,11 @@ async fn list_events(
         None => None,
         Some("activity") => Some(EventKind::Activity),
         Some("feedback") => Some(EventKind::Feedback),
+        Some("web") => Some(EventKind::Web),
         Some(_) => {
             return Err(bad_request(
                 "invalid_value",
-                "`kind` must be activity or feedback",
+                "`kind` must be activity, web or feedback",
                 Some("kind"),
             ));
         }
@@ -815,6 +924,268 @@ async fn activity(
         "events": events_per_minute.counts,
         "alerts": alerts_per_minute.counts,
         "truncated": events.truncated || alerts.truncated,
+    }))
+    .into_response())
+}
+
+/// Checks an event against a schema document (unsaved) or against the registry as stored:
+/// `{"schema": {...}?, "user"?, "event": <either envelope>}`. Stores nothing.
+async fn test_schema(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let mut body = json_object(&body)?;
+    let set = match body.remove("schema") {
+        Some(document) => {
+            let schema = Schema::from_json(&document, 0)
+                .map_err(|e| invalid_document("invalid_schema", InvalidRules(e.0)))?;
+            Arc::new(SchemaSet::new(vec![schema]))
+        }
+        None => api.pipeline.schemas.fresh().await?,
+    };
+    let event = body
+        .remove("event")
+        .ok_or_else(|| bad_request("missing_field", "`event` is required", Some("event")))?;
+    let submission = intake::parse_event_value(event).map_err(|e| {
+        let field = e
+            .field
+            .map(|f| format!("event.{f}"))
+            .unwrap_or_else(|| "event".to_owned());
+        bad_request(e.code.as_str(), e.message, Some(&field))
+    })?;
+    let body = match submission {
+        intake::EventSubmission::Mobile(m) => EventBody::Activity(m.activity),
+        intake::EventSubmission::Web(w) => EventBody::Web(w.event),
+    };
+    let event = StoredEvent {
+        user: UserId(0),
+        id: EventId::parse("schema-test").map_err(|e| PortError::Corrupt(e.to_string()))?,
+        received_at: api.clock.now(),
+        body,
+    };
+    let answer = match set.validate(&event) {
+        Verdict::Valid { schema } => json!({"valid": true, "schema": schema, "violations": []}),
+        Verdict::Invalid { schema, violations } => {
+            json!({"valid": false, "schema": schema, "violations": violations})
+        }
+    };
+    Ok(axum::Json(answer).into_response())
+}
+
+#[derive(Deserialize)]
+struct ErrorQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    violation: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn parse_status(raw: Option<&str>) -> Result<Option<ErrorStatus>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some("open") => Ok(Some(ErrorStatus::Open)),
+        Some("replaying") => Ok(Some(ErrorStatus::Replaying)),
+        Some("replayed") => Ok(Some(ErrorStatus::Replayed)),
+        Some(_) => Err(bad_request(
+            "invalid_value",
+            "`status` must be open, replaying or replayed",
+            Some("status"),
+        )),
+    }
+}
+
+impl ErrorQuery {
+    fn filter(&self, now: Millis) -> Result<(ErrorFilter, usize), ApiError> {
+        let span = BrowseQuery {
+            user: None,
+            session: None,
+            kind: None,
+            rule: None,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            limit: self.limit.clone(),
+            cursor: None,
+        }
+        .span(now, false)?;
+        Ok((
+            ErrorFilter {
+                event_type: self.event_type.clone().filter(|t| !t.is_empty()),
+                violation: self.violation.clone().filter(|v| !v.is_empty()),
+                status: parse_status(self.status.as_deref())?,
+                from: span.from,
+                to: span.to,
+            },
+            span.limit,
+        ))
+    }
+}
+
+/// The error log, newest first: `type`, `violation` (a kind such as `unknown_field`), `status`,
+/// `from`, `to`, `limit`, `cursor`.
+async fn list_errors(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Query(query): Query<ErrorQuery>,
+) -> Result<Response, ApiError> {
+    let (filter, limit) = query.filter(api.clock.now())?;
+    let page = api
+        .errors
+        .list(&filter, limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(json!({"items": page.items, "next": page.next})).into_response())
+}
+
+fn error_key(user: &str, id: &str) -> Result<(UserId, EventId), ApiError> {
+    let user = user.parse::<u64>().map(UserId).map_err(|_| {
+        bad_request(
+            "invalid_value",
+            "the user id must be an integer",
+            Some("user"),
+        )
+    })?;
+    let id = EventId::parse(id)
+        .map_err(|e| bad_request("invalid_value", format!("event id {e}"), Some("id")))?;
+    Ok((user, id))
+}
+
+fn error_not_found(user: UserId, id: &EventId) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "error_not_found",
+        format!("no error-log entry for event {id} of user {user}"),
+    )
+}
+
+async fn get_error(
+    State(api): State<Arc<AdminApi>>,
+    _: Authorized,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (user, id) = error_key(&user, &id)?;
+    let entry = api
+        .errors
+        .get(user, &id)
+        .await?
+        .ok_or_else(|| error_not_found(user, &id))?;
+    Ok(axum::Json(json!(entry)).into_response())
+}
+
+fn replay_json(user: UserId, id: &EventId, outcome: &ReplayOutcome) -> Value {
+    let mut answer = json!({"user": user, "id": id});
+    match outcome {
+        ReplayOutcome::Replayed { fired } => {
+            answer["outcome"] = json!("replayed");
+            answer["alerts_fired"] = json!(fired);
+        }
+        ReplayOutcome::StillInvalid { schema, violations } => {
+            answer["outcome"] = json!("still_invalid");
+            answer["schema"] = json!(schema);
+            answer["violations"] = json!(violations);
+        }
+        ReplayOutcome::AlreadyReplayed => answer["outcome"] = json!("already_replayed"),
+        ReplayOutcome::InProgress => answer["outcome"] = json!("in_progress"),
+        ReplayOutcome::NotFound => answer["outcome"] = json!("not_found"),
+    }
+    answer
+}
+
+fn replay_error(e: DispatchError) -> ApiError {
+    match e {
+        DispatchError::Port(p) => p.into(),
+        DispatchError::InFlight(alert) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alert_in_flight",
+            format!("alert {alert} is being delivered by another worker; replay again shortly"),
+        ),
+    }
+}
+
+/// Validates one entry's event against the schemas as stored now and, when valid, processes it.
+async fn replay_one(
+    State(api): State<Arc<AdminApi>>,
+    Authorized(admin): Authorized,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (user, id) = error_key(&user, &id)?;
+    let outcome = api
+        .pipeline
+        .replay(user, &id, &admin.0)
+        .await
+        .map_err(replay_error)?;
+    if outcome == ReplayOutcome::NotFound {
+        return Err(error_not_found(user, &id));
+    }
+    Ok(axum::Json(replay_json(user, &id, &outcome)).into_response())
+}
+
+/// At most this many entries are replayed per request; `next` continues.
+pub const MAX_REPLAY_BATCH: usize = 100;
+
+/// Replays every open entry matching `{"type", "violation", "from", "to", "limit", "cursor"}`.
+async fn replay_matching(
+    State(api): State<Arc<AdminApi>>,
+    Authorized(admin): Authorized,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let body = json_object(&body)?;
+    let text = |key: &str| -> Result<Option<String>, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(bad_request(
+                "invalid_type",
+                format!("`{key}` must be a string"),
+                Some(key),
+            )),
+        }
+    };
+    let limit = match body.get("limit") {
+        None => MAX_REPLAY_BATCH,
+        Some(v) => v
+            .as_u64()
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| (1..=MAX_REPLAY_BATCH).contains(l))
+            .ok_or_else(|| {
+                bad_request(
+                    "invalid_value",
+                    format!("`limit` must be 1 to {MAX_REPLAY_BATCH}"),
+                    Some("limit"),
+                )
+            })?,
+    };
+    let query = ErrorQuery {
+        event_type: text("type")?,
+        violation: text("violation")?,
+        status: Some("open".into()),
+        from: text("from")?,
+        to: text("to")?,
+        limit: Some(limit.to_string()),
+        cursor: None,
+    };
+    let (filter, limit) = query.filter(api.clock.now())?;
+    let cursor = text("cursor")?;
+    let page = api.errors.list(&filter, limit, cursor.as_deref()).await?;
+    let mut results = Vec::with_capacity(page.items.len());
+    for entry in &page.items {
+        let outcome = api
+            .pipeline
+            .replay(entry.user, &entry.id, &admin.0)
+            .await
+            .map_err(replay_error)?;
+        results.push(replay_json(entry.user, &entry.id, &outcome));
+    }
+    let count = |what: &str| results.iter().filter(|r| r["outcome"] == what).count();
+    Ok(axum::Json(json!({
+        "replayed": count("replayed"),
+        "still_invalid": count("still_invalid"),
+        "results": results,
+        "next": page.next,
     }))
     .into_response())
 }

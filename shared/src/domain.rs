@@ -268,8 +268,14 @@ pub enum EventBody {
 /// What kind of thing happened: the key the schema registry looks schemas up by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EventType {
-    Activity { noun: String, verb: String },
-    Web { category: Option<String>, name: String },
+    Activity {
+        noun: String,
+        verb: String,
+    },
+    Web {
+        category: Option<String>,
+        name: String,
+    },
     Feedback,
 }
 

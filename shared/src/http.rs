@@ -15,22 +15,23 @@ use serde_json::json;
 use crate::auth::{AuthError, TokenVerifier};
 use crate::clock::Clock;
 use crate::domain::{EventBody, EventId, StoredEvent, UserId, UserProfile};
+use crate::intake::EventSubmission;
 use crate::intake::{self, InvalidInput};
-use crate::ports::{AbsenceScheduler, EventStore, Insert, PortError, ProfileStore};
-use crate::rulebook::RuleSource;
+use crate::ports::{EventStore, Insert, PortError, ProfileStore, ReceivedEvent};
 use crate::rules::RuleProblem;
-use crate::scheduling::{plan_absence_checks, schedule_all};
 
 /// Bodies above this are refused with 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
+/// A batch body may be this big...
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+/// ...and hold this many events.
+pub const MAX_BATCH_EVENTS: usize = 100;
 
 /// Everything the ingest API needs, behind the core's ports.
 #[derive(Clone)]
 pub struct IngestApi {
     pub events: Arc<dyn EventStore>,
     pub profiles: Arc<dyn ProfileStore>,
-    pub scheduler: Arc<dyn AbsenceScheduler>,
-    pub rules: Arc<dyn RuleSource>,
     pub verifier: TokenVerifier,
     pub clock: Arc<dyn Clock>,
 }
@@ -47,6 +48,8 @@ pub fn routes(api: IngestApi) -> Router {
     Router::new()
         .route("/api/v1/event", post(post_event))
         .route("/api/v1/event/", post(post_event))
+        .route("/api/v1/batch", post(post_batch))
+        .route("/api/v1/batch/", post(post_batch))
         .route("/api/v1/feedback", post(post_feedback))
         .route("/api/v1/feedback/", post(post_feedback))
         .route("/api/v1/user", put(put_user))
@@ -89,13 +92,21 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The `{"error": {...}}` body, also used for one item of a batch answer.
+    pub fn body_json(&self) -> serde_json::Value {
         let mut body =
             json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
         if !self.problems.is_empty() {
             body["error"]["problems"] = json!(self.problems);
         }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body_json();
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -174,39 +185,52 @@ impl FromRequestParts<Arc<IngestApi>> for Authenticated {
 /// A JSON body of at most [`MAX_BODY_BYTES`], refused with a JSON error otherwise.
 pub struct JsonBytes(pub Bytes);
 
+/// A JSON body of at most [`MAX_BATCH_BYTES`] (the batch endpoint).
+pub struct BatchBytes(pub Bytes);
+
 impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
-        }
-        let too_large = || {
+        json_body(request, MAX_BODY_BYTES).await.map(JsonBytes)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for BatchBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        json_body(request, MAX_BATCH_BYTES).await.map(BatchBytes)
+    }
+}
+
+async fn json_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+                format!("the body must be at most {limit} bytes"),
             )
-        };
-        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| too_large())?;
-        Ok(JsonBytes(bytes))
-    }
+        })
 }
 
 fn check_user(token_user: UserId, body_user: Option<UserId>) -> Result<UserId, ApiError> {
@@ -228,20 +252,15 @@ struct Accepted<'a> {
     status: &'static str,
 }
 
+/// Either envelope (mobile or web): stored with its raw text, validated later.
 async fn post_event(
     State(api): State<Arc<IngestApi>>,
     Authenticated(token_user): Authenticated,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let submission = intake::parse_activity(&body)?;
-    let user = check_user(token_user, submission.user)?;
-    accept(
-        &api,
-        user,
-        submission.id,
-        EventBody::Activity(submission.activity),
-    )
-    .await
+    let (user, id, body_value) = submitted(token_user, intake::parse_event(&body)?)?;
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    accept(&api, received(&api, user, id, body_value, raw)).await
 }
 
 async fn post_feedback(
@@ -251,43 +270,139 @@ async fn post_feedback(
 ) -> Result<Response, ApiError> {
     let submission = intake::parse_feedback(&body)?;
     let user = check_user(token_user, submission.user)?;
-    accept(
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let event = received(
         &api,
         user,
         submission.id,
         EventBody::Feedback(submission.feedback),
-    )
-    .await
+        raw,
+    );
+    accept(&api, event).await
 }
 
-/// Stores the event, then schedules its absence checks, and only then answers: an event the
-/// client saw accepted has both. A duplicate re-schedules its checks, because the earlier
-/// attempt may have failed between the two steps; the checks are idempotent downstream.
-async fn accept(
+fn submitted(
+    token_user: UserId,
+    submission: EventSubmission,
+) -> Result<(UserId, Option<EventId>, EventBody), ApiError> {
+    match submission {
+        EventSubmission::Mobile(m) => Ok((
+            check_user(token_user, m.user)?,
+            m.id,
+            EventBody::Activity(m.activity),
+        )),
+        EventSubmission::Web(w) => Ok((
+            check_user(token_user, w.user)?,
+            w.id,
+            EventBody::Web(w.event),
+        )),
+    }
+}
+
+fn received(
     api: &IngestApi,
     user: UserId,
     id: Option<EventId>,
     body: EventBody,
-) -> Result<Response, ApiError> {
-    let event = StoredEvent {
-        user,
-        id: id.unwrap_or_else(EventId::generate),
-        received_at: api.clock.now(),
-        body,
-    };
-    let (stored, status, code) = match api.events.insert(&event).await? {
-        Insert::Inserted => (event, "accepted", StatusCode::ACCEPTED),
+    raw: String,
+) -> ReceivedEvent {
+    ReceivedEvent {
+        event: StoredEvent {
+            user,
+            id: id.unwrap_or_else(EventId::generate),
+            received_at: api.clock.now(),
+            body,
+        },
+        raw,
+    }
+}
+
+/// Answers only once the event is durably stored; validation, rules and absence checks
+/// follow from the table's stream.
+async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, ApiError> {
+    let (stored, status, code) = match api.events.insert(&received).await? {
+        Insert::Inserted => (received.event, "accepted", StatusCode::ACCEPTED),
         Insert::Duplicate(existing) => (existing, "duplicate", StatusCode::OK),
     };
-    let rules = api.rules.current().await?;
-    let checks = plan_absence_checks(&rules, &stored);
-    schedule_all(api.scheduler.as_ref(), &checks, api.clock.now()).await?;
     tracing::info!(user = %stored.user, event_id = %stored.id, status, "event received");
     let body = Accepted {
         id: stored.id.as_str(),
         status,
     };
     Ok((code, axum::Json(body)).into_response())
+}
+
+/// One item's answer in a batch.
+#[derive(Serialize)]
+struct ItemResult {
+    index: usize,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+/// `{"events": [...]}`: up to 100 events of either envelope, stored with batched writes and
+/// answered item by item, so one bad item never sinks the rest.
+async fn post_batch(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    BatchBytes(body): BatchBytes,
+) -> Result<Response, ApiError> {
+    let items = intake::parse_batch(&body, MAX_BATCH_EVENTS)?;
+    let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
+    let mut to_store = Vec::new();
+    let mut stored_index = Vec::new();
+    for (index, raw) in items.into_iter().enumerate() {
+        let parsed = serde_json::from_str::<serde_json::Value>(&raw)
+            .map_err(|e| InvalidInput::malformed(format!("the item is not valid JSON: {e}")))
+            .and_then(intake::parse_event_value)
+            .map_err(ApiError::from)
+            .and_then(|submission| submitted(token_user, submission));
+        match parsed {
+            Ok((user, id, body_value)) => {
+                stored_index.push(index);
+                to_store.push(received(&api, user, id, body_value, raw));
+                results.push(ItemResult {
+                    index,
+                    status: "accepted",
+                    id: None,
+                    error: None,
+                });
+            }
+            Err(error) => results.push(ItemResult {
+                index,
+                status: "rejected",
+                id: None,
+                error: Some(error.body_json()["error"].clone()),
+            }),
+        }
+    }
+    let outcomes = api.events.insert_many(&to_store).await?;
+    for ((index, received), outcome) in stored_index.into_iter().zip(&to_store).zip(outcomes) {
+        let result = &mut results[index];
+        match outcome {
+            Insert::Inserted => {
+                result.id = Some(received.event.id.as_str().to_owned());
+            }
+            Insert::Duplicate(existing) => {
+                result.status = "duplicate";
+                result.id = Some(existing.id.as_str().to_owned());
+            }
+        }
+    }
+    let count = |status: &str| results.iter().filter(|r| r.status == status).count();
+    let (accepted, duplicates, rejected) =
+        (count("accepted"), count("duplicate"), count("rejected"));
+    tracing::info!(user = %token_user, accepted, duplicates, rejected, "batch received");
+    let body = json!({
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "results": results,
+    });
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
 async fn put_user(

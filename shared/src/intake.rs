@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{
-    Activity, EventId, FEEDBACK_COMMENT_MAX_CHARS, Feedback, Millis, PhoneNumber, Rating, SessionId,
-    UserId, WebEvent,
+    Activity, EventId, FEEDBACK_COMMENT_MAX_CHARS, Feedback, Millis, PhoneNumber, Rating,
+    SessionId, UserId, WebEvent,
 };
 
 /// Why a request body was refused.
@@ -45,6 +45,10 @@ impl InputErrorCode {
 }
 
 impl InvalidInput {
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(InputErrorCode::MalformedJson, None, message)
+    }
+
     fn new(code: InputErrorCode, field: Option<&str>, message: impl Into<String>) -> Self {
         InvalidInput {
             code,
@@ -186,8 +190,8 @@ fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
     let user = fields.optional_user()?;
     let id = fields.optional_event_id()?;
     let raw_session = fields.required_string("session_id", 64)?;
-    let session_id = SessionId::parse(&raw_session)
-        .map_err(|e| InvalidInput::invalid_value("session_id", e))?;
+    let session_id =
+        SessionId::parse(&raw_session).map_err(|e| InvalidInput::invalid_value("session_id", e))?;
     let name = fields.required_name("name")?;
     let category = fields.optional_string("category", NAME_MAX_CHARS)?;
     let data = fields.take("data").unwrap_or(Value::Null);
@@ -654,13 +658,33 @@ mod tests {
             "category": "page interaction", "name": "pageview", "data": {},
             "timestamp": "2022-04-01 09:15:27"});
         for (change, field, code) in [
-            (json!({"session_id": null}), "session_id", InputErrorCode::MissingField),
-            (json!({"session_id": "abc"}), "session_id", InputErrorCode::InvalidValue),
+            (
+                json!({"session_id": null}),
+                "session_id",
+                InputErrorCode::MissingField,
+            ),
+            (
+                json!({"session_id": "abc"}),
+                "session_id",
+                InputErrorCode::InvalidValue,
+            ),
             (json!({"name": null}), "name", InputErrorCode::MissingField),
             (json!({"name": " "}), "name", InputErrorCode::InvalidValue),
-            (json!({"timestamp": "soon"}), "timestamp", InputErrorCode::InvalidValue),
-            (json!({"timestamp": null}), "timestamp", InputErrorCode::MissingField),
-            (json!({"category": 5}), "category", InputErrorCode::InvalidType),
+            (
+                json!({"timestamp": "soon"}),
+                "timestamp",
+                InputErrorCode::InvalidValue,
+            ),
+            (
+                json!({"timestamp": null}),
+                "timestamp",
+                InputErrorCode::MissingField,
+            ),
+            (
+                json!({"category": 5}),
+                "category",
+                InputErrorCode::InvalidType,
+            ),
             (json!({"extra": 1}), "extra", InputErrorCode::UnknownField),
         ] {
             let mut body = base.clone();
@@ -672,7 +696,11 @@ mod tests {
                 }
             }
             let e = parse_event_value(body).unwrap_err();
-            assert_eq!((e.field.as_deref(), e.code), (Some(field), code), "{change}");
+            assert_eq!(
+                (e.field.as_deref(), e.code),
+                (Some(field), code),
+                "{change}"
+            );
         }
         // Payload problems are the schema's business, not the envelope's.
         let mut no_category = base.clone();

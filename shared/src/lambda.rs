@@ -7,19 +7,30 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
 pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
 use crate::domain::StoredEvent;
-use crate::evaluation::RuleEvaluator;
+use crate::ports::ReceivedEvent;
+use crate::processing::EventPipeline;
 use crate::scheduling::{AbsenceCheck, AbsenceChecker};
 
 /// Consumes the events table's stream.
 #[derive(Clone)]
 pub struct StreamHandler {
-    pub evaluator: RuleEvaluator,
+    pub pipeline: EventPipeline,
+}
+
+/// A stream image of an event: the event and the raw text it was stored with.
+#[derive(serde::Deserialize)]
+struct EventImage {
+    #[serde(flatten)]
+    event: StoredEvent,
+    #[serde(default)]
+    raw: String,
 }
 
 impl StreamHandler {
     /// Records of one shard arrive in order. On the first record that fails, stop and report
     /// it: Lambda then retries from that record, so nothing after it is skipped, and what came
-    /// before it is not re-run.
+    /// before it is not re-run. Only inserts are new events; the updates a validation or a
+    /// replay makes to an event are not.
     pub async fn handle(&self, batch: DynamoDbEvent) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         for record in batch.records {
@@ -27,21 +38,26 @@ impl StreamHandler {
                 continue;
             }
             let sequence_number = record.change.sequence_number.clone();
-            let outcome = match serde_dynamo::from_item::<_, StoredEvent>(record.change.new_image) {
-                Ok(event) => self
-                    .evaluator
-                    .evaluate(&event)
-                    .await
-                    .map(|outcomes| (event, outcomes))
-                    .map_err(|e| e.to_string()),
+            let outcome = match serde_dynamo::from_item::<_, EventImage>(record.change.new_image) {
+                Ok(image) => {
+                    let received = ReceivedEvent {
+                        event: image.event,
+                        raw: image.raw,
+                    };
+                    self.pipeline
+                        .process(&received)
+                        .await
+                        .map(|processed| (received.event, processed))
+                        .map_err(|e| e.to_string())
+                }
                 Err(e) => Err(format!("stream image is not an event: {e}")),
             };
             match outcome {
-                Ok((event, outcomes)) => {
-                    tracing::debug!(user = %event.user, event_id = %event.id, fired = outcomes.len(), "event evaluated");
+                Ok((event, processed)) => {
+                    tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
                 }
                 Err(error) => {
-                    tracing::error!(sequence_number = ?sequence_number, %error, "rule evaluation failed; reporting batch item failure");
+                    tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; reporting batch item failure");
                     let mut failure = DynamoDbBatchItemFailure::default();
                     failure.item_identifier = sequence_number;
                     response.batch_item_failures.push(failure);

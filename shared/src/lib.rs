@@ -19,6 +19,8 @@ pub mod http;
 pub mod intake;
 pub mod lambda;
 pub mod ports;
+pub mod processing;
+pub mod registry;
 pub mod rulebook;
 pub mod rules;
 pub mod scheduling;

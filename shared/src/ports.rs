@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 
 use crate::alerting::{Alert, AlertId, Delivery, OperatorAlert};
-use crate::domain::{EventId, Millis, PhoneNumber, StoredEvent, UserId, UserProfile};
+use crate::domain::{EventId, Millis, PhoneNumber, SessionId, StoredEvent, UserId, UserProfile};
 use crate::rules::RuleId;
 use crate::scheduling::AbsenceCheck;
+use crate::schemas::{SchemaRef, Violation};
 
 /// Why a port call failed. `Unavailable` is worth retrying; `Corrupt` is not.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,10 +40,29 @@ pub enum Insert {
     Duplicate(StoredEvent),
 }
 
+/// A stored event with the exact JSON text the client sent for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEvent {
+    pub event: StoredEvent,
+    pub raw: String,
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Stores the event unless one with the same (user, id) exists. Atomic.
-    async fn insert(&self, event: &StoredEvent) -> Result<Insert, PortError>;
+    /// Stores the event (and its raw text) unless one with the same (user, id) exists. Atomic.
+    async fn insert(&self, event: &ReceivedEvent) -> Result<Insert, PortError>;
+
+    /// Stores many events with batched writes, answering per event in order. An event whose
+    /// (user, id) is already stored is reported a duplicate and not written.
+    async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError>;
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError>;
+
+    /// Marks an event as failing its schema (or, with `false`, as valid again). Events marked
+    /// invalid are left out of [`EventStore::received_between`] and
+    /// [`EventStore::all_received_between`], so rules never count them.
+    async fn set_invalid(&self, user: UserId, id: &EventId, invalid: bool)
+    -> Result<(), PortError>;
 
     /// A user's events with `from <= received_at <= to`, oldest first.
     async fn received_between(
@@ -237,12 +257,25 @@ pub struct Page<T> {
 pub enum EventKind {
     Activity,
     Feedback,
+    Web,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Activity => "activity",
+            EventKind::Feedback => "feedback",
+            EventKind::Web => "web",
+        }
+    }
 }
 
 /// Which stored events to list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventFilter {
     pub user: Option<UserId>,
+    /// A web session; takes precedence over `user`.
+    pub session: Option<SessionId>,
     pub kind: Option<EventKind>,
     pub from: Millis,
     pub to: Millis,
@@ -310,4 +343,97 @@ pub trait Browse: Send + Sync {
 pub struct Times {
     pub times: Vec<Millis>,
     pub truncated: bool,
+}
+
+/// Where an error-log entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorStatus {
+    /// Invalid; waiting for a schema fix and a replay.
+    Open,
+    /// A replay claimed it (at `claimed_at`) and is processing the event.
+    Replaying,
+    /// Replayed: found valid and processed as a normal event.
+    Replayed,
+}
+
+/// An event that failed its schema, as the error log keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorEntry {
+    pub user: UserId,
+    /// The event's id (the error log shares the events table's key).
+    pub id: EventId,
+    pub received_at: Millis,
+    /// [`crate::domain::EventType`]'s display form, e.g. `web page interaction/pageview`.
+    pub event_type: String,
+    /// The event exactly as the client sent it.
+    pub raw: String,
+    pub violations: Vec<Violation>,
+    /// The violations' kinds, once each, for filtering.
+    pub violation_kinds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaRef>,
+    pub status: ErrorStatus,
+    pub logged_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_by: Option<String>,
+}
+
+/// Which error-log entries to list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorFilter {
+    pub event_type: Option<String>,
+    pub violation: Option<String>,
+    pub status: Option<ErrorStatus>,
+    pub from: Millis,
+    pub to: Millis,
+}
+
+/// The error log: invalid events, kept until they are fixed and replayed.
+#[async_trait]
+pub trait ErrorLog: Send + Sync {
+    /// Records (or, while it is still open, refreshes) the entry for an invalid event. An entry
+    /// already replayed is left alone. Safe to repeat.
+    async fn record(&self, entry: &ErrorEntry) -> Result<(), PortError>;
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ErrorEntry>, PortError>;
+
+    /// Takes the entry for a replay: true when it was open, or when an earlier replay's claim
+    /// is older than `stale_before` (that replayer died). False when replayed or being replayed.
+    async fn claim_replay(
+        &self,
+        user: UserId,
+        id: &EventId,
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// Gives a claimed entry back as still open, with the violations a re-validation found.
+    async fn reopen(
+        &self,
+        user: UserId,
+        id: &EventId,
+        violations: &[Violation],
+        schema: Option<&SchemaRef>,
+    ) -> Result<(), PortError>;
+
+    async fn mark_replayed(
+        &self,
+        user: UserId,
+        id: &EventId,
+        by: &str,
+        at: Millis,
+    ) -> Result<(), PortError>;
+
+    /// Newest first.
+    async fn list(
+        &self,
+        filter: &ErrorFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ErrorEntry>, PortError>;
 }

@@ -16,8 +16,8 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::domain::{EventBody, EventType, Millis, StoredEvent};
-use crate::rules::RuleProblem;
+use crate::domain::{EventBody, EventType, StoredEvent};
+use crate::rules::{RuleId, RuleProblem};
 
 /// How far ahead of the receive time a client's clock may be before its timestamp counts as
 /// "in the future" (phones and browsers drift).
@@ -178,8 +178,6 @@ impl std::fmt::Debug for Schema {
 #[error("{}", .0.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("; "))]
 pub struct InvalidSchema(pub Vec<RuleProblem>);
 
-const ID_MAX_CHARS: usize = 64;
-
 impl Schema {
     /// Reads and checks a schema document; `version` is the store's version of it.
     pub fn from_json(document: &Value, version: u64) -> Result<Schema, InvalidSchema> {
@@ -204,22 +202,14 @@ impl Schema {
         for key in object.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
             problem(&mut problems, &format!("$.{key}"), "unknown field");
         }
-        let id = match object.get("id").and_then(Value::as_str) {
-            Some(id)
-                if !id.is_empty()
-                    && id.len() <= ID_MAX_CHARS
-                    && id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-            {
-                id.to_owned()
+        let id = match object.get("id").and_then(Value::as_str).map(RuleId::parse) {
+            Some(Ok(id)) => id.as_str().to_owned(),
+            Some(Err(why)) => {
+                problem(&mut problems, "$.id", &why);
+                String::new()
             }
-            _ => {
-                problem(
-                    &mut problems,
-                    "$.id",
-                    "must be 1 to 64 letters, digits, - or _",
-                );
+            None => {
+                problem(&mut problems, "$.id", "required: a string");
                 String::new()
             }
         };
@@ -557,14 +547,13 @@ fn keyword_code(keyword: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, EventId, SessionId, UserId, WebEvent};
+    use crate::domain::{Activity, EventId, Millis, SessionId, UserId, WebEvent};
 
     fn defaults() -> SchemaSet {
         let text = include_str!("../../schemas/default.json");
         let doc: Value = serde_json::from_str(text).unwrap();
-        let (set, broken) = SchemaSet::from_documents(
-            doc["schemas"].as_array().unwrap().iter().map(|d| (1, d)),
-        );
+        let (set, broken) =
+            SchemaSet::from_documents(doc["schemas"].as_array().unwrap().iter().map(|d| (1, d)));
         assert!(broken.is_empty(), "{broken:?}");
         set
     }
@@ -589,10 +578,9 @@ mod tests {
     fn violations(verdict: Verdict) -> Vec<(String, String)> {
         match verdict {
             Verdict::Valid { .. } => vec![],
-            Verdict::Invalid { violations, .. } => violations
-                .into_iter()
-                .map(|v| (v.path, v.kind))
-                .collect(),
+            Verdict::Invalid { violations, .. } => {
+                violations.into_iter().map(|v| (v.path, v.kind)).collect()
+            }
         }
     }
 
@@ -724,7 +712,11 @@ mod tests {
             json!({"id": id, "match": {"kind": "web", "category": "c", "name": name},
                    "accept_without_schema": true})
         };
-        let docs = [doc("any", "*"), doc("clicks", "* click"), doc("link", "link click")];
+        let docs = [
+            doc("any", "*"),
+            doc("clicks", "* click"),
+            doc("link", "link click"),
+        ];
         let (set, broken) = SchemaSet::from_documents(docs.iter().map(|d| (1, d)));
         assert!(broken.is_empty());
         let id = |name: &str| {
@@ -752,8 +744,17 @@ mod tests {
             .into_iter()
             .map(|p| p.path)
             .collect();
-        for path in ["$.id", "$.match.category", "$.match.extra", "$.schema", "$.colour"] {
-            assert!(problems.iter().any(|p| p.starts_with(path)), "{path} in {problems:?}");
+        for path in [
+            "$.id",
+            "$.match.category",
+            "$.match.extra",
+            "$.schema",
+            "$.colour",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(path)),
+                "{path} in {problems:?}"
+            );
         }
         let both = json!({"id": "x", "match": {"kind": "feedback"}, "schema": {},
                           "accept_without_schema": true});

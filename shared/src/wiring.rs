@@ -14,7 +14,7 @@ use crate::admin::AdminApi;
 use crate::alerting::AlertDispatcher;
 use crate::auth::{AdminVerifier, TokenSecret, TokenVerifier, WeakSecret};
 use crate::aws::{
-    DynamoAlertLedger, DynamoBrowse, DynamoEvents, DynamoProfiles, DynamoRuleState,
+    DynamoAlertLedger, DynamoBrowse, DynamoErrorLog, DynamoEvents, DynamoProfiles, DynamoRuleState,
     DynamoRuleStore, SnsNotifier, SqsAbsenceScheduler,
 };
 use crate::clock::{Clock, SystemClock};
@@ -22,9 +22,12 @@ use crate::evaluation::RuleEvaluator;
 use crate::http::IngestApi;
 use crate::lambda::{AbsenceQueueHandler, StreamHandler};
 use crate::ports::RuleStore;
+use crate::processing::EventPipeline;
+use crate::registry::{CachedSchemas, DEFAULT_SCHEMAS, SchemaSource, documents_of_file};
 use crate::rulebook::{CachedRules, RuleSource};
 use crate::rules::{DEFAULT_RULES_JSON, InvalidRules, RuleId, RuleSet};
 use crate::scheduling::AbsenceChecker;
+use crate::schemas::{Schema, SchemaSet};
 
 /// The environment variables the functions read.
 pub mod env {
@@ -39,6 +42,9 @@ pub mod env {
     pub const RULES_TABLE: &str = "CUBA_RULES_TABLE";
     pub const ADMIN_TOKEN_SECRET: &str = "CUBA_ADMIN_TOKEN_SECRET";
     pub const RULES_CACHE_SECONDS: &str = "CUBA_RULES_CACHE_SECONDS";
+    pub const SCHEMAS_TABLE: &str = "CUBA_SCHEMAS_TABLE";
+    pub const SCHEMAS_FILE: &str = "CUBA_SCHEMAS_FILE";
+    pub const ERRORS_TABLE: &str = "CUBA_ERRORS_TABLE";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +64,8 @@ pub enum ConfigError {
     Seeding(crate::ports::PortError),
     #[error("rules file {path}: {source}")]
     InvalidRules { path: String, source: InvalidRules },
+    #[error("schemas file {path}: {message}")]
+    InvalidSchemas { path: String, message: String },
 }
 
 /// Finds a configuration value by environment variable name.
@@ -145,6 +153,50 @@ impl<'a> Settings<'a> {
                 self.required(env::RULES_TABLE)?,
             )),
             Arc::new(self.rules()?),
+            self.rules_cache_ttl()?,
+        )))
+    }
+
+    /// `CUBA_SCHEMAS_FILE` when set, else the shipped registry: the schemas in force until the
+    /// schema store is first seeded, and what seeds it.
+    pub fn schema_documents(&self) -> Result<Vec<(RuleId, Value)>, ConfigError> {
+        let (path, text) = match (self.lookup)(env::SCHEMAS_FILE).filter(|v| !v.is_empty()) {
+            None => ("(built-in default)".to_owned(), DEFAULT_SCHEMAS.to_owned()),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::RulesFile {
+                        path: PathBuf::from(&path),
+                        source,
+                    })?;
+                (path, text)
+            }
+        };
+        let invalid = |message: String| ConfigError::InvalidSchemas {
+            path: path.clone(),
+            message,
+        };
+        let mut documents = Vec::new();
+        for document in documents_of_file(&text).map_err(invalid)? {
+            let schema = Schema::from_json(&document, 0).map_err(|e| invalid(e.to_string()))?;
+            let id = RuleId::parse(&schema.id).map_err(invalid)?;
+            documents.push((id, document));
+        }
+        Ok(documents)
+    }
+
+    /// The schemas in force: the schema store behind the same cache as rules.
+    pub fn schema_source(
+        &self,
+        clients: &AwsClients,
+    ) -> Result<Arc<dyn SchemaSource>, ConfigError> {
+        let documents = self.schema_documents()?;
+        let (unseeded, _) = SchemaSet::from_documents(documents.iter().map(|(_, d)| (0, d)));
+        Ok(Arc::new(CachedSchemas::new(
+            Arc::new(DynamoRuleStore::new(
+                clients.dynamodb.clone(),
+                self.required(env::SCHEMAS_TABLE)?,
+            )),
+            Arc::new(unseeded),
             self.rules_cache_ttl()?,
         )))
     }
@@ -257,8 +309,6 @@ pub fn ingest_api(
     Ok(IngestApi {
         events: events(settings, clients)?,
         profiles: profiles(settings, clients)?,
-        scheduler: absence_scheduler(settings, clients)?,
-        rules: settings.rule_source(clients)?,
         verifier: settings.token_verifier()?,
         clock,
     })
@@ -269,14 +319,33 @@ pub fn stream_handler(
     settings: &Settings,
     clients: &AwsClients,
 ) -> Result<StreamHandler, ConfigError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(StreamHandler {
+        pipeline: pipeline(settings, clients, Arc::new(SystemClock))?,
+    })
+}
+
+/// Validation, then absence checks and rules: what the stream consumer and replays run.
+fn pipeline(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<EventPipeline, ConfigError> {
+    let events = events(settings, clients)?;
+    Ok(EventPipeline {
+        schemas: settings.schema_source(clients)?,
+        errors: Arc::new(DynamoErrorLog::new(
+            clients.dynamodb.clone(),
+            settings.required(env::ERRORS_TABLE)?,
+        )),
+        events: events.clone(),
+        scheduler: absence_scheduler(settings, clients)?,
         evaluator: RuleEvaluator {
             rules: settings.rule_source(clients)?,
-            events: events(settings, clients)?,
+            events,
             state: rule_state(settings, clients)?,
-            dispatcher: dispatcher(settings, clients, clock)?,
+            dispatcher: dispatcher(settings, clients, clock.clone())?,
         },
+        clock,
     })
 }
 
@@ -319,8 +388,27 @@ pub async fn admin_api(
     if seeded {
         tracing::info!("rule store seeded with the initial rules");
     }
+    let schemas: Arc<dyn RuleStore> = Arc::new(DynamoRuleStore::new(
+        clients.dynamodb.clone(),
+        settings.required(env::SCHEMAS_TABLE)?,
+    ));
+    let seeded = schemas
+        .seed(
+            &settings.schema_documents()?,
+            "cuba (initial schemas)",
+            clock.now(),
+        )
+        .await
+        .map_err(ConfigError::Seeding)?;
+    if seeded {
+        tracing::info!("schema store seeded with the initial schemas");
+    }
+    let pipeline = pipeline(settings, clients, clock.clone())?;
     Ok(AdminApi {
         rules,
+        schemas,
+        errors: pipeline.errors.clone(),
+        pipeline,
         browse: Arc::new(DynamoBrowse::new(
             clients.dynamodb.clone(),
             settings.required(env::EVENTS_TABLE)?,

@@ -126,7 +126,12 @@ async fn two_concurrent_first_payments_send_one_sms() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_check_that_is_not_due_is_requeued_and_fires_when_due() {
-    let t = TestStack::start().await;
+    // Without the stream consumer: this test hands the checker its check directly.
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
     let event_id = t
         .accept(
             "/api/v1/event/",

@@ -14,9 +14,7 @@ use serde_json::Value;
 
 use super::items::{Item, corrupt, unavailable};
 use crate::domain::{Millis, StoredEvent};
-use crate::ports::{
-    AlertEntry, AlertFilter, Browse, EventFilter, EventKind, Page, PortError, Times,
-};
+use crate::ports::{AlertEntry, AlertFilter, Browse, EventFilter, Page, PortError, Times};
 
 /// The bucket an item is indexed under in the `by_hour` indexes: whole hours since the epoch.
 pub fn hour_of(at: Millis) -> u64 {
@@ -57,7 +55,7 @@ fn key_json(key: Item) -> Option<Value> {
 }
 
 /// What to query: one index partition, or the hour buckets of a `by_hour` index.
-enum Partition {
+pub(super) enum Partition {
     Fixed {
         index: &'static str,
         attribute: &'static str,
@@ -68,25 +66,37 @@ enum Partition {
     },
 }
 
-struct Listing<'a> {
-    client: &'a Client,
-    table: &'a str,
-    partition: Partition,
-    sort_attribute: &'static str,
-    from: Millis,
-    to: Millis,
-    filter: Option<Filter>,
+pub(super) struct Listing<'a> {
+    pub client: &'a Client,
+    pub table: &'a str,
+    pub partition: Partition,
+    pub sort_attribute: &'static str,
+    pub from: Millis,
+    pub to: Millis,
+    pub filters: Vec<Filter>,
 }
 
-/// `#name = :f`, applied after the key condition.
-struct Filter {
-    attribute: &'static str,
-    value: AttributeValue,
+/// A condition applied after the key condition (all of them must hold).
+pub(super) struct Filter {
+    pub attribute: &'static str,
+    pub value: AttributeValue,
+    /// `contains(attribute, value)` (a list holds the value) instead of equality.
+    pub contains: bool,
+}
+
+impl Filter {
+    pub(super) fn eq(attribute: &'static str, value: AttributeValue) -> Self {
+        Filter {
+            attribute,
+            value,
+            contains: false,
+        }
+    }
 }
 
 impl Listing<'_> {
     /// One page of items decoded as `T`, and the cursor for the next.
-    async fn page<T: DeserializeOwned>(
+    pub(super) async fn page<T: DeserializeOwned>(
         &self,
         limit: usize,
         cursor: Option<&str>,
@@ -142,11 +152,19 @@ impl Listing<'_> {
                 .scan_index_forward(false)
                 .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start_key.take());
-            if let Some(filter) = &self.filter {
-                query = query
-                    .filter_expression("#f = :f")
-                    .expression_attribute_names("#f", filter.attribute)
-                    .expression_attribute_values(":f", filter.value.clone());
+            if !self.filters.is_empty() {
+                let mut conditions = Vec::new();
+                for (i, filter) in self.filters.iter().enumerate() {
+                    conditions.push(if filter.contains {
+                        format!("contains(#f{i}, :f{i})")
+                    } else {
+                        format!("#f{i} = :f{i}")
+                    });
+                    query = query
+                        .expression_attribute_names(format!("#f{i}"), filter.attribute)
+                        .expression_attribute_values(format!(":f{i}"), filter.value.clone());
+                }
+                query = query.filter_expression(conditions.join(" AND "));
             }
             let out = query.send().await.map_err(unavailable)?;
             items.extend(out.items.unwrap_or_default());
@@ -266,24 +284,27 @@ impl Browse for DynamoBrowse {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredEvent>, PortError> {
-        let partition = match filter.user {
-            Some(user) => Partition::Fixed {
+        let partition = match (&filter.session, filter.user) {
+            (Some(session), _) => Partition::Fixed {
+                index: "by_session",
+                attribute: "session_id",
+                value: AttributeValue::S(session.as_str().to_owned()),
+            },
+            (None, Some(user)) => Partition::Fixed {
                 index: super::EVENTS_BY_RECEIVED_INDEX,
                 attribute: "user",
                 value: AttributeValue::N(user.to_string()),
             },
-            None => Partition::Hourly { index: "by_hour" },
+            (None, None) => Partition::Hourly { index: "by_hour" },
         };
-        let kind_filter = filter.kind.map(|kind| Filter {
-            attribute: "kind",
-            value: AttributeValue::S(
-                match kind {
-                    EventKind::Activity => "activity",
-                    EventKind::Feedback => "feedback",
-                }
-                .into(),
-            ),
-        });
+        let mut filters: Vec<Filter> = filter
+            .kind
+            .map(|kind| Filter::eq("kind", AttributeValue::S(kind.as_str().into())))
+            .into_iter()
+            .collect();
+        if let (Some(_), Some(user)) = (&filter.session, filter.user) {
+            filters.push(Filter::eq("user", AttributeValue::N(user.to_string())));
+        }
         let listing = Listing {
             client: &self.client,
             table: &self.events_table,
@@ -291,7 +312,7 @@ impl Browse for DynamoBrowse {
             sort_attribute: "received_at",
             from: filter.from,
             to: filter.to,
-            filter: kind_filter,
+            filters,
         };
         listing.page(limit, cursor).await
     }
@@ -309,10 +330,8 @@ impl Browse for DynamoBrowse {
                     attribute: "user",
                     value: AttributeValue::N(user.to_string()),
                 },
-                rule.as_ref().map(|r| Filter {
-                    attribute: "rule_id",
-                    value: AttributeValue::S(r.as_str().to_owned()),
-                }),
+                rule.as_ref()
+                    .map(|r| Filter::eq("rule_id", AttributeValue::S(r.as_str().to_owned()))),
             ),
             (None, Some(rule)) => (
                 Partition::Fixed {
@@ -331,7 +350,7 @@ impl Browse for DynamoBrowse {
             sort_attribute: "fired_at",
             from: filter.from,
             to: filter.to,
-            filter: rule_filter,
+            filters: rule_filter.into_iter().collect(),
         };
         listing.page(limit, cursor).await
     }

@@ -1,11 +1,15 @@
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 
 use super::items::{Item, condition_held, corrupt, n, read_item, s, unavailable};
 use crate::alerting::{Alert, AlertId, Delivery};
 use crate::domain::{EventId, Millis, StoredEvent, UserId, UserProfile};
-use crate::ports::{AlertLedger, Claim, EventStore, Insert, PortError, ProfileStore, RuleState};
+use crate::ports::{
+    AlertLedger, Claim, EventStore, Insert, PortError, ProfileStore, ReceivedEvent, RuleState,
+};
 use crate::rules::{Action, RuleId};
 
 /// The events table's local secondary index on (`user`, `received_at`).
@@ -29,29 +33,136 @@ impl DynamoEvents {
         }
     }
 
-    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<StoredEvent>, PortError> {
-        let key = Item::from([
+    fn key(user: UserId, id: &EventId) -> Item {
+        Item::from([
             ("user".to_owned(), n(user)),
             ("id".to_owned(), s(id.as_str())),
-        ]);
-        read_item(&self.client, &self.table, key)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)
+        ])
     }
+
+    /// The stored form: the event's fields, its raw text, and the `hour` bucket for listings.
+    fn item(received: &ReceivedEvent) -> Result<Item, PortError> {
+        let mut item: Item = serde_dynamo::to_item(&received.event).map_err(corrupt)?;
+        item.insert(
+            "hour".to_owned(),
+            n(super::hour_of(received.event.received_at)),
+        );
+        item.insert(RAW_ATTRIBUTE.to_owned(), s(&received.raw));
+        Ok(item)
+    }
+
+    /// Stored copies of the given keys that exist, fetched in batches.
+    async fn existing(&self, keys: &[Item]) -> Result<Vec<ReceivedEvent>, PortError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| PortError::unavailable("dynamodb", e))?;
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    found.push(decode(item)?);
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        backoff(attempt, "batch read").await?;
+                        pending = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Puts items with BatchWriteItem, retrying whatever DynamoDB leaves unprocessed.
+    async fn put_all(&self, items: Vec<Item>) -> Result<(), PortError> {
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .map(|put| WriteRequest::builder().put_request(put).build())
+                        .map_err(|e| PortError::unavailable("dynamodb", e))
+                })
+                .collect::<Result<_, _>>()?;
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                match out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                {
+                    Some(rest) if !rest.is_empty() => {
+                        backoff(attempt, "batch write").await?;
+                        requests = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The attribute holding the event's JSON text exactly as the client sent it.
+const RAW_ATTRIBUTE: &str = "raw";
+/// Present (true) on events that failed their schema.
+const INVALID_ATTRIBUTE: &str = "invalid";
+/// Tries of a partially processed batch before giving up (and answering 503).
+const BATCH_ATTEMPTS: u32 = 8;
+
+async fn backoff(attempt: u32, what: &str) -> Result<(), PortError> {
+    if attempt + 1 >= BATCH_ATTEMPTS {
+        return Err(PortError::unavailable(
+            "dynamodb",
+            format!("{what}: items still unprocessed after {BATCH_ATTEMPTS} attempts"),
+        ));
+    }
+    // Exponential from 25 ms: DynamoDB leaves items unprocessed when it throttles.
+    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6))).await;
+    Ok(())
+}
+
+fn decode(mut item: Item) -> Result<ReceivedEvent, PortError> {
+    let raw = match item.remove(RAW_ATTRIBUTE) {
+        Some(AttributeValue::S(raw)) => raw,
+        _ => String::new(),
+    };
+    Ok(ReceivedEvent {
+        event: serde_dynamo::from_item(item).map_err(corrupt)?,
+        raw,
+    })
 }
 
 #[async_trait]
 impl EventStore for DynamoEvents {
-    async fn insert(&self, event: &StoredEvent) -> Result<Insert, PortError> {
-        let mut item: Item = serde_dynamo::to_item(event).map_err(corrupt)?;
-        item.insert("hour".to_owned(), n(super::hour_of(event.received_at)));
+    async fn insert(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
+        let event = &received.event;
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(Self::item(received)?))
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", "id")
             .send()
@@ -62,10 +173,80 @@ impl EventStore for DynamoEvents {
         // Read back the stored copy: its receive time, not this attempt's, is the truth.
         self.get(event.user, &event.id)
             .await?
-            .map(Insert::Duplicate)
+            .map(|stored| Insert::Duplicate(stored.event))
             .ok_or_else(|| {
                 PortError::unavailable("dynamodb", "duplicate event vanished during read-back")
             })
+    }
+
+    async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
+        // BatchWriteItem cannot be conditional, so look first: ids already stored are answered
+        // as duplicates and not rewritten. (Two batches racing with the same new id both write
+        // it; the copies differ only in receive time, and the stream sees one INSERT.)
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        for e in events {
+            if seen.insert((e.event.user, e.event.id.clone())) {
+                keys.push(Self::key(e.event.user, &e.event.id));
+            }
+        }
+        let mut stored: HashMap<(UserId, EventId), StoredEvent> = self
+            .existing(&keys)
+            .await?
+            .into_iter()
+            .map(|r| ((r.event.user, r.event.id.clone()), r.event))
+            .collect();
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut items = Vec::new();
+        for e in events {
+            let key = (e.event.user, e.event.id.clone());
+            if let Some(copy) = stored.get(&key) {
+                outcomes.push(Insert::Duplicate(copy.clone()));
+                continue;
+            }
+            items.push(Self::item(e)?);
+            stored.insert(key, e.event.clone());
+            outcomes.push(Insert::Inserted);
+        }
+        self.put_all(items).await?;
+        Ok(outcomes)
+    }
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError> {
+        read_item(&self.client, &self.table, Self::key(user, id))
+            .await?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn set_invalid(
+        &self,
+        user: UserId,
+        id: &EventId,
+        invalid: bool,
+    ) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user, id)))
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#invalid", INVALID_ATTRIBUTE);
+        let update = if invalid {
+            update
+                .update_expression("SET #invalid = :t")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+        } else {
+            update.update_expression("REMOVE #invalid")
+        };
+        if condition_held(update.send().await)? {
+            Ok(())
+        } else {
+            Err(PortError::Corrupt(format!(
+                "event {user}/{id} is not stored"
+            )))
+        }
     }
 
     async fn received_between(
@@ -85,13 +266,15 @@ impl EventStore for DynamoEvents {
             .expression_attribute_values(":user", n(user))
             .expression_attribute_values(":from", n(from.0))
             .expression_attribute_values(":to", n(to.0))
+            .filter_expression("attribute_not_exists(#invalid)")
+            .expression_attribute_names("#invalid", INVALID_ATTRIBUTE)
             .into_paginator()
             .send();
         let mut events = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(unavailable)?;
             for item in page.items.unwrap_or_default() {
-                events.push(serde_dynamo::from_item(item).map_err(corrupt)?);
+                events.push(decode(item)?.event);
             }
         }
         Ok(events)
@@ -108,7 +291,10 @@ impl EventStore for DynamoEvents {
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression("received_at BETWEEN :from AND :to")
+            .filter_expression(
+                "received_at BETWEEN :from AND :to AND attribute_not_exists(#invalid)",
+            )
+            .expression_attribute_names("#invalid", INVALID_ATTRIBUTE)
             .expression_attribute_values(":from", n(from.0))
             .expression_attribute_values(":to", n(to.0))
             .into_paginator()
@@ -119,7 +305,7 @@ impl EventStore for DynamoEvents {
                 if events.len() == limit {
                     return Ok((events, true));
                 }
-                events.push(serde_dynamo::from_item(item).map_err(corrupt)?);
+                events.push(decode(item)?.event);
             }
         }
         Ok((events, false))

@@ -2,6 +2,7 @@
 
 mod browse;
 mod dynamodb;
+mod errors;
 mod items;
 mod rules_table;
 mod sns;
@@ -11,6 +12,7 @@ pub use browse::{DynamoBrowse, hour_of};
 pub use dynamodb::{
     DynamoAlertLedger, DynamoEvents, DynamoProfiles, DynamoRuleState, EVENTS_BY_RECEIVED_INDEX,
 };
+pub use errors::DynamoErrorLog;
 pub use rules_table::DynamoRuleStore;
 pub use sns::SnsNotifier;
 pub use sqs::SqsAbsenceScheduler;

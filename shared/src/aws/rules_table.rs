@@ -32,7 +32,7 @@ fn document(item: &Item) -> Result<Option<Value>, PortError> {
         .map_err(|e| PortError::Corrupt(format!("rule document: {e}")))
 }
 
-/// Rules in one table keyed (`rule_id`, `version`): the head item (version 0) holds the current
+/// Rules in one table keyed (`doc_id`, `version`): the head item (version 0) holds the current
 /// document and `current_version`; every change also writes an immutable revision item.
 #[derive(Debug, Clone)]
 pub struct DynamoRuleStore {
@@ -58,7 +58,7 @@ impl DynamoRuleStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("rule_id", s(id))
+            .key("doc_id", s(id))
             .key("version", n(HEAD))
             .consistent_read(true)
             .send()
@@ -82,7 +82,7 @@ impl DynamoRuleStore {
         if item.get("deleted").and_then(|v| v.as_bool().ok()) == Some(&true) {
             return Ok(None);
         }
-        let Some(id) = get_s(item, "rule_id").and_then(|id| RuleId::parse(id).ok()) else {
+        let Some(id) = get_s(item, "doc_id").and_then(|id| RuleId::parse(id).ok()) else {
             return Ok(None);
         };
         let Some(document) = document(item)? else {
@@ -115,7 +115,7 @@ impl RuleStore for DynamoRuleStore {
         let mut records = Vec::new();
         while let Some(page) = pages.next().await {
             for item in page.map_err(unavailable)?.items.unwrap_or_default() {
-                if get_s(&item, "rule_id") == Some(SEEDED_MARKER) {
+                if get_s(&item, "doc_id") == Some(SEEDED_MARKER) {
                     seeded = true;
                 } else if let Some(record) = Self::record(&item)? {
                     records.push(record);
@@ -157,11 +157,11 @@ impl RuleStore for DynamoRuleStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("rule_id", s(SEEDED_MARKER))
+            .item("doc_id", s(SEEDED_MARKER))
             .item("version", n(HEAD))
             .item("seeded_by", s(by))
             .item("seeded_at", n(at.0))
-            .condition_expression("attribute_not_exists(rule_id)")
+            .condition_expression("attribute_not_exists(doc_id)")
             .send()
             .await;
         condition_held(marked)
@@ -191,7 +191,7 @@ impl RuleStore for DynamoRuleStore {
         let version = base + 1;
         let text = document.map(Value::to_string);
         let mut head_item = Item::from([
-            ("rule_id".to_owned(), s(id.as_str())),
+            ("doc_id".to_owned(), s(id.as_str())),
             ("version".to_owned(), n(HEAD)),
             ("current_version".to_owned(), n(version)),
             (
@@ -202,7 +202,7 @@ impl RuleStore for DynamoRuleStore {
             ("updated_at".to_owned(), n(at.0)),
         ]);
         let mut revision = Item::from([
-            ("rule_id".to_owned(), s(id.as_str())),
+            ("doc_id".to_owned(), s(id.as_str())),
             ("version".to_owned(), n(version)),
             ("action".to_owned(), s(action.as_str())),
             ("updated_by".to_owned(), s(by)),
@@ -213,7 +213,7 @@ impl RuleStore for DynamoRuleStore {
             revision.insert("document".to_owned(), s(text));
         }
         let head_put = match head {
-            None => Put::builder().condition_expression("attribute_not_exists(rule_id)"),
+            None => Put::builder().condition_expression("attribute_not_exists(doc_id)"),
             Some(_) => Put::builder()
                 .condition_expression("current_version = :base")
                 .expression_attribute_values(":base", n(base)),
@@ -225,7 +225,7 @@ impl RuleStore for DynamoRuleStore {
         let revision_put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(revision))
-            .condition_expression("attribute_not_exists(rule_id)")
+            .condition_expression("attribute_not_exists(doc_id)")
             .build()
             .map_err(|e| PortError::Corrupt(e.to_string()))?;
         let written = self
@@ -258,7 +258,7 @@ impl RuleStore for DynamoRuleStore {
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("rule_id = :id AND #version > :head")
+            .key_condition_expression("doc_id = :id AND #version > :head")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":id", s(id.as_str()))
             .expression_attribute_values(":head", n(HEAD))

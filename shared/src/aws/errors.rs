@@ -1,0 +1,190 @@
+//! The error log in DynamoDB: one item per invalid event, keyed like the events table.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::browse::{Filter, Listing, Partition};
+use super::items::{Item, condition_held, corrupt, n, read_item, s};
+use crate::domain::{EventId, Millis, UserId};
+use crate::ports::{ErrorEntry, ErrorFilter, ErrorLog, ErrorStatus, Page, PortError};
+use crate::schemas::{SchemaRef, Violation};
+
+#[derive(Debug, Clone)]
+pub struct DynamoErrorLog {
+    client: Client,
+    table: String,
+}
+
+impl DynamoErrorLog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoErrorLog {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn key(user: UserId, id: &EventId) -> Item {
+        Item::from([
+            ("user".to_owned(), n(user)),
+            ("id".to_owned(), s(id.as_str())),
+        ])
+    }
+}
+
+fn status(status: ErrorStatus) -> AttributeValue {
+    s(match status {
+        ErrorStatus::Open => "open",
+        ErrorStatus::Replaying => "replaying",
+        ErrorStatus::Replayed => "replayed",
+    })
+}
+
+#[async_trait]
+impl ErrorLog for DynamoErrorLog {
+    async fn record(&self, entry: &ErrorEntry) -> Result<(), PortError> {
+        let mut item: Item = serde_dynamo::to_item(entry).map_err(corrupt)?;
+        item.insert("hour".to_owned(), n(super::hour_of(entry.received_at)));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id) OR #status = :open")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", status(ErrorStatus::Open))
+            .send()
+            .await;
+        // A failed condition means the entry is being or has been replayed: keep it as it is.
+        condition_held(put).map(|_| ())
+    }
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ErrorEntry>, PortError> {
+        read_item(&self.client, &self.table, Self::key(user, id))
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
+
+    async fn claim_replay(
+        &self,
+        user: UserId,
+        id: &EventId,
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<bool, PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user, id)))
+            .update_expression("SET #status = :replaying, claimed_at = :now")
+            .condition_expression(
+                "#status = :open OR (#status = :replaying AND claimed_at < :stale)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":replaying", status(ErrorStatus::Replaying))
+            .expression_attribute_values(":open", status(ErrorStatus::Open))
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":stale", n(stale_before.0))
+            .send()
+            .await;
+        condition_held(update)
+    }
+
+    async fn reopen(
+        &self,
+        user: UserId,
+        id: &EventId,
+        violations: &[Violation],
+        schema: Option<&SchemaRef>,
+    ) -> Result<(), PortError> {
+        let mut kinds: Vec<&str> = violations.iter().map(|v| v.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let to_attribute = |value: serde_json::Value| -> Result<AttributeValue, PortError> {
+            serde_dynamo::to_attribute_value(value).map_err(corrupt)
+        };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user, id)))
+            .update_expression(
+                "SET #status = :open, violations = :v, violation_kinds = :k, #schema = :s \
+                 REMOVE claimed_at",
+            )
+            .condition_expression("#status = :replaying")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#schema", "schema")
+            .expression_attribute_values(":open", status(ErrorStatus::Open))
+            .expression_attribute_values(":replaying", status(ErrorStatus::Replaying))
+            .expression_attribute_values(":v", to_attribute(serde_json::json!(violations))?)
+            .expression_attribute_values(":k", to_attribute(serde_json::json!(kinds))?)
+            .expression_attribute_values(":s", to_attribute(serde_json::json!(schema))?)
+            .send()
+            .await;
+        condition_held(update).map(|_| ())
+    }
+
+    async fn mark_replayed(
+        &self,
+        user: UserId,
+        id: &EventId,
+        by: &str,
+        at: Millis,
+    ) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user, id)))
+            .update_expression(
+                "SET #status = :replayed, replayed_at = :at, replayed_by = :by REMOVE claimed_at",
+            )
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":replayed", status(ErrorStatus::Replayed))
+            .expression_attribute_values(":at", n(at.0))
+            .expression_attribute_values(":by", s(by))
+            .send()
+            .await;
+        condition_held(update).map(|_| ())
+    }
+
+    async fn list(
+        &self,
+        filter: &ErrorFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ErrorEntry>, PortError> {
+        let mut filters = Vec::new();
+        if let Some(event_type) = &filter.event_type {
+            filters.push(Filter::eq("event_type", s(event_type.as_str())));
+        }
+        if let Some(kind) = &filter.violation {
+            filters.push(Filter {
+                attribute: "violation_kinds",
+                value: s(kind.as_str()),
+                contains: true,
+            });
+        }
+        if let Some(wanted) = filter.status {
+            filters.push(Filter::eq("status", status(wanted)));
+        }
+        Listing {
+            client: &self.client,
+            table: &self.table,
+            partition: Partition::Hourly { index: "by_hour" },
+            sort_attribute: "received_at",
+            from: filter.from,
+            to: filter.to,
+            filters,
+        }
+        .page(limit, cursor)
+        .await
+    }
+}
