@@ -521,6 +521,21 @@ fn payload_violations(
                     format!("Unknown field(s): {}", unexpected.join(", ")),
                 )
             }
+            // `additionalProperties: false` without `properties` reports each extra field as
+            // failing a `false` schema at that field; name it the same way.
+            jsonschema::error::ValidationErrorKind::FalseSchema => {
+                match at
+                    .rsplit_once('.')
+                    .filter(|(_, field)| !field.ends_with(']'))
+                {
+                    Some((parent, field)) => Violation::new(
+                        parent,
+                        "unknown_field",
+                        format!("Unknown field(s): {field}"),
+                    ),
+                    None => Violation::new(at, "false_schema", error.to_string()),
+                }
+            }
             kind => Violation::new(at, &keyword_code(kind.keyword()), error.to_string()),
         };
         if seen.insert((violation.path.clone(), violation.message.clone())) {

@@ -53,6 +53,17 @@ async fn every_admin_route_refuses_missing_user_forged_and_roleless_tokens() {
         (Method::GET, "/admin/api/alerts"),
         (Method::GET, "/admin/api/users/1"),
         (Method::GET, "/admin/api/activity"),
+        (Method::GET, "/admin/api/schemas"),
+        (Method::GET, "/admin/api/schemas/feedback"),
+        (Method::PUT, "/admin/api/schemas/new-schema"),
+        (Method::DELETE, "/admin/api/schemas/feedback?version=1"),
+        (Method::PUT, "/admin/api/schemas/feedback/enabled"),
+        (Method::GET, "/admin/api/schemas/feedback/versions"),
+        (Method::POST, "/admin/api/schemas/test"),
+        (Method::GET, "/admin/api/errors"),
+        (Method::GET, "/admin/api/errors/1/e1"),
+        (Method::POST, "/admin/api/errors/1/e1/replay"),
+        (Method::POST, "/admin/api/errors/replay"),
     ];
     let cases: [(Option<&str>, StatusCode, &str); 5] = [
         (None, StatusCode::UNAUTHORIZED, "missing_token"),

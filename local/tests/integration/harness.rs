@@ -170,6 +170,21 @@ impl TestStack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Posts `body` byte for byte as `user`; answers (status, JSON body).
+    pub async fn post_text(&self, path: &str, user: u64, body: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.token(user))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post(&self, path: &str, user: u64, body: &Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::POST, path, user, body).await
     }

@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod deliveries;
 mod harness;
+mod schemas;
 mod seed_rules;
 mod stack;
 mod ui;
