@@ -58,10 +58,14 @@ async function reloadUntil(page, selector, seconds) {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     if (await page.locator(selector).count()) return;
-    if (Date.now() > deadline) throw new Error(`${selector} did not appear within ${seconds} s`);
+    if (Date.now() > deadline) {
+      const shown = (await page.textContent("main").catch(() => "")).slice(0, 600);
+      throw new Error(`${selector} did not appear within ${seconds} s; the page shows: ${shown}`);
+    }
     await page.waitForTimeout(500);
     await page.reload();
-    await page.waitForSelector("main table, main .error-box");
+    // A listing marks its table once the first page is in.
+    await page.waitForSelector("main table[data-loaded], main .error-box:not(:empty)");
   }
 }
 
@@ -181,10 +185,37 @@ try {
   await page.waitForSelector("#events-table tr[data-event]");
   assert.ok((await page.textContent("#events-table")).includes(`${SCRIPT} ${IMG}`));
 
+  log("an event of an unknown type lands in the error log, shown as text");
+  const SESSION = "d66ac88b-f801-4984-953f-5c6b266494a0";
+  await ingest("/api/v1/event/", {
+    session_id: SESSION, category: "page interaction", name: "scroll",
+    data: { host: "h", note: SCRIPT }, timestamp: new Date().toISOString(),
+  });
+  await page.goto(`${base}/admin/#/errors`);
+  await reloadUntil(page, "#errors-table tr[data-error]", 30);
+  const errorRow = page.locator("#errors-table tr[data-error]").first();
+  assert.match(await errorRow.textContent(), /no schema for web page interaction\/scroll/);
+  assert.ok((await errorRow.textContent()).includes(SCRIPT), "the raw event is shown literally");
+
+  log("create a schema for it in the schema editor, then replay the entry");
+  await page.goto(`${base}/admin/#/schemas/new`);
+  await page.waitForSelector("#schema-document");
+  await page.fill("#schema-document", JSON.stringify({ id: "web-scroll", match: { kind: "web", category: "page interaction", name: "scroll" }, schema: { type: "object", required: ["host"] } }));
+  await page.click("#save-schema");
+  await page.waitForSelector('#schemas-table tr[data-schema="web-scroll"]');
+  await page.goto(`${base}/admin/#/errors?status=open`);
+  await page.waitForSelector("#errors-table tr[data-error] button[data-replay]");
+  await page.click("#errors-table tr[data-error] button[data-replay]");
+  await page.waitForFunction(() => document.querySelector("#errors-table tr[data-error] .status")?.textContent === "replayed");
+  await page.screenshot({ path: join(artifacts, "admin-ui-error-log.png"), fullPage: true });
+  const replayed = await adminApi("/errors?status=replayed");
+  assert.equal(replayed.items.length, 1);
+  assert.equal(replayed.items[0].replayed_by, admin);
+
   log("the dashboard counts the events and the alert");
   await page.goto(`${base}/admin/#/dashboard`);
   await page.waitForSelector("#activity-chart svg");
-  assert.ok(Number(await page.textContent("#events-total")) >= 2);
+  assert.ok(Number(await page.textContent("#events-total")) >= 3);
   assert.ok(Number(await page.textContent("#alerts-total")) >= 1);
   assert.ok(await page.locator("#activity-chart rect.bar-alerts").count() >= 1);
   await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });

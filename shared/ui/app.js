@@ -218,6 +218,14 @@ async function route() {
       case "alerts":
         await renderAlerts(main, params);
         break;
+      case "schemas":
+        if (parts[1] === "new") await renderSchemaEditor(main, null);
+        else if (parts[1]) await renderSchemaEditor(main, parts[1]);
+        else await renderSchemas(main);
+        break;
+      case "errors":
+        await renderErrors(main, params);
+        break;
       default:
         main.append(el("p", { class: "empty", text: "No such page." }));
     }
@@ -703,8 +711,8 @@ async function pagedTable(main, path, params, headings, row, tableId) {
   const body = el("tbody");
   const error = el("div", { class: "error-box" });
   const more = el("button", { type: "button", class: "secondary", id: "load-more", text: "Load more", hidden: true });
-  main.append(el("table", { id: tableId }, el("thead", {}, el("tr", {}, headings.map((h) => el("th", { text: h })))), body),
-    error, el("div", { class: "row" }, more));
+  const table = el("table", { id: tableId }, el("thead", {}, el("tr", {}, headings.map((h) => el("th", { text: h })))), body);
+  main.append(table, error, el("div", { class: "row" }, more));
   let cursor = null;
   const load = async () => {
     more.disabled = true;
@@ -720,6 +728,7 @@ async function pagedTable(main, path, params, headings, row, tableId) {
     }
     cursor = page.next;
     more.hidden = !cursor;
+    table.dataset.loaded = "true";
   };
   more.addEventListener("click", load);
   await load();
@@ -741,7 +750,8 @@ async function renderEvents(main, params, view) {
   const feedbackOnly = view === "feedback";
   const fields = [
     { name: "user", label: "User", type: "number", placeholder: "all users" },
-    ...(feedbackOnly ? [] : [{ name: "kind", label: "Kind", options: [["", "all"], ["activity", "activity"], ["feedback", "feedback"]] }]),
+    ...(feedbackOnly ? [] : [{ name: "session", label: "Web session", placeholder: "uuid" }]),
+    ...(feedbackOnly ? [] : [{ name: "kind", label: "Kind", options: [["", "all"], ["activity", "activity"], ["web", "web"], ["feedback", "feedback"]] }]),
     { name: "from", label: "From", type: "datetime-local" },
     { name: "to", label: "To", type: "datetime-local" },
   ];
@@ -754,7 +764,9 @@ async function renderEvents(main, params, view) {
   await pagedTable(main, feedbackOnly ? "/feedback" : "/events", filters, headings, (e) => {
     const what = e.kind === "feedback"
       ? `rating ${e.rating}${e.comment ? `: ${e.comment}` : ""}`
-      : `${e.noun} ${e.verb}`;
+      : e.kind === "web"
+        ? `${e.category ?? "(no category)"}/${e.name} in session ${e.session_id}`
+        : `${e.noun} ${e.verb}`;
     return el("tr", { dataset: { event: e.id } },
       el("td", { text: formatTime(e.received_at) }),
       el("td", {}, userLink(view, e.user)),
@@ -787,6 +799,228 @@ async function renderAlerts(main, params) {
       el("td", { class: "text alert-text", text: a.text }),
       el("td", {}, details(a))),
     "alerts-table");
+}
+
+// ---- schemas --------------------------------------------------------------------------------
+
+function describeMatch(m) {
+  if (!m || typeof m !== "object") return "";
+  switch (m.kind) {
+    case "activity": return `activity ${m.noun}/${m.verb}`;
+    case "web": return `web ${m.category}/${m.name}`;
+    default: return String(m.kind);
+  }
+}
+
+async function renderSchemas(main) {
+  const { status, body } = await api("GET", "/schemas");
+  main.append(el("div", { class: "row" },
+    el("h1", { text: "Event schemas" }),
+    el("span", { class: "spacer" }),
+    el("button", { type: "button", id: "new-schema", onclick: () => { location.hash = "#/schemas/new"; }, text: "New schema" })));
+  if (status !== 200) {
+    main.append(el("div", { class: "error-box", text: errorText(body, status) }));
+    return;
+  }
+  main.append(el("p", { class: "hint", text: "Each stored event's payload is checked against the most specific schema for its type (exact names before * patterns) before any rule sees it. Invalid events go to the error log." }));
+  const rows = body.schemas.map((record) => {
+    const doc = record.rule || {};
+    const version = el("td", { class: "mono", text: record.version });
+    const toggle = el("input", {
+      type: "checkbox", class: "switch", role: "switch", checked: record.enabled,
+      "aria-label": `enabled: ${record.id}`, dataset: { schema: record.id },
+    });
+    toggle.addEventListener("change", async () => {
+      toggle.disabled = true;
+      const { status: s, body: b } = await api("PUT", `/schemas/${encodeURIComponent(record.id)}/enabled`,
+        { enabled: toggle.checked, version: record.version });
+      toggle.disabled = false;
+      if (s === 200) {
+        record = b;
+        version.textContent = b.version;
+        toast(`${b.id} ${b.enabled ? "enabled" : "disabled"} (version ${b.version})`);
+      } else {
+        toggle.checked = !toggle.checked;
+        toast(errorText(b, s));
+      }
+    });
+    return el("tr", { dataset: { schema: record.id } },
+      el("td", {}, toggle),
+      el("td", {},
+        el("a", { href: `#/schemas/${encodeURIComponent(record.id)}`, class: "mono", text: record.id }),
+        el("div", { class: "hint", text: doc.description || "" })),
+      el("td", { text: describeMatch(doc.match) }),
+      el("td", { text: doc.accept_without_schema ? "accepted without a schema" : "JSON Schema" }),
+      version,
+      el("td", { text: record.updated_by }),
+      el("td", { text: formatTime(record.updated_at) }));
+  });
+  main.append(el("table", { id: "schemas-table" },
+    el("thead", {}, el("tr", {}, ["On", "Schema", "Event type", "Check", "Version", "Last editor", "Updated"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, rows)));
+}
+
+const NEW_SCHEMA = {
+  id: "",
+  description: "",
+  match: { kind: "web", category: "page interaction", name: "scroll" },
+  schema: { type: "object", required: ["host", "path"], properties: { host: { type: "string" }, path: { type: "string" } }, additionalProperties: false },
+};
+
+async function renderSchemaEditor(main, id) {
+  let record = null;
+  if (id) {
+    const { status, body } = await api("GET", `/schemas/${encodeURIComponent(id)}`);
+    if (status !== 200) {
+      main.append(el("h1", { text: `Schema ${id}` }), el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    record = body;
+  }
+  const doc = record ? record.rule : NEW_SCHEMA;
+  const text = el("textarea", { id: "schema-document", rows: 22, spellcheck: "false", value: pretty(doc) });
+  const problems = el("div", { class: "field-error", id: "schema-problems" });
+  const save = async () => {
+    problems.textContent = "";
+    text.classList.remove("invalid");
+    let parsed;
+    try {
+      parsed = JSON.parse(text.value);
+    } catch (e) {
+      problems.textContent = `not valid JSON: ${e.message}`;
+      text.classList.add("invalid");
+      return;
+    }
+    const target = record ? record.id : String(parsed.id || "");
+    if (!target) {
+      problems.textContent = "$.id: give the schema an id";
+      text.classList.add("invalid");
+      return;
+    }
+    const { status, body } = await api("PUT", `/schemas/${encodeURIComponent(target)}`,
+      { ...parsed, version: record ? record.version : 0 });
+    if (status === 200 || status === 201) {
+      toast(`Saved ${body.id} (version ${body.version}). Replay the error log to re-check logged events.`);
+      location.hash = "#/schemas";
+      return;
+    }
+    text.classList.add("invalid");
+    const error = body && body.error;
+    problems.textContent = error && Array.isArray(error.problems)
+      ? error.problems.map((p) => `${p.path}: ${p.message}`).join("\n")
+      : errorText(body, status);
+  };
+  const testEvent = el("textarea", { id: "schema-test-event", rows: 8, spellcheck: "false", value: pretty({
+    session_id: "d66ac88b-f801-4984-953f-5c6b266494a0", category: "page interaction", name: "scroll",
+    data: { host: "www.cwtech.dev", path: "/" }, timestamp: new Date().toISOString(),
+  }) });
+  const testResult = el("div", { class: "result", id: "schema-test-result" });
+  const test = async () => {
+    clear(testResult);
+    let schema, event;
+    try {
+      schema = JSON.parse(text.value);
+      event = JSON.parse(testEvent.value);
+    } catch (e) {
+      testResult.append(el("div", { class: "error-box", text: `not valid JSON: ${e.message}` }));
+      return;
+    }
+    const { status, body } = await api("POST", "/schemas/test", { schema, event });
+    if (status !== 200) {
+      testResult.append(el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    testResult.append(el("p", {}, el("span", { class: `status ${body.valid ? "sent" : "undeliverable"}`, text: body.valid ? "valid" : "invalid" })),
+      body.violations.length ? el("ul", {}, body.violations.map((v) => el("li", { text: `${v.path} (${v.kind}): ${v.message}` }))) : null);
+  };
+  appendAll(main, [
+    el("h1", { text: record ? `Schema ${record.id}` : "New schema" }),
+    record ? el("p", { class: "hint", text: `Version ${record.version}, last changed by ${record.updated_by} at ${formatTime(record.updated_at)}.` }) : null,
+    el("div", { class: "two" },
+      el("div", { class: "card" },
+        el("label", { for: "schema-document", text: "Schema document" }),
+        el("p", { class: "hint", text: "{\"id\", \"description\", \"match\": {\"kind\": \"activity\", \"noun\", \"verb\"} | {\"kind\": \"web\", \"category\", \"name\"} | {\"kind\": \"feedback\"}, and \"schema\" (a JSON Schema for the payload: properties, data, or the feedback) or \"accept_without_schema\": true. Names may use * as a wildcard." }),
+        text, problems,
+        el("div", { class: "row" },
+          el("button", { type: "button", id: "save-schema", onclick: save, text: record ? `Save version ${record.version + 1}` : "Create schema" }),
+          el("button", { type: "button", class: "secondary", onclick: () => { location.hash = "#/schemas"; }, text: "Back to schemas" }))),
+      el("div", { class: "card" },
+        el("h2", { text: "Test an event" }),
+        el("p", { class: "hint", text: "Checks an event (either envelope) against the document on the left, saved or not. Nothing is stored." }),
+        testEvent,
+        el("div", { class: "row" }, el("button", { type: "button", id: "test-schema", onclick: test, text: "Test" })),
+        testResult)),
+  ]);
+}
+
+// ---- error log -------------------------------------------------------------------------------
+
+async function renderErrors(main, params) {
+  main.append(el("h1", { text: "Error log" }),
+    el("p", { class: "hint", text: "Events whose payload broke their schema: kept exactly as received, never seen by a rule. Fix the schema, then replay: each entry is validated again and, if valid, processed as a normal event at its original receive time (once, however often you replay)." }),
+    filterForm([
+      { name: "type", label: "Event type", placeholder: "web page interaction/pageview" },
+      { name: "violation", label: "Violation", placeholder: "unknown_field" },
+      { name: "status", label: "Status", options: [["", "all"], ["open", "open"], ["replayed", "replayed"], ["replaying", "replaying"]] },
+      { name: "from", label: "From", type: "datetime-local" },
+      { name: "to", label: "To", type: "datetime-local" },
+    ], params, (values) => setHashParams("errors", values)));
+  const filters = Object.fromEntries(params.entries());
+  const replayAll = el("button", { type: "button", class: "secondary", id: "replay-all", text: "Replay all open entries matching the filter" });
+  replayAll.addEventListener("click", async () => {
+    replayAll.disabled = true;
+    const request = {};
+    for (const key of ["type", "violation", "from", "to"]) if (filters[key]) request[key] = filters[key];
+    const { status, body } = await api("POST", "/errors/replay", request);
+    replayAll.disabled = false;
+    if (status !== 200) {
+      toast(errorText(body, status));
+      return;
+    }
+    toast(`${body.replayed} replayed, ${body.still_invalid} still invalid${body.next ? "; more remain, replay again" : ""}.`);
+    route();
+  });
+  main.append(el("div", { class: "row" }, replayAll));
+  await pagedTable(main, "/errors", filters,
+    ["Received", "User", "Event type", "Violations", "Status", "", ""],
+    (entry) => {
+      const statusCell = el("td", {}, el("span", { class: `status ${entry.status === "replayed" ? "sent" : "pending"}`, text: entry.status }));
+      const replay = el("button", { type: "button", class: "secondary", text: "Replay", dataset: { replay: entry.id } });
+      replay.hidden = entry.status === "replayed";
+      const violationsCell = el("td", { class: "text" },
+        el("ul", {}, entry.violations.map((v) => el("li", { text: `${v.path}: ${v.message}` }))));
+      replay.addEventListener("click", async () => {
+        replay.disabled = true;
+        const { status, body } = await api("POST", `/errors/${encodeURIComponent(entry.user)}/${encodeURIComponent(entry.id)}/replay`);
+        replay.disabled = false;
+        if (status !== 200) {
+          toast(errorText(body, status));
+          return;
+        }
+        if (body.outcome === "still_invalid") {
+          clear(violationsCell).append(el("ul", {}, body.violations.map((v) => el("li", { text: `${v.path}: ${v.message}` }))));
+          toast("Still invalid against the current schema.");
+        } else {
+          clear(statusCell).append(el("span", { class: "status sent", text: body.outcome === "replayed" ? "replayed" : body.outcome.replace(/_/g, " ") }));
+          replay.hidden = true;
+          toast(body.outcome === "replayed" ? `Replayed; ${body.alerts_fired} alert(s) fired.` : body.outcome.replace(/_/g, " "));
+        }
+      });
+      let raw;
+      try {
+        raw = pretty(JSON.parse(entry.raw));
+      } catch {
+        raw = entry.raw;
+      }
+      return el("tr", { dataset: { error: entry.id } },
+        el("td", { text: formatTime(entry.received_at) }),
+        el("td", { text: entry.user }),
+        el("td", { class: "mono", text: entry.event_type }),
+        violationsCell,
+        statusCell,
+        el("td", {}, replay),
+        el("td", {}, el("details", {}, el("summary", { text: "raw" }), el("pre", { text: raw }))));
+    }, "errors-table");
 }
 
 // ---- start -----------------------------------------------------------------------------------
