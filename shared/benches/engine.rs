@@ -9,8 +9,10 @@ use cuba::auth::{TokenSecret, TokenVerifier};
 use cuba::clock::{Clock, SystemClock};
 use cuba::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba::intake;
+use cuba::registry::{DEFAULT_SCHEMAS, documents_of_file};
 use cuba::rules::{Condition, RuleSet};
 use cuba::scheduling::plan_absence_checks;
+use cuba::schemas::SchemaSet;
 
 const SEED_EVENT: &[u8] = br#"{"user": 1, "ts": "1234567890", "latlong": "76.865, 98.975",
     "noun": "bill", "verb": "paid", "time": 5, "properties": {"amount": 3000, "type": "electricity"}}"#;
@@ -95,4 +97,48 @@ fn main() {
     measure("parse the default rule set", || {
         black_box(RuleSet::default_rules().ok());
     });
+
+    let documents = documents_of_file(DEFAULT_SCHEMAS).expect("default schemas");
+    let (schemas, _) = SchemaSet::from_documents(documents.iter().map(|d| (1, d)));
+    measure("compile the default schema registry (5 schemas)", || {
+        black_box(SchemaSet::from_documents(
+            black_box(&documents).iter().map(|d| (1, d)),
+        ));
+    });
+    measure("validate a bill payment against its schema", || {
+        black_box(schemas.validate(black_box(&event)));
+    });
+    let click = StoredEvent {
+        user: UserId(1),
+        id: EventId::parse("w1").expect("id"),
+        received_at: Millis(1_700_000_000_000),
+        body: match intake::parse_event(WEB_CLICK).expect("web event parses") {
+            intake::EventSubmission::Web(w) => EventBody::Web(w.event),
+            intake::EventSubmission::Mobile(_) => panic!("the click is a web event"),
+        },
+    };
+    measure(
+        "parse the web seed's click envelope (intake::parse_event)",
+        || {
+            black_box(intake::parse_event(black_box(WEB_CLICK)).ok());
+        },
+    );
+    measure(
+        "validate the click against `* click` (pattern lookup)",
+        || {
+            black_box(schemas.validate(black_box(&click)));
+        },
+    );
+    let mut bad = click.clone();
+    if let EventBody::Web(w) = &mut bad.body {
+        w.data["invalid_field"] = 1.into();
+    }
+    measure("validate an invalid click (violations collected)", || {
+        black_box(schemas.validate(black_box(&bad)));
+    });
 }
+
+const WEB_CLICK: &[u8] = br#"{"session_id": "d66ac88b-f801-4984-953f-5c6b266494a0",
+    "category": "page interaction", "name": "link click",
+    "data": {"host": "www.cwtech.dev", "path": "/", "element": "register"},
+    "timestamp": "2022-04-01 09:15:27.243860"}"#;
