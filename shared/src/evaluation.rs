@@ -24,9 +24,10 @@ pub struct RuleEvaluator {
 }
 
 impl RuleEvaluator {
-    /// Runs every enabled `first` and `window` rule the event triggers. (`absence` rules were
-    /// scheduled at ingest and run from the delay queue.) Safe to repeat for the same event:
-    /// claims are keyed by the event, and the ledger refuses a second delivery.
+    /// Runs every enabled `first` and `window` rule the event triggers. (`absence` rules are
+    /// scheduled by [`crate::processing::EventPipeline`] and run from the delay queue.) Safe to
+    /// repeat for the same event: claims are keyed by the event, and the ledger refuses a second
+    /// delivery.
     pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, DispatchError> {
         let view = event.view();
         let mut outcomes = Vec::new();

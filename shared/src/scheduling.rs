@@ -1,4 +1,4 @@
-//! Absence checks ("X not followed by Y within N seconds"): planned at ingest, run when due.
+//! Absence checks ("X not followed by Y within N seconds"): planned once an event is validated, run when due.
 
 use std::sync::Arc;
 
@@ -122,7 +122,7 @@ impl AbsenceChecker {
     }
 }
 
-/// Scheduling failures surface as port errors at ingest.
+/// Schedules every planned check; a failure surfaces as a port error (the stream retries).
 pub async fn schedule_all(
     scheduler: &dyn AbsenceScheduler,
     checks: &[AbsenceCheck],

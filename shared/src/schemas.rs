@@ -750,6 +750,33 @@ mod tests {
     }
 
     #[test]
+    fn extra_fields_are_named_with_or_without_declared_properties() {
+        let doc = json!({"id": "bare", "match": {"kind": "web", "category": "c", "name": "n"},
+                         "schema": {"type": "object", "additionalProperties": false}});
+        let set = SchemaSet::new(vec![Schema::from_json(&doc, 3).unwrap()]);
+        let Verdict::Invalid { schema, violations } =
+            set.validate(&web(Some("c"), "n", json!({"extra": 1}), T))
+        else {
+            panic!("valid")
+        };
+        assert_eq!(
+            schema,
+            Some(SchemaRef {
+                id: "bare".into(),
+                version: 3
+            })
+        );
+        assert_eq!(
+            violations,
+            [Violation::new(
+                "$.data",
+                "unknown_field",
+                "Unknown field(s): extra"
+            )]
+        );
+    }
+
+    #[test]
     fn a_bad_schema_document_reports_every_problem() {
         let doc = json!({"id": "bad id", "match": {"kind": "web", "name": "x", "extra": 1},
                          "schema": {"type": "nonsense"}, "colour": "red"});
