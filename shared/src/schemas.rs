@@ -264,7 +264,7 @@ impl Schema {
                 );
                 None
             }
-            (Some(schema), false) => match jsonschema::validator_for(schema) {
+            (Some(schema), false) => match jsonschema::validator_for(&with_named_extras(schema)) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     let at = e.instance_path().to_string();
@@ -348,6 +348,52 @@ fn type_match(m: &Map<String, Value>, problems: &mut Vec<RuleProblem>) -> Option
         ));
     }
     if unknown { None } else { matched }
+}
+
+/// The same schema, rewritten so that extra fields are reported by name: the validator reports
+/// `additionalProperties: false` on an object schema *without* `properties` as one anonymous
+/// `false` schema failure, but names every unexpected field once `properties` exists. Adding an
+/// empty `properties` changes nothing about what validates.
+fn with_named_extras(schema: &Value) -> Value {
+    const MAPS: [&str; 4] = ["properties", "patternProperties", "$defs", "definitions"];
+    const LISTS: [&str; 4] = ["allOf", "anyOf", "oneOf", "prefixItems"];
+    const SINGLE: [&str; 9] = [
+        "items",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "additionalProperties",
+        "propertyNames",
+        "unevaluatedProperties",
+    ];
+    let Value::Object(object) = schema else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in object {
+        let rewritten = match (key.as_str(), value) {
+            (k, Value::Object(map)) if MAPS.contains(&k) => Value::Object(
+                map.iter()
+                    .map(|(name, sub)| (name.clone(), with_named_extras(sub)))
+                    .collect(),
+            ),
+            (k, Value::Array(items)) if LISTS.contains(&k) || k == "items" => {
+                Value::Array(items.iter().map(with_named_extras).collect())
+            }
+            (k, sub) if SINGLE.contains(&k) => with_named_extras(sub),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), rewritten);
+    }
+    if out.get("additionalProperties") == Some(&Value::Bool(false))
+        && !out.contains_key("properties")
+        && !out.contains_key("patternProperties")
+    {
+        out.insert("properties".into(), Value::Object(Map::new()));
+    }
+    Value::Object(out)
 }
 
 /// `/data/0/name` → `.data[0].name`, the JSONPath style the rest of the API uses.
@@ -520,21 +566,6 @@ fn payload_violations(
                     "unknown_field",
                     format!("Unknown field(s): {}", unexpected.join(", ")),
                 )
-            }
-            // `additionalProperties: false` without `properties` reports each extra field as
-            // failing a `false` schema at that field; name it the same way.
-            jsonschema::error::ValidationErrorKind::FalseSchema => {
-                match at
-                    .rsplit_once('.')
-                    .filter(|(_, field)| !field.ends_with(']'))
-                {
-                    Some((parent, field)) => Violation::new(
-                        parent,
-                        "unknown_field",
-                        format!("Unknown field(s): {field}"),
-                    ),
-                    None => Violation::new(at, "false_schema", error.to_string()),
-                }
             }
             kind => Violation::new(at, &keyword_code(kind.keyword()), error.to_string()),
         };
@@ -752,7 +783,8 @@ mod tests {
     #[test]
     fn extra_fields_are_named_with_or_without_declared_properties() {
         let doc = json!({"id": "bare", "match": {"kind": "web", "category": "c", "name": "n"},
-                         "schema": {"type": "object", "additionalProperties": false}});
+                         "schema": {"type": "object", "additionalProperties": false,
+                                    "$defs": {"inner": {"additionalProperties": false}}}});
         let set = SchemaSet::new(vec![Schema::from_json(&doc, 3).unwrap()]);
         let Verdict::Invalid { schema, violations } =
             set.validate(&web(Some("c"), "n", json!({"extra": 1}), T))

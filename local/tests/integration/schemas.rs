@@ -481,4 +481,8 @@ async fn schemas_are_managed_like_rules() {
         .await;
     assert_eq!(answer["valid"], false);
     assert_eq!(answer["violations"][0]["kind"], "unknown_field");
+    assert_eq!(
+        answer["violations"][0]["message"],
+        "Unknown field(s): anything"
+    );
 }
