@@ -133,6 +133,9 @@ fn parse_activity_fields(mut fields: Fields) -> Result<ActivitySubmission, Inval
         Some(Value::Object(map)) => map,
         Some(_) => return Err(InvalidInput::invalid_type("properties", "an object")),
     };
+    for value in properties.values() {
+        check_depth("properties", value)?;
+    }
     fields.finish()?;
     Ok(ActivitySubmission {
         user,
@@ -195,6 +198,7 @@ fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
     let name = fields.required_name("name")?;
     let category = fields.optional_string("category", NAME_MAX_CHARS)?;
     let data = fields.take("data").unwrap_or(Value::Null);
+    check_depth("data", &data)?;
     let timestamp = match fields.take("timestamp") {
         None | Some(Value::Null) => {
             return Err(InvalidInput::new(
@@ -218,6 +222,27 @@ fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
             timestamp,
         },
     })
+}
+
+/// How deeply a payload may nest: DynamoDB refuses items nested past 32 levels, and a refusal
+/// there would surface as a retryable 503 instead of the client's error it is.
+pub const MAX_PAYLOAD_DEPTH: usize = 16;
+
+fn check_depth(field: &str, value: &Value) -> Result<(), InvalidInput> {
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    if depth(value) > MAX_PAYLOAD_DEPTH {
+        return Err(InvalidInput::invalid_value(
+            field,
+            format!("must not nest more than {MAX_PAYLOAD_DEPTH} levels deep"),
+        ));
+    }
+    Ok(())
 }
 
 /// The web seed's `"2022-04-01 09:15:27.243860"` (UTC, fraction optional), RFC 3339, or epoch
@@ -702,6 +727,10 @@ mod tests {
                 "{change}"
             );
         }
+        let mut deep = base.clone();
+        deep["data"] = (0..20).fold(json!(1), |inner, _| json!([inner]));
+        let e = parse_event_value(deep).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("data"));
         // Payload problems are the schema's business, not the envelope's.
         let mut no_category = base.clone();
         no_category.as_object_mut().unwrap().remove("category");
