@@ -25,4 +25,5 @@ pub mod rulebook;
 pub mod rules;
 pub mod scheduling;
 pub mod schemas;
+pub mod ttl_cache;
 pub mod wiring;

@@ -2,14 +2,14 @@
 //! defaults until an operator's first start seeds the store (as with rules).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use crate::ports::{PortError, RuleStore};
 use crate::schemas::SchemaSet;
+use crate::ttl_cache::TtlCache;
 
 /// The schema registry shipped with Cuba (`schemas/default.json`).
 pub const DEFAULT_SCHEMAS: &str = include_str!("../../schemas/default.json");
@@ -50,8 +50,7 @@ impl SchemaSource for FixedSchemas {
 pub struct CachedSchemas {
     store: Arc<dyn RuleStore>,
     unseeded: Arc<SchemaSet>,
-    ttl: Duration,
-    cache: Mutex<Option<(Instant, Arc<SchemaSet>)>>,
+    cache: TtlCache<SchemaSet>,
 }
 
 impl CachedSchemas {
@@ -59,8 +58,7 @@ impl CachedSchemas {
         CachedSchemas {
             store,
             unseeded,
-            ttl,
-            cache: Mutex::new(None),
+            cache: TtlCache::new(ttl),
         }
     }
 }
@@ -68,25 +66,7 @@ impl CachedSchemas {
 #[async_trait]
 impl SchemaSource for CachedSchemas {
     async fn current(&self) -> Result<Arc<SchemaSet>, PortError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((loaded_at, schemas)) = cache.as_ref()
-            && loaded_at.elapsed() < self.ttl
-        {
-            return Ok(schemas.clone());
-        }
-        match self.fresh().await {
-            Ok(schemas) => {
-                *cache = Some((Instant::now(), schemas.clone()));
-                Ok(schemas)
-            }
-            Err(e) => match cache.as_ref() {
-                Some((_, stale)) => {
-                    tracing::warn!(error = %e, "could not refresh schemas; using the last ones loaded");
-                    Ok(stale.clone())
-                }
-                None => Err(e),
-            },
-        }
+        self.cache.get("schemas", || self.fresh()).await
     }
 
     async fn fresh(&self) -> Result<Arc<SchemaSet>, PortError> {

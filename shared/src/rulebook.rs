@@ -2,13 +2,13 @@
 //! cache; until an operator's first start seeds the store, the default rule set applies.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Mutex;
 
 use crate::ports::{PortError, RuleStore};
 use crate::rules::{Rule, RuleSet};
+use crate::ttl_cache::TtlCache;
 
 #[async_trait]
 pub trait RuleSource: Send + Sync {
@@ -30,8 +30,7 @@ impl RuleSource for FixedRules {
 pub struct CachedRules {
     store: Arc<dyn RuleStore>,
     unseeded: Arc<RuleSet>,
-    ttl: Duration,
-    cache: Mutex<Option<(Instant, Arc<RuleSet>)>>,
+    cache: TtlCache<RuleSet>,
 }
 
 impl CachedRules {
@@ -40,8 +39,7 @@ impl CachedRules {
         CachedRules {
             store,
             unseeded,
-            ttl,
-            cache: Mutex::new(None),
+            cache: TtlCache::new(ttl),
         }
     }
 
@@ -67,25 +65,6 @@ impl CachedRules {
 #[async_trait]
 impl RuleSource for CachedRules {
     async fn current(&self) -> Result<Arc<RuleSet>, PortError> {
-        // One loader at a time; the others wait for its result instead of stampeding the table.
-        let mut cache = self.cache.lock().await;
-        if let Some((loaded_at, rules)) = cache.as_ref()
-            && loaded_at.elapsed() < self.ttl
-        {
-            return Ok(rules.clone());
-        }
-        match self.load().await {
-            Ok(rules) => {
-                *cache = Some((Instant::now(), rules.clone()));
-                Ok(rules)
-            }
-            Err(e) => match cache.as_ref() {
-                Some((_, stale)) => {
-                    tracing::warn!(error = %e, "could not refresh rules; using the last ones loaded");
-                    Ok(stale.clone())
-                }
-                None => Err(e),
-            },
-        }
+        self.cache.get("rules", || self.load()).await
     }
 }
