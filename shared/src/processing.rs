@@ -3,7 +3,6 @@
 //! scheduled and its rules evaluated. The stream consumer runs this for every new event; a
 //! replay runs it for an error-log entry once the operator has fixed the schema.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::alerting::{DispatchError, Dispatched};
@@ -15,7 +14,7 @@ use crate::ports::{
 };
 use crate::registry::SchemaSource;
 use crate::scheduling::{plan_absence_checks, schedule_all};
-use crate::schemas::{SchemaRef, Verdict, Violation};
+use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
 
 /// How long a replay may hold an error-log entry before another replay may take it over.
 pub const REPLAY_LEASE_SECONDS: u64 = 60;
@@ -77,7 +76,6 @@ impl EventPipeline {
         violations: &[Violation],
     ) -> Result<(), DispatchError> {
         let event = &received.event;
-        let kinds: BTreeSet<String> = violations.iter().map(|v| v.kind.clone()).collect();
         let entry = ErrorEntry {
             user: event.user,
             id: event.id.clone(),
@@ -85,7 +83,7 @@ impl EventPipeline {
             event_type: event.body.event_type().to_string(),
             raw: received.raw.clone(),
             violations: violations.to_vec(),
-            violation_kinds: kinds.into_iter().collect(),
+            violation_kinds: violation_kinds(violations),
             schema,
             status: ErrorStatus::Open,
             logged_at: self.clock.now(),

@@ -42,6 +42,13 @@ impl Violation {
     }
 }
 
+/// The kinds among `violations`, each once and sorted: what the error log filters on.
+pub fn violation_kinds(violations: &[Violation]) -> Vec<String> {
+    let kinds: std::collections::BTreeSet<&str> =
+        violations.iter().map(|v| v.kind.as_str()).collect();
+    kinds.into_iter().map(str::to_owned).collect()
+}
+
 /// The schema an event was checked against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaRef {

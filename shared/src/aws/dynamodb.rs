@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 
-use super::items::{Item, condition_held, corrupt, n, read_item, s, unavailable};
+use super::items::{Item, condition_held, corrupt, event_key, n, read_item, s, unavailable};
 use crate::alerting::{Alert, AlertId, Delivery};
 use crate::domain::{EventId, Millis, StoredEvent, UserId, UserProfile};
 use crate::ports::{
@@ -31,13 +31,6 @@ impl DynamoEvents {
             client,
             table: table.into(),
         }
-    }
-
-    fn key(user: UserId, id: &EventId) -> Item {
-        Item::from([
-            ("user".to_owned(), n(user)),
-            ("id".to_owned(), s(id.as_str())),
-        ])
     }
 
     /// The stored form: the event's fields, its raw text, and the `hour` bucket for listings.
@@ -187,7 +180,7 @@ impl EventStore for DynamoEvents {
         let mut seen = HashSet::new();
         for e in events {
             if seen.insert((e.event.user, e.event.id.clone())) {
-                keys.push(Self::key(e.event.user, &e.event.id));
+                keys.push(event_key(e.event.user, &e.event.id));
             }
         }
         let mut stored: HashMap<(UserId, EventId), StoredEvent> = self
@@ -213,7 +206,7 @@ impl EventStore for DynamoEvents {
     }
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError> {
-        read_item(&self.client, &self.table, Self::key(user, id))
+        read_item(&self.client, &self.table, event_key(user, id))
             .await?
             .map(decode)
             .transpose()
@@ -229,7 +222,7 @@ impl EventStore for DynamoEvents {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(user, id)))
+            .set_key(Some(event_key(user, id)))
             .condition_expression("attribute_exists(#id)")
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#invalid", INVALID_ATTRIBUTE);

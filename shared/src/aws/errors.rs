@@ -5,10 +5,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::browse::{Filter, Listing, Partition};
-use super::items::{Item, condition_held, corrupt, n, read_item, s};
+use super::items::{Item, condition_held, corrupt, event_key, n, read_item, s};
 use crate::domain::{EventId, Millis, UserId};
 use crate::ports::{ErrorEntry, ErrorFilter, ErrorLog, ErrorStatus, Page, PortError};
-use crate::schemas::{SchemaRef, Violation};
+use crate::schemas::{SchemaRef, Violation, violation_kinds};
 
 #[derive(Debug, Clone)]
 pub struct DynamoErrorLog {
@@ -22,13 +22,6 @@ impl DynamoErrorLog {
             client,
             table: table.into(),
         }
-    }
-
-    fn key(user: UserId, id: &EventId) -> Item {
-        Item::from([
-            ("user".to_owned(), n(user)),
-            ("id".to_owned(), s(id.as_str())),
-        ])
     }
 }
 
@@ -61,7 +54,7 @@ impl ErrorLog for DynamoErrorLog {
     }
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ErrorEntry>, PortError> {
-        read_item(&self.client, &self.table, Self::key(user, id))
+        read_item(&self.client, &self.table, event_key(user, id))
             .await?
             .map(serde_dynamo::from_item)
             .transpose()
@@ -79,7 +72,7 @@ impl ErrorLog for DynamoErrorLog {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(user, id)))
+            .set_key(Some(event_key(user, id)))
             .update_expression("SET #status = :replaying, claimed_at = :now")
             .condition_expression(
                 "#status = :open OR (#status = :replaying AND claimed_at < :stale)",
@@ -101,9 +94,6 @@ impl ErrorLog for DynamoErrorLog {
         violations: &[Violation],
         schema: Option<&SchemaRef>,
     ) -> Result<(), PortError> {
-        let mut kinds: Vec<&str> = violations.iter().map(|v| v.kind.as_str()).collect();
-        kinds.sort_unstable();
-        kinds.dedup();
         let to_attribute = |value: serde_json::Value| -> Result<AttributeValue, PortError> {
             serde_dynamo::to_attribute_value(value).map_err(corrupt)
         };
@@ -111,7 +101,7 @@ impl ErrorLog for DynamoErrorLog {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(user, id)))
+            .set_key(Some(event_key(user, id)))
             .update_expression(
                 "SET #status = :open, violations = :v, violation_kinds = :k, #schema = :s \
                  REMOVE claimed_at",
@@ -122,7 +112,10 @@ impl ErrorLog for DynamoErrorLog {
             .expression_attribute_values(":open", status(ErrorStatus::Open))
             .expression_attribute_values(":replaying", status(ErrorStatus::Replaying))
             .expression_attribute_values(":v", to_attribute(serde_json::json!(violations))?)
-            .expression_attribute_values(":k", to_attribute(serde_json::json!(kinds))?)
+            .expression_attribute_values(
+                ":k",
+                to_attribute(serde_json::json!(violation_kinds(violations)))?,
+            )
             .expression_attribute_values(":s", to_attribute(serde_json::json!(schema))?)
             .send()
             .await;
@@ -140,7 +133,7 @@ impl ErrorLog for DynamoErrorLog {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(user, id)))
+            .set_key(Some(event_key(user, id)))
             .update_expression(
                 "SET #status = :replayed, replayed_at = :at, replayed_by = :by REMOVE claimed_at",
             )

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::domain::{EventId, UserId};
 use crate::ports::PortError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -30,6 +31,14 @@ where
         Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
         Err(e) => Err(unavailable(e)),
     }
+}
+
+/// An event's key, (`user`, `id`): the events table and the error log both use it.
+pub(super) fn event_key(user: UserId, id: &EventId) -> Item {
+    Item::from([
+        ("user".to_owned(), n(user)),
+        ("id".to_owned(), s(id.as_str())),
+    ])
 }
 
 pub(super) fn corrupt(e: serde_dynamo::Error) -> PortError {
