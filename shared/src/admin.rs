@@ -130,6 +130,27 @@ fn invalid_document(code: &'static str, e: InvalidRules) -> ApiError {
     error
 }
 
+/// A user id from a path.
+fn parse_user(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse::<u64>().map(UserId).map_err(|_| {
+        bad_request(
+            "invalid_value",
+            "the user id must be an integer",
+            Some("user"),
+        )
+    })
+}
+
+/// An intake refusal of a document nested under `prefix` in the body, its field named in full
+/// (`event.noun`).
+fn nested_input_error(prefix: &str, e: intake::InvalidInput) -> ApiError {
+    let field = e
+        .field
+        .map(|f| format!("{prefix}.{f}"))
+        .unwrap_or_else(|| prefix.to_owned());
+    bad_request(e.code.as_str(), e.message, Some(&field))
+}
+
 fn parse_id(raw: &str) -> Result<RuleId, ApiError> {
     RuleId::parse(raw)
         .map_err(|why| bad_request("invalid_value", format!("rule id {why}"), Some("id")))
@@ -477,23 +498,16 @@ async fn dry_run(
             })
             .transpose()
     };
-    let field_error = |prefix: &str, e: intake::InvalidInput| {
-        let field = e
-            .field
-            .map(|f| format!("{prefix}.{f}"))
-            .unwrap_or_else(|| prefix.to_owned());
-        bad_request(e.code.as_str(), e.message, Some(&field))
-    };
     let event_body = if let Some(bytes) = nested("event")? {
         EventBody::Activity(
             intake::parse_activity(&bytes)
-                .map_err(|e| field_error("event", e))?
+                .map_err(|e| nested_input_error("event", e))?
                 .activity,
         )
     } else if let Some(bytes) = nested("feedback")? {
         EventBody::Feedback(
             intake::parse_feedback(&bytes)
-                .map_err(|e| field_error("feedback", e))?
+                .map_err(|e| nested_input_error("feedback", e))?
                 .feedback,
         )
     } else {
@@ -809,19 +823,19 @@ async fn list_events(
     _: Authorized,
     Query(query): Query<BrowseQuery>,
 ) -> Result<Response, ApiError> {
-    let kind = match query.kind.as_deref() {
-        None => None,
-        Some("activity") => Some(EventKind::Activity),
-        Some("feedback") => Some(EventKind::Feedback),
-        Some("web") => Some(EventKind::Web),
-        Some(_) => {
-            return Err(bad_request(
-                "invalid_value",
-                "`kind` must be activity, web or feedback",
-                Some("kind"),
-            ));
-        }
-    };
+    let kind = query
+        .kind
+        .as_deref()
+        .map(|raw| {
+            EventKind::parse(raw).ok_or_else(|| {
+                bad_request(
+                    "invalid_value",
+                    "`kind` must be activity, web or feedback",
+                    Some("kind"),
+                )
+            })
+        })
+        .transpose()?;
     browse_events(&api, &query, kind).await
 }
 
@@ -858,13 +872,7 @@ async fn get_user(
     _: Authorized,
     Path(user): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = user.parse::<u64>().map(UserId).map_err(|_| {
-        bad_request(
-            "invalid_value",
-            "the user id must be an integer",
-            Some("user"),
-        )
-    })?;
+    let user = parse_user(&user)?;
     let profile = api.profiles.profile(user).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -947,13 +955,8 @@ async fn test_schema(
     let event = body
         .remove("event")
         .ok_or_else(|| bad_request("missing_field", "`event` is required", Some("event")))?;
-    let submission = intake::parse_event_value(event).map_err(|e| {
-        let field = e
-            .field
-            .map(|f| format!("event.{f}"))
-            .unwrap_or_else(|| "event".to_owned());
-        bad_request(e.code.as_str(), e.message, Some(&field))
-    })?;
+    let submission =
+        intake::parse_event_value(event).map_err(|e| nested_input_error("event", e))?;
     let body = match submission {
         intake::EventSubmission::Mobile(m) => EventBody::Activity(m.activity),
         intake::EventSubmission::Web(w) => EventBody::Web(w.event),
@@ -1041,13 +1044,7 @@ async fn list_errors(
 }
 
 fn error_key(user: &str, id: &str) -> Result<(UserId, EventId), ApiError> {
-    let user = user.parse::<u64>().map(UserId).map_err(|_| {
-        bad_request(
-            "invalid_value",
-            "the user id must be an integer",
-            Some("user"),
-        )
-    })?;
+    let user = parse_user(user)?;
     let id = EventId::parse(id)
         .map_err(|e| bad_request("invalid_value", format!("event id {e}"), Some("id")))?;
     Ok((user, id))

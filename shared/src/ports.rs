@@ -261,6 +261,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 3] = [EventKind::Activity, EventKind::Feedback, EventKind::Web];
+
+    pub fn parse(raw: &str) -> Option<EventKind> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Activity => "activity",
