@@ -157,16 +157,17 @@ impl<'a> Settings<'a> {
         )))
     }
 
-    /// `CUBA_SCHEMAS_FILE` when set, else the shipped registry: the schemas in force until the
-    /// schema store is first seeded, and what seeds it.
-    pub fn schema_documents(&self) -> Result<Vec<(RuleId, Value)>, ConfigError> {
+    /// `CUBA_SCHEMAS_FILE` when set, else the shipped registry: the documents that seed the
+    /// schema store, and the registry they make (in force until the store is first seeded).
+    /// Each document is compiled once, here.
+    fn initial_schemas(&self) -> Result<(Vec<(RuleId, Value)>, SchemaSet), ConfigError> {
         let (path, text) = match (self.lookup)(env::SCHEMAS_FILE).filter(|v| !v.is_empty()) {
             None => ("(built-in default)".to_owned(), DEFAULT_SCHEMAS.to_owned()),
             Some(path) => {
                 let text =
-                    std::fs::read_to_string(&path).map_err(|source| ConfigError::RulesFile {
-                        path: PathBuf::from(&path),
-                        source,
+                    std::fs::read_to_string(&path).map_err(|e| ConfigError::InvalidSchemas {
+                        path: path.clone(),
+                        message: format!("cannot read it: {e}"),
                     })?;
                 (path, text)
             }
@@ -176,12 +177,21 @@ impl<'a> Settings<'a> {
             message,
         };
         let mut documents = Vec::new();
+        let mut in_force = Vec::new();
         for document in documents_of_file(&text).map_err(invalid)? {
             let schema = Schema::from_json(&document, 0).map_err(|e| invalid(e.to_string()))?;
             let id = RuleId::parse(&schema.id).map_err(invalid)?;
+            if document.get("enabled") != Some(&Value::Bool(false)) {
+                in_force.push(schema);
+            }
             documents.push((id, document));
         }
-        Ok(documents)
+        Ok((documents, SchemaSet::new(in_force)))
+    }
+
+    /// The documents to seed the schema store with.
+    pub fn schema_documents(&self) -> Result<Vec<(RuleId, Value)>, ConfigError> {
+        Ok(self.initial_schemas()?.0)
     }
 
     /// The schemas in force: the schema store behind the same cache as rules.
@@ -189,8 +199,7 @@ impl<'a> Settings<'a> {
         &self,
         clients: &AwsClients,
     ) -> Result<Arc<dyn SchemaSource>, ConfigError> {
-        let documents = self.schema_documents()?;
-        let (unseeded, _) = SchemaSet::from_documents(documents.iter().map(|(_, d)| (0, d)));
+        let (_, unseeded) = self.initial_schemas()?;
         Ok(Arc::new(CachedSchemas::new(
             Arc::new(DynamoRuleStore::new(
                 clients.dynamodb.clone(),
