@@ -405,32 +405,42 @@ async function renderRules(main) {
     el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No rules yet." })))));
 }
 
+/**
+ * The on/off switch of a rule or schema (`registry` is the API path, `noun` its data attribute):
+ * saves a new version at once and updates the row's version, editor and time cells; a conflicting
+ * change by someone else reloads the list.
+ */
+function enableSwitch(registry, noun, record, cells) {
+  const toggle = el("input", {
+    type: "checkbox", class: "switch", role: "switch", checked: record.enabled,
+    "aria-label": `enabled: ${record.id}`, dataset: { [noun]: record.id },
+  });
+  toggle.addEventListener("change", async () => {
+    toggle.disabled = true;
+    const { status, body } = await api("PUT", `/${registry}/${encodeURIComponent(record.id)}/enabled`,
+      { enabled: toggle.checked, version: record.version });
+    toggle.disabled = false;
+    if (status === 200) {
+      record = body;
+      cells.version.textContent = body.version;
+      cells.editor.textContent = body.updated_by;
+      cells.updated.textContent = formatTime(body.updated_at);
+      toast(`${body.id} ${body.enabled ? "enabled" : "disabled"} (version ${body.version})`);
+    } else {
+      toggle.checked = !toggle.checked;
+      toast(status === 409 ? `Someone changed this ${noun} meanwhile; reloading.` : errorText(body, status));
+      if (status === 409) route();
+    }
+  });
+  return toggle;
+}
+
 function ruleRow(record) {
   const rule = record.rule || {};
   const version = el("td", { class: "mono", text: record.version });
   const editor = el("td", { text: record.updated_by });
   const updated = el("td", { text: formatTime(record.updated_at) });
-  const toggle = el("input", {
-    type: "checkbox", class: "switch", role: "switch", checked: record.enabled,
-    "aria-label": `enabled: ${record.id}`, dataset: { rule: record.id },
-  });
-  toggle.addEventListener("change", async () => {
-    toggle.disabled = true;
-    const { status, body } = await api("PUT", `/rules/${encodeURIComponent(record.id)}/enabled`,
-      { enabled: toggle.checked, version: record.version });
-    toggle.disabled = false;
-    if (status === 200) {
-      record = body;
-      version.textContent = body.version;
-      editor.textContent = body.updated_by;
-      updated.textContent = formatTime(body.updated_at);
-      toast(`${body.id} ${body.enabled ? "enabled" : "disabled"} (version ${body.version})`);
-    } else {
-      toggle.checked = !toggle.checked;
-      toast(status === 409 ? "Someone changed this rule meanwhile; reloading." : errorText(body, status));
-      if (status === 409) route();
-    }
-  });
+  const toggle = enableSwitch("rules", "rule", record, { version, editor, updated });
   return el("tr", { dataset: { rule: record.id } },
     el("td", {}, toggle),
     el("td", {},
@@ -826,24 +836,9 @@ async function renderSchemas(main) {
   const rows = body.schemas.map((record) => {
     const doc = record.rule || {};
     const version = el("td", { class: "mono", text: record.version });
-    const toggle = el("input", {
-      type: "checkbox", class: "switch", role: "switch", checked: record.enabled,
-      "aria-label": `enabled: ${record.id}`, dataset: { schema: record.id },
-    });
-    toggle.addEventListener("change", async () => {
-      toggle.disabled = true;
-      const { status: s, body: b } = await api("PUT", `/schemas/${encodeURIComponent(record.id)}/enabled`,
-        { enabled: toggle.checked, version: record.version });
-      toggle.disabled = false;
-      if (s === 200) {
-        record = b;
-        version.textContent = b.version;
-        toast(`${b.id} ${b.enabled ? "enabled" : "disabled"} (version ${b.version})`);
-      } else {
-        toggle.checked = !toggle.checked;
-        toast(errorText(b, s));
-      }
-    });
+    const editor = el("td", { text: record.updated_by });
+    const updated = el("td", { text: formatTime(record.updated_at) });
+    const toggle = enableSwitch("schemas", "schema", record, { version, editor, updated });
     return el("tr", { dataset: { schema: record.id } },
       el("td", {}, toggle),
       el("td", {},
@@ -851,9 +846,7 @@ async function renderSchemas(main) {
         el("div", { class: "hint", text: doc.description || "" })),
       el("td", { text: describeMatch(doc.match) }),
       el("td", { text: doc.accept_without_schema ? "accepted without a schema" : "JSON Schema" }),
-      version,
-      el("td", { text: record.updated_by }),
-      el("td", { text: formatTime(record.updated_at) }));
+      version, editor, updated);
   });
   main.append(el("table", { id: "schemas-table" },
     el("thead", {}, el("tr", {}, ["On", "Schema", "Event type", "Check", "Version", "Last editor", "Updated"].map((h) => el("th", { text: h })))),
