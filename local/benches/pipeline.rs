@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use cuba::clock::{Clock, SystemClock};
-use cuba::domain::UserId;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::UserId;
 use cuba_local::runner::{self, StackOptions};
 
 const USERS: u64 = 50;

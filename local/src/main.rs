@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use cuba::auth::{AdminVerifier, TokenSecret, TokenVerifier};
-use cuba::clock::{Clock, SystemClock};
-use cuba::domain::UserId;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::UserId;
 use cuba_local::runner::{self, StackOptions};
+use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
 
 const USAGE: &str = "usage:
   cuba-local dev   [--endpoint URL] [--port N] [--stack NAME] [--template FILE] [--rules FILE]

@@ -15,10 +15,12 @@ use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
-use cuba::auth::{AdminVerifier, TokenVerifier};
-use cuba::clock::Clock;
-use cuba::lambda::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
-use cuba::wiring::{self, AwsClients, Settings, env};
+use cuba_core::clock::Clock;
+use cuba_lambda::AwsClients;
+use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
+use cuba_lambda::settings::{Settings, env};
+use cuba_lambda::wiring;
+use cuba_web::auth::{AdminVerifier, TokenVerifier};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -131,10 +133,10 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let clients = AwsClients::new(sdk);
     let ingest_settings = settings(&ingest_env);
     let api = wiring::ingest_api(&ingest_settings, &clients, options.clock.clone())?;
-    let verifier = ingest_settings.token_verifier()?;
+    let verifier = api.verifier.clone();
     let admin_settings = settings(&admin_env);
     let admin = wiring::admin_api(&admin_settings, &clients, options.clock.clone()).await?;
-    let admin_verifier = admin_settings.admin_verifier()?;
+    let admin_verifier = admin.verifier.clone();
     let stream_handler = wiring::stream_handler(&settings(&rules_env), &clients)?;
     let absence_handler =
         wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;
@@ -174,8 +176,9 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         .with_context(|| format!("binding {}", options.http_addr))?;
     let http_addr = listener.local_addr()?;
     // API Gateway routes /api/v1 and /admin/api to two functions; locally one server takes both.
-    let router =
-        cuba::http::with_error_fallbacks(cuba::http::routes(api).merge(cuba::admin::routes(admin)));
+    let router = cuba_web::error::with_error_fallbacks(
+        cuba_web::ingest::routes(api).merge(cuba_web::admin::routes(admin)),
+    );
     let progress = Arc::new(Progress::default());
     let mut tasks = vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use cuba::clock::SystemClock;
-use cuba::lambda::SqsEvent;
-use cuba::wiring::{self, AwsClients, Settings};
+use cuba_lambda::AwsClients;
+use cuba_lambda::SystemClock;
+use cuba_lambda::handlers::SqsEvent;
+use cuba_lambda::settings::Settings;
+use cuba_lambda::wiring;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]

@@ -1,19 +1,14 @@
-//! The admin Lambda: the operators' API for rules, behind the same HTTP API.
+//! The admin Lambda: the operators' API and web UI, behind the same HTTP API.
 
-use std::sync::Arc;
-
-use cuba::clock::SystemClock;
-use cuba::wiring::{self, AwsClients, Settings};
+use cuba_lambda::AwsClients;
+use cuba_lambda::settings::Settings;
+use cuba_lambda::wiring;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let sdk = aws_config::load_from_env().await;
-    let api = wiring::admin_api(
-        &Settings::from_process_env(),
-        &AwsClients::new(&sdk),
-        Arc::new(SystemClock),
-    )
-    .await?;
-    lambda_http::run(cuba::admin::router(api)).await
+    let router =
+        wiring::admin_router(&Settings::from_process_env(), &AwsClients::new(&sdk)).await?;
+    lambda_http::run(router).await
 }

@@ -1,7 +1,9 @@
 //! The rules Lambda: DynamoDB stream batches of new events in, alerts out through SNS.
 
-use cuba::lambda::DynamoDbEvent;
-use cuba::wiring::{self, AwsClients, Settings};
+use cuba_lambda::AwsClients;
+use cuba_lambda::handlers::DynamoDbEvent;
+use cuba_lambda::settings::Settings;
+use cuba_lambda::wiring;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]

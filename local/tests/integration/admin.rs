@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use cuba::auth::{AdminVerifier, TokenSecret};
-use cuba::clock::{Clock, SystemClock};
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_web::auth::{AdminVerifier, TokenSecret};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -4,9 +4,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::{TEST_SECRET, TestStack, bill};
-use cuba::auth::{TokenSecret, TokenVerifier};
-use cuba::clock::{Clock, SystemClock};
-use cuba::domain::UserId;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::UserId;
+use cuba_web::auth::{TokenSecret, TokenVerifier};
 
 async fn raw(
     t: &TestStack,

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
-use cuba::clock::{Clock, SystemClock};
-use cuba::domain::{EventId, Millis, UserId};
-use cuba::lambda::{DynamoDbEvent, SqsEvent};
-use cuba::rules::RuleId;
-use cuba::scheduling::AbsenceCheck;
+use cuba_core::absence::AbsenceCheck;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::rules::RuleId;
+use cuba_lambda::handlers::{DynamoDbEvent, SqsEvent};
 use cuba_local::runner::to_lambda_record;
 use serde_json::json;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_types::SdkConfig;
-use cuba::clock::{Clock, SystemClock};
-use cuba::domain::UserId;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::UserId;
 use cuba_local::runner::{self, RunningStack, StackOptions};
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,0 +1,182 @@
+//! The error-log table: one item per invalid event, keyed like the events table.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use serde::Serialize;
+
+use crate::browse::{Filter, Listing, Partition, hour_of};
+use crate::items::{Item, condition_held, corrupt, event_key, read_item, s, value};
+use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
+use cuba_core::listing::Page;
+use cuba_core::ports::{ErrorLog, PortError};
+use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
+
+#[derive(Debug, Clone)]
+pub struct DynamoErrorLog {
+    client: Client,
+    table: String,
+}
+
+impl DynamoErrorLog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoErrorLog {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+/// An error-log item: the entry, plus the `by_hour` listing index's partition key.
+#[derive(Serialize)]
+struct ErrorRow<'a> {
+    #[serde(flatten)]
+    entry: &'a ErrorEntry,
+    hour: u64,
+}
+
+#[async_trait]
+impl ErrorLog for DynamoErrorLog {
+    async fn record(&self, entry: &ErrorEntry) -> Result<(), PortError> {
+        let item: Item = serde_dynamo::to_item(ErrorRow {
+            entry,
+            hour: hour_of(entry.received_at),
+        })
+        .map_err(corrupt)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id) OR #status = :open")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", value(ErrorStatus::Open)?)
+            .send()
+            .await;
+        // A failed condition means the entry is being or has been replayed: keep it as it is.
+        condition_held(put).map(|_| ())
+    }
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ErrorEntry>, PortError> {
+        read_item(&self.client, &self.table, event_key(user, id))
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
+
+    async fn claim_replay(
+        &self,
+        user: UserId,
+        id: &EventId,
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<bool, PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(event_key(user, id)))
+            .update_expression("SET #status = :replaying, claimed_at = :now")
+            .condition_expression(
+                "#status = :open OR (#status = :replaying AND claimed_at < :stale)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":replaying", value(ErrorStatus::Replaying)?)
+            .expression_attribute_values(":open", value(ErrorStatus::Open)?)
+            .expression_attribute_values(":now", value(now)?)
+            .expression_attribute_values(":stale", value(stale_before)?)
+            .send()
+            .await;
+        condition_held(update)
+    }
+
+    async fn reopen(
+        &self,
+        user: UserId,
+        id: &EventId,
+        violations: &[Violation],
+        schema: Option<&SchemaRef>,
+    ) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(event_key(user, id)))
+            .update_expression(
+                "SET #status = :open, violations = :v, violation_kinds = :k, #schema = :s \
+                 REMOVE claimed_at",
+            )
+            .condition_expression("#status = :replaying")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#schema", "schema")
+            .expression_attribute_values(":open", value(ErrorStatus::Open)?)
+            .expression_attribute_values(":replaying", value(ErrorStatus::Replaying)?)
+            .expression_attribute_values(":v", value(violations)?)
+            .expression_attribute_values(":k", value(violation_kinds(violations))?)
+            .expression_attribute_values(":s", value(schema)?)
+            .send()
+            .await;
+        condition_held(update).map(|_| ())
+    }
+
+    async fn mark_replayed(
+        &self,
+        user: UserId,
+        id: &EventId,
+        by: &str,
+        at: Millis,
+    ) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(event_key(user, id)))
+            .update_expression(
+                "SET #status = :replayed, replayed_at = :at, replayed_by = :by REMOVE claimed_at",
+            )
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":replayed", value(ErrorStatus::Replayed)?)
+            .expression_attribute_values(":at", value(at)?)
+            .expression_attribute_values(":by", s(by))
+            .send()
+            .await;
+        condition_held(update).map(|_| ())
+    }
+
+    async fn list(
+        &self,
+        filter: &ErrorFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ErrorEntry>, PortError> {
+        let mut filters = Vec::new();
+        if let Some(event_type) = &filter.event_type {
+            filters.push(Filter::eq("event_type", s(event_type.as_str())));
+        }
+        if let Some(kind) = &filter.violation {
+            filters.push(Filter {
+                attribute: "violation_kinds",
+                value: s(kind.as_str()),
+                contains: true,
+            });
+        }
+        if let Some(wanted) = filter.status {
+            filters.push(Filter::eq("status", value(wanted)?));
+        }
+        Listing {
+            client: &self.client,
+            table: &self.table,
+            partition: Partition::Hourly { index: "by_hour" },
+            sort_attribute: "received_at",
+            from: filter.from,
+            to: filter.to,
+            filters,
+        }
+        .page(limit, cursor)
+        .await
+    }
+}

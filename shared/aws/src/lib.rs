@@ -1,0 +1,60 @@
+//! Cuba's AWS adapters: the core's ports on DynamoDB, SQS and SNS, one file per table or
+//! service. Every item is mapped with `serde_dynamo` row structs, and every enum is spelled as
+//! serde spells it; no SDK type leaves this crate.
+
+mod alert_ledger;
+mod browse;
+mod documents;
+mod error_log;
+mod events;
+mod items;
+mod profiles;
+mod rule_state;
+mod sns;
+mod sqs;
+
+use std::time::Duration;
+
+use aws_types::SdkConfig;
+use aws_types::sdk_config::TimeoutConfig;
+
+pub use alert_ledger::DynamoAlertLedger;
+pub use browse::{DynamoBrowse, hour_of};
+pub use documents::DynamoDocumentStore;
+pub use error_log::DynamoErrorLog;
+pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX};
+pub use profiles::DynamoProfiles;
+pub use rule_state::DynamoRuleState;
+pub use sns::SnsNotifier;
+pub use sqs::SqsAbsenceScheduler;
+
+/// No single AWS call (retries included) may take longer, so an alert's delivery lease
+/// ([`cuba_core::alerting::DELIVERY_LEASE_SECONDS`]) cannot lapse under a live worker.
+pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The AWS clients, built once per process and shared by every adapter.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        let sdk = sdk
+            .to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(AWS_OPERATION_TIMEOUT)
+                    .operation_attempt_timeout(AWS_OPERATION_TIMEOUT / 2)
+                    .build(),
+            )
+            .build();
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The rule-state table: first-occurrence markers and cooldowns, one item each per (rule, user),
+//! claimed with conditional writes so that only one trigger ever wins them.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::items::{Item, condition_held, corrupt, read_item, value};
+use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::ports::{PortError, RuleState};
+use cuba_core::rules::RuleId;
+
+/// How long rule-state items outlive their purpose before DynamoDB's TTL removes them.
+const STATE_TTL_GRACE_SECONDS: u64 = 24 * 60 * 60;
+
+/// `first#{rule}#{user}`: the event that fired the rule's one alert for the user.
+#[derive(Serialize, Deserialize)]
+struct FirstMarkerRow {
+    pk: String,
+    event_id: EventId,
+}
+
+/// `cooldown#{rule}#{user}`: the rule is quiet for the user until `cooldown_until`.
+#[derive(Serialize, Deserialize)]
+struct CooldownRow {
+    pk: String,
+    event_id: EventId,
+    cooldown_until: Millis,
+    /// Seconds since the epoch: DynamoDB's TTL attribute.
+    expires_at: u64,
+}
+
+fn first_key(rule: &RuleId, user: UserId) -> String {
+    format!("first#{rule}#{user}")
+}
+
+fn cooldown_key(rule: &RuleId, user: UserId) -> String {
+    format!("cooldown#{rule}#{user}")
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoRuleState {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRuleState {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoRuleState {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Puts `row` if `condition` holds; `Ok(false)` when it did not.
+    async fn conditional_put(
+        &self,
+        row: impl Serialize,
+        condition: &str,
+        values: Item,
+    ) -> Result<bool, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(row).map_err(corrupt)?))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        condition_held(put)
+    }
+
+    async fn read<T: DeserializeOwned>(&self, pk: String) -> Result<Option<T>, PortError> {
+        let key = Item::from([("pk".to_owned(), value(&pk)?)]);
+        read_item(&self.client, &self.table, key)
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
+}
+
+#[async_trait]
+impl RuleState for DynamoRuleState {
+    async fn claim_first(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+    ) -> Result<bool, PortError> {
+        let row = FirstMarkerRow {
+            pk: first_key(rule, user),
+            event_id: event.clone(),
+        };
+        let values = Item::from([(":event".to_owned(), value(event)?)]);
+        self.conditional_put(row, "attribute_not_exists(pk) OR event_id = :event", values)
+            .await
+    }
+
+    async fn claim_cooldown(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+        at: Millis,
+        until: Millis,
+    ) -> Result<bool, PortError> {
+        let row = CooldownRow {
+            pk: cooldown_key(rule, user),
+            event_id: event.clone(),
+            cooldown_until: until,
+            expires_at: until.0 / 1000 + STATE_TTL_GRACE_SECONDS,
+        };
+        let values = Item::from([
+            (":event".to_owned(), value(event)?),
+            (":at".to_owned(), value(at)?),
+        ]);
+        self.conditional_put(
+            row,
+            "attribute_not_exists(pk) OR cooldown_until <= :at OR event_id = :event",
+            values,
+        )
+        .await
+    }
+
+    async fn first_holder(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+    ) -> Result<Option<EventId>, PortError> {
+        Ok(self
+            .read::<FirstMarkerRow>(first_key(rule, user))
+            .await?
+            .map(|row| row.event_id))
+    }
+
+    async fn cooldown_until(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+    ) -> Result<Option<Millis>, PortError> {
+        Ok(self
+            .read::<CooldownRow>(cooldown_key(rule, user))
+            .await?
+            .map(|row| row.cooldown_until))
+    }
+}

@@ -1,0 +1,102 @@
+//! Absence checks ("X not followed by Y within N seconds"): the message on the delay queue, and
+//! which checks a validated event calls for.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{EventId, Millis, StoredEvent, UserId};
+use crate::rules::{Condition, RuleId, RuleSet};
+
+/// SQS refuses a longer `DelaySeconds`; checks due later are re-enqueued until due.
+pub const MAX_QUEUE_DELAY_SECONDS: u32 = 900;
+
+/// The message on the delay queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsenceCheck {
+    pub rule_id: RuleId,
+    pub user: UserId,
+    pub event_id: EventId,
+    /// The trigger's receive time: the window starts here.
+    pub received_at: Millis,
+    pub due_at: Millis,
+}
+
+impl AbsenceCheck {
+    /// The delay to ask the queue for when sending this check at `now`.
+    pub fn delay_from(&self, now: Millis) -> u32 {
+        let seconds = now.seconds_until(self.due_at);
+        u32::try_from(seconds)
+            .unwrap_or(u32::MAX)
+            .min(MAX_QUEUE_DELAY_SECONDS)
+    }
+}
+
+/// The checks that storing `event` calls for: one per enabled absence rule it triggers.
+pub fn plan_absence_checks(rules: &RuleSet, event: &StoredEvent) -> Vec<AbsenceCheck> {
+    let view = event.view();
+    rules
+        .triggered_by(&view)
+        .filter_map(|rule| match &rule.condition {
+            Condition::Absence(absence) => Some(AbsenceCheck {
+                rule_id: rule.id.clone(),
+                user: event.user,
+                event_id: event.id.clone(),
+                received_at: event.received_at,
+                due_at: absence.due_at(event.received_at),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Activity, EventBody, Feedback, Rating};
+
+    fn event(body: EventBody) -> StoredEvent {
+        StoredEvent {
+            user: UserId(3),
+            id: EventId::parse("e1").unwrap(),
+            received_at: Millis(10_000),
+            body,
+        }
+    }
+
+    #[test]
+    fn a_bill_payment_plans_one_check_per_absence_rule() {
+        let rules = RuleSet::default_rules().unwrap();
+        let paid = event(EventBody::Activity(Activity {
+            noun: "bill".into(),
+            verb: "paid".into(),
+            ts: None,
+            latlong: None,
+            time: None,
+            properties: Default::default(),
+        }));
+        let checks = plan_absence_checks(&rules, &paid);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].rule_id.as_str(), "bill-paid-no-feedback");
+        assert_eq!(checks[0].due_at, Millis(910_000));
+
+        let feedback = event(EventBody::Feedback(Feedback {
+            rating: Rating::try_from(5).unwrap(),
+            comment: None,
+        }));
+        assert!(plan_absence_checks(&rules, &feedback).is_empty());
+    }
+
+    #[test]
+    fn delays_are_capped_at_the_queue_maximum() {
+        let check = AbsenceCheck {
+            rule_id: RuleId::parse("r").unwrap(),
+            user: UserId(1),
+            event_id: EventId::parse("e").unwrap(),
+            received_at: Millis(0),
+            due_at: Millis(3_600_000),
+        };
+        assert_eq!(check.delay_from(Millis(0)), 900);
+        assert_eq!(check.delay_from(Millis(3_000_000)), 600);
+        assert_eq!(check.delay_from(Millis(3_599_001)), 1);
+        assert_eq!(check.delay_from(Millis(4_000_000)), 0);
+    }
+}

@@ -1,0 +1,163 @@
+//! Alerts: what a rule fires, how its delivery ended, and the ledger's view of it. The ledger
+//! key is derived from what fired the alert, so a retried or duplicated delivery of the same
+//! stream record or queue message finds the alert already settled and sends nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{EventId, Millis, UserId};
+use crate::rules::{Action, Rule, RuleId, Severity};
+
+/// `{rule}#{user}#{discriminator}`: rule ids and event ids cannot contain `#`, so distinct
+/// alerts never share a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertId(String);
+
+impl AlertId {
+    /// The one alert a `first` rule may ever send a user.
+    pub fn first(rule: &RuleId, user: UserId) -> Self {
+        AlertId(format!("{rule}#{user}#first"))
+    }
+
+    /// The alert a window or absence rule sends for one triggering event.
+    pub fn for_trigger(rule: &RuleId, user: UserId, trigger: &EventId) -> Self {
+        AlertId(format!("{rule}#{user}#{trigger}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub id: AlertId,
+    pub rule_id: RuleId,
+    pub user: UserId,
+    pub event_ids: Vec<EventId>,
+    pub action: Action,
+    pub text: String,
+    pub fired_at: Millis,
+}
+
+impl Alert {
+    pub fn new(
+        rule: &Rule,
+        id: AlertId,
+        user: UserId,
+        event_ids: Vec<EventId>,
+        text: String,
+        fired_at: Millis,
+    ) -> Self {
+        Alert {
+            id,
+            rule_id: rule.id.clone(),
+            user,
+            event_ids,
+            action: rule.action,
+            text,
+            fired_at,
+        }
+    }
+}
+
+/// How an alert ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent {
+        message_id: String,
+    },
+    /// Recorded instead of silently dropped, e.g. an SMS for a user with no phone on file.
+    Undeliverable {
+        reason: String,
+    },
+}
+
+/// The JSON body published on the operator topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorAlert {
+    pub alert_id: AlertId,
+    pub rule_id: RuleId,
+    pub severity: Severity,
+    pub user: UserId,
+    pub event_ids: Vec<EventId>,
+    pub text: String,
+    pub fired_at: Millis,
+}
+
+/// Whether this worker may deliver an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Deliver it, then settle.
+    Claimed,
+    /// Delivered (or found undeliverable) before: do nothing.
+    AlreadySettled,
+    /// Another worker holds a lease on it until `lease_until`: retry after that.
+    InFlight { lease_until: Millis },
+}
+
+/// Where an alert's delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Claimed by a worker (or released by one that failed) and not yet delivered.
+    Pending,
+    Sent,
+    /// Recorded instead of silently dropped, e.g. an SMS for a user with no phone on file.
+    Undeliverable,
+}
+
+/// A fired alert as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEntry {
+    pub alert_id: AlertId,
+    pub rule_id: RuleId,
+    pub user: UserId,
+    #[serde(default)]
+    pub event_ids: Vec<EventId>,
+    #[serde(flatten)]
+    pub action: Action,
+    pub text: String,
+    pub fired_at: Millis,
+    pub status: AlertStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl AlertEntry {
+    /// The entry a worker writes when it claims `alert` for delivery.
+    pub fn pending(alert: &Alert) -> Self {
+        AlertEntry {
+            alert_id: alert.id.clone(),
+            rule_id: alert.rule_id.clone(),
+            user: alert.user,
+            event_ids: alert.event_ids.clone(),
+            action: alert.action,
+            text: alert.text.clone(),
+            fired_at: alert.fired_at,
+            status: AlertStatus::Pending,
+            message_id: None,
+            reason: None,
+            settled_at: None,
+            attempts: None,
+            last_error: None,
+        }
+    }
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertFilter {
+    pub user: Option<UserId>,
+    pub rule: Option<RuleId>,
+    pub from: Millis,
+    pub to: Millis,
+}

@@ -1,0 +1,392 @@
+//! Whether and how a rule fires for a trigger: one pure function, [`decide`], that live
+//! evaluation, the admin dry run and the backtest all call, so a change to window, cooldown or
+//! first-occurrence semantics is one edit. Absence rules are decided twice: when the trigger
+//! arrives (a check falls due later) and when the check runs ([`decide_absence`]).
+//!
+//! The decision reads only values: the rule, the trigger, the user's recent events and what is
+//! known of the rule's state for that user. It returns the claim the caller must win before the
+//! alert goes out; live evaluation makes that claim atomically in the rule-state store (so two
+//! workers, or a redelivery, never both fire), while the backtest applies it to its own memory.
+
+use crate::alert::AlertId;
+use crate::domain::{EventId, Millis, StoredEvent};
+use crate::rules::{Condition, Rule, WindowTotals};
+
+/// What is known of a rule's state for one user. Live evaluation knows nothing in advance (its
+/// claims check the state atomically); the dry run reads the store; the backtest simulates it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleMemory {
+    /// The event that holds the rule's first-occurrence marker.
+    pub first_holder: Option<EventId>,
+    /// When the rule's cooldown ends (it may be in the past).
+    pub cooldown_until: Option<Millis>,
+}
+
+/// The state a firing takes: only one trigger can win it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateClaim {
+    /// The rule's first-occurrence marker for the user.
+    First,
+    /// The rule's cooldown for the user, from the trigger's receive time until `until`.
+    Cooldown { until: Millis },
+    /// Nothing to claim: the alert ledger's key alone keeps the alert single (absence rules).
+    None,
+}
+
+impl RuleMemory {
+    /// The memory after `trigger` won `claim`.
+    pub fn apply(&mut self, claim: StateClaim, trigger: &EventId) {
+        match claim {
+            StateClaim::First => self.first_holder = Some(trigger.clone()),
+            StateClaim::Cooldown { until } => self.cooldown_until = Some(until),
+            StateClaim::None => {}
+        }
+    }
+}
+
+/// An alert the rule fires, once its claim is won.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Firing {
+    pub claim: StateClaim,
+    pub alert_id: AlertId,
+    pub trigger: EventId,
+    /// The events that made the alert: the trigger, or every matching event in the window.
+    pub event_ids: Vec<EventId>,
+    pub totals: Option<WindowTotals>,
+    pub text: String,
+    pub fired_at: Millis,
+}
+
+/// Why a triggered rule stays quiet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Quiet {
+    /// The trigger does not match the rule's `when`.
+    NoMatch,
+    /// The rule is disabled.
+    Disabled,
+    /// A `first` rule already fired for this user, for this event.
+    AlreadyHadFirst(EventId),
+    /// The window's events do not reach the threshold.
+    BelowThreshold(WindowTotals),
+    /// The threshold is reached, but the rule fired recently and is cooling down until then.
+    CoolingDown { totals: WindowTotals, until: Millis },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Fires(Firing),
+    Quiet(Quiet),
+    /// An absence rule: a check falls due then, and fires unless the expected event came.
+    SchedulesCheck {
+        due_at: Millis,
+    },
+}
+
+/// Decides `rule` for `trigger`. `recent` holds the trigger's user's events received up to the
+/// trigger (any superset is fine: events of other users, outside the window or not matching
+/// `when` are ignored, and the trigger counts once whether it is in `recent` or not); it matters
+/// only for window rules.
+pub fn decide(
+    rule: &Rule,
+    trigger: &StoredEvent,
+    recent: &[StoredEvent],
+    memory: &RuleMemory,
+) -> Decision {
+    if !rule.enabled {
+        return Decision::Quiet(Quiet::Disabled);
+    }
+    if !rule.when.matches(&trigger.view()) {
+        return Decision::Quiet(Quiet::NoMatch);
+    }
+    let at = trigger.received_at;
+    match &rule.condition {
+        Condition::First => match &memory.first_holder {
+            Some(holder) if *holder != trigger.id => {
+                Decision::Quiet(Quiet::AlreadyHadFirst(holder.clone()))
+            }
+            _ => Decision::Fires(Firing {
+                claim: StateClaim::First,
+                alert_id: AlertId::first(&rule.id, trigger.user),
+                trigger: trigger.id.clone(),
+                event_ids: vec![trigger.id.clone()],
+                totals: None,
+                text: rule.render_message(trigger, None),
+                fired_at: at,
+            }),
+        },
+        Condition::Window(window) => {
+            let from = window.starts_after(at);
+            let in_window: Vec<&StoredEvent> = recent
+                .iter()
+                .filter(|e| {
+                    e.user == trigger.user
+                        && e.id != trigger.id
+                        && e.received_at > from
+                        && e.received_at <= at
+                })
+                .chain(std::iter::once(trigger))
+                .collect();
+            let views: Vec<_> = in_window.iter().map(|e| e.view()).collect();
+            let totals = window.totals(&rule.when, views.iter());
+            if !window.is_met(&totals) {
+                return Decision::Quiet(Quiet::BelowThreshold(totals));
+            }
+            if let Some(until) = memory.cooldown_until.filter(|until| *until > at) {
+                return Decision::Quiet(Quiet::CoolingDown { totals, until });
+            }
+            let mut matching: Vec<(&StoredEvent, &serde_json::Value)> = in_window
+                .iter()
+                .copied()
+                .zip(&views)
+                .filter(|(_, view)| rule.when.matches(view))
+                .collect();
+            matching.sort_by(|(a, _), (b, _)| {
+                (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str()))
+            });
+            Decision::Fires(Firing {
+                claim: StateClaim::Cooldown {
+                    until: at.plus_seconds(u64::from(window.cooldown_seconds)),
+                },
+                alert_id: AlertId::for_trigger(&rule.id, trigger.user, &trigger.id),
+                trigger: trigger.id.clone(),
+                event_ids: matching.iter().map(|(e, _)| e.id.clone()).collect(),
+                totals: Some(totals),
+                text: rule.render_message(trigger, Some(&totals)),
+                fired_at: at,
+            })
+        }
+        Condition::Absence(absence) => Decision::SchedulesCheck {
+            due_at: absence.due_at(at),
+        },
+    }
+}
+
+/// What an absence check found when it fell due.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AbsenceDecision {
+    /// The expected event arrived in time.
+    Satisfied {
+        by: EventId,
+    },
+    Fires(Firing),
+}
+
+/// Decides an absence rule's check for `trigger`, due at `due` (as scheduled): `after` holds the
+/// user's events received from the trigger until then (a superset is fine); `at` is when the
+/// alert fires. Returns `None` when `rule` is not an absence rule.
+pub fn decide_absence(
+    rule: &Rule,
+    trigger: &StoredEvent,
+    after: &[StoredEvent],
+    due: Millis,
+    at: Millis,
+) -> Option<AbsenceDecision> {
+    let Condition::Absence(absence) = &rule.condition else {
+        return None;
+    };
+    let answer = after.iter().find(|e| {
+        e.user == trigger.user
+            && e.id != trigger.id
+            && e.received_at >= trigger.received_at
+            && e.received_at <= due
+            && absence.expect.matches(&e.view())
+    });
+    Some(match answer {
+        Some(e) => AbsenceDecision::Satisfied { by: e.id.clone() },
+        None => AbsenceDecision::Fires(Firing {
+            claim: StateClaim::None,
+            alert_id: AlertId::for_trigger(&rule.id, trigger.user, &trigger.id),
+            trigger: trigger.id.clone(),
+            event_ids: vec![trigger.id.clone()],
+            totals: None,
+            text: rule.render_message(trigger, None),
+            fired_at: at,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Activity, EventBody, Feedback, Rating, UserId};
+    use crate::rules::RuleSet;
+
+    fn at(user: u64, id: &str, seconds: u64, body: EventBody) -> StoredEvent {
+        StoredEvent {
+            user: UserId(user),
+            id: EventId::parse(id).unwrap(),
+            received_at: Millis(1_000_000 + seconds * 1000),
+            body,
+        }
+    }
+
+    fn paid(user: u64, id: &str, seconds: u64, amount: u64) -> StoredEvent {
+        at(
+            user,
+            id,
+            seconds,
+            EventBody::Activity(Activity {
+                noun: "bill".into(),
+                verb: "paid".into(),
+                ts: None,
+                latlong: None,
+                time: None,
+                properties: serde_json::json!({"amount": amount, "type": "gas"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            }),
+        )
+    }
+
+    fn feedback(user: u64, id: &str, seconds: u64) -> StoredEvent {
+        at(
+            user,
+            id,
+            seconds,
+            EventBody::Feedback(Feedback {
+                rating: Rating::try_from(4).unwrap(),
+                comment: None,
+            }),
+        )
+    }
+
+    fn seed(i: usize) -> Rule {
+        RuleSet::default_rules().unwrap().all()[i].clone()
+    }
+
+    #[test]
+    fn first_fires_unless_another_event_holds_the_marker() {
+        let rule = seed(0);
+        let event = paid(1, "a", 0, 10);
+        let Decision::Fires(firing) = decide(&rule, &event, &[], &RuleMemory::default()) else {
+            panic!("a first payment fires");
+        };
+        assert_eq!(firing.claim, StateClaim::First);
+        assert_eq!(firing.alert_id, AlertId::first(&rule.id, UserId(1)));
+        let mut memory = RuleMemory::default();
+        memory.apply(firing.claim, &event.id);
+        assert!(
+            matches!(decide(&rule, &event, &[], &memory), Decision::Fires(_)),
+            "a redelivery of the holder fires again (the ledger then finds it settled)"
+        );
+        assert_eq!(
+            decide(&rule, &paid(1, "b", 5, 10), &[], &memory),
+            Decision::Quiet(Quiet::AlreadyHadFirst(event.id.clone()))
+        );
+        assert_eq!(
+            decide(&rule, &feedback(1, "f", 1), &[], &RuleMemory::default()),
+            Decision::Quiet(Quiet::NoMatch)
+        );
+    }
+
+    #[test]
+    fn window_counts_the_trigger_once_and_only_the_span() {
+        let rule = seed(1);
+        let history: Vec<_> = (0..5)
+            .map(|i| paid(1, &format!("p{i}"), i * 10, 5000))
+            .collect();
+        let trigger = &history[4];
+        let Decision::Fires(firing) = decide(&rule, trigger, &history, &RuleMemory::default())
+        else {
+            panic!("five payments of 5000 within five minutes fire");
+        };
+        assert_eq!(
+            firing.totals,
+            Some(WindowTotals {
+                count: 5,
+                sum: 25000.0
+            })
+        );
+        assert_eq!(firing.event_ids.len(), 5);
+        assert_eq!(
+            firing.claim,
+            StateClaim::Cooldown {
+                until: trigger.received_at.plus_seconds(300)
+            }
+        );
+        // Without the trigger in `recent` the answer is the same.
+        assert!(matches!(
+            decide(&rule, trigger, &history[..4], &RuleMemory::default()),
+            Decision::Fires(_)
+        ));
+        // The first payment is exactly 300 s before a trigger at 300 s: outside the window.
+        let late = paid(1, "late", 300, 5000);
+        let mut longer = history.clone();
+        longer.push(late.clone());
+        assert!(matches!(
+            decide(&rule, &late, &longer, &RuleMemory::default()),
+            Decision::Fires(Firing {
+                totals: Some(WindowTotals { count: 5, .. }),
+                ..
+            })
+        ));
+        // Another user's payments never count.
+        let other = paid(2, "q", 45, 5000);
+        assert!(matches!(
+            decide(&rule, &other, &history, &RuleMemory::default()),
+            Decision::Quiet(Quiet::BelowThreshold(WindowTotals { count: 1, .. }))
+        ));
+    }
+
+    #[test]
+    fn cooldown_silences_until_it_ends() {
+        let rule = seed(1);
+        let history: Vec<_> = (0..6).map(|i| paid(1, &format!("p{i}"), i, 5000)).collect();
+        let memory = RuleMemory {
+            first_holder: None,
+            cooldown_until: Some(history[5].received_at.plus_seconds(1)),
+        };
+        assert!(matches!(
+            decide(&rule, &history[5], &history, &memory),
+            Decision::Quiet(Quiet::CoolingDown { .. })
+        ));
+        let ended = RuleMemory {
+            first_holder: None,
+            cooldown_until: Some(history[5].received_at),
+        };
+        assert!(matches!(
+            decide(&rule, &history[5], &history, &ended),
+            Decision::Fires(_)
+        ));
+    }
+
+    #[test]
+    fn absence_schedules_then_fires_unless_answered_in_time() {
+        let rule = seed(2);
+        let trigger = paid(1, "a", 0, 10);
+        assert_eq!(
+            decide(&rule, &trigger, &[], &RuleMemory::default()),
+            Decision::SchedulesCheck {
+                due_at: trigger.received_at.plus_seconds(900)
+            }
+        );
+        let due = trigger.received_at.plus_seconds(900);
+        let answered = [trigger.clone(), feedback(1, "f", 900)];
+        assert_eq!(
+            decide_absence(&rule, &trigger, &answered, due, due),
+            Some(AbsenceDecision::Satisfied {
+                by: EventId::parse("f").unwrap()
+            })
+        );
+        let late = [trigger.clone(), feedback(1, "f", 901), feedback(2, "g", 10)];
+        assert!(matches!(
+            decide_absence(&rule, &trigger, &late, due, due),
+            Some(AbsenceDecision::Fires(Firing {
+                claim: StateClaim::None,
+                ..
+            }))
+        ));
+        assert_eq!(decide_absence(&seed(0), &trigger, &late, due, due), None);
+    }
+
+    #[test]
+    fn disabled_rules_never_fire() {
+        let mut rule = seed(0);
+        rule.enabled = false;
+        assert_eq!(
+            decide(&rule, &paid(1, "a", 0, 10), &[], &RuleMemory::default()),
+            Decision::Quiet(Quiet::Disabled)
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! Domain types: what Cuba stores and reasons about. Constructors validate, so a value of one of
+//! these types is always a legal one.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Milliseconds since the Unix epoch. Used for both the server's receive time and a client's
+/// `ts`, which are kept apart by the field they live in.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    pub fn plus_seconds(self, seconds: u64) -> Millis {
+        Millis(self.0.saturating_add(seconds.saturating_mul(1000)))
+    }
+
+    pub fn minus_seconds(self, seconds: u64) -> Millis {
+        Millis(self.0.saturating_sub(seconds.saturating_mul(1000)))
+    }
+
+    /// The next millisecond: turns an exclusive lower bound into an inclusive one.
+    pub fn plus_one(self) -> Millis {
+        Millis(self.0.saturating_add(1))
+    }
+
+    /// Whole seconds from `self` until `later`, rounded up; zero when `later` is not later.
+    pub fn seconds_until(self, later: Millis) -> u64 {
+        later.0.saturating_sub(self.0).div_ceil(1000)
+    }
+}
+
+/// A Cube user. The seed's clients send it as a JSON integer; tokens carry it as `sub`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub u64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An event's id, unique per user: the client's own (for idempotent retries) or one we mint.
+/// Limited to a URL- and key-safe alphabet because it becomes part of alert ledger keys, where
+/// `#` separates components.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventId(String);
+
+pub const EVENT_ID_MAX_LEN: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventIdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {EVENT_ID_MAX_LEN} characters")]
+    TooLong,
+    #[error("may contain only letters, digits, '-', '_', '.' and ':'")]
+    BadCharacter,
+}
+
+impl EventId {
+    pub fn parse(raw: &str) -> Result<Self, EventIdError> {
+        if raw.is_empty() {
+            return Err(EventIdError::Empty);
+        }
+        if raw.chars().count() > EVENT_ID_MAX_LEN {
+            return Err(EventIdError::TooLong);
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        {
+            return Err(EventIdError::BadCharacter);
+        }
+        Ok(EventId(raw.to_owned()))
+    }
+
+    /// A fresh server-side id. UUIDv7 sorts by creation time, which keeps ids readable in logs.
+    pub fn generate() -> Self {
+        EventId(uuid::Uuid::now_v7().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EventId {
+    type Error = EventIdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        EventId::parse(&value)
+    }
+}
+
+impl From<EventId> for String {
+    fn from(value: EventId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A phone number in E.164 form (`+` then 8 to 15 digits, no leading zero).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be an E.164 phone number such as +15555550123")]
+pub struct PhoneNumberError;
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, PhoneNumberError> {
+        let digits = raw.strip_prefix('+').ok_or(PhoneNumberError)?;
+        let valid = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if valid {
+            Ok(PhoneNumber(raw.to_owned()))
+        } else {
+            Err(PhoneNumberError)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = PhoneNumberError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        PhoneNumber::parse(&value)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(value: PhoneNumber) -> Self {
+        value.0
+    }
+}
+
+/// A user activity event from the mobile app (the seed's `noun`/`verb` shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub noun: String,
+    pub verb: String,
+    /// The client's own clock, informational only: rules use the receive time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latlong: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+}
+
+/// A 1-5 star rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Rating(u8);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be an integer from 1 to 5")]
+pub struct RatingError;
+
+impl TryFrom<u8> for Rating {
+    type Error = RatingError;
+    fn try_from(value: u8) -> Result<Self, Self::Error> {
+        if (1..=5).contains(&value) {
+            Ok(Rating(value))
+        } else {
+            Err(RatingError)
+        }
+    }
+}
+
+impl From<Rating> for u8 {
+    fn from(value: Rating) -> Self {
+        value.0
+    }
+}
+
+/// Feedback a user gives in the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub rating: Rating,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+pub const FEEDBACK_COMMENT_MAX_CHARS: usize = 1000;
+
+/// What happened. Feedback is an event too, so rules can match it (the seed's "no feedback
+/// after a bill payment" rule is an absence of a `kind: feedback` event).
+/// A web client's event (the second seed's envelope): what happened (`category`, `name`) in
+/// which browser session, with a free-form `data` payload that the schema registry validates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebEvent {
+    pub session_id: SessionId,
+    /// Absent when the client sent none: accepted, then logged as a violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub data: Value,
+    /// The client's clock.
+    pub timestamp: Millis,
+}
+
+/// A browser session: a UUID, kept in its canonical lower-case hyphenated form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn parse(raw: &str) -> Result<Self, SessionIdError> {
+        uuid::Uuid::try_parse(raw.trim())
+            .map(|u| SessionId(u.hyphenated().to_string()))
+            .map_err(|_| SessionIdError)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a UUID")]
+pub struct SessionIdError;
+
+impl TryFrom<String> for SessionId {
+    type Error = SessionIdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        SessionId::parse(&value)
+    }
+}
+
+impl From<SessionId> for String {
+    fn from(value: SessionId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    Activity(Activity),
+    Feedback(Feedback),
+    Web(WebEvent),
+}
+
+/// What kind of thing happened: the key the schema registry looks schemas up by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Activity {
+        noun: String,
+        verb: String,
+    },
+    Web {
+        category: Option<String>,
+        name: String,
+    },
+    Feedback,
+}
+
+impl fmt::Display for EventType {
+    /// `activity bill/paid`, `web page interaction/link click`, `feedback`: the form the error
+    /// log stores and filters on.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventType::Activity { noun, verb } => write!(f, "activity {noun}/{verb}"),
+            EventType::Web { category, name } => {
+                write!(f, "web {}/{name}", category.as_deref().unwrap_or("?"))
+            }
+            EventType::Feedback => f.write_str("feedback"),
+        }
+    }
+}
+
+impl EventBody {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventBody::Activity(a) => EventType::Activity {
+                noun: a.noun.clone(),
+                verb: a.verb.clone(),
+            },
+            EventBody::Web(w) => EventType::Web {
+                category: w.category.clone(),
+                name: w.name.clone(),
+            },
+            EventBody::Feedback(_) => EventType::Feedback,
+        }
+    }
+}
+
+/// An event as stored: accepted, identified, and stamped with the server's receive time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub user: UserId,
+    pub id: EventId,
+    pub received_at: Millis,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+impl StoredEvent {
+    /// The event as the flat JSON document that rule patterns and message templates address:
+    /// `user`, `id`, `received_at`, `kind`, `noun`, `verb`, `properties.amount`, `rating`, ...
+    pub fn view(&self) -> Value {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The profile SMS actions need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserProfile {
+    pub user: UserId,
+    pub phone: PhoneNumber,
+    pub updated_at: Millis,
+}
+
+/// The outcome of storing an event under its (user, id) key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Insert {
+    Inserted,
+    /// An event with this id was already stored for this user; this is the stored copy.
+    Duplicate(StoredEvent),
+}
+
+/// A stored event with the exact JSON text the client sent for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEvent {
+    pub event: StoredEvent,
+    pub raw: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_accept_uuids_and_reject_separators() {
+        assert!(EventId::parse("0190c5a2-7b1e-7cc0-8000-1234567890ab").is_ok());
+        assert!(EventId::parse("evt_1:a.b").is_ok());
+        assert_eq!(EventId::parse(""), Err(EventIdError::Empty));
+        assert_eq!(EventId::parse("a#b"), Err(EventIdError::BadCharacter));
+        assert_eq!(EventId::parse("a b"), Err(EventIdError::BadCharacter));
+        assert_eq!(EventId::parse(&"x".repeat(101)), Err(EventIdError::TooLong));
+        assert!(EventId::parse(&"x".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn phone_numbers_must_be_e164() {
+        assert!(PhoneNumber::parse("+15555550123").is_ok());
+        assert!(PhoneNumber::parse("15555550123").is_err());
+        assert!(PhoneNumber::parse("+0555550123").is_err());
+        assert!(PhoneNumber::parse("+1555").is_err());
+        assert!(PhoneNumber::parse("+1555555012345678").is_err());
+        assert!(PhoneNumber::parse("+1555-555-0123").is_err());
+    }
+
+    #[test]
+    fn ratings_are_one_to_five() {
+        assert!(Rating::try_from(0).is_err());
+        assert!(Rating::try_from(1).is_ok());
+        assert!(Rating::try_from(5).is_ok());
+        assert!(Rating::try_from(6).is_err());
+    }
+
+    #[test]
+    fn the_view_is_flat_and_tagged_by_kind() {
+        let event = StoredEvent {
+            user: UserId(7),
+            id: EventId::parse("e1").unwrap(),
+            received_at: Millis(1_000),
+            body: EventBody::Activity(Activity {
+                noun: "bill".into(),
+                verb: "paid".into(),
+                ts: None,
+                latlong: None,
+                time: None,
+                properties: serde_json::json!({"amount": 3000})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            }),
+        };
+        let view = event.view();
+        assert_eq!(view["kind"], "activity");
+        assert_eq!(view["user"], 7);
+        assert_eq!(view["properties"]["amount"], 3000);
+        let back: StoredEvent = serde_json::from_value(view).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn millis_arithmetic_saturates_and_rounds_up() {
+        assert_eq!(Millis(1_500).seconds_until(Millis(3_000)), 2);
+        assert_eq!(Millis(3_000).seconds_until(Millis(1_000)), 0);
+        assert_eq!(Millis(5).minus_seconds(1), Millis(0));
+    }
+}

@@ -1,0 +1,249 @@
+//! The narrow interfaces the core needs from the outside world: traits only. The data they
+//! carry lives beside the domain ([`crate::domain`], [`crate::alert`], [`crate::absence`],
+//! [`crate::document`], [`crate::error_log`], [`crate::listing`]). The AWS implementations live
+//! in the `cuba-aws` crate and in-memory twins in `cuba-memory`; nothing here names a cloud.
+
+use async_trait::async_trait;
+
+use crate::absence::AbsenceCheck;
+use crate::alert::{Alert, AlertEntry, AlertFilter, AlertId, Claim, Delivery, OperatorAlert};
+use crate::document::{DocumentAction, DocumentId, DocumentRecord, DocumentRevision};
+use crate::domain::{
+    EventId, Insert, Millis, PhoneNumber, ReceivedEvent, StoredEvent, UserId, UserProfile,
+};
+use crate::error_log::{ErrorEntry, ErrorFilter};
+use crate::listing::{EventFilter, Page, Times};
+use crate::rules::RuleId;
+use crate::schemas::{SchemaRef, Violation};
+
+/// Why a port call failed. `Unavailable` is worth retrying; `Corrupt` is not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("{service} is unavailable: {detail}")]
+    Unavailable {
+        service: &'static str,
+        detail: String,
+    },
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the cursor is not one this listing handed out")]
+    InvalidCursor,
+}
+
+impl PortError {
+    pub fn unavailable(service: &'static str, detail: impl std::fmt::Display) -> Self {
+        PortError::Unavailable {
+            service,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores the event (and its raw text) unless one with the same (user, id) exists. Atomic.
+    async fn insert(&self, event: &ReceivedEvent) -> Result<Insert, PortError>;
+
+    /// Stores many events with batched writes, answering per event in order. An event whose
+    /// (user, id) is already stored is reported a duplicate and not written.
+    async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError>;
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError>;
+
+    /// Marks an event as failing its schema (or, with `false`, as valid again). Events marked
+    /// invalid are left out of [`EventStore::received_between`] and
+    /// [`EventStore::all_received_between`], so rules never count them.
+    async fn set_invalid(&self, user: UserId, id: &EventId, invalid: bool)
+    -> Result<(), PortError>;
+
+    /// A user's events with `from <= received_at <= to`, oldest first.
+    async fn received_between(
+        &self,
+        user: UserId,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<StoredEvent>, PortError>;
+
+    /// Every user's events with `from <= received_at <= to`, at most `limit` of them (in no
+    /// particular order); the flag says whether more were left out.
+    async fn all_received_between(
+        &self,
+        from: Millis,
+        to: Millis,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, bool), PortError>;
+}
+
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    async fn put_profile(&self, profile: &UserProfile) -> Result<(), PortError>;
+    async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError>;
+}
+
+/// Per-(rule, user) state that must be claimed atomically.
+#[async_trait]
+pub trait RuleState: Send + Sync {
+    /// True when `event` is the first to claim `rule`'s first-occurrence marker for `user`, or
+    /// already holds it (a redelivery of the same event).
+    async fn claim_first(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+    ) -> Result<bool, PortError>;
+
+    /// True when the rule is not cooling down for `user` at `at` (or `event` itself started the
+    /// cooldown); the cooldown then runs until `until`.
+    async fn claim_cooldown(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+        at: Millis,
+        until: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// The event that holds the rule's first-occurrence marker for `user`, if any.
+    async fn first_holder(&self, rule: &RuleId, user: UserId)
+    -> Result<Option<EventId>, PortError>;
+
+    /// When the rule's cooldown for `user` ends (it may be in the past).
+    async fn cooldown_until(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+    ) -> Result<Option<Millis>, PortError>;
+}
+
+#[async_trait]
+pub trait AlertLedger: Send + Sync {
+    async fn claim(
+        &self,
+        alert: &Alert,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Claim, PortError>;
+    async fn settle(&self, id: &AlertId, delivery: &Delivery, now: Millis)
+    -> Result<(), PortError>;
+    /// Gives up a claim after a failed delivery so a retry can claim it at once.
+    async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError>;
+}
+
+#[async_trait]
+pub trait AbsenceScheduler: Send + Sync {
+    async fn schedule(&self, check: &AbsenceCheck, delay_seconds: u32) -> Result<(), PortError>;
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Returns the provider's message id.
+    async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PortError>;
+    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PortError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentWriteError {
+    /// The document's version is not the one the writer saw (or it exists when creating).
+    #[error("the document was changed by someone else (now at version {current:?})")]
+    Conflict { current: Option<u64> },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Versioned documents (rules, schemas) with history, written with optimistic concurrency.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// The documents in force, or `None` when the store was never seeded.
+    async fn current(&self) -> Result<Option<Vec<DocumentRecord>>, PortError>;
+
+    async fn get(&self, id: &DocumentId) -> Result<Option<DocumentRecord>, PortError>;
+
+    /// Writes `documents` unless the store was seeded before; true when this call seeded it.
+    async fn seed(
+        &self,
+        documents: &[(DocumentId, serde_json::Value)],
+        by: &str,
+        at: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// Replaces (or with `document: None`, deletes) the document if its version is `expected`
+    /// (`0`: the document must not exist). Returns the new version.
+    async fn write(
+        &self,
+        id: &DocumentId,
+        expected: u64,
+        document: Option<&serde_json::Value>,
+        action: DocumentAction,
+        by: &str,
+        at: Millis,
+    ) -> Result<u64, DocumentWriteError>;
+
+    /// Every revision, newest first.
+    async fn history(&self, id: &DocumentId) -> Result<Vec<DocumentRevision>, PortError>;
+}
+
+/// Newest-first listings for operators.
+#[async_trait]
+pub trait Browse: Send + Sync {
+    async fn events(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredEvent>, PortError>;
+    async fn alerts(
+        &self,
+        filter: &AlertFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<AlertEntry>, PortError>;
+    /// When each event (of any user) was received in `[from, to]`; at most `cap` of them.
+    async fn event_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError>;
+    /// When each alert (of any user or rule) fired in `[from, to]`; at most `cap` of them.
+    async fn alert_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError>;
+}
+
+/// The error log: invalid events, kept until they are fixed and replayed.
+#[async_trait]
+pub trait ErrorLog: Send + Sync {
+    /// Records (or, while it is still open, refreshes) the entry for an invalid event. An entry
+    /// already replayed is left alone. Safe to repeat.
+    async fn record(&self, entry: &ErrorEntry) -> Result<(), PortError>;
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ErrorEntry>, PortError>;
+
+    /// Takes the entry for a replay: true when it was open, or when an earlier replay's claim
+    /// is older than `stale_before` (that replayer died). False when replayed or being replayed.
+    async fn claim_replay(
+        &self,
+        user: UserId,
+        id: &EventId,
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// Gives a claimed entry back as still open, with the violations a re-validation found.
+    async fn reopen(
+        &self,
+        user: UserId,
+        id: &EventId,
+        violations: &[Violation],
+        schema: Option<&SchemaRef>,
+    ) -> Result<(), PortError>;
+
+    async fn mark_replayed(
+        &self,
+        user: UserId,
+        id: &EventId,
+        by: &str,
+        at: Millis,
+    ) -> Result<(), PortError>;
+
+    /// Newest first.
+    async fn list(
+        &self,
+        filter: &ErrorFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ErrorEntry>, PortError>;
+}

@@ -1,0 +1,163 @@
+//! What happens to a stored event: validated against its schema first; an invalid one goes to
+//! the error log and is flagged so no rule ever counts it; a valid one has its absence checks
+//! scheduled and its rules evaluated. The stream consumer runs this for every new event; a
+//! replay runs it for an error-log entry once the operator has fixed the schema.
+
+use std::sync::Arc;
+
+use crate::absence::plan_absence_checks;
+use crate::alerting::{DispatchError, Dispatched};
+use crate::clock::Clock;
+use crate::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
+use crate::error_log::{ErrorEntry, ErrorStatus};
+use crate::evaluation::{RuleEvaluator, RuleOutcome};
+use crate::ports::{AbsenceScheduler, ErrorLog, EventStore};
+use crate::scheduling::schedule_all;
+use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
+use crate::source::SchemaSource;
+
+/// How long a replay may hold an error-log entry before another replay may take it over.
+pub const REPLAY_LEASE_SECONDS: u64 = 60;
+
+#[derive(Clone)]
+pub struct EventPipeline {
+    pub schemas: Arc<SchemaSource>,
+    pub errors: Arc<dyn ErrorLog>,
+    pub events: Arc<dyn EventStore>,
+    pub scheduler: Arc<dyn AbsenceScheduler>,
+    pub evaluator: RuleEvaluator,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What became of a newly stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Processed {
+    Valid(Vec<RuleOutcome>),
+    Invalid(Vec<Violation>),
+}
+
+/// What a replay did with one error-log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplayOutcome {
+    /// Valid now, processed as a normal event; `fired` alerts were sent.
+    Replayed {
+        fired: usize,
+    },
+    /// Still breaks the (current) schema; the entry stays open with these violations.
+    StillInvalid {
+        schema: Option<SchemaRef>,
+        violations: Vec<Violation>,
+    },
+    AlreadyReplayed,
+    /// Another replay holds it right now.
+    InProgress,
+    NotFound,
+}
+
+impl EventPipeline {
+    /// The stream consumer's step for one new event. Safe to repeat for the same event.
+    pub async fn process(&self, received: &ReceivedEvent) -> Result<Processed, DispatchError> {
+        let schemas = self.schemas.current().await?;
+        match schemas.validate(&received.event) {
+            Verdict::Valid { .. } => Ok(Processed::Valid(self.run_rules(&received.event).await?)),
+            Verdict::Invalid { schema, violations } => {
+                self.log_invalid(received, schema, &violations).await?;
+                Ok(Processed::Invalid(violations))
+            }
+        }
+    }
+
+    /// Log first, flag second: a crash in between leaves an entry and an unflagged event, and
+    /// the stream's retry completes both.
+    async fn log_invalid(
+        &self,
+        received: &ReceivedEvent,
+        schema: Option<SchemaRef>,
+        violations: &[Violation],
+    ) -> Result<(), DispatchError> {
+        let event = &received.event;
+        let entry = ErrorEntry {
+            user: event.user,
+            id: event.id.clone(),
+            received_at: event.received_at,
+            event_type: event.body.event_type().to_string(),
+            raw: received.raw.clone(),
+            violations: violations.to_vec(),
+            violation_kinds: violation_kinds(violations),
+            schema,
+            status: ErrorStatus::Open,
+            logged_at: self.clock.now(),
+            claimed_at: None,
+            replayed_at: None,
+            replayed_by: None,
+        };
+        self.errors.record(&entry).await?;
+        self.events.set_invalid(event.user, &event.id, true).await?;
+        tracing::info!(user = %event.user, event_id = %event.id, event_type = %entry.event_type, violations = violations.len(), "event failed its schema; logged");
+        Ok(())
+    }
+
+    /// A valid event's processing: its absence checks, then its immediate rules.
+    async fn run_rules(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, DispatchError> {
+        let rules = self.evaluator.rules.current().await?;
+        let checks = plan_absence_checks(&rules, event);
+        schedule_all(self.scheduler.as_ref(), &checks, self.clock.now()).await?;
+        self.evaluator.evaluate(event).await
+    }
+
+    /// Replays one error-log entry against the schemas as stored now. An event processed by a
+    /// replay is never processed again by another: the entry is claimed first and marked
+    /// replayed after, and the processing itself is idempotent for a replayer that died half-way.
+    pub async fn replay(
+        &self,
+        user: UserId,
+        id: &EventId,
+        by: &str,
+    ) -> Result<ReplayOutcome, DispatchError> {
+        let Some(entry) = self.errors.get(user, id).await? else {
+            return Ok(ReplayOutcome::NotFound);
+        };
+        if entry.status == ErrorStatus::Replayed {
+            return Ok(ReplayOutcome::AlreadyReplayed);
+        }
+        let Some(received) = self.events.get(user, id).await? else {
+            return Ok(ReplayOutcome::NotFound);
+        };
+        let now = self.clock.now();
+        if !self
+            .errors
+            .claim_replay(user, id, now, now.minus_seconds(REPLAY_LEASE_SECONDS))
+            .await?
+        {
+            return Ok(match self.errors.get(user, id).await?.map(|e| e.status) {
+                Some(ErrorStatus::Replayed) => ReplayOutcome::AlreadyReplayed,
+                _ => ReplayOutcome::InProgress,
+            });
+        }
+        let schemas = self.schemas.fresh().await?;
+        match schemas.validate(&received.event) {
+            Verdict::Invalid { schema, violations } => {
+                self.errors
+                    .reopen(user, id, &violations, schema.as_ref())
+                    .await?;
+                Ok(ReplayOutcome::StillInvalid { schema, violations })
+            }
+            Verdict::Valid { .. } => {
+                // Unflag first so the event counts in windows like any valid event, then
+                // process it at its original receive time.
+                self.events.set_invalid(user, id, false).await?;
+                let outcomes = self.run_rules(&received.event).await?;
+                self.errors
+                    .mark_replayed(user, id, by, self.clock.now())
+                    .await?;
+                tracing::info!(%user, event_id = %id, fired = outcomes.len(), replayed_by = by, "error-log entry replayed");
+                Ok(ReplayOutcome::Replayed {
+                    fired: outcomes
+                        .iter()
+                        .filter(|o| matches!(o.dispatched, Dispatched::Delivered(_)))
+                        .count(),
+                })
+            }
+        }
+    }
+}

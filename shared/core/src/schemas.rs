@@ -1,0 +1,874 @@
+//! The schema registry's rules: which JSON Schema an event's payload must satisfy, and every way
+//! a stored event breaks it.
+//!
+//! A schema document names the event type it covers and the JSON Schema for that type's payload
+//! (`properties` of a mobile activity, `data` of a web event, the fields of a feedback):
+//!
+//! ```json
+//! {"id": "web-click", "match": {"kind": "web", "category": "page interaction", "name": "* click"},
+//!  "schema": {"type": "object", "required": ["host"], "additionalProperties": false, ...}}
+//! ```
+//!
+//! or, instead of `schema`, `"accept_without_schema": true` to let a type through unchecked.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::document::{DocumentId, InvalidDocument, Problem};
+use crate::domain::{EventBody, EventType, StoredEvent};
+
+/// How far ahead of the receive time a client's clock may be before its timestamp counts as
+/// "in the future" (phones and browsers drift).
+pub const FUTURE_TOLERANCE_SECONDS: u64 = 60;
+
+/// One way an event breaks its schema: where (a JSON path into the event as stored), what kind
+/// (a stable code to filter on) and a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub path: String,
+    pub kind: String,
+    pub message: String,
+}
+
+impl Violation {
+    fn new(path: impl Into<String>, kind: &str, message: impl Into<String>) -> Self {
+        Violation {
+            path: path.into(),
+            kind: kind.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The kinds among `violations`, each once and sorted: what the error log filters on.
+pub fn violation_kinds(violations: &[Violation]) -> Vec<String> {
+    let kinds: std::collections::BTreeSet<&str> =
+        violations.iter().map(|v| v.kind.as_str()).collect();
+    kinds.into_iter().map(str::to_owned).collect()
+}
+
+/// The schema an event was checked against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaRef {
+    pub id: String,
+    pub version: u64,
+}
+
+/// The outcome of validating one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Valid {
+        schema: Option<SchemaRef>,
+    },
+    Invalid {
+        schema: Option<SchemaRef>,
+        violations: Vec<Violation>,
+    },
+}
+
+impl Verdict {
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Verdict::Valid { .. })
+    }
+}
+
+/// A name to match: exact text, or a pattern where `*` stands for any run of characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NamePattern(String);
+
+impl NamePattern {
+    fn matches(&self, text: &str) -> bool {
+        glob_matches(self.0.as_bytes(), text.as_bytes())
+    }
+
+    fn is_exact(&self) -> bool {
+        !self.0.contains('*')
+    }
+
+    /// How specific the pattern is: its count of literal characters.
+    fn literal_len(&self) -> usize {
+        self.0.chars().filter(|c| *c != '*').count()
+    }
+}
+
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    // Iterative wildcard matching with backtracking to the last `*`: linear enough for names.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] != b'*' && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|b| *b == b'*')
+}
+
+/// Which event type a schema covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TypeMatch {
+    Activity {
+        noun: NamePattern,
+        verb: NamePattern,
+    },
+    Web {
+        category: NamePattern,
+        name: NamePattern,
+    },
+    Feedback,
+}
+
+impl TypeMatch {
+    fn matches(&self, event_type: &EventType) -> bool {
+        match (self, event_type) {
+            (TypeMatch::Activity { noun, verb }, EventType::Activity { noun: n, verb: v }) => {
+                noun.matches(n) && verb.matches(v)
+            }
+            (
+                TypeMatch::Web { category, name },
+                EventType::Web {
+                    category: Some(c),
+                    name: n,
+                },
+            ) => category.matches(c) && name.matches(n),
+            (TypeMatch::Feedback, EventType::Feedback) => true,
+            _ => false,
+        }
+    }
+
+    /// Exact matches first, then the most literal characters: `link click` beats `* click`.
+    fn specificity(&self) -> (usize, usize) {
+        let parts: Vec<&NamePattern> = match self {
+            TypeMatch::Activity { noun, verb } => vec![noun, verb],
+            TypeMatch::Web { category, name } => vec![category, name],
+            TypeMatch::Feedback => vec![],
+        };
+        (
+            parts.iter().filter(|p| p.is_exact()).count(),
+            parts.iter().map(|p| p.literal_len()).sum(),
+        )
+    }
+}
+
+/// One registry entry, compiled.
+pub struct Schema {
+    pub id: String,
+    pub version: u64,
+    type_match: TypeMatch,
+    /// `None`: the type is accepted without a schema.
+    validator: Option<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schema")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("type_match", &self.type_match)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Schema {
+    /// Reads and checks a schema document; `version` is the store's version of it.
+    pub fn from_json(document: &Value, version: u64) -> Result<Schema, InvalidDocument> {
+        let mut problems = Vec::new();
+        let problem = |problems: &mut Vec<Problem>, path: &str, message: &str| {
+            problems.push(Problem::new(path, message));
+        };
+        let Some(object) = document.as_object() else {
+            return Err(InvalidDocument(vec![Problem::new(
+                "$",
+                "a schema document must be a JSON object",
+            )]));
+        };
+        const KNOWN: [&str; 6] = [
+            "id",
+            "description",
+            "enabled",
+            "match",
+            "schema",
+            "accept_without_schema",
+        ];
+        for key in object.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
+            problem(&mut problems, &format!("$.{key}"), "unknown field");
+        }
+        let id = match object
+            .get("id")
+            .and_then(Value::as_str)
+            .map(DocumentId::parse)
+        {
+            Some(Ok(id)) => id.as_str().to_owned(),
+            Some(Err(why)) => {
+                problem(&mut problems, "$.id", &why.to_string());
+                String::new()
+            }
+            None => {
+                problem(&mut problems, "$.id", "required: a string");
+                String::new()
+            }
+        };
+        if let Some(d) = object.get("description")
+            && !d.is_string()
+        {
+            problem(&mut problems, "$.description", "must be a string");
+        }
+        if let Some(e) = object.get("enabled")
+            && !e.is_boolean()
+        {
+            problem(&mut problems, "$.enabled", "must be true or false");
+        }
+        let type_match = match object.get("match") {
+            Some(Value::Object(m)) => type_match(m, &mut problems),
+            _ => {
+                problem(
+                    &mut problems,
+                    "$.match",
+                    "required: {\"kind\": \"activity\" | \"web\" | \"feedback\", ...}",
+                );
+                None
+            }
+        };
+        let accept_without = match object.get("accept_without_schema") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                problem(
+                    &mut problems,
+                    "$.accept_without_schema",
+                    "must be true or false",
+                );
+                false
+            }
+        };
+        let validator = match (object.get("schema"), accept_without) {
+            (Some(_), true) => {
+                problem(
+                    &mut problems,
+                    "$.schema",
+                    "give either `schema` or `accept_without_schema: true`, not both",
+                );
+                None
+            }
+            (None, true) => None,
+            (None, false) => {
+                problem(
+                    &mut problems,
+                    "$.schema",
+                    "required (a JSON Schema), unless `accept_without_schema` is true",
+                );
+                None
+            }
+            (Some(schema), false) => match jsonschema::validator_for(&with_named_extras(schema)) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    let at = e.instance_path().to_string();
+                    problem(
+                        &mut problems,
+                        &format!("$.schema{}", pointer_to_path(&at)),
+                        &format!("not a valid JSON Schema: {e}"),
+                    );
+                    None
+                }
+            },
+        };
+        match (problems.is_empty(), type_match) {
+            (true, Some(type_match)) => Ok(Schema {
+                id,
+                version,
+                type_match,
+                validator,
+            }),
+            _ => Err(InvalidDocument(problems)),
+        }
+    }
+
+    pub fn reference(&self) -> SchemaRef {
+        SchemaRef {
+            id: self.id.clone(),
+            version: self.version,
+        }
+    }
+}
+
+fn type_match(m: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<TypeMatch> {
+    let mut name = |key: &str| -> Option<NamePattern> {
+        match m.get(key).and_then(Value::as_str) {
+            Some(s) if !s.trim().is_empty() && s.chars().count() <= 64 => {
+                Some(NamePattern(s.to_owned()))
+            }
+            _ => {
+                problems.push(Problem::new(
+                    &format!("$.match.{key}"),
+                    "required: 1 to 64 characters; `*` matches any run of characters",
+                ));
+                None
+            }
+        }
+    };
+    let (allowed, matched): (&[&str], Option<TypeMatch>) =
+        match m.get("kind").and_then(Value::as_str) {
+            Some("activity") => {
+                let (noun, verb) = (name("noun"), name("verb"));
+                (
+                    &["kind", "noun", "verb"],
+                    noun.zip(verb)
+                        .map(|(noun, verb)| TypeMatch::Activity { noun, verb }),
+                )
+            }
+            Some("web") => {
+                let (category, name) = (name("category"), name("name"));
+                (
+                    &["kind", "category", "name"],
+                    category
+                        .zip(name)
+                        .map(|(category, name)| TypeMatch::Web { category, name }),
+                )
+            }
+            Some("feedback") => (&["kind"], Some(TypeMatch::Feedback)),
+            _ => {
+                problems.push(Problem::new(
+                    "$.match.kind",
+                    "must be \"activity\", \"web\" or \"feedback\"",
+                ));
+                return None;
+            }
+        };
+    let mut unknown = false;
+    for key in m.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        unknown = true;
+        problems.push(Problem::new(
+            &format!("$.match.{key}"),
+            "unknown field for this kind",
+        ));
+    }
+    if unknown { None } else { matched }
+}
+
+/// The same schema, rewritten so that extra fields are reported by name: the validator reports
+/// `additionalProperties: false` on an object schema *without* `properties` as one anonymous
+/// `false` schema failure, but names every unexpected field once `properties` exists. Adding an
+/// empty `properties` changes nothing about what validates.
+fn with_named_extras(schema: &Value) -> Value {
+    const MAPS: [&str; 4] = ["properties", "patternProperties", "$defs", "definitions"];
+    const LISTS: [&str; 4] = ["allOf", "anyOf", "oneOf", "prefixItems"];
+    const SINGLE: [&str; 9] = [
+        "items",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "additionalProperties",
+        "propertyNames",
+        "unevaluatedProperties",
+    ];
+    let Value::Object(object) = schema else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in object {
+        let rewritten = match (key.as_str(), value) {
+            (k, Value::Object(map)) if MAPS.contains(&k) => Value::Object(
+                map.iter()
+                    .map(|(name, sub)| (name.clone(), with_named_extras(sub)))
+                    .collect(),
+            ),
+            (k, Value::Array(items)) if LISTS.contains(&k) || k == "items" => {
+                Value::Array(items.iter().map(with_named_extras).collect())
+            }
+            (k, sub) if SINGLE.contains(&k) => with_named_extras(sub),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), rewritten);
+    }
+    if out.get("additionalProperties") == Some(&Value::Bool(false))
+        && !out.contains_key("properties")
+        && !out.contains_key("patternProperties")
+    {
+        out.insert("properties".into(), Value::Object(Map::new()));
+    }
+    Value::Object(out)
+}
+
+/// `/data/0/name` → `.data[0].name`, the JSONPath style the rest of the API uses.
+fn pointer_to_path(pointer: &str) -> String {
+    let mut path = String::new();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            path.push_str(&format!("[{segment}]"));
+        } else {
+            path.push('.');
+            path.push_str(&segment);
+        }
+    }
+    path
+}
+
+/// The registry in force: every enabled schema, compiled.
+#[derive(Debug, Default)]
+pub struct SchemaSet {
+    schemas: Vec<Schema>,
+}
+
+impl SchemaSet {
+    pub fn new(mut schemas: Vec<Schema>) -> Self {
+        // Most specific first; ties broken by id so the choice never depends on load order.
+        schemas.sort_by(|a, b| {
+            b.type_match
+                .specificity()
+                .cmp(&a.type_match.specificity())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        SchemaSet { schemas }
+    }
+
+    /// Enabled documents of `(version, document)`; the invalid ones are returned beside it, so
+    /// one bad stored document cannot silence the rest.
+    pub fn from_documents<'a>(
+        documents: impl IntoIterator<Item = (u64, &'a Value)>,
+    ) -> (SchemaSet, Vec<(String, InvalidDocument)>) {
+        let mut schemas = Vec::new();
+        let mut broken = Vec::new();
+        for (version, document) in documents {
+            if document.get("enabled") == Some(&Value::Bool(false)) {
+                continue;
+            }
+            match Schema::from_json(document, version) {
+                Ok(schema) => schemas.push(schema),
+                Err(e) => broken.push((
+                    document
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_owned(),
+                    e,
+                )),
+            }
+        }
+        (SchemaSet::new(schemas), broken)
+    }
+
+    pub fn len(&self) -> usize {
+        self.schemas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schemas.is_empty()
+    }
+
+    /// The schema that governs `event_type`: the most specific match.
+    pub fn schema_for(&self, event_type: &EventType) -> Option<&Schema> {
+        self.schemas
+            .iter()
+            .find(|s| s.type_match.matches(event_type))
+    }
+
+    /// Every way `event` breaks the registry, or that it is valid.
+    pub fn validate(&self, event: &StoredEvent) -> Verdict {
+        let mut violations = Vec::new();
+        let future = event.received_at.plus_seconds(FUTURE_TOLERANCE_SECONDS);
+        let (clock_field, clock) = match &event.body {
+            EventBody::Activity(a) => ("$.ts", a.ts),
+            EventBody::Web(w) => ("$.timestamp", Some(w.timestamp)),
+            EventBody::Feedback(_) => ("$.ts", None),
+        };
+        if let Some(at) = clock
+            && at > future
+        {
+            violations.push(Violation::new(
+                clock_field,
+                "future_timestamp",
+                format!(
+                    "the timestamp is {} s after the event was received",
+                    (at.0 - event.received_at.0) / 1000
+                ),
+            ));
+        }
+        let event_type = event.body.event_type();
+        if let EventType::Web { category: None, .. } = event_type {
+            violations.push(Violation::new(
+                "$.category",
+                "missing_category",
+                "`category` is required to find the event's schema",
+            ));
+            return Verdict::Invalid {
+                schema: None,
+                violations,
+            };
+        }
+        let Some(schema) = self.schema_for(&event_type) else {
+            violations.push(Violation::new(
+                "$",
+                "no_schema",
+                format!("no schema for {event_type}"),
+            ));
+            return Verdict::Invalid {
+                schema: None,
+                violations,
+            };
+        };
+        if let Some(validator) = &schema.validator {
+            let (prefix, payload) = payload(&event.body);
+            violations.extend(payload_violations(validator, prefix, &payload));
+        }
+        if violations.is_empty() {
+            Verdict::Valid {
+                schema: Some(schema.reference()),
+            }
+        } else {
+            Verdict::Invalid {
+                schema: Some(schema.reference()),
+                violations,
+            }
+        }
+    }
+}
+
+/// The part of an event its schema describes, and where it sits in the stored event.
+fn payload(body: &EventBody) -> (&'static str, Value) {
+    match body {
+        EventBody::Activity(a) => ("$.properties", Value::Object(a.properties.clone())),
+        EventBody::Web(w) => ("$.data", w.data.clone()),
+        EventBody::Feedback(f) => {
+            let mut fields = Map::new();
+            fields.insert("rating".into(), json!(f.rating));
+            if let Some(comment) = &f.comment {
+                fields.insert("comment".into(), json!(comment));
+            }
+            ("$", Value::Object(fields))
+        }
+    }
+}
+
+fn payload_violations(
+    validator: &jsonschema::Validator,
+    prefix: &str,
+    payload: &Value,
+) -> Vec<Violation> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for error in validator.iter_errors(payload) {
+        let at = format!(
+            "{prefix}{}",
+            pointer_to_path(&error.instance_path().to_string())
+        );
+        let violation = match error.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                Violation::new(
+                    at,
+                    "unknown_field",
+                    format!("Unknown field(s): {}", unexpected.join(", ")),
+                )
+            }
+            kind => Violation::new(at, &keyword_code(kind.keyword()), error.to_string()),
+        };
+        if seen.insert((violation.path.clone(), violation.message.clone())) {
+            out.push(violation);
+        }
+    }
+    out
+}
+
+/// `additionalProperties` → `additional_properties`: a stable code to filter the log by.
+fn keyword_code(keyword: &str) -> String {
+    let mut code = String::new();
+    for c in keyword.chars() {
+        if c.is_ascii_uppercase() {
+            code.push('_');
+            code.push(c.to_ascii_lowercase());
+        } else {
+            code.push(c);
+        }
+    }
+    code
+}
+
+/// The schema registry shipped with Cuba (`schemas/default.json`).
+pub const DEFAULT_SCHEMAS: &str = include_str!("../../../schemas/default.json");
+
+/// The documents of a schemas file: `{"schemas": [...]}`.
+pub fn documents_of_file(text: &str) -> Result<Vec<Value>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    value
+        .get("schemas")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| "expected {\"schemas\": [...]}".to_owned())
+}
+
+impl crate::document::DocumentSet for SchemaSet {
+    type Document = Schema;
+    const NOUN: &'static str = "schema";
+
+    fn parse(document: &Value, version: u64) -> Result<Schema, InvalidDocument> {
+        Schema::from_json(document, version)
+    }
+
+    /// A disabled schema leaves its event type unchecked (or to a less specific schema).
+    fn in_force(record: &crate::document::DocumentRecord) -> bool {
+        record.enabled()
+    }
+
+    fn assemble(documents: Vec<Schema>) -> Self {
+        SchemaSet::new(documents)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Activity, EventId, Millis, SessionId, UserId, WebEvent};
+
+    fn defaults() -> SchemaSet {
+        let text = include_str!("../../../schemas/default.json");
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let (set, broken) =
+            SchemaSet::from_documents(doc["schemas"].as_array().unwrap().iter().map(|d| (1, d)));
+        assert!(broken.is_empty(), "{broken:?}");
+        set
+    }
+
+    fn web(category: Option<&str>, name: &str, data: Value, timestamp: u64) -> StoredEvent {
+        StoredEvent {
+            user: UserId(1),
+            id: EventId::parse("e1").unwrap(),
+            received_at: Millis(1_700_000_000_000),
+            body: EventBody::Web(WebEvent {
+                session_id: SessionId::parse("d66ac88b-f801-4984-953f-5c6b266494a0").unwrap(),
+                category: category.map(str::to_owned),
+                name: name.to_owned(),
+                data,
+                timestamp: Millis(timestamp),
+            }),
+        }
+    }
+
+    const T: u64 = 1_699_999_990_000;
+
+    fn violations(verdict: Verdict) -> Vec<(String, String)> {
+        match verdict {
+            Verdict::Valid { .. } => vec![],
+            Verdict::Invalid { violations, .. } => {
+                violations.into_iter().map(|v| (v.path, v.kind)).collect()
+            }
+        }
+    }
+
+    #[test]
+    fn the_seed_web_events_are_valid() {
+        let set = defaults();
+        let page = json!({"host": "www.cwtech.dev", "path": "/"});
+        let click = json!({"host": "www.cwtech.dev", "path": "/", "element": "register"});
+        let form = json!({"host": "h", "path": "/", "form": {"first_name": "A", "last_name": "B"}});
+        for (category, name, data, schema) in [
+            ("page interaction", "pageview", page, "web-pageview"),
+            ("page interaction", "link click", click.clone(), "web-click"),
+            ("page interaction", "button click", click, "web-click"),
+            ("form interaction", "submit", form, "web-form-submit"),
+        ] {
+            let verdict = set.validate(&web(Some(category), name, data, T));
+            assert_eq!(
+                verdict,
+                Verdict::Valid {
+                    schema: Some(SchemaRef {
+                        id: schema.into(),
+                        version: 1
+                    })
+                },
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_seed_failures_carry_the_right_violations() {
+        let set = defaults();
+        let cases = [
+            (
+                web(Some("page interaction"), "pageview", json!({}), T),
+                vec![("$.data", "required"), ("$.data", "required")],
+            ),
+            (
+                web(
+                    Some("page interaction"),
+                    "pageview",
+                    json!({"host": "h", "path": "/", "invalid_field": 1}),
+                    T,
+                ),
+                vec![("$.data", "unknown_field")],
+            ),
+            (
+                web(Some("page interaction"), "scroll", json!({}), T),
+                vec![("$", "no_schema")],
+            ),
+            (
+                web(None, "pageview", json!({"host": "h", "path": "/"}), T),
+                vec![("$.category", "missing_category")],
+            ),
+            (
+                web(
+                    Some("page interaction"),
+                    "pageview",
+                    json!({"host": "h", "path": "/"}),
+                    1_800_000_000_000,
+                ),
+                vec![("$.timestamp", "future_timestamp")],
+            ),
+            (
+                web(
+                    Some("form interaction"),
+                    "submit",
+                    json!({"host": "h", "path": "/", "form": {"first_name": "A"}}),
+                    T,
+                ),
+                vec![("$.data.form", "required")],
+            ),
+        ];
+        for (event, want) in cases {
+            let got = violations(set.validate(&event));
+            let want: Vec<(String, String)> = want
+                .into_iter()
+                .map(|(p, k)| (p.to_owned(), k.to_owned()))
+                .collect();
+            assert_eq!(got, want, "{:?}", event.body);
+        }
+        let Verdict::Invalid { violations, .. } = set.validate(&web(
+            Some("page interaction"),
+            "pageview",
+            json!({"host": "h", "path": "/", "invalid_field": 1}),
+            T,
+        )) else {
+            panic!("valid")
+        };
+        assert_eq!(violations[0].message, "Unknown field(s): invalid_field");
+    }
+
+    #[test]
+    fn bill_payments_need_a_non_negative_amount_and_a_type() {
+        let set = defaults();
+        let bill = |properties: Value| StoredEvent {
+            user: UserId(1),
+            id: EventId::parse("b").unwrap(),
+            received_at: Millis(T),
+            body: EventBody::Activity(Activity {
+                noun: "bill".into(),
+                verb: "paid".into(),
+                ts: None,
+                latlong: None,
+                time: None,
+                properties: properties.as_object().cloned().unwrap_or_default(),
+            }),
+        };
+        assert!(
+            set.validate(&bill(json!({"amount": 10, "type": "x"})))
+                .is_valid()
+        );
+        assert_eq!(
+            violations(set.validate(&bill(json!({"amount": -1, "type": "x"})))),
+            [("$.properties.amount".to_owned(), "minimum".to_owned())]
+        );
+        assert_eq!(
+            violations(set.validate(&bill(json!({"amount": "5"})))),
+            [
+                ("$.properties".to_owned(), "required".to_owned()),
+                ("$.properties.amount".to_owned(), "type".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn exact_names_beat_patterns_and_patterns_match_anywhere() {
+        let doc = |id: &str, name: &str| {
+            json!({"id": id, "match": {"kind": "web", "category": "c", "name": name},
+                   "accept_without_schema": true})
+        };
+        let docs = [
+            doc("any", "*"),
+            doc("clicks", "* click"),
+            doc("link", "link click"),
+        ];
+        let (set, broken) = SchemaSet::from_documents(docs.iter().map(|d| (1, d)));
+        assert!(broken.is_empty());
+        let id = |name: &str| {
+            set.schema_for(&EventType::Web {
+                category: Some("c".into()),
+                name: name.into(),
+            })
+            .map(|s| s.id.clone())
+        };
+        assert_eq!(id("link click").as_deref(), Some("link"));
+        assert_eq!(id("button click").as_deref(), Some("clicks"));
+        assert_eq!(id("scroll").as_deref(), Some("any"));
+        assert!(glob_matches(b"a*b*c", b"aXXbYc"));
+        assert!(!glob_matches(b"a*b", b"ac"));
+        assert!(glob_matches(b"*", b""));
+    }
+
+    #[test]
+    fn extra_fields_are_named_with_or_without_declared_properties() {
+        let doc = json!({"id": "bare", "match": {"kind": "web", "category": "c", "name": "n"},
+                         "schema": {"type": "object", "additionalProperties": false,
+                                    "$defs": {"inner": {"additionalProperties": false}}}});
+        let set = SchemaSet::new(vec![Schema::from_json(&doc, 3).unwrap()]);
+        let Verdict::Invalid { schema, violations } =
+            set.validate(&web(Some("c"), "n", json!({"extra": 1}), T))
+        else {
+            panic!("valid")
+        };
+        assert_eq!(
+            schema,
+            Some(SchemaRef {
+                id: "bare".into(),
+                version: 3
+            })
+        );
+        assert_eq!(
+            violations,
+            [Violation::new(
+                "$.data",
+                "unknown_field",
+                "Unknown field(s): extra"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_bad_schema_document_reports_every_problem() {
+        let doc = json!({"id": "bad id", "match": {"kind": "web", "name": "x", "extra": 1},
+                         "schema": {"type": "nonsense"}, "colour": "red"});
+        let problems: Vec<String> = Schema::from_json(&doc, 1)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        for path in [
+            "$.id",
+            "$.match.category",
+            "$.match.extra",
+            "$.schema",
+            "$.colour",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(path)),
+                "{path} in {problems:?}"
+            );
+        }
+        let both = json!({"id": "x", "match": {"kind": "feedback"}, "schema": {},
+                          "accept_without_schema": true});
+        assert!(Schema::from_json(&both, 1).is_err());
+    }
+}

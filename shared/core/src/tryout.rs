@@ -1,0 +1,49 @@
+//! Trying a rule out without storing or sending anything: the admin dry run. It reads what the
+//! live engine would know (the user's recent events, the rule's state) and asks the same
+//! decision ([`crate::decision::decide`]).
+
+use crate::decision::{Decision, RuleMemory, decide};
+use crate::domain::StoredEvent;
+use crate::ports::{EventStore, PortError, RuleState};
+use crate::rules::{Condition, Rule};
+
+/// What `rule` would do if `event` (not stored) arrived now. A disabled rule is tried as if it
+/// were enabled: the operator is asking what it would do.
+pub async fn dry_run(
+    rule: &Rule,
+    event: &StoredEvent,
+    events: &dyn EventStore,
+    state: &dyn RuleState,
+) -> Result<Decision, PortError> {
+    let rule = Rule {
+        enabled: true,
+        ..rule.clone()
+    };
+    if !rule.when.matches(&event.view()) {
+        return Ok(decide(&rule, event, &[], &RuleMemory::default()));
+    }
+    let (recent, memory) = match &rule.condition {
+        Condition::First => (
+            Vec::new(),
+            RuleMemory {
+                first_holder: state.first_holder(&rule.id, event.user).await?,
+                cooldown_until: None,
+            },
+        ),
+        Condition::Window(window) => (
+            events
+                .received_between(
+                    event.user,
+                    window.starts_after(event.received_at).plus_one(),
+                    event.received_at,
+                )
+                .await?,
+            RuleMemory {
+                first_holder: None,
+                cooldown_until: state.cooldown_until(&rule.id, event.user).await?,
+            },
+        ),
+        Condition::Absence(_) => (Vec::new(), RuleMemory::default()),
+    };
+    Ok(decide(&rule, event, &recent, &memory))
+}

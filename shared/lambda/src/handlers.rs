@@ -1,0 +1,100 @@
+//! The two event-driven handlers at the level Lambda sees them: a DynamoDB stream batch in,
+//! a partial batch response out; an SQS batch in, a partial batch response out.
+
+pub use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
+pub use aws_lambda_events::sqs::SqsEvent;
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
+pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
+
+use cuba_core::absence::AbsenceCheck;
+use cuba_core::domain::{ReceivedEvent, StoredEvent};
+use cuba_core::processing::EventPipeline;
+use cuba_core::scheduling::AbsenceChecker;
+
+/// Consumes the events table's stream.
+#[derive(Clone)]
+pub struct StreamHandler {
+    pub pipeline: EventPipeline,
+}
+
+/// A stream image of an event: the event and the raw text it was stored with.
+#[derive(serde::Deserialize)]
+struct EventImage {
+    #[serde(flatten)]
+    event: StoredEvent,
+    #[serde(default)]
+    raw: String,
+}
+
+impl StreamHandler {
+    /// Records of one shard arrive in order. On the first record that fails, stop and report
+    /// it: Lambda then retries from that record, so nothing after it is skipped, and what came
+    /// before it is not re-run. Only inserts are new events; the updates a validation or a
+    /// replay makes to an event are not.
+    pub async fn handle(&self, batch: DynamoDbEvent) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        for record in batch.records {
+            if record.event_name != "INSERT" {
+                continue;
+            }
+            let sequence_number = record.change.sequence_number.clone();
+            let outcome = match serde_dynamo::from_item::<_, EventImage>(record.change.new_image) {
+                Ok(image) => {
+                    let received = ReceivedEvent {
+                        event: image.event,
+                        raw: image.raw,
+                    };
+                    self.pipeline
+                        .process(&received)
+                        .await
+                        .map(|processed| (received.event, processed))
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("stream image is not an event: {e}")),
+            };
+            match outcome {
+                Ok((event, processed)) => {
+                    tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
+                }
+                Err(error) => {
+                    tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; reporting batch item failure");
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = sequence_number;
+                    response.batch_item_failures.push(failure);
+                    return response;
+                }
+            }
+        }
+        response
+    }
+}
+
+/// Consumes the absence-check delay queue.
+#[derive(Clone)]
+pub struct AbsenceQueueHandler {
+    pub checker: AbsenceChecker,
+}
+
+impl AbsenceQueueHandler {
+    /// Messages are independent: each failure is reported on its own and retried by the queue
+    /// (and after the redrive limit kept in the dead-letter queue), the rest are deleted.
+    pub async fn handle(&self, batch: SqsEvent) -> SqsEventResponse {
+        let mut response = SqsEventResponse::default();
+        for message in batch.records {
+            let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
+                Some(Ok(check)) => self.checker.run(&check).await.map_err(|e| e.to_string()).map(|outcome| {
+                    tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check ran");
+                }),
+                Some(Err(e)) => Err(format!("message body is not an absence check: {e}")),
+                None => Err("message has no body".to_owned()),
+            };
+            if let Err(error) = result {
+                tracing::error!(message_id = ?message.message_id, %error, "absence check failed; reporting batch item failure");
+                let mut failure = SqsBatchItemFailure::default();
+                failure.item_identifier = message.message_id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,240 @@
+//! Configuration: the environment variables the functions read, and what they make (the initial
+//! rules and schemas, the cache time-to-live). Lambda entrypoints read the process environment;
+//! the local runner passes the environment the template declares.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use cuba_core::document::{DocumentId, InvalidDocument};
+use cuba_core::ports::PortError;
+use cuba_core::rules::{DEFAULT_RULES_JSON, RuleSet};
+use cuba_core::schemas::{DEFAULT_SCHEMAS, Schema, SchemaSet, documents_of_file};
+
+/// The environment variables the functions read.
+pub mod env {
+    pub const EVENTS_TABLE: &str = "CUBA_EVENTS_TABLE";
+    pub const PROFILES_TABLE: &str = "CUBA_PROFILES_TABLE";
+    pub const RULE_STATE_TABLE: &str = "CUBA_RULE_STATE_TABLE";
+    pub const ALERTS_TABLE: &str = "CUBA_ALERTS_TABLE";
+    pub const ABSENCE_QUEUE_URL: &str = "CUBA_ABSENCE_QUEUE_URL";
+    pub const OPERATOR_TOPIC_ARN: &str = "CUBA_OPERATOR_TOPIC_ARN";
+    pub const TOKEN_SECRET: &str = "CUBA_TOKEN_SECRET";
+    pub const RULES_FILE: &str = "CUBA_RULES_FILE";
+    pub const RULES_TABLE: &str = "CUBA_RULES_TABLE";
+    pub const ADMIN_TOKEN_SECRET: &str = "CUBA_ADMIN_TOKEN_SECRET";
+    pub const RULES_CACHE_SECONDS: &str = "CUBA_RULES_CACHE_SECONDS";
+    pub const SCHEMAS_TABLE: &str = "CUBA_SCHEMAS_TABLE";
+    pub const SCHEMAS_FILE: &str = "CUBA_SCHEMAS_FILE";
+    pub const ERRORS_TABLE: &str = "CUBA_ERRORS_TABLE";
+}
+
+/// A saved rule change reaches every function instance within this long, unless
+/// `CUBA_RULES_CACHE_SECONDS` says otherwise.
+pub const DEFAULT_RULES_CACHE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} must be {1}")]
+    Invalid(&'static str, &'static str),
+    #[error("cannot read rules file {path}")]
+    RulesFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rules file {path} is invalid")]
+    InvalidRules {
+        path: String,
+        #[source]
+        source: InvalidDocument,
+    },
+    #[error("schemas file {path}: {message}")]
+    InvalidSchemas { path: String, message: String },
+    #[error("cannot seed the {what} store")]
+    Seeding {
+        what: &'static str,
+        #[source]
+        source: PortError,
+    },
+}
+
+/// Finds a configuration value by environment variable name.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+/// Reads configuration through a lookup function.
+pub struct Settings<'a> {
+    lookup: Lookup<'a>,
+}
+
+impl<'a> Settings<'a> {
+    pub fn new(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Settings {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    pub fn from_process_env() -> Settings<'static> {
+        Settings::new(|name| std::env::var(name).ok())
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// The text of `CUBA_RULES_FILE` when set, else of the built-in default rules, with its name.
+    fn rules_text(&self) -> Result<(String, String), ConfigError> {
+        match self.optional(env::RULES_FILE) {
+            None => Ok(("(built-in default)".into(), DEFAULT_RULES_JSON.to_owned())),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::RulesFile {
+                        path: PathBuf::from(&path),
+                        source,
+                    })?;
+                Ok((path, text))
+            }
+        }
+    }
+
+    /// `CUBA_RULES_FILE` when set, else the built-in default rules.
+    pub fn rules(&self) -> Result<RuleSet, ConfigError> {
+        let (path, text) = self.rules_text()?;
+        RuleSet::from_json_str(&text).map_err(|source| ConfigError::InvalidRules { path, source })
+    }
+
+    /// The same rules as documents, keyed by id, to seed the rule store with.
+    pub fn rule_documents(&self) -> Result<Vec<(DocumentId, Value)>, ConfigError> {
+        let rules = self.rules()?;
+        let (_, text) = self.rules_text()?;
+        let document: Value = serde_json::from_str(&text).unwrap_or_default();
+        let items = document["rules"].as_array().cloned().unwrap_or_default();
+        Ok(rules
+            .all()
+            .iter()
+            .map(|r| r.id.clone())
+            .zip(items)
+            .collect())
+    }
+
+    /// How long a function keeps rules and schemas before re-reading the stores.
+    pub fn rules_cache_ttl(&self) -> Result<Duration, ConfigError> {
+        match self.optional(env::RULES_CACHE_SECONDS) {
+            None => Ok(DEFAULT_RULES_CACHE),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or(ConfigError::Invalid(
+                    env::RULES_CACHE_SECONDS,
+                    "a number of seconds",
+                )),
+        }
+    }
+
+    /// `CUBA_SCHEMAS_FILE` when set, else the shipped registry: the documents that seed the
+    /// schema store, and the registry they make (in force until the store is first seeded).
+    /// Each document is compiled once, here.
+    pub fn initial_schemas(&self) -> Result<(Vec<(DocumentId, Value)>, SchemaSet), ConfigError> {
+        let (path, text) = match self.optional(env::SCHEMAS_FILE) {
+            None => ("(built-in default)".to_owned(), DEFAULT_SCHEMAS.to_owned()),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| ConfigError::InvalidSchemas {
+                        path: path.clone(),
+                        message: format!("cannot read it: {e}"),
+                    })?;
+                (path, text)
+            }
+        };
+        let invalid = |message: String| ConfigError::InvalidSchemas {
+            path: path.clone(),
+            message,
+        };
+        let mut documents = Vec::new();
+        let mut in_force = Vec::new();
+        for document in documents_of_file(&text).map_err(invalid)? {
+            let schema = Schema::from_json(&document, 0).map_err(|e| invalid(e.to_string()))?;
+            let id = DocumentId::parse(&schema.id).map_err(|e| invalid(e.to_string()))?;
+            if document.get("enabled") != Some(&Value::Bool(false)) {
+                in_force.push(schema);
+            }
+            documents.push((id, document));
+        }
+        Ok((documents, SchemaSet::new(in_force)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings<'static> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::new(move |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let error = settings(&[]).required(env::EVENTS_TABLE).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable CUBA_EVENTS_TABLE is not set"
+        );
+        let error = settings(&[(env::EVENTS_TABLE, "")])
+            .required(env::EVENTS_TABLE)
+            .unwrap_err();
+        assert!(matches!(error, ConfigError::Missing(env::EVENTS_TABLE)));
+    }
+
+    #[test]
+    fn a_bad_cache_ttl_is_refused() {
+        for bad in ["-1", "soon", "NaN", "inf"] {
+            assert!(matches!(
+                settings(&[(env::RULES_CACHE_SECONDS, bad)]).rules_cache_ttl(),
+                Err(ConfigError::Invalid(env::RULES_CACHE_SECONDS, _))
+            ));
+        }
+        assert_eq!(
+            settings(&[(env::RULES_CACHE_SECONDS, "0.5")])
+                .rules_cache_ttl()
+                .unwrap(),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_rules_file_keeps_its_cause() {
+        let error = settings(&[(env::RULES_FILE, "/nonexistent/rules.json")])
+            .rules()
+            .unwrap_err();
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            source.is_some_and(|s| s.contains("No such file")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn the_default_rules_seed_as_their_own_documents() {
+        let documents = settings(&[]).rule_documents().unwrap();
+        let ids: Vec<&str> = documents.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids.len(), 3);
+        for (id, document) in &documents {
+            assert_eq!(document["id"], id.as_str());
+        }
+    }
+}

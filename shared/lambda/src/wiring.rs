@@ -1,0 +1,296 @@
+//! Builds each function's handler from its settings and the AWS clients. Each function reads
+//! only the variables its own template entry sets; the HTTP functions' wiring needs the `http`
+//! feature, so the rules and absence-check functions never link the web layer.
+
+use std::sync::Arc;
+
+use cuba_aws::{
+    AwsClients, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog, DynamoEvents,
+    DynamoProfiles, DynamoRuleState, SnsNotifier, SqsAbsenceScheduler,
+};
+use cuba_core::alerting::AlertDispatcher;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::evaluation::RuleEvaluator;
+use cuba_core::processing::EventPipeline;
+use cuba_core::rules::RuleSet;
+use cuba_core::scheduling::AbsenceChecker;
+use cuba_core::schemas::SchemaSet;
+use cuba_core::source::{CachedDocuments, RuleSource, SchemaSource};
+
+use crate::handlers::{AbsenceQueueHandler, StreamHandler};
+use crate::settings::{ConfigError, Settings, env};
+
+fn events(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoEvents>, ConfigError> {
+    Ok(Arc::new(DynamoEvents::new(
+        clients.dynamodb.clone(),
+        settings.required(env::EVENTS_TABLE)?,
+    )))
+}
+
+fn profiles(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoProfiles>, ConfigError> {
+    Ok(Arc::new(DynamoProfiles::new(
+        clients.dynamodb.clone(),
+        settings.required(env::PROFILES_TABLE)?,
+    )))
+}
+
+fn rule_state(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<DynamoRuleState>, ConfigError> {
+    Ok(Arc::new(DynamoRuleState::new(
+        clients.dynamodb.clone(),
+        settings.required(env::RULE_STATE_TABLE)?,
+    )))
+}
+
+fn rule_store(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<DynamoDocumentStore>, ConfigError> {
+    Ok(Arc::new(DynamoDocumentStore::new(
+        clients.dynamodb.clone(),
+        settings.required(env::RULES_TABLE)?,
+    )))
+}
+
+fn schema_store(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<DynamoDocumentStore>, ConfigError> {
+    Ok(Arc::new(DynamoDocumentStore::new(
+        clients.dynamodb.clone(),
+        settings.required(env::SCHEMAS_TABLE)?,
+    )))
+}
+
+fn error_log(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<DynamoErrorLog>, ConfigError> {
+    Ok(Arc::new(DynamoErrorLog::new(
+        clients.dynamodb.clone(),
+        settings.required(env::ERRORS_TABLE)?,
+    )))
+}
+
+fn absence_scheduler(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<SqsAbsenceScheduler>, ConfigError> {
+    Ok(Arc::new(SqsAbsenceScheduler::new(
+        clients.sqs.clone(),
+        settings.required(env::ABSENCE_QUEUE_URL)?,
+    )))
+}
+
+/// The rules in force: the rule store behind a cache, with the rules file (or the built-in
+/// defaults) applying until the store is first seeded.
+fn rule_source(settings: &Settings, clients: &AwsClients) -> Result<Arc<RuleSource>, ConfigError> {
+    Ok(Arc::new(CachedDocuments::<RuleSet>::new(
+        rule_store(settings, clients)?,
+        Arc::new(settings.rules()?),
+        settings.rules_cache_ttl()?,
+    )))
+}
+
+/// The schemas in force: the schema store behind the same cache as rules.
+fn schema_source(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<SchemaSource>, ConfigError> {
+    let (_, unseeded) = settings.initial_schemas()?;
+    Ok(Arc::new(CachedDocuments::<SchemaSet>::new(
+        schema_store(settings, clients)?,
+        Arc::new(unseeded),
+        settings.rules_cache_ttl()?,
+    )))
+}
+
+fn dispatcher(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<AlertDispatcher, ConfigError> {
+    Ok(AlertDispatcher {
+        ledger: Arc::new(DynamoAlertLedger::new(
+            clients.dynamodb.clone(),
+            settings.required(env::ALERTS_TABLE)?,
+        )),
+        profiles: profiles(settings, clients)?,
+        notifier: Arc::new(SnsNotifier::new(
+            clients.sns.clone(),
+            settings.required(env::OPERATOR_TOPIC_ARN)?,
+        )),
+        clock,
+    })
+}
+
+/// Validation, then absence checks and rules: what the stream consumer and replays run.
+fn pipeline(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<EventPipeline, ConfigError> {
+    let events = events(settings, clients)?;
+    Ok(EventPipeline {
+        schemas: schema_source(settings, clients)?,
+        errors: error_log(settings, clients)?,
+        events: events.clone(),
+        scheduler: absence_scheduler(settings, clients)?,
+        evaluator: RuleEvaluator {
+            rules: rule_source(settings, clients)?,
+            events,
+            state: rule_state(settings, clients)?,
+            dispatcher: dispatcher(settings, clients, clock.clone())?,
+        },
+        clock,
+    })
+}
+
+/// The rules function: the events table's stream consumer.
+pub fn stream_handler(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<StreamHandler, ConfigError> {
+    Ok(StreamHandler {
+        pipeline: pipeline(settings, clients, Arc::new(SystemClock))?,
+    })
+}
+
+/// The absence-check function: the delay queue's consumer.
+pub fn absence_handler(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<AbsenceQueueHandler, ConfigError> {
+    Ok(AbsenceQueueHandler {
+        checker: AbsenceChecker {
+            rules: rule_source(settings, clients)?,
+            events: events(settings, clients)?,
+            scheduler: absence_scheduler(settings, clients)?,
+            dispatcher: dispatcher(settings, clients, clock.clone())?,
+            clock,
+        },
+    })
+}
+
+#[cfg(feature = "http")]
+pub use http::{admin_api, admin_router, ingest_api, ingest_router};
+
+#[cfg(feature = "http")]
+mod http {
+    use std::sync::Arc;
+
+    use cuba_aws::{AwsClients, DynamoBrowse};
+    use cuba_core::clock::{Clock, SystemClock};
+    use cuba_core::ports::DocumentStore;
+    use cuba_web::admin::AdminApi;
+    use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
+    use cuba_web::ingest::IngestApi;
+
+    use super::{events, pipeline, profiles, rule_state, rule_store, schema_store};
+    use crate::settings::{ConfigError, Settings, env};
+
+    fn secret(settings: &Settings, name: &'static str) -> Result<TokenSecret, ConfigError> {
+        TokenSecret::new(settings.required(name)?.into_bytes())
+            .map_err(|_| ConfigError::Invalid(name, "a secret of at least 32 bytes"))
+    }
+
+    /// The ingest function: the HTTP API.
+    pub fn ingest_api(
+        settings: &Settings,
+        clients: &AwsClients,
+        clock: Arc<dyn Clock>,
+    ) -> Result<IngestApi, ConfigError> {
+        Ok(IngestApi {
+            events: events(settings, clients)?,
+            profiles: profiles(settings, clients)?,
+            verifier: TokenVerifier::new(&secret(settings, env::TOKEN_SECRET)?),
+            clock,
+        })
+    }
+
+    /// The ingest function's router, on the system clock.
+    pub fn ingest_router(
+        settings: &Settings,
+        clients: &AwsClients,
+    ) -> Result<cuba_web::Router, ConfigError> {
+        Ok(cuba_web::ingest::router(ingest_api(
+            settings,
+            clients,
+            Arc::new(SystemClock),
+        )?))
+    }
+
+    /// The admin function's router (API and UI), on the system clock.
+    pub async fn admin_router(
+        settings: &Settings<'_>,
+        clients: &AwsClients,
+    ) -> Result<cuba_web::Router, ConfigError> {
+        Ok(cuba_web::admin::router(
+            admin_api(settings, clients, Arc::new(SystemClock)).await?,
+        ))
+    }
+
+    /// Writes `documents` into `store` unless it was seeded before.
+    async fn seed(
+        store: &dyn DocumentStore,
+        what: &'static str,
+        documents: &[(cuba_core::document::DocumentId, serde_json::Value)],
+        clock: &dyn Clock,
+    ) -> Result<(), ConfigError> {
+        let by = format!("cuba (initial {what}s)");
+        let seeded = store
+            .seed(documents, &by, clock.now())
+            .await
+            .map_err(|source| ConfigError::Seeding { what, source })?;
+        if seeded {
+            tracing::info!("{what} store seeded with the initial {what}s");
+        }
+        Ok(())
+    }
+
+    /// The admin function: the admin API. Seeds the rule and schema stores from the files (or
+    /// the built-in defaults) the first time any admin function starts.
+    pub async fn admin_api(
+        settings: &Settings<'_>,
+        clients: &AwsClients,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AdminApi, ConfigError> {
+        let rules = rule_store(settings, clients)?;
+        seed(
+            rules.as_ref(),
+            "rule",
+            &settings.rule_documents()?,
+            clock.as_ref(),
+        )
+        .await?;
+        let schemas = schema_store(settings, clients)?;
+        let (schema_documents, _) = settings.initial_schemas()?;
+        seed(
+            schemas.as_ref(),
+            "schema",
+            &schema_documents,
+            clock.as_ref(),
+        )
+        .await?;
+        let pipeline = pipeline(settings, clients, clock.clone())?;
+        Ok(AdminApi {
+            rules,
+            schemas,
+            errors: pipeline.errors.clone(),
+            pipeline,
+            browse: Arc::new(DynamoBrowse::new(
+                clients.dynamodb.clone(),
+                settings.required(env::EVENTS_TABLE)?,
+                settings.required(env::ALERTS_TABLE)?,
+            )),
+            profiles: profiles(settings, clients)?,
+            events: events(settings, clients)?,
+            state: rule_state(settings, clients)?,
+            verifier: AdminVerifier::new(&secret(settings, env::ADMIN_TOKEN_SECRET)?),
+            clock,
+        })
+    }
+}

@@ -1,0 +1,321 @@
+//! Bearer tokens: HS256 JWTs whose `sub` is the user id.
+
+use std::fmt;
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use cuba_core::domain::{Millis, UserId};
+
+/// Shorter secrets make HS256 guessable offline; refuse them at start-up rather than run weak.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The HMAC key. Never printed: `Debug` is redacted so it cannot leak through logs.
+#[derive(Clone)]
+pub struct TokenSecret(Vec<u8>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the token secret must be at least {MIN_SECRET_BYTES} bytes")]
+pub struct WeakSecret;
+
+impl TokenSecret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, WeakSecret> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(WeakSecret);
+        }
+        Ok(TokenSecret(bytes))
+    }
+}
+
+impl fmt::Debug for TokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenSecret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("an `Authorization: Bearer <token>` header is required")]
+    Missing,
+    #[error("the bearer token is not valid")]
+    Invalid,
+    #[error("the bearer token has expired")]
+    Expired,
+    #[error("the token does not carry the admin role")]
+    NotAdmin,
+}
+
+impl AuthError {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_token",
+            AuthError::Invalid => "invalid_token",
+            AuthError::Expired => "expired_token",
+            AuthError::NotAdmin => "not_admin",
+        }
+    }
+}
+
+/// The token in an `Authorization: Bearer <token>` header value.
+fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
+    let header = header.ok_or(AuthError::Missing)?;
+    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Invalid);
+    }
+    Ok(token.trim())
+}
+
+/// Checks user tokens and, for local tooling, mints them.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenVerifier")
+    }
+}
+
+impl TokenVerifier {
+    pub fn new(secret: &TokenSecret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 30;
+        TokenVerifier {
+            decoding: DecodingKey::from_secret(&secret.0),
+            encoding: EncodingKey::from_secret(&secret.0),
+            validation,
+        }
+    }
+
+    /// The user an `Authorization` header value authenticates.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<UserId, AuthError> {
+        self.verify(bearer_token(header)?)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        let claims: Claims = self.decode(token)?;
+        claims
+            .sub
+            .parse::<u64>()
+            .map(UserId)
+            .map_err(|_| AuthError::Invalid)
+    }
+
+    fn decode<C: serde::de::DeserializeOwned>(&self, token: &str) -> Result<C, AuthError> {
+        jsonwebtoken::decode::<C>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })
+    }
+
+    /// A token for `user` valid for `ttl_seconds` from `now`.
+    pub fn issue(&self, user: UserId, now: Millis, ttl_seconds: u64) -> String {
+        let iat = now.0 / 1000;
+        let claims = Claims {
+            sub: user.to_string(),
+            exp: iat + ttl_seconds,
+            iat: Some(iat),
+        };
+        // HS256 signing of a small struct has no failure mode in practice; an empty token would
+        // simply be refused by the verifier.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AdminClaims {
+    sub: String,
+    exp: u64,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+}
+
+/// Who made an admin change, from the admin token's `sub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin(pub String);
+
+/// Checks admin tokens: HS256 JWTs with `"role": "admin"`, signed with a secret of their own so
+/// that no user token can ever pass as one.
+#[derive(Clone, Debug)]
+pub struct AdminVerifier(TokenVerifier);
+
+impl AdminVerifier {
+    pub fn new(secret: &TokenSecret) -> Self {
+        AdminVerifier(TokenVerifier::new(secret))
+    }
+
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Admin, AuthError> {
+        let claims: AdminClaims = self.0.decode(bearer_token(header)?)?;
+        if claims.role.as_deref() != Some("admin") {
+            return Err(AuthError::NotAdmin);
+        }
+        if claims.sub.trim().is_empty() || claims.sub.len() > 200 {
+            return Err(AuthError::Invalid);
+        }
+        Ok(Admin(claims.sub))
+    }
+
+    /// An admin token for `sub`, for local tooling and tests.
+    pub fn issue(&self, sub: &str, role: Option<&str>, now: Millis, ttl_seconds: u64) -> String {
+        let iat = now.0 / 1000;
+        let claims = AdminClaims {
+            sub: sub.to_owned(),
+            exp: iat + ttl_seconds,
+            role: role.map(str::to_owned),
+            iat: Some(iat),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
+            .unwrap_or_default()
+    }
+}
+
+/// State whose routes take user tokens.
+pub trait UserTokens {
+    fn user_tokens(&self) -> &TokenVerifier;
+}
+
+/// State whose routes take admin tokens.
+pub trait AdminTokens {
+    fn admin_tokens(&self) -> &AdminVerifier;
+}
+
+impl<T: UserTokens> UserTokens for std::sync::Arc<T> {
+    fn user_tokens(&self) -> &TokenVerifier {
+        (**self).user_tokens()
+    }
+}
+
+impl<T: AdminTokens> AdminTokens for std::sync::Arc<T> {
+    fn admin_tokens(&self) -> &AdminVerifier {
+        (**self).admin_tokens()
+    }
+}
+
+/// The `Authorization` header's value, if there is one.
+fn authorization(parts: &Parts) -> Result<Option<&str>, AuthError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().map_err(|_| AuthError::Invalid))
+        .transpose()
+}
+
+/// The user a valid bearer token names: the extractor of every ingest route.
+pub struct Authenticated(pub UserId);
+
+impl<S: UserTokens + Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Authenticated(
+            state.user_tokens().verify_header(authorization(parts)?)?,
+        ))
+    }
+}
+
+/// The admin a valid admin token names: the extractor of every admin API route.
+pub struct Authorized(pub Admin);
+
+impl<S: AdminTokens + Send + Sync> FromRequestParts<S> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Authorized(
+            state.admin_tokens().verify_header(authorization(parts)?)?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cuba_core::clock::{Clock, SystemClock};
+
+    fn verifier(secret: &str) -> TokenVerifier {
+        TokenVerifier::new(&TokenSecret::new(secret.as_bytes().to_vec()).unwrap())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn round_trip_and_failures() {
+        let v = verifier(SECRET);
+        let now = SystemClock.now();
+        let token = v.issue(UserId(42), now, 60);
+        assert_eq!(
+            v.verify_header(Some(&format!("Bearer {token}"))),
+            Ok(UserId(42))
+        );
+        assert_eq!(
+            v.verify_header(Some(&format!("bearer  {token}"))),
+            Ok(UserId(42))
+        );
+        assert_eq!(v.verify_header(None), Err(AuthError::Missing));
+        assert_eq!(
+            v.verify_header(Some(&format!("Basic {token}"))),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            v.verify_header(Some("Bearer nope")),
+            Err(AuthError::Invalid)
+        );
+
+        let forged = verifier("another-secret-another-secret-xx").issue(UserId(42), now, 60);
+        assert_eq!(v.verify(&forged), Err(AuthError::Invalid));
+
+        let expired = v.issue(UserId(42), now.minus_seconds(3600), 60);
+        assert_eq!(v.verify(&expired), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn admin_tokens_need_the_admin_role_and_their_own_secret() {
+        let secret = TokenSecret::new(b"admin-secret-admin-secret-admin-secret".to_vec()).unwrap();
+        let admins = AdminVerifier::new(&secret);
+        let now = SystemClock.now();
+        let good = admins.issue("ops@cube.example", Some("admin"), now, 60);
+        assert_eq!(
+            admins.verify_header(Some(&format!("Bearer {good}"))),
+            Ok(Admin("ops@cube.example".into()))
+        );
+        let roleless = admins.issue("ops@cube.example", None, now, 60);
+        assert_eq!(
+            admins.verify_header(Some(&format!("Bearer {roleless}"))),
+            Err(AuthError::NotAdmin)
+        );
+        let user_token = verifier(SECRET).issue(UserId(1), now, 60);
+        assert_eq!(
+            admins.verify_header(Some(&format!("Bearer {user_token}"))),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(admins.verify_header(None), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_and_never_printed() {
+        assert!(TokenSecret::new(b"short".to_vec()).is_err());
+        let s = TokenSecret::new(SECRET.as_bytes().to_vec()).unwrap();
+        assert!(!format!("{s:?}").contains("0123"));
+    }
+}

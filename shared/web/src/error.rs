@@ -1,0 +1,185 @@
+//! The one error type every route answers with, the JSON body extractors, and the fallbacks
+//! for unknown routes and methods.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use cuba_core::document::Problem;
+use cuba_core::intake::InvalidInput;
+use cuba_core::ports::PortError;
+
+/// Bodies above this are refused with 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
+/// A batch body may be this big.
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+
+/// JSON 404 and 405 answers for whatever the routes do not cover.
+pub fn with_error_fallbacks(router: Router) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// A refusal: status, machine-readable code, human message and, where one is at fault, the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Every problem, each with its JSON path, where there can be several (rule validation).
+    pub problems: Vec<Problem>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+impl ApiError {
+    /// The `{"error": {...}}` body, also used for one item of a batch answer.
+    pub fn body_json(&self) -> serde_json::Value {
+        let mut body =
+            json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        if !self.problems.is_empty() {
+            body["error"]["problems"] = json!(self.problems);
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body_json();
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: e.code.as_str(),
+            message: e.message,
+            field: e.field,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let status = match e {
+            AuthError::NotAdmin => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<PortError> for ApiError {
+    fn from(e: PortError) -> Self {
+        if e == PortError::InvalidCursor {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e.to_string())
+                .with_field("cursor");
+        }
+        // Logged in full here; the client learns only that a retry is worth it.
+        tracing::error!(error = %e, "storage or queue failure");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service could not store this right now; retry with the same id",
+        )
+    }
+}
+
+/// A JSON body of at most [`MAX_BODY_BYTES`], refused with a JSON error otherwise.
+pub struct JsonBytes(pub Bytes);
+
+/// A JSON body of at most [`MAX_BATCH_BYTES`] (the batch endpoint).
+pub struct BatchBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        json_body(request, MAX_BODY_BYTES).await.map(JsonBytes)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for BatchBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        json_body(request, MAX_BATCH_BYTES).await.map(BatchBytes)
+    }
+}
+
+async fn json_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body must be at most {limit} bytes"),
+            )
+        })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}

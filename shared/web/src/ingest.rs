@@ -1,0 +1,249 @@
+//! The public HTTP API, as an axum router: the ingest Lambda serves it through `lambda_http`
+//! and the local runner serves the very same router on a TCP port.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::{Authenticated, TokenVerifier, UserTokens};
+use crate::error::{ApiError, BatchBytes, JsonBytes, with_error_fallbacks};
+use cuba_core::clock::Clock;
+use cuba_core::domain::{
+    EventBody, EventId, Insert, ReceivedEvent, StoredEvent, UserId, UserProfile,
+};
+use cuba_core::intake::EventSubmission;
+use cuba_core::intake::{self, InvalidInput};
+use cuba_core::ports::{EventStore, ProfileStore};
+
+/// A batch may hold this many events.
+pub const MAX_BATCH_EVENTS: usize = 100;
+
+/// Everything the ingest API needs, behind the core's ports.
+#[derive(Clone)]
+pub struct IngestApi {
+    pub events: Arc<dyn EventStore>,
+    pub profiles: Arc<dyn ProfileStore>,
+    pub verifier: TokenVerifier,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The ingest API, ready to serve.
+pub fn router(api: IngestApi) -> Router {
+    with_error_fallbacks(routes(api))
+}
+
+/// `/api/v1/event/`, `/api/v1/feedback/` and `/api/v1/user/`, each with or without the slash,
+/// without fallbacks so it can be merged with other routers.
+pub fn routes(api: IngestApi) -> Router {
+    let api = Arc::new(api);
+    Router::new()
+        .route("/api/v1/event", post(post_event))
+        .route("/api/v1/event/", post(post_event))
+        .route("/api/v1/batch", post(post_batch))
+        .route("/api/v1/batch/", post(post_batch))
+        .route("/api/v1/feedback", post(post_feedback))
+        .route("/api/v1/feedback/", post(post_feedback))
+        .route("/api/v1/user", put(put_user))
+        .route("/api/v1/user/", put(put_user))
+        .with_state(api)
+}
+
+impl UserTokens for IngestApi {
+    fn user_tokens(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+}
+
+fn check_user(token_user: UserId, body_user: Option<UserId>) -> Result<UserId, ApiError> {
+    match body_user {
+        Some(u) if u != token_user => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "user_mismatch",
+            format!("the token is for user {token_user}, the body names user {u}"),
+        )
+        .with_field("user")),
+        _ => Ok(token_user),
+    }
+}
+
+#[derive(Serialize)]
+struct Accepted<'a> {
+    id: &'a str,
+    status: &'static str,
+}
+
+/// Either envelope (mobile or web): stored with its raw text, validated later.
+async fn post_event(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let (user, id, body_value) = submitted(token_user, intake::parse_event(&body)?)?;
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    accept(&api, received(&api, user, id, body_value, raw)).await
+}
+
+async fn post_feedback(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let submission = intake::parse_feedback(&body)?;
+    let user = check_user(token_user, submission.user)?;
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let event = received(
+        &api,
+        user,
+        submission.id,
+        EventBody::Feedback(submission.feedback),
+        raw,
+    );
+    accept(&api, event).await
+}
+
+fn submitted(
+    token_user: UserId,
+    submission: EventSubmission,
+) -> Result<(UserId, Option<EventId>, EventBody), ApiError> {
+    match submission {
+        EventSubmission::Mobile(m) => Ok((
+            check_user(token_user, m.user)?,
+            m.id,
+            EventBody::Activity(m.activity),
+        )),
+        EventSubmission::Web(w) => Ok((
+            check_user(token_user, w.user)?,
+            w.id,
+            EventBody::Web(w.event),
+        )),
+    }
+}
+
+fn received(
+    api: &IngestApi,
+    user: UserId,
+    id: Option<EventId>,
+    body: EventBody,
+    raw: String,
+) -> ReceivedEvent {
+    ReceivedEvent {
+        event: StoredEvent {
+            user,
+            id: id.unwrap_or_else(EventId::generate),
+            received_at: api.clock.now(),
+            body,
+        },
+        raw,
+    }
+}
+
+/// Answers only once the event is durably stored; validation, rules and absence checks
+/// follow from the table's stream.
+async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, ApiError> {
+    let (stored, status, code) = match api.events.insert(&received).await? {
+        Insert::Inserted => (received.event, "accepted", StatusCode::ACCEPTED),
+        Insert::Duplicate(existing) => (existing, "duplicate", StatusCode::OK),
+    };
+    tracing::info!(user = %stored.user, event_id = %stored.id, status, "event received");
+    let body = Accepted {
+        id: stored.id.as_str(),
+        status,
+    };
+    Ok((code, axum::Json(body)).into_response())
+}
+
+/// One item's answer in a batch.
+#[derive(Serialize)]
+struct ItemResult {
+    index: usize,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+/// `{"events": [...]}`: up to 100 events of either envelope, stored with batched writes and
+/// answered item by item, so one bad item never sinks the rest.
+async fn post_batch(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    BatchBytes(body): BatchBytes,
+) -> Result<Response, ApiError> {
+    let items = intake::parse_batch(&body, MAX_BATCH_EVENTS)?;
+    let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
+    let mut to_store = Vec::new();
+    let mut stored_index = Vec::new();
+    for (index, raw) in items.into_iter().enumerate() {
+        let parsed = serde_json::from_str::<serde_json::Value>(&raw)
+            .map_err(|e| InvalidInput::malformed(format!("the item is not valid JSON: {e}")))
+            .and_then(intake::parse_event_value)
+            .map_err(ApiError::from)
+            .and_then(|submission| submitted(token_user, submission));
+        match parsed {
+            Ok((user, id, body_value)) => {
+                stored_index.push(index);
+                to_store.push(received(&api, user, id, body_value, raw));
+                results.push(ItemResult {
+                    index,
+                    status: "accepted",
+                    id: None,
+                    error: None,
+                });
+            }
+            Err(error) => results.push(ItemResult {
+                index,
+                status: "rejected",
+                id: None,
+                error: Some(error.body_json()["error"].clone()),
+            }),
+        }
+    }
+    let outcomes = api.events.insert_many(&to_store).await?;
+    for ((index, received), outcome) in stored_index.into_iter().zip(&to_store).zip(outcomes) {
+        let result = &mut results[index];
+        match outcome {
+            Insert::Inserted => {
+                result.id = Some(received.event.id.as_str().to_owned());
+            }
+            Insert::Duplicate(existing) => {
+                result.status = "duplicate";
+                result.id = Some(existing.id.as_str().to_owned());
+            }
+        }
+    }
+    let count = |status: &str| results.iter().filter(|r| r.status == status).count();
+    let (accepted, duplicates, rejected) =
+        (count("accepted"), count("duplicate"), count("rejected"));
+    tracing::info!(user = %token_user, accepted, duplicates, rejected, "batch received");
+    let body = json!({
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "results": results,
+    });
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+async fn put_user(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(token_user): Authenticated,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let submission = intake::parse_profile(&body)?;
+    let user = check_user(token_user, submission.user)?;
+    let profile = UserProfile {
+        user,
+        phone: submission.phone,
+        updated_at: api.clock.now(),
+    };
+    api.profiles.put_profile(&profile).await?;
+    let body = json!({"user": profile.user, "phone": profile.phone, "status": "saved"});
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
