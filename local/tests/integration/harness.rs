@@ -22,7 +22,7 @@ pub const ADMIN_SUB: &str = "ops@cube.test";
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
-fn unique() -> u64 {
+pub fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::SeqCst)
 }
 

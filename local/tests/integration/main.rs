@@ -3,6 +3,7 @@
 
 mod admin;
 mod api;
+mod contract;
 mod deliveries;
 mod harness;
 mod schemas;

@@ -48,7 +48,7 @@ impl fmt::Display for UserId {
 /// An event's id, unique per user: the client's own (for idempotent retries) or one we mint.
 /// Limited to a URL- and key-safe alphabet because it becomes part of alert ledger keys, where
 /// `#` separates components.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EventId(String);
 

@@ -1,0 +1,118 @@
+//! The port contract on the DynamoDB adapters, against moto: the same suite the memory ports
+//! pass in `shared/memory/tests/contract.rs`. Each test provisions its own tables from
+//! `template.yaml` (not a running stack, so nothing is seeded behind the suite's back).
+
+use std::collections::BTreeMap;
+
+use cuba_aws::{
+    AwsClients, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore, DynamoErrorLog, DynamoEvents,
+    DynamoProfiles, DynamoRuleState,
+};
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::Millis;
+use cuba_local::provision::{Provisioned, provision};
+use cuba_local::template::Template;
+use cuba_memory::contract;
+
+use crate::harness::{moto_endpoint, repo_path, unique};
+
+struct Tables {
+    clients: AwsClients,
+    provisioned: Provisioned,
+    /// Now, on a whole second, so hour buckets and time-ordered keys behave as in production.
+    base: Millis,
+}
+
+impl Tables {
+    async fn new() -> Tables {
+        let sdk = cuba_local::moto_sdk_config(&moto_endpoint()).await;
+        let text = std::fs::read_to_string(repo_path("template.yaml")).expect("the template");
+        let template = Template::parse(&text).expect("a valid template");
+        let name = format!("c{}-{}", std::process::id(), unique());
+        let provisioned = provision(&sdk, &template, &name, &BTreeMap::new())
+            .await
+            .expect("tables in moto");
+        Tables {
+            clients: AwsClients::new(&sdk),
+            provisioned,
+            base: Millis(SystemClock.now().0 / 1000 * 1000),
+        }
+    }
+
+    fn table(&self, logical_id: &str) -> String {
+        self.provisioned
+            .table(logical_id)
+            .expect("a table of the template")
+            .to_owned()
+    }
+
+    fn events(&self) -> DynamoEvents {
+        DynamoEvents::new(self.clients.dynamodb.clone(), self.table("EventsTable"))
+    }
+
+    fn ledger(&self) -> DynamoAlertLedger {
+        DynamoAlertLedger::new(self.clients.dynamodb.clone(), self.table("AlertsTable"))
+    }
+
+    fn browse(&self) -> DynamoBrowse {
+        DynamoBrowse::new(
+            self.clients.dynamodb.clone(),
+            self.table("EventsTable"),
+            self.table("AlertsTable"),
+        )
+    }
+}
+
+#[tokio::test]
+async fn event_store() {
+    let t = Tables::new().await;
+    contract::event_store(&t.events(), t.base).await;
+}
+
+#[tokio::test]
+async fn profile_store() {
+    let t = Tables::new().await;
+    let profiles = DynamoProfiles::new(t.clients.dynamodb.clone(), t.table("ProfilesTable"));
+    contract::profile_store(&profiles, t.base).await;
+}
+
+#[tokio::test]
+async fn rule_state() {
+    let t = Tables::new().await;
+    let state = DynamoRuleState::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::rule_state(&state, t.base).await;
+}
+
+#[tokio::test]
+async fn alert_ledger() {
+    let t = Tables::new().await;
+    contract::alert_ledger(&t.ledger(), t.base).await;
+}
+
+#[tokio::test]
+async fn alert_listing() {
+    let t = Tables::new().await;
+    contract::alert_listing(&t.ledger(), &t.browse(), t.base).await;
+}
+
+#[tokio::test]
+async fn event_listing() {
+    let t = Tables::new().await;
+    contract::event_listing(&t.events(), &t.browse(), t.base).await;
+}
+
+#[tokio::test]
+async fn document_store() {
+    let t = Tables::new().await;
+    for table in ["RulesTable", "SchemasTable"] {
+        let store = DynamoDocumentStore::new(t.clients.dynamodb.clone(), t.table(table));
+        contract::document_store(&store, t.base).await;
+    }
+}
+
+#[tokio::test]
+async fn error_log() {
+    let t = Tables::new().await;
+    let log = DynamoErrorLog::new(t.clients.dynamodb.clone(), t.table("ErrorsTable"));
+    contract::error_log(&log, t.base).await;
+}

@@ -1,0 +1,857 @@
+//! The contract every implementation of the ports must keep: the memory ports run it in their
+//! unit tests, the DynamoDB adapters against moto in the local crate's integration tests, with
+//! the same assertions. Each check takes fresh, empty stores and a `base` time near now (so
+//! time-bucketed indexes stay small); it panics on the first broken promise.
+
+use cuba_core::alert::{Alert, AlertFilter, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::document::{DocumentAction, DocumentId};
+use cuba_core::domain::{
+    Activity, EventBody, EventId, Feedback, Insert, Millis, PhoneNumber, Rating, ReceivedEvent,
+    SessionId, StoredEvent, UserId, UserProfile, WebEvent,
+};
+use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
+use cuba_core::listing::{EventFilter, EventKind, Page};
+use cuba_core::ports::{
+    AlertLedger, Browse, DocumentStore, DocumentWriteError, ErrorLog, EventStore, PortError,
+    ProfileStore, RuleState,
+};
+use cuba_core::rules::{Action, RuleId, Severity};
+use cuba_core::schemas::{SchemaRef, Violation};
+use serde_json::json;
+
+fn id(raw: &str) -> EventId {
+    EventId::parse(raw).expect("a valid event id")
+}
+
+fn rule(raw: &str) -> RuleId {
+    RuleId::parse(raw).expect("a valid rule id")
+}
+
+fn at(base: Millis, ms: u64) -> Millis {
+    Millis(base.0 + ms)
+}
+
+fn paid(user: u64, event: &str, received_at: Millis, amount: u64) -> ReceivedEvent {
+    let body = EventBody::Activity(Activity {
+        noun: "bill".into(),
+        verb: "paid".into(),
+        ts: None,
+        latlong: None,
+        time: None,
+        properties: json!({"amount": amount})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    });
+    ReceivedEvent {
+        raw: format!(r#"{{"noun": "bill", "verb": "paid", "properties": {{"amount": {amount}}}}}"#),
+        event: StoredEvent {
+            user: UserId(user),
+            id: id(event),
+            received_at,
+            body,
+        },
+    }
+}
+
+fn feedback(user: u64, event: &str, received_at: Millis) -> ReceivedEvent {
+    ReceivedEvent {
+        raw: r#"{"rating": 4}"#.into(),
+        event: StoredEvent {
+            user: UserId(user),
+            id: id(event),
+            received_at,
+            body: EventBody::Feedback(Feedback {
+                rating: Rating::try_from(4).expect("a rating"),
+                comment: None,
+            }),
+        },
+    }
+}
+
+fn web(user: u64, event: &str, received_at: Millis, session: &SessionId) -> ReceivedEvent {
+    ReceivedEvent {
+        raw: r#"{"name": "pageview"}"#.into(),
+        event: StoredEvent {
+            user: UserId(user),
+            id: id(event),
+            received_at,
+            body: EventBody::Web(WebEvent {
+                session_id: session.clone(),
+                category: Some("page interaction".into()),
+                name: "pageview".into(),
+                data: json!({"host": "cube.example"}),
+                timestamp: received_at,
+            }),
+        },
+    }
+}
+
+fn ids(events: &[StoredEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.id.as_str()).collect()
+}
+
+/// Storing events: idempotent by (user, id), raw text kept, reads by time, the invalid flag.
+pub async fn event_store(store: &dyn EventStore, base: Millis) {
+    let first = paid(1, "e1", at(base, 10), 100);
+    assert_eq!(store.insert(&first).await, Ok(Insert::Inserted));
+    let retry = paid(1, "e1", at(base, 20), 999);
+    assert_eq!(
+        store.insert(&retry).await,
+        Ok(Insert::Duplicate(first.event.clone())),
+        "a retry with the same id answers the stored copy, receive time included"
+    );
+    assert_eq!(
+        store.get(UserId(1), &id("e1")).await,
+        Ok(Some(first.clone())),
+        "the raw text is kept exactly"
+    );
+    assert_eq!(
+        store.insert(&paid(2, "e1", at(base, 30), 5)).await,
+        Ok(Insert::Inserted),
+        "ids are unique per user, not globally"
+    );
+
+    let batch = [
+        paid(1, "e2", at(base, 40), 200),
+        paid(1, "e1", at(base, 41), 1),
+        feedback(1, "e3", at(base, 50)),
+        paid(1, "e2", at(base, 42), 7),
+    ];
+    let outcomes = store.insert_many(&batch).await.expect("a batch is stored");
+    assert_eq!(
+        outcomes,
+        vec![
+            Insert::Inserted,
+            Insert::Duplicate(first.event.clone()),
+            Insert::Inserted,
+            Insert::Duplicate(batch[0].event.clone()),
+        ],
+        "one answer per event, in order; a repeat inside the batch is a duplicate of the first"
+    );
+    assert_eq!(store.insert_many(&[]).await, Ok(vec![]));
+
+    let window = store
+        .received_between(UserId(1), at(base, 10), at(base, 50))
+        .await
+        .expect("a window read");
+    assert_eq!(
+        ids(&window),
+        ["e1", "e2", "e3"],
+        "bounds are inclusive, oldest first"
+    );
+    let inner = store
+        .received_between(UserId(1), at(base, 11), at(base, 49))
+        .await
+        .expect("a window read");
+    assert_eq!(ids(&inner), ["e2"]);
+
+    store
+        .set_invalid(UserId(1), &id("e2"), true)
+        .await
+        .expect("flagging a stored event");
+    let window = store
+        .received_between(UserId(1), at(base, 0), at(base, 100))
+        .await
+        .expect("a window read");
+    assert_eq!(ids(&window), ["e1", "e3"], "invalid events never count");
+    let (all, truncated) = store
+        .all_received_between(at(base, 0), at(base, 100), 10)
+        .await
+        .expect("a span read");
+    assert_eq!((all.len(), truncated), (3, false), "{all:?}");
+    assert!(all.iter().all(|e| e.id.as_str() != "e2"));
+    assert_eq!(
+        store.get(UserId(1), &id("e2")).await.map(|e| e.is_some()),
+        Ok(true),
+        "an invalid event is still stored"
+    );
+    store
+        .set_invalid(UserId(1), &id("e2"), false)
+        .await
+        .expect("unflagging");
+    let window = store
+        .received_between(UserId(1), at(base, 0), at(base, 100))
+        .await
+        .expect("a window read");
+    assert_eq!(ids(&window), ["e1", "e2", "e3"]);
+    assert!(
+        store
+            .set_invalid(UserId(9), &id("nope"), true)
+            .await
+            .is_err(),
+        "flagging an event that is not stored is an error, not a new item"
+    );
+
+    let (some, truncated) = store
+        .all_received_between(at(base, 0), at(base, 100), 2)
+        .await
+        .expect("a span read");
+    assert_eq!((some.len(), truncated), (2, true));
+}
+
+/// Profiles: the last one written wins.
+pub async fn profile_store(store: &dyn ProfileStore, base: Millis) {
+    assert_eq!(store.profile(UserId(5)).await, Ok(None));
+    let phone = |raw: &str| PhoneNumber::parse(raw).expect("a phone number");
+    let profile = UserProfile {
+        user: UserId(5),
+        phone: phone("+15555550100"),
+        updated_at: base,
+    };
+    store.put_profile(&profile).await.expect("saved");
+    assert_eq!(store.profile(UserId(5)).await, Ok(Some(profile)));
+    let changed = UserProfile {
+        user: UserId(5),
+        phone: phone("+15555550199"),
+        updated_at: at(base, 1),
+    };
+    store.put_profile(&changed).await.expect("saved");
+    assert_eq!(store.profile(UserId(5)).await, Ok(Some(changed)));
+}
+
+/// First markers and cooldowns: one winner, a redelivery of the winner wins again.
+pub async fn rule_state(state: &dyn RuleState, base: Millis) {
+    let (r, u) = (rule("first-rule"), UserId(1));
+    assert_eq!(state.first_holder(&r, u).await, Ok(None));
+    assert_eq!(state.claim_first(&r, u, &id("a")).await, Ok(true));
+    assert_eq!(state.claim_first(&r, u, &id("b")).await, Ok(false));
+    assert_eq!(
+        state.claim_first(&r, u, &id("a")).await,
+        Ok(true),
+        "a redelivery"
+    );
+    assert_eq!(state.first_holder(&r, u).await, Ok(Some(id("a"))));
+    assert_eq!(
+        state.claim_first(&r, UserId(2), &id("b")).await,
+        Ok(true),
+        "per user"
+    );
+    assert_eq!(
+        state.claim_first(&rule("other"), u, &id("b")).await,
+        Ok(true),
+        "per rule"
+    );
+
+    let w = rule("window-rule");
+    assert_eq!(state.cooldown_until(&w, u).await, Ok(None));
+    let until = at(base, 300_000);
+    assert_eq!(
+        state.claim_cooldown(&w, u, &id("t1"), base, until).await,
+        Ok(true)
+    );
+    assert_eq!(state.cooldown_until(&w, u).await, Ok(Some(until)));
+    assert_eq!(
+        state
+            .claim_cooldown(&w, u, &id("t2"), at(base, 1_000), at(base, 301_000))
+            .await,
+        Ok(false),
+        "another trigger during the cooldown"
+    );
+    assert_eq!(
+        state.claim_cooldown(&w, u, &id("t1"), base, until).await,
+        Ok(true),
+        "a redelivery of the trigger that started it"
+    );
+    assert_eq!(
+        state
+            .claim_cooldown(&w, u, &id("t3"), until, at(base, 600_000))
+            .await,
+        Ok(true),
+        "the cooldown has ended at `until`"
+    );
+    assert_eq!(
+        state.cooldown_until(&w, u).await,
+        Ok(Some(at(base, 600_000)))
+    );
+}
+
+fn alert(key: &str, user: u64, fired_at: Millis, action: Action) -> Alert {
+    let rule_id = rule(key);
+    Alert {
+        id: AlertId::for_trigger(&rule_id, UserId(user), &id("t")),
+        rule_id,
+        user: UserId(user),
+        event_ids: vec![id("t")],
+        action,
+        text: format!("alert of {key}"),
+        fired_at,
+    }
+}
+
+/// Claims, leases, settling and releasing: an alert is delivered by one worker at a time, once.
+pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
+    let a = alert("ledger-rule", 1, base, Action::SmsUser);
+    let lease = at(base, 10_000);
+    assert_eq!(ledger.claim(&a, base, lease).await, Ok(Claim::Claimed));
+    assert_eq!(
+        ledger.claim(&a, at(base, 5_000), at(base, 15_000)).await,
+        Ok(Claim::InFlight { lease_until: lease }),
+        "held by the first worker"
+    );
+    assert_eq!(
+        ledger.claim(&a, lease, at(base, 20_000)).await,
+        Ok(Claim::InFlight { lease_until: lease }),
+        "the lease still holds at its last millisecond"
+    );
+    let taken = at(base, 30_000);
+    assert_eq!(
+        ledger.claim(&a, at(base, 10_001), taken).await,
+        Ok(Claim::Claimed),
+        "a lapsed lease is taken over"
+    );
+    ledger
+        .release(&a.id, "SNS said no")
+        .await
+        .expect("released");
+    assert_eq!(
+        ledger.claim(&a, at(base, 10_002), at(base, 40_000)).await,
+        Ok(Claim::Claimed),
+        "a released alert is claimed again at once"
+    );
+    ledger
+        .settle(
+            &a.id,
+            &Delivery::Sent {
+                message_id: "m-1".into(),
+            },
+            at(base, 10_003),
+        )
+        .await
+        .expect("settled");
+    assert_eq!(
+        ledger.claim(&a, at(base, 99_000), at(base, 109_000)).await,
+        Ok(Claim::AlreadySettled)
+    );
+    ledger
+        .release(&a.id, "late")
+        .await
+        .expect("releasing a settled alert is a no-op");
+    assert_eq!(
+        ledger.claim(&a, at(base, 99_000), at(base, 109_000)).await,
+        Ok(Claim::AlreadySettled),
+        "a settled alert stays settled"
+    );
+
+    let b = alert(
+        "ledger-op",
+        2,
+        base,
+        Action::NotifyOperator {
+            severity: Severity::Critical,
+        },
+    );
+    assert_eq!(ledger.claim(&b, base, lease).await, Ok(Claim::Claimed));
+    ledger
+        .settle(
+            &b.id,
+            &Delivery::Undeliverable {
+                reason: "no phone".into(),
+            },
+            base,
+        )
+        .await
+        .expect("settled");
+    assert_eq!(
+        ledger.claim(&b, at(base, 99_000), at(base, 109_000)).await,
+        Ok(Claim::AlreadySettled)
+    );
+}
+
+/// The ledger as operators browse it: entries with their status, action and severity.
+pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: Millis) {
+    let sms = alert("list-sms", 1, at(base, 1), Action::SmsUser);
+    let op = alert(
+        "list-op",
+        2,
+        at(base, 2),
+        Action::NotifyOperator {
+            severity: Severity::Info,
+        },
+    );
+    for a in [&sms, &op] {
+        assert_eq!(
+            ledger.claim(a, base, at(base, 10_000)).await,
+            Ok(Claim::Claimed)
+        );
+    }
+    ledger
+        .settle(
+            &sms.id,
+            &Delivery::Sent {
+                message_id: "m-9".into(),
+            },
+            at(base, 3),
+        )
+        .await
+        .expect("settled");
+    let everyone = AlertFilter {
+        user: None,
+        rule: None,
+        from: base,
+        to: at(base, 10),
+    };
+    let page = browse.alerts(&everyone, 10, None).await.expect("listed");
+    assert_eq!(page.next, None);
+    let listed: Vec<(&str, AlertStatus, Action)> = page
+        .items
+        .iter()
+        .map(|e| (e.rule_id.as_str(), e.status, e.action))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("list-op", AlertStatus::Pending, op.action),
+            ("list-sms", AlertStatus::Sent, Action::SmsUser),
+        ],
+        "newest first"
+    );
+    assert_eq!(page.items[1].message_id.as_deref(), Some("m-9"));
+    assert_eq!(page.items[1].settled_at, Some(at(base, 3)));
+    assert_eq!(page.items[1].event_ids, vec![id("t")]);
+    let of_user = AlertFilter {
+        user: Some(UserId(1)),
+        ..everyone.clone()
+    };
+    let page = browse.alerts(&of_user, 10, None).await.expect("listed");
+    assert_eq!(page.items.len(), 1);
+    let of_rule = AlertFilter {
+        rule: Some(rule("list-op")),
+        ..everyone.clone()
+    };
+    let page = browse.alerts(&of_rule, 10, None).await.expect("listed");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].user, UserId(2));
+    let times = browse
+        .alert_times(base, at(base, 10), 10)
+        .await
+        .expect("times");
+    assert_eq!((times.times.len(), times.truncated), (2, false));
+    let times = browse
+        .alert_times(base, at(base, 10), 1)
+        .await
+        .expect("times");
+    assert_eq!((times.times.len(), times.truncated), (1, true));
+}
+
+/// Reads every page of a listing; `limit` per page.
+async fn all_pages<T, F, Fut>(limit: usize, mut read: F) -> Vec<T>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, PortError>>,
+{
+    let mut items = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let page = read(cursor.take()).await.expect("a page");
+        assert!(
+            page.items.len() <= limit,
+            "a page holds at most `limit` items"
+        );
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return items,
+        }
+    }
+    panic!("a listing that never ends");
+}
+
+/// Stored events as operators browse them: newest first, by user, session and kind, in pages.
+pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Millis) {
+    let session = SessionId::parse("0190c5a2-7b1e-7cc0-8000-1234567890ab").expect("a session");
+    let events = [
+        paid(1, "b1", at(base, 1), 10),
+        feedback(1, "b2", at(base, 2)),
+        paid(2, "b3", at(base, 3), 20),
+        web(2, "b4", at(base, 4), &session),
+        paid(1, "b5", at(base, 5), 30),
+    ];
+    for e in &events {
+        assert_eq!(store.insert(e).await, Ok(Insert::Inserted));
+    }
+    let filter = |user, session, kind| EventFilter {
+        user,
+        session,
+        kind,
+        from: base,
+        to: at(base, 10),
+    };
+    let list = |f: EventFilter| async move {
+        all_pages(2, |cursor| {
+            let f = f.clone();
+            async move { browse.events(&f, 2, cursor.as_deref()).await }
+        })
+        .await
+    };
+    assert_eq!(
+        ids(&list(filter(None, None, None)).await),
+        ["b5", "b4", "b3", "b2", "b1"],
+        "newest first, across pages"
+    );
+    assert_eq!(
+        ids(&list(filter(Some(UserId(1)), None, None)).await),
+        ["b5", "b2", "b1"]
+    );
+    assert_eq!(
+        ids(&list(filter(Some(UserId(1)), None, Some(EventKind::Activity))).await),
+        ["b5", "b1"]
+    );
+    assert_eq!(
+        ids(&list(filter(None, Some(session.clone()), None)).await),
+        ["b4"]
+    );
+    let narrow = EventFilter {
+        from: at(base, 2),
+        to: at(base, 4),
+        ..filter(None, None, None)
+    };
+    assert_eq!(ids(&list(narrow).await), ["b4", "b3", "b2"]);
+    assert_eq!(
+        browse
+            .events(&filter(None, None, None), 2, Some("%%% not a cursor"))
+            .await,
+        Err(PortError::InvalidCursor)
+    );
+    let times = browse
+        .event_times(base, at(base, 10), 100)
+        .await
+        .expect("times");
+    assert_eq!((times.times.len(), times.truncated), (5, false));
+}
+
+/// Versioned documents: seeding once, optimistic writes, deletion, history.
+pub async fn document_store(store: &dyn DocumentStore, base: Millis) {
+    let doc = |raw: &str| DocumentId::parse(raw).expect("a document id");
+    assert_eq!(store.current().await, Ok(None), "an unseeded store");
+    let seed = [
+        (doc("zeta"), json!({"id": "zeta", "n": 1})),
+        (doc("alpha"), json!({"id": "alpha", "n": 1})),
+    ];
+    assert_eq!(store.seed(&seed, "seeder", base).await, Ok(true));
+    assert_eq!(
+        store.seed(&seed, "seeder", base).await,
+        Ok(false),
+        "seeded once"
+    );
+    let current = store.current().await.expect("read").expect("seeded");
+    let listed: Vec<(&str, u64)> = current.iter().map(|r| (r.id.as_str(), r.version)).collect();
+    assert_eq!(listed, [("alpha", 1), ("zeta", 1)], "sorted by id");
+    assert_eq!(current[0].updated_by, "seeder");
+
+    let v2 = json!({"id": "alpha", "n": 2});
+    assert_eq!(
+        store
+            .write(
+                &doc("alpha"),
+                1,
+                Some(&v2),
+                DocumentAction::Updated,
+                "ann",
+                at(base, 1)
+            )
+            .await,
+        Ok(2)
+    );
+    assert_eq!(
+        store
+            .write(
+                &doc("alpha"),
+                1,
+                Some(&v2),
+                DocumentAction::Updated,
+                "bob",
+                at(base, 2)
+            )
+            .await,
+        Err(DocumentWriteError::Conflict { current: Some(2) }),
+        "a writer that saw version 1"
+    );
+    assert_eq!(
+        store
+            .write(
+                &doc("alpha"),
+                0,
+                Some(&v2),
+                DocumentAction::Created,
+                "bob",
+                at(base, 2)
+            )
+            .await,
+        Err(DocumentWriteError::Conflict { current: Some(2) }),
+        "creating what exists"
+    );
+    let record = store
+        .get(&doc("alpha"))
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        (record.version, &record.document, record.updated_by.as_str()),
+        (2, &v2, "ann")
+    );
+    assert_eq!(
+        store
+            .write(
+                &doc("alpha"),
+                2,
+                None,
+                DocumentAction::Deleted,
+                "ann",
+                at(base, 3)
+            )
+            .await,
+        Ok(3)
+    );
+    assert_eq!(store.get(&doc("alpha")).await, Ok(None));
+    assert_eq!(
+        store
+            .write(
+                &doc("alpha"),
+                3,
+                Some(&v2),
+                DocumentAction::Updated,
+                "ann",
+                at(base, 4)
+            )
+            .await,
+        Err(DocumentWriteError::Conflict { current: None }),
+        "updating a deleted document"
+    );
+    assert_eq!(
+        store
+            .write(
+                &doc("alpha"),
+                0,
+                Some(&v2),
+                DocumentAction::Created,
+                "cy",
+                at(base, 5)
+            )
+            .await,
+        Ok(4),
+        "re-created, its history continuing"
+    );
+    assert_eq!(
+        store
+            .write(
+                &doc("new-one"),
+                5,
+                Some(&v2),
+                DocumentAction::Updated,
+                "cy",
+                at(base, 5)
+            )
+            .await,
+        Err(DocumentWriteError::Conflict { current: None })
+    );
+    let history = store.history(&doc("alpha")).await.expect("history");
+    let actions: Vec<(u64, DocumentAction, bool)> = history
+        .iter()
+        .map(|r| (r.version, r.action, r.document.is_some()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (4, DocumentAction::Created, true),
+            (3, DocumentAction::Deleted, false),
+            (2, DocumentAction::Updated, true),
+            (1, DocumentAction::Seeded, true),
+        ],
+        "newest first"
+    );
+    assert_eq!(store.history(&doc("never")).await, Ok(vec![]));
+    let current = store.current().await.expect("read").expect("seeded");
+    assert_eq!(current.len(), 2);
+}
+
+fn error_entry(user: u64, event: &str, received_at: Millis, kind: &str) -> ErrorEntry {
+    let violations = vec![Violation {
+        path: "$.properties.amount".into(),
+        kind: kind.into(),
+        message: "broken".into(),
+    }];
+    ErrorEntry {
+        user: UserId(user),
+        id: id(event),
+        received_at,
+        event_type: "activity bill/paid".into(),
+        raw: "{}".into(),
+        violation_kinds: vec![kind.into()],
+        violations,
+        schema: Some(SchemaRef {
+            id: "bill-paid".into(),
+            version: 1,
+        }),
+        status: ErrorStatus::Open,
+        logged_at: received_at,
+        claimed_at: None,
+        replayed_at: None,
+        replayed_by: None,
+    }
+}
+
+/// The error log: entries refreshed while open, replays claimed once, stale claims taken over.
+pub async fn error_log(log: &dyn ErrorLog, base: Millis) {
+    let entry = error_entry(1, "x1", at(base, 1), "invalid_type");
+    log.record(&entry).await.expect("recorded");
+    assert_eq!(log.get(UserId(1), &id("x1")).await, Ok(Some(entry.clone())));
+    let refreshed = ErrorEntry {
+        logged_at: at(base, 9),
+        ..entry.clone()
+    };
+    log.record(&refreshed).await.expect("refreshed");
+    assert_eq!(
+        log.get(UserId(1), &id("x1")).await,
+        Ok(Some(refreshed.clone())),
+        "an open entry is refreshed"
+    );
+
+    let now = at(base, 100_000);
+    assert_eq!(
+        log.claim_replay(UserId(1), &id("x1"), now, at(base, 40_000))
+            .await,
+        Ok(true)
+    );
+    assert_eq!(
+        log.claim_replay(UserId(1), &id("x1"), now, at(base, 40_000))
+            .await,
+        Ok(false),
+        "claimed by a live replayer"
+    );
+    log.record(&entry).await.expect("a late stream retry");
+    let replaying = log
+        .get(UserId(1), &id("x1"))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        (replaying.status, replaying.claimed_at),
+        (ErrorStatus::Replaying, Some(now)),
+        "recording leaves a claimed entry alone"
+    );
+    assert_eq!(
+        log.claim_replay(UserId(1), &id("x1"), at(base, 200_000), at(base, 100_001))
+            .await,
+        Ok(true),
+        "a stale claim is taken over"
+    );
+    let still = vec![Violation {
+        path: "$.properties.type".into(),
+        kind: "missing_field".into(),
+        message: "required".into(),
+    }];
+    log.reopen(UserId(1), &id("x1"), &still, None)
+        .await
+        .expect("reopened");
+    let reopened = log
+        .get(UserId(1), &id("x1"))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(reopened.status, ErrorStatus::Open);
+    assert_eq!(reopened.violations, still);
+    assert_eq!(reopened.violation_kinds, vec!["missing_field".to_owned()]);
+    assert_eq!((reopened.schema, reopened.claimed_at), (None, None));
+    log.reopen(UserId(1), &id("x1"), &[], None)
+        .await
+        .expect("reopening an open entry is a no-op");
+    assert_eq!(
+        log.get(UserId(1), &id("x1"))
+            .await
+            .expect("read")
+            .map(|e| e.violations),
+        Some(still)
+    );
+
+    assert_eq!(
+        log.claim_replay(UserId(1), &id("x1"), at(base, 300_000), base)
+            .await,
+        Ok(true)
+    );
+    log.mark_replayed(UserId(1), &id("x1"), "ann", at(base, 300_001))
+        .await
+        .expect("marked");
+    let done = log
+        .get(UserId(1), &id("x1"))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        (
+            done.status,
+            done.replayed_by.as_deref(),
+            done.replayed_at,
+            done.claimed_at
+        ),
+        (
+            ErrorStatus::Replayed,
+            Some("ann"),
+            Some(at(base, 300_001)),
+            None
+        )
+    );
+    log.record(&entry).await.expect("a late stream retry");
+    assert_eq!(
+        log.get(UserId(1), &id("x1"))
+            .await
+            .expect("read")
+            .map(|e| e.status),
+        Some(ErrorStatus::Replayed),
+        "a replayed entry is never reopened by a retry"
+    );
+    assert_eq!(
+        log.claim_replay(UserId(1), &id("x1"), at(base, 900_000), at(base, 900_000))
+            .await,
+        Ok(false)
+    );
+    assert_eq!(
+        log.claim_replay(UserId(7), &id("none"), now, now).await,
+        Ok(false)
+    );
+
+    for (i, kind) in ["unknown_field", "invalid_type", "unknown_field"]
+        .iter()
+        .enumerate()
+    {
+        let n = u64::try_from(i).unwrap_or(0);
+        log.record(&error_entry(2, &format!("y{i}"), at(base, 10 + n), kind))
+            .await
+            .expect("recorded");
+    }
+    let filter = |violation: Option<&str>, status| ErrorFilter {
+        event_type: None,
+        violation: violation.map(str::to_owned),
+        status,
+        from: base,
+        to: at(base, 100),
+    };
+    let list = |f: ErrorFilter| async move {
+        all_pages(2, |cursor| {
+            let f = f.clone();
+            async move { log.list(&f, 2, cursor.as_deref()).await }
+        })
+        .await
+    };
+    let keys = |entries: Vec<ErrorEntry>| -> Vec<String> {
+        entries.iter().map(|e| e.id.as_str().to_owned()).collect()
+    };
+    assert_eq!(
+        keys(list(filter(None, None)).await),
+        ["y2", "y1", "y0", "x1"],
+        "newest first, across pages"
+    );
+    assert_eq!(
+        keys(list(filter(Some("unknown_field"), None)).await),
+        ["y2", "y0"]
+    );
+    assert_eq!(
+        keys(list(filter(None, Some(ErrorStatus::Replayed))).await),
+        ["x1"]
+    );
+    let of_type = ErrorFilter {
+        event_type: Some("web page interaction/pageview".into()),
+        ..filter(None, None)
+    };
+    assert_eq!(keys(list(of_type).await), Vec::<String>::new());
+}

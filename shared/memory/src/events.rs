@@ -1,0 +1,186 @@
+//! Events and profiles in memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use cuba_core::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId, UserProfile};
+use cuba_core::ports::{EventStore, PortError, ProfileStore};
+
+use crate::faults::{Faults, lock};
+
+pub(crate) struct StoredRow {
+    pub received: ReceivedEvent,
+    pub invalid: bool,
+}
+
+#[derive(Default)]
+pub struct MemoryEvents {
+    faults: Arc<Faults>,
+    pub(crate) rows: Mutex<BTreeMap<(UserId, EventId), StoredRow>>,
+}
+
+impl MemoryEvents {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryEvents {
+            faults,
+            rows: Mutex::default(),
+        }
+    }
+
+    /// Every stored event, oldest first (tests compare stores with this).
+    pub fn all(&self) -> Vec<ReceivedEvent> {
+        let mut all: Vec<ReceivedEvent> = lock(&self.rows)
+            .values()
+            .map(|row| row.received.clone())
+            .collect();
+        all.sort_by(|a, b| order(&a.event, &b.event));
+        all
+    }
+}
+
+pub(crate) fn order(a: &StoredEvent, b: &StoredEvent) -> std::cmp::Ordering {
+    (a.received_at, a.user, a.id.as_str()).cmp(&(b.received_at, b.user, b.id.as_str()))
+}
+
+#[async_trait]
+impl EventStore for MemoryEvents {
+    async fn insert(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
+        let call = self.faults.enter("events.insert")?;
+        let key = (received.event.user, received.event.id.clone());
+        let mut rows = lock(&self.rows);
+        let outcome = match rows.get(&key) {
+            Some(row) => Insert::Duplicate(row.received.event.clone()),
+            None => {
+                rows.insert(
+                    key,
+                    StoredRow {
+                        received: received.clone(),
+                        invalid: false,
+                    },
+                );
+                Insert::Inserted
+            }
+        };
+        call.finish(outcome)
+    }
+
+    async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
+        let call = self.faults.enter("events.insert_many")?;
+        let mut rows = lock(&self.rows);
+        let mut outcomes = Vec::with_capacity(events.len());
+        for received in events {
+            let key = (received.event.user, received.event.id.clone());
+            match rows.get(&key) {
+                Some(row) => outcomes.push(Insert::Duplicate(row.received.event.clone())),
+                None => {
+                    rows.insert(
+                        key,
+                        StoredRow {
+                            received: received.clone(),
+                            invalid: false,
+                        },
+                    );
+                    outcomes.push(Insert::Inserted);
+                }
+            }
+        }
+        call.finish(outcomes)
+    }
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError> {
+        let call = self.faults.enter("events.get")?;
+        let found = lock(&self.rows)
+            .get(&(user, id.clone()))
+            .map(|row| row.received.clone());
+        call.finish(found)
+    }
+
+    async fn set_invalid(
+        &self,
+        user: UserId,
+        id: &EventId,
+        invalid: bool,
+    ) -> Result<(), PortError> {
+        let call = self.faults.enter("events.set_invalid")?;
+        match lock(&self.rows).get_mut(&(user, id.clone())) {
+            Some(row) => row.invalid = invalid,
+            None => {
+                return Err(PortError::Corrupt(format!(
+                    "event {user}/{id} is not stored"
+                )));
+            }
+        }
+        call.finish(())
+    }
+
+    async fn received_between(
+        &self,
+        user: UserId,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<StoredEvent>, PortError> {
+        let call = self.faults.enter("events.received_between")?;
+        let mut events: Vec<StoredEvent> = lock(&self.rows)
+            .values()
+            .filter(|row| {
+                let e = &row.received.event;
+                !row.invalid && e.user == user && e.received_at >= from && e.received_at <= to
+            })
+            .map(|row| row.received.event.clone())
+            .collect();
+        events.sort_by(order);
+        call.finish(events)
+    }
+
+    async fn all_received_between(
+        &self,
+        from: Millis,
+        to: Millis,
+        limit: usize,
+    ) -> Result<(Vec<StoredEvent>, bool), PortError> {
+        let call = self.faults.enter("events.all_received_between")?;
+        let mut events: Vec<StoredEvent> = lock(&self.rows)
+            .values()
+            .filter(|row| {
+                let e = &row.received.event;
+                !row.invalid && e.received_at >= from && e.received_at <= to
+            })
+            .map(|row| row.received.event.clone())
+            .collect();
+        let truncated = events.len() > limit;
+        events.truncate(limit);
+        call.finish((events, truncated))
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryProfiles {
+    faults: Arc<Faults>,
+    profiles: Mutex<HashMap<UserId, UserProfile>>,
+}
+
+impl MemoryProfiles {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryProfiles {
+            faults,
+            profiles: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ProfileStore for MemoryProfiles {
+    async fn put_profile(&self, profile: &UserProfile) -> Result<(), PortError> {
+        let call = self.faults.enter("profiles.put")?;
+        lock(&self.profiles).insert(profile.user, profile.clone());
+        call.finish(())
+    }
+
+    async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError> {
+        let call = self.faults.enter("profiles.get")?;
+        let found = lock(&self.profiles).get(&user).cloned();
+        call.finish(found)
+    }
+}

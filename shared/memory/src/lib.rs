@@ -1,0 +1,143 @@
+//! In-memory implementations of every port of Cuba's core, with the same semantics as the
+//! DynamoDB adapters for conditional writes, leases and versions: the fast way to run the core
+//! (in unit tests, or embedded), and the reference the adapters are held to by one contract
+//! suite ([`contract`], behind the `contract` feature) that both must pass.
+//!
+//! Every port of one [`MemoryPorts`] counts its calls in one [`Faults`], which can make any call
+//! fail before or after it takes effect.
+
+mod alert_ledger;
+#[cfg(feature = "contract")]
+pub mod contract;
+mod documents;
+mod events;
+mod faults;
+mod listings;
+mod outbox;
+mod rule_state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cuba_core::alerting::AlertDispatcher;
+use cuba_core::clock::Clock;
+use cuba_core::evaluation::RuleEvaluator;
+use cuba_core::processing::EventPipeline;
+use cuba_core::rules::RuleSet;
+use cuba_core::scheduling::AbsenceChecker;
+use cuba_core::schemas::SchemaSet;
+use cuba_core::source::{CachedDocuments, RuleSource, SchemaSource};
+
+pub use alert_ledger::MemoryAlertLedger;
+pub use documents::MemoryDocuments;
+pub use events::{MemoryEvents, MemoryProfiles};
+pub use faults::{Call, Fault, Faults};
+pub use listings::{MemoryBrowse, MemoryErrorLog};
+pub use outbox::{MemoryAbsenceQueue, MemoryNotifier, QueuedCheck, SentSms};
+pub use rule_state::MemoryRuleState;
+
+/// One of every port, sharing one [`Faults`].
+pub struct MemoryPorts {
+    pub faults: Arc<Faults>,
+    pub events: Arc<MemoryEvents>,
+    pub profiles: Arc<MemoryProfiles>,
+    pub rule_state: Arc<MemoryRuleState>,
+    pub ledger: Arc<MemoryAlertLedger>,
+    pub notifier: Arc<MemoryNotifier>,
+    pub queue: Arc<MemoryAbsenceQueue>,
+    pub rules: Arc<MemoryDocuments>,
+    pub schemas: Arc<MemoryDocuments>,
+    pub errors: Arc<MemoryErrorLog>,
+    pub browse: Arc<MemoryBrowse>,
+}
+
+impl Default for MemoryPorts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryPorts {
+    pub fn new() -> Self {
+        let faults = Arc::new(Faults::default());
+        let events = Arc::new(MemoryEvents::new(faults.clone()));
+        let ledger = Arc::new(MemoryAlertLedger::new(faults.clone()));
+        MemoryPorts {
+            profiles: Arc::new(MemoryProfiles::new(faults.clone())),
+            rule_state: Arc::new(MemoryRuleState::new(faults.clone())),
+            notifier: Arc::new(MemoryNotifier::new(faults.clone())),
+            queue: Arc::new(MemoryAbsenceQueue::new(faults.clone())),
+            rules: Arc::new(MemoryDocuments::new(faults.clone())),
+            schemas: Arc::new(MemoryDocuments::new(faults.clone())),
+            errors: Arc::new(MemoryErrorLog::new(faults.clone())),
+            browse: Arc::new(MemoryBrowse::new(
+                faults.clone(),
+                events.clone(),
+                ledger.clone(),
+            )),
+            events,
+            ledger,
+            faults,
+        }
+    }
+
+    /// The rules in force: the rule store, read on every use (no cache), `unseeded` until seeded.
+    pub fn rule_source(&self, unseeded: RuleSet) -> Arc<RuleSource> {
+        Arc::new(CachedDocuments::new(
+            self.rules.clone(),
+            Arc::new(unseeded),
+            Duration::ZERO,
+        ))
+    }
+
+    /// The schemas in force: the schema store, read on every use, `unseeded` until seeded.
+    pub fn schema_source(&self, unseeded: SchemaSet) -> Arc<SchemaSource> {
+        Arc::new(CachedDocuments::new(
+            self.schemas.clone(),
+            Arc::new(unseeded),
+            Duration::ZERO,
+        ))
+    }
+
+    pub fn dispatcher(&self, clock: Arc<dyn Clock>) -> AlertDispatcher {
+        AlertDispatcher {
+            ledger: self.ledger.clone(),
+            profiles: self.profiles.clone(),
+            notifier: self.notifier.clone(),
+            clock,
+        }
+    }
+
+    /// What the stream consumer (and a replay) runs, on these ports.
+    pub fn pipeline(
+        &self,
+        rules: Arc<RuleSource>,
+        schemas: Arc<SchemaSource>,
+        clock: Arc<dyn Clock>,
+    ) -> EventPipeline {
+        EventPipeline {
+            schemas,
+            errors: self.errors.clone(),
+            events: self.events.clone(),
+            scheduler: self.queue.clone(),
+            evaluator: RuleEvaluator {
+                rules,
+                events: self.events.clone(),
+                state: self.rule_state.clone(),
+                dispatcher: self.dispatcher(clock.clone()),
+            },
+            clock,
+        }
+    }
+
+    /// What the absence-check function runs, on these ports.
+    pub fn absence_checker(&self, rules: Arc<RuleSource>, clock: Arc<dyn Clock>) -> AbsenceChecker {
+        AbsenceChecker {
+            rules,
+            events: self.events.clone(),
+            scheduler: self.queue.clone(),
+            dispatcher: self.dispatcher(clock.clone()),
+            clock,
+        }
+    }
+}

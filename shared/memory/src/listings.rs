@@ -1,0 +1,282 @@
+//! The error log and the operators' listings in memory, newest first, with opaque cursors that
+//! resume after the last item handed out.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use cuba_core::alert::{AlertEntry, AlertFilter};
+use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
+use cuba_core::listing::{EventFilter, EventKind, Page, Times};
+use cuba_core::ports::{Browse, ErrorLog, PortError};
+use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
+
+use crate::alert_ledger::MemoryAlertLedger;
+use crate::events::MemoryEvents;
+use crate::faults::{Faults, lock};
+
+/// One newest-first page of `items` (each with its sort time and a unique key), after `cursor`.
+fn page<T>(
+    mut items: Vec<(Millis, String, T)>,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<T>, PortError> {
+    items.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+    let after = cursor
+        .map(|raw| {
+            raw.split_once(':')
+                .and_then(|(at, key)| Some((Millis(at.parse().ok()?), key.to_owned())))
+                .ok_or(PortError::InvalidCursor)
+        })
+        .transpose()?;
+    let mut rest: Vec<(Millis, String, T)> = items
+        .into_iter()
+        .filter(|(at, key, _)| {
+            after
+                .as_ref()
+                .is_none_or(|(after_at, after_key)| (*at, key) < (*after_at, after_key))
+        })
+        .collect();
+    let next = (rest.len() > limit).then(|| {
+        let (at, key, _) = &rest[limit - 1];
+        format!("{}:{key}", at.0)
+    });
+    rest.truncate(limit);
+    Ok(Page {
+        items: rest.into_iter().map(|(_, _, item)| item).collect(),
+        next,
+    })
+}
+
+fn kind_of(event: &StoredEvent) -> EventKind {
+    match event.body {
+        EventBody::Activity(_) => EventKind::Activity,
+        EventBody::Feedback(_) => EventKind::Feedback,
+        EventBody::Web(_) => EventKind::Web,
+    }
+}
+
+fn event_key(user: UserId, id: &EventId) -> String {
+    format!("{user}/{id}")
+}
+
+pub struct MemoryBrowse {
+    faults: Arc<Faults>,
+    events: Arc<MemoryEvents>,
+    ledger: Arc<MemoryAlertLedger>,
+}
+
+impl MemoryBrowse {
+    pub fn new(
+        faults: Arc<Faults>,
+        events: Arc<MemoryEvents>,
+        ledger: Arc<MemoryAlertLedger>,
+    ) -> Self {
+        MemoryBrowse {
+            faults,
+            events,
+            ledger,
+        }
+    }
+}
+
+fn capped(mut times: Vec<Millis>, cap: usize) -> Times {
+    let truncated = times.len() > cap;
+    times.truncate(cap);
+    Times { times, truncated }
+}
+
+#[async_trait]
+impl Browse for MemoryBrowse {
+    async fn events(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredEvent>, PortError> {
+        let call = self.faults.enter("browse.events")?;
+        let items = lock(&self.events.rows)
+            .values()
+            .map(|row| &row.received.event)
+            .filter(|e| e.received_at >= filter.from && e.received_at <= filter.to)
+            .filter(|e| filter.user.is_none_or(|user| e.user == user))
+            .filter(|e| filter.kind.is_none_or(|kind| kind_of(e) == kind))
+            .filter(|e| match (&filter.session, &e.body) {
+                (None, _) => true,
+                (Some(session), EventBody::Web(web)) => web.session_id == *session,
+                (Some(_), _) => false,
+            })
+            .map(|e| (e.received_at, event_key(e.user, &e.id), e.clone()))
+            .collect();
+        call.finish(page(items, limit, cursor)?)
+    }
+
+    async fn alerts(
+        &self,
+        filter: &AlertFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<AlertEntry>, PortError> {
+        let call = self.faults.enter("browse.alerts")?;
+        let items = self
+            .ledger
+            .entries()
+            .into_iter()
+            .filter(|a| a.fired_at >= filter.from && a.fired_at <= filter.to)
+            .filter(|a| filter.user.is_none_or(|user| a.user == user))
+            .filter(|a| filter.rule.as_ref().is_none_or(|rule| a.rule_id == *rule))
+            .map(|a| (a.fired_at, a.alert_id.as_str().to_owned(), a))
+            .collect();
+        call.finish(page(items, limit, cursor)?)
+    }
+
+    async fn event_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
+        let call = self.faults.enter("browse.event_times")?;
+        let times = lock(&self.events.rows)
+            .values()
+            .map(|row| row.received.event.received_at)
+            .filter(|at| *at >= from && *at <= to)
+            .collect();
+        call.finish(capped(times, cap))
+    }
+
+    async fn alert_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
+        let call = self.faults.enter("browse.alert_times")?;
+        let times = self
+            .ledger
+            .entries()
+            .into_iter()
+            .map(|a| a.fired_at)
+            .filter(|at| *at >= from && *at <= to)
+            .collect();
+        call.finish(capped(times, cap))
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryErrorLog {
+    faults: Arc<Faults>,
+    entries: Mutex<BTreeMap<(UserId, EventId), ErrorEntry>>,
+}
+
+impl MemoryErrorLog {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryErrorLog {
+            faults,
+            entries: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ErrorLog for MemoryErrorLog {
+    async fn record(&self, entry: &ErrorEntry) -> Result<(), PortError> {
+        let call = self.faults.enter("errors.record")?;
+        let mut entries = lock(&self.entries);
+        let key = (entry.user, entry.id.clone());
+        let open = entries
+            .get(&key)
+            .is_none_or(|existing| existing.status == ErrorStatus::Open);
+        if open {
+            entries.insert(key, entry.clone());
+        }
+        call.finish(())
+    }
+
+    async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ErrorEntry>, PortError> {
+        let call = self.faults.enter("errors.get")?;
+        let found = lock(&self.entries).get(&(user, id.clone())).cloned();
+        call.finish(found)
+    }
+
+    async fn claim_replay(
+        &self,
+        user: UserId,
+        id: &EventId,
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<bool, PortError> {
+        let call = self.faults.enter("errors.claim_replay")?;
+        let mut entries = lock(&self.entries);
+        let claimed = match entries.get_mut(&(user, id.clone())) {
+            Some(entry)
+                if entry.status == ErrorStatus::Open
+                    || (entry.status == ErrorStatus::Replaying
+                        && entry.claimed_at.is_some_and(|at| at < stale_before)) =>
+            {
+                entry.status = ErrorStatus::Replaying;
+                entry.claimed_at = Some(now);
+                true
+            }
+            _ => false,
+        };
+        call.finish(claimed)
+    }
+
+    async fn reopen(
+        &self,
+        user: UserId,
+        id: &EventId,
+        violations: &[Violation],
+        schema: Option<&SchemaRef>,
+    ) -> Result<(), PortError> {
+        let call = self.faults.enter("errors.reopen")?;
+        if let Some(entry) = lock(&self.entries).get_mut(&(user, id.clone()))
+            && entry.status == ErrorStatus::Replaying
+        {
+            entry.status = ErrorStatus::Open;
+            entry.violations = violations.to_vec();
+            entry.violation_kinds = violation_kinds(violations);
+            entry.schema = schema.cloned();
+            entry.claimed_at = None;
+        }
+        call.finish(())
+    }
+
+    async fn mark_replayed(
+        &self,
+        user: UserId,
+        id: &EventId,
+        by: &str,
+        at: Millis,
+    ) -> Result<(), PortError> {
+        let call = self.faults.enter("errors.mark_replayed")?;
+        if let Some(entry) = lock(&self.entries).get_mut(&(user, id.clone())) {
+            entry.status = ErrorStatus::Replayed;
+            entry.replayed_at = Some(at);
+            entry.replayed_by = Some(by.to_owned());
+            entry.claimed_at = None;
+        }
+        call.finish(())
+    }
+
+    async fn list(
+        &self,
+        filter: &ErrorFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ErrorEntry>, PortError> {
+        let call = self.faults.enter("errors.list")?;
+        let items = lock(&self.entries)
+            .values()
+            .filter(|e| e.received_at >= filter.from && e.received_at <= filter.to)
+            .filter(|e| {
+                filter
+                    .event_type
+                    .as_ref()
+                    .is_none_or(|t| e.event_type == *t)
+            })
+            .filter(|e| {
+                filter
+                    .violation
+                    .as_ref()
+                    .is_none_or(|kind| e.violation_kinds.contains(kind))
+            })
+            .filter(|e| filter.status.is_none_or(|status| e.status == status))
+            .map(|e| (e.received_at, event_key(e.user, &e.id), e.clone()))
+            .collect();
+        call.finish(page(items, limit, cursor)?)
+    }
+}

@@ -1,0 +1,49 @@
+//! The port contract on the memory implementations (the DynamoDB adapters run the same suite
+//! against moto in `local/tests/integration/contract.rs`).
+
+use cuba_core::domain::Millis;
+use cuba_memory::{MemoryPorts, contract};
+
+const BASE: Millis = Millis(1_750_000_000_000);
+
+#[tokio::test]
+async fn event_store() {
+    contract::event_store(MemoryPorts::new().events.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn profile_store() {
+    contract::profile_store(MemoryPorts::new().profiles.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn rule_state() {
+    contract::rule_state(MemoryPorts::new().rule_state.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn alert_ledger() {
+    contract::alert_ledger(MemoryPorts::new().ledger.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn alert_listing() {
+    let ports = MemoryPorts::new();
+    contract::alert_listing(ports.ledger.as_ref(), ports.browse.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn event_listing() {
+    let ports = MemoryPorts::new();
+    contract::event_listing(ports.events.as_ref(), ports.browse.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn document_store() {
+    contract::document_store(MemoryPorts::new().rules.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn error_log() {
+    contract::error_log(MemoryPorts::new().errors.as_ref(), BASE).await;
+}
