@@ -356,7 +356,7 @@ async fn a_replay_after_a_schema_fix_fires_the_rule_exactly_once() {
     let (_, current) = t
         .admin(Method::GET, "/admin/api/schemas/mobile-bill-paid", None)
         .await;
-    let mut fixed = current["rule"].clone();
+    let mut fixed = current["schema"].clone();
     fixed["schema"]["required"] = json!(["amount"]);
     fixed["version"] = current["version"].clone();
     let (status, saved) = t

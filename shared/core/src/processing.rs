@@ -36,11 +36,14 @@ pub enum Processed {
     Invalid(Vec<Violation>),
 }
 
-/// What a replay did with one error-log entry.
-#[derive(Debug, Clone, PartialEq)]
+/// What a replay did with one error-log entry; serialised as the admin API reports it
+/// (`{"outcome": "replayed", "alerts_fired": 1}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ReplayOutcome {
     /// Valid now, processed as a normal event; `fired` alerts were sent.
     Replayed {
+        #[serde(rename = "alerts_fired")]
         fired: usize,
     },
     /// Still breaks the (current) schema; the entry stays open with these violations.

@@ -1,5 +1,5 @@
-//! The public HTTP API, as an axum router: the ingest Lambda serves it through `lambda_http`
-//! and the local runner serves the very same router on a TCP port.
+//! The ingest API (`/api/v1/...`): clients' events, batches, feedback and profiles, each
+//! answered only once durably stored.
 
 use std::sync::Arc;
 
@@ -9,13 +9,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::auth::{Authenticated, TokenVerifier, UserTokens};
 use crate::error::{ApiError, BatchBytes, JsonBytes, with_error_fallbacks};
 use cuba_core::clock::Clock;
 use cuba_core::domain::{
-    EventBody, EventId, Insert, ReceivedEvent, StoredEvent, UserId, UserProfile,
+    EventBody, EventId, Insert, PhoneNumber, ReceivedEvent, StoredEvent, UserId, UserProfile,
 };
 use cuba_core::intake::EventSubmission;
 use cuba_core::intake::{self, InvalidInput};
@@ -72,10 +71,19 @@ fn check_user(token_user: UserId, body_user: Option<UserId>) -> Result<UserId, A
     }
 }
 
+/// What became of one submitted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
 #[derive(Serialize)]
 struct Accepted<'a> {
     id: &'a str,
-    status: &'static str,
+    status: Status,
 }
 
 /// Either envelope (mobile or web): stored with its raw text, validated later.
@@ -147,10 +155,10 @@ fn received(
 /// follow from the table's stream.
 async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, ApiError> {
     let (stored, status, code) = match api.events.insert(&received).await? {
-        Insert::Inserted => (received.event, "accepted", StatusCode::ACCEPTED),
-        Insert::Duplicate(existing) => (existing, "duplicate", StatusCode::OK),
+        Insert::Inserted => (received.event, Status::Accepted, StatusCode::ACCEPTED),
+        Insert::Duplicate(existing) => (existing, Status::Duplicate, StatusCode::OK),
     };
-    tracing::info!(user = %stored.user, event_id = %stored.id, status, "event received");
+    tracing::info!(user = %stored.user, event_id = %stored.id, ?status, "event received");
     let body = Accepted {
         id: stored.id.as_str(),
         status,
@@ -162,11 +170,26 @@ async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, Ap
 #[derive(Serialize)]
 struct ItemResult {
     index: usize,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<EventId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ApiError>,
+}
+
+#[derive(Serialize)]
+struct BatchAnswer {
+    accepted: usize,
+    duplicates: usize,
+    rejected: usize,
+    results: Vec<ItemResult>,
+}
+
+#[derive(Serialize)]
+struct ProfileSaved {
+    user: UserId,
+    phone: PhoneNumber,
     status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<serde_json::Value>,
 }
 
 /// `{"events": [...]}`: up to 100 events of either envelope, stored with batched writes and
@@ -192,16 +215,16 @@ async fn post_batch(
                 to_store.push(received(&api, user, id, body_value, raw));
                 results.push(ItemResult {
                     index,
-                    status: "accepted",
+                    status: Status::Accepted,
                     id: None,
                     error: None,
                 });
             }
             Err(error) => results.push(ItemResult {
                 index,
-                status: "rejected",
+                status: Status::Rejected,
                 id: None,
-                error: Some(error.body_json()["error"].clone()),
+                error: Some(error),
             }),
         }
     }
@@ -209,25 +232,21 @@ async fn post_batch(
     for ((index, received), outcome) in stored_index.into_iter().zip(&to_store).zip(outcomes) {
         let result = &mut results[index];
         match outcome {
-            Insert::Inserted => {
-                result.id = Some(received.event.id.as_str().to_owned());
-            }
+            Insert::Inserted => result.id = Some(received.event.id.clone()),
             Insert::Duplicate(existing) => {
-                result.status = "duplicate";
-                result.id = Some(existing.id.as_str().to_owned());
+                result.status = Status::Duplicate;
+                result.id = Some(existing.id);
             }
         }
     }
-    let count = |status: &str| results.iter().filter(|r| r.status == status).count();
-    let (accepted, duplicates, rejected) =
-        (count("accepted"), count("duplicate"), count("rejected"));
-    tracing::info!(user = %token_user, accepted, duplicates, rejected, "batch received");
-    let body = json!({
-        "accepted": accepted,
-        "duplicates": duplicates,
-        "rejected": rejected,
-        "results": results,
-    });
+    let count = |status: Status| results.iter().filter(|r| r.status == status).count();
+    let body = BatchAnswer {
+        accepted: count(Status::Accepted),
+        duplicates: count(Status::Duplicate),
+        rejected: count(Status::Rejected),
+        results,
+    };
+    tracing::info!(user = %token_user, accepted = body.accepted, duplicates = body.duplicates, rejected = body.rejected, "batch received");
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
@@ -244,6 +263,10 @@ async fn put_user(
         updated_at: api.clock.now(),
     };
     api.profiles.put_profile(&profile).await?;
-    let body = json!({"user": profile.user, "phone": profile.phone, "status": "saved"});
+    let body = ProfileSaved {
+        user: profile.user,
+        phone: profile.phone,
+        status: "saved",
+    };
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }

@@ -834,7 +834,7 @@ async function renderSchemas(main) {
   }
   main.append(el("p", { class: "hint", text: "Each stored event's payload is checked against the most specific schema for its type (exact names before * patterns) before any rule sees it. Invalid events go to the error log." }));
   const rows = body.schemas.map((record) => {
-    const doc = record.rule || {};
+    const doc = record.schema || {};
     const version = el("td", { class: "mono", text: record.version });
     const editor = el("td", { text: record.updated_by });
     const updated = el("td", { text: formatTime(record.updated_at) });
@@ -870,7 +870,7 @@ async function renderSchemaEditor(main, id) {
     }
     record = body;
   }
-  const doc = record ? record.rule : NEW_SCHEMA;
+  const doc = record ? record.schema : NEW_SCHEMA;
   const text = el("textarea", { id: "schema-document", rows: 22, spellcheck: "false", value: pretty(doc) });
   const problems = el("div", { class: "field-error", id: "schema-problems" });
   const save = async () => {

@@ -1,0 +1,259 @@
+//! What Cuba stored and sent, newest first: events, feedback, alerts, a user's profile, and the
+//! dashboard's per-minute counts.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{AdminState, invalid_value, parse_document_id, parse_user, query_time, span};
+use crate::auth::Authorized;
+use crate::error::ApiError;
+use cuba_core::activity::PerMinute;
+use cuba_core::alert::{AlertEntry, AlertFilter};
+use cuba_core::domain::{Millis, SessionId, StoredEvent, UserId, UserProfile};
+use cuba_core::listing::{EventFilter, EventKind, Page};
+
+/// Listings return at most this many items a page.
+pub const MAX_PAGE: usize = 200;
+const DEFAULT_PAGE: usize = 50;
+/// Listings across all users walk hour by hour; they cover at most this span per request.
+pub const MAX_UNSCOPED_DAYS: u64 = 7;
+
+/// A listing's query string; every value arrives as text and is checked here, field by field.
+#[derive(Deserialize)]
+pub(super) struct ListingQuery {
+    user: Option<String>,
+    session: Option<String>,
+    kind: Option<String>,
+    rule: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) limit: Option<String>,
+    pub(super) cursor: Option<String>,
+}
+
+/// The parts every listing shares.
+pub(super) struct Span {
+    pub(super) user: Option<UserId>,
+    pub(super) from: Millis,
+    pub(super) to: Millis,
+    pub(super) limit: usize,
+}
+
+/// `limit`: 1 to `max`, `default` when absent.
+pub(super) fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| invalid_value("limit", format!("`limit` must be 1 to {max}"))),
+    }
+}
+
+impl ListingQuery {
+    /// A listing of only `from`, `to` and `limit` (the error log's).
+    pub(super) fn bounds(from: Option<String>, to: Option<String>, limit: Option<String>) -> Self {
+        ListingQuery {
+            user: None,
+            session: None,
+            kind: None,
+            rule: None,
+            from,
+            to,
+            limit,
+            cursor: None,
+        }
+    }
+
+    fn session(&self) -> Result<Option<SessionId>, ApiError> {
+        self.session
+            .as_deref()
+            .map(|raw| {
+                SessionId::parse(raw)
+                    .map_err(|e| invalid_value("session", format!("`session` {e}")))
+            })
+            .transpose()
+    }
+
+    /// The span and page size; a listing not `scoped` to a user or rule covers at most
+    /// [`MAX_UNSCOPED_DAYS`].
+    pub(super) fn span(&self, now: Millis, scoped: bool) -> Result<Span, ApiError> {
+        let (from, to) = span(
+            query_time("from", self.from.as_deref())?,
+            query_time("to", self.to.as_deref())?,
+            now,
+        )?;
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| {
+                u.parse::<u64>()
+                    .map(UserId)
+                    .map_err(|_| invalid_value("user", "`user` must be an integer"))
+            })
+            .transpose()?;
+        if !scoped && user.is_none() {
+            check_unscoped(from, to)?;
+        }
+        Ok(Span {
+            user,
+            from,
+            to,
+            limit: page_limit(self.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?,
+        })
+    }
+}
+
+/// A listing across every user covers at most [`MAX_UNSCOPED_DAYS`].
+pub(super) fn check_unscoped(from: Millis, to: Millis) -> Result<(), ApiError> {
+    if to.0 - from.0 > MAX_UNSCOPED_DAYS * 24 * 60 * 60 * 1000 {
+        return Err(invalid_value(
+            "from",
+            format!("without a user, a listing covers at most {MAX_UNSCOPED_DAYS} days"),
+        ));
+    }
+    Ok(())
+}
+
+async fn list_events(
+    api: &super::AdminApi,
+    query: &ListingQuery,
+    kind: Option<EventKind>,
+) -> Result<Json<Page<StoredEvent>>, ApiError> {
+    let span = query.span(api.clock.now(), false)?;
+    let filter = EventFilter {
+        user: span.user,
+        session: query.session()?,
+        kind,
+        from: span.from,
+        to: span.to,
+    };
+    Ok(Json(
+        api.browse
+            .events(&filter, span.limit, query.cursor.as_deref())
+            .await?,
+    ))
+}
+
+/// `GET /admin/api/events`: `user`, `session`, `kind`, `from`, `to`, `limit`, `cursor`.
+pub(super) async fn events(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Query(query): Query<ListingQuery>,
+) -> Result<Json<Page<StoredEvent>>, ApiError> {
+    let kind = query
+        .kind
+        .as_deref()
+        .map(|raw| {
+            EventKind::parse(raw)
+                .ok_or_else(|| invalid_value("kind", "`kind` must be activity, web or feedback"))
+        })
+        .transpose()?;
+    list_events(&api, &query, kind).await
+}
+
+pub(super) async fn feedback(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Query(query): Query<ListingQuery>,
+) -> Result<Json<Page<StoredEvent>>, ApiError> {
+    list_events(&api, &query, Some(EventKind::Feedback)).await
+}
+
+/// `GET /admin/api/alerts`: `user`, `rule`, `from`, `to`, `limit`, `cursor`.
+pub(super) async fn alerts(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Query(query): Query<ListingQuery>,
+) -> Result<Json<Page<AlertEntry>>, ApiError> {
+    let rule = query.rule.as_deref().map(parse_document_id).transpose()?;
+    let span = query.span(api.clock.now(), rule.is_some())?;
+    let filter = AlertFilter {
+        user: span.user,
+        rule,
+        from: span.from,
+        to: span.to,
+    };
+    Ok(Json(
+        api.browse
+            .alerts(&filter, span.limit, query.cursor.as_deref())
+            .await?,
+    ))
+}
+
+pub(super) async fn user(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Path(user): Path<String>,
+) -> Result<Json<UserProfile>, ApiError> {
+    let user = parse_user(&user)?;
+    let profile = api.profiles.profile(user).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+            format!("no profile for user {user}"),
+        )
+    })?;
+    Ok(Json(profile))
+}
+
+/// The longest chart the dashboard asks for.
+pub const MAX_ACTIVITY_MINUTES: u32 = 180;
+/// Past this many events (or alerts) in the span, the chart says it is truncated.
+pub const ACTIVITY_CAP: usize = 100_000;
+
+#[derive(Deserialize)]
+pub(super) struct ActivityQuery {
+    minutes: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Activity {
+    from: Millis,
+    to: Millis,
+    bucket_seconds: u64,
+    events: Vec<u64>,
+    alerts: Vec<u64>,
+    truncated: bool,
+}
+
+/// Events and alerts per minute over the last `minutes` (default 60), for the dashboard chart.
+pub(super) async fn activity(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Query(query): Query<ActivityQuery>,
+) -> Result<Json<Activity>, ApiError> {
+    let minutes = match query.minutes.as_deref() {
+        None => 60,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|m| (1..=MAX_ACTIVITY_MINUTES).contains(m))
+            .ok_or_else(|| {
+                invalid_value(
+                    "minutes",
+                    format!("`minutes` must be 1 to {MAX_ACTIVITY_MINUTES}"),
+                )
+            })?,
+    };
+    let now = api.clock.now();
+    let (from, to) = PerMinute::span(now, minutes);
+    let last = Millis(to.0 - 1);
+    let (events, alerts) = tokio::try_join!(
+        api.browse.event_times(from, last, ACTIVITY_CAP),
+        api.browse.alert_times(from, last, ACTIVITY_CAP),
+    )?;
+    let events_per_minute = PerMinute::count(now, minutes, events.times);
+    let alerts_per_minute = PerMinute::count(now, minutes, alerts.times);
+    Ok(Json(Activity {
+        from,
+        to,
+        bucket_seconds: events_per_minute.bucket_seconds,
+        events: events_per_minute.counts,
+        alerts: alerts_per_minute.counts,
+        truncated: events.truncated || alerts.truncated,
+    }))
+}

@@ -1,0 +1,205 @@
+//! The error log: events that failed their schema, browsed and replayed once the schema is
+//! fixed. A replay validates the event against the schemas as stored now and, when valid, runs
+//! it through the stream consumer's processing, exactly once whatever else replays it.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::browsing::{ListingQuery, check_unscoped, page_limit};
+use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, span};
+use crate::auth::Authorized;
+use crate::error::{ApiError, JsonBody};
+use cuba_core::alerting::DispatchError;
+use cuba_core::domain::{EventId, UserId};
+use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
+use cuba_core::listing::Page;
+use cuba_core::processing::ReplayOutcome;
+
+/// At most this many entries are replayed per request; `next` continues.
+pub const MAX_REPLAY_BATCH: usize = 100;
+
+#[derive(Deserialize)]
+pub(super) struct ErrorQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    violation: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn parse_status(raw: Option<&str>) -> Result<Option<ErrorStatus>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+            .map(Some)
+            .map_err(|_| invalid_value("status", "`status` must be open, replaying or replayed")),
+    }
+}
+
+fn non_empty(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.is_empty())
+}
+
+/// The error log, newest first: `type`, `violation` (a kind such as `unknown_field`), `status`,
+/// `from`, `to`, `limit`, `cursor`.
+pub(super) async fn list(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Query(query): Query<ErrorQuery>,
+) -> Result<Json<Page<ErrorEntry>>, ApiError> {
+    let span =
+        ListingQuery::bounds(query.from, query.to, query.limit).span(api.clock.now(), false)?;
+    let filter = ErrorFilter {
+        event_type: non_empty(query.event_type),
+        violation: non_empty(query.violation),
+        status: parse_status(query.status.as_deref())?,
+        from: span.from,
+        to: span.to,
+    };
+    Ok(Json(
+        api.errors
+            .list(&filter, span.limit, query.cursor.as_deref())
+            .await?,
+    ))
+}
+
+fn entry_key(user: &str, id: &str) -> Result<(UserId, EventId), ApiError> {
+    Ok((parse_user(user)?, parse_event_id(id)?))
+}
+
+fn entry_not_found(user: UserId, id: &EventId) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "error_not_found",
+        format!("no error-log entry for event {id} of user {user}"),
+    )
+}
+
+pub(super) async fn get_one(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<Json<ErrorEntry>, ApiError> {
+    let (user, id) = entry_key(&user, &id)?;
+    let entry = api
+        .errors
+        .get(user, &id)
+        .await?
+        .ok_or_else(|| entry_not_found(user, &id))?;
+    Ok(Json(entry))
+}
+
+/// One entry's replay, as the API reports it.
+#[derive(Serialize)]
+pub(super) struct Replayed {
+    user: UserId,
+    id: EventId,
+    #[serde(flatten)]
+    outcome: ReplayOutcome,
+}
+
+fn replay_error(e: DispatchError) -> ApiError {
+    match e {
+        DispatchError::Port(p) => p.into(),
+        DispatchError::InFlight(alert) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alert_in_flight",
+            format!("alert {alert} is being delivered by another worker; replay again shortly"),
+        ),
+    }
+}
+
+/// Validates one entry's event against the schemas as stored now and, when valid, processes it.
+pub(super) async fn replay_one(
+    State(api): State<AdminState>,
+    Authorized(admin): Authorized,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<Json<Replayed>, ApiError> {
+    let (user, id) = entry_key(&user, &id)?;
+    let outcome = api
+        .pipeline
+        .replay(user, &id, &admin.0)
+        .await
+        .map_err(replay_error)?;
+    if outcome == ReplayOutcome::NotFound {
+        return Err(entry_not_found(user, &id));
+    }
+    Ok(Json(Replayed { user, id, outcome }))
+}
+
+/// Which open entries to replay. `type`, `violation` and `cursor` as in the listing.
+#[derive(Deserialize)]
+pub(super) struct ReplayRequest {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    violation: Option<String>,
+    from: Option<ClientTime>,
+    to: Option<ClientTime>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ReplayedBatch {
+    replayed: usize,
+    still_invalid: usize,
+    results: Vec<Replayed>,
+    next: Option<String>,
+}
+
+/// Replays every open entry matching the request, at most `limit` (default and cap
+/// [`MAX_REPLAY_BATCH`]) per call; `next` continues.
+pub(super) async fn replay_matching(
+    State(api): State<AdminState>,
+    Authorized(admin): Authorized,
+    JsonBody(request): JsonBody<ReplayRequest>,
+) -> Result<Json<ReplayedBatch>, ApiError> {
+    let limit = page_limit(
+        request.limit.map(|l| l.to_string()).as_deref(),
+        MAX_REPLAY_BATCH,
+        MAX_REPLAY_BATCH,
+    )?;
+    let (from, to) = span(
+        request.from.map(|t| t.0),
+        request.to.map(|t| t.0),
+        api.clock.now(),
+    )?;
+    check_unscoped(from, to)?;
+    let filter = ErrorFilter {
+        event_type: non_empty(request.event_type),
+        violation: non_empty(request.violation),
+        status: Some(ErrorStatus::Open),
+        from,
+        to,
+    };
+    let page = api
+        .errors
+        .list(&filter, limit, request.cursor.as_deref())
+        .await?;
+    let mut results = Vec::with_capacity(page.items.len());
+    for entry in page.items {
+        let outcome = api
+            .pipeline
+            .replay(entry.user, &entry.id, &admin.0)
+            .await
+            .map_err(replay_error)?;
+        results.push(Replayed {
+            user: entry.user,
+            id: entry.id,
+            outcome,
+        });
+    }
+    let count =
+        |wanted: fn(&ReplayOutcome) -> bool| results.iter().filter(|r| wanted(&r.outcome)).count();
+    Ok(Json(ReplayedBatch {
+        replayed: count(|o| matches!(o, ReplayOutcome::Replayed { .. })),
+        still_invalid: count(|o| matches!(o, ReplayOutcome::StillInvalid { .. })),
+        next: page.next,
+        results,
+    }))
+}

@@ -1,0 +1,179 @@
+//! The admin API (`/admin/api/...`): operators manage rules and schemas at run time, try them
+//! out, browse what Cuba stored and sent, and work the error log. Every route needs an admin
+//! token ([`Authorized`]); every change records the admin's identity. Split by concern:
+//! [`documents`] (rules and schemas), [`tryout`] (dry run, backtest, schema test), [`browsing`]
+//! (events, alerts, profiles, the dashboard) and [`error_log`] (entries and replays).
+
+mod browsing;
+mod documents;
+mod error_log;
+mod tryout;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::auth::{AdminTokens, AdminVerifier};
+use crate::error::{ApiError, with_error_fallbacks};
+use cuba_core::clock::Clock;
+use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::intake::{self, InvalidInput};
+use cuba_core::ports::{Browse, DocumentStore, ErrorLog, EventStore, ProfileStore, RuleState};
+use cuba_core::processing::EventPipeline;
+use cuba_core::rules::{RuleId, RuleSet};
+use cuba_core::schemas::SchemaSet;
+
+pub use browsing::{ACTIVITY_CAP, MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DAYS};
+pub use error_log::MAX_REPLAY_BATCH;
+pub use tryout::{BACKTEST_MAX_DAYS, BACKTEST_MAX_EVENTS};
+
+#[derive(Clone)]
+pub struct AdminApi {
+    pub rules: Arc<dyn DocumentStore>,
+    /// Schema documents, versioned like rules.
+    pub schemas: Arc<dyn DocumentStore>,
+    pub errors: Arc<dyn ErrorLog>,
+    /// Replays run the stream consumer's processing.
+    pub pipeline: EventPipeline,
+    pub browse: Arc<dyn Browse>,
+    pub profiles: Arc<dyn ProfileStore>,
+    pub events: Arc<dyn EventStore>,
+    pub state: Arc<dyn RuleState>,
+    pub verifier: AdminVerifier,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AdminTokens for AdminApi {
+    fn admin_tokens(&self) -> &AdminVerifier {
+        &self.verifier
+    }
+}
+
+type AdminState = Arc<AdminApi>;
+
+/// The admin API and web UI routes, without fallbacks (see [`with_error_fallbacks`]).
+pub fn routes(api: AdminApi) -> Router {
+    use documents::{
+        delete_document, document_versions, get_document, list_documents, put_document, set_enabled,
+    };
+    Router::new()
+        .route("/admin/api/rules", get(list_documents::<RuleSet>))
+        .route("/admin/api/rules/test", post(tryout::dry_run))
+        .route(
+            "/admin/api/rules/{id}",
+            get(get_document::<RuleSet>)
+                .put(put_document::<RuleSet>)
+                .delete(delete_document::<RuleSet>),
+        )
+        .route("/admin/api/rules/{id}/enabled", put(set_enabled::<RuleSet>))
+        .route(
+            "/admin/api/rules/{id}/versions",
+            get(document_versions::<RuleSet>),
+        )
+        .route("/admin/api/rules/{id}/backtest", post(tryout::backtest))
+        .route("/admin/api/schemas", get(list_documents::<SchemaSet>))
+        .route("/admin/api/schemas/test", post(tryout::test_schema))
+        .route(
+            "/admin/api/schemas/{id}",
+            get(get_document::<SchemaSet>)
+                .put(put_document::<SchemaSet>)
+                .delete(delete_document::<SchemaSet>),
+        )
+        .route(
+            "/admin/api/schemas/{id}/enabled",
+            put(set_enabled::<SchemaSet>),
+        )
+        .route(
+            "/admin/api/schemas/{id}/versions",
+            get(document_versions::<SchemaSet>),
+        )
+        .route("/admin/api/errors", get(error_log::list))
+        .route("/admin/api/errors/replay", post(error_log::replay_matching))
+        .route("/admin/api/errors/{user}/{id}", get(error_log::get_one))
+        .route(
+            "/admin/api/errors/{user}/{id}/replay",
+            post(error_log::replay_one),
+        )
+        .route("/admin/api/events", get(browsing::events))
+        .route("/admin/api/feedback", get(browsing::feedback))
+        .route("/admin/api/alerts", get(browsing::alerts))
+        .route("/admin/api/users/{user}", get(browsing::user))
+        .route("/admin/api/activity", get(browsing::activity))
+        .with_state(Arc::new(api))
+        .merge(crate::admin_ui::routes())
+}
+
+/// The admin API and UI, ready to serve.
+pub fn router(api: AdminApi) -> Router {
+    with_error_fallbacks(routes(api))
+}
+
+fn invalid_value(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_value", message).with_field(field)
+}
+
+/// A rule or schema id from a path (or a filter).
+fn parse_document_id(raw: &str) -> Result<RuleId, ApiError> {
+    RuleId::parse(raw).map_err(|why| invalid_value("id", format!("the id {why}")))
+}
+
+/// A user id from a path.
+fn parse_user(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse::<u64>()
+        .map(UserId)
+        .map_err(|_| invalid_value("user", "the user id must be an integer"))
+}
+
+fn parse_event_id(raw: &str) -> Result<EventId, ApiError> {
+    EventId::parse(raw).map_err(|e| invalid_value("id", format!("event id {e}")))
+}
+
+/// An intake refusal of a document nested under `prefix` in the body, its field named in full
+/// (`event.noun`).
+fn nested_input_error(prefix: &str, e: InvalidInput) -> ApiError {
+    let field = e
+        .field
+        .map(|f| format!("{prefix}.{f}"))
+        .unwrap_or_else(|| prefix.to_owned());
+    ApiError::new(StatusCode::BAD_REQUEST, e.code.as_str(), e.message).with_field(field)
+}
+
+/// A time in a body: epoch seconds or milliseconds, or an RFC 3339 string, as clients send.
+#[derive(Debug, Clone, Copy)]
+struct ClientTime(Millis);
+
+impl<'de> Deserialize<'de> for ClientTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        intake::parse_client_timestamp(&value)
+            .map(ClientTime)
+            .map_err(|why| serde::de::Error::custom(format!("invalid value: the time {why}")))
+    }
+}
+
+/// A time in a query string.
+fn query_time(field: &str, raw: Option<&str>) -> Result<Option<Millis>, ApiError> {
+    raw.map(|v| {
+        intake::parse_client_timestamp(&Value::String(v.to_owned()))
+            .map_err(|why| invalid_value(field, format!("`{field}` {why}")))
+    })
+    .transpose()
+}
+
+/// `[from, to]` from optional bounds: `to` defaults to now, `from` to a day before `to`.
+fn span(
+    from: Option<Millis>,
+    to: Option<Millis>,
+    now: Millis,
+) -> Result<(Millis, Millis), ApiError> {
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or_else(|| to.minus_seconds(24 * 60 * 60));
+    if from > to {
+        return Err(invalid_value("from", "`from` must not be after `to`"));
+    }
+    Ok((from, to))
+}

@@ -1,0 +1,355 @@
+//! Trying rules and schemas out without storing or sending anything: the dry run (what a rule
+//! would do with one event now), the backtest (what a saved rule would have fired over stored
+//! events) and the schema test. The dry run and the backtest ask the core's one decision
+//! ([`cuba_core::decision::decide`]), like live evaluation.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::documents::{invalid, not_found};
+use super::{AdminState, ClientTime, invalid_value, nested_input_error, parse_document_id, span};
+use crate::auth::Authorized;
+use crate::error::{ApiError, JsonBody};
+use cuba_core::backtest::{self, WouldFire};
+use cuba_core::decision::{Decision, Quiet};
+use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba_core::intake;
+use cuba_core::ports::PortError;
+use cuba_core::rules::{Action, Condition, Rule, RuleId, RuleSet, Severity, WindowTotals};
+use cuba_core::schemas::{Schema, SchemaRef, SchemaSet, Verdict, Violation};
+use cuba_core::tryout;
+
+/// `{"rule": {...}}` (an unsaved rule) or `{"rule_id": "..."}` (a saved one), for `user`, with
+/// the `event` (either envelope) or `feedback` to try.
+#[derive(Deserialize)]
+pub(super) struct DryRunRequest {
+    rule: Option<Value>,
+    rule_id: Option<String>,
+    user: UserId,
+    event: Option<Value>,
+    feedback: Option<Value>,
+}
+
+/// A rule's action as the rule language spells it.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ActionView {
+    SmsUser,
+    NotifyOperator { severity: Severity },
+}
+
+impl From<Action> for ActionView {
+    fn from(action: Action) -> Self {
+        match action {
+            Action::SmsUser => ActionView::SmsUser,
+            Action::NotifyOperator { severity } => ActionView::NotifyOperator { severity },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Fires,
+    DoesNotFire,
+    SchedulesCheck,
+}
+
+#[derive(Serialize)]
+pub(super) struct DryRunAnswer {
+    rule_id: RuleId,
+    enabled: bool,
+    matches: bool,
+    action: ActionView,
+    message: String,
+    outcome: Outcome,
+    explanation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<WindowTotals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_due_at: Option<Millis>,
+}
+
+async fn saved_rule(api: &super::AdminApi, id: &RuleId) -> Result<(Rule, u64), ApiError> {
+    let record = api
+        .rules
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found::<RuleSet>(id))?;
+    let rule = Rule::from_json(&record.document, "$")
+        .map_err(|e| PortError::Corrupt(format!("stored rule {id}: {e}")))?;
+    Ok((rule, record.version))
+}
+
+fn placeholder_id(raw: &str) -> Result<EventId, ApiError> {
+    EventId::parse(raw).map_err(|e| PortError::Corrupt(e.to_string()).into())
+}
+
+/// What a rule would do if the event arrived now, without storing or sending anything.
+pub(super) async fn dry_run(
+    State(api): State<AdminState>,
+    _: Authorized,
+    JsonBody(request): JsonBody<DryRunRequest>,
+) -> Result<Json<DryRunAnswer>, ApiError> {
+    let rule = match (&request.rule, request.rule_id.as_deref()) {
+        (Some(document), None) => {
+            Rule::from_json(document, "$.rule").map_err(invalid::<RuleSet>)?
+        }
+        (None, Some(raw)) => saved_rule(&api, &parse_document_id(raw)?).await?.0,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "give either `rule` (a rule document) or `rule_id` (a saved rule)",
+            )
+            .with_field("rule"));
+        }
+    };
+    let body = match (request.event, request.feedback) {
+        (Some(event), _) => {
+            let bytes =
+                serde_json::to_vec(&event).map_err(|e| invalid_value("event", e.to_string()))?;
+            EventBody::Activity(
+                intake::parse_activity(&bytes)
+                    .map_err(|e| nested_input_error("event", e))?
+                    .activity,
+            )
+        }
+        (None, Some(feedback)) => {
+            let bytes = serde_json::to_vec(&feedback)
+                .map_err(|e| invalid_value("feedback", e.to_string()))?;
+            EventBody::Feedback(
+                intake::parse_feedback(&bytes)
+                    .map_err(|e| nested_input_error("feedback", e))?
+                    .feedback,
+            )
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing_field",
+                "give the `event` (or `feedback`) to test",
+            )
+            .with_field("event"));
+        }
+    };
+    let event = StoredEvent {
+        user: request.user,
+        id: placeholder_id("dry-run")?,
+        received_at: api.clock.now(),
+        body,
+    };
+    let decision = tryout::dry_run(&rule, &event, api.events.as_ref(), api.state.as_ref()).await?;
+    Ok(Json(explain(&rule, &event, decision)))
+}
+
+/// The decision as the operator reads it.
+fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer {
+    let user = event.user;
+    let window_seconds = match &rule.condition {
+        Condition::Window(w) => w.seconds.get(),
+        _ => 0,
+    };
+    let mut window = None;
+    let mut check_due_at = None;
+    let (outcome, explanation) = match decision {
+        Decision::Quiet(Quiet::NoMatch | Quiet::Disabled) => (
+            Outcome::DoesNotFire,
+            "the event does not match `when`".to_owned(),
+        ),
+        Decision::Quiet(Quiet::AlreadyHadFirst(first)) => (
+            Outcome::DoesNotFire,
+            format!("user {user} already had a first matching event ({first})"),
+        ),
+        Decision::Quiet(Quiet::BelowThreshold(totals)) => {
+            window = Some(totals);
+            (
+                Outcome::DoesNotFire,
+                format!(
+                    "{} matching event(s) summing to {} in the last {window_seconds} s do not reach the threshold",
+                    totals.count, totals.sum
+                ),
+            )
+        }
+        Decision::Quiet(Quiet::CoolingDown { totals, until }) => {
+            window = Some(totals);
+            (
+                Outcome::DoesNotFire,
+                format!(
+                    "the threshold is reached but the rule is cooling down for user {user} until {}",
+                    until.0
+                ),
+            )
+        }
+        Decision::Fires(firing) => match firing.totals {
+            Some(totals) => {
+                window = Some(totals);
+                (
+                    Outcome::Fires,
+                    format!(
+                        "{} matching event(s) summing to {} reach the threshold",
+                        totals.count, totals.sum
+                    ),
+                )
+            }
+            None => (
+                Outcome::Fires,
+                format!("this would be user {user}'s first matching event"),
+            ),
+        },
+        Decision::SchedulesCheck { due_at } => {
+            check_due_at = Some(due_at);
+            let seconds = event.received_at.seconds_until(due_at);
+            (
+                Outcome::SchedulesCheck,
+                format!(
+                    "a check runs in {seconds} s and fires unless an event matching `expect` arrives first"
+                ),
+            )
+        }
+    };
+    DryRunAnswer {
+        rule_id: rule.id.clone(),
+        enabled: rule.enabled,
+        matches: rule.when.matches(&event.view()),
+        action: rule.action.into(),
+        message: rule.render_message(event, window.as_ref()),
+        outcome,
+        explanation,
+        window,
+        check_due_at,
+    }
+}
+
+/// The most events one backtest replays; past that the operator narrows the range or the user.
+pub const BACKTEST_MAX_EVENTS: usize = 50_000;
+/// The longest span one backtest covers.
+pub const BACKTEST_MAX_DAYS: u64 = 31;
+
+#[derive(Deserialize)]
+pub(super) struct BacktestRequest {
+    from: Option<ClientTime>,
+    to: Option<ClientTime>,
+    user: Option<UserId>,
+}
+
+#[derive(Serialize)]
+pub(super) struct BacktestAnswer {
+    rule_id: RuleId,
+    version: u64,
+    from: Millis,
+    to: Millis,
+    user: Option<UserId>,
+    events_replayed: usize,
+    alerts: Vec<WouldFire>,
+}
+
+/// Replays stored events through a saved rule and lists what it would have fired.
+pub(super) async fn backtest(
+    State(api): State<AdminState>,
+    _: Authorized,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<BacktestRequest>,
+) -> Result<Json<BacktestAnswer>, ApiError> {
+    let id = parse_document_id(&id)?;
+    let (rule, version) = saved_rule(&api, &id).await?;
+    let now = api.clock.now();
+    let (from, to) = span(request.from.map(|t| t.0), request.to.map(|t| t.0), now)?;
+    if to.0 - from.0 > BACKTEST_MAX_DAYS * 24 * 60 * 60 * 1000 {
+        return Err(invalid_value(
+            "from",
+            format!("a backtest covers at most {BACKTEST_MAX_DAYS} days"),
+        ));
+    }
+    // Context beyond the span: a window needs the events before it, an absence the events after.
+    let (context_from, context_to) = match &rule.condition {
+        Condition::Window(w) => (w.starts_after(from), to),
+        Condition::Absence(a) => (from, a.due_at(to)),
+        Condition::First => (from, to),
+    };
+    let events = match request.user {
+        Some(user) => {
+            api.events
+                .received_between(user, context_from, context_to)
+                .await?
+        }
+        None => {
+            let (events, truncated) = api
+                .events
+                .all_received_between(context_from, context_to, BACKTEST_MAX_EVENTS)
+                .await?;
+            if truncated {
+                return Err(ApiError::bad_request(
+                    "too_many_events",
+                    format!(
+                        "more than {BACKTEST_MAX_EVENTS} events in range; narrow it or give a `user`"
+                    ),
+                )
+                .with_field("from"));
+            }
+            events
+        }
+    };
+    Ok(Json(BacktestAnswer {
+        alerts: backtest::replay(&rule, &events, from, to, now),
+        rule_id: id,
+        version,
+        from,
+        to,
+        user: request.user,
+        events_replayed: events.len(),
+    }))
+}
+
+/// `{"schema": {...}?, "event": <either envelope>}`: checks the event against the schema
+/// document (unsaved) or, without one, against the registry as stored.
+#[derive(Deserialize)]
+pub(super) struct SchemaTestRequest {
+    schema: Option<Value>,
+    event: Value,
+}
+
+#[derive(Serialize)]
+pub(super) struct SchemaTestAnswer {
+    valid: bool,
+    schema: Option<SchemaRef>,
+    violations: Vec<Violation>,
+}
+
+pub(super) async fn test_schema(
+    State(api): State<AdminState>,
+    _: Authorized,
+    JsonBody(request): JsonBody<SchemaTestRequest>,
+) -> Result<Json<SchemaTestAnswer>, ApiError> {
+    let set = match request.schema {
+        Some(document) => {
+            let schema = Schema::from_json(&document, 0).map_err(invalid::<SchemaSet>)?;
+            std::sync::Arc::new(SchemaSet::new(vec![schema]))
+        }
+        None => api.pipeline.schemas.fresh().await?,
+    };
+    let body = match intake::parse_event_value(request.event)
+        .map_err(|e| nested_input_error("event", e))?
+    {
+        intake::EventSubmission::Mobile(m) => EventBody::Activity(m.activity),
+        intake::EventSubmission::Web(w) => EventBody::Web(w.event),
+    };
+    let event = StoredEvent {
+        user: UserId(0),
+        id: placeholder_id("schema-test")?,
+        received_at: api.clock.now(),
+        body,
+    };
+    Ok(Json(match set.validate(&event) {
+        Verdict::Valid { schema } => SchemaTestAnswer {
+            valid: true,
+            schema,
+            violations: Vec::new(),
+        },
+        Verdict::Invalid { schema, violations } => SchemaTestAnswer {
+            valid: false,
+            schema,
+            violations,
+        },
+    }))
+}
