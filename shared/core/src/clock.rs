@@ -32,6 +32,14 @@ impl ManualClock {
         ManualClock(Arc::new(AtomicU64::new(SystemClock.now().0)))
     }
 
+    pub fn at(now: Millis) -> Self {
+        ManualClock(Arc::new(AtomicU64::new(now.0)))
+    }
+
+    pub fn set(&self, now: Millis) {
+        self.0.store(now.0, Ordering::SeqCst);
+    }
+
     pub fn advance_seconds(&self, seconds: u64) {
         self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
     }

@@ -1,0 +1,177 @@
+//! A whole Cuba on the memory ports: the stream consumer's pipeline, the absence checker and a
+//! clock the test moves, with helpers that store events as ingest does and deliver them as the
+//! stream and the delay queue would.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use cuba_core::absence::AbsenceCheck;
+use cuba_core::alert::{AlertEntry, AlertStatus};
+use cuba_core::alerting::DispatchError;
+use cuba_core::clock::{Clock, ManualClock};
+use cuba_core::domain::{
+    Activity, EventBody, EventId, Feedback, Millis, PhoneNumber, Rating, ReceivedEvent,
+    StoredEvent, UserId, UserProfile,
+};
+use cuba_core::ports::{EventStore, ProfileStore};
+use cuba_core::processing::{EventPipeline, Processed};
+use cuba_core::rules::RuleSet;
+use cuba_core::scheduling::{AbsenceChecker, AbsenceOutcome};
+use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
+use cuba_memory::MemoryPorts;
+use serde_json::json;
+
+/// Mid-2025, on a whole minute.
+pub const START: Millis = Millis(1_750_000_020_000);
+
+pub struct World {
+    pub ports: MemoryPorts,
+    pub clock: ManualClock,
+    pub pipeline: EventPipeline,
+    pub checker: AbsenceChecker,
+}
+
+pub fn default_schemas() -> SchemaSet {
+    let documents = documents_of_file(DEFAULT_SCHEMAS).expect("the shipped schemas");
+    SchemaSet::from_documents(documents.iter().map(|d| (1, d))).0
+}
+
+impl World {
+    /// The seed rules and the shipped schemas, neither store seeded.
+    pub fn new() -> World {
+        Self::with_rules(RuleSet::default_rules().expect("the seed rules"))
+    }
+
+    pub fn with_rules(rules: RuleSet) -> World {
+        let ports = MemoryPorts::new();
+        let clock = ManualClock::at(START);
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        let rule_source = ports.rule_source(rules);
+        let pipeline = ports.pipeline(
+            rule_source.clone(),
+            ports.schema_source(default_schemas()),
+            shared.clone(),
+        );
+        let checker = ports.absence_checker(rule_source, shared);
+        World {
+            ports,
+            clock,
+            pipeline,
+            checker,
+        }
+    }
+
+    pub fn at_seconds(&self, seconds: u64) {
+        self.clock.set(START.plus_seconds(seconds));
+    }
+
+    pub async fn phone(&self, user: u64) -> PhoneNumber {
+        let phone = PhoneNumber::parse(&format!("+1555000{user:04}")).expect("a phone number");
+        self.ports
+            .profiles
+            .put_profile(&UserProfile {
+                user: UserId(user),
+                phone: phone.clone(),
+                updated_at: self.clock.now(),
+            })
+            .await
+            .expect("a profile");
+        phone
+    }
+
+    /// Stores the event as ingest would (now), and returns it for the stream.
+    pub async fn ingest(&self, user: u64, id: &str, body: EventBody) -> ReceivedEvent {
+        let received = ReceivedEvent {
+            raw: serde_json::to_string(&body).expect("a body"),
+            event: StoredEvent {
+                user: UserId(user),
+                id: EventId::parse(id).expect("an id"),
+                received_at: self.clock.now(),
+                body,
+            },
+        };
+        self.ports.events.insert(&received).await.expect("stored");
+        received
+    }
+
+    /// Stores the event and runs the stream consumer's step for it.
+    pub async fn deliver(&self, user: u64, id: &str, body: EventBody) -> Processed {
+        let received = self.ingest(user, id, body).await;
+        self.pipeline.process(&received).await.expect("processed")
+    }
+
+    /// Runs every queued absence check, as the delay queue would deliver them now.
+    pub async fn run_checks(&self) -> Vec<Result<AbsenceOutcome, DispatchError>> {
+        let mut outcomes = Vec::new();
+        for queued in self.ports.queue.take() {
+            outcomes.push(self.checker.run(&queued.check).await);
+        }
+        outcomes
+    }
+
+    pub fn queued(&self) -> Vec<AbsenceCheck> {
+        self.ports
+            .queue
+            .take()
+            .into_iter()
+            .map(|q| q.check)
+            .collect()
+    }
+
+    pub fn sms_texts(&self) -> Vec<String> {
+        self.ports
+            .notifier
+            .sms()
+            .into_iter()
+            .map(|s| s.text)
+            .collect()
+    }
+
+    pub fn ledger(&self) -> Vec<AlertEntry> {
+        self.ports.ledger.entries()
+    }
+
+    pub fn pending(&self) -> Vec<AlertEntry> {
+        self.ledger()
+            .into_iter()
+            .filter(|e| e.status == AlertStatus::Pending)
+            .collect()
+    }
+}
+
+pub fn paid(amount: u64) -> EventBody {
+    EventBody::Activity(Activity {
+        noun: "bill".into(),
+        verb: "paid".into(),
+        ts: None,
+        latlong: None,
+        time: None,
+        properties: json!({"amount": amount, "type": "electricity"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+/// A bill payment its schema refuses (no `type`).
+pub fn paid_without_type(amount: u64) -> EventBody {
+    EventBody::Activity(Activity {
+        noun: "bill".into(),
+        verb: "paid".into(),
+        ts: None,
+        latlong: None,
+        time: None,
+        properties: json!({"amount": amount})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+pub fn feedback(rating: u8) -> EventBody {
+    EventBody::Feedback(Feedback {
+        rating: Rating::try_from(rating).expect("a rating"),
+        comment: None,
+    })
+}

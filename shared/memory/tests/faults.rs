@@ -1,0 +1,140 @@
+//! Every port call of a flow failed in turn, before and after it takes effect, then the flow
+//! retried as its source would (the stream redelivers the record, the queue the message): the
+//! outcome must match a fault-free run, message for message. The two lost answers that still
+//! send twice today (the provider's answer to a send, the ledger's settle) are pinned exactly in
+//! [`expected_sends`], so the delivery work that closes them has a test to tighten.
+
+mod common;
+
+use common::{World, paid};
+use cuba_core::alert::AlertStatus;
+use cuba_core::alerting::DELIVERY_LEASE_SECONDS;
+use cuba_core::domain::ReceivedEvent;
+use cuba_memory::Fault;
+
+/// Retries of one record before the test gives up (Lambda retries a stream record until it
+/// succeeds or expires; a handful is enough for one injected fault).
+const RETRIES: usize = 5;
+
+/// Processes `received` until it succeeds, the clock moving past any lease between tries as
+/// time passes between Lambda's retries.
+async fn process_until_done(w: &World, received: &ReceivedEvent) -> usize {
+    for attempt in 1..=RETRIES {
+        if w.pipeline.process(received).await.is_ok() {
+            return attempt;
+        }
+        w.clock.advance_seconds(DELIVERY_LEASE_SECONDS + 1);
+    }
+    panic!("the event was never processed");
+}
+
+/// Runs every queued check until each succeeds (a failed message stays on the queue).
+async fn run_checks_until_done(w: &World) {
+    let mut queued = w.ports.queue.take();
+    for _ in 0..RETRIES {
+        let mut failed = Vec::new();
+        for q in queued {
+            if w.checker.run(&q.check).await.is_err() {
+                failed.push(q);
+            }
+        }
+        queued = failed;
+        queued.extend(w.ports.queue.take());
+        if queued.is_empty() {
+            return;
+        }
+        w.clock.advance_seconds(DELIVERY_LEASE_SECONDS + 1);
+    }
+    panic!("a check never ran");
+}
+
+/// How many times the message goes out when this call fails. Twice where the provider took the
+/// message but its answer was lost, or the ledger never recorded the send (its lease then
+/// lapses and a retry sends again): SMS has no idempotency key, so only a send that survives a
+/// lost answer (a send-side idempotency record) can close these two.
+fn expected_sends(op: &str, fault: Fault) -> usize {
+    match (op, fault) {
+        (op, Fault::After) if op.starts_with("notifier.") => 2,
+        ("ledger.settle", Fault::Before) => 2,
+        _ => 1,
+    }
+}
+
+/// The ops of the stream step for a user's first bill payment, from a fault-free run.
+async fn stream_ops() -> Vec<&'static str> {
+    let w = World::new();
+    w.phone(1).await;
+    let received = w.ingest(1, "p1", paid(3000)).await;
+    let before = w.ports.faults.log().len();
+    w.pipeline.process(&received).await.expect("processed");
+    w.ports.faults.log()[before..].to_vec()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_step_of_the_stream_consumer_can_fail_and_be_retried() {
+    let ops = stream_ops().await;
+    assert!(
+        ops.contains(&"notifier.send_sms") && ops.contains(&"queue.schedule"),
+        "{ops:?}"
+    );
+    for (i, op) in ops.iter().enumerate() {
+        for fault in [Fault::Before, Fault::After] {
+            let w = World::new();
+            w.phone(1).await;
+            let received = w.ingest(1, "p1", paid(3000)).await;
+            let n = w.ports.faults.calls() + 1 + u64::try_from(i).unwrap_or(0);
+            w.ports.faults.fail_call(n, fault);
+            let attempts = process_until_done(&w, &received).await;
+            let case = format!("{op} failing {fault:?} (call {})", i + 1);
+            assert!(attempts >= 1, "{case}");
+            assert_eq!(
+                w.ports.notifier.sms().len(),
+                expected_sends(op, fault),
+                "{case}: the first-payment SMS"
+            );
+            let ledger = w.ledger();
+            assert_eq!(ledger.len(), 1, "{case}");
+            assert_eq!(ledger[0].status, AlertStatus::Sent, "{case}: settled");
+
+            // The absence check, however often it was queued, alerts the operator once.
+            w.at_seconds(100_000);
+            run_checks_until_done(&w).await;
+            assert_eq!(w.ports.notifier.operator_alerts().len(), 1, "{case}");
+            assert!(w.pending().is_empty(), "{case}: nothing left pending");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_step_of_an_absence_check_can_fail_and_be_retried() {
+    let reference = World::new();
+    reference.deliver(1, "p1", paid(3000)).await;
+    let checks = reference.ports.queue.take();
+    reference.at_seconds(1_000);
+    let before = reference.ports.faults.log().len();
+    reference
+        .checker
+        .run(&checks[0].check)
+        .await
+        .expect("the check runs");
+    let ops = reference.ports.faults.log()[before..].to_vec();
+    assert!(ops.contains(&"notifier.notify_operator"), "{ops:?}");
+
+    for (i, op) in ops.iter().enumerate() {
+        for fault in [Fault::Before, Fault::After] {
+            let w = World::new();
+            w.deliver(1, "p1", paid(3000)).await;
+            w.at_seconds(1_000);
+            let n = w.ports.faults.calls() + 1 + u64::try_from(i).unwrap_or(0);
+            w.ports.faults.fail_call(n, fault);
+            run_checks_until_done(&w).await;
+            let case = format!("{op} failing {fault:?} (call {})", i + 1);
+            assert_eq!(
+                w.ports.notifier.operator_alerts().len(),
+                expected_sends(op, fault),
+                "{case}: the operator alert"
+            );
+            assert!(w.pending().is_empty(), "{case}: nothing left pending");
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The stream consumer, the absence checker, alert delivery and replays on the memory ports: the
+//! seed rules end to end in milliseconds, with the clock under the test's control.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{World, feedback, paid, paid_without_type};
+use cuba_core::absence::AbsenceCheck;
+use cuba_core::alert::{Alert, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::alerting::{DELIVERY_LEASE_SECONDS, DispatchError, Dispatched};
+use cuba_core::clock::Clock;
+use cuba_core::document::DocumentAction;
+use cuba_core::domain::{EventId, UserId};
+use cuba_core::error_log::ErrorStatus;
+use cuba_core::ports::{AlertLedger, DocumentStore, ErrorLog, EventStore, RuleState};
+use cuba_core::processing::{Processed, ReplayOutcome};
+use cuba_core::rules::{Action, RuleId, RuleSet};
+use cuba_core::scheduling::AbsenceOutcome;
+use cuba_core::schemas::SchemaSet;
+use serde_json::json;
+
+fn rule(id: &str) -> RuleId {
+    RuleId::parse(id).expect("a rule id")
+}
+
+#[tokio::test]
+async fn a_first_payment_sends_one_sms_however_often_it_is_delivered() {
+    let w = World::new();
+    let phone = w.phone(1).await;
+    let received = w.ingest(1, "p1", paid(3000)).await;
+    for _ in 0..3 {
+        let processed = w.pipeline.process(&received).await.expect("processed");
+        assert!(matches!(processed, Processed::Valid(_)));
+    }
+    let sms = w.ports.notifier.sms();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0].phone, phone);
+    assert_eq!(
+        sms[0].text,
+        "Thanks for your first bill payment on Cube: 3000 for electricity."
+    );
+    w.at_seconds(10);
+    w.deliver(1, "p2", paid(10)).await;
+    assert_eq!(w.ports.notifier.sms().len(), 1, "only the first payment");
+    assert_eq!(
+        w.ports
+            .rule_state
+            .first_holder(&rule("first-bill-payment"), UserId(1))
+            .await,
+        Ok(Some(EventId::parse("p1").expect("an id")))
+    );
+}
+
+#[tokio::test]
+async fn a_burst_alerts_once_per_cooldown() {
+    let w = World::new();
+    w.phone(2).await;
+    for i in 0..4 {
+        w.at_seconds(i * 10);
+        w.deliver(2, &format!("b{i}"), paid(5000)).await;
+    }
+    let bursts = |w: &World| {
+        w.sms_texts()
+            .into_iter()
+            .filter(|t| t.starts_with("Cube alert"))
+            .count()
+    };
+    assert_eq!(bursts(&w), 0, "four payments are not a burst");
+    w.at_seconds(40);
+    w.deliver(2, "b4", paid(5000)).await;
+    assert_eq!(bursts(&w), 1);
+    assert!(
+        w.sms_texts().contains(
+            &"Cube alert: 5 bill payments totalling 25000 in the last 5 minutes. Not you? Call us."
+                .to_owned()
+        )
+    );
+    w.at_seconds(50);
+    w.deliver(2, "b5", paid(5000)).await;
+    assert_eq!(bursts(&w), 1, "cooling down");
+    // The cooldown (300 s from b4 at 40 s) has ended at 340 s; five more payments alert again.
+    for i in 0..5 {
+        w.at_seconds(340 + i);
+        w.deliver(2, &format!("c{i}"), paid(5000)).await;
+    }
+    assert_eq!(bursts(&w), 2);
+}
+
+#[tokio::test]
+async fn an_absence_check_fires_unless_feedback_arrives_in_time() {
+    let w = World::new();
+    w.deliver(3, "p1", paid(100)).await;
+    w.deliver(4, "p2", paid(100)).await;
+    let queued = w.ports.queue.take();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0].delay_seconds, 900);
+    assert_eq!(queued[0].check.due_at, common::START.plus_seconds(900));
+    w.at_seconds(600);
+    w.deliver(4, "f1", feedback(5)).await;
+
+    // Delivered early (SQS may), a check goes back on the queue for the rest of its delay.
+    let early = w.checker.run(&queued[0].check).await;
+    assert_eq!(early, Ok(AbsenceOutcome::Requeued { delay_seconds: 300 }));
+    assert_eq!(w.ports.queue.take().len(), 1);
+
+    w.at_seconds(900);
+    let outcomes: Vec<_> = {
+        let mut out = Vec::new();
+        for q in &queued {
+            out.push(w.checker.run(&q.check).await);
+        }
+        out
+    };
+    assert!(matches!(
+        outcomes[0],
+        Ok(AbsenceOutcome::Fired(Dispatched::Delivered(_)))
+    ));
+    assert_eq!(outcomes[1], Ok(AbsenceOutcome::Satisfied));
+    let alerts = w.ports.notifier.operator_alerts();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].user, UserId(3));
+    assert_eq!(
+        alerts[0].text,
+        "we did not get any feedback for user 3 after bill payment p1"
+    );
+    // A redelivered check finds the alert settled.
+    assert_eq!(
+        w.checker.run(&queued[0].check).await,
+        Ok(AbsenceOutcome::Fired(Dispatched::AlreadySettled))
+    );
+    assert_eq!(w.ports.notifier.operator_alerts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_check_for_a_withdrawn_rule_or_a_missing_trigger_does_nothing() {
+    let w = World::new();
+    let check = AbsenceCheck {
+        rule_id: rule("bill-paid-no-feedback"),
+        user: UserId(5),
+        event_id: EventId::parse("never-stored").expect("an id"),
+        received_at: common::START,
+        due_at: common::START,
+    };
+    assert_eq!(
+        w.checker.run(&check).await,
+        Ok(AbsenceOutcome::TriggerMissing)
+    );
+    let gone = AbsenceCheck {
+        rule_id: rule("deleted-rule"),
+        ..check
+    };
+    assert_eq!(
+        w.checker.run(&gone).await,
+        Ok(AbsenceOutcome::RuleWithdrawn)
+    );
+    assert!(w.ports.notifier.operator_alerts().is_empty());
+}
+
+#[tokio::test]
+async fn an_sms_to_a_user_without_a_phone_is_settled_as_undeliverable() {
+    let w = World::new();
+    w.deliver(6, "p1", paid(100)).await;
+    let ledger = w.ledger();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].status, AlertStatus::Undeliverable);
+    assert_eq!(
+        ledger[0].reason.as_deref(),
+        Some("user 6 has no phone number on file")
+    );
+    assert!(w.ports.notifier.sms().is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_event_is_logged_flagged_and_never_counted() {
+    let w = World::new();
+    w.phone(7).await;
+    let processed = w.deliver(7, "bad", paid_without_type(100)).await;
+    let Processed::Invalid(violations) = processed else {
+        panic!("the schema requires `type`");
+    };
+    assert_eq!(violations[0].kind, "required");
+    assert!(w.ports.notifier.sms().is_empty(), "no rule saw it");
+    assert!(w.queued().is_empty(), "no absence check for it");
+    let entry = w
+        .ports
+        .errors
+        .get(UserId(7), &EventId::parse("bad").expect("an id"))
+        .await
+        .expect("read")
+        .expect("logged");
+    assert_eq!(entry.status, ErrorStatus::Open);
+    assert_eq!(entry.event_type, "activity bill/paid");
+    let window = w
+        .ports
+        .events
+        .received_between(UserId(7), common::START, common::START)
+        .await
+        .expect("read");
+    assert!(window.is_empty(), "flagged out of windows");
+    // A valid payment afterwards is the user's first.
+    w.deliver(7, "good", paid(100)).await;
+    assert_eq!(w.ports.notifier.sms().len(), 1);
+}
+
+#[tokio::test]
+async fn a_replay_after_a_schema_fix_processes_the_event_exactly_once() {
+    let w = World::new();
+    w.phone(8).await;
+    w.deliver(8, "bad", paid_without_type(100)).await;
+    let id = EventId::parse("bad").expect("an id");
+    assert!(matches!(
+        w.pipeline.replay(UserId(8), &id, "ann").await,
+        Ok(ReplayOutcome::StillInvalid { .. })
+    ));
+    // The operator seeds the registry and relaxes the bill schema.
+    let documents = cuba_core::schemas::documents_of_file(cuba_core::schemas::DEFAULT_SCHEMAS)
+        .expect("the shipped schemas");
+    let seed: Vec<_> = documents
+        .iter()
+        .map(|d| {
+            (
+                RuleId::parse(d["id"].as_str().unwrap_or_default()).expect("an id"),
+                d.clone(),
+            )
+        })
+        .collect();
+    w.ports
+        .schemas
+        .seed(&seed, "test", w.clock.now())
+        .await
+        .expect("seeded");
+    let mut relaxed = seed
+        .iter()
+        .find(|(id, _)| id.as_str() == "mobile-bill-paid")
+        .map(|(_, d)| d.clone())
+        .expect("the bill schema");
+    relaxed["schema"]["required"] = json!(["amount"]);
+    w.ports
+        .schemas
+        .write(
+            &rule("mobile-bill-paid"),
+            1,
+            Some(&relaxed),
+            DocumentAction::Updated,
+            "ann",
+            w.clock.now(),
+        )
+        .await
+        .expect("saved");
+    assert_eq!(
+        w.pipeline.replay(UserId(8), &id, "ann").await,
+        Ok(ReplayOutcome::Replayed { fired: 1 })
+    );
+    assert_eq!(
+        w.pipeline.replay(UserId(8), &id, "bob").await,
+        Ok(ReplayOutcome::AlreadyReplayed)
+    );
+    assert_eq!(w.ports.notifier.sms().len(), 1);
+    assert_eq!(w.queued().len(), 1, "its absence check, once");
+    let entry = w.ports.errors.get(UserId(8), &id).await.expect("read");
+    assert_eq!(
+        entry.map(|e| (e.status, e.replayed_by)),
+        Some((ErrorStatus::Replayed, Some("ann".to_owned())))
+    );
+    assert_eq!(
+        w.pipeline
+            .replay(UserId(8), &EventId::parse("nope").expect("an id"), "ann")
+            .await,
+        Ok(ReplayOutcome::NotFound)
+    );
+}
+
+fn sms_alert(w: &World) -> Alert {
+    Alert {
+        id: AlertId::first(&rule("first-bill-payment"), UserId(9)),
+        rule_id: rule("first-bill-payment"),
+        user: UserId(9),
+        event_ids: vec![EventId::parse("p1").expect("an id")],
+        action: Action::SmsUser,
+        text: "hello".into(),
+        fired_at: w.clock.now(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_workers_lease_is_waited_out_then_taken_over() {
+    let w = World::new();
+    w.phone(9).await;
+    let alert = sms_alert(&w);
+    // A worker claims the alert and dies before sending.
+    let now = w.clock.now();
+    assert_eq!(
+        w.ports
+            .ledger
+            .claim(&alert, now, now.plus_seconds(DELIVERY_LEASE_SECONDS))
+            .await,
+        Ok(Claim::Claimed)
+    );
+    let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    // While the lease holds (the clock does not move), a retry waits, then gives the record back.
+    assert_eq!(
+        dispatcher.dispatch(&alert).await,
+        Err(DispatchError::InFlight(alert.id.as_str().to_owned()))
+    );
+    assert!(w.ports.notifier.sms().is_empty());
+    // Once it has lapsed, the retry takes it over and sends once.
+    w.clock.advance_seconds(DELIVERY_LEASE_SECONDS + 1);
+    assert!(matches!(
+        dispatcher.dispatch(&alert).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+    assert_eq!(
+        dispatcher.dispatch(&alert).await,
+        Ok(Dispatched::AlreadySettled)
+    );
+    assert_eq!(w.ports.notifier.sms().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_send_releases_the_claim_for_an_immediate_retry() {
+    let w = World::new();
+    w.phone(9).await;
+    let alert = sms_alert(&w);
+    let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    let send = w.ports.faults.calls() + 3; // claim, profile, send
+    w.ports.faults.fail_call(send, cuba_memory::Fault::Before);
+    assert!(matches!(
+        dispatcher.dispatch(&alert).await,
+        Err(DispatchError::Port(_))
+    ));
+    let pending = w.pending();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].attempts, Some(1));
+    assert!(pending[0].last_error.is_some());
+    assert!(matches!(
+        dispatcher.dispatch(&alert).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+    assert_eq!(w.ports.notifier.sms().len(), 1);
+    assert!(w.pending().is_empty());
+}
+
+#[tokio::test]
+async fn the_rules_in_force_come_from_the_store_once_seeded() {
+    let w = World::new();
+    let source = w.ports.rule_source(RuleSet::default());
+    assert!(
+        source.current().await.expect("read").all().is_empty(),
+        "unseeded"
+    );
+    let defaults = RuleSet::default_rules().expect("the seed rules");
+    let text = cuba_core::rules::DEFAULT_RULES_JSON;
+    let document: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    let seed: Vec<_> = defaults
+        .all()
+        .iter()
+        .map(|r| r.id.clone())
+        .zip(document["rules"].as_array().cloned().unwrap_or_default())
+        .collect();
+    w.ports
+        .rules
+        .seed(&seed, "test", w.clock.now())
+        .await
+        .expect("seeded");
+    assert_eq!(source.current().await.expect("read").all().len(), 3);
+    // A stored document that no longer parses is skipped, the others stay in force.
+    w.ports
+        .rules
+        .write(
+            &rule("broken"),
+            0,
+            Some(&json!({"id": "broken"})),
+            DocumentAction::Created,
+            "hand edit",
+            w.clock.now(),
+        )
+        .await
+        .expect("written behind the API's back");
+    assert_eq!(source.current().await.expect("read").all().len(), 3);
+
+    let schemas = w.ports.schema_source(SchemaSet::default());
+    let documents = cuba_core::schemas::documents_of_file(cuba_core::schemas::DEFAULT_SCHEMAS)
+        .expect("the shipped schemas");
+    let mut seed: Vec<_> = documents
+        .iter()
+        .map(|d| {
+            (
+                RuleId::parse(d["id"].as_str().unwrap_or_default()).expect("an id"),
+                d.clone(),
+            )
+        })
+        .collect();
+    seed[0].1["enabled"] = json!(false);
+    w.ports
+        .schemas
+        .seed(&seed, "test", w.clock.now())
+        .await
+        .expect("seeded");
+    assert_eq!(
+        schemas.fresh().await.expect("read").len(),
+        seed.len() - 1,
+        "a disabled schema is not in force"
+    );
+}

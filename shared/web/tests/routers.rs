@@ -1,0 +1,917 @@
+//! Both routers in-process (`tower::ServiceExt::oneshot`, no server, no port) over the memory
+//! ports: the HTTP contract of every route family, including what a failing port answers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use cuba_core::clock::{Clock, ManualClock, SystemClock};
+use cuba_core::domain::{Millis, UserId};
+use cuba_core::ports::DocumentStore;
+use cuba_core::rules::{RuleId, RuleSet};
+use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
+use cuba_memory::{Fault, MemoryPorts};
+use cuba_web::admin::{self, AdminApi};
+use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
+use cuba_web::ingest::{self, IngestApi};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const START: Millis = Millis(1_750_000_020_000);
+const SECRET: &str = "router-test-secret-0123456789abcdefgh";
+const ADMIN_SECRET: &str = "router-admin-secret-0123456789abcdefg";
+
+struct Harness {
+    ports: Arc<MemoryPorts>,
+    clock: ManualClock,
+    ingest: Router,
+    admin: Router,
+    user_tokens: TokenVerifier,
+    admin_tokens: AdminVerifier,
+}
+
+fn secret(raw: &str) -> TokenSecret {
+    TokenSecret::new(raw.as_bytes().to_vec()).expect("a long secret")
+}
+
+fn seed_of(text: &str, key: &str) -> Vec<(RuleId, Value)> {
+    let document: Value = serde_json::from_str(text).expect("JSON");
+    document[key]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            (
+                RuleId::parse(d["id"].as_str().unwrap_or_default()).expect("an id"),
+                d,
+            )
+        })
+        .collect()
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let ports = Arc::new(MemoryPorts::new());
+        let clock = ManualClock::at(START);
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        ports
+            .rules
+            .seed(
+                &seed_of(cuba_core::rules::DEFAULT_RULES_JSON, "rules"),
+                "seed",
+                START,
+            )
+            .await
+            .expect("seeded");
+        ports
+            .schemas
+            .seed(&seed_of(DEFAULT_SCHEMAS, "schemas"), "seed", START)
+            .await
+            .expect("seeded");
+        let unseeded_schemas = SchemaSet::from_documents(
+            documents_of_file(DEFAULT_SCHEMAS)
+                .expect("schemas")
+                .iter()
+                .map(|d| (1, d)),
+        )
+        .0;
+        let pipeline = ports.pipeline(
+            ports.rule_source(RuleSet::default()),
+            ports.schema_source(unseeded_schemas),
+            shared.clone(),
+        );
+        let user_tokens = TokenVerifier::new(&secret(SECRET));
+        let admin_tokens = AdminVerifier::new(&secret(ADMIN_SECRET));
+        let ingest = ingest::router(IngestApi {
+            events: ports.events.clone(),
+            profiles: ports.profiles.clone(),
+            verifier: user_tokens.clone(),
+            clock: shared.clone(),
+        });
+        let admin = admin::router(AdminApi {
+            rules: ports.rules.clone(),
+            schemas: ports.schemas.clone(),
+            errors: ports.errors.clone(),
+            pipeline,
+            browse: ports.browse.clone(),
+            profiles: ports.profiles.clone(),
+            events: ports.events.clone(),
+            state: ports.rule_state.clone(),
+            verifier: admin_tokens.clone(),
+            clock: shared,
+        });
+        Harness {
+            ports,
+            clock,
+            ingest,
+            admin,
+            user_tokens,
+            admin_tokens,
+        }
+    }
+
+    /// Tokens are checked against the real time, whatever the test's clock says.
+    fn user_token(&self, user: u64) -> String {
+        self.user_tokens
+            .issue(UserId(user), SystemClock.now(), 3600)
+    }
+
+    fn admin_token(&self) -> String {
+        self.admin_tokens
+            .issue("ops@cube.test", Some("admin"), SystemClock.now(), 3600)
+    }
+
+    async fn send(
+        router: &Router,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(bytes) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(bytes)
+            }
+            None => Body::empty(),
+        };
+        let response = router
+            .clone()
+            .oneshot(request.body(body).expect("a request"))
+            .await
+            .expect("an answer");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn ingest(
+        &self,
+        method: Method,
+        path: &str,
+        user: u64,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let token = self.user_token(user);
+        let (status, _, body) = Self::send(
+            &self.ingest,
+            method,
+            path,
+            Some(&token),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+        (status, body)
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let token = self.admin_token();
+        let (status, _, body) = Self::send(
+            &self.admin,
+            method,
+            path,
+            Some(&token),
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await;
+        (status, body)
+    }
+}
+
+fn bill(amount: u64) -> Value {
+    json!({"noun": "bill", "verb": "paid", "properties": {"amount": amount, "type": "gas"}})
+}
+
+fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
+    let (got, body) = answer;
+    assert_eq!(*got, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["field"],
+        field.map_or(Value::Null, Value::from),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn ingest_stores_once_and_answers_duplicates() {
+    let h = Harness::new().await;
+    let event = json!({"id": "c-1", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}});
+    let first = h
+        .ingest(Method::POST, "/api/v1/event/", 1, event.clone())
+        .await;
+    assert_eq!(
+        first,
+        (
+            StatusCode::ACCEPTED,
+            json!({"id": "c-1", "status": "accepted"})
+        )
+    );
+    h.clock.advance_seconds(5);
+    let again = h.ingest(Method::POST, "/api/v1/event", 1, event).await;
+    assert_eq!(
+        again,
+        (StatusCode::OK, json!({"id": "c-1", "status": "duplicate"}))
+    );
+    let stored = h.ports.events.all();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].event.received_at, START,
+        "the first receive time stands"
+    );
+
+    let batch =
+        json!({"events": [bill(1), {"noun": 5}, {"id": "c-1", "noun": "bill", "verb": "paid"}]});
+    let (status, answer) = h.ingest(Method::POST, "/api/v1/batch/", 1, batch).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (
+            answer["accepted"].clone(),
+            answer["duplicates"].clone(),
+            answer["rejected"].clone()
+        ),
+        (json!(1), json!(1), json!(1))
+    );
+    assert_eq!(answer["results"][1]["error"]["field"], "noun");
+    assert_eq!(answer["results"][2]["status"], "duplicate");
+
+    let (status, saved) = h
+        .ingest(
+            Method::PUT,
+            "/api/v1/user/",
+            1,
+            json!({"phone": "+15555550100"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        saved,
+        json!({"user": 1, "phone": "+15555550100", "status": "saved"})
+    );
+}
+
+#[tokio::test]
+async fn ingest_refuses_with_structured_errors() {
+    let h = Harness::new().await;
+    let (status, _, body) = Harness::send(
+        &h.ingest,
+        Method::POST,
+        "/api/v1/event/",
+        None,
+        Some(bill(1).to_string().into_bytes()),
+    )
+    .await;
+    assert_error(
+        &(status, body),
+        StatusCode::UNAUTHORIZED,
+        "missing_token",
+        None,
+    );
+    assert_error(
+        &h.ingest(
+            Method::POST,
+            "/api/v1/event/",
+            1,
+            json!({"user": 2, "noun": "bill", "verb": "paid"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "user_mismatch",
+        Some("user"),
+    );
+    assert_error(
+        &h.ingest(Method::POST, "/api/v1/feedback/", 1, json!({"rating": 9}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("rating"),
+    );
+    let (status, _, body) =
+        Harness::send(&h.ingest, Method::GET, "/api/v1/event/", None, None).await;
+    assert_error(
+        &(status, body),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    );
+    let (status, _, body) = Harness::send(&h.ingest, Method::GET, "/nowhere", None, None).await;
+    assert_error(&(status, body), StatusCode::NOT_FOUND, "not_found", None);
+    let token = h.user_token(1);
+    let huge = vec![b' '; 40 * 1024];
+    let (status, _, body) = Harness::send(
+        &h.ingest,
+        Method::POST,
+        "/api/v1/event/",
+        Some(&token),
+        Some(huge),
+    )
+    .await;
+    assert_error(
+        &(status, body),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        None,
+    );
+    assert!(h.ports.events.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_store_answers_a_retryable_503() {
+    let h = Harness::new().await;
+    let token = h.user_token(1);
+    h.ports
+        .faults
+        .fail_call(h.ports.faults.calls() + 1, Fault::Before);
+    let (status, headers, body) = Harness::send(
+        &h.ingest,
+        Method::POST,
+        "/api/v1/event/",
+        Some(&token),
+        Some(bill(1).to_string().into_bytes()),
+    )
+    .await;
+    assert_error(
+        &(status, body),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        None,
+    );
+    assert_eq!(
+        headers.get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    // Stored but the answer lost: the client's retry with the same id is a duplicate, not a
+    // second event.
+    let event = json!({"id": "r-1", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}});
+    h.ports
+        .faults
+        .fail_call(h.ports.faults.calls() + 1, Fault::After);
+    let (status, _) = h
+        .ingest(Method::POST, "/api/v1/event/", 1, event.clone())
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, answer) = h.ingest(Method::POST, "/api/v1/event/", 1, event).await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (StatusCode::OK, json!("duplicate"))
+    );
+    assert_eq!(h.ports.events.all().len(), 1);
+}
+
+#[tokio::test]
+async fn every_admin_route_needs_an_admin_token() {
+    let h = Harness::new().await;
+    let user = h.user_token(1);
+    let roleless = h
+        .admin_tokens
+        .issue("ops@cube.test", None, SystemClock.now(), 3600);
+    for (method, path) in [
+        (Method::GET, "/admin/api/rules"),
+        (Method::PUT, "/admin/api/rules/x"),
+        (Method::POST, "/admin/api/rules/test"),
+        (Method::GET, "/admin/api/schemas"),
+        (Method::GET, "/admin/api/errors"),
+        (Method::POST, "/admin/api/errors/replay"),
+        (Method::GET, "/admin/api/events"),
+        (Method::GET, "/admin/api/activity"),
+    ] {
+        for (token, status, code) in [
+            (None, StatusCode::UNAUTHORIZED, "missing_token"),
+            (
+                Some(user.as_str()),
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+            ),
+            (Some(roleless.as_str()), StatusCode::FORBIDDEN, "not_admin"),
+        ] {
+            let (got, headers, body) =
+                Harness::send(&h.admin, method.clone(), path, token, Some(b"{}".to_vec())).await;
+            assert_eq!(
+                (got, body["error"]["code"].clone()),
+                (status, json!(code)),
+                "{method} {path}"
+            );
+            if status == StatusCode::UNAUTHORIZED {
+                assert_eq!(
+                    headers.get(header::WWW_AUTHENTICATE).map(|v| v.as_bytes()),
+                    Some(&b"Bearer"[..])
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn rules_are_versioned_documents() {
+    let h = Harness::new().await;
+    let (status, list) = h.admin(Method::GET, "/admin/api/rules", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["rules"].as_array().map(Vec::len), Some(3));
+    assert_eq!(list["rules"][0]["rule"]["id"], list["rules"][0]["id"]);
+
+    let rule = json!({"when": {"noun": "bill"}, "condition": {"type": "first"},
+                      "action": {"type": "sms_user"}, "message": "hi"});
+    let (status, created) = h
+        .admin(Method::PUT, "/admin/api/rules/new-one", Some(rule.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (
+            created["version"].clone(),
+            created["updated_by"].clone(),
+            created["rule"]["id"].clone()
+        ),
+        (json!(1), json!("ops@cube.test"), json!("new-one"))
+    );
+    assert_error(
+        &h.admin(Method::PUT, "/admin/api/rules/new-one", Some(rule.clone()))
+            .await,
+        StatusCode::CONFLICT,
+        "version_conflict",
+        Some("version"),
+    );
+    let mut update = rule.clone();
+    update["version"] = json!(1);
+    update["enabled"] = json!(false);
+    let (status, updated) = h
+        .admin(Method::PUT, "/admin/api/rules/new-one", Some(update))
+        .await;
+    assert_eq!(
+        (
+            status,
+            updated["version"].clone(),
+            updated["enabled"].clone()
+        ),
+        (StatusCode::OK, json!(2), json!(false))
+    );
+
+    let (status, switched) = h
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/new-one/enabled",
+            Some(json!({"enabled": true, "version": 2})),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            switched["version"].clone(),
+            switched["enabled"].clone()
+        ),
+        (StatusCode::OK, json!(3), json!(true))
+    );
+    assert_error(
+        &h.admin(
+            Method::PUT,
+            "/admin/api/rules/new-one/enabled",
+            Some(json!({"enabled": "yes", "version": 3})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_type",
+        Some("enabled"),
+    );
+    assert_error(
+        &h.admin(
+            Method::PUT,
+            "/admin/api/rules/new-one/enabled",
+            Some(json!({"enabled": true})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "missing_field",
+        Some("version"),
+    );
+    let mut negative = rule.clone();
+    negative["version"] = json!(-1);
+    assert_error(
+        &h.admin(Method::PUT, "/admin/api/rules/new-one", Some(negative))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("version"),
+    );
+    let (status, invalid) = h
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/broken",
+            Some(json!({"when": {}, "condition": {"type": "window", "seconds": 0}})),
+        )
+        .await;
+    assert_eq!(
+        (status, invalid["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_rule"))
+    );
+    let paths: Vec<&str> = invalid["error"]["problems"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["path"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(paths.contains(&"$.condition.seconds"), "{paths:?}");
+
+    let (status, versions) = h
+        .admin(Method::GET, "/admin/api/rules/new-one/versions", None)
+        .await;
+    let actions: Vec<&str> = versions["versions"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|r| r["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        (status, actions),
+        (StatusCode::OK, vec!["enabled", "updated", "created"])
+    );
+    assert_error(
+        &h.admin(Method::DELETE, "/admin/api/rules/new-one", None)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "missing_field",
+        Some("version"),
+    );
+    let (status, deleted) = h
+        .admin(Method::DELETE, "/admin/api/rules/new-one?version=3", None)
+        .await;
+    assert_eq!(
+        (status, deleted["status"].clone()),
+        (StatusCode::OK, json!("deleted"))
+    );
+    assert_error(
+        &h.admin(Method::GET, "/admin/api/rules/new-one", None).await,
+        StatusCode::NOT_FOUND,
+        "rule_not_found",
+        None,
+    );
+    assert_error(
+        &h.admin(Method::GET, "/admin/api/rules/Bad%20Id", None)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("id"),
+    );
+}
+
+#[tokio::test]
+async fn schemas_are_versioned_documents_of_their_own_name() {
+    let h = Harness::new().await;
+    let (status, list) = h.admin(Method::GET, "/admin/api/schemas", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = &list["schemas"][0];
+    assert!(first["schema"]["match"].is_object(), "{first}");
+    assert!(first.get("rule").is_none(), "{first}");
+    let (status, conflict) = h
+        .admin(
+            Method::PUT,
+            "/admin/api/schemas/feedback/enabled",
+            Some(json!({"enabled": false, "version": 9})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict["error"]["message"],
+        "the schema is at version 1; reload it and apply your change again"
+    );
+    let (status, invalid) = h
+        .admin(
+            Method::PUT,
+            "/admin/api/schemas/odd",
+            Some(json!({"match": {"kind": "web"}, "schema": 5})),
+        )
+        .await;
+    assert_eq!(
+        (status, invalid["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_schema"))
+    );
+    assert!(
+        invalid["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the schema has"))
+    );
+    let (status, tested) = h
+        .admin(
+            Method::POST,
+            "/admin/api/schemas/test",
+            Some(json!({"event": {"noun": "bill", "verb": "paid", "properties": {"amount": 1}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert_eq!(tested["valid"], false);
+    assert_eq!(tested["schema"]["id"], "mobile-bill-paid");
+    assert_error(
+        &h.admin(Method::POST, "/admin/api/schemas/test", Some(json!({})))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "missing_field",
+        Some("event"),
+    );
+}
+
+#[tokio::test]
+async fn the_dry_run_and_the_backtest_answer_from_the_stores() {
+    let h = Harness::new().await;
+    let (status, answer) = h
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(json!({"rule_id": "first-bill-payment", "user": 5, "event": bill(30)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (
+            answer["outcome"].clone(),
+            answer["message"].clone(),
+            answer["action"].clone()
+        ),
+        (
+            json!("fires"),
+            json!("Thanks for your first bill payment on Cube: 30 for gas."),
+            json!({"type": "sms_user"})
+        )
+    );
+    let (_, answer) = h
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(json!({"rule_id": "bill-paid-no-feedback", "user": 5, "event": bill(1)})),
+        )
+        .await;
+    assert_eq!(answer["outcome"], "schedules_check");
+    assert_eq!(answer["check_due_at"], START.plus_seconds(900).0);
+    assert_error(
+        &h.admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(json!({"rule_id": "first-bill-payment", "event": bill(1)})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "missing_field",
+        Some("user"),
+    );
+    assert_error(
+        &h.admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(json!({"rule_id": "first-bill-payment", "user": "five", "event": bill(1)})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_type",
+        Some("user"),
+    );
+    assert_error(
+        &h.admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(json!({"user": 5, "event": bill(1)})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        Some("rule"),
+    );
+    assert_error(
+        &h.admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(json!({"rule_id": "first-bill-payment", "user": 5, "event": {"noun": 1}})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_type",
+        Some("event.noun"),
+    );
+    let token = h.admin_token();
+    let (status, _, body) = Harness::send(
+        &h.admin,
+        Method::POST,
+        "/admin/api/rules/test",
+        Some(&token),
+        Some(b"{oops".to_vec()),
+    )
+    .await;
+    assert_error(
+        &(status, body),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        None,
+    );
+    let (status, _, body) = Harness::send(
+        &h.admin,
+        Method::POST,
+        "/admin/api/rules/test",
+        Some(&token),
+        Some(b"[1]".to_vec()),
+    )
+    .await;
+    assert_error(
+        &(status, body),
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        None,
+    );
+
+    for i in 0..5 {
+        h.ingest(Method::POST, "/api/v1/event/", 6, bill(5_000))
+            .await;
+        h.clock.advance_seconds(10 + i);
+    }
+    let (status, report) = h
+        .admin(
+            Method::POST,
+            "/admin/api/rules/bill-payment-burst/backtest",
+            Some(json!({"user": 6, "from": START.0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["events_replayed"], 5);
+    assert_eq!(report["alerts"].as_array().map(Vec::len), Some(1));
+    assert_error(
+        &h.admin(
+            Method::POST,
+            "/admin/api/rules/bill-payment-burst/backtest",
+            Some(json!({"from": "yesterday"})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("from"),
+    );
+    assert_error(
+        &h.admin(
+            Method::POST,
+            "/admin/api/rules/bill-payment-burst/backtest",
+            Some(json!({"from": START.0 + 10_000, "to": START.0})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("from"),
+    );
+}
+
+#[tokio::test]
+async fn browsing_pages_newest_first() {
+    let h = Harness::new().await;
+    for i in 0..5 {
+        h.ingest(
+            Method::POST,
+            "/api/v1/event/",
+            7,
+            json!({"id": format!("v{i}"), "noun": "bill", "verb": "paid"}),
+        )
+        .await;
+        h.clock.advance_seconds(1);
+    }
+    let (status, page) = h
+        .admin(Method::GET, "/admin/api/events?user=7&limit=2", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(ids(&page), ["v4", "v3"]);
+    let next = page["next"].as_str().expect("a cursor").to_owned();
+    let (_, page) = h
+        .admin(
+            Method::GET,
+            &format!("/admin/api/events?user=7&limit=2&cursor={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&page), ["v2", "v1"]);
+    for (path, field) in [
+        ("/admin/api/events?cursor=garbage", "cursor"),
+        ("/admin/api/events?limit=0", "limit"),
+        ("/admin/api/events?kind=other", "kind"),
+        ("/admin/api/events?from=2020-01-01T00:00:00Z", "from"),
+        ("/admin/api/activity?minutes=181", "minutes"),
+        ("/admin/api/errors?status=shut", "status"),
+    ] {
+        let (status, body) = h.admin(Method::GET, path, None).await;
+        assert_eq!(
+            (status, body["error"]["field"].clone()),
+            (StatusCode::BAD_REQUEST, json!(field)),
+            "{path}"
+        );
+    }
+    let (status, chart) = h
+        .admin(Method::GET, "/admin/api/activity?minutes=5", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        chart["events"]
+            .as_array()
+            .map(|c| c.iter().filter_map(Value::as_u64).sum::<u64>()),
+        Some(5)
+    );
+    assert_error(
+        &h.admin(Method::GET, "/admin/api/users/7", None).await,
+        StatusCode::NOT_FOUND,
+        "user_not_found",
+        None,
+    );
+}
+
+#[tokio::test]
+async fn the_error_log_replays_after_a_schema_fix() {
+    let h = Harness::new().await;
+    let event = json!({"id": "bad-1", "noun": "bill", "verb": "paid", "properties": {"amount": 5}});
+    h.ingest(Method::POST, "/api/v1/event/", 8, event).await;
+    let (status, replayed) = h
+        .admin(Method::POST, "/admin/api/errors/8/bad-1/replay", None)
+        .await;
+    assert_error(
+        &(status, replayed),
+        StatusCode::NOT_FOUND,
+        "error_not_found",
+        None,
+    );
+    // The stream consumer's step, as the rules function would run it.
+    let stored = h.ports.events.all();
+    let (_, report) = h.admin(Method::GET, "/admin/api/errors", None).await;
+    assert_eq!(report["items"].as_array().map(Vec::len), Some(0));
+    let pipeline = h.ports.pipeline(
+        h.ports.rule_source(RuleSet::default()),
+        h.ports.schema_source(SchemaSet::default()),
+        Arc::new(h.clock.clone()),
+    );
+    pipeline.process(&stored[0]).await.expect("processed");
+    let (_, report) = h
+        .admin(Method::GET, "/admin/api/errors?status=open", None)
+        .await;
+    assert_eq!(report["items"][0]["id"], "bad-1");
+    let (status, answer) = h
+        .admin(
+            Method::POST,
+            "/admin/api/errors/replay",
+            Some(json!({"limit": 0})),
+        )
+        .await;
+    assert_error(
+        &(status, answer),
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("limit"),
+    );
+    let (_, answer) = h
+        .admin(Method::POST, "/admin/api/errors/replay", Some(json!({})))
+        .await;
+    assert_eq!(
+        (answer["replayed"].clone(), answer["still_invalid"].clone()),
+        (json!(0), json!(1))
+    );
+    assert_eq!(answer["results"][0]["outcome"], "still_invalid");
+
+    let (_, current) = h
+        .admin(Method::GET, "/admin/api/schemas/mobile-bill-paid", None)
+        .await;
+    let mut fixed = current["schema"].clone();
+    fixed["schema"]["required"] = json!(["amount"]);
+    fixed["version"] = current["version"].clone();
+    let (status, _) = h
+        .admin(
+            Method::PUT,
+            "/admin/api/schemas/mobile-bill-paid",
+            Some(fixed),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = h
+        .admin(Method::POST, "/admin/api/errors/8/bad-1/replay", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"user": 8, "id": "bad-1", "outcome": "replayed", "alerts_fired": 1})
+    );
+    let (_, again) = h
+        .admin(Method::POST, "/admin/api/errors/8/bad-1/replay", None)
+        .await;
+    assert_eq!(again["outcome"], "already_replayed");
+}
