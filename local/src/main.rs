@@ -4,52 +4,63 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
+use clap::{Args, Parser};
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::UserId;
 use cuba_local::runner::{self, StackOptions};
 use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
 
-const USAGE: &str = "usage:
-  cuba-local dev   [--endpoint URL] [--port N] [--stack NAME] [--template FILE] [--rules FILE]
-  cuba-local token [--user N] [--hours N]
-  cuba-local admin-token [--sub NAME] [--hours N]
+/// The local stack on moto, and tokens for it.
+///
+/// The token secrets are CUBA_TOKEN_SECRET and CUBA_ADMIN_TOKEN_SECRET if set, else ones
+/// generated once into .local/token-secret and .local/admin-token-secret.
+#[derive(Parser)]
+#[command(name = "cuba-local")]
+enum Command {
+    /// Provision moto from the template and run the whole stack.
+    Dev(DevArgs),
+    /// Print a bearer token for a user.
+    Token {
+        #[arg(long, default_value_t = 1)]
+        user: u64,
+        /// How long the token is valid.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
+    /// Print an admin token.
+    AdminToken {
+        /// Who the token names; recorded as the editor of every change.
+        #[arg(long, default_value = "admin@localhost")]
+        sub: String,
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
+}
 
-The token secrets are CUBA_TOKEN_SECRET and CUBA_ADMIN_TOKEN_SECRET if set, else ones generated
-once into .local/token-secret and .local/admin-token-secret.";
-
-struct Args(Vec<String>);
-
-impl Args {
-    fn value(&self, flag: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .position(|a| a == flag)
-            .and_then(|i| self.0.get(i + 1))
-            .map(String::as_str)
-    }
+#[derive(Args)]
+struct DevArgs {
+    /// moto's endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// The port the API and the admin UI listen on.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// The stack name: resource names derive from it.
+    #[arg(long, default_value = "cuba")]
+    stack: String,
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// The initial rules (default: CUBA_RULES_FILE, else the built-in seed rules).
+    #[arg(long)]
+    rules: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let Some(command) = raw.first().cloned() else {
-        bail!("{USAGE}");
-    };
-    let args = Args(raw);
-    match command.as_str() {
-        "dev" => dev(&args).await,
-        "token" => {
-            let user: u64 = args
-                .value("--user")
-                .unwrap_or("1")
-                .parse()
-                .context("--user must be a number")?;
-            let hours: u64 = args
-                .value("--hours")
-                .unwrap_or("24")
-                .parse()
-                .context("--hours must be a number")?;
+    match Command::parse() {
+        Command::Dev(args) => dev(args).await,
+        Command::Token { user, hours } => {
             let verifier = TokenVerifier::new(&TokenSecret::new(user_secret()?.into_bytes())?);
             println!(
                 "{}",
@@ -57,21 +68,14 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        "admin-token" => {
-            let sub = args.value("--sub").unwrap_or("admin@localhost");
-            let hours: u64 = args
-                .value("--hours")
-                .unwrap_or("24")
-                .parse()
-                .context("--hours must be a number")?;
+        Command::AdminToken { sub, hours } => {
             let verifier = AdminVerifier::new(&TokenSecret::new(admin_secret()?.into_bytes())?);
             println!(
                 "{}",
-                verifier.issue(sub, Some("admin"), SystemClock.now(), hours * 3600)
+                verifier.issue(&sub, Some("admin"), SystemClock.now(), hours * 3600)
             );
             Ok(())
         }
-        _ => bail!("{USAGE}"),
     }
 }
 
@@ -108,32 +112,27 @@ fn local_secret(variable: &str, file: &str) -> Result<String> {
     Ok(secret)
 }
 
-async fn dev(args: &Args) -> Result<()> {
+async fn dev(args: DevArgs) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,aws=warn,hyper=warn".into()),
         )
         .init();
-    let endpoint = args
-        .value("--endpoint")
-        .unwrap_or("http://127.0.0.1:4566")
-        .to_owned();
-    let port: u16 = args
-        .value("--port")
-        .unwrap_or("3000")
-        .parse()
-        .context("--port must be a number")?;
+    let DevArgs {
+        endpoint,
+        port,
+        stack,
+        template,
+        rules,
+    } = args;
     let sdk = cuba_local::moto_sdk_config(&endpoint).await;
     let options = StackOptions {
-        template_path: PathBuf::from(args.value("--template").unwrap_or("template.yaml")),
-        stack_name: args.value("--stack").unwrap_or("cuba").to_owned(),
+        template_path: template,
+        stack_name: stack,
         token_secret: user_secret()?,
         admin_token_secret: admin_secret()?,
-        rules_file: args
-            .value("--rules")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("CUBA_RULES_FILE").map(PathBuf::from)),
+        rules_file: rules.or_else(|| std::env::var_os("CUBA_RULES_FILE").map(PathBuf::from)),
         http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
         clock: Arc::new(SystemClock),
         poll_stream: true,

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use serde_yaml::Value as Yaml;
+use serde_yaml_ng::Value as Yaml;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("template is not valid YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_yaml_ng::Error),
     #[error("{0}")]
     Shape(String),
     #[error("cannot resolve {0}: not known yet or not supported locally")]
@@ -160,7 +160,7 @@ pub struct Template {
 
 impl Template {
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let doc: Yaml = serde_yaml::from_str(text)?;
+        let doc: Yaml = serde_yaml_ng::from_str(text)?;
         let resources = doc
             .get("Resources")
             .and_then(Yaml::as_mapping)

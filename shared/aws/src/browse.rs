@@ -241,7 +241,7 @@ async fn hourly_times(
                     Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
                     _ => None,
                 }
-                .ok_or_else(|| PortError::Corrupt(format!("{table}: a bad {sort_attribute}")))?;
+                .ok_or_else(|| PortError::corrupt(format!("{table}: a bad {sort_attribute}")))?;
                 times.push(Millis(at));
             }
             start_key = out.last_evaluated_key;

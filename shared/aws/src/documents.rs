@@ -57,7 +57,7 @@ struct SeededRow<'a> {
 }
 
 fn parse_document(text: &str) -> Result<Value, PortError> {
-    serde_json::from_str(text).map_err(|e| PortError::Corrupt(format!("stored document: {e}")))
+    serde_json::from_str(text).map_err(|e| PortError::corrupt_from("a stored document", e))
 }
 
 impl HeadRow {
@@ -67,7 +67,7 @@ impl HeadRow {
             return Ok(None);
         };
         let id = DocumentId::parse(&self.doc_id)
-            .map_err(|e| PortError::Corrupt(format!("document id {:?}: {e}", self.doc_id)))?;
+            .map_err(|e| PortError::corrupt_from(format!("document id {:?}", self.doc_id), e))?;
         Ok(Some(DocumentRecord {
             id,
             version: self.current_version,
@@ -239,13 +239,13 @@ impl DocumentStore for DynamoDocumentStore {
         .table_name(&self.table)
         .set_item(Some(serde_dynamo::to_item(head_row).map_err(corrupt)?))
         .build()
-        .map_err(|e| PortError::Corrupt(e.to_string()))?;
+        .map_err(|e| PortError::corrupt_from("a transaction item", e))?;
         let revision_put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(revision).map_err(corrupt)?))
             .condition_expression("attribute_not_exists(doc_id)")
             .build()
-            .map_err(|e| PortError::Corrupt(e.to_string()))?;
+            .map_err(|e| PortError::corrupt_from("a transaction item", e))?;
         let written = self
             .client
             .transact_write_items()

@@ -136,7 +136,7 @@ const BATCH_ATTEMPTS: u32 = 8;
 
 async fn backoff(attempt: u32, what: &str) -> Result<(), PortError> {
     if attempt + 1 >= BATCH_ATTEMPTS {
-        return Err(PortError::unavailable(
+        return Err(PortError::unavailable_because(
             "dynamodb",
             format!("{what}: items still unprocessed after {BATCH_ATTEMPTS} attempts"),
         ));
@@ -175,7 +175,10 @@ impl EventStore for DynamoEvents {
             .await?
             .map(|stored| Insert::Duplicate(stored.event))
             .ok_or_else(|| {
-                PortError::unavailable("dynamodb", "duplicate event vanished during read-back")
+                PortError::unavailable_because(
+                    "dynamodb",
+                    "duplicate event vanished during read-back",
+                )
             })
     }
 
@@ -243,7 +246,7 @@ impl EventStore for DynamoEvents {
         if condition_held(update.send().await)? {
             Ok(())
         } else {
-            Err(PortError::Corrupt(format!(
+            Err(PortError::corrupt(format!(
                 "event {user}/{id} is not stored"
             )))
         }

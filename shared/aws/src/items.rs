@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use cuba_core::domain::{EventId, UserId};
@@ -16,7 +16,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    PortError::unavailable("dynamodb", DisplayErrorContext(e))
+    PortError::unavailable("dynamodb", e)
 }
 
 /// The outcome of a conditional write: true when it happened, false when its condition did not
@@ -48,7 +48,7 @@ pub(super) fn value(v: impl serde::Serialize) -> Result<AttributeValue, PortErro
 }
 
 pub(super) fn corrupt(e: serde_dynamo::Error) -> PortError {
-    PortError::Corrupt(e.to_string())
+    PortError::corrupt_from("an item", e)
 }
 
 pub(super) fn n(value: impl ToString) -> AttributeValue {

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
-use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use cuba_core::alert::OperatorAlert;
@@ -29,7 +28,7 @@ impl SnsNotifier {
 fn serde_name(value: impl serde::Serialize) -> Result<String, PortError> {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => Ok(name),
-        other => Err(PortError::Corrupt(format!("not a named value: {other:?}"))),
+        other => Err(PortError::corrupt(format!("not a named value: {other:?}"))),
     }
 }
 
@@ -38,11 +37,11 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, PortError> {
         .data_type("String")
         .string_value(value)
         .build()
-        .map_err(|e| PortError::Corrupt(e.to_string()))
+        .map_err(|e| PortError::corrupt_from("a message attribute", e))
 }
 
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> PortError {
-    PortError::unavailable("sns", DisplayErrorContext(e))
+    PortError::unavailable("sns", e)
 }
 
 #[async_trait]
@@ -62,7 +61,8 @@ impl Notifier for SnsNotifier {
     }
 
     async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PortError> {
-        let body = serde_json::to_string(alert).map_err(|e| PortError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_string(alert)
+            .map_err(|e| PortError::corrupt_from("an operator alert", e))?;
         let out = self
             .client
             .publish()

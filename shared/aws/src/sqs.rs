@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::ports::{AbsenceScheduler, PortError};
@@ -26,7 +25,8 @@ impl SqsAbsenceScheduler {
 #[async_trait]
 impl AbsenceScheduler for SqsAbsenceScheduler {
     async fn schedule(&self, check: &AbsenceCheck, delay_seconds: u32) -> Result<(), PortError> {
-        let body = serde_json::to_string(check).map_err(|e| PortError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_string(check)
+            .map_err(|e| PortError::corrupt_from("an absence check", e))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -34,7 +34,7 @@ impl AbsenceScheduler for SqsAbsenceScheduler {
             .delay_seconds(i32::try_from(delay_seconds).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| PortError::unavailable("sqs", DisplayErrorContext(e)))?;
+            .map_err(|e| PortError::unavailable("sqs", e))?;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::alert::{Alert, Claim, Delivery, OperatorAlert};
 use crate::clock::Clock;
-use crate::ports::{AlertLedger, Notifier, PortError, ProfileStore};
+use crate::ports::{AlertLedger, ErrorChain, Notifier, PortError, ProfileStore};
 use crate::rules::Action;
 
 /// What [`AlertDispatcher::dispatch`] did.
@@ -75,10 +75,10 @@ impl AlertDispatcher {
                 Ok(Dispatched::Delivered(delivery))
             }
             Err(error) => {
-                if let Err(release_error) = self.ledger.release(&alert.id, &error.to_string()).await
-                {
+                let reason = ErrorChain(&error).to_string();
+                if let Err(release_error) = self.ledger.release(&alert.id, &reason).await {
                     // The lease expires by itself; the retry just waits for it.
-                    tracing::warn!(alert_id = alert.id.as_str(), %release_error, "could not release alert claim");
+                    tracing::warn!(alert_id = alert.id.as_str(), release_error = %ErrorChain(&release_error), "could not release alert claim");
                 }
                 Err(error.into())
             }

@@ -3,6 +3,9 @@
 //! [`crate::document`], [`crate::error_log`], [`crate::listing`]). The AWS implementations live
 //! in the `cuba-aws` crate and in-memory twins in `cuba-memory`; nothing here names a cloud.
 
+use std::fmt;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::absence::AbsenceCheck;
@@ -16,26 +19,110 @@ use crate::listing::{EventFilter, Page, Times};
 use crate::rules::RuleId;
 use crate::schemas::{SchemaRef, Violation};
 
-/// Why a port call failed. `Unavailable` is worth retrying; `Corrupt` is not.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a port call failed. `Unavailable` is worth retrying; `Corrupt` is not. The underlying
+/// error is kept as the source, so logs can print the whole chain ([`ErrorChain`]).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PortError {
-    #[error("{service} is unavailable: {detail}")]
+    #[error("{service} is unavailable")]
     Unavailable {
         service: &'static str,
-        detail: String,
+        #[source]
+        cause: Cause,
     },
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
+    #[error("stored data is unreadable: {what}")]
+    Corrupt {
+        what: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     #[error("the cursor is not one this listing handed out")]
     InvalidCursor,
 }
 
 impl PortError {
-    pub fn unavailable(service: &'static str, detail: impl std::fmt::Display) -> Self {
+    /// The service failed with `error` (a timeout, a throttle, a 5xx...).
+    pub fn unavailable(
+        service: &'static str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         PortError::Unavailable {
             service,
-            detail: detail.to_string(),
+            cause: Cause::new(error),
         }
+    }
+
+    /// The service did not do what was asked, for a reason this crate states.
+    pub fn unavailable_because(service: &'static str, reason: impl Into<String>) -> Self {
+        PortError::unavailable(service, Reason(reason.into()))
+    }
+
+    /// Stored (or to-be-stored) data that cannot be read or written as it is.
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        PortError::Corrupt {
+            what: what.into(),
+            cause: None,
+        }
+    }
+
+    pub fn corrupt_from(
+        what: impl Into<String>,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        PortError::Corrupt {
+            what: what.into(),
+            cause: Some(Cause::new(error)),
+        }
+    }
+}
+
+/// Two port errors are equal when they say the same thing (tests compare them).
+impl PartialEq for PortError {
+    fn eq(&self, other: &Self) -> bool {
+        ErrorChain(self).to_string() == ErrorChain(other).to_string()
+    }
+}
+
+impl Eq for PortError {}
+
+/// The error underneath a [`PortError`], shared so that port errors stay cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(Arc::new(error))
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// A reason given in words, where no underlying error exists.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Reason(String);
+
+/// Displays an error and every source under it: `dynamodb is unavailable: service error: ...`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -246,4 +333,37 @@ pub trait ErrorLog: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<ErrorEntry>, PortError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("throttled")]
+    struct Throttled(#[source] std::io::Error);
+
+    #[test]
+    fn a_port_error_keeps_its_cause_as_a_chain() {
+        let error = PortError::unavailable(
+            "dynamodb",
+            Throttled(std::io::Error::other("ProvisionedThroughputExceeded")),
+        );
+        assert_eq!(error.to_string(), "dynamodb is unavailable");
+        assert_eq!(
+            ErrorChain(&error).to_string(),
+            "dynamodb is unavailable: throttled: ProvisionedThroughputExceeded"
+        );
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("throttled"));
+        assert_eq!(error.clone(), error, "clones compare equal");
+        assert_ne!(
+            error,
+            PortError::unavailable_because("dynamodb", "throttled")
+        );
+        assert_eq!(
+            ErrorChain(&PortError::corrupt("a bad hour")).to_string(),
+            "stored data is unreadable: a bad hour"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use crate::document::{DocumentRecord, DocumentSet};
-use crate::ports::{DocumentStore, PortError};
+use crate::ports::{DocumentStore, ErrorChain, PortError};
 use crate::rules::RuleSet;
 use crate::schemas::SchemaSet;
 
@@ -126,7 +126,7 @@ impl<T> TtlCache<T> {
             }
             Err(e) => match slot.as_ref() {
                 Some((_, stale)) => {
-                    tracing::warn!(error = %e, "could not refresh the {what} set; using the last one loaded");
+                    tracing::warn!(error = %ErrorChain(&e), "could not refresh the {what} set; using the last one loaded");
                     Ok(stale.clone())
                 }
                 None => Err(e),

@@ -8,6 +8,7 @@ pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::domain::{ReceivedEvent, StoredEvent};
+use cuba_core::ports::ErrorChain;
 use cuba_core::processing::EventPipeline;
 use cuba_core::scheduling::AbsenceChecker;
 
@@ -48,7 +49,7 @@ impl StreamHandler {
                         .process(&received)
                         .await
                         .map(|processed| (received.event, processed))
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| ErrorChain(&e).to_string())
                 }
                 Err(e) => Err(format!("stream image is not an event: {e}")),
             };
@@ -82,7 +83,7 @@ impl AbsenceQueueHandler {
         let mut response = SqsEventResponse::default();
         for message in batch.records {
             let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
-                Some(Ok(check)) => self.checker.run(&check).await.map_err(|e| e.to_string()).map(|outcome| {
+                Some(Ok(check)) => self.checker.run(&check).await.map_err(|e| ErrorChain(&e).to_string()).map(|outcome| {
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check ran");
                 }),
                 Some(Err(e)) => Err(format!("message body is not an absence check: {e}")),

@@ -107,7 +107,7 @@ impl EventStore for MemoryEvents {
         match lock(&self.rows).get_mut(&(user, id.clone())) {
             Some(row) => row.invalid = invalid,
             None => {
-                return Err(PortError::Corrupt(format!(
+                return Err(PortError::corrupt(format!(
                     "event {user}/{id} is not stored"
                 )));
             }

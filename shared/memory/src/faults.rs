@@ -22,6 +22,7 @@ pub enum Fault {
 pub struct Faults {
     calls: AtomicU64,
     plan: Mutex<HashMap<u64, Fault>>,
+    next_of: Mutex<HashMap<&'static str, Fault>>,
     log: Mutex<Vec<&'static str>>,
 }
 
@@ -43,7 +44,7 @@ impl Call {
 }
 
 fn injected(op: &'static str, when: &str) -> PortError {
-    PortError::unavailable("memory", format!("injected failure of {op} {when}"))
+    PortError::unavailable_because("memory", format!("injected failure of {op} {when}"))
 }
 
 impl Faults {
@@ -52,9 +53,15 @@ impl Faults {
         lock(&self.plan).insert(n, fault);
     }
 
+    /// Makes the next call of `op` (`ledger.claim`, `notifier.send_sms`, ...) fail.
+    pub fn fail_next(&self, op: &'static str, fault: Fault) {
+        lock(&self.next_of).insert(op, fault);
+    }
+
     /// Removes every planned failure.
     pub fn clear(&self) {
         lock(&self.plan).clear();
+        lock(&self.next_of).clear();
     }
 
     /// How many port calls were made so far.
@@ -71,7 +78,8 @@ impl Faults {
     pub fn enter(&self, op: &'static str) -> Result<Call, PortError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         lock(&self.log).push(op);
-        match lock(&self.plan).get(&n) {
+        let planned = lock(&self.plan).remove(&n);
+        match planned.or_else(|| lock(&self.next_of).remove(op)) {
             Some(Fault::Before) => Err(injected(op, "before it took effect")),
             Some(Fault::After) => Ok(Call {
                 op,

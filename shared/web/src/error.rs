@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::AuthError;
 use cuba_core::document::Problem;
 use cuba_core::intake::InvalidInput;
-use cuba_core::ports::PortError;
+use cuba_core::ports::{ErrorChain, PortError};
 
 /// Bodies above this are refused with 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
@@ -144,7 +144,7 @@ impl From<PortError> for ApiError {
                 .with_field("cursor");
         }
         // Logged in full here; the client learns only that a retry is worth it.
-        tracing::error!(error = %e, "storage or queue failure");
+        tracing::error!(error = %ErrorChain(&e), "storage or queue failure");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

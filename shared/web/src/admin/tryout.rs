@@ -79,12 +79,12 @@ async fn saved_rule(api: &super::AdminApi, id: &RuleId) -> Result<(Rule, u64), A
         .await?
         .ok_or_else(|| not_found::<RuleSet>(id))?;
     let rule = Rule::from_json(&record.document, "$")
-        .map_err(|e| PortError::Corrupt(format!("stored rule {id}: {e}")))?;
+        .map_err(|e| PortError::corrupt_from(format!("stored rule {id}"), e))?;
     Ok((rule, record.version))
 }
 
 fn placeholder_id(raw: &str) -> Result<EventId, ApiError> {
-    EventId::parse(raw).map_err(|e| PortError::Corrupt(e.to_string()).into())
+    EventId::parse(raw).map_err(|e| PortError::corrupt_from("a placeholder event id", e).into())
 }
 
 /// What a rule would do if the event arrived now, without storing or sending anything.

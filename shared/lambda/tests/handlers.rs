@@ -1,0 +1,256 @@
+//! The batch handlers at the level Lambda sees them, on the memory ports: stream batches and
+//! queue batches in the JSON AWS sends, partial batch responses out.
+
+use std::sync::Arc;
+
+use cuba_core::absence::AbsenceCheck;
+use cuba_core::clock::{Clock, ManualClock};
+use cuba_core::domain::{Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::ports::EventStore;
+use cuba_core::rules::{RuleId, RuleSet};
+use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
+use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
+use cuba_memory::{Fault, MemoryPorts};
+use serde_json::{Value, json};
+
+const START: Millis = Millis(1_750_000_020_000);
+
+fn schemas() -> SchemaSet {
+    let documents = documents_of_file(DEFAULT_SCHEMAS).expect("the shipped schemas");
+    SchemaSet::from_documents(documents.iter().map(|d| (1, d))).0
+}
+
+struct Handlers {
+    ports: Arc<MemoryPorts>,
+    clock: ManualClock,
+    stream: StreamHandler,
+    queue: AbsenceQueueHandler,
+}
+
+fn handlers() -> Handlers {
+    let ports = Arc::new(MemoryPorts::new());
+    let clock = ManualClock::at(START);
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let rules = ports.rule_source(RuleSet::default_rules().expect("the seed rules"));
+    Handlers {
+        stream: StreamHandler {
+            pipeline: ports.pipeline(
+                rules.clone(),
+                ports.schema_source(schemas()),
+                shared.clone(),
+            ),
+        },
+        queue: AbsenceQueueHandler {
+            checker: ports.absence_checker(rules, shared),
+        },
+        ports,
+        clock,
+    }
+}
+
+/// A stream record as DynamoDB Streams delivers it (NEW_IMAGE view, DynamoDB JSON).
+fn record(name: &str, sequence: &str, new_image: Value) -> Value {
+    json!({
+        "eventID": format!("id-{sequence}"),
+        "eventName": name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_750_000_020,
+            "Keys": {"user": new_image["user"], "id": new_image["id"]},
+            "NewImage": new_image,
+            "SequenceNumber": sequence,
+            "SizeBytes": 120,
+            "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/cuba-events/stream/2025-01-01T00:00:00.000"
+    })
+}
+
+/// An events-table item of a bill payment, in DynamoDB JSON.
+fn payment_image(user: u64, id: &str, amount: u64) -> Value {
+    json!({
+        "user": {"N": user.to_string()},
+        "id": {"S": id},
+        "received_at": {"N": START.0.to_string()},
+        "kind": {"S": "activity"},
+        "noun": {"S": "bill"},
+        "verb": {"S": "paid"},
+        "properties": {"M": {"amount": {"N": amount.to_string()}, "type": {"S": "gas"}}},
+        "hour": {"N": (START.0 / 3_600_000).to_string()},
+        "raw": {"S": "{}"}
+    })
+}
+
+fn batch(records: Vec<Value>) -> DynamoDbEvent {
+    serde_json::from_value(json!({"Records": records})).expect("a stream batch")
+}
+
+fn failures(response: &impl serde::Serialize) -> Vec<String> {
+    let value = serde_json::to_value(response).expect("a response");
+    value["batchItemFailures"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["itemIdentifier"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_stream_batch_stops_at_the_first_failure_and_reports_it() {
+    let h = handlers();
+    let response = h
+        .stream
+        .handle(batch(vec![
+            record("INSERT", "100", payment_image(1, "p1", 10)),
+            record("MODIFY", "101", payment_image(1, "p1", 10)),
+            record(
+                "INSERT",
+                "102",
+                json!({"user": {"N": "2"}, "id": {"S": "broken"}}),
+            ),
+            record("INSERT", "103", payment_image(3, "p3", 10)),
+        ]))
+        .await;
+    assert_eq!(
+        failures(&response),
+        ["102"],
+        "Lambda retries from the failed record"
+    );
+    let alerts: Vec<UserId> = h.ports.ledger.entries().iter().map(|e| e.user).collect();
+    assert_eq!(
+        alerts,
+        [UserId(1)],
+        "the record after the failure was not run ahead of it"
+    );
+    assert_eq!(h.ports.queue.take().len(), 1, "p1's absence check");
+
+    let clean = h
+        .stream
+        .handle(batch(vec![record(
+            "INSERT",
+            "103",
+            payment_image(3, "p3", 10),
+        )]))
+        .await;
+    assert!(failures(&clean).is_empty());
+    assert_eq!(h.ports.ledger.entries().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_port_fails_the_record_not_the_batch_before_it() {
+    let h = handlers();
+    let first = h
+        .stream
+        .handle(batch(vec![record(
+            "INSERT",
+            "200",
+            payment_image(1, "p1", 10),
+        )]))
+        .await;
+    assert!(failures(&first).is_empty());
+    // The schema and rule reloads fail over to the sets last loaded, so the first call that
+    // fails the record is the alert ledger's.
+    h.ports.faults.fail_next("ledger.claim", Fault::Before);
+    let response = h
+        .stream
+        .handle(batch(vec![
+            record("INSERT", "201", payment_image(2, "p2", 10)),
+            record("INSERT", "202", payment_image(3, "p3", 10)),
+        ]))
+        .await;
+    assert_eq!(failures(&response), ["201"]);
+}
+
+fn message(id: &str, body: &str) -> Value {
+    json!({
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1750000020000",
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": "1750000020001"
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cuba-absence-checks",
+        "awsRegion": "us-east-1"
+    })
+}
+
+#[tokio::test]
+async fn a_queue_batch_reports_each_failed_message_alone() {
+    let h = handlers();
+    // The table holds what the stream reports (the check reads the trigger back from it).
+    for (user, id) in [(1, "p1"), (2, "p2")] {
+        let event = StoredEvent {
+            user: UserId(user),
+            id: EventId::parse(id).expect("an id"),
+            received_at: START,
+            body: EventBody::Activity(Activity {
+                noun: "bill".into(),
+                verb: "paid".into(),
+                ts: None,
+                latlong: None,
+                time: None,
+                properties: json!({"amount": 10, "type": "gas"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            }),
+        };
+        h.ports
+            .events
+            .insert(&ReceivedEvent {
+                event,
+                raw: "{}".into(),
+            })
+            .await
+            .expect("stored");
+    }
+    h.stream
+        .handle(batch(vec![
+            record("INSERT", "300", payment_image(1, "p1", 10)),
+            record("INSERT", "301", payment_image(2, "p2", 10)),
+        ]))
+        .await;
+    let checks: Vec<AbsenceCheck> = h.ports.queue.take().into_iter().map(|q| q.check).collect();
+    assert_eq!(checks.len(), 2);
+    h.clock.set(START.plus_seconds(900));
+    let text = |check: &AbsenceCheck| serde_json::to_string(check).expect("a check");
+    let garbage = AbsenceCheck {
+        rule_id: RuleId::parse("bill-paid-no-feedback").expect("an id"),
+        user: UserId(9),
+        event_id: EventId::parse("x").expect("an id"),
+        received_at: START,
+        due_at: START,
+    };
+    let events: SqsEvent = serde_json::from_value(json!({"Records": [
+        message("m1", &text(&checks[0])),
+        message("m2", "not a check"),
+        message("m3", &text(&checks[1])),
+        message("m4", &text(&garbage)),
+    ]}))
+    .expect("a queue batch");
+    let response = h.queue.handle(events).await;
+    assert_eq!(
+        failures(&response),
+        ["m2"],
+        "only the unreadable message returns"
+    );
+    let alerted: Vec<UserId> = h
+        .ports
+        .notifier
+        .operator_alerts()
+        .iter()
+        .map(|a| a.user)
+        .collect();
+    assert_eq!(alerted, [UserId(1), UserId(2)]);
+}
