@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use cuba_core::absence::plan_absence_checks;
 use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::decision::{RuleMemory, Viewed, decide};
 use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::intake;
 use cuba_core::rules::{Condition, RuleSet};
@@ -84,6 +85,41 @@ fn main() {
     measure("window totals over 100 events", || {
         black_box(window.totals(&burst.when, black_box(&window_100).iter()));
     });
+    let first = &rules.all()[0];
+    let trigger = Viewed::of(&event);
+    measure(
+        "decide the first-payment rule (live: no state read)",
+        || {
+            black_box(decide(
+                first,
+                black_box(&trigger),
+                &[],
+                &RuleMemory::default(),
+            ));
+        },
+    );
+    let recent: Vec<_> = (0..5).map(|i| stored(i, 5_000)).collect();
+    measure(
+        "decide the burst rule over its 5-event window (views built)",
+        || {
+            let viewed = Viewed::all(black_box(&recent));
+            black_box(decide(burst, &viewed[4], &viewed, &RuleMemory::default()));
+        },
+    );
+    // One payment a second for 200 s: the 300 s window grows to hold all 200.
+    let history: Vec<_> = (0..200).map(|i| stored(i, 250)).collect();
+    measure(
+        "backtest the burst rule over 200 events, one a second",
+        || {
+            black_box(cuba_core::backtest::replay(
+                burst,
+                black_box(&history),
+                Millis(0),
+                Millis(u64::MAX / 2),
+                Millis(u64::MAX / 2),
+            ));
+        },
+    );
     measure("render an alert message", || {
         black_box(burst.render_message(black_box(&event), None));
     });

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::items::{Item, corrupt, unavailable};
+use crate::items::{Item, corrupt, unavailable, value};
 use cuba_core::alert::{AlertEntry, AlertFilter};
 use cuba_core::domain::{Millis, StoredEvent};
 use cuba_core::listing::{EventFilter, Page, Times};
@@ -301,7 +301,8 @@ impl Browse for DynamoBrowse {
         };
         let mut filters: Vec<Filter> = filter
             .kind
-            .map(|kind| Filter::eq("kind", AttributeValue::S(kind.as_str().into())))
+            .map(|kind| value(kind).map(|v| Filter::eq("kind", v)))
+            .transpose()?
             .into_iter()
             .collect();
         if let (Some(_), Some(user)) = (&filter.session, filter.user) {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::decision::{AbsenceDecision, Decision, Firing, RuleMemory, decide, decide_absence};
+use crate::decision::{
+    AbsenceDecision, Decision, Firing, RuleMemory, Viewed, decide, decide_absence,
+};
 use crate::domain::{EventId, Millis, StoredEvent, UserId};
 use crate::rules::{Condition, Rule};
 
@@ -40,30 +42,31 @@ pub fn replay(
     let mut fired = Vec::new();
     for (user, mut history) in by_user {
         history.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
-        let history: Vec<StoredEvent> = history.into_iter().cloned().collect();
+        let history: Vec<Viewed<'_>> = history.into_iter().map(Viewed::of).collect();
         let mut memory = RuleMemory::default();
         // Events before `window_start` are older than any window still open: the span of
         // `recent` handed to the decision stays bounded by the window, not the history.
         let mut window_start = 0;
         for (i, trigger) in history.iter().enumerate() {
-            if trigger.received_at < from || trigger.received_at > to {
+            let at = trigger.event.received_at;
+            if at < from || at > to {
                 continue;
             }
             if let Condition::Window(window) = &rule.condition {
-                let opens_after = window.starts_after(trigger.received_at);
-                while history[window_start].received_at <= opens_after {
+                let opens_after = window.starts_after(at);
+                while history[window_start].event.received_at <= opens_after {
                     window_start += 1;
                 }
             }
             match decide(rule, trigger, &history[window_start..=i], &memory) {
                 Decision::Fires(firing) => {
-                    memory.apply(firing.claim, &trigger.id);
+                    memory.apply(firing.claim, &trigger.event.id);
                     fired.push(would_fire(user, firing));
                 }
                 Decision::SchedulesCheck { due_at } if due_at <= now => {
-                    let since = history.partition_point(|e| e.received_at < trigger.received_at);
+                    let since = history.partition_point(|v| v.event.received_at < at);
                     if let Some(AbsenceDecision::Fires(firing)) =
-                        decide_absence(rule, trigger, &history[since..], due_at, due_at)
+                        decide_absence(rule, trigger.event, &history[since..], due_at, due_at)
                     {
                         fired.push(would_fire(user, firing));
                     }

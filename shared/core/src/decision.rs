@@ -82,76 +82,95 @@ pub enum Decision {
     },
 }
 
+/// An event with its view (the JSON document rules address), computed once: a backtest decides
+/// thousands of triggers over overlapping windows, and must not rebuild each view every time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Viewed<'a> {
+    pub event: &'a StoredEvent,
+    pub view: serde_json::Value,
+}
+
+impl<'a> Viewed<'a> {
+    pub fn of(event: &'a StoredEvent) -> Self {
+        Viewed {
+            event,
+            view: event.view(),
+        }
+    }
+
+    /// Every event of `events`, viewed.
+    pub fn all(events: &'a [StoredEvent]) -> Vec<Viewed<'a>> {
+        events.iter().map(Viewed::of).collect()
+    }
+}
+
 /// Decides `rule` for `trigger`. `recent` holds the trigger's user's events received up to the
 /// trigger (any superset is fine: events of other users, outside the window or not matching
 /// `when` are ignored, and the trigger counts once whether it is in `recent` or not); it matters
 /// only for window rules.
 pub fn decide(
     rule: &Rule,
-    trigger: &StoredEvent,
-    recent: &[StoredEvent],
+    trigger: &Viewed<'_>,
+    recent: &[Viewed<'_>],
     memory: &RuleMemory,
 ) -> Decision {
+    let event = trigger.event;
     if !rule.enabled {
         return Decision::Quiet(Quiet::Disabled);
     }
-    if !rule.when.matches(&trigger.view()) {
+    if !rule.when.matches(&trigger.view) {
         return Decision::Quiet(Quiet::NoMatch);
     }
-    let at = trigger.received_at;
+    let at = event.received_at;
     match &rule.condition {
         Condition::First => match &memory.first_holder {
-            Some(holder) if *holder != trigger.id => {
+            Some(holder) if *holder != event.id => {
                 Decision::Quiet(Quiet::AlreadyHadFirst(holder.clone()))
             }
             _ => Decision::Fires(Firing {
                 claim: StateClaim::First,
-                alert_id: AlertId::first(&rule.id, trigger.user),
-                trigger: trigger.id.clone(),
-                event_ids: vec![trigger.id.clone()],
+                alert_id: AlertId::first(&rule.id, event.user),
+                trigger: event.id.clone(),
+                event_ids: vec![event.id.clone()],
                 totals: None,
-                text: rule.render_message(trigger, None),
+                text: rule.render_message(event, None),
                 fired_at: at,
             }),
         },
         Condition::Window(window) => {
             let from = window.starts_after(at);
-            let in_window: Vec<&StoredEvent> = recent
+            let mut matching: Vec<&Viewed<'_>> = recent
                 .iter()
-                .filter(|e| {
-                    e.user == trigger.user
-                        && e.id != trigger.id
+                .filter(|v| {
+                    let e = v.event;
+                    e.user == event.user
+                        && e.id != event.id
                         && e.received_at > from
                         && e.received_at <= at
+                        && rule.when.matches(&v.view)
                 })
                 .chain(std::iter::once(trigger))
                 .collect();
-            let views: Vec<_> = in_window.iter().map(|e| e.view()).collect();
-            let totals = window.totals(&rule.when, views.iter());
+            let totals = window.tally(matching.iter().map(|v| &v.view));
             if !window.is_met(&totals) {
                 return Decision::Quiet(Quiet::BelowThreshold(totals));
             }
             if let Some(until) = memory.cooldown_until.filter(|until| *until > at) {
                 return Decision::Quiet(Quiet::CoolingDown { totals, until });
             }
-            let mut matching: Vec<(&StoredEvent, &serde_json::Value)> = in_window
-                .iter()
-                .copied()
-                .zip(&views)
-                .filter(|(_, view)| rule.when.matches(view))
-                .collect();
-            matching.sort_by(|(a, _), (b, _)| {
-                (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str()))
+            matching.sort_by(|a, b| {
+                (a.event.received_at, a.event.id.as_str())
+                    .cmp(&(b.event.received_at, b.event.id.as_str()))
             });
             Decision::Fires(Firing {
                 claim: StateClaim::Cooldown {
                     until: at.plus_seconds(u64::from(window.cooldown_seconds)),
                 },
-                alert_id: AlertId::for_trigger(&rule.id, trigger.user, &trigger.id),
-                trigger: trigger.id.clone(),
-                event_ids: matching.iter().map(|(e, _)| e.id.clone()).collect(),
+                alert_id: AlertId::for_trigger(&rule.id, event.user, &event.id),
+                trigger: event.id.clone(),
+                event_ids: matching.iter().map(|v| v.event.id.clone()).collect(),
                 totals: Some(totals),
-                text: rule.render_message(trigger, Some(&totals)),
+                text: rule.render_message(event, Some(&totals)),
                 fired_at: at,
             })
         }
@@ -177,22 +196,25 @@ pub enum AbsenceDecision {
 pub fn decide_absence(
     rule: &Rule,
     trigger: &StoredEvent,
-    after: &[StoredEvent],
+    after: &[Viewed<'_>],
     due: Millis,
     at: Millis,
 ) -> Option<AbsenceDecision> {
     let Condition::Absence(absence) = &rule.condition else {
         return None;
     };
-    let answer = after.iter().find(|e| {
+    let answer = after.iter().find(|v| {
+        let e = v.event;
         e.user == trigger.user
             && e.id != trigger.id
             && e.received_at >= trigger.received_at
             && e.received_at <= due
-            && absence.expect.matches(&e.view())
+            && absence.expect.matches(&v.view)
     });
     Some(match answer {
-        Some(e) => AbsenceDecision::Satisfied { by: e.id.clone() },
+        Some(v) => AbsenceDecision::Satisfied {
+            by: v.event.id.clone(),
+        },
         None => AbsenceDecision::Fires(Firing {
             claim: StateClaim::None,
             alert_id: AlertId::for_trigger(&rule.id, trigger.user, &trigger.id),
@@ -251,6 +273,26 @@ mod tests {
         )
     }
 
+    /// [`decide`] over plain events.
+    fn d(
+        rule: &Rule,
+        trigger: &StoredEvent,
+        recent: &[StoredEvent],
+        memory: &RuleMemory,
+    ) -> Decision {
+        decide(rule, &Viewed::of(trigger), &Viewed::all(recent), memory)
+    }
+
+    fn da(
+        rule: &Rule,
+        trigger: &StoredEvent,
+        after: &[StoredEvent],
+        due: Millis,
+        at: Millis,
+    ) -> Option<AbsenceDecision> {
+        decide_absence(rule, trigger, &Viewed::all(after), due, at)
+    }
+
     fn seed(i: usize) -> Rule {
         RuleSet::default_rules().unwrap().all()[i].clone()
     }
@@ -259,7 +301,7 @@ mod tests {
     fn first_fires_unless_another_event_holds_the_marker() {
         let rule = seed(0);
         let event = paid(1, "a", 0, 10);
-        let Decision::Fires(firing) = decide(&rule, &event, &[], &RuleMemory::default()) else {
+        let Decision::Fires(firing) = d(&rule, &event, &[], &RuleMemory::default()) else {
             panic!("a first payment fires");
         };
         assert_eq!(firing.claim, StateClaim::First);
@@ -267,15 +309,15 @@ mod tests {
         let mut memory = RuleMemory::default();
         memory.apply(firing.claim, &event.id);
         assert!(
-            matches!(decide(&rule, &event, &[], &memory), Decision::Fires(_)),
+            matches!(d(&rule, &event, &[], &memory), Decision::Fires(_)),
             "a redelivery of the holder fires again (the ledger then finds it settled)"
         );
         assert_eq!(
-            decide(&rule, &paid(1, "b", 5, 10), &[], &memory),
+            d(&rule, &paid(1, "b", 5, 10), &[], &memory),
             Decision::Quiet(Quiet::AlreadyHadFirst(event.id.clone()))
         );
         assert_eq!(
-            decide(&rule, &feedback(1, "f", 1), &[], &RuleMemory::default()),
+            d(&rule, &feedback(1, "f", 1), &[], &RuleMemory::default()),
             Decision::Quiet(Quiet::NoMatch)
         );
     }
@@ -287,8 +329,7 @@ mod tests {
             .map(|i| paid(1, &format!("p{i}"), i * 10, 5000))
             .collect();
         let trigger = &history[4];
-        let Decision::Fires(firing) = decide(&rule, trigger, &history, &RuleMemory::default())
-        else {
+        let Decision::Fires(firing) = d(&rule, trigger, &history, &RuleMemory::default()) else {
             panic!("five payments of 5000 within five minutes fire");
         };
         assert_eq!(
@@ -307,7 +348,7 @@ mod tests {
         );
         // Without the trigger in `recent` the answer is the same.
         assert!(matches!(
-            decide(&rule, trigger, &history[..4], &RuleMemory::default()),
+            d(&rule, trigger, &history[..4], &RuleMemory::default()),
             Decision::Fires(_)
         ));
         // The first payment is exactly 300 s before a trigger at 300 s: outside the window.
@@ -315,7 +356,7 @@ mod tests {
         let mut longer = history.clone();
         longer.push(late.clone());
         assert!(matches!(
-            decide(&rule, &late, &longer, &RuleMemory::default()),
+            d(&rule, &late, &longer, &RuleMemory::default()),
             Decision::Fires(Firing {
                 totals: Some(WindowTotals { count: 5, .. }),
                 ..
@@ -324,7 +365,7 @@ mod tests {
         // Another user's payments never count.
         let other = paid(2, "q", 45, 5000);
         assert!(matches!(
-            decide(&rule, &other, &history, &RuleMemory::default()),
+            d(&rule, &other, &history, &RuleMemory::default()),
             Decision::Quiet(Quiet::BelowThreshold(WindowTotals { count: 1, .. }))
         ));
     }
@@ -338,7 +379,7 @@ mod tests {
             cooldown_until: Some(history[5].received_at.plus_seconds(1)),
         };
         assert!(matches!(
-            decide(&rule, &history[5], &history, &memory),
+            d(&rule, &history[5], &history, &memory),
             Decision::Quiet(Quiet::CoolingDown { .. })
         ));
         let ended = RuleMemory {
@@ -346,7 +387,7 @@ mod tests {
             cooldown_until: Some(history[5].received_at),
         };
         assert!(matches!(
-            decide(&rule, &history[5], &history, &ended),
+            d(&rule, &history[5], &history, &ended),
             Decision::Fires(_)
         ));
     }
@@ -356,7 +397,7 @@ mod tests {
         let rule = seed(2);
         let trigger = paid(1, "a", 0, 10);
         assert_eq!(
-            decide(&rule, &trigger, &[], &RuleMemory::default()),
+            d(&rule, &trigger, &[], &RuleMemory::default()),
             Decision::SchedulesCheck {
                 due_at: trigger.received_at.plus_seconds(900)
             }
@@ -364,20 +405,20 @@ mod tests {
         let due = trigger.received_at.plus_seconds(900);
         let answered = [trigger.clone(), feedback(1, "f", 900)];
         assert_eq!(
-            decide_absence(&rule, &trigger, &answered, due, due),
+            da(&rule, &trigger, &answered, due, due),
             Some(AbsenceDecision::Satisfied {
                 by: EventId::parse("f").unwrap()
             })
         );
         let late = [trigger.clone(), feedback(1, "f", 901), feedback(2, "g", 10)];
         assert!(matches!(
-            decide_absence(&rule, &trigger, &late, due, due),
+            da(&rule, &trigger, &late, due, due),
             Some(AbsenceDecision::Fires(Firing {
                 claim: StateClaim::None,
                 ..
             }))
         ));
-        assert_eq!(decide_absence(&seed(0), &trigger, &late, due, due), None);
+        assert_eq!(da(&seed(0), &trigger, &late, due, due), None);
     }
 
     #[test]
@@ -385,7 +426,7 @@ mod tests {
         let mut rule = seed(0);
         rule.enabled = false;
         assert_eq!(
-            decide(&rule, &paid(1, "a", 0, 10), &[], &RuleMemory::default()),
+            d(&rule, &paid(1, "a", 0, 10), &[], &RuleMemory::default()),
             Decision::Quiet(Quiet::Disabled)
         );
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::alert::Alert;
 use crate::alerting::{AlertDispatcher, DispatchError, Dispatched};
-use crate::decision::{Decision, Firing, RuleMemory, StateClaim, decide};
+use crate::decision::{Decision, Firing, RuleMemory, StateClaim, Viewed, decide};
 use crate::domain::StoredEvent;
 use crate::ports::{EventStore, PortError, RuleState};
 use crate::rules::{Condition, Rule, RuleId};
@@ -32,10 +32,10 @@ impl RuleEvaluator {
     /// repeat for the same event: claims are keyed by the event, and the ledger refuses a second
     /// delivery.
     pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, DispatchError> {
-        let view = event.view();
+        let trigger = Viewed::of(event);
         let mut outcomes = Vec::new();
         let rules = self.rules.current().await?;
-        for rule in rules.triggered_by(&view) {
+        for rule in rules.triggered_by(&trigger.view) {
             let recent = match &rule.condition {
                 Condition::Absence(_) => continue,
                 Condition::First => Vec::new(),
@@ -51,8 +51,13 @@ impl RuleEvaluator {
             };
             // Nothing is read of the rule's state in advance: the claim below checks it
             // atomically, which is what keeps two workers from both firing.
-            let Decision::Fires(firing) = decide(rule, event, &recent, &RuleMemory::default())
-            else {
+            let decision = decide(
+                rule,
+                &trigger,
+                &Viewed::all(&recent),
+                &RuleMemory::default(),
+            );
+            let Decision::Fires(firing) = decision else {
                 continue;
             };
             if !self.claim(rule, event, firing.claim).await? {

@@ -18,18 +18,9 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 3] = [EventKind::Activity, EventKind::Feedback, EventKind::Web];
-
+    /// The kind serde names `raw` (`activity`, `feedback`, `web`), if any.
     pub fn parse(raw: &str) -> Option<EventKind> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Activity => "activity",
-            EventKind::Feedback => "feedback",
-            EventKind::Web => "web",
-        }
+        serde_json::from_value(serde_json::Value::String(raw.to_owned())).ok()
     }
 }
 

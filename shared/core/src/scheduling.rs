@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::absence::AbsenceCheck;
 use crate::alerting::{AlertDispatcher, DispatchError, Dispatched};
 use crate::clock::Clock;
-use crate::decision::{AbsenceDecision, decide_absence};
+use crate::decision::{AbsenceDecision, Viewed, decide_absence};
 use crate::domain::Millis;
 use crate::evaluation::alert_of;
 use crate::ports::{AbsenceScheduler, EventStore, PortError};
@@ -54,7 +54,7 @@ impl AbsenceChecker {
         let Some(trigger) = events.iter().find(|e| e.id == check.event_id) else {
             return Ok(AbsenceOutcome::TriggerMissing);
         };
-        match decide_absence(rule, trigger, &events, check.due_at, now) {
+        match decide_absence(rule, trigger, &Viewed::all(&events), check.due_at, now) {
             // The rule changed kind since the check was scheduled.
             None => Ok(AbsenceOutcome::RuleWithdrawn),
             Some(AbsenceDecision::Satisfied { .. }) => Ok(AbsenceOutcome::Satisfied),

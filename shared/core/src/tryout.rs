@@ -2,7 +2,7 @@
 //! live engine would know (the user's recent events, the rule's state) and asks the same
 //! decision ([`crate::decision::decide`]).
 
-use crate::decision::{Decision, RuleMemory, decide};
+use crate::decision::{Decision, RuleMemory, Viewed, decide};
 use crate::domain::StoredEvent;
 use crate::ports::{EventStore, PortError, RuleState};
 use crate::rules::{Condition, Rule};
@@ -19,8 +19,9 @@ pub async fn dry_run(
         enabled: true,
         ..rule.clone()
     };
-    if !rule.when.matches(&event.view()) {
-        return Ok(decide(&rule, event, &[], &RuleMemory::default()));
+    let trigger = Viewed::of(event);
+    if !rule.when.matches(&trigger.view) {
+        return Ok(decide(&rule, &trigger, &[], &RuleMemory::default()));
     }
     let (recent, memory) = match &rule.condition {
         Condition::First => (
@@ -45,5 +46,5 @@ pub async fn dry_run(
         ),
         Condition::Absence(_) => (Vec::new(), RuleMemory::default()),
     };
-    Ok(decide(&rule, event, &recent, &memory))
+    Ok(decide(&rule, &trigger, &Viewed::all(&recent), &memory))
 }

@@ -68,21 +68,25 @@ impl WindowCondition {
         when: &Pattern,
         events: impl IntoIterator<Item = &'a Value>,
     ) -> WindowTotals {
+        self.tally(events.into_iter().filter(|e| when.matches(e)))
+    }
+
+    /// Totals over `matching`, events already known to match the rule's `when`.
+    pub fn tally<'a>(&self, matching: impl IntoIterator<Item = &'a Value>) -> WindowTotals {
         let sum_field = match &self.threshold {
             WindowThreshold::Count(_) => None,
             WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => Some(&s.field),
         };
-        events.into_iter().filter(|e| when.matches(e)).fold(
-            WindowTotals { count: 0, sum: 0.0 },
-            |acc, e| WindowTotals {
+        matching
+            .into_iter()
+            .fold(WindowTotals { count: 0, sum: 0.0 }, |acc, e| WindowTotals {
                 count: acc.count.saturating_add(1),
                 sum: acc.sum
                     + sum_field
                         .and_then(|f| f.lookup(e))
                         .and_then(Value::as_f64)
                         .unwrap_or(0.0),
-            },
-        )
+            })
     }
 
     pub fn is_met(&self, totals: &WindowTotals) -> bool {
@@ -122,16 +126,6 @@ pub enum Severity {
     Info,
     Warning,
     Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
 /// Serialised as the alert ledger keeps it: `{"action": "sms_user"}`, or
