@@ -1,5 +1,5 @@
 //! The port contract on the DynamoDB adapters, against moto: the same suite the memory ports
-//! pass in `shared/memory/tests/contract.rs`. Each test provisions its own tables from
+//! pass in `shared/memory/tests/ports/contract.rs`. Each test provisions its own tables from
 //! `template.yaml` (not a running stack, so nothing is seeded behind the suite's back).
 
 use std::collections::BTreeMap;

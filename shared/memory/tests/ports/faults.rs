@@ -4,9 +4,7 @@
 //! send twice today (the provider's answer to a send, the ledger's settle) are pinned exactly in
 //! [`expected_sends`], so the delivery work that closes them has a test to tighten.
 
-mod common;
-
-use common::{World, paid};
+use crate::common::{World, paid};
 use cuba_core::alert::AlertStatus;
 use cuba_core::alerting::DELIVERY_LEASE_SECONDS;
 use cuba_core::domain::ReceivedEvent;

@@ -2,11 +2,9 @@
 //! consumer and the absence checker on the memory ports), the dry run (before each event is
 //! stored) and the backtest (over the whole history afterwards) give the same answers.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{START, World, feedback, paid};
+use crate::common::{START, World, feedback, paid};
 use cuba_core::backtest;
 use cuba_core::clock::Clock;
 use cuba_core::decision::Decision;

@@ -1,11 +1,9 @@
 //! The stream consumer, the absence checker, alert delivery and replays on the memory ports: the
 //! seed rules end to end in milliseconds, with the clock under the test's control.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{World, feedback, paid, paid_without_type};
+use crate::common::{World, feedback, paid, paid_without_type};
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::alert::{Alert, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::alerting::{DELIVERY_LEASE_SECONDS, DispatchError, Dispatched};
@@ -95,7 +93,10 @@ async fn an_absence_check_fires_unless_feedback_arrives_in_time() {
     let queued = w.ports.queue.take();
     assert_eq!(queued.len(), 2);
     assert_eq!(queued[0].delay_seconds, 900);
-    assert_eq!(queued[0].check.due_at, common::START.plus_seconds(900));
+    assert_eq!(
+        queued[0].check.due_at,
+        crate::common::START.plus_seconds(900)
+    );
     w.at_seconds(600);
     w.deliver(4, "f1", feedback(5)).await;
 
@@ -139,8 +140,8 @@ async fn a_check_for_a_withdrawn_rule_or_a_missing_trigger_does_nothing() {
         rule_id: rule("bill-paid-no-feedback"),
         user: UserId(5),
         event_id: EventId::parse("never-stored").expect("an id"),
-        received_at: common::START,
-        due_at: common::START,
+        received_at: crate::common::START,
+        due_at: crate::common::START,
     };
     assert_eq!(
         w.checker.run(&check).await,
@@ -194,7 +195,7 @@ async fn an_invalid_event_is_logged_flagged_and_never_counted() {
     let window = w
         .ports
         .events
-        .received_between(UserId(7), common::START, common::START)
+        .received_between(UserId(7), crate::common::START, crate::common::START)
         .await
         .expect("read");
     assert!(window.is_empty(), "flagged out of windows");

@@ -2,8 +2,6 @@
 //! clock the test moves, with helpers that store events as ingest does and deliver them as the
 //! stream and the delay queue would.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 
 use cuba_core::absence::AbsenceCheck;

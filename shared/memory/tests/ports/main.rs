@@ -1,0 +1,9 @@
+//! The core on the memory ports, in one test binary: the port contract, the stream consumer
+//! and the absence checker end to end, fault injection at every step, and the agreement of live
+//! evaluation, dry run and backtest.
+
+mod common;
+mod contract;
+mod decisions;
+mod faults;
+mod pipeline;
