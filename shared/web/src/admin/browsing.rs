@@ -42,7 +42,7 @@ pub(super) struct Span {
 }
 
 /// `limit`: 1 to `max`, `default` when absent.
-pub(super) fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
     match raw {
         None => Ok(default),
         Some(raw) => raw

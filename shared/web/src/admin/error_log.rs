@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::browsing::{ListingQuery, check_unscoped, page_limit};
+use super::browsing::{ListingQuery, check_unscoped};
 use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, span};
 use crate::auth::Authorized;
 use crate::error::{ApiError, JsonBody};
@@ -159,11 +159,15 @@ pub(super) async fn replay_matching(
     Authorized(admin): Authorized,
     JsonBody(request): JsonBody<ReplayRequest>,
 ) -> Result<Json<ReplayedBatch>, ApiError> {
-    let limit = page_limit(
-        request.limit.map(|l| l.to_string()).as_deref(),
-        MAX_REPLAY_BATCH,
-        MAX_REPLAY_BATCH,
-    )?;
+    let limit = match request.limit {
+        None => MAX_REPLAY_BATCH,
+        Some(limit) => usize::try_from(limit)
+            .ok()
+            .filter(|l| (1..=MAX_REPLAY_BATCH).contains(l))
+            .ok_or_else(|| {
+                invalid_value("limit", format!("`limit` must be 1 to {MAX_REPLAY_BATCH}"))
+            })?,
+    };
     let (from, to) = span(
         request.from.map(|t| t.0),
         request.to.map(|t| t.0),
