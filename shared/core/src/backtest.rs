@@ -92,56 +92,11 @@ fn would_fire(user: UserId, firing: Firing) -> WouldFire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, EventBody, Feedback, Rating};
-    use crate::rules::RuleSet;
-
-    fn at(user: u64, id: &str, seconds: u64, body: EventBody) -> StoredEvent {
-        StoredEvent {
-            user: UserId(user),
-            id: EventId::parse(id).unwrap(),
-            received_at: Millis(1_000_000 + seconds * 1000),
-            body,
-        }
-    }
-
-    fn paid(user: u64, id: &str, seconds: u64, amount: u64) -> StoredEvent {
-        at(
-            user,
-            id,
-            seconds,
-            EventBody::Activity(Activity {
-                noun: "bill".into(),
-                verb: "paid".into(),
-                ts: None,
-                latlong: None,
-                time: None,
-                properties: serde_json::json!({"amount": amount, "type": "gas"})
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-            }),
-        )
-    }
-
-    fn feedback(user: u64, id: &str, seconds: u64) -> StoredEvent {
-        at(
-            user,
-            id,
-            seconds,
-            EventBody::Feedback(Feedback {
-                rating: Rating::try_from(4).unwrap(),
-                comment: None,
-            }),
-        )
-    }
+    use crate::fixtures::{feedback, paid, seed_rule};
 
     const FROM: Millis = Millis(0);
     const TO: Millis = Millis(u64::MAX / 2);
     const NOW: Millis = Millis(u64::MAX / 2);
-
-    fn seed_rule(i: usize) -> Rule {
-        RuleSet::default_rules().unwrap().all()[i].clone()
-    }
 
     #[test]
     fn first_fires_once_per_user() {

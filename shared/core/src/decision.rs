@@ -230,48 +230,8 @@ pub fn decide_absence(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, EventBody, Feedback, Rating, UserId};
-    use crate::rules::RuleSet;
-
-    fn at(user: u64, id: &str, seconds: u64, body: EventBody) -> StoredEvent {
-        StoredEvent {
-            user: UserId(user),
-            id: EventId::parse(id).unwrap(),
-            received_at: Millis(1_000_000 + seconds * 1000),
-            body,
-        }
-    }
-
-    fn paid(user: u64, id: &str, seconds: u64, amount: u64) -> StoredEvent {
-        at(
-            user,
-            id,
-            seconds,
-            EventBody::Activity(Activity {
-                noun: "bill".into(),
-                verb: "paid".into(),
-                ts: None,
-                latlong: None,
-                time: None,
-                properties: serde_json::json!({"amount": amount, "type": "gas"})
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-            }),
-        )
-    }
-
-    fn feedback(user: u64, id: &str, seconds: u64) -> StoredEvent {
-        at(
-            user,
-            id,
-            seconds,
-            EventBody::Feedback(Feedback {
-                rating: Rating::try_from(4).unwrap(),
-                comment: None,
-            }),
-        )
-    }
+    use crate::domain::UserId;
+    use crate::fixtures::{feedback, paid, seed_rule as seed};
 
     /// [`decide`] over plain events.
     fn d(
@@ -291,10 +251,6 @@ mod tests {
         at: Millis,
     ) -> Option<AbsenceDecision> {
         decide_absence(rule, trigger, &Viewed::all(after), due, at)
-    }
-
-    fn seed(i: usize) -> Rule {
-        RuleSet::default_rules().unwrap().all()[i].clone()
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub mod document;
 pub mod domain;
 pub mod error_log;
 pub mod evaluation;
+#[cfg(test)]
+mod fixtures;
 pub mod intake;
 pub mod listing;
 pub mod ports;

@@ -44,48 +44,42 @@ pub(crate) fn order(a: &StoredEvent, b: &StoredEvent) -> std::cmp::Ordering {
     (a.received_at, a.user, a.id.as_str()).cmp(&(b.received_at, b.user, b.id.as_str()))
 }
 
+/// Stores `received` unless its (user, id) is taken, as the DynamoDB adapter's conditional put.
+fn insert_unless_stored(
+    rows: &mut BTreeMap<(UserId, EventId), StoredRow>,
+    received: &ReceivedEvent,
+) -> Insert {
+    let key = (received.event.user, received.event.id.clone());
+    match rows.get(&key) {
+        Some(row) => Insert::Duplicate(row.received.event.clone()),
+        None => {
+            rows.insert(
+                key,
+                StoredRow {
+                    received: received.clone(),
+                    invalid: false,
+                },
+            );
+            Insert::Inserted
+        }
+    }
+}
+
 #[async_trait]
 impl EventStore for MemoryEvents {
     async fn insert(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
         let call = self.faults.enter("events.insert")?;
-        let key = (received.event.user, received.event.id.clone());
-        let mut rows = lock(&self.rows);
-        let outcome = match rows.get(&key) {
-            Some(row) => Insert::Duplicate(row.received.event.clone()),
-            None => {
-                rows.insert(
-                    key,
-                    StoredRow {
-                        received: received.clone(),
-                        invalid: false,
-                    },
-                );
-                Insert::Inserted
-            }
-        };
+        let outcome = insert_unless_stored(&mut lock(&self.rows), received);
         call.finish(outcome)
     }
 
     async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
         let call = self.faults.enter("events.insert_many")?;
         let mut rows = lock(&self.rows);
-        let mut outcomes = Vec::with_capacity(events.len());
-        for received in events {
-            let key = (received.event.user, received.event.id.clone());
-            match rows.get(&key) {
-                Some(row) => outcomes.push(Insert::Duplicate(row.received.event.clone())),
-                None => {
-                    rows.insert(
-                        key,
-                        StoredRow {
-                            received: received.clone(),
-                            invalid: false,
-                        },
-                    );
-                    outcomes.push(Insert::Inserted);
-                }
-            }
-        }
+        let outcomes = events
+            .iter()
+            .map(|received| insert_unless_stored(&mut rows, received))
+            .collect();
         call.finish(outcomes)
     }
 
