@@ -27,20 +27,6 @@ pub type RuleSource = dyn DocumentSource<RuleSet>;
 /// The schema registry in force.
 pub type SchemaSource = dyn DocumentSource<SchemaSet>;
 
-/// A set that never changes (a file, tests, benches).
-pub struct FixedDocuments<S>(pub Arc<S>);
-
-#[async_trait]
-impl<S: DocumentSet> DocumentSource<S> for FixedDocuments<S> {
-    async fn current(&self) -> Result<Arc<S>, PortError> {
-        Ok(self.0.clone())
-    }
-
-    async fn fresh(&self) -> Result<Arc<S>, PortError> {
-        Ok(self.0.clone())
-    }
-}
-
 /// The document store, re-read at most once per `ttl`.
 pub struct CachedDocuments<S> {
     store: Arc<dyn DocumentStore>,

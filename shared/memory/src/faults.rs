@@ -58,12 +58,6 @@ impl Faults {
         lock(&self.next_of).insert(op, fault);
     }
 
-    /// Removes every planned failure.
-    pub fn clear(&self) {
-        lock(&self.plan).clear();
-        lock(&self.next_of).clear();
-    }
-
     /// How many port calls were made so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
