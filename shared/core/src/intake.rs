@@ -123,7 +123,13 @@ fn parse_activity_fields(mut fields: Fields) -> Result<ActivitySubmission, Inval
     let time = match fields.take("time") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(t) if t >= 0.0 => Some(t),
+            Some(t) if t >= 0.0 && storable_number(t) => Some(t),
+            Some(t) if t >= 0.0 => {
+                return Err(InvalidInput::invalid_value(
+                    "time",
+                    "is outside the storable range (magnitude 1e-130 to 1e126)",
+                ));
+            }
             _ => return Err(InvalidInput::invalid_value("time", "must not be negative")),
         },
         Some(_) => return Err(InvalidInput::invalid_type("time", "a number")),
@@ -133,8 +139,8 @@ fn parse_activity_fields(mut fields: Fields) -> Result<ActivitySubmission, Inval
         Some(Value::Object(map)) => map,
         Some(_) => return Err(InvalidInput::invalid_type("properties", "an object")),
     };
-    for value in properties.values() {
-        check_depth("properties", value)?;
+    for (key, value) in &properties {
+        check_storable("properties", &format!("properties.{key}"), value)?;
     }
     fields.finish()?;
     Ok(ActivitySubmission {
@@ -198,7 +204,7 @@ fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
     let name = fields.required_name("name")?;
     let category = fields.optional_string("category", NAME_MAX_CHARS)?;
     let data = fields.take("data").unwrap_or(Value::Null);
-    check_depth("data", &data)?;
+    check_storable("data", "data", &data)?;
     let timestamp = match fields.take("timestamp") {
         None | Some(Value::Null) => {
             return Err(InvalidInput::new(
@@ -228,21 +234,45 @@ fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
 /// there would surface as a retryable 503 instead of the client's error it is.
 pub const MAX_PAYLOAD_DEPTH: usize = 16;
 
-fn check_depth(field: &str, value: &Value) -> Result<(), InvalidInput> {
-    fn depth(value: &Value) -> usize {
+/// DynamoDB stores numbers of magnitude 1e-130 to just under 1e126 (and zero); anything else
+/// would be refused at the write, again as a retryable-looking 503.
+const STORABLE_BELOW: f64 = 1e126;
+const STORABLE_FROM: f64 = 1e-130;
+
+/// Whether DynamoDB can store `n` as a number.
+pub fn storable_number(n: f64) -> bool {
+    n == 0.0 || (n.is_finite() && (STORABLE_FROM..STORABLE_BELOW).contains(&n.abs()))
+}
+
+/// Refuses a payload DynamoDB could not store: nested too deep (named by its top field, `root`),
+/// or holding a number outside its range (named by its path, `properties.readings[2]`).
+fn check_storable(root: &str, path: &str, value: &Value) -> Result<(), InvalidInput> {
+    fn walk(root: &str, path: &str, value: &Value, depth: usize) -> Result<(), InvalidInput> {
         match value {
-            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-            _ => 0,
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if !storable_number(f) => Err(InvalidInput::invalid_value(
+                    path,
+                    format!("{n} is outside the storable range (magnitude 1e-130 to 1e126)"),
+                )),
+                _ => Ok(()),
+            },
+            Value::Array(_) | Value::Object(_) if depth >= MAX_PAYLOAD_DEPTH => {
+                Err(InvalidInput::invalid_value(
+                    root,
+                    format!("must not nest more than {MAX_PAYLOAD_DEPTH} levels deep"),
+                ))
+            }
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, item)| walk(root, &format!("{path}[{i}]"), item, depth + 1)),
+            Value::Object(map) => map
+                .iter()
+                .try_for_each(|(key, item)| walk(root, &format!("{path}.{key}"), item, depth + 1)),
+            _ => Ok(()),
         }
     }
-    if depth(value) > MAX_PAYLOAD_DEPTH {
-        return Err(InvalidInput::invalid_value(
-            field,
-            format!("must not nest more than {MAX_PAYLOAD_DEPTH} levels deep"),
-        ));
-    }
-    Ok(())
+    walk(root, path, value, 0)
 }
 
 /// The web seed's `"2022-04-01 09:15:27.243860"` (UTC, fraction optional), RFC 3339, or epoch
@@ -731,11 +761,58 @@ mod tests {
         deep["data"] = (0..20).fold(json!(1), |inner, _| json!([inner]));
         let e = parse_event_value(deep).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("data"));
+        for (number, path) in [
+            (json!({"x": [1, 2, 1e200]}), "data.x[2]"),
+            (json!({"tiny": -1e-200}), "data.tiny"),
+        ] {
+            let mut huge = base.clone();
+            huge["data"] = number;
+            let e = parse_event_value(huge).unwrap_err();
+            assert_eq!(
+                (e.field.as_deref(), e.code),
+                (Some(path), InputErrorCode::InvalidValue)
+            );
+        }
         // Payload problems are the schema's business, not the envelope's.
         let mut no_category = base.clone();
         no_category.as_object_mut().unwrap().remove("category");
         no_category["data"] = json!("not an object");
         assert!(parse_event_value(no_category).is_ok());
+    }
+
+    #[test]
+    fn numbers_dynamodb_cannot_store_are_refused_with_their_path() {
+        for ok in [
+            0.0,
+            1e-130,
+            -1e-130,
+            9.9e125,
+            -9.9e125,
+            3000.0,
+            f64::from(u32::MAX),
+        ] {
+            assert!(storable_number(ok), "{ok}");
+        }
+        for bad in [1e126, -1e126, 1e200, 1e-131, -1e-200] {
+            assert!(!storable_number(bad), "{bad}");
+        }
+        let body = br#"{"noun": "bill", "verb": "paid", "properties": {"amount": 1e200}}"#;
+        let e = parse_activity(body).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("properties.amount"));
+        assert_eq!(e.code, InputErrorCode::InvalidValue);
+        let body = br#"{"noun": "bill", "verb": "paid", "properties": {"a": {"b": [1e-200]}}}"#;
+        assert_eq!(
+            parse_activity(body).unwrap_err().field.as_deref(),
+            Some("properties.a.b[0]")
+        );
+        let body = br#"{"noun": "bill", "verb": "paid", "time": 1e130}"#;
+        assert_eq!(
+            parse_activity(body).unwrap_err().field.as_deref(),
+            Some("time")
+        );
+        let body =
+            br#"{"noun": "bill", "verb": "paid", "properties": {"amount": 12345678901234567890}}"#;
+        assert!(parse_activity(body).is_ok(), "big integers are storable");
     }
 
     #[test]

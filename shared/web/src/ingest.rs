@@ -11,7 +11,7 @@ use axum::routing::{post, put};
 use serde::Serialize;
 
 use crate::auth::{Authenticated, TokenVerifier, UserTokens};
-use crate::error::{ApiError, BatchBytes, JsonBytes, with_error_fallbacks};
+use crate::error::{ApiError, BatchBytes, JsonBytes, MAX_BODY_BYTES, with_error_fallbacks};
 use cuba_core::clock::Clock;
 use cuba_core::domain::{
     EventBody, EventId, Insert, PhoneNumber, ReceivedEvent, StoredEvent, UserId, UserProfile,
@@ -204,11 +204,21 @@ async fn post_batch(
     let mut to_store = Vec::new();
     let mut stored_index = Vec::new();
     for (index, raw) in items.into_iter().enumerate() {
-        let parsed = serde_json::from_str::<serde_json::Value>(&raw)
-            .map_err(|e| InvalidInput::malformed(format!("the item is not valid JSON: {e}")))
-            .and_then(intake::parse_event_value)
-            .map_err(ApiError::from)
-            .and_then(|submission| submitted(token_user, submission));
+        let parsed = if raw.len() > MAX_BODY_BYTES {
+            // The same bound as a single event's body, item by item: one oversized event is
+            // that item's refusal, not the batch's.
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("an event must be at most {MAX_BODY_BYTES} bytes"),
+            ))
+        } else {
+            serde_json::from_str::<serde_json::Value>(&raw)
+                .map_err(|e| InvalidInput::malformed(format!("the item is not valid JSON: {e}")))
+                .and_then(intake::parse_event_value)
+                .map_err(ApiError::from)
+                .and_then(|submission| submitted(token_user, submission))
+        };
         match parsed {
             Ok((user, id, body_value)) => {
                 stored_index.push(index);
