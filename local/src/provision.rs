@@ -60,6 +60,7 @@ pub async fn provision(
     parameters: &BTreeMap<String, String>,
 ) -> Result<Provisioned> {
     let mut known = Known::new(stack_name, REGION, ACCOUNT);
+    known.refs.extend(template.parameter_defaults().clone());
     known.refs.extend(parameters.clone());
     let mut provisioned = Provisioned {
         stack_name: stack_name.to_owned(),

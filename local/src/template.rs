@@ -156,6 +156,8 @@ pub struct Resource {
 pub struct Template {
     resources: Vec<Resource>,
     global_environment: Yaml,
+    /// Each parameter's `Default`, where it has one, as CloudFormation would apply it.
+    parameter_defaults: BTreeMap<String, String>,
 }
 
 impl Template {
@@ -188,10 +190,31 @@ impl Template {
             .and_then(|e| e.get("Variables"))
             .cloned()
             .unwrap_or(Yaml::Null);
+        let parameter_defaults = doc
+            .get("Parameters")
+            .and_then(Yaml::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, body)| {
+                let default = match body.get("Default")? {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((name.as_str()?.to_owned(), default))
+            })
+            .collect();
         Ok(Template {
             resources,
             global_environment,
+            parameter_defaults,
         })
+    }
+
+    /// The parameters' defaults, for those the caller does not give.
+    pub fn parameter_defaults(&self) -> &BTreeMap<String, String> {
+        &self.parameter_defaults
     }
 
     pub fn resources_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
@@ -267,6 +290,16 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = r#"
+Parameters:
+  Secret:
+    Type: String
+    NoEcho: true
+  Issuer:
+    Type: String
+    Default: ""
+  Days:
+    Type: Number
+    Default: 30
 Globals:
   Function:
     Environment:
@@ -296,6 +329,17 @@ Resources:
           Properties:
             BatchSize: 25
 "#;
+
+    #[test]
+    fn parameters_default_as_cloudformation_applies_them() {
+        let template = Template::parse(SAMPLE).unwrap();
+        let defaults: Vec<(&str, &str)> = template
+            .parameter_defaults()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(defaults, [("Days", "30"), ("Issuer", "")]);
+    }
 
     #[test]
     fn resolves_short_and_long_intrinsics() {

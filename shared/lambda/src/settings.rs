@@ -21,6 +21,8 @@ pub mod env {
     pub const ABSENCE_QUEUE_URL: &str = "CUBA_ABSENCE_QUEUE_URL";
     pub const OPERATOR_TOPIC_ARN: &str = "CUBA_OPERATOR_TOPIC_ARN";
     pub const TOKEN_SECRET: &str = "CUBA_TOKEN_SECRET";
+    pub const TOKEN_ISSUER: &str = "CUBA_TOKEN_ISSUER";
+    pub const TOKEN_AUDIENCE: &str = "CUBA_TOKEN_AUDIENCE";
     pub const RULES_FILE: &str = "CUBA_RULES_FILE";
     pub const RULES_TABLE: &str = "CUBA_RULES_TABLE";
     pub const ADMIN_TOKEN_SECRET: &str = "CUBA_ADMIN_TOKEN_SECRET";
@@ -81,7 +83,7 @@ impl<'a> Settings<'a> {
         Settings::new(|name| std::env::var(name).ok())
     }
 
-    fn optional(&self, name: &str) -> Option<String> {
+    pub fn optional(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|v| !v.is_empty())
     }
 

@@ -186,7 +186,7 @@ mod http {
     use cuba_core::clock::{Clock, SystemClock};
     use cuba_core::ports::DocumentStore;
     use cuba_web::admin::AdminApi;
-    use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
+    use cuba_web::auth::{AdminVerifier, TokenClaims, TokenSecret, TokenVerifier};
     use cuba_web::ingest::IngestApi;
 
     use super::{events, pipeline, profiles, rule_state, rule_store, schema_store};
@@ -206,7 +206,13 @@ mod http {
         Ok(IngestApi {
             events: events(settings, clients)?,
             profiles: profiles(settings, clients)?,
-            verifier: TokenVerifier::new(&secret(settings, env::TOKEN_SECRET)?),
+            verifier: TokenVerifier::with_claims(
+                &secret(settings, env::TOKEN_SECRET)?,
+                TokenClaims {
+                    issuer: settings.optional(env::TOKEN_ISSUER),
+                    audience: settings.optional(env::TOKEN_AUDIENCE),
+                },
+            ),
             clock,
         })
     }

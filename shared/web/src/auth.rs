@@ -43,6 +43,30 @@ struct Claims {
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+}
+
+/// Which tokens a deployment accepts beyond a valid signature: those its sign-in service issued
+/// (`iss`) for this API (`aud`). Unset, the claims are not checked (and not required).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// A user id as `sub` must spell it: a canonical decimal (`7`, never `+7`, `007` or ` 7`), so one
+/// user has exactly one spelling.
+fn canonical_user(sub: &str) -> Option<UserId> {
+    let canonical = sub == "0"
+        || (!sub.starts_with('0') && !sub.is_empty() && sub.bytes().all(|b| b.is_ascii_digit()));
+    if canonical {
+        sub.parse::<u64>().ok().map(UserId)
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +108,7 @@ pub struct TokenVerifier {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    claims: TokenClaims,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -94,13 +119,32 @@ impl fmt::Debug for TokenVerifier {
 
 impl TokenVerifier {
     pub fn new(secret: &TokenSecret) -> Self {
+        Self::with_claims(secret, TokenClaims::default())
+    }
+
+    /// A verifier that also requires the given issuer and audience.
+    pub fn with_claims(secret: &TokenSecret, claims: TokenClaims) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = &claims.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        match &claims.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         TokenVerifier {
             decoding: DecodingKey::from_secret(&secret.0),
             encoding: EncodingKey::from_secret(&secret.0),
             validation,
+            claims,
         }
     }
 
@@ -111,11 +155,7 @@ impl TokenVerifier {
 
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
         let claims: Claims = self.decode(token)?;
-        claims
-            .sub
-            .parse::<u64>()
-            .map(UserId)
-            .map_err(|_| AuthError::Invalid)
+        canonical_user(&claims.sub).ok_or(AuthError::Invalid)
     }
 
     fn decode<C: serde::de::DeserializeOwned>(&self, token: &str) -> Result<C, AuthError> {
@@ -134,6 +174,8 @@ impl TokenVerifier {
             sub: user.to_string(),
             exp: iat + ttl_seconds,
             iat: Some(iat),
+            iss: self.claims.issuer.clone(),
+            aud: self.claims.audience.clone(),
         };
         // HS256 signing of a small struct has no failure mode in practice; an empty token would
         // simply be refused by the verifier.
@@ -310,6 +352,87 @@ mod tests {
             Err(AuthError::Invalid)
         );
         assert_eq!(admins.verify_header(None), Err(AuthError::Missing));
+    }
+
+    /// A token with exactly these claims, signed with `secret`.
+    fn signed(secret: &str, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_subject_must_be_a_canonical_user_id() {
+        let v = verifier(SECRET);
+        let exp = SystemClock.now().0 / 1000 + 60;
+        for (sub, expected) in [
+            ("7", Ok(UserId(7))),
+            ("0", Ok(UserId(0))),
+            ("+7", Err(AuthError::Invalid)),
+            ("007", Err(AuthError::Invalid)),
+            (" 7", Err(AuthError::Invalid)),
+            ("7.0", Err(AuthError::Invalid)),
+            ("", Err(AuthError::Invalid)),
+            ("99999999999999999999", Err(AuthError::Invalid)),
+        ] {
+            let token = signed(SECRET, serde_json::json!({"sub": sub, "exp": exp}));
+            assert_eq!(v.verify(&token), expected, "sub {sub:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_is_refused() {
+        let v = verifier(SECRET);
+        let now = SystemClock.now().0 / 1000;
+        let later = signed(
+            SECRET,
+            serde_json::json!({"sub": "1", "exp": now + 7200, "nbf": now + 3600}),
+        );
+        assert_eq!(v.verify(&later), Err(AuthError::Invalid));
+        let started = signed(
+            SECRET,
+            serde_json::json!({"sub": "1", "exp": now + 7200, "nbf": now - 10}),
+        );
+        assert_eq!(v.verify(&started), Ok(UserId(1)));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let secret = TokenSecret::new(SECRET.as_bytes().to_vec()).unwrap();
+        let strict = TokenVerifier::with_claims(
+            &secret,
+            TokenClaims {
+                issuer: Some("https://signin.cube.example".into()),
+                audience: Some("cuba".into()),
+            },
+        );
+        let exp = SystemClock.now().0 / 1000 + 60;
+        let token = |claims: serde_json::Value| signed(SECRET, claims);
+        let right = token(serde_json::json!({"sub": "5", "exp": exp,
+            "iss": "https://signin.cube.example", "aud": "cuba"}));
+        assert_eq!(strict.verify(&right), Ok(UserId(5)));
+        for wrong in [
+            serde_json::json!({"sub": "5", "exp": exp}),
+            serde_json::json!({"sub": "5", "exp": exp, "iss": "https://evil.example", "aud": "cuba"}),
+            serde_json::json!({"sub": "5", "exp": exp, "iss": "https://signin.cube.example", "aud": "other"}),
+            serde_json::json!({"sub": "5", "exp": exp, "iss": "https://signin.cube.example"}),
+        ] {
+            assert_eq!(
+                strict.verify(&token(wrong.clone())),
+                Err(AuthError::Invalid),
+                "{wrong}"
+            );
+        }
+        // What it mints for local tooling passes its own checks.
+        assert_eq!(
+            strict.verify(&strict.issue(UserId(9), SystemClock.now(), 60)),
+            Ok(UserId(9))
+        );
+        // Unconfigured, the claims are neither required nor checked.
+        assert_eq!(verifier(SECRET).verify(&right), Ok(UserId(5)));
     }
 
     #[test]
