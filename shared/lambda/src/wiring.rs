@@ -185,7 +185,7 @@ mod http {
     use cuba_aws::{AwsClients, DynamoBrowse};
     use cuba_core::clock::{Clock, SystemClock};
     use cuba_core::ports::DocumentStore;
-    use cuba_web::admin::AdminApi;
+    use cuba_web::admin::{AdminApi, CursorSeal};
     use cuba_web::auth::{AdminVerifier, TokenClaims, TokenSecret, TokenVerifier};
     use cuba_web::ingest::IngestApi;
 
@@ -282,6 +282,7 @@ mod http {
         )
         .await?;
         let pipeline = pipeline(settings, clients, clock.clone())?;
+        let admin_secret = secret(settings, env::ADMIN_TOKEN_SECRET)?;
         Ok(AdminApi {
             rules,
             schemas,
@@ -295,7 +296,8 @@ mod http {
             profiles: profiles(settings, clients)?,
             events: events(settings, clients)?,
             state: rule_state(settings, clients)?,
-            verifier: AdminVerifier::new(&secret(settings, env::ADMIN_TOKEN_SECRET)?),
+            verifier: AdminVerifier::new(&admin_secret),
+            cursors: CursorSeal::new(&admin_secret),
             clock,
         })
     }

@@ -12,7 +12,7 @@ use cuba_core::ports::DocumentStore;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
 use cuba_memory::{Fault, MemoryPorts};
-use cuba_web::admin::{self, AdminApi};
+use cuba_web::admin::{self, AdminApi, CursorSeal};
 use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
 use cuba_web::ingest::{self, IngestApi};
 use serde_json::{Value, json};
@@ -84,6 +84,7 @@ impl Harness {
         );
         let user_tokens = TokenVerifier::new(&secret(SECRET));
         let admin_tokens = AdminVerifier::new(&secret(ADMIN_SECRET));
+        let cursors = CursorSeal::new(&secret(ADMIN_SECRET));
         let ingest = ingest::router(IngestApi {
             events: ports.events.clone(),
             profiles: ports.profiles.clone(),
@@ -100,6 +101,7 @@ impl Harness {
             events: ports.events.clone(),
             state: ports.rule_state.clone(),
             verifier: admin_tokens.clone(),
+            cursors,
             clock: shared,
         });
         Harness {
@@ -805,6 +807,43 @@ async fn browsing_pages_newest_first() {
         )
         .await;
     assert_eq!(ids(&page), ["v2", "v1"]);
+    // Only a cursor this deployment sealed for this listing is taken back.
+    let mut tampered = next.clone();
+    let flipped = if tampered.ends_with('A') { "B" } else { "A" };
+    tampered.replace_range(tampered.len() - 1.., flipped);
+    for (path, why) in [
+        (
+            format!("/admin/api/events?user=7&limit=2&cursor={tampered}"),
+            "tampered",
+        ),
+        (
+            format!("/admin/api/events?limit=2&cursor={next}"),
+            "another index's",
+        ),
+        (
+            format!("/admin/api/alerts?user=7&cursor={next}"),
+            "another listing's",
+        ),
+        (
+            "/admin/api/events?user=7&cursor=1750000020000:7/v9".to_owned(),
+            "the port's own, unsealed",
+        ),
+    ] {
+        let (status, body) = h.admin(Method::GET, &path, None).await;
+        assert_eq!(
+            (
+                status,
+                body["error"]["code"].clone(),
+                body["error"]["field"].clone()
+            ),
+            (
+                StatusCode::BAD_REQUEST,
+                json!("invalid_cursor"),
+                json!("cursor")
+            ),
+            "{why}: {body}"
+        );
+    }
     for (path, field) in [
         ("/admin/api/events?cursor=garbage", "cursor"),
         ("/admin/api/events?limit=0", "limit"),

@@ -131,11 +131,18 @@ async fn list_events(
         from: span.from,
         to: span.to,
     };
-    Ok(Json(
-        api.browse
-            .events(&filter, span.limit, query.cursor.as_deref())
-            .await?,
-    ))
+    // A cursor walks one index: a session's, a user's, or the hour buckets.
+    let listing = match (&filter.session, filter.user) {
+        (Some(_), _) => "events/session",
+        (None, Some(_)) => "events/user",
+        (None, None) => "events/all",
+    };
+    let cursor = api.cursors.open_query(listing, query.cursor.as_deref())?;
+    let page = api
+        .browse
+        .events(&filter, span.limit, cursor.as_deref())
+        .await?;
+    Ok(Json(api.cursors.seal_page(listing, page)))
 }
 
 /// `GET /admin/api/events`: `user`, `session`, `kind`, `from`, `to`, `limit`, `cursor`.
@@ -177,11 +184,17 @@ pub(super) async fn alerts(
         from: span.from,
         to: span.to,
     };
-    Ok(Json(
-        api.browse
-            .alerts(&filter, span.limit, query.cursor.as_deref())
-            .await?,
-    ))
+    let listing = match (filter.user, &filter.rule) {
+        (Some(_), _) => "alerts/user",
+        (None, Some(_)) => "alerts/rule",
+        (None, None) => "alerts/all",
+    };
+    let cursor = api.cursors.open_query(listing, query.cursor.as_deref())?;
+    let page = api
+        .browse
+        .alerts(&filter, span.limit, cursor.as_deref())
+        .await?;
+    Ok(Json(api.cursors.seal_page(listing, page)))
 }
 
 pub(super) async fn user(

@@ -61,11 +61,12 @@ pub(super) async fn list(
         from: span.from,
         to: span.to,
     };
-    Ok(Json(
-        api.errors
-            .list(&filter, span.limit, query.cursor.as_deref())
-            .await?,
-    ))
+    let cursor = api.cursors.open_query("errors", query.cursor.as_deref())?;
+    let page = api
+        .errors
+        .list(&filter, span.limit, cursor.as_deref())
+        .await?;
+    Ok(Json(api.cursors.seal_page("errors", page)))
 }
 
 fn entry_key(user: &str, id: &str) -> Result<(UserId, EventId), ApiError> {
@@ -181,10 +182,13 @@ pub(super) async fn replay_matching(
         from,
         to,
     };
-    let page = api
-        .errors
-        .list(&filter, limit, request.cursor.as_deref())
-        .await?;
+    let cursor = api
+        .cursors
+        .open_query("errors", request.cursor.as_deref())?;
+    let page = api.cursors.seal_page(
+        "errors",
+        api.errors.list(&filter, limit, cursor.as_deref()).await?,
+    );
     let mut results = Vec::with_capacity(page.items.len());
     for entry in page.items {
         let outcome = api

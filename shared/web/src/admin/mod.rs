@@ -5,6 +5,7 @@
 //! (events, alerts, profiles, the dashboard) and [`error_log`] (entries and replays).
 
 mod browsing;
+mod cursor;
 mod documents;
 mod error_log;
 mod tryout;
@@ -28,6 +29,7 @@ use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::SchemaSet;
 
 pub use browsing::{ACTIVITY_CAP, MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DAYS};
+pub use cursor::{CursorSeal, MAX_CURSOR_CHARS};
 pub use error_log::MAX_REPLAY_BATCH;
 pub use tryout::{BACKTEST_MAX_DAYS, BACKTEST_MAX_EVENTS};
 
@@ -44,6 +46,8 @@ pub struct AdminApi {
     pub events: Arc<dyn EventStore>,
     pub state: Arc<dyn RuleState>,
     pub verifier: AdminVerifier,
+    /// Seals the listings' cursors (see [`CursorSeal`]).
+    pub cursors: CursorSeal,
     pub clock: Arc<dyn Clock>,
 }
 
