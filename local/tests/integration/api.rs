@@ -360,3 +360,58 @@ async fn the_seed_event_is_accepted_as_posted() {
         t.accept("/api/v1/event/", 1, &event).await;
     }
 }
+
+/// The same new id through the single and the batch endpoint at once: exactly one request stores
+/// its body (the other answers `duplicate`), and the stored body is the winner's. Before batch
+/// writes were conditional, the batch could overwrite the single event's body unseen.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_id_through_both_endpoints_at_once_is_stored_once() {
+    let t = TestStack::start().await;
+    let races = 12;
+    let mut handles = Vec::new();
+    for i in 0..races {
+        let id = format!("race-{i}");
+        let single = json!({"id": id, "noun": "bill", "verb": "paid",
+                            "properties": {"amount": 1, "type": "single"}});
+        let batch = json!({"events": [{"id": id, "noun": "bill", "verb": "paid",
+                                       "properties": {"amount": 2, "type": "batch"}}]});
+        let (t1, t2) = (&t, &t);
+        handles.push(async move {
+            let (one, many) = tokio::join!(
+                t1.post("/api/v1/event/", 40, &single),
+                t2.post("/api/v1/batch/", 40, &batch)
+            );
+            (id, one, many)
+        });
+    }
+    for (id, (single_status, single), (batch_status, batch)) in
+        futures::future::join_all(handles).await
+    {
+        assert!(
+            single_status == StatusCode::ACCEPTED || single_status == StatusCode::OK,
+            "{single}"
+        );
+        assert_eq!(batch_status, StatusCode::OK, "{batch}");
+        let single_won = single["status"] == "accepted";
+        let batch_won = batch["results"][0]["status"] == "accepted";
+        assert!(
+            single_won != batch_won,
+            "{id}: exactly one stores it: {single} / {batch}"
+        );
+        let (_, page) = t
+            .admin(Method::GET, "/admin/api/events?user=40&limit=200", None)
+            .await;
+        let stored: Vec<&Value> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["id"] == id.as_str())
+            .collect();
+        assert_eq!(stored.len(), 1, "{id}");
+        let kind = if single_won { "single" } else { "batch" };
+        assert_eq!(
+            stored[0]["properties"]["type"], kind,
+            "{id}: the winner's body"
+        );
+    }
+}

@@ -1,11 +1,11 @@
 //! The events table: every accepted event, keyed (`user`, `id`) so a client's retry with the same
 //! id lands on the same item, with its raw text and the hour bucket the listings index.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::browse::hour_of;
@@ -40,78 +40,6 @@ impl DynamoEvents {
         })
         .map_err(corrupt)
     }
-
-    /// Stored copies of the given keys that exist, fetched in batches.
-    async fn existing(&self, keys: &[Item]) -> Result<Vec<ReceivedEvent>, PortError> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(100) {
-            let mut pending = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| PortError::unavailable("dynamodb", e))?;
-            for attempt in 0.. {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    found.push(decode(item)?);
-                }
-                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    Some(rest) if !rest.keys.is_empty() => {
-                        backoff(attempt, "batch read").await?;
-                        pending = rest;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(found)
-    }
-
-    /// Puts items with BatchWriteItem, retrying whatever DynamoDB leaves unprocessed.
-    async fn put_all(&self, items: Vec<Item>) -> Result<(), PortError> {
-        for chunk in items.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|item| {
-                    PutRequest::builder()
-                        .set_item(Some(item.clone()))
-                        .build()
-                        .map(|put| WriteRequest::builder().put_request(put).build())
-                        .map_err(|e| PortError::unavailable("dynamodb", e))
-                })
-                .collect::<Result<_, _>>()?;
-            for attempt in 0.. {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                match out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                {
-                    Some(rest) if !rest.is_empty() => {
-                        backoff(attempt, "batch write").await?;
-                        requests = rest;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// An events-table item.
@@ -131,20 +59,8 @@ struct EventRow {
 
 /// The attribute [`EventRow::invalid`] is stored under, for update and filter expressions.
 const INVALID_ATTRIBUTE: &str = "invalid";
-/// Tries of a partially processed batch before giving up (and answering 503).
-const BATCH_ATTEMPTS: u32 = 8;
-
-async fn backoff(attempt: u32, what: &str) -> Result<(), PortError> {
-    if attempt + 1 >= BATCH_ATTEMPTS {
-        return Err(PortError::unavailable_because(
-            "dynamodb",
-            format!("{what}: items still unprocessed after {BATCH_ATTEMPTS} attempts"),
-        ));
-    }
-    // Exponential from 25 ms: DynamoDB leaves items unprocessed when it throttles.
-    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6))).await;
-    Ok(())
-}
+/// How many conditional puts of one batch run at once.
+const CONCURRENT_PUTS: usize = 16;
 
 fn decode(item: Item) -> Result<ReceivedEvent, PortError> {
     let row: EventRow = serde_dynamo::from_item(item).map_err(corrupt)?;
@@ -183,36 +99,50 @@ impl EventStore for DynamoEvents {
     }
 
     async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
-        // BatchWriteItem cannot be conditional, so look first: ids already stored are answered
-        // as duplicates and not rewritten. (Two batches racing with the same new id both write
-        // it; the copies differ only in receive time, and the stream sees one INSERT.)
-        let mut keys = Vec::new();
-        let mut seen = HashSet::new();
-        for e in events {
-            if seen.insert((e.event.user, e.event.id.clone())) {
-                keys.push(event_key(e.event.user, &e.event.id));
+        // Every event gets the same conditional put as a single insert (BatchWriteItem cannot be
+        // conditional): the same id arriving at once through both endpoints, or in two batches,
+        // is stored once, and the stream sees one INSERT of the body that won. The puts run
+        // concurrently, a bounded number at a time.
+        let mut outcomes: Vec<Option<Insert>> = vec![None; events.len()];
+        let mut first_of: HashMap<(UserId, EventId), usize> = HashMap::new();
+        let mut distinct = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            match first_of.entry((e.event.user, e.event.id.clone())) {
+                std::collections::hash_map::Entry::Occupied(_) => {}
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    distinct.push(i);
+                }
             }
         }
-        let mut stored: HashMap<(UserId, EventId), StoredEvent> = self
-            .existing(&keys)
-            .await?
-            .into_iter()
-            .map(|r| ((r.event.user, r.event.id.clone()), r.event))
-            .collect();
-        let mut outcomes = Vec::with_capacity(events.len());
-        let mut items = Vec::new();
-        for e in events {
-            let key = (e.event.user, e.event.id.clone());
-            if let Some(copy) = stored.get(&key) {
-                outcomes.push(Insert::Duplicate(copy.clone()));
-                continue;
+        for chunk in distinct.chunks(CONCURRENT_PUTS) {
+            let mut puts = tokio::task::JoinSet::new();
+            for &i in chunk {
+                let (store, received) = (self.clone(), events[i].clone());
+                puts.spawn(async move { (i, store.insert(&received).await) });
             }
-            items.push(Self::item(e)?);
-            stored.insert(key, e.event.clone());
-            outcomes.push(Insert::Inserted);
+            while let Some(joined) = puts.join_next().await {
+                let (i, outcome) = joined.map_err(|e| PortError::unavailable("dynamodb", e))?;
+                outcomes[i] = Some(outcome?);
+            }
         }
-        self.put_all(items).await?;
-        Ok(outcomes)
+        // A repeat inside the call is a duplicate of what its first occurrence found or stored.
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let first = first_of[&(e.event.user, e.event.id.clone())];
+                match &outcomes[first] {
+                    Some(outcome) if first == i => Ok(outcome.clone()),
+                    Some(Insert::Inserted) => Ok(Insert::Duplicate(events[first].event.clone())),
+                    Some(Insert::Duplicate(stored)) => Ok(Insert::Duplicate(stored.clone())),
+                    None => Err(PortError::unavailable_because(
+                        "dynamodb",
+                        "a put did not report back",
+                    )),
+                }
+            })
+            .collect()
     }
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError> {

@@ -131,8 +131,9 @@ pub trait EventStore: Send + Sync {
     /// Stores the event (and its raw text) unless one with the same (user, id) exists. Atomic.
     async fn insert(&self, event: &ReceivedEvent) -> Result<Insert, PortError>;
 
-    /// Stores many events with batched writes, answering per event in order. An event whose
-    /// (user, id) is already stored is reported a duplicate and not written.
+    /// Stores many events, each with the same atomic conditional write as
+    /// [`EventStore::insert`], answering per event in order. An event whose (user, id) is already
+    /// stored, or stored by an earlier item of the same call, is a duplicate and not written.
     async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError>;
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError>;

@@ -117,6 +117,7 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
         paid(1, "e1", at(base, 41), 1),
         feedback(1, "e3", at(base, 50)),
         paid(1, "e2", at(base, 42), 7),
+        paid(1, "e1", at(base, 43), 2),
     ];
     let outcomes = store.insert_many(&batch).await.expect("a batch is stored");
     assert_eq!(
@@ -126,8 +127,15 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
             Insert::Duplicate(first.event.clone()),
             Insert::Inserted,
             Insert::Duplicate(batch[0].event.clone()),
+            Insert::Duplicate(first.event.clone()),
         ],
-        "one answer per event, in order; a repeat inside the batch is a duplicate of the first"
+        "one answer per event, in order; a repeat inside the batch is a duplicate of what its \
+         first occurrence stored or found"
+    );
+    assert_eq!(
+        store.get(UserId(1), &id("e2")).await,
+        Ok(Some(batch[0].clone())),
+        "the first body of a repeated id is the one stored"
     );
     assert_eq!(store.insert_many(&[]).await, Ok(vec![]));
 
