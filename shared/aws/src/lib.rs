@@ -51,10 +51,50 @@ impl AwsClients {
                     .build(),
             )
             .build();
+        // SMS has no idempotency key: an SDK retry of a publish that timed out after SNS took
+        // it would send the message twice. Whether to try again is the alert ledger's decision.
+        let sns = aws_sdk_sns::config::Builder::from(&sdk)
+            .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
+            .build();
         AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
-            sns: aws_sdk_sns::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::from_conf(sns),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sns::config::BehaviorVersion;
+    use aws_types::region::Region;
+
+    #[test]
+    fn sns_publishes_are_never_retried_by_the_sdk() {
+        // What `aws_config` loads: standard retries for every client.
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .retry_config(aws_sdk_sns::config::retry::RetryConfig::standard())
+            .build();
+        let clients = AwsClients::new(&sdk);
+        let attempts = |retry: Option<&aws_sdk_sns::config::retry::RetryConfig>| {
+            retry.map(|r| r.max_attempts())
+        };
+        assert_eq!(attempts(clients.sns.config().retry_config()), Some(1));
+        assert!(
+            clients
+                .dynamodb
+                .config()
+                .retry_config()
+                .is_some_and(|r| r.max_attempts() > 1),
+            "DynamoDB calls keep the SDK's retries (conditional writes make them safe)"
+        );
+        let timeouts = clients.sns.config().timeout_config().cloned();
+        assert_eq!(
+            timeouts.and_then(|t| t.operation_timeout()),
+            Some(AWS_OPERATION_TIMEOUT)
+        );
     }
 }
