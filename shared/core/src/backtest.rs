@@ -65,9 +65,15 @@ pub fn replay(
                 }
                 Decision::SchedulesCheck { due_at } if due_at <= now => {
                     let since = history.partition_point(|v| v.event.received_at < at);
-                    if let Some(AbsenceDecision::Fires(firing)) =
-                        decide_absence(rule, trigger.event, &history[since..], due_at, due_at)
-                    {
+                    if let Some(AbsenceDecision::Fires(firing)) = decide_absence(
+                        rule,
+                        trigger.event,
+                        &history[since..],
+                        due_at,
+                        due_at,
+                        &memory,
+                    ) {
+                        memory.apply(firing.claim, &trigger.event.id);
                         fired.push(would_fire(user, firing));
                     }
                 }

@@ -187,18 +187,25 @@ pub enum AbsenceDecision {
     Satisfied {
         by: EventId,
     },
+    /// Nothing arrived, but the rule fired for this user recently and cools down until then.
+    CoolingDown {
+        until: Millis,
+    },
     Fires(Firing),
 }
 
 /// Decides an absence rule's check for `trigger`, due at `due` (as scheduled): `after` holds the
 /// user's events received from the trigger until then (a superset is fine); `at` is when the
-/// alert fires. Returns `None` when `rule` is not an absence rule.
+/// alert fires. A rule with a cooldown measures it between due times, so the answer does not
+/// depend on how late the queue delivered the check. Returns `None` when `rule` is not an
+/// absence rule.
 pub fn decide_absence(
     rule: &Rule,
     trigger: &StoredEvent,
     after: &[Viewed<'_>],
     due: Millis,
     at: Millis,
+    memory: &RuleMemory,
 ) -> Option<AbsenceDecision> {
     let Condition::Absence(absence) = &rule.condition else {
         return None;
@@ -211,20 +218,31 @@ pub fn decide_absence(
             && e.received_at <= due
             && absence.expect.matches(&v.view)
     });
-    Some(match answer {
-        Some(v) => AbsenceDecision::Satisfied {
+    if let Some(v) = answer {
+        return Some(AbsenceDecision::Satisfied {
             by: v.event.id.clone(),
-        },
-        None => AbsenceDecision::Fires(Firing {
-            claim: StateClaim::None,
-            alert_id: AlertId::for_trigger(&rule.id, trigger.user, &trigger.id),
-            trigger: trigger.id.clone(),
-            event_ids: vec![trigger.id.clone()],
-            totals: None,
-            text: rule.render_message(trigger, None),
-            fired_at: at,
-        }),
-    })
+        });
+    }
+    let claim = match absence.cooldown_seconds {
+        0 => StateClaim::None,
+        seconds => {
+            if let Some(until) = memory.cooldown_until.filter(|until| *until > due) {
+                return Some(AbsenceDecision::CoolingDown { until });
+            }
+            StateClaim::Cooldown {
+                until: due.plus_seconds(u64::from(seconds)),
+            }
+        }
+    };
+    Some(AbsenceDecision::Fires(Firing {
+        claim,
+        alert_id: AlertId::for_trigger(&rule.id, trigger.user, &trigger.id),
+        trigger: trigger.id.clone(),
+        event_ids: vec![trigger.id.clone()],
+        totals: None,
+        text: rule.render_message(trigger, None),
+        fired_at: at,
+    }))
 }
 
 #[cfg(test)]
@@ -250,7 +268,14 @@ mod tests {
         due: Millis,
         at: Millis,
     ) -> Option<AbsenceDecision> {
-        decide_absence(rule, trigger, &Viewed::all(after), due, at)
+        decide_absence(
+            rule,
+            trigger,
+            &Viewed::all(after),
+            due,
+            at,
+            &RuleMemory::default(),
+        )
     }
 
     #[test]
@@ -375,6 +400,59 @@ mod tests {
             }))
         ));
         assert_eq!(da(&seed(0), &trigger, &late, due, due), None);
+    }
+
+    #[test]
+    fn an_absence_cooldown_is_measured_between_due_times() {
+        let mut rule = seed(2);
+        if let Condition::Absence(absence) = &mut rule.condition {
+            absence.cooldown_seconds = 3_600;
+        }
+        let first = paid(1, "a", 0, 10);
+        let due = first.received_at.plus_seconds(900);
+        let Some(AbsenceDecision::Fires(firing)) = decide_absence(
+            &rule,
+            &first,
+            &[],
+            due,
+            due.plus_seconds(30),
+            &RuleMemory::default(),
+        ) else {
+            panic!("an unanswered payment fires");
+        };
+        assert_eq!(
+            firing.claim,
+            StateClaim::Cooldown {
+                until: due.plus_seconds(3_600)
+            },
+            "from the due time, not from when the queue delivered the check"
+        );
+        let mut memory = RuleMemory::default();
+        memory.apply(firing.claim, &first.id);
+        let second = paid(1, "b", 60, 10);
+        let second_due = second.received_at.plus_seconds(900);
+        assert_eq!(
+            decide_absence(&rule, &second, &[], second_due, second_due, &memory),
+            Some(AbsenceDecision::CoolingDown {
+                until: due.plus_seconds(3_600)
+            })
+        );
+        let late = paid(1, "c", 3_600, 10);
+        let late_due = late.received_at.plus_seconds(900);
+        assert!(matches!(
+            decide_absence(&rule, &late, &[], late_due, late_due, &memory),
+            Some(AbsenceDecision::Fires(_))
+        ));
+        assert!(
+            matches!(
+                da(&seed(2), &first, &[], due, due),
+                Some(AbsenceDecision::Fires(Firing {
+                    claim: StateClaim::None,
+                    ..
+                }))
+            ),
+            "without a cooldown every unanswered payment alerts"
+        );
     }
 
     #[test]

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use crate::absence::AbsenceCheck;
 use crate::alerting::{AlertDispatcher, DispatchError, Dispatched};
 use crate::clock::Clock;
-use crate::decision::{AbsenceDecision, Viewed, decide_absence};
+use crate::decision::{AbsenceDecision, RuleMemory, StateClaim, Viewed, decide_absence};
 use crate::domain::Millis;
 use crate::evaluation::alert_of;
-use crate::ports::{AbsenceScheduler, EventStore, PortError};
+use crate::ports::{AbsenceScheduler, EventStore, PortError, RuleState};
 use crate::source::RuleSource;
 
 /// What running a check did.
@@ -20,6 +20,8 @@ pub enum AbsenceOutcome {
     Satisfied,
     /// Nothing arrived: the alert was dispatched (or had been already).
     Fired(Dispatched),
+    /// Nothing arrived, but the rule fired for this user within its cooldown: no alert.
+    CoolingDown,
     /// The rule was deleted, disabled or changed kind since the check was scheduled.
     RuleWithdrawn,
     /// The triggering event is not in the store, so there is nothing to alert about.
@@ -30,6 +32,8 @@ pub enum AbsenceOutcome {
 pub struct AbsenceChecker {
     pub rules: Arc<RuleSource>,
     pub events: Arc<dyn EventStore>,
+    /// Cooldowns of absence rules that have one.
+    pub state: Arc<dyn RuleState>,
     pub scheduler: Arc<dyn AbsenceScheduler>,
     pub dispatcher: AlertDispatcher,
     pub clock: Arc<dyn Clock>,
@@ -54,15 +58,35 @@ impl AbsenceChecker {
         let Some(trigger) = events.iter().find(|e| e.id == check.event_id) else {
             return Ok(AbsenceOutcome::TriggerMissing);
         };
-        match decide_absence(rule, trigger, &Viewed::all(&events), check.due_at, now) {
+        // The rule's state is not read in advance: the cooldown claim checks it atomically.
+        let decision = decide_absence(
+            rule,
+            trigger,
+            &Viewed::all(&events),
+            check.due_at,
+            now,
+            &RuleMemory::default(),
+        );
+        match decision {
             // The rule changed kind since the check was scheduled.
             None => Ok(AbsenceOutcome::RuleWithdrawn),
             Some(AbsenceDecision::Satisfied { .. }) => Ok(AbsenceOutcome::Satisfied),
-            Some(AbsenceDecision::Fires(firing)) => Ok(AbsenceOutcome::Fired(
-                self.dispatcher
-                    .dispatch(&alert_of(rule, trigger, firing))
-                    .await?,
-            )),
+            Some(AbsenceDecision::CoolingDown { .. }) => Ok(AbsenceOutcome::CoolingDown),
+            Some(AbsenceDecision::Fires(firing)) => {
+                if let StateClaim::Cooldown { until } = firing.claim
+                    && !self
+                        .state
+                        .claim_cooldown(&rule.id, check.user, &check.event_id, check.due_at, until)
+                        .await?
+                {
+                    return Ok(AbsenceOutcome::CoolingDown);
+                }
+                Ok(AbsenceOutcome::Fired(
+                    self.dispatcher
+                        .dispatch(&alert_of(rule, trigger, firing))
+                        .await?,
+                ))
+            }
         }
     }
 }

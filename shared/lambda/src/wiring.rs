@@ -168,6 +168,7 @@ pub fn absence_handler(
         checker: AbsenceChecker {
             rules: rule_source(settings, clients)?,
             events: events(settings, clients)?,
+            state: rule_state(settings, clients)?,
             scheduler: absence_scheduler(settings, clients)?,
             dispatcher: dispatcher(settings, clients, clock.clone())?,
             clock,

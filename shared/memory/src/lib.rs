@@ -135,6 +135,7 @@ impl MemoryPorts {
         AbsenceChecker {
             rules,
             events: self.events.clone(),
+            state: self.rule_state.clone(),
             scheduler: self.queue.clone(),
             dispatcher: self.dispatcher(clock.clone()),
             clock,

@@ -103,6 +103,9 @@ pub struct AbsenceCondition {
     pub seconds: NonZeroU32,
     /// The event whose absence is the alert.
     pub expect: Pattern,
+    /// After firing, the rule stays quiet for this user this long (measured between checks' due
+    /// times), so a user who pays ten bills without feedback makes one alert, not ten. 0: none.
+    pub cooldown_seconds: u32,
 }
 
 impl AbsenceCondition {
@@ -362,7 +365,7 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             "sum",
             "cooldown_seconds",
         ],
-        Some("absence") => &["type", "seconds", "expect"],
+        Some("absence") => &["type", "seconds", "expect", "cooldown_seconds"],
         _ => {
             return report(
                 problems,
@@ -414,17 +417,8 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                     None
                 }
             };
-            let cooldown_seconds = match object.get("cooldown_seconds") {
-                None => seconds.map(NonZeroU32::get),
-                Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-                    Some(n) if n <= MAX_COOLDOWN_SECONDS => Some(n),
-                    _ => report(
-                        problems,
-                        &format!("{path}.cooldown_seconds"),
-                        format!("must be an integer from 0 to {MAX_COOLDOWN_SECONDS}"),
-                    ),
-                },
-            };
+            let cooldown_seconds =
+                cooldown_field(object, seconds.map(NonZeroU32::get), path, problems);
             Some(Condition::Window(WindowCondition {
                 seconds: seconds?,
                 threshold: threshold?,
@@ -435,12 +429,34 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             let seconds = seconds_field(object, "seconds", MAX_ABSENCE_SECONDS, path, problems);
             let expect = required(object, "expect", path, problems)
                 .and_then(|v| Pattern::from_json(v, &format!("{path}.expect"), problems));
+            let cooldown_seconds = cooldown_field(object, Some(0), path, problems);
             Some(Condition::Absence(AbsenceCondition {
                 seconds: seconds?,
                 expect: expect?,
+                cooldown_seconds: cooldown_seconds?,
             }))
         }
         _ => None,
+    }
+}
+
+/// `cooldown_seconds`: 0 to [`MAX_COOLDOWN_SECONDS`], `default` when absent.
+fn cooldown_field(
+    object: &Map<String, Value>,
+    default: Option<u32>,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u32> {
+    match object.get("cooldown_seconds") {
+        None => default,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n <= MAX_COOLDOWN_SECONDS => Some(n),
+            _ => report(
+                problems,
+                &format!("{path}.cooldown_seconds"),
+                format!("must be an integer from 0 to {MAX_COOLDOWN_SECONDS}"),
+            ),
+        },
     }
 }
 

@@ -13,8 +13,8 @@ use cuba_core::ports::EventStore;
 use cuba_core::rules::{Condition, RuleSet};
 use cuba_core::tryout;
 
-/// The seed rules plus a tight window with a short cooldown and a first-feedback rule, so
-/// cooldowns end and restart within the histories.
+/// The seed rules plus a tight window with a short cooldown, a first-feedback rule and two short
+/// absences (one with a cooldown), so cooldowns end and restart within the histories.
 fn rules() -> RuleSet {
     let mut document: serde_json::Value =
         serde_json::from_str(cuba_core::rules::DEFAULT_RULES_JSON).expect("the seed rules");
@@ -26,7 +26,11 @@ fn rules() -> RuleSet {
          "action": {"type": "sms_user"}, "message": "thanks"},
         {"id": "short-silence", "when": {"kind": "activity"},
          "condition": {"type": "absence", "seconds": 45, "expect": {"kind": "feedback"}},
-         "action": {"type": "notify_operator"}, "message": "silent"}
+         "action": {"type": "notify_operator"}, "message": "silent"},
+        {"id": "quiet-silence", "when": {"kind": "activity"},
+         "condition": {"type": "absence", "seconds": 30, "expect": {"kind": "feedback"},
+                       "cooldown_seconds": 120},
+         "action": {"type": "notify_operator"}, "message": "silent, at most every 2 minutes"}
     ]);
     if let (Some(rules), Some(extra)) = (document["rules"].as_array_mut(), extra.as_array()) {
         rules.extend(extra.iter().cloned());

@@ -134,6 +134,44 @@ async fn an_absence_check_fires_unless_feedback_arrives_in_time() {
 }
 
 #[tokio::test]
+async fn an_absence_cooldown_makes_one_alert_of_a_run_of_unanswered_payments() {
+    let mut document: serde_json::Value =
+        serde_json::from_str(cuba_core::rules::DEFAULT_RULES_JSON).expect("the seed rules");
+    document["rules"][2]["condition"]["cooldown_seconds"] = json!(3_600);
+    let w = World::with_rules(RuleSet::from_json(&document).expect("valid rules"));
+    for i in 0..5 {
+        w.at_seconds(i * 60);
+        w.deliver(3, &format!("p{i}"), paid(100)).await;
+    }
+    w.at_seconds(5_000);
+    let queued = w.ports.queue.take();
+    let mut outcomes = Vec::new();
+    for q in &queued {
+        outcomes.push(w.checker.run(&q.check).await.expect("a check runs"));
+    }
+    let fired = outcomes
+        .iter()
+        .filter(|o| matches!(o, AbsenceOutcome::Fired(_)))
+        .count();
+    let quiet = outcomes
+        .iter()
+        .filter(|o| **o == AbsenceOutcome::CoolingDown)
+        .count();
+    assert_eq!((fired, quiet), (1, 4), "{outcomes:?}");
+    assert_eq!(w.ports.notifier.operator_alerts().len(), 1);
+    // A redelivery of the check that fired finds its alert settled; the others stay quiet.
+    assert_eq!(
+        w.checker.run(&queued[0].check).await,
+        Ok(AbsenceOutcome::Fired(Dispatched::AlreadySettled))
+    );
+    assert_eq!(
+        w.checker.run(&queued[1].check).await,
+        Ok(AbsenceOutcome::CoolingDown)
+    );
+    assert_eq!(w.ports.notifier.operator_alerts().len(), 1);
+}
+
+#[tokio::test]
 async fn a_check_for_a_withdrawn_rule_or_a_missing_trigger_does_nothing() {
     let w = World::new();
     let check = AbsenceCheck {
