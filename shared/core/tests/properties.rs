@@ -57,6 +57,17 @@ fn json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Every intake parser's answer to `bytes`.
+fn every_parser(bytes: &[u8]) -> [Result<(), InvalidInput>; 5] {
+    [
+        parse_activity(bytes).map(|_| ()),
+        parse_event(bytes).map(|_| ()),
+        parse_feedback(bytes).map(|_| ()),
+        parse_profile(bytes).map(|_| ()),
+        parse_batch(bytes, 100).map(|_| ()),
+    ]
+}
+
 fn structured(e: &InvalidInput) {
     assert!(!e.message.is_empty(), "{e:?}");
     assert!(!e.code.as_str().is_empty(), "{e:?}");
@@ -79,13 +90,7 @@ proptest! {
 
     #[test]
     fn intake_takes_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        for result in [
-            parse_activity(&bytes).map(|_| ()),
-            parse_event(&bytes).map(|_| ()),
-            parse_feedback(&bytes).map(|_| ()),
-            parse_profile(&bytes).map(|_| ()),
-            parse_batch(&bytes, 100).map(|_| ()),
-        ] {
+        for result in every_parser(&bytes) {
             if let Err(e) = result {
                 structured(&e);
             }
@@ -95,14 +100,8 @@ proptest! {
     #[test]
     fn intake_takes_any_json(value in json()) {
         let bytes = serde_json::to_vec(&value).unwrap_or_default();
-        for result in [
-            parse_activity(&bytes).map(|_| ()),
-            parse_event(&bytes).map(|_| ()),
-            parse_feedback(&bytes).map(|_| ()),
-            parse_profile(&bytes).map(|_| ()),
-            parse_batch(&bytes, 100).map(|_| ()),
-            intake::parse_event_value(value.clone()).map(|_| ()),
-        ] {
+        let from_value = intake::parse_event_value(value.clone()).map(|_| ());
+        for result in every_parser(&bytes).into_iter().chain([from_value]) {
             if let Err(e) = result {
                 structured(&e);
             }
