@@ -65,14 +65,11 @@ mod tests {
     #[test]
     fn a_bill_payment_plans_one_check_per_absence_rule() {
         let rules = RuleSet::default_rules().unwrap();
-        let paid = event(EventBody::Activity(Activity {
-            noun: "bill".into(),
-            verb: "paid".into(),
-            ts: None,
-            latlong: None,
-            time: None,
-            properties: Default::default(),
-        }));
+        let paid = event(EventBody::Activity(Activity::new(
+            "bill",
+            "paid",
+            Default::default(),
+        )));
         let checks = plan_absence_checks(&rules, &paid);
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].rule_id.as_str(), "bill-paid-no-feedback");

@@ -166,6 +166,24 @@ pub struct Activity {
     pub properties: Map<String, Value>,
 }
 
+impl Activity {
+    /// An activity with only what rules and schemas read: its noun, verb and properties.
+    pub fn new(
+        noun: impl Into<String>,
+        verb: impl Into<String>,
+        properties: Map<String, Value>,
+    ) -> Self {
+        Activity {
+            noun: noun.into(),
+            verb: verb.into(),
+            ts: None,
+            latlong: None,
+            time: None,
+            properties,
+        }
+    }
+}
+
 /// A 1-5 star rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
@@ -392,17 +410,14 @@ mod tests {
             user: UserId(7),
             id: EventId::parse("e1").unwrap(),
             received_at: Millis(1_000),
-            body: EventBody::Activity(Activity {
-                noun: "bill".into(),
-                verb: "paid".into(),
-                ts: None,
-                latlong: None,
-                time: None,
-                properties: serde_json::json!({"amount": 3000})
+            body: EventBody::Activity(Activity::new(
+                "bill",
+                "paid",
+                serde_json::json!({"amount": 3000})
                     .as_object()
                     .cloned()
                     .unwrap(),
-            }),
+            )),
         };
         let view = event.view();
         assert_eq!(view["kind"], "activity");

@@ -17,17 +17,14 @@ pub fn paid(user: u64, id: &str, seconds: u64, amount: u64) -> StoredEvent {
         user,
         id,
         seconds,
-        EventBody::Activity(Activity {
-            noun: "bill".into(),
-            verb: "paid".into(),
-            ts: None,
-            latlong: None,
-            time: None,
-            properties: serde_json::json!({"amount": amount, "type": "gas"})
+        EventBody::Activity(Activity::new(
+            "bill",
+            "paid",
+            serde_json::json!({"amount": amount, "type": "gas"})
                 .as_object()
                 .cloned()
                 .unwrap(),
-        }),
+        )),
     )
 }
 

@@ -763,14 +763,11 @@ mod tests {
             user: UserId(1),
             id: EventId::parse("b").unwrap(),
             received_at: Millis(T),
-            body: EventBody::Activity(Activity {
-                noun: "bill".into(),
-                verb: "paid".into(),
-                ts: None,
-                latlong: None,
-                time: None,
-                properties: properties.as_object().cloned().unwrap_or_default(),
-            }),
+            body: EventBody::Activity(Activity::new(
+                "bill",
+                "paid",
+                properties.as_object().cloned().unwrap_or_default(),
+            )),
         };
         assert!(
             set.validate(&bill(json!({"amount": 10, "type": "x"})))

@@ -194,17 +194,14 @@ async fn a_queue_batch_reports_each_failed_message_alone() {
             user: UserId(user),
             id: EventId::parse(id).expect("an id"),
             received_at: START,
-            body: EventBody::Activity(Activity {
-                noun: "bill".into(),
-                verb: "paid".into(),
-                ts: None,
-                latlong: None,
-                time: None,
-                properties: json!({"amount": 10, "type": "gas"})
+            body: EventBody::Activity(Activity::new(
+                "bill",
+                "paid",
+                json!({"amount": 10, "type": "gas"})
                     .as_object()
                     .cloned()
                     .unwrap_or_default(),
-            }),
+            )),
         };
         h.ports
             .events

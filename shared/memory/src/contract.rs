@@ -32,17 +32,14 @@ fn at(base: Millis, ms: u64) -> Millis {
 }
 
 fn paid(user: u64, event: &str, received_at: Millis, amount: u64) -> ReceivedEvent {
-    let body = EventBody::Activity(Activity {
-        noun: "bill".into(),
-        verb: "paid".into(),
-        ts: None,
-        latlong: None,
-        time: None,
-        properties: json!({"amount": amount})
+    let body = EventBody::Activity(Activity::new(
+        "bill",
+        "paid",
+        json!({"amount": amount})
             .as_object()
             .cloned()
             .unwrap_or_default(),
-    });
+    ));
     ReceivedEvent {
         raw: format!(r#"{{"noun": "bill", "verb": "paid", "properties": {{"amount": {amount}}}}}"#),
         event: StoredEvent {

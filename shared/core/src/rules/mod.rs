@@ -596,17 +596,14 @@ mod tests {
             user: UserId(1),
             id: EventId::parse(id).unwrap(),
             received_at: Millis(1),
-            body: EventBody::Activity(Activity {
-                noun: "bill".into(),
-                verb: "paid".into(),
-                ts: None,
-                latlong: None,
-                time: None,
-                properties: json!({"amount": amount, "type": "electricity"})
+            body: EventBody::Activity(Activity::new(
+                "bill",
+                "paid",
+                json!({"amount": amount, "type": "electricity"})
                     .as_object()
                     .cloned()
                     .unwrap(),
-            }),
+            )),
         }
     }
 

@@ -139,32 +139,26 @@ impl World {
 }
 
 pub fn paid(amount: u64) -> EventBody {
-    EventBody::Activity(Activity {
-        noun: "bill".into(),
-        verb: "paid".into(),
-        ts: None,
-        latlong: None,
-        time: None,
-        properties: json!({"amount": amount, "type": "electricity"})
+    EventBody::Activity(Activity::new(
+        "bill",
+        "paid",
+        json!({"amount": amount, "type": "electricity"})
             .as_object()
             .cloned()
             .unwrap_or_default(),
-    })
+    ))
 }
 
 /// A bill payment its schema refuses (no `type`).
 pub fn paid_without_type(amount: u64) -> EventBody {
-    EventBody::Activity(Activity {
-        noun: "bill".into(),
-        verb: "paid".into(),
-        ts: None,
-        latlong: None,
-        time: None,
-        properties: json!({"amount": amount})
+    EventBody::Activity(Activity::new(
+        "bill",
+        "paid",
+        json!({"amount": amount})
             .as_object()
             .cloned()
             .unwrap_or_default(),
-    })
+    ))
 }
 
 pub fn feedback(rating: u8) -> EventBody {
