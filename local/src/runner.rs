@@ -31,6 +31,10 @@ pub const INGEST_FUNCTION: &str = "IngestFunction";
 pub const RULES_FUNCTION: &str = "RulesFunction";
 pub const ABSENCE_FUNCTION: &str = "AbsenceCheckFunction";
 pub const ADMIN_FUNCTION: &str = "AdminFunction";
+pub const SWEEPER_FUNCTION: &str = "SweeperFunction";
+/// The sweeper runs every minute on AWS; locally every two seconds, so that tests (and `make
+/// dev`) see a dead worker's alert finished soon after its lease lapses.
+const LOCAL_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 pub const EVENTS_TABLE: &str = "EventsTable";
 pub const ABSENCE_QUEUE: &str = "AbsenceQueue";
 pub const OPERATOR_TOPIC: &str = "OperatorTopic";
@@ -125,6 +129,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let rules_env = function_settings(RULES_FUNCTION)?;
     let absence_env = function_settings(ABSENCE_FUNCTION)?;
     let admin_env = function_settings(ADMIN_FUNCTION)?;
+    let sweeper_env = function_settings(SWEEPER_FUNCTION)?;
     let settings = |vars: &BTreeMap<String, String>| {
         let vars = vars.clone();
         Settings::new(move |name| vars.get(name).cloned())
@@ -140,6 +145,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let stream_handler = wiring::stream_handler(&settings(&rules_env), &clients)?;
     let absence_handler =
         wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;
+    let sweeper = wiring::sweeper(&settings(&sweeper_env), &clients, options.clock.clone())?;
 
     let stream_mapping = template.event_source(RULES_FUNCTION, "DynamoDB", known)?;
     let failure_arn = stream_mapping
@@ -195,6 +201,18 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
             progress.clone(),
         )));
     }
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LOCAL_SWEEP_INTERVAL).await;
+            match sweeper.sweep().await {
+                Ok(report) if report.stuck > 0 => {
+                    tracing::warn!(?report, "the sweeper finished stuck alerts");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %cuba_core::ports::ErrorChain(&e), "sweep failed"),
+            }
+        }
+    }));
     tasks.push(tokio::spawn(poll_queue(
         clients.sqs.clone(),
         queue_url,

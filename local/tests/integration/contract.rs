@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use cuba_aws::{
     AwsClients, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore, DynamoErrorLog, DynamoEvents,
-    DynamoProfiles, DynamoRuleState,
+    DynamoProfiles, DynamoRuleState, DynamoSmsQuotas,
 };
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::Millis;
@@ -81,6 +81,13 @@ async fn rule_state() {
     let t = Tables::new().await;
     let state = DynamoRuleState::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
     contract::rule_state(&state, t.base).await;
+}
+
+#[tokio::test]
+async fn sms_quotas() {
+    let t = Tables::new().await;
+    let quotas = DynamoSmsQuotas::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::sms_quotas(&quotas, t.base).await;
 }
 
 #[tokio::test]

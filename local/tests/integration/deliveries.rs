@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use aws_lambda_events::dynamodb::EventRecord;
-use aws_sdk_dynamodb::types::AttributeValue;
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::{EventId, Millis, UserId};
@@ -13,7 +12,11 @@ use cuba_lambda::handlers::{DynamoDbEvent, SqsEvent};
 use cuba_local::runner::to_lambda_record;
 use serde_json::json;
 
-use crate::harness::{Options, TestStack, bill};
+use crate::harness::{Options, TestStack, bill, wait_until};
+use cuba_aws::DynamoAlertLedger;
+use cuba_core::alert::{Alert, AlertId, Claim};
+use cuba_core::ports::AlertLedger;
+use cuba_core::rules::Action;
 
 /// Every record on the events table's stream so far, as Lambda would deliver them.
 async fn stream_records(t: &TestStack) -> Vec<EventRecord> {
@@ -212,7 +215,7 @@ async fn records_that_can_never_succeed_are_reported_not_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_alert_claimed_by_a_worker_that_died_is_delivered_once_its_lease_lapses() {
+async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once() {
     let t = TestStack::start_with(Options {
         poll_stream: false,
         ..Options::default()
@@ -222,33 +225,52 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_once_its_lease_laps
     t.accept("/api/v1/event/", 40, &bill(700)).await;
     let records = stream_records(&t).await;
 
-    // A worker claimed the alert and died before sending: its lease runs 2 more seconds.
-    let lease_until = SystemClock.now().0 + 2_000;
-    aws_sdk_dynamodb::Client::new(&t.sdk)
-        .put_item()
-        .table_name(
-            t.stack
-                .provisioned
-                .table("AlertsTable")
-                .expect("alerts table"),
-        )
-        .item(
-            "alert_id",
-            AttributeValue::S("first-bill-payment#40#first".into()),
-        )
-        .item("status", AttributeValue::S("pending".into()))
-        .item("lease_until", AttributeValue::N(lease_until.to_string()))
-        .send()
-        .await
-        .expect("plant a stale claim");
+    // A worker claimed the alert and died before sending: its lease runs 3 more seconds.
+    let ledger = DynamoAlertLedger::new(
+        aws_sdk_dynamodb::Client::new(&t.sdk),
+        t.stack
+            .provisioned
+            .table("AlertsTable")
+            .expect("alerts table"),
+    );
+    let rule_id = RuleId::parse("first-bill-payment").expect("a rule id");
+    let alert = Alert {
+        id: AlertId::first(&rule_id, UserId(40)),
+        rule_id,
+        user: UserId(40),
+        event_ids: Vec::new(),
+        action: Action::SmsUser,
+        text: "Welcome aboard: your first bill payment went through.".into(),
+        fired_at: SystemClock.now(),
+    };
+    let now = SystemClock.now();
+    let lease_until = Millis(now.0 + 3_000);
+    assert_eq!(
+        ledger.claim(&alert, now, lease_until).await,
+        Ok(Claim::Claimed { lease_until })
+    );
 
+    // The redelivered record leaves the alert to its holder: the record succeeds at once.
     let response = t.stack.stream_handler.handle(batch_of(records)).await;
     assert!(response.batch_item_failures.is_empty());
     assert!(
-        SystemClock.now().0 >= lease_until,
-        "delivered only after the lease lapsed"
+        t.sms_to(&phone).await.is_empty(),
+        "not sent under a live lease"
     );
-    assert_eq!(t.sms_to(&phone).await.len(), 1);
+
+    // Once the lease lapses, the sweeper delivers it, once.
+    wait_until(
+        Duration::from_secs(20),
+        "the sweeper delivers the alert",
+        || async { t.sms_to(&phone).await.len() == 1 },
+    )
+    .await;
+    assert!(
+        SystemClock.now().0 >= lease_until.0,
+        "only after the lease lapsed"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(t.sms_to(&phone).await.len(), 1, "and only once");
     let ledger = t.ledger_for("first-bill-payment").await;
     assert_eq!(ledger.len(), 1);
     assert_eq!(crate::harness::s(&ledger[0], "status"), "sent");

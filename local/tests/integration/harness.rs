@@ -62,6 +62,9 @@ fn write_test_rules() -> PathBuf {
     path
 }
 
+/// How the code SMS begins.
+pub const VERIFICATION_SMS: &str = "Your Cube verification code is";
+
 pub struct TestStack {
     pub stack: RunningStack,
     pub sdk: SdkConfig,
@@ -197,7 +200,8 @@ impl TestStack {
         answer["id"].as_str().expect("an id").to_owned()
     }
 
-    /// Stores a phone for `user`, unique across the whole test run so SMS can be told apart.
+    /// Stores and verifies a phone for `user` (with the code texted to it, read from moto), unique
+    /// across the whole test run so SMS can be told apart.
     pub async fn register_phone(&self, user: u64) -> String {
         // Unique within this run by the counter, and unlikely to repeat an earlier run's against
         // a long-lived moto thanks to the random prefix.
@@ -211,12 +215,44 @@ impl TestStack {
                 &serde_json::json!({"user": user, "phone": phone}),
             )
             .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["verified"], false, "{body}");
+        let code = self.verification_code(&phone).await;
+        let (status, body) = self
+            .post(
+                "/api/v1/user/verify",
+                user,
+                &serde_json::json!({"code": code}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["verified"], true, "{body}");
         phone
     }
 
-    /// Every SMS moto has recorded for `phone`.
+    /// The last verification code texted to `phone`.
+    pub async fn verification_code(&self, phone: &str) -> String {
+        let texts = self.all_sms_to(phone).await;
+        let text = texts
+            .iter()
+            .rev()
+            .find(|t| t.starts_with(VERIFICATION_SMS))
+            .expect("a verification SMS");
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|part| part.len() == 6)
+            .expect("a six-digit code")
+            .to_owned()
+    }
+
+    /// Every alert SMS moto has recorded for `phone` (verification codes left out).
     pub async fn sms_to(&self, phone: &str) -> Vec<String> {
+        let mut texts = self.all_sms_to(phone).await;
+        texts.retain(|t| !t.starts_with(VERIFICATION_SMS));
+        texts
+    }
+
+    /// Every SMS moto has recorded for `phone`.
+    pub async fn all_sms_to(&self, phone: &str) -> Vec<String> {
         // moto builds data.json from live objects without a lock; a stream record appended
         // while it serialises makes that one answer fail. Asking again is enough.
         let mut attempt = 0;

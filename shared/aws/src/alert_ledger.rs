@@ -12,6 +12,14 @@ use cuba_core::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery}
 use cuba_core::domain::Millis;
 use cuba_core::ports::{AlertLedger, PortError};
 
+/// The sparse index of unsettled alerts, by lease end: what the sweeper reads. Only `pending`
+/// and `sending` items carry its key attribute, so it holds exactly the alerts in flight.
+pub const ALERTS_UNSETTLED_INDEX: &str = "by_lease";
+
+/// The one value of `unsettled`. (In flight at once are the alerts of a few seconds, a volume
+/// one partition carries with room to spare.)
+const UNSETTLED: &str = "u";
+
 /// An alerts-table item: the entry operators browse, plus what only the table needs.
 #[derive(Serialize, Deserialize)]
 struct AlertRow {
@@ -19,9 +27,12 @@ struct AlertRow {
     entry: AlertEntry,
     /// The `by_hour` listing index's partition key.
     hour: u64,
-    /// While `pending`: until when the claiming worker holds the alert.
+    /// While unsettled: until when the worker holds the alert (and the `by_lease` sort key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease_until: Option<Millis>,
+    /// While unsettled: the `by_lease` partition key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unsettled: Option<String>,
 }
 
 /// What a failed claim reads back.
@@ -49,6 +60,14 @@ impl DynamoAlertLedger {
     fn key(id: &AlertId) -> Result<Item, PortError> {
         Ok(Item::from([("alert_id".to_owned(), value(id)?)]))
     }
+
+    async fn lease(&self, id: &AlertId) -> Result<Option<LeaseRow>, PortError> {
+        read_item(&self.client, &self.table, Self::key(id)?)
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
 }
 
 #[async_trait]
@@ -63,6 +82,7 @@ impl AlertLedger for DynamoAlertLedger {
             entry: AlertEntry::pending(alert),
             hour: hour_of(alert.fired_at),
             lease_until: Some(lease_until),
+            unsettled: Some(UNSETTLED.to_owned()),
         };
         let put = self
             .client
@@ -78,24 +98,58 @@ impl AlertLedger for DynamoAlertLedger {
             .send()
             .await;
         if condition_held(put)? {
-            return Ok(Claim::Claimed);
+            return Ok(Claim::Claimed { lease_until });
         }
-        let current: Option<LeaseRow> = read_item(&self.client, &self.table, Self::key(&alert.id)?)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)?;
-        Ok(match current {
-            // `None`: deleted by hand between the two calls; claiming again will work.
+        Ok(match self.lease(&alert.id).await? {
+            // Deleted by hand between the two calls; claiming again will work.
             None => Claim::InFlight { lease_until: now },
+            Some(LeaseRow { status, .. }) if status.is_settled() => Claim::AlreadySettled,
             Some(LeaseRow {
-                status: AlertStatus::Pending,
-                lease_until,
-            }) => Claim::InFlight {
+                status: AlertStatus::Sending,
+                lease_until: held,
+            }) => match held {
+                Some(held) if held >= now => Claim::InFlight { lease_until: held },
+                _ => Claim::Abandoned,
+            },
+            // This very claim took effect and its answer was lost (the SDK retried it).
+            Some(LeaseRow {
+                lease_until: Some(held),
+                ..
+            }) if held == lease_until => Claim::Claimed { lease_until },
+            Some(LeaseRow { lease_until, .. }) => Claim::InFlight {
                 lease_until: lease_until.unwrap_or(now),
             },
-            Some(_) => Claim::AlreadySettled,
         })
+    }
+
+    async fn mark_sending(
+        &self,
+        id: &AlertId,
+        claimed_until: Millis,
+        sending_until: Millis,
+    ) -> Result<bool, PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)?))
+            .update_expression("SET #status = :sending, lease_until = :sending_until")
+            .condition_expression("#status = :pending AND lease_until = :claimed_until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", value(AlertStatus::Pending)?)
+            .expression_attribute_values(":sending", value(AlertStatus::Sending)?)
+            .expression_attribute_values(":claimed_until", value(claimed_until)?)
+            .expression_attribute_values(":sending_until", value(sending_until)?)
+            .send()
+            .await;
+        if condition_held(update)? {
+            return Ok(true);
+        }
+        // A repeat of a mark that took effect finds the alert as it left it.
+        Ok(matches!(
+            self.lease(id).await?,
+            Some(LeaseRow { status: AlertStatus::Sending, lease_until: Some(held) }) if held == sending_until
+        ))
     }
 
     async fn settle(
@@ -104,20 +158,23 @@ impl AlertLedger for DynamoAlertLedger {
         delivery: &Delivery,
         now: Millis,
     ) -> Result<(), PortError> {
-        let (status, detail_name, detail) = match delivery {
-            Delivery::Sent { message_id } => (AlertStatus::Sent, "message_id", message_id),
-            Delivery::Undeliverable { reason } => (AlertStatus::Undeliverable, "reason", reason),
+        let (detail_name, detail) = match delivery {
+            Delivery::Sent { message_id } => ("message_id", message_id),
+            Delivery::Undeliverable { reason }
+            | Delivery::Suppressed { reason }
+            | Delivery::Unconfirmed { reason } => ("reason", reason),
         };
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)?))
             .update_expression(
-                "SET #status = :status, settled_at = :now, #detail = :detail REMOVE lease_until",
+                "SET #status = :status, settled_at = :now, #detail = :detail \
+                 REMOVE lease_until, unsettled",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#detail", detail_name)
-            .expression_attribute_values(":status", value(status)?)
+            .expression_attribute_values(":status", value(delivery.status())?)
             .expression_attribute_values(":now", value(now)?)
             .expression_attribute_values(":detail", value(detail)?)
             .send()
@@ -132,10 +189,13 @@ impl AlertLedger for DynamoAlertLedger {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)?))
-            .update_expression("SET lease_until = :zero, last_error = :error ADD attempts :one")
-            .condition_expression("#status = :pending")
+            .update_expression(
+                "SET #status = :pending, lease_until = :zero, last_error = :error ADD attempts :one",
+            )
+            .condition_expression("#status IN (:pending, :sending)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", value(AlertStatus::Pending)?)
+            .expression_attribute_values(":sending", value(AlertStatus::Sending)?)
             .expression_attribute_values(":zero", value(Millis(0))?)
             .expression_attribute_values(":one", value(1u64)?)
             .expression_attribute_values(
@@ -146,5 +206,30 @@ impl AlertLedger for DynamoAlertLedger {
             .await;
         // A failed condition means the alert was settled meanwhile: nothing to release.
         condition_held(update).map(|_| ())
+    }
+
+    async fn stuck(
+        &self,
+        lapsed_before: Millis,
+        limit: usize,
+    ) -> Result<Vec<AlertEntry>, PortError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ALERTS_UNSETTLED_INDEX)
+            .key_condition_expression("unsettled = :u AND lease_until < :before")
+            .expression_attribute_values(":u", value(UNSETTLED)?)
+            .expression_attribute_values(":before", value(lapsed_before)?)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<_, AlertRow>(item).map(|row| row.entry))
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)
     }
 }

@@ -10,6 +10,7 @@ mod events;
 mod items;
 mod profiles;
 mod rule_state;
+mod sms_quotas;
 mod sns;
 mod sqs;
 
@@ -17,19 +18,21 @@ use std::time::Duration;
 
 use aws_types::SdkConfig;
 use aws_types::sdk_config::TimeoutConfig;
+use cuba_core::alerting::CallLimits;
 
-pub use alert_ledger::DynamoAlertLedger;
+pub use alert_ledger::{ALERTS_UNSETTLED_INDEX, DynamoAlertLedger};
 pub use browse::{DynamoBrowse, hour_of};
 pub use documents::DynamoDocumentStore;
 pub use error_log::DynamoErrorLog;
 pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX};
 pub use profiles::DynamoProfiles;
 pub use rule_state::DynamoRuleState;
+pub use sms_quotas::DynamoSmsQuotas;
 pub use sns::SnsNotifier;
 pub use sqs::SqsAbsenceScheduler;
 
-/// No single AWS call (retries included) may take longer, so an alert's delivery lease
-/// ([`cuba_core::alerting::DELIVERY_LEASE_SECONDS`]) cannot lapse under a live worker.
+/// No single AWS call (retries included) takes longer; alert delivery leases are derived from
+/// it ([`AwsClients::call_limits`]).
 pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The AWS clients, built once per process and shared by every adapter.
@@ -41,6 +44,20 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
+    /// The longest a DynamoDB call and an SNS publish can take, read from the clients as
+    /// configured: what alert delivery leases must cover.
+    pub fn call_limits(&self) -> CallLimits {
+        let limit = |timeouts: Option<&TimeoutConfig>| {
+            timeouts
+                .and_then(TimeoutConfig::operation_timeout)
+                .unwrap_or(AWS_OPERATION_TIMEOUT)
+        };
+        CallLimits {
+            store: limit(self.dynamodb.config().timeout_config()),
+            publish: limit(self.sns.config().timeout_config()),
+        }
+    }
+
     pub fn new(sdk: &SdkConfig) -> Self {
         let sdk = sdk
             .to_builder()
@@ -69,6 +86,7 @@ mod tests {
     use super::*;
     use aws_sdk_sns::config::BehaviorVersion;
     use aws_types::region::Region;
+    use cuba_core::alerting::{DeliveryLeases, SETTLE_ATTEMPTS, STORE_CALLS_BEFORE_SENDING};
 
     #[test]
     fn sns_publishes_are_never_retried_by_the_sdk() {
@@ -96,5 +114,27 @@ mod tests {
             timeouts.and_then(|t| t.operation_timeout()),
             Some(AWS_OPERATION_TIMEOUT)
         );
+    }
+
+    #[test]
+    fn delivery_leases_outlast_the_calls_they_cover() {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        let clients = AwsClients::new(&sdk);
+        let limits = clients.call_limits();
+        // Every timeout that bounds a call the leases cover, read back from the clients.
+        let longest = |timeouts: Option<&TimeoutConfig>| {
+            let t = timeouts.expect("clients have timeouts");
+            t.operation_timeout()
+                .expect("an operation timeout bounds every call")
+        };
+        let store = longest(clients.dynamodb.config().timeout_config());
+        let publish = longest(clients.sns.config().timeout_config());
+        assert_eq!((limits.store, limits.publish), (store, publish));
+        let leases = DeliveryLeases::covering(limits);
+        assert!(leases.claim > store * STORE_CALLS_BEFORE_SENDING);
+        assert!(leases.sending > publish + store * SETTLE_ATTEMPTS);
     }
 }

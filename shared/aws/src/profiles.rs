@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use crate::items::{Item, corrupt, n, read_item, unavailable};
+use crate::items::{Item, condition_held, corrupt, n, read_item};
 use cuba_core::domain::{UserId, UserProfile};
 use cuba_core::ports::{PortError, ProfileStore};
 
@@ -24,16 +24,33 @@ impl DynamoProfiles {
 
 #[async_trait]
 impl ProfileStore for DynamoProfiles {
-    async fn put_profile(&self, profile: &UserProfile) -> Result<(), PortError> {
-        let item: Item = serde_dynamo::to_item(profile).map_err(corrupt)?;
-        self.client
+    async fn save(&self, profile: &UserProfile, expected: u64) -> Result<bool, PortError> {
+        let mut stored = profile.clone();
+        stored.version = expected + 1;
+        let item: Item = serde_dynamo::to_item(&stored).map_err(corrupt)?;
+        // Profiles written before versions existed have none: they count as version 0.
+        let condition = if expected == 0 {
+            "attribute_not_exists(version) OR version = :expected"
+        } else {
+            "version = :expected"
+        };
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_values(":expected", n(expected))
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .await;
+        if condition_held(put)? {
+            return Ok(true);
+        }
+        // A repeat of this very write (its answer was lost) finds the profile as it left it.
+        Ok(self
+            .profile(profile.user)
+            .await?
+            .is_some_and(|current| current == stored))
     }
 
     async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError> {

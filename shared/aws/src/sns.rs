@@ -2,24 +2,35 @@
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
+use aws_sdk_sns::config::http::HttpResponse;
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::operation::publish::PublishError as SnsPublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use cuba_core::alert::OperatorAlert;
 use cuba_core::domain::PhoneNumber;
-use cuba_core::ports::{Notifier, PortError};
+use cuba_core::ports::{Notifier, PortError, PublishError};
 
 /// Publishes SMS directly to phone numbers and operator alerts to the operator topic.
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: Client,
-    operator_topic_arn: String,
+    /// `None` where only SMS are sent (the ingest function's verification codes).
+    operator_topic_arn: Option<String>,
 }
 
 impl SnsNotifier {
     pub fn new(client: Client, operator_topic_arn: impl Into<String>) -> Self {
         SnsNotifier {
             client,
-            operator_topic_arn: operator_topic_arn.into(),
+            operator_topic_arn: Some(operator_topic_arn.into()),
+        }
+    }
+
+    pub fn sms_only(client: Client) -> Self {
+        SnsNotifier {
+            client,
+            operator_topic_arn: None,
         }
     }
 }
@@ -40,40 +51,88 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, PortError> {
         .map_err(|e| PortError::corrupt_from("a message attribute", e))
 }
 
-fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> PortError {
-    PortError::unavailable("sns", e)
+/// Codes with which SNS says it did not take a message for now.
+const TRANSIENT_CODES: [&str; 6] = [
+    "Throttled",
+    "Throttling",
+    "ThrottlingException",
+    "KMSThrottling",
+    "InternalError",
+    "InternalFailure",
+];
+
+/// Sorts a failed publish by what it says about the message: SNS answered "not now" (throttled,
+/// 5xx) or no request was built: not sent. SNS answered any other error (invalid number,
+/// opted out, sandbox, authorisation): refused for good. No answer at all (a timeout, a
+/// connection lost, an unreadable response): the message may have gone out.
+fn publish_error(e: SdkError<SnsPublishError, HttpResponse>) -> PublishError {
+    match &e {
+        SdkError::ConstructionFailure(_) => PublishError::NotSent(PortError::unavailable("sns", e)),
+        SdkError::ServiceError(failure) => {
+            let code = failure.err().code().unwrap_or_default();
+            if failure.raw().status().is_server_error() || TRANSIENT_CODES.contains(&code) {
+                PublishError::NotSent(PortError::unavailable("sns", e))
+            } else {
+                PublishError::Refused {
+                    reason: format!(
+                        "{code}: {}",
+                        failure.err().message().unwrap_or("no message")
+                    ),
+                }
+            }
+        }
+        _ => PublishError::Unanswered(PortError::unavailable("sns", e)),
+    }
+}
+
+/// A request that could not be built: nothing was sent.
+fn not_built(e: PortError) -> PublishError {
+    PublishError::NotSent(e)
 }
 
 #[async_trait]
 impl Notifier for SnsNotifier {
-    async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PortError> {
+    async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PublishError> {
         let out = self
             .client
             .publish()
             .phone_number(phone.as_str())
             .message(text)
             // Alerts about a user's own money must not be throttled or dropped like marketing.
-            .message_attributes("AWS.SNS.SMS.SMSType", string_attribute("Transactional")?)
+            .message_attributes(
+                "AWS.SNS.SMS.SMSType",
+                string_attribute("Transactional").map_err(not_built)?,
+            )
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(publish_error)?;
         Ok(out.message_id.unwrap_or_default())
     }
 
-    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PortError> {
+    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PublishError> {
+        let topic = self.operator_topic_arn.as_deref().ok_or_else(|| {
+            not_built(PortError::unavailable_because(
+                "sns",
+                "this function has no operator topic",
+            ))
+        })?;
         let body = serde_json::to_string(alert)
-            .map_err(|e| PortError::corrupt_from("an operator alert", e))?;
+            .map_err(|e| not_built(PortError::corrupt_from("an operator alert", e)))?;
+        let rule_id = string_attribute(alert.rule_id.as_str()).map_err(not_built)?;
+        let severity = serde_name(alert.severity)
+            .and_then(|name| string_attribute(&name))
+            .map_err(not_built)?;
         let out = self
             .client
             .publish()
-            .topic_arn(&self.operator_topic_arn)
+            .topic_arn(topic)
             .subject(format!("Cuba alert: {}", alert.rule_id))
             .message(body)
-            .message_attributes("rule_id", string_attribute(alert.rule_id.as_str())?)
-            .message_attributes("severity", string_attribute(&serde_name(alert.severity)?)?)
+            .message_attributes("rule_id", rule_id)
+            .message_attributes("severity", severity)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(publish_error)?;
         Ok(out.message_id.unwrap_or_default())
     }
 }

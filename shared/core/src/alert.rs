@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{EventId, Millis, UserId};
-use crate::rules::{Action, Rule, RuleId, Severity};
+use crate::rules::{Action, Rule, RuleId, SMS_BUDGET_RULE, Severity};
 
 /// `{rule}#{user}#{discriminator}`: rule ids and event ids cannot contain `#`, so distinct
 /// alerts never share a key.
@@ -22,6 +22,11 @@ impl AlertId {
     /// The alert a window or absence rule sends for one triggering event.
     pub fn for_trigger(rule: &RuleId, user: UserId, trigger: &EventId) -> Self {
         AlertId(format!("{rule}#{user}#{trigger}"))
+    }
+
+    /// The one operator alert saying the SMS budget of `day` (a UTC day) ran out.
+    pub fn budget_exhausted(day: u64) -> Self {
+        AlertId(format!("{SMS_BUDGET_RULE}#0#day-{day}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -67,10 +72,32 @@ pub enum Delivery {
     Sent {
         message_id: String,
     },
-    /// Recorded instead of silently dropped, e.g. an SMS for a user with no phone on file.
+    /// Recorded instead of silently dropped: no verified phone on file, or the provider refused
+    /// the message for good (invalid number, opted out).
     Undeliverable {
         reason: String,
     },
+    /// Not sent on purpose: over a per-user or per-phone cap, or the daily SMS budget.
+    Suppressed {
+        reason: String,
+    },
+    /// Handed to the provider without an answer (a timeout, or a worker that stopped while
+    /// publishing): it may or may not have gone out. Never sent again automatically, because a
+    /// message without an idempotency key cannot be retried without risking a second copy.
+    Unconfirmed {
+        reason: String,
+    },
+}
+
+impl Delivery {
+    pub fn status(&self) -> AlertStatus {
+        match self {
+            Delivery::Sent { .. } => AlertStatus::Sent,
+            Delivery::Undeliverable { .. } => AlertStatus::Undeliverable,
+            Delivery::Suppressed { .. } => AlertStatus::Suppressed,
+            Delivery::Unconfirmed { .. } => AlertStatus::Unconfirmed,
+        }
+    }
 }
 
 /// The JSON body published on the operator topic.
@@ -88,23 +115,40 @@ pub struct OperatorAlert {
 /// Whether this worker may deliver an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// Deliver it, then settle.
-    Claimed,
-    /// Delivered (or found undeliverable) before: do nothing.
+    /// Deliver it, then settle. The lease end is the claim's token: only its holder can move
+    /// the alert on to `sending`.
+    Claimed { lease_until: Millis },
+    /// Settled before: do nothing.
     AlreadySettled,
     /// Another worker holds a lease on it until `lease_until`: retry after that.
     InFlight { lease_until: Millis },
+    /// A worker began publishing it and stopped (its `sending` lease lapsed): whether the
+    /// message went out is unknown, so it must be settled `unconfirmed`, not sent again.
+    Abandoned,
 }
 
 /// Where an alert's delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
-    /// Claimed by a worker (or released by one that failed) and not yet delivered.
+    /// Claimed by a worker (or released by one that failed) and not yet handed to the provider.
     Pending,
+    /// Being handed to the provider: from here on it is never published again.
+    Sending,
     Sent,
-    /// Recorded instead of silently dropped, e.g. an SMS for a user with no phone on file.
+    /// Recorded instead of silently dropped: no verified phone, or refused by the provider.
     Undeliverable,
+    /// Over a cap or the daily budget, so not sent.
+    Suppressed,
+    /// Handed to the provider without an answer: it may or may not have gone out.
+    Unconfirmed,
+}
+
+impl AlertStatus {
+    /// True once the alert's fate is final.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, AlertStatus::Pending | AlertStatus::Sending)
+    }
 }
 
 /// A fired alert as the ledger holds it.

@@ -1,14 +1,26 @@
-//! Delivering fired alerts: claim in the ledger, deliver, settle. The ledger key is
-//! derived from what fired the alert, so a retried or duplicated delivery of the same stream
-//! record or queue message finds the alert already settled and sends nothing.
+//! Delivering fired alerts: claim in the ledger, check the recipient and the SMS limits, mark
+//! the alert `sending`, publish, settle. The ledger key is derived from what fired the alert,
+//! so a retried or duplicated delivery of the same stream record or queue message finds the
+//! alert already settled (or being sent) and publishes nothing.
+//!
+//! What "exactly once" means here: every fired alert gets exactly one ledger entry and is
+//! published at most once; it is not published only when it was settled `undeliverable` or
+//! `suppressed` (with the reason), or when the provider never answered the one publish
+//! (`unconfirmed`: it may have gone out). Only the holder of a live claim can move an alert to
+//! `sending`, and nothing moves it back unless the provider answered that it did not take the
+//! message.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alert::{Alert, Claim, Delivery, OperatorAlert};
+use crate::alert::{Alert, AlertEntry, Claim, Delivery, OperatorAlert};
 use crate::clock::Clock;
-use crate::ports::{AlertLedger, ErrorChain, Notifier, PortError, ProfileStore};
-use crate::rules::Action;
+use crate::domain::{Millis, PhoneNumber, UserProfile};
+use crate::ports::{
+    AlertLedger, ErrorChain, Notifier, PortError, ProfileStore, PublishError, SmsQuota, SmsQuotas,
+};
+use crate::rules::{Action, RuleId, SMS_BUDGET_RULE, Severity};
+use crate::sms;
 
 /// What [`AlertDispatcher::dispatch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,107 +28,347 @@ pub enum Dispatched {
     Delivered(Delivery),
     /// Settled by an earlier delivery of the same trigger.
     AlreadySettled,
+    /// Another worker holds the alert; if that worker died, the sweeper finishes the alert once
+    /// the lease lapses.
+    InFlight,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DispatchError {
-    #[error("alert {0} is being delivered by another worker")]
-    InFlight(String),
-    #[error(transparent)]
-    Port(#[from] PortError),
+/// The longest any store call and the publish call may take, as the adapters are configured
+/// (their timeouts, retries included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    pub store: Duration,
+    pub publish: Duration,
 }
 
-/// How long a worker may hold an alert before another may take it over: longer than one SNS
-/// publish can take (the SDK clients time out operations after
-/// [`crate::wiring::AWS_OPERATION_TIMEOUT`]), short enough for a retry to wait it out.
-pub const DELIVERY_LEASE_SECONDS: u64 = 10;
+/// Store calls a claim's holder may make before the alert is `sending`: the profile read, two
+/// attempts of a read and a conditional write for each of the per-user and per-phone quotas,
+/// the budget, the budget alert's claim, and the mark itself.
+pub const STORE_CALLS_BEFORE_SENDING: u32 = 12;
 
-/// The longest a dispatch waits for another worker's lease to lapse.
-const MAX_LEASE_WAIT_MILLIS: u64 = DELIVERY_LEASE_SECONDS * 1000 + 500;
+/// Tries of the settle after a publish, before the alert is left to the sweeper.
+pub const SETTLE_ATTEMPTS: u32 = 3;
 
-/// SNS rejects SMS bodies over 1600 characters; message templates pull in client-controlled
-/// fields, so the rendered text is cut rather than the alert lost.
-pub const SMS_MAX_CHARS: usize = 1600;
+const SETTLE_BACKOFF: Duration = Duration::from_millis(200);
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long a worker holds an alert: a claim lease covering every call up to `sending`, and a
+/// `sending` lease covering the publish and the settles, each derived from the calls' limits so
+/// that a live worker is not overtaken. (Overtaking would not double a message: the `sending`
+/// mark is conditional on the claim. It would make the live worker give the alert up.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryLeases {
+    pub claim: Duration,
+    pub sending: Duration,
+}
+
+impl DeliveryLeases {
+    pub fn covering(limits: CallLimits) -> Self {
+        let backoffs: Duration = (1..SETTLE_ATTEMPTS).map(|n| SETTLE_BACKOFF * n).sum();
+        DeliveryLeases {
+            claim: limits.store * STORE_CALLS_BEFORE_SENDING + LEASE_MARGIN,
+            sending: limits.publish + limits.store * SETTLE_ATTEMPTS + backoffs + LEASE_MARGIN,
+        }
+    }
+}
+
+/// Limits on SMS: what a client can make Cuba send, and how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsPolicy {
+    /// Segments one SMS may take (counted the GSM-7 / UCS-2 way); longer text is cut.
+    pub max_segments: u8,
+    /// SMS per user in any 24 hours.
+    pub per_user: u32,
+    /// SMS per phone number in any 24 hours, whichever users name it.
+    pub per_phone: u32,
+    /// SMS per UTC day, all users together.
+    pub daily_budget: u32,
+}
+
+impl Default for SmsPolicy {
+    fn default() -> Self {
+        SmsPolicy {
+            max_segments: 2,
+            per_user: 10,
+            per_phone: 10,
+            daily_budget: 5000,
+        }
+    }
+}
+
+const DAY_MILLIS: u64 = 24 * 3600 * 1000;
 
 #[derive(Clone)]
 pub struct AlertDispatcher {
     pub ledger: Arc<dyn AlertLedger>,
     pub profiles: Arc<dyn ProfileStore>,
     pub notifier: Arc<dyn Notifier>,
+    pub quotas: Arc<dyn SmsQuotas>,
     pub clock: Arc<dyn Clock>,
+    pub leases: DeliveryLeases,
+    pub sms: SmsPolicy,
+}
+
+/// Where a claimed alert goes, once its recipient and limits are checked.
+enum Route {
+    Sms(PhoneNumber),
+    Operator,
+    /// Settled without publishing.
+    Settle(Delivery),
 }
 
 impl AlertDispatcher {
-    pub async fn dispatch(&self, alert: &Alert) -> Result<Dispatched, DispatchError> {
-        let mut claim = self.claim(alert).await?;
-        if let Claim::InFlight { lease_until } = claim {
-            // In Lambda a lease outlives its holder only when the holder died: its retry comes
-            // after the invocation ended. Waiting out the (short) lease here, instead of failing
-            // the record, keeps a crash from burning the source's retries.
-            let wait = lease_until.0.saturating_sub(self.clock.now().0) + 50;
-            if wait <= MAX_LEASE_WAIT_MILLIS {
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                claim = self.claim(alert).await?;
-            }
-        }
-        match claim {
-            Claim::AlreadySettled => return Ok(Dispatched::AlreadySettled),
-            Claim::InFlight { .. } => {
-                return Err(DispatchError::InFlight(alert.id.as_str().to_owned()));
-            }
-            Claim::Claimed => {}
-        }
-        match self.deliver(alert).await {
-            Ok(delivery) => {
-                self.ledger
-                    .settle(&alert.id, &delivery, self.clock.now())
-                    .await?;
-                tracing::info!(alert_id = alert.id.as_str(), rule_id = %alert.rule_id, user = %alert.user, outcome = ?delivery, "alert settled");
+    pub async fn dispatch(&self, alert: &Alert) -> Result<Dispatched, PortError> {
+        let now = self.clock.now();
+        let claimed_until = now.plus_millis(millis(self.leases.claim));
+        match self.ledger.claim(alert, now, claimed_until).await? {
+            Claim::AlreadySettled => Ok(Dispatched::AlreadySettled),
+            Claim::InFlight { .. } => Ok(Dispatched::InFlight),
+            Claim::Abandoned => {
+                let delivery = Delivery::Unconfirmed {
+                    reason: "a worker stopped while publishing it; not sent again".into(),
+                };
+                self.settle(alert, &delivery).await?;
                 Ok(Dispatched::Delivered(delivery))
             }
-            Err(error) => {
-                let reason = ErrorChain(&error).to_string();
-                if let Err(release_error) = self.ledger.release(&alert.id, &reason).await {
-                    // The lease expires by itself; the retry just waits for it.
-                    tracing::warn!(alert_id = alert.id.as_str(), release_error = %ErrorChain(&release_error), "could not release alert claim");
+            Claim::Claimed { lease_until } => {
+                let result = self.deliver_claimed(alert, lease_until).await;
+                if let Err(error) = &result {
+                    // Only reached before `sending`, or when the provider said it took nothing.
+                    let reason = ErrorChain(error).to_string();
+                    if let Err(release_error) = self.ledger.release(&alert.id, &reason).await {
+                        // The lease lapses by itself; the retry or the sweeper waits for it.
+                        tracing::warn!(alert_id = alert.id.as_str(), release_error = %ErrorChain(&release_error), "could not release alert claim");
+                    }
                 }
-                Err(error.into())
+                result
             }
         }
     }
 
-    async fn claim(&self, alert: &Alert) -> Result<Claim, PortError> {
+    /// Finishes alerts whose worker died: a `pending` one is delivered, a `sending` one is
+    /// settled `unconfirmed`. `lapsed_before` is normally now.
+    pub async fn redrive(&self, entry: &AlertEntry) -> Result<Dispatched, PortError> {
+        self.dispatch(&Alert {
+            id: entry.alert_id.clone(),
+            rule_id: entry.rule_id.clone(),
+            user: entry.user,
+            event_ids: entry.event_ids.clone(),
+            action: entry.action,
+            text: entry.text.clone(),
+            fired_at: entry.fired_at,
+        })
+        .await
+    }
+
+    async fn deliver_claimed(
+        &self,
+        alert: &Alert,
+        claimed_until: Millis,
+    ) -> Result<Dispatched, PortError> {
+        let phone = match self.route(alert).await? {
+            Route::Settle(delivery) => {
+                self.settle(alert, &delivery).await?;
+                return Ok(Dispatched::Delivered(delivery));
+            }
+            Route::Sms(phone) => Some(phone),
+            Route::Operator => None,
+        };
+        let sending_until = self.clock.now().plus_millis(millis(self.leases.sending));
+        if !self
+            .ledger
+            .mark_sending(&alert.id, claimed_until, sending_until)
+            .await?
+        {
+            // The lease lapsed under this worker and another took the alert over.
+            return Ok(Dispatched::InFlight);
+        }
+        let published = match &phone {
+            Some(phone) => {
+                let text = sms::fit(&alert.text, usize::from(self.sms.max_segments));
+                self.notifier.send_sms(phone, &text).await
+            }
+            None => self.notifier.notify_operator(&operator_body(alert)).await,
+        };
+        let delivery = match published {
+            Ok(message_id) => Delivery::Sent { message_id },
+            Err(PublishError::Refused { reason }) => Delivery::Undeliverable { reason },
+            Err(PublishError::Unanswered(error)) => Delivery::Unconfirmed {
+                reason: ErrorChain(&PublishError::Unanswered(error)).to_string(),
+            },
+            Err(PublishError::NotSent(error)) => return Err(error),
+        };
+        self.settle(alert, &delivery).await?;
+        Ok(Dispatched::Delivered(delivery))
+    }
+
+    async fn route(&self, alert: &Alert) -> Result<Route, PortError> {
+        if let Action::NotifyOperator { .. } = alert.action {
+            return Ok(Route::Operator);
+        }
+        let profile = self.profiles.profile(alert.user).await?;
+        let phone = match profile {
+            None => {
+                return Ok(undeliverable(format!(
+                    "user {} has no phone number on file",
+                    alert.user
+                )));
+            }
+            Some(UserProfile {
+                phone,
+                phone_verified: false,
+                ..
+            }) => {
+                return Ok(undeliverable(format!(
+                    "user {}'s phone number {} is not verified",
+                    alert.user,
+                    phone.as_str()
+                )));
+            }
+            Some(profile) => profile.phone,
+        };
         let now = self.clock.now();
-        self.ledger
-            .claim(alert, now, now.plus_seconds(DELIVERY_LEASE_SECONDS))
-            .await
-    }
-
-    async fn deliver(&self, alert: &Alert) -> Result<Delivery, PortError> {
-        match alert.action {
-            Action::SmsUser => {
-                let Some(profile) = self.profiles.profile(alert.user).await? else {
-                    return Ok(Delivery::Undeliverable {
-                        reason: format!("user {} has no phone number on file", alert.user),
-                    });
-                };
-                let text: String = alert.text.chars().take(SMS_MAX_CHARS).collect();
-                let message_id = self.notifier.send_sms(&profile.phone, &text).await?;
-                Ok(Delivery::Sent { message_id })
-            }
-            Action::NotifyOperator { severity } => {
-                let body = OperatorAlert {
-                    alert_id: alert.id.clone(),
-                    rule_id: alert.rule_id.clone(),
-                    severity,
-                    user: alert.user,
-                    event_ids: alert.event_ids.clone(),
-                    text: alert.text.clone(),
-                    fired_at: alert.fired_at,
-                };
-                let message_id = self.notifier.notify_operator(&body).await?;
-                Ok(Delivery::Sent { message_id })
+        let caps = [
+            (SmsQuota::User(alert.user), self.sms.per_user, "this user"),
+            (
+                SmsQuota::Phone(phone.clone()),
+                self.sms.per_phone,
+                "this phone number",
+            ),
+        ];
+        for (quota, cap, whom) in caps {
+            if !self.quotas.take(&quota, cap, &alert.id, now).await? {
+                return Ok(Route::Settle(Delivery::Suppressed {
+                    reason: format!("{whom} already had {cap} SMS in the last 24 hours"),
+                }));
             }
         }
+        let day = now.0 / DAY_MILLIS;
+        if !self.quotas.take_budget(day, self.sms.daily_budget).await? {
+            self.report_budget_exhausted(alert, day).await?;
+            return Ok(Route::Settle(Delivery::Suppressed {
+                reason: format!("the daily budget of {} SMS is spent", self.sms.daily_budget),
+            }));
+        }
+        Ok(Route::Sms(phone))
+    }
+
+    /// Tells the operators, once per day, that SMS are being suppressed. Sent before the SMS
+    /// that crossed the budget is settled, so a failure here retries both.
+    async fn report_budget_exhausted(&self, alert: &Alert, day: u64) -> Result<(), PortError> {
+        let rule_id = RuleId::parse(SMS_BUDGET_RULE)
+            .map_err(|e| PortError::corrupt_from("the budget rule id", e))?;
+        let notice = Alert {
+            id: crate::alert::AlertId::budget_exhausted(day),
+            rule_id,
+            user: alert.user,
+            event_ids: alert.event_ids.clone(),
+            action: Action::NotifyOperator {
+                severity: Severity::Critical,
+            },
+            text: format!(
+                "The daily budget of {} SMS is spent: further SMS are suppressed until 00:00 UTC.",
+                self.sms.daily_budget
+            ),
+            fired_at: self.clock.now(),
+        };
+        // Not recursive: an operator alert never reaches the budget.
+        Box::pin(self.dispatch(&notice)).await.map(|_| ())
+    }
+
+    /// Settles, trying again briefly: a publish that happened must not be left looking unsent.
+    async fn settle(&self, alert: &Alert, delivery: &Delivery) -> Result<(), PortError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .ledger
+                .settle(&alert.id, delivery, self.clock.now())
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(alert_id = alert.id.as_str(), rule_id = %alert.rule_id, user = %alert.user, outcome = ?delivery, "alert settled");
+                    return Ok(());
+                }
+                Err(error) if attempt >= SETTLE_ATTEMPTS => return Err(error),
+                Err(error) => {
+                    tracing::warn!(alert_id = alert.id.as_str(), attempt, error = %ErrorChain(&error), "settling the alert failed; trying again");
+                    tokio::time::sleep(SETTLE_BACKOFF * attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+fn undeliverable(reason: String) -> Route {
+    Route::Settle(Delivery::Undeliverable { reason })
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn operator_body(alert: &Alert) -> OperatorAlert {
+    let severity = match alert.action {
+        Action::NotifyOperator { severity } => severity,
+        Action::SmsUser => Severity::Info,
+    };
+    OperatorAlert {
+        alert_id: alert.id.clone(),
+        rule_id: alert.rule_id.clone(),
+        severity,
+        user: alert.user,
+        event_ids: alert.event_ids.clone(),
+        text: alert.text.clone(),
+        fired_at: alert.fired_at,
+    }
+}
+
+/// What one sweep of stuck alerts did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    /// Unsettled alerts past their lease that the sweep found.
+    pub stuck: usize,
+    /// Of those, delivered (or settled) now.
+    pub settled: usize,
+    /// Of those, settled `unconfirmed` (a worker stopped while publishing).
+    pub unconfirmed: usize,
+    /// Of those, still unsettled (the retry failed or another worker holds them).
+    pub remaining: usize,
+}
+
+/// Re-drives alerts stuck `pending` past their lease (their worker died, or gave up after the
+/// source's retries) and settles those stuck `sending` as `unconfirmed`. Runs on a schedule.
+#[derive(Clone)]
+pub struct AlertSweeper {
+    pub dispatcher: AlertDispatcher,
+    /// The most alerts one sweep takes on.
+    pub batch: usize,
+}
+
+impl AlertSweeper {
+    pub async fn sweep(&self) -> Result<SweepReport, PortError> {
+        let now = self.dispatcher.clock.now();
+        let stuck = self.dispatcher.ledger.stuck(now, self.batch).await?;
+        let mut report = SweepReport {
+            stuck: stuck.len(),
+            ..SweepReport::default()
+        };
+        for entry in &stuck {
+            match self.dispatcher.redrive(entry).await {
+                Ok(Dispatched::Delivered(Delivery::Unconfirmed { reason })) => {
+                    tracing::warn!(alert_id = entry.alert_id.as_str(), %reason, "stuck alert settled unconfirmed");
+                    report.unconfirmed += 1;
+                    report.settled += 1;
+                }
+                Ok(Dispatched::Delivered(_) | Dispatched::AlreadySettled) => report.settled += 1,
+                Ok(Dispatched::InFlight) => report.remaining += 1,
+                Err(error) => {
+                    tracing::warn!(alert_id = entry.alert_id.as_str(), error = %ErrorChain(&error), "re-driving a stuck alert failed");
+                    report.remaining += 1;
+                }
+            }
+        }
+        Ok(report)
     }
 }

@@ -24,6 +24,10 @@ impl Millis {
     }
 
     /// The next millisecond: turns an exclusive lower bound into an inclusive one.
+    pub fn plus_millis(self, millis: u64) -> Millis {
+        Millis(self.0.saturating_add(millis))
+    }
+
     pub fn plus_one(self) -> Millis {
         Millis(self.0.saturating_add(1))
     }
@@ -111,7 +115,7 @@ impl fmt::Display for EventId {
 }
 
 /// A phone number in E.164 form (`+` then 8 to 15 digits, no leading zero).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
 
@@ -348,12 +352,65 @@ impl StoredEvent {
     }
 }
 
-/// The profile SMS actions need.
+/// A phone verification code: six decimal digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerificationCode(String);
+
+impl VerificationCode {
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| VerificationCode(raw.to_owned()))
+    }
+
+    /// A fresh code from the operating system's random source (through UUIDv7's random bits).
+    pub fn random() -> Self {
+        let bytes = uuid::Uuid::now_v7().into_bytes();
+        let mut tail = [0u8; 8];
+        tail.copy_from_slice(&bytes[8..]);
+        // The top two bits are the UUID variant; the other 62 are random.
+        let random = u64::from_be_bytes(tail) & (u64::MAX >> 2);
+        VerificationCode(format!("{:06}", random % 1_000_000))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Codes never appear in logs or debug output.
+impl std::fmt::Debug for VerificationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerificationCode(<redacted>)")
+    }
+}
+
+/// The profile SMS actions need: a phone number, and whether its user proved it is theirs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserProfile {
     pub user: UserId,
     pub phone: PhoneNumber,
     pub updated_at: Millis,
+    /// SMS actions send only to a verified number. Profiles stored before verification existed
+    /// read as unverified.
+    #[serde(default)]
+    pub phone_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_code: Option<PendingCode>,
+    /// When verification codes were sent, kept for the last hour (the rate limit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes_sent: Vec<Millis>,
+    /// Bumped on every write, for optimistic concurrency.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// A verification code sent to the profile's phone and not yet entered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCode {
+    /// A keyed hash of the code: the code itself is never stored.
+    pub hash: String,
+    pub expires_at: Millis,
+    pub attempts_left: u8,
 }
 
 /// The outcome of storing an event under its (user, id) key.

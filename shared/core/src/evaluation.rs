@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::alert::Alert;
-use crate::alerting::{AlertDispatcher, DispatchError, Dispatched};
+use crate::alerting::{AlertDispatcher, Dispatched};
 use crate::decision::{Decision, Firing, RuleMemory, StateClaim, Viewed, decide};
 use crate::domain::StoredEvent;
 use crate::ports::{EventStore, PortError, RuleState};
@@ -31,7 +31,7 @@ impl RuleEvaluator {
     /// scheduled by [`crate::processing::EventPipeline`] and run from the delay queue.) Safe to
     /// repeat for the same event: claims are keyed by the event, and the ledger refuses a second
     /// delivery.
-    pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, DispatchError> {
+    pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
         let trigger = Viewed::of(event);
         let mut outcomes = Vec::new();
         let rules = self.rules.current().await?;

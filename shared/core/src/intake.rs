@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{
     Activity, EventId, FEEDBACK_COMMENT_MAX_CHARS, Feedback, Millis, PhoneNumber, Rating,
-    SessionId, UserId, WebEvent,
+    SessionId, UserId, VerificationCode, WebEvent,
 };
 
 /// Why a request body was refused.
@@ -388,6 +388,16 @@ pub fn parse_profile(body: &[u8]) -> Result<ProfileSubmission, InvalidInput> {
     let phone = PhoneNumber::parse(&raw).map_err(|e| InvalidInput::invalid_value("phone", e))?;
     fields.finish()?;
     Ok(ProfileSubmission { user, phone })
+}
+
+/// `{"code": "123456"}`, the phone verification code a user read from their SMS.
+pub fn parse_verification(body: &[u8]) -> Result<VerificationCode, InvalidInput> {
+    let mut fields = Fields::parse(body)?;
+    let raw = fields.required_string("code", 6)?;
+    let code = VerificationCode::parse(&raw)
+        .ok_or_else(|| InvalidInput::invalid_value("code", "must be the 6 digits from the SMS"))?;
+    fields.finish()?;
+    Ok(code)
 }
 
 /// Accepts epoch seconds or milliseconds (as a number or a string of digits) or RFC 3339.
@@ -869,6 +879,21 @@ mod tests {
     #[test]
     fn profiles_need_an_e164_phone() {
         assert!(parse_profile(br#"{"user": 1, "phone": "+15555550123"}"#).is_ok());
+        assert_eq!(
+            parse_verification(br#"{"code": "012345"}"#).map(|c| c.as_str().to_owned()),
+            Ok("012345".to_owned())
+        );
+        for bad in [
+            r#"{"code": "12345"}"#,
+            r#"{"code": "12345a"}"#,
+            r#"{"code": "1234567"}"#,
+        ] {
+            assert_eq!(
+                error_of(parse_verification(bad.as_bytes())).1,
+                Some("code".into()),
+                "{bad}"
+            );
+        }
         assert_eq!(
             error_of(parse_profile(br#"{"user": 1, "phone": "555-0123"}"#)),
             (InputErrorCode::InvalidValue, Some("phone".into()))

@@ -6,11 +6,13 @@
 //! - [`domain`]: ids, events, profiles.
 //! - [`document`]: versioned documents, the vocabulary rules and schemas share.
 //! - [`rules`], [`schemas`], [`intake`]: the languages, and reading what clients send.
+//! - [`sms`]: how carriers count an SMS.
 //! - [`alert`], [`absence`], [`error_log`], [`listing`]: the data the ports carry.
 //! - [`decision`]: whether and how a rule fires, as one pure function.
 //! - [`ports`]: the traits; [`clock`]: time as a dependency.
 //! - [`source`], [`alerting`], [`evaluation`], [`scheduling`], [`processing`]: the
-//!   orchestration the functions run; [`tryout`], [`backtest`] and [`activity`] serve the
+//!   orchestration the functions run; [`verification`] proves phone numbers; [`tryout`],
+//!   [`backtest`] and [`activity`] serve the
 //!   admin API.
 
 pub mod absence;
@@ -33,5 +35,7 @@ pub mod processing;
 pub mod rules;
 pub mod scheduling;
 pub mod schemas;
+pub mod sms;
 pub mod source;
 pub mod tryout;
+pub mod verification;

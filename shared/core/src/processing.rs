@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use crate::absence::plan_absence_checks;
-use crate::alerting::{DispatchError, Dispatched};
+use crate::alerting::Dispatched;
 use crate::clock::Clock;
 use crate::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
 use crate::error_log::{ErrorEntry, ErrorStatus};
 use crate::evaluation::{RuleEvaluator, RuleOutcome};
-use crate::ports::{AbsenceScheduler, ErrorLog, EventStore};
+use crate::ports::{AbsenceScheduler, ErrorLog, EventStore, PortError};
 use crate::scheduling::schedule_all;
 use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
 use crate::source::SchemaSource;
@@ -59,7 +59,7 @@ pub enum ReplayOutcome {
 
 impl EventPipeline {
     /// The stream consumer's step for one new event. Safe to repeat for the same event.
-    pub async fn process(&self, received: &ReceivedEvent) -> Result<Processed, DispatchError> {
+    pub async fn process(&self, received: &ReceivedEvent) -> Result<Processed, PortError> {
         let schemas = self.schemas.current().await?;
         match schemas.validate(&received.event) {
             Verdict::Valid { .. } => Ok(Processed::Valid(self.run_rules(&received.event).await?)),
@@ -77,7 +77,7 @@ impl EventPipeline {
         received: &ReceivedEvent,
         schema: Option<SchemaRef>,
         violations: &[Violation],
-    ) -> Result<(), DispatchError> {
+    ) -> Result<(), PortError> {
         let event = &received.event;
         let entry = ErrorEntry {
             user: event.user,
@@ -101,7 +101,7 @@ impl EventPipeline {
     }
 
     /// A valid event's processing: its absence checks, then its immediate rules.
-    async fn run_rules(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, DispatchError> {
+    async fn run_rules(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
         let rules = self.evaluator.rules.current().await?;
         let checks = plan_absence_checks(&rules, event);
         schedule_all(self.scheduler.as_ref(), &checks, self.clock.now()).await?;
@@ -116,7 +116,7 @@ impl EventPipeline {
         user: UserId,
         id: &EventId,
         by: &str,
-    ) -> Result<ReplayOutcome, DispatchError> {
+    ) -> Result<ReplayOutcome, PortError> {
         let Some(entry) = self.errors.get(user, id).await? else {
             return Ok(ReplayOutcome::NotFound);
         };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::absence::AbsenceCheck;
-use crate::alerting::{AlertDispatcher, DispatchError, Dispatched};
+use crate::alerting::{AlertDispatcher, Dispatched};
 use crate::clock::Clock;
 use crate::decision::{AbsenceDecision, RuleMemory, StateClaim, Viewed, decide_absence};
 use crate::domain::Millis;
@@ -40,7 +40,7 @@ pub struct AbsenceChecker {
 }
 
 impl AbsenceChecker {
-    pub async fn run(&self, check: &AbsenceCheck) -> Result<AbsenceOutcome, DispatchError> {
+    pub async fn run(&self, check: &AbsenceCheck) -> Result<AbsenceOutcome, PortError> {
         let now = self.clock.now();
         if now < check.due_at {
             let delay_seconds = check.delay_from(now);

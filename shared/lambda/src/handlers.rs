@@ -1,5 +1,6 @@
-//! The two event-driven handlers at the level Lambda sees them: a DynamoDB stream batch in,
-//! a partial batch response out; an SQS batch in, a partial batch response out.
+//! The event-driven handlers at the level Lambda sees them: a DynamoDB stream batch in, a
+//! partial batch response out; an SQS batch in, a partial batch response out; a scheduled
+//! sweep of stuck alerts.
 
 pub use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
 pub use aws_lambda_events::sqs::SqsEvent;
@@ -7,6 +8,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
 pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
 use cuba_core::absence::AbsenceCheck;
+use cuba_core::alerting::{AlertSweeper, SweepReport};
 use cuba_core::domain::{ReceivedEvent, StoredEvent};
 use cuba_core::ports::ErrorChain;
 use cuba_core::processing::EventPipeline;
@@ -97,5 +99,47 @@ impl AbsenceQueueHandler {
             }
         }
         response
+    }
+}
+
+/// Runs the alert sweeper on a schedule.
+#[derive(Clone)]
+pub struct SweepHandler {
+    pub sweeper: AlertSweeper,
+}
+
+/// Alerts a sweep could not finish, or settled `unconfirmed`: the invocation fails so that the
+/// function's error alarm tells the operators.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{remaining} alerts are still stuck and {unconfirmed} were settled unconfirmed (may not have reached their recipient)"
+)]
+pub struct StuckAlerts {
+    pub remaining: usize,
+    pub unconfirmed: usize,
+}
+
+impl SweepHandler {
+    pub async fn handle(&self) -> Result<SweepReport, Box<dyn std::error::Error + Send + Sync>> {
+        let report = self
+            .sweeper
+            .sweep()
+            .await
+            .map_err(|e| ErrorChain(&e).to_string())?;
+        tracing::info!(
+            stuck = report.stuck,
+            settled = report.settled,
+            unconfirmed = report.unconfirmed,
+            remaining = report.remaining,
+            "alert sweep finished"
+        );
+        if report.remaining > 0 || report.unconfirmed > 0 {
+            return Err(StuckAlerts {
+                remaining: report.remaining,
+                unconfirmed: report.unconfirmed,
+            }
+            .into());
+        }
+        Ok(report)
     }
 }

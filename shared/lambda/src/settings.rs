@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use cuba_core::alerting::SmsPolicy;
 use cuba_core::document::{DocumentId, InvalidDocument};
 use cuba_core::ports::PortError;
 use cuba_core::rules::{DEFAULT_RULES_JSON, RuleSet};
@@ -30,6 +31,10 @@ pub mod env {
     pub const SCHEMAS_TABLE: &str = "CUBA_SCHEMAS_TABLE";
     pub const SCHEMAS_FILE: &str = "CUBA_SCHEMAS_FILE";
     pub const ERRORS_TABLE: &str = "CUBA_ERRORS_TABLE";
+    pub const SMS_MAX_SEGMENTS: &str = "CUBA_SMS_MAX_SEGMENTS";
+    pub const SMS_PER_USER: &str = "CUBA_SMS_PER_USER_PER_DAY";
+    pub const SMS_PER_PHONE: &str = "CUBA_SMS_PER_PHONE_PER_DAY";
+    pub const SMS_DAILY_BUDGET: &str = "CUBA_SMS_DAILY_BUDGET";
 }
 
 /// A saved rule change reaches every function instance within this long, unless
@@ -139,6 +144,58 @@ impl<'a> Settings<'a> {
                     env::RULES_CACHE_SECONDS,
                     "a number of seconds",
                 )),
+        }
+    }
+
+    /// The SMS limits: each variable, when set, replaces its default.
+    pub fn sms_policy(&self) -> Result<SmsPolicy, ConfigError> {
+        let defaults = SmsPolicy::default();
+        Ok(SmsPolicy {
+            max_segments: self.number(
+                env::SMS_MAX_SEGMENTS,
+                defaults.max_segments,
+                1..=10,
+                "a whole number from 1 to 10",
+            )?,
+            per_user: self.number(
+                env::SMS_PER_USER,
+                defaults.per_user,
+                0..=1000,
+                "a whole number from 0 to 1000",
+            )?,
+            per_phone: self.number(
+                env::SMS_PER_PHONE,
+                defaults.per_phone,
+                0..=1000,
+                "a whole number from 0 to 1000",
+            )?,
+            daily_budget: self.number(
+                env::SMS_DAILY_BUDGET,
+                defaults.daily_budget,
+                0..=u32::MAX,
+                "a whole number",
+            )?,
+        })
+    }
+
+    fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        expected: &'static str,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<T>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or(ConfigError::Invalid(name, expected)),
         }
     }
 

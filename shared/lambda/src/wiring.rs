@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use cuba_aws::{
     AwsClients, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog, DynamoEvents,
-    DynamoProfiles, DynamoRuleState, SnsNotifier, SqsAbsenceScheduler,
+    DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, SnsNotifier, SqsAbsenceScheduler,
 };
-use cuba_core::alerting::AlertDispatcher;
+use cuba_core::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::evaluation::RuleEvaluator;
 use cuba_core::processing::EventPipeline;
@@ -122,7 +122,13 @@ fn dispatcher(
             clients.sns.clone(),
             settings.required(env::OPERATOR_TOPIC_ARN)?,
         )),
+        quotas: Arc::new(DynamoSmsQuotas::new(
+            clients.dynamodb.clone(),
+            settings.required(env::RULE_STATE_TABLE)?,
+        )),
         clock,
+        leases: DeliveryLeases::covering(clients.call_limits()),
+        sms: settings.sms_policy()?,
     })
 }
 
@@ -176,6 +182,21 @@ pub fn absence_handler(
     })
 }
 
+/// Alerts the sweeper takes on per run; the rest wait for the next run.
+const SWEEP_BATCH: usize = 100;
+
+/// The sweeper function: finishes alerts whose worker died, on a schedule.
+pub fn sweeper(
+    settings: &Settings,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<AlertSweeper, ConfigError> {
+    Ok(AlertSweeper {
+        dispatcher: dispatcher(settings, clients, clock)?,
+        batch: SWEEP_BATCH,
+    })
+}
+
 #[cfg(feature = "http")]
 pub use http::{admin_api, admin_router, ingest_api, ingest_router};
 
@@ -183,11 +204,12 @@ pub use http::{admin_api, admin_router, ingest_api, ingest_router};
 mod http {
     use std::sync::Arc;
 
-    use cuba_aws::{AwsClients, DynamoBrowse};
+    use cuba_aws::{AwsClients, DynamoBrowse, SnsNotifier};
     use cuba_core::clock::{Clock, SystemClock};
     use cuba_core::ports::DocumentStore;
+    use cuba_core::verification::PhoneVerifier;
     use cuba_web::admin::{AdminApi, CursorSeal};
-    use cuba_web::auth::{AdminVerifier, TokenClaims, TokenSecret, TokenVerifier};
+    use cuba_web::auth::{AdminVerifier, PhoneCodeHasher, TokenClaims, TokenSecret, TokenVerifier};
     use cuba_web::ingest::IngestApi;
 
     use super::{events, pipeline, profiles, rule_state, rule_store, schema_store};
@@ -204,11 +226,17 @@ mod http {
         clients: &AwsClients,
         clock: Arc<dyn Clock>,
     ) -> Result<IngestApi, ConfigError> {
+        let user_secret = secret(settings, env::TOKEN_SECRET)?;
         Ok(IngestApi {
             events: events(settings, clients)?,
-            profiles: profiles(settings, clients)?,
+            phones: PhoneVerifier {
+                profiles: profiles(settings, clients)?,
+                sender: Arc::new(SnsNotifier::sms_only(clients.sns.clone())),
+                hasher: Arc::new(PhoneCodeHasher::new(&user_secret)),
+                clock: clock.clone(),
+            },
             verifier: TokenVerifier::with_claims(
-                &secret(settings, env::TOKEN_SECRET)?,
+                &user_secret,
                 TokenClaims {
                     issuer: settings.optional(env::TOKEN_ISSUER),
                     audience: settings.optional(env::TOKEN_AUDIENCE),

@@ -54,18 +54,24 @@ impl AlertLedger for MemoryAlertLedger {
     ) -> Result<Claim, PortError> {
         let call = self.faults.enter("ledger.claim")?;
         let mut rows = lock(&self.rows);
-        let free = match rows.get(&alert.id) {
-            None => Ok(()),
-            Some(row) if row.entry.status != AlertStatus::Pending => Err(Claim::AlreadySettled),
-            Some(row) => match row.lease_until {
-                Some(held) if held < now => Ok(()),
-                Some(held) => Err(Claim::InFlight { lease_until: held }),
-                None => Err(Claim::InFlight { lease_until: now }),
+        let held = |row: &LedgerRow| row.lease_until.unwrap_or(now);
+        let claim = match rows.get(&alert.id) {
+            Some(row) if row.entry.status.is_settled() => Claim::AlreadySettled,
+            Some(row) if row.entry.status == AlertStatus::Sending => {
+                if held(row) < now {
+                    Claim::Abandoned
+                } else {
+                    Claim::InFlight {
+                        lease_until: held(row),
+                    }
+                }
+            }
+            // A repeat of this very claim (its answer was lost).
+            Some(row) if row.lease_until == Some(lease_until) => Claim::Claimed { lease_until },
+            Some(row) if held(row) >= now => Claim::InFlight {
+                lease_until: held(row),
             },
-        };
-        let claim = match free {
-            Err(claim) => claim,
-            Ok(()) => {
+            _ => {
                 rows.insert(
                     alert.id.clone(),
                     LedgerRow {
@@ -73,10 +79,34 @@ impl AlertLedger for MemoryAlertLedger {
                         lease_until: Some(lease_until),
                     },
                 );
-                Claim::Claimed
+                Claim::Claimed { lease_until }
             }
         };
         call.finish(claim)
+    }
+
+    async fn mark_sending(
+        &self,
+        id: &AlertId,
+        claimed_until: Millis,
+        sending_until: Millis,
+    ) -> Result<bool, PortError> {
+        let call = self.faults.enter("ledger.mark_sending")?;
+        let marked = match lock(&self.rows).get_mut(id) {
+            Some(row)
+                if row.entry.status == AlertStatus::Pending
+                    && row.lease_until == Some(claimed_until) =>
+            {
+                row.entry.status = AlertStatus::Sending;
+                row.lease_until = Some(sending_until);
+                true
+            }
+            Some(row) => {
+                row.entry.status == AlertStatus::Sending && row.lease_until == Some(sending_until)
+            }
+            None => false,
+        };
+        call.finish(marked)
     }
 
     async fn settle(
@@ -87,15 +117,12 @@ impl AlertLedger for MemoryAlertLedger {
     ) -> Result<(), PortError> {
         let call = self.faults.enter("ledger.settle")?;
         if let Some(row) = lock(&self.rows).get_mut(id) {
+            row.entry.status = delivery.status();
             match delivery {
-                Delivery::Sent { message_id } => {
-                    row.entry.status = AlertStatus::Sent;
-                    row.entry.message_id = Some(message_id.clone());
-                }
-                Delivery::Undeliverable { reason } => {
-                    row.entry.status = AlertStatus::Undeliverable;
-                    row.entry.reason = Some(reason.clone());
-                }
+                Delivery::Sent { message_id } => row.entry.message_id = Some(message_id.clone()),
+                Delivery::Undeliverable { reason }
+                | Delivery::Suppressed { reason }
+                | Delivery::Unconfirmed { reason } => row.entry.reason = Some(reason.clone()),
             }
             row.entry.settled_at = Some(now);
             row.lease_until = None;
@@ -106,12 +133,32 @@ impl AlertLedger for MemoryAlertLedger {
     async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError> {
         let call = self.faults.enter("ledger.release")?;
         if let Some(row) = lock(&self.rows).get_mut(id)
-            && row.entry.status == AlertStatus::Pending
+            && !row.entry.status.is_settled()
         {
+            row.entry.status = AlertStatus::Pending;
             row.lease_until = Some(Millis(0));
             row.entry.last_error = Some(error.chars().take(1000).collect());
             row.entry.attempts = Some(row.entry.attempts.unwrap_or(0) + 1);
         }
         call.finish(())
+    }
+
+    async fn stuck(
+        &self,
+        lapsed_before: Millis,
+        limit: usize,
+    ) -> Result<Vec<AlertEntry>, PortError> {
+        let call = self.faults.enter("ledger.stuck")?;
+        let mut stuck: Vec<(Millis, AlertEntry)> = lock(&self.rows)
+            .values()
+            .filter(|row| !row.entry.status.is_settled())
+            .filter_map(|row| {
+                let lease = row.lease_until.unwrap_or(Millis(0));
+                (lease < lapsed_before).then(|| (lease, row.entry.clone()))
+            })
+            .collect();
+        stuck.sort_by(|a, b| (a.0, a.1.alert_id.as_str()).cmp(&(b.0, b.1.alert_id.as_str())));
+        stuck.truncate(limit);
+        call.finish(stuck.into_iter().map(|(_, entry)| entry).collect())
     }
 }

@@ -6,14 +6,14 @@
 use cuba_core::alert::{Alert, AlertFilter, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::document::{DocumentAction, DocumentId};
 use cuba_core::domain::{
-    Activity, EventBody, EventId, Feedback, Insert, Millis, PhoneNumber, Rating, ReceivedEvent,
-    SessionId, StoredEvent, UserId, UserProfile, WebEvent,
+    Activity, EventBody, EventId, Feedback, Insert, Millis, PendingCode, PhoneNumber, Rating,
+    ReceivedEvent, SessionId, StoredEvent, UserId, UserProfile, WebEvent,
 };
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::listing::{EventFilter, EventKind, Page};
 use cuba_core::ports::{
     AlertLedger, Browse, DocumentStore, DocumentWriteError, ErrorLog, EventStore, PortError,
-    ProfileStore, RuleState,
+    ProfileStore, RuleState, SmsQuota, SmsQuotas,
 };
 use cuba_core::rules::{Action, RuleId, Severity};
 use cuba_core::schemas::{SchemaRef, Violation};
@@ -195,7 +195,7 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
     assert_eq!((some.len(), truncated), (2, true));
 }
 
-/// Profiles: the last one written wins.
+/// Profiles: written with optimistic concurrency on their version.
 pub async fn profile_store(store: &dyn ProfileStore, base: Millis) {
     assert_eq!(store.profile(UserId(5)).await, Ok(None));
     let phone = |raw: &str| PhoneNumber::parse(raw).expect("a phone number");
@@ -203,16 +203,59 @@ pub async fn profile_store(store: &dyn ProfileStore, base: Millis) {
         user: UserId(5),
         phone: phone("+15555550100"),
         updated_at: base,
+        phone_verified: false,
+        pending_code: Some(PendingCode {
+            hash: "h".into(),
+            expires_at: at(base, 600_000),
+            attempts_left: 5,
+        }),
+        codes_sent: vec![base],
+        version: 0,
     };
-    store.put_profile(&profile).await.expect("saved");
-    assert_eq!(store.profile(UserId(5)).await, Ok(Some(profile)));
+    assert_eq!(store.save(&profile, 0).await, Ok(true));
+    let stored = UserProfile {
+        version: 1,
+        ..profile.clone()
+    };
+    assert_eq!(store.profile(UserId(5)).await, Ok(Some(stored.clone())));
+    assert_eq!(
+        store.save(&profile, 0).await,
+        Ok(true),
+        "a repeat of the same write (its answer was lost) is the writer's own"
+    );
+    let rival = UserProfile {
+        phone: phone("+15555550111"),
+        ..profile.clone()
+    };
+    assert_eq!(
+        store.save(&rival, 0).await,
+        Ok(false),
+        "a writer that read no profile loses to the one that created it"
+    );
     let changed = UserProfile {
-        user: UserId(5),
         phone: phone("+15555550199"),
+        phone_verified: true,
+        pending_code: None,
         updated_at: at(base, 1),
+        ..stored
     };
-    store.put_profile(&changed).await.expect("saved");
-    assert_eq!(store.profile(UserId(5)).await, Ok(Some(changed)));
+    assert_eq!(store.save(&changed, 1).await, Ok(true));
+    let stale = UserProfile {
+        phone_verified: false,
+        ..changed.clone()
+    };
+    assert_eq!(
+        store.save(&stale, 1).await,
+        Ok(false),
+        "a stale version loses"
+    );
+    assert_eq!(
+        store.profile(UserId(5)).await,
+        Ok(Some(UserProfile {
+            version: 2,
+            ..changed
+        }))
+    );
 }
 
 /// First markers and cooldowns: one winner, a redelivery of the winner wins again.
@@ -284,11 +327,18 @@ fn alert(key: &str, user: u64, fired_at: Millis, action: Action) -> Alert {
     }
 }
 
-/// Claims, leases, settling and releasing: an alert is delivered by one worker at a time, once.
+/// Claims, leases, the `sending` mark, settling and releasing: an alert is handed to the
+/// provider by one worker, once.
 pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
     let a = alert("ledger-rule", 1, base, Action::SmsUser);
     let lease = at(base, 10_000);
-    assert_eq!(ledger.claim(&a, base, lease).await, Ok(Claim::Claimed));
+    let claimed = |lease_until| Ok(Claim::Claimed { lease_until });
+    assert_eq!(ledger.claim(&a, base, lease).await, claimed(lease));
+    assert_eq!(
+        ledger.claim(&a, base, lease).await,
+        claimed(lease),
+        "a repeat of the same claim (its answer was lost) is the caller's own"
+    );
     assert_eq!(
         ledger.claim(&a, at(base, 5_000), at(base, 15_000)).await,
         Ok(Claim::InFlight { lease_until: lease }),
@@ -302,17 +352,58 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
     let taken = at(base, 30_000);
     assert_eq!(
         ledger.claim(&a, at(base, 10_001), taken).await,
-        Ok(Claim::Claimed),
+        claimed(taken),
         "a lapsed lease is taken over"
+    );
+    assert_eq!(
+        ledger.mark_sending(&a.id, lease, at(base, 40_000)).await,
+        Ok(false),
+        "the overtaken worker cannot start sending"
     );
     ledger
         .release(&a.id, "SNS said no")
         .await
         .expect("released");
+    let again = at(base, 40_000);
     assert_eq!(
-        ledger.claim(&a, at(base, 10_002), at(base, 40_000)).await,
-        Ok(Claim::Claimed),
+        ledger.claim(&a, at(base, 10_002), again).await,
+        claimed(again),
         "a released alert is claimed again at once"
+    );
+    let sending = at(base, 50_000);
+    assert_eq!(ledger.mark_sending(&a.id, again, sending).await, Ok(true));
+    assert_eq!(
+        ledger.mark_sending(&a.id, again, sending).await,
+        Ok(true),
+        "a repeat of the mark"
+    );
+    assert_eq!(
+        ledger.claim(&a, at(base, 45_000), at(base, 60_000)).await,
+        Ok(Claim::InFlight {
+            lease_until: sending
+        }),
+        "being sent"
+    );
+    assert_eq!(
+        ledger.stuck(at(base, 45_000), 10).await.map(|e| e.len()),
+        Ok(0),
+        "not stuck while its lease holds"
+    );
+    let stuck = ledger
+        .stuck(at(base, 50_001), 10)
+        .await
+        .expect("stuck alerts");
+    assert_eq!(
+        stuck
+            .iter()
+            .map(|e| (&e.alert_id, e.status))
+            .collect::<Vec<_>>(),
+        vec![(&a.id, AlertStatus::Sending)]
+    );
+    assert_eq!(
+        ledger.claim(&a, at(base, 50_001), at(base, 60_000)).await,
+        Ok(Claim::Abandoned),
+        "a lapsed `sending` is never handed out again"
     );
     ledger
         .settle(
@@ -327,6 +418,11 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
     assert_eq!(
         ledger.claim(&a, at(base, 99_000), at(base, 109_000)).await,
         Ok(Claim::AlreadySettled)
+    );
+    assert_eq!(
+        ledger.stuck(at(base, 999_000), 10).await.map(|e| e.len()),
+        Ok(0),
+        "settled alerts are not stuck"
     );
     ledger
         .release(&a.id, "late")
@@ -346,21 +442,97 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
             severity: Severity::Critical,
         },
     );
-    assert_eq!(ledger.claim(&b, base, lease).await, Ok(Claim::Claimed));
-    ledger
-        .settle(
-            &b.id,
-            &Delivery::Undeliverable {
+    assert_eq!(ledger.claim(&b, base, lease).await, claimed(lease));
+    let stuck = ledger
+        .stuck(at(base, 10_001), 10)
+        .await
+        .expect("stuck alerts");
+    assert_eq!(
+        stuck
+            .iter()
+            .map(|e| (&e.alert_id, e.status))
+            .collect::<Vec<_>>(),
+        vec![(&b.id, AlertStatus::Pending)],
+        "a pending alert past its lease is stuck"
+    );
+    assert_eq!(stuck[0].action, b.action);
+    assert_eq!(stuck[0].text, b.text);
+    for (delivery, status) in [
+        (
+            Delivery::Suppressed {
+                reason: "cap".into(),
+            },
+            AlertStatus::Suppressed,
+        ),
+        (
+            Delivery::Unconfirmed {
+                reason: "no answer".into(),
+            },
+            AlertStatus::Unconfirmed,
+        ),
+        (
+            Delivery::Undeliverable {
                 reason: "no phone".into(),
             },
-            base,
-        )
-        .await
-        .expect("settled");
+            AlertStatus::Undeliverable,
+        ),
+    ] {
+        ledger
+            .settle(&b.id, &delivery, base)
+            .await
+            .expect("settled");
+        assert_eq!(delivery.status(), status);
+    }
     assert_eq!(
         ledger.claim(&b, at(base, 99_000), at(base, 109_000)).await,
         Ok(Claim::AlreadySettled)
     );
+}
+
+/// SMS quotas: a rolling 24 hours per user or phone, keyed by alert; a daily budget count.
+pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
+    let user = SmsQuota::User(UserId(7));
+    let alert_id =
+        |n: u64| AlertId::for_trigger(&rule("quota-rule"), UserId(7), &id(&format!("t{n}")));
+    for n in 0..3 {
+        assert_eq!(
+            quotas.take(&user, 3, &alert_id(n), at(base, n)).await,
+            Ok(true)
+        );
+    }
+    assert_eq!(
+        quotas.take(&user, 3, &alert_id(3), at(base, 10)).await,
+        Ok(false),
+        "the cap is reached"
+    );
+    assert_eq!(
+        quotas.take(&user, 3, &alert_id(1), at(base, 11)).await,
+        Ok(true),
+        "an alert already counted counts again (a retry)"
+    );
+    let phone = SmsQuota::Phone(PhoneNumber::parse("+15555550100").expect("a phone number"));
+    assert_eq!(
+        quotas.take(&phone, 3, &alert_id(3), at(base, 12)).await,
+        Ok(true),
+        "quotas are separate"
+    );
+    let next_day = at(base, 24 * 3600 * 1000);
+    assert_eq!(
+        quotas.take(&user, 3, &alert_id(3), next_day).await,
+        Ok(true),
+        "the oldest count left the 24 hours"
+    );
+    assert_eq!(
+        quotas.take(&user, 0, &alert_id(9), next_day).await,
+        Ok(false),
+        "a cap of 0 sends nothing"
+    );
+
+    let day = base.0 / (24 * 3600 * 1000);
+    assert_eq!(quotas.take_budget(day, 2).await, Ok(true));
+    assert_eq!(quotas.take_budget(day, 2).await, Ok(true));
+    assert_eq!(quotas.take_budget(day, 2).await, Ok(false));
+    assert_eq!(quotas.take_budget(day + 1, 2).await, Ok(true), "per day");
 }
 
 /// The ledger as operators browse it: entries with their status, action and severity.
@@ -377,7 +549,9 @@ pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: 
     for a in [&sms, &op] {
         assert_eq!(
             ledger.claim(a, base, at(base, 10_000)).await,
-            Ok(Claim::Claimed)
+            Ok(Claim::Claimed {
+                lease_until: at(base, 10_000)
+            })
         );
     }
     ledger

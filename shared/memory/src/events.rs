@@ -166,10 +166,22 @@ impl MemoryProfiles {
 
 #[async_trait]
 impl ProfileStore for MemoryProfiles {
-    async fn put_profile(&self, profile: &UserProfile) -> Result<(), PortError> {
-        let call = self.faults.enter("profiles.put")?;
-        lock(&self.profiles).insert(profile.user, profile.clone());
-        call.finish(())
+    async fn save(&self, profile: &UserProfile, expected: u64) -> Result<bool, PortError> {
+        let call = self.faults.enter("profiles.save")?;
+        let mut profiles = lock(&self.profiles);
+        let mut stored = profile.clone();
+        stored.version = expected + 1;
+        let current = profiles.get(&profile.user);
+        let saved = match current {
+            // A repeat of this very write (its answer was lost) finds the profile as it left it.
+            Some(current) if *current == stored => true,
+            _ if current.map_or(0, |p| p.version) == expected => {
+                profiles.insert(profile.user, stored);
+                true
+            }
+            _ => false,
+        };
+        call.finish(saved)
     }
 
     async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError> {

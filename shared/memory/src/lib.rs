@@ -19,7 +19,7 @@ mod rule_state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cuba_core::alerting::AlertDispatcher;
+use cuba_core::alerting::{AlertDispatcher, CallLimits, DeliveryLeases, SmsPolicy};
 use cuba_core::clock::Clock;
 use cuba_core::evaluation::RuleEvaluator;
 use cuba_core::processing::EventPipeline;
@@ -33,7 +33,7 @@ pub use documents::MemoryDocuments;
 pub use events::{MemoryEvents, MemoryProfiles};
 pub use faults::{Call, Fault, Faults};
 pub use listings::{MemoryBrowse, MemoryErrorLog};
-pub use outbox::{MemoryAbsenceQueue, MemoryNotifier, QueuedCheck, SentSms};
+pub use outbox::{MemoryAbsenceQueue, MemoryNotifier, MemorySmsQuotas, QueuedCheck, SentSms};
 pub use rule_state::MemoryRuleState;
 
 /// One of every port, sharing one [`Faults`].
@@ -44,6 +44,7 @@ pub struct MemoryPorts {
     pub rule_state: Arc<MemoryRuleState>,
     pub ledger: Arc<MemoryAlertLedger>,
     pub notifier: Arc<MemoryNotifier>,
+    pub quotas: Arc<MemorySmsQuotas>,
     pub queue: Arc<MemoryAbsenceQueue>,
     pub rules: Arc<MemoryDocuments>,
     pub schemas: Arc<MemoryDocuments>,
@@ -66,6 +67,7 @@ impl MemoryPorts {
             profiles: Arc::new(MemoryProfiles::new(faults.clone())),
             rule_state: Arc::new(MemoryRuleState::new(faults.clone())),
             notifier: Arc::new(MemoryNotifier::new(faults.clone())),
+            quotas: Arc::new(MemorySmsQuotas::new(faults.clone())),
             queue: Arc::new(MemoryAbsenceQueue::new(faults.clone())),
             rules: Arc::new(MemoryDocuments::new(faults.clone())),
             schemas: Arc::new(MemoryDocuments::new(faults.clone())),
@@ -99,12 +101,20 @@ impl MemoryPorts {
         ))
     }
 
+    /// The dispatcher on these ports, with the default SMS policy and leases as if every call
+    /// could take a second.
     pub fn dispatcher(&self, clock: Arc<dyn Clock>) -> AlertDispatcher {
         AlertDispatcher {
             ledger: self.ledger.clone(),
             profiles: self.profiles.clone(),
             notifier: self.notifier.clone(),
+            quotas: self.quotas.clone(),
             clock,
+            leases: DeliveryLeases::covering(CallLimits {
+                store: Duration::from_secs(1),
+                publish: Duration::from_secs(1),
+            }),
+            sms: SmsPolicy::default(),
         }
     }
 

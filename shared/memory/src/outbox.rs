@@ -1,14 +1,15 @@
 //! The outside world's end of the memory ports: what was sent (SMS, operator alerts) and what
 //! waits on the delay queue.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::alert::OperatorAlert;
-use cuba_core::domain::PhoneNumber;
-use cuba_core::ports::{AbsenceScheduler, Notifier, PortError};
+use cuba_core::alert::{AlertId, OperatorAlert};
+use cuba_core::domain::{Millis, PhoneNumber};
+use cuba_core::ports::{AbsenceScheduler, Notifier, PortError, PublishError, SmsQuota, SmsQuotas};
 
 use crate::faults::{Faults, lock};
 
@@ -26,6 +27,7 @@ pub struct MemoryNotifier {
     faults: Arc<Faults>,
     sms: Mutex<Vec<SentSms>>,
     operator: Mutex<Vec<OperatorAlert>>,
+    refused: Mutex<Vec<(PhoneNumber, String)>>,
 }
 
 impl MemoryNotifier {
@@ -34,6 +36,11 @@ impl MemoryNotifier {
             faults,
             ..MemoryNotifier::default()
         }
+    }
+
+    /// Makes the provider refuse every SMS to `phone` for good, as SNS does an invalid number.
+    pub fn refuse(&self, phone: &PhoneNumber, reason: &str) {
+        lock(&self.refused).push((phone.clone(), reason.to_owned()));
     }
 
     pub fn sms(&self) -> Vec<SentSms> {
@@ -47,8 +54,18 @@ impl MemoryNotifier {
 
 #[async_trait]
 impl Notifier for MemoryNotifier {
-    async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PortError> {
-        let call = self.faults.enter("notifier.send_sms")?;
+    async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PublishError> {
+        if let Some(reason) = lock(&self.refused)
+            .iter()
+            .find(|(p, _)| p == phone)
+            .map(|(_, r)| r.clone())
+        {
+            return Err(PublishError::Refused { reason });
+        }
+        let call = self
+            .faults
+            .enter("notifier.send_sms")
+            .map_err(PublishError::NotSent)?;
         let mut sms = lock(&self.sms);
         let message_id = format!("sms-{}", sms.len() + 1);
         sms.push(SentSms {
@@ -56,15 +73,73 @@ impl Notifier for MemoryNotifier {
             phone: phone.clone(),
             text: text.to_owned(),
         });
-        call.finish(message_id)
+        call.finish(message_id).map_err(PublishError::Unanswered)
     }
 
-    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PortError> {
-        let call = self.faults.enter("notifier.notify_operator")?;
+    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PublishError> {
+        let call = self
+            .faults
+            .enter("notifier.notify_operator")
+            .map_err(PublishError::NotSent)?;
         let mut operator = lock(&self.operator);
         operator.push(alert.clone());
         let message_id = format!("op-{}", operator.len());
-        call.finish(message_id)
+        call.finish(message_id).map_err(PublishError::Unanswered)
+    }
+}
+
+/// SMS counters in memory: per quota, the alerts counted with when; per day, a count.
+#[derive(Default)]
+pub struct MemorySmsQuotas {
+    faults: Arc<Faults>,
+    counted: Mutex<HashMap<SmsQuota, Vec<(AlertId, Millis)>>>,
+    days: Mutex<HashMap<u64, u32>>,
+}
+
+impl MemorySmsQuotas {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemorySmsQuotas {
+            faults,
+            ..MemorySmsQuotas::default()
+        }
+    }
+}
+
+const DAY_MILLIS: u64 = 24 * 3600 * 1000;
+
+#[async_trait]
+impl SmsQuotas for MemorySmsQuotas {
+    async fn take(
+        &self,
+        quota: &SmsQuota,
+        cap: u32,
+        alert: &AlertId,
+        now: Millis,
+    ) -> Result<bool, PortError> {
+        let call = self.faults.enter("quotas.take")?;
+        let mut counted = lock(&self.counted);
+        let entries = counted.entry(quota.clone()).or_default();
+        entries.retain(|(_, at)| at.0 + DAY_MILLIS > now.0);
+        let taken = if entries.iter().any(|(id, _)| id == alert) {
+            true
+        } else if entries.len() < cap as usize {
+            entries.push((alert.clone(), now));
+            true
+        } else {
+            false
+        };
+        call.finish(taken)
+    }
+
+    async fn take_budget(&self, day: u64, budget: u32) -> Result<bool, PortError> {
+        let call = self.faults.enter("quotas.take_budget")?;
+        let mut days = lock(&self.days);
+        let count = days.entry(day).or_default();
+        let taken = *count < budget;
+        if taken {
+            *count += 1;
+        }
+        call.finish(taken)
     }
 }
 

@@ -454,3 +454,37 @@ mod tests {
         assert!(!format!("{s:?}").contains("0123"));
     }
 }
+
+/// Hashes phone verification codes with HMAC-SHA256 under a key derived from the user token
+/// secret, bound to the user and number, so a stored hash reveals nothing without the secret.
+#[derive(Clone)]
+pub struct PhoneCodeHasher {
+    key: [u8; 32],
+}
+
+impl PhoneCodeHasher {
+    pub fn new(secret: &TokenSecret) -> Self {
+        PhoneCodeHasher {
+            key: secret.derive("phone verification codes"),
+        }
+    }
+}
+
+impl cuba_core::verification::CodeHasher for PhoneCodeHasher {
+    fn hash(
+        &self,
+        user: UserId,
+        phone: &cuba_core::domain::PhoneNumber,
+        code: &cuba_core::domain::VerificationCode,
+    ) -> String {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(format!("{user}\n{}\n{}", phone.as_str(), code.as_str()).as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}

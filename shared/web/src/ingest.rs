@@ -13,12 +13,11 @@ use serde::Serialize;
 use crate::auth::{Authenticated, TokenVerifier, UserTokens};
 use crate::error::{ApiError, BatchBytes, JsonBytes, MAX_BODY_BYTES, with_error_fallbacks};
 use cuba_core::clock::Clock;
-use cuba_core::domain::{
-    EventBody, EventId, Insert, PhoneNumber, ReceivedEvent, StoredEvent, UserId, UserProfile,
-};
+use cuba_core::domain::{EventBody, EventId, Insert, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::intake::EventSubmission;
 use cuba_core::intake::{self, InvalidInput};
-use cuba_core::ports::{EventStore, ProfileStore};
+use cuba_core::ports::EventStore;
+use cuba_core::verification::{PhoneVerifier, VerificationError};
 
 /// A batch may hold this many events.
 pub const MAX_BATCH_EVENTS: usize = 100;
@@ -27,7 +26,7 @@ pub const MAX_BATCH_EVENTS: usize = 100;
 #[derive(Clone)]
 pub struct IngestApi {
     pub events: Arc<dyn EventStore>,
-    pub profiles: Arc<dyn ProfileStore>,
+    pub phones: PhoneVerifier,
     pub verifier: TokenVerifier,
     pub clock: Arc<dyn Clock>,
 }
@@ -50,6 +49,8 @@ pub fn routes(api: IngestApi) -> Router {
         .route("/api/v1/feedback/", post(post_feedback))
         .route("/api/v1/user", put(put_user))
         .route("/api/v1/user/", put(put_user))
+        .route("/api/v1/user/verify", post(verify_phone))
+        .route("/api/v1/user/verify/", post(verify_phone))
         .with_state(api)
 }
 
@@ -185,13 +186,6 @@ struct BatchAnswer {
     results: Vec<ItemResult>,
 }
 
-#[derive(Serialize)]
-struct ProfileSaved {
-    user: UserId,
-    phone: PhoneNumber,
-    status: &'static str,
-}
-
 /// `{"events": [...]}`: up to 100 events of either envelope, stored with batched writes and
 /// answered item by item, so one bad item never sinks the rest.
 async fn post_batch(
@@ -260,6 +254,8 @@ async fn post_batch(
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
+/// Stores the user's phone number as unverified and texts it a code (`202`), or answers `200`
+/// when it already is their verified number.
 async fn put_user(
     State(api): State<Arc<IngestApi>>,
     Authenticated(token_user): Authenticated,
@@ -267,16 +263,58 @@ async fn put_user(
 ) -> Result<Response, ApiError> {
     let submission = intake::parse_profile(&body)?;
     let user = check_user(token_user, submission.user)?;
-    let profile = UserProfile {
-        user,
-        phone: submission.phone,
-        updated_at: api.clock.now(),
+    let status = api
+        .phones
+        .set_phone(user, submission.phone)
+        .await
+        .map_err(verification_error)?;
+    let code = if status.verified {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
     };
-    api.profiles.put_profile(&profile).await?;
-    let body = ProfileSaved {
-        user: profile.user,
-        phone: profile.phone,
-        status: "saved",
-    };
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
+    Ok((code, axum::Json(status)).into_response())
+}
+
+/// `{"code": "123456"}`: verifies the user's number with the code texted to it.
+async fn verify_phone(
+    State(api): State<Arc<IngestApi>>,
+    Authenticated(user): Authenticated,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    let code = intake::parse_verification(&body)?;
+    let status = api
+        .phones
+        .verify(user, &code)
+        .await
+        .map_err(verification_error)?;
+    tracing::info!(%user, "phone number verified");
+    Ok((StatusCode::OK, axum::Json(status)).into_response())
+}
+
+fn verification_error(e: VerificationError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        VerificationError::TooManyCodes {
+            retry_after_seconds,
+        } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_codes", message)
+            .with_retry_after(retry_after_seconds),
+        VerificationError::NoPendingCode => {
+            ApiError::new(StatusCode::CONFLICT, "no_pending_code", message)
+        }
+        VerificationError::CodeExpired => {
+            ApiError::bad_request("code_expired", message).with_field("code")
+        }
+        VerificationError::TooManyAttempts => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+        }
+        VerificationError::WrongCode { .. } => {
+            ApiError::bad_request("wrong_code", message).with_field("code")
+        }
+        VerificationError::NumberRefused { .. } => {
+            ApiError::bad_request("phone_refused", message).with_field("phone")
+        }
+        VerificationError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+        VerificationError::Port(port) => port.into(),
+    }
 }

@@ -9,11 +9,13 @@ use axum::http::{Method, Request, StatusCode, header};
 use cuba_core::clock::{Clock, ManualClock, SystemClock};
 use cuba_core::domain::{Millis, UserId};
 use cuba_core::ports::DocumentStore;
+use cuba_core::ports::ProfileStore;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
+use cuba_core::verification::PhoneVerifier;
 use cuba_memory::{Fault, MemoryPorts};
 use cuba_web::admin::{self, AdminApi, CursorSeal};
-use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
+use cuba_web::auth::{AdminVerifier, PhoneCodeHasher, TokenSecret, TokenVerifier};
 use cuba_web::ingest::{self, IngestApi};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -87,7 +89,12 @@ impl Harness {
         let cursors = CursorSeal::new(&secret(ADMIN_SECRET));
         let ingest = ingest::router(IngestApi {
             events: ports.events.clone(),
-            profiles: ports.profiles.clone(),
+            phones: PhoneVerifier {
+                profiles: ports.profiles.clone(),
+                sender: ports.notifier.clone(),
+                hasher: Arc::new(PhoneCodeHasher::new(&secret(SECRET))),
+                clock: shared.clone(),
+            },
             verifier: user_tokens.clone(),
             clock: shared.clone(),
         });
@@ -255,19 +262,184 @@ async fn ingest_stores_once_and_answers_duplicates() {
     );
     assert_eq!(answer["results"][1]["error"]["field"], "noun");
     assert_eq!(answer["results"][2]["status"], "duplicate");
+}
 
+/// The code texted to a number, read from the SMS the memory notifier recorded.
+fn last_code(h: &Harness) -> String {
+    let sms = h.ports.notifier.sms();
+    let text = &sms.last().expect("a code SMS").text;
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 6)
+        .expect("six digits in the SMS")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn phone_numbers_are_verified_with_a_texted_code() {
+    let h = Harness::new().await;
+    let phone = json!({"phone": "+15555550100"});
     let (status, saved) = h
+        .ingest(Method::PUT, "/api/v1/user/", 1, phone.clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{saved}");
+    assert_eq!(saved["verified"], false);
+    assert_eq!(saved["phone"], "+15555550100");
+    let expires = START.plus_seconds(600).0;
+    assert_eq!(saved["code_expires_at"], expires);
+    let code = last_code(&h);
+    let stored = h.ports.profiles.profile(UserId(1)).await.expect("read");
+    let stored = stored.expect("a profile");
+    let hash = stored.pending_code.expect("a pending code").hash;
+    assert!(!hash.contains(&code), "the code is stored hashed");
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let answer = h
         .ingest(
-            Method::PUT,
-            "/api/v1/user/",
+            Method::POST,
+            "/api/v1/user/verify",
             1,
-            json!({"phone": "+15555550100"}),
+            json!({"code": wrong}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_error(&answer, StatusCode::BAD_REQUEST, "wrong_code", Some("code"));
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("4 attempts left")
+    );
+    assert_error(
+        &h.ingest(
+            Method::POST,
+            "/api/v1/user/verify",
+            2,
+            json!({"code": code}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "no_pending_code",
+        None,
+    );
+    let (status, verified) = h
+        .ingest(
+            Method::POST,
+            "/api/v1/user/verify",
+            1,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
     assert_eq!(
-        saved,
-        json!({"user": 1, "phone": "+15555550100", "status": "saved"})
+        verified,
+        json!({"user": 1, "phone": "+15555550100", "verified": true})
+    );
+    let sent = h.ports.notifier.sms().len();
+    let (status, again) = h.ingest(Method::PUT, "/api/v1/user/", 1, phone).await;
+    assert_eq!(
+        (status, again["verified"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    assert_eq!(
+        h.ports.notifier.sms().len(),
+        sent,
+        "a verified number gets no new code"
+    );
+}
+
+#[tokio::test]
+async fn verification_codes_are_limited() {
+    let h = Harness::new().await;
+    let put = |n: u64| json!({"phone": format!("+1555555010{n}")});
+    for n in 0..3 {
+        let (status, _) = h.ingest(Method::PUT, "/api/v1/user/", 1, put(n)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        h.clock.advance_seconds(60);
+    }
+    let (status, headers, body) = Harness::send(
+        &h.ingest,
+        Method::PUT,
+        "/api/v1/user/",
+        Some(&h.user_token(1)),
+        Some(put(4).to_string().into_bytes()),
+    )
+    .await;
+    assert_error(
+        &(status, body),
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_codes",
+        None,
+    );
+    assert_eq!(
+        headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("3420"),
+        "the first code leaves the hour in 57 minutes"
+    );
+    assert_eq!(h.ports.notifier.sms().len(), 3);
+
+    // Five wrong attempts use a code up.
+    let code = last_code(&h);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (0..5).rev() {
+        let answer = h
+            .ingest(
+                Method::POST,
+                "/api/v1/user/verify",
+                1,
+                json!({"code": wrong}),
+            )
+            .await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "wrong_code", Some("code"));
+        assert!(
+            answer.1["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!("{left} attempts left"))
+        );
+    }
+    assert_error(
+        &h.ingest(
+            Method::POST,
+            "/api/v1/user/verify",
+            1,
+            json!({"code": code}),
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        None,
+    );
+
+    // After an hour a new code may be sent; it expires ten minutes later.
+    h.clock.advance_seconds(3600);
+    let (status, _) = h.ingest(Method::PUT, "/api/v1/user/", 1, put(5)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let code = last_code(&h);
+    h.clock.advance_seconds(601);
+    assert_error(
+        &h.ingest(
+            Method::POST,
+            "/api/v1/user/verify",
+            1,
+            json!({"code": code}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "code_expired",
+        Some("code"),
+    );
+    assert_error(
+        &h.ingest(
+            Method::POST,
+            "/api/v1/user/verify",
+            1,
+            json!({"code": "12345"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("code"),
     );
 }
 

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 pub use pattern::{Clause, Comparison, FieldPath, Pattern, Test, pattern_from_map};
-pub use template::{MESSAGE_MAX_CHARS, MessageTemplate};
+pub use template::{
+    DEFAULT_PLACEHOLDER_CHARS, MAX_PLACEHOLDER_CHARS, MESSAGE_MAX_CHARS, MessageTemplate,
+};
 
 use crate::document::{DocumentId, InvalidDocument, Problem};
 use crate::domain::{Millis, StoredEvent};
@@ -190,6 +192,10 @@ fn number(x: f64) -> Value {
     }
 }
 
+/// The id Cuba files its own operator alert under when the daily SMS budget runs out; no rule
+/// document may take it.
+pub const SMS_BUDGET_RULE: &str = "sms-budget";
+
 /// The rules in force. Ids are unique.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuleSet {
@@ -293,6 +299,7 @@ fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<
         "condition",
         "action",
         "message",
+        "placeholder_chars",
     ];
     for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
         problems.push(Problem::new(&format!("{path}.{key}"), "unknown field"));
@@ -300,6 +307,11 @@ fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<
 
     let id =
         required(object, "id", path, problems).and_then(|v| match v.as_str().map(RuleId::parse) {
+            Some(Ok(id)) if id.as_str() == SMS_BUDGET_RULE => report(
+                problems,
+                &format!("{path}.id"),
+                format!("`{SMS_BUDGET_RULE}` is reserved for Cuba's own budget alert"),
+            ),
             Some(Ok(id)) => Some(id),
             Some(Err(why)) => report(problems, &format!("{path}.id"), why.to_string()),
             None => report(problems, &format!("{path}.id"), "must be a string"),
@@ -330,12 +342,26 @@ fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<
         .and_then(|v| parse_condition(v, &format!("{path}.condition"), problems));
     let action = required(object, "action", path, problems)
         .and_then(|v| parse_action(v, &format!("{path}.action"), problems));
+    let placeholder_chars = match object.get("placeholder_chars") {
+        None => Some(DEFAULT_PLACEHOLDER_CHARS),
+        Some(v) => match v.as_u64().and_then(|n| u16::try_from(n).ok()) {
+            Some(n) if (1..=MAX_PLACEHOLDER_CHARS).contains(&n) => Some(n),
+            _ => report(
+                problems,
+                &format!("{path}.placeholder_chars"),
+                format!("must be a whole number from 1 to {MAX_PLACEHOLDER_CHARS}"),
+            ),
+        },
+    };
     let message = required(object, "message", path, problems).and_then(|v| match v.as_str() {
         Some(s) => MessageTemplate::parse(s)
             .map_err(|why| problems.push(Problem::new(&format!("{path}.message"), why)))
             .ok(),
         None => report(problems, &format!("{path}.message"), "must be a string"),
     });
+    let message = message
+        .zip(placeholder_chars)
+        .map(|(m, n)| m.with_placeholder_chars(n));
 
     if problems.len() != before {
         return None;

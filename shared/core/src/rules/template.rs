@@ -6,6 +6,14 @@ use super::pattern::FieldPath;
 
 pub const MESSAGE_MAX_CHARS: usize = 1000;
 
+/// How much of one field's value a message shows unless the rule says otherwise
+/// (`placeholder_chars`): event fields are written by clients, and a message sent from Cube's
+/// sender id must not carry a client's paragraph (phishing, or SMS pumping by length).
+pub const DEFAULT_PLACEHOLDER_CHARS: u16 = 64;
+
+/// The most a rule may allow a placeholder to show.
+pub const MAX_PLACEHOLDER_CHARS: u16 = 500;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Segment {
     Text(String),
@@ -16,6 +24,7 @@ enum Segment {
 pub struct MessageTemplate {
     source: String,
     segments: Vec<Segment>,
+    placeholder_chars: u16,
 }
 
 impl MessageTemplate {
@@ -51,11 +60,25 @@ impl MessageTemplate {
         Ok(MessageTemplate {
             source: source.to_owned(),
             segments,
+            placeholder_chars: DEFAULT_PLACEHOLDER_CHARS,
         })
     }
 
-    /// Fills placeholders from `context`; a field the context lacks renders as nothing, because
-    /// events are free-form and a missing property must not stop an alert.
+    /// The same template, showing at most `chars` characters of each field's value.
+    pub fn with_placeholder_chars(self, chars: u16) -> Self {
+        MessageTemplate {
+            placeholder_chars: chars,
+            ..self
+        }
+    }
+
+    pub fn placeholder_chars(&self) -> u16 {
+        self.placeholder_chars
+    }
+
+    /// Fills placeholders from `context`, each cut to the template's placeholder length (a cut
+    /// value ends in `…`); a field the context lacks renders as nothing, because events are
+    /// free-form and a missing property must not stop an alert.
     pub fn render(&self, context: &Value) -> String {
         let mut out = String::new();
         for segment in &self.segments {
@@ -63,12 +86,24 @@ impl MessageTemplate {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Field(f) => match f.lookup(context) {
                     None => {}
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(other) => out.push_str(&other.to_string()),
+                    Some(Value::String(s)) => self.push_cut(&mut out, s),
+                    Some(other) => self.push_cut(&mut out, &other.to_string()),
                 },
             }
         }
         out
+    }
+
+    fn push_cut(&self, out: &mut String, value: &str) {
+        let keep = usize::from(self.placeholder_chars);
+        match value.char_indices().nth(keep) {
+            None => out.push_str(value),
+            Some(_) => {
+                // One character of the allowance goes to the ellipsis that says text was cut.
+                out.extend(value.chars().take(keep.saturating_sub(1)));
+                out.push('…');
+            }
+        }
     }
 
     pub fn source(&self) -> &str {
@@ -89,6 +124,41 @@ mod tests {
         .unwrap();
         let ctx = json!({"user": 1, "properties": {"amount": 3000, "type": "electricity"}});
         assert_eq!(t.render(&ctx), "User 1 paid 3000 for electricity.");
+    }
+
+    #[test]
+    fn each_placeholder_shows_at_most_its_allowance() {
+        let phishing = format!(
+            "gas. URGENT: your account is locked, log in at https://evil.example/{}",
+            "x".repeat(1500)
+        );
+        let ctx = json!({"properties": {"type": phishing, "amount": 12345}});
+        let t = MessageTemplate::parse("You paid {{properties.amount}} for {{properties.type}}")
+            .unwrap();
+        let text = t.render(&ctx);
+        let shown = text.strip_prefix("You paid 12345 for ").unwrap();
+        assert_eq!(
+            shown.chars().count(),
+            usize::from(DEFAULT_PLACEHOLDER_CHARS)
+        );
+        assert!(shown.ends_with('…'), "a cut value says so: {shown}");
+        assert!(!text.contains("xxxx"));
+
+        let narrow = t.with_placeholder_chars(4);
+        assert_eq!(narrow.render(&ctx), "You paid 123… for gas…");
+        let exact = MessageTemplate::parse("{{a}}")
+            .unwrap()
+            .with_placeholder_chars(3);
+        assert_eq!(
+            exact.render(&json!({"a": "abc"})),
+            "abc",
+            "a value that fits is not cut"
+        );
+        assert_eq!(
+            exact.render(&json!({"a": "ébcd"})),
+            "éb…",
+            "cut by characters, not bytes"
+        );
     }
 
     #[test]

@@ -47,3 +47,8 @@ async fn document_store() {
 async fn error_log() {
     contract::error_log(MemoryPorts::new().errors.as_ref(), BASE).await;
 }
+
+#[tokio::test]
+async fn sms_quotas() {
+    contract::sms_quotas(MemoryPorts::new().quotas.as_ref(), BASE).await;
+}

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use crate::common::{World, feedback, paid, paid_without_type};
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::alert::{Alert, AlertId, AlertStatus, Claim, Delivery};
-use cuba_core::alerting::{DELIVERY_LEASE_SECONDS, DispatchError, Dispatched};
+use cuba_core::alerting::Dispatched;
 use cuba_core::clock::Clock;
 use cuba_core::document::DocumentAction;
-use cuba_core::domain::{EventId, UserId};
+use cuba_core::domain::{EventId, PhoneNumber, UserId};
 use cuba_core::error_log::ErrorStatus;
 use cuba_core::ports::{AlertLedger, DocumentStore, ErrorLog, EventStore, RuleState};
 use cuba_core::processing::{Processed, ReplayOutcome};
@@ -322,62 +322,232 @@ fn sms_alert(w: &World) -> Alert {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_dead_workers_lease_is_waited_out_then_taken_over() {
+#[tokio::test]
+async fn a_dead_workers_claim_is_left_to_the_sweeper_which_sends_once() {
     let w = World::new();
     w.phone(9).await;
     let alert = sms_alert(&w);
+    let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
     // A worker claims the alert and dies before sending.
     let now = w.clock.now();
+    let lease = now.plus_seconds(30);
     assert_eq!(
-        w.ports
-            .ledger
-            .claim(&alert, now, now.plus_seconds(DELIVERY_LEASE_SECONDS))
-            .await,
-        Ok(Claim::Claimed)
+        w.ports.ledger.claim(&alert, now, lease).await,
+        Ok(Claim::Claimed { lease_until: lease })
     );
-    let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
-    // While the lease holds (the clock does not move), a retry waits, then gives the record back.
-    assert_eq!(
-        dispatcher.dispatch(&alert).await,
-        Err(DispatchError::InFlight(alert.id.as_str().to_owned()))
-    );
+    // While the lease holds, a retry leaves the alert to its holder: the record is done.
+    assert_eq!(dispatcher.dispatch(&alert).await, Ok(Dispatched::InFlight));
+    assert_eq!(w.sweep().await.stuck, 0, "not stuck while the lease holds");
     assert!(w.ports.notifier.sms().is_empty());
-    // Once it has lapsed, the retry takes it over and sends once.
-    w.clock.advance_seconds(DELIVERY_LEASE_SECONDS + 1);
-    assert!(matches!(
-        dispatcher.dispatch(&alert).await,
-        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
-    ));
+    // Once it has lapsed, the sweeper delivers it, once.
+    w.clock.advance_seconds(31);
+    let report = w.sweep().await;
+    assert_eq!((report.stuck, report.settled, report.remaining), (1, 1, 0));
     assert_eq!(
         dispatcher.dispatch(&alert).await,
         Ok(Dispatched::AlreadySettled)
     );
     assert_eq!(w.ports.notifier.sms().len(), 1);
+    assert!(w.pending().is_empty());
 }
 
 #[tokio::test]
-async fn a_failed_send_releases_the_claim_for_an_immediate_retry() {
+async fn a_worker_that_died_while_publishing_is_never_repeated() {
     let w = World::new();
     w.phone(9).await;
     let alert = sms_alert(&w);
+    let now = w.clock.now();
+    let lease = now.plus_seconds(30);
+    w.ports
+        .ledger
+        .claim(&alert, now, lease)
+        .await
+        .expect("claimed");
+    let sending = now.plus_seconds(40);
+    assert_eq!(
+        w.ports.ledger.mark_sending(&alert.id, lease, sending).await,
+        Ok(true)
+    );
+    w.clock.advance_seconds(41);
+    let report = w.sweep().await;
+    assert_eq!((report.stuck, report.unconfirmed), (1, 1));
+    assert!(w.ports.notifier.sms().is_empty(), "not published again");
+    let entry = &w.ledger()[0];
+    assert_eq!(entry.status, AlertStatus::Unconfirmed);
+    assert!(
+        entry
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("stopped while publishing")
+    );
+}
+
+#[tokio::test]
+async fn a_send_the_provider_refused_is_not_retried_but_one_it_did_not_take_is() {
+    let w = World::new();
+    let phone = w.phone(9).await;
+    let alert = sms_alert(&w);
     let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
-    let send = w.ports.faults.calls() + 3; // claim, profile, send
-    w.ports.faults.fail_call(send, cuba_memory::Fault::Before);
-    assert!(matches!(
-        dispatcher.dispatch(&alert).await,
-        Err(DispatchError::Port(_))
-    ));
+    // Throttled: released for the retry.
+    w.ports
+        .faults
+        .fail_next("notifier.send_sms", cuba_memory::Fault::Before);
+    assert!(dispatcher.dispatch(&alert).await.is_err());
     let pending = w.pending();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempts, Some(1));
+    assert_eq!(pending[0].status, AlertStatus::Pending);
     assert!(pending[0].last_error.is_some());
     assert!(matches!(
         dispatcher.dispatch(&alert).await,
         Ok(Dispatched::Delivered(Delivery::Sent { .. }))
     ));
     assert_eq!(w.ports.notifier.sms().len(), 1);
+
+    // Refused for good (an invalid or opted-out number): undeliverable with SNS's reason.
+    w.ports
+        .notifier
+        .refuse(&phone, "InvalidParameter: not a mobile number");
+    let other = Alert {
+        id: AlertId::for_trigger(&rule("r"), UserId(9), &EventId::parse("p2").expect("an id")),
+        ..sms_alert(&w)
+    };
+    assert_eq!(
+        dispatcher.dispatch(&other).await,
+        Ok(Dispatched::Delivered(Delivery::Undeliverable {
+            reason: "InvalidParameter: not a mobile number".into()
+        }))
+    );
     assert!(w.pending().is_empty());
+}
+
+#[tokio::test]
+async fn sms_go_only_to_verified_numbers_within_the_caps() {
+    let w = World::new();
+    let phone = PhoneNumber::parse("+15555550999").expect("a phone");
+    w.profile(9, &phone, false).await;
+    let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    let alert_n = |n: u64| Alert {
+        id: AlertId::for_trigger(
+            &rule("r"),
+            UserId(9),
+            &EventId::parse(&format!("p{n}")).expect("an id"),
+        ),
+        ..sms_alert(&w)
+    };
+    let outcome = dispatcher.dispatch(&alert_n(0)).await;
+    assert!(
+        matches!(&outcome, Ok(Dispatched::Delivered(Delivery::Undeliverable { reason })) if reason.contains("not verified")),
+        "{outcome:?}"
+    );
+    assert!(
+        w.ports.notifier.sms().is_empty(),
+        "an unverified number gets nothing"
+    );
+
+    w.profile(9, &phone, true).await;
+    let per_user = dispatcher.sms.per_user;
+    for n in 1..=u64::from(per_user) {
+        assert!(matches!(
+            dispatcher.dispatch(&alert_n(n)).await,
+            Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+        ));
+    }
+    let over = dispatcher.dispatch(&alert_n(99)).await;
+    assert!(
+        matches!(&over, Ok(Dispatched::Delivered(Delivery::Suppressed { reason })) if reason.contains("this user already had 10 SMS")),
+        "{over:?}"
+    );
+    assert_eq!(w.ports.notifier.sms().len(), per_user as usize);
+    let suppressed: Vec<_> = w
+        .ledger()
+        .into_iter()
+        .filter(|e| e.status == AlertStatus::Suppressed)
+        .collect();
+    assert_eq!(suppressed.len(), 1, "recorded, with its reason");
+
+    // Another user naming the same number shares its per-phone cap.
+    w.profile(10, &phone, true).await;
+    let theirs = Alert {
+        id: AlertId::for_trigger(
+            &rule("r"),
+            UserId(10),
+            &EventId::parse("q1").expect("an id"),
+        ),
+        user: UserId(10),
+        ..sms_alert(&w)
+    };
+    assert!(matches!(
+        dispatcher.dispatch(&theirs).await,
+        Ok(Dispatched::Delivered(Delivery::Suppressed { reason })) if reason.contains("this phone number")
+    ));
+    // The next day the user's window has moved on.
+    w.clock.advance_seconds(24 * 3600);
+    assert!(matches!(
+        dispatcher.dispatch(&alert_n(100)).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+}
+
+#[tokio::test]
+async fn the_daily_budget_suppresses_sms_and_tells_the_operators_once() {
+    let w = World::new();
+    let mut dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    dispatcher.sms.daily_budget = 2;
+    for user in 1..=4 {
+        w.phone(user).await;
+    }
+    let alert_of = |user: u64| Alert {
+        id: AlertId::for_trigger(
+            &rule("r"),
+            UserId(user),
+            &EventId::parse("p1").expect("an id"),
+        ),
+        user: UserId(user),
+        ..sms_alert(&w)
+    };
+    let mut statuses = Vec::new();
+    for user in 1..=4 {
+        match dispatcher.dispatch(&alert_of(user)).await {
+            Ok(Dispatched::Delivered(delivery)) => statuses.push(delivery.status()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            AlertStatus::Sent,
+            AlertStatus::Sent,
+            AlertStatus::Suppressed,
+            AlertStatus::Suppressed
+        ]
+    );
+    assert_eq!(w.ports.notifier.sms().len(), 2);
+    let notices = w.ports.notifier.operator_alerts();
+    assert_eq!(
+        notices.len(),
+        1,
+        "one operator alert for the day: {notices:?}"
+    );
+    assert_eq!(notices[0].rule_id.as_str(), "sms-budget");
+    assert!(notices[0].text.contains("daily budget of 2 SMS"));
+}
+
+#[tokio::test]
+async fn long_client_text_is_cut_to_the_segment_limit() {
+    let w = World::new();
+    w.phone(9).await;
+    let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    let alert = Alert {
+        text: "x".repeat(1500),
+        ..sms_alert(&w)
+    };
+    dispatcher.dispatch(&alert).await.expect("sent");
+    let sent = w.ports.notifier.sms();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(cuba_core::sms::segments(&sent[0].text), 2);
+    assert!(sent[0].text.ends_with("..."));
 }
 
 #[tokio::test]

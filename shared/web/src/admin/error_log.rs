@@ -11,7 +11,6 @@ use super::browsing::{ListingQuery, check_unscoped};
 use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, span};
 use crate::auth::Authorized;
 use crate::error::{ApiError, JsonBody};
-use cuba_core::alerting::DispatchError;
 use cuba_core::domain::{EventId, UserId};
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::listing::Page;
@@ -104,17 +103,6 @@ pub(super) struct Replayed {
     outcome: ReplayOutcome,
 }
 
-fn replay_error(e: DispatchError) -> ApiError {
-    match e {
-        DispatchError::Port(p) => p.into(),
-        DispatchError::InFlight(alert) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "alert_in_flight",
-            format!("alert {alert} is being delivered by another worker; replay again shortly"),
-        ),
-    }
-}
-
 /// Validates one entry's event against the schemas as stored now and, when valid, processes it.
 pub(super) async fn replay_one(
     State(api): State<AdminState>,
@@ -126,7 +114,7 @@ pub(super) async fn replay_one(
         .pipeline
         .replay(user, &id, &admin.0)
         .await
-        .map_err(replay_error)?;
+        .map_err(ApiError::from)?;
     if outcome == ReplayOutcome::NotFound {
         return Err(entry_not_found(user, &id));
     }
@@ -195,7 +183,7 @@ pub(super) async fn replay_matching(
             .pipeline
             .replay(entry.user, &entry.id, &admin.0)
             .await
-            .map_err(replay_error)?;
+            .map_err(ApiError::from)?;
         results.push(Replayed {
             user: entry.user,
             id: entry.id,

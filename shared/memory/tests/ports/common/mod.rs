@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::alert::{AlertEntry, AlertStatus};
-use cuba_core::alerting::DispatchError;
+use cuba_core::alert::AlertEntry;
+use cuba_core::alerting::{AlertSweeper, SweepReport};
 use cuba_core::clock::{Clock, ManualClock};
 use cuba_core::domain::{
     Activity, EventBody, EventId, Feedback, Millis, PhoneNumber, Rating, ReceivedEvent,
     StoredEvent, UserId, UserProfile,
 };
-use cuba_core::ports::{EventStore, ProfileStore};
+use cuba_core::ports::{EventStore, PortError, ProfileStore};
 use cuba_core::processing::{EventPipeline, Processed};
 use cuba_core::rules::RuleSet;
 use cuba_core::scheduling::{AbsenceChecker, AbsenceOutcome};
@@ -66,16 +66,50 @@ impl World {
 
     pub async fn phone(&self, user: u64) -> PhoneNumber {
         let phone = PhoneNumber::parse(&format!("+1555000{user:04}")).expect("a phone number");
-        self.ports
-            .profiles
-            .put_profile(&UserProfile {
-                user: UserId(user),
-                phone: phone.clone(),
-                updated_at: self.clock.now(),
-            })
-            .await
-            .expect("a profile");
+        self.profile(user, &phone, true).await;
         phone
+    }
+
+    /// Stores a profile for `user` (replacing any), verified or not.
+    pub async fn profile(&self, user: u64, phone: &PhoneNumber, verified: bool) {
+        let current = self
+            .ports
+            .profiles
+            .profile(UserId(user))
+            .await
+            .expect("read");
+        let profile = UserProfile {
+            user: UserId(user),
+            phone: phone.clone(),
+            updated_at: self.clock.now(),
+            phone_verified: verified,
+            pending_code: None,
+            codes_sent: Vec::new(),
+            version: 0,
+        };
+        let saved = self
+            .ports
+            .profiles
+            .save(&profile, current.map_or(0, |p| p.version))
+            .await;
+        assert_eq!(saved, Ok(true), "a profile");
+    }
+
+    /// Seconds after which every delivery lease this world's dispatcher takes has lapsed.
+    pub fn lease_seconds(&self) -> u64 {
+        let leases = self.ports.dispatcher(Arc::new(self.clock.clone())).leases;
+        leases.claim.max(leases.sending).as_secs() + 1
+    }
+
+    /// One run of the alert sweeper, now.
+    pub async fn sweep(&self) -> SweepReport {
+        AlertSweeper {
+            dispatcher: self.ports.dispatcher(Arc::new(self.clock.clone())),
+            batch: 100,
+        }
+        .sweep()
+        .await
+        .expect("swept")
     }
 
     /// Stores the event as ingest would (now), and returns it for the stream.
@@ -100,7 +134,7 @@ impl World {
     }
 
     /// Runs every queued absence check, as the delay queue would deliver them now.
-    pub async fn run_checks(&self) -> Vec<Result<AbsenceOutcome, DispatchError>> {
+    pub async fn run_checks(&self) -> Vec<Result<AbsenceOutcome, PortError>> {
         let mut outcomes = Vec::new();
         for queued in self.ports.queue.take() {
             outcomes.push(self.checker.run(&queued.check).await);
@@ -130,10 +164,11 @@ impl World {
         self.ports.ledger.entries()
     }
 
+    /// Alerts not settled yet (`pending` or `sending`).
     pub fn pending(&self) -> Vec<AlertEntry> {
         self.ledger()
             .into_iter()
-            .filter(|e| e.status == AlertStatus::Pending)
+            .filter(|e| !e.status.is_settled())
             .collect()
     }
 }

@@ -1,0 +1,125 @@
+//! SMS quotas in the rule-state table. Per user and per phone: one item holding the alerts
+//! counted in the last 24 hours (at most the cap, so the item stays small), rewritten with an
+//! optimistic version check. The daily budget: one counter per UTC day, raised by a
+//! conditional `ADD`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
+
+use crate::items::{Item, condition_held, corrupt, read_item, value};
+use cuba_core::alert::AlertId;
+use cuba_core::domain::Millis;
+use cuba_core::ports::{PortError, SmsQuota, SmsQuotas};
+
+const WINDOW_MILLIS: u64 = 24 * 3600 * 1000;
+
+/// Two writers counting into one quota at once: one of them reads again.
+const CONFLICT_ATTEMPTS: u32 = 2;
+
+/// `sms#user#{user}` or `sms#phone#{number}`: alert id → when it was counted.
+#[derive(Serialize, Deserialize)]
+struct QuotaRow {
+    pk: String,
+    counted: BTreeMap<String, Millis>,
+    version: u64,
+    /// Seconds since the epoch: DynamoDB's TTL attribute, a day after the last count.
+    expires_at: u64,
+}
+
+fn quota_key(quota: &SmsQuota) -> String {
+    match quota {
+        SmsQuota::User(user) => format!("sms#user#{user}"),
+        SmsQuota::Phone(phone) => format!("sms#phone#{}", phone.as_str()),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoSmsQuotas {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSmsQuotas {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoSmsQuotas {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn read(&self, pk: &str) -> Result<Option<QuotaRow>, PortError> {
+        let key = Item::from([("pk".to_owned(), value(pk)?)]);
+        read_item(&self.client, &self.table, key)
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
+}
+
+#[async_trait]
+impl SmsQuotas for DynamoSmsQuotas {
+    async fn take(
+        &self,
+        quota: &SmsQuota,
+        cap: u32,
+        alert: &AlertId,
+        now: Millis,
+    ) -> Result<bool, PortError> {
+        let pk = quota_key(quota);
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let current = self.read(&pk).await?;
+            let version = current.as_ref().map_or(0, |row| row.version);
+            let mut counted = current.map(|row| row.counted).unwrap_or_default();
+            if counted.contains_key(alert.as_str()) {
+                return Ok(true);
+            }
+            counted.retain(|_, at| at.0 + WINDOW_MILLIS > now.0);
+            if counted.len() >= cap as usize {
+                return Ok(false);
+            }
+            counted.insert(alert.as_str().to_owned(), now);
+            let row = QuotaRow {
+                pk: pk.clone(),
+                counted,
+                version: version + 1,
+                expires_at: (now.0 + 2 * WINDOW_MILLIS) / 1000,
+            };
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(serde_dynamo::to_item(&row).map_err(corrupt)?))
+                .condition_expression("attribute_not_exists(pk) OR version = :version")
+                .expression_attribute_values(":version", value(version)?)
+                .send()
+                .await;
+            if condition_held(put)? {
+                return Ok(true);
+            }
+        }
+        Err(PortError::unavailable_because(
+            "dynamodb",
+            format!("{pk} kept changing under concurrent writers"),
+        ))
+    }
+
+    async fn take_budget(&self, day: u64, budget: u32) -> Result<bool, PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", value(format!("sms#budget#{day}"))?)
+            .update_expression("ADD sent :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(sent) OR sent < :budget")
+            .expression_attribute_values(":one", value(1u32)?)
+            .expression_attribute_values(":budget", value(budget)?)
+            .expression_attribute_values(":expires", value((day + 3) * 24 * 3600)?)
+            .send()
+            .await;
+        condition_held(update)
+    }
+}
