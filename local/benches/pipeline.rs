@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             clock: Arc::new(SystemClock),
             poll_stream: true,
+            faults: None,
         },
     )
     .await?;

@@ -136,6 +136,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
         clock: Arc::new(SystemClock),
         poll_stream: true,
+        faults: None,
     };
     let mut stack = runner::start(&sdk, options).await?;
     stack.print_operator_alerts(&sdk);

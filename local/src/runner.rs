@@ -24,6 +24,7 @@ use cuba_web::auth::{AdminVerifier, TokenVerifier};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use crate::faults::{FaultLog, FaultPlan, Faults};
 use crate::provision::{Provisioned, REGION, create_queue, provision};
 use crate::template::{Template, int_property};
 
@@ -53,6 +54,9 @@ pub struct StackOptions {
     pub clock: Arc<dyn Clock>,
     /// Off only in tests that drive the rules handler by hand (e.g. to race two invocations).
     pub poll_stream: bool,
+    /// When set, the handlers' AWS calls fail by this plan, and stream handler invocations are
+    /// cut off part-way at the same rate (the pollers, AWS's side of Lambda, stay fault-free).
+    pub faults: Option<FaultPlan>,
 }
 
 /// How far the event-driven handlers have got, for tests that must wait for them.
@@ -77,6 +81,8 @@ pub struct RunningStack {
     pub stream_handler: StreamHandler,
     pub absence_handler: AbsenceQueueHandler,
     pub stream_arn: String,
+    /// What the fault plan injected, when there is one.
+    pub fault_log: Option<Arc<FaultLog>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -94,6 +100,8 @@ struct StreamMapping {
     batch_size: i32,
     max_retries: u32,
     failure_queue_url: Option<String>,
+    /// Under a fault plan: cuts handler invocations off part-way at the plan's rate.
+    crashes: Option<Arc<Faults>>,
 }
 
 pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStack> {
@@ -135,7 +143,22 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         Settings::new(move |name| vars.get(name).cloned())
     };
 
-    let clients = AwsClients::new(sdk);
+    let faults = options.faults.map(Faults::new);
+    let clients = match &faults {
+        None => AwsClients::new(sdk),
+        // Retries back off from 20 ms instead of the SDK's 1 s: the same retries, in less time.
+        Some(faults) => AwsClients::new(
+            &sdk.to_builder()
+                .http_client(faults.http_client())
+                .retry_config(
+                    aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                        .with_initial_backoff(Duration::from_millis(20)),
+                )
+                .build(),
+        ),
+    };
+    // Lambda's pollers and queue deletes are AWS's side: never faulted.
+    let platform = AwsClients::new(sdk);
     let ingest_settings = settings(&ingest_env);
     let api = wiring::ingest_api(&ingest_settings, &clients, options.clock.clone())?;
     let verifier = api.verifier.clone();
@@ -159,6 +182,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         batch_size: int_property(&stream_mapping, "BatchSize").unwrap_or(100) as i32,
         max_retries: int_property(&stream_mapping, "MaximumRetryAttempts").unwrap_or(10000) as u32,
         failure_queue_url,
+        crashes: faults.clone(),
     };
     let stream_arn = stream_mapping
         .get("Stream")
@@ -194,7 +218,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     if options.poll_stream {
         tasks.push(tokio::spawn(poll_stream(
             aws_sdk_dynamodbstreams::Client::new(sdk),
-            clients.sqs.clone(),
+            platform.sqs.clone(),
             stream_arn.clone(),
             mapping,
             stream_handler.clone(),
@@ -214,7 +238,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         }
     }));
     tasks.push(tokio::spawn(poll_queue(
-        clients.sqs.clone(),
+        platform.sqs.clone(),
         queue_url,
         queue_batch,
         absence_handler.clone(),
@@ -230,6 +254,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         stream_handler,
         absence_handler,
         stream_arn,
+        fault_log: faults.map(|f| f.log.clone()),
         tasks,
     })
 }
@@ -431,6 +456,22 @@ async fn discover_shards(
     Ok(())
 }
 
+/// Where the handler's answer says the batch failed, as an index into `records`.
+fn first_failure(
+    response: &cuba_lambda::handlers::DynamoDbEventResponse,
+    records: &[EventRecord],
+) -> Option<usize> {
+    response
+        .batch_item_failures
+        .first()
+        .and_then(|f| f.item_identifier.as_deref())
+        .and_then(|seq| {
+            records
+                .iter()
+                .position(|r| r.change.sequence_number.as_deref() == Some(seq))
+        })
+}
+
 /// Lambda's contract for stream batches with `ReportBatchItemFailures`: retry from the reported
 /// record, up to `MaximumRetryAttempts`, then send the failed record's coordinates to the
 /// on-failure destination and move on.
@@ -447,16 +488,21 @@ async fn deliver_stream_batch(
     while !records.is_empty() {
         let mut batch = DynamoDbEvent::default();
         batch.records = records.clone();
-        let response = handler.handle(batch).await;
-        let failed_at = response
-            .batch_item_failures
-            .first()
-            .and_then(|f| f.item_identifier.as_deref())
-            .and_then(|seq| {
-                records
-                    .iter()
-                    .position(|r| r.change.sequence_number.as_deref() == Some(seq))
-            });
+        let failed_at = match mapping.crashes.as_deref().filter(|f| f.strikes()) {
+            // A crash (or a function timeout) part-way: Lambda retries the whole batch.
+            Some(f) => {
+                let cut_after = Duration::from_millis(f.below(60));
+                match tokio::time::timeout(cut_after, handler.handle(batch)).await {
+                    Ok(response) => first_failure(&response, &records),
+                    Err(_) => {
+                        f.log.record_crash();
+                        tracing::warn!(shard_id, "injected crash of the rules handler");
+                        Some(0)
+                    }
+                }
+            }
+            None => first_failure(&handler.handle(batch).await, &records),
+        };
         let Some(index) = failed_at else {
             progress
                 .stream_records

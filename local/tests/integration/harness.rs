@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_types::SdkConfig;
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::UserId;
+use cuba_local::faults::FaultPlan;
 use cuba_local::runner::{self, RunningStack, StackOptions};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -76,6 +77,9 @@ pub struct TestStack {
 pub struct Options {
     pub clock: Arc<dyn Clock>,
     pub poll_stream: bool,
+    pub faults: Option<FaultPlan>,
+    /// Rules other than the test rules (the default rules, absence shortened).
+    pub rules_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -83,6 +87,8 @@ impl Default for Options {
         Options {
             clock: Arc::new(SystemClock),
             poll_stream: true,
+            faults: None,
+            rules_file: None,
         }
     }
 }
@@ -103,10 +109,11 @@ impl TestStack {
                 stack_name,
                 token_secret: TEST_SECRET.to_owned(),
                 admin_token_secret: TEST_ADMIN_SECRET.to_owned(),
-                rules_file: Some(test_rules_file()),
+                rules_file: Some(options.rules_file.unwrap_or_else(test_rules_file)),
                 http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 clock: options.clock,
                 poll_stream: options.poll_stream,
+                faults: options.faults,
             },
         )
         .await

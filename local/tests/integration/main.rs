@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod contract;
 mod deliveries;
+mod faults;
 mod harness;
 mod schemas;
 mod seed_rules;

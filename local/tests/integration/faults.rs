@@ -1,0 +1,478 @@
+//! The same script of 2,000+ events from 200 users driven through HTTP twice, once fault-free and
+//! once with 10% of Cuba's AWS calls failing (errors, throttles, timeouts before and after the
+//! call took effect, on DynamoDB, SQS and SNS) and rules-handler invocations cut off part-way:
+//! every acknowledged event is stored once, every alert the fault-free run sends is sent exactly
+//! once, nothing is left pending, and no record lands on a failure queue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use cuba_aws::DynamoProfiles;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::{PhoneNumber, UserId, UserProfile};
+use cuba_core::ports::ProfileStore;
+use cuba_local::faults::FaultPlan;
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Options, TestStack, repo_path, s};
+
+const USERS: u64 = 200;
+/// Seconds a payment waits for feedback: long enough that a client's retries never push its
+/// feedback past it, so both runs agree on which payments went unanswered.
+const ABSENCE_SECONDS: u64 = 20;
+const CONCURRENT_USERS: usize = 16;
+
+fn rules_file() -> PathBuf {
+    let text = std::fs::read_to_string(repo_path("rules/default.json")).expect("default rules");
+    let mut rules: Value = serde_json::from_str(&text).expect("JSON");
+    for rule in rules["rules"].as_array_mut().expect("a rules array") {
+        if rule["condition"]["type"] == "absence" {
+            rule["condition"]["seconds"] = ABSENCE_SECONDS.into();
+        }
+    }
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fault-rules-{}.json", std::process::id()));
+    std::fs::write(&path, rules.to_string()).expect("write rules");
+    path
+}
+
+/// One request of the script.
+#[derive(Debug, Clone)]
+enum Step {
+    Event(Value),
+    Feedback(Value),
+    Batch(Vec<Value>),
+    /// The same body twice at once.
+    Concurrent(Value),
+}
+
+fn payment(id: &str, amount: u64) -> Value {
+    json!({"id": id, "noun": "bill", "verb": "paid", "properties": {"amount": amount, "type": "electricity"}})
+}
+
+fn filler(id: &str) -> Value {
+    json!({"id": id, "noun": "app", "verb": "opened", "properties": {"screen": "home"}})
+}
+
+fn feedback(id: &str) -> Value {
+    json!({"id": id, "rating": 5, "comment": "ok"})
+}
+
+/// What one user does, by category (user % 5): a first payment with feedback; one without
+/// (the operator is alerted); a burst of five (an SMS alert); a small burst of three; a batch.
+/// Ten events each, plus a repeated id.
+fn script(user: u64) -> Vec<Step> {
+    let id = |n: usize| format!("u{user}-e{n}");
+    let fillers = |from: usize, to: usize| (from..to).map(|n| Step::Event(filler(&id(n))));
+    let mut steps = Vec::new();
+    match user % 5 {
+        0 => {
+            steps.push(Step::Concurrent(payment(&id(0), 3000)));
+            steps.push(Step::Feedback(feedback(&id(1))));
+            steps.extend(fillers(2, 10));
+        }
+        1 => {
+            steps.push(Step::Event(payment(&id(0), 4000)));
+            steps.extend(fillers(1, 10));
+        }
+        2 => {
+            steps.extend((0..5).map(|n| Step::Event(payment(&id(n), 5000))));
+            steps.push(Step::Feedback(feedback(&id(5))));
+            steps.extend(fillers(6, 10));
+        }
+        3 => {
+            steps.extend((0..3).map(|n| Step::Event(payment(&id(n), 1000))));
+            steps.push(Step::Feedback(feedback(&id(3))));
+            steps.extend(fillers(4, 10));
+        }
+        _ => {
+            let mut first = vec![payment(&id(0), 2500)];
+            first.extend((1..5).map(|n| filler(&id(n))));
+            steps.push(Step::Batch(first));
+            steps.push(Step::Feedback(feedback(&id(5))));
+            steps.push(Step::Batch((6..10).map(|n| filler(&id(n))).collect()));
+        }
+    }
+    // A client resending an event it already sent.
+    steps.push(Step::Event(filler(&id(9))));
+    steps
+}
+
+/// Alert SMS and operator alerts each user should get (from the rules, checked against the
+/// fault-free run).
+fn expected_alerts(user: u64) -> (usize, usize) {
+    match user % 5 {
+        1 => (1, 1),
+        2 => (2, 0),
+        _ => (1, 0),
+    }
+}
+
+#[derive(Default)]
+struct Client {
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl Client {
+    /// Sends until the API answers something other than 5xx, as a well-behaved client does.
+    async fn send(
+        &self,
+        t: &TestStack,
+        path: &str,
+        user: u64,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        for attempt in 0..20u64 {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let (status, answer) = t.post(path, user, body).await;
+            if !status.is_server_error() {
+                return (status, answer);
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
+        }
+        panic!("{path} kept failing for user {user}");
+    }
+
+    /// Runs a user's script; returns the ids the API acknowledged.
+    async fn run(&self, t: &TestStack, user: u64) -> BTreeSet<String> {
+        let mut acknowledged = BTreeSet::new();
+        let mut ack = |status: StatusCode, answer: &Value| {
+            assert!(
+                status == StatusCode::ACCEPTED || status == StatusCode::OK,
+                "{status} {answer}"
+            );
+            if let Some(id) = answer["id"].as_str() {
+                acknowledged.insert(id.to_owned());
+            }
+        };
+        for step in script(user) {
+            match step {
+                Step::Event(body) => {
+                    let (status, answer) = self.send(t, "/api/v1/event/", user, &body).await;
+                    ack(status, &answer);
+                }
+                Step::Feedback(body) => {
+                    let (status, answer) = self.send(t, "/api/v1/feedback/", user, &body).await;
+                    ack(status, &answer);
+                }
+                Step::Concurrent(body) => {
+                    let (a, b) = tokio::join!(
+                        self.send(t, "/api/v1/event/", user, &body),
+                        self.send(t, "/api/v1/event/", user, &body)
+                    );
+                    ack(a.0, &a.1);
+                    ack(b.0, &b.1);
+                }
+                Step::Batch(events) => {
+                    let body = json!({"events": events});
+                    let (status, answer) = self.send(t, "/api/v1/batch/", user, &body).await;
+                    assert_eq!(status, StatusCode::OK, "{answer}");
+                    for result in answer["results"].as_array().into_iter().flatten() {
+                        assert_ne!(result["status"], "rejected", "{answer}");
+                        ack(StatusCode::OK, result);
+                    }
+                }
+            }
+        }
+        acknowledged
+    }
+}
+
+/// What one run produced.
+struct Outcome {
+    /// Per user: the ids stored, counted per id.
+    stored: BTreeMap<u64, BTreeMap<String, usize>>,
+    acknowledged: BTreeMap<u64, BTreeSet<String>>,
+    /// Per user: the alert SMS texts, sorted.
+    sms: BTreeMap<u64, Vec<String>>,
+    /// Per user: the operator alerts' (rule, event ids), sorted.
+    operator: BTreeMap<u64, Vec<(String, Value)>>,
+    /// Ledger statuses, counted.
+    statuses: BTreeMap<String, usize>,
+    failure_queue_entries: usize,
+    requests: u64,
+    retries: u64,
+}
+
+async fn all_sms(t: &TestStack) -> Vec<(String, String)> {
+    let data: Value = loop {
+        let response = t
+            .http
+            .get(format!("{}/moto-api/data.json", t.endpoint))
+            .send()
+            .await
+            .expect("moto answers");
+        // moto serialises live objects without a lock; asking again is enough.
+        if let Ok(data) = response.json().await {
+            break data;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    data["sns"]["SMS"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            Some((
+                m["phone_number"].as_str()?.to_owned(),
+                m["message"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+async fn stored_ids(t: &TestStack, user: u64) -> BTreeMap<String, usize> {
+    let items = aws_sdk_dynamodb::Client::new(&t.sdk)
+        .query()
+        .table_name(
+            t.stack
+                .provisioned
+                .table("EventsTable")
+                .expect("events table"),
+        )
+        .key_condition_expression("#u = :u")
+        .expression_attribute_names("#u", "user")
+        .expression_attribute_values(":u", AttributeValue::N(user.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query events")
+        .items
+        .unwrap_or_default();
+    let mut ids = BTreeMap::new();
+    for item in items {
+        *ids.entry(s(&item, "id")).or_default() += 1;
+    }
+    ids
+}
+
+async fn queue_depth(t: &TestStack, logical: &str) -> usize {
+    let url = t
+        .stack
+        .provisioned
+        .queue_urls
+        .get(logical)
+        .expect("a queue")
+        .clone();
+    let attributes = aws_sdk_sqs::Client::new(&t.sdk)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    attributes
+        .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `salt` makes the run's phone numbers its own, so SMS of other runs are not counted.
+async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
+    let t = TestStack::start_with(Options {
+        faults,
+        rules_file: Some(rules_file()),
+        ..Options::default()
+    })
+    .await;
+    // Verified phones, written directly: the subject here is events and alerts.
+    let profiles = DynamoProfiles::new(
+        aws_sdk_dynamodb::Client::new(&t.sdk),
+        t.stack
+            .provisioned
+            .table("ProfilesTable")
+            .expect("profiles"),
+    );
+    let phone_of = |user: u64| format!("+1556{salt:03}{user:04}");
+    for user in 0..USERS {
+        let profile = UserProfile {
+            user: UserId(user),
+            phone: PhoneNumber::parse(&phone_of(user)).expect("a phone"),
+            updated_at: SystemClock.now(),
+            phone_verified: true,
+            pending_code: None,
+            codes_sent: Vec::new(),
+            version: 0,
+        };
+        assert_eq!(profiles.save(&profile, 0).await, Ok(true));
+    }
+
+    let client = Client::default();
+    let acknowledged: BTreeMap<u64, BTreeSet<String>> = futures::stream::iter(0..USERS)
+        .map(|user| {
+            let (t, client) = (&t, &client);
+            async move { (user, client.run(t, user).await) }
+        })
+        .buffer_unordered(CONCURRENT_USERS)
+        .collect()
+        .await;
+
+    // Everything settles: the absence checks fall due, the expected alerts are out, nothing is
+    // left in flight.
+    tokio::time::sleep(Duration::from_secs(ABSENCE_SECONDS)).await;
+    let expected_sms: usize = (0..USERS).map(|u| expected_alerts(u).0).sum();
+    let expected_alerts_total =
+        expected_sms + (0..USERS).map(|u| expected_alerts(u).1).sum::<usize>();
+    let phones: BTreeMap<String, u64> = (0..USERS).map(|u| (phone_of(u), u)).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let ledger = t.ledger().await;
+        let unsettled = ledger
+            .iter()
+            .filter(|item| matches!(s(item, "status").as_str(), "pending" | "sending"))
+            .count();
+        if ledger.len() >= expected_alerts_total && unsettled == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out: {} of {expected_alerts_total} alerts in the ledger, {unsettled} unsettled",
+            ledger.len()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let operator_alerts = t.operator_alerts(Duration::from_secs(3)).await;
+
+    let mut outcome = Outcome {
+        stored: BTreeMap::new(),
+        acknowledged,
+        sms: BTreeMap::new(),
+        operator: BTreeMap::new(),
+        statuses: BTreeMap::new(),
+        failure_queue_entries: queue_depth(&t, "StreamFailureQueue").await
+            + queue_depth(&t, "AbsenceDeadLetterQueue").await,
+        requests: client.requests.load(Ordering::Relaxed),
+        retries: client.retries.load(Ordering::Relaxed),
+    };
+    for user in 0..USERS {
+        outcome.stored.insert(user, stored_ids(&t, user).await);
+    }
+    for (phone, text) in all_sms(&t).await {
+        if let Some(user) = phones.get(&phone) {
+            outcome.sms.entry(*user).or_default().push(text);
+        }
+    }
+    for texts in outcome.sms.values_mut() {
+        texts.sort();
+    }
+    for (body, _) in operator_alerts {
+        let user = body["user"].as_u64().expect("a user");
+        outcome.operator.entry(user).or_default().push((
+            body["rule_id"].as_str().unwrap_or_default().to_owned(),
+            body["event_ids"].clone(),
+        ));
+    }
+    for alerts in outcome.operator.values_mut() {
+        alerts.sort_by_key(|(rule, ids)| (rule.clone(), ids.to_string()));
+    }
+    for item in t.ledger().await {
+        *outcome.statuses.entry(s(&item, "status")).or_default() += 1;
+    }
+    (t, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_ten_percent_faults_every_event_is_stored_once_and_every_alert_sent_once() {
+    let plan = FaultPlan {
+        seed: 0x00C0_FFEE,
+        rate: 0.10,
+    };
+    // Two phone ranges of this test run, unlikely to repeat an earlier run's against a
+    // long-lived moto.
+    let salt = u64::try_from(uuid::Uuid::new_v4().as_u128() % 500).unwrap_or(0) * 2;
+    let ((_clean_stack, clean), (faulty_stack, faulty)) =
+        tokio::join!(run(None, salt), run(Some(plan), salt + 1));
+    let log = faulty_stack.stack.fault_log.as_ref().expect("a fault log");
+
+    for (name, outcome) in [("fault-free", &clean), ("faulty", &faulty)] {
+        for user in 0..USERS {
+            let stored = &outcome.stored[&user];
+            assert!(
+                stored.values().all(|&n| n == 1),
+                "{name}: user {user} stored twice: {stored:?}"
+            );
+            let acknowledged = &outcome.acknowledged[&user];
+            let ids: BTreeSet<String> = stored.keys().cloned().collect();
+            assert_eq!(
+                &ids, acknowledged,
+                "{name}: user {user}: stored = acknowledged"
+            );
+            assert_eq!(ids.len(), 10, "{name}: user {user}");
+            let (sms, operator) = expected_alerts(user);
+            assert_eq!(
+                outcome.sms.get(&user).map_or(0, Vec::len),
+                sms,
+                "{name}: user {user} SMS {:?}",
+                outcome.sms.get(&user)
+            );
+            assert_eq!(
+                outcome.operator.get(&user).map_or(0, Vec::len),
+                operator,
+                "{name}: user {user} operator alerts"
+            );
+        }
+        assert_eq!(
+            outcome.failure_queue_entries, 0,
+            "{name}: nothing on a failure queue"
+        );
+        assert_eq!(
+            outcome.statuses.get("pending"),
+            None,
+            "{name}: {:?}",
+            outcome.statuses
+        );
+        assert_eq!(
+            outcome.statuses.get("sending"),
+            None,
+            "{name}: {:?}",
+            outcome.statuses
+        );
+    }
+    assert_eq!(clean.sms, faulty.sms, "the same SMS, each once");
+    assert_eq!(
+        clean.operator, faulty.operator,
+        "the same operator alerts, each once"
+    );
+    assert_eq!(
+        clean.statuses.keys().collect::<Vec<_>>(),
+        ["sent"],
+        "the fault-free run sends everything: {:?}",
+        clean.statuses
+    );
+    for status in faulty.statuses.keys() {
+        assert!(
+            status == "sent" || status == "unconfirmed",
+            "{status}: {:?}",
+            faulty.statuses
+        );
+    }
+    let events: usize = faulty.stored.values().map(BTreeMap::len).sum();
+    let sms: usize = faulty.sms.values().map(Vec::len).sum();
+    let operator: usize = faulty.operator.values().map(Vec::len).sum();
+    assert!(
+        log.total_injected() > 100,
+        "faults were injected: {:?}",
+        log.injected()
+    );
+    println!(
+        "fault run: {events} events stored once ({} requests, {} client retries of 5xx); {} AWS calls, {} faults injected {:?}, {} handler crashes; {sms} SMS and {operator} operator alerts, 0 doubles, 0 losses; ledger {:?} (fault-free: {} requests, {} retries)",
+        faulty.requests,
+        faulty.retries,
+        log.calls(),
+        log.total_injected(),
+        log.injected(),
+        log.crashes(),
+        faulty.statuses,
+        clean.requests,
+        clean.retries,
+    );
+}
