@@ -661,6 +661,11 @@ async fn events_feedback_alerts_and_profiles_are_browsable_newest_first_with_cur
             .as_str()
             .is_some_and(|p| p.starts_with("+1555"))
     );
+    assert_eq!(profile["phone_verified"], true);
+    assert!(
+        profile.get("pending_code").is_none() && profile.get("codes_sent").is_none(),
+        "{profile}"
+    );
     let (status, _) = t.admin(Method::GET, "/admin/api/users/999", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

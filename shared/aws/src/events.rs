@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,18 @@ impl EventStore for DynamoEvents {
             .expression_attribute_names("#id", "id")
             .send()
             .await;
+        if let Err(e) = &put
+            && e.code() == Some("ValidationException")
+        {
+            // DynamoDB refuses the item as it is (size, a number it cannot hold): retrying
+            // cannot help, so it is this event's refusal, not an outage.
+            return Ok(Insert::Refused {
+                reason: e
+                    .message()
+                    .unwrap_or("DynamoDB refused the item")
+                    .to_owned(),
+            });
+        }
         if condition_held(put)? {
             return Ok(Insert::Inserted);
         }
@@ -136,6 +149,7 @@ impl EventStore for DynamoEvents {
                     Some(outcome) if first == i => Ok(outcome.clone()),
                     Some(Insert::Inserted) => Ok(Insert::Duplicate(events[first].event.clone())),
                     Some(Insert::Duplicate(stored)) => Ok(Insert::Duplicate(stored.clone())),
+                    Some(refused @ Insert::Refused { .. }) => Ok(refused.clone()),
                     None => Err(PortError::unavailable_because(
                         "dynamodb",
                         "a put did not report back",

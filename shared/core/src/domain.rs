@@ -419,7 +419,15 @@ pub enum Insert {
     Inserted,
     /// An event with this id was already stored for this user; this is the stored copy.
     Duplicate(StoredEvent),
+    /// The store refused the event as it is (e.g. over DynamoDB's 400 KB item limit): the
+    /// client's fault, answered as that event's 400, and not worth retrying.
+    Refused {
+        reason: String,
+    },
 }
+
+/// DynamoDB's limit on one item, which the memory store mirrors.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// A stored event with the exact JSON text the client sent for it.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,8 +6,8 @@
 use cuba_core::alert::{Alert, AlertFilter, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::document::{DocumentAction, DocumentId};
 use cuba_core::domain::{
-    Activity, EventBody, EventId, Feedback, Insert, Millis, PendingCode, PhoneNumber, Rating,
-    ReceivedEvent, SessionId, StoredEvent, UserId, UserProfile, WebEvent,
+    Activity, EventBody, EventId, Feedback, Insert, MAX_ITEM_BYTES, Millis, PendingCode,
+    PhoneNumber, Rating, ReceivedEvent, SessionId, StoredEvent, UserId, UserProfile, WebEvent,
 };
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::listing::{EventFilter, EventKind, Page};
@@ -107,6 +107,24 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
         store.insert(&paid(2, "e1", at(base, 30), 5)).await,
         Ok(Insert::Inserted),
         "ids are unique per user, not globally"
+    );
+    let mut huge = paid(3, "huge", at(base, 900_000), 1);
+    huge.raw = format!("{{\"pad\": \"{}\"}}", "x".repeat(MAX_ITEM_BYTES));
+    let refused = store.insert(&huge).await.expect("an answer, not an outage");
+    assert!(matches!(refused, Insert::Refused { .. }), "{refused:?}");
+    assert_eq!(store.get(UserId(3), &id("huge")).await, Ok(None));
+    let outcomes = store
+        .insert_many(&[huge.clone(), paid(3, "small", at(base, 900_001), 1)])
+        .await
+        .expect("a batch is stored");
+    assert!(
+        matches!(outcomes[0], Insert::Refused { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[1],
+        Insert::Inserted,
+        "the rest of the batch is stored"
     );
 
     let batch = [

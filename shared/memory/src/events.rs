@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use cuba_core::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId, UserProfile};
+use cuba_core::domain::{
+    EventId, Insert, MAX_ITEM_BYTES, Millis, ReceivedEvent, StoredEvent, UserId, UserProfile,
+};
 use cuba_core::ports::{EventStore, PortError, ProfileStore};
 
 use crate::faults::{Faults, lock};
@@ -19,6 +21,8 @@ pub(crate) struct StoredRow {
 pub struct MemoryEvents {
     faults: Arc<Faults>,
     pub(crate) rows: Mutex<BTreeMap<(UserId, EventId), StoredRow>>,
+    /// The item size over which an insert is refused: DynamoDB's unless a test lowers it.
+    item_limit: Mutex<Option<usize>>,
 }
 
 impl MemoryEvents {
@@ -26,7 +30,14 @@ impl MemoryEvents {
         MemoryEvents {
             faults,
             rows: Mutex::default(),
+            item_limit: Mutex::default(),
         }
+    }
+
+    /// Refuses events whose raw text is over `bytes` (DynamoDB's limit is [`MAX_ITEM_BYTES`]),
+    /// so tests can reach the refusal through the HTTP bounds.
+    pub fn limit_items_to(&self, bytes: usize) {
+        *lock(&self.item_limit) = Some(bytes);
     }
 
     /// Every stored event, oldest first (tests compare stores with this).
@@ -48,8 +59,14 @@ pub(crate) fn order(a: &StoredEvent, b: &StoredEvent) -> std::cmp::Ordering {
 fn insert_unless_stored(
     rows: &mut BTreeMap<(UserId, EventId), StoredRow>,
     received: &ReceivedEvent,
+    limit: usize,
 ) -> Insert {
     let key = (received.event.user, received.event.id.clone());
+    if received.raw.len() > limit {
+        return Insert::Refused {
+            reason: format!("the item is over the store's {limit}-byte limit"),
+        };
+    }
     match rows.get(&key) {
         Some(row) => Insert::Duplicate(row.received.event.clone()),
         None => {
@@ -69,16 +86,18 @@ fn insert_unless_stored(
 impl EventStore for MemoryEvents {
     async fn insert(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
         let call = self.faults.enter("events.insert")?;
-        let outcome = insert_unless_stored(&mut lock(&self.rows), received);
+        let limit = lock(&self.item_limit).unwrap_or(MAX_ITEM_BYTES);
+        let outcome = insert_unless_stored(&mut lock(&self.rows), received, limit);
         call.finish(outcome)
     }
 
     async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
         let call = self.faults.enter("events.insert_many")?;
+        let limit = lock(&self.item_limit).unwrap_or(MAX_ITEM_BYTES);
         let mut rows = lock(&self.rows);
         let outcomes = events
             .iter()
-            .map(|received| insert_unless_stored(&mut rows, received))
+            .map(|received| insert_unless_stored(&mut rows, received, limit))
             .collect();
         call.finish(outcomes)
     }

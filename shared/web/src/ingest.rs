@@ -158,6 +158,7 @@ async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, Ap
     let (stored, status, code) = match api.events.insert(&received).await? {
         Insert::Inserted => (received.event, Status::Accepted, StatusCode::ACCEPTED),
         Insert::Duplicate(existing) => (existing, Status::Duplicate, StatusCode::OK),
+        Insert::Refused { reason } => return Err(unstorable(reason)),
     };
     tracing::info!(user = %stored.user, event_id = %stored.id, ?status, "event received");
     let body = Accepted {
@@ -165,6 +166,14 @@ async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, Ap
         status,
     };
     Ok((code, axum::Json(body)).into_response())
+}
+
+/// The store refused the event as it is: the client's fault, not worth retrying.
+fn unstorable(reason: String) -> ApiError {
+    ApiError::bad_request(
+        "unstorable",
+        format!("the event cannot be stored as it is: {reason}"),
+    )
 }
 
 /// One item's answer in a batch.
@@ -240,6 +249,10 @@ async fn post_batch(
             Insert::Duplicate(existing) => {
                 result.status = Status::Duplicate;
                 result.id = Some(existing.id);
+            }
+            Insert::Refused { reason } => {
+                result.status = Status::Rejected;
+                result.error = Some(unstorable(reason));
             }
         }
     }

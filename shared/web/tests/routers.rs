@@ -444,6 +444,39 @@ async fn verification_codes_are_limited() {
 }
 
 #[tokio::test]
+async fn an_event_the_store_refuses_is_that_events_400() {
+    let h = Harness::new().await;
+    h.ports.events.limit_items_to(120);
+    let long = json!({"id": "long", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "x".repeat(200)}});
+    let short = json!({"id": "short", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}});
+    let (status, answer) = h
+        .ingest(
+            Method::POST,
+            "/api/v1/batch/",
+            1,
+            json!({"events": [long, short]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["results"][0]["status"], "rejected", "{answer}");
+    assert_eq!(
+        answer["results"][0]["error"]["code"], "unstorable",
+        "{answer}"
+    );
+    assert_eq!(answer["results"][1]["status"], "accepted", "{answer}");
+    assert_eq!(
+        (answer["accepted"].clone(), answer["rejected"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_error(
+        &h.ingest(Method::POST, "/api/v1/event/", 1, long).await,
+        StatusCode::BAD_REQUEST,
+        "unstorable",
+        None,
+    );
+}
+
+#[tokio::test]
 async fn ingest_refuses_with_structured_errors() {
     let h = Harness::new().await;
     let (status, _, body) = Harness::send(

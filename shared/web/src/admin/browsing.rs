@@ -11,7 +11,7 @@ use crate::auth::Authorized;
 use crate::error::ApiError;
 use cuba_core::activity::PerMinute;
 use cuba_core::alert::{AlertEntry, AlertFilter};
-use cuba_core::domain::{Millis, SessionId, StoredEvent, UserId, UserProfile};
+use cuba_core::domain::{Millis, PhoneNumber, SessionId, StoredEvent, UserId, UserProfile};
 use cuba_core::listing::{EventFilter, EventKind, Page};
 
 /// Listings return at most this many items a page.
@@ -197,11 +197,34 @@ pub(super) async fn alerts(
     Ok(Json(api.cursors.seal_page(listing, page)))
 }
 
+/// A profile as operators see it: never the code hash or the code history.
+#[derive(Serialize)]
+pub(super) struct ProfileView {
+    user: UserId,
+    phone: PhoneNumber,
+    updated_at: Millis,
+    phone_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code_expires_at: Option<Millis>,
+}
+
+impl From<UserProfile> for ProfileView {
+    fn from(p: UserProfile) -> Self {
+        ProfileView {
+            user: p.user,
+            phone: p.phone,
+            updated_at: p.updated_at,
+            phone_verified: p.phone_verified,
+            code_expires_at: p.pending_code.map(|c| c.expires_at),
+        }
+    }
+}
+
 pub(super) async fn user(
     State(api): State<AdminState>,
     _: Authorized,
     Path(user): Path<String>,
-) -> Result<Json<UserProfile>, ApiError> {
+) -> Result<Json<ProfileView>, ApiError> {
     let user = parse_user(&user)?;
     let profile = api.profiles.profile(user).await?.ok_or_else(|| {
         ApiError::new(
@@ -210,7 +233,7 @@ pub(super) async fn user(
             format!("no profile for user {user}"),
         )
     })?;
-    Ok(Json(profile))
+    Ok(Json(profile.into()))
 }
 
 /// The longest chart the dashboard asks for.
