@@ -7,6 +7,7 @@
 //   CUBA_UI_USER_TOKEN    a user token for the ingest API
 //   CUBA_UI_USER          that user's id
 //   CUBA_UI_ARTIFACTS     where to keep the screenshots
+//   CUBA_UI_SUPPRESSED_USER  a user whose first-payment SMS the per-phone cap suppressed
 //   CUBA_TEST_CHROMIUM    the Chromium binary
 // Exits non-zero (with the failed step) when anything is off.
 import assert from "node:assert/strict";
@@ -25,6 +26,7 @@ const admin = env("CUBA_UI_ADMIN");
 const userToken = env("CUBA_UI_USER_TOKEN");
 const user = Number(env("CUBA_UI_USER"));
 const artifacts = env("CUBA_UI_ARTIFACTS");
+const suppressedUser = Number(env("CUBA_UI_SUPPRESSED_USER"));
 mkdirSync(artifacts, { recursive: true });
 
 // Markup and script in every attacker-controlled field the UI shows.
@@ -174,6 +176,14 @@ try {
   await page.screenshot({ path: join(artifacts, "admin-ui-alerts.png"), fullPage: true });
   const firstAlerts = await adminApi(`/alerts?user=${user}&rule=first-bill-payment`);
   assert.equal(firstAlerts.items.length, 0, "the disabled rule did not fire");
+
+  log("an SMS over the per-phone cap is shown suppressed, with its reason");
+  await page.goto(`${base}/admin/#/alerts?user=${suppressedUser}`);
+  const suppressed = '#alerts-table tr[data-rule="first-bill-payment"]';
+  await page.waitForSelector(`${suppressed} .status.suppressed`);
+  const suppressedRow = await page.textContent(suppressed);
+  assert.match(suppressedRow, /this phone number already had 10 SMS in the last 24 hours/);
+  await page.screenshot({ path: join(artifacts, "admin-ui-suppressed.png"), fullPage: true });
 
   log("the event and feedback browsers show the markup as text");
   await page.goto(`${base}/admin/#/events?user=${user}`);

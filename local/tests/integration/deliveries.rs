@@ -225,7 +225,8 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
     t.accept("/api/v1/event/", 40, &bill(700)).await;
     let records = stream_records(&t).await;
 
-    // A worker claimed the alert and died before sending: its lease runs 3 more seconds.
+    // A worker claimed the alert and died before sending: its lease runs 10 more seconds (long
+    // enough that the redelivery below meets it live, however slow the machine).
     let ledger = DynamoAlertLedger::new(
         aws_sdk_dynamodb::Client::new(&t.sdk),
         t.stack
@@ -244,7 +245,7 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
         fired_at: SystemClock.now(),
     };
     let now = SystemClock.now();
-    let lease_until = Millis(now.0 + 3_000);
+    let lease_until = Millis(now.0 + 10_000);
     assert_eq!(
         ledger.claim(&alert, now, lease_until).await,
         Ok(Claim::Claimed { lease_until })
@@ -274,4 +275,42 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
     let ledger = t.ledger_for("first-bill-payment").await;
     assert_eq!(ledger.len(), 1);
     assert_eq!(crate::harness::s(&ledger[0], "status"), "sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unverified_number_gets_its_code_and_nothing_else() {
+    let t = TestStack::start().await;
+    let phone = format!("+1558{:07}", crate::harness::unique() % 10_000_000);
+    let (status, answer) = t
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/user/",
+            41,
+            &json!({"phone": phone}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{answer}");
+    t.accept("/api/v1/event/", 41, &bill(900)).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the first-payment alert settled",
+        || async {
+            t.ledger_for("first-bill-payment")
+                .await
+                .iter()
+                .any(|item| crate::harness::s(item, "status") == "undeliverable")
+        },
+    )
+    .await;
+    let ledger = t.ledger_for("first-bill-payment").await;
+    assert!(
+        crate::harness::s(&ledger[0], "reason").contains("is not verified"),
+        "{ledger:?}"
+    );
+    assert!(t.sms_to(&phone).await.is_empty(), "no alert SMS");
+    assert_eq!(
+        t.all_sms_to(&phone).await.len(),
+        1,
+        "only the verification code"
+    );
 }

@@ -4,7 +4,72 @@
 
 use std::process::{Command, Stdio};
 
-use crate::harness::{TestStack, repo_path};
+use std::time::Duration;
+
+use cuba_aws::DynamoProfiles;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::{PhoneNumber, UserId, UserProfile};
+use cuba_core::ports::ProfileStore;
+
+use crate::harness::{TestStack, bill, repo_path, s, unique, wait_until};
+
+/// Eleven accounts naming one (verified) number each make a first payment: the per-phone cap
+/// lets ten SMS through and suppresses the eleventh. Returns that user.
+async fn sms_pumping(t: &TestStack) -> u64 {
+    let profiles = DynamoProfiles::new(
+        aws_sdk_dynamodb::Client::new(&t.sdk),
+        t.stack
+            .provisioned
+            .table("ProfilesTable")
+            .expect("profiles"),
+    );
+    let phone = PhoneNumber::parse(&format!("+1557{:07}", unique() % 10_000_000)).expect("a phone");
+    let users: Vec<u64> = (7_100..7_111).collect();
+    for &user in &users {
+        let profile = UserProfile {
+            user: UserId(user),
+            phone: phone.clone(),
+            updated_at: SystemClock.now(),
+            phone_verified: true,
+            pending_code: None,
+            codes_sent: Vec::new(),
+            version: 0,
+        };
+        assert_eq!(profiles.save(&profile, 0).await, Ok(true));
+        // One at a time, so which one is over the cap is known.
+        t.accept("/api/v1/event/", user, &bill(100)).await;
+        wait_until(
+            Duration::from_secs(20),
+            "the first-payment alert",
+            || async {
+                t.ledger_for("first-bill-payment").await.iter().any(|item| {
+                    s(item, "alert_id") == format!("first-bill-payment#{user}#first")
+                        && s(item, "status") != "pending"
+                        && s(item, "status") != "sending"
+                })
+            },
+        )
+        .await;
+    }
+    let last = *users.last().expect("users");
+    let statuses: Vec<String> = t
+        .ledger_for("first-bill-payment")
+        .await
+        .iter()
+        .map(|item| s(item, "status"))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "sent").count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "suppressed").count(),
+        1,
+        "{statuses:?}"
+    );
+    last
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_ui_works_in_a_real_browser() {
@@ -13,6 +78,7 @@ async fn the_admin_ui_works_in_a_real_browser() {
     );
     let t = TestStack::start().await;
     let user = 7_001;
+    let suppressed_user = sms_pumping(&t).await;
     let mut node = Command::new("node");
     node.arg(repo_path("local/ui-test/admin-ui.mjs"))
         .env("CUBA_UI_BASE", &t.base)
@@ -20,6 +86,7 @@ async fn the_admin_ui_works_in_a_real_browser() {
         .env("CUBA_UI_ADMIN", crate::harness::ADMIN_SUB)
         .env("CUBA_UI_USER_TOKEN", t.token(user))
         .env("CUBA_UI_USER", user.to_string())
+        .env("CUBA_UI_SUPPRESSED_USER", suppressed_user.to_string())
         .env("CUBA_UI_ARTIFACTS", repo_path("artifacts/admin-ui"))
         .env("CUBA_TEST_CHROMIUM", chromium)
         .stdout(Stdio::piped())
