@@ -215,14 +215,13 @@ impl AlertDispatcher {
                 )));
             }
             Some(UserProfile {
-                phone,
                 phone_verified: false,
                 ..
             }) => {
+                // The number stays out of the reason: reasons are logged.
                 return Ok(undeliverable(format!(
-                    "user {}'s phone number {} is not verified",
-                    alert.user,
-                    phone.as_str()
+                    "user {}'s phone number is not verified",
+                    alert.user
                 )));
             }
             Some(profile) => profile.phone,

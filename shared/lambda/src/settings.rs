@@ -260,6 +260,43 @@ mod tests {
     }
 
     #[test]
+    fn sms_limits_default_and_are_checked() {
+        assert_eq!(settings(&[]).sms_policy().ok(), Some(SmsPolicy::default()));
+        let policy = settings(&[
+            (env::SMS_MAX_SEGMENTS, "1"),
+            (env::SMS_PER_USER, "0"),
+            (env::SMS_PER_PHONE, "3"),
+            (env::SMS_DAILY_BUDGET, "100"),
+        ])
+        .sms_policy()
+        .ok();
+        assert_eq!(
+            policy,
+            Some(SmsPolicy {
+                max_segments: 1,
+                per_user: 0,
+                per_phone: 3,
+                daily_budget: 100
+            })
+        );
+        for (name, bad) in [
+            (env::SMS_MAX_SEGMENTS, "0"),
+            (env::SMS_MAX_SEGMENTS, "11"),
+            (env::SMS_PER_USER, "-1"),
+            (env::SMS_PER_PHONE, "1001"),
+            (env::SMS_DAILY_BUDGET, "lots"),
+        ] {
+            let error = settings(&[(name, bad)]).sms_policy().unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("environment variable {name} must be")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn a_bad_cache_ttl_is_refused() {
         for bad in ["-1", "soon", "NaN", "inf"] {
             assert!(matches!(

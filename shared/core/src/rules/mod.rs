@@ -634,6 +634,30 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_rule_id_is_reserved_and_placeholder_length_is_checked() {
+        let rule = |extra: Value| {
+            let mut r = json!({"id": "r", "when": {}, "condition": {"type": "first"},
+                "action": {"type": "sms_user"}, "message": "{{properties.type}}"});
+            if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+                r.extend(extra.clone());
+            }
+            Rule::from_json(&r, "$")
+        };
+        let reserved = rule(json!({"id": SMS_BUDGET_RULE})).unwrap_err();
+        assert_eq!(reserved.0[0].path, "$.id");
+        for bad in [json!(0), json!(501), json!("64"), json!(1.5)] {
+            let error = rule(json!({"placeholder_chars": bad})).unwrap_err();
+            assert_eq!(error.0[0].path, "$.placeholder_chars", "{bad}");
+        }
+        let narrow = rule(json!({"placeholder_chars": 3})).expect("valid");
+        assert_eq!(narrow.message.placeholder_chars(), 3);
+        assert_eq!(
+            rule(json!({})).expect("valid").message.placeholder_chars(),
+            DEFAULT_PLACEHOLDER_CHARS
+        );
+    }
+
+    #[test]
     fn the_default_rules_are_the_three_seed_rules() {
         let rules = RuleSet::default_rules().unwrap();
         let conditions: Vec<_> = rules.all().iter().map(|r| &r.condition).collect();
