@@ -109,6 +109,14 @@ pub struct AlertDispatcher {
     pub sms: SmsPolicy,
 }
 
+/// Why a claimed alert was left unsettled, which decides whether it may be handed out again.
+enum Unsettled {
+    /// Nothing was published: the claim is released for an immediate retry.
+    NothingSent(PortError),
+    /// Published (or possibly published), then the settle failed: never handed out again.
+    Published(PortError),
+}
+
 /// Where a claimed alert goes, once its recipient and limits are checked.
 enum Route {
     Sms(PhoneNumber),
@@ -126,22 +134,31 @@ impl AlertDispatcher {
             Claim::InFlight { .. } => Ok(Dispatched::InFlight),
             Claim::Abandoned => {
                 let delivery = Delivery::Unconfirmed {
-                    reason: "a worker stopped while publishing it; not sent again".into(),
+                    reason: "publishing began but its outcome was never recorded (the worker \
+                             stopped, or could not settle); not sent again"
+                        .into(),
                 };
                 self.settle(alert, &delivery).await?;
                 Ok(Dispatched::Delivered(delivery))
             }
             Claim::Claimed { lease_until } => {
-                let result = self.deliver_claimed(alert, lease_until).await;
-                if let Err(error) = &result {
-                    // Only reached before `sending`, or when the provider said it took nothing.
-                    let reason = ErrorChain(error).to_string();
-                    if let Err(release_error) = self.ledger.release(&alert.id, &reason).await {
-                        // The lease lapses by itself; the retry or the sweeper waits for it.
-                        tracing::warn!(alert_id = alert.id.as_str(), release_error = %ErrorChain(&release_error), "could not release alert claim");
+                match self.deliver_claimed(alert, lease_until).await {
+                    Ok(dispatched) => Ok(dispatched),
+                    Err(Unsettled::NothingSent(error)) => {
+                        let reason = ErrorChain(&error).to_string();
+                        if let Err(release_error) = self.ledger.release(&alert.id, &reason).await {
+                            // The lease lapses by itself; the retry or the sweeper waits for it.
+                            tracing::warn!(alert_id = alert.id.as_str(), release_error = %ErrorChain(&release_error), "could not release alert claim");
+                        }
+                        Err(error)
+                    }
+                    Err(Unsettled::Published(error)) => {
+                        // Never released: the alert stays `sending`, so nothing publishes it again,
+                        // and the sweeper settles it `unconfirmed` once its lease lapses.
+                        tracing::error!(alert_id = alert.id.as_str(), error = %ErrorChain(&error), "published, but the ledger could not record it");
+                        Err(error)
                     }
                 }
-                result
             }
         }
     }
@@ -165,10 +182,11 @@ impl AlertDispatcher {
         &self,
         alert: &Alert,
         claimed_until: Millis,
-    ) -> Result<Dispatched, PortError> {
-        let phone = match self.route(alert).await? {
+    ) -> Result<Dispatched, Unsettled> {
+        let nothing_sent = Unsettled::NothingSent;
+        let phone = match self.route(alert).await.map_err(nothing_sent)? {
             Route::Settle(delivery) => {
-                self.settle(alert, &delivery).await?;
+                self.settle(alert, &delivery).await.map_err(nothing_sent)?;
                 return Ok(Dispatched::Delivered(delivery));
             }
             Route::Sms(phone) => Some(phone),
@@ -178,7 +196,8 @@ impl AlertDispatcher {
         if !self
             .ledger
             .mark_sending(&alert.id, claimed_until, sending_until)
-            .await?
+            .await
+            .map_err(nothing_sent)?
         {
             // The lease lapsed under this worker and another took the alert over.
             return Ok(Dispatched::InFlight);
@@ -196,9 +215,11 @@ impl AlertDispatcher {
             Err(PublishError::Unanswered(error)) => Delivery::Unconfirmed {
                 reason: ErrorChain(&PublishError::Unanswered(error)).to_string(),
             },
-            Err(PublishError::NotSent(error)) => return Err(error),
+            Err(PublishError::NotSent(error)) => return Err(Unsettled::NothingSent(error)),
         };
-        self.settle(alert, &delivery).await?;
+        self.settle(alert, &delivery)
+            .await
+            .map_err(Unsettled::Published)?;
         Ok(Dispatched::Delivered(delivery))
     }
 
@@ -330,7 +351,7 @@ pub struct SweepReport {
     pub stuck: usize,
     /// Of those, delivered (or settled) now.
     pub settled: usize,
-    /// Of those, settled `unconfirmed` (a worker stopped while publishing).
+    /// Of those, settled `unconfirmed` (publishing began and was never recorded).
     pub unconfirmed: usize,
     /// Of those, still unsettled (the retry failed or another worker holds them).
     pub remaining: usize,

@@ -351,6 +351,40 @@ async fn a_dead_workers_claim_is_left_to_the_sweeper_which_sends_once() {
     assert!(w.pending().is_empty());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_publish_the_ledger_cannot_record_is_never_repeated() {
+    let w = World::new();
+    w.phone(9).await;
+    let alert = sms_alert(&w);
+    let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    // claim, profile, two quotas, budget, mark, send: then every settle attempt fails.
+    let first_settle = w.ports.faults.calls() + 8;
+    for n in 0..u64::from(cuba_core::alerting::SETTLE_ATTEMPTS) {
+        w.ports
+            .faults
+            .fail_call(first_settle + n, cuba_memory::Fault::Before);
+    }
+    assert!(dispatcher.dispatch(&alert).await.is_err());
+    let log = w.ports.faults.log();
+    assert_eq!(
+        &log[log.len() - 4..],
+        [
+            "notifier.send_sms",
+            "ledger.settle",
+            "ledger.settle",
+            "ledger.settle"
+        ]
+    );
+    assert_eq!(w.ports.notifier.sms().len(), 1);
+    assert_eq!(w.pending()[0].status, AlertStatus::Sending, "not released");
+    // The source retries: the alert is being sent, so nothing goes out again.
+    assert_eq!(dispatcher.dispatch(&alert).await, Ok(Dispatched::InFlight));
+    w.clock.advance_seconds(w.lease_seconds());
+    assert_eq!(w.sweep().await.unconfirmed, 1);
+    assert_eq!(w.ports.notifier.sms().len(), 1, "published once");
+    assert_eq!(w.ledger()[0].status, AlertStatus::Unconfirmed);
+}
+
 #[tokio::test]
 async fn a_worker_that_died_while_publishing_is_never_repeated() {
     let w = World::new();
@@ -379,7 +413,7 @@ async fn a_worker_that_died_while_publishing_is_never_repeated() {
             .reason
             .as_deref()
             .unwrap_or_default()
-            .contains("stopped while publishing")
+            .contains("outcome was never recorded")
     );
 }
 
