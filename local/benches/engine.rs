@@ -79,6 +79,35 @@ fn main() {
     measure("match the 3 seed rules against one event", || {
         black_box(rules.triggered_by(black_box(&view)).count());
     });
+    // One rule per pattern operator, plus a `$or`, none matching the seed event: the worst case
+    // for a linear matcher, every test evaluated.
+    let whens = serde_json::json!([
+        {"properties.type": {"prefix": "utility-"}},
+        {"properties.type": {"suffix": "-bill"}},
+        {"properties.type": {"wildcard": "*tric*-*x*"}},
+        {"properties.type": {"anything_but": ["electricity", "gas"]}},
+        {"properties.type": {"anything_but": {"prefix": "elec"}}},
+        {"properties.type": {"equals_ignore_case": "ELECTRICITY-X"}},
+        {"properties.amount": {"numeric": [">=", 5000, "<", 9000]}},
+        {"properties.coupon": {"exists": true}},
+        {"$or": [{"noun": "topup"}, {"noun": "bill", "verb": "viewed"}]},
+        {"properties.type": {"in": ["gas", "water", "rent"]}},
+    ]);
+    let operator_rules: Vec<serde_json::Value> = whens
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, when)| {
+            serde_json::json!({"id": format!("op-{i}"), "when": when, "condition": {"type": "first"},
+                "action": {"type": "sms_user"}, "message": "m"})
+        })
+        .collect();
+    let every_operator = RuleSet::from_json(&serde_json::json!({ "rules": operator_rules }))
+        .expect("operator rules");
+    measure("match 10 rules, one per operator, none matching", || {
+        black_box(every_operator.triggered_by(black_box(&view)).count());
+    });
     measure("plan absence checks for one event", || {
         black_box(plan_absence_checks(&rules, black_box(&event)));
     });

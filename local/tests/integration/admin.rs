@@ -777,3 +777,157 @@ async fn the_web_ui_is_served_from_the_binary_with_a_strict_content_security_pol
         .expect("answers");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+/// One rule per new pattern operator, created through the admin API, each fires on the event
+/// written for it and on no other.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_using_each_pattern_operator_fire_on_the_local_stack() {
+    let t = TestStack::start().await;
+    // Rules see only valid events: let every activity through.
+    let (status, answer) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/schemas/any-activity",
+            Some(&json!({"match": {"kind": "activity", "noun": "*", "verb": "*"}, "schema": {"type": "object"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let whens = [
+        (
+            "op-prefix",
+            json!({"properties.type": {"prefix": "utility-"}}),
+        ),
+        (
+            "op-suffix",
+            json!({"properties.type": {"suffix": "-invoice"}}),
+        ),
+        (
+            "op-wildcard",
+            json!({"properties.type": {"wildcard": "phone-*-plan"}}),
+        ),
+        (
+            "op-anything-but",
+            json!({"noun": "bill", "properties.account": {"anything_but": {"prefix": "test-"}}}),
+        ),
+        (
+            "op-ignore-case",
+            json!({"properties.city": {"equals_ignore_case": "Paris"}}),
+        ),
+        (
+            "op-numeric",
+            json!({"noun": "topup", "properties.amount": {"numeric": [">=", 1000, "<", 5000]}}),
+        ),
+        (
+            "op-not-exists",
+            json!({"noun": "refund", "properties.reason": {"exists": false}}),
+        ),
+        (
+            "op-or",
+            json!({"$or": [{"noun": "loan"}, {"noun": "card", "verb": "blocked"}]}),
+        ),
+    ];
+    for (id, when) in &whens {
+        let rule = json!({
+            "when": when,
+            "condition": {"type": "first"},
+            "action": {"type": "notify_operator", "severity": "info"},
+            "message": "{{rule_id}} fired"
+        });
+        let (status, answer) = t
+            .admin(Method::PUT, &format!("/admin/api/rules/{id}"), Some(&rule))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{id}: {answer}");
+    }
+    let (status, answer) = t
+        .admin(
+            Method::PUT,
+            "/admin/api/rules/op-bad",
+            Some(&json!({"when": {"properties.type": {"wildcard": "a**b"}}, "condition": {"type": "first"},
+                "action": {"type": "sms_user"}, "message": "m"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer["error"]["problems"][0]["path"], "$.when[\"properties.type\"].wildcard",
+        "{answer}"
+    );
+    // The local stack re-reads rules every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Each event is meant for exactly one rule (events from distinct users, so `first` holds).
+    let events = [
+        (
+            "op-prefix",
+            json!({"noun": "app", "verb": "used", "properties": {"type": "utility-water"}}),
+        ),
+        (
+            "op-suffix",
+            json!({"noun": "app", "verb": "used", "properties": {"type": "gas-invoice"}}),
+        ),
+        (
+            "op-wildcard",
+            json!({"noun": "app", "verb": "used", "properties": {"type": "phone-5g-plan"}}),
+        ),
+        (
+            "op-anything-but",
+            json!({"noun": "bill", "verb": "seen", "properties": {"account": "acme"}}),
+        ),
+        (
+            "op-ignore-case",
+            json!({"noun": "app", "verb": "used", "properties": {"city": "PARIS"}}),
+        ),
+        (
+            "op-numeric",
+            json!({"noun": "topup", "verb": "made", "properties": {"amount": 2.5e3}}),
+        ),
+        (
+            "op-not-exists",
+            json!({"noun": "refund", "verb": "asked", "properties": {}}),
+        ),
+        (
+            "op-or",
+            json!({"noun": "card", "verb": "blocked", "properties": {}}),
+        ),
+        // Near misses: none of these may fire anything.
+        (
+            "",
+            json!({"noun": "bill", "verb": "seen", "properties": {"account": "test-1"}}),
+        ),
+        (
+            "",
+            json!({"noun": "topup", "verb": "made", "properties": {"amount": 5000}}),
+        ),
+        (
+            "",
+            json!({"noun": "refund", "verb": "asked", "properties": {"reason": "late"}}),
+        ),
+        (
+            "",
+            json!({"noun": "app", "verb": "used", "properties": {"type": "phone-plan", "city": "Pariss"}}),
+        ),
+    ];
+    for (i, (_, event)) in events.iter().enumerate() {
+        t.accept("/api/v1/event/", 9_000 + i as u64, event).await;
+    }
+    t.wait_for_stream(events.len() as u64).await;
+    let mut fired: Vec<(String, u64)> = t
+        .operator_alerts(Duration::from_secs(3))
+        .await
+        .into_iter()
+        .map(|(body, _)| {
+            (
+                body["rule_id"].as_str().unwrap_or_default().to_owned(),
+                body["user"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    fired.sort();
+    let mut expected: Vec<(String, u64)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, (rule, _))| !rule.is_empty())
+        .map(|(i, (rule, _))| ((*rule).to_owned(), 9_000 + i as u64))
+        .collect();
+    expected.sort();
+    assert_eq!(fired, expected);
+}

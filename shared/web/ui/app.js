@@ -501,7 +501,7 @@ async function renderEditor(main, id) {
     field("description", "Description", el("input", { type: "text", class: "wide", value: rule.description || "" })),
     el("label", { class: "inline" }, enabled, "Enabled"),
     field("when", "When (event pattern)", json(rule.when, 5),
-      "Field → value, or an operator object: {\"properties.amount\": {\"gte\": 1000}}. Operators: eq ne in gt gte lt lte exists."),
+      "Field → value, or an operator object: {\"properties.amount\": {\"gte\": 1000}}. Operators: eq ne in gt gte lt lte numeric exists prefix suffix wildcard anything_but equals_ignore_case; \"$or\": [pattern, ...] for alternatives."),
     field("condition", "Condition", json(rule.condition, 7),
       "{\"type\": \"first\"} · {\"type\": \"window\", \"seconds\", \"count_at_least\", \"sum\": {\"field\", \"at_least\"}, \"cooldown_seconds\"} · {\"type\": \"absence\", \"seconds\", \"expect\": {…}}"),
     field("action", "Action", json(rule.action, 3),
