@@ -24,6 +24,12 @@ impl AlertId {
         AlertId(format!("{rule}#{user}#{trigger}"))
     }
 
+    /// The key a verification code SMS counts under in the SMS quotas (it is not an alert, but
+    /// the per-phone cap and the daily budget count every SMS Cube sends).
+    pub fn verification_code(user: UserId, at: Millis) -> Self {
+        AlertId(format!("verify#{user}#{}", at.0))
+    }
+
     /// The one operator alert saying the SMS budget of `day` (a UTC day) ran out.
     pub fn budget_exhausted(day: u64) -> Self {
         AlertId(format!("{SMS_BUDGET_RULE}#0#day-{day}"))

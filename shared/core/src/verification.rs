@@ -7,14 +7,17 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::alert::AlertId;
+use crate::alerting::SmsPolicy;
 use crate::clock::Clock;
 use crate::domain::{Millis, PendingCode, PhoneNumber, UserId, UserProfile, VerificationCode};
-use crate::ports::{PortError, ProfileStore, PublishError};
+use crate::ports::{PortError, ProfileStore, PublishError, SmsQuota, SmsQuotas};
 
 pub const CODES_PER_HOUR: usize = 3;
 pub const ATTEMPTS_PER_CODE: u8 = 5;
 pub const CODE_TTL_SECONDS: u64 = 600;
 const HOUR_MILLIS: u64 = 3600 * 1000;
+const DAY_MILLIS: u64 = 24 * HOUR_MILLIS;
 
 /// Hashes a code with a server-side key, bound to the user and number it was sent for.
 pub trait CodeHasher: Send + Sync {
@@ -77,6 +80,8 @@ pub enum VerificationError {
     NumberRefused { reason: String },
     #[error("the profile was changed by another request; try again")]
     Conflict,
+    #[error("{0}; no code was sent")]
+    SmsLimit(String),
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -86,6 +91,10 @@ pub struct PhoneVerifier {
     pub profiles: Arc<dyn ProfileStore>,
     pub sender: Arc<dyn CodeSender>,
     pub hasher: Arc<dyn CodeHasher>,
+    /// Code SMS count against the per-phone cap and the daily budget like alert SMS, so many
+    /// accounts naming one victim's number cannot make Cube text it without end.
+    pub quotas: Arc<dyn SmsQuotas>,
+    pub sms: SmsPolicy,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -117,6 +126,32 @@ impl PhoneVerifier {
                     .saturating_sub(now.0)
                     .div_ceil(1000),
             });
+        }
+        let counted = AlertId::verification_code(user, now);
+        if !self
+            .quotas
+            .take(
+                &SmsQuota::Phone(phone.clone()),
+                self.sms.per_phone,
+                &counted,
+                now,
+            )
+            .await?
+        {
+            return Err(VerificationError::SmsLimit(format!(
+                "this phone number already had {} SMS in the last 24 hours",
+                self.sms.per_phone
+            )));
+        }
+        if !self
+            .quotas
+            .take_budget(now.0 / DAY_MILLIS, self.sms.daily_budget)
+            .await?
+        {
+            return Err(VerificationError::SmsLimit(format!(
+                "the daily budget of {} SMS is spent",
+                self.sms.daily_budget
+            )));
         }
         codes_sent.push(now);
         let code = VerificationCode::random();

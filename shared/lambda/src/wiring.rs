@@ -204,7 +204,7 @@ pub use http::{admin_api, admin_router, ingest_api, ingest_router};
 mod http {
     use std::sync::Arc;
 
-    use cuba_aws::{AwsClients, DynamoBrowse, SnsNotifier};
+    use cuba_aws::{AwsClients, DynamoBrowse, DynamoSmsQuotas, SnsNotifier};
     use cuba_core::clock::{Clock, SystemClock};
     use cuba_core::ports::DocumentStore;
     use cuba_core::verification::PhoneVerifier;
@@ -233,6 +233,11 @@ mod http {
                 profiles: profiles(settings, clients)?,
                 sender: Arc::new(SnsNotifier::sms_only(clients.sns.clone())),
                 hasher: Arc::new(PhoneCodeHasher::new(&user_secret)),
+                quotas: Arc::new(DynamoSmsQuotas::new(
+                    clients.dynamodb.clone(),
+                    settings.required(env::RULE_STATE_TABLE)?,
+                )),
+                sms: settings.sms_policy()?,
                 clock: clock.clone(),
             },
             verifier: TokenVerifier::with_claims(

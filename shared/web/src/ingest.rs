@@ -328,6 +328,9 @@ fn verification_error(e: VerificationError) -> ApiError {
             ApiError::bad_request("phone_refused", message).with_field("phone")
         }
         VerificationError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+        VerificationError::SmsLimit(_) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "sms_limit", message).with_field("phone")
+        }
         VerificationError::Port(port) => port.into(),
     }
 }

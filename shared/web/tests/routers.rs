@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use cuba_core::alerting::SmsPolicy;
 use cuba_core::clock::{Clock, ManualClock, SystemClock};
 use cuba_core::domain::{Millis, UserId};
 use cuba_core::ports::DocumentStore;
@@ -93,6 +94,8 @@ impl Harness {
                 profiles: ports.profiles.clone(),
                 sender: ports.notifier.clone(),
                 hasher: Arc::new(PhoneCodeHasher::new(&secret(SECRET))),
+                quotas: ports.quotas.clone(),
+                sms: SmsPolicy::default(),
                 clock: shared.clone(),
             },
             verifier: user_tokens.clone(),
@@ -343,6 +346,30 @@ async fn phone_numbers_are_verified_with_a_texted_code() {
         h.ports.notifier.sms().len(),
         sent,
         "a verified number gets no new code"
+    );
+}
+
+#[tokio::test]
+async fn code_sms_count_against_the_per_phone_cap() {
+    let h = Harness::new().await;
+    let victim = json!({"phone": "+15555550777"});
+    let cap = SmsPolicy::default().per_phone;
+    for user in 1..=u64::from(cap) {
+        let (status, answer) = h
+            .ingest(Method::PUT, "/api/v1/user/", user, victim.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    assert_error(
+        &h.ingest(Method::PUT, "/api/v1/user/", 99, victim).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "sms_limit",
+        Some("phone"),
+    );
+    assert_eq!(
+        h.ports.notifier.sms().len(),
+        cap as usize,
+        "no code beyond the cap"
     );
 }
 
