@@ -1,4 +1,4 @@
-.PHONY: dev test bench
+.PHONY: dev test bench package
 
 # Start the whole stack locally: moto (AWS APIs) on :4566 and the API on :3000.
 dev:
@@ -11,3 +11,7 @@ test:
 # Performance figures (see BENCHMARKS.md): the pure core, then the pipeline on moto.
 bench:
 	scripts/bench.sh
+
+# The five functions for arm64 as Lambda zips (cargo-lambda), with their sizes.
+package:
+	scripts/package.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: formatting, lints, the template lint, unit tests, and integration tests against
+# `make test`: formatting, lints, the template lints (cfn-lint, sam validate), unit tests, and integration tests against
 # a moto server started here on a free port (and stopped on exit), including the admin UI's
 # browser test in headless Chromium (screenshots kept in artifacts/admin-ui/).
 set -euo pipefail
@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p .local
 scripts/venv.sh
+scripts/deploy-tools.sh
 chromium=$(scripts/browser.sh)
 
 echo "== cargo fmt --check"
@@ -15,6 +16,8 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
+echo "== sam validate --lint"
+SAM_CLI_TELEMETRY=0 .venv-deploy/bin/sam validate --lint --template template.yaml --region us-east-1
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_pid=$(scripts/moto.sh "$port" .local/moto-test.log)
