@@ -164,7 +164,7 @@ impl AlertDispatcher {
     }
 
     /// Finishes alerts whose worker died: a `pending` one is delivered, a `sending` one is
-    /// settled `unconfirmed`. `lapsed_before` is normally now.
+    /// settled `unconfirmed`.
     pub async fn redrive(&self, entry: &AlertEntry) -> Result<Dispatched, PortError> {
         self.dispatch(&Alert {
             id: entry.alert_id.clone(),
