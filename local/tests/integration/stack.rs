@@ -1,6 +1,9 @@
 //! The local stack is the template: what the provisioner created in moto matches what
 //! `template.yaml` declares.
 
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use cuba_local::template::Template;
 use serde_json::Value;
@@ -165,4 +168,82 @@ async fn tables_and_queues_match_the_template() {
         .send()
         .await
         .expect("the operator topic exists");
+}
+
+/// Events, error-log entries and alerts carry `expires_at` (the tables' TTL attribute) at the
+/// template's default retention: 400, 90 and 400 days after the event or alert.
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_items_expire_after_their_retention() {
+    let t = crate::harness::TestStack::start().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&t.sdk);
+    for table in ["EventsTable", "AlertsTable", "ErrorsTable"] {
+        let name = t.stack.provisioned.table(table).expect("a table");
+        let ttl = dynamodb
+            .describe_time_to_live()
+            .table_name(name)
+            .send()
+            .await
+            .expect("describe TTL")
+            .time_to_live_description
+            .expect("a TTL description");
+        assert_eq!(ttl.attribute_name.as_deref(), Some("expires_at"), "{table}");
+    }
+    t.accept("/api/v1/event/", 71, &crate::harness::bill(100))
+        .await;
+    // No schema for this one: it lands in the error log.
+    t.accept(
+        "/api/v1/event/",
+        71,
+        &serde_json::json!({"noun": "nothing", "verb": "known"}),
+    )
+    .await;
+    crate::harness::wait_until(
+        Duration::from_secs(20),
+        "an alert and an error entry",
+        || async { !t.ledger().await.is_empty() },
+    )
+    .await;
+    let number = |item: &std::collections::HashMap<String, AttributeValue>, name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {item:?}"))
+    };
+    const DAY: u64 = 24 * 3600;
+    let scan = |table: &'static str| {
+        let dynamodb = dynamodb.clone();
+        let name = t.stack.provisioned.table(table).expect("a table");
+        async move {
+            dynamodb
+                .scan()
+                .table_name(name)
+                .send()
+                .await
+                .expect("scan")
+                .items
+                .unwrap_or_default()
+        }
+    };
+    let events = scan("EventsTable").await;
+    assert_eq!(events.len(), 2);
+    for event in &events {
+        assert_eq!(
+            number(event, "expires_at"),
+            number(event, "received_at") / 1000 + 400 * DAY
+        );
+    }
+    let alert = &t.ledger().await[0];
+    assert_eq!(
+        number(alert, "expires_at"),
+        number(alert, "fired_at") / 1000 + 400 * DAY
+    );
+    crate::harness::wait_until(Duration::from_secs(20), "the error-log entry", || async {
+        !scan("ErrorsTable").await.is_empty()
+    })
+    .await;
+    let error = &scan("ErrorsTable").await[0];
+    assert_eq!(
+        number(error, "expires_at"),
+        number(error, "received_at") / 1000 + 90 * DAY
+    );
 }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::browse::hour_of;
-use crate::items::{Item, condition_held, corrupt, read_item, unavailable, value};
+use crate::items::{Item, Retention, condition_held, corrupt, read_item, unavailable, value};
 use cuba_core::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::domain::Millis;
 use cuba_core::ports::{AlertLedger, PortError};
@@ -33,6 +33,9 @@ struct AlertRow {
     /// While unsettled: the `by_lease` partition key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unsettled: Option<String>,
+    /// Epoch seconds: the table's TTL attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
 }
 
 /// What a failed claim reads back.
@@ -47,6 +50,7 @@ struct LeaseRow {
 pub struct DynamoAlertLedger {
     client: Client,
     table: String,
+    retention: Option<Retention>,
 }
 
 impl DynamoAlertLedger {
@@ -54,6 +58,16 @@ impl DynamoAlertLedger {
         DynamoAlertLedger {
             client,
             table: table.into(),
+            retention: None,
+        }
+    }
+
+    /// Alerts expire this long after they fired. (A `first` rule's alert expiring does not let
+    /// it fire again: the rule state's first-occurrence marker is kept.)
+    pub fn retained_for(self, retention: Retention) -> Self {
+        DynamoAlertLedger {
+            retention: Some(retention),
+            ..self
         }
     }
 
@@ -83,6 +97,7 @@ impl AlertLedger for DynamoAlertLedger {
             hour: hour_of(alert.fired_at),
             lease_until: Some(lease_until),
             unsettled: Some(UNSETTLED.to_owned()),
+            expires_at: self.retention.map(|r| r.expires_at(alert.fired_at)),
         };
         let put = self
             .client

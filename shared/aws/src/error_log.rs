@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 
 use crate::browse::{Filter, Listing, Partition, hour_of};
-use crate::items::{Item, condition_held, corrupt, event_key, read_item, s, value};
+use crate::items::{Item, Retention, condition_held, corrupt, event_key, read_item, s, value};
 use cuba_core::domain::{EventId, Millis, UserId};
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::listing::Page;
@@ -16,6 +16,7 @@ use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
 pub struct DynamoErrorLog {
     client: Client,
     table: String,
+    retention: Option<Retention>,
 }
 
 impl DynamoErrorLog {
@@ -23,6 +24,15 @@ impl DynamoErrorLog {
         DynamoErrorLog {
             client,
             table: table.into(),
+            retention: None,
+        }
+    }
+
+    /// Entries expire this long after their event was received, open or replayed.
+    pub fn retained_for(self, retention: Retention) -> Self {
+        DynamoErrorLog {
+            retention: Some(retention),
+            ..self
         }
     }
 }
@@ -33,6 +43,9 @@ struct ErrorRow<'a> {
     #[serde(flatten)]
     entry: &'a ErrorEntry,
     hour: u64,
+    /// Epoch seconds: the table's TTL attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
 }
 
 #[async_trait]
@@ -41,6 +54,7 @@ impl ErrorLog for DynamoErrorLog {
         let item: Item = serde_dynamo::to_item(ErrorRow {
             entry,
             hour: hour_of(entry.received_at),
+            expires_at: self.retention.map(|r| r.expires_at(entry.received_at)),
         })
         .map_err(corrupt)?;
         let put = self

@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::browse::hour_of;
-use crate::items::{Item, condition_held, corrupt, event_key, n, read_item, unavailable};
+use crate::items::{
+    Item, Retention, condition_held, corrupt, event_key, n, read_item, unavailable,
+};
 use cuba_core::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::ports::{EventStore, PortError};
 
@@ -21,6 +23,7 @@ pub const EVENTS_BY_RECEIVED_INDEX: &str = "by_received";
 pub struct DynamoEvents {
     client: Client,
     table: String,
+    retention: Option<Retention>,
 }
 
 impl DynamoEvents {
@@ -28,16 +31,28 @@ impl DynamoEvents {
         DynamoEvents {
             client,
             table: table.into(),
+            retention: None,
+        }
+    }
+
+    /// Events written from now on expire this long after they were received.
+    pub fn retained_for(self, retention: Retention) -> Self {
+        DynamoEvents {
+            retention: Some(retention),
+            ..self
         }
     }
 
     /// The stored form: the event's fields, its raw text, and the `hour` bucket for listings.
-    fn item(received: &ReceivedEvent) -> Result<Item, PortError> {
+    fn item(&self, received: &ReceivedEvent) -> Result<Item, PortError> {
         serde_dynamo::to_item(EventRow {
             event: received.event.clone(),
             hour: hour_of(received.event.received_at),
             raw: received.raw.clone(),
             invalid: false,
+            expires_at: self
+                .retention
+                .map(|r| r.expires_at(received.event.received_at)),
         })
         .map_err(corrupt)
     }
@@ -56,6 +71,9 @@ struct EventRow {
     /// Set on events that failed their schema, so window reads leave them out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     invalid: bool,
+    /// Epoch seconds: the table's TTL attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
 }
 
 /// The attribute [`EventRow::invalid`] is stored under, for update and filter expressions.
@@ -79,7 +97,7 @@ impl EventStore for DynamoEvents {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::item(received)?))
+            .set_item(Some(self.item(received)?))
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", "id")
             .send()

@@ -11,6 +11,20 @@ use cuba_core::ports::PortError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
+/// How long a table keeps an item: written as `expires_at` (epoch seconds), the attribute the
+/// table's TTL deletes by (within a few days of it, as DynamoDB's TTL does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub days: u32,
+}
+
+impl Retention {
+    /// When an item about something that happened `at` expires.
+    pub fn expires_at(self, at: cuba_core::domain::Millis) -> u64 {
+        at.0 / 1000 + u64::from(self.days) * 24 * 3600
+    }
+}
+
 pub(super) fn unavailable<E, R>(e: SdkError<E, R>) -> PortError
 where
     E: std::error::Error + Send + Sync + 'static,

@@ -25,6 +25,7 @@ pub use browse::{DynamoBrowse, hour_of};
 pub use documents::DynamoDocumentStore;
 pub use error_log::DynamoErrorLog;
 pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX};
+pub use items::Retention;
 pub use profiles::DynamoProfiles;
 pub use rule_state::DynamoRuleState;
 pub use sms_quotas::DynamoSmsQuotas;

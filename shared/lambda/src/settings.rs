@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use cuba_aws::Retention;
 use cuba_core::alerting::SmsPolicy;
 use cuba_core::document::{DocumentId, InvalidDocument};
 use cuba_core::ports::PortError;
@@ -35,7 +36,15 @@ pub mod env {
     pub const SMS_PER_USER: &str = "CUBA_SMS_PER_USER_PER_DAY";
     pub const SMS_PER_PHONE: &str = "CUBA_SMS_PER_PHONE_PER_DAY";
     pub const SMS_DAILY_BUDGET: &str = "CUBA_SMS_DAILY_BUDGET";
+    pub const EVENT_RETENTION_DAYS: &str = "CUBA_EVENT_RETENTION_DAYS";
+    pub const ERROR_RETENTION_DAYS: &str = "CUBA_ERROR_RETENTION_DAYS";
+    pub const ALERT_RETENTION_DAYS: &str = "CUBA_ALERT_RETENTION_DAYS";
 }
+
+/// How long the tables keep what they hold, in days, unless configured.
+pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = 400;
+pub const DEFAULT_ERROR_RETENTION_DAYS: u32 = 90;
+pub const DEFAULT_ALERT_RETENTION_DAYS: u32 = 400;
 
 /// A saved rule change reaches every function instance within this long, unless
 /// `CUBA_RULES_CACHE_SECONDS` says otherwise.
@@ -178,6 +187,18 @@ impl<'a> Settings<'a> {
         })
     }
 
+    /// How long items of one table are kept: the variable `name`, 1 to 3650 days.
+    pub fn retention(&self, name: &'static str, default: u32) -> Result<Retention, ConfigError> {
+        Ok(Retention {
+            days: self.number(
+                name,
+                default,
+                1..=3650,
+                "a whole number of days from 1 to 3650",
+            )?,
+        })
+    }
+
     fn number<T>(
         &self,
         name: &'static str,
@@ -294,6 +315,31 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn retention_defaults_and_is_checked() {
+        assert_eq!(
+            settings(&[]).retention(env::EVENT_RETENTION_DAYS, 400).ok(),
+            Some(Retention { days: 400 })
+        );
+        assert_eq!(
+            settings(&[(env::ERROR_RETENTION_DAYS, "30")])
+                .retention(env::ERROR_RETENTION_DAYS, 90)
+                .ok(),
+            Some(Retention { days: 30 })
+        );
+        for bad in ["0", "3651", "a year"] {
+            assert!(matches!(
+                settings(&[(env::ALERT_RETENTION_DAYS, bad)])
+                    .retention(env::ALERT_RETENTION_DAYS, 400),
+                Err(ConfigError::Invalid(env::ALERT_RETENTION_DAYS, _))
+            ));
+        }
+        assert_eq!(
+            Retention { days: 2 }.expires_at(cuba_core::domain::Millis(1_000_500)),
+            1_000 + 2 * 24 * 3600
+        );
     }
 
     #[test]

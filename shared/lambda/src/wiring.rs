@@ -18,13 +18,19 @@ use cuba_core::schemas::SchemaSet;
 use cuba_core::source::{CachedDocuments, RuleSource, SchemaSource};
 
 use crate::handlers::{AbsenceQueueHandler, StreamHandler};
-use crate::settings::{ConfigError, Settings, env};
+use crate::settings::{
+    ConfigError, DEFAULT_ALERT_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS,
+    DEFAULT_EVENT_RETENTION_DAYS, Settings, env,
+};
 
 fn events(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoEvents>, ConfigError> {
-    Ok(Arc::new(DynamoEvents::new(
-        clients.dynamodb.clone(),
-        settings.required(env::EVENTS_TABLE)?,
-    )))
+    Ok(Arc::new(
+        DynamoEvents::new(
+            clients.dynamodb.clone(),
+            settings.required(env::EVENTS_TABLE)?,
+        )
+        .retained_for(settings.retention(env::EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS)?),
+    ))
 }
 
 fn profiles(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoProfiles>, ConfigError> {
@@ -68,10 +74,13 @@ fn error_log(
     settings: &Settings,
     clients: &AwsClients,
 ) -> Result<Arc<DynamoErrorLog>, ConfigError> {
-    Ok(Arc::new(DynamoErrorLog::new(
-        clients.dynamodb.clone(),
-        settings.required(env::ERRORS_TABLE)?,
-    )))
+    Ok(Arc::new(
+        DynamoErrorLog::new(
+            clients.dynamodb.clone(),
+            settings.required(env::ERRORS_TABLE)?,
+        )
+        .retained_for(settings.retention(env::ERROR_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS)?),
+    ))
 }
 
 fn absence_scheduler(
@@ -113,10 +122,15 @@ fn dispatcher(
     clock: Arc<dyn Clock>,
 ) -> Result<AlertDispatcher, ConfigError> {
     Ok(AlertDispatcher {
-        ledger: Arc::new(DynamoAlertLedger::new(
-            clients.dynamodb.clone(),
-            settings.required(env::ALERTS_TABLE)?,
-        )),
+        ledger: Arc::new(
+            DynamoAlertLedger::new(
+                clients.dynamodb.clone(),
+                settings.required(env::ALERTS_TABLE)?,
+            )
+            .retained_for(
+                settings.retention(env::ALERT_RETENTION_DAYS, DEFAULT_ALERT_RETENTION_DAYS)?,
+            ),
+        ),
         profiles: profiles(settings, clients)?,
         notifier: Arc::new(SnsNotifier::new(
             clients.sns.clone(),
