@@ -2,7 +2,13 @@
 //! matcher behind EventBridge's semantics) on generated events and patterns, for every
 //! operator both support. Each field gets one test, since quamina ORs the tests of one field.
 //! Values stay ASCII, because quamina folds case by full Unicode rules and Cuba by
-//! `to_lowercase`.
+//! `to_lowercase`. The seed is fixed so CI is repeatable; change it to explore further.
+//!
+//! One known difference is left out: quamina 0.7 never matches a pattern holding an
+//! `exists: false` test beside another `exists` test (`{"a": [{"exists": true}], "c":
+//! [{"exists": false}]}` misses `{"a": "x"}`, and `{"a": [{"exists": false}], "b": [{"exists":
+//! false}]}` misses `{}`), while one `exists: false` alone, or beside any other operator, works.
+//! EventBridge matches them, and so does Cuba ([`exists_false_beside_another_exists_matches`]).
 
 use cuba_core::rules::pattern_from_map;
 use proptest::prelude::*;
@@ -99,11 +105,40 @@ fn pattern() -> impl Strategy<Value = (Value, Value)> {
     })
 }
 
+/// True for a pattern holding an `exists: false` test beside another `exists` test.
+fn mixes_exists(pattern: &Value) -> bool {
+    let exists: Vec<&Value> = pattern
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.values())
+        .filter_map(|t| t.get("exists"))
+        .collect();
+    exists.len() >= 2 && exists.contains(&&json!(false))
+}
+
+#[test]
+fn exists_false_beside_another_exists_matches() {
+    let pattern = |v: Value| pattern_from_map(v.as_object().expect("an object")).expect("valid");
+    let mixed = pattern(json!({"a": {"exists": true}, "c": {"exists": false}}));
+    assert!(mixed.matches(&json!({"a": "x"})));
+    assert!(!mixed.matches(&json!({"a": "x", "c": 1})));
+    assert!(!mixed.matches(&json!({"c": 1})));
+    let neither = pattern(json!({"a": {"exists": false}, "b": {"exists": false}}));
+    assert!(neither.matches(&json!({})));
+    assert!(neither.matches(&json!({"c": "x"})));
+    assert!(!neither.matches(&json!({"a": "x"})));
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x00C0_FFEE),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn cuba_and_quamina_agree((ours, theirs) in pattern(), event in event()) {
+        prop_assume!(!mixes_exists(&ours));
         let cuba = pattern_from_map(ours.as_object().expect("an object")).expect("a valid pattern");
         let mut q = quamina::Quamina::<String>::new();
         q.add_pattern("p".to_owned(), &theirs.to_string()).expect("quamina takes the pattern");
