@@ -76,11 +76,7 @@ impl DynamoAlertLedger {
     }
 
     async fn lease(&self, id: &AlertId) -> Result<Option<LeaseRow>, PortError> {
-        read_item(&self.client, &self.table, Self::key(id)?)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)
+        read_item(&self.client, &self.table, Self::key(id)?).await
     }
 }
 

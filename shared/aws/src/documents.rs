@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::items::{condition_held, corrupt, unavailable, value};
+use crate::items::{Item, condition_held, corrupt, read_item, unavailable, value};
 use cuba_core::document::{DocumentAction, DocumentId, DocumentRecord, DocumentRevision};
 use cuba_core::domain::Millis;
 use cuba_core::ports::{DocumentStore, DocumentWriteError, PortError};
@@ -93,19 +93,11 @@ impl DynamoDocumentStore {
     }
 
     async fn head(&self, id: &str) -> Result<Option<HeadRow>, PortError> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .key("doc_id", value(id)?)
-            .key("version", value(HEAD)?)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)
+        let key = Item::from([
+            ("doc_id".to_owned(), value(id)?),
+            ("version".to_owned(), value(HEAD)?),
+        ]);
+        read_item(&self.client, &self.table, key).await
     }
 
     /// The version a writer must have seen, and whether the document is deleted.

@@ -73,11 +73,7 @@ impl ErrorLog for DynamoErrorLog {
     }
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ErrorEntry>, PortError> {
-        read_item(&self.client, &self.table, event_key(user, id))
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)
+        read_item(&self.client, &self.table, event_key(user, id)).await
     }
 
     async fn claim_replay(

@@ -81,12 +81,18 @@ const INVALID_ATTRIBUTE: &str = "invalid";
 /// How many conditional puts of one batch run at once.
 const CONCURRENT_PUTS: usize = 16;
 
+impl From<EventRow> for ReceivedEvent {
+    fn from(row: EventRow) -> Self {
+        ReceivedEvent {
+            event: row.event,
+            raw: row.raw,
+        }
+    }
+}
+
 fn decode(item: Item) -> Result<ReceivedEvent, PortError> {
     let row: EventRow = serde_dynamo::from_item(item).map_err(corrupt)?;
-    Ok(ReceivedEvent {
-        event: row.event,
-        raw: row.raw,
-    })
+    Ok(row.into())
 }
 
 #[async_trait]
@@ -178,10 +184,11 @@ impl EventStore for DynamoEvents {
     }
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError> {
-        read_item(&self.client, &self.table, event_key(user, id))
-            .await?
-            .map(decode)
-            .transpose()
+        Ok(
+            read_item::<EventRow>(&self.client, &self.table, event_key(user, id))
+                .await?
+                .map(ReceivedEvent::from),
+        )
     }
 
     async fn set_invalid(

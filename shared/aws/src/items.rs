@@ -73,13 +73,14 @@ pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// A strongly consistent read of one item: callers decide on what they have just written.
-pub(super) async fn read_item(
+/// A strongly consistent read of one item, as the row type `T`: callers decide on what they
+/// have just written.
+pub(super) async fn read_item<T: serde::de::DeserializeOwned>(
     client: &Client,
     table: &str,
     key: Item,
-) -> Result<Option<Item>, PortError> {
-    Ok(client
+) -> Result<Option<T>, PortError> {
+    client
         .get_item()
         .table_name(table)
         .set_key(Some(key))
@@ -87,5 +88,8 @@ pub(super) async fn read_item(
         .send()
         .await
         .map_err(unavailable)?
-        .item)
+        .item
+        .map(serde_dynamo::from_item)
+        .transpose()
+        .map_err(corrupt)
 }

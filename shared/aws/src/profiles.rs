@@ -55,10 +55,6 @@ impl ProfileStore for DynamoProfiles {
 
     async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError> {
         let key = Item::from([("user".to_owned(), n(user))]);
-        read_item(&self.client, &self.table, key)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)
+        read_item(&self.client, &self.table, key).await
     }
 }

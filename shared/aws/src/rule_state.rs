@@ -74,11 +74,7 @@ impl DynamoRuleState {
 
     async fn read<T: DeserializeOwned>(&self, pk: String) -> Result<Option<T>, PortError> {
         let key = Item::from([("pk".to_owned(), value(&pk)?)]);
-        read_item(&self.client, &self.table, key)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)
+        read_item(&self.client, &self.table, key).await
     }
 }
 

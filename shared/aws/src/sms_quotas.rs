@@ -52,11 +52,7 @@ impl DynamoSmsQuotas {
 
     async fn read(&self, pk: &str) -> Result<Option<QuotaRow>, PortError> {
         let key = Item::from([("pk".to_owned(), value(pk)?)]);
-        read_item(&self.client, &self.table, key)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)
+        read_item(&self.client, &self.table, key).await
     }
 }
 
