@@ -11,10 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, condition_held, corrupt, read_item, value};
 use cuba_core::alert::AlertId;
-use cuba_core::domain::Millis;
+use cuba_core::domain::{DAY_MILLIS, Millis};
 use cuba_core::ports::{PortError, SmsQuota, SmsQuotas};
-
-const WINDOW_MILLIS: u64 = 24 * 3600 * 1000;
 
 /// Two writers counting into one quota at once: one of them reads again.
 const CONFLICT_ATTEMPTS: u32 = 2;
@@ -73,7 +71,7 @@ impl SmsQuotas for DynamoSmsQuotas {
             if counted.contains_key(alert.as_str()) {
                 return Ok(true);
             }
-            counted.retain(|_, at| at.0 + WINDOW_MILLIS > now.0);
+            counted.retain(|_, at| at.0 + DAY_MILLIS > now.0);
             if counted.len() >= cap as usize {
                 return Ok(false);
             }
@@ -82,7 +80,7 @@ impl SmsQuotas for DynamoSmsQuotas {
                 pk: pk.clone(),
                 counted,
                 version: version + 1,
-                expires_at: (now.0 + 2 * WINDOW_MILLIS) / 1000,
+                expires_at: (now.0 + 2 * DAY_MILLIS) / 1000,
             };
             let put = self
                 .client

@@ -13,9 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alert::{Alert, AlertEntry, Claim, Delivery, OperatorAlert};
+use crate::alert::{Alert, AlertEntry, AlertId, Claim, Delivery, OperatorAlert};
 use crate::clock::Clock;
-use crate::domain::{Millis, PhoneNumber, UserProfile};
+use crate::domain::{Millis, PhoneNumber, UserId, UserProfile};
 use crate::ports::{
     AlertLedger, ErrorChain, Notifier, PortError, ProfileStore, PublishError, SmsQuota, SmsQuotas,
 };
@@ -96,7 +96,54 @@ impl Default for SmsPolicy {
     }
 }
 
-const DAY_MILLIS: u64 = 24 * 3600 * 1000;
+/// Whether one more SMS may go out, by [`SmsPolicy::admit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsAdmission {
+    Admitted,
+    /// Over the per-user or per-phone cap: the reason says which.
+    OverCap(String),
+    /// The budget of UTC day `day` is spent.
+    BudgetSpent {
+        day: u64,
+        reason: String,
+    },
+}
+
+impl SmsPolicy {
+    /// Counts one SMS (`counted`, the key a retry counts under again) to `phone`, and to `user`
+    /// when given, against their rolling 24-hour caps, then against the day's budget. Alert SMS
+    /// and verification code SMS both go through here.
+    pub async fn admit(
+        &self,
+        quotas: &dyn SmsQuotas,
+        user: Option<UserId>,
+        phone: &PhoneNumber,
+        counted: &AlertId,
+        now: Millis,
+    ) -> Result<SmsAdmission, PortError> {
+        let user_cap = user.map(|u| (SmsQuota::User(u), self.per_user, "this user"));
+        let phone_cap = (
+            SmsQuota::Phone(phone.clone()),
+            self.per_phone,
+            "this phone number",
+        );
+        for (quota, cap, whom) in user_cap.into_iter().chain([phone_cap]) {
+            if !quotas.take(&quota, cap, counted, now).await? {
+                return Ok(SmsAdmission::OverCap(format!(
+                    "{whom} already had {cap} SMS in the last 24 hours"
+                )));
+            }
+        }
+        let day = now.utc_day();
+        if !quotas.take_budget(day, self.daily_budget).await? {
+            return Ok(SmsAdmission::BudgetSpent {
+                day,
+                reason: format!("the daily budget of {} SMS is spent", self.daily_budget),
+            });
+        }
+        Ok(SmsAdmission::Admitted)
+    }
+}
 
 #[derive(Clone)]
 pub struct AlertDispatcher {
@@ -247,30 +294,24 @@ impl AlertDispatcher {
             }
             Some(profile) => profile.phone,
         };
-        let now = self.clock.now();
-        let caps = [
-            (SmsQuota::User(alert.user), self.sms.per_user, "this user"),
-            (
-                SmsQuota::Phone(phone.clone()),
-                self.sms.per_phone,
-                "this phone number",
-            ),
-        ];
-        for (quota, cap, whom) in caps {
-            if !self.quotas.take(&quota, cap, &alert.id, now).await? {
-                return Ok(Route::Settle(Delivery::Suppressed {
-                    reason: format!("{whom} already had {cap} SMS in the last 24 hours"),
-                }));
+        let admission = self
+            .sms
+            .admit(
+                self.quotas.as_ref(),
+                Some(alert.user),
+                &phone,
+                &alert.id,
+                self.clock.now(),
+            )
+            .await?;
+        match admission {
+            SmsAdmission::Admitted => Ok(Route::Sms(phone)),
+            SmsAdmission::OverCap(reason) => Ok(Route::Settle(Delivery::Suppressed { reason })),
+            SmsAdmission::BudgetSpent { day, reason } => {
+                self.report_budget_exhausted(alert, day).await?;
+                Ok(Route::Settle(Delivery::Suppressed { reason }))
             }
         }
-        let day = now.0 / DAY_MILLIS;
-        if !self.quotas.take_budget(day, self.sms.daily_budget).await? {
-            self.report_budget_exhausted(alert, day).await?;
-            return Ok(Route::Settle(Delivery::Suppressed {
-                reason: format!("the daily budget of {} SMS is spent", self.sms.daily_budget),
-            }));
-        }
-        Ok(Route::Sms(phone))
     }
 
     /// Tells the operators, once per day, that SMS are being suppressed. Sent before the SMS
@@ -279,7 +320,7 @@ impl AlertDispatcher {
         let rule_id = RuleId::parse(SMS_BUDGET_RULE)
             .map_err(|e| PortError::corrupt_from("the budget rule id", e))?;
         let notice = Alert {
-            id: crate::alert::AlertId::budget_exhausted(day),
+            id: AlertId::budget_exhausted(day),
             rule_id,
             user: alert.user,
             event_ids: alert.event_ids.clone(),

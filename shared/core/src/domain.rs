@@ -14,7 +14,15 @@ use serde_json::{Map, Value};
 #[serde(transparent)]
 pub struct Millis(pub u64);
 
+/// A day in milliseconds.
+pub const DAY_MILLIS: u64 = 24 * 3600 * 1000;
+
 impl Millis {
+    /// The UTC day (days since 1970) this instant falls in.
+    pub fn utc_day(self) -> u64 {
+        self.0 / DAY_MILLIS
+    }
+
     pub fn plus_seconds(self, seconds: u64) -> Millis {
         Millis(self.0.saturating_add(seconds.saturating_mul(1000)))
     }

@@ -8,16 +8,15 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::alert::AlertId;
-use crate::alerting::SmsPolicy;
+use crate::alerting::{SmsAdmission, SmsPolicy};
 use crate::clock::Clock;
 use crate::domain::{Millis, PendingCode, PhoneNumber, UserId, UserProfile, VerificationCode};
-use crate::ports::{PortError, ProfileStore, PublishError, SmsQuota, SmsQuotas};
+use crate::ports::{PortError, ProfileStore, PublishError, SmsQuotas};
 
 pub const CODES_PER_HOUR: usize = 3;
 pub const ATTEMPTS_PER_CODE: u8 = 5;
 pub const CODE_TTL_SECONDS: u64 = 600;
 const HOUR_MILLIS: u64 = 3600 * 1000;
-const DAY_MILLIS: u64 = 24 * HOUR_MILLIS;
 
 /// Hashes a code with a server-side key, bound to the user and number it was sent for.
 pub trait CodeHasher: Send + Sync {
@@ -127,31 +126,17 @@ impl PhoneVerifier {
                     .div_ceil(1000),
             });
         }
+        // The per-user limit of codes is the hourly one above, not the alert SMS cap.
         let counted = AlertId::verification_code(user, now);
-        if !self
-            .quotas
-            .take(
-                &SmsQuota::Phone(phone.clone()),
-                self.sms.per_phone,
-                &counted,
-                now,
-            )
+        match self
+            .sms
+            .admit(self.quotas.as_ref(), None, &phone, &counted, now)
             .await?
         {
-            return Err(VerificationError::SmsLimit(format!(
-                "this phone number already had {} SMS in the last 24 hours",
-                self.sms.per_phone
-            )));
-        }
-        if !self
-            .quotas
-            .take_budget(now.0 / DAY_MILLIS, self.sms.daily_budget)
-            .await?
-        {
-            return Err(VerificationError::SmsLimit(format!(
-                "the daily budget of {} SMS is spent",
-                self.sms.daily_budget
-            )));
+            SmsAdmission::Admitted => {}
+            SmsAdmission::OverCap(reason) | SmsAdmission::BudgetSpent { reason, .. } => {
+                return Err(VerificationError::SmsLimit(reason));
+            }
         }
         codes_sent.push(now);
         let code = VerificationCode::random();

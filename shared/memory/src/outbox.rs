@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::alert::{AlertId, OperatorAlert};
-use cuba_core::domain::{Millis, PhoneNumber};
+use cuba_core::domain::{DAY_MILLIS, Millis, PhoneNumber};
 use cuba_core::ports::{AbsenceScheduler, Notifier, PortError, PublishError, SmsQuota, SmsQuotas};
 
 use crate::faults::{Faults, lock};
@@ -104,8 +104,6 @@ impl MemorySmsQuotas {
         }
     }
 }
-
-const DAY_MILLIS: u64 = 24 * 3600 * 1000;
 
 #[async_trait]
 impl SmsQuotas for MemorySmsQuotas {
