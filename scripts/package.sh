@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/deploy-tools.sh
+scripts/venv.sh .venv-deploy deploy-requirements.txt
 export PATH="$root/.venv-deploy/bin:$PATH"
 if command -v rustup >/dev/null; then
   rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true

@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p .local
 scripts/venv.sh
-scripts/deploy-tools.sh
+scripts/venv.sh .venv-deploy deploy-requirements.txt
 chromium=$(scripts/browser.sh)
 
 echo "== cargo fmt --check"
