@@ -5,41 +5,22 @@
 //! once, nothing is left pending, and no record lands on a failure queue.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use cuba_aws::DynamoProfiles;
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::{PhoneNumber, UserId, UserProfile};
-use cuba_core::ports::ProfileStore;
 use cuba_local::faults::FaultPlan;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Options, TestStack, repo_path, s};
+use crate::harness::{Options, TestStack, rules_with_absence_seconds, s};
 
 const USERS: u64 = 200;
 /// Seconds a payment waits for feedback: long enough that a client's retries never push its
 /// feedback past it, so both runs agree on which payments went unanswered.
 const ABSENCE_SECONDS: u64 = 20;
 const CONCURRENT_USERS: usize = 16;
-
-fn rules_file() -> PathBuf {
-    let text = std::fs::read_to_string(repo_path("rules/default.json")).expect("default rules");
-    let mut rules: Value = serde_json::from_str(&text).expect("JSON");
-    for rule in rules["rules"].as_array_mut().expect("a rules array") {
-        if rule["condition"]["type"] == "absence" {
-            rule["condition"]["seconds"] = ABSENCE_SECONDS.into();
-        }
-    }
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("fault-rules-{}.json", std::process::id()));
-    std::fs::write(&path, rules.to_string()).expect("write rules");
-    path
-}
 
 /// One request of the script.
 #[derive(Debug, Clone)]
@@ -280,30 +261,14 @@ async fn queue_depth(t: &TestStack, logical: &str) -> usize {
 async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
     let t = TestStack::start_with(Options {
         faults,
-        rules_file: Some(rules_file()),
+        rules_file: Some(rules_with_absence_seconds(ABSENCE_SECONDS)),
         ..Options::default()
     })
     .await;
     // Verified phones, written directly: the subject here is events and alerts.
-    let profiles = DynamoProfiles::new(
-        aws_sdk_dynamodb::Client::new(&t.sdk),
-        t.stack
-            .provisioned
-            .table("ProfilesTable")
-            .expect("profiles"),
-    );
     let phone_of = |user: u64| format!("+1556{salt:03}{user:04}");
     for user in 0..USERS {
-        let profile = UserProfile {
-            user: UserId(user),
-            phone: PhoneNumber::parse(&phone_of(user)).expect("a phone"),
-            updated_at: SystemClock.now(),
-            phone_verified: true,
-            pending_code: None,
-            codes_sent: Vec::new(),
-            version: 0,
-        };
-        assert_eq!(profiles.save(&profile, 0).await, Ok(true));
+        t.verified_phone(user, &phone_of(user)).await;
     }
 
     let client = Client::default();

@@ -46,19 +46,23 @@ pub const ABSENCE_RULE: &str = "bill-paid-no-feedback";
 /// tests exercise exactly the seed rules without waiting 15 minutes.
 fn test_rules_file() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(write_test_rules).clone()
+    PATH.get_or_init(|| rules_with_absence_seconds(ABSENCE_SECONDS))
+        .clone()
 }
 
-fn write_test_rules() -> PathBuf {
+/// Writes the shipped default rules with the absence window set to `seconds`; returns the file.
+pub fn rules_with_absence_seconds(seconds: u64) -> PathBuf {
     let text = std::fs::read_to_string(repo_path("rules/default.json")).expect("default rules");
     let mut rules: Value = serde_json::from_str(&text).expect("default rules are JSON");
     for rule in rules["rules"].as_array_mut().expect("a rules array") {
         if rule["condition"]["type"] == "absence" {
-            rule["condition"]["seconds"] = ABSENCE_SECONDS.into();
+            rule["condition"]["seconds"] = seconds.into();
         }
     }
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("rules-{}.json", std::process::id()));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "rules-absence-{seconds}-{}.json",
+        std::process::id()
+    ));
     std::fs::write(&path, rules.to_string()).expect("write test rules");
     path
 }
@@ -205,6 +209,29 @@ impl TestStack {
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
         assert_eq!(answer["status"], "accepted");
         answer["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Stores `phone` as `user`'s verified number straight into the profiles table, for tests
+    /// whose subject is not verification.
+    pub async fn verified_phone(&self, user: u64, phone: &str) {
+        let profiles = cuba_aws::DynamoProfiles::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.stack
+                .provisioned
+                .table("ProfilesTable")
+                .expect("profiles"),
+        );
+        let profile = cuba_core::domain::UserProfile {
+            user: UserId(user),
+            phone: cuba_core::domain::PhoneNumber::parse(phone).expect("a phone"),
+            updated_at: SystemClock.now(),
+            phone_verified: true,
+            pending_code: None,
+            codes_sent: Vec::new(),
+            version: 0,
+        };
+        let saved = cuba_core::ports::ProfileStore::save(&profiles, &profile, 0).await;
+        assert_eq!(saved, Ok(true), "user {user} had no profile");
     }
 
     /// Stores and verifies a phone for `user` (with the code texted to it, read from moto), unique

@@ -6,36 +6,15 @@ use std::process::{Command, Stdio};
 
 use std::time::Duration;
 
-use cuba_aws::DynamoProfiles;
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::{PhoneNumber, UserId, UserProfile};
-use cuba_core::ports::ProfileStore;
-
 use crate::harness::{TestStack, bill, repo_path, s, unique, wait_until};
 
 /// Eleven accounts naming one (verified) number each make a first payment: the per-phone cap
 /// lets ten SMS through and suppresses the eleventh. Returns that user.
 async fn sms_pumping(t: &TestStack) -> u64 {
-    let profiles = DynamoProfiles::new(
-        aws_sdk_dynamodb::Client::new(&t.sdk),
-        t.stack
-            .provisioned
-            .table("ProfilesTable")
-            .expect("profiles"),
-    );
-    let phone = PhoneNumber::parse(&format!("+1557{:07}", unique() % 10_000_000)).expect("a phone");
+    let phone = format!("+1557{:07}", unique() % 10_000_000);
     let users: Vec<u64> = (7_100..7_111).collect();
     for &user in &users {
-        let profile = UserProfile {
-            user: UserId(user),
-            phone: phone.clone(),
-            updated_at: SystemClock.now(),
-            phone_verified: true,
-            pending_code: None,
-            codes_sent: Vec::new(),
-            version: 0,
-        };
-        assert_eq!(profiles.save(&profile, 0).await, Ok(true));
+        t.verified_phone(user, &phone).await;
         // One at a time, so which one is over the cap is known.
         t.accept("/api/v1/event/", user, &bill(100)).await;
         wait_until(
