@@ -104,7 +104,8 @@ pub enum Test {
     Wildcard(Wildcard),
     /// Present and not excluded; a missing field does not match.
     AnythingBut(Excluded),
-    /// Equal to a string, ignoring case.
+    /// Equal to a string, ignoring case; holds the string lowercased once, at parse time, so
+    /// matching lowercases only the event's value.
     EqualsIgnoreCase(String),
 }
 
@@ -133,9 +134,9 @@ impl Test {
                 .as_str()
                 .is_some_and(|s| s.ends_with(suffix.as_str())),
             Test::Wildcard(w) => actual.as_str().is_some_and(|s| w.matches(s)),
-            Test::EqualsIgnoreCase(want) => actual
+            Test::EqualsIgnoreCase(lowercase) => actual
                 .as_str()
-                .is_some_and(|s| s.to_lowercase() == want.to_lowercase()),
+                .is_some_and(|s| s.to_lowercase() == *lowercase),
             Test::AnythingBut(Excluded::Values(values)) => {
                 !values.iter().any(|v| same_scalar(actual, v))
             }
@@ -472,7 +473,7 @@ fn parse_operator(
             }
             Some(s) if op == "prefix" => Some(Test::Prefix(s)),
             Some(s) if op == "suffix" => Some(Test::Suffix(s)),
-            Some(s) => Some(Test::EqualsIgnoreCase(s)),
+            Some(s) => Some(Test::EqualsIgnoreCase(s.to_lowercase())),
             None => refuse(format!("`{op}` needs a non-empty string")),
         },
         "wildcard" => match text(operand).map(|s| Wildcard::parse(&s)) {
