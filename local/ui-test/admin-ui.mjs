@@ -116,32 +116,37 @@ try {
 
   log("a bad rule shows its validation error next to the field");
   await page.click("#new-rule");
-  await page.waitForSelector("#rule-form");
+  await page.waitForSelector("#rule-builder #field-id");
   await page.fill("#field-id", RULE_ID);
   await page.fill("#field-description", "A single bill payment of 40000 or more: tell ops.");
-  await page.fill("#field-when", JSON.stringify({
-    kind: "activity", noun: "bill", verb: "paid", "properties.amount": { gte: 40000 },
-  }));
-  await page.fill("#field-condition", JSON.stringify({ type: "window", seconds: 0, count_at_least: 1 }));
-  await page.fill("#field-action", JSON.stringify({ type: "notify_operator", severity: "critical" }));
-  await page.fill("#field-message", "big payment of {{properties.amount}} for {{properties.type}} by user {{user}}");
+  await page.selectOption("#when-kind", "activity");
+  await page.fill("#when-noun", "bill");
+  await page.fill("#when-verb", "paid");
+  await page.click("#add-clause");
+  await page.fill("#clause-0-field", "properties.amount");
+  await page.selectOption("#clause-0-op", "gte");
+  await page.fill("#clause-0-value", "40000");
+  await page.check("#condition-first");
+  await page.selectOption("#action-type", "notify_operator");
+  await page.selectOption("#action-severity", "critical");
+  await page.fill("#field-message", "big payment of {{properties.amount}} for {{properties.type}} by user {{user");
   await page.click("#save-rule");
-  await page.waitForSelector("#error-condition:not(:empty)");
-  assert.match(await page.textContent("#error-condition"), /\$\.condition\.seconds/);
-  assert.ok(await page.locator("#field-condition.invalid").count(), "the condition field is marked invalid");
+  await page.waitForSelector("#error-message:not(:empty)");
+  assert.match(await page.textContent("#error-message"), /\$\.message/);
+  assert.ok(await page.locator("#field-message.invalid").count(), "the message field is marked invalid");
   assert.equal(await page.textContent("#error-when"), "", "no error is shown against a valid field");
   await page.screenshot({ path: join(artifacts, "admin-ui-validation.png"), fullPage: true });
   assert.equal((await adminApi("/rules")).rules.length, 3, "the invalid rule was not stored");
 
   log("dry run of the corrected rule, then create it");
-  await page.fill("#field-condition", JSON.stringify({ type: "first" }));
+  await page.fill("#field-message", "big payment of {{properties.amount}} for {{properties.type}} by user {{user}}");
   await page.click("#dry-run");
   await page.waitForSelector("#dry-outcome");
   assert.equal(await page.textContent("#dry-outcome"), "does not fire", "the sample payment is below 40000");
   await page.fill("#dry-event", JSON.stringify({ noun: "bill", verb: "paid", properties: { amount: 50000, type: "rent" } }));
   await page.click("#dry-run");
   await page.waitForFunction(() => document.querySelector("#dry-outcome")?.textContent === "fires");
-  assert.equal(await page.textContent("#error-condition"), "", "the fixed field's error is gone");
+  assert.equal(await page.textContent("#error-message"), "", "the fixed field's error is gone");
   await page.click("#save-rule");
   await page.waitForSelector(`#rules-table tr[data-rule="${RULE_ID}"]`);
   const created = page.locator(`#rules-table tr[data-rule="${RULE_ID}"]`);

@@ -48,6 +48,9 @@ async fn every_admin_route_refuses_missing_user_forged_and_roleless_tokens() {
         (Method::GET, "/admin/api/rules/first-bill-payment/versions"),
         (Method::POST, "/admin/api/rules/test"),
         (Method::POST, "/admin/api/rules/first-bill-payment/backtest"),
+        (Method::POST, "/admin/api/rules/backtest"),
+        (Method::GET, "/admin/api/rule-language"),
+        (Method::GET, "/admin/api/event-types"),
         (Method::GET, "/admin/api/events"),
         (Method::GET, "/admin/api/feedback"),
         (Method::GET, "/admin/api/alerts"),
@@ -554,6 +557,72 @@ async fn a_backtest_lists_what_a_rule_would_have_fired_and_sends_nothing() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // An unsaved rule (the rule builder's preview): counts, users and a rendered message.
+    let draft = json!({"id": "draft", "when": {"kind": "activity", "noun": "bill"},
+        "condition": {"type": "window", "seconds": 600, "count_at_least": 4},
+        "action": {"type": "sms_user"}, "message": "{{window.count}} bills, last {{properties.amount}}"});
+    let (status, report) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/backtest",
+            Some(&json!({"rule": draft, "from": from})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["users"], 2, "{report}");
+    assert_eq!(report["alerts"].as_array().map(Vec::len), Some(2));
+    assert!(report.get("version").is_none(), "{report}");
+    assert_eq!(report["preview"]["fires"], true, "{report}");
+    assert_eq!(report["preview"]["text"], "4 bills, last 5000");
+    let (status, answer) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/backtest",
+            Some(
+                &json!({"rule": {"id": "draft", "when": {}, "condition": {"type": "window"},
+                "action": {"type": "sms_user"}, "message": "m"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let paths: Vec<&str> = answer["error"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"$.rule.condition.seconds"), "{answer}");
+
+    // What the builder offers: the language, and the types seen with their fields.
+    let (status, language) = t.admin(Method::GET, "/admin/api/rule-language", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let operators: Vec<&str> = language["operators"]
+        .as_array()
+        .expect("operators")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert!(operators.contains(&"gte") && operators.contains(&"anything_but"));
+    let (status, types) = t.admin(Method::GET, "/admin/api/event-types", None).await;
+    assert_eq!(status, StatusCode::OK, "{types}");
+    let bills = &types["types"][0];
+    assert_eq!(bills["label"], "activity bill/paid", "{types}");
+    assert_eq!(bills["seen"], 9);
+    assert_eq!(bills["schema"], "mobile-bill-paid");
+    assert!(
+        bills["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .any(|f| f["path"] == "properties.amount" && f["types"] == json!(["number"])),
+        "{bills}"
+    );
+    let (status, answer) = t
+        .admin(Method::GET, "/admin/api/event-types?days=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["field"], "days");
+
     assert_eq!(
         t.sms_to(&phone).await,
         sms_before,
@@ -740,6 +809,7 @@ async fn the_web_ui_is_served_from_the_binary_with_a_strict_content_security_pol
         assert_eq!(headers["x-content-type-options"], "nosniff");
         let page = response.text().await.expect("text");
         assert!(page.contains(r#"<script src="/admin/assets/app.js" defer></script>"#));
+        assert!(page.contains(r#"<script src="/admin/assets/builder.js" defer></script>"#));
         assert!(
             !page.contains("http://") && !page.contains("https://"),
             "no CDN"
@@ -747,6 +817,7 @@ async fn the_web_ui_is_served_from_the_binary_with_a_strict_content_security_pol
     }
     for (path, content_type) in [
         ("/admin/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/admin/assets/builder.js", "text/javascript; charset=utf-8"),
         ("/admin/assets/app.css", "text/css; charset=utf-8"),
     ] {
         let response = t

@@ -1,12 +1,13 @@
-//! The admin web UI, driven in Debian's headless Chromium by `local/ui-test/admin-ui.mjs`
-//! (playwright-core from npm) against a fresh local stack. `make test` installs both and sets
-//! `CUBA_TEST_CHROMIUM`; the screenshots are kept in `artifacts/admin-ui/`.
+//! The admin web UI, driven in Debian's headless Chromium by `local/ui-test/admin-ui.mjs` and
+//! `local/ui-test/rule-builder.mjs` (playwright-core from npm), each against a fresh local
+//! stack. `make test` installs both and sets `CUBA_TEST_CHROMIUM`; the screenshots are kept in
+//! `artifacts/admin-ui/`.
 
 use std::process::{Command, Stdio};
 
 use std::time::Duration;
 
-use crate::harness::{TestStack, bill, repo_path, s, unique, wait_until};
+use crate::harness::{Options, TestStack, bill, repo_path, s, unique, wait_until};
 
 /// Eleven accounts naming one (verified) number each make a first payment: the per-phone cap
 /// lets ten SMS through and suppresses the eleventh. Returns that user.
@@ -50,24 +51,19 @@ async fn sms_pumping(t: &TestStack) -> u64 {
     last
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_admin_ui_works_in_a_real_browser() {
+/// Runs a browser script of `local/ui-test/` against the stack with `envs`, and fails the test
+/// with the script's output unless it reports all steps passed.
+async fn run_browser_script(t: &TestStack, script: &str, envs: Vec<(&'static str, String)>) {
     let chromium = std::env::var("CUBA_TEST_CHROMIUM").expect(
         "CUBA_TEST_CHROMIUM is not set: run the tests with `make test`, which installs Chromium",
     );
-    let t = TestStack::start().await;
-    let user = 7_001;
-    let suppressed_user = sms_pumping(&t).await;
     let mut node = Command::new("node");
-    node.arg(repo_path("local/ui-test/admin-ui.mjs"))
+    node.arg(repo_path(&format!("local/ui-test/{script}")))
         .env("CUBA_UI_BASE", &t.base)
         .env("CUBA_UI_ADMIN_TOKEN", t.admin_token())
-        .env("CUBA_UI_ADMIN", crate::harness::ADMIN_SUB)
-        .env("CUBA_UI_USER_TOKEN", t.token(user))
-        .env("CUBA_UI_USER", user.to_string())
-        .env("CUBA_UI_SUPPRESSED_USER", suppressed_user.to_string())
         .env("CUBA_UI_ARTIFACTS", repo_path("artifacts/admin-ui"))
         .env("CUBA_TEST_CHROMIUM", chromium)
+        .envs(envs)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // The stack's handlers keep running on the runtime while the browser drives them.
@@ -85,4 +81,61 @@ async fn the_admin_ui_works_in_a_real_browser() {
         output.status
     );
     assert!(stdout.contains("all steps passed"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_ui_works_in_a_real_browser() {
+    let t = TestStack::start().await;
+    let user = 7_001;
+    let suppressed_user = sms_pumping(&t).await;
+    run_browser_script(
+        &t,
+        "admin-ui.mjs",
+        vec![
+            ("CUBA_UI_ADMIN", crate::harness::ADMIN_SUB.to_owned()),
+            ("CUBA_UI_USER_TOKEN", t.token(user)),
+            ("CUBA_UI_USER", user.to_string()),
+            ("CUBA_UI_SUPPRESSED_USER", suppressed_user.to_string()),
+        ],
+    )
+    .await;
+}
+
+/// The rule builder, on a stack that starts with no rules: the seed rules are built from the
+/// forms alone and must be stored exactly as `rules/default.json` has them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rule_builder_builds_rules_from_forms_in_a_real_browser() {
+    let no_rules = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("no-rules-{}.json", std::process::id()));
+    std::fs::write(&no_rules, r#"{"rules": []}"#).expect("write the empty rule file");
+    let t = TestStack::start_with(Options {
+        rules_file: Some(no_rules),
+        ..Options::default()
+    })
+    .await;
+    // What the previews count: each of these users paid four bills of 6000 within a minute.
+    let burst_users: Vec<u64> = (7_201..7_204).collect();
+    for &user in &burst_users {
+        for _ in 0..4 {
+            t.accept("/api/v1/event/", user, &bill(6000)).await;
+        }
+    }
+    t.accept(
+        "/api/v1/feedback/",
+        7_201,
+        &serde_json::json!({"rating": 4}),
+    )
+    .await;
+    run_browser_script(
+        &t,
+        "rule-builder.mjs",
+        vec![
+            (
+                "CUBA_UI_DEFAULT_RULES",
+                repo_path("rules/default.json").display().to_string(),
+            ),
+            ("CUBA_UI_BURST_USERS", burst_users.len().to_string()),
+        ],
+    )
+    .await;
 }

@@ -85,6 +85,73 @@ pub fn replay(
     fired
 }
 
+/// The rule's message as one real event in the span renders it: the newest alert it would have
+/// fired, or else (so an operator sees the text before any threshold is reached) the newest
+/// event matching `when`, with the window's totals at that event for a window rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessagePreview {
+    pub user: UserId,
+    pub event_id: EventId,
+    pub received_at: Millis,
+    /// Whether the rule would have fired on (or, for an absence rule, because of) this event.
+    pub fires: bool,
+    pub text: String,
+}
+
+pub fn preview(
+    rule: &Rule,
+    events: &[StoredEvent],
+    fired: &[WouldFire],
+    from: Millis,
+    to: Millis,
+) -> Option<MessagePreview> {
+    if let Some(alert) = fired.iter().max_by_key(|f| f.fired_at) {
+        let trigger = events
+            .iter()
+            .find(|e| e.user == alert.user && e.id == alert.trigger_event_id)?;
+        return Some(MessagePreview {
+            user: alert.user,
+            event_id: trigger.id.clone(),
+            received_at: trigger.received_at,
+            fires: true,
+            text: alert.text.clone(),
+        });
+    }
+    let (trigger, view) = events
+        .iter()
+        .filter(|e| (from..=to).contains(&e.received_at))
+        .map(|e| (e, e.view()))
+        .filter(|(_, view)| rule.when.matches(view))
+        .max_by_key(|(e, _)| (e.received_at, e.id.as_str().to_owned()))?;
+    let totals = match &rule.condition {
+        Condition::Window(window) => {
+            let opens_after = window.starts_after(trigger.received_at);
+            let views: Vec<_> = events
+                .iter()
+                .filter(|e| {
+                    e.user == trigger.user
+                        && e.received_at > opens_after
+                        && e.received_at <= trigger.received_at
+                })
+                .map(StoredEvent::view)
+                .collect();
+            let mut totals = window.totals(&rule.when, views.iter());
+            if totals.count == 0 {
+                totals = window.tally([&view]);
+            }
+            Some(totals)
+        }
+        _ => None,
+    };
+    Some(MessagePreview {
+        user: trigger.user,
+        event_id: trigger.id.clone(),
+        received_at: trigger.received_at,
+        fires: false,
+        text: rule.render_message(trigger, totals.as_ref()),
+    })
+}
+
 fn would_fire(user: UserId, firing: Firing) -> WouldFire {
     WouldFire {
         user,
@@ -103,6 +170,34 @@ mod tests {
     const FROM: Millis = Millis(0);
     const TO: Millis = Millis(u64::MAX / 2);
     const NOW: Millis = Millis(u64::MAX / 2);
+
+    #[test]
+    fn the_preview_is_the_newest_alert_or_else_the_newest_matching_event() {
+        let rule = seed_rule(1);
+        let events = [
+            paid(1, "a", 0, 5000),
+            paid(1, "b", 10, 6000),
+            feedback(1, "c", 20),
+        ];
+        let fired = replay(&rule, &events, FROM, TO, NOW);
+        assert!(fired.is_empty());
+        let quiet = preview(&rule, &events, &fired, FROM, TO).unwrap();
+        assert_eq!((quiet.event_id.as_str(), quiet.fires), ("b", false));
+        assert_eq!(
+            quiet.text,
+            "Cube alert: 2 bill payments totalling 11000 in the last 5 minutes. Not you? Call us."
+        );
+
+        let burst: Vec<_> = (0..5)
+            .map(|i| paid(2, &format!("p{i}"), i * 10, 5000))
+            .collect();
+        let fired = replay(&rule, &burst, FROM, TO, NOW);
+        let firing = preview(&rule, &burst, &fired, FROM, TO).unwrap();
+        assert_eq!((firing.event_id.as_str(), firing.fires), ("p4", true));
+        assert_eq!(firing.text, fired[0].text);
+
+        assert_eq!(preview(&rule, &[feedback(1, "f", 0)], &[], FROM, TO), None);
+    }
 
     #[test]
     fn first_fires_once_per_user() {

@@ -18,6 +18,9 @@ pub struct DocumentId(String);
 #[error("must be 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit")]
 pub struct DocumentIdError;
 
+/// The longest document id.
+pub const DOCUMENT_ID_MAX_CHARS: usize = 64;
+
 impl DocumentId {
     pub fn parse(raw: &str) -> Result<Self, DocumentIdError> {
         let mut chars = raw.chars();
@@ -26,7 +29,7 @@ impl DocumentId {
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let rest_ok =
             chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if first_ok && rest_ok && raw.len() <= 64 {
+        if first_ok && rest_ok && raw.len() <= DOCUMENT_ID_MAX_CHARS {
             Ok(DocumentId(raw.to_owned()))
         } else {
             Err(DocumentIdError)

@@ -6,7 +6,8 @@
 //! - [`domain`]: ids, events, profiles.
 //! - [`document`]: versioned documents, the vocabulary rules and schemas share.
 //! - [`rules`], [`schemas`], [`intake`]: the languages, and reading what clients send.
-//! - [`sms`]: how carriers count an SMS.
+//! - [`sms`]: how carriers count an SMS; [`catalogue`]: the event types rules can name, and
+//!   their fields.
 //! - [`alert`], [`absence`], [`error_log`], [`listing`]: the data the ports carry.
 //! - [`decision`]: whether and how a rule fires, as one pure function.
 //! - [`ports`]: the traits; [`clock`]: time as a dependency.
@@ -20,6 +21,7 @@ pub mod activity;
 pub mod alert;
 pub mod alerting;
 pub mod backtest;
+pub mod catalogue;
 pub mod clock;
 pub mod decision;
 pub mod document;

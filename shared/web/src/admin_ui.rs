@@ -1,4 +1,4 @@
-//! The operators' web UI (`/admin/`): one page and its script and style, compiled into the
+//! The operators' web UI (`/admin/`): one page and its scripts and style, compiled into the
 //! binary so the admin function serves it with no CDN and no files beside it.
 //!
 //! The page renders attacker-controlled event data, so it is built to make stored XSS
@@ -13,6 +13,7 @@ use axum::routing::get;
 
 const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");
+const BUILDER_JS: &str = include_str!("../ui/builder.js");
 const APP_CSS: &str = include_str!("../ui/app.css");
 
 /// Allows exactly this origin's own script, style and API; no inline code, frames or plugins.
@@ -27,6 +28,7 @@ pub fn routes() -> Router {
         .route("/admin/", get(index))
         .route("/admin/index.html", get(index))
         .route("/admin/assets/app.js", get(script))
+        .route("/admin/assets/builder.js", get(builder_script))
         .route("/admin/assets/app.css", get(style))
 }
 
@@ -58,6 +60,10 @@ async fn index() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+async fn builder_script() -> Response {
+    asset("text/javascript; charset=utf-8", BUILDER_JS)
 }
 
 async fn style() -> Response {

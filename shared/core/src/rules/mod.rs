@@ -1,6 +1,7 @@
 //! The rule language: rules are JSON documents, parsed here into types that can only hold a
 //! valid rule, and evaluated by pure functions. Storage and delivery live elsewhere.
 
+pub mod language;
 mod pattern;
 mod template;
 
@@ -24,6 +25,7 @@ pub const DEFAULT_RULES_JSON: &str = include_str!("../../../../rules/default.jso
 pub const MAX_WINDOW_SECONDS: u32 = 24 * 60 * 60;
 pub const MAX_ABSENCE_SECONDS: u32 = 7 * 24 * 60 * 60;
 pub const MAX_COOLDOWN_SECONDS: u32 = 7 * 24 * 60 * 60;
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
 
 /// A rule's id is its document id.
 pub type RuleId = DocumentId;
@@ -329,11 +331,11 @@ fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<
     };
     let description = match object.get("description") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.chars().count() <= 500 => Some(s.clone()),
+        Some(Value::String(s)) if s.chars().count() <= DESCRIPTION_MAX_CHARS => Some(s.clone()),
         Some(_) => report(
             problems,
             &format!("{path}.description"),
-            "must be a string of at most 500 characters",
+            format!("must be a string of at most {DESCRIPTION_MAX_CHARS} characters"),
         ),
     };
     let when = required(object, "when", path, problems)
@@ -382,28 +384,18 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
         return report(problems, path, "must be an object with a `type`");
     };
     let kind = object.get("type").and_then(Value::as_str);
-    let allowed: &[&str] = match kind {
-        Some("first") => &["type"],
-        Some("window") => &[
-            "type",
-            "seconds",
-            "count_at_least",
-            "sum",
-            "cooldown_seconds",
-        ],
-        Some("absence") => &["type", "seconds", "expect", "cooldown_seconds"],
-        _ => {
-            return report(
-                problems,
-                &format!("{path}.type"),
-                "must be one of first, window, absence",
-            );
-        }
+    let Some(spec) = kind.and_then(language::condition) else {
+        let kinds: Vec<&str> = language::CONDITIONS.iter().map(|c| c.kind).collect();
+        return report(
+            problems,
+            &format!("{path}.type"),
+            format!("must be one of {}", kinds.join(", ")),
+        );
     };
-    for key in object.keys().filter(|k| !allowed.contains(&k.as_str())) {
+    for key in object.keys().filter(|k| !spec.allows(k)) {
         problems.push(Problem::new(
             &format!("{path}.{key}"),
-            format!("not a field of a `{}` condition", kind.unwrap_or_default()),
+            format!("not a field of a `{}` condition", spec.kind),
         ));
     }
     match kind {

@@ -323,7 +323,8 @@ impl Pattern {
                         &here,
                         format!(
                             "must be a string, number or boolean, or an object of operators \
-                             ({OPERATORS})"
+                             ({})",
+                            super::language::operator_names()
                         ),
                     )),
                 },
@@ -368,10 +369,6 @@ impl Pattern {
         }
     }
 }
-
-/// Every operator, as error messages list them.
-const OPERATORS: &str = "eq, ne, in, gt, gte, lt, lte, numeric, exists, prefix, suffix, \
-                         wildcard, anything_but, equals_ignore_case";
 
 fn literal(value: &Value) -> Option<Value> {
     matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)).then(|| value.clone())
@@ -496,7 +493,10 @@ fn parse_operator(
                 None => refuse("`anything_but` takes a value, a non-empty array of values, or {\"prefix\": \"...\"}".into()),
             },
         },
-        other => refuse(format!("unknown operator `{other}` (use {OPERATORS})")),
+        other => refuse(format!(
+            "unknown operator `{other}` (use {})",
+            super::language::operator_names()
+        )),
     }
 }
 

@@ -2,13 +2,15 @@
 //! out, browse what Cuba stored and sent, and work the error log. Every route needs an admin
 //! token ([`Authorized`]); every change records the admin's identity. Split by concern:
 //! [`documents`] (rules and schemas), [`tryout`] (dry run, backtest, schema test), [`browsing`]
-//! (events, alerts, profiles, the dashboard) and [`error_log`] (entries and replays).
+//! (events, alerts, profiles, the dashboard), [`error_log`] (entries and replays) and
+//! [`vocabulary`] (what the rule builder offers).
 
 mod browsing;
 mod cursor;
 mod documents;
 mod error_log;
 mod tryout;
+mod vocabulary;
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ pub use browsing::{ACTIVITY_CAP, MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DA
 pub use cursor::{CursorSeal, MAX_CURSOR_CHARS};
 pub use error_log::MAX_REPLAY_BATCH;
 pub use tryout::{BACKTEST_MAX_DAYS, BACKTEST_MAX_EVENTS};
+pub use vocabulary::EVENT_TYPES_SAMPLE;
 
 #[derive(Clone)]
 pub struct AdminApi {
@@ -67,6 +70,9 @@ pub fn routes(api: AdminApi) -> Router {
     Router::new()
         .route("/admin/api/rules", get(list_documents::<RuleSet>))
         .route("/admin/api/rules/test", post(tryout::dry_run))
+        .route("/admin/api/rules/backtest", post(tryout::backtest_draft))
+        .route("/admin/api/rule-language", get(vocabulary::rule_language))
+        .route("/admin/api/event-types", get(vocabulary::event_types))
         .route(
             "/admin/api/rules/{id}",
             get(get_document::<RuleSet>)

@@ -12,7 +12,7 @@ use super::documents::{invalid, not_found};
 use super::{AdminState, ClientTime, invalid_value, nested_input_error, parse_document_id, span};
 use crate::auth::Authorized;
 use crate::error::{ApiError, JsonBody};
-use cuba_core::backtest::{self, WouldFire};
+use cuba_core::backtest::{self, MessagePreview, WouldFire};
 use cuba_core::decision::{Decision, Quiet};
 use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::intake;
@@ -233,15 +233,29 @@ pub(super) struct BacktestRequest {
     user: Option<UserId>,
 }
 
+/// A backtest of an unsaved rule: the rule builder's live preview.
+#[derive(Deserialize)]
+pub(super) struct DraftBacktestRequest {
+    rule: Value,
+    #[serde(flatten)]
+    span: BacktestRequest,
+}
+
 #[derive(Serialize)]
 pub(super) struct BacktestAnswer {
     rule_id: RuleId,
-    version: u64,
+    /// The saved version replayed; absent for an unsaved rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
     from: Millis,
     to: Millis,
     user: Option<UserId>,
     events_replayed: usize,
+    /// How many distinct users the alerts would have gone to (or been about).
+    users: usize,
     alerts: Vec<WouldFire>,
+    /// The message as a real event in the span renders it; none without a matching event.
+    preview: Option<MessagePreview>,
 }
 
 /// Replays stored events through a saved rule and lists what it would have fired.
@@ -253,6 +267,27 @@ pub(super) async fn backtest(
 ) -> Result<Json<BacktestAnswer>, ApiError> {
     let id = parse_document_id(&id)?;
     let (rule, version) = saved_rule(&api, &id).await?;
+    replay_span(&api, &rule, Some(version), request)
+        .await
+        .map(Json)
+}
+
+/// Replays stored events through a rule as edited, saved or not.
+pub(super) async fn backtest_draft(
+    State(api): State<AdminState>,
+    _: Authorized,
+    JsonBody(request): JsonBody<DraftBacktestRequest>,
+) -> Result<Json<BacktestAnswer>, ApiError> {
+    let rule = Rule::from_json(&request.rule, "$.rule").map_err(invalid::<RuleSet>)?;
+    replay_span(&api, &rule, None, request.span).await.map(Json)
+}
+
+async fn replay_span(
+    api: &super::AdminApi,
+    rule: &Rule,
+    version: Option<u64>,
+    request: BacktestRequest,
+) -> Result<BacktestAnswer, ApiError> {
     let now = api.clock.now();
     let (from, to) = span(request.from.map(|t| t.0), request.to.map(|t| t.0), now)?;
     if to.0 - from.0 > BACKTEST_MAX_DAYS * 24 * 60 * 60 * 1000 {
@@ -290,15 +325,23 @@ pub(super) async fn backtest(
             events
         }
     };
-    Ok(Json(BacktestAnswer {
-        alerts: backtest::replay(&rule, &events, from, to, now),
-        rule_id: id,
+    let alerts = backtest::replay(rule, &events, from, to, now);
+    let users = alerts
+        .iter()
+        .map(|a| a.user)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Ok(BacktestAnswer {
+        preview: backtest::preview(rule, &events, &alerts, from, to),
+        alerts,
+        users,
+        rule_id: rule.id.clone(),
         version,
         from,
         to,
         user: request.user,
         events_replayed: events.len(),
-    }))
+    })
 }
 
 /// `{"schema": {...}?, "event": <either envelope>}`: checks the event against the schema

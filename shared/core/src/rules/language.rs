@@ -1,0 +1,614 @@
+//! The rule language described as data, so that editors (the admin UI's rule builder) build
+//! their forms from it instead of carrying a second copy. The parser takes its operator list,
+//! condition fields, action names and limits from these tables, and the tests below feed every
+//! entry's example back through the parser, so the description cannot drift from what is
+//! accepted.
+
+use serde::Serialize;
+
+use super::{
+    DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
+    MAX_PLACEHOLDER_CHARS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS, SMS_BUDGET_RULE, Severity,
+};
+
+/// What an operator takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operand {
+    /// One string, number or boolean.
+    Value,
+    /// A non-empty array of strings, numbers or booleans.
+    Values,
+    Number,
+    Boolean,
+    /// A non-empty string.
+    Text,
+    /// One or two comparisons: `[">=", 1000, "<", 5000]`.
+    Range,
+    /// A value, an array of values, or `{"prefix": "..."}`.
+    Exclusion,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OperatorSpec {
+    pub name: &'static str,
+    pub operand: Operand,
+    pub meaning: &'static str,
+    /// An operand the parser accepts, as JSON text.
+    pub example: &'static str,
+}
+
+/// Every pattern operator, in the order editors offer them.
+pub const OPERATORS: &[OperatorSpec] = &[
+    OperatorSpec {
+        name: "eq",
+        operand: Operand::Value,
+        meaning: "equals (numbers by value)",
+        example: "\"electricity\"",
+    },
+    OperatorSpec {
+        name: "ne",
+        operand: Operand::Value,
+        meaning: "is missing or not equal",
+        example: "\"electricity\"",
+    },
+    OperatorSpec {
+        name: "in",
+        operand: Operand::Values,
+        meaning: "is one of",
+        example: "[\"electricity\", \"water\"]",
+    },
+    OperatorSpec {
+        name: "gt",
+        operand: Operand::Number,
+        meaning: "is a number above",
+        example: "1000",
+    },
+    OperatorSpec {
+        name: "gte",
+        operand: Operand::Number,
+        meaning: "is a number at least",
+        example: "1000",
+    },
+    OperatorSpec {
+        name: "lt",
+        operand: Operand::Number,
+        meaning: "is a number below",
+        example: "1000",
+    },
+    OperatorSpec {
+        name: "lte",
+        operand: Operand::Number,
+        meaning: "is a number at most",
+        example: "1000",
+    },
+    OperatorSpec {
+        name: "exists",
+        operand: Operand::Boolean,
+        meaning: "is present (true) or missing (false)",
+        example: "true",
+    },
+    OperatorSpec {
+        name: "numeric",
+        operand: Operand::Range,
+        meaning: "is a number within one or two bounds",
+        example: "[\">=\", 1000, \"<\", 5000]",
+    },
+    OperatorSpec {
+        name: "prefix",
+        operand: Operand::Text,
+        meaning: "is a string starting with",
+        example: "\"elec\"",
+    },
+    OperatorSpec {
+        name: "suffix",
+        operand: Operand::Text,
+        meaning: "is a string ending with",
+        example: "\"city\"",
+    },
+    OperatorSpec {
+        name: "wildcard",
+        operand: Operand::Text,
+        meaning: "is a string matching, * standing for any run of characters",
+        example: "\"elec*ty\"",
+    },
+    OperatorSpec {
+        name: "anything_but",
+        operand: Operand::Exclusion,
+        meaning: "is present and none of (or does not start with a prefix)",
+        example: "{\"prefix\": \"test\"}",
+    },
+    OperatorSpec {
+        name: "equals_ignore_case",
+        operand: Operand::Text,
+        meaning: "equals a string, ignoring case",
+        example: "\"Electricity\"",
+    },
+];
+
+/// The operator names, as error messages list them.
+pub(super) fn operator_names() -> String {
+    OPERATORS
+        .iter()
+        .map(|o| o.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a condition field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldInput {
+    /// Whole seconds, from `min` to `max`.
+    Seconds,
+    /// A positive whole number.
+    Count,
+    /// `{"field": <path>, "at_least": <number>}`.
+    Sum,
+    /// An event pattern, like `when`.
+    Pattern,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConditionField {
+    pub name: &'static str,
+    pub input: FieldInput,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    /// What an absent optional field means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<&'static str>,
+    pub meaning: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConditionSpec {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub meaning: &'static str,
+    pub fields: &'static [ConditionField],
+    /// A window needs at least one of these.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub needs_one_of: &'static [&'static str],
+}
+
+const WINDOW_FIELDS: &[ConditionField] = &[
+    ConditionField {
+        name: "seconds",
+        input: FieldInput::Seconds,
+        required: true,
+        min: Some(1),
+        max: Some(MAX_WINDOW_SECONDS),
+        default: None,
+        meaning: "the window's length, ending at each matching event",
+    },
+    ConditionField {
+        name: "count_at_least",
+        input: FieldInput::Count,
+        required: false,
+        min: Some(1),
+        max: None,
+        default: None,
+        meaning: "how many matching events the window must hold",
+    },
+    ConditionField {
+        name: "sum",
+        input: FieldInput::Sum,
+        required: false,
+        min: None,
+        max: None,
+        default: None,
+        meaning: "a numeric field the window's events must add up to at least a threshold",
+    },
+    ConditionField {
+        name: "cooldown_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(0),
+        max: Some(MAX_COOLDOWN_SECONDS),
+        default: Some("the window's length"),
+        meaning: "after firing, the rule stays quiet for the user this long",
+    },
+];
+
+const ABSENCE_FIELDS: &[ConditionField] = &[
+    ConditionField {
+        name: "seconds",
+        input: FieldInput::Seconds,
+        required: true,
+        min: Some(1),
+        max: Some(MAX_ABSENCE_SECONDS),
+        default: None,
+        meaning: "how long to wait for the expected event",
+    },
+    ConditionField {
+        name: "expect",
+        input: FieldInput::Pattern,
+        required: true,
+        min: None,
+        max: None,
+        default: None,
+        meaning: "the event whose absence fires the rule",
+    },
+    ConditionField {
+        name: "cooldown_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(0),
+        max: Some(MAX_COOLDOWN_SECONDS),
+        default: Some("0 (none)"),
+        meaning: "after firing, the rule stays quiet for the user this long",
+    },
+];
+
+pub const CONDITIONS: &[ConditionSpec] = &[
+    ConditionSpec {
+        kind: "first",
+        meaning: "the user's first ever event matching `when`",
+        fields: &[],
+        needs_one_of: &[],
+    },
+    ConditionSpec {
+        kind: "window",
+        meaning: "matching events within a sliding window reach a count, a sum, or both",
+        fields: WINDOW_FIELDS,
+        needs_one_of: &["count_at_least", "sum"],
+    },
+    ConditionSpec {
+        kind: "absence",
+        meaning: "no expected event from the user within a time after a matching event",
+        fields: ABSENCE_FIELDS,
+        needs_one_of: &[],
+    },
+];
+
+pub(super) fn condition(kind: &str) -> Option<&'static ConditionSpec> {
+    CONDITIONS.iter().find(|c| c.kind == kind)
+}
+
+impl ConditionSpec {
+    /// Whether `name` may appear in a condition of this type (`type` always may).
+    pub(super) fn allows(&self, name: &str) -> bool {
+        name == "type" || self.fields.iter().any(|f| f.name == name)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActionSpec {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub meaning: &'static str,
+    /// Whether it takes a `severity` (defaulting to `warning`).
+    pub severity: bool,
+}
+
+pub const ACTIONS: &[ActionSpec] = &[
+    ActionSpec {
+        kind: "sms_user",
+        meaning: "a transactional SMS to the user's verified phone",
+        severity: false,
+    },
+    ActionSpec {
+        kind: "notify_operator",
+        meaning: "a JSON message on the operator topic",
+        severity: true,
+    },
+];
+
+pub const SEVERITIES: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
+pub const DEFAULT_SEVERITY: Severity = Severity::Warning;
+
+/// An event kind as patterns see it: `kind` in the event's view, the fields that name its type,
+/// and the field its schema describes.
+#[derive(Debug, Serialize)]
+pub struct EventKindSpec {
+    pub kind: &'static str,
+    pub type_fields: &'static [&'static str],
+    /// Where the schema-checked payload sits in the view (`""`: the view's own fields).
+    pub payload: &'static str,
+    /// Fields every event of the kind carries, besides the payload.
+    pub fields: &'static [&'static str],
+}
+
+pub const EVENT_KINDS: &[EventKindSpec] = &[
+    EventKindSpec {
+        kind: "activity",
+        type_fields: &["noun", "verb"],
+        payload: "properties",
+        fields: &[
+            "user",
+            "id",
+            "received_at",
+            "kind",
+            "noun",
+            "verb",
+            "ts",
+            "latlong",
+            "time",
+        ],
+    },
+    EventKindSpec {
+        kind: "web",
+        type_fields: &["category", "name"],
+        payload: "data",
+        fields: &[
+            "user",
+            "id",
+            "received_at",
+            "kind",
+            "category",
+            "name",
+            "session_id",
+            "timestamp",
+        ],
+    },
+    EventKindSpec {
+        kind: "feedback",
+        type_fields: &[],
+        payload: "",
+        fields: &["user", "id", "received_at", "kind", "rating", "comment"],
+    },
+];
+
+#[derive(Debug, Serialize)]
+pub struct Bounds {
+    pub min: u16,
+    pub max: u16,
+    pub default: u16,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Placeholders {
+    /// Besides the trigger event's own fields.
+    pub always: &'static [&'static str],
+    /// Filled by window rules.
+    pub window: &'static [&'static str],
+}
+
+#[derive(Debug, Serialize)]
+pub struct Limits {
+    pub id_max_chars: usize,
+    pub reserved_ids: &'static [&'static str],
+    pub description_max_chars: usize,
+    pub message_max_chars: usize,
+    pub placeholder_chars: Bounds,
+}
+
+/// The whole description, as `GET /admin/api/rules/language` serves it.
+#[derive(Debug, Serialize)]
+pub struct RuleLanguage {
+    pub operators: &'static [OperatorSpec],
+    pub conditions: &'static [ConditionSpec],
+    pub actions: &'static [ActionSpec],
+    pub severities: [Severity; 3],
+    pub default_severity: Severity,
+    pub event_kinds: &'static [EventKindSpec],
+    pub placeholders: Placeholders,
+    pub limits: Limits,
+}
+
+pub const WINDOW_PLACEHOLDERS: &[&str] = &["window.count", "window.sum"];
+
+pub fn describe() -> RuleLanguage {
+    RuleLanguage {
+        operators: OPERATORS,
+        conditions: CONDITIONS,
+        actions: ACTIONS,
+        severities: SEVERITIES,
+        default_severity: DEFAULT_SEVERITY,
+        event_kinds: EVENT_KINDS,
+        placeholders: Placeholders {
+            always: &["rule_id"],
+            window: WINDOW_PLACEHOLDERS,
+        },
+        limits: Limits {
+            id_max_chars: crate::document::DOCUMENT_ID_MAX_CHARS,
+            reserved_ids: &[SMS_BUDGET_RULE],
+            description_max_chars: DESCRIPTION_MAX_CHARS,
+            message_max_chars: MESSAGE_MAX_CHARS,
+            placeholder_chars: Bounds {
+                min: 1,
+                max: MAX_PLACEHOLDER_CHARS,
+                default: DEFAULT_PLACEHOLDER_CHARS,
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Activity, EventBody, EventId, Feedback, Millis, Rating, SessionId, StoredEvent, UserId,
+        WebEvent,
+    };
+    use crate::rules::{Action, Rule, WindowTotals};
+    use serde_json::{Value, json};
+
+    fn rule(when: Value, condition: Value, action: Value) -> Result<Rule, Vec<String>> {
+        Rule::from_json(
+            &json!({"id": "r", "when": when, "condition": condition, "action": action,
+                    "message": "m"}),
+            "$",
+        )
+        .map_err(|e| {
+            e.0.iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn every_operator_described_is_accepted_with_its_example() {
+        for op in OPERATORS {
+            let operand: Value = serde_json::from_str(op.example).expect(op.name);
+            let when = json!({"properties.x": {op.name: operand}});
+            rule(when, json!({"type": "first"}), json!({"type": "sms_user"}))
+                .unwrap_or_else(|e| panic!("{}: {e:?}", op.name));
+        }
+        let unknown = rule(
+            json!({"x": {"regex": "a"}}),
+            json!({"type": "first"}),
+            json!({"type": "sms_user"}),
+        )
+        .unwrap_err();
+        assert!(unknown[0].contains(&operator_names()), "{unknown:?}");
+    }
+
+    #[test]
+    fn every_condition_field_described_is_accepted_and_nothing_else() {
+        for spec in CONDITIONS {
+            let mut condition = serde_json::Map::new();
+            condition.insert("type".into(), json!(spec.kind));
+            for field in spec.fields {
+                let value = match field.input {
+                    FieldInput::Seconds => json!(field.max.expect("seconds have a maximum")),
+                    FieldInput::Count => json!(3),
+                    FieldInput::Sum => json!({"field": "properties.amount", "at_least": 1}),
+                    FieldInput::Pattern => json!({"kind": "feedback"}),
+                };
+                condition.insert(field.name.into(), value);
+            }
+            let when = json!({"kind": "activity"});
+            rule(
+                when.clone(),
+                Value::Object(condition.clone()),
+                json!({"type": "sms_user"}),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e:?}", spec.kind));
+            // Past the described maximum is refused.
+            for field in spec.fields.iter().filter(|f| f.max.is_some()) {
+                let mut over = condition.clone();
+                over.insert(
+                    field.name.into(),
+                    json!(field.max.map(|m| u64::from(m) + 1)),
+                );
+                assert!(
+                    rule(
+                        when.clone(),
+                        Value::Object(over),
+                        json!({"type": "sms_user"})
+                    )
+                    .is_err(),
+                    "{} {}",
+                    spec.kind,
+                    field.name
+                );
+            }
+            condition.insert("undescribed".into(), json!(1));
+            assert!(
+                rule(when, Value::Object(condition), json!({"type": "sms_user"})).is_err(),
+                "{}",
+                spec.kind
+            );
+        }
+    }
+
+    #[test]
+    fn actions_and_severities_described_are_the_ones_parsed() {
+        for action in ACTIONS {
+            let mut doc = json!({"type": action.kind});
+            if action.severity {
+                for severity in SEVERITIES {
+                    doc["severity"] = json!(severity);
+                    let parsed = rule(json!({}), json!({"type": "first"}), doc.clone()).unwrap();
+                    assert_eq!(parsed.action, Action::NotifyOperator { severity });
+                }
+                doc.as_object_mut().map(|o| o.remove("severity"));
+                let parsed = rule(json!({}), json!({"type": "first"}), doc).unwrap();
+                assert_eq!(
+                    parsed.action,
+                    Action::NotifyOperator {
+                        severity: DEFAULT_SEVERITY
+                    }
+                );
+            } else {
+                rule(json!({}), json!({"type": "first"}), doc).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn event_kinds_described_are_the_views_fields() {
+        let body = |kind: &str| match kind {
+            "activity" => EventBody::Activity(Activity {
+                noun: "bill".into(),
+                verb: "paid".into(),
+                ts: Some(Millis(1)),
+                latlong: Some("1,2".into()),
+                time: Some(1.0),
+                properties: serde_json::Map::new(),
+            }),
+            "web" => EventBody::Web(WebEvent {
+                session_id: SessionId::parse("d66ac88b-f801-4984-953f-5c6b266494a0").unwrap(),
+                category: Some("c".into()),
+                name: "n".into(),
+                data: json!({}),
+                timestamp: Millis(1),
+            }),
+            _ => EventBody::Feedback(Feedback {
+                rating: Rating::try_from(3).unwrap(),
+                comment: Some("ok".into()),
+            }),
+        };
+        for spec in EVENT_KINDS {
+            let event = StoredEvent {
+                user: UserId(1),
+                id: EventId::parse("e").unwrap(),
+                received_at: Millis(2),
+                body: body(spec.kind),
+            };
+            let view = event.view();
+            assert_eq!(view["kind"], json!(spec.kind));
+            for field in spec.fields.iter().chain(spec.type_fields) {
+                assert!(
+                    view.get(*field).is_some(),
+                    "{}: {field} in {view}",
+                    spec.kind
+                );
+            }
+            if !spec.payload.is_empty() {
+                assert!(view.get(spec.payload).is_some(), "{}", spec.kind);
+            }
+            let mut described: Vec<&str> = spec.fields.to_vec();
+            if !spec.payload.is_empty() {
+                described.push(spec.payload);
+            }
+            let keys: Vec<&str> = view
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            for key in keys {
+                assert!(described.contains(&key), "{}: undescribed {key}", spec.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn described_placeholders_are_filled() {
+        let r = Rule::from_json(
+            &json!({"id": "r", "when": {}, "condition": {"type": "first"},
+                    "action": {"type": "sms_user"},
+                    "message": "{{rule_id}} {{window.count}} {{window.sum}}"}),
+            "$",
+        )
+        .unwrap();
+        let event = StoredEvent {
+            user: UserId(1),
+            id: EventId::parse("e").unwrap(),
+            received_at: Millis(2),
+            body: EventBody::Feedback(Feedback {
+                rating: Rating::try_from(3).unwrap(),
+                comment: None,
+            }),
+        };
+        let text = r.render_message(&event, Some(&WindowTotals { count: 4, sum: 5.0 }));
+        assert_eq!(text, "r 4 5");
+        assert_eq!(WINDOW_PLACEHOLDERS.len(), 2);
+    }
+}

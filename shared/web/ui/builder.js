@@ -1,0 +1,994 @@
+// Cuba admin UI: the rule editor. A rule is built in a form generated from the rule language
+// the server describes (GET /admin/api/rule-language: operators, conditions and their fields,
+// actions, limits) and the event types it knows (GET /admin/api/event-types: types seen in the
+// last 7 days or named by the schema registry, with their fields and a sample event). The JSON
+// is the advanced mode: a rule the form cannot express exactly opens there.
+//
+// The form is a pure translation: `ruleToForm` reads a rule document into a plain model (or
+// says why it cannot), `formToRule` writes the model back with the problems it can see before
+// the server does. A rule opens in the form only when writing back gives the same document.
+// Uses el/api/pretty/... from app.js, loaded after this file; like it, it writes data to the
+// page only through textContent and attributes.
+"use strict";
+
+/** Operand kinds the form has an input for; other operators stay in the JSON mode. */
+const FORM_OPERANDS = new Set(["value", "values", "number", "boolean"]);
+const UNITS = [["hours", 3600], ["minutes", 60], ["seconds", 1]];
+const PREVIEW_DAYS = 7;
+const PREVIEW_DEBOUNCE_MS = 400;
+
+// ---- the translation -------------------------------------------------------------------------
+
+function isObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function isLiteral(v) {
+  return typeof v === "string" || typeof v === "number" || typeof v === "boolean";
+}
+
+/** Deep equality of JSON values, ignoring the order of object keys. */
+function sameJson(a, b) {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  }
+  if (isObject(a) || isObject(b)) {
+    if (!isObject(a) || !isObject(b)) return false;
+    const ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]));
+  }
+  return a === b;
+}
+
+/** A whole number of seconds as the largest unit that divides it: 900 → 15 minutes. */
+function splitSeconds(seconds) {
+  for (const [unit, size] of UNITS) {
+    if (seconds % size === 0) return { n: String(seconds / size), unit };
+  }
+  return { n: String(seconds), unit: "seconds" };
+}
+
+function literalText(v) {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+function literalType(v) {
+  return typeof v === "number" ? "number" : typeof v;
+}
+
+/** An event type pattern with only literal type fields: `{kind, noun, verb}`. */
+function readEventType(pattern, lang, what) {
+  if (!isObject(pattern)) return { reason: `${what} is not an object` };
+  const kind = lang.event_kinds.find((k) => k.kind === pattern.kind);
+  if (!kind) return { reason: `${what} does not name a kind the form offers (${lang.event_kinds.map((k) => k.kind).join(", ")})` };
+  const names = {};
+  for (const field of kind.type_fields) {
+    const v = pattern[field];
+    if (v === undefined) continue;
+    if (isObject(v)) return { reason: `${what}.${field} uses ${Object.keys(v).join(", ")}, which the type picker does not offer` };
+    if (typeof v !== "string") return { reason: `${what}.${field} is not a plain name` };
+    names[field] = v;
+  }
+  return { kind: kind.kind, names };
+}
+
+function writeEventType(type, lang) {
+  const kind = lang.event_kinds.find((k) => k.kind === type.kind);
+  const out = { kind: type.kind };
+  for (const field of kind ? kind.type_fields : []) {
+    const v = (type.names[field] || "").trim();
+    if (v) out[field] = v;
+  }
+  return out;
+}
+
+/** The rule document as the form's model, or `{reason}` when the form cannot hold it exactly. */
+function ruleToForm(doc, lang) {
+  if (!isObject(doc)) return { reason: "the rule is not a JSON object" };
+  const known = new Set(["id", "description", "enabled", "when", "condition", "action", "message", "placeholder_chars"]);
+  for (const key of Object.keys(doc)) {
+    if (!known.has(key)) return { reason: `the field "${key}" is not part of the form` };
+  }
+  const type = readEventType(doc.when, lang, "when");
+  if (type.reason) return type;
+  const kind = lang.event_kinds.find((k) => k.kind === type.kind);
+  const clauses = [];
+  for (const [field, spec] of Object.entries(doc.when)) {
+    if (field === "kind" || kind.type_fields.includes(field)) continue;
+    if (field === "$or") return { reason: "it uses $or (alternatives), which the form does not offer" };
+    if (isLiteral(spec)) {
+      clauses.push({ field, op: "eq", value: literalText(spec), valueType: literalType(spec) });
+      continue;
+    }
+    if (!isObject(spec)) return { reason: `the test on "${field}" is not one the form offers` };
+    for (const [op, operand] of Object.entries(spec)) {
+      const operator = lang.operators.find((o) => o.name === op);
+      if (!operator || !FORM_OPERANDS.has(operator.operand)) {
+        return { reason: `it uses the operator "${op}", which the form does not offer` };
+      }
+      if (operator.operand === "values") {
+        if (!Array.isArray(operand) || !operand.every(isLiteral) || operand.length === 0) return { reason: `"${op}" on "${field}" is not a list of values` };
+        const types = new Set(operand.map(literalType));
+        if (types.size > 1 || operand.some((v) => typeof v === "string" && v.includes(","))) {
+          return { reason: `the list for "${field}" mixes types or holds commas` };
+        }
+        clauses.push({ field, op, value: operand.map(literalText).join(", "), valueType: [...types][0] });
+      } else {
+        if (!isLiteral(operand)) return { reason: `"${op}" on "${field}" does not take a plain value` };
+        clauses.push({ field, op, value: literalText(operand), valueType: literalType(operand) });
+      }
+    }
+  }
+  const c = doc.condition;
+  if (!isObject(c)) return { reason: "the condition is not an object" };
+  const spec = lang.conditions.find((s) => s.type === c.type);
+  if (!spec) return { reason: `the condition type "${c.type}" is not one the form offers` };
+  const condition = { type: c.type, values: {} };
+  for (const key of Object.keys(c)) {
+    if (key !== "type" && !spec.fields.some((f) => f.name === key)) return { reason: `the condition field "${key}" is not part of the form` };
+  }
+  for (const field of spec.fields) {
+    const v = c[field.name];
+    if (v === undefined) continue;
+    switch (field.input) {
+      case "seconds":
+        if (!Number.isInteger(v) || v < 0) return { reason: `${field.name} is not a whole number of seconds` };
+        condition.values[field.name] = splitSeconds(v);
+        break;
+      case "count":
+        if (!Number.isInteger(v)) return { reason: `${field.name} is not a whole number` };
+        condition.values[field.name] = String(v);
+        break;
+      case "sum":
+        if (!isObject(v) || typeof v.field !== "string" || typeof v.at_least !== "number" || Object.keys(v).length !== 2) {
+          return { reason: `${field.name} is not {"field", "at_least"}` };
+        }
+        condition.values[field.name] = { field: v.field, at_least: String(v.at_least) };
+        break;
+      case "pattern": {
+        const expect = readEventType(v, lang, field.name);
+        if (expect.reason) return expect;
+        const expectKind = lang.event_kinds.find((k) => k.kind === expect.kind);
+        if (Object.keys(v).some((k) => k !== "kind" && !expectKind.type_fields.includes(k))) {
+          return { reason: `${field.name} tests more than the event type, which the form does not offer` };
+        }
+        condition.values[field.name] = expect;
+        break;
+      }
+      default:
+        return { reason: `the form has no input for ${field.name}` };
+    }
+  }
+  const a = doc.action;
+  if (!isObject(a)) return { reason: "the action is not an object" };
+  const action = lang.actions.find((x) => x.type === a.type);
+  if (!action) return { reason: `the action "${a.type}" is not one the form offers` };
+  if (a.severity !== undefined && (!action.severity || !lang.severities.includes(a.severity))) {
+    return { reason: "the action's severity is not one the form offers" };
+  }
+  if (doc.enabled !== undefined && typeof doc.enabled !== "boolean") return { reason: "enabled is not true or false" };
+  if (doc.placeholder_chars !== undefined && !Number.isInteger(doc.placeholder_chars)) return { reason: "placeholder_chars is not a whole number" };
+  for (const key of ["id", "description", "message"]) {
+    if (doc[key] !== undefined && typeof doc[key] !== "string") return { reason: `${key} is not text` };
+  }
+  return {
+    model: {
+      id: doc.id || "",
+      description: doc.description || "",
+      enabled: doc.enabled !== false,
+      event: type,
+      clauses,
+      condition,
+      action: a.type,
+      severity: a.severity || "",
+      message: doc.message || "",
+      placeholderChars: doc.placeholder_chars === undefined ? "" : String(doc.placeholder_chars),
+    },
+  };
+}
+
+/** What the catalogue knows of a field of the chosen type: its JSON types, or none. */
+function fieldTypes(fields, path) {
+  const info = fields.find((f) => f.path === path);
+  return info ? info.types : [];
+}
+
+/** Reads a typed value: by the clause's own type, else the field's, else what it looks like. */
+function typedValue(raw, valueType, types) {
+  const text = raw.trim();
+  const numeric = types.length && types.every((t) => t === "number" || t === "integer");
+  const boolean = types.length && types.every((t) => t === "boolean");
+  const want = valueType || (numeric ? "number" : boolean ? "boolean" : types.includes("string") ? "string" : null);
+  if (want === "number" || (!want && text !== "" && Number.isFinite(Number(text)))) {
+    const n = Number(text);
+    if (text === "" || !Number.isFinite(n)) return { error: "needs a number" };
+    if (types.length && !types.some((t) => t === "number" || t === "integer")) return { error: `the field holds ${types.join(" or ")}, not a number` };
+    return { value: n };
+  }
+  if (want === "boolean" || (!want && (text === "true" || text === "false"))) {
+    if (text !== "true" && text !== "false") return { error: "needs true or false" };
+    return { value: text === "true" };
+  }
+  if (types.length && !types.includes("string")) return { error: `the field holds ${types.join(" or ")}, not text` };
+  if (raw === "") return { error: "needs a value" };
+  return { value: raw };
+}
+
+function readSeconds(entry, field) {
+  const n = Number(entry.n);
+  const size = (UNITS.find(([u]) => u === entry.unit) || UNITS[2])[1];
+  if (entry.n.trim() === "" || !Number.isInteger(n)) return { error: "needs a whole number" };
+  const seconds = n * size;
+  if (field.min !== undefined && seconds < field.min) return { error: `at least ${field.min} s` };
+  if (field.max !== undefined && seconds > field.max) return { error: `at most ${describeSeconds(field.max)}` };
+  return { value: seconds };
+}
+
+function describeSeconds(seconds) {
+  const { n, unit } = splitSeconds(seconds);
+  return `${n} ${n === "1" ? unit.replace(/s$/, "") : unit}`;
+}
+
+/**
+ * The model as a rule document, and the problems the form can see: `errors` maps a control key
+ * (`id`, `clause:2`, `condition.seconds`, ...) to a message.
+ */
+function formToRule(model, lang, fields) {
+  const errors = {};
+  const doc = { id: model.id.trim() };
+  if (!doc.id) errors.id = "give the rule an id";
+  else if (doc.id.length > lang.limits.id_max_chars) errors.id = `at most ${lang.limits.id_max_chars} characters`;
+  if (model.description.trim()) doc.description = model.description.trim();
+  if (!model.enabled) doc.enabled = false;
+  const when = writeEventType(model.event, lang);
+  const groups = new Map();
+  model.clauses.forEach((clause, i) => {
+    const key = `clause:${i}`;
+    const field = clause.field.trim();
+    const operator = lang.operators.find((o) => o.name === clause.op);
+    if (!field) {
+      errors[key] = "choose a field";
+      return;
+    }
+    if (field === "kind" || field === "$or" || Object.hasOwn(when, field)) {
+      errors[key] = `${field} is set by the event type above`;
+      return;
+    }
+    const types = fieldTypes(fields, field);
+    let operand;
+    if (operator.operand === "number") {
+      const n = Number(clause.value.trim());
+      if (clause.value.trim() === "" || !Number.isFinite(n)) errors[key] = `${clause.op} needs a number`;
+      else if (types.length && !types.some((t) => t === "number" || t === "integer")) errors[key] = `${field} holds ${types.join(" or ")}, not numbers`;
+      operand = n;
+    } else if (operator.operand === "boolean") {
+      operand = clause.value !== "false";
+    } else if (operator.operand === "values") {
+      const parts = clause.value.split(",").map((p) => p.trim()).filter((p) => p !== "");
+      if (!parts.length) errors[key] = "list at least one value, separated by commas";
+      operand = parts.map((p) => {
+        const typed = typedValue(p, clause.valueType, types);
+        if (typed.error) errors[key] = `${p}: ${typed.error}`;
+        return typed.error ? p : typed.value;
+      });
+    } else {
+      const typed = typedValue(clause.value, clause.valueType, types);
+      if (typed.error) errors[key] = typed.error;
+      operand = typed.error ? clause.value : typed.value;
+    }
+    const group = groups.get(field) || {};
+    if (Object.hasOwn(group, clause.op)) errors[key] = `${field} already has a "${clause.op}" test`;
+    group[clause.op] = operand;
+    groups.set(field, group);
+  });
+  for (const [field, ops] of groups) {
+    const names = Object.keys(ops);
+    when[field] = names.length === 1 && names[0] === "eq" ? ops.eq : ops;
+  }
+  doc.when = when;
+  const spec = lang.conditions.find((s) => s.type === model.condition.type);
+  const condition = { type: model.condition.type };
+  for (const field of spec.fields) {
+    const v = model.condition.values[field.name];
+    const key = `condition.${field.name}`;
+    switch (field.input) {
+      case "seconds": {
+        if (!v || v.n.trim() === "") {
+          if (field.required) errors[key] = "required";
+          break;
+        }
+        const read = readSeconds(v, field);
+        if (read.error) errors[key] = read.error;
+        else condition[field.name] = read.value;
+        break;
+      }
+      case "count": {
+        if (!v || v.trim() === "") break;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < (field.min ?? 1)) errors[key] = `a whole number of at least ${field.min ?? 1}`;
+        else condition[field.name] = n;
+        break;
+      }
+      case "sum": {
+        if (!v || (v.field.trim() === "" && v.at_least.trim() === "")) break;
+        const at = Number(v.at_least);
+        if (!v.field.trim()) errors[key] = "choose the field to add up";
+        else if (v.at_least.trim() === "" || !Number.isFinite(at)) errors[key] = "the threshold needs a number";
+        else {
+          const types = fieldTypes(fields, v.field.trim());
+          if (types.length && !types.some((t) => t === "number" || t === "integer")) errors[key] = `${v.field.trim()} holds ${types.join(" or ")}, not numbers`;
+          condition[field.name] = { field: v.field.trim(), at_least: at };
+        }
+        break;
+      }
+      case "pattern":
+        if (v) condition[field.name] = writeEventType(v, lang);
+        else if (field.required) errors[key] = "required";
+        break;
+      default:
+        break;
+    }
+  }
+  if (spec.needs_one_of && spec.needs_one_of.length && !spec.needs_one_of.some((name) => Object.hasOwn(condition, name))) {
+    errors[`condition.${spec.needs_one_of[0]}`] = errors[`condition.${spec.needs_one_of[0]}`] ||
+      `give ${spec.needs_one_of.join(" or ")} (or both)`;
+  }
+  doc.condition = condition;
+  const action = lang.actions.find((x) => x.type === model.action);
+  doc.action = { type: model.action };
+  if (action && action.severity && model.severity) doc.action.severity = model.severity;
+  doc.message = model.message;
+  if (!model.message.trim()) errors.message = "write the message";
+  else if ([...model.message].length > lang.limits.message_max_chars) errors.message = `at most ${lang.limits.message_max_chars} characters`;
+  if (model.placeholderChars.trim() !== "") {
+    const n = Number(model.placeholderChars);
+    const bounds = lang.limits.placeholder_chars;
+    if (!Number.isInteger(n) || n < bounds.min || n > bounds.max) errors.placeholder_chars = `a whole number from ${bounds.min} to ${bounds.max}`;
+    doc.placeholder_chars = n;
+  }
+  return { doc, errors };
+}
+
+/** Whether the form holds `doc` exactly: reading and writing it back changes nothing. */
+function formFor(doc, lang) {
+  const read = ruleToForm(doc, lang);
+  if (read.reason) return read;
+  const written = formToRule(read.model, lang, []).doc;
+  const normal = { ...doc };
+  if (normal.enabled === true) delete normal.enabled;
+  if (!sameJson(written, normal)) return { reason: "the form would write it differently (for example an equality written as {\"eq\": …}); edit it as JSON" };
+  return read;
+}
+
+// ---- the editor ------------------------------------------------------------------------------
+
+const NEW_RULE_DOC = {
+  id: "",
+  when: { kind: "activity", noun: "bill", verb: "paid" },
+  condition: { type: "first" },
+  action: { type: "notify_operator", severity: "warning" },
+  message: "user {{user}} paid {{properties.amount}}",
+};
+
+const SAMPLE_EVENT = {
+  noun: "bill", verb: "paid", ts: Math.floor(Date.now() / 1000),
+  properties: { amount: 25000, type: "electricity" },
+};
+
+/** A labelled control with an error slot under it; `key` names it for problems. */
+function labelled(label, control, slots, key, hint) {
+  control.id = control.id || `rb-${key.replace(/[^a-z0-9_-]/gi, "-")}`;
+  const slot = el("div", { class: "field-error", id: `error-${key.replace(/[^a-z0-9_-]/gi, "-")}`, dataset: { key } });
+  slots[key] = { slot, control };
+  return el("div", { class: "field" }, el("label", { for: control.id, text: label }), control,
+    hint ? el("div", { class: "hint", text: hint }) : null, slot);
+}
+
+function options(select, pairs, value) {
+  clear(select).append(...pairs.map(([v, label]) => el("option", { value: v, text: label })));
+  select.value = value;
+  return select;
+}
+
+async function renderEditor(main, id) {
+  const [langAnswer, typesAnswer, recordAnswer] = await Promise.all([
+    api("GET", "/rule-language"),
+    api("GET", `/event-types?days=${PREVIEW_DAYS}`),
+    id ? api("GET", `/rules/${encodeURIComponent(id)}`) : Promise.resolve(null),
+  ]);
+  for (const answer of [langAnswer, typesAnswer, recordAnswer]) {
+    if (answer && answer.status !== 200) {
+      main.append(el("h1", { text: id ? `Rule ${id}` : "New rule" }), el("div", { class: "error-box", text: errorText(answer.body, answer.status) }));
+      return;
+    }
+  }
+  const lang = langAnswer.body;
+  const catalogue = typesAnswer.body.types;
+  const record = recordAnswer ? recordAnswer.body : null;
+  const startDoc = record ? record.rule : NEW_RULE_DOC;
+  const opened = formFor(startDoc, lang);
+  let model = opened.model || null;
+  let mode = model ? "form" : "json";
+
+  // ---- layout
+  const slots = {};
+  const general = el("div", { class: "error-box", id: "rule-problems" });
+  const save = el("button", { type: "submit", id: "save-rule", text: record ? `Save version ${record.version + 1}` : "Create rule" });
+  const formMode = el("button", { type: "button", id: "mode-form", class: "tab", "aria-pressed": "true", text: "Form" });
+  const jsonMode = el("button", { type: "button", id: "mode-json", class: "tab", "aria-pressed": "false", text: "JSON" });
+  const jsonNote = el("div", { class: "hint", id: "json-note", role: "status" });
+  const jsonText = el("textarea", { id: "rule-json", rows: 18, spellcheck: "false", "aria-describedby": "json-note" });
+  const jsonError = el("div", { class: "field-error", id: "error-json" });
+  const formBox = el("div", { id: "rule-builder" });
+  const jsonBox = el("div", { id: "rule-json-box" }, el("label", { for: "rule-json", text: "Rule document (JSON)" }), jsonNote, jsonText, jsonError);
+  const form = el("form", { class: "card", id: "rule-form", novalidate: true, onsubmit: (e) => { e.preventDefault(); submit(); } },
+    el("div", { class: "row tabs", role: "group", "aria-label": "Editor mode" }, formMode, jsonMode),
+    formBox, jsonBox, general,
+    el("div", { class: "row" }, save,
+      el("button", { type: "button", class: "secondary", onclick: () => { location.hash = "#/rules"; }, text: "Back to rules" }),
+      record ? el("button", { type: "button", class: "danger", id: "delete-rule", onclick: () => remove(), text: "Delete" }) : null));
+
+  const previewMessage = el("p", { class: "preview-text", id: "preview-message" });
+  const previewEvent = el("p", { class: "hint", id: "preview-event" });
+  const previewCount = el("p", { id: "preview-count", "aria-live": "polite" });
+  const previewJson = el("pre", { id: "preview-json" });
+  const previews = el("div", { class: "card", id: "rule-previews" },
+    el("h2", { text: "Message" }), previewMessage, previewEvent,
+    el("h2", { text: `Last ${PREVIEW_DAYS} days` }), previewCount,
+    el("details", {}, el("summary", { text: "Rule JSON" }), previewJson));
+
+  appendAll(main, [el("h1", { text: record ? `Rule ${record.id}` : "New rule" }),
+    record ? el("p", { class: "hint", text: `Version ${record.version}, last changed by ${record.updated_by} at ${formatTime(record.updated_at)}.` }) : null,
+    el("div", { class: "builder" }, form, previews)]);
+
+  // ---- the form, rebuilt when its shape changes (type, condition, clauses)
+  const typeFields = () => {
+    const kind = model.event.kind;
+    const names = model.event.names;
+    const exact = catalogue.find((t) => t.pattern.kind === kind &&
+      Object.entries(t.pattern).every(([k, v]) => k === "kind" || names[k] === v));
+    if (exact) return exact.fields;
+    // No such type known: offer the fields every event of the kind carries.
+    const spec = lang.event_kinds.find((k) => k.kind === kind);
+    return spec ? spec.fields.map((path) => ({ path, types: [] })) : [];
+  };
+  // Lists that follow the chosen event type; refreshed in place so typing never loses focus.
+  const fieldList = el("datalist", { id: "type-fields" });
+  const numericList = el("datalist", { id: "numeric-fields" });
+  const chipsBox = el("div", { class: "chips", role: "group", "aria-label": "Insert a placeholder" });
+  let messageInput = null;
+  const refreshFields = () => {
+    const fields = typeFields();
+    clear(fieldList).append(...fields.map((f) => el("option", { value: f.path, label: f.types.join(" | ") || "type unknown" })));
+    clear(numericList).append(...fields.filter((f) => f.types.some((t) => t === "number" || t === "integer"))
+      .map((f) => el("option", { value: f.path })));
+    const placeholders = [
+      ...fields.filter((f) => !f.types.includes("object")).map((f) => f.path),
+      ...lang.placeholders.always,
+      ...(model.condition.type === "window" ? lang.placeholders.window : []),
+    ];
+    clear(chipsBox).append(el("span", { class: "hint", text: "Insert: " }), ...placeholders.map((p) => chip(messageInput, p)));
+    for (const row of formBox.querySelectorAll(".clause")) row.dispatchEvent(new Event("fields"));
+    changed();
+  };
+
+  let check = () => {};
+  const changed = () => {
+    check();
+    schedulePreview();
+  };
+
+  /** Kind select plus the kind's type fields, offering the catalogue's names. */
+  const eventTypeInputs = (type, keyPrefix, idPrefix, legend, onShape) => {
+    const box = el("fieldset", { class: "event-type" }, el("legend", { text: legend }));
+    const kindSelect = options(el("select", { id: `${idPrefix}-kind` }),
+      lang.event_kinds.map((k) => [k.kind, k.kind]), type.kind);
+    const known = el("select", { id: `${idPrefix}-type` });
+    const knownPairs = [["", "choose a known type…"], ...catalogue.map((t, i) => [String(i),
+      `${t.label}${t.seen ? ` (${t.seen} in ${PREVIEW_DAYS} days)` : " (in the schema registry)"}`])];
+    options(known, knownPairs, "");
+    known.addEventListener("change", () => {
+      const t = catalogue[Number(known.value)];
+      if (!t) return;
+      type.kind = t.pattern.kind;
+      type.names = {};
+      for (const [k, v] of Object.entries(t.pattern)) if (k !== "kind") type.names[k] = v;
+      onShape();
+    });
+    kindSelect.addEventListener("change", () => {
+      type.kind = kindSelect.value;
+      type.names = {};
+      onShape();
+    });
+    box.append(labelled("Known event types", known, slots, `${keyPrefix}.known`),
+      labelled("Kind", kindSelect, slots, `${keyPrefix}.kind`));
+    const spec = lang.event_kinds.find((k) => k.kind === type.kind);
+    for (const field of spec.type_fields) {
+      const listId = `${idPrefix}-${field}-names`;
+      const names = [...new Set(catalogue.filter((t) => t.pattern.kind === type.kind && t.pattern[field]).map((t) => t.pattern[field]))];
+      const input = el("input", { type: "text", id: `${idPrefix}-${field}`, list: listId, value: type.names[field] || "", placeholder: `any ${field}`, autocomplete: "off" });
+      input.addEventListener("input", () => { type.names[field] = input.value; changed(); });
+      input.addEventListener("change", () => refreshFields());
+      box.append(labelled(field[0].toUpperCase() + field.slice(1), input, slots, `${keyPrefix}.${field}`),
+        el("datalist", { id: listId }, names.map((n) => el("option", { value: n }))));
+    }
+    return box;
+  };
+
+  const durationInputs = (key, label, field, value, onValue) => {
+    const entry = value || { n: "", unit: "minutes" };
+    const n = el("input", { type: "number", min: "0", step: "1", id: `cond-${field.name}`, value: entry.n, class: "short" });
+    const unit = options(el("select", { id: `cond-${field.name}-unit`, "aria-label": `${label}: unit` }),
+      UNITS.map(([u]) => [u, u]), entry.unit);
+    const update = () => {
+      onValue(n.value.trim() === "" ? undefined : { n: n.value, unit: unit.value });
+      changed();
+    };
+    n.addEventListener("input", update);
+    unit.addEventListener("change", update);
+    const hint = [field.meaning, field.default ? `default: ${field.default}` : null,
+      field.max ? `at most ${describeSeconds(field.max)}` : null].filter(Boolean).join("; ");
+    const wrap = labelled(label, n, slots, key, hint);
+    n.after(unit);
+    return wrap;
+  };
+
+  const conditionInputs = () => {
+    const box = el("fieldset", { id: "condition-fields" }, el("legend", { text: `The ${model.condition.type} condition` }));
+    const spec = lang.conditions.find((s) => s.type === model.condition.type);
+    const values = model.condition.values;
+    for (const field of spec.fields) {
+      const key = `condition.${field.name}`;
+      // `seconds` is the condition's length; other names read as words (`cooldown_seconds`: Cooldown).
+      const words = field.name === "seconds" ? (spec.type === "window" ? "window length" : "wait for")
+        : field.name.replace(/_seconds$/, "").replace(/_/g, " ");
+      const label = words.replace(/^./, (c) => c.toUpperCase()) + (field.required ? "" : " (optional)");
+      if (field.input === "seconds") {
+        box.append(durationInputs(key, label, field, values[field.name], (v) => {
+          if (v) values[field.name] = v;
+          else delete values[field.name];
+        }));
+      } else if (field.input === "count") {
+        const input = el("input", { type: "number", min: String(field.min ?? 1), step: "1", id: `cond-${field.name}`, value: values[field.name] || "", class: "short" });
+        input.addEventListener("input", () => {
+          if (input.value.trim() === "") delete values[field.name];
+          else values[field.name] = input.value;
+          changed();
+        });
+        box.append(labelled(label, input, slots, key, field.meaning));
+      } else if (field.input === "sum") {
+        const current = values[field.name] || { field: "", at_least: "" };
+        const sumField = el("input", { type: "text", id: `cond-${field.name}-field`, list: "numeric-fields", value: current.field, autocomplete: "off", placeholder: "properties.amount" });
+        const atLeast = el("input", { type: "number", id: `cond-${field.name}-at_least`, value: current.at_least, class: "short" });
+        const update = () => {
+          if (sumField.value.trim() === "" && atLeast.value.trim() === "") delete values[field.name];
+          else values[field.name] = { field: sumField.value, at_least: atLeast.value };
+          changed();
+        };
+        sumField.addEventListener("input", update);
+        atLeast.addEventListener("input", update);
+        const slot = el("div", { class: "field-error", id: `error-condition-${field.name}`, dataset: { key } });
+        slots[key] = { slot, control: sumField };
+        box.append(el("fieldset", { class: "sum" }, el("legend", { text: `${label}: ${field.meaning}` }),
+          el("div", { class: "row" },
+            el("div", {}, el("label", { for: sumField.id, text: "Field to add up" }), sumField),
+            el("div", {}, el("label", { for: atLeast.id, text: "At least" }), atLeast)),
+          slot));
+      } else if (field.input === "pattern") {
+        if (!values[field.name]) values[field.name] = { kind: "feedback", names: {} };
+        box.append(eventTypeInputs(values[field.name], key, `cond-${field.name}`, `${label}: ${field.meaning}`, () => rebuild()));
+        const slot = el("div", { class: "field-error", id: `error-condition-${field.name}`, dataset: { key } });
+        slots[key] = { slot, control: box.lastElementChild };
+        box.append(slot);
+      }
+    }
+    box.hidden = spec.fields.length === 0;
+    return box;
+  };
+
+  const clauseRow = (clause, i) => {
+    const key = `clause:${i}`;
+    const n = i + 1;
+    const field = el("input", { type: "text", class: "clause-field", id: `clause-${i}-field`, list: "type-fields", value: clause.field, "aria-label": `Field of test ${n}`, autocomplete: "off", placeholder: "properties.amount" });
+    const formOperators = lang.operators.filter((o) => FORM_OPERANDS.has(o.operand));
+    const op = options(el("select", { class: "clause-op", id: `clause-${i}-op`, "aria-label": `Operator of test ${n}` }),
+      formOperators.map((o) => [o.name, `${o.name} (${o.meaning})`]), clause.op);
+    const operand = lang.operators.find((o) => o.name === op.value).operand;
+    const typeHint = el("span", { class: "hint clause-type", id: `clause-${i}-type` });
+    const allowed = el("datalist", { id: `clause-${i}-values` });
+    let value;
+    if (operand === "boolean") {
+      value = options(el("select", { class: "clause-value", id: `clause-${i}-value`, "aria-label": `Value of test ${n}` }), [["true", "true"], ["false", "false"]], clause.value === "false" ? "false" : "true");
+      clause.value = value.value;
+    } else {
+      value = el("input", { type: "text", class: "clause-value", id: `clause-${i}-value`, value: clause.value, list: allowed.id,
+        "aria-label": `Value of test ${n}`, "aria-describedby": typeHint.id, autocomplete: "off", placeholder: operand === "values" ? "a, b, c" : "value" });
+    }
+    // The field's JSON types and allowed values, from the chosen type's schema and events.
+    const showType = () => {
+      const info = typeFields().find((f) => f.path === field.value.trim());
+      typeHint.textContent = info && info.types.length ? info.types.join(" | ") : "";
+      clear(allowed).append(...((info && info.values) || []).map((v) => el("option", { value: literalText(v) })));
+    };
+    field.addEventListener("input", () => { clause.field = field.value; clause.valueType = undefined; showType(); changed(); });
+    op.addEventListener("change", () => { clause.op = op.value; rebuild(); });
+    value.addEventListener(value.tagName === "SELECT" ? "change" : "input", () => { clause.value = value.value; clause.valueType = undefined; changed(); });
+    const remove = el("button", { type: "button", class: "secondary small", id: `clause-${i}-remove`, "aria-label": `Remove test ${n}`, text: "Remove",
+      onclick: () => { model.clauses.splice(i, 1); rebuild(); } });
+    const slot = el("div", { class: "field-error", id: `error-clause-${i}`, dataset: { key } });
+    slots[key] = { slot, control: value };
+    showType();
+    const row = el("div", { class: "clause", dataset: { clause: i } },
+      el("div", { class: "clause-inputs" }, field, typeHint, op, value, remove), allowed, slot);
+    row.addEventListener("fields", showType);
+    return row;
+  };
+
+  const chip = (target, text) => el("button", { type: "button", class: "chip", dataset: { placeholder: text }, text: `{{${text}}}`,
+    "aria-label": `Insert {{${text}}}`,
+    onclick: () => {
+      const start = target.selectionStart ?? target.value.length;
+      const end = target.selectionEnd ?? target.value.length;
+      target.value = `${target.value.slice(0, start)}{{${text}}}${target.value.slice(end)}`;
+      target.selectionStart = target.selectionEnd = start + text.length + 4;
+      target.focus();
+      model.message = target.value;
+      changed();
+    } });
+
+  /** Rebuilds the form from the model, keeping the focus on the control that had it. */
+  const rebuild = () => {
+    const focused = document.activeElement ? document.activeElement.id : null;
+    for (const key of Object.keys(slots)) delete slots[key];
+    const idInput = el("input", { type: "text", class: "wide", id: "field-id", value: model.id, disabled: Boolean(record), placeholder: "big-payment", autocomplete: "off" });
+    idInput.addEventListener("input", () => { model.id = idInput.value; changed(); });
+    const description = el("input", { type: "text", class: "wide", id: "field-description", value: model.description });
+    description.addEventListener("input", () => { model.description = description.value; changed(); });
+    const enabled = el("input", { type: "checkbox", id: "field-enabled", checked: model.enabled });
+    enabled.addEventListener("change", () => { model.enabled = enabled.checked; changed(); });
+
+    const conditionChoice = el("fieldset", { class: "choice", id: "condition-type" }, el("legend", { text: "Fires on" }),
+      lang.conditions.map((c) => {
+        const radio = el("input", { type: "radio", name: "condition-type", id: `condition-${c.type}`, value: c.type, checked: model.condition.type === c.type });
+        radio.addEventListener("change", () => {
+          if (!radio.checked) return;
+          model.condition = { type: c.type, values: {} };
+          rebuild();
+        });
+        return el("label", { class: "inline", for: radio.id }, radio, el("span", {}, el("strong", { text: c.type }), ` — ${c.meaning}`));
+      }));
+    const conditionSlot = el("div", { class: "field-error", id: "error-condition", dataset: { key: "condition" } });
+    slots.condition = { slot: conditionSlot, control: conditionChoice };
+
+    const actionSelect = options(el("select", { id: "action-type" }), lang.actions.map((a) => [a.type, `${a.type} — ${a.meaning}`]), model.action);
+    actionSelect.addEventListener("change", () => { model.action = actionSelect.value; rebuild(); });
+    const action = lang.actions.find((a) => a.type === model.action);
+    const severity = options(el("select", { id: "action-severity" }),
+      [["", `default (${lang.default_severity})`], ...lang.severities.map((s) => [s, s])], model.severity);
+    severity.addEventListener("change", () => { model.severity = severity.value; changed(); });
+
+    const message = el("textarea", { id: "field-message", rows: 3, value: model.message });
+    message.addEventListener("input", () => { model.message = message.value; changed(); });
+    messageInput = message;
+    const chars = el("input", { type: "number", id: "field-placeholder_chars", min: String(lang.limits.placeholder_chars.min),
+      max: String(lang.limits.placeholder_chars.max), value: model.placeholderChars, placeholder: String(lang.limits.placeholder_chars.default), class: "short" });
+    chars.addEventListener("input", () => { model.placeholderChars = chars.value; changed(); });
+
+    const whenSlot = el("div", { class: "field-error", id: "error-when", dataset: { key: "when" } });
+    const eventBox = eventTypeInputs(model.event, "when", "when", "Event", () => rebuild());
+    slots.when = { slot: whenSlot, control: eventBox };
+
+    clear(formBox).append(
+      labelled("Id", idInput, slots, "id", record ? null : "Lower-case letters, digits, - and _; it cannot change later."),
+      labelled("Description", description, slots, "description"),
+      el("label", { class: "inline" }, enabled, "Enabled"),
+      eventBox, whenSlot,
+      el("fieldset", { id: "clauses" }, el("legend", { text: "Only when the event's fields pass every test" }),
+        model.clauses.map((c, i) => clauseRow(c, i)),
+        fieldList, numericList,
+        el("button", { type: "button", class: "secondary", id: "add-clause", text: "Add a test on a field",
+          onclick: () => { model.clauses.push({ field: "", op: "eq", value: "" }); rebuild(); formBox.querySelector(`.clause[data-clause="${model.clauses.length - 1}"] .clause-field`).focus(); } })),
+      conditionChoice, conditionInputs(), conditionSlot,
+      el("fieldset", {}, el("legend", { text: "Then" }),
+        labelled("Action", actionSelect, slots, "action"),
+        action && action.severity ? labelled("Severity", severity, slots, "action.severity") : null),
+      labelled("Message", message, slots, "message"),
+      chipsBox,
+      labelled("Characters each placeholder may show (optional)", chars, slots, "placeholder_chars",
+        `Client-written values are cut to this many characters; default ${lang.limits.placeholder_chars.default}.`));
+    if (focused) document.getElementById(focused)?.focus();
+    refreshFields();
+  };
+
+  // ---- client-side problems, the JSON view, and save
+  let clientErrors = {};
+  const current = () => {
+    if (mode === "json") {
+      try {
+        return { doc: JSON.parse(jsonText.value), errors: {} };
+      } catch (e) {
+        return { doc: null, errors: { json: `not valid JSON: ${e.message}` } };
+      }
+    }
+    return formToRule(model, lang, typeFields());
+  };
+  check = () => {
+    const { doc, errors } = current();
+    clientErrors = errors;
+    for (const { slot, control } of Object.values(slots)) {
+      slot.textContent = "";
+      control.classList.remove("invalid");
+    }
+    jsonError.textContent = "";
+    general.textContent = "";
+    for (const [key, message] of Object.entries(errors)) showProblem(key, message);
+    save.disabled = Object.keys(errors).length > 0;
+    save.title = save.disabled ? "Fix the problems marked in the form first." : "";
+    if (mode === "form" && doc) previewJson.textContent = pretty(doc);
+  };
+  const showProblem = (key, message) => {
+    if (mode === "json" || key === "json") {
+      jsonError.textContent += (jsonError.textContent ? "\n" : "") + message;
+      jsonText.classList.add("invalid");
+      return;
+    }
+    const target = slots[key];
+    if (!target) {
+      general.textContent += (general.textContent ? "\n" : "") + message;
+      return;
+    }
+    target.slot.textContent += (target.slot.textContent ? "\n" : "") + message;
+    target.control.classList.add("invalid");
+  };
+  /** The control an API problem's JSON path points into (`$.condition.sum.at_least`). */
+  const keyOfPath = (path) => {
+    const p = String(path || "").replace(/^\$(\.rule)?\.?/, "");
+    const field = p.match(/^when\["((?:[^"\\]|\\.)*)"\]/);
+    if (field) {
+      const name = JSON.parse(`"${field[1]}"`);
+      const i = model.clauses.findIndex((c) => c.field.trim() === name);
+      if (i >= 0) return `clause:${i}`;
+      return slots[`when.${name}`] ? `when.${name}` : "when";
+    }
+    const parts = p.split(/[.[]/);
+    for (let n = parts.length; n > 0; n--) {
+      const key = parts.slice(0, n).join(".");
+      if (slots[key]) return key;
+    }
+    return null;
+  };
+  const showApiProblems = (body, status) => {
+    const error = body && body.error;
+    if (error && Array.isArray(error.problems) && error.problems.length) {
+      for (const problem of error.problems) {
+        const key = keyOfPath(problem.path);
+        showProblem(key || "general", `${problem.path}: ${problem.message}`);
+      }
+    } else {
+      general.textContent = errorText(body, status);
+    }
+  };
+
+  const setMode = (next) => {
+    if (next === mode) return;
+    if (next === "json") {
+      const { doc } = formToRule(model, lang, typeFields());
+      jsonText.value = pretty(doc);
+      jsonNote.textContent = "Edit the rule document directly. Every operator of the rule language works here.";
+      mode = "json";
+    } else {
+      let doc;
+      try {
+        doc = JSON.parse(jsonText.value);
+      } catch (e) {
+        jsonError.textContent = `not valid JSON: ${e.message}`;
+        return;
+      }
+      const read = formFor(doc, lang);
+      if (read.reason) {
+        jsonNote.textContent = `This rule stays in JSON: ${read.reason}.`;
+        jsonText.focus();
+        return;
+      }
+      model = read.model;
+      mode = "form";
+    }
+    formMode.setAttribute("aria-pressed", String(mode === "form"));
+    jsonMode.setAttribute("aria-pressed", String(mode === "json"));
+    formBox.hidden = mode !== "form";
+    jsonBox.hidden = mode !== "json";
+    if (mode === "form") rebuild();
+    else changed();
+  };
+  formMode.addEventListener("click", () => setMode("form"));
+  jsonMode.addEventListener("click", () => setMode("json"));
+  jsonText.addEventListener("input", changed);
+
+  const submit = async () => {
+    check();
+    const { doc, errors } = current();
+    if (Object.keys(errors).length || !doc) return;
+    const target = record ? record.id : String(doc.id || "");
+    if (!target) {
+      showProblem("id", "give the rule an id");
+      return;
+    }
+    save.disabled = true;
+    const { status, body } = await api("PUT", `/rules/${encodeURIComponent(target)}`, { ...doc, version: record ? record.version : 0 });
+    save.disabled = false;
+    if (status === 200 || status === 201) {
+      toast(`Saved ${body.id} (version ${body.version}). It takes effect within the rules cache time.`);
+      location.hash = "#/rules";
+    } else if (status === 409) {
+      general.textContent = `${errorText(body, status)}\nOpen the rule again to see the current version.`;
+    } else {
+      showApiProblems(body, status);
+    }
+  };
+
+  const remove = async () => {
+    if (!confirm(`Delete rule ${record.id}? Its history is kept.`)) return;
+    const { status, body } = await api("DELETE", `/rules/${encodeURIComponent(record.id)}?version=${record.version}`);
+    if (status === 200) {
+      toast(`Deleted ${record.id}.`);
+      location.hash = "#/rules";
+    } else {
+      general.textContent = errorText(body, status);
+    }
+  };
+
+  // ---- live previews: the last 7 days' backtest of the rule as edited, and its message
+  let timer = null;
+  let inFlight = null;
+  const schedulePreview = () => {
+    clearTimeout(timer);
+    timer = setTimeout(runPreview, PREVIEW_DEBOUNCE_MS);
+  };
+  const runPreview = async () => {
+    if (inFlight) inFlight.abort();
+    const { doc, errors } = current();
+    if (!doc || Object.keys(errors).length) {
+      previewCount.dataset.state = "blocked";
+      previewCount.textContent = "Fix the problems marked in the form to see what the rule would have done.";
+      return;
+    }
+    const controller = new AbortController();
+    inFlight = controller;
+    previewCount.dataset.state = "loading";
+    const now = Date.now();
+    // Any valid id will do for a rule not yet named.
+    const rule = { ...doc, id: doc.id || "draft" };
+    const { status, body } = await api("POST", "/rules/backtest",
+      { rule, from: now - PREVIEW_DAYS * 24 * 3600 * 1000, to: now }, { signal: controller.signal });
+    if (controller.signal.aborted) return;
+    inFlight = null;
+    if (status !== 200) {
+      previewCount.dataset.state = "error";
+      previewCount.textContent = errorText(body, status);
+      if (mode === "form" && body && body.error && body.error.problems) {
+        check();
+        showApiProblems(body, status);
+      }
+      return;
+    }
+    previewCount.dataset.state = "done";
+    previewCount.dataset.alerts = String(body.alerts.length);
+    previewCount.textContent = `In the last ${PREVIEW_DAYS} days this rule would have fired ${body.alerts.length} time${body.alerts.length === 1 ? "" : "s"} for ${body.users} user${body.users === 1 ? "" : "s"} (${body.events_replayed} events replayed).`;
+    if (body.preview) {
+      previewMessage.textContent = body.preview.text;
+      previewEvent.textContent = `Rendered against event ${body.preview.event_id} of user ${body.preview.user} at ${formatTime(body.preview.received_at)}` +
+        (body.preview.fires ? ", on which the rule would have fired." : " (which would not have fired it).");
+    } else {
+      previewMessage.textContent = "";
+      previewEvent.textContent = `No event matching the rule in the last ${PREVIEW_DAYS} days to render the message against.`;
+    }
+  };
+
+  // ---- dry run, backtest of the saved version, history
+  const dryUser = el("input", { type: "number", id: "dry-user", value: "1", min: "0" });
+  const dryEvent = el("textarea", { id: "dry-event", rows: 8, spellcheck: "false", value: pretty(SAMPLE_EVENT) });
+  const dryResult = el("div", { class: "result", id: "dry-result" });
+  const dryRun = async () => {
+    clear(dryResult);
+    const { doc, errors } = current();
+    if (!doc || Object.keys(errors).length) {
+      dryResult.append(el("div", { class: "error-box", text: "Fix the problems marked in the rule first." }));
+      return;
+    }
+    let event;
+    try {
+      event = JSON.parse(dryEvent.value);
+    } catch (e) {
+      dryResult.append(el("div", { class: "error-box", text: `The event is not valid JSON: ${e.message}` }));
+      return;
+    }
+    const isFeedback = event && typeof event === "object" && "rating" in event && !("noun" in event);
+    const { status, body } = await api("POST", "/rules/test",
+      { rule: { ...doc, id: doc.id || "draft" }, user: Number(dryUser.value), [isFeedback ? "feedback" : "event"]: event });
+    if (status !== 200) {
+      if (body && body.error && body.error.problems) showApiProblems(body, status);
+      else dryResult.append(el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    dryResult.append(
+      el("p", {}, el("span", { class: `status ${body.outcome}`, id: "dry-outcome", text: body.outcome.replace(/_/g, " ") }), " ", body.explanation),
+      el("p", {}, "Pattern matches: ", el("strong", { text: body.matches ? "yes" : "no" })),
+      el("p", {}, "Message: ", el("span", { class: "mono", text: body.message })),
+      body.window ? el("p", { text: `Window: ${body.window.count} event(s), sum ${body.window.sum}` }) : null);
+  };
+  const panels = [el("div", { class: "card" },
+    el("h2", { text: "Dry run" }),
+    el("p", { class: "hint", text: "Runs the rule above (as edited, saved or not) against an event for a user, reading that user's real state. Nothing is stored or sent." }),
+    el("label", { for: "dry-user", text: "User" }), dryUser,
+    el("label", { for: "dry-event", text: "Event (the body the app would post)" }), dryEvent,
+    el("div", { class: "row" }, el("button", { type: "button", id: "dry-run", onclick: dryRun, text: "Dry run" })),
+    dryResult)];
+  if (record) panels.push(savedBacktest(record), ruleHistory(record));
+  main.append(el("div", { class: "two" }, panels));
+
+  // ---- start
+  formBox.hidden = mode !== "form";
+  jsonBox.hidden = mode !== "json";
+  formMode.setAttribute("aria-pressed", String(mode === "form"));
+  jsonMode.setAttribute("aria-pressed", String(mode === "json"));
+  if (mode === "form") {
+    rebuild();
+  } else {
+    jsonText.value = pretty(startDoc);
+    jsonNote.textContent = `This rule opens in JSON: ${opened.reason}.`;
+    // Switching to the form starts from a blank form of the same id.
+    model = ruleToForm({ ...NEW_RULE_DOC, id: startDoc.id || "" }, lang).model;
+    changed();
+  }
+  leaveView = () => {
+    clearTimeout(timer);
+    if (inFlight) inFlight.abort();
+  };
+}
+
+function savedBacktest(record) {
+  const backtestResult = el("div", { class: "result", id: "backtest-result" });
+  const btUser = el("input", { type: "number", min: "0", placeholder: "all users", id: "bt-user" });
+  const btFrom = el("input", { type: "datetime-local", id: "bt-from", value: millisToLocalInput(Date.now() - 24 * 3600 * 1000) });
+  const btTo = el("input", { type: "datetime-local", id: "bt-to", value: millisToLocalInput(Date.now()) });
+  const backtest = async () => {
+    clear(backtestResult).append(el("p", { class: "hint", text: "Replaying…" }));
+    const request = { from: localInputToMillis(btFrom.value), to: localInputToMillis(btTo.value) };
+    if (btUser.value !== "") request.user = Number(btUser.value);
+    const { status, body } = await api("POST", `/rules/${encodeURIComponent(record.id)}/backtest`, request);
+    clear(backtestResult);
+    if (status !== 200) {
+      backtestResult.append(el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    backtestResult.append(el("p", { text: `${body.events_replayed} event(s) replayed; ${body.alerts.length} alert(s) would have fired for ${body.users} user(s).` }));
+    if (body.alerts.length) {
+      backtestResult.append(el("table", {},
+        el("thead", {}, el("tr", {}, ["At", "User", "Message"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, body.alerts.map((a) => el("tr", {},
+          el("td", { text: formatTime(a.fired_at) }), el("td", { text: a.user }), el("td", { class: "text", text: a.text }))))));
+    }
+  };
+  return el("div", { class: "card" },
+    el("h2", { text: "Backtest" }),
+    el("p", { class: "hint", text: "Replays the saved version over stored events and lists what it would have fired. Nothing is sent." }),
+    el("div", { class: "row" },
+      el("div", {}, el("label", { for: "bt-user", text: "User" }), btUser),
+      el("div", {}, el("label", { for: "bt-from", text: "From" }), btFrom),
+      el("div", {}, el("label", { for: "bt-to", text: "To" }), btTo),
+      el("button", { type: "button", id: "backtest", onclick: backtest, text: "Backtest" })),
+    backtestResult);
+}
+
+function ruleHistory(record) {
+  const history = el("div", { class: "card" }, el("h2", { text: "History" }));
+  api("GET", `/rules/${encodeURIComponent(record.id)}/versions`).then(({ status, body }) => {
+    if (status !== 200) return;
+    history.append(el("table", {},
+      el("thead", {}, el("tr", {}, ["Version", "Change", "By", "At"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, body.versions.map((v) => el("tr", {},
+        el("td", { class: "mono", text: v.version }), el("td", { text: v.action }),
+        el("td", { text: v.updated_by }), el("td", { text: formatTime(v.updated_at) }))))));
+  }).catch(() => {});
+  return history;
+}
