@@ -22,5 +22,7 @@ SAM_CLI_TELEMETRY=0 .venv-deploy/bin/sam validate --lint --template template.yam
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_pid=$(scripts/moto.sh "$port" .local/moto-test.log)
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+echo "== cargo build --bins (the runtime-contract tests run the function binaries)"
+cargo build --workspace --bins --quiet
 echo "== cargo test (moto on port $port)"
 CUBA_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port" CUBA_TEST_CHROMIUM="$chromium" cargo test --workspace

@@ -4,6 +4,7 @@
 pub mod faults;
 pub mod provision;
 pub mod runner;
+pub mod runtime_api;
 pub mod template;
 
 use aws_config::BehaviorVersion;

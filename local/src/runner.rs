@@ -83,6 +83,9 @@ pub struct RunningStack {
     pub stream_arn: String,
     /// What the fault plan injected, when there is one.
     pub fault_log: Option<Arc<FaultLog>>,
+    /// Each function's environment as the template gives it (by logical id), for running the
+    /// real binaries against this stack.
+    pub function_env: BTreeMap<&'static str, BTreeMap<String, String>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -255,6 +258,13 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         absence_handler,
         stream_arn,
         fault_log: faults.map(|f| f.log.clone()),
+        function_env: BTreeMap::from([
+            (INGEST_FUNCTION, ingest_env),
+            (RULES_FUNCTION, rules_env),
+            (ABSENCE_FUNCTION, absence_env),
+            (ADMIN_FUNCTION, admin_env),
+            (SWEEPER_FUNCTION, sweeper_env),
+        ]),
         tasks,
     })
 }

@@ -2,22 +2,22 @@
 
 use std::sync::Arc;
 
-use cuba_lambda::AwsClients;
 use cuba_lambda::SystemClock;
 use cuba_lambda::handlers::SqsEvent;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
+use cuba_lambda::{AwsClients, configured};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = aws_config::load_from_env().await;
-    let handler = wiring::absence_handler(
+    let handler = configured(wiring::absence_handler(
         &Settings::from_process_env(),
         &AwsClients::new(&sdk),
         Arc::new(SystemClock),
-    )?;
+    ));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await)

@@ -1,14 +1,15 @@
 //! The admin Lambda: the operators' API and web UI, behind the same HTTP API.
 
-use cuba_lambda::AwsClients;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
+use cuba_lambda::{AwsClients, configured};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let sdk = aws_config::load_from_env().await;
-    let router =
-        wiring::admin_router(&Settings::from_process_env(), &AwsClients::new(&sdk)).await?;
+    let router = configured(
+        wiring::admin_router(&Settings::from_process_env(), &AwsClients::new(&sdk)).await,
+    );
     lambda_http::run(router).await
 }

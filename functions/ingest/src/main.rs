@@ -1,13 +1,16 @@
 //! The ingest Lambda: API Gateway requests in, events into DynamoDB.
 
-use cuba_lambda::AwsClients;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
+use cuba_lambda::{AwsClients, configured};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let sdk = aws_config::load_from_env().await;
-    let router = wiring::ingest_router(&Settings::from_process_env(), &AwsClients::new(&sdk))?;
+    let router = configured(wiring::ingest_router(
+        &Settings::from_process_env(),
+        &AwsClients::new(&sdk),
+    ));
     lambda_http::run(router).await
 }

@@ -1,16 +1,19 @@
 //! The rules Lambda: DynamoDB stream batches of new events in, alerts out through SNS.
 
-use cuba_lambda::AwsClients;
 use cuba_lambda::handlers::DynamoDbEvent;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
+use cuba_lambda::{AwsClients, configured};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = aws_config::load_from_env().await;
-    let handler = wiring::stream_handler(&Settings::from_process_env(), &AwsClients::new(&sdk))?;
+    let handler = configured(wiring::stream_handler(
+        &Settings::from_process_env(),
+        &AwsClients::new(&sdk),
+    ));
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbEvent>| async move {

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use cuba_lambda::AwsClients;
 use cuba_lambda::SystemClock;
 use cuba_lambda::handlers::SweepHandler;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
+use cuba_lambda::{AwsClients, configured};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -14,11 +14,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = aws_config::load_from_env().await;
     let handler = SweepHandler {
-        sweeper: wiring::sweeper(
+        sweeper: configured(wiring::sweeper(
             &Settings::from_process_env(),
             &AwsClients::new(&sdk),
             Arc::new(SystemClock),
-        )?,
+        )),
     };
     let handler = &handler;
     lambda_runtime::run(service_fn(

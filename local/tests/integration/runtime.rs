@@ -1,0 +1,473 @@
+//! The runtime contract: each function's real binary (the host build of what `make package`
+//! ships) runs under a Lambda Runtime API (`cuba_local::runtime_api`) against moto, is handed
+//! the JSON Lambda sends (`local/tests/fixtures/lambda/`, in the shapes of AWS's documented
+//! samples), and its answers and their effects in moto are checked. `make test` builds the
+//! binaries before the tests run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+
+use crate::harness::{Options, TestStack, bill, repo_path, unique, wait_until};
+use cuba_lambda::settings::env;
+use cuba_local::runner::{
+    ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, RULES_FUNCTION, SWEEPER_FUNCTION,
+};
+use cuba_local::runtime_api::{Answer, RuntimeApi};
+
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn fixture(name: &str) -> Value {
+    let path = repo_path(&format!("local/tests/fixtures/lambda/{name}"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("the fixture exists"))
+        .expect("the fixture is JSON")
+}
+
+/// The host build of a function binary, next to this test's own target directory.
+fn binary(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/tmp has a parent")
+        .join("debug")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the functions first (`cargo build --workspace --bins`; make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A function binary running under its own Runtime API, configured as the template says.
+struct Function {
+    api: RuntimeApi,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Function {
+    async fn start(t: &TestStack, logical_id: &str, bin: &str) -> Function {
+        Self::start_with(t, logical_id, bin, |_| {}).await
+    }
+
+    async fn start_with(
+        t: &TestStack,
+        logical_id: &str,
+        bin: &str,
+        adjust: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Function {
+        let mut vars = t.stack.function_env[logical_id].clone();
+        vars.insert("AWS_ENDPOINT_URL".into(), t.endpoint.clone());
+        vars.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
+        vars.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+        vars.insert("RUST_LOG".into(), "info".into());
+        adjust(&mut vars);
+        let api = RuntimeApi::start(bin)
+            .await
+            .expect("the runtime API starts");
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{bin}-{}-{}.log",
+            std::process::id(),
+            unique()
+        ));
+        let child = api
+            .spawn(&binary(bin), bin, &vars, &log)
+            .expect("the binary starts");
+        Function { api, child, log }
+    }
+
+    async fn ready(mut self) -> Function {
+        if let Err(e) = self
+            .api
+            .wait_for_init(&mut self.child, Duration::from_secs(20))
+            .await
+        {
+            panic!("{e}; its log:\n{}", self.output());
+        }
+        self
+    }
+
+    async fn invoke(&self, event: &Value) -> Value {
+        match self.api.invoke(event, INVOKE_TIMEOUT).await {
+            Ok(Answer::Response(v)) => v,
+            Ok(Answer::Error(e)) => {
+                panic!("the function reported an error: {e}\n{}", self.output())
+            }
+            Err(e) => panic!("{e}\n{}", self.output()),
+        }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// An HTTP API (payload v2.0) request as API Gateway sends it, from AWS's sample.
+fn http_request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Value {
+    let mut request = fixture("apigw-v2-request.json");
+    request["rawPath"] = json!(path);
+    request["requestContext"]["http"]["method"] = json!(method);
+    request["requestContext"]["http"]["path"] = json!(path);
+    match token {
+        Some(token) => request["headers"]["Authorization"] = json!(format!("Bearer {token}")),
+        None => {
+            request["headers"]
+                .as_object_mut()
+                .map(|h| h.remove("Authorization"));
+        }
+    }
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    request["headers"]["content-length"] = json!(bytes.len().to_string());
+    request["body"] = json!(BASE64.encode(bytes.as_bytes()));
+    request
+}
+
+fn response_json(response: &Value) -> Value {
+    let body = response["body"].as_str().unwrap_or_default();
+    let text = if response["isBase64Encoded"] == true {
+        String::from_utf8(BASE64.decode(body).expect("base64")).expect("utf-8")
+    } else {
+        body.to_owned()
+    };
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_answers_api_gateway_http_api_requests() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let ingest = Function::start(&t, INGEST_FUNCTION, "ingest")
+        .await
+        .ready()
+        .await;
+    let user = 8_101;
+
+    let accepted = ingest
+        .invoke(&http_request(
+            "POST",
+            "/api/v1/event/",
+            Some(&t.token(user)),
+            Some(&bill(4200)),
+        ))
+        .await;
+    assert_eq!(accepted["statusCode"], 202, "{accepted}");
+    assert!(
+        accepted["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{accepted}"
+    );
+    let body = response_json(&accepted);
+    assert_eq!(body["status"], "accepted", "{body}");
+    let id = body["id"].as_str().expect("an event id").to_owned();
+    let (_, stored) = t
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/api/events?user={user}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        stored["items"][0]["id"],
+        json!(id),
+        "stored in moto: {stored}"
+    );
+    assert_eq!(stored["items"][0]["properties"]["amount"], 4200);
+
+    let batch = ingest
+        .invoke(&http_request(
+            "POST",
+            "/api/v1/batch/",
+            Some(&t.token(user)),
+            Some(&json!({"events": [bill(1), {"noun": "bill"}]})),
+        ))
+        .await;
+    let results = response_json(&batch);
+    assert_eq!(
+        (&results["accepted"], &results["rejected"]),
+        (&json!(1), &json!(1)),
+        "{batch}"
+    );
+
+    let invalid = ingest
+        .invoke(&http_request(
+            "POST",
+            "/api/v1/event/",
+            Some(&t.token(user)),
+            Some(&json!({"noun": "bill", "verb": 7})),
+        ))
+        .await;
+    assert_eq!(invalid["statusCode"], 400, "{invalid}");
+    let error = response_json(&invalid);
+    assert_eq!(error["error"]["field"], "verb", "{error}");
+
+    let anonymous = ingest
+        .invoke(&http_request(
+            "POST",
+            "/api/v1/event/",
+            None,
+            Some(&bill(1)),
+        ))
+        .await;
+    assert_eq!(anonymous["statusCode"], 401, "{anonymous}");
+    assert!(!ingest.output().contains("panicked"), "{}", ingest.output());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_serves_its_api_and_ui_through_api_gateway() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let admin = Function::start(&t, ADMIN_FUNCTION, "admin")
+        .await
+        .ready()
+        .await;
+
+    let rules = admin
+        .invoke(&http_request(
+            "GET",
+            "/admin/api/rules",
+            Some(&t.admin_token()),
+            None,
+        ))
+        .await;
+    assert_eq!(rules["statusCode"], 200, "{rules}");
+    assert_eq!(
+        response_json(&rules)["rules"].as_array().map(Vec::len),
+        Some(3)
+    );
+    let forbidden = admin
+        .invoke(&http_request(
+            "GET",
+            "/admin/api/rules",
+            Some(&t.token(1)),
+            None,
+        ))
+        .await;
+    assert_eq!(forbidden["statusCode"], 401, "{forbidden}");
+
+    for (path, content_type) in [
+        ("/admin/", "text/html; charset=utf-8"),
+        ("/admin/assets/builder.js", "text/javascript; charset=utf-8"),
+    ] {
+        let page = admin.invoke(&http_request("GET", path, None, None)).await;
+        assert_eq!(page["statusCode"], 200, "{path}: {page}");
+        assert_eq!(page["headers"]["content-type"], content_type, "{path}");
+        assert!(
+            page["headers"]["content-security-policy"]
+                .as_str()
+                .is_some_and(|csp| csp.contains("script-src 'self'")),
+            "{path}: {page}"
+        );
+    }
+}
+
+/// Every item of a table, as moto holds it.
+async fn items(
+    t: &TestStack,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(&t.sdk)
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default()
+}
+
+/// An item in the DynamoDB JSON of a stream record (`{"S": "..."}`).
+fn image(item: &std::collections::HashMap<String, AttributeValue>) -> Value {
+    serde_json::to_value(serde_dynamo::Item::from(item.clone())).expect("an item serialises")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_consumes_a_dynamodb_stream_batch() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let user = 8_201;
+    let phone = t.register_phone(user).await;
+    let id = t.accept("/api/v1/event/", user, &bill(3100)).await;
+    let table = t.stack.function_env[RULES_FUNCTION][env::EVENTS_TABLE].clone();
+    let item = items(&t, &table)
+        .await
+        .into_iter()
+        .find(|i| i.get("id").and_then(|v| v.as_s().ok()) == Some(&id))
+        .expect("the event is stored");
+    let keys: Value = {
+        let full = image(&item);
+        json!({"user": full["user"], "id": full["id"]})
+    };
+    let mut changed = item.clone();
+    changed.insert("invalid".into(), AttributeValue::Bool(true));
+
+    let mut batch = fixture("dynamodb-stream-batch.json");
+    let stream_arn = t.stack.stream_arn.clone();
+    for record in batch["Records"].as_array_mut().expect("records") {
+        record["eventSourceARN"] = json!(stream_arn);
+        record["dynamodb"]["Keys"] = keys.clone();
+        match record["eventName"].as_str() {
+            Some("INSERT") => record["dynamodb"]["NewImage"] = image(&item),
+            Some("MODIFY") => {
+                record["dynamodb"]["OldImage"] = image(&item);
+                record["dynamodb"]["NewImage"] = image(&changed);
+            }
+            _ => record["dynamodb"]["OldImage"] = image(&item),
+        }
+    }
+    let rules = Function::start(&t, RULES_FUNCTION, "rules")
+        .await
+        .ready()
+        .await;
+    let answer = rules.invoke(&batch).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "{}",
+        rules.output()
+    );
+    wait_until(Duration::from_secs(20), "the first-payment SMS", || async {
+        t.sms_to(&phone)
+            .await
+            .iter()
+            .any(|m| m.starts_with("Thanks for your first bill payment on Cube: 3100"))
+    })
+    .await;
+    // The MODIFY and REMOVE records are not new events: the same batch again sends nothing new.
+    let again = rules.invoke(&batch).await;
+    assert_eq!(again, json!({"batchItemFailures": []}));
+    assert_eq!(t.sms_to(&phone).await.len(), 1, "exactly once");
+
+    let mut broken = fixture("dynamodb-stream-batch.json");
+    let records = broken["Records"].as_array_mut().expect("records");
+    records.truncate(1);
+    records[0]["dynamodb"]["NewImage"] = json!({"user": {"S": "not a user id"}});
+    let answer = rules.invoke(&broken).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "1405400000000002063282832"}]}),
+        "an unreadable image is reported for retry, not dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn absence_check_consumes_an_sqs_batch() {
+    // Without the runner's stream consumer nothing else schedules (or runs) this check.
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let user = 8_301;
+    let id = t.accept("/api/v1/event/", user, &bill(10)).await;
+    let (_, events) = t
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/api/events?user={user}"),
+            None,
+        )
+        .await;
+    let received_at = events["items"][0]["received_at"]
+        .as_u64()
+        .expect("received_at");
+    let check = json!({"rule_id": crate::harness::ABSENCE_RULE, "user": user, "event_id": id,
+        "received_at": received_at, "due_at": received_at + 1});
+    let mut batch = fixture("sqs-batch.json");
+    let mut broken = batch["Records"][0].clone();
+    batch["Records"][0]["body"] = json!(check.to_string());
+    broken["messageId"] = json!("bad-message");
+    broken["body"] = json!("{\"rule_id\": 7}");
+    batch["Records"]
+        .as_array_mut()
+        .expect("records")
+        .push(broken);
+
+    let absence = Function::start(&t, ABSENCE_FUNCTION, "absence-check")
+        .await
+        .ready()
+        .await;
+    let answer = absence.invoke(&batch).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "bad-message"}]}),
+        "{}",
+        absence.output()
+    );
+    let alerts = t.operator_alerts(Duration::from_secs(10)).await;
+    assert!(
+        alerts.iter().any(
+            |(body, _)| body["rule_id"] == crate::harness::ABSENCE_RULE && body["user"] == user
+        ),
+        "{alerts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweeper_runs_on_a_scheduled_event() {
+    let t = TestStack::start().await;
+    let sweeper = Function::start(&t, SWEEPER_FUNCTION, "sweeper")
+        .await
+        .ready()
+        .await;
+    let report = sweeper.invoke(&fixture("scheduled-event.json")).await;
+    assert!(report.is_object(), "{report}");
+    assert_eq!(report["stuck"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_missing_its_configuration_fails_init_with_one_clear_line() {
+    let t = TestStack::start().await;
+    for (logical_id, bin, variable) in [
+        (INGEST_FUNCTION, "ingest", env::EVENTS_TABLE),
+        (RULES_FUNCTION, "rules", env::ALERTS_TABLE),
+        (ABSENCE_FUNCTION, "absence-check", env::OPERATOR_TOPIC_ARN),
+        (ADMIN_FUNCTION, "admin", env::ADMIN_TOKEN_SECRET),
+        (SWEEPER_FUNCTION, "sweeper", env::ALERTS_TABLE),
+    ] {
+        let mut function = Function::start_with(&t, logical_id, bin, |vars| {
+            vars.remove(variable);
+        })
+        .await;
+        let status = wait_for_exit(&mut function.child, Duration::from_secs(20));
+        let output = function.output();
+        assert_eq!(status, Some(1), "{bin} exits with status 1:\n{output}");
+        let lines: Vec<&str> = output.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(lines.len(), 1, "{bin}: one error line:\n{output}");
+        assert!(lines[0].contains(variable), "{bin}: {}", lines[0]);
+        assert!(!output.contains("panicked"), "{bin}:\n{output}");
+        assert!(function.api.first_poll().is_none(), "{bin} never polled");
+    }
+}
+
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
