@@ -9,7 +9,7 @@ use clap::{Args, Parser};
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::UserId;
 use cuba_local::runner::{self, StackOptions};
-use cuba_web::auth::{AdminVerifier, TokenSecret, TokenVerifier};
+use cuba_web::auth::{AdminVerifier, KeyRing, TokenClaims, TokenVerifier};
 
 /// The local stack on moto, and tokens for it.
 ///
@@ -61,7 +61,10 @@ async fn main() -> Result<()> {
     match Command::parse() {
         Command::Dev(args) => dev(args).await,
         Command::Token { user, hours } => {
-            let verifier = TokenVerifier::new(&TokenSecret::new(user_secret()?.into_bytes())?);
+            let verifier = TokenVerifier::with_claims(
+                &KeyRing::parse(&user_secret()?)?,
+                TokenClaims::default(),
+            );
             println!(
                 "{}",
                 verifier.issue(UserId(user), SystemClock.now(), hours * 3600)
@@ -69,7 +72,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::AdminToken { sub, hours } => {
-            let verifier = AdminVerifier::new(&TokenSecret::new(admin_secret()?.into_bytes())?);
+            let verifier = AdminVerifier::from_ring(&KeyRing::parse(&admin_secret()?)?);
             println!(
                 "{}",
                 verifier.issue(&sub, Some("admin"), SystemClock.now(), hours * 3600)

@@ -28,6 +28,8 @@ pub struct Provisioned {
     pub tables: BTreeMap<String, String>,
     pub queue_urls: BTreeMap<String, String>,
     pub topic_arns: BTreeMap<String, String>,
+    /// Secrets Manager secrets by logical id.
+    pub secret_arns: BTreeMap<String, String>,
 }
 
 impl Provisioned {
@@ -58,6 +60,7 @@ pub async fn provision(
     template: &Template,
     stack_name: &str,
     parameters: &BTreeMap<String, String>,
+    secret_values: &BTreeMap<String, String>,
 ) -> Result<Provisioned> {
     let mut known = Known::new(stack_name, REGION, ACCOUNT);
     known.refs.extend(template.parameter_defaults().clone());
@@ -68,7 +71,36 @@ pub async fn provision(
         tables: BTreeMap::new(),
         queue_urls: BTreeMap::new(),
         topic_arns: BTreeMap::new(),
+        secret_arns: BTreeMap::new(),
     };
+    // Secrets: the value the caller gives for the logical id, else one generated as the
+    // template's `GenerateSecretString` asks (its template plus a random key).
+    let secretsmanager = aws_sdk_secretsmanager::Client::new(sdk);
+    for secret in template.resources_of("AWS::SecretsManager::Secret") {
+        let props = provisioned.known.resolve(&secret.properties)?;
+        let name = str_prop(&props, "Name")?;
+        let value = match secret_values.get(&secret.logical_id) {
+            Some(value) => value.clone(),
+            None => generated_secret(&props)?,
+        };
+        let arn = secretsmanager
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| anyhow!("creating secret {name}: {}", DisplayErrorContext(e)))?
+            .arn
+            .ok_or_else(|| anyhow!("moto returned no secret ARN"))?;
+        provisioned
+            .known
+            .refs
+            .insert(secret.logical_id.clone(), arn.clone());
+        provisioned
+            .secret_arns
+            .insert(secret.logical_id.clone(), arn);
+    }
+
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     for table in template.resources_of("AWS::DynamoDB::Table") {
         let props = provisioned.known.resolve(&table.properties)?;
@@ -151,6 +183,25 @@ pub async fn provision(
         provisioned.topic_arns.insert(topic.logical_id.clone(), arn);
     }
     Ok(provisioned)
+}
+
+/// `GenerateSecretString`: `SecretStringTemplate` with `GenerateStringKey` set to random
+/// alphanumerics of `PasswordLength`.
+fn generated_secret(props: &Value) -> Result<String> {
+    let spec = props
+        .get("GenerateSecretString")
+        .ok_or_else(|| anyhow!("a secret needs GenerateSecretString or a value"))?;
+    let mut document: Value = serde_json::from_str(str_prop(spec, "SecretStringTemplate")?)?;
+    let length = spec
+        .get("PasswordLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(32) as usize;
+    let random: String = std::iter::repeat_with(|| uuid::Uuid::new_v4().simple().to_string())
+        .flat_map(|s| s.chars().collect::<Vec<_>>())
+        .take(length)
+        .collect();
+    document[str_prop(spec, "GenerateStringKey")?] = Value::String(random);
+    Ok(document.to_string())
 }
 
 fn str_prop<'a>(props: &'a Value, name: &str) -> Result<&'a str> {

@@ -39,8 +39,11 @@ const LOCAL_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 pub const EVENTS_TABLE: &str = "EventsTable";
 pub const ABSENCE_QUEUE: &str = "AbsenceQueue";
 pub const OPERATOR_TOPIC: &str = "OperatorTopic";
-pub const TOKEN_SECRET_PARAMETER: &str = "TokenSecret";
-pub const ADMIN_TOKEN_SECRET_PARAMETER: &str = "AdminTokenSecret";
+/// The template's token key secrets (logical ids); the runner creates them in moto.
+pub const USER_TOKEN_SECRET: &str = "UserTokenSecret";
+pub const ADMIN_TOKEN_SECRET: &str = "AdminTokenSecret";
+/// The key id the local stack's token keys carry.
+pub const LOCAL_KID: &str = "local-1";
 const LOCAL_RULES_CACHE_SECONDS: &str = "1";
 
 pub struct StackOptions {
@@ -111,17 +114,23 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let text = std::fs::read_to_string(&options.template_path)
         .with_context(|| format!("reading {}", options.template_path.display()))?;
     let template = Template::parse(&text)?;
-    let parameters = BTreeMap::from([
+    // The secrets the template declares, holding the keys this stack was given.
+    let ring = |secret: &str| json!({"kid": LOCAL_KID, "secret": secret}).to_string();
+    let secrets = BTreeMap::from([
+        (USER_TOKEN_SECRET.to_owned(), ring(&options.token_secret)),
         (
-            TOKEN_SECRET_PARAMETER.to_owned(),
-            options.token_secret.clone(),
-        ),
-        (
-            ADMIN_TOKEN_SECRET_PARAMETER.to_owned(),
-            options.admin_token_secret.clone(),
+            ADMIN_TOKEN_SECRET.to_owned(),
+            ring(&options.admin_token_secret),
         ),
     ]);
-    let provisioned = provision(sdk, &template, &options.stack_name, &parameters).await?;
+    let provisioned = provision(
+        sdk,
+        &template,
+        &options.stack_name,
+        &BTreeMap::new(),
+        &secrets,
+    )
+    .await?;
     let known = &provisioned.known;
 
     let function_settings = |function: &str| -> Result<BTreeMap<String, String>> {
@@ -163,11 +172,11 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     // Lambda's pollers and queue deletes are AWS's side: never faulted.
     let platform = AwsClients::new(sdk);
     let ingest_settings = settings(&ingest_env);
-    let api = wiring::ingest_api(&ingest_settings, &clients, options.clock.clone())?;
-    let verifier = api.verifier.clone();
+    let api = wiring::ingest_api(&ingest_settings, &clients, options.clock.clone()).await?;
+    let verifier = (*api.verifier.current().await).clone();
     let admin_settings = settings(&admin_env);
     let admin = wiring::admin_api(&admin_settings, &clients, options.clock.clone()).await?;
-    let admin_verifier = admin.verifier.clone();
+    let admin_verifier = (*admin.verifier.current().await).clone();
     let stream_handler = wiring::stream_handler(&settings(&rules_env), &clients)?;
     let absence_handler =
         wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;

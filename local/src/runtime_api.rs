@@ -20,6 +20,8 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 
@@ -241,4 +243,55 @@ async fn error(
 async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
     *lock(&shared.init_error) = Some(json_or_text(&body));
     StatusCode::ACCEPTED
+}
+
+/// A sample of what Lambda sends (`local/tests/fixtures/lambda/{name}`).
+pub fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lambda")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// An HTTP API (payload v2.0) request as API Gateway sends it, from AWS's sample: `method` and
+/// `path`, a bearer `token` if any, and `body` as base64.
+pub fn http_request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Value {
+    let mut request = fixture("apigw-v2-request.json");
+    request["rawPath"] = Value::from(path);
+    request["requestContext"]["http"]["method"] = Value::from(method);
+    request["requestContext"]["http"]["path"] = Value::from(path);
+    if let Some(headers) = request["headers"].as_object_mut() {
+        match token {
+            Some(token) => {
+                headers.insert(
+                    "Authorization".into(),
+                    Value::from(format!("Bearer {token}")),
+                );
+            }
+            None => {
+                headers.remove("Authorization");
+            }
+        }
+    }
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    request["headers"]["content-length"] = Value::from(bytes.len().to_string());
+    request["body"] = Value::from(BASE64.encode(bytes.as_bytes()));
+    request
+}
+
+/// The body of an HTTP API response, as JSON when it is JSON.
+pub fn response_json(response: &Value) -> Value {
+    let body = response["body"].as_str().unwrap_or_default();
+    let text = if response["isBase64Encoded"] == true {
+        BASE64
+            .decode(body)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default()
+    } else {
+        body.to_owned()
+    };
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
 }

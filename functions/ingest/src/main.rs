@@ -8,9 +8,8 @@ use cuba_lambda::{AwsClients, configured};
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let sdk = aws_config::load_from_env().await;
-    let router = configured(wiring::ingest_router(
-        &Settings::from_process_env(),
-        &AwsClients::new(&sdk),
-    ));
+    let router = configured(
+        wiring::ingest_router(&Settings::from_process_env(), &AwsClients::new(&sdk)).await,
+    );
     lambda_http::run(router).await
 }

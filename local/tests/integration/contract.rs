@@ -29,7 +29,7 @@ impl Tables {
         let text = std::fs::read_to_string(repo_path("template.yaml")).expect("the template");
         let template = Template::parse(&text).expect("a valid template");
         let name = format!("c{}-{}", std::process::id(), unique());
-        let provisioned = provision(&sdk, &template, &name, &BTreeMap::new())
+        let provisioned = provision(&sdk, &template, &name, &BTreeMap::new(), &BTreeMap::new())
             .await
             .expect("tables in moto");
         Tables {

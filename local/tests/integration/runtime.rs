@@ -10,24 +10,20 @@ use std::process::Child;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-use crate::harness::{Options, TestStack, bill, repo_path, unique, wait_until};
+use crate::harness::{Options, TestStack, bill, unique, wait_until};
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::domain::UserId;
 use cuba_lambda::settings::env;
 use cuba_local::runner::{
-    ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, RULES_FUNCTION, SWEEPER_FUNCTION,
+    ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, LOCAL_KID, RULES_FUNCTION, SWEEPER_FUNCTION,
+    USER_TOKEN_SECRET,
 };
-use cuba_local::runtime_api::{Answer, RuntimeApi};
+use cuba_local::runtime_api::{Answer, RuntimeApi, fixture, http_request, response_json};
+use cuba_web::auth::{KeyRing, TokenClaims, TokenVerifier};
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn fixture(name: &str) -> Value {
-    let path = repo_path(&format!("local/tests/fixtures/lambda/{name}"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("the fixture exists"))
-        .expect("the fixture is JSON")
-}
 
 /// The host build of a function binary, next to this test's own target directory.
 fn binary(name: &str) -> PathBuf {
@@ -115,36 +111,6 @@ impl Function {
     }
 }
 
-/// An HTTP API (payload v2.0) request as API Gateway sends it, from AWS's sample.
-fn http_request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Value {
-    let mut request = fixture("apigw-v2-request.json");
-    request["rawPath"] = json!(path);
-    request["requestContext"]["http"]["method"] = json!(method);
-    request["requestContext"]["http"]["path"] = json!(path);
-    match token {
-        Some(token) => request["headers"]["Authorization"] = json!(format!("Bearer {token}")),
-        None => {
-            request["headers"]
-                .as_object_mut()
-                .map(|h| h.remove("Authorization"));
-        }
-    }
-    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    request["headers"]["content-length"] = json!(bytes.len().to_string());
-    request["body"] = json!(BASE64.encode(bytes.as_bytes()));
-    request
-}
-
-fn response_json(response: &Value) -> Value {
-    let body = response["body"].as_str().unwrap_or_default();
-    let text = if response["isBase64Encoded"] == true {
-        String::from_utf8(BASE64.decode(body).expect("base64")).expect("utf-8")
-    } else {
-        body.to_owned()
-    };
-    serde_json::from_str(&text).unwrap_or(Value::String(text))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_answers_api_gateway_http_api_requests() {
     let t = TestStack::start_with(Options {
@@ -227,6 +193,87 @@ async fn ingest_answers_api_gateway_http_api_requests() {
         .await;
     assert_eq!(anonymous["statusCode"], 401, "{anonymous}");
     assert!(!ingest.output().contains("panicked"), "{}", ingest.output());
+}
+
+/// The token keys come from Secrets Manager (moto's, created from the template), and a
+/// rotation takes effect within the cache time with no restart: the new key's tokens are
+/// accepted, the old key's still are while it stays in the ring, and not once it is dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_reads_its_token_keys_from_secrets_manager_and_follows_a_rotation() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    assert!(
+        !t.stack.function_env[INGEST_FUNCTION].contains_key(env::TOKEN_SECRET),
+        "the secret itself is not in the function's environment"
+    );
+    let ingest = Function::start_with(&t, INGEST_FUNCTION, "ingest", |vars| {
+        vars.insert(env::SECRETS_CACHE_SECONDS.into(), "1".into());
+    })
+    .await
+    .ready()
+    .await;
+    let user = 8_151;
+    let old = t.token(user);
+    let new_secret = "rotated-rotated-rotated-rotated-rotated-42";
+    let new = TokenVerifier::with_claims(
+        &KeyRing::parse(&json!({"kid": "k2", "secret": new_secret}).to_string()).expect("a ring"),
+        TokenClaims::default(),
+    )
+    .issue(UserId(user), SystemClock.now(), 600);
+    let status = |token: String| {
+        let ingest = &ingest;
+        async move {
+            ingest
+                .invoke(&http_request(
+                    "POST",
+                    "/api/v1/event/",
+                    Some(&token),
+                    Some(&bill(1)),
+                ))
+                .await["statusCode"]
+                .clone()
+        }
+    };
+    assert_eq!(status(old.clone()).await, 202);
+    assert_eq!(status(new.clone()).await, 401, "k2 is not in the ring yet");
+
+    let arn = t.stack.provisioned.secret_arns[USER_TOKEN_SECRET].clone();
+    let secrets = aws_sdk_secretsmanager::Client::new(&t.sdk);
+    let put = |value: Value| {
+        let secrets = secrets.clone();
+        let arn = arn.clone();
+        async move {
+            secrets
+                .put_secret_value()
+                .secret_id(arn)
+                .secret_string(value.to_string())
+                .send()
+                .await
+                .expect("the secret is updated");
+        }
+    };
+    put(json!({"keys": [{"kid": "k2", "secret": new_secret},
+        {"kid": LOCAL_KID, "secret": crate::harness::TEST_SECRET}]}))
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(status(new.clone()).await, 202, "k2 signs now");
+    assert_eq!(status(old.clone()).await, 202, "the old key still verifies");
+
+    put(json!({"kid": "k2", "secret": new_secret})).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(status(new).await, 202);
+    assert_eq!(
+        status(old).await,
+        401,
+        "the dropped key's tokens are refused"
+    );
+    assert!(
+        !ingest.output().contains(new_secret),
+        "the secret never reaches the log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -443,7 +490,7 @@ async fn a_function_missing_its_configuration_fails_init_with_one_clear_line() {
         (INGEST_FUNCTION, "ingest", env::EVENTS_TABLE),
         (RULES_FUNCTION, "rules", env::ALERTS_TABLE),
         (ABSENCE_FUNCTION, "absence-check", env::OPERATOR_TOPIC_ARN),
-        (ADMIN_FUNCTION, "admin", env::ADMIN_TOKEN_SECRET),
+        (ADMIN_FUNCTION, "admin", env::ADMIN_TOKEN_SECRET_ARN),
         (SWEEPER_FUNCTION, "sweeper", env::ALERTS_TABLE),
     ] {
         let mut function = Function::start_with(&t, logical_id, bin, |vars| {

@@ -10,6 +10,8 @@ mod events;
 mod items;
 mod profiles;
 mod rule_state;
+#[cfg(feature = "secrets")]
+mod secrets;
 mod sms_quotas;
 mod sns;
 mod sqs;
@@ -28,6 +30,8 @@ pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX};
 pub use items::Retention;
 pub use profiles::DynamoProfiles;
 pub use rule_state::DynamoRuleState;
+#[cfg(feature = "secrets")]
+pub use secrets::SecretsManagerStore;
 pub use sms_quotas::DynamoSmsQuotas;
 pub use sns::SnsNotifier;
 pub use sqs::SqsAbsenceScheduler;
@@ -42,6 +46,8 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
+    #[cfg(feature = "secrets")]
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl AwsClients {
@@ -78,6 +84,8 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             sns: aws_sdk_sns::Client::from_conf(sns),
+            #[cfg(feature = "secrets")]
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
         }
     }
 }

@@ -126,6 +126,13 @@ impl fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// Secrets kept out of the functions' configuration (AWS Secrets Manager): read by id.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The secret's current text.
+    async fn secret(&self, id: &str) -> Result<String, PortError>;
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Stores the event (and its raw text) unless one with the same (user, id) exists. Atomic.

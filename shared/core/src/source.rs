@@ -91,6 +91,14 @@ impl<T> TtlCache<T> {
         }
     }
 
+    /// A cache holding `value`, loaded now.
+    pub fn loaded(ttl: Duration, value: Arc<T>) -> Self {
+        TtlCache {
+            ttl,
+            slot: Mutex::new(Some((Instant::now(), value))),
+        }
+    }
+
     /// The cached value, or a fresh one from `load` once the cached one is older than the TTL.
     /// `what` names the value in the warning logged when a reload fails.
     pub async fn get<F, Fut>(&self, what: &str, load: F) -> Result<Arc<T>, PortError>

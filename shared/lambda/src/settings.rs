@@ -28,6 +28,10 @@ pub mod env {
     pub const RULES_FILE: &str = "CUBA_RULES_FILE";
     pub const RULES_TABLE: &str = "CUBA_RULES_TABLE";
     pub const ADMIN_TOKEN_SECRET: &str = "CUBA_ADMIN_TOKEN_SECRET";
+    /// Deployed: the Secrets Manager secrets holding the token key rings (instead of the keys).
+    pub const TOKEN_SECRET_ARN: &str = "CUBA_TOKEN_SECRET_ARN";
+    pub const ADMIN_TOKEN_SECRET_ARN: &str = "CUBA_ADMIN_TOKEN_SECRET_ARN";
+    pub const SECRETS_CACHE_SECONDS: &str = "CUBA_SECRETS_CACHE_SECONDS";
     pub const RULES_CACHE_SECONDS: &str = "CUBA_RULES_CACHE_SECONDS";
     pub const SCHEMAS_TABLE: &str = "CUBA_SCHEMAS_TABLE";
     pub const SCHEMAS_FILE: &str = "CUBA_SCHEMAS_FILE";
@@ -49,11 +53,21 @@ pub const DEFAULT_ALERT_RETENTION_DAYS: u32 = 400;
 /// A saved rule change reaches every function instance within this long, unless
 /// `CUBA_RULES_CACHE_SECONDS` says otherwise.
 pub const DEFAULT_RULES_CACHE: Duration = Duration::from_secs(30);
+/// How often a warm function re-reads its token keys from Secrets Manager.
+pub const DEFAULT_SECRETS_CACHE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error("set {0} (a Secrets Manager secret's ARN) or {1} (the key ring itself)")]
+    MissingSecret(&'static str, &'static str),
+    #[error("cannot read the secret that {variable} names")]
+    Secret {
+        variable: &'static str,
+        #[source]
+        source: PortError,
+    },
     #[error("environment variable {0} must be {1}")]
     Invalid(&'static str, &'static str),
     #[error("cannot read rules file {path}")]
@@ -141,6 +155,22 @@ impl<'a> Settings<'a> {
     }
 
     /// How long a function keeps rules and schemas before re-reading the stores.
+    /// `CUBA_SECRETS_CACHE_SECONDS`: how long token keys read from Secrets Manager are kept.
+    pub fn secrets_cache_ttl(&self) -> Result<Duration, ConfigError> {
+        match self.optional(env::SECRETS_CACHE_SECONDS) {
+            None => Ok(DEFAULT_SECRETS_CACHE),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or(ConfigError::Invalid(
+                    env::SECRETS_CACHE_SECONDS,
+                    "a number of seconds",
+                )),
+        }
+    }
+
     pub fn rules_cache_ttl(&self) -> Result<Duration, ConfigError> {
         match self.optional(env::RULES_CACHE_SECONDS) {
             None => Ok(DEFAULT_RULES_CACHE),

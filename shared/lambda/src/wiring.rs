@@ -218,35 +218,70 @@ pub use http::{admin_api, admin_router, ingest_api, ingest_router};
 mod http {
     use std::sync::Arc;
 
+    use cuba_aws::SecretsManagerStore;
     use cuba_aws::{AwsClients, DynamoBrowse, DynamoSmsQuotas, SnsNotifier};
     use cuba_core::clock::{Clock, SystemClock};
     use cuba_core::ports::DocumentStore;
     use cuba_core::verification::PhoneVerifier;
     use cuba_web::admin::{AdminApi, CursorSeal};
-    use cuba_web::auth::{AdminVerifier, PhoneCodeHasher, TokenClaims, TokenSecret, TokenVerifier};
+    use cuba_web::auth::{
+        AdminVerifier, KeyBuilder, KeyRing, PhoneCodeHasher, Rotating, TokenClaims, TokenVerifier,
+    };
     use cuba_web::ingest::IngestApi;
 
     use super::{events, pipeline, profiles, rule_state, rule_store, schema_store};
     use crate::settings::{ConfigError, Settings, env};
 
-    fn secret(settings: &Settings, name: &'static str) -> Result<TokenSecret, ConfigError> {
-        TokenSecret::new(settings.required(name)?.into_bytes())
-            .map_err(|_| ConfigError::Invalid(name, "a secret of at least 32 bytes"))
+    /// A token verifier and the ring it was built from: read from Secrets Manager when the
+    /// `arn` variable is set (a deployed stack), else from the `value` variable itself (tests,
+    /// tools). Both forms take a key ring or a bare secret (see [`KeyRing::parse`]).
+    async fn token_keys<V>(
+        settings: &Settings<'_>,
+        clients: &AwsClients,
+        (arn, value): (&'static str, &'static str),
+        build: KeyBuilder<V>,
+    ) -> Result<(Rotating<V>, KeyRing), ConfigError> {
+        if let Some(id) = settings.optional(arn) {
+            let store = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
+            return Rotating::stored(store, &id, settings.secrets_cache_ttl()?, build)
+                .await
+                .map_err(|source| ConfigError::Secret {
+                    variable: arn,
+                    source,
+                });
+        }
+        let text = settings
+            .optional(value)
+            .ok_or(ConfigError::MissingSecret(arn, value))?;
+        let ring = KeyRing::parse(&text).map_err(|_| {
+            ConfigError::Invalid(value, "a secret of at least 32 bytes, or a key ring")
+        })?;
+        Ok((Rotating::fixed(build(&ring)), ring))
     }
 
     /// The ingest function: the HTTP API.
-    pub fn ingest_api(
-        settings: &Settings,
+    pub async fn ingest_api(
+        settings: &Settings<'_>,
         clients: &AwsClients,
         clock: Arc<dyn Clock>,
     ) -> Result<IngestApi, ConfigError> {
-        let user_secret = secret(settings, env::TOKEN_SECRET)?;
+        let claims = TokenClaims {
+            issuer: settings.optional(env::TOKEN_ISSUER),
+            audience: settings.optional(env::TOKEN_AUDIENCE),
+        };
+        let (verifier, ring) = token_keys(
+            settings,
+            clients,
+            (env::TOKEN_SECRET_ARN, env::TOKEN_SECRET),
+            Box::new(move |ring| TokenVerifier::with_claims(ring, claims.clone())),
+        )
+        .await?;
         Ok(IngestApi {
             events: events(settings, clients)?,
             phones: PhoneVerifier {
                 profiles: profiles(settings, clients)?,
                 sender: Arc::new(SnsNotifier::sms_only(clients.sns.clone())),
-                hasher: Arc::new(PhoneCodeHasher::new(&user_secret)),
+                hasher: Arc::new(PhoneCodeHasher::new(&ring.signing().secret)),
                 quotas: Arc::new(DynamoSmsQuotas::new(
                     clients.dynamodb.clone(),
                     settings.required(env::RULE_STATE_TABLE)?,
@@ -254,27 +289,19 @@ mod http {
                 sms: settings.sms_policy()?,
                 clock: clock.clone(),
             },
-            verifier: TokenVerifier::with_claims(
-                &user_secret,
-                TokenClaims {
-                    issuer: settings.optional(env::TOKEN_ISSUER),
-                    audience: settings.optional(env::TOKEN_AUDIENCE),
-                },
-            ),
+            verifier,
             clock,
         })
     }
 
     /// The ingest function's router, on the system clock.
-    pub fn ingest_router(
-        settings: &Settings,
+    pub async fn ingest_router(
+        settings: &Settings<'_>,
         clients: &AwsClients,
     ) -> Result<cuba_web::Router, ConfigError> {
-        Ok(cuba_web::ingest::router(ingest_api(
-            settings,
-            clients,
-            Arc::new(SystemClock),
-        )?))
+        Ok(cuba_web::ingest::router(
+            ingest_api(settings, clients, Arc::new(SystemClock)).await?,
+        ))
     }
 
     /// The admin function's router (API and UI), on the system clock.
@@ -330,7 +357,13 @@ mod http {
         )
         .await?;
         let pipeline = pipeline(settings, clients, clock.clone())?;
-        let admin_secret = secret(settings, env::ADMIN_TOKEN_SECRET)?;
+        let (verifier, ring) = token_keys(
+            settings,
+            clients,
+            (env::ADMIN_TOKEN_SECRET_ARN, env::ADMIN_TOKEN_SECRET),
+            Box::new(AdminVerifier::from_ring),
+        )
+        .await?;
         Ok(AdminApi {
             rules,
             schemas,
@@ -344,8 +377,8 @@ mod http {
             profiles: profiles(settings, clients)?,
             events: events(settings, clients)?,
             state: rule_state(settings, clients)?,
-            verifier: AdminVerifier::new(&admin_secret),
-            cursors: CursorSeal::new(&admin_secret),
+            verifier,
+            cursors: CursorSeal::new(&ring.signing().secret),
             clock,
         })
     }

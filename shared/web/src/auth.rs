@@ -1,14 +1,19 @@
 //! Bearer tokens: HS256 JWTs whose `sub` is the user id.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use cuba_core::domain::{Millis, UserId};
+use cuba_core::ports::{PortError, SecretStore};
+use cuba_core::source::TtlCache;
 
 /// Shorter secrets make HS256 guessable offline; refuse them at start-up rather than run weak.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -46,6 +51,106 @@ impl TokenSecret {
 impl fmt::Debug for TokenSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TokenSecret(<redacted>)")
+    }
+}
+
+/// The longest key id a key ring accepts.
+pub const MAX_KID_CHARS: usize = 64;
+
+/// One key of a ring: the secret, and the id tokens name it by (`kid` in their header).
+#[derive(Clone, Debug)]
+pub struct RingKey {
+    pub kid: Option<String>,
+    pub secret: TokenSecret,
+}
+
+/// The keys tokens may be signed with. The first signs what Cuba issues; all of them verify, so
+/// a secret is rotated without downtime: put the new key first, keep the old one second until
+/// the tokens it signed have expired, then drop it.
+#[derive(Clone, Debug)]
+pub struct KeyRing {
+    keys: Vec<RingKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRingError {
+    #[error(
+        "must be a secret of at least {MIN_SECRET_BYTES} bytes, {{\"kid\", \"secret\"}}, or {{\"keys\": [{{\"kid\", \"secret\"}}, ...]}}"
+    )]
+    Shape,
+    #[error("key {0}: the secret must be at least {MIN_SECRET_BYTES} bytes")]
+    Weak(usize),
+    #[error(
+        "key {0}: `kid` must be 1 to {MAX_KID_CHARS} letters, digits, '-', '_' or '.', unique in the ring"
+    )]
+    Kid(usize),
+}
+
+impl KeyRing {
+    pub fn single(secret: TokenSecret) -> Self {
+        KeyRing {
+            keys: vec![RingKey { kid: None, secret }],
+        }
+    }
+
+    /// Reads a secret's text: a JSON `{"keys": [{"kid", "secret"}, ...]}` (the first signs), one
+    /// `{"kid", "secret"}`, or (anything that is not a JSON object) the secret itself, without a
+    /// key id.
+    pub fn parse(text: &str) -> Result<Self, KeyRingError> {
+        #[derive(Deserialize)]
+        struct Key {
+            kid: String,
+            secret: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            Ring { keys: Vec<Key> },
+            One(Key),
+        }
+        let keys = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => match serde_json::from_value(Value::Object(object)) {
+                Ok(Shape::Ring { keys }) if !keys.is_empty() => keys,
+                Ok(Shape::One(key)) => vec![key],
+                _ => return Err(KeyRingError::Shape),
+            },
+            _ => {
+                let secret =
+                    TokenSecret::new(text.as_bytes().to_vec()).map_err(|_| KeyRingError::Shape)?;
+                return Ok(KeyRing::single(secret));
+            }
+        };
+        let mut ring = Vec::with_capacity(keys.len());
+        for (i, key) in keys.into_iter().enumerate() {
+            let valid_kid = !key.kid.is_empty()
+                && key.kid.len() <= MAX_KID_CHARS
+                && key
+                    .kid
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && !ring
+                    .iter()
+                    .any(|k: &RingKey| k.kid.as_deref() == Some(key.kid.as_str()));
+            if !valid_kid {
+                return Err(KeyRingError::Kid(i));
+            }
+            let secret =
+                TokenSecret::new(key.secret.into_bytes()).map_err(|_| KeyRingError::Weak(i))?;
+            ring.push(RingKey {
+                kid: Some(key.kid),
+                secret,
+            });
+        }
+        Ok(KeyRing { keys: ring })
+    }
+
+    /// The key that signs.
+    pub fn signing(&self) -> &RingKey {
+        &self.keys[0]
+    }
+
+    pub fn keys(&self) -> &[RingKey] {
+        &self.keys
     }
 }
 
@@ -117,8 +222,8 @@ fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
 /// Checks user tokens and, for local tooling, mints them.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    decoding: DecodingKey,
-    encoding: EncodingKey,
+    decoding: Vec<(Option<String>, DecodingKey)>,
+    encoding: (Option<String>, EncodingKey),
     validation: Validation,
     claims: TokenClaims,
 }
@@ -131,11 +236,12 @@ impl fmt::Debug for TokenVerifier {
 
 impl TokenVerifier {
     pub fn new(secret: &TokenSecret) -> Self {
-        Self::with_claims(secret, TokenClaims::default())
+        Self::with_claims(&KeyRing::single(secret.clone()), TokenClaims::default())
     }
 
-    /// A verifier that also requires the given issuer and audience.
-    pub fn with_claims(secret: &TokenSecret, claims: TokenClaims) -> Self {
+    /// A verifier of tokens signed with any key of `ring` that also requires the given issuer
+    /// and audience.
+    pub fn with_claims(ring: &KeyRing, claims: TokenClaims) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &claims.issuer {
@@ -152,9 +258,17 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         validation.leeway = 30;
+        let signing = ring.signing();
         TokenVerifier {
-            decoding: DecodingKey::from_secret(&secret.0),
-            encoding: EncodingKey::from_secret(&secret.0),
+            decoding: ring
+                .keys()
+                .iter()
+                .map(|k| (k.kid.clone(), DecodingKey::from_secret(&k.secret.0)))
+                .collect(),
+            encoding: (
+                signing.kid.clone(),
+                EncodingKey::from_secret(&signing.secret.0),
+            ),
             validation,
             claims,
         }
@@ -170,13 +284,35 @@ impl TokenVerifier {
         canonical_user(&claims.sub).ok_or(AuthError::Invalid)
     }
 
+    /// A token naming a `kid` is checked with that key only (an unknown `kid` is invalid); one
+    /// without is tried against every key, so tokens minted before key ids keep working.
     fn decode<C: serde::de::DeserializeOwned>(&self, token: &str) -> Result<C, AuthError> {
-        jsonwebtoken::decode::<C>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            })
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Invalid)?
+            .kid;
+        let mut outcome = Err(AuthError::Invalid);
+        for (_, key) in self
+            .decoding
+            .iter()
+            .filter(|(key_id, _)| kid.is_none() || *key_id == kid)
+        {
+            outcome = jsonwebtoken::decode::<C>(token, key, &self.validation)
+                .map(|data| data.claims)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                });
+            if !matches!(outcome, Err(AuthError::Invalid)) {
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn header(&self) -> Header {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = self.encoding.0.clone();
+        header
     }
 
     /// A token for `user` valid for `ttl_seconds` from `now`.
@@ -191,8 +327,7 @@ impl TokenVerifier {
         };
         // HS256 signing of a small struct has no failure mode in practice; an empty token would
         // simply be refused by the verifier.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .unwrap_or_default()
+        jsonwebtoken::encode(&self.header(), &claims, &self.encoding.1).unwrap_or_default()
     }
 }
 
@@ -220,6 +355,10 @@ impl AdminVerifier {
         AdminVerifier(TokenVerifier::new(secret))
     }
 
+    pub fn from_ring(ring: &KeyRing) -> Self {
+        AdminVerifier(TokenVerifier::with_claims(ring, TokenClaims::default()))
+    }
+
     pub fn verify_header(&self, header: Option<&str>) -> Result<Admin, AuthError> {
         let claims: AdminClaims = self.0.decode(bearer_token(header)?)?;
         if claims.role.as_deref() != Some("admin") {
@@ -240,29 +379,111 @@ impl AdminVerifier {
             role: role.map(str::to_owned),
             iat: Some(iat),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
-            .unwrap_or_default()
+        jsonwebtoken::encode(&self.0.header(), &claims, &self.0.encoding.1).unwrap_or_default()
     }
+}
+
+/// A verifier whose keys live in a [`SecretStore`]: read at cold start, then re-read at most
+/// once per TTL (a rotated secret takes effect within it). A failed re-read keeps the keys in
+/// use and logs a warning; a new secret that does not parse is a failed re-read.
+pub struct Rotating<V>(Arc<Keys<V>>);
+
+impl<V> Clone for Rotating<V> {
+    fn clone(&self) -> Self {
+        Rotating(self.0.clone())
+    }
+}
+
+enum Keys<V> {
+    Fixed(Arc<V>),
+    Stored {
+        cache: TtlCache<V>,
+        /// What the cache answers while it has never been (re)loaded: the cold start's keys.
+        first: Arc<V>,
+        store: Arc<dyn SecretStore>,
+        id: String,
+        build: KeyBuilder<V>,
+    },
+}
+
+/// Builds a verifier from a key ring (with whatever claims the deployment requires).
+pub type KeyBuilder<V> = Box<dyn Fn(&KeyRing) -> V + Send + Sync>;
+
+impl<V> Rotating<V> {
+    /// Keys that never change (given in the configuration itself).
+    pub fn fixed(verifier: V) -> Self {
+        Rotating(Arc::new(Keys::Fixed(Arc::new(verifier))))
+    }
+
+    /// Reads the secret `id` once now, failing if it cannot be read or parsed; answers the ring
+    /// too, for keys derived from it.
+    pub async fn stored(
+        store: Arc<dyn SecretStore>,
+        id: &str,
+        ttl: Duration,
+        build: KeyBuilder<V>,
+    ) -> Result<(Self, KeyRing), PortError> {
+        let ring = read_ring(store.as_ref(), id).await?;
+        let first = Arc::new(build(&ring));
+        let rotating = Rotating(Arc::new(Keys::Stored {
+            cache: TtlCache::loaded(ttl, first.clone()),
+            first,
+            store,
+            id: id.to_owned(),
+            build,
+        }));
+        Ok((rotating, ring))
+    }
+
+    /// The verifier for the keys in force.
+    pub async fn current(&self) -> Arc<V> {
+        match self.0.as_ref() {
+            Keys::Fixed(verifier) => verifier.clone(),
+            Keys::Stored {
+                cache,
+                first,
+                store,
+                id,
+                build,
+            } => {
+                let load = || async {
+                    let ring = read_ring(store.as_ref(), id).await?;
+                    Ok(Arc::new(build(&ring)))
+                };
+                // A loaded cache answers its last value when a reload fails, so this falls
+                // back to the cold start's keys only if it were ever empty.
+                cache
+                    .get("token key", load)
+                    .await
+                    .unwrap_or_else(|_| first.clone())
+            }
+        }
+    }
+}
+
+async fn read_ring(store: &dyn SecretStore, id: &str) -> Result<KeyRing, PortError> {
+    let text = store.secret(id).await?;
+    KeyRing::parse(&text).map_err(|e| PortError::corrupt_from(format!("the secret {id}"), e))
 }
 
 /// State whose routes take user tokens.
 pub trait UserTokens {
-    fn user_tokens(&self) -> &TokenVerifier;
+    fn user_tokens(&self) -> &Rotating<TokenVerifier>;
 }
 
 /// State whose routes take admin tokens.
 pub trait AdminTokens {
-    fn admin_tokens(&self) -> &AdminVerifier;
+    fn admin_tokens(&self) -> &Rotating<AdminVerifier>;
 }
 
 impl<T: UserTokens> UserTokens for std::sync::Arc<T> {
-    fn user_tokens(&self) -> &TokenVerifier {
+    fn user_tokens(&self) -> &Rotating<TokenVerifier> {
         (**self).user_tokens()
     }
 }
 
 impl<T: AdminTokens> AdminTokens for std::sync::Arc<T> {
-    fn admin_tokens(&self) -> &AdminVerifier {
+    fn admin_tokens(&self) -> &Rotating<AdminVerifier> {
         (**self).admin_tokens()
     }
 }
@@ -283,8 +504,9 @@ impl<S: UserTokens + Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let header = authorization(parts)?;
         Ok(Authenticated(
-            state.user_tokens().verify_header(authorization(parts)?)?,
+            state.user_tokens().current().await.verify_header(header)?,
         ))
     }
 }
@@ -296,8 +518,9 @@ impl<S: AdminTokens + Send + Sync> FromRequestParts<S> for Authorized {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let header = authorization(parts)?;
         Ok(Authorized(
-            state.admin_tokens().verify_header(authorization(parts)?)?,
+            state.admin_tokens().current().await.verify_header(header)?,
         ))
     }
 }
@@ -411,11 +634,190 @@ mod tests {
         assert_eq!(v.verify(&started), Ok(UserId(1)));
     }
 
+    const OLD: &str = "old-old-old-old-old-old-old-old-old-old!";
+    const NEW: &str = "new-new-new-new-new-new-new-new-new-new!";
+
+    fn ring(text: serde_json::Value) -> KeyRing {
+        KeyRing::parse(&text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn key_rings_parse_in_every_documented_shape_and_refuse_weak_keys() {
+        assert_eq!(KeyRing::parse(SECRET).unwrap().signing().kid, None);
+        let one = ring(serde_json::json!({"kid": "k1", "secret": NEW}));
+        assert_eq!(one.signing().kid.as_deref(), Some("k1"));
+        let two = ring(
+            serde_json::json!({"keys": [{"kid": "k2", "secret": NEW}, {"kid": "k1", "secret": OLD}]}),
+        );
+        assert_eq!(two.keys().len(), 2);
+        assert_eq!(two.signing().kid.as_deref(), Some("k2"));
+        for (bad, error) in [
+            (
+                serde_json::json!({"kid": "k1", "secret": "short"}),
+                KeyRingError::Weak(0),
+            ),
+            (
+                serde_json::json!({"kid": "", "secret": NEW}),
+                KeyRingError::Kid(0),
+            ),
+            (
+                serde_json::json!({"kid": "a b", "secret": NEW}),
+                KeyRingError::Kid(0),
+            ),
+            (
+                serde_json::json!({"keys": [{"kid": "k", "secret": NEW}, {"kid": "k", "secret": OLD}]}),
+                KeyRingError::Kid(1),
+            ),
+            (serde_json::json!({"keys": []}), KeyRingError::Shape),
+            (serde_json::json!({"secret": NEW}), KeyRingError::Shape),
+        ] {
+            assert_eq!(
+                KeyRing::parse(&bad.to_string()).unwrap_err(),
+                error,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            KeyRing::parse("too short").unwrap_err(),
+            KeyRingError::Shape
+        );
+        assert!(!format!("{two:?}").contains("new-new"), "keys never print");
+    }
+
+    #[test]
+    fn a_rotation_keeps_old_tokens_valid_until_their_key_is_dropped() {
+        let now = SystemClock.now();
+        let before = TokenVerifier::with_claims(
+            &ring(serde_json::json!({"kid": "k1", "secret": OLD})),
+            TokenClaims::default(),
+        );
+        let old_token = before.issue(UserId(1), now, 600);
+        let header = jsonwebtoken::decode_header(&old_token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+
+        let during = TokenVerifier::with_claims(
+            &ring(
+                serde_json::json!({"keys": [{"kid": "k2", "secret": NEW}, {"kid": "k1", "secret": OLD}]}),
+            ),
+            TokenClaims::default(),
+        );
+        let new_token = during.issue(UserId(2), now, 600);
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("k2")
+        );
+        assert_eq!(during.verify(&old_token), Ok(UserId(1)));
+        assert_eq!(during.verify(&new_token), Ok(UserId(2)));
+        // A token without a kid (minted before key ids) is tried against every key.
+        assert_eq!(
+            during.verify(&signed(
+                OLD,
+                serde_json::json!({"sub": "3", "exp": now.0 / 1000 + 60})
+            )),
+            Ok(UserId(3))
+        );
+
+        let after = TokenVerifier::with_claims(
+            &ring(serde_json::json!({"keys": [{"kid": "k2", "secret": NEW}]})),
+            TokenClaims::default(),
+        );
+        assert_eq!(after.verify(&new_token), Ok(UserId(2)));
+        assert_eq!(
+            after.verify(&old_token),
+            Err(AuthError::Invalid),
+            "k1 is gone"
+        );
+        // Naming a key that signed nothing of the sort is invalid, not a fallback to others.
+        let mislabelled = TokenVerifier::with_claims(
+            &ring(serde_json::json!({"kid": "k2", "secret": OLD})),
+            TokenClaims::default(),
+        )
+        .issue(UserId(4), now, 600);
+        assert_eq!(during.verify(&mislabelled), Err(AuthError::Invalid));
+    }
+
+    struct Secrets(std::sync::Mutex<Result<String, PortError>>);
+
+    #[async_trait::async_trait]
+    impl SecretStore for Secrets {
+        async fn secret(&self, _: &str) -> Result<String, PortError> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_keys_are_reread_after_their_ttl_and_kept_when_a_reread_fails() {
+        let store = Arc::new(Secrets(std::sync::Mutex::new(Ok(
+            serde_json::json!({"kid": "k1", "secret": OLD}).to_string(),
+        ))));
+        let (keys, ring) = Rotating::stored(
+            store.clone(),
+            "arn:secret",
+            Duration::from_millis(50),
+            Box::new(|ring| TokenVerifier::with_claims(ring, TokenClaims::default())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ring.signing().kid.as_deref(), Some("k1"));
+        let now = SystemClock.now();
+        let k2 = TokenVerifier::with_claims(&ring_of(NEW, "k2"), TokenClaims::default()).issue(
+            UserId(9),
+            now,
+            600,
+        );
+        assert_eq!(keys.current().await.verify(&k2), Err(AuthError::Invalid));
+
+        *store.0.lock().unwrap() = Ok(serde_json::json!({"keys": [{"kid": "k2", "secret": NEW}, {"kid": "k1", "secret": OLD}]}).to_string());
+        assert_eq!(
+            keys.current().await.verify(&k2),
+            Err(AuthError::Invalid),
+            "within the TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(
+            keys.current().await.verify(&k2),
+            Ok(UserId(9)),
+            "after the TTL"
+        );
+
+        *store.0.lock().unwrap() = Ok("{\"keys\": []}".into());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(
+            keys.current().await.verify(&k2),
+            Ok(UserId(9)),
+            "a broken secret keeps the keys in use"
+        );
+        *store.0.lock().unwrap() = Err(PortError::unavailable_because("secretsmanager", "down"));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(
+            keys.current().await.verify(&k2),
+            Ok(UserId(9)),
+            "so does an outage"
+        );
+
+        *store.0.lock().unwrap() = Err(PortError::unavailable_because("secretsmanager", "down"));
+        let cold = Rotating::stored(
+            store,
+            "arn:secret",
+            Duration::from_secs(1),
+            Box::new(|ring| TokenVerifier::with_claims(ring, TokenClaims::default())),
+        )
+        .await;
+        assert!(cold.is_err(), "a cold start without its keys fails");
+    }
+
+    fn ring_of(secret: &str, kid: &str) -> KeyRing {
+        ring(serde_json::json!({"kid": kid, "secret": secret}))
+    }
+
     #[test]
     fn issuer_and_audience_are_checked_when_configured() {
         let secret = TokenSecret::new(SECRET.as_bytes().to_vec()).unwrap();
         let strict = TokenVerifier::with_claims(
-            &secret,
+            &KeyRing::single(secret),
             TokenClaims {
                 issuer: Some("https://signin.cube.example".into()),
                 audience: Some("cuba".into()),
@@ -463,6 +865,8 @@ pub struct PhoneCodeHasher {
 }
 
 impl PhoneCodeHasher {
+    /// Keyed from the signing key of the user token ring (as read at cold start: a code texted
+    /// just before a rotation and entered just after, on another instance, has to be resent).
     pub fn new(secret: &TokenSecret) -> Self {
         PhoneCodeHasher {
             key: secret.derive("phone verification codes"),

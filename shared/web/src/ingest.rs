@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use serde::Serialize;
 
-use crate::auth::{Authenticated, TokenVerifier, UserTokens};
+use crate::auth::{Authenticated, Rotating, TokenVerifier, UserTokens};
 use crate::error::{ApiError, BatchBytes, JsonBytes, MAX_BODY_BYTES, with_error_fallbacks};
 use cuba_core::clock::Clock;
 use cuba_core::domain::{EventBody, EventId, Insert, ReceivedEvent, StoredEvent, UserId};
@@ -27,7 +27,7 @@ pub const MAX_BATCH_EVENTS: usize = 100;
 pub struct IngestApi {
     pub events: Arc<dyn EventStore>,
     pub phones: PhoneVerifier,
-    pub verifier: TokenVerifier,
+    pub verifier: Rotating<TokenVerifier>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -55,7 +55,7 @@ pub fn routes(api: IngestApi) -> Router {
 }
 
 impl UserTokens for IngestApi {
-    fn user_tokens(&self) -> &TokenVerifier {
+    fn user_tokens(&self) -> &Rotating<TokenVerifier> {
         &self.verifier
     }
 }

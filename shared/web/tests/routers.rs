@@ -16,7 +16,7 @@ use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
 use cuba_core::verification::PhoneVerifier;
 use cuba_memory::{Fault, MemoryPorts};
 use cuba_web::admin::{self, AdminApi, CursorSeal};
-use cuba_web::auth::{AdminVerifier, PhoneCodeHasher, TokenSecret, TokenVerifier};
+use cuba_web::auth::{AdminVerifier, PhoneCodeHasher, Rotating, TokenSecret, TokenVerifier};
 use cuba_web::ingest::{self, IngestApi};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -98,7 +98,7 @@ impl Harness {
                 sms: SmsPolicy::default(),
                 clock: shared.clone(),
             },
-            verifier: user_tokens.clone(),
+            verifier: Rotating::fixed(user_tokens.clone()),
             clock: shared.clone(),
         });
         let admin = admin::router(AdminApi {
@@ -110,7 +110,7 @@ impl Harness {
             profiles: ports.profiles.clone(),
             events: ports.events.clone(),
             state: ports.rule_state.clone(),
-            verifier: admin_tokens.clone(),
+            verifier: Rotating::fixed(admin_tokens.clone()),
             cursors,
             clock: shared,
         });

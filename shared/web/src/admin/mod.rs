@@ -20,7 +20,7 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::auth::{AdminTokens, AdminVerifier};
+use crate::auth::{AdminTokens, AdminVerifier, Rotating};
 use crate::error::{ApiError, with_error_fallbacks};
 use cuba_core::clock::Clock;
 use cuba_core::domain::{EventId, Millis, UserId};
@@ -48,14 +48,14 @@ pub struct AdminApi {
     pub profiles: Arc<dyn ProfileStore>,
     pub events: Arc<dyn EventStore>,
     pub state: Arc<dyn RuleState>,
-    pub verifier: AdminVerifier,
+    pub verifier: Rotating<AdminVerifier>,
     /// Seals the listings' cursors (see [`CursorSeal`]).
     pub cursors: CursorSeal,
     pub clock: Arc<dyn Clock>,
 }
 
 impl AdminTokens for AdminApi {
-    fn admin_tokens(&self) -> &AdminVerifier {
+    fn admin_tokens(&self) -> &Rotating<AdminVerifier> {
         &self.verifier
     }
 }
