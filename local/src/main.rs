@@ -129,6 +129,15 @@ async fn dev(args: DevArgs) -> Result<()> {
         template,
         rules,
     } = args;
+    // The handlers count through the same facade as in Lambda; locally the metric documents
+    // (CloudWatch EMF) are printed every 10 seconds.
+    let metrics = cuba_lambda::embedded_metrics::FunctionMetrics::install();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            metrics.flush();
+        }
+    });
     let sdk = cuba_local::moto_sdk_config(&endpoint).await;
     let options = StackOptions {
         template_path: template,

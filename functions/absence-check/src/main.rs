@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use cuba_lambda::SystemClock;
+use cuba_lambda::embedded_metrics::FunctionMetrics;
 use cuba_lambda::handlers::SqsEvent;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
@@ -12,6 +13,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let handler = configured(wiring::absence_handler(
         &Settings::from_process_env(),
@@ -20,7 +22,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     ));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await)
+        let answer = handler.handle(event.payload).await;
+        metrics.flush();
+        Ok::<_, lambda_runtime::Error>(answer)
     }))
     .await
 }

@@ -1,5 +1,6 @@
 //! The rules Lambda: DynamoDB stream batches of new events in, alerts out through SNS.
 
+use cuba_lambda::embedded_metrics::FunctionMetrics;
 use cuba_lambda::handlers::DynamoDbEvent;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
@@ -9,6 +10,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let handler = configured(wiring::stream_handler(
         &Settings::from_process_env(),
@@ -17,7 +19,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await)
+            let answer = handler.handle(event.payload).await;
+            metrics.flush();
+            Ok::<_, lambda_runtime::Error>(answer)
         },
     ))
     .await

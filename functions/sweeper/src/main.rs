@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use cuba_lambda::SystemClock;
+use cuba_lambda::embedded_metrics::FunctionMetrics;
 use cuba_lambda::handlers::SweepHandler;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
@@ -12,6 +13,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let handler = SweepHandler {
         sweeper: configured(wiring::sweeper(
@@ -22,7 +24,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let handler = &handler;
     lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move { handler.handle().await },
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let answer = handler.handle().await;
+            metrics.flush();
+            answer
+        },
     ))
     .await
 }

@@ -111,6 +111,42 @@ impl Function {
     }
 }
 
+/// The CloudWatch Embedded Metric Format documents in a function's log.
+fn metric_documents(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect()
+}
+
+/// The sum of metric `name` over the documents whose dimensions include `dimensions`, each
+/// document checked to declare the metric in namespace `Cuba` with those dimensions.
+fn metric_total(docs: &[Value], name: &str, dimensions: &[(&str, &str)]) -> f64 {
+    docs.iter()
+        .filter(|doc| doc.get(name).is_some())
+        .filter(|doc| dimensions.iter().all(|(k, v)| doc[*k] == *v))
+        .map(|doc| {
+            let declared = &doc["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(declared["Namespace"], "Cuba", "{doc}");
+            let dims = declared["Dimensions"][0]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                dims.contains(&json!("Function")),
+                "every metric names its function: {doc}"
+            );
+            for (k, _) in dimensions {
+                assert!(dims.contains(&json!(k)), "{k} is a dimension: {doc}");
+            }
+            match &doc[name] {
+                Value::Array(values) => values.iter().filter_map(Value::as_f64).sum(),
+                v => v.as_f64().unwrap_or(0.0),
+            }
+        })
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_answers_api_gateway_http_api_requests() {
     let t = TestStack::start_with(Options {
@@ -417,6 +453,26 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         json!({"batchItemFailures": [{"itemIdentifier": "1405400000000002063282832"}]}),
         "an unreadable image is reported for retry, not dropped"
     );
+
+    let metrics = metric_documents(&rules.output());
+    assert_eq!(
+        metric_total(&metrics, "RulesFired", &[("Rule", "first-bill-payment")]),
+        1.0,
+        "{metrics:?}"
+    );
+    assert_eq!(metric_total(&metrics, "Alerts", &[("Status", "sent")]), 1.0);
+    assert_eq!(
+        metric_total(&metrics, "Alerts", &[("Status", "already_settled")]),
+        1.0
+    );
+    assert_eq!(metric_total(&metrics, "EventsValid", &[]), 2.0);
+    assert_eq!(metric_total(&metrics, "StreamFailures", &[]), 1.0);
+    assert!(
+        metrics
+            .iter()
+            .any(|d| d["StreamAge"].is_array() || d["StreamAge"].is_number()),
+        "{metrics:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -462,6 +518,13 @@ async fn absence_check_consumes_an_sqs_batch() {
         "{}",
         absence.output()
     );
+    let metrics = metric_documents(&absence.output());
+    assert_eq!(
+        metric_total(&metrics, "AbsenceChecks", &[("Outcome", "fired")]),
+        1.0,
+        "{metrics:?}"
+    );
+    assert_eq!(metric_total(&metrics, "AbsenceCheckFailures", &[]), 1.0);
     let alerts = t.operator_alerts(Duration::from_secs(10)).await;
     assert!(
         alerts.iter().any(

@@ -8,6 +8,13 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
 pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
 use cuba_core::absence::AbsenceCheck;
+use cuba_core::alert::AlertStatus;
+use cuba_core::alerting::Dispatched;
+use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::processing::Processed;
+use cuba_core::scheduling::AbsenceOutcome;
+
+use crate::embedded_metrics::names;
 use cuba_core::alerting::{AlertSweeper, SweepReport};
 use cuba_core::domain::{ReceivedEvent, StoredEvent};
 use cuba_core::ports::ErrorChain;
@@ -36,10 +43,13 @@ impl StreamHandler {
     /// replay makes to an event are not.
     pub async fn handle(&self, batch: DynamoDbEvent) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
+        metrics::histogram!(names::STREAM_RECORDS).record(batch.records.len() as f64);
         for record in batch.records {
             if record.event_name != "INSERT" {
                 continue;
             }
+            let age = chrono_millis_ago(&record.change.approximate_creation_date_time);
+            metrics::histogram!(names::STREAM_AGE).record(age);
             let sequence_number = record.change.sequence_number.clone();
             let outcome = match serde_dynamo::from_item::<_, EventImage>(record.change.new_image) {
                 Ok(image) => {
@@ -57,9 +67,11 @@ impl StreamHandler {
             };
             match outcome {
                 Ok((event, processed)) => {
+                    count_processed(&processed);
                     tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
                 }
                 Err(error) => {
+                    metrics::counter!(names::STREAM_FAILURES).increment(1);
                     tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; reporting batch item failure");
                     let mut failure = DynamoDbBatchItemFailure::default();
                     failure.item_identifier = sequence_number;
@@ -86,12 +98,14 @@ impl AbsenceQueueHandler {
         for message in batch.records {
             let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
                 Some(Ok(check)) => self.checker.run(&check).await.map_err(|e| ErrorChain(&e).to_string()).map(|outcome| {
+                    count_absence_check(&check, &outcome);
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check ran");
                 }),
                 Some(Err(e)) => Err(format!("message body is not an absence check: {e}")),
                 None => Err("message has no body".to_owned()),
             };
             if let Err(error) = result {
+                metrics::counter!(names::ABSENCE_CHECK_FAILURES).increment(1);
                 tracing::error!(message_id = ?message.message_id, %error, "absence check failed; reporting batch item failure");
                 let mut failure = SqsBatchItemFailure::default();
                 failure.item_identifier = message.message_id;
@@ -99,6 +113,69 @@ impl AbsenceQueueHandler {
             }
         }
         response
+    }
+}
+
+/// Milliseconds from `at` until now (0 for a time in the future).
+fn chrono_millis_ago(at: &chrono::DateTime<chrono::Utc>) -> f64 {
+    let now = SystemClock.now().0;
+    let then = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    now.saturating_sub(then) as f64
+}
+
+fn alert_metric(dispatched: &Dispatched) {
+    let status = match dispatched {
+        Dispatched::Delivered(delivery) => match delivery.status() {
+            AlertStatus::Sent => "sent",
+            AlertStatus::Undeliverable => "undeliverable",
+            AlertStatus::Suppressed => "suppressed",
+            AlertStatus::Unconfirmed => "unconfirmed",
+            AlertStatus::Pending | AlertStatus::Sending => "unsettled",
+        },
+        Dispatched::AlreadySettled => "already_settled",
+        Dispatched::InFlight => "in_flight",
+    };
+    metrics::counter!(names::ALERTS, "Status" => status).increment(1);
+}
+
+fn count_processed(processed: &Processed) {
+    match processed {
+        Processed::Valid(outcomes) => {
+            metrics::counter!(names::EVENTS_VALID).increment(1);
+            for outcome in outcomes {
+                // A redelivered record finds its alert settled: the rule fired once, earlier.
+                if matches!(outcome.dispatched, Dispatched::Delivered(_)) {
+                    metrics::counter!(names::RULES_FIRED, "Rule" => outcome.rule_id.as_str().to_owned())
+                        .increment(1);
+                }
+                alert_metric(&outcome.dispatched);
+            }
+        }
+        Processed::Invalid(violations) => {
+            metrics::counter!(names::EVENTS_INVALID).increment(1);
+            for violation in violations {
+                metrics::counter!(names::VIOLATIONS, "Kind" => violation.kind.clone()).increment(1);
+            }
+        }
+    }
+}
+
+fn count_absence_check(check: &AbsenceCheck, outcome: &AbsenceOutcome) {
+    let name = match outcome {
+        AbsenceOutcome::Requeued { .. } => "requeued",
+        AbsenceOutcome::Satisfied => "satisfied",
+        AbsenceOutcome::Fired(dispatched) => {
+            alert_metric(dispatched);
+            "fired"
+        }
+        AbsenceOutcome::CoolingDown => "cooling_down",
+        AbsenceOutcome::RuleWithdrawn => "rule_withdrawn",
+        AbsenceOutcome::TriggerMissing => "trigger_missing",
+    };
+    metrics::counter!(names::ABSENCE_CHECKS, "Outcome" => name).increment(1);
+    if !matches!(outcome, AbsenceOutcome::Requeued { .. }) {
+        let late = SystemClock.now().0.saturating_sub(check.due_at.0);
+        metrics::histogram!(names::ABSENCE_CHECK_LATENESS).record(late as f64);
     }
 }
 
@@ -126,6 +203,7 @@ impl SweepHandler {
             .sweep()
             .await
             .map_err(|e| ErrorChain(&e).to_string())?;
+        metrics::counter!(names::STUCK_ALERTS).increment(report.stuck as u64);
         tracing::info!(
             stuck = report.stuck,
             settled = report.settled,

@@ -1,7 +1,9 @@
 //! Cuba's Lambda edge: the two batch handlers ([`handlers`]) at the level Lambda sees them,
 //! configuration ([`settings`]), and the wiring that builds each function from its settings and
-//! the AWS clients ([`wiring`]). The function crates only call into here.
+//! the AWS clients ([`wiring`]), and the metrics they log ([`embedded_metrics`]). The function
+//! crates only call into here.
 
+pub mod embedded_metrics;
 pub mod handlers;
 pub mod settings;
 pub mod wiring;

@@ -100,6 +100,10 @@ impl Serialize for ApiError {
     }
 }
 
+/// The error code a response carries, for counting refusals by code without reading the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedWith(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -109,6 +113,7 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        response.extensions_mut().insert(RefusedWith(self.code));
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -11,7 +11,9 @@ use axum::routing::{post, put};
 use serde::Serialize;
 
 use crate::auth::{Authenticated, Rotating, TokenVerifier, UserTokens};
-use crate::error::{ApiError, BatchBytes, JsonBytes, MAX_BODY_BYTES, with_error_fallbacks};
+use crate::error::{
+    ApiError, BatchBytes, JsonBytes, MAX_BODY_BYTES, RefusedWith, with_error_fallbacks,
+};
 use cuba_core::clock::Clock;
 use cuba_core::domain::{EventBody, EventId, Insert, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::intake::EventSubmission;
@@ -40,13 +42,17 @@ pub fn router(api: IngestApi) -> Router {
 /// without fallbacks so it can be merged with other routers.
 pub fn routes(api: IngestApi) -> Router {
     let api = Arc::new(api);
-    Router::new()
+    let events = Router::new()
         .route("/api/v1/event", post(post_event))
         .route("/api/v1/event/", post(post_event))
-        .route("/api/v1/batch", post(post_batch))
-        .route("/api/v1/batch/", post(post_batch))
         .route("/api/v1/feedback", post(post_feedback))
         .route("/api/v1/feedback/", post(post_feedback))
+        .route_layer(axum::middleware::map_response(count_refusal))
+        .with_state(api.clone());
+    Router::new()
+        .merge(events)
+        .route("/api/v1/batch", post(post_batch))
+        .route("/api/v1/batch/", post(post_batch))
         .route("/api/v1/user", put(put_user))
         .route("/api/v1/user/", put(put_user))
         .route("/api/v1/user/verify", post(verify_phone))
@@ -70,6 +76,36 @@ fn check_user(token_user: UserId, body_user: Option<UserId>) -> Result<UserId, A
         .with_field("user")),
         _ => Ok(token_user),
     }
+}
+
+/// Names of the metrics this router counts (CloudWatch EMF through the `metrics` facade).
+pub mod metric_names {
+    pub const EVENTS_ACCEPTED: &str = "EventsAccepted";
+    pub const EVENTS_DUPLICATE: &str = "EventsDuplicate";
+    /// Dimension `Code`: the error code the event was refused with.
+    pub const EVENTS_REJECTED: &str = "EventsRejected";
+    pub const BATCH_SIZE: &str = "BatchSize";
+}
+
+fn count(status: Status, code: Option<&'static str>) {
+    match status {
+        Status::Accepted => metrics::counter!(metric_names::EVENTS_ACCEPTED).increment(1),
+        Status::Duplicate => metrics::counter!(metric_names::EVENTS_DUPLICATE).increment(1),
+        Status::Rejected => {
+            metrics::counter!(metric_names::EVENTS_REJECTED, "Code" => code.unwrap_or("unknown"))
+                .increment(1);
+        }
+    }
+}
+
+/// A single event or feedback refused (by the body, the token or the store): counted by code.
+async fn count_refusal(response: Response) -> Response {
+    if response.status().is_client_error()
+        && let Some(RefusedWith(code)) = response.extensions().get::<RefusedWith>()
+    {
+        count(Status::Rejected, Some(code));
+    }
+    response
 }
 
 /// What became of one submitted event.
@@ -160,6 +196,7 @@ async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, Ap
         Insert::Duplicate(existing) => (existing, Status::Duplicate, StatusCode::OK),
         Insert::Refused { reason } => return Err(unstorable(reason)),
     };
+    count(status, None);
     tracing::info!(user = %stored.user, event_id = %stored.id, ?status, "event received");
     let body = Accepted {
         id: stored.id.as_str(),
@@ -256,11 +293,15 @@ async fn post_batch(
             }
         }
     }
-    let count = |status: Status| results.iter().filter(|r| r.status == status).count();
+    metrics::histogram!(metric_names::BATCH_SIZE).record(results.len() as f64);
+    for result in &results {
+        count(result.status, result.error.as_ref().map(|e| e.code));
+    }
+    let tally = |status: Status| results.iter().filter(|r| r.status == status).count();
     let body = BatchAnswer {
-        accepted: count(Status::Accepted),
-        duplicates: count(Status::Duplicate),
-        rejected: count(Status::Rejected),
+        accepted: tally(Status::Accepted),
+        duplicates: tally(Status::Duplicate),
+        rejected: tally(Status::Rejected),
         results,
     };
     tracing::info!(user = %token_user, accepted = body.accepted, duplicates = body.duplicates, rejected = body.rejected, "batch received");
