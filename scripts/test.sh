@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: formatting, lints, the template lints (cfn-lint, sam validate), unit tests, and integration tests against
+# `make test`: formatting, lints, the template lints (cfn-lint, sam validate), unit tests, integration tests and
+# schemathesis (the OpenAPI document against the running API) against
 # a moto server started here on a free port (and stopped on exit), including the admin UI's
 # browser test in headless Chromium (screenshots kept in artifacts/admin-ui/).
 set -euo pipefail
@@ -26,3 +27,5 @@ echo "== cargo build --bins (the runtime-contract tests run the function binarie
 cargo build --workspace --bins --quiet
 echo "== cargo test (moto on port $port)"
 CUBA_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port" CUBA_TEST_CHROMIUM="$chromium" cargo test --workspace
+echo "== schemathesis against the local stack (the served OpenAPI document)"
+scripts/schemathesis.sh "http://127.0.0.1:$port"

@@ -223,6 +223,26 @@ async fn json_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
         })
 }
 
+/// A query string read into `T`; one `T` cannot hold (a parameter given twice, say) is refused
+/// as `400 invalid_query` in the usual error shape, never axum's plain-text rejection.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| QueryParams(value))
+            .map_err(|rejection| {
+                ApiError::bad_request("invalid_query", rejection.body_text()).with_field("query")
+            })
+    }
+}
+
 /// A JSON body of at most [`MAX_BODY_BYTES`], read into `T`. A body `T` cannot hold is refused
 /// with the path of the field at fault: `missing_field`, `invalid_type`, `invalid_value` or
 /// `unknown_field`; one that is not JSON with `malformed_json`.

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use serde::Serialize;
 
 use crate::auth::{Authenticated, Rotating, TokenVerifier, UserTokens};
@@ -57,6 +57,7 @@ pub fn routes(api: IngestApi) -> Router {
         .route("/api/v1/user/", put(put_user))
         .route("/api/v1/user/verify", post(verify_phone))
         .route("/api/v1/user/verify/", post(verify_phone))
+        .route("/api/v1/openapi.json", get(openapi))
         .with_state(api)
 }
 
@@ -106,6 +107,18 @@ async fn count_refusal(response: Response) -> Response {
         count(Status::Rejected, Some(code));
     }
     response
+}
+
+/// The OpenAPI 3.1 description of `/api/v1` and `/admin/api`; tests keep it and the routes in
+/// step, and schemathesis checks the answers against it.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+        .into_response()
 }
 
 /// What became of one submitted event.

@@ -1018,6 +1018,13 @@ async fn browsing_pages_newest_first() {
         .admin(Method::GET, "/admin/api/events?user=7&limit=2", None)
         .await;
     assert_eq!(status, StatusCode::OK);
+    // A query string the listing cannot read gets the JSON error, not axum's plain text.
+    let (status, refused) = h
+        .admin(Method::GET, "/admin/api/events?user=7&user=8", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["error"]["code"], "invalid_query", "{refused}");
+    assert_eq!(refused["error"]["field"], "query");
     let ids = |page: &Value| -> Vec<String> {
         page["items"]
             .as_array()

@@ -2,13 +2,14 @@
 //! dashboard's per-minute counts.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, invalid_value, parse_document_id, parse_user, query_time, span};
 use crate::auth::Authorized;
 use crate::error::ApiError;
+use crate::error::QueryParams;
 use cuba_core::activity::PerMinute;
 use cuba_core::alert::{AlertEntry, AlertFilter};
 use cuba_core::domain::{Millis, PhoneNumber, SessionId, StoredEvent, UserId, UserProfile};
@@ -149,7 +150,7 @@ async fn list_events(
 pub(super) async fn events(
     State(api): State<AdminState>,
     _: Authorized,
-    Query(query): Query<ListingQuery>,
+    QueryParams(query): QueryParams<ListingQuery>,
 ) -> Result<Json<Page<StoredEvent>>, ApiError> {
     let kind = query
         .kind
@@ -165,7 +166,7 @@ pub(super) async fn events(
 pub(super) async fn feedback(
     State(api): State<AdminState>,
     _: Authorized,
-    Query(query): Query<ListingQuery>,
+    QueryParams(query): QueryParams<ListingQuery>,
 ) -> Result<Json<Page<StoredEvent>>, ApiError> {
     list_events(&api, &query, Some(EventKind::Feedback)).await
 }
@@ -174,7 +175,7 @@ pub(super) async fn feedback(
 pub(super) async fn alerts(
     State(api): State<AdminState>,
     _: Authorized,
-    Query(query): Query<ListingQuery>,
+    QueryParams(query): QueryParams<ListingQuery>,
 ) -> Result<Json<Page<AlertEntry>>, ApiError> {
     let rule = query.rule.as_deref().map(parse_document_id).transpose()?;
     let span = query.span(api.clock.now(), rule.is_some())?;
@@ -260,7 +261,7 @@ pub(super) struct Activity {
 pub(super) async fn activity(
     State(api): State<AdminState>,
     _: Authorized,
-    Query(query): Query<ActivityQuery>,
+    QueryParams(query): QueryParams<ActivityQuery>,
 ) -> Result<Json<Activity>, ApiError> {
     let minutes = match query.minutes.as_deref() {
         None => 60,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::ser::SerializeMap;
@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::{AdminState, parse_document_id};
 use crate::auth::Authorized;
+use crate::error::QueryParams;
 use crate::error::{ApiError, JsonBody, JsonBytes, field_value, parse_json};
 use cuba_core::document::{
     DocumentAction, DocumentId, DocumentRecord, DocumentRevision, DocumentSet, InvalidDocument,
@@ -236,7 +237,7 @@ pub(super) async fn delete_document<R: Registry>(
     State(api): State<AdminState>,
     Authorized(admin): Authorized,
     Path(id): Path<String>,
-    Query(query): Query<VersionQuery>,
+    QueryParams(query): QueryParams<VersionQuery>,
 ) -> Result<Json<Deleted>, ApiError> {
     let id = parse_document_id(&id)?;
     let expected = query

@@ -3,13 +3,14 @@
 //! it through the stream consumer's processing, exactly once whatever else replays it.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::browsing::{ListingQuery, check_unscoped};
 use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, span};
 use crate::auth::Authorized;
+use crate::error::QueryParams;
 use crate::error::{ApiError, JsonBody};
 use cuba_core::domain::{EventId, UserId};
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
@@ -49,7 +50,7 @@ fn non_empty(text: Option<String>) -> Option<String> {
 pub(super) async fn list(
     State(api): State<AdminState>,
     _: Authorized,
-    Query(query): Query<ErrorQuery>,
+    QueryParams(query): QueryParams<ErrorQuery>,
 ) -> Result<Json<Page<ErrorEntry>>, ApiError> {
     let span =
         ListingQuery::bounds(query.from, query.to, query.limit).span(api.clock.now(), false)?;

@@ -3,12 +3,13 @@
 //! registry, with their fields and a sample (`GET /admin/api/event-types`).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, MAX_PAGE, MAX_UNSCOPED_DAYS, invalid_value};
 use crate::auth::Authorized;
 use crate::error::ApiError;
+use crate::error::QueryParams;
 use cuba_core::catalogue::{self, EventTypeEntry};
 use cuba_core::domain::Millis;
 use cuba_core::listing::EventFilter;
@@ -44,7 +45,7 @@ pub(super) struct EventTypes {
 pub(super) async fn event_types(
     State(api): State<AdminState>,
     _: Authorized,
-    Query(query): Query<EventTypesQuery>,
+    QueryParams(query): QueryParams<EventTypesQuery>,
 ) -> Result<Json<EventTypes>, ApiError> {
     let days = match query.days.as_deref() {
         None => DEFAULT_DAYS,
