@@ -256,6 +256,30 @@ async fn main() -> Result<()> {
         );
     }
 
+    // What the AWS SDK's configuration costs a cold start, in this process: the loader as the
+    // functions call it (region given, as Lambda's environment gives it; credentials are read
+    // lazily, at the first call), then the clients built from it.
+    let mut loads = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let at = Instant::now();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await;
+        loads.push(at.elapsed());
+        let at = Instant::now();
+        let built = cuba_lambda::AwsClients::new(&config);
+        clients.push(at.elapsed());
+        drop(built);
+    }
+    println!();
+    println!(
+        "AWS SDK config load: {} (median of 20); building the clients: {}",
+        ms(median(loads)),
+        ms(median(clients))
+    );
+
     println!();
     println!("| artefact (arm64, `make package`) | zip size |");
     println!("|---|---:|");

@@ -1,6 +1,7 @@
 //! The rule language: rules are JSON documents, parsed here into types that can only hold a
 //! valid rule, and evaluated by pure functions. Storage and delivery live elsewhere.
 
+mod index;
 pub mod language;
 mod pattern;
 mod template;
@@ -11,6 +12,7 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+pub use index::RuleIndex;
 pub use pattern::{Clause, Comparison, FieldPath, Pattern, Test, pattern_from_map};
 pub use template::{
     DEFAULT_PLACEHOLDER_CHARS, MAX_PLACEHOLDER_CHARS, MESSAGE_MAX_CHARS, MessageTemplate,
@@ -198,10 +200,11 @@ fn number(x: f64) -> Value {
 /// document may take it.
 pub const SMS_BUDGET_RULE: &str = "sms-budget";
 
-/// The rules in force. Ids are unique.
+/// The rules in force, indexed by event type. Ids are unique.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    index: RuleIndex,
 }
 
 impl RuleSet {
@@ -243,7 +246,7 @@ impl RuleSet {
             }
         }
         if problems.is_empty() {
-            Ok(RuleSet { rules })
+            Ok(RuleSet::from_rules(rules))
         } else {
             Err(InvalidDocument(problems))
         }
@@ -251,7 +254,8 @@ impl RuleSet {
 
     /// Rules already validated one by one (e.g. read from the rule store, keyed by id).
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
-        RuleSet { rules }
+        let index = RuleIndex::build(rules.iter().map(|r| (r.enabled, &r.when)));
+        RuleSet { rules, index }
     }
 
     pub fn default_rules() -> Result<RuleSet, InvalidDocument> {
@@ -266,10 +270,13 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id.as_str() == id)
     }
 
-    /// Enabled rules whose `when` matches the event's view.
+    /// Enabled rules whose `when` matches the event's view, in rule-set order. Only the rules
+    /// the index files under the event's type (or under no type) are tried.
     pub fn triggered_by<'a>(&'a self, view: &'a Value) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.rules
-            .iter()
+        self.index
+            .candidates(view)
+            .into_iter()
+            .filter_map(|position| self.rules.get(position as usize))
             .filter(move |r| r.enabled && r.when.matches(view))
     }
 }
