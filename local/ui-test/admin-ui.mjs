@@ -13,13 +13,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
+import { env, launch } from "./browser.mjs";
 const base = env("CUBA_UI_BASE");
 const adminToken = env("CUBA_UI_ADMIN_TOKEN");
 const admin = env("CUBA_UI_ADMIN");
@@ -71,13 +65,7 @@ async function reloadUntil(page, selector, seconds) {
   }
 }
 
-const browser = await chromium.launch({
-  executablePath: env("CUBA_TEST_CHROMIUM"),
-  headless: true,
-  // This machine's network is closed: without these Chromium keeps dialling Google.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const dialogs = [];
 const pageErrors = [];
 try {

@@ -8,13 +8,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
+import { env, launch, signIn } from "./browser.mjs";
 const base = env("CUBA_UI_BASE");
 const adminToken = env("CUBA_UI_ADMIN_TOKEN");
 const artifacts = env("CUBA_UI_ARTIFACTS");
@@ -102,12 +96,7 @@ async function previewCount(page, alerts) {
   return page.textContent("#preview-count");
 }
 
-const browser = await chromium.launch({
-  executablePath: env("CUBA_TEST_CHROMIUM"),
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const pageErrors = [];
 const foreign = [];
 try {
@@ -120,10 +109,7 @@ try {
   });
 
   log("sign in; the stack starts with no rules");
-  await page.goto(`${base}/admin/`);
-  await page.fill("#token", adminToken);
-  await page.click("#sign-in");
-  await page.waitForSelector("#activity-chart svg");
+  await signIn(page, base, adminToken);
   assert.equal((await adminApi("GET", "/rules")).body.rules.length, 0);
 
   for (const seed of seeds) {
@@ -259,10 +245,7 @@ try {
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const small = await phone.newPage();
   small.on("pageerror", (error) => pageErrors.push(String(error)));
-  await small.goto(`${base}/admin/`);
-  await small.fill("#token", adminToken);
-  await small.click("#sign-in");
-  await small.waitForSelector("#activity-chart svg");
+  await signIn(small, base, adminToken);
   await small.goto(`${base}/admin/#/rules/ui-two-payments`);
   await small.waitForSelector("#rule-builder #clause-0-field");
   await small.waitForFunction(() => document.querySelector("#preview-count")?.dataset.state === "done");

@@ -154,36 +154,27 @@ impl<'a> Settings<'a> {
             .collect())
     }
 
-    /// How long a function keeps rules and schemas before re-reading the stores.
-    /// `CUBA_SECRETS_CACHE_SECONDS`: how long token keys read from Secrets Manager are kept.
-    pub fn secrets_cache_ttl(&self) -> Result<Duration, ConfigError> {
-        match self.optional(env::SECRETS_CACHE_SECONDS) {
-            None => Ok(DEFAULT_SECRETS_CACHE),
+    /// A duration in (possibly fractional) seconds from `name`, or `default` when unset.
+    fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
             Some(v) => v
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(Duration::from_secs_f64)
-                .ok_or(ConfigError::Invalid(
-                    env::SECRETS_CACHE_SECONDS,
-                    "a number of seconds",
-                )),
+                .ok_or(ConfigError::Invalid(name, "a number of seconds")),
         }
     }
 
+    /// `CUBA_SECRETS_CACHE_SECONDS`: how long token keys read from Secrets Manager are kept.
+    pub fn secrets_cache_ttl(&self) -> Result<Duration, ConfigError> {
+        self.seconds(env::SECRETS_CACHE_SECONDS, DEFAULT_SECRETS_CACHE)
+    }
+
+    /// How long a function keeps rules and schemas before re-reading the stores.
     pub fn rules_cache_ttl(&self) -> Result<Duration, ConfigError> {
-        match self.optional(env::RULES_CACHE_SECONDS) {
-            None => Ok(DEFAULT_RULES_CACHE),
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64)
-                .ok_or(ConfigError::Invalid(
-                    env::RULES_CACHE_SECONDS,
-                    "a number of seconds",
-                )),
-        }
+        self.seconds(env::RULES_CACHE_SECONDS, DEFAULT_RULES_CACHE)
     }
 
     /// The SMS limits: each variable, when set, replaces its default.
