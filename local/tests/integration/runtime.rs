@@ -460,7 +460,14 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         1.0,
         "{metrics:?}"
     );
-    assert_eq!(metric_total(&metrics, "Alerts", &[("Status", "sent")]), 1.0);
+    assert_eq!(
+        metric_total(
+            &metrics,
+            "Alerts",
+            &[("Action", "sms_user"), ("Status", "sent")]
+        ),
+        1.0
+    );
     assert_eq!(
         metric_total(&metrics, "Alerts", &[("Status", "already_settled")]),
         1.0
@@ -525,6 +532,15 @@ async fn absence_check_consumes_an_sqs_batch() {
         "{metrics:?}"
     );
     assert_eq!(metric_total(&metrics, "AbsenceCheckFailures", &[]), 1.0);
+    assert_eq!(
+        metric_total(
+            &metrics,
+            "Alerts",
+            &[("Action", "notify_operator"), ("Status", "sent")]
+        ),
+        1.0,
+        "{metrics:?}"
+    );
     let alerts = t.operator_alerts(Duration::from_secs(10)).await;
     assert!(
         alerts.iter().any(

@@ -8,13 +8,15 @@ use crate::alerting::{AlertDispatcher, Dispatched};
 use crate::decision::{Decision, Firing, RuleMemory, StateClaim, Viewed, decide};
 use crate::domain::StoredEvent;
 use crate::ports::{EventStore, PortError, RuleState};
-use crate::rules::{Condition, Rule, RuleId};
+use crate::rules::{Action, Condition, Rule, RuleId};
 use crate::source::RuleSource;
 
 /// What one rule did for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleOutcome {
     pub rule_id: RuleId,
+    /// What the rule does when it fires (for counting alerts by action).
+    pub action: Action,
     pub dispatched: Dispatched,
 }
 
@@ -69,6 +71,7 @@ impl RuleEvaluator {
                 .await?;
             outcomes.push(RuleOutcome {
                 rule_id: rule.id.clone(),
+                action: rule.action,
                 dispatched,
             });
         }

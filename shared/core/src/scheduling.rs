@@ -9,6 +9,7 @@ use crate::decision::{AbsenceDecision, RuleMemory, StateClaim, Viewed, decide_ab
 use crate::domain::Millis;
 use crate::evaluation::alert_of;
 use crate::ports::{AbsenceScheduler, EventStore, PortError, RuleState};
+use crate::rules::Action;
 use crate::source::RuleSource;
 
 /// What running a check did.
@@ -18,8 +19,8 @@ pub enum AbsenceOutcome {
     Requeued { delay_seconds: u32 },
     /// The expected event arrived in time.
     Satisfied,
-    /// Nothing arrived: the alert was dispatched (or had been already).
-    Fired(Dispatched),
+    /// Nothing arrived: the alert (of the rule's action) was dispatched (or had been already).
+    Fired(Dispatched, Action),
     /// Nothing arrived, but the rule fired for this user within its cooldown: no alert.
     CoolingDown,
     /// The rule was deleted, disabled or changed kind since the check was scheduled.
@@ -85,6 +86,7 @@ impl AbsenceChecker {
                     self.dispatcher
                         .dispatch(&alert_of(rule, trigger, firing))
                         .await?,
+                    rule.action,
                 ))
             }
         }

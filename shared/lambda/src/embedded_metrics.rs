@@ -3,7 +3,7 @@
 //! metric set to stdout at the end of each invocation (CloudWatch turns them into metrics in
 //! namespace `Cuba`, no API call, no extra latency). Every metric carries the `Function`
 //! dimension; the others are bounded sets (an error code, a violation kind, a rule id, an alert
-//! status, a check outcome), never a user.
+//! action and status, a check outcome), never a user.
 
 use metrics_cloudwatch_embedded::{Builder, Collector};
 
@@ -23,7 +23,8 @@ pub mod names {
     pub const VIOLATIONS: &str = "Violations";
     /// Dimension `Rule`.
     pub const RULES_FIRED: &str = "RulesFired";
-    /// Dimension `Status`: sent, undeliverable, suppressed, unconfirmed, already_settled, in_flight.
+    /// Dimensions `Action` (sms_user, notify_operator) and `Status` (sent, undeliverable,
+    /// suppressed, unconfirmed, already_settled, in_flight).
     pub const ALERTS: &str = "Alerts";
     /// Dimension `Outcome`.
     pub const ABSENCE_CHECKS: &str = "AbsenceChecks";

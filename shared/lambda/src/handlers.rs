@@ -12,6 +12,7 @@ use cuba_core::alert::AlertStatus;
 use cuba_core::alerting::Dispatched;
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::processing::Processed;
+use cuba_core::rules::Action;
 use cuba_core::scheduling::AbsenceOutcome;
 
 use crate::embedded_metrics::names;
@@ -123,7 +124,7 @@ fn chrono_millis_ago(at: &chrono::DateTime<chrono::Utc>) -> f64 {
     now.saturating_sub(then) as f64
 }
 
-fn alert_metric(dispatched: &Dispatched) {
+fn alert_metric(dispatched: &Dispatched, action: Action) {
     let status = match dispatched {
         Dispatched::Delivered(delivery) => match delivery.status() {
             AlertStatus::Sent => "sent",
@@ -135,7 +136,11 @@ fn alert_metric(dispatched: &Dispatched) {
         Dispatched::AlreadySettled => "already_settled",
         Dispatched::InFlight => "in_flight",
     };
-    metrics::counter!(names::ALERTS, "Status" => status).increment(1);
+    let action = match action {
+        Action::SmsUser => "sms_user",
+        Action::NotifyOperator { .. } => "notify_operator",
+    };
+    metrics::counter!(names::ALERTS, "Action" => action, "Status" => status).increment(1);
 }
 
 fn count_processed(processed: &Processed) {
@@ -148,7 +153,7 @@ fn count_processed(processed: &Processed) {
                     metrics::counter!(names::RULES_FIRED, "Rule" => outcome.rule_id.as_str().to_owned())
                         .increment(1);
                 }
-                alert_metric(&outcome.dispatched);
+                alert_metric(&outcome.dispatched, outcome.action);
             }
         }
         Processed::Invalid(violations) => {
@@ -164,8 +169,8 @@ fn count_absence_check(check: &AbsenceCheck, outcome: &AbsenceOutcome) {
     let name = match outcome {
         AbsenceOutcome::Requeued { .. } => "requeued",
         AbsenceOutcome::Satisfied => "satisfied",
-        AbsenceOutcome::Fired(dispatched) => {
-            alert_metric(dispatched);
+        AbsenceOutcome::Fired(dispatched, action) => {
+            alert_metric(dispatched, *action);
             "fired"
         }
         AbsenceOutcome::CoolingDown => "cooling_down",

@@ -13,7 +13,7 @@ use cuba_core::domain::{EventId, PhoneNumber, UserId};
 use cuba_core::error_log::ErrorStatus;
 use cuba_core::ports::{AlertLedger, DocumentStore, ErrorLog, EventStore, RuleState};
 use cuba_core::processing::{Processed, ReplayOutcome};
-use cuba_core::rules::{Action, RuleId, RuleSet};
+use cuba_core::rules::{Action, RuleId, RuleSet, Severity};
 use cuba_core::scheduling::AbsenceOutcome;
 use cuba_core::schemas::SchemaSet;
 use serde_json::json;
@@ -115,7 +115,7 @@ async fn an_absence_check_fires_unless_feedback_arrives_in_time() {
     };
     assert!(matches!(
         outcomes[0],
-        Ok(AbsenceOutcome::Fired(Dispatched::Delivered(_)))
+        Ok(AbsenceOutcome::Fired(Dispatched::Delivered(_), _))
     ));
     assert_eq!(outcomes[1], Ok(AbsenceOutcome::Satisfied));
     let alerts = w.ports.notifier.operator_alerts();
@@ -128,7 +128,12 @@ async fn an_absence_check_fires_unless_feedback_arrives_in_time() {
     // A redelivered check finds the alert settled.
     assert_eq!(
         w.checker.run(&queued[0].check).await,
-        Ok(AbsenceOutcome::Fired(Dispatched::AlreadySettled))
+        Ok(AbsenceOutcome::Fired(
+            Dispatched::AlreadySettled,
+            Action::NotifyOperator {
+                severity: Severity::Warning
+            }
+        ))
     );
     assert_eq!(w.ports.notifier.operator_alerts().len(), 1);
 }
@@ -151,7 +156,7 @@ async fn an_absence_cooldown_makes_one_alert_of_a_run_of_unanswered_payments() {
     }
     let fired = outcomes
         .iter()
-        .filter(|o| matches!(o, AbsenceOutcome::Fired(_)))
+        .filter(|o| matches!(o, AbsenceOutcome::Fired(..)))
         .count();
     let quiet = outcomes
         .iter()
@@ -162,7 +167,12 @@ async fn an_absence_cooldown_makes_one_alert_of_a_run_of_unanswered_payments() {
     // A redelivery of the check that fired finds its alert settled; the others stay quiet.
     assert_eq!(
         w.checker.run(&queued[0].check).await,
-        Ok(AbsenceOutcome::Fired(Dispatched::AlreadySettled))
+        Ok(AbsenceOutcome::Fired(
+            Dispatched::AlreadySettled,
+            Action::NotifyOperator {
+                severity: Severity::Warning
+            }
+        ))
     );
     assert_eq!(
         w.checker.run(&queued[1].check).await,
