@@ -139,7 +139,13 @@ async function api(method, path, body, options = {}) {
     return { status: 0, body: { error: { code: "network_error", message: String(e) } } };
   }
   let parsed = null;
-  const text = await response.text();
+  let text;
+  try {
+    text = await response.text();
+  } catch (e) {
+    // Cancelled (or cut off) while the body was arriving.
+    return { status: 0, body: { error: { code: "network_error", message: String(e) } } };
+  }
   if (text) {
     try {
       parsed = JSON.parse(text);

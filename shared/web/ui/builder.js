@@ -842,7 +842,8 @@ async function renderEditor(main, id) {
   let inFlight = null;
   const schedulePreview = () => {
     clearTimeout(timer);
-    timer = setTimeout(runPreview, PREVIEW_DEBOUNCE_MS);
+    // A preview cut short by a newer edit or by leaving the page is simply dropped.
+    timer = setTimeout(() => runPreview().catch(() => {}), PREVIEW_DEBOUNCE_MS);
   };
   const runPreview = async () => {
     if (inFlight) inFlight.abort();
