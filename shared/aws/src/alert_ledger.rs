@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::browse::hour_of;
 use crate::items::{Item, Retention, condition_held, corrupt, read_item, unavailable, value};
+// `unsettled`'s one value: in flight at once are the alerts of a few seconds, a volume one
+// partition carries with room to spare (though every alert writes it about three times).
+use crate::partition_keys::UNSETTLED_ALERTS as UNSETTLED;
 use cuba_core::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::domain::Millis;
 use cuba_core::ports::{AlertLedger, PortError};
@@ -15,10 +18,6 @@ use cuba_core::ports::{AlertLedger, PortError};
 /// The sparse index of unsettled alerts, by lease end: what the sweeper reads. Only `pending`
 /// and `sending` items carry its key attribute, so it holds exactly the alerts in flight.
 pub const ALERTS_UNSETTLED_INDEX: &str = "by_lease";
-
-/// The one value of `unsettled`. (In flight at once are the alerts of a few seconds, a volume
-/// one partition carries with room to spare.)
-const UNSETTLED: &str = "u";
 
 /// An alerts-table item: the entry operators browse, plus what only the table needs.
 #[derive(Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use cuba_core::ports::{Browse, PortError};
 
 /// The bucket an item is indexed under in the `by_hour` indexes: whole hours since the epoch.
 pub fn hour_of(at: Millis) -> u64 {
-    at.0 / 3_600_000
+    crate::partition_keys::hour_bucket(at)
 }
 
 /// Where a listing stopped: the hour bucket (for cross-partition walks) and the last key read.

@@ -8,6 +8,7 @@ mod documents;
 mod error_log;
 mod events;
 mod items;
+pub mod partition_keys;
 mod profiles;
 mod rule_state;
 #[cfg(feature = "secrets")]

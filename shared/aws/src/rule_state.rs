@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, condition_held, corrupt, read_item, value};
+use crate::partition_keys::{cooldown as cooldown_key, first_marker as first_key};
 use cuba_core::domain::{EventId, Millis, UserId};
 use cuba_core::ports::{PortError, RuleState};
 use cuba_core::rules::RuleId;
@@ -29,14 +30,6 @@ struct CooldownRow {
     cooldown_until: Millis,
     /// Seconds since the epoch: DynamoDB's TTL attribute.
     expires_at: u64,
-}
-
-fn first_key(rule: &RuleId, user: UserId) -> String {
-    format!("first#{rule}#{user}")
-}
-
-fn cooldown_key(rule: &RuleId, user: UserId) -> String {
-    format!("cooldown#{rule}#{user}")
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, condition_held, corrupt, read_item, value};
+use crate::partition_keys::{sms_budget, sms_quota as quota_key};
 use cuba_core::alert::AlertId;
 use cuba_core::domain::{DAY_MILLIS, Millis};
 use cuba_core::ports::{PortError, SmsQuota, SmsQuotas};
@@ -25,13 +26,6 @@ struct QuotaRow {
     version: u64,
     /// Seconds since the epoch: DynamoDB's TTL attribute, a day after the last count.
     expires_at: u64,
-}
-
-fn quota_key(quota: &SmsQuota) -> String {
-    match quota {
-        SmsQuota::User(user) => format!("sms#user#{user}"),
-        SmsQuota::Phone(phone) => format!("sms#phone#{}", phone.as_str()),
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -106,7 +100,7 @@ impl SmsQuotas for DynamoSmsQuotas {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", value(format!("sms#budget#{day}"))?)
+            .key("pk", value(sms_budget(day))?)
             .update_expression("ADD sent :one SET expires_at = :expires")
             .condition_expression("attribute_not_exists(sent) OR sent < :budget")
             .expression_attribute_values(":one", value(1u32)?)

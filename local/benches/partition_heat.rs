@@ -1,0 +1,154 @@
+//! Partition heat of today's design: one synthetic minute at 10,000 events/s from 1 million
+//! users (Zipf-distributed activity, exponent 1), 10% of events bill payments, every user new
+//! (so each user's first payment in the minute fires the first-payment SMS). For each event the
+//! writes and reads the pipeline makes are keyed with the adapters' own key functions
+//! (`cuba_aws::partition_keys`, `AlertId`), and the hottest partition key of every table and
+//! index is printed in writes/s and reads/s against DynamoDB's per-partition limits (1,000 write
+//! units/s, 3,000 read units/s; an item of up to 1 KB is one write unit, a read of up to 4 KB half
+//! a unit eventually consistent). Issue 10 asks for every figure under half the limit: this is
+//! the "before" to measure its changes against. Run with `cargo bench -p cuba-local --bench
+//! partition_heat` (`make bench` runs it).
+
+use std::collections::HashMap;
+
+use cuba_aws::partition_keys::{
+    UNSETTLED_ALERTS, cooldown, first_marker, hour_bucket, sms_budget, sms_quota,
+};
+use cuba_core::alert::AlertId;
+use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::ports::SmsQuota;
+use cuba_core::rules::RuleId;
+
+const EVENTS_PER_SECOND: u64 = 10_000;
+const SECONDS: u64 = 60;
+const USERS: u64 = 1_000_000;
+const BILL_SHARE_PERCENT: u64 = 10;
+
+/// Write and read units per partition key, per table or index.
+#[derive(Default)]
+struct Heat {
+    writes: HashMap<String, HashMap<String, f64>>,
+    reads: HashMap<String, HashMap<String, f64>>,
+}
+
+impl Heat {
+    fn write(&mut self, table: &str, key: impl ToString, units: f64) {
+        *self
+            .writes
+            .entry(table.to_owned())
+            .or_default()
+            .entry(key.to_string())
+            .or_default() += units;
+    }
+
+    fn read(&mut self, table: &str, key: impl ToString, units: f64) {
+        *self
+            .reads
+            .entry(table.to_owned())
+            .or_default()
+            .entry(key.to_string())
+            .or_default() += units;
+    }
+}
+
+/// Zipf(1) over `n` users by inverse transform on the harmonic series' continuous
+/// approximation: rank ≈ exp(u · ln n).
+struct Zipf {
+    state: u64,
+    n: f64,
+}
+
+impl Zipf {
+    fn next(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let u = (self.state >> 11) as f64 / (1u64 << 53) as f64;
+        ((u * self.n.ln()).exp() as u64).clamp(1, self.n as u64)
+    }
+}
+
+fn main() {
+    let mut zipf = Zipf {
+        state: 0x2545_F491_4F6C_DD1D,
+        n: USERS as f64,
+    };
+    let first_rule = RuleId::parse("first-bill-payment").expect("a rule id");
+    let burst_rule = RuleId::parse("bill-payment-burst").expect("a rule id");
+    let start = Millis(1_795_600_000_000);
+    let mut heat = Heat::default();
+    let mut paid_before: HashMap<u64, u32> = HashMap::new();
+    let total = EVENTS_PER_SECOND * SECONDS;
+    for i in 0..total {
+        let user = UserId(zipf.next());
+        let at = Millis(start.0 + i * 1000 / EVENTS_PER_SECOND);
+        let id = EventId::generate();
+        // Ingest: one conditional put; the item (~0.5 KB) and its local index entry sit on the
+        // user's partition, its by_hour entry on the hour's.
+        heat.write("events (user)", user.0, 2.0);
+        heat.write("events by_hour", hour_bucket(at), 1.0);
+        // The stream consumer marks nothing for a valid event; rules that match read on.
+        if i % 100 < BILL_SHARE_PERCENT {
+            // First-payment rule: a conditional put of the marker (a failed one costs a unit too).
+            heat.write("rule state", first_marker(&first_rule, user), 1.0);
+            // Burst rule: the user's window, read from the local index (a few KB: 1 unit).
+            heat.read("events (user)", user.0, 1.0);
+            // Absence rule: the check (from SQS later) reads the user's events after the trigger.
+            heat.read("events (user)", user.0, 1.0);
+            let count = paid_before.entry(user.0).or_default();
+            *count += 1;
+            if *count == 1 {
+                // The first payment fires: claim, sending, settled (3 writes of the ledger item
+                // and of each index holding it), and the SMS quotas and daily budget.
+                let alert = AlertId::for_trigger(&first_rule, user, &id);
+                for _ in 0..3 {
+                    heat.write("alerts (alert_id)", alert.as_str(), 1.0);
+                    heat.write("alerts by_user", user.0, 1.0);
+                    heat.write("alerts by_rule", first_rule.as_str(), 1.0);
+                    heat.write("alerts by_hour", hour_bucket(at), 1.0);
+                }
+                // Into the sparse index at the claim, moved at sending, out at the settle.
+                heat.write("alerts by_lease", UNSETTLED_ALERTS, 3.0);
+                heat.write("rule state", sms_quota(&SmsQuota::User(user)), 1.0);
+                heat.write("rule state", format!("sms#phone#of-{}", user.0), 1.0);
+                heat.write("rule state", sms_budget(at.utc_day()), 1.0);
+            }
+            if *count == 5 {
+                heat.write("rule state", cooldown(&burst_rule, user), 1.0);
+            }
+        }
+    }
+    println!(
+        "One minute at {EVENTS_PER_SECOND} events/s from {USERS} Zipf users, {BILL_SHARE_PERCENT}% bill payments ({} distinct payers):",
+        paid_before.len()
+    );
+    println!();
+    println!(
+        "| table or index | hottest partition key | writes/s | reads/s | of the limit (1,000 W / 3,000 R) |"
+    );
+    println!("|---|---|---:|---:|---:|");
+    let mut tables: Vec<&String> = heat.writes.keys().chain(heat.reads.keys()).collect();
+    tables.sort();
+    tables.dedup();
+    for table in tables {
+        let hottest = |units: Option<&HashMap<String, f64>>| {
+            units
+                .into_iter()
+                .flatten()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(k, v)| (k.clone(), v / SECONDS as f64))
+        };
+        let (wkey, w) = hottest(heat.writes.get(table)).unwrap_or_default();
+        let (rkey, r) = hottest(heat.reads.get(table)).unwrap_or_default();
+        let key = if w / 1000.0 >= r / 3000.0 { wkey } else { rkey };
+        let share = (w / 1000.0).max(r / 3000.0) * 100.0;
+        let verdict = if share >= 100.0 {
+            "over"
+        } else if share >= 50.0 {
+            "over half"
+        } else {
+            "ok"
+        };
+        println!("| {table} | `{key}` | {w:.0} | {r:.0} | {share:.0}% ({verdict}) |");
+    }
+}
