@@ -15,7 +15,7 @@ use cuba_aws::partition_keys::{
     UNSETTLED_ALERTS, cooldown, first_marker, hour_bucket, sms_budget, sms_quota,
 };
 use cuba_core::alert::AlertId;
-use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::domain::{EventId, Millis, PhoneNumber, UserId};
 use cuba_core::ports::SmsQuota;
 use cuba_core::rules::RuleId;
 
@@ -110,7 +110,10 @@ fn main() {
                 // Into the sparse index at the claim, moved at sending, out at the settle.
                 heat.write("alerts by_lease", UNSETTLED_ALERTS, 3.0);
                 heat.write("rule state", sms_quota(&SmsQuota::User(user)), 1.0);
-                heat.write("rule state", format!("sms#phone#of-{}", user.0), 1.0);
+                // Every user names a number of their own here (SMS pumping is the other case).
+                let phone = PhoneNumber::parse(&format!("+1555{:07}", user.0 % 10_000_000))
+                    .expect("a well-formed number");
+                heat.write("rule state", sms_quota(&SmsQuota::Phone(phone)), 1.0);
                 heat.write("rule state", sms_budget(at.utc_day()), 1.0);
             }
             if *count == 5 {
