@@ -117,12 +117,16 @@ pub fn preview(
             text: alert.text.clone(),
         });
     }
-    let (trigger, view) = events
+    // Newest first, so only the events after the last match get a view built.
+    let mut in_span: Vec<&StoredEvent> = events
         .iter()
         .filter(|e| (from..=to).contains(&e.received_at))
+        .collect();
+    in_span.sort_by(|a, b| (b.received_at, b.id.as_str()).cmp(&(a.received_at, a.id.as_str())));
+    let (trigger, view) = in_span
+        .into_iter()
         .map(|e| (e, e.view()))
-        .filter(|(_, view)| rule.when.matches(view))
-        .max_by_key(|(e, _)| (e.received_at, e.id.as_str().to_owned()))?;
+        .find(|(_, view)| rule.when.matches(view))?;
     let totals = match &rule.condition {
         Condition::Window(window) => {
             let opens_after = window.starts_after(trigger.received_at);

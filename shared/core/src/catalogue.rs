@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::{EventType, Millis, StoredEvent};
 use crate::rules::language::{EVENT_KINDS, EventKindSpec};
-use crate::schemas::SchemaSet;
+use crate::schemas::{Schema, SchemaSet};
 
 /// How deep nested objects are listed: deeper fields can still be typed by hand.
 const MAX_FIELD_DEPTH: usize = 4;
@@ -45,7 +45,8 @@ pub struct EventTypeEntry {
 }
 
 /// Builds the catalogue: every type among `recent` and every exactly named type in the
-/// registry's `documents` (its enabled schema documents), most seen first.
+/// `registry` (whose JSON Schemas `documents`, its enabled schema documents, hold), most seen
+/// first.
 pub fn event_types(
     documents: &[Value],
     registry: &SchemaSet,
@@ -63,10 +64,8 @@ pub fn event_types(
         .into_iter()
         .map(|(t, (count, newest))| (t, count, Some(newest)))
         .collect();
-    for document in documents {
-        if let Some(t) = exact_type(document.get("match"))
-            && !types.iter().any(|(known, _, _)| *known == t)
-        {
+    for t in registry.schemas().iter().filter_map(Schema::exact_type) {
+        if !types.iter().any(|(known, _, _)| *known == t) {
             types.push((t, 0, None));
         }
     }
@@ -104,29 +103,6 @@ pub fn event_types(
         .collect();
     entries.sort_by(|a, b| b.seen.cmp(&a.seen).then_with(|| a.label.cmp(&b.label)));
     entries
-}
-
-/// A registry `match` naming one type exactly (no `*`).
-fn exact_type(matcher: Option<&Value>) -> Option<EventType> {
-    let m = matcher?.as_object()?;
-    let text = |name: &str| {
-        m.get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.contains('*'))
-            .map(str::to_owned)
-    };
-    match m.get("kind")?.as_str()? {
-        "activity" => Some(EventType::Activity {
-            noun: text("noun")?,
-            verb: text("verb")?,
-        }),
-        "web" => Some(EventType::Web {
-            category: Some(text("category")?),
-            name: text("name")?,
-        }),
-        "feedback" => Some(EventType::Feedback),
-        _ => None,
-    }
 }
 
 fn pattern_of(event_type: &EventType) -> Option<(&'static EventKindSpec, Map<String, Value>)> {

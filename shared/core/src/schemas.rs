@@ -147,6 +147,26 @@ impl TypeMatch {
         }
     }
 
+    /// The one event type this match names, when it names it without a `*`.
+    fn exact(&self) -> Option<EventType> {
+        match self {
+            TypeMatch::Activity { noun, verb } if noun.is_exact() && verb.is_exact() => {
+                Some(EventType::Activity {
+                    noun: noun.0.clone(),
+                    verb: verb.0.clone(),
+                })
+            }
+            TypeMatch::Web { category, name } if category.is_exact() && name.is_exact() => {
+                Some(EventType::Web {
+                    category: Some(category.0.clone()),
+                    name: name.0.clone(),
+                })
+            }
+            TypeMatch::Feedback => Some(EventType::Feedback),
+            _ => None,
+        }
+    }
+
     /// Exact matches first, then the most literal characters: `link click` beats `* click`.
     fn specificity(&self) -> (usize, usize) {
         let parts: Vec<&NamePattern> = match self {
@@ -292,6 +312,11 @@ impl Schema {
             }),
             _ => Err(InvalidDocument(problems)),
         }
+    }
+
+    /// The event type the schema covers, when its `match` names exactly one.
+    pub fn exact_type(&self) -> Option<EventType> {
+        self.type_match.exact()
     }
 
     pub fn reference(&self) -> SchemaRef {
@@ -467,6 +492,11 @@ impl SchemaSet {
 
     pub fn is_empty(&self) -> bool {
         self.schemas.is_empty()
+    }
+
+    /// The schemas in force, most specific first.
+    pub fn schemas(&self) -> &[Schema] {
+        &self.schemas
     }
 
     /// The schema that governs `event_type`: the most specific match.

@@ -175,6 +175,19 @@ pub struct ConditionSpec {
     pub needs_one_of: &'static [&'static str],
 }
 
+/// Both repeating conditions take a cooldown; only what its absence means differs.
+const fn cooldown(default: &'static str) -> ConditionField {
+    ConditionField {
+        name: "cooldown_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(0),
+        max: Some(MAX_COOLDOWN_SECONDS),
+        default: Some(default),
+        meaning: "after firing, the rule stays quiet for the user this long",
+    }
+}
+
 const WINDOW_FIELDS: &[ConditionField] = &[
     ConditionField {
         name: "seconds",
@@ -203,15 +216,7 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         default: None,
         meaning: "a numeric field the window's events must add up to at least a threshold",
     },
-    ConditionField {
-        name: "cooldown_seconds",
-        input: FieldInput::Seconds,
-        required: false,
-        min: Some(0),
-        max: Some(MAX_COOLDOWN_SECONDS),
-        default: Some("the window's length"),
-        meaning: "after firing, the rule stays quiet for the user this long",
-    },
+    cooldown("the window's length"),
 ];
 
 const ABSENCE_FIELDS: &[ConditionField] = &[
@@ -233,15 +238,7 @@ const ABSENCE_FIELDS: &[ConditionField] = &[
         default: None,
         meaning: "the event whose absence fires the rule",
     },
-    ConditionField {
-        name: "cooldown_seconds",
-        input: FieldInput::Seconds,
-        required: false,
-        min: Some(0),
-        max: Some(MAX_COOLDOWN_SECONDS),
-        default: Some("0 (none)"),
-        meaning: "after firing, the rule stays quiet for the user this long",
-    },
+    cooldown("0 (none)"),
 ];
 
 pub const CONDITIONS: &[ConditionSpec] = &[

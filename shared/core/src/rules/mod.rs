@@ -271,13 +271,14 @@ impl RuleSet {
     }
 
     /// Enabled rules whose `when` matches the event's view, in rule-set order. Only the rules
-    /// the index files under the event's type (or under no type) are tried.
+    /// the index files under the event's type (or under no type) are tried; it files enabled
+    /// rules only.
     pub fn triggered_by<'a>(&'a self, view: &'a Value) -> impl Iterator<Item = &'a Rule> + 'a {
         self.index
             .candidates(view)
             .into_iter()
             .filter_map(|position| self.rules.get(position as usize))
-            .filter(move |r| r.enabled && r.when.matches(view))
+            .filter(move |r| r.when.matches(view))
     }
 }
 
