@@ -6,7 +6,6 @@
 //! (a refused event, a stream batch of one REMOVE record, the UI page): that median is the
 //! runtime's and Cuba's own time per invocation. Run with `make bench` (it builds the binaries).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -20,7 +19,9 @@ use cuba_local::runner::{
     self, ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, RULES_FUNCTION, RunningStack,
     SWEEPER_FUNCTION, StackOptions,
 };
-use cuba_local::runtime_api::{Answer, RuntimeApi, fixture, http_request};
+use cuba_local::runtime_api::{
+    Answer, RuntimeApi, against_moto, fixture, http_request, stored_event_image,
+};
 use serde_json::{Value, json};
 
 const WARM_RUNS: usize = 200;
@@ -66,10 +67,7 @@ async fn start(
     logical_id: &str,
     binary: &Path,
 ) -> Result<(Running, Duration)> {
-    let mut vars: BTreeMap<String, String> = stack.function_env[logical_id].clone();
-    vars.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
-    vars.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
-    vars.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+    let vars = against_moto(&stack.function_env[logical_id], endpoint);
     let name = binary
         .file_name()
         .and_then(|n| n.to_str())
@@ -145,18 +143,7 @@ async fn main() -> Result<()> {
         .as_str()
         .ok_or_else(|| anyhow!("no id: {posted}"))?;
     let table = &stack.function_env[RULES_FUNCTION]["CUBA_EVENTS_TABLE"];
-    let items = aws_sdk_dynamodb::Client::new(&sdk)
-        .scan()
-        .table_name(table)
-        .send()
-        .await?
-        .items
-        .unwrap_or_default();
-    let item = items
-        .into_iter()
-        .find(|i| i.get("id").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(event_id))
-        .ok_or_else(|| anyhow!("the event is not stored"))?;
-    let image = serde_json::to_value(serde_dynamo::Item::from(item))?;
+    let image = stored_event_image(&sdk, table, event_id).await?;
     let mut insert = fixture("dynamodb-stream-batch.json");
     let mut remove = insert.clone();
     if let Some(records) = insert["Records"].as_array_mut() {

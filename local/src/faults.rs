@@ -87,11 +87,7 @@ impl FaultLog {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use crate::lock;
 
 /// SplitMix64: small, seedable, and good enough to spread faults.
 #[derive(Debug)]

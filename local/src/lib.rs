@@ -27,3 +27,11 @@ pub async fn moto_sdk_config(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// A lock on data a panicking holder cannot leave half-written (counters, queues of plain
+/// values): a poisoned lock is taken anyway.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -168,12 +168,7 @@ impl RuntimeApi {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding one of these short locks leaves plain data behind: keep going.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use crate::lock;
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
     lock(&shared.first_poll).get_or_insert_with(Instant::now);
@@ -243,6 +238,40 @@ async fn error(
 async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
     *lock(&shared.init_error) = Some(json_or_text(&body));
     StatusCode::ACCEPTED
+}
+
+/// A function's environment for running its binary against moto at `endpoint`: what the
+/// template gives it (`RunningStack::function_env`), plus the endpoint and test credentials.
+pub fn against_moto(
+    function_env: &std::collections::BTreeMap<String, String>,
+    endpoint: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut vars = function_env.clone();
+    vars.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
+    vars.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
+    vars.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+    vars
+}
+
+/// The events-table item of event `id`, as a DynamoDB stream record carries it (`{"S": ..}`):
+/// what a stream batch's images are made of.
+pub async fn stored_event_image(
+    sdk: &aws_types::SdkConfig,
+    table: &str,
+    id: &str,
+) -> Result<Value> {
+    let items = aws_sdk_dynamodb::Client::new(sdk)
+        .scan()
+        .table_name(table)
+        .send()
+        .await?
+        .items
+        .unwrap_or_default();
+    let item = items
+        .into_iter()
+        .find(|i| i.get("id").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(id))
+        .ok_or_else(|| anyhow!("event {id} is not in {table}"))?;
+    Ok(serde_json::to_value(serde_dynamo::Item::from(item))?)
 }
 
 /// A sample of what Lambda sends (`local/tests/fixtures/lambda/{name}`).

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 use crate::harness::{Options, TestStack, bill, unique, wait_until};
@@ -20,7 +19,9 @@ use cuba_local::runner::{
     ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, LOCAL_KID, RULES_FUNCTION, SWEEPER_FUNCTION,
     USER_TOKEN_SECRET,
 };
-use cuba_local::runtime_api::{Answer, RuntimeApi, fixture, http_request, response_json};
+use cuba_local::runtime_api::{
+    Answer, RuntimeApi, against_moto, fixture, http_request, response_json, stored_event_image,
+};
 use cuba_web::auth::{KeyRing, TokenClaims, TokenVerifier};
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,10 +66,7 @@ impl Function {
         bin: &str,
         adjust: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Function {
-        let mut vars = t.stack.function_env[logical_id].clone();
-        vars.insert("AWS_ENDPOINT_URL".into(), t.endpoint.clone());
-        vars.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
-        vars.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+        let mut vars = against_moto(&t.stack.function_env[logical_id], &t.endpoint);
         vars.insert("RUST_LOG".into(), "info".into());
         adjust(&mut vars);
         let api = RuntimeApi::start(bin)
@@ -363,26 +361,6 @@ async fn admin_serves_its_api_and_ui_through_api_gateway() {
     }
 }
 
-/// Every item of a table, as moto holds it.
-async fn items(
-    t: &TestStack,
-    table: &str,
-) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    aws_sdk_dynamodb::Client::new(&t.sdk)
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .expect("scan")
-        .items
-        .unwrap_or_default()
-}
-
-/// An item in the DynamoDB JSON of a stream record (`{"S": "..."}`).
-fn image(item: &std::collections::HashMap<String, AttributeValue>) -> Value {
-    serde_json::to_value(serde_dynamo::Item::from(item.clone())).expect("an item serialises")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn rules_consumes_a_dynamodb_stream_batch() {
     let t = TestStack::start_with(Options {
@@ -394,17 +372,12 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
     let phone = t.register_phone(user).await;
     let id = t.accept("/api/v1/event/", user, &bill(3100)).await;
     let table = t.stack.function_env[RULES_FUNCTION][env::EVENTS_TABLE].clone();
-    let item = items(&t, &table)
+    let item = stored_event_image(&t.sdk, &table, &id)
         .await
-        .into_iter()
-        .find(|i| i.get("id").and_then(|v| v.as_s().ok()) == Some(&id))
         .expect("the event is stored");
-    let keys: Value = {
-        let full = image(&item);
-        json!({"user": full["user"], "id": full["id"]})
-    };
+    let keys = json!({"user": item["user"], "id": item["id"]});
     let mut changed = item.clone();
-    changed.insert("invalid".into(), AttributeValue::Bool(true));
+    changed["invalid"] = json!({"BOOL": true});
 
     let mut batch = fixture("dynamodb-stream-batch.json");
     let stream_arn = t.stack.stream_arn.clone();
@@ -412,12 +385,12 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         record["eventSourceARN"] = json!(stream_arn);
         record["dynamodb"]["Keys"] = keys.clone();
         match record["eventName"].as_str() {
-            Some("INSERT") => record["dynamodb"]["NewImage"] = image(&item),
+            Some("INSERT") => record["dynamodb"]["NewImage"] = item.clone(),
             Some("MODIFY") => {
-                record["dynamodb"]["OldImage"] = image(&item);
-                record["dynamodb"]["NewImage"] = image(&changed);
+                record["dynamodb"]["OldImage"] = item.clone();
+                record["dynamodb"]["NewImage"] = changed.clone();
             }
-            _ => record["dynamodb"]["OldImage"] = image(&item),
+            _ => record["dynamodb"]["OldImage"] = item.clone(),
         }
     }
     let rules = Function::start(&t, RULES_FUNCTION, "rules")
