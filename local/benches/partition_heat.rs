@@ -12,7 +12,8 @@
 use std::collections::HashMap;
 
 use cuba_aws::partition_keys::{
-    UNSETTLED_ALERTS, cooldown, first_marker, hour_bucket, sms_budget, sms_quota,
+    ListingShards, SMS_BUDGET_SHARDS, cooldown, first_marker, listing_bucket, rule_bucket,
+    sms_budget, sms_quota, unsettled_bucket,
 };
 use cuba_core::alert::AlertId;
 use cuba_core::domain::{EventId, Millis, PhoneNumber, UserId};
@@ -77,6 +78,7 @@ fn main() {
     let burst_rule = RuleId::parse("bill-payment-burst").expect("a rule id");
     let start = Millis(1_795_600_000_000);
     let mut heat = Heat::default();
+    let shards = ListingShards::DEFAULT;
     let mut paid_before: HashMap<u64, u32> = HashMap::new();
     let total = EVENTS_PER_SECOND * SECONDS;
     for i in 0..total {
@@ -86,7 +88,11 @@ fn main() {
         // Ingest: one conditional put; the item (~0.5 KB) and its local index entry sit on the
         // user's partition, its by_hour entry on the hour's.
         heat.write("events (user)", user.0, 2.0);
-        heat.write("events by_hour", hour_bucket(at), 1.0);
+        heat.write(
+            "events by_day",
+            listing_bucket(shards, at, &format!("{user}/{id}")),
+            1.0,
+        );
         // The stream consumer marks nothing for a valid event; rules that match read on.
         if i % 100 < BILL_SHARE_PERCENT {
             // First-payment rule: a conditional put of the marker (a failed one costs a unit too).
@@ -104,17 +110,31 @@ fn main() {
                 for _ in 0..3 {
                     heat.write("alerts (alert_id)", alert.as_str(), 1.0);
                     heat.write("alerts by_user", user.0, 1.0);
-                    heat.write("alerts by_rule", first_rule.as_str(), 1.0);
-                    heat.write("alerts by_hour", hour_bucket(at), 1.0);
                 }
+                // The listing indexes project keys only: written once, at the claim.
+                heat.write(
+                    "alerts by_rule",
+                    rule_bucket(shards, &first_rule, alert.as_str()),
+                    1.0,
+                );
+                heat.write(
+                    "alerts by_day",
+                    listing_bucket(shards, at, alert.as_str()),
+                    1.0,
+                );
                 // Into the sparse index at the claim, moved at sending, out at the settle.
-                heat.write("alerts by_lease", UNSETTLED_ALERTS, 3.0);
+                heat.write(
+                    "alerts by_lease",
+                    unsettled_bucket(shards, alert.as_str()),
+                    3.0,
+                );
                 heat.write("rule state", sms_quota(&SmsQuota::User(user)), 1.0);
                 // Every user names a number of their own here (SMS pumping is the other case).
                 let phone = PhoneNumber::parse(&format!("+1555{:07}", user.0 % 10_000_000))
                     .expect("a well-formed number");
                 heat.write("rule state", sms_quota(&SmsQuota::Phone(phone)), 1.0);
-                heat.write("rule state", sms_budget(at.utc_day()), 1.0);
+                let shard = (i % u64::from(SMS_BUDGET_SHARDS)) as u16;
+                heat.write("rule state", sms_budget(at.utc_day(), shard), 1.0);
             }
             if *count == 5 {
                 heat.write("rule state", cooldown(&burst_rule, user), 1.0);

@@ -226,13 +226,24 @@ fn key_schema(value: &Value) -> Result<Vec<KeySchemaElement>> {
 }
 
 fn projection(index: &Value) -> Projection {
-    let kind = index
-        .get("Projection")
+    let projection = index.get("Projection");
+    let kind = projection
         .and_then(|p| p.get("ProjectionType"))
         .and_then(Value::as_str)
         .unwrap_or("ALL");
+    let non_key: Option<Vec<String>> = projection
+        .and_then(|p| p.get("NonKeyAttributes"))
+        .and_then(Value::as_array)
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        });
     Projection::builder()
         .projection_type(ProjectionType::from(kind))
+        .set_non_key_attributes(non_key)
         .build()
 }
 

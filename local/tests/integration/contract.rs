@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use cuba_aws::partition_keys::ListingShards;
 use cuba_aws::{
-    AwsClients, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore, DynamoErrorLog, DynamoEvents,
-    DynamoProfiles, DynamoRuleState, DynamoSmsQuotas,
+    AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore,
+    DynamoErrorLog, DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, DynamoWindows,
 };
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::Millis;
@@ -106,6 +107,31 @@ async fn alert_listing() {
 async fn event_listing() {
     let t = Tables::new().await;
     contract::event_listing(&t.events(), &t.browse(), t.base).await;
+}
+
+/// With few shards, so that shards hold several items (ties included) and a day's merge is
+/// exercised page by page; with the default count, as deployed.
+#[tokio::test]
+async fn long_event_listing() {
+    let t = Tables::new().await;
+    let few = ListingShards::new(3).expect("3 shards");
+    contract::long_event_listing(&t.events().sharded(few), &t.browse().sharded(few), t.base).await;
+    let t = Tables::new().await;
+    contract::long_event_listing(&t.events(), &t.browse(), t.base).await;
+}
+
+#[tokio::test]
+async fn window_store() {
+    let t = Tables::new().await;
+    let windows = DynamoWindows::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::window_store(&windows, t.base).await;
+}
+
+#[tokio::test]
+async fn activity_tally() {
+    let t = Tables::new().await;
+    let tally = DynamoActivityTally::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::activity_tally(&tally, t.base).await;
 }
 
 #[tokio::test]

@@ -6,11 +6,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use crate::browse::hour_of;
 use crate::items::{Item, Retention, condition_held, corrupt, read_item, unavailable, value};
-// `unsettled`'s one value: in flight at once are the alerts of a few seconds, a volume one
-// partition carries with room to spare (though every alert writes it about three times).
-use crate::partition_keys::UNSETTLED_ALERTS as UNSETTLED;
+use crate::partition_keys::{
+    ListingShards, UNSETTLED_ALERTS, listing_bucket, rule_bucket, unsettled_bucket,
+};
 use cuba_core::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::domain::Millis;
 use cuba_core::ports::{AlertLedger, PortError};
@@ -24,12 +23,15 @@ pub const ALERTS_UNSETTLED_INDEX: &str = "by_lease";
 struct AlertRow {
     #[serde(flatten)]
     entry: AlertEntry,
-    /// The `by_hour` listing index's partition key.
-    hour: u64,
+    /// The `by_day` listing index's partition key: `{day}#{shard}`.
+    day_shard: String,
+    /// The `by_rule` index's partition key: `{rule}#{shard}`.
+    rule_shard: String,
     /// While unsettled: until when the worker holds the alert (and the `by_lease` sort key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease_until: Option<Millis>,
-    /// While unsettled: the `by_lease` partition key.
+    /// While unsettled: the `by_lease` partition key, `u#{shard}` (every alert writes it about
+    /// three times, so it is sharded like the listings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unsettled: Option<String>,
     /// Epoch seconds: the table's TTL attribute.
@@ -50,6 +52,7 @@ pub struct DynamoAlertLedger {
     client: Client,
     table: String,
     retention: Option<Retention>,
+    shards: ListingShards,
 }
 
 impl DynamoAlertLedger {
@@ -58,7 +61,13 @@ impl DynamoAlertLedger {
             client,
             table: table.into(),
             retention: None,
+            shards: ListingShards::DEFAULT,
         }
+    }
+
+    /// Spreads the `by_day`, `by_rule` and `by_lease` indexes over `shards` shards.
+    pub fn sharded(self, shards: ListingShards) -> Self {
+        DynamoAlertLedger { shards, ..self }
     }
 
     /// Alerts expire this long after they fired. (A `first` rule's alert expiring does not let
@@ -89,9 +98,10 @@ impl AlertLedger for DynamoAlertLedger {
     ) -> Result<Claim, PortError> {
         let row = AlertRow {
             entry: AlertEntry::pending(alert),
-            hour: hour_of(alert.fired_at),
+            day_shard: listing_bucket(self.shards, alert.fired_at, alert.id.as_str()),
+            rule_shard: rule_bucket(self.shards, &alert.rule_id, alert.id.as_str()),
             lease_until: Some(lease_until),
-            unsettled: Some(UNSETTLED.to_owned()),
+            unsettled: Some(unsettled_bucket(self.shards, alert.id.as_str())),
             expires_at: self.retention.map(|r| r.expires_at(alert.fired_at)),
         };
         let put = self
@@ -223,23 +233,29 @@ impl AlertLedger for DynamoAlertLedger {
         lapsed_before: Millis,
         limit: usize,
     ) -> Result<Vec<AlertEntry>, PortError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(ALERTS_UNSETTLED_INDEX)
-            .key_condition_expression("unsettled = :u AND lease_until < :before")
-            .expression_attribute_values(":u", value(UNSETTLED)?)
-            .expression_attribute_values(":before", value(lapsed_before)?)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, AlertRow>(item).map(|row| row.entry))
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)
+        // Every shard is asked for `limit` (the sweeper wants the longest-lapsed first, and any
+        // shard may hold them all), then the oldest leases win.
+        let mut stuck: Vec<(Millis, AlertEntry)> = Vec::new();
+        for shard in self.shards.all(UNSETTLED_ALERTS) {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ALERTS_UNSETTLED_INDEX)
+                .key_condition_expression("unsettled = :u AND lease_until < :before")
+                .expression_attribute_values(":u", value(shard)?)
+                .expression_attribute_values(":before", value(lapsed_before)?)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let row: AlertRow = serde_dynamo::from_item(item).map_err(corrupt)?;
+                stuck.push((row.lease_until.unwrap_or(Millis(0)), row.entry));
+            }
+        }
+        stuck.sort_by_key(|a| a.0);
+        stuck.truncate(limit);
+        Ok(stuck.into_iter().map(|(_, entry)| entry).collect())
     }
 }

@@ -1,11 +1,18 @@
-//! Newest-first, cursor-paginated listings of events and alerts.
+//! Newest-first, cursor-paginated listings of events, alerts and the error log.
 //!
-//! Listings for one user (or one rule) query an index partitioned by it. Listings across
-//! everyone query the `by_hour` indexes one hour bucket at a time, walking back from `to`.
+//! Listings for one user (or one web session) query an index partitioned by it. Listings across
+//! everyone query the `by_day` indexes, whose partitions are write-sharded (`{day}#{shard}`, see
+//! [`crate::partition_keys::ListingShards`]) so that no partition takes every write of a day: a
+//! reader walks back from `to` a day at a time and merges that day's shards newest first. The
+//! alerts' `by_rule` index is sharded the same way (`{rule}#{shard}`). Sharded indexes project
+//! only keys (and the attributes their filters test); a page's items are then read from the
+//! table in one batch.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
@@ -13,23 +20,46 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::items::{Item, corrupt, unavailable, value};
+use crate::partition_keys::{ListingShards, day_bucket};
 use cuba_core::alert::{AlertEntry, AlertFilter};
 use cuba_core::domain::{Millis, StoredEvent};
-use cuba_core::listing::{EventFilter, Page, Times};
+use cuba_core::listing::{EventFilter, Page};
 use cuba_core::ports::{Browse, PortError};
 
-/// The bucket an item is indexed under in the `by_hour` indexes: whole hours since the epoch.
-pub fn hour_of(at: Millis) -> u64 {
-    crate::partition_keys::hour_bucket(at)
-}
+/// The listing index of events, alerts and the error log across everyone.
+pub(super) const BY_DAY_INDEX: &str = "by_day";
+/// Its partition key attribute: `{day}#{shard}`.
+pub(super) const BY_DAY_ATTRIBUTE: &str = "day_shard";
+/// The alerts' index by rule, and its partition key attribute: `{rule}#{shard}`.
+pub(super) const BY_RULE_INDEX: &str = "by_rule";
+pub(super) const BY_RULE_ATTRIBUTE: &str = "rule_shard";
 
-/// Where a listing stopped: the hour bucket (for cross-partition walks) and the last key read.
+/// Where a listing stopped.
 #[derive(Serialize, Deserialize)]
 struct Cursor {
+    /// The day being read (day-bucketed listings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    hour: Option<u64>,
+    day: Option<u64>,
+    /// The last key read (one-partition listings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<Value>,
+    /// Where each shard stands (sharded listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shards: Option<Vec<ShardCursor>>,
+}
+
+/// Where one shard of a sharded listing stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum ShardCursor {
+    /// Nothing read yet: start at the newest.
+    #[serde(rename = "s")]
+    Start,
+    /// Resume after this key.
+    #[serde(rename = "a")]
+    After(Value),
+    /// Nothing more in range.
+    #[serde(rename = "d")]
+    Done,
 }
 
 impl Cursor {
@@ -43,34 +73,40 @@ impl Cursor {
             .map_err(|_| PortError::InvalidCursor)?;
         serde_json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
     }
+}
 
-    fn start_key(&self) -> Result<Option<Item>, PortError> {
-        self.key
-            .as_ref()
-            .map(|k| serde_dynamo::to_item(k).map_err(|_| PortError::InvalidCursor))
-            .transpose()
-    }
+fn key_item(key: &Value) -> Result<Item, PortError> {
+    serde_dynamo::to_item(key).map_err(|_| PortError::InvalidCursor)
 }
 
 fn key_json(key: Item) -> Option<Value> {
     serde_dynamo::from_item(key).ok()
 }
 
-/// What to query: one index partition, or the hour buckets of a `by_hour` index.
+/// What to query.
 pub(super) enum Partition {
+    /// One partition of an index projecting every attribute.
     Fixed {
         index: &'static str,
         attribute: &'static str,
         value: AttributeValue,
     },
-    Hourly {
+    /// The shards of one partition (`{prefix}#{shard}`), merged newest first.
+    Sharded {
         index: &'static str,
+        attribute: &'static str,
+        prefix: String,
+        shards: ListingShards,
     },
+    /// The `by_day` index: days walked back from `to`, each day's shards merged newest first.
+    Daily { shards: ListingShards },
 }
 
 pub(super) struct Listing<'a> {
     pub client: &'a Client,
     pub table: &'a str,
+    /// The table's own key attributes: what a sharded listing reads its page's items by.
+    pub table_key: &'static [&'static str],
     pub partition: Partition,
     pub sort_attribute: &'static str,
     pub from: Millis,
@@ -78,7 +114,8 @@ pub(super) struct Listing<'a> {
     pub filters: Vec<Filter>,
 }
 
-/// A condition applied after the key condition (all of them must hold).
+/// A condition applied after the key condition (all of them must hold). A sharded index must
+/// project the attributes its filters test.
 pub(super) struct Filter {
     pub attribute: &'static str,
     pub value: AttributeValue,
@@ -96,164 +133,387 @@ impl Filter {
     }
 }
 
-impl Listing<'_> {
-    /// One page of items decoded as `T`, and the cursor for the next.
-    pub(super) async fn page<T: DeserializeOwned>(
-        &self,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<T>, PortError> {
-        let (items, next) = self.raw_page(limit, cursor).await?;
-        let items = items
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)?;
-        Ok(Page { items, next })
-    }
+/// What one partition's query needs, owned so that a day's shards can be read concurrently.
+#[derive(Clone)]
+struct PartitionQuery {
+    client: Client,
+    table: String,
+    index: &'static str,
+    attribute: &'static str,
+    sort_attribute: &'static str,
+    from: Millis,
+    to: Millis,
+    filters: Vec<(&'static str, AttributeValue, bool)>,
+}
 
-    async fn raw_page(
+/// Up to `limit` items of one partition, newest first, from `start`; the key to resume after
+/// the last *evaluated* item when the partition holds more.
+struct Read {
+    items: Vec<Item>,
+    more: Option<Item>,
+}
+
+impl PartitionQuery {
+    async fn read(
         &self,
+        value: AttributeValue,
+        mut start: Option<Item>,
         limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<Item>, Option<String>), PortError> {
-        let cursor = cursor.map(Cursor::decode).transpose()?;
-        let mut hour = match (&self.partition, &cursor) {
-            (Partition::Hourly { .. }, Some(c)) => c.hour.ok_or(PortError::InvalidCursor)?,
-            (Partition::Hourly { .. }, None) => hour_of(self.to),
-            (Partition::Fixed { .. }, _) => 0,
-        };
-        let mut start_key = cursor
-            .as_ref()
-            .map(Cursor::start_key)
-            .transpose()?
-            .flatten();
+    ) -> Result<Read, PortError> {
         let mut items = Vec::new();
         loop {
-            let (index, partition_attribute, partition_value) = match &self.partition {
-                Partition::Fixed {
-                    index,
-                    attribute,
-                    value,
-                } => (*index, *attribute, value.clone()),
-                Partition::Hourly { index } => {
-                    (*index, "hour", AttributeValue::N(hour.to_string()))
-                }
-            };
             let mut query = self
                 .client
                 .query()
-                .table_name(self.table)
-                .index_name(index)
+                .table_name(&self.table)
+                .index_name(self.index)
                 .key_condition_expression("#p = :p AND #s BETWEEN :from AND :to")
-                .expression_attribute_names("#p", partition_attribute)
+                .expression_attribute_names("#p", self.attribute)
                 .expression_attribute_names("#s", self.sort_attribute)
-                .expression_attribute_values(":p", partition_value)
+                .expression_attribute_values(":p", value.clone())
                 .expression_attribute_values(":from", AttributeValue::N(self.from.0.to_string()))
                 .expression_attribute_values(":to", AttributeValue::N(self.to.0.to_string()))
                 .scan_index_forward(false)
                 .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start_key.take());
+                .set_exclusive_start_key(start.take());
             if !self.filters.is_empty() {
                 let mut conditions = Vec::new();
-                for (i, filter) in self.filters.iter().enumerate() {
-                    conditions.push(if filter.contains {
+                for (i, (attribute, wanted, contains)) in self.filters.iter().enumerate() {
+                    conditions.push(if *contains {
                         format!("contains(#f{i}, :f{i})")
                     } else {
                         format!("#f{i} = :f{i}")
                     });
                     query = query
-                        .expression_attribute_names(format!("#f{i}"), filter.attribute)
-                        .expression_attribute_values(format!(":f{i}"), filter.value.clone());
+                        .expression_attribute_names(format!("#f{i}"), *attribute)
+                        .expression_attribute_values(format!(":f{i}"), wanted.clone());
                 }
                 query = query.filter_expression(conditions.join(" AND "));
             }
             let out = query.send().await.map_err(unavailable)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
-                Some(last) => {
-                    if items.len() >= limit {
-                        let next = Cursor {
-                            hour: matches!(self.partition, Partition::Hourly { .. })
-                                .then_some(hour),
-                            key: key_json(last),
-                        };
-                        return Ok((items, Some(next.encode())));
-                    }
-                    start_key = Some(last);
-                }
-                None => {
-                    let more_hours = matches!(self.partition, Partition::Hourly { .. })
-                        && hour > hour_of(self.from);
-                    if !more_hours {
-                        return Ok((items, None));
-                    }
-                    hour -= 1;
-                    if items.len() >= limit {
-                        let next = Cursor {
-                            hour: Some(hour),
-                            key: None,
-                        };
-                        return Ok((items, Some(next.encode())));
-                    }
-                }
+                Some(last) if items.len() < limit => start = Some(last),
+                more => return Ok(Read { items, more }),
             }
         }
     }
 }
 
-/// Every `sort_attribute` in `[from, to]` of a `by_hour` index, reading only that attribute.
-async fn hourly_times(
-    client: &Client,
-    table: &str,
-    sort_attribute: &str,
-    from: Millis,
-    to: Millis,
-    cap: usize,
-) -> Result<Times, PortError> {
-    let mut times = Vec::new();
-    for hour in hour_of(from)..=hour_of(to) {
-        let mut start_key = None;
-        loop {
-            let out = client
-                .query()
-                .table_name(table)
-                .index_name("by_hour")
-                .key_condition_expression("#h = :h AND #s BETWEEN :from AND :to")
-                .projection_expression("#s")
-                .expression_attribute_names("#h", "hour")
-                .expression_attribute_names("#s", sort_attribute)
-                .expression_attribute_values(":h", AttributeValue::N(hour.to_string()))
-                .expression_attribute_values(":from", AttributeValue::N(from.0.to_string()))
-                .expression_attribute_values(":to", AttributeValue::N(to.0.to_string()))
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for mut item in out.items.unwrap_or_default() {
-                if times.len() >= cap {
-                    return Ok(Times {
-                        times,
-                        truncated: true,
-                    });
-                }
-                let at = match item.remove(sort_attribute) {
-                    Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-                    _ => None,
-                }
-                .ok_or_else(|| PortError::corrupt(format!("{table}: a bad {sort_attribute}")))?;
-                times.push(Millis(at));
-            }
-            start_key = out.last_evaluated_key;
-            if start_key.is_none() {
-                break;
-            }
+impl Listing<'_> {
+    fn query(&self, index: &'static str, attribute: &'static str) -> PartitionQuery {
+        PartitionQuery {
+            client: self.client.clone(),
+            table: self.table.to_owned(),
+            index,
+            attribute,
+            sort_attribute: self.sort_attribute,
+            from: self.from,
+            to: self.to,
+            filters: self
+                .filters
+                .iter()
+                .map(|f| (f.attribute, f.value.clone(), f.contains))
+                .collect(),
         }
     }
-    Ok(Times {
-        times,
-        truncated: false,
-    })
+
+    /// One page of items decoded as `T`, and the cursor for the next.
+    pub(super) async fn page<T: DeserializeOwned>(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>, PortError> {
+        let cursor = cursor.map(Cursor::decode).transpose()?;
+        let (items, next) = match &self.partition {
+            Partition::Fixed {
+                index,
+                attribute,
+                value,
+            } => {
+                let start = cursor
+                    .and_then(|c| c.key)
+                    .map(|k| key_item(&k))
+                    .transpose()?;
+                let read = self
+                    .query(index, attribute)
+                    .read(value.clone(), start, limit)
+                    .await?;
+                let next = read.more.and_then(key_json).map(|key| Cursor {
+                    day: None,
+                    key: Some(key),
+                    shards: None,
+                });
+                (read.items, next)
+            }
+            Partition::Sharded {
+                index,
+                attribute,
+                prefix,
+                shards,
+            } => {
+                let states = shard_states(cursor.map(|c| c.shards), *shards)?;
+                let values: Vec<String> = shards.all(prefix).collect();
+                let (taken, states) = self.merge(index, attribute, &values, states, limit).await?;
+                let next = states
+                    .iter()
+                    .any(|s| *s != ShardCursor::Done)
+                    .then_some(Cursor {
+                        day: None,
+                        key: None,
+                        shards: Some(states),
+                    });
+                (self.hydrate(taken).await?, next)
+            }
+            Partition::Daily { shards } => {
+                let first_day = day_bucket(self.from);
+                let (mut day, mut states) = match cursor {
+                    Some(c) => (
+                        c.day.ok_or(PortError::InvalidCursor)?,
+                        shard_states(Some(c.shards), *shards)?,
+                    ),
+                    None => (day_bucket(self.to), shard_states(None, *shards)?),
+                };
+                let mut taken = Vec::new();
+                let next = loop {
+                    if day < first_day {
+                        break None;
+                    }
+                    let values: Vec<String> = shards.all(&day.to_string()).collect();
+                    let (more, after) = self
+                        .merge(
+                            BY_DAY_INDEX,
+                            BY_DAY_ATTRIBUTE,
+                            &values,
+                            states,
+                            limit - taken.len(),
+                        )
+                        .await?;
+                    taken.extend(more);
+                    if after.iter().any(|s| *s != ShardCursor::Done) {
+                        break Some(Cursor {
+                            day: Some(day),
+                            key: None,
+                            shards: Some(after),
+                        });
+                    }
+                    if day == first_day {
+                        break None;
+                    }
+                    day -= 1;
+                    states = shard_states(None, *shards)?;
+                    if taken.len() >= limit {
+                        break Some(Cursor {
+                            day: Some(day),
+                            key: None,
+                            shards: Some(states),
+                        });
+                    }
+                };
+                (self.hydrate(taken).await?, next)
+            }
+        };
+        let items = items
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Page {
+            items,
+            next: next.map(|c| c.encode()),
+        })
+    }
+
+    /// Reads every unfinished shard (at most `limit` items each, concurrently) and takes the
+    /// newest `limit` of them all: ordered by sort value, then shard, then position in the shard,
+    /// which is one total order however the pages fall. An item is taken only when no unread
+    /// item of another shard comes before it (that shard read `limit` newer ones).
+    async fn merge(
+        &self,
+        index: &'static str,
+        attribute: &'static str,
+        values: &[String],
+        states: Vec<ShardCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Vec<ShardCursor>), PortError> {
+        let query = self.query(index, attribute);
+        let mut reads = tokio::task::JoinSet::new();
+        for (shard, (value, state)) in values.iter().zip(&states).enumerate() {
+            let start = match state {
+                ShardCursor::Done => continue,
+                ShardCursor::Start => None,
+                ShardCursor::After(key) => Some(key_item(key)?),
+            };
+            let (query, value) = (query.clone(), AttributeValue::S(value.clone()));
+            reads.spawn(async move { (shard, query.read(value, start, limit).await) });
+        }
+        let mut fetched: Vec<Option<Read>> = values.iter().map(|_| None).collect();
+        while let Some(joined) = reads.join_next().await {
+            let (shard, read) = joined.map_err(|e| PortError::unavailable("dynamodb", e))?;
+            fetched[shard] = Some(read?);
+        }
+        let mut order = Vec::new();
+        for (shard, read) in fetched.iter().enumerate() {
+            for (position, item) in read.iter().flat_map(|r| &r.items).enumerate() {
+                order.push((self.sort_value(item)?, shard, position));
+            }
+        }
+        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        order.truncate(limit);
+        let mut taken_of = vec![0usize; values.len()];
+        for &(_, shard, position) in &order {
+            taken_of[shard] = taken_of[shard].max(position + 1);
+        }
+        let taken = order
+            .iter()
+            .filter_map(|&(_, shard, position)| {
+                fetched[shard]
+                    .as_ref()
+                    .and_then(|r| r.items.get(position))
+                    .cloned()
+            })
+            .collect();
+        let states = states
+            .into_iter()
+            .zip(fetched)
+            .zip(taken_of)
+            .map(|((state, read), taken)| {
+                let Some(read) = read else {
+                    return Ok(state);
+                };
+                Ok(if taken == read.items.len() {
+                    match read.more {
+                        None => ShardCursor::Done,
+                        Some(key) => key_json(key)
+                            .map(ShardCursor::After)
+                            .ok_or_else(|| PortError::corrupt("a listing key"))?,
+                    }
+                } else if taken == 0 {
+                    state
+                } else {
+                    ShardCursor::After(self.index_key(attribute, &read.items[taken - 1])?)
+                })
+            })
+            .collect::<Result<_, PortError>>()?;
+        Ok((taken, states))
+    }
+
+    fn sort_value(&self, item: &Item) -> Result<u64, PortError> {
+        match item.get(self.sort_attribute) {
+            Some(AttributeValue::N(n)) => n.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| PortError::corrupt(format!("{}: a bad {}", self.table, self.sort_attribute)))
+    }
+
+    /// The key an index query resumes after: the table's key and the index's.
+    fn index_key(&self, partition_attribute: &str, item: &Item) -> Result<Value, PortError> {
+        let key: Item = self
+            .table_key
+            .iter()
+            .chain([&partition_attribute, &self.sort_attribute])
+            .map(|a| {
+                item.get(*a)
+                    .map(|v| ((*a).to_owned(), v.clone()))
+                    .ok_or_else(|| {
+                        PortError::corrupt(format!("{}: an item without {a}", self.table))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        key_json(key).ok_or_else(|| PortError::corrupt("a listing key"))
+    }
+
+    /// The table's items for index items that project only keys, in the same order. An item
+    /// deleted since (expired) is left out.
+    async fn hydrate(&self, index_items: Vec<Item>) -> Result<Vec<Item>, PortError> {
+        let keys: Vec<Item> = index_items
+            .iter()
+            .map(|item| {
+                self.table_key
+                    .iter()
+                    .map(|a| {
+                        item.get(*a)
+                            .map(|v| ((*a).to_owned(), v.clone()))
+                            .ok_or_else(|| {
+                                PortError::corrupt(format!("{}: an item without {a}", self.table))
+                            })
+                    })
+                    .collect::<Result<Item, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let mut found: HashMap<String, Item> = HashMap::new();
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .build()
+                    .map_err(|e| PortError::unavailable("dynamodb", e))?,
+            );
+            for attempt in 0..BATCH_GET_ATTEMPTS {
+                let Some(request) = pending.take() else { break };
+                if attempt > 0 {
+                    // Unprocessed keys mean the table was busy: back off before asking again.
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(self.table))
+                    .unwrap_or_default()
+                {
+                    found.insert(self.identity(&item), item);
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(self.table));
+            }
+            if pending.is_some() {
+                return Err(PortError::unavailable_because(
+                    "dynamodb",
+                    "a listing's items stayed unprocessed",
+                ));
+            }
+        }
+        Ok(keys
+            .iter()
+            .filter_map(|key| found.remove(&self.identity(key)))
+            .collect())
+    }
+
+    /// An item's table key as one string, to match a batch read's answers to its requests.
+    fn identity(&self, item: &Item) -> String {
+        self.table_key
+            .iter()
+            .map(|a| match item.get(*a) {
+                Some(AttributeValue::S(s)) => format!("s{s}"),
+                Some(AttributeValue::N(n)) => format!("n{n}"),
+                _ => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("\u{1f}")
+    }
+}
+
+/// Keys per BatchGetItem call (DynamoDB's maximum), and how often unprocessed keys are retried.
+const BATCH_GET_KEYS: usize = 100;
+const BATCH_GET_ATTEMPTS: u32 = 5;
+
+/// Each shard's state from a cursor (every shard at its start without one).
+fn shard_states(
+    cursor: Option<Option<Vec<ShardCursor>>>,
+    shards: ListingShards,
+) -> Result<Vec<ShardCursor>, PortError> {
+    let count = usize::from(shards.count());
+    match cursor {
+        None => Ok(vec![ShardCursor::Start; count]),
+        // A cursor from before the shard count changed cannot be resumed.
+        Some(Some(states)) if states.len() == count => Ok(states),
+        Some(_) => Err(PortError::InvalidCursor),
+    }
 }
 
 /// Listings over the events table and the alert ledger.
@@ -262,6 +522,7 @@ pub struct DynamoBrowse {
     client: Client,
     events_table: String,
     alerts_table: String,
+    shards: ListingShards,
 }
 
 impl DynamoBrowse {
@@ -274,7 +535,13 @@ impl DynamoBrowse {
             client,
             events_table: events_table.into(),
             alerts_table: alerts_table.into(),
+            shards: ListingShards::DEFAULT,
         }
+    }
+
+    /// Reads listings written over `shards` shards.
+    pub fn sharded(self, shards: ListingShards) -> Self {
+        DynamoBrowse { shards, ..self }
     }
 }
 
@@ -297,7 +564,9 @@ impl Browse for DynamoBrowse {
                 attribute: "user",
                 value: AttributeValue::N(user.to_string()),
             },
-            (None, None) => Partition::Hourly { index: "by_hour" },
+            (None, None) => Partition::Daily {
+                shards: self.shards,
+            },
         };
         let mut filters: Vec<Filter> = filter
             .kind
@@ -311,6 +580,7 @@ impl Browse for DynamoBrowse {
         let listing = Listing {
             client: &self.client,
             table: &self.events_table,
+            table_key: &["user", "id"],
             partition,
             sort_attribute: "received_at",
             from: filter.from,
@@ -337,18 +607,25 @@ impl Browse for DynamoBrowse {
                     .map(|r| Filter::eq("rule_id", AttributeValue::S(r.as_str().to_owned()))),
             ),
             (None, Some(rule)) => (
-                Partition::Fixed {
-                    index: "by_rule",
-                    attribute: "rule_id",
-                    value: AttributeValue::S(rule.as_str().to_owned()),
+                Partition::Sharded {
+                    index: BY_RULE_INDEX,
+                    attribute: BY_RULE_ATTRIBUTE,
+                    prefix: rule.as_str().to_owned(),
+                    shards: self.shards,
                 },
                 None,
             ),
-            (None, None) => (Partition::Hourly { index: "by_hour" }, None),
+            (None, None) => (
+                Partition::Daily {
+                    shards: self.shards,
+                },
+                None,
+            ),
         };
         let listing = Listing {
             client: &self.client,
             table: &self.alerts_table,
+            table_key: &["alert_id"],
             partition,
             sort_attribute: "fired_at",
             from: filter.from,
@@ -356,21 +633,5 @@ impl Browse for DynamoBrowse {
             filters: rule_filter.into_iter().collect(),
         };
         listing.page(limit, cursor).await
-    }
-
-    async fn event_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
-        hourly_times(
-            &self.client,
-            &self.events_table,
-            "received_at",
-            from,
-            to,
-            cap,
-        )
-        .await
-    }
-
-    async fn alert_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
-        hourly_times(&self.client, &self.alerts_table, "fired_at", from, to, cap).await
     }
 }

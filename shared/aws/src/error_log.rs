@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 
-use crate::browse::{Filter, Listing, Partition, hour_of};
+use crate::browse::{Filter, Listing, Partition};
 use crate::items::{Item, Retention, condition_held, corrupt, event_key, read_item, s, value};
+use crate::partition_keys::{ListingShards, listing_bucket};
 use cuba_core::domain::{EventId, Millis, UserId};
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::listing::Page;
@@ -17,6 +18,7 @@ pub struct DynamoErrorLog {
     client: Client,
     table: String,
     retention: Option<Retention>,
+    shards: ListingShards,
 }
 
 impl DynamoErrorLog {
@@ -25,7 +27,13 @@ impl DynamoErrorLog {
             client,
             table: table.into(),
             retention: None,
+            shards: ListingShards::DEFAULT,
         }
+    }
+
+    /// Spreads the `by_day` listing over `shards` shards.
+    pub fn sharded(self, shards: ListingShards) -> Self {
+        DynamoErrorLog { shards, ..self }
     }
 
     /// Entries expire this long after their event was received, open or replayed.
@@ -37,12 +45,13 @@ impl DynamoErrorLog {
     }
 }
 
-/// An error-log item: the entry, plus the `by_hour` listing index's partition key.
+/// An error-log item: the entry, plus the `by_day` listing index's partition key.
 #[derive(Serialize)]
 struct ErrorRow<'a> {
     #[serde(flatten)]
     entry: &'a ErrorEntry,
-    hour: u64,
+    /// `{day}#{shard}`.
+    day_shard: String,
     /// Epoch seconds: the table's TTL attribute.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
@@ -53,7 +62,11 @@ impl ErrorLog for DynamoErrorLog {
     async fn record(&self, entry: &ErrorEntry) -> Result<(), PortError> {
         let item: Item = serde_dynamo::to_item(ErrorRow {
             entry,
-            hour: hour_of(entry.received_at),
+            day_shard: listing_bucket(
+                self.shards,
+                entry.received_at,
+                &format!("{}/{}", entry.user, entry.id),
+            ),
             expires_at: self.retention.map(|r| r.expires_at(entry.received_at)),
         })
         .map_err(corrupt)?;
@@ -180,7 +193,10 @@ impl ErrorLog for DynamoErrorLog {
         Listing {
             client: &self.client,
             table: &self.table,
-            partition: Partition::Hourly { index: "by_hour" },
+            table_key: &["user", "id"],
+            partition: Partition::Daily {
+                shards: self.shards,
+            },
             sort_attribute: "received_at",
             from: filter.from,
             to: filter.to,

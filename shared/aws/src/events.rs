@@ -1,5 +1,5 @@
 //! The events table: every accepted event, keyed (`user`, `id`) so a client's retry with the same
-//! id lands on the same item, with its raw text and the hour bucket the listings index.
+//! id lands on the same item, with its raw text and the day bucket the listings index.
 
 use std::collections::HashMap;
 
@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::browse::hour_of;
 use crate::items::{
     Item, Retention, condition_held, corrupt, event_key, n, read_item, unavailable,
 };
+use crate::partition_keys::{ListingShards, listing_bucket};
 use cuba_core::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::ports::{EventStore, PortError};
 
@@ -24,6 +24,7 @@ pub struct DynamoEvents {
     client: Client,
     table: String,
     retention: Option<Retention>,
+    shards: ListingShards,
 }
 
 impl DynamoEvents {
@@ -32,7 +33,13 @@ impl DynamoEvents {
             client,
             table: table.into(),
             retention: None,
+            shards: ListingShards::DEFAULT,
         }
+    }
+
+    /// Spreads the `by_day` listing over `shards` shards.
+    pub fn sharded(self, shards: ListingShards) -> Self {
+        DynamoEvents { shards, ..self }
     }
 
     /// Events written from now on expire this long after they were received.
@@ -43,11 +50,16 @@ impl DynamoEvents {
         }
     }
 
-    /// The stored form: the event's fields, its raw text, and the `hour` bucket for listings.
+    /// The stored form: the event's fields, its raw text, and the `by_day` listing's bucket.
     fn item(&self, received: &ReceivedEvent) -> Result<Item, PortError> {
+        let event = &received.event;
         serde_dynamo::to_item(EventRow {
-            event: received.event.clone(),
-            hour: hour_of(received.event.received_at),
+            event: event.clone(),
+            day_shard: listing_bucket(
+                self.shards,
+                event.received_at,
+                &format!("{}/{}", event.user, event.id),
+            ),
             raw: received.raw.clone(),
             invalid: false,
             expires_at: self
@@ -63,8 +75,8 @@ impl DynamoEvents {
 struct EventRow {
     #[serde(flatten)]
     event: StoredEvent,
-    /// The `by_hour` listing index's partition key.
-    hour: u64,
+    /// The `by_day` listing index's partition key: `{day}#{shard}`.
+    day_shard: String,
     /// The event's JSON text exactly as the client sent it.
     #[serde(default)]
     raw: String,

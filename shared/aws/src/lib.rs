@@ -2,6 +2,7 @@
 //! service. Every item is mapped with `serde_dynamo` row structs, and every enum is spelled as
 //! serde spells it; no SDK type leaves this crate.
 
+mod activity_tally;
 mod alert_ledger;
 mod browse;
 mod documents;
@@ -16,6 +17,7 @@ mod secrets;
 mod sms_quotas;
 mod sns;
 mod sqs;
+mod windows;
 
 use std::time::Duration;
 
@@ -23,8 +25,9 @@ use aws_types::SdkConfig;
 use aws_types::sdk_config::TimeoutConfig;
 use cuba_core::alerting::CallLimits;
 
+pub use activity_tally::DynamoActivityTally;
 pub use alert_ledger::{ALERTS_UNSETTLED_INDEX, DynamoAlertLedger};
-pub use browse::{DynamoBrowse, hour_of};
+pub use browse::DynamoBrowse;
 pub use documents::DynamoDocumentStore;
 pub use error_log::DynamoErrorLog;
 pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX};
@@ -36,6 +39,7 @@ pub use secrets::SecretsManagerStore;
 pub use sms_quotas::DynamoSmsQuotas;
 pub use sns::SnsNotifier;
 pub use sqs::SqsAbsenceScheduler;
+pub use windows::DynamoWindows;
 
 /// No single AWS call (retries included) takes longer; alert delivery leases are derived from
 /// it ([`AwsClients::call_limits`]).

@@ -1,7 +1,7 @@
 //! SMS quotas in the rule-state table. Per user and per phone: one item holding the alerts
 //! counted in the last 24 hours (at most the cap, so the item stays small), rewritten with an
-//! optimistic version check. The daily budget: one counter per UTC day, raised by a
-//! conditional `ADD`.
+//! optimistic version check. The daily budget: a few counters per UTC day (the budget split
+//! between them), each raised by a conditional `ADD`.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, condition_held, corrupt, read_item, value};
-use crate::partition_keys::{sms_budget, sms_quota as quota_key};
+use crate::partition_keys::{SMS_BUDGET_SHARDS, sms_budget, sms_quota as quota_key};
 use cuba_core::alert::AlertId;
 use cuba_core::domain::{DAY_MILLIS, Millis};
 use cuba_core::ports::{PortError, SmsQuota, SmsQuotas};
@@ -96,18 +96,36 @@ impl SmsQuotas for DynamoSmsQuotas {
     }
 
     async fn take_budget(&self, day: u64, budget: u32) -> Result<bool, PortError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", value(sms_budget(day))?)
-            .update_expression("ADD sent :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(sent) OR sent < :budget")
-            .expression_attribute_values(":one", value(1u32)?)
-            .expression_attribute_values(":budget", value(budget)?)
-            .expression_attribute_values(":expires", value((day + 3) * 24 * 3600)?)
-            .send()
-            .await;
-        condition_held(update)
+        // The day's budget is split over shards, each with its share as its cap: every SMS
+        // raises one shard, starting at a random one and moving on when it is full, so the
+        // total never passes the budget and only a spent budget makes a sender try them all.
+        let shards = u32::from(SMS_BUDGET_SHARDS);
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_micros())
+            .unwrap_or(0);
+        for step in 0..shards {
+            let shard = (start + step) % shards;
+            let cap = budget / shards + u32::from(shard < budget % shards);
+            if cap == 0 {
+                continue;
+            }
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", value(sms_budget(day, shard as u16))?)
+                .update_expression("ADD sent :one SET expires_at = :expires")
+                .condition_expression("attribute_not_exists(sent) OR sent < :cap")
+                .expression_attribute_values(":one", value(1u32)?)
+                .expression_attribute_values(":cap", value(cap)?)
+                .expression_attribute_values(":expires", value((day + 3) * 24 * 3600)?)
+                .send()
+                .await;
+            if condition_held(update)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

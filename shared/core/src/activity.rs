@@ -1,10 +1,59 @@
 //! Per-minute activity counts for the admin dashboard chart.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::domain::Millis;
 
 const MINUTE_MS: u64 = 60_000;
+
+/// Events stored and alerts fired, counted per whole minute since the epoch: what the stream
+/// consumer adds to the tally for each batch, and what the dashboard reads back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MinuteCounts(BTreeMap<u64, Tally>);
+
+/// One minute's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub events: u64,
+    pub alerts: u64,
+}
+
+impl MinuteCounts {
+    /// The minute since the epoch that holds `at`.
+    pub fn minute_of(at: Millis) -> u64 {
+        at.0 / MINUTE_MS
+    }
+
+    pub fn event(&mut self, at: Millis) {
+        self.0.entry(Self::minute_of(at)).or_default().events += 1;
+    }
+
+    pub fn alert(&mut self, at: Millis) {
+        self.0.entry(Self::minute_of(at)).or_default().alerts += 1;
+    }
+
+    /// Adds `tally` to minute `minute` (a minute since the epoch).
+    pub fn add(&mut self, minute: u64, tally: Tally) {
+        let slot = self.0.entry(minute).or_default();
+        slot.events += tally.events;
+        slot.alerts += tally.alerts;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|t| *t == Tally::default())
+    }
+
+    /// Every minute with a count, oldest first.
+    pub fn minutes(&self) -> impl Iterator<Item = (u64, Tally)> + '_ {
+        self.0.iter().map(|(m, t)| (*m, *t))
+    }
+
+    pub fn get(&self, minute: u64) -> Tally {
+        self.0.get(&minute).copied().unwrap_or_default()
+    }
+}
 
 /// Counts per whole minute over `minutes` minutes ending with the minute that holds `now`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,24 +74,19 @@ impl PerMinute {
         (Millis(from), Millis(to))
     }
 
-    /// Buckets `times` into the minutes of [`PerMinute::span`]; times outside it are ignored.
-    pub fn count(now: Millis, minutes: u32, times: impl IntoIterator<Item = Millis>) -> PerMinute {
+    /// The events and the alerts of `counts`, per minute of [`PerMinute::span`].
+    pub fn from_counts(now: Millis, minutes: u32, counts: &MinuteCounts) -> (PerMinute, PerMinute) {
         let (from, to) = Self::span(now, minutes);
-        let mut counts = vec![0; minutes as usize];
-        for at in times {
-            if at >= from && at < to {
-                let index = ((at.0 - from.0) / MINUTE_MS) as usize;
-                if let Some(slot) = counts.get_mut(index) {
-                    *slot += 1;
-                }
-            }
-        }
-        PerMinute {
+        let first = MinuteCounts::minute_of(from);
+        let chart = |pick: fn(Tally) -> u64| PerMinute {
             from,
             to,
             bucket_seconds: MINUTE_MS / 1000,
-            counts,
-        }
+            counts: (first..first + u64::from(minutes))
+                .map(|m| pick(counts.get(m)))
+                .collect(),
+        };
+        (chart(|t| t.events), chart(|t| t.alerts))
     }
 }
 
@@ -51,34 +95,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_last_bucket_is_the_current_minute() {
+    fn a_chart_from_minute_counts_holds_each_minute_of_the_span() {
         let now = Millis(10 * MINUTE_MS + 5_000);
-        let chart = PerMinute::count(now, 3, [Millis(10 * MINUTE_MS), now, Millis(9 * MINUTE_MS)]);
-        assert_eq!(chart.from, Millis(8 * MINUTE_MS));
-        assert_eq!(chart.to, Millis(11 * MINUTE_MS));
-        assert_eq!(chart.counts, vec![0, 1, 2]);
-    }
-
-    #[test]
-    fn times_outside_the_span_are_not_counted() {
-        let now = Millis(10 * MINUTE_MS);
-        let chart = PerMinute::count(
-            now,
-            2,
-            [
-                Millis(9 * MINUTE_MS - 1),
-                Millis(11 * MINUTE_MS),
-                Millis(9 * MINUTE_MS),
-                Millis(11 * MINUTE_MS - 1),
-            ],
+        let mut counts = MinuteCounts::default();
+        counts.event(Millis(10 * MINUTE_MS));
+        counts.event(now);
+        counts.alert(Millis(9 * MINUTE_MS + 59_999));
+        counts.event(Millis(7 * MINUTE_MS));
+        counts.add(
+            8,
+            Tally {
+                events: 4,
+                alerts: 1,
+            },
         );
-        assert_eq!(chart.counts, vec![1, 1]);
+        let (events, alerts) = PerMinute::from_counts(now, 3, &counts);
+        assert_eq!(events.from, Millis(8 * MINUTE_MS));
+        assert_eq!(events.counts, vec![4, 0, 2]);
+        assert_eq!(alerts.counts, vec![1, 1, 0]);
+        assert!(!counts.is_empty());
+        assert!(MinuteCounts::default().is_empty());
     }
 
     #[test]
     fn a_span_near_the_epoch_does_not_underflow() {
-        let chart = PerMinute::count(Millis(1_000), 60, [Millis(0)]);
+        let mut counts = MinuteCounts::default();
+        counts.event(Millis(0));
+        let (chart, _) = PerMinute::from_counts(Millis(1_000), 60, &counts);
         assert_eq!(chart.from, Millis(0));
+        assert_eq!(chart.counts.len(), 60);
         assert_eq!(chart.counts.iter().sum::<u64>(), 1);
     }
 }

@@ -11,6 +11,7 @@
 use crate::alert::AlertId;
 use crate::domain::{EventId, Millis, StoredEvent};
 use crate::rules::{Condition, Rule, WindowTotals};
+use crate::window::WindowMember;
 
 /// What is known of a rule's state for one user. Live evaluation knows nothing in advance (its
 /// claims check the state atomically); the dry run reads the store; the backtest simulates it.
@@ -114,6 +115,33 @@ pub fn decide(
     recent: &[Viewed<'_>],
     memory: &RuleMemory,
 ) -> Decision {
+    decide_from(rule, trigger, Recent::Events(recent), memory)
+}
+
+/// Decides `rule` for `trigger` as [`decide`] does, with a window rule's members read from its
+/// window buckets ([`crate::window`]) instead of from the user's events: `members` may hold any
+/// superset of the window (the trigger included or not).
+pub fn decide_with_members(
+    rule: &Rule,
+    trigger: &Viewed<'_>,
+    members: &[WindowMember],
+    memory: &RuleMemory,
+) -> Decision {
+    decide_from(rule, trigger, Recent::Members(members), memory)
+}
+
+/// What a window is counted from.
+enum Recent<'a, 'v> {
+    Events(&'a [Viewed<'v>]),
+    Members(&'a [WindowMember]),
+}
+
+fn decide_from(
+    rule: &Rule,
+    trigger: &Viewed<'_>,
+    recent: Recent<'_, '_>,
+    memory: &RuleMemory,
+) -> Decision {
     let event = trigger.event;
     if !rule.enabled {
         return Decision::Quiet(Quiet::Disabled);
@@ -139,36 +167,38 @@ pub fn decide(
         },
         Condition::Window(window) => {
             let from = window.starts_after(at);
-            let mut matching: Vec<&Viewed<'_>> = recent
-                .iter()
-                .filter(|v| {
-                    let e = v.event;
-                    e.user == event.user
-                        && e.id != event.id
-                        && e.received_at > from
-                        && e.received_at <= at
-                        && rule.when.matches(&v.view)
-                })
-                .chain(std::iter::once(trigger))
-                .collect();
-            let totals = window.tally(matching.iter().map(|v| &v.view));
+            let in_window =
+                |m: &WindowMember| m.id != event.id && m.received_at > from && m.received_at <= at;
+            let mut members: Vec<WindowMember> = match recent {
+                Recent::Events(views) => views
+                    .iter()
+                    .filter(|v| v.event.user == event.user && rule.when.matches(&v.view))
+                    .map(|v| window.member_of(&v.event.id, v.event.received_at, &v.view))
+                    .filter(in_window)
+                    .collect(),
+                Recent::Members(members) => {
+                    members.iter().filter(|m| in_window(m)).cloned().collect()
+                }
+            };
+            members.push(window.member_of(&event.id, at, &trigger.view));
+            // One order for every source of members, so that a sum of fractions rounds alike.
+            members.sort_by(|a, b| {
+                (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str()))
+            });
+            let totals = window.tally_members(&members);
             if !window.is_met(&totals) {
                 return Decision::Quiet(Quiet::BelowThreshold(totals));
             }
             if let Some(until) = memory.cooldown_until.filter(|until| *until > at) {
                 return Decision::Quiet(Quiet::CoolingDown { totals, until });
             }
-            matching.sort_by(|a, b| {
-                (a.event.received_at, a.event.id.as_str())
-                    .cmp(&(b.event.received_at, b.event.id.as_str()))
-            });
             Decision::Fires(Firing {
                 claim: StateClaim::Cooldown {
                     until: at.plus_seconds(u64::from(window.cooldown_seconds)),
                 },
                 alert_id: AlertId::for_trigger(&rule.id, event.user, &event.id),
                 trigger: event.id.clone(),
-                event_ids: matching.iter().map(|v| v.event.id.clone()).collect(),
+                event_ids: members.into_iter().map(|m| m.id).collect(),
                 totals: Some(totals),
                 text: rule.render_message(event, Some(&totals)),
                 fired_at: at,

@@ -444,6 +444,19 @@ pub struct ReceivedEvent {
     pub raw: String,
 }
 
+/// A hash that never changes between builds or releases (FNV-1a, 64 bits, its bits mixed by
+/// MurmurHash3's finaliser): for keys that stored data is found by.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use crate::alert::Alert;
 use crate::alerting::{AlertDispatcher, Dispatched};
-use crate::decision::{Decision, Firing, RuleMemory, StateClaim, Viewed, decide};
+use crate::decision::{
+    Decision, Firing, Quiet, RuleMemory, StateClaim, Viewed, decide, decide_with_members,
+};
 use crate::domain::StoredEvent;
-use crate::ports::{EventStore, PortError, RuleState};
-use crate::rules::{Action, Condition, Rule, RuleId};
+use crate::ports::{EventStore, PortError, RuleState, WindowStore};
+use crate::rules::{Action, Condition, Rule, RuleId, WindowCondition};
 use crate::source::RuleSource;
+use crate::window::{WindowKey, WindowRead};
 
 /// What one rule did for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +26,12 @@ pub struct RuleOutcome {
 #[derive(Clone)]
 pub struct RuleEvaluator {
     pub rules: Arc<RuleSource>,
+    /// Where a window is read from when no window buckets are kept (or one overflowed).
     pub events: Arc<dyn EventStore>,
+    /// Window buckets: each window rule's matching events are recorded there and its window is
+    /// read in at most two items. `None` reads every window from the user's events (the exact
+    /// scan the buckets are tested against).
+    pub windows: Option<Arc<dyn WindowStore>>,
     pub state: Arc<dyn RuleState>,
     pub dispatcher: AlertDispatcher,
 }
@@ -38,27 +46,13 @@ impl RuleEvaluator {
         let mut outcomes = Vec::new();
         let rules = self.rules.current().await?;
         for rule in rules.triggered_by(&trigger.view) {
-            let recent = match &rule.condition {
-                Condition::Absence(_) => continue,
-                Condition::First => Vec::new(),
-                Condition::Window(window) => {
-                    self.events
-                        .received_between(
-                            event.user,
-                            window.starts_after(event.received_at).plus_one(),
-                            event.received_at,
-                        )
-                        .await?
-                }
-            };
             // Nothing is read of the rule's state in advance: the claim below checks it
             // atomically, which is what keeps two workers from both firing.
-            let decision = decide(
-                rule,
-                &trigger,
-                &Viewed::all(&recent),
-                &RuleMemory::default(),
-            );
+            let decision = match &rule.condition {
+                Condition::Absence(_) => continue,
+                Condition::First => decide(rule, &trigger, &[], &RuleMemory::default()),
+                Condition::Window(window) => self.decide_window(rule, window, &trigger).await?,
+            };
             let Decision::Fires(firing) = decision else {
                 continue;
             };
@@ -76,6 +70,47 @@ impl RuleEvaluator {
             });
         }
         Ok(outcomes)
+    }
+
+    /// Decides a window rule: records the trigger in its window bucket, then reads the window
+    /// back from the buckets (or, without them or past an overflow, from the user's events).
+    async fn decide_window(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        trigger: &Viewed<'_>,
+    ) -> Result<Decision, PortError> {
+        let event = trigger.event;
+        if !rule.when.matches(&trigger.view) {
+            return Ok(Decision::Quiet(Quiet::NoMatch));
+        }
+        if let Some(windows) = &self.windows {
+            let key = WindowKey::new(&rule.id, window, event.user);
+            let member = window.member_of(&event.id, event.received_at, &trigger.view);
+            windows.record(&key, &member).await?;
+            if let WindowRead::Members(members) = windows.window(&key, event.received_at).await? {
+                return Ok(decide_with_members(
+                    rule,
+                    trigger,
+                    &members,
+                    &RuleMemory::default(),
+                ));
+            }
+        }
+        let recent = self
+            .events
+            .received_between(
+                event.user,
+                window.starts_after(event.received_at).plus_one(),
+                event.received_at,
+            )
+            .await?;
+        Ok(decide(
+            rule,
+            trigger,
+            &Viewed::all(&recent),
+            &RuleMemory::default(),
+        ))
     }
 
     async fn claim(

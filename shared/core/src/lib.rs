@@ -8,13 +8,13 @@
 //! - [`rules`], [`schemas`], [`intake`]: the languages, and reading what clients send.
 //! - [`sms`]: how carriers count an SMS; [`catalogue`]: the event types rules can name, and
 //!   their fields.
-//! - [`alert`], [`absence`], [`error_log`], [`listing`]: the data the ports carry.
+//! - [`alert`], [`absence`], [`error_log`], [`listing`], [`activity`], [`window`]: the data
+//!   the ports carry.
 //! - [`decision`]: whether and how a rule fires, as one pure function.
 //! - [`ports`]: the traits; [`clock`]: time as a dependency.
 //! - [`source`], [`alerting`], [`evaluation`], [`scheduling`], [`processing`]: the
-//!   orchestration the functions run; [`verification`] proves phone numbers; [`tryout`],
-//!   [`backtest`] and [`activity`] serve the
-//!   admin API.
+//!   orchestration the functions run; [`verification`] proves phone numbers; [`tryout`] and
+//!   [`backtest`] serve the admin API.
 
 pub mod absence;
 pub mod activity;
@@ -41,3 +41,4 @@ pub mod sms;
 pub mod source;
 pub mod tryout;
 pub mod verification;
+pub mod window;

@@ -1,4 +1,4 @@
-//! Newest-first listings for operators: pages, filters and chart timestamps.
+//! Newest-first listings for operators: pages and filters.
 
 use crate::domain::{Millis, SessionId, UserId};
 
@@ -33,11 +33,4 @@ pub struct EventFilter {
     pub kind: Option<EventKind>,
     pub from: Millis,
     pub to: Millis,
-}
-
-/// Timestamps for a chart, and whether the cap cut them short.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Times {
-    pub times: Vec<Millis>,
-    pub truncated: bool,
 }

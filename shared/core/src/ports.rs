@@ -9,15 +9,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::absence::AbsenceCheck;
+use crate::activity::MinuteCounts;
 use crate::alert::{Alert, AlertEntry, AlertFilter, AlertId, Claim, Delivery, OperatorAlert};
 use crate::document::{DocumentAction, DocumentId, DocumentRecord, DocumentRevision};
 use crate::domain::{
     EventId, Insert, Millis, PhoneNumber, ReceivedEvent, StoredEvent, UserId, UserProfile,
 };
 use crate::error_log::{ErrorEntry, ErrorFilter};
-use crate::listing::{EventFilter, Page, Times};
+use crate::listing::{EventFilter, Page};
 use crate::rules::RuleId;
 use crate::schemas::{SchemaRef, Violation};
+use crate::window::{WindowKey, WindowMember, WindowRead};
 
 /// Why a port call failed. `Unavailable` is worth retrying; `Corrupt` is not. The underlying
 /// error is kept as the source, so logs can print the whole chain ([`ErrorChain`]).
@@ -212,6 +214,20 @@ pub trait RuleState: Send + Sync {
     ) -> Result<Option<Millis>, PortError>;
 }
 
+/// The members of window rules' windows, kept in time buckets ([`crate::window`]) so that a
+/// decision reads at most two items whatever the window's length or the user's rate.
+#[async_trait]
+pub trait WindowStore: Send + Sync {
+    /// Records `member` in the bucket of `key` that holds its time. Repeating it changes
+    /// nothing. A bucket already holding [`crate::window::MAX_BUCKET_MEMBERS`] others is marked
+    /// overflowed instead.
+    async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<(), PortError>;
+
+    /// The members of the buckets holding `key`'s window ending `at` (whole buckets: a
+    /// superset of the window), read after every record made before the call.
+    async fn window(&self, key: &WindowKey, at: Millis) -> Result<WindowRead, PortError>;
+}
+
 /// The alert ledger: one entry per alert id, moving `pending` → `sending` → settled. Only a
 /// claim's holder can move an entry to `sending`, and an entry in `sending` is never handed out
 /// again: that is what keeps a message from being published twice.
@@ -365,10 +381,18 @@ pub trait Browse: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<AlertEntry>, PortError>;
-    /// When each event (of any user) was received in `[from, to]`; at most `cap` of them.
-    async fn event_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError>;
-    /// When each alert (of any user or rule) fired in `[from, to]`; at most `cap` of them.
-    async fn alert_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError>;
+}
+
+/// Events and alerts counted per minute for the dashboard, so that a chart reads a few small
+/// items rather than every event.
+#[async_trait]
+pub trait ActivityTally: Send + Sync {
+    /// Adds `counts` to the tally. Not keyed by event: a redelivered stream batch counts again,
+    /// so the tally may run a little high (it is a chart, not a ledger).
+    async fn add(&self, counts: &MinuteCounts) -> Result<(), PortError>;
+
+    /// The counts of every minute in `[from, to)`.
+    async fn counts(&self, from: Millis, to: Millis) -> Result<MinuteCounts, PortError>;
 }
 
 /// The error log: invalid events, kept until they are fixed and replayed.

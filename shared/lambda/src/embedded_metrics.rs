@@ -17,6 +17,8 @@ pub mod names {
     /// Milliseconds from the record's `ApproximateCreationDateTime` to its processing.
     pub const STREAM_AGE: &str = "StreamAge";
     pub const STREAM_FAILURES: &str = "StreamFailures";
+    /// Batches whose counts did not reach the dashboard's tally.
+    pub const TALLY_FAILURES: &str = "TallyFailures";
     pub const EVENTS_VALID: &str = "EventsValid";
     pub const EVENTS_INVALID: &str = "EventsInvalid";
     /// Dimension `Kind`: the violation kind.

@@ -7,7 +7,10 @@ pub use aws_lambda_events::sqs::SqsEvent;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
 pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
+use std::sync::Arc;
+
 use cuba_core::absence::AbsenceCheck;
+use cuba_core::activity::MinuteCounts;
 use cuba_core::alert::AlertStatus;
 use cuba_core::alerting::Dispatched;
 use cuba_core::clock::{Clock, SystemClock};
@@ -18,7 +21,7 @@ use cuba_core::scheduling::AbsenceOutcome;
 use crate::embedded_metrics::names;
 use cuba_core::alerting::{AlertSweeper, SweepReport};
 use cuba_core::domain::{ReceivedEvent, StoredEvent};
-use cuba_core::ports::ErrorChain;
+use cuba_core::ports::{ActivityTally, ErrorChain};
 use cuba_core::processing::EventPipeline;
 use cuba_core::scheduling::AbsenceChecker;
 
@@ -26,6 +29,8 @@ use cuba_core::scheduling::AbsenceChecker;
 #[derive(Clone)]
 pub struct StreamHandler {
     pub pipeline: EventPipeline,
+    /// Counts the batch's events and new alerts per minute, for the dashboard.
+    pub tally: Arc<dyn ActivityTally>,
 }
 
 /// A stream image of an event: the event and the raw text it was stored with.
@@ -44,6 +49,7 @@ impl StreamHandler {
     /// replay makes to an event are not.
     pub async fn handle(&self, batch: DynamoDbEvent) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
+        let mut counts = MinuteCounts::default();
         metrics::histogram!(names::STREAM_RECORDS).record(batch.records.len() as f64);
         for record in batch.records {
             if record.event_name != "INSERT" {
@@ -69,6 +75,14 @@ impl StreamHandler {
             match outcome {
                 Ok((event, processed)) => {
                     count_processed(&processed);
+                    counts.event(event.received_at);
+                    if let Processed::Valid(outcomes) = &processed {
+                        for outcome in outcomes {
+                            if matches!(outcome.dispatched, Dispatched::Delivered(_)) {
+                                counts.alert(event.received_at);
+                            }
+                        }
+                    }
                     tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
                 }
                 Err(error) => {
@@ -77,11 +91,24 @@ impl StreamHandler {
                     let mut failure = DynamoDbBatchItemFailure::default();
                     failure.item_identifier = sequence_number;
                     response.batch_item_failures.push(failure);
-                    return response;
+                    break;
                 }
             }
         }
+        add_to_tally(self.tally.as_ref(), &counts).await;
         response
+    }
+}
+
+/// Adds what a batch counted to the dashboard's tally. A failure is logged, not raised: the
+/// records are processed, and retrying them for a chart would process them again.
+async fn add_to_tally(tally: &dyn ActivityTally, counts: &MinuteCounts) {
+    if counts.is_empty() {
+        return;
+    }
+    if let Err(e) = tally.add(counts).await {
+        metrics::counter!(names::TALLY_FAILURES).increment(1);
+        tracing::warn!(error = %ErrorChain(&e), "the activity tally was not updated");
     }
 }
 
@@ -89,6 +116,8 @@ impl StreamHandler {
 #[derive(Clone)]
 pub struct AbsenceQueueHandler {
     pub checker: AbsenceChecker,
+    /// Counts the alerts the checks fire, for the dashboard.
+    pub tally: Arc<dyn ActivityTally>,
 }
 
 impl AbsenceQueueHandler {
@@ -96,10 +125,14 @@ impl AbsenceQueueHandler {
     /// (and after the redrive limit kept in the dead-letter queue), the rest are deleted.
     pub async fn handle(&self, batch: SqsEvent) -> SqsEventResponse {
         let mut response = SqsEventResponse::default();
+        let mut counts = MinuteCounts::default();
         for message in batch.records {
             let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
                 Some(Ok(check)) => self.checker.run(&check).await.map_err(|e| ErrorChain(&e).to_string()).map(|outcome| {
                     count_absence_check(&check, &outcome);
+                    if let AbsenceOutcome::Fired(Dispatched::Delivered(_), _) = &outcome {
+                        counts.alert(SystemClock.now());
+                    }
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check ran");
                 }),
                 Some(Err(e)) => Err(format!("message body is not an absence check: {e}")),
@@ -113,6 +146,7 @@ impl AbsenceQueueHandler {
                 response.batch_item_failures.push(failure);
             }
         }
+        add_to_tally(self.tally.as_ref(), &counts).await;
         response
     }
 }

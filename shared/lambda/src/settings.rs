@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use cuba_aws::Retention;
+use cuba_aws::partition_keys::ListingShards;
 use cuba_core::alerting::SmsPolicy;
 use cuba_core::document::{DocumentId, InvalidDocument};
 use cuba_core::ports::PortError;
@@ -43,6 +44,7 @@ pub mod env {
     pub const EVENT_RETENTION_DAYS: &str = "CUBA_EVENT_RETENTION_DAYS";
     pub const ERROR_RETENTION_DAYS: &str = "CUBA_ERROR_RETENTION_DAYS";
     pub const ALERT_RETENTION_DAYS: &str = "CUBA_ALERT_RETENTION_DAYS";
+    pub const LISTING_SHARDS: &str = "CUBA_LISTING_SHARDS";
 }
 
 /// How long the tables keep what they hold, in days, unless configured.
@@ -220,6 +222,21 @@ impl<'a> Settings<'a> {
         })
     }
 
+    /// How many write shards the listing indexes spread over: `CUBA_LISTING_SHARDS`, 1 to 256
+    /// (32 when unset). Writers and readers must agree, so every function gets the same value.
+    pub fn listing_shards(&self) -> Result<ListingShards, ConfigError> {
+        let count = self.number(
+            env::LISTING_SHARDS,
+            ListingShards::DEFAULT.count(),
+            1..=ListingShards::MAX,
+            "a whole number of shards from 1 to 256",
+        )?;
+        ListingShards::new(count).ok_or(ConfigError::Invalid(
+            env::LISTING_SHARDS,
+            "a whole number of shards from 1 to 256",
+        ))
+    }
+
     fn number<T>(
         &self,
         name: &'static str,
@@ -335,6 +352,26 @@ mod tests {
                     .starts_with(&format!("environment variable {name} must be")),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn listing_shards_default_and_are_checked() {
+        assert_eq!(
+            settings(&[]).listing_shards().ok(),
+            Some(ListingShards::DEFAULT)
+        );
+        assert_eq!(
+            settings(&[(env::LISTING_SHARDS, "4")])
+                .listing_shards()
+                .ok(),
+            ListingShards::new(4)
+        );
+        for bad in ["0", "257", "many"] {
+            assert!(matches!(
+                settings(&[(env::LISTING_SHARDS, bad)]).listing_shards(),
+                Err(ConfigError::Invalid(env::LISTING_SHARDS, _))
+            ));
         }
     }
 

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use cuba_aws::{
-    AwsClients, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog, DynamoEvents,
-    DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, SnsNotifier, SqsAbsenceScheduler,
+    AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog,
+    DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, DynamoWindows, SnsNotifier,
+    SqsAbsenceScheduler,
 };
 use cuba_core::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
 use cuba_core::clock::{Clock, SystemClock};
@@ -29,7 +30,8 @@ fn events(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoEvents>
             clients.dynamodb.clone(),
             settings.required(env::EVENTS_TABLE)?,
         )
-        .retained_for(settings.retention(env::EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS)?),
+        .retained_for(settings.retention(env::EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS)?)
+        .sharded(settings.listing_shards()?),
     ))
 }
 
@@ -45,6 +47,17 @@ fn rule_state(
     clients: &AwsClients,
 ) -> Result<Arc<DynamoRuleState>, ConfigError> {
     Ok(Arc::new(DynamoRuleState::new(
+        clients.dynamodb.clone(),
+        settings.required(env::RULE_STATE_TABLE)?,
+    )))
+}
+
+/// The per-minute counts of events and alerts, kept in the rule-state table.
+fn activity_tally(
+    settings: &Settings,
+    clients: &AwsClients,
+) -> Result<Arc<DynamoActivityTally>, ConfigError> {
+    Ok(Arc::new(DynamoActivityTally::new(
         clients.dynamodb.clone(),
         settings.required(env::RULE_STATE_TABLE)?,
     )))
@@ -79,7 +92,8 @@ fn error_log(
             clients.dynamodb.clone(),
             settings.required(env::ERRORS_TABLE)?,
         )
-        .retained_for(settings.retention(env::ERROR_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS)?),
+        .retained_for(settings.retention(env::ERROR_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS)?)
+        .sharded(settings.listing_shards()?),
     ))
 }
 
@@ -129,7 +143,8 @@ fn dispatcher(
             )
             .retained_for(
                 settings.retention(env::ALERT_RETENTION_DAYS, DEFAULT_ALERT_RETENTION_DAYS)?,
-            ),
+            )
+            .sharded(settings.listing_shards()?),
         ),
         profiles: profiles(settings, clients)?,
         notifier: Arc::new(SnsNotifier::new(
@@ -161,6 +176,10 @@ fn pipeline(
         evaluator: RuleEvaluator {
             rules: rule_source(settings, clients)?,
             events,
+            windows: Some(Arc::new(DynamoWindows::new(
+                clients.dynamodb.clone(),
+                settings.required(env::RULE_STATE_TABLE)?,
+            ))),
             state: rule_state(settings, clients)?,
             dispatcher: dispatcher(settings, clients, clock.clone())?,
         },
@@ -175,6 +194,7 @@ pub fn stream_handler(
 ) -> Result<StreamHandler, ConfigError> {
     Ok(StreamHandler {
         pipeline: pipeline(settings, clients, Arc::new(SystemClock))?,
+        tally: activity_tally(settings, clients)?,
     })
 }
 
@@ -185,6 +205,7 @@ pub fn absence_handler(
     clock: Arc<dyn Clock>,
 ) -> Result<AbsenceQueueHandler, ConfigError> {
     Ok(AbsenceQueueHandler {
+        tally: activity_tally(settings, clients)?,
         checker: AbsenceChecker {
             rules: rule_source(settings, clients)?,
             events: events(settings, clients)?,
@@ -229,7 +250,7 @@ mod http {
     };
     use cuba_web::ingest::IngestApi;
 
-    use super::{events, pipeline, profiles, rule_state, rule_store, schema_store};
+    use super::{activity_tally, events, pipeline, profiles, rule_state, rule_store, schema_store};
     use crate::settings::{ConfigError, Settings, env};
 
     /// A token verifier and the ring it was built from: read from Secrets Manager when the
@@ -369,11 +390,15 @@ mod http {
             schemas,
             errors: pipeline.errors.clone(),
             pipeline,
-            browse: Arc::new(DynamoBrowse::new(
-                clients.dynamodb.clone(),
-                settings.required(env::EVENTS_TABLE)?,
-                settings.required(env::ALERTS_TABLE)?,
-            )),
+            browse: Arc::new(
+                DynamoBrowse::new(
+                    clients.dynamodb.clone(),
+                    settings.required(env::EVENTS_TABLE)?,
+                    settings.required(env::ALERTS_TABLE)?,
+                )
+                .sharded(settings.listing_shards()?),
+            ),
+            tally: activity_tally(settings, clients)?,
             profiles: profiles(settings, clients)?,
             events: events(settings, clients)?,
             state: rule_state(settings, clients)?,

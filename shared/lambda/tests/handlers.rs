@@ -39,9 +39,11 @@ fn handlers() -> Handlers {
                 ports.schema_source(schemas()),
                 shared.clone(),
             ),
+            tally: ports.tally.clone(),
         },
         queue: AbsenceQueueHandler {
             checker: ports.absence_checker(rules, shared),
+            tally: ports.tally.clone(),
         },
         ports,
         clock,

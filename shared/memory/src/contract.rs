@@ -3,6 +3,7 @@
 //! the same assertions. Each check takes fresh, empty stores and a `base` time near now (so
 //! time-bucketed indexes stay small); it panics on the first broken promise.
 
+use cuba_core::activity::{MinuteCounts, Tally};
 use cuba_core::alert::{Alert, AlertFilter, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::document::{DocumentAction, DocumentId};
 use cuba_core::domain::{
@@ -12,11 +13,12 @@ use cuba_core::domain::{
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::listing::{EventFilter, EventKind, Page};
 use cuba_core::ports::{
-    AlertLedger, Browse, DocumentStore, DocumentWriteError, ErrorLog, EventStore, PortError,
-    ProfileStore, RuleState, SmsQuota, SmsQuotas,
+    ActivityTally, AlertLedger, Browse, DocumentStore, DocumentWriteError, ErrorLog, EventStore,
+    PortError, ProfileStore, RuleState, SmsQuota, SmsQuotas, WindowStore,
 };
 use cuba_core::rules::{Action, RuleId, Severity};
 use cuba_core::schemas::{SchemaRef, Violation};
+use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
 use serde_json::json;
 
 fn id(raw: &str) -> EventId {
@@ -619,16 +621,6 @@ pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: 
     let page = browse.alerts(&of_rule, 10, None).await.expect("listed");
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].user, UserId(2));
-    let times = browse
-        .alert_times(base, at(base, 10), 10)
-        .await
-        .expect("times");
-    assert_eq!((times.times.len(), times.truncated), (2, false));
-    let times = browse
-        .alert_times(base, at(base, 10), 1)
-        .await
-        .expect("times");
-    assert_eq!((times.times.len(), times.truncated), (1, true));
 }
 
 /// Reads every page of a listing; `limit` per page.
@@ -710,11 +702,195 @@ pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Mi
             .await,
         Err(PortError::InvalidCursor)
     );
-    let times = browse
-        .event_times(base, at(base, 10), 100)
+}
+
+/// A listing across many days and many items, some received at the same instant, read in
+/// small pages: every item exactly once, never an older one before a newer one.
+pub async fn long_event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Millis) {
+    const DAY: u64 = 86_400_000;
+    let mut stored = Vec::new();
+    for i in 0..60u64 {
+        // Three days; every third event shares its instant with the one before it.
+        let at = Millis(base.0 + (i % 3) * DAY + (i / 2) * 1_000);
+        let e = paid(10 + i % 7, &format!("long-{i:02}"), at, 10);
+        assert_eq!(store.insert(&e).await, Ok(Insert::Inserted));
+        stored.push((at, e.event.id.as_str().to_owned()));
+    }
+    let filter = EventFilter {
+        user: None,
+        session: None,
+        kind: None,
+        from: base,
+        to: Millis(base.0 + 3 * DAY),
+    };
+    for limit in [1, 7, 60] {
+        let listed = all_pages(limit, |cursor| {
+            let f = filter.clone();
+            async move { browse.events(&f, limit, cursor.as_deref()).await }
+        })
+        .await;
+        let times: Vec<Millis> = listed.iter().map(|e| e.received_at).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "newest first in pages of {limit}: {times:?}"
+        );
+        let mut got: Vec<(Millis, String)> = listed
+            .iter()
+            .map(|e| (e.received_at, e.id.as_str().to_owned()))
+            .collect();
+        got.sort();
+        let mut want = stored.clone();
+        want.sort();
+        assert_eq!(got, want, "every event once in pages of {limit}");
+    }
+}
+
+/// Window buckets: members recorded once however often, read back exactly (amounts included),
+/// the window ending at an instant read from at most its two buckets, overflow past capacity.
+pub async fn window_store(windows: &dyn WindowStore, base: Millis) {
+    let rule = rule("burst");
+    let key = WindowKey {
+        rule: rule.clone(),
+        definition: 7,
+        user: UserId(5),
+        bucket_ms: 300_000,
+    };
+    let start = Millis(base.0 / 300_000 * 300_000);
+    let member = |n: u32, at: Millis, amount: f64| WindowMember {
+        id: id(&format!("wm-{n}")),
+        received_at: at,
+        amount,
+    };
+    let early = member(1, Millis(start.0 + 10), 0.1);
+    let late = member(2, Millis(start.0 + 299_999), 1e300);
+    let next = member(3, Millis(start.0 + 300_000), -2.5);
+    for m in [&early, &late, &next, &early, &late] {
+        windows.record(&key, m).await.expect("recorded");
+    }
+    let key = &key;
+    let read = |at: Millis| async move {
+        match windows.window(key, at).await.expect("read") {
+            WindowRead::Members(mut members) => {
+                members.sort_by_key(|m| m.id.as_str().to_owned());
+                Some(members)
+            }
+            WindowRead::Overflowed => None,
+        }
+    };
+    assert_eq!(
+        read(Millis(start.0 + 299_999)).await,
+        Some(vec![early.clone(), late.clone()]),
+        "the first bucket, each member once, amounts exact"
+    );
+    assert_eq!(
+        read(Millis(start.0 + 300_000)).await,
+        Some(vec![early.clone(), late.clone(), next.clone()]),
+        "a window ending in the second bucket reads both"
+    );
+    assert_eq!(
+        read(Millis(start.0 + 600_010)).await,
+        Some(vec![next.clone()]),
+        "a window past the first bucket leaves it alone"
+    );
+    let other = WindowKey {
+        definition: 8,
+        ..key.clone()
+    };
+    assert_eq!(
+        windows.window(&other, late.received_at).await,
+        Ok(WindowRead::Members(Vec::new())),
+        "another definition of the rule has its own buckets"
+    );
+    let busy = WindowKey {
+        user: UserId(6),
+        ..key.clone()
+    };
+    for n in 0..MAX_BUCKET_MEMBERS as u32 {
+        windows
+            .record(&busy, &member(100 + n, Millis(start.0 + u64::from(n)), 1.0))
+            .await
+            .expect("recorded");
+    }
+    let full_at = Millis(start.0 + 1_000);
+    windows
+        .record(&busy, &member(100, Millis(start.0), 1.0))
         .await
-        .expect("times");
-    assert_eq!((times.times.len(), times.truncated), (5, false));
+        .expect("a repeat in a full bucket");
+    assert!(
+        matches!(windows.window(&busy, full_at).await, Ok(WindowRead::Members(m)) if m.len() == MAX_BUCKET_MEMBERS),
+        "a full bucket still reads while no member was refused"
+    );
+    windows
+        .record(&busy, &member(9_999, full_at, 1.0))
+        .await
+        .expect("recorded as overflow");
+    assert_eq!(
+        windows.window(&busy, full_at).await,
+        Ok(WindowRead::Overflowed)
+    );
+}
+
+/// The dashboard's per-minute tally: counts add up, minutes outside the span are left out.
+pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
+    let minute = |m: u64| Millis((base.0 / 60_000 + m) * 60_000);
+    let mut batch = MinuteCounts::default();
+    batch.event(minute(0));
+    batch.event(Millis(minute(0).0 + 59_999));
+    batch.alert(minute(0));
+    batch.event(minute(61));
+    tally.add(&batch).await.expect("added");
+    let mut again = MinuteCounts::default();
+    again.event(minute(0));
+    again.alert(minute(2));
+    tally.add(&again).await.expect("added");
+    tally
+        .add(&MinuteCounts::default())
+        .await
+        .expect("nothing to add");
+    let counts = tally.counts(minute(0), minute(62)).await.expect("read");
+    let first = MinuteCounts::minute_of(minute(0));
+    assert_eq!(
+        counts.get(first),
+        Tally {
+            events: 3,
+            alerts: 1
+        }
+    );
+    assert_eq!(counts.get(first + 1), Tally::default());
+    assert_eq!(
+        counts.get(first + 2),
+        Tally {
+            events: 0,
+            alerts: 1
+        }
+    );
+    assert_eq!(
+        counts.get(first + 61),
+        Tally {
+            events: 1,
+            alerts: 0
+        },
+        "the next hour too"
+    );
+    let narrow = tally.counts(minute(1), minute(61)).await.expect("read");
+    assert_eq!(
+        narrow.minutes().collect::<Vec<_>>(),
+        [(
+            first + 2,
+            Tally {
+                events: 0,
+                alerts: 1
+            }
+        )],
+        "only the minutes of [from, to)"
+    );
+    assert!(
+        tally
+            .counts(minute(5), minute(5))
+            .await
+            .expect("read")
+            .is_empty()
+    );
 }
 
 /// Versioned documents: seeding once, optimistic writes, deletion, history.

@@ -32,9 +32,9 @@ pub use alert_ledger::MemoryAlertLedger;
 pub use documents::MemoryDocuments;
 pub use events::{MemoryEvents, MemoryProfiles};
 pub use faults::{Call, Fault, Faults};
-pub use listings::{MemoryBrowse, MemoryErrorLog};
+pub use listings::{MemoryActivityTally, MemoryBrowse, MemoryErrorLog};
 pub use outbox::{MemoryAbsenceQueue, MemoryNotifier, MemorySmsQuotas, QueuedCheck, SentSms};
-pub use rule_state::MemoryRuleState;
+pub use rule_state::{MemoryRuleState, MemoryWindows};
 
 /// One of every port, sharing one [`Faults`].
 pub struct MemoryPorts {
@@ -42,6 +42,7 @@ pub struct MemoryPorts {
     pub events: Arc<MemoryEvents>,
     pub profiles: Arc<MemoryProfiles>,
     pub rule_state: Arc<MemoryRuleState>,
+    pub windows: Arc<MemoryWindows>,
     pub ledger: Arc<MemoryAlertLedger>,
     pub notifier: Arc<MemoryNotifier>,
     pub quotas: Arc<MemorySmsQuotas>,
@@ -50,6 +51,7 @@ pub struct MemoryPorts {
     pub schemas: Arc<MemoryDocuments>,
     pub errors: Arc<MemoryErrorLog>,
     pub browse: Arc<MemoryBrowse>,
+    pub tally: Arc<MemoryActivityTally>,
 }
 
 impl Default for MemoryPorts {
@@ -66,12 +68,14 @@ impl MemoryPorts {
         MemoryPorts {
             profiles: Arc::new(MemoryProfiles::new(faults.clone())),
             rule_state: Arc::new(MemoryRuleState::new(faults.clone())),
+            windows: Arc::new(MemoryWindows::new(faults.clone())),
             notifier: Arc::new(MemoryNotifier::new(faults.clone())),
             quotas: Arc::new(MemorySmsQuotas::new(faults.clone())),
             queue: Arc::new(MemoryAbsenceQueue::new(faults.clone())),
             rules: Arc::new(MemoryDocuments::new(faults.clone())),
             schemas: Arc::new(MemoryDocuments::new(faults.clone())),
             errors: Arc::new(MemoryErrorLog::new(faults.clone())),
+            tally: Arc::new(MemoryActivityTally::new(faults.clone())),
             browse: Arc::new(MemoryBrowse::new(
                 faults.clone(),
                 events.clone(),
@@ -133,6 +137,7 @@ impl MemoryPorts {
             evaluator: RuleEvaluator {
                 rules,
                 events: self.events.clone(),
+                windows: Some(self.windows.clone()),
                 state: self.rule_state.clone(),
                 dispatcher: self.dispatcher(clock.clone()),
             },

@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use cuba_core::activity::MinuteCounts;
 use cuba_core::alert::{AlertEntry, AlertFilter};
 use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
-use cuba_core::listing::{EventFilter, EventKind, Page, Times};
-use cuba_core::ports::{Browse, ErrorLog, PortError};
+use cuba_core::listing::{EventFilter, EventKind, Page};
+use cuba_core::ports::{ActivityTally, Browse, ErrorLog, PortError};
 use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
 
 use crate::alert_ledger::MemoryAlertLedger;
@@ -82,12 +83,6 @@ impl MemoryBrowse {
     }
 }
 
-fn capped(mut times: Vec<Millis>, cap: usize) -> Times {
-    let truncated = times.len() > cap;
-    times.truncate(cap);
-    Times { times, truncated }
-}
-
 #[async_trait]
 impl Browse for MemoryBrowse {
     async fn events(
@@ -131,27 +126,50 @@ impl Browse for MemoryBrowse {
             .collect();
         call.finish(page(items, limit, cursor)?)
     }
+}
 
-    async fn event_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
-        let call = self.faults.enter("browse.event_times")?;
-        let times = lock(&self.events.rows)
-            .values()
-            .map(|row| row.received.event.received_at)
-            .filter(|at| *at >= from && *at <= to)
-            .collect();
-        call.finish(capped(times, cap))
+/// The per-minute tally in memory.
+#[derive(Default)]
+pub struct MemoryActivityTally {
+    faults: Arc<Faults>,
+    counts: Mutex<MinuteCounts>,
+}
+
+impl MemoryActivityTally {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryActivityTally {
+            faults,
+            counts: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ActivityTally for MemoryActivityTally {
+    async fn add(&self, counts: &MinuteCounts) -> Result<(), PortError> {
+        let call = self.faults.enter("tally.add")?;
+        let mut tally = lock(&self.counts);
+        for (minute, t) in counts.minutes() {
+            tally.add(minute, t);
+        }
+        call.finish(())
     }
 
-    async fn alert_times(&self, from: Millis, to: Millis, cap: usize) -> Result<Times, PortError> {
-        let call = self.faults.enter("browse.alert_times")?;
-        let times = self
-            .ledger
-            .entries()
-            .into_iter()
-            .map(|a| a.fired_at)
-            .filter(|at| *at >= from && *at <= to)
-            .collect();
-        call.finish(capped(times, cap))
+    async fn counts(&self, from: Millis, to: Millis) -> Result<MinuteCounts, PortError> {
+        let call = self.faults.enter("tally.counts")?;
+        let (first, end) = (
+            MinuteCounts::minute_of(from),
+            MinuteCounts::minute_of(Millis(to.0.saturating_sub(1))),
+        );
+        let mut out = MinuteCounts::default();
+        if to > from {
+            for (minute, t) in lock(&self.counts).minutes() {
+                if (first..=end).contains(&minute) {
+                    out.add(minute, t);
+                }
+            }
+        }
+        call.finish(out)
     }
 }
 

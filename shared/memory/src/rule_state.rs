@@ -1,4 +1,5 @@
-//! Rule state in memory: first-occurrence markers and cooldowns, claimed atomically (under one
+//! Rule state in memory: first-occurrence markers, cooldowns and window buckets; markers and
+//! cooldowns claimed atomically (under one
 //! lock) with the same conditions as the DynamoDB adapter's conditional writes.
 
 use std::collections::HashMap;
@@ -7,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use cuba_core::domain::{EventId, Millis, UserId};
-use cuba_core::ports::{PortError, RuleState};
+use cuba_core::ports::{PortError, RuleState, WindowStore};
 use cuba_core::rules::RuleId;
+use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
 
 use crate::faults::{Faults, lock};
 
@@ -90,5 +92,68 @@ impl RuleState for MemoryRuleState {
             .get(&(rule.clone(), user))
             .map(|(_, until)| *until);
         call.finish(until)
+    }
+}
+
+/// One window bucket: its members by event id, or overflowed.
+#[derive(Default)]
+struct Bucket {
+    members: HashMap<EventId, WindowMember>,
+    overflowed: bool,
+}
+
+/// Window buckets in memory, with the DynamoDB adapter's capacity (or a smaller one, so tests
+/// can make buckets overflow).
+pub struct MemoryWindows {
+    faults: Arc<Faults>,
+    capacity: usize,
+    buckets: Mutex<HashMap<(WindowKey, u64), Bucket>>,
+}
+
+impl MemoryWindows {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self::with_capacity(faults, MAX_BUCKET_MEMBERS)
+    }
+
+    pub fn with_capacity(faults: Arc<Faults>, capacity: usize) -> Self {
+        MemoryWindows {
+            faults,
+            capacity,
+            buckets: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl WindowStore for MemoryWindows {
+    async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<(), PortError> {
+        let call = self.faults.enter("windows.record")?;
+        let mut buckets = lock(&self.buckets);
+        let bucket = buckets
+            .entry((key.clone(), key.bucket_of(member.received_at)))
+            .or_default();
+        if !bucket.members.contains_key(&member.id) {
+            if bucket.members.len() < self.capacity {
+                bucket.members.insert(member.id.clone(), member.clone());
+            } else {
+                bucket.overflowed = true;
+            }
+        }
+        call.finish(())
+    }
+
+    async fn window(&self, key: &WindowKey, at: Millis) -> Result<WindowRead, PortError> {
+        let call = self.faults.enter("windows.window")?;
+        let buckets = lock(&self.buckets);
+        let mut members = Vec::new();
+        for bucket in key.buckets_ending(at) {
+            if let Some(b) = buckets.get(&(key.clone(), bucket)) {
+                if b.overflowed {
+                    return call.finish(WindowRead::Overflowed);
+                }
+                members.extend(b.members.values().cloned());
+            }
+        }
+        call.finish(WindowRead::Members(members))
     }
 }

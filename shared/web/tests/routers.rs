@@ -6,11 +6,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use cuba_core::activity::MinuteCounts;
 use cuba_core::alerting::SmsPolicy;
 use cuba_core::clock::{Clock, ManualClock, SystemClock};
 use cuba_core::domain::{Millis, UserId};
-use cuba_core::ports::DocumentStore;
 use cuba_core::ports::ProfileStore;
+use cuba_core::ports::{ActivityTally, DocumentStore};
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
 use cuba_core::verification::PhoneVerifier;
@@ -107,6 +108,7 @@ impl Harness {
             errors: ports.errors.clone(),
             pipeline,
             browse: ports.browse.clone(),
+            tally: ports.tally.clone(),
             profiles: ports.profiles.clone(),
             events: ports.events.clone(),
             state: ports.rule_state.clone(),
@@ -1098,16 +1100,29 @@ async fn browsing_pages_newest_first() {
             "{path}"
         );
     }
+    // The chart reads the per-minute tally the stream consumer keeps (there is no stream here):
+    // the five events as it would have counted them, and one alert an hour ago, off the chart.
+    let mut counted = MinuteCounts::default();
+    for i in 0..5 {
+        counted.event(Millis(h.clock.now().0 - i * 1000));
+    }
+    counted.alert(Millis(h.clock.now().0 - 3_600_000));
+    h.ports.tally.add(&counted).await.expect("counted");
     let (status, chart) = h
         .admin(Method::GET, "/admin/api/activity?minutes=5", None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        chart["events"]
+    let total = |series: &str| {
+        chart[series]
             .as_array()
-            .map(|c| c.iter().filter_map(Value::as_u64).sum::<u64>()),
-        Some(5)
+            .map(|c| c.iter().filter_map(Value::as_u64).sum::<u64>())
+    };
+    assert_eq!(
+        (total("events"), total("alerts")),
+        (Some(5), Some(0)),
+        "{chart}"
     );
+    assert_eq!(chart["events"].as_array().map(Vec::len), Some(5));
     assert_error(
         &h.admin(Method::GET, "/admin/api/users/7", None).await,
         StatusCode::NOT_FOUND,

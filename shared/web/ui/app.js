@@ -311,8 +311,7 @@ async function renderDashboard(main) {
       el("div", {}, el("strong", { id: "alerts-total", text: sum(body.alerts) }), "alerts"),
     );
     clear(chartBox).append(activityChart(body));
-    note.textContent = `Updated ${formatTime(Date.now())}; refreshes every 15 s.` +
-      (body.truncated ? " Counts are capped: the hour holds more than 100000 events." : "");
+    note.textContent = `Updated ${formatTime(Date.now())}; refreshes every 15 s.`;
   };
   await load();
   const timer = setInterval(() => load().catch(() => {}), 15000);

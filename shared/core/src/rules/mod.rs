@@ -52,6 +52,9 @@ pub struct WindowCondition {
     pub threshold: WindowThreshold,
     /// After firing, the rule stays quiet for this user this long, so one burst alerts once.
     pub cooldown_seconds: u32,
+    /// A stable hash of what chooses and weighs the window's members (the rule's `when`, the
+    /// window's length, the sum field): the window buckets of [`crate::window`] are keyed by it.
+    pub definition: u64,
 }
 
 /// What the events in a window add up to.
@@ -92,6 +95,16 @@ impl WindowCondition {
                         .and_then(|f| f.lookup(e))
                         .and_then(Value::as_f64)
                         .unwrap_or(0.0),
+            })
+    }
+
+    /// Totals over a window's members, in the order given.
+    pub fn tally_members(&self, members: &[crate::window::WindowMember]) -> WindowTotals {
+        members
+            .iter()
+            .fold(WindowTotals { count: 0, sum: 0.0 }, |acc, m| WindowTotals {
+                count: acc.count.saturating_add(1),
+                sum: acc.sum + m.amount,
             })
     }
 
@@ -376,12 +389,24 @@ fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<
     if problems.len() != before {
         return None;
     }
+    let mut condition = condition?;
+    if let Condition::Window(window) = &mut condition {
+        let sum_field = match &window.threshold {
+            WindowThreshold::Count(_) => "",
+            WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => s.field.as_str(),
+        };
+        // serde_json writes object keys sorted, so equal documents hash equal.
+        let when_text = object.get("when").map(Value::to_string).unwrap_or_default();
+        window.definition = crate::domain::stable_hash(
+            format!("{when_text}\u{1f}{}\u{1f}{sum_field}", window.seconds).as_bytes(),
+        );
+    }
     Some(Rule {
         id: id?,
         enabled,
         description,
         when: when?,
-        condition: condition?,
+        condition,
         action: action?,
         message: message?,
     })
@@ -449,6 +474,8 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                 seconds: seconds?,
                 threshold: threshold?,
                 cooldown_seconds: cooldown_seconds?,
+                // Set by `parse_rule`, which sees the rule's `when`.
+                definition: 0,
             }))
         }
         Some("absence") => {

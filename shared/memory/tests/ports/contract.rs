@@ -39,6 +39,23 @@ async fn event_listing() {
 }
 
 #[tokio::test]
+async fn long_event_listing() {
+    let ports = MemoryPorts::new();
+    contract::long_event_listing(ports.events.as_ref(), ports.browse.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn window_store() {
+    contract::window_store(MemoryPorts::new().windows.as_ref(), BASE).await;
+}
+
+#[tokio::test]
+async fn activity_tally() {
+    let tally = cuba_memory::MemoryActivityTally::default();
+    contract::activity_tally(&tally, BASE).await;
+}
+
+#[tokio::test]
 async fn document_store() {
     contract::document_store(MemoryPorts::new().rules.as_ref(), BASE).await;
 }

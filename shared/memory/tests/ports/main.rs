@@ -7,3 +7,4 @@ mod contract;
 mod decisions;
 mod faults;
 mod pipeline;
+mod windows;

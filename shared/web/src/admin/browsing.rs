@@ -239,8 +239,6 @@ pub(super) async fn user(
 
 /// The longest chart the dashboard asks for.
 pub const MAX_ACTIVITY_MINUTES: u32 = 180;
-/// Past this many events (or alerts) in the span, the chart says it is truncated.
-pub const ACTIVITY_CAP: usize = 100_000;
 
 #[derive(Deserialize)]
 pub(super) struct ActivityQuery {
@@ -254,7 +252,6 @@ pub(super) struct Activity {
     bucket_seconds: u64,
     events: Vec<u64>,
     alerts: Vec<u64>,
-    truncated: bool,
 }
 
 /// Events and alerts per minute over the last `minutes` (default 60), for the dashboard chart.
@@ -278,19 +275,13 @@ pub(super) async fn activity(
     };
     let now = api.clock.now();
     let (from, to) = PerMinute::span(now, minutes);
-    let last = Millis(to.0 - 1);
-    let (events, alerts) = tokio::try_join!(
-        api.browse.event_times(from, last, ACTIVITY_CAP),
-        api.browse.alert_times(from, last, ACTIVITY_CAP),
-    )?;
-    let events_per_minute = PerMinute::count(now, minutes, events.times);
-    let alerts_per_minute = PerMinute::count(now, minutes, alerts.times);
+    let counts = api.tally.counts(from, to).await?;
+    let (events, alerts) = PerMinute::from_counts(now, minutes, &counts);
     Ok(Json(Activity {
         from,
         to,
-        bucket_seconds: events_per_minute.bucket_seconds,
-        events: events_per_minute.counts,
-        alerts: alerts_per_minute.counts,
-        truncated: events.truncated || alerts.truncated,
+        bucket_seconds: events.bucket_seconds,
+        events: events.counts,
+        alerts: alerts.counts,
     }))
 }

@@ -25,12 +25,14 @@ use crate::error::{ApiError, with_error_fallbacks};
 use cuba_core::clock::Clock;
 use cuba_core::domain::{EventId, Millis, UserId};
 use cuba_core::intake::{self, InvalidInput};
-use cuba_core::ports::{Browse, DocumentStore, ErrorLog, EventStore, ProfileStore, RuleState};
+use cuba_core::ports::{
+    ActivityTally, Browse, DocumentStore, ErrorLog, EventStore, ProfileStore, RuleState,
+};
 use cuba_core::processing::EventPipeline;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::SchemaSet;
 
-pub use browsing::{ACTIVITY_CAP, MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DAYS};
+pub use browsing::{MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DAYS};
 pub use cursor::{CursorSeal, MAX_CURSOR_CHARS};
 pub use error_log::MAX_REPLAY_BATCH;
 pub use tryout::{BACKTEST_MAX_DAYS, BACKTEST_MAX_EVENTS};
@@ -45,6 +47,8 @@ pub struct AdminApi {
     /// Replays run the stream consumer's processing.
     pub pipeline: EventPipeline,
     pub browse: Arc<dyn Browse>,
+    /// Events and alerts per minute, for the dashboard chart.
+    pub tally: Arc<dyn ActivityTally>,
     pub profiles: Arc<dyn ProfileStore>,
     pub events: Arc<dyn EventStore>,
     pub state: Arc<dyn RuleState>,

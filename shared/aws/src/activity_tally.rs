@@ -1,0 +1,188 @@
+//! The per-minute tally of events and alerts, in the rule-state table: one item per hour and
+//! shard (`tally#{hour}#{shard}`) with a counter per minute (`e07`, `a07`: events and alerts of
+//! minute 7). A stream batch adds its counts in one update per hour it covers, to a shard picked
+//! at random, so no item takes more than a small share of the writes; the dashboard's hour is
+//! two hours' shards, read in one batch.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+
+use crate::items::{Item, n, s, unavailable};
+use crate::partition_keys::{TALLY_SHARDS, tally};
+use cuba_core::activity::{MinuteCounts, Tally};
+use cuba_core::domain::Millis;
+use cuba_core::ports::{ActivityTally, PortError};
+
+/// Tally items outlive the dashboard's longest chart (3 hours) by this much.
+const TALLY_KEPT_SECONDS: u64 = 2 * 24 * 3600;
+const BATCH_GET_KEYS: usize = 100;
+const BATCH_GET_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct DynamoActivityTally {
+    client: Client,
+    table: String,
+}
+
+impl DynamoActivityTally {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoActivityTally {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+/// A shard for this write: spread, not stable (any shard holds any count).
+fn any_shard() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (nanos / 1000 % u32::from(TALLY_SHARDS)) as u16
+}
+
+#[async_trait]
+impl ActivityTally for DynamoActivityTally {
+    async fn add(&self, counts: &MinuteCounts) -> Result<(), PortError> {
+        let mut hours: Vec<(u64, Vec<(u64, Tally)>)> = Vec::new();
+        for (minute, t) in counts.minutes() {
+            let hour = minute / 60;
+            match hours.last_mut() {
+                Some((h, minutes)) if *h == hour => minutes.push((minute % 60, t)),
+                _ => hours.push((hour, vec![(minute % 60, t)])),
+            }
+        }
+        let shard = any_shard();
+        for (hour, minutes) in hours {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(tally(hour, shard)))
+                .expression_attribute_values(":exp", n((hour + 1) * 3600 + TALLY_KEPT_SECONDS));
+            let mut adds = Vec::new();
+            for (m, t) in minutes {
+                for (prefix, count) in [("e", t.events), ("a", t.alerts)] {
+                    if count == 0 {
+                        continue;
+                    }
+                    adds.push(format!("#{prefix}{m:02} :{prefix}{m:02}"));
+                    update = update
+                        .expression_attribute_names(
+                            format!("#{prefix}{m:02}"),
+                            format!("{prefix}{m:02}"),
+                        )
+                        .expression_attribute_values(format!(":{prefix}{m:02}"), n(count));
+                }
+            }
+            if adds.is_empty() {
+                continue;
+            }
+            update
+                .update_expression(format!("ADD {} SET expires_at = :exp", adds.join(", ")))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn counts(&self, from: Millis, to: Millis) -> Result<MinuteCounts, PortError> {
+        let mut out = MinuteCounts::default();
+        if to <= from {
+            return Ok(out);
+        }
+        let (first, last) = (
+            MinuteCounts::minute_of(from),
+            MinuteCounts::minute_of(Millis(to.0 - 1)),
+        );
+        let keys: Vec<Item> = (first / 60..=last / 60)
+            .flat_map(|hour| (0..TALLY_SHARDS).map(move |shard| tally(hour, shard)))
+            .map(|pk| Item::from([("pk".to_owned(), s(pk))]))
+            .collect();
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .build()
+                    .map_err(|e| PortError::unavailable("dynamodb", e))?,
+            );
+            for attempt in 0..BATCH_GET_ATTEMPTS {
+                let Some(request) = pending.take() else {
+                    break;
+                };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let result = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in result
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    add_item(&mut out, &item, first..=last)?;
+                }
+                pending = result
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table));
+            }
+            if pending.is_some() {
+                return Err(PortError::unavailable_because(
+                    "dynamodb",
+                    "the activity tally stayed unprocessed",
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Adds one tally item's minutes that fall in `minutes` to `out`.
+fn add_item(
+    out: &mut MinuteCounts,
+    item: &Item,
+    minutes: std::ops::RangeInclusive<u64>,
+) -> Result<(), PortError> {
+    let hour = match item.get("pk") {
+        Some(AttributeValue::S(pk)) => pk.split('#').nth(1).and_then(|h| h.parse::<u64>().ok()),
+        _ => None,
+    }
+    .ok_or_else(|| PortError::corrupt("a tally item's key"))?;
+    for (name, value) in item {
+        let (events, minute) = match name.split_at_checked(1) {
+            Some(("e", m)) => (true, m),
+            Some(("a", m)) => (false, m),
+            _ => continue,
+        };
+        let (Ok(minute), AttributeValue::N(count)) = (minute.parse::<u64>(), value) else {
+            continue;
+        };
+        let count: u64 = count
+            .parse()
+            .map_err(|_| PortError::corrupt(format!("tally {name}: not a count")))?;
+        let minute = hour * 60 + minute;
+        if minutes.contains(&minute) {
+            let tally = if events {
+                Tally {
+                    events: count,
+                    alerts: 0,
+                }
+            } else {
+                Tally {
+                    events: 0,
+                    alerts: count,
+                }
+            };
+            out.add(minute, tally);
+        }
+    }
+    Ok(())
+}

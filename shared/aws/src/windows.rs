@@ -1,0 +1,167 @@
+//! Window buckets in the rule-state table: one item per (rule definition, user, bucket),
+//! `window#{rule}#{definition}#{user}#{bucket}`, holding each member as its own attribute
+//! (`m_{event id}` → `[received_at, amount as text]`) and a count `n`. Recording is one conditional
+//! update: the member is added only if it is not there yet and the bucket has room, so a repeat
+//! changes nothing; a full bucket is marked `overflowed`. The window is read with one strongly
+//! consistent batch read of at most two items.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+
+use crate::items::{Item, condition_held, n, s, unavailable};
+use crate::partition_keys::window_bucket;
+use cuba_core::domain::{EventId, Millis};
+use cuba_core::ports::{PortError, WindowStore};
+use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+
+/// The prefix of a member's attribute name; the rest is the event id.
+const MEMBER_PREFIX: &str = "m_";
+const BATCH_GET_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct DynamoWindows {
+    client: Client,
+    table: String,
+}
+
+impl DynamoWindows {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoWindows {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn key(window: &WindowKey, bucket: u64) -> Item {
+        Item::from([(
+            "pk".to_owned(),
+            s(window_bucket(
+                &window.rule,
+                window.definition,
+                window.user,
+                bucket,
+            )),
+        )])
+    }
+}
+
+#[async_trait]
+impl WindowStore for DynamoWindows {
+    async fn record(&self, window: &WindowKey, member: &WindowMember) -> Result<(), PortError> {
+        let bucket = window.bucket_of(member.received_at);
+        let key = Self::key(window, bucket);
+        let name = format!("{MEMBER_PREFIX}{}", member.id.as_str());
+        let expires = window.bucket_expires_at(bucket).0 / 1000 + 24 * 3600;
+        let added = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression("SET #m = :m, expires_at = :exp ADD #n :one")
+            .condition_expression(
+                "attribute_not_exists(#m) AND (attribute_not_exists(#n) OR #n < :cap)",
+            )
+            .expression_attribute_names("#m", &name)
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(
+                ":m",
+                // The amount as Rust writes an f64 (exponent and all): it reads back exactly,
+                // and a number past DynamoDB's 38 digits cannot make the update fail.
+                AttributeValue::L(vec![
+                    n(member.received_at.0),
+                    s(format!("{:?}", member.amount)),
+                ]),
+            )
+            .expression_attribute_values(":exp", n(expires))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(MAX_BUCKET_MEMBERS))
+            .send()
+            .await;
+        if condition_held(added)? {
+            return Ok(());
+        }
+        // Either the member is there already (a repeat: nothing to do) or the bucket is full.
+        let full = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET overflowed = :t")
+            .condition_expression("attribute_not_exists(#m)")
+            .expression_attribute_names("#m", &name)
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        condition_held(full).map(|_| ())
+    }
+
+    async fn window(&self, window: &WindowKey, at: Millis) -> Result<WindowRead, PortError> {
+        let keys: Vec<Item> = window
+            .buckets_ending(at)
+            .into_iter()
+            .map(|bucket| Self::key(window, bucket))
+            .collect();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| PortError::unavailable("dynamodb", e))?,
+        );
+        let mut members = Vec::new();
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            let Some(request) = pending.take() else {
+                break;
+            };
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if matches!(item.get("overflowed"), Some(AttributeValue::Bool(true))) {
+                    return Ok(WindowRead::Overflowed);
+                }
+                for (name, value) in &item {
+                    if let Some(id) = name.strip_prefix(MEMBER_PREFIX) {
+                        members.push(member(id, value)?);
+                    }
+                }
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+        }
+        if pending.is_some() {
+            return Err(PortError::unavailable_because(
+                "dynamodb",
+                "a window's buckets stayed unprocessed",
+            ));
+        }
+        Ok(WindowRead::Members(members))
+    }
+}
+
+fn member(id: &str, value: &AttributeValue) -> Result<WindowMember, PortError> {
+    let corrupt = || PortError::corrupt(format!("window member {id}"));
+    let AttributeValue::L(parts) = value else {
+        return Err(corrupt());
+    };
+    let number = |i: usize| match parts.get(i) {
+        Some(AttributeValue::N(raw) | AttributeValue::S(raw)) => Some(raw.as_str()),
+        _ => None,
+    };
+    Ok(WindowMember {
+        id: EventId::parse(id).map_err(|_| corrupt())?,
+        received_at: Millis(number(0).and_then(|r| r.parse().ok()).ok_or_else(corrupt)?),
+        amount: number(1).and_then(|r| r.parse().ok()).ok_or_else(corrupt)?,
+    })
+}

@@ -1,0 +1,98 @@
+//! Window rules in a bounded number of reads. Each event that matches a window rule is recorded
+//! as a [`WindowMember`] in a bucket of that (rule, user): buckets as long as the window, so the
+//! window ending at any instant lies in at most two of them, read together whatever the window's
+//! length or the user's rate. A member is keyed by its event id, so recording it again (a
+//! redelivered or replayed record) changes nothing. A bucket keeps at most
+//! [`MAX_BUCKET_MEMBERS`]; past that it is marked overflowed and the evaluator reads that window
+//! from the events instead (exact, at the old cost, for the one user sending that much).
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{EventId, Millis, UserId};
+use crate::rules::{RuleId, WindowCondition, WindowThreshold};
+
+/// Members a bucket keeps before it overflows: the bucket item then stays near 10 KB, so an
+/// update costs a handful of write units at most.
+pub const MAX_BUCKET_MEMBERS: usize = 200;
+
+/// An event as a window rule counts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowMember {
+    pub id: EventId,
+    pub received_at: Millis,
+    /// What the event adds to the rule's sum (0 for count-only rules, or when the field is
+    /// missing or not a number).
+    pub amount: f64,
+}
+
+/// Whose window: one rule's definition for one user. A rule whose `when`, window length or sum
+/// field changes gets a new `definition`, so it starts from empty buckets rather than counting
+/// members that its old definition chose.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WindowKey {
+    pub rule: RuleId,
+    pub definition: u64,
+    pub user: UserId,
+    /// Each bucket's length: the window's.
+    pub bucket_ms: u64,
+}
+
+impl WindowKey {
+    pub fn new(rule: &RuleId, window: &WindowCondition, user: UserId) -> Self {
+        WindowKey {
+            rule: rule.clone(),
+            definition: window.definition,
+            user,
+            bucket_ms: u64::from(window.seconds.get()) * 1000,
+        }
+    }
+
+    /// The bucket holding a member received `at`.
+    pub fn bucket_of(&self, at: Millis) -> u64 {
+        at.0 / self.bucket_ms
+    }
+
+    /// The buckets that hold the window ending `at` (received in `(at - window, at]`): the
+    /// window is exactly one bucket long, so it touches at most two.
+    pub fn buckets_ending(&self, at: Millis) -> Vec<u64> {
+        let first = self.bucket_of(Millis((at.0 + 1).saturating_sub(self.bucket_ms)));
+        (first..=self.bucket_of(at)).collect()
+    }
+
+    /// When a bucket may be forgotten: a window that could still read it has ended.
+    pub fn bucket_expires_at(&self, bucket: u64) -> Millis {
+        Millis((bucket + 2) * self.bucket_ms)
+    }
+}
+
+impl WindowCondition {
+    /// `event`'s member of this window: its id, time and what it adds to the sum.
+    pub fn member_of(
+        &self,
+        id: &EventId,
+        received_at: Millis,
+        view: &serde_json::Value,
+    ) -> WindowMember {
+        let amount = match &self.threshold {
+            WindowThreshold::Count(_) => 0.0,
+            WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => s
+                .field
+                .lookup(view)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0),
+        };
+        WindowMember {
+            id: id.clone(),
+            received_at,
+            amount,
+        }
+    }
+}
+
+/// What a read of a window's buckets found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowRead {
+    Members(Vec<WindowMember>),
+    /// A bucket holds more than [`MAX_BUCKET_MEMBERS`]: read the window from the events.
+    Overflowed,
+}
