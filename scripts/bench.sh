@@ -12,6 +12,7 @@ cargo bench -p cuba-local --bench partition_heat
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_pid=$(scripts/moto.sh "$port" .local/moto-bench.log)
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+CUBA_BENCH_MOTO_ENDPOINT="http://127.0.0.1:$port" cargo bench -p cuba-local --bench window_reads
 CUBA_BENCH_MOTO_ENDPOINT="http://127.0.0.1:$port" cargo bench -p cuba-local --bench pipeline
 cargo build --release --workspace --bins
 CUBA_BENCH_MOTO_ENDPOINT="http://127.0.0.1:$port" cargo bench -p cuba-local --bench coldstart
