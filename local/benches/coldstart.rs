@@ -119,6 +119,7 @@ async fn main() -> Result<()> {
             clock: Arc::new(SystemClock),
             poll_stream: false,
             faults: None,
+            meter: None,
         },
     )
     .await?;

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
             clock: Arc::new(SystemClock),
             poll_stream: true,
             faults: None,
+            meter: None,
         },
     )
     .await?;

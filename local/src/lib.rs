@@ -2,6 +2,7 @@
 //! with the same event types Lambda delivers. Used by `make dev` and by the integration tests.
 
 pub mod faults;
+pub mod meter;
 pub mod provision;
 pub mod runner;
 pub mod runtime_api;

@@ -149,6 +149,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         clock: Arc::new(SystemClock),
         poll_stream: true,
         faults: None,
+        meter: None,
     };
     let mut stack = runner::start(&sdk, options).await?;
     stack.print_operator_alerts(&sdk);

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::faults::{FaultLog, FaultPlan, Faults};
+use crate::meter::Meter;
 use crate::provision::{Provisioned, REGION, create_queue, provision};
 use crate::template::{Template, int_property};
 
@@ -60,6 +61,8 @@ pub struct StackOptions {
     /// When set, the handlers' AWS calls fail by this plan, and stream handler invocations are
     /// cut off part-way at the same rate (the pollers, AWS's side of Lambda, stay fault-free).
     pub faults: Option<FaultPlan>,
+    /// Meters every AWS request the handlers make (the cost bench).
+    pub meter: Option<Arc<Meter>>,
 }
 
 /// How far the event-driven handlers have got, for tests that must wait for them.
@@ -168,6 +171,36 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
                 )
                 .build(),
         ),
+    };
+    let clients = match &options.meter {
+        None => clients,
+        Some(meter) => AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                clients
+                    .dynamodb
+                    .config()
+                    .to_builder()
+                    .interceptor(meter.interceptor())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                clients
+                    .sqs
+                    .config()
+                    .to_builder()
+                    .interceptor(meter.interceptor())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                clients
+                    .sns
+                    .config()
+                    .to_builder()
+                    .interceptor(meter.interceptor())
+                    .build(),
+            ),
+            secrets: clients.secrets.clone(),
+        },
     };
     // Lambda's pollers and queue deletes are AWS's side: never faulted.
     let platform = AwsClients::new(sdk);

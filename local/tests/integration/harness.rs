@@ -118,6 +118,7 @@ impl TestStack {
                 clock: options.clock,
                 poll_stream: options.poll_stream,
                 faults: options.faults,
+                meter: None,
             },
         )
         .await
