@@ -459,3 +459,107 @@ impl Intercept for MeteringInterceptor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.to_owned())
+    }
+
+    #[test]
+    fn item_sizes_follow_dynamodb_rules() {
+        let item = Item::from([
+            ("user".to_owned(), AttributeValue::N("12345".into())),
+            ("id".to_owned(), s("abc")),
+            ("ok".to_owned(), AttributeValue::Bool(true)),
+            (
+                "l".to_owned(),
+                AttributeValue::L(vec![s("xy"), AttributeValue::N("7".into())]),
+            ),
+        ]);
+        // user: 4 + (3 + 1); id: 2 + 3; ok: 2 + 1; l: 1 + 3 + (1 + 2) + (1 + 2).
+        assert_eq!(item_size(&item), 8 + 5 + 3 + 10);
+        assert_eq!(write_units(0), 1.0, "a write costs at least one unit");
+        assert_eq!(write_units(1024), 1.0);
+        assert_eq!(write_units(1025), 2.0);
+        assert_eq!(read_units(4096, true), 1.0);
+        assert_eq!(read_units(4097, false), 1.0);
+        assert_eq!(read_units(10, false), 0.5);
+    }
+
+    #[test]
+    fn an_update_names_its_attributes_and_removals() {
+        let update = UpdateItemInput::builder()
+            .update_expression(
+                "SET #status = :s, settled_at = :now REMOVE lease_until, unsettled ADD n :one",
+            )
+            .expression_attribute_names("#status", "status")
+            .build()
+            .expect("an input");
+        let (names, removes) = update_names(&update);
+        for name in ["status", "settled_at", "lease_until", "unsettled", "n"] {
+            assert!(names.contains(name), "{name} in {names:?}");
+        }
+        assert_eq!(
+            removes.into_iter().collect::<Vec<_>>(),
+            ["lease_until", "unsettled"]
+        );
+    }
+
+    #[test]
+    fn writes_are_charged_for_the_item_and_each_index_entry_they_touch() {
+        let meter = Meter::default();
+        lock(&meter.tables).insert(
+            "alerts".into(),
+            Arc::new(Table {
+                keys: vec!["alert_id".into()],
+                indexes: vec![
+                    IndexShape {
+                        name: "by_user".into(),
+                        keys: vec!["user".into(), "fired_at".into()],
+                        projection: Projected::All,
+                    },
+                    IndexShape {
+                        name: "by_lease".into(),
+                        keys: vec!["unsettled".into(), "lease_until".into()],
+                        projection: Projected::Some(BTreeSet::new()),
+                    },
+                ],
+            }),
+        );
+        let alert = Item::from([
+            ("alert_id".to_owned(), s("a")),
+            ("user".to_owned(), AttributeValue::N("1".into())),
+            ("fired_at".to_owned(), AttributeValue::N("5".into())),
+            ("status".to_owned(), s("sent")),
+        ]);
+        // A settle: the item, its by_user entry (everything projected), and the by_lease
+        // entry it deletes by removing the index's keys.
+        let names = BTreeSet::from(["status".to_owned(), "unsettled".to_owned()]);
+        let removes = BTreeSet::from(["unsettled".to_owned()]);
+        meter.written("alerts", &alert, Some((&names, &removes)));
+        let metered = meter.take();
+        assert_eq!(
+            metered.write_units,
+            BTreeMap::from([
+                ("alerts".to_owned(), 1.0),
+                ("alerts/by_lease".to_owned(), 1.0),
+                ("alerts/by_user".to_owned(), 1.0),
+            ])
+        );
+        // An update naming nothing a keys-only index holds leaves it alone.
+        let mut leased = alert.clone();
+        leased.insert("unsettled".into(), s("u#1"));
+        leased.insert("lease_until".into(), AttributeValue::N("9".into()));
+        let names = BTreeSet::from(["status".to_owned()]);
+        meter.written("alerts", &leased, Some((&names, &BTreeSet::new())));
+        assert_eq!(
+            meter.take().write_units.get("alerts/by_lease"),
+            None,
+            "the lease index holds no status"
+        );
+        assert_eq!(meter.take(), Metered::default(), "take starts afresh");
+    }
+}

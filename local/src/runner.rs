@@ -172,6 +172,8 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
                 .build(),
         ),
     };
+    // The sweeper runs on a schedule whatever the traffic: a fixed cost, kept out of the meter.
+    let unmetered = clients.clone();
     let clients = match &options.meter {
         None => clients,
         Some(meter) => AwsClients {
@@ -213,7 +215,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let stream_handler = wiring::stream_handler(&settings(&rules_env), &clients)?;
     let absence_handler =
         wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;
-    let sweeper = wiring::sweeper(&settings(&sweeper_env), &clients, options.clock.clone())?;
+    let sweeper = wiring::sweeper(&settings(&sweeper_env), &unmetered, options.clock.clone())?;
 
     let stream_mapping = template.event_source(RULES_FUNCTION, "DynamoDB", known)?;
     let failure_arn = stream_mapping

@@ -85,11 +85,13 @@ fn key_json(key: Item) -> Option<Value> {
 
 /// What to query.
 pub(super) enum Partition {
-    /// One partition of an index projecting every attribute.
+    /// One partition of an index; `keys_only` when it projects only keys (and the attributes
+    /// its filters test), so that a page's items are read from the table.
     Fixed {
         index: &'static str,
         attribute: &'static str,
         value: AttributeValue,
+        keys_only: bool,
     },
     /// The shards of one partition (`{prefix}#{shard}`), merged newest first.
     Sharded {
@@ -230,6 +232,7 @@ impl Listing<'_> {
                 index,
                 attribute,
                 value,
+                keys_only,
             } => {
                 let start = cursor
                     .and_then(|c| c.key)
@@ -244,7 +247,12 @@ impl Listing<'_> {
                     key: Some(key),
                     shards: None,
                 });
-                (read.items, next)
+                let items = if *keys_only {
+                    self.hydrate(read.items).await?
+                } else {
+                    read.items
+                };
+                (items, next)
             }
             Partition::Sharded {
                 index,
@@ -558,11 +566,13 @@ impl Browse for DynamoBrowse {
                 index: "by_session",
                 attribute: "session_id",
                 value: AttributeValue::S(session.as_str().to_owned()),
+                keys_only: false,
             },
             (None, Some(user)) => Partition::Fixed {
                 index: crate::events::EVENTS_BY_RECEIVED_INDEX,
                 attribute: "user",
                 value: AttributeValue::N(user.to_string()),
+                keys_only: false,
             },
             (None, None) => Partition::Daily {
                 shards: self.shards,
@@ -602,6 +612,8 @@ impl Browse for DynamoBrowse {
                     index: "by_user",
                     attribute: "user",
                     value: AttributeValue::N(user.to_string()),
+                    // Keys and the rule id only: an alert's status changes do not rewrite it.
+                    keys_only: true,
                 },
                 rule.as_ref()
                     .map(|r| Filter::eq("rule_id", AttributeValue::S(r.as_str().to_owned()))),
