@@ -6,10 +6,8 @@
 //! (a refused event, a stream batch of one REMOVE record, the UI page): that median is the
 //! runtime's and Cuba's own time per invocation. Run with `make bench` (it builds the binaries).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -110,16 +108,8 @@ async fn main() -> Result<()> {
     let stack = runner::start(
         &sdk,
         StackOptions {
-            template_path: root.join("template.yaml"),
-            stack_name: format!("cold{}", std::process::id()),
-            token_secret: "bench-secret-bench-secret-bench-secret".into(),
-            admin_token_secret: "bench-admin-secret-bench-admin-secret".into(),
-            rules_file: None,
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            clock: Arc::new(SystemClock),
             poll_stream: false,
-            faults: None,
-            meter: None,
+            ..StackOptions::for_bench(&root, "cold")
         },
     )
     .await?;

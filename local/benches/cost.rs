@@ -12,7 +12,6 @@
 //! check), and SMS carrier fees (priced per message by country: left out, and counted apart).
 //! Run by `make bench`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -195,16 +194,9 @@ async fn main() -> anyhow::Result<()> {
     let stack = runner::start(
         &sdk,
         StackOptions {
-            template_path: root.join("template.yaml"),
-            stack_name: format!("cost{}", std::process::id()),
-            token_secret: "bench-secret-bench-secret-bench-secret".into(),
-            admin_token_secret: "bench-admin-secret-bench-admin-secret".into(),
             rules_file: Some(rules_file),
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            clock: Arc::new(SystemClock),
-            poll_stream: true,
-            faults: None,
             meter: Some(meter.clone()),
+            ..StackOptions::for_bench(&root, "cost")
         },
     )
     .await?;

@@ -2,9 +2,7 @@
 //! throughput, time until the rules handler has evaluated everything, and the process's peak
 //! memory. moto stands in for AWS, so latencies are moto's as much as ours; run with `make bench`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -41,22 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let sdk = cuba_local::moto_sdk_config(&endpoint).await;
     let rss_before = peak_rss_kib();
-    let stack = runner::start(
-        &sdk,
-        StackOptions {
-            template_path: root.join("template.yaml"),
-            stack_name: format!("bench{}", std::process::id()),
-            token_secret: "bench-secret-bench-secret-bench-secret".into(),
-            admin_token_secret: "bench-admin-secret-bench-admin-secret".into(),
-            rules_file: None,
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            clock: Arc::new(SystemClock),
-            poll_stream: true,
-            faults: None,
-            meter: None,
-        },
-    )
-    .await?;
+    let stack = runner::start(&sdk, StackOptions::for_bench(&root, "bench")).await?;
     let base = format!("http://{}/api/v1/event/", stack.http_addr);
     let http = reqwest::Client::new();
     let tokens: Vec<String> = (1..=USERS)

@@ -65,6 +65,41 @@ pub struct StackOptions {
     pub meter: Option<Arc<Meter>>,
 }
 
+impl StackOptions {
+    /// A stack named `stack_name` from `template_path` with these token secrets: the default
+    /// rules, the system clock, an HTTP port of the system's choosing, the stream polled, no
+    /// faults, no meter. Benches and tests change what they need with `..`.
+    pub fn new(
+        template_path: PathBuf,
+        stack_name: String,
+        token_secret: String,
+        admin_token_secret: String,
+    ) -> Self {
+        StackOptions {
+            template_path,
+            stack_name,
+            token_secret,
+            admin_token_secret,
+            rules_file: None,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            clock: Arc::new(cuba_core::clock::SystemClock),
+            poll_stream: true,
+            faults: None,
+            meter: None,
+        }
+    }
+
+    /// The options a bench runs its own stack with: secrets of its own, named for the process.
+    pub fn for_bench(root: &std::path::Path, name: &str) -> Self {
+        StackOptions::new(
+            root.join("template.yaml"),
+            format!("{name}{}", std::process::id()),
+            "bench-secret-bench-secret-bench-secret".into(),
+            "bench-admin-secret-bench-admin-secret".into(),
+        )
+    }
+}
+
 /// How far the event-driven handlers have got, for tests that must wait for them.
 #[derive(Debug, Default)]
 pub struct Progress {

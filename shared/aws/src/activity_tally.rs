@@ -6,9 +6,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::items::{Item, n, s, unavailable};
+use crate::items::{Item, batch_get, n, s, unavailable};
 use crate::partition_keys::{TALLY_SHARDS, tally};
 use cuba_core::activity::{MinuteCounts, Tally};
 use cuba_core::domain::Millis;
@@ -16,8 +16,6 @@ use cuba_core::ports::{ActivityTally, PortError};
 
 /// Tally items outlive the dashboard's longest chart (3 hours) by this much.
 const TALLY_KEPT_SECONDS: u64 = 2 * 24 * 3600;
-const BATCH_GET_KEYS: usize = 100;
-const BATCH_GET_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DynamoActivityTally {
@@ -102,44 +100,8 @@ impl ActivityTally for DynamoActivityTally {
             .flat_map(|hour| (0..TALLY_SHARDS).map(move |shard| tally(hour, shard)))
             .map(|pk| Item::from([("pk".to_owned(), s(pk))]))
             .collect();
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .build()
-                    .map_err(|e| PortError::unavailable("dynamodb", e))?,
-            );
-            for attempt in 0..BATCH_GET_ATTEMPTS {
-                let Some(request) = pending.take() else {
-                    break;
-                };
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
-                let result = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in result
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    add_item(&mut out, &item, first..=last)?;
-                }
-                pending = result
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table));
-            }
-            if pending.is_some() {
-                return Err(PortError::unavailable_because(
-                    "dynamodb",
-                    "the activity tally stayed unprocessed",
-                ));
-            }
+        for item in batch_get(&self.client, &self.table, keys, false).await? {
+            add_item(&mut out, &item, first..=last)?;
         }
         Ok(out)
     }

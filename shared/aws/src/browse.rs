@@ -12,14 +12,14 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::items::{Item, corrupt, unavailable, value};
+use crate::items::{Item, batch_get, corrupt, unavailable, value};
 use crate::partition_keys::{ListingShards, day_bucket};
 use cuba_core::alert::{AlertEntry, AlertFilter};
 use cuba_core::domain::{Millis, StoredEvent};
@@ -54,9 +54,11 @@ enum ShardCursor {
     /// Nothing read yet: start at the newest.
     #[serde(rename = "s")]
     Start,
-    /// Resume after this key.
+    /// Resume after the item with these key values: the table's key attributes, then the sort
+    /// attribute (the shard's partition value is known), kept short because a cursor travels in
+    /// a URL and a day has a cursor for every shard.
     #[serde(rename = "a")]
-    After(Value),
+    After(Vec<Value>),
     /// Nothing more in range.
     #[serde(rename = "d")]
     Done,
@@ -350,7 +352,7 @@ impl Listing<'_> {
             let start = match state {
                 ShardCursor::Done => continue,
                 ShardCursor::Start => None,
-                ShardCursor::After(key) => Some(key_item(key)?),
+                ShardCursor::After(key) => Some(self.start_key(attribute, value, key)?),
             };
             let (query, value) = (query.clone(), AttributeValue::S(value.clone()));
             reads.spawn(async move { (shard, query.read(value, start, limit).await) });
@@ -392,14 +394,12 @@ impl Listing<'_> {
                 Ok(if taken == read.items.len() {
                     match read.more {
                         None => ShardCursor::Done,
-                        Some(key) => key_json(key)
-                            .map(ShardCursor::After)
-                            .ok_or_else(|| PortError::corrupt("a listing key"))?,
+                        Some(key) => ShardCursor::After(self.resume_key(&key)?),
                     }
                 } else if taken == 0 {
                     state
                 } else {
-                    ShardCursor::After(self.index_key(attribute, &read.items[taken - 1])?)
+                    ShardCursor::After(self.resume_key(&read.items[taken - 1])?)
                 })
             })
             .collect::<Result<_, PortError>>()?;
@@ -414,21 +414,45 @@ impl Listing<'_> {
         .ok_or_else(|| PortError::corrupt(format!("{}: a bad {}", self.table, self.sort_attribute)))
     }
 
-    /// The key an index query resumes after: the table's key and the index's.
-    fn index_key(&self, partition_attribute: &str, item: &Item) -> Result<Value, PortError> {
-        let key: Item = self
-            .table_key
+    /// What a shard's cursor keeps of the item a query resumes after: the table's key values,
+    /// then the sort value.
+    fn resume_key(&self, item: &Item) -> Result<Vec<Value>, PortError> {
+        self.table_key
             .iter()
-            .chain([&partition_attribute, &self.sort_attribute])
+            .chain([&self.sort_attribute])
             .map(|a| {
                 item.get(*a)
-                    .map(|v| ((*a).to_owned(), v.clone()))
+                    .and_then(|v| serde_dynamo::from_attribute_value(v.clone()).ok())
                     .ok_or_else(|| {
                         PortError::corrupt(format!("{}: an item without {a}", self.table))
                     })
             })
+            .collect()
+    }
+
+    /// The exclusive start key of an index query on partition `value` of `attribute`, from what
+    /// [`Listing::resume_key`] kept.
+    fn start_key(&self, attribute: &str, value: &str, kept: &[Value]) -> Result<Item, PortError> {
+        let names: Vec<&str> = self
+            .table_key
+            .iter()
+            .copied()
+            .chain([self.sort_attribute])
+            .collect();
+        if kept.len() != names.len() {
+            return Err(PortError::InvalidCursor);
+        }
+        let mut key: Item = names
+            .into_iter()
+            .zip(kept)
+            .map(|(name, v)| {
+                serde_dynamo::to_attribute_value(v)
+                    .map(|v| (name.to_owned(), v))
+                    .map_err(|_| PortError::InvalidCursor)
+            })
             .collect::<Result<_, _>>()?;
-        key_json(key).ok_or_else(|| PortError::corrupt("a listing key"))
+        key.insert(attribute.to_owned(), AttributeValue::S(value.to_owned()));
+        Ok(key)
     }
 
     /// The table's items for index items that project only keys, in the same order. An item
@@ -449,43 +473,13 @@ impl Listing<'_> {
                     .collect::<Result<Item, _>>()
             })
             .collect::<Result<_, _>>()?;
-        let mut found: HashMap<String, Item> = HashMap::new();
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .build()
-                    .map_err(|e| PortError::unavailable("dynamodb", e))?,
-            );
-            for attempt in 0..BATCH_GET_ATTEMPTS {
-                let Some(request) = pending.take() else { break };
-                if attempt > 0 {
-                    // Unprocessed keys mean the table was busy: back off before asking again.
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(self.table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(self.table))
-                    .unwrap_or_default()
-                {
-                    found.insert(self.identity(&item), item);
-                }
-                pending = out.unprocessed_keys.and_then(|mut u| u.remove(self.table));
-            }
-            if pending.is_some() {
-                return Err(PortError::unavailable_because(
-                    "dynamodb",
-                    "a listing's items stayed unprocessed",
-                ));
-            }
-        }
+        // Strongly consistent: an entry the index already holds is never missing from the table.
+        let mut found: HashMap<String, Item> =
+            batch_get(self.client, self.table, keys.clone(), true)
+                .await?
+                .into_iter()
+                .map(|item| (self.identity(&item), item))
+                .collect();
         Ok(keys
             .iter()
             .filter_map(|key| found.remove(&self.identity(key)))
@@ -505,10 +499,6 @@ impl Listing<'_> {
             .join("\u{1f}")
     }
 }
-
-/// Keys per BatchGetItem call (DynamoDB's maximum), and how often unprocessed keys are retried.
-const BATCH_GET_KEYS: usize = 100;
-const BATCH_GET_ATTEMPTS: u32 = 5;
 
 /// Each shard's state from a cursor (every shard at its start without one).
 fn shard_states(

@@ -93,3 +93,56 @@ pub(super) async fn read_item<T: serde::de::DeserializeOwned>(
         .transpose()
         .map_err(corrupt)
 }
+
+/// Keys per BatchGetItem call (DynamoDB's maximum), and how often unprocessed keys are asked for
+/// again before the read counts as failed.
+const BATCH_GET_KEYS: usize = 100;
+const BATCH_GET_ATTEMPTS: u32 = 5;
+
+/// The items of `table` under `keys` (those that exist, in no particular order), read in
+/// batches of 100, asking again for the keys DynamoDB left unprocessed (it does under load).
+pub(super) async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    consistent: bool,
+) -> Result<Vec<Item>, PortError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(BATCH_GET_KEYS) {
+        let mut pending = Some(
+            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| PortError::unavailable("dynamodb", e))?,
+        );
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            let Some(request) = pending.take() else {
+                break;
+            };
+            if attempt > 0 {
+                // Unprocessed keys mean the table was busy: back off before asking again.
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+            let out = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(table))
+                    .unwrap_or_default(),
+            );
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(table));
+        }
+        if pending.is_some() {
+            return Err(PortError::unavailable_because(
+                "dynamodb",
+                format!("{table}: keys stayed unprocessed"),
+            ));
+        }
+    }
+    Ok(found)
+}

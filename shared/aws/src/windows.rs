@@ -7,9 +7,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::items::{Item, condition_held, n, s, unavailable};
+use crate::items::{Item, batch_get, condition_held, n, s};
 use crate::partition_keys::window_bucket;
 use cuba_core::domain::{EventId, Millis};
 use cuba_core::ports::{PortError, WindowStore};
@@ -17,7 +17,6 @@ use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead}
 
 /// The prefix of a member's attribute name; the rest is the event id.
 const MEMBER_PREFIX: &str = "m_";
-const BATCH_GET_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DynamoWindows {
@@ -102,49 +101,16 @@ impl WindowStore for DynamoWindows {
             .into_iter()
             .map(|bucket| Self::key(window, bucket))
             .collect();
-        let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| PortError::unavailable("dynamodb", e))?,
-        );
         let mut members = Vec::new();
-        for attempt in 0..BATCH_GET_ATTEMPTS {
-            let Some(request) = pending.take() else {
-                break;
-            };
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+        for item in batch_get(&self.client, &self.table, keys, true).await? {
+            if matches!(item.get("overflowed"), Some(AttributeValue::Bool(true))) {
+                return Ok(WindowRead::Overflowed);
             }
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                if matches!(item.get("overflowed"), Some(AttributeValue::Bool(true))) {
-                    return Ok(WindowRead::Overflowed);
-                }
-                for (name, value) in &item {
-                    if let Some(id) = name.strip_prefix(MEMBER_PREFIX) {
-                        members.push(member(id, value)?);
-                    }
+            for (name, value) in &item {
+                if let Some(id) = name.strip_prefix(MEMBER_PREFIX) {
+                    members.push(member(id, value)?);
                 }
             }
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
-        }
-        if pending.is_some() {
-            return Err(PortError::unavailable_because(
-                "dynamodb",
-                "a window's buckets stayed unprocessed",
-            ));
         }
         Ok(WindowRead::Members(members))
     }
