@@ -705,25 +705,41 @@ pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Mi
 }
 
 /// A listing across many days and many items, some received at the same instant, read in
-/// small pages: every item exactly once, never an older one before a newer one.
+/// small pages, whole and filtered by kind (a filter that leaves most of a page's reads out):
+/// every item exactly once, never an older one before a newer one.
 pub async fn long_event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Millis) {
     const DAY: u64 = 86_400_000;
     let mut stored = Vec::new();
     for i in 0..60u64 {
-        // Three days; every third event shares its instant with the one before it.
+        // Three days; every other event shares its instant with the one before it; one in five
+        // is feedback.
         let at = Millis(base.0 + (i % 3) * DAY + (i / 2) * 1_000);
-        let e = paid(10 + i % 7, &format!("long-{i:02}"), at, 10);
+        let e = if i % 5 == 0 {
+            feedback(10 + i % 7, &format!("long-{i:02}"), at)
+        } else {
+            paid(10 + i % 7, &format!("long-{i:02}"), at, 10)
+        };
         assert_eq!(store.insert(&e).await, Ok(Insert::Inserted));
-        stored.push((at, e.event.id.as_str().to_owned()));
+        stored.push((at, e.event.id.as_str().to_owned(), i % 5 == 0));
     }
-    let filter = EventFilter {
+    let everything = EventFilter {
         user: None,
         session: None,
         kind: None,
         from: base,
         to: Millis(base.0 + 3 * DAY),
     };
-    for limit in [1, 7, 60] {
+    let feedback_only = EventFilter {
+        kind: Some(EventKind::Feedback),
+        ..everything.clone()
+    };
+    for (filter, limit) in [
+        (&everything, 1),
+        (&everything, 7),
+        (&everything, 60),
+        (&feedback_only, 1),
+        (&feedback_only, 5),
+    ] {
         let listed = all_pages(limit, |cursor| {
             let f = filter.clone();
             async move { browse.events(&f, limit, cursor.as_deref()).await }
@@ -739,9 +755,17 @@ pub async fn long_event_listing(store: &dyn EventStore, browse: &dyn Browse, bas
             .map(|e| (e.received_at, e.id.as_str().to_owned()))
             .collect();
         got.sort();
-        let mut want = stored.clone();
+        let mut want: Vec<(Millis, String)> = stored
+            .iter()
+            .filter(|(_, _, is_feedback)| filter.kind.is_none() || *is_feedback)
+            .map(|(at, id, _)| (*at, id.clone()))
+            .collect();
         want.sort();
-        assert_eq!(got, want, "every event once in pages of {limit}");
+        assert_eq!(
+            got, want,
+            "every event once in pages of {limit}, kind {:?}",
+            filter.kind
+        );
     }
 }
 
