@@ -185,7 +185,7 @@ fn decide_from(
             members.sort_by(|a, b| {
                 (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str()))
             });
-            let totals = window.tally_members(&members);
+            let totals = crate::window::tally(&members);
             if !window.is_met(&totals) {
                 return Decision::Quiet(Quiet::BelowThreshold(totals));
             }

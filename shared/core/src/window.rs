@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{EventId, Millis, UserId};
-use crate::rules::{RuleId, WindowCondition, WindowThreshold};
+use crate::rules::{RuleId, WindowCondition, WindowThreshold, WindowTotals};
 
 /// Members a bucket keeps before it overflows: the bucket item then stays near 10 KB, so an
 /// update costs a handful of write units at most.
@@ -87,6 +87,16 @@ impl WindowCondition {
             amount,
         }
     }
+}
+
+/// Totals over a window's members, in the order given.
+pub fn tally(members: &[WindowMember]) -> WindowTotals {
+    members
+        .iter()
+        .fold(WindowTotals { count: 0, sum: 0.0 }, |acc, m| WindowTotals {
+            count: acc.count.saturating_add(1),
+            sum: acc.sum + m.amount,
+        })
 }
 
 /// What a read of a window's buckets found.

@@ -98,16 +98,6 @@ impl WindowCondition {
             })
     }
 
-    /// Totals over a window's members, in the order given.
-    pub fn tally_members(&self, members: &[crate::window::WindowMember]) -> WindowTotals {
-        members
-            .iter()
-            .fold(WindowTotals { count: 0, sum: 0.0 }, |acc, m| WindowTotals {
-                count: acc.count.saturating_add(1),
-                sum: acc.sum + m.amount,
-            })
-    }
-
     pub fn is_met(&self, totals: &WindowTotals) -> bool {
         match &self.threshold {
             WindowThreshold::Count(c) => totals.count >= *c,
