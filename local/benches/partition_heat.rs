@@ -106,8 +106,12 @@ fn main() {
             heat.write("rule state", tally(hour_of(at), shard), 1.0);
         }
         if i % 100 < BILL_SHARE_PERCENT {
-            // First-payment rule: a conditional put of the marker (a failed one costs a unit too).
-            heat.write("rule state", first_marker(&first_rule, user), 1.0);
+            // First-payment rule: the marker read (consistent), then put only if it is absent.
+            let marker = first_marker(&first_rule, user);
+            heat.read("rule state", &marker, 1.0);
+            if !paid_before.contains_key(&user.0) {
+                heat.write("rule state", &marker, 1.0);
+            }
             // Burst rule: the payment recorded in its window bucket (one small update), then
             // the window's two buckets read back strongly consistent (a unit each).
             let key = WindowKey {
@@ -133,14 +137,12 @@ fn main() {
             let count = paid_before.entry(user.0).or_default();
             *count += 1;
             if *count == 1 {
-                // The first payment fires: claim, sending, settled (3 writes of the ledger item
-                // and of each index holding it), and the SMS quotas and daily budget.
+                // The first payment fires: claim, sending, settled (3 writes of the ledger item),
+                // and the SMS quotas and daily budget.
                 let alert = AlertId::first(&first_rule, user);
-                for _ in 0..3 {
-                    heat.write("alerts (alert_id)", alert.as_str(), 1.0);
-                    heat.write("alerts by_user", user.0, 1.0);
-                }
+                heat.write("alerts (alert_id)", alert.as_str(), 3.0);
                 // The listing indexes project keys only: written once, at the claim.
+                heat.write("alerts by_user", user.0, 1.0);
                 heat.write(
                     "alerts by_rule",
                     rule_bucket(shards, &first_rule, alert.as_str()),
