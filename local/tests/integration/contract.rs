@@ -20,7 +20,7 @@ use crate::harness::{moto_endpoint, repo_path, unique};
 struct Tables {
     clients: AwsClients,
     provisioned: Provisioned,
-    /// Now, on a whole second, so hour buckets and time-ordered keys behave as in production.
+    /// Now, on a whole second, so day buckets and time-ordered keys behave as in production.
     base: Millis,
 }
 

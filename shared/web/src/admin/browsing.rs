@@ -132,7 +132,7 @@ async fn list_events(
         from: span.from,
         to: span.to,
     };
-    // A cursor walks one index: a session's, a user's, or the hour buckets.
+    // A cursor walks one index: a session's, a user's, or the day buckets' shards.
     let listing = match (&filter.session, filter.user) {
         (Some(_), _) => "events/session",
         (None, Some(_)) => "events/user",

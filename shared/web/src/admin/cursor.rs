@@ -1,6 +1,6 @@
 //! Listing cursors as the admin API hands them out: the port's cursor sealed with an HMAC over
 //! the listing it came from, so a client can only hand back a cursor this deployment made for
-//! that listing. A forged or borrowed one could otherwise steer a listing's walk (hour buckets
+//! that listing. A forged or borrowed one could otherwise steer a listing's walk (day buckets
 //! back to `from`) or reach the store as a malformed key; it is a 400 here instead.
 
 use base64::Engine;
