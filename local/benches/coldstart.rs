@@ -25,19 +25,6 @@ use serde_json::{Value, json};
 const WARM_RUNS: usize = 200;
 const COLD_STARTS: usize = 5;
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
@@ -222,7 +209,7 @@ async fn main() -> Result<()> {
             warm.push(invoke(&running, &w.typical).await?);
             local.push(invoke(&running, &w.local_only).await?);
         }
-        let rss = peak_rss_kib(running.child.id());
+        let rss = cuba_local::peak_rss_kib(&running.child.id().to_string());
         println!(
             "| {} | {} | {} | {} | {} | {:.1} MiB |",
             w.binary,

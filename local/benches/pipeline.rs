@@ -14,19 +14,6 @@ const USERS: u64 = 50;
 const EVENTS_PER_USER: u64 = 20;
 const CONCURRENCY: usize = 8;
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
@@ -38,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("set CUBA_BENCH_MOTO_ENDPOINT (make bench does)"))?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let sdk = cuba_local::moto_sdk_config(&endpoint).await;
-    let rss_before = peak_rss_kib();
+    let rss_before = cuba_local::peak_rss_kib("self");
     let stack = runner::start(&sdk, StackOptions::for_bench(&root, "bench")).await?;
     let base = format!("http://{}/api/v1/event/", stack.http_addr);
     let http = reqwest::Client::new();
@@ -109,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "memory: peak RSS {} KiB (before starting the stack {} KiB)",
-        peak_rss_kib(),
+        cuba_local::peak_rss_kib("self"),
         rss_before
     );
     Ok(())

@@ -29,6 +29,21 @@ pub async fn moto_sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// A process's peak resident memory in KiB (`VmHWM`), by pid or `self`; 0 where `/proc` does not
+/// say (the benches report it, nothing depends on it).
+pub fn peak_rss_kib(process: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// A lock on data a panicking holder cannot leave half-written (counters, queues of plain
 /// values): a poisoned lock is taken anyway.
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::items::{Item, batch_get, n, s, unavailable};
+use crate::items::{Item, any_of, batch_get, n, s, unavailable};
 use crate::partition_keys::{TALLY_SHARDS, tally};
 use cuba_core::activity::{MinuteCounts, Tally};
 use cuba_core::domain::Millis;
@@ -32,15 +32,6 @@ impl DynamoActivityTally {
     }
 }
 
-/// A shard for this write: spread, not stable (any shard holds any count).
-fn any_shard() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (nanos / 1000 % u32::from(TALLY_SHARDS)) as u16
-}
-
 #[async_trait]
 impl ActivityTally for DynamoActivityTally {
     async fn add(&self, counts: &MinuteCounts) -> Result<(), PortError> {
@@ -52,7 +43,7 @@ impl ActivityTally for DynamoActivityTally {
                 _ => hours.push((hour, vec![(minute % 60, t)])),
             }
         }
-        let shard = any_shard();
+        let shard = any_of(u32::from(TALLY_SHARDS)) as u16;
         for (hour, minutes) in hours {
             let mut update = self
                 .client

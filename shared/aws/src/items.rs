@@ -47,6 +47,16 @@ where
     }
 }
 
+/// Where to start among `n` interchangeable items (counter shards): spread, not stable, so that
+/// concurrent writers rarely meet on one item.
+pub(super) fn any_of(n: u32) -> u32 {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_micros())
+        .unwrap_or(0);
+    micros % n.max(1)
+}
+
 /// An event's key, (`user`, `id`): the events table and the error log both use it.
 pub(super) fn event_key(user: UserId, id: &EventId) -> Item {
     Item::from([

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use crate::items::{Item, condition_held, corrupt, read_item, value};
+use crate::items::{Item, any_of, condition_held, corrupt, read_item, value};
 use crate::partition_keys::{SMS_BUDGET_SHARDS, sms_budget, sms_quota as quota_key};
 use cuba_core::alert::AlertId;
 use cuba_core::domain::{DAY_MILLIS, Millis};
@@ -100,10 +100,7 @@ impl SmsQuotas for DynamoSmsQuotas {
         // raises one shard, starting at a random one and moving on when it is full, so the
         // total never passes the budget and only a spent budget makes a sender try them all.
         let shards = u32::from(SMS_BUDGET_SHARDS);
-        let start = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_micros())
-            .unwrap_or(0);
+        let start = any_of(shards);
         for step in 0..shards {
             let shard = (start + step) % shards;
             let cap = budget / shards + u32::from(shard < budget % shards);

@@ -20,7 +20,7 @@ use cuba_core::scheduling::AbsenceOutcome;
 
 use crate::embedded_metrics::names;
 use cuba_core::alerting::{AlertSweeper, SweepReport};
-use cuba_core::domain::{ReceivedEvent, StoredEvent};
+use cuba_core::domain::{Millis, ReceivedEvent, StoredEvent};
 use cuba_core::ports::{ActivityTally, ErrorChain};
 use cuba_core::processing::EventPipeline;
 use cuba_core::scheduling::AbsenceChecker;
@@ -74,15 +74,7 @@ impl StreamHandler {
             };
             match outcome {
                 Ok((event, processed)) => {
-                    count_processed(&processed);
-                    counts.event(event.received_at);
-                    if let Processed::Valid(outcomes) = &processed {
-                        for outcome in outcomes {
-                            if matches!(outcome.dispatched, Dispatched::Delivered(_)) {
-                                counts.alert(event.received_at);
-                            }
-                        }
-                    }
+                    count_processed(&processed, event.received_at, &mut counts);
                     tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
                 }
                 Err(error) => {
@@ -177,7 +169,9 @@ fn alert_metric(dispatched: &Dispatched, action: Action) {
     metrics::counter!(names::ALERTS, "Action" => action, "Status" => status).increment(1);
 }
 
-fn count_processed(processed: &Processed) {
+/// Counts a processed event (received `at`) in the metrics and in the batch's minute tally.
+fn count_processed(processed: &Processed, at: Millis, tally: &mut MinuteCounts) {
+    tally.event(at);
     match processed {
         Processed::Valid(outcomes) => {
             metrics::counter!(names::EVENTS_VALID).increment(1);
@@ -186,6 +180,7 @@ fn count_processed(processed: &Processed) {
                 if matches!(outcome.dispatched, Dispatched::Delivered(_)) {
                     metrics::counter!(names::RULES_FIRED, "Rule" => outcome.rule_id.as_str().to_owned())
                         .increment(1);
+                    tally.alert(at);
                 }
                 alert_metric(&outcome.dispatched, outcome.action);
             }
