@@ -7,6 +7,7 @@ pub use aws_lambda_events::sqs::SqsEvent;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
 pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cuba_core::absence::AbsenceCheck;
@@ -20,7 +21,7 @@ use cuba_core::scheduling::AbsenceOutcome;
 
 use crate::embedded_metrics::names;
 use cuba_core::alerting::{AlertSweeper, SweepReport};
-use cuba_core::domain::{Millis, ReceivedEvent, StoredEvent};
+use cuba_core::domain::{Millis, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::ports::{ActivityTally, ErrorChain};
 use cuba_core::processing::EventPipeline;
 use cuba_core::scheduling::AbsenceChecker;
@@ -42,36 +43,66 @@ struct EventImage {
     raw: String,
 }
 
+/// Users whose records one invocation processes at once.
+const CONCURRENT_USERS: usize = 16;
+
+/// One record's result: its position in the batch, its sequence number, and the processed event
+/// or why it failed.
+type RecordResult = (
+    usize,
+    Option<String>,
+    Result<(StoredEvent, Processed), String>,
+);
+
 impl StreamHandler {
-    /// Records of one shard arrive in order. On the first record that fails, stop and report
-    /// it: Lambda then retries from that record, so nothing after it is skipped, and what came
-    /// before it is not re-run. Only inserts are new events; the updates a validation or a
+    /// A shard's records arrive in order, and one user's records must be processed in that
+    /// order (a window or a first-occurrence rule decides on what came before). Lambda keeps
+    /// order only per item, not per partition key, once more than one batch of a shard runs at
+    /// once, so the template's parallelization factor stays 1 and the parallelism is here:
+    /// the batch's users are processed concurrently, each user's records one after another.
+    /// A user's first failure stops that user; the earliest failure in the batch is reported,
+    /// and Lambda retries from it. Records after it that did succeed are then processed again,
+    /// which every step tolerates. Only inserts are new events; the updates a validation or a
     /// replay makes to an event are not.
     pub async fn handle(&self, batch: DynamoDbEvent) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         let mut counts = MinuteCounts::default();
         metrics::histogram!(names::STREAM_RECORDS).record(batch.records.len() as f64);
-        for record in batch.records {
+        let mut results: Vec<RecordResult> = Vec::new();
+        let mut lanes: Vec<Vec<(usize, Option<String>, ReceivedEvent)>> = Vec::new();
+        let mut lane_of: HashMap<UserId, usize> = HashMap::new();
+        for (position, record) in batch.records.into_iter().enumerate() {
             if record.event_name != "INSERT" {
                 continue;
             }
             let age = chrono_millis_ago(&record.change.approximate_creation_date_time);
             metrics::histogram!(names::STREAM_AGE).record(age);
-            let sequence_number = record.change.sequence_number.clone();
-            let outcome = match serde_dynamo::from_item::<_, EventImage>(record.change.new_image) {
+            let sequence_number = record.change.sequence_number;
+            match serde_dynamo::from_item::<_, EventImage>(record.change.new_image) {
                 Ok(image) => {
-                    let received = ReceivedEvent {
-                        event: image.event,
-                        raw: image.raw,
-                    };
-                    self.pipeline
-                        .process(&received)
-                        .await
-                        .map(|processed| (received.event, processed))
-                        .map_err(|e| ErrorChain(&e).to_string())
+                    let lane = *lane_of.entry(image.event.user).or_insert_with(|| {
+                        lanes.push(Vec::new());
+                        lanes.len() - 1
+                    });
+                    lanes[lane].push((
+                        position,
+                        sequence_number,
+                        ReceivedEvent {
+                            event: image.event,
+                            raw: image.raw,
+                        },
+                    ));
                 }
-                Err(e) => Err(format!("stream image is not an event: {e}")),
-            };
+                Err(e) => results.push((
+                    position,
+                    sequence_number,
+                    Err(format!("stream image is not an event: {e}")),
+                )),
+            }
+        }
+        results.extend(self.process_lanes(lanes).await);
+        results.sort_by_key(|(position, _, _)| *position);
+        for (_, sequence_number, outcome) in results {
             match outcome {
                 Ok((event, processed)) => {
                     count_processed(&processed, event.received_at, &mut counts);
@@ -79,16 +110,72 @@ impl StreamHandler {
                 }
                 Err(error) => {
                     metrics::counter!(names::STREAM_FAILURES).increment(1);
-                    tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; reporting batch item failure");
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = sequence_number;
-                    response.batch_item_failures.push(failure);
-                    break;
+                    if response.batch_item_failures.is_empty() {
+                        tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; reporting batch item failure");
+                        let mut failure = DynamoDbBatchItemFailure::default();
+                        failure.item_identifier = sequence_number;
+                        response.batch_item_failures.push(failure);
+                    } else {
+                        tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; retried with the batch from the earlier failure");
+                    }
                 }
             }
         }
         add_to_tally(self.tally.as_ref(), &counts).await;
         response
+    }
+
+    /// Processes each lane (one user's records, in order) as its own task, a bounded number
+    /// at once; a lane stops at its first failure.
+    async fn process_lanes(
+        &self,
+        lanes: Vec<Vec<(usize, Option<String>, ReceivedEvent)>>,
+    ) -> Vec<RecordResult> {
+        let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_USERS));
+        let mut tasks = tokio::task::JoinSet::new();
+        // Lanes open in the order of their first record, so the first lane starts earliest.
+        let earliest = lanes
+            .first()
+            .and_then(|lane| lane.first())
+            .map(|(position, sequence_number, _)| (*position, sequence_number.clone()));
+        for lane in lanes {
+            let (pipeline, permits) = (self.pipeline.clone(), permits.clone());
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let mut done = Vec::new();
+                for (position, sequence_number, received) in lane {
+                    let outcome = pipeline
+                        .process(&received)
+                        .await
+                        .map(|processed| (received.event, processed))
+                        .map_err(|e| ErrorChain(&e).to_string());
+                    let failed = outcome.is_err();
+                    done.push((position, sequence_number, outcome));
+                    if failed {
+                        break;
+                    }
+                }
+                done
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => results.extend(done),
+                // A lane that did not finish has no results to say where it stopped: retry
+                // the batch from its earliest record.
+                Err(e) => {
+                    if let Some((position, sequence_number)) = &earliest {
+                        results.push((
+                            *position,
+                            sequence_number.clone(),
+                            Err(format!("a user's records were not all processed: {e}")),
+                        ));
+                    }
+                }
+            }
+        }
+        results
     }
 }
 

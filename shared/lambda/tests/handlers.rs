@@ -103,48 +103,45 @@ fn failures(response: &impl serde::Serialize) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_stream_batch_stops_at_the_first_failure_and_reports_it() {
+async fn a_stream_batch_reports_its_earliest_failure_and_reruns_safely() {
     let h = handlers();
-    let response = h
-        .stream
-        .handle(batch(vec![
-            record("INSERT", "100", payment_image(1, "p1", 10)),
-            record("MODIFY", "101", payment_image(1, "p1", 10)),
-            record(
-                "INSERT",
-                "102",
-                json!({"user": {"N": "2"}, "id": {"S": "broken"}}),
-            ),
-            record("INSERT", "103", payment_image(3, "p3", 10)),
-        ]))
-        .await;
+    let records = vec![
+        record("INSERT", "100", payment_image(1, "p1", 10)),
+        record("MODIFY", "101", payment_image(1, "p1", 10)),
+        record(
+            "INSERT",
+            "102",
+            json!({"user": {"N": "2"}, "id": {"S": "broken"}}),
+        ),
+        record("INSERT", "103", payment_image(3, "p3", 10)),
+    ];
+    let response = h.stream.handle(batch(records.clone())).await;
     assert_eq!(
         failures(&response),
         ["102"],
         "Lambda retries from the failed record"
     );
-    let alerts: Vec<UserId> = h.ports.ledger.entries().iter().map(|e| e.user).collect();
+    let mut alerts: Vec<UserId> = h.ports.ledger.entries().iter().map(|e| e.user).collect();
+    alerts.sort();
     assert_eq!(
         alerts,
-        [UserId(1)],
-        "the record after the failure was not run ahead of it"
+        [UserId(1), UserId(3)],
+        "other users' records ran beside the failure"
     );
-    assert_eq!(h.ports.queue.take().len(), 1, "p1's absence check");
+    assert_eq!(
+        h.ports.queue.take().len(),
+        2,
+        "p1's and p3's absence checks"
+    );
 
-    let clean = h
-        .stream
-        .handle(batch(vec![record(
-            "INSERT",
-            "103",
-            payment_image(3, "p3", 10),
-        )]))
-        .await;
-    assert!(failures(&clean).is_empty());
-    assert_eq!(h.ports.ledger.entries().len(), 2);
+    // Lambda redelivers from the failure on: what had run changes nothing the second time.
+    let again = h.stream.handle(batch(records[2..].to_vec())).await;
+    assert_eq!(failures(&again), ["102"]);
+    assert_eq!(h.ports.ledger.entries().len(), 2, "no alert twice");
 }
 
 #[tokio::test]
-async fn a_failing_port_fails_the_record_not_the_batch_before_it() {
+async fn a_users_failure_stops_that_user_only() {
     let h = handlers();
     let first = h
         .stream
@@ -156,16 +153,75 @@ async fn a_failing_port_fails_the_record_not_the_batch_before_it() {
         .await;
     assert!(failures(&first).is_empty());
     // The schema and rule reloads fail over to the sets last loaded, so the first call that
-    // fails the record is the alert ledger's.
+    // fails a record is the alert ledger's: user 2's first payment, the only new alert.
     h.ports.faults.fail_next("ledger.claim", Fault::Before);
     let response = h
         .stream
         .handle(batch(vec![
             record("INSERT", "201", payment_image(2, "p2", 10)),
-            record("INSERT", "202", payment_image(3, "p3", 10)),
+            record("INSERT", "202", payment_image(2, "p2b", 10)),
         ]))
         .await;
     assert_eq!(failures(&response), ["201"]);
+    assert!(
+        h.ports.ledger.entries().iter().all(|e| e.user != UserId(2)),
+        "nothing of user 2 ran past the failure"
+    );
+    let retried = h
+        .stream
+        .handle(batch(vec![
+            record("INSERT", "201", payment_image(2, "p2", 10)),
+            record("INSERT", "202", payment_image(2, "p2b", 10)),
+        ]))
+        .await;
+    assert!(failures(&retried).is_empty());
+    let user_2: Vec<String> = h
+        .ports
+        .ledger
+        .entries()
+        .iter()
+        .filter(|e| e.user == UserId(2))
+        .map(|e| e.event_ids[0].as_str().to_owned())
+        .collect();
+    assert_eq!(
+        user_2,
+        ["p2"],
+        "the first payment is the first in the user's order"
+    );
+}
+
+#[tokio::test]
+async fn one_users_records_run_in_order_beside_other_users() {
+    let h = handlers();
+    let mut records = Vec::new();
+    for i in 0..40u64 {
+        let user = i % 4 + 1;
+        records.push(record(
+            "INSERT",
+            &(300 + i).to_string(),
+            payment_image(user, &format!("u{user}-{i:02}"), 10),
+        ));
+    }
+    let response = h.stream.handle(batch(records)).await;
+    assert!(failures(&response).is_empty());
+    let mut firsts: Vec<(UserId, String)> = h
+        .ports
+        .ledger
+        .entries()
+        .iter()
+        .map(|e| (e.user, e.event_ids[0].as_str().to_owned()))
+        .collect();
+    firsts.sort();
+    assert_eq!(
+        firsts,
+        [
+            (UserId(1), "u1-00".to_owned()),
+            (UserId(2), "u2-01".to_owned()),
+            (UserId(3), "u3-02".to_owned()),
+            (UserId(4), "u4-03".to_owned()),
+        ],
+        "each user's first payment is their first record"
+    );
 }
 
 fn message(id: &str, body: &str) -> Value {
