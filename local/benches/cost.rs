@@ -119,13 +119,13 @@ impl Bench {
         Ok(())
     }
 
-    /// Waits until the stream consumer has finished `records` more records and the absence
-    /// handler `checks` more checks, then a little longer for the batches' tallies.
+    /// Waits until the stream consumer has finished `records` more event records and decided
+    /// `checks` more absence checks, then a little longer for the batches' tallies.
     async fn settle(&self, records: u64, checks: u64, since: (u64, u64)) -> anyhow::Result<()> {
         let progress = &self.stack.progress;
         let started = Instant::now();
         while progress.stream_records.load(Ordering::SeqCst) < since.0 + records
-            || progress.queue_messages.load(Ordering::SeqCst) < since.1 + checks
+            || progress.due_checks.load(Ordering::SeqCst) < since.1 + checks
         {
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(120),
@@ -141,7 +141,7 @@ impl Bench {
         let progress = &self.stack.progress;
         (
             progress.stream_records.load(Ordering::SeqCst),
-            progress.queue_messages.load(Ordering::SeqCst),
+            progress.due_checks.load(Ordering::SeqCst),
         )
     }
 }

@@ -15,6 +15,7 @@ use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
+use cuba_aws::StreamItem;
 use cuba_core::clock::Clock;
 use cuba_lambda::AwsClients;
 use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
@@ -46,6 +47,8 @@ pub const ADMIN_TOKEN_SECRET: &str = "AdminTokenSecret";
 /// The key id the local stack's token keys carry.
 pub const LOCAL_KID: &str = "local-1";
 const LOCAL_RULES_CACHE_SECONDS: &str = "1";
+/// Local ingest runs in-process and answers in milliseconds: a check need not wait AWS's 30 s.
+const LOCAL_ABSENCE_SETTLE_SECONDS: &str = "1";
 
 pub struct StackOptions {
     pub template_path: PathBuf,
@@ -103,10 +106,25 @@ impl StackOptions {
 /// How far the event-driven handlers have got, for tests that must wait for them.
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// Stream records the rules handler has finished with.
+    /// Stream records of events (new ones, and updates) the rules handler has finished with.
     pub stream_records: AtomicU64,
+    /// Absence checks the rules handler has decided (posted into the stream once ripe).
+    pub due_checks: AtomicU64,
     /// Delay-queue messages the absence handler has finished with (acknowledged).
     pub queue_messages: AtomicU64,
+}
+
+impl Progress {
+    /// Counts stream records the rules handler is done with, events and checks apart.
+    fn finished(&self, records: &[EventRecord]) {
+        let checks = records
+            .iter()
+            .filter(|r| StreamItem::is_due_check(&r.change.new_image))
+            .count() as u64;
+        self.due_checks.fetch_add(checks, Ordering::SeqCst);
+        self.stream_records
+            .fetch_add(records.len() as u64 - checks, Ordering::SeqCst);
+    }
 }
 
 pub struct RunningStack {
@@ -178,6 +196,12 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
             env::RULES_CACHE_SECONDS.to_owned(),
             LOCAL_RULES_CACHE_SECONDS.to_owned(),
         );
+        if vars.contains_key(env::ABSENCE_SETTLE_SECONDS) {
+            vars.insert(
+                env::ABSENCE_SETTLE_SECONDS.to_owned(),
+                LOCAL_ABSENCE_SETTLE_SECONDS.to_owned(),
+            );
+        }
         if let Some(rules) = &options.rules_file {
             vars.insert(env::RULES_FILE.to_owned(), rules.display().to_string());
         }
@@ -247,7 +271,8 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let admin_settings = settings(&admin_env);
     let admin = wiring::admin_api(&admin_settings, &clients, options.clock.clone()).await?;
     let admin_verifier = (*admin.verifier.current().await).clone();
-    let stream_handler = wiring::stream_handler(&settings(&rules_env), &clients)?;
+    let stream_handler =
+        wiring::stream_handler(&settings(&rules_env), &clients, options.clock.clone())?;
     let absence_handler =
         wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;
     let sweeper = wiring::sweeper(&settings(&sweeper_env), &unmetered, options.clock.clone())?;
@@ -593,14 +618,10 @@ async fn deliver_stream_batch(
             None => first_failure(&handler.handle(batch).await, &records),
         };
         let Some(index) = failed_at else {
-            progress
-                .stream_records
-                .fetch_add(records.len() as u64, Ordering::SeqCst);
+            progress.finished(&records);
             return;
         };
-        progress
-            .stream_records
-            .fetch_add(index as u64, Ordering::SeqCst);
+        progress.finished(&records[..index]);
         records.drain(..index);
         attempts += 1;
         if attempts > mapping.max_retries {
@@ -627,7 +648,7 @@ async fn deliver_stream_batch(
                     tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not record the failed stream record");
                 }
             }
-            progress.stream_records.fetch_add(1, Ordering::SeqCst);
+            progress.finished(std::slice::from_ref(&failed));
             attempts = 0;
             continue;
         }

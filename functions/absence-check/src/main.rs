@@ -1,4 +1,5 @@
-//! The absence-check Lambda: due checks from the delay queue in, operator alerts or SMS out.
+//! The absence-check Lambda: checks from the delay queue in; ripe ones posted into the events
+//! table's stream, where the rules Lambda decides them.
 
 use std::sync::Arc;
 

@@ -1,5 +1,9 @@
-//! The rules Lambda: DynamoDB stream batches of new events in, alerts out through SNS.
+//! The rules Lambda: DynamoDB stream batches of new events (and ripe absence checks) in, alerts
+//! out through SNS.
 
+use std::sync::Arc;
+
+use cuba_lambda::SystemClock;
 use cuba_lambda::embedded_metrics::FunctionMetrics;
 use cuba_lambda::handlers::DynamoDbEvent;
 use cuba_lambda::settings::Settings;
@@ -15,6 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = configured(wiring::stream_handler(
         &Settings::from_process_env(),
         &AwsClients::new(&sdk),
+        Arc::new(SystemClock),
     ));
     let handler = &handler;
     lambda_runtime::run(service_fn(

@@ -128,8 +128,8 @@ async fn two_concurrent_first_payments_send_one_sms() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_check_that_is_not_due_is_requeued_and_fires_when_due() {
-    // Without the stream consumer: this test hands the checker its check directly.
+async fn a_check_waits_on_the_queue_until_ripe_then_is_decided_from_the_stream() {
+    // Without the stream consumer: this test hands the rules handler the stream's records.
     let t = TestStack::start_with(Options {
         poll_stream: false,
         ..Options::default()
@@ -158,15 +158,39 @@ async fn a_check_that_is_not_due_is_requeued_and_fires_when_due() {
 
     let response = t.stack.absence_handler.handle(batch).await;
     assert!(response.batch_item_failures.is_empty());
-    assert!(t.ledger().await.is_empty(), "not due: nothing fires yet");
+    assert_eq!(
+        stream_records(&t).await.len(),
+        1,
+        "not ripe: only the event"
+    );
 
-    let alerts = t.operator_alerts(Duration::from_secs(10)).await;
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert_eq!(alerts[0].0["event_ids"], json!([event_id]));
+    // The queue hands the check back once due (plus the local settling second), and the
+    // absence function posts it behind the user's events.
+    let mut records = Vec::new();
+    wait_until(Duration::from_secs(15), "the check in the stream", || {
+        let t = &t;
+        async move { stream_records(t).await.len() == 2 }
+    })
+    .await;
     assert!(
         SystemClock.now() >= check.due_at,
-        "the requeued check ran only once due"
+        "the requeued check was posted only once due"
     );
+    // Only the check: the event itself, an unschematised mobile event, would be flagged
+    // invalid if processed, and an invalid trigger has nothing to alert about.
+    records.extend(
+        stream_records(&t)
+            .await
+            .into_iter()
+            .filter(|r| cuba_aws::StreamItem::is_due_check(&r.change.new_image)),
+    );
+    assert_eq!(records.len(), 1);
+    assert!(t.ledger().await.is_empty(), "posted, not yet decided");
+    let response = t.stack.stream_handler.handle(batch_of(records)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let alerts = t.operator_alerts(Duration::from_secs(5)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].0["event_ids"], json!([event_id]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -190,8 +214,9 @@ async fn records_that_can_never_succeed_are_reported_not_dropped() {
         .collect();
     assert_eq!(failed, [Some("bad".to_owned())]);
 
-    // A stream image that is not an event stops the batch at that record; what follows is
-    // retried with it rather than skipped.
+    // A stream image that is neither an event nor a check fails the batch at that record: it
+    // is reported, so Lambda retries from it rather than skipping it, and the other users'
+    // records beside it, which ran, change nothing when they are run again.
     t.accept("/api/v1/event/", 31, &bill(100)).await;
     let mut good = stream_records(&t).await;
     assert_eq!(good.len(), 1);
@@ -201,17 +226,24 @@ async fn records_that_can_never_succeed_are_reported_not_dropped() {
     poison.change.new_image = serde_dynamo::to_item(json!({"user": "not a number"})).expect("item");
     let mut records = vec![poison];
     records.append(&mut good);
-    let response = t.stack.stream_handler.handle(batch_of(records)).await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    assert_eq!(failed, [Some("0".to_owned())]);
-    assert!(
-        t.ledger_without_absence().await.is_empty(),
-        "nothing after the poison record ran"
-    );
+    for attempt in 0..2 {
+        let response = t
+            .stack
+            .stream_handler
+            .handle(batch_of(records.clone()))
+            .await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, [Some("0".to_owned())]);
+        assert_eq!(
+            t.ledger_without_absence().await.len(),
+            1,
+            "attempt {attempt}: user 31's first payment alerted once"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

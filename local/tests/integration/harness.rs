@@ -331,14 +331,15 @@ impl TestStack {
         .await;
     }
 
-    /// Waits until the absence handler has acknowledged `n` queue messages.
-    pub async fn wait_for_queue(&self, n: u64) {
+    /// Waits until the rules handler has decided `n` absence checks (posted into the stream
+    /// once ripe).
+    pub async fn wait_for_checks(&self, n: u64) {
         let progress = &self.stack.progress;
         wait_until(
             Duration::from_secs(30),
-            &format!("{n} queue messages processed"),
+            &format!("{n} absence checks decided"),
             || {
-                let done = progress.queue_messages.load(Ordering::SeqCst) >= n;
+                let done = progress.due_checks.load(Ordering::SeqCst) >= n;
                 async move { done }
             },
         )

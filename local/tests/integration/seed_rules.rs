@@ -167,8 +167,9 @@ async fn feedback_in_time_means_no_operator_alert() {
     )
     .await;
 
-    // The check runs once it is due; after it has been acknowledged nothing may have fired.
-    t.wait_for_queue(1).await;
+    // The check is posted into the user's stream once ripe and decided there, behind the
+    // payment and the feedback: once it is decided nothing may have fired.
+    t.wait_for_checks(1).await;
     assert!(t.ledger_for("bill-paid-no-feedback").await.is_empty());
     assert!(t.operator_alerts(Duration::from_secs(2)).await.is_empty());
 }
@@ -220,7 +221,7 @@ async fn a_duplicate_event_id_is_stored_once_and_fires_once() {
     let alerts = t
         .operator_alerts(Duration::from_secs(ABSENCE_SECONDS + 8))
         .await;
-    t.wait_for_queue(2).await;
+    t.wait_for_checks(2).await;
     let alerts_for_12: Vec<_> = alerts.iter().filter(|(b, _)| b["user"] == 12).collect();
     assert_eq!(alerts_for_12.len(), 1, "{alerts:?}");
     assert_eq!(count(&t.sms_to(&phone).await, FIRST), 1);
@@ -241,6 +242,8 @@ async fn a_duplicate_event_id_is_stored_once_and_fires_once() {
                 .expect("events table"),
         )
         .key_condition_expression("#u = :u")
+        // Events, not the absence check posted beside them.
+        .filter_expression("attribute_exists(received_at)")
         .expression_attribute_names("#u", "user")
         .expression_attribute_values(
             ":u",

@@ -13,8 +13,9 @@ use crate::items::{
     Item, Retention, condition_held, corrupt, event_key, n, read_item, unavailable,
 };
 use crate::partition_keys::{ListingShards, listing_bucket};
+use cuba_core::absence::AbsenceCheck;
 use cuba_core::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
-use cuba_core::ports::{EventStore, PortError};
+use cuba_core::ports::{DueChecks, EventStore, PortError};
 
 /// The events table's local secondary index on (`user`, `received_at`).
 pub const EVENTS_BY_RECEIVED_INDEX: &str = "by_received";
@@ -99,6 +100,85 @@ impl From<EventRow> for ReceivedEvent {
             event: row.event,
             raw: row.raw,
         }
+    }
+}
+
+/// A ripe absence check posted into the user's stream: an item beside the user's events, keyed
+/// `#check#{rule}#{trigger id}` (`#` never occurs in an event id), with no `received_at` or
+/// `day_shard`, so no index and no listing sees it.
+#[derive(Serialize, Deserialize)]
+struct DueCheckRow {
+    user: UserId,
+    id: String,
+    due_check: AbsenceCheck,
+    expires_at: u64,
+}
+
+/// The attribute that makes an events-table item a posted check ([`DueCheckRow::due_check`]).
+const DUE_CHECK_ATTRIBUTE: &str = "due_check";
+
+/// How long a posted check's item is kept: the stream has long delivered it by then.
+const DUE_CHECK_KEPT_SECONDS: u64 = 2 * 24 * 3600;
+
+/// What a record of the events table's stream carries.
+#[derive(Debug)]
+pub enum StreamItem {
+    Event(ReceivedEvent),
+    DueCheck(AbsenceCheck),
+}
+
+impl StreamItem {
+    /// Whether a stream record's new image is a posted absence check rather than an event.
+    pub fn is_due_check(image: &serde_dynamo::Item) -> bool {
+        image.contains_key(DUE_CHECK_ATTRIBUTE)
+    }
+
+    /// Reads a stream record's new image.
+    pub fn from_image(image: serde_dynamo::Item) -> Result<StreamItem, PortError> {
+        let is_due_check = Self::is_due_check(&image);
+        let item: Item = image.into();
+        if is_due_check {
+            let row: DueCheckRow = serde_dynamo::from_item(item).map_err(corrupt)?;
+            return Ok(StreamItem::DueCheck(row.due_check));
+        }
+        let image: EventImage = serde_dynamo::from_item(item).map_err(corrupt)?;
+        Ok(StreamItem::Event(ReceivedEvent {
+            event: image.event,
+            raw: image.raw,
+        }))
+    }
+}
+
+/// An event as a stream record shows it: only what processing needs, so images of items
+/// written by earlier versions (other listing attributes) read alike.
+#[derive(Deserialize)]
+struct EventImage {
+    #[serde(flatten)]
+    event: StoredEvent,
+    #[serde(default)]
+    raw: String,
+}
+
+#[async_trait]
+impl DueChecks for DynamoEvents {
+    async fn post(&self, check: &AbsenceCheck) -> Result<(), PortError> {
+        let row = DueCheckRow {
+            user: check.user,
+            id: format!("#check#{}#{}", check.rule_id, check.event_id),
+            due_check: check.clone(),
+            expires_at: check.due_at.0 / 1000 + DUE_CHECK_KEPT_SECONDS,
+        };
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(row).map_err(corrupt)?))
+            // A repeat (the queue redelivered the message) must not add a second record.
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", "id")
+            .send()
+            .await;
+        condition_held(put).map(|_| ())
     }
 }
 

@@ -30,7 +30,7 @@ pub use alert_ledger::{ALERTS_UNSETTLED_INDEX, DynamoAlertLedger};
 pub use browse::DynamoBrowse;
 pub use documents::DynamoDocumentStore;
 pub use error_log::DynamoErrorLog;
-pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX};
+pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX, StreamItem};
 pub use items::Retention;
 pub use profiles::DynamoProfiles;
 pub use rule_state::DynamoRuleState;

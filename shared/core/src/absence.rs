@@ -23,7 +23,13 @@ pub struct AbsenceCheck {
 impl AbsenceCheck {
     /// The delay to ask the queue for when sending this check at `now`.
     pub fn delay_from(&self, now: Millis) -> u32 {
-        let seconds = now.seconds_until(self.due_at);
+        self.delay_until(now, self.due_at)
+    }
+
+    /// The delay to ask the queue for at `now` to see this check again at `then` (or as
+    /// close as the queue's maximum delay allows).
+    pub fn delay_until(&self, now: Millis, then: Millis) -> u32 {
+        let seconds = now.seconds_until(then);
         u32::try_from(seconds)
             .unwrap_or(u32::MAX)
             .min(MAX_QUEUE_DELAY_SECONDS)

@@ -365,7 +365,8 @@ fn undeliverable(reason: String) -> Route {
     Route::Settle(Delivery::Undeliverable { reason })
 }
 
-fn millis(d: Duration) -> u64 {
+/// A duration in whole milliseconds, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

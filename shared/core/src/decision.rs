@@ -10,7 +10,7 @@
 
 use crate::alert::AlertId;
 use crate::domain::{EventId, Millis, StoredEvent};
-use crate::rules::{Condition, Rule, WindowTotals};
+use crate::rules::{AbsenceCondition, Condition, Rule, WindowTotals};
 use crate::window::WindowMember;
 
 /// What is known of a rule's state for one user. Live evaluation knows nothing in advance (its
@@ -240,31 +240,72 @@ pub fn decide_absence(
     let Condition::Absence(absence) = &rule.condition else {
         return None;
     };
-    let answer = after.iter().find(|v| {
-        let e = v.event;
-        e.user == trigger.user
-            && e.id != trigger.id
-            && e.received_at >= trigger.received_at
-            && e.received_at <= due
-            && absence.expect.matches(&v.view)
-    });
-    if let Some(v) = answer {
-        return Some(AbsenceDecision::Satisfied {
-            by: v.event.id.clone(),
-        });
+    let answer = after
+        .iter()
+        .find(|v| {
+            let e = v.event;
+            e.user == trigger.user
+                && answers(trigger, &e.id, e.received_at, due)
+                && absence.expect.matches(&v.view)
+        })
+        .map(|v| v.event.id.clone());
+    Some(decide_answered(
+        rule, absence, trigger, answer, due, at, memory,
+    ))
+}
+
+/// [`decide_absence`] over the members of the rule's expectation buckets ([`crate::window`]):
+/// the user's events that matched `expect` (a superset of the span is fine).
+pub fn decide_absence_with_members(
+    rule: &Rule,
+    trigger: &StoredEvent,
+    members: &[WindowMember],
+    due: Millis,
+    at: Millis,
+    memory: &RuleMemory,
+) -> Option<AbsenceDecision> {
+    let Condition::Absence(absence) = &rule.condition else {
+        return None;
+    };
+    let answer = members
+        .iter()
+        .filter(|m| answers(trigger, &m.id, m.received_at, due))
+        .min_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)))
+        .map(|m| m.id.clone());
+    Some(decide_answered(
+        rule, absence, trigger, answer, due, at, memory,
+    ))
+}
+
+/// Whether an expected event `id` received `at` answers the check of `trigger` due `due`.
+fn answers(trigger: &StoredEvent, id: &EventId, at: Millis, due: Millis) -> bool {
+    *id != trigger.id && at >= trigger.received_at && at <= due
+}
+
+fn decide_answered(
+    rule: &Rule,
+    absence: &AbsenceCondition,
+    trigger: &StoredEvent,
+    answer: Option<EventId>,
+    due: Millis,
+    at: Millis,
+    memory: &RuleMemory,
+) -> AbsenceDecision {
+    if let Some(by) = answer {
+        return AbsenceDecision::Satisfied { by };
     }
     let claim = match absence.cooldown_seconds {
         0 => StateClaim::None,
         seconds => {
             if let Some(until) = memory.cooldown_until.filter(|until| *until > due) {
-                return Some(AbsenceDecision::CoolingDown { until });
+                return AbsenceDecision::CoolingDown { until };
             }
             StateClaim::Cooldown {
                 until: due.plus_seconds(u64::from(seconds)),
             }
         }
     };
-    Some(AbsenceDecision::Fires(Firing {
+    AbsenceDecision::Fires(Firing {
         claim,
         alert_id: AlertId::for_trigger(&rule.id, trigger.user, &trigger.id),
         trigger: trigger.id.clone(),
@@ -272,7 +313,7 @@ pub fn decide_absence(
         totals: None,
         text: rule.render_message(trigger, None),
         fired_at: at,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -430,6 +471,51 @@ mod tests {
             }))
         ));
         assert_eq!(da(&seed(0), &trigger, &late, due, due), None);
+    }
+
+    #[test]
+    fn absence_over_bucket_members_counts_both_ends_of_the_span_only() {
+        let rule = seed(2);
+        let trigger = paid(1, "a", 0, 10);
+        let due = trigger.received_at.plus_seconds(900);
+        let member = |id: &str, at: Millis| WindowMember {
+            id: EventId::parse(id).unwrap(),
+            received_at: at,
+            amount: 0.0,
+        };
+        let decide = |members: &[WindowMember]| {
+            decide_absence_with_members(&rule, &trigger, members, due, due, &RuleMemory::default())
+        };
+        for answer in [trigger.received_at, due] {
+            assert_eq!(
+                decide(&[member("f", answer)]),
+                Some(AbsenceDecision::Satisfied {
+                    by: EventId::parse("f").unwrap()
+                }),
+                "an answer at {answer:?} counts"
+            );
+        }
+        let outside = [
+            member("a", trigger.received_at),
+            member("early", Millis(trigger.received_at.0 - 1)),
+            member("late", Millis(due.0 + 1)),
+        ];
+        assert!(matches!(decide(&outside), Some(AbsenceDecision::Fires(_))));
+        // The earliest answer is named, whatever order the buckets gave.
+        let two = [
+            member("g", Millis(due.0 - 5)),
+            member("f", Millis(due.0 - 9)),
+        ];
+        assert_eq!(
+            decide(&two),
+            Some(AbsenceDecision::Satisfied {
+                by: EventId::parse("f").unwrap()
+            })
+        );
+        assert_eq!(
+            decide_absence_with_members(&seed(0), &trigger, &two, due, due, &RuleMemory::default()),
+            None
+        );
     }
 
     #[test]

@@ -134,6 +134,12 @@ pub trait DocumentSet: Sized + Send + Sync + 'static {
     fn parse(document: &serde_json::Value, version: u64)
     -> Result<Self::Document, InvalidDocument>;
 
+    /// Reads a stored document (the record may say more than the document, such as when it
+    /// was saved).
+    fn parse_record(record: &DocumentRecord) -> Result<Self::Document, InvalidDocument> {
+        Self::parse(&record.document, record.version)
+    }
+
     /// Whether a stored document takes part in the set at all.
     fn in_force(_record: &DocumentRecord) -> bool {
         true

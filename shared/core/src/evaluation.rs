@@ -12,7 +12,7 @@ use crate::domain::StoredEvent;
 use crate::ports::{EventStore, PortError, RuleState, WindowStore};
 use crate::rules::{Action, Condition, Rule, RuleId, WindowCondition};
 use crate::source::RuleSource;
-use crate::window::{WindowKey, WindowRead};
+use crate::window::{WindowKey, WindowMember, WindowRead};
 
 /// What one rule did for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,14 +37,26 @@ pub struct RuleEvaluator {
 }
 
 impl RuleEvaluator {
-    /// Runs every enabled `first` and `window` rule the event triggers. (`absence` rules are
-    /// scheduled by [`crate::processing::EventPipeline`] and run from the delay queue.) Safe to
-    /// repeat for the same event: claims are keyed by the event, and the ledger refuses a second
-    /// delivery.
+    /// Runs every enabled `first` and `window` rule the event triggers, after recording the
+    /// event in the expectation buckets of the absence rules it would answer. (`absence` rules
+    /// are scheduled by [`crate::processing::EventPipeline`] and decided by
+    /// [`crate::scheduling::AbsenceChecker`].) Safe to repeat for the same event: buckets are
+    /// keyed by the event, claims too, and the ledger refuses a second delivery.
     pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
         let trigger = Viewed::of(event);
         let mut outcomes = Vec::new();
         let rules = self.rules.current().await?;
+        if let Some(windows) = &self.windows {
+            for (rule, absence) in rules.expecting(&trigger.view) {
+                let key = WindowKey::expecting(&rule.id, absence, event.user);
+                let member = WindowMember {
+                    id: event.id.clone(),
+                    received_at: event.received_at,
+                    amount: 0.0,
+                };
+                windows.record(&key, &member).await?;
+            }
+        }
         for rule in rules.triggered_by(&trigger.view) {
             // Nothing is read of the rule's state in advance: the claim below checks it
             // atomically, which is what keeps two workers from both firing.

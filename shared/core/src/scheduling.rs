@@ -1,16 +1,22 @@
-//! Running absence checks ("X not followed by Y within N seconds") when they fall due.
+//! Absence checks ("X not followed by Y within N seconds") once they fall due: held on the
+//! delay queue until ripe ([`AbsenceRelay`]), then decided in the user's stream
+//! ([`AbsenceChecker`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::absence::AbsenceCheck;
-use crate::alerting::{AlertDispatcher, Dispatched};
+use crate::alerting::{AlertDispatcher, Dispatched, millis};
 use crate::clock::Clock;
-use crate::decision::{AbsenceDecision, RuleMemory, StateClaim, Viewed, decide_absence};
-use crate::domain::Millis;
+use crate::decision::{
+    AbsenceDecision, RuleMemory, StateClaim, Viewed, decide_absence, decide_absence_with_members,
+};
+use crate::domain::{Millis, StoredEvent};
 use crate::evaluation::alert_of;
-use crate::ports::{AbsenceScheduler, EventStore, PortError, RuleState};
-use crate::rules::Action;
+use crate::ports::{AbsenceScheduler, DueChecks, EventStore, PortError, RuleState, WindowStore};
+use crate::rules::{AbsenceCondition, Action, Condition, Rule};
 use crate::source::RuleSource;
+use crate::window::{WindowKey, WindowRead};
 
 /// What running a check did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +35,24 @@ pub enum AbsenceOutcome {
     TriggerMissing,
 }
 
+/// Decides due absence checks. It runs in the rules function, on the check's record in the
+/// user's own stream ([`AbsenceRelay`] put it there), so every event of the user stored before
+/// the check has been processed (and, if it answers the check, recorded in the rule's
+/// expectation buckets) by the time the check is decided.
 #[derive(Clone)]
 pub struct AbsenceChecker {
     pub rules: Arc<RuleSource>,
+    /// The trigger, and the span after it when the buckets cannot answer.
     pub events: Arc<dyn EventStore>,
+    /// Expectation buckets ([`WindowKey::expecting`]): a check reads at most two items. `None`
+    /// reads the user's events from the trigger to the due time (the exact scan the buckets
+    /// are tested against).
+    pub windows: Option<Arc<dyn WindowStore>>,
+    /// How long a saved rule takes to reach every function (the rules cache's time to live).
+    /// Events are recorded in a rule's buckets only by functions that have loaded it, so the
+    /// buckets answer only for triggers received this long after the rule was last saved;
+    /// earlier ones read the span from the events.
+    pub rules_settle: Duration,
     /// Cooldowns of absence rules that have one.
     pub state: Arc<dyn RuleState>,
     pub scheduler: Arc<dyn AbsenceScheduler>,
@@ -52,22 +72,13 @@ impl AbsenceChecker {
         let Some(rule) = rules.get(check.rule_id.as_str()).filter(|r| r.enabled) else {
             return Ok(AbsenceOutcome::RuleWithdrawn);
         };
-        let events = self
-            .events
-            .received_between(check.user, check.received_at, check.due_at)
-            .await?;
-        let Some(trigger) = events.iter().find(|e| e.id == check.event_id) else {
+        let Condition::Absence(absence) = &rule.condition else {
+            return Ok(AbsenceOutcome::RuleWithdrawn);
+        };
+        let Some((trigger, decision)) = self.decide(rule, absence, check, now).await? else {
             return Ok(AbsenceOutcome::TriggerMissing);
         };
         // The rule's state is not read in advance: the cooldown claim checks it atomically.
-        let decision = decide_absence(
-            rule,
-            trigger,
-            &Viewed::all(&events),
-            check.due_at,
-            now,
-            &RuleMemory::default(),
-        );
         match decision {
             // The rule changed kind since the check was scheduled.
             None => Ok(AbsenceOutcome::RuleWithdrawn),
@@ -84,12 +95,102 @@ impl AbsenceChecker {
                 }
                 Ok(AbsenceOutcome::Fired(
                     self.dispatcher
-                        .dispatch(&alert_of(rule, trigger, firing))
+                        .dispatch(&alert_of(rule, &trigger, firing))
                         .await?,
                     rule.action,
                 ))
             }
         }
+    }
+
+    /// The trigger and the decision on it (`None`: the trigger is not stored): from the
+    /// expectation buckets when they can answer, else from the user's events in the span.
+    async fn decide(
+        &self,
+        rule: &Rule,
+        absence: &AbsenceCondition,
+        check: &AbsenceCheck,
+        now: Millis,
+    ) -> Result<Option<(StoredEvent, Option<AbsenceDecision>)>, PortError> {
+        let settled_since = rule
+            .saved_at
+            .map(|saved| Millis(saved.0.saturating_add(millis(self.rules_settle))));
+        let buckets = self
+            .windows
+            .as_ref()
+            .filter(|_| settled_since.is_none_or(|settled| settled < check.received_at));
+        if let Some(windows) = buckets {
+            let key = WindowKey::expecting(&rule.id, absence, check.user);
+            if let WindowRead::Members(members) = windows.window(&key, check.due_at).await? {
+                let Some(trigger) = self.events.get(check.user, &check.event_id).await? else {
+                    return Ok(None);
+                };
+                let decision = decide_absence_with_members(
+                    rule,
+                    &trigger.event,
+                    &members,
+                    check.due_at,
+                    now,
+                    &RuleMemory::default(),
+                );
+                return Ok(Some((trigger.event, decision)));
+            }
+        }
+        let events = self
+            .events
+            .received_between(check.user, check.received_at, check.due_at)
+            .await?;
+        let Some(trigger) = events.iter().find(|e| e.id == check.event_id) else {
+            return Ok(None);
+        };
+        let decision = decide_absence(
+            rule,
+            trigger,
+            &Viewed::all(&events),
+            check.due_at,
+            now,
+            &RuleMemory::default(),
+        );
+        Ok(Some((trigger.clone(), decision)))
+    }
+}
+
+/// What the delay queue's consumer did with a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayOutcome {
+    /// Not ripe yet: sent back to the queue.
+    Requeued { delay_seconds: u32 },
+    /// Put into the user's stream, where the rules function decides it.
+    Posted,
+}
+
+/// The delay queue's consumer: holds each check until it is ripe, then posts it into the
+/// user's stream. A check decided straight from the queue could be decided before the stream
+/// consumer had processed an answer stored just before the due time (stream processing lags,
+/// by seconds or, behind a backlog, by minutes): a false alert. Behind the user's own records,
+/// it is decided after all of them.
+#[derive(Clone)]
+pub struct AbsenceRelay {
+    pub scheduler: Arc<dyn AbsenceScheduler>,
+    pub due: Arc<dyn DueChecks>,
+    pub clock: Arc<dyn Clock>,
+    /// How long after its due time a check is posted: longer than an ingest request can run
+    /// (the ingest function's timeout), so every event received by the due time is stored, and
+    /// so ahead of the check in the stream, when the check is posted.
+    pub settle: Duration,
+}
+
+impl AbsenceRelay {
+    pub async fn run(&self, check: &AbsenceCheck) -> Result<RelayOutcome, PortError> {
+        let now = self.clock.now();
+        let ripe = Millis(check.due_at.0.saturating_add(millis(self.settle)));
+        if now < ripe {
+            let delay_seconds = check.delay_until(now, ripe);
+            self.scheduler.schedule(check, delay_seconds).await?;
+            return Ok(RelayOutcome::Requeued { delay_seconds });
+        }
+        self.due.post(check).await?;
+        Ok(RelayOutcome::Posted)
     }
 }
 

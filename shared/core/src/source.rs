@@ -52,7 +52,7 @@ pub fn assemble<S: DocumentSet>(records: &[DocumentRecord]) -> S {
     let documents = records
         .iter()
         .filter(|record| S::in_force(record))
-        .filter_map(|record| match S::parse(&record.document, record.version) {
+        .filter_map(|record| match S::parse_record(record) {
             Ok(document) => Some(document),
             Err(error) => {
                 tracing::error!(kind = S::NOUN, id = %record.id, version = record.version, %error, "stored document is invalid; skipping it");

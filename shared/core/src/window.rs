@@ -5,11 +5,15 @@
 //! redelivered or replayed record) changes nothing. A bucket keeps at most
 //! [`MAX_BUCKET_MEMBERS`]; past that it is marked overflowed and the evaluator reads that window
 //! from the events instead (exact, at the old cost, for the one user sending that much).
+//!
+//! Absence rules keep expectation buckets the same way ([`WindowKey::expecting`]): the events
+//! that would answer their checks, so a check reads at most two items instead of the user's
+//! events since the trigger.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{EventId, Millis, UserId};
-use crate::rules::{RuleId, WindowCondition, WindowThreshold, WindowTotals};
+use crate::rules::{AbsenceCondition, RuleId, WindowCondition, WindowThreshold, WindowTotals};
 
 /// Members a bucket keeps before it overflows: the bucket item then stays near 10 KB, so an
 /// update costs a handful of write units at most.
@@ -44,6 +48,19 @@ impl WindowKey {
             definition: window.definition,
             user,
             bucket_ms: u64::from(window.seconds.get()) * 1000,
+        }
+    }
+
+    /// The expectation buckets of an absence rule for one user: the events that would answer
+    /// its checks. A check spans `[trigger, due]`, one millisecond longer than the rule's
+    /// `seconds` because both ends count, so the buckets are that long and
+    /// [`WindowKey::buckets_ending`] the due time covers the span whole.
+    pub fn expecting(rule: &RuleId, absence: &AbsenceCondition, user: UserId) -> Self {
+        WindowKey {
+            rule: rule.clone(),
+            definition: absence.definition,
+            user,
+            bucket_ms: u64::from(absence.seconds.get()) * 1000 + 1,
         }
     }
 
@@ -105,4 +122,32 @@ pub enum WindowRead {
     Members(Vec<WindowMember>),
     /// A bucket holds more than [`MAX_BUCKET_MEMBERS`]: read the window from the events.
     Overflowed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Condition, RuleSet};
+
+    #[test]
+    fn a_checks_whole_span_lies_in_the_buckets_read_at_its_due_time() {
+        let rules = RuleSet::default_rules().unwrap();
+        let rule = &rules.all()[2];
+        let Condition::Absence(absence) = &rule.condition else {
+            panic!("the third seed rule is an absence rule");
+        };
+        let key = WindowKey::expecting(&rule.id, absence, UserId(1));
+        let b = key.bucket_ms;
+        for trigger in [0, 1, b - 1, b, b + 1, 5 * b - 1, 123_456_789] {
+            let due = absence.due_at(Millis(trigger));
+            let read = key.buckets_ending(due);
+            assert!(read.len() <= 2, "{read:?}");
+            for end in [trigger, due.0] {
+                assert!(
+                    read.contains(&key.bucket_of(Millis(end))),
+                    "trigger {trigger}: the bucket of {end} is read"
+                );
+            }
+        }
+    }
 }

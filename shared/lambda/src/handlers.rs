@@ -20,56 +20,55 @@ use cuba_core::rules::Action;
 use cuba_core::scheduling::AbsenceOutcome;
 
 use crate::embedded_metrics::names;
+use cuba_aws::StreamItem;
 use cuba_core::alerting::{AlertSweeper, SweepReport};
-use cuba_core::domain::{Millis, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::domain::{Millis, StoredEvent, UserId};
 use cuba_core::ports::{ActivityTally, ErrorChain};
 use cuba_core::processing::EventPipeline;
-use cuba_core::scheduling::AbsenceChecker;
+use cuba_core::scheduling::{AbsenceChecker, AbsenceRelay, RelayOutcome};
 
-/// Consumes the events table's stream.
+/// Consumes the events table's stream: new events, and the absence checks that
+/// [`AbsenceRelay`] posts behind a user's events once they are ripe.
 #[derive(Clone)]
 pub struct StreamHandler {
     pub pipeline: EventPipeline,
+    pub checker: AbsenceChecker,
     /// Counts the batch's events and new alerts per minute, for the dashboard.
     pub tally: Arc<dyn ActivityTally>,
-}
-
-/// A stream image of an event: the event and the raw text it was stored with.
-#[derive(serde::Deserialize)]
-struct EventImage {
-    #[serde(flatten)]
-    event: StoredEvent,
-    #[serde(default)]
-    raw: String,
 }
 
 /// Users whose records one invocation processes at once.
 const CONCURRENT_USERS: usize = 16;
 
-/// One record's result: its position in the batch, its sequence number, and the processed event
+/// What became of one record.
+enum Done {
+    Event(StoredEvent, Processed),
+    Check(AbsenceCheck, AbsenceOutcome),
+}
+
+/// One record's result: its position in the batch, its sequence number, and what became of it
 /// or why it failed.
-type RecordResult = (
-    usize,
-    Option<String>,
-    Result<(StoredEvent, Processed), String>,
-);
+type RecordResult = (usize, Option<String>, Result<Done, String>);
+
+/// One user's records of a batch, in order, with their positions and sequence numbers.
+type Lane = Vec<(usize, Option<String>, StreamItem)>;
 
 impl StreamHandler {
     /// A shard's records arrive in order, and one user's records must be processed in that
-    /// order (a window or a first-occurrence rule decides on what came before). Lambda keeps
-    /// order only per item, not per partition key, once more than one batch of a shard runs at
-    /// once, so the template's parallelization factor stays 1 and the parallelism is here:
-    /// the batch's users are processed concurrently, each user's records one after another.
-    /// A user's first failure stops that user; the earliest failure in the batch is reported,
-    /// and Lambda retries from it. Records after it that did succeed are then processed again,
-    /// which every step tolerates. Only inserts are new events; the updates a validation or a
-    /// replay makes to an event are not.
+    /// order (a window or a first-occurrence rule decides on what came before, an absence check
+    /// on what arrived before it). Lambda keeps order only per item, not per partition key,
+    /// once more than one batch of a shard runs at once, so the template's parallelization
+    /// factor stays 1 and the parallelism is here: the batch's users are processed
+    /// concurrently, each user's records one after another. A user's first failure stops that
+    /// user; the earliest failure in the batch is reported, and Lambda retries from it. Records
+    /// after it that did succeed are then processed again, which every step tolerates. Only
+    /// inserts are new; the updates a validation or a replay makes to an event are not.
     pub async fn handle(&self, batch: DynamoDbEvent) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         let mut counts = MinuteCounts::default();
         metrics::histogram!(names::STREAM_RECORDS).record(batch.records.len() as f64);
         let mut results: Vec<RecordResult> = Vec::new();
-        let mut lanes: Vec<Vec<(usize, Option<String>, ReceivedEvent)>> = Vec::new();
+        let mut lanes: Vec<Lane> = Vec::new();
         let mut lane_of: HashMap<UserId, usize> = HashMap::new();
         for (position, record) in batch.records.into_iter().enumerate() {
             if record.event_name != "INSERT" {
@@ -78,25 +77,25 @@ impl StreamHandler {
             let age = chrono_millis_ago(&record.change.approximate_creation_date_time);
             metrics::histogram!(names::STREAM_AGE).record(age);
             let sequence_number = record.change.sequence_number;
-            match serde_dynamo::from_item::<_, EventImage>(record.change.new_image) {
-                Ok(image) => {
-                    let lane = *lane_of.entry(image.event.user).or_insert_with(|| {
+            match StreamItem::from_image(record.change.new_image) {
+                Ok(item) => {
+                    let user = match &item {
+                        StreamItem::Event(received) => received.event.user,
+                        StreamItem::DueCheck(check) => check.user,
+                    };
+                    let lane = *lane_of.entry(user).or_insert_with(|| {
                         lanes.push(Vec::new());
                         lanes.len() - 1
                     });
-                    lanes[lane].push((
-                        position,
-                        sequence_number,
-                        ReceivedEvent {
-                            event: image.event,
-                            raw: image.raw,
-                        },
-                    ));
+                    lanes[lane].push((position, sequence_number, item));
                 }
                 Err(e) => results.push((
                     position,
                     sequence_number,
-                    Err(format!("stream image is not an event: {e}")),
+                    Err(format!(
+                        "stream image is neither an event nor a due check: {}",
+                        ErrorChain(&e)
+                    )),
                 )),
             }
         }
@@ -104,19 +103,26 @@ impl StreamHandler {
         results.sort_by_key(|(position, _, _)| *position);
         for (_, sequence_number, outcome) in results {
             match outcome {
-                Ok((event, processed)) => {
+                Ok(Done::Event(event, processed)) => {
                     count_processed(&processed, event.received_at, &mut counts);
                     tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
+                }
+                Ok(Done::Check(check, outcome)) => {
+                    count_absence_check(&check, &outcome);
+                    if let AbsenceOutcome::Fired(Dispatched::Delivered(_), _) = &outcome {
+                        counts.alert(SystemClock.now());
+                    }
+                    tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check decided");
                 }
                 Err(error) => {
                     metrics::counter!(names::STREAM_FAILURES).increment(1);
                     if response.batch_item_failures.is_empty() {
-                        tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; reporting batch item failure");
+                        tracing::error!(sequence_number = ?sequence_number, %error, "stream record failed; reporting batch item failure");
                         let mut failure = DynamoDbBatchItemFailure::default();
                         failure.item_identifier = sequence_number;
                         response.batch_item_failures.push(failure);
                     } else {
-                        tracing::error!(sequence_number = ?sequence_number, %error, "event processing failed; retried with the batch from the earlier failure");
+                        tracing::error!(sequence_number = ?sequence_number, %error, "stream record failed; retried with the batch from the earlier failure");
                     }
                 }
             }
@@ -127,10 +133,7 @@ impl StreamHandler {
 
     /// Processes each lane (one user's records, in order) as its own task, a bounded number
     /// at once; a lane stops at its first failure.
-    async fn process_lanes(
-        &self,
-        lanes: Vec<Vec<(usize, Option<String>, ReceivedEvent)>>,
-    ) -> Vec<RecordResult> {
+    async fn process_lanes(&self, lanes: Vec<Lane>) -> Vec<RecordResult> {
         let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_USERS));
         let mut tasks = tokio::task::JoinSet::new();
         // Lanes open in the order of their first record, so the first lane starts earliest.
@@ -139,16 +142,12 @@ impl StreamHandler {
             .and_then(|lane| lane.first())
             .map(|(position, sequence_number, _)| (*position, sequence_number.clone()));
         for lane in lanes {
-            let (pipeline, permits) = (self.pipeline.clone(), permits.clone());
+            let (handler, permits) = (self.clone(), permits.clone());
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let mut done = Vec::new();
-                for (position, sequence_number, received) in lane {
-                    let outcome = pipeline
-                        .process(&received)
-                        .await
-                        .map(|processed| (received.event, processed))
-                        .map_err(|e| ErrorChain(&e).to_string());
+                for (position, sequence_number, item) in lane {
+                    let outcome = handler.process(item).await;
                     let failed = outcome.is_err();
                     done.push((position, sequence_number, outcome));
                     if failed {
@@ -177,6 +176,22 @@ impl StreamHandler {
         }
         results
     }
+
+    async fn process(&self, item: StreamItem) -> Result<Done, String> {
+        match item {
+            StreamItem::Event(received) => self
+                .pipeline
+                .process(&received)
+                .await
+                .map(|processed| Done::Event(received.event, processed)),
+            StreamItem::DueCheck(check) => self
+                .checker
+                .run(&check)
+                .await
+                .map(|outcome| Done::Check(check, outcome)),
+        }
+        .map_err(|e| ErrorChain(&e).to_string())
+    }
 }
 
 /// Adds what a batch counted to the dashboard's tally. A failure is logged, not raised: the
@@ -191,12 +206,11 @@ async fn add_to_tally(tally: &dyn ActivityTally, counts: &MinuteCounts) {
     }
 }
 
-/// Consumes the absence-check delay queue.
+/// Consumes the absence-check delay queue: holds each check until it is ripe, then posts it
+/// into the user's stream, where [`StreamHandler`] decides it.
 #[derive(Clone)]
 pub struct AbsenceQueueHandler {
-    pub checker: AbsenceChecker,
-    /// Counts the alerts the checks fire, for the dashboard.
-    pub tally: Arc<dyn ActivityTally>,
+    pub relay: AbsenceRelay,
 }
 
 impl AbsenceQueueHandler {
@@ -204,15 +218,15 @@ impl AbsenceQueueHandler {
     /// (and after the redrive limit kept in the dead-letter queue), the rest are deleted.
     pub async fn handle(&self, batch: SqsEvent) -> SqsEventResponse {
         let mut response = SqsEventResponse::default();
-        let mut counts = MinuteCounts::default();
         for message in batch.records {
             let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
-                Some(Ok(check)) => self.checker.run(&check).await.map_err(|e| ErrorChain(&e).to_string()).map(|outcome| {
-                    count_absence_check(&check, &outcome);
-                    if let AbsenceOutcome::Fired(Dispatched::Delivered(_), _) = &outcome {
-                        counts.alert(SystemClock.now());
-                    }
-                    tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check ran");
+                Some(Ok(check)) => self.relay.run(&check).await.map_err(|e| ErrorChain(&e).to_string()).map(|outcome| {
+                    let name = match outcome {
+                        RelayOutcome::Requeued { .. } => "requeued",
+                        RelayOutcome::Posted => "posted",
+                    };
+                    metrics::counter!(names::ABSENCE_CHECKS, "Outcome" => name).increment(1);
+                    tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check relayed");
                 }),
                 Some(Err(e)) => Err(format!("message body is not an absence check: {e}")),
                 None => Err("message has no body".to_owned()),
@@ -225,7 +239,6 @@ impl AbsenceQueueHandler {
                 response.batch_item_failures.push(failure);
             }
         }
-        add_to_tally(self.tally.as_ref(), &counts).await;
         response
     }
 }

@@ -45,6 +45,7 @@ pub mod env {
     pub const ERROR_RETENTION_DAYS: &str = "CUBA_ERROR_RETENTION_DAYS";
     pub const ALERT_RETENTION_DAYS: &str = "CUBA_ALERT_RETENTION_DAYS";
     pub const LISTING_SHARDS: &str = "CUBA_LISTING_SHARDS";
+    pub const ABSENCE_SETTLE_SECONDS: &str = "CUBA_ABSENCE_SETTLE_SECONDS";
 }
 
 /// How long the tables keep what they hold, in days, unless configured.
@@ -55,6 +56,10 @@ pub const DEFAULT_ALERT_RETENTION_DAYS: u32 = 400;
 /// A saved rule change reaches every function instance within this long, unless
 /// `CUBA_RULES_CACHE_SECONDS` says otherwise.
 pub const DEFAULT_RULES_CACHE: Duration = Duration::from_secs(30);
+/// How long after its due time an absence check is decided, unless
+/// `CUBA_ABSENCE_SETTLE_SECONDS` says otherwise: longer than the ingest function's timeout
+/// (15 s), so every event received by the due time is stored by then.
+pub const DEFAULT_ABSENCE_SETTLE: Duration = Duration::from_secs(30);
 /// How often a warm function re-reads its token keys from Secrets Manager.
 pub const DEFAULT_SECRETS_CACHE: Duration = Duration::from_secs(300);
 
@@ -177,6 +182,11 @@ impl<'a> Settings<'a> {
     /// How long a function keeps rules and schemas before re-reading the stores.
     pub fn rules_cache_ttl(&self) -> Result<Duration, ConfigError> {
         self.seconds(env::RULES_CACHE_SECONDS, DEFAULT_RULES_CACHE)
+    }
+
+    /// How long after its due time the absence-check function posts a check for deciding.
+    pub fn absence_settle(&self) -> Result<Duration, ConfigError> {
+        self.seconds(env::ABSENCE_SETTLE_SECONDS, DEFAULT_ABSENCE_SETTLE)
     }
 
     /// The SMS limits: each variable, when set, replaces its default.

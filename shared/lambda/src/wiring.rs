@@ -10,11 +10,11 @@ use cuba_aws::{
     SqsAbsenceScheduler,
 };
 use cuba_core::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
-use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::clock::Clock;
 use cuba_core::evaluation::RuleEvaluator;
 use cuba_core::processing::EventPipeline;
 use cuba_core::rules::RuleSet;
-use cuba_core::scheduling::AbsenceChecker;
+use cuba_core::scheduling::{AbsenceChecker, AbsenceRelay};
 use cuba_core::schemas::SchemaSet;
 use cuba_core::source::{CachedDocuments, RuleSource, SchemaSource};
 
@@ -161,10 +161,18 @@ fn dispatcher(
     })
 }
 
+fn windows(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoWindows>, ConfigError> {
+    Ok(Arc::new(DynamoWindows::new(
+        clients.dynamodb.clone(),
+        settings.required(env::RULE_STATE_TABLE)?,
+    )))
+}
+
 /// Validation, then absence checks and rules: what the stream consumer and replays run.
 fn pipeline(
     settings: &Settings,
     clients: &AwsClients,
+    rules: Arc<RuleSource>,
     clock: Arc<dyn Clock>,
 ) -> Result<EventPipeline, ConfigError> {
     let events = events(settings, clients)?;
@@ -174,12 +182,9 @@ fn pipeline(
         events: events.clone(),
         scheduler: absence_scheduler(settings, clients)?,
         evaluator: RuleEvaluator {
-            rules: rule_source(settings, clients)?,
+            rules,
             events,
-            windows: Some(Arc::new(DynamoWindows::new(
-                clients.dynamodb.clone(),
-                settings.required(env::RULE_STATE_TABLE)?,
-            ))),
+            windows: Some(windows(settings, clients)?),
             state: rule_state(settings, clients)?,
             dispatcher: dispatcher(settings, clients, clock.clone())?,
         },
@@ -187,32 +192,43 @@ fn pipeline(
     })
 }
 
-/// The rules function: the events table's stream consumer.
+/// The rules function: the events table's stream consumer, deciding the absence checks posted
+/// into the stream with the same rules (one cache) it records their answers with.
 pub fn stream_handler(
     settings: &Settings,
     clients: &AwsClients,
+    clock: Arc<dyn Clock>,
 ) -> Result<StreamHandler, ConfigError> {
+    let rules = rule_source(settings, clients)?;
     Ok(StreamHandler {
-        pipeline: pipeline(settings, clients, Arc::new(SystemClock))?,
+        pipeline: pipeline(settings, clients, rules.clone(), clock.clone())?,
+        checker: AbsenceChecker {
+            rules,
+            events: events(settings, clients)?,
+            windows: Some(windows(settings, clients)?),
+            rules_settle: settings.rules_cache_ttl()?,
+            state: rule_state(settings, clients)?,
+            scheduler: absence_scheduler(settings, clients)?,
+            dispatcher: dispatcher(settings, clients, clock.clone())?,
+            clock,
+        },
         tally: activity_tally(settings, clients)?,
     })
 }
 
-/// The absence-check function: the delay queue's consumer.
+/// The absence-check function: the delay queue's consumer, posting ripe checks into the
+/// events table's stream.
 pub fn absence_handler(
     settings: &Settings,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
 ) -> Result<AbsenceQueueHandler, ConfigError> {
     Ok(AbsenceQueueHandler {
-        tally: activity_tally(settings, clients)?,
-        checker: AbsenceChecker {
-            rules: rule_source(settings, clients)?,
-            events: events(settings, clients)?,
-            state: rule_state(settings, clients)?,
+        relay: AbsenceRelay {
             scheduler: absence_scheduler(settings, clients)?,
-            dispatcher: dispatcher(settings, clients, clock.clone())?,
+            due: events(settings, clients)?,
             clock,
+            settle: settings.absence_settle()?,
         },
     })
 }
@@ -250,7 +266,10 @@ mod http {
     };
     use cuba_web::ingest::IngestApi;
 
-    use super::{activity_tally, events, pipeline, profiles, rule_state, rule_store, schema_store};
+    use super::{
+        activity_tally, events, pipeline, profiles, rule_source, rule_state, rule_store,
+        schema_store,
+    };
     use crate::settings::{ConfigError, Settings, env};
 
     /// A token verifier and the ring it was built from: read from Secrets Manager when the
@@ -377,7 +396,12 @@ mod http {
             clock.as_ref(),
         )
         .await?;
-        let pipeline = pipeline(settings, clients, clock.clone())?;
+        let pipeline = pipeline(
+            settings,
+            clients,
+            rule_source(settings, clients)?,
+            clock.clone(),
+        )?;
         let (verifier, ring) = token_keys(
             settings,
             clients,

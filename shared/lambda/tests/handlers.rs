@@ -2,6 +2,7 @@
 //! queue batches in the JSON AWS sends, partial batch responses out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::clock::{Clock, ManualClock};
@@ -14,6 +15,8 @@ use cuba_memory::{Fault, MemoryPorts};
 use serde_json::{Value, json};
 
 const START: Millis = Millis(1_750_000_020_000);
+/// How long after its due time a check is posted.
+const SETTLE_SECONDS: u32 = 30;
 
 fn schemas() -> SchemaSet {
     let documents = documents_of_file(DEFAULT_SCHEMAS).expect("the shipped schemas");
@@ -39,11 +42,14 @@ fn handlers() -> Handlers {
                 ports.schema_source(schemas()),
                 shared.clone(),
             ),
+            checker: ports.absence_checker(rules.clone(), shared.clone()),
             tally: ports.tally.clone(),
         },
         queue: AbsenceQueueHandler {
-            checker: ports.absence_checker(rules, shared),
-            tally: ports.tally.clone(),
+            relay: ports.absence_relay(
+                shared.clone(),
+                Duration::from_secs(u64::from(SETTLE_SECONDS)),
+            ),
         },
         ports,
         clock,
@@ -243,8 +249,36 @@ fn message(id: &str, body: &str) -> Value {
     })
 }
 
+/// A feedback's events-table item, received `seconds` after [`START`].
+fn feedback_image(user: u64, id: &str, seconds: u64) -> Value {
+    json!({
+        "user": {"N": user.to_string()},
+        "id": {"S": id},
+        "received_at": {"N": START.plus_seconds(seconds).0.to_string()},
+        "kind": {"S": "feedback"},
+        "rating": {"N": "5"},
+        "raw": {"S": "{}"}
+    })
+}
+
+/// A ripe check as the absence-check function posts it beside the user's events.
+fn due_check_image(check: &AbsenceCheck) -> Value {
+    json!({
+        "user": {"N": check.user.0.to_string()},
+        "id": {"S": format!("#check#{}#{}", check.rule_id, check.event_id)},
+        "due_check": {"M": {
+            "rule_id": {"S": check.rule_id.as_str()},
+            "user": {"N": check.user.0.to_string()},
+            "event_id": {"S": check.event_id.as_str()},
+            "received_at": {"N": check.received_at.0.to_string()},
+            "due_at": {"N": check.due_at.0.to_string()}
+        }},
+        "expires_at": {"N": "0"}
+    })
+}
+
 #[tokio::test]
-async fn a_queue_batch_reports_each_failed_message_alone() {
+async fn checks_wait_on_the_queue_until_ripe_then_are_decided_in_the_users_stream() {
     let h = handlers();
     // The table holds what the stream reports (the check reads the trigger back from it).
     for (user, id) in [(1, "p1"), (2, "p2")] {
@@ -270,15 +304,17 @@ async fn a_queue_batch_reports_each_failed_message_alone() {
             .await
             .expect("stored");
     }
-    h.stream
+    let processed = h
+        .stream
         .handle(batch(vec![
             record("INSERT", "300", payment_image(1, "p1", 10)),
             record("INSERT", "301", payment_image(2, "p2", 10)),
+            record("INSERT", "302", feedback_image(2, "f2", 60)),
         ]))
         .await;
+    assert!(failures(&processed).is_empty());
     let checks: Vec<AbsenceCheck> = h.ports.queue.take().into_iter().map(|q| q.check).collect();
     assert_eq!(checks.len(), 2);
-    h.clock.set(START.plus_seconds(900));
     let text = |check: &AbsenceCheck| serde_json::to_string(check).expect("a check");
     let garbage = AbsenceCheck {
         rule_id: RuleId::parse("bill-paid-no-feedback").expect("an id"),
@@ -287,19 +323,54 @@ async fn a_queue_batch_reports_each_failed_message_alone() {
         received_at: START,
         due_at: START,
     };
-    let events: SqsEvent = serde_json::from_value(json!({"Records": [
+
+    // Due but not ripe: back to the queue until the settling time has passed.
+    h.clock.set(START.plus_seconds(900));
+    let early: SqsEvent = serde_json::from_value(json!({"Records": [
         message("m1", &text(&checks[0])),
         message("m2", "not a check"),
         message("m3", &text(&checks[1])),
-        message("m4", &text(&garbage)),
     ]}))
     .expect("a queue batch");
-    let response = h.queue.handle(events).await;
+    let response = h.queue.handle(early).await;
     assert_eq!(
         failures(&response),
         ["m2"],
         "only the unreadable message returns"
     );
+    let delays: Vec<u32> = h
+        .ports
+        .queue
+        .take()
+        .iter()
+        .map(|q| q.delay_seconds)
+        .collect();
+    assert_eq!(delays, [SETTLE_SECONDS, SETTLE_SECONDS]);
+    assert!(h.ports.due.take().is_empty(), "nothing posted before ripe");
+
+    h.clock
+        .set(START.plus_seconds(900 + u64::from(SETTLE_SECONDS)));
+    let ripe: SqsEvent = serde_json::from_value(json!({"Records": [
+        message("m1", &text(&checks[0])),
+        message("m3", &text(&checks[1])),
+        message("m4", &text(&garbage)),
+    ]}))
+    .expect("a queue batch");
+    assert!(failures(&h.queue.handle(ripe).await).is_empty());
+    let posted = h.ports.due.take();
+    assert_eq!(posted.len(), 3);
+    assert!(
+        h.ports.notifier.operator_alerts().is_empty(),
+        "decided in the stream, not here"
+    );
+
+    let records = posted
+        .iter()
+        .enumerate()
+        .map(|(i, check)| record("INSERT", &(400 + i).to_string(), due_check_image(check)))
+        .collect();
+    let decided = h.stream.handle(batch(records)).await;
+    assert!(failures(&decided).is_empty());
     let alerted: Vec<UserId> = h
         .ports
         .notifier
@@ -307,5 +378,9 @@ async fn a_queue_batch_reports_each_failed_message_alone() {
         .iter()
         .map(|a| a.user)
         .collect();
-    assert_eq!(alerted, [UserId(1), UserId(2)]);
+    assert_eq!(
+        alerted,
+        [UserId(1)],
+        "user 2 answered with feedback; user 9's trigger is not stored"
+    );
 }

@@ -24,7 +24,7 @@ use cuba_core::clock::Clock;
 use cuba_core::evaluation::RuleEvaluator;
 use cuba_core::processing::EventPipeline;
 use cuba_core::rules::RuleSet;
-use cuba_core::scheduling::AbsenceChecker;
+use cuba_core::scheduling::{AbsenceChecker, AbsenceRelay};
 use cuba_core::schemas::SchemaSet;
 use cuba_core::source::{CachedDocuments, RuleSource, SchemaSource};
 
@@ -33,7 +33,9 @@ pub use documents::MemoryDocuments;
 pub use events::{MemoryEvents, MemoryProfiles};
 pub use faults::{Call, Fault, Faults};
 pub use listings::{MemoryActivityTally, MemoryBrowse, MemoryErrorLog};
-pub use outbox::{MemoryAbsenceQueue, MemoryNotifier, MemorySmsQuotas, QueuedCheck, SentSms};
+pub use outbox::{
+    MemoryAbsenceQueue, MemoryDueChecks, MemoryNotifier, MemorySmsQuotas, QueuedCheck, SentSms,
+};
 pub use rule_state::{MemoryRuleState, MemoryWindows};
 
 /// One of every port, sharing one [`Faults`].
@@ -47,6 +49,7 @@ pub struct MemoryPorts {
     pub notifier: Arc<MemoryNotifier>,
     pub quotas: Arc<MemorySmsQuotas>,
     pub queue: Arc<MemoryAbsenceQueue>,
+    pub due: Arc<MemoryDueChecks>,
     pub rules: Arc<MemoryDocuments>,
     pub schemas: Arc<MemoryDocuments>,
     pub errors: Arc<MemoryErrorLog>,
@@ -72,6 +75,7 @@ impl MemoryPorts {
             notifier: Arc::new(MemoryNotifier::new(faults.clone())),
             quotas: Arc::new(MemorySmsQuotas::new(faults.clone())),
             queue: Arc::new(MemoryAbsenceQueue::new(faults.clone())),
+            due: Arc::new(MemoryDueChecks::new(faults.clone())),
             rules: Arc::new(MemoryDocuments::new(faults.clone())),
             schemas: Arc::new(MemoryDocuments::new(faults.clone())),
             errors: Arc::new(MemoryErrorLog::new(faults.clone())),
@@ -145,15 +149,29 @@ impl MemoryPorts {
         }
     }
 
-    /// What the absence-check function runs, on these ports.
+    /// What the rules function decides due checks with, on these ports: from the expectation
+    /// buckets (the rule source reads the store on every use, so nothing needs to settle).
     pub fn absence_checker(&self, rules: Arc<RuleSource>, clock: Arc<dyn Clock>) -> AbsenceChecker {
         AbsenceChecker {
             rules,
             events: self.events.clone(),
+            windows: Some(self.windows.clone()),
+            rules_settle: Duration::ZERO,
             state: self.rule_state.clone(),
             scheduler: self.queue.clone(),
             dispatcher: self.dispatcher(clock.clone()),
             clock,
+        }
+    }
+
+    /// What the absence-check function runs, on these ports: ripe checks posted `settle` after
+    /// they fall due.
+    pub fn absence_relay(&self, clock: Arc<dyn Clock>, settle: Duration) -> AbsenceRelay {
+        AbsenceRelay {
+            scheduler: self.queue.clone(),
+            due: self.due.clone(),
+            clock,
+            settle,
         }
     }
 }

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::alert::{AlertId, OperatorAlert};
 use cuba_core::domain::{DAY_MILLIS, Millis, PhoneNumber};
-use cuba_core::ports::{AbsenceScheduler, Notifier, PortError, PublishError, SmsQuota, SmsQuotas};
+use cuba_core::ports::{
+    AbsenceScheduler, DueChecks, Notifier, PortError, PublishError, SmsQuota, SmsQuotas,
+};
 
 use crate::faults::{Faults, lock};
 
@@ -177,6 +179,44 @@ impl AbsenceScheduler for MemoryAbsenceQueue {
             check: check.clone(),
             delay_seconds,
         });
+        call.finish(())
+    }
+}
+
+/// The user's stream, as far as due checks go: each check posted once, kept until a test takes
+/// it (and hands it to the checker, as the rules function would).
+#[derive(Default)]
+pub struct MemoryDueChecks {
+    faults: Arc<Faults>,
+    posted: Mutex<Vec<AbsenceCheck>>,
+    taken: Mutex<Vec<AbsenceCheck>>,
+}
+
+impl MemoryDueChecks {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryDueChecks {
+            faults,
+            ..MemoryDueChecks::default()
+        }
+    }
+
+    /// Every check posted since the last take, oldest first.
+    pub fn take(&self) -> Vec<AbsenceCheck> {
+        let posted = std::mem::take(&mut *lock(&self.posted));
+        lock(&self.taken).extend(posted.iter().cloned());
+        posted
+    }
+}
+
+#[async_trait]
+impl DueChecks for MemoryDueChecks {
+    async fn post(&self, check: &AbsenceCheck) -> Result<(), PortError> {
+        let call = self.faults.enter("due.post")?;
+        let mut posted = lock(&self.posted);
+        // Like the conditional put: a check already posted (taken or not) is not posted again.
+        if !posted.contains(check) && !lock(&self.taken).contains(check) {
+            posted.push(check.clone());
+        }
         call.finish(())
     }
 }

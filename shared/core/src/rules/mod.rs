@@ -115,6 +115,9 @@ pub struct AbsenceCondition {
     /// After firing, the rule stays quiet for this user this long (measured between checks' due
     /// times), so a user who pays ten bills without feedback makes one alert, not ten. 0: none.
     pub cooldown_seconds: u32,
+    /// A stable hash of what answers a check (`expect` and the length): the expectation
+    /// buckets of [`crate::window`] are keyed by it.
+    pub definition: u64,
 }
 
 impl AbsenceCondition {
@@ -160,6 +163,10 @@ pub struct Rule {
     pub condition: Condition,
     pub action: Action,
     pub message: MessageTemplate,
+    /// When the rule store last saved this rule; `None` for rules in force from the start (the
+    /// shipped set, a try-out). An absence check trusts its expectation buckets only for
+    /// triggers after every function has loaded this version.
+    pub saved_at: Option<Millis>,
 }
 
 impl Rule {
@@ -208,6 +215,8 @@ pub const SMS_BUDGET_RULE: &str = "sms-budget";
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: RuleIndex,
+    /// Enabled absence rules, filed by their `expect` pattern.
+    expectations: RuleIndex,
 }
 
 impl RuleSet {
@@ -258,7 +267,15 @@ impl RuleSet {
     /// Rules already validated one by one (e.g. read from the rule store, keyed by id).
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
         let index = RuleIndex::build(rules.iter().map(|r| (r.enabled, &r.when)));
-        RuleSet { rules, index }
+        let expectations = RuleIndex::build(rules.iter().map(|r| match &r.condition {
+            Condition::Absence(absence) => (r.enabled, &absence.expect),
+            _ => (false, &r.when),
+        }));
+        RuleSet {
+            rules,
+            index,
+            expectations,
+        }
     }
 
     pub fn default_rules() -> Result<RuleSet, InvalidDocument> {
@@ -283,6 +300,23 @@ impl RuleSet {
             .filter_map(|position| self.rules.get(position as usize))
             .filter(move |r| r.when.matches(view))
     }
+
+    /// Enabled absence rules that the event would answer (their `expect` matches its view), in
+    /// rule-set order, found through the same kind of index.
+    pub fn expecting<'a>(
+        &'a self,
+        view: &'a Value,
+    ) -> impl Iterator<Item = (&'a Rule, &'a AbsenceCondition)> + 'a {
+        self.expectations
+            .candidates(view)
+            .into_iter()
+            .filter_map(|position| self.rules.get(position as usize))
+            .filter_map(|r| match &r.condition {
+                Condition::Absence(absence) => Some((r, absence)),
+                _ => None,
+            })
+            .filter(move |(_, absence)| absence.expect.matches(view))
+    }
 }
 
 impl crate::document::DocumentSet for RuleSet {
@@ -291,6 +325,13 @@ impl crate::document::DocumentSet for RuleSet {
 
     fn parse(document: &Value, _version: u64) -> Result<Rule, InvalidDocument> {
         Rule::from_json(document, "$")
+    }
+
+    fn parse_record(record: &crate::document::DocumentRecord) -> Result<Rule, InvalidDocument> {
+        Ok(Rule {
+            saved_at: Some(record.updated_at),
+            ..Rule::from_json(&record.document, "$")?
+        })
     }
 
     fn assemble(documents: Vec<Rule>) -> Self {
@@ -399,6 +440,7 @@ fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<
         condition,
         action: action?,
         message: message?,
+        saved_at: None,
     })
 }
 
@@ -473,10 +515,19 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             let expect = required(object, "expect", path, problems)
                 .and_then(|v| Pattern::from_json(v, &format!("{path}.expect"), problems));
             let cooldown_seconds = cooldown_field(object, Some(0), path, problems);
+            let seconds = seconds?;
+            // serde_json writes object keys sorted, so equal documents hash equal.
+            let expect_text = object
+                .get("expect")
+                .map(Value::to_string)
+                .unwrap_or_default();
             Some(Condition::Absence(AbsenceCondition {
-                seconds: seconds?,
+                seconds,
                 expect: expect?,
                 cooldown_seconds: cooldown_seconds?,
+                definition: crate::domain::stable_hash(
+                    format!("absence\u{1f}{expect_text}\u{1f}{seconds}").as_bytes(),
+                ),
             }))
         }
         _ => None,

@@ -1,7 +1,9 @@
 //! The core on the memory ports, in one test binary: the port contract, the stream consumer
-//! and the absence checker end to end, fault injection at every step, and the agreement of live
-//! evaluation, dry run and backtest.
+//! and the absence checker end to end, fault injection at every step, the agreement of live
+//! evaluation, dry run and backtest, and of window and expectation buckets with the scans they
+//! replaced.
 
+mod absences;
 mod common;
 mod contract;
 mod decisions;

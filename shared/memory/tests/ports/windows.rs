@@ -18,23 +18,7 @@ use cuba_core::rules::RuleSet;
 use cuba_memory::{MemoryPorts, MemoryWindows};
 use serde_json::{Value, json};
 
-use crate::common::START;
-
-/// xorshift64*: the same sequence on every run, so a disagreement can be replayed.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::common::{Dice, START};
 
 fn rules() -> RuleSet {
     let operator = json!({"type": "notify_operator", "severity": "info"});

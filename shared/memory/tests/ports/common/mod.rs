@@ -202,3 +202,19 @@ pub fn feedback(rating: u8) -> EventBody {
         comment: None,
     })
 }
+
+/// xorshift64*: the same sequence on every run, so a disagreement can be replayed.
+pub struct Dice(pub u64);
+
+impl Dice {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
