@@ -15,7 +15,7 @@ use crate::error::{
     ApiError, BatchBytes, JsonBytes, MAX_BODY_BYTES, RefusedWith, with_error_fallbacks,
 };
 use cuba_core::clock::Clock;
-use cuba_core::domain::{EventBody, EventId, Insert, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::domain::{EventBody, EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::intake::EventSubmission;
 use cuba_core::intake::{self, InvalidInput};
 use cuba_core::ports::EventStore;
@@ -144,7 +144,7 @@ async fn post_event(
 ) -> Result<Response, ApiError> {
     let (user, id, body_value) = submitted(token_user, intake::parse_event(&body)?)?;
     let raw = String::from_utf8_lossy(&body).into_owned();
-    accept(&api, received(&api, user, id, body_value, raw)).await
+    accept(&api, received(api.clock.now(), user, id, body_value, raw)).await
 }
 
 async fn post_feedback(
@@ -156,7 +156,7 @@ async fn post_feedback(
     let user = check_user(token_user, submission.user)?;
     let raw = String::from_utf8_lossy(&body).into_owned();
     let event = received(
-        &api,
+        api.clock.now(),
         user,
         submission.id,
         EventBody::Feedback(submission.feedback),
@@ -184,7 +184,7 @@ fn submitted(
 }
 
 fn received(
-    api: &IngestApi,
+    at: Millis,
     user: UserId,
     id: Option<EventId>,
     body: EventBody,
@@ -194,7 +194,7 @@ fn received(
         event: StoredEvent {
             user,
             id: id.unwrap_or_else(EventId::generate),
-            received_at: api.clock.now(),
+            received_at: at,
             body,
         },
         raw,
@@ -253,6 +253,10 @@ async fn post_batch(
     BatchBytes(body): BatchBytes,
 ) -> Result<Response, ApiError> {
     let items = intake::parse_batch(&body, MAX_BATCH_EVENTS)?;
+    // One receive time for the whole request: its events are stored concurrently, so the
+    // stream may deliver them in any order, and a window rule decides on the events received
+    // by its trigger's time. Sharing the time, the last of them processed counts them all.
+    let at = api.clock.now();
     let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
     let mut to_store = Vec::new();
     let mut stored_index = Vec::new();
@@ -275,7 +279,7 @@ async fn post_batch(
         match parsed {
             Ok((user, id, body_value)) => {
                 stored_index.push(index);
-                to_store.push(received(&api, user, id, body_value, raw));
+                to_store.push(received(at, user, id, body_value, raw));
                 results.push(ItemResult {
                     index,
                     status: Status::Accepted,

@@ -1208,3 +1208,47 @@ async fn the_error_log_replays_after_a_schema_fix() {
         .await;
     assert_eq!(again["outcome"], "already_replayed");
 }
+
+/// A clock a millisecond later at every reading, as time passes while a request is handled.
+struct Ticking(std::sync::atomic::AtomicU64);
+
+impl Clock for Ticking {
+    fn now(&self) -> Millis {
+        Millis(self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn a_batchs_events_share_one_receive_time() {
+    let mut h = Harness::new().await;
+    let ticking: Arc<dyn Clock> = Arc::new(Ticking(std::sync::atomic::AtomicU64::new(START.0)));
+    h.ingest = ingest::router(IngestApi {
+        events: h.ports.events.clone(),
+        phones: PhoneVerifier {
+            profiles: h.ports.profiles.clone(),
+            sender: h.ports.notifier.clone(),
+            hasher: Arc::new(PhoneCodeHasher::new(&secret(SECRET))),
+            quotas: h.ports.quotas.clone(),
+            sms: SmsPolicy::default(),
+            clock: ticking.clone(),
+        },
+        verifier: Rotating::fixed(h.user_tokens.clone()),
+        clock: ticking,
+    });
+    let batch = json!({"events": (1..=5).map(bill).collect::<Vec<_>>()});
+    let (status, answer) = h.ingest(Method::POST, "/api/v1/batch/", 1, batch).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 5);
+    let times: std::collections::BTreeSet<Millis> = h
+        .ports
+        .events
+        .all()
+        .iter()
+        .map(|e| e.event.received_at)
+        .collect();
+    assert_eq!(
+        times.len(),
+        1,
+        "one receive time for the request: {times:?}"
+    );
+}
