@@ -83,6 +83,7 @@ fn main() {
     };
     let first_rule = RuleId::parse("first-bill-payment").expect("a rule id");
     let burst_rule = RuleId::parse("bill-payment-burst").expect("a rule id");
+    let absence_rule = RuleId::parse("bill-paid-no-feedback").expect("a rule id");
     let start = Millis(1_795_600_000_000);
     let mut heat = Heat::default();
     let shards = ListingShards::DEFAULT;
@@ -132,8 +133,25 @@ fn main() {
                     1.0,
                 );
             }
-            // Absence rule: the check (from SQS later) reads the user's events after the trigger.
+            // Absence rule: once ripe, the check is posted beside the user's events (one small
+            // put), then decided from the trigger (a consistent read) and at most two of the
+            // rule's expectation buckets (feedback, which this minute holds none of, would be
+            // recorded there).
+            heat.write("events (user)", user.0, 1.0);
             heat.read("events (user)", user.0, 1.0);
+            let expecting = WindowKey {
+                rule: absence_rule.clone(),
+                definition: 0,
+                user,
+                bucket_ms: 900_001,
+            };
+            for bucket in expecting.buckets_ending(Millis(at.0 + 900_000)) {
+                heat.read(
+                    "rule state",
+                    window_bucket(&absence_rule, 0, user, bucket),
+                    1.0,
+                );
+            }
             let count = paid_before.entry(user.0).or_default();
             *count += 1;
             if *count == 1 {
