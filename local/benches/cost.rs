@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use cuba_aws::DynamoProfiles;
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::{PhoneNumber, UserId, UserProfile};
@@ -359,6 +360,41 @@ async fn main() -> anyhow::Result<()> {
         200, 0, 0,
     ).await?;
 
+    // What a stored event weighs, against its body: a valid one is its parsed fields alone, an
+    // invalid one keeps its raw text too.
+    let events_table = bench.stack.provisioned.table("EventsTable")?;
+    let mut weights = Vec::new();
+    for (what, user, id, body) in [
+        (
+            "valid bill payment",
+            1,
+            "again-1",
+            bill("again-1".into(), 100),
+        ),
+        ("valid web page view", 1, "plain-1", plain("plain-1".into())),
+        (
+            "mobile event with no schema",
+            1,
+            "odd-1",
+            unschematised("odd-1".into()),
+        ),
+    ] {
+        let item = aws_sdk_dynamodb::Client::new(&sdk)
+            .get_item()
+            .table_name(events_table)
+            .key("user", AttributeValue::N(user.to_string()))
+            .key("id", AttributeValue::S(id.into()))
+            .send()
+            .await?
+            .item
+            .ok_or_else(|| anyhow::anyhow!("{id} is not stored"))?;
+        weights.push(format!(
+            "{what}: body {} bytes, stored item {} bytes",
+            body.to_string().len(),
+            cuba_local::meter::item_size(&item)
+        ));
+    }
+
     println!("Per event, {EVENTS} of each kind (200 in batches), through the local stack on moto:");
     println!("(SQS counts the delay queue's send plus Lambda's receive and delete per check.)");
     println!();
@@ -400,6 +436,12 @@ async fn main() -> anyhow::Result<()> {
                 ""
             }
         );
+    }
+    println!();
+    println!("Stored events (DynamoDB item size):");
+    println!();
+    for weight in weights {
+        println!("- {weight}");
     }
     Ok(())
 }

@@ -79,8 +79,16 @@ async fn a_redelivered_stream_batch_sends_nothing_twice() {
     let before = t.sms_to(&phone).await;
     assert_eq!(before.len(), 2, "first payment and burst: {before:?}");
 
+    // The five payments (and any absence check already posted behind them: the handler
+    // decides those again just as harmlessly).
     let records = stream_records(&t).await;
-    assert_eq!(records.len(), 5);
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| !cuba_aws::StreamItem::is_due_check(&r.change.new_image))
+            .count(),
+        5
+    );
     for _ in 0..2 {
         let response = t
             .stack
@@ -312,7 +320,12 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unverified_number_gets_its_code_and_nothing_else() {
     let t = TestStack::start().await;
-    let phone = format!("+1558{:07}", crate::harness::unique() % 10_000_000);
+    // Moto keeps every SMS it was sent until it restarts: a number of this process's own, so a
+    // second run against the same moto starts from none.
+    let phone = format!(
+        "+1558{:07}",
+        (u64::from(std::process::id()) * 100 + crate::harness::unique()) % 10_000_000
+    );
     let (status, answer) = t
         .send(
             reqwest::Method::PUT,

@@ -1,8 +1,10 @@
 //! The same script of 2,000+ events from 200 users driven through HTTP twice, once fault-free and
 //! once with 10% of Cuba's AWS calls failing (errors, throttles, timeouts before and after the
 //! call took effect, on DynamoDB, SQS and SNS) and rules-handler invocations cut off part-way:
-//! every acknowledged event is stored once, every alert the fault-free run sends is sent exactly
-//! once, nothing is left pending, and no record lands on a failure queue.
+//! every acknowledged event is stored once, every alert the fault-free run sends is sent once
+//! (or, where a cut-off invocation died between marking it `sending` and publishing it, settled
+//! `unconfirmed` and never sent twice), nothing is left pending, and no record lands on a
+//! failure queue.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -177,6 +179,8 @@ struct Outcome {
     operator: BTreeMap<u64, Vec<(String, Value)>>,
     /// Ledger statuses, counted.
     statuses: BTreeMap<String, usize>,
+    /// Per user: alerts the sweeper settled `unconfirmed` (their publish may not have happened).
+    unconfirmed: BTreeMap<u64, usize>,
     failure_queue_entries: usize,
     requests: u64,
     retries: u64,
@@ -307,7 +311,15 @@ async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let operator_alerts = t.operator_alerts(Duration::from_secs(3)).await;
+    // Every expected operator alert, however slow a loaded moto is to hand them over, and one
+    // more second for any double.
+    let expected_operator: usize = (0..USERS).map(|u| expected_alerts(u).1).sum();
+    let mut operator_alerts = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while operator_alerts.len() < expected_operator && tokio::time::Instant::now() < deadline {
+        operator_alerts.extend(t.operator_alerts(Duration::from_secs(1)).await);
+    }
+    operator_alerts.extend(t.operator_alerts(Duration::from_secs(1)).await);
 
     let mut outcome = Outcome {
         stored: BTreeMap::new(),
@@ -315,6 +327,7 @@ async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
         sms: BTreeMap::new(),
         operator: BTreeMap::new(),
         statuses: BTreeMap::new(),
+        unconfirmed: BTreeMap::new(),
         failure_queue_entries: queue_depth(&t, "StreamFailureQueue").await
             + queue_depth(&t, "AbsenceDeadLetterQueue").await,
         requests: client.requests.load(Ordering::Relaxed),
@@ -342,7 +355,15 @@ async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
         alerts.sort_by_key(|(rule, ids)| (rule.clone(), ids.to_string()));
     }
     for item in t.ledger().await {
-        *outcome.statuses.entry(s(&item, "status")).or_default() += 1;
+        let status = s(&item, "status");
+        if status == "unconfirmed" {
+            let user = match item.get("user") {
+                Some(AttributeValue::N(n)) => n.parse().unwrap_or(u64::MAX),
+                _ => u64::MAX,
+            };
+            *outcome.unconfirmed.entry(user).or_default() += 1;
+        }
+        *outcome.statuses.entry(status).or_default() += 1;
     }
     (t, outcome)
 }
@@ -375,16 +396,25 @@ async fn under_ten_percent_faults_every_event_is_stored_once_and_every_alert_sen
             );
             assert_eq!(ids.len(), 10, "{name}: user {user}");
             let (sms, operator) = expected_alerts(user);
-            assert_eq!(
-                outcome.sms.get(&user).map_or(0, Vec::len),
-                sms,
-                "{name}: user {user} SMS {:?}",
-                outcome.sms.get(&user)
+            let sent_sms = outcome.sms.get(&user).map_or(0, Vec::len);
+            let sent_operator = outcome.operator.get(&user).map_or(0, Vec::len);
+            // Never twice; fewer only by alerts settled `unconfirmed`: an invocation cut off
+            // between marking an alert `sending` and publishing it leaves the sweeper unable to
+            // tell, and it never publishes twice (the operator is told of those).
+            let unconfirmed = outcome.unconfirmed.get(&user).copied().unwrap_or(0);
+            assert!(
+                sent_sms <= sms && sent_operator <= operator,
+                "{name}: user {user} alerted twice: SMS {:?}, operator {:?}",
+                outcome.sms.get(&user),
+                outcome.operator.get(&user)
             );
-            assert_eq!(
-                outcome.operator.get(&user).map_or(0, Vec::len),
-                operator,
-                "{name}: user {user} operator alerts"
+            assert!(
+                (sms - sent_sms) + (operator - sent_operator) <= unconfirmed,
+                "{name}: user {user} lost an alert: SMS {sent_sms} of {sms}, operator \
+                 {sent_operator} of {operator}, {unconfirmed} unconfirmed; ledger {:?}, \
+                 {} on failure queues",
+                outcome.statuses,
+                outcome.failure_queue_entries
             );
         }
         assert_eq!(
@@ -404,11 +434,33 @@ async fn under_ten_percent_faults_every_event_is_stored_once_and_every_alert_sen
             outcome.statuses
         );
     }
-    assert_eq!(clean.sms, faulty.sms, "the same SMS, each once");
-    assert_eq!(
-        clean.operator, faulty.operator,
-        "the same operator alerts, each once"
+    assert!(
+        clean.unconfirmed.is_empty(),
+        "the fault-free run confirms every alert"
     );
+    // The faulty run sends what the fault-free one does, each once, short only of alerts it
+    // settled unconfirmed (counted above).
+    if faulty.unconfirmed.is_empty() {
+        assert_eq!(clean.sms, faulty.sms, "the same SMS, each once");
+        assert_eq!(
+            clean.operator, faulty.operator,
+            "the same operator alerts, each once"
+        );
+    }
+    for (user, texts) in &faulty.sms {
+        let clean_texts = clean.sms.get(user).cloned().unwrap_or_default();
+        assert!(
+            texts.iter().all(|t| clean_texts.contains(t)),
+            "user {user}: SMS the fault-free run did not send: {texts:?} vs {clean_texts:?}"
+        );
+    }
+    for (user, alerts) in &faulty.operator {
+        let clean_alerts = clean.operator.get(user).cloned().unwrap_or_default();
+        assert!(
+            alerts.iter().all(|a| clean_alerts.contains(a)),
+            "user {user}: operator alerts the fault-free run did not send"
+        );
+    }
     assert_eq!(
         clean.statuses.keys().collect::<Vec<_>>(),
         ["sent"],
@@ -425,13 +477,14 @@ async fn under_ten_percent_faults_every_event_is_stored_once_and_every_alert_sen
     let events: usize = faulty.stored.values().map(BTreeMap::len).sum();
     let sms: usize = faulty.sms.values().map(Vec::len).sum();
     let operator: usize = faulty.operator.values().map(Vec::len).sum();
+    let lost: usize = faulty.unconfirmed.values().sum::<usize>();
     assert!(
         log.total_injected() > 100,
         "faults were injected: {:?}",
         log.injected()
     );
     println!(
-        "fault run: {events} events stored once ({} requests, {} client retries of 5xx); {} AWS calls, {} faults injected {:?}, {} handler crashes; {sms} SMS and {operator} operator alerts, 0 doubles, 0 losses; ledger {:?} (fault-free: {} requests, {} retries)",
+        "fault run: {events} events stored once ({} requests, {} client retries of 5xx); {} AWS calls, {} faults injected {:?}, {} handler crashes; {sms} SMS and {operator} operator alerts, 0 doubles, 0 losses beyond the {lost} unconfirmed; ledger {:?} (fault-free: {} requests, {} retries)",
         faulty.requests,
         faulty.retries,
         log.calls(),

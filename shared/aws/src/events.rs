@@ -1,5 +1,6 @@
 //! The events table: every accepted event, keyed (`user`, `id`) so a client's retry with the same
-//! id lands on the same item, with its raw text and the day bucket the listings index.
+//! id lands on the same item, with the day bucket the listings index (and its raw text if it
+//! failed its schema at intake).
 
 use std::collections::HashMap;
 
@@ -78,8 +79,9 @@ struct EventRow {
     event: StoredEvent,
     /// The `by_day` listing index's partition key: `{day}#{shard}`.
     day_shard: String,
-    /// The event's JSON text exactly as the client sent it.
-    #[serde(default)]
+    /// The event's JSON text exactly as the client sent it, kept only for an event that failed
+    /// its schema at intake (the error log shows it); a valid event is its parsed fields alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     raw: String,
     /// Set on events that failed their schema, so window reads leave them out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -79,12 +79,19 @@ impl EventPipeline {
         violations: &[Violation],
     ) -> Result<(), PortError> {
         let event = &received.event;
+        // Ingest keeps the raw text of the events that fail their schema there; one that passed
+        // then and fails now (a schema changed in between) is shown as it was stored.
+        let raw = if received.raw.is_empty() {
+            serde_json::to_string(event).unwrap_or_default()
+        } else {
+            received.raw.clone()
+        };
         let entry = ErrorEntry {
             user: event.user,
             id: event.id.clone(),
             received_at: event.received_at,
             event_type: event.body.event_type().to_string(),
-            raw: received.raw.clone(),
+            raw,
             violations: violations.to_vec(),
             violation_kinds: violation_kinds(violations),
             schema,

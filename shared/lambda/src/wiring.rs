@@ -268,7 +268,7 @@ mod http {
 
     use super::{
         activity_tally, events, pipeline, profiles, rule_source, rule_state, rule_store,
-        schema_store,
+        schema_source, schema_store,
     };
     use crate::settings::{ConfigError, Settings, env};
 
@@ -318,6 +318,7 @@ mod http {
         .await?;
         Ok(IngestApi {
             events: events(settings, clients)?,
+            schemas: schema_source(settings, clients)?,
             phones: PhoneVerifier {
                 profiles: profiles(settings, clients)?,
                 sender: Arc::new(SnsNotifier::sms_only(clients.sns.clone())),

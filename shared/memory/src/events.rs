@@ -34,7 +34,7 @@ impl MemoryEvents {
         }
     }
 
-    /// Refuses events whose raw text is over `bytes` (DynamoDB's limit is [`MAX_ITEM_BYTES`]),
+    /// Refuses events whose stored form is over `bytes` (DynamoDB's limit is [`MAX_ITEM_BYTES`]),
     /// so tests can reach the refusal through the HTTP bounds.
     pub fn limit_items_to(&self, bytes: usize) {
         *lock(&self.item_limit) = Some(bytes);
@@ -62,7 +62,10 @@ fn insert_unless_stored(
     limit: usize,
 ) -> Insert {
     let key = (received.event.user, received.event.id.clone());
-    if received.raw.len() > limit {
+    // As DynamoDB sizes an item: its fields and, when kept, its raw text.
+    let size =
+        serde_json::to_string(&received.event).map_or(0, |text| text.len()) + received.raw.len();
+    if size > limit {
         return Insert::Refused {
             reason: format!("the item is over the store's {limit}-byte limit"),
         };

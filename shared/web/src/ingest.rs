@@ -18,7 +18,8 @@ use cuba_core::clock::Clock;
 use cuba_core::domain::{EventBody, EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::intake::EventSubmission;
 use cuba_core::intake::{self, InvalidInput};
-use cuba_core::ports::EventStore;
+use cuba_core::ports::{ErrorChain, EventStore};
+use cuba_core::source::SchemaSource;
 use cuba_core::verification::{PhoneVerifier, VerificationError};
 
 /// A batch may hold this many events.
@@ -28,6 +29,10 @@ pub const MAX_BATCH_EVENTS: usize = 100;
 #[derive(Clone)]
 pub struct IngestApi {
     pub events: Arc<dyn EventStore>,
+    /// The schemas in force: an event that passes its schema is stored as its parsed fields
+    /// only (one copy of its body); one that fails keeps the client's raw text too, for the
+    /// error log. The stream consumer validates again and has the last word.
+    pub schemas: Arc<SchemaSource>,
     pub phones: PhoneVerifier,
     pub verifier: Rotating<TokenVerifier>,
     pub clock: Arc<dyn Clock>,
@@ -201,9 +206,29 @@ fn received(
     }
 }
 
+/// Drops the raw text of the events that pass their schema: everything downstream reads the
+/// parsed fields, and only the error log shows what a client sent, so a valid event is stored
+/// with one copy of its body. Without the schemas (the store unreadable since a cold start),
+/// every event keeps both copies.
+async fn keep_one_copy(api: &IngestApi, events: &mut [ReceivedEvent]) {
+    let schemas = match api.schemas.current().await {
+        Ok(schemas) => schemas,
+        Err(e) => {
+            tracing::warn!(error = %ErrorChain(&e), "schemas unavailable; storing raw text with every event");
+            return;
+        }
+    };
+    for received in events {
+        if schemas.validate(&received.event).is_valid() {
+            received.raw = String::new();
+        }
+    }
+}
+
 /// Answers only once the event is durably stored; validation, rules and absence checks
 /// follow from the table's stream.
-async fn accept(api: &IngestApi, received: ReceivedEvent) -> Result<Response, ApiError> {
+async fn accept(api: &IngestApi, mut received: ReceivedEvent) -> Result<Response, ApiError> {
+    keep_one_copy(api, std::slice::from_mut(&mut received)).await;
     let (stored, status, code) = match api.events.insert(&received).await? {
         Insert::Inserted => (received.event, Status::Accepted, StatusCode::ACCEPTED),
         Insert::Duplicate(existing) => (existing, Status::Duplicate, StatusCode::OK),
@@ -295,6 +320,7 @@ async fn post_batch(
             }),
         }
     }
+    keep_one_copy(&api, &mut to_store).await;
     let outcomes = api.events.insert_many(&to_store).await?;
     for ((index, received), outcome) in stored_index.into_iter().zip(&to_store).zip(outcomes) {
         let result = &mut results[index];

@@ -14,6 +14,7 @@ use cuba_core::ports::ProfileStore;
 use cuba_core::ports::{ActivityTally, DocumentStore};
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
+use cuba_core::source::SchemaSource;
 use cuba_core::verification::PhoneVerifier;
 use cuba_memory::{Fault, MemoryPorts};
 use cuba_web::admin::{self, AdminApi, CursorSeal};
@@ -28,6 +29,7 @@ const ADMIN_SECRET: &str = "router-admin-secret-0123456789abcdefg";
 
 struct Harness {
     ports: Arc<MemoryPorts>,
+    schemas: Arc<SchemaSource>,
     clock: ManualClock,
     ingest: Router,
     admin: Router,
@@ -81,9 +83,10 @@ impl Harness {
                 .map(|d| (1, d)),
         )
         .0;
+        let schemas = ports.schema_source(unseeded_schemas);
         let pipeline = ports.pipeline(
             ports.rule_source(RuleSet::default()),
-            ports.schema_source(unseeded_schemas),
+            schemas.clone(),
             shared.clone(),
         );
         let user_tokens = TokenVerifier::new(&secret(SECRET));
@@ -91,6 +94,7 @@ impl Harness {
         let cursors = CursorSeal::new(&secret(ADMIN_SECRET));
         let ingest = ingest::router(IngestApi {
             events: ports.events.clone(),
+            schemas: schemas.clone(),
             phones: PhoneVerifier {
                 profiles: ports.profiles.clone(),
                 sender: ports.notifier.clone(),
@@ -117,6 +121,7 @@ impl Harness {
             clock: shared,
         });
         Harness {
+            schemas,
             ports,
             clock,
             ingest,
@@ -475,7 +480,7 @@ async fn verification_codes_are_limited() {
 #[tokio::test]
 async fn an_event_the_store_refuses_is_that_events_400() {
     let h = Harness::new().await;
-    h.ports.events.limit_items_to(120);
+    h.ports.events.limit_items_to(250);
     let long = json!({"id": "long", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "x".repeat(200)}});
     let short = json!({"id": "short", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}});
     let (status, answer) = h
@@ -574,9 +579,7 @@ async fn ingest_refuses_with_structured_errors() {
 async fn a_failing_store_answers_a_retryable_503() {
     let h = Harness::new().await;
     let token = h.user_token(1);
-    h.ports
-        .faults
-        .fail_call(h.ports.faults.calls() + 1, Fault::Before);
+    h.ports.faults.fail_next("events.insert", Fault::Before);
     let (status, headers, body) = Harness::send(
         &h.ingest,
         Method::POST,
@@ -598,9 +601,7 @@ async fn a_failing_store_answers_a_retryable_503() {
     // Stored but the answer lost: the client's retry with the same id is a duplicate, not a
     // second event.
     let event = json!({"id": "r-1", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}});
-    h.ports
-        .faults
-        .fail_call(h.ports.faults.calls() + 1, Fault::After);
+    h.ports.faults.fail_next("events.insert", Fault::After);
     let (status, _) = h
         .ingest(Method::POST, "/api/v1/event/", 1, event.clone())
         .await;
@@ -1224,6 +1225,7 @@ async fn a_batchs_events_share_one_receive_time() {
     let ticking: Arc<dyn Clock> = Arc::new(Ticking(std::sync::atomic::AtomicU64::new(START.0)));
     h.ingest = ingest::router(IngestApi {
         events: h.ports.events.clone(),
+        schemas: h.schemas.clone(),
         phones: PhoneVerifier {
             profiles: h.ports.profiles.clone(),
             sender: h.ports.notifier.clone(),
@@ -1251,4 +1253,37 @@ async fn a_batchs_events_share_one_receive_time() {
         1,
         "one receive time for the request: {times:?}"
     );
+}
+
+#[tokio::test]
+async fn a_valid_event_is_stored_once_and_an_invalid_one_keeps_its_raw_text() {
+    let h = Harness::new().await;
+    let valid = json!({"id": "v-1", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}});
+    // No schema covers app/opened: it fails at intake and goes to the error log.
+    let invalid = r#"{"id": "i-1",  "noun": "app", "verb": "opened"}"#;
+    assert_eq!(
+        h.ingest(Method::POST, "/api/v1/event/", 1, valid).await.0,
+        StatusCode::ACCEPTED
+    );
+    let token = h.user_token(1);
+    let (status, _, _) = Harness::send(
+        &h.ingest,
+        Method::POST,
+        "/api/v1/event/",
+        Some(&token),
+        Some(invalid.as_bytes().to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let raw_of = |id: &str| {
+        h.ports
+            .events
+            .all()
+            .into_iter()
+            .find(|r| r.event.id.as_str() == id)
+            .map(|r| r.raw)
+            .expect("stored")
+    };
+    assert_eq!(raw_of("v-1"), "", "the parsed fields are the one copy");
+    assert_eq!(raw_of("i-1"), invalid, "byte for byte, for the error log");
 }

@@ -9,7 +9,7 @@ use cuba_core::alert::{Alert, AlertId, AlertStatus, Claim, Delivery};
 use cuba_core::alerting::Dispatched;
 use cuba_core::clock::Clock;
 use cuba_core::document::DocumentAction;
-use cuba_core::domain::{EventId, PhoneNumber, UserId};
+use cuba_core::domain::{EventId, PhoneNumber, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::error_log::ErrorStatus;
 use cuba_core::ports::{AlertLedger, DocumentStore, ErrorLog, EventStore, RuleState};
 use cuba_core::processing::{Processed, ReplayOutcome};
@@ -250,6 +250,39 @@ async fn an_invalid_event_is_logged_flagged_and_never_counted() {
     // A valid payment afterwards is the user's first.
     w.deliver(7, "good", paid(100)).await;
     assert_eq!(w.ports.notifier.sms().len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_valid_at_intake_but_not_when_processed_is_logged_as_stored() {
+    let w = World::new();
+    // Ingest found it valid (under the schemas it had then) and kept only the parsed fields;
+    // the schema in force when the stream delivers it requires `type`.
+    let id = EventId::parse("late").expect("an id");
+    let received = ReceivedEvent {
+        raw: String::new(),
+        event: StoredEvent {
+            user: UserId(8),
+            id: id.clone(),
+            received_at: w.clock.now(),
+            body: paid_without_type(100),
+        },
+    };
+    w.ports.events.insert(&received).await.expect("stored");
+    let processed = w.pipeline.process(&received).await.expect("processed");
+    assert!(matches!(processed, Processed::Invalid(_)), "{processed:?}");
+    let entry = w
+        .ports
+        .errors
+        .get(UserId(8), &id)
+        .await
+        .expect("read")
+        .expect("logged");
+    let shown: serde_json::Value = serde_json::from_str(&entry.raw).expect("JSON");
+    assert_eq!(
+        (&shown["id"], &shown["noun"], &shown["properties"]["amount"]),
+        (&json!("late"), &json!("bill"), &json!(100)),
+        "the event as stored: {shown}"
+    );
 }
 
 #[tokio::test]
