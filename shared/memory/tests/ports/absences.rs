@@ -23,7 +23,7 @@ use cuba_core::scheduling::{AbsenceChecker, AbsenceOutcome};
 use cuba_memory::{MemoryPorts, MemoryWindows};
 use serde_json::json;
 
-use crate::common::{Dice, START};
+use crate::common::{Dice, START, alert_summaries, assert_same_alerts};
 
 fn rules() -> RuleSet {
     let operator = json!({"type": "notify_operator", "severity": "info"});
@@ -132,24 +132,6 @@ impl Side {
         self.clock.set(at);
         self.checker.run(check).await.expect("decided")
     }
-
-    fn alerts(&self) -> Vec<(String, Vec<String>, String)> {
-        let mut all: Vec<_> = self
-            .ports
-            .ledger
-            .entries()
-            .into_iter()
-            .map(|a| {
-                (
-                    a.alert_id.as_str().to_owned(),
-                    a.event_ids.iter().map(|e| e.as_str().to_owned()).collect(),
-                    a.text,
-                )
-            })
-            .collect();
-        all.sort();
-        all
-    }
 }
 
 async fn run(capacity: usize, seed: u64) {
@@ -245,11 +227,8 @@ async fn run(capacity: usize, seed: u64) {
         "every outcome is exercised: {decided} decided, {satisfied} satisfied, {fired} fired, \
          {cooling} cooling down"
     );
-    let (got, want) = (live.alerts(), scan.alerts());
-    assert_eq!(got.len(), want.len(), "as many alerts");
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g, w);
-    }
+    let (got, want) = (alert_summaries(&live.ports), alert_summaries(&scan.ports));
+    assert_same_alerts(&got, &want);
 }
 
 #[tokio::test]

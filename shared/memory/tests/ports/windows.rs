@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use cuba_core::alert::AlertEntry;
 use cuba_core::clock::{Clock, ManualClock};
 use cuba_core::domain::{
     Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, StoredEvent, UserId,
@@ -18,7 +17,7 @@ use cuba_core::rules::RuleSet;
 use cuba_memory::{MemoryPorts, MemoryWindows};
 use serde_json::{Value, json};
 
-use crate::common::{Dice, START};
+use crate::common::{Dice, START, alert_summaries, assert_same_alerts};
 
 fn rules() -> RuleSet {
     let operator = json!({"type": "notify_operator", "severity": "info"});
@@ -105,25 +104,6 @@ fn evaluator(
     }
 }
 
-/// What an alert says, as compared: everything but delivery details.
-fn alerts(ports: &MemoryPorts) -> Vec<(String, Vec<String>, String, Millis)> {
-    let mut all: Vec<_> = ports
-        .ledger
-        .entries()
-        .into_iter()
-        .map(|a: AlertEntry| {
-            (
-                a.alert_id.as_str().to_owned(),
-                a.event_ids.iter().map(|e| e.as_str().to_owned()).collect(),
-                a.text,
-                a.fired_at,
-            )
-        })
-        .collect();
-    all.sort();
-    all
-}
-
 async fn run(capacity: usize, seed: u64) {
     let mut dice = Dice(seed);
     let (buckets, oracle) = (MemoryPorts::new(), MemoryPorts::new());
@@ -177,7 +157,7 @@ async fn run(capacity: usize, seed: u64) {
             assert_eq!(a.len(), b.len(), "redelivery after event {n}");
         }
     }
-    let (got, want) = (alerts(&buckets), alerts(&oracle));
+    let (got, want) = (alert_summaries(&buckets), alert_summaries(&oracle));
     assert!(
         want.len() > 300,
         "the rules fire often enough to compare: {}",
@@ -189,10 +169,7 @@ async fn run(capacity: usize, seed: u64) {
             "rule {rule} fired at least once"
         );
     }
-    assert_eq!(got.len(), want.len(), "as many alerts");
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g, w);
-    }
+    assert_same_alerts(&got, &want);
 }
 
 #[tokio::test]

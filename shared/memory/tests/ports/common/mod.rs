@@ -218,3 +218,31 @@ impl Dice {
         self.next() % n
     }
 }
+
+/// What the ledger's alerts say, sorted, as two runs are compared: everything but delivery
+/// details.
+pub fn alert_summaries(ports: &MemoryPorts) -> Vec<(String, Vec<String>, String, Millis)> {
+    let mut all: Vec<_> = ports
+        .ledger
+        .entries()
+        .into_iter()
+        .map(|a| {
+            (
+                a.alert_id.as_str().to_owned(),
+                a.event_ids.iter().map(|e| e.as_str().to_owned()).collect(),
+                a.text,
+                a.fired_at,
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// Two runs' alerts agree one by one (the first difference named).
+pub fn assert_same_alerts<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T]) {
+    assert_eq!(got.len(), want.len(), "as many alerts");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g, w);
+    }
+}
