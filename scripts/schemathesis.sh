@@ -25,12 +25,15 @@ for _ in $(seq 1 120); do
 done
 user_token=$(target/debug/cuba-local token --user 1 --hours 1)
 admin_token=$(target/debug/cuba-local admin-token --sub schemathesis@cube.test --hours 1)
+# One worker: with two, hypothesis parses lambda sources from two threads at once, and
+# CPython 3.11's parser can fail that with "AST constructor recursion depth mismatch" (a
+# crash of the tool, not a finding; seen once). The runs take seconds either way.
 run() {
   .venv/bin/schemathesis run "$base/api/v1/openapi.json" --url "$base" \
     -H "Authorization: Bearer $2" --include-path-regex "$1" \
     --max-examples 10 --phases examples,coverage,fuzzing \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-    --workers 2 --no-color
+    --workers 1 --no-color
 }
 run '^/api/v1' "$user_token"
 run '^/admin/api' "$admin_token"
