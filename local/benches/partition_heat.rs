@@ -114,7 +114,8 @@ fn main() {
                 heat.write("rule state", &marker, 1.0);
             }
             // Burst rule: the payment recorded in its window bucket (one small update), then
-            // the window's two buckets read back strongly consistent (a unit each).
+            // the buckets of its window and of the later windows it may complete read back
+            // strongly consistent (at most three, a unit each).
             let key = WindowKey {
                 rule: burst_rule.clone(),
                 definition: 0,
@@ -126,7 +127,7 @@ fn main() {
                 window_bucket(&burst_rule, 0, user, key.bucket_of(at)),
                 1.0,
             );
-            for bucket in key.buckets_ending(at) {
+            for bucket in key.buckets_around(at) {
                 heat.read(
                     "rule state",
                     window_bucket(&burst_rule, 0, user, bucket),

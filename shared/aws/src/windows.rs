@@ -2,8 +2,11 @@
 //! `window#{rule}#{definition}#{user}#{bucket}`, holding each member as its own attribute
 //! (`m_{event id}` → `[received_at, amount as text]`) and a count `n`. Recording is one conditional
 //! update: the member is added only if it is not there yet and the bucket has room, so a repeat
-//! changes nothing; a full bucket is marked `overflowed`. The window is read with one strongly
-//! consistent batch read of at most two items.
+//! changes nothing; a full bucket is marked `overflowed`. A window is read with one strongly
+//! consistent batch read of at most three items (the window, and the windows of the members
+//! received after the trigger that it joins).
+
+use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -95,12 +98,12 @@ impl WindowStore for DynamoWindows {
         condition_held(full).map(|_| ())
     }
 
-    async fn window(&self, window: &WindowKey, at: Millis) -> Result<WindowRead, PortError> {
-        let keys: Vec<Item> = window
-            .buckets_ending(at)
-            .into_iter()
-            .map(|bucket| Self::key(window, bucket))
-            .collect();
+    async fn buckets(
+        &self,
+        window: &WindowKey,
+        buckets: RangeInclusive<u64>,
+    ) -> Result<WindowRead, PortError> {
+        let keys: Vec<Item> = buckets.map(|bucket| Self::key(window, bucket)).collect();
         let mut members = Vec::new();
         for item in batch_get(&self.client, &self.table, keys, true).await? {
             if matches!(item.get("overflowed"), Some(AttributeValue::Bool(true))) {

@@ -166,25 +166,17 @@ fn decide_from(
             }),
         },
         Condition::Window(window) => {
-            let from = window.starts_after(at);
-            let in_window =
-                |m: &WindowMember| m.id != event.id && m.received_at > from && m.received_at <= at;
-            let mut members: Vec<WindowMember> = match recent {
-                Recent::Events(views) => views
-                    .iter()
-                    .filter(|v| v.event.user == event.user && rule.when.matches(&v.view))
-                    .map(|v| window.member_of(&v.event.id, v.event.received_at, &v.view))
-                    .filter(in_window)
-                    .collect(),
-                Recent::Members(members) => {
-                    members.iter().filter(|m| in_window(m)).cloned().collect()
-                }
+            let last = window.member_of(&event.id, at, &trigger.view);
+            let members = match recent {
+                Recent::Events(views) => window.members_ending(
+                    &last,
+                    views
+                        .iter()
+                        .filter(|v| v.event.user == event.user && rule.when.matches(&v.view))
+                        .map(|v| window.member_of(&v.event.id, v.event.received_at, &v.view)),
+                ),
+                Recent::Members(members) => window.members_ending(&last, members.iter().cloned()),
             };
-            members.push(window.member_of(&event.id, at, &trigger.view));
-            // One order for every source of members, so that a sum of fractions rounds alike.
-            members.sort_by(|a, b| {
-                (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str()))
-            });
             let totals = crate::window::tally(&members);
             if !window.is_met(&totals) {
                 return Decision::Quiet(Quiet::BelowThreshold(totals));

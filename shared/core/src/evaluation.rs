@@ -1,6 +1,7 @@
 //! Evaluating the rule set against one newly stored event (the stream consumer's job): read what
 //! the decision needs, decide ([`crate::decision::decide`]), then claim and dispatch.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::alert::Alert;
@@ -8,7 +9,7 @@ use crate::alerting::{AlertDispatcher, Dispatched};
 use crate::decision::{
     Decision, Firing, Quiet, RuleMemory, StateClaim, Viewed, decide, decide_with_members,
 };
-use crate::domain::StoredEvent;
+use crate::domain::{Millis, StoredEvent};
 use crate::ports::{EventStore, PortError, RuleState, WindowStore};
 use crate::rules::{Action, Condition, Rule, RuleId, WindowCondition};
 use crate::source::RuleSource;
@@ -28,8 +29,8 @@ pub struct RuleEvaluator {
     pub rules: Arc<RuleSource>,
     /// Where a window is read from when no window buckets are kept (or one overflowed).
     pub events: Arc<dyn EventStore>,
-    /// Window buckets: each window rule's matching events are recorded there and its window is
-    /// read in at most two items. `None` reads every window from the user's events (the exact
+    /// Window buckets: each window rule's matching events are recorded there and its window (and
+    /// the later windows the event completes) read in at most three items. `None` reads every window from the user's events (the exact
     /// scan the buckets are tested against).
     pub windows: Option<Arc<dyn WindowStore>>,
     pub state: Arc<dyn RuleState>,
@@ -60,69 +61,107 @@ impl RuleEvaluator {
         for rule in rules.triggered_by(&trigger.view) {
             // Nothing is read of the rule's state in advance: the claim below checks it
             // atomically, which is what keeps two workers from both firing.
-            let decision = match &rule.condition {
+            let decided = match &rule.condition {
                 Condition::Absence(_) => continue,
-                Condition::First => decide(rule, &trigger, &[], &RuleMemory::default()),
+                Condition::First => vec![(
+                    Cow::Borrowed(event),
+                    decide(rule, &trigger, &[], &RuleMemory::default()),
+                )],
                 Condition::Window(window) => self.decide_window(rule, window, &trigger).await?,
             };
-            let Decision::Fires(firing) = decision else {
-                continue;
-            };
-            if !self.claim(rule, event, firing.claim).await? {
-                continue;
+            for (decided_event, decision) in decided {
+                let Decision::Fires(firing) = decision else {
+                    continue;
+                };
+                if !self.claim(rule, &decided_event, firing.claim).await? {
+                    continue;
+                }
+                let dispatched = self
+                    .dispatcher
+                    .dispatch(&alert_of(rule, &decided_event, firing))
+                    .await?;
+                outcomes.push(RuleOutcome {
+                    rule_id: rule.id.clone(),
+                    action: rule.action,
+                    dispatched,
+                });
             }
-            let dispatched = self
-                .dispatcher
-                .dispatch(&alert_of(rule, event, firing))
-                .await?;
-            outcomes.push(RuleOutcome {
-                rule_id: rule.id.clone(),
-                action: rule.action,
-                dispatched,
-            });
         }
         Ok(outcomes)
     }
 
-    /// Decides a window rule: records the trigger in its window bucket, then reads the window
-    /// back from the buckets (or, without them or past an overflow, from the user's events).
-    async fn decide_window(
+    /// Decides a window rule: records the trigger in its window bucket, then reads back its
+    /// window and the windows of the members received after it and less than a window later
+    /// (from the buckets, or, without them or past an overflow, from the user's events). The
+    /// decisions: the trigger's, then those of the later events whose windows it completes
+    /// ([`WindowCondition::completed_by`]): they reached the stream before it (one user's
+    /// requests racing) and were decided without it.
+    async fn decide_window<'e>(
         &self,
         rule: &Rule,
         window: &WindowCondition,
-        trigger: &Viewed<'_>,
-    ) -> Result<Decision, PortError> {
+        trigger: &Viewed<'e>,
+    ) -> Result<Vec<(Cow<'e, StoredEvent>, Decision)>, PortError> {
         let event = trigger.event;
         if !rule.when.matches(&trigger.view) {
-            return Ok(Decision::Quiet(Quiet::NoMatch));
+            return Ok(vec![(
+                Cow::Borrowed(event),
+                Decision::Quiet(Quiet::NoMatch),
+            )]);
         }
+        let memory = RuleMemory::default();
+        let joining = window.member_of(&event.id, event.received_at, &trigger.view);
         if let Some(windows) = &self.windows {
             let key = WindowKey::new(&rule.id, window, event.user);
-            let member = window.member_of(&event.id, event.received_at, &trigger.view);
-            windows.record(&key, &member).await?;
-            if let WindowRead::Members(members) = windows.window(&key, event.received_at).await? {
-                return Ok(decide_with_members(
-                    rule,
-                    trigger,
-                    &members,
-                    &RuleMemory::default(),
-                ));
+            windows.record(&key, &joining).await?;
+            let read = windows
+                .buckets(&key, key.buckets_around(event.received_at))
+                .await?;
+            if let WindowRead::Members(members) = read {
+                let mut decided = vec![(
+                    Cow::Borrowed(event),
+                    decide_with_members(rule, trigger, &members, &memory),
+                )];
+                for later in window.completed_by(&joining, &members) {
+                    if let Some(stored) = self.events.get(event.user, &later.id).await? {
+                        let decision = decide_with_members(
+                            rule,
+                            &Viewed::of(&stored.event),
+                            &members,
+                            &memory,
+                        );
+                        decided.push((Cow::Owned(stored.event), decision));
+                    }
+                }
+                return Ok(decided);
             }
         }
+        let horizon = Millis(event.received_at.0 + u64::from(window.seconds.get()) * 1000 - 1);
         let recent = self
             .events
             .received_between(
                 event.user,
                 window.starts_after(event.received_at).plus_one(),
-                event.received_at,
+                horizon,
             )
             .await?;
-        Ok(decide(
-            rule,
-            trigger,
-            &Viewed::all(&recent),
-            &RuleMemory::default(),
-        ))
+        let viewed = Viewed::all(&recent);
+        let mut decided = vec![(
+            Cow::Borrowed(event),
+            decide(rule, trigger, &viewed, &memory),
+        )];
+        let members: Vec<WindowMember> = viewed
+            .iter()
+            .filter(|v| rule.when.matches(&v.view))
+            .map(|v| window.member_of(&v.event.id, v.event.received_at, &v.view))
+            .collect();
+        for later in window.completed_by(&joining, &members) {
+            if let Some(stored) = recent.iter().find(|e| e.id == later.id) {
+                let decision = decide(rule, &Viewed::of(stored), &viewed, &memory);
+                decided.push((Cow::Owned(stored.clone()), decision));
+            }
+        }
+        Ok(decided)
     }
 
     async fn claim(

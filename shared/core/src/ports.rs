@@ -4,6 +4,7 @@
 //! in the `cuba-aws` crate and in-memory twins in `cuba-memory`; nothing here names a cloud.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -215,7 +216,7 @@ pub trait RuleState: Send + Sync {
 }
 
 /// The members of window rules' windows, kept in time buckets ([`crate::window`]) so that a
-/// decision reads at most two items whatever the window's length or the user's rate.
+/// decision reads at most three items whatever the window's length or the user's rate.
 #[async_trait]
 pub trait WindowStore: Send + Sync {
     /// Records `member` in the bucket of `key` that holds its time. Repeating it changes
@@ -223,9 +224,19 @@ pub trait WindowStore: Send + Sync {
     /// overflowed instead.
     async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<(), PortError>;
 
+    /// The members of `key`'s `buckets` (at most three), read after every record made before
+    /// the call; [`WindowRead::Overflowed`] if any of them overflowed.
+    async fn buckets(
+        &self,
+        key: &WindowKey,
+        buckets: RangeInclusive<u64>,
+    ) -> Result<WindowRead, PortError>;
+
     /// The members of the buckets holding `key`'s window ending `at` (whole buckets: a
-    /// superset of the window), read after every record made before the call.
-    async fn window(&self, key: &WindowKey, at: Millis) -> Result<WindowRead, PortError>;
+    /// superset of the window).
+    async fn window(&self, key: &WindowKey, at: Millis) -> Result<WindowRead, PortError> {
+        self.buckets(key, key.buckets_ending(at)).await
+    }
 }
 
 /// The alert ledger: one entry per alert id, moving `pending` → `sending` → settled. Only a

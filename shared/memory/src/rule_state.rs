@@ -3,6 +3,7 @@
 //! lock) with the same conditions as the DynamoDB adapter's conditional writes.
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -142,11 +143,15 @@ impl WindowStore for MemoryWindows {
         call.finish(())
     }
 
-    async fn window(&self, key: &WindowKey, at: Millis) -> Result<WindowRead, PortError> {
+    async fn buckets(
+        &self,
+        key: &WindowKey,
+        range: RangeInclusive<u64>,
+    ) -> Result<WindowRead, PortError> {
         let call = self.faults.enter("windows.window")?;
         let buckets = lock(&self.buckets);
         let mut members = Vec::new();
-        for bucket in key.buckets_ending(at) {
+        for bucket in range {
             if let Some(b) = buckets.get(&(key.clone(), bucket)) {
                 if b.overflowed {
                     return call.finish(WindowRead::Overflowed);

@@ -86,6 +86,39 @@ async fn a_burst_alerts_once_per_cooldown() {
 }
 
 #[tokio::test]
+async fn a_payment_that_reaches_the_stream_late_completes_the_burst_it_belongs_to() {
+    let w = World::new();
+    w.phone(3).await;
+    // Five payments of 5000 within a minute; the fourth reaches the stream after the fifth (two
+    // requests of the user racing, stored in the other order).
+    let mut stored = Vec::new();
+    for i in 0..5u64 {
+        w.at_seconds(i * 10);
+        stored.push(w.ingest(3, &format!("r{i}"), paid(5000)).await);
+    }
+    for i in [0, 1, 2, 4, 3] {
+        w.pipeline.process(&stored[i]).await.expect("processed");
+    }
+    let bursts: Vec<String> = w
+        .ledger()
+        .iter()
+        .filter(|a| a.rule_id.as_str() == "bill-payment-burst")
+        .map(|a| a.alert_id.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        bursts,
+        ["bill-payment-burst#3#r4"],
+        "the fifth payment's window counts the fourth once it arrives"
+    );
+    assert!(
+        w.sms_texts().contains(
+            &"Cube alert: 5 bill payments totalling 25000 in the last 5 minutes. Not you? Call us."
+                .to_owned()
+        )
+    );
+}
+
+#[tokio::test]
 async fn an_absence_check_fires_unless_feedback_arrives_in_time() {
     let w = World::new();
     w.deliver(3, "p1", paid(100)).await;
