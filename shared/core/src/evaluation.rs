@@ -29,9 +29,10 @@ pub struct RuleEvaluator {
     pub rules: Arc<RuleSource>,
     /// Where a window is read from when no window buckets are kept (or one overflowed).
     pub events: Arc<dyn EventStore>,
-    /// Window buckets: each window rule's matching events are recorded there and its window (and
-    /// the later windows the event completes) read in at most three items. `None` reads every window from the user's events (the exact
-    /// scan the buckets are tested against).
+    /// Window buckets: each window rule's matching events are recorded there, and its window
+    /// (with the later windows the event completes) is read in at most three items. `None`
+    /// reads every window from the user's events (the exact scan the buckets are tested
+    /// against).
     pub windows: Option<Arc<dyn WindowStore>>,
     pub state: Arc<dyn RuleState>,
     pub dispatcher: AlertDispatcher,
