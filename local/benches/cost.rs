@@ -219,7 +219,10 @@ async fn main() -> anyhow::Result<()> {
         meter,
         http: reqwest::Client::new(),
     };
-    let profiles = DynamoProfiles::new(dynamodb, bench.stack.provisioned.table("ProfilesTable")?);
+    let profiles = DynamoProfiles::new(
+        dynamodb.clone(),
+        bench.stack.provisioned.table("ProfilesTable")?,
+    );
     let mut rows = Vec::new();
 
     // Users 1..=EVENTS paid once already (not metered): their next payment fires nothing.
@@ -379,7 +382,7 @@ async fn main() -> anyhow::Result<()> {
             unschematised("odd-1".into()),
         ),
     ] {
-        let item = aws_sdk_dynamodb::Client::new(&sdk)
+        let item = dynamodb
             .get_item()
             .table_name(events_table)
             .key("user", AttributeValue::N(user.to_string()))

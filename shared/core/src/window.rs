@@ -149,6 +149,13 @@ impl WindowCondition {
         members: &[WindowMember],
     ) -> Vec<WindowMember> {
         let horizon = joining.received_at.0 + u64::from(self.seconds.get()) * 1000;
+        let later = |m: &&WindowMember| {
+            m.id != joining.id && m.received_at > joining.received_at && m.received_at.0 < horizon
+        };
+        // Members arrive in order almost always: then nothing is later, and nothing is copied.
+        if !members.iter().any(|m| later(&m)) {
+            return Vec::new();
+        }
         let others: Vec<WindowMember> = members
             .iter()
             .filter(|m| m.id != joining.id)
@@ -162,7 +169,7 @@ impl WindowCondition {
         };
         let mut completed: Vec<WindowMember> = others
             .iter()
-            .filter(|m| m.received_at > joining.received_at && m.received_at.0 < horizon)
+            .filter(later)
             .filter(|m| {
                 self.is_met(&tally(&self.members_ending(m, with())))
                     && !self.is_met(&tally(&self.members_ending(m, others.iter().cloned())))

@@ -193,25 +193,32 @@ fn pipeline(
 }
 
 /// The rules function: the events table's stream consumer, deciding the absence checks posted
-/// into the stream with the same rules (one cache) it records their answers with.
+/// into the stream with the pipeline's own rules (one cache) and ports.
 pub fn stream_handler(
     settings: &Settings,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
 ) -> Result<StreamHandler, ConfigError> {
-    let rules = rule_source(settings, clients)?;
+    let pipeline = pipeline(
+        settings,
+        clients,
+        rule_source(settings, clients)?,
+        clock.clone(),
+    )?;
+    let evaluator = &pipeline.evaluator;
+    let checker = AbsenceChecker {
+        rules: evaluator.rules.clone(),
+        events: pipeline.events.clone(),
+        windows: evaluator.windows.clone(),
+        rules_settle: settings.rules_cache_ttl()?,
+        state: evaluator.state.clone(),
+        scheduler: pipeline.scheduler.clone(),
+        dispatcher: evaluator.dispatcher.clone(),
+        clock,
+    };
     Ok(StreamHandler {
-        pipeline: pipeline(settings, clients, rules.clone(), clock.clone())?,
-        checker: AbsenceChecker {
-            rules,
-            events: events(settings, clients)?,
-            windows: Some(windows(settings, clients)?),
-            rules_settle: settings.rules_cache_ttl()?,
-            state: rule_state(settings, clients)?,
-            scheduler: absence_scheduler(settings, clients)?,
-            dispatcher: dispatcher(settings, clients, clock.clone())?,
-            clock,
-        },
+        pipeline,
+        checker,
         tally: activity_tally(settings, clients)?,
     })
 }
