@@ -20,12 +20,19 @@ echo "== cfn-lint template.yaml"
 echo "== sam validate --lint"
 SAM_CLI_TELEMETRY=0 .venv-deploy/bin/sam validate --lint --template template.yaml --region us-east-1
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 moto_pid=$(scripts/moto.sh "$port" .local/moto-test.log)
-trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+# A second moto for the heavy run (the fault-injection test's thousands of requests): moto
+# serves one request at a time, and sharing it made that run and the rest of the suite late
+# beside each other.
+heavy_port=$(free_port)
+heavy_pid=$(scripts/moto.sh "$heavy_port" .local/moto-test-heavy.log)
+trap 'kill "$moto_pid" "$heavy_pid" 2>/dev/null || true' EXIT
 echo "== cargo build --bins (the runtime-contract tests run the function binaries)"
 cargo build --workspace --bins --quiet
-echo "== cargo test (moto on port $port)"
-CUBA_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port" CUBA_TEST_CHROMIUM="$chromium" cargo test --workspace
+echo "== cargo test (moto on port $port, heavy runs on port $heavy_port)"
+CUBA_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port" CUBA_TEST_MOTO_HEAVY_ENDPOINT="http://127.0.0.1:$heavy_port" \
+  CUBA_TEST_CHROMIUM="$chromium" cargo test --workspace
 echo "== schemathesis against the local stack (the served OpenAPI document)"
 scripts/schemathesis.sh "http://127.0.0.1:$port"

@@ -470,7 +470,7 @@ async fn a_rule_saved_through_the_api_takes_effect_without_a_restart() {
     let event_id = t.accept("/api/v1/event/", 60, &bill(15000)).await;
     t.wait_for_stream(1).await;
 
-    let alerts = t.operator_alerts(Duration::from_secs(2)).await;
+    let alerts = t.expect_operator_alerts(1).await;
     let big: Vec<_> = alerts
         .iter()
         .filter(|(body, _)| body["rule_id"] == "big-payment")
@@ -980,8 +980,15 @@ async fn rules_using_each_pattern_operator_fire_on_the_local_stack() {
         t.accept("/api/v1/event/", 9_000 + i as u64, event).await;
     }
     t.wait_for_stream(events.len() as u64).await;
+    let mut expected: Vec<(String, u64)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, (rule, _))| !rule.is_empty())
+        .map(|(i, (rule, _))| ((*rule).to_owned(), 9_000 + i as u64))
+        .collect();
+    expected.sort();
     let mut fired: Vec<(String, u64)> = t
-        .operator_alerts(Duration::from_secs(3))
+        .expect_operator_alerts(expected.len())
         .await
         .into_iter()
         .map(|(body, _)| {
@@ -992,12 +999,5 @@ async fn rules_using_each_pattern_operator_fire_on_the_local_stack() {
         })
         .collect();
     fired.sort();
-    let mut expected: Vec<(String, u64)> = events
-        .iter()
-        .enumerate()
-        .filter(|(_, (rule, _))| !rule.is_empty())
-        .map(|(i, (rule, _))| ((*rule).to_owned(), 9_000 + i as u64))
-        .collect();
-    expected.sort();
     assert_eq!(fired, expected);
 }

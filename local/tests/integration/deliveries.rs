@@ -12,7 +12,7 @@ use cuba_lambda::handlers::{DynamoDbEvent, SqsEvent};
 use cuba_local::runner::to_lambda_record;
 use serde_json::json;
 
-use crate::harness::{Options, TestStack, bill, wait_until};
+use crate::harness::{Options, TestStack, bill};
 use cuba_aws::DynamoAlertLedger;
 use cuba_core::alert::{Alert, AlertId, Claim};
 use cuba_core::ports::AlertLedger;
@@ -175,7 +175,7 @@ async fn a_check_waits_on_the_queue_until_ripe_then_is_decided_from_the_stream()
     // The queue hands the check back once due (plus the local settling second), and the
     // absence function posts it behind the user's events.
     let mut records = Vec::new();
-    wait_until(Duration::from_secs(15), "the check in the stream", || {
+    t.wait_until("the check in the stream", || {
         let t = &t;
         async move { stream_records(t).await.len() == 2 }
     })
@@ -196,7 +196,7 @@ async fn a_check_waits_on_the_queue_until_ripe_then_is_decided_from_the_stream()
     assert!(t.ledger().await.is_empty(), "posted, not yet decided");
     let response = t.stack.stream_handler.handle(batch_of(records)).await;
     assert!(response.batch_item_failures.is_empty());
-    let alerts = t.operator_alerts(Duration::from_secs(5)).await;
+    let alerts = t.expect_operator_alerts(1).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].0["event_ids"], json!([event_id]));
 }
@@ -300,11 +300,9 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
     );
 
     // Once the lease lapses, the sweeper delivers it, once.
-    wait_until(
-        Duration::from_secs(20),
-        "the sweeper delivers the alert",
-        || async { t.sms_to(&phone).await.len() == 1 },
-    )
+    t.wait_until("the sweeper delivers the alert", || async {
+        t.sms_to(&phone).await.len() == 1
+    })
     .await;
     assert!(
         SystemClock.now().0 >= lease_until.0,
@@ -336,16 +334,12 @@ async fn an_unverified_number_gets_its_code_and_nothing_else() {
         .await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{answer}");
     t.accept("/api/v1/event/", 41, &bill(900)).await;
-    wait_until(
-        Duration::from_secs(20),
-        "the first-payment alert settled",
-        || async {
-            t.ledger_for("first-bill-payment")
-                .await
-                .iter()
-                .any(|item| crate::harness::s(item, "status") == "undeliverable")
-        },
-    )
+    t.wait_until("the first-payment alert settled", || async {
+        t.ledger_for("first-bill-payment")
+            .await
+            .iter()
+            .any(|item| crate::harness::s(item, "status") == "undeliverable")
+    })
     .await;
     let ledger = t.ledger_for("first-bill-payment").await;
     assert!(

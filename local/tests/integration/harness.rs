@@ -32,6 +32,13 @@ pub fn moto_endpoint() -> String {
         .expect("CUBA_TEST_MOTO_ENDPOINT is not set: run the integration tests with `make test`, which starts moto")
 }
 
+/// The moto kept for heavy runs (`make test` starts a second one), so thousands of requests
+/// from one test do not starve the rest of the suite, nor the suite them. Falls back to the
+/// shared moto.
+pub fn heavy_moto_endpoint() -> String {
+    std::env::var("CUBA_TEST_MOTO_HEAVY_ENDPOINT").unwrap_or_else(|_| moto_endpoint())
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -84,6 +91,8 @@ pub struct Options {
     pub faults: Option<FaultPlan>,
     /// Rules other than the test rules (the default rules, absence shortened).
     pub rules_file: Option<PathBuf>,
+    /// Runs against the moto kept for heavy runs ([`heavy_moto_endpoint`]).
+    pub heavy: bool,
 }
 
 impl Default for Options {
@@ -93,6 +102,7 @@ impl Default for Options {
             poll_stream: true,
             faults: None,
             rules_file: None,
+            heavy: false,
         }
     }
 }
@@ -103,7 +113,11 @@ impl TestStack {
     }
 
     pub async fn start_with(options: Options) -> TestStack {
-        let endpoint = moto_endpoint();
+        let endpoint = if options.heavy {
+            heavy_moto_endpoint()
+        } else {
+            moto_endpoint()
+        };
         let sdk = cuba_local::moto_sdk_config(&endpoint).await;
         let stack_name = format!("t{}-{}", std::process::id(), unique());
         let stack = runner::start(
@@ -320,14 +334,10 @@ impl TestStack {
     /// Waits until the rules handler has finished `n` stream records.
     pub async fn wait_for_stream(&self, n: u64) {
         let progress = &self.stack.progress;
-        wait_until(
-            Duration::from_secs(30),
-            &format!("{n} stream records processed"),
-            || {
-                let done = progress.stream_records.load(Ordering::SeqCst) >= n;
-                async move { done }
-            },
-        )
+        self.wait_until(&format!("{n} stream records processed"), || {
+            let done = progress.stream_records.load(Ordering::SeqCst) >= n;
+            async move { done }
+        })
         .await;
     }
 
@@ -335,15 +345,63 @@ impl TestStack {
     /// once ripe).
     pub async fn wait_for_checks(&self, n: u64) {
         let progress = &self.stack.progress;
-        wait_until(
-            Duration::from_secs(30),
-            &format!("{n} absence checks decided"),
-            || {
-                let done = progress.due_checks.load(Ordering::SeqCst) >= n;
-                async move { done }
-            },
-        )
+        self.wait_until(&format!("{n} absence checks decided"), || {
+            let done = progress.due_checks.load(Ordering::SeqCst) >= n;
+            async move { done }
+        })
         .await;
+    }
+
+    /// Waits until `check` holds, for as long as the stack keeps making progress (see
+    /// [`Watch`]).
+    pub async fn wait_until<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut watch = Watch::new(what);
+        while !check().await {
+            watch.still_worth_waiting(self, &[]).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The operator alerts delivered to the ops inbox once at least `n` have arrived, and any
+    /// that follow within a second (so a double is seen): (body, message attributes).
+    pub async fn expect_operator_alerts(&self, n: usize) -> Vec<(Value, Value)> {
+        let mut watch = Watch::new(&format!("{n} operator alerts"));
+        let mut alerts = Vec::new();
+        while alerts.len() < n {
+            alerts.extend(self.operator_alerts(Duration::from_secs(1)).await);
+            watch
+                .still_worth_waiting(self, &[alerts.len() as u64])
+                .await;
+        }
+        alerts.extend(self.operator_alerts(Duration::from_secs(1)).await);
+        alerts
+    }
+
+    /// How far the stack got: its handlers' progress, the ledger by status, and what waits on
+    /// its queues. What a test that gives up prints, so a late run and a lost alert can be told
+    /// apart.
+    pub async fn report(&self) -> String {
+        let progress = &self.stack.progress;
+        let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+        for item in self.ledger().await {
+            *statuses.entry(s(&item, "status")).or_default() += 1;
+        }
+        let mut queues = Vec::new();
+        for (logical, url) in &self.stack.provisioned.queue_urls {
+            queues.push(format!("{logical} {}", queue_depths(&self.sdk, url).await));
+        }
+        format!(
+            "stream records processed {}, absence checks decided {}, delay-queue messages \
+             handled {}; ledger {statuses:?}; queues (visible/in flight/delayed): {}",
+            progress.stream_records.load(Ordering::SeqCst),
+            progress.due_checks.load(Ordering::SeqCst),
+            progress.queue_messages.load(Ordering::SeqCst),
+            queues.join(", ")
+        )
     }
 
     /// Every item in the alert ledger.
@@ -437,22 +495,86 @@ impl TestStack {
     }
 }
 
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if check().await {
-            return;
+/// How long a wait goes on with nothing moving before it gives up. Moto on a loaded two-core
+/// machine can be slow by minutes, but never still this long while work is in flight; a wait
+/// that only counts wall-clock time fails a slow run as if it had lost something.
+const STALL: Duration = Duration::from_secs(90);
+/// The longest any one wait may take, moving or not, so a run that livelocks still ends.
+const LIMIT: Duration = Duration::from_secs(900);
+
+/// A wait driven by progress: it gives up only when neither the stack's handlers nor the
+/// caller's own measure of progress moved for [`STALL`] (or after [`LIMIT`]), and then panics
+/// with the stack's [`TestStack::report`].
+pub struct Watch {
+    what: String,
+    started: tokio::time::Instant,
+    moved: tokio::time::Instant,
+    mark: Vec<u64>,
+}
+
+impl Watch {
+    pub fn new(what: &str) -> Watch {
+        let now = tokio::time::Instant::now();
+        Watch {
+            what: what.to_owned(),
+            started: now,
+            moved: now,
+            mark: Vec::new(),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    /// Panics if the wait has gone on too long; `progress` is the caller's own measure (items
+    /// seen so far, say), anything that changes while the awaited thing is still coming.
+    pub async fn still_worth_waiting(&mut self, t: &TestStack, progress: &[u64]) {
+        let counters = &t.stack.progress;
+        let mut mark = vec![
+            counters.stream_records.load(Ordering::SeqCst),
+            counters.due_checks.load(Ordering::SeqCst),
+            counters.queue_messages.load(Ordering::SeqCst),
+        ];
+        mark.extend_from_slice(progress);
+        let now = tokio::time::Instant::now();
+        if self.mark != mark {
+            self.mark = mark;
+            self.moved = now;
+        }
+        if now - self.moved > STALL || now - self.started > LIMIT {
+            panic!(
+                "gave up waiting for {} after {:.0?} ({:.0?} without progress): {}",
+                self.what,
+                now - self.started,
+                now - self.moved,
+                t.report().await
+            );
+        }
+    }
+}
+
+/// Visible, in-flight and delayed messages on a queue, as `v/i/d`.
+pub async fn queue_depths(sdk: &SdkConfig, url: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let attributes = aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(Name::ApproximateNumberOfMessages)
+        .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(Name::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map(|out| out.attributes.unwrap_or_default())
+        .unwrap_or_default();
+    let count = |name: Name| {
+        attributes
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| "?".to_owned())
+    };
+    format!(
+        "{}/{}/{}",
+        count(Name::ApproximateNumberOfMessages),
+        count(Name::ApproximateNumberOfMessagesNotVisible),
+        count(Name::ApproximateNumberOfMessagesDelayed)
+    )
 }
 
 pub fn bill(amount: u64) -> Value {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
-use crate::harness::{Options, TestStack, bill, unique, wait_until};
+use crate::harness::{Options, TestStack, bill, unique};
 use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::domain::UserId;
 use cuba_lambda::settings::env;
@@ -405,7 +405,7 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         "{}",
         rules.output()
     );
-    wait_until(Duration::from_secs(20), "the first-payment SMS", || async {
+    t.wait_until("the first-payment SMS", || async {
         t.sms_to(&phone)
             .await
             .iter()

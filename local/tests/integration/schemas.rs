@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{ABSENCE_SECONDS, TestStack, bill};
+use crate::harness::{ABSENCE_SECONDS, TestStack, Watch, bill};
 
 const SESSION: &str = "d66ac88b-f801-4984-953f-5c6b266494a0";
 
@@ -21,7 +21,7 @@ fn web(category: Option<&str>, name: &str, data: Value, timestamp: &str) -> Valu
 
 /// Every error-log entry (newest first), once `n` of them are there.
 async fn error_log(t: &TestStack, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut watch = Watch::new(&format!("{n} error-log entries"));
     loop {
         let (status, page) = t
             .admin(Method::GET, "/admin/api/errors?limit=200", None)
@@ -31,10 +31,7 @@ async fn error_log(t: &TestStack, n: usize) -> Vec<Value> {
         if entries.len() >= n {
             return entries;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {n} error-log entries"
-        );
+        watch.still_worth_waiting(t, &[entries.len() as u64]).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -387,7 +384,7 @@ async fn a_replay_after_a_schema_fix_fires_the_rule_exactly_once() {
     assert!(sms[0].starts_with("Thanks for your first bill payment"));
     // The replayed payment schedules its absence check at its original receive time (already
     // past), so the missing-feedback alert follows once, at once.
-    let alerts = t.operator_alerts(Duration::from_secs(8)).await;
+    let alerts = t.expect_operator_alerts(1).await;
     let for_70: Vec<_> = alerts.iter().filter(|(a, _)| a["user"] == 70).collect();
     assert_eq!(for_70.len(), 1, "{alerts:?}");
     let (_, entry) = t

@@ -7,7 +7,7 @@ use cuba_core::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{ABSENCE_SECONDS, Options, TestStack, bill, s};
+use crate::harness::{Options, TestStack, bill, s};
 
 const FIRST: &str = "Thanks for your first bill payment";
 const BURST: &str = "Cube alert:";
@@ -135,9 +135,7 @@ async fn a_bill_without_feedback_alerts_the_operator_once() {
     let t = TestStack::start().await;
     let event_id = t.accept("/api/v1/event/", 4, &bill(1200)).await;
 
-    let alerts = t
-        .operator_alerts(Duration::from_secs(ABSENCE_SECONDS + 8))
-        .await;
+    let alerts = t.expect_operator_alerts(1).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let (body, attributes) = &alerts[0];
     assert_eq!(body["rule_id"], "bill-paid-no-feedback");
@@ -180,9 +178,7 @@ async fn feedback_from_another_user_does_not_count() {
     t.accept("/api/v1/event/", 5, &bill(1200)).await;
     t.accept("/api/v1/feedback/", 6, &json!({"rating": 5}))
         .await;
-    let alerts = t
-        .operator_alerts(Duration::from_secs(ABSENCE_SECONDS + 8))
-        .await;
+    let alerts = t.expect_operator_alerts(1).await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].0["user"], 5);
 }
@@ -218,9 +214,7 @@ async fn a_duplicate_event_id_is_stored_once_and_fires_once() {
     assert_eq!(status, StatusCode::ACCEPTED);
 
     // One stored event, one absence check, one alert: the re-post changes nothing.
-    let alerts = t
-        .operator_alerts(Duration::from_secs(ABSENCE_SECONDS + 8))
-        .await;
+    let alerts = t.expect_operator_alerts(2).await;
     t.wait_for_checks(2).await;
     let alerts_for_12: Vec<_> = alerts.iter().filter(|(b, _)| b["user"] == 12).collect();
     assert_eq!(alerts_for_12.len(), 1, "{alerts:?}");

@@ -1,8 +1,6 @@
 //! The local stack is the template: what the provisioner created in moto matches what
 //! `template.yaml` declares.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use cuba_local::template::Template;
@@ -197,11 +195,9 @@ async fn stored_items_expire_after_their_retention() {
         &serde_json::json!({"noun": "nothing", "verb": "known"}),
     )
     .await;
-    crate::harness::wait_until(
-        Duration::from_secs(20),
-        "an alert and an error entry",
-        || async { !t.ledger().await.is_empty() },
-    )
+    t.wait_until("an alert and an error entry", || async {
+        !t.ledger().await.is_empty()
+    })
     .await;
     let number = |item: &std::collections::HashMap<String, AttributeValue>, name: &str| {
         item.get(name)
@@ -237,7 +233,7 @@ async fn stored_items_expire_after_their_retention() {
         number(alert, "expires_at"),
         number(alert, "fired_at") / 1000 + 400 * DAY
     );
-    crate::harness::wait_until(Duration::from_secs(20), "the error-log entry", || async {
+    t.wait_until("the error-log entry", || async {
         !scan("ErrorsTable").await.is_empty()
     })
     .await;

@@ -5,9 +5,7 @@
 
 use std::process::{Command, Stdio};
 
-use std::time::Duration;
-
-use crate::harness::{Options, TestStack, bill, repo_path, s, unique, wait_until};
+use crate::harness::{Options, TestStack, bill, repo_path, s, unique};
 
 /// Eleven accounts naming one (verified) number each make a first payment: the per-phone cap
 /// lets ten SMS through and suppresses the eleventh. Returns that user.
@@ -18,17 +16,13 @@ async fn sms_pumping(t: &TestStack) -> u64 {
         t.verified_phone(user, &phone).await;
         // One at a time, so which one is over the cap is known.
         t.accept("/api/v1/event/", user, &bill(100)).await;
-        wait_until(
-            Duration::from_secs(20),
-            "the first-payment alert",
-            || async {
-                t.ledger_for("first-bill-payment").await.iter().any(|item| {
-                    s(item, "alert_id") == format!("first-bill-payment#{user}#first")
-                        && s(item, "status") != "pending"
-                        && s(item, "status") != "sending"
-                })
-            },
-        )
+        t.wait_until("the first-payment alert", || async {
+            t.ledger_for("first-bill-payment").await.iter().any(|item| {
+                s(item, "alert_id") == format!("first-bill-payment#{user}#first")
+                    && s(item, "status") != "pending"
+                    && s(item, "status") != "sending"
+            })
+        })
         .await;
     }
     let last = *users.last().expect("users");
