@@ -14,7 +14,6 @@ use cuba_core::absence::AbsenceCheck;
 use cuba_core::activity::MinuteCounts;
 use cuba_core::alert::AlertStatus;
 use cuba_core::alerting::Dispatched;
-use cuba_core::clock::{Clock, SystemClock};
 use cuba_core::processing::Processed;
 use cuba_core::rules::Action;
 use cuba_core::scheduling::AbsenceOutcome;
@@ -23,7 +22,7 @@ use crate::embedded_metrics::names;
 use cuba_aws::StreamItem;
 use cuba_core::alerting::{AlertSweeper, SweepReport};
 use cuba_core::domain::{Millis, StoredEvent, UserId};
-use cuba_core::ports::{ActivityTally, ErrorChain};
+use cuba_core::ports::{ActivityTally, ErrorChain, PortError};
 use cuba_core::processing::EventPipeline;
 use cuba_core::scheduling::{AbsenceChecker, AbsenceRelay, RelayOutcome};
 
@@ -46,9 +45,21 @@ enum Done {
     Check(AbsenceCheck, AbsenceOutcome),
 }
 
+/// Why a stream record failed (and the batch is retried from it).
+#[derive(Debug, thiserror::Error)]
+enum RecordFailure {
+    #[error("stream image is neither an event nor a due check")]
+    Unreadable(#[source] PortError),
+    #[error("processing the record failed")]
+    Processing(#[source] PortError),
+    /// The task of an earlier user's records ended without saying where it stopped.
+    #[error("a user's records were not all processed")]
+    LaneAborted(#[source] tokio::task::JoinError),
+}
+
 /// One record's result: its position in the batch, its sequence number, and what became of it
 /// or why it failed.
-type RecordResult = (usize, Option<String>, Result<Done, String>);
+type RecordResult = (usize, Option<String>, Result<Done, RecordFailure>);
 
 /// One user's records of a batch, in order, with their positions and sequence numbers.
 type Lane = Vec<(usize, Option<String>, StreamItem)>;
@@ -67,6 +78,7 @@ impl StreamHandler {
         let mut response = DynamoDbEventResponse::default();
         let mut counts = MinuteCounts::default();
         metrics::histogram!(names::STREAM_RECORDS).record(batch.records.len() as f64);
+        let now = self.pipeline.clock.now();
         let mut results: Vec<RecordResult> = Vec::new();
         let mut lanes: Vec<Lane> = Vec::new();
         let mut lane_of: HashMap<UserId, usize> = HashMap::new();
@@ -74,7 +86,7 @@ impl StreamHandler {
             if record.event_name != "INSERT" {
                 continue;
             }
-            let age = chrono_millis_ago(&record.change.approximate_creation_date_time);
+            let age = millis_since(&record.change.approximate_creation_date_time, now);
             metrics::histogram!(names::STREAM_AGE).record(age);
             let sequence_number = record.change.sequence_number;
             match StreamItem::from_image(record.change.new_image) {
@@ -89,14 +101,9 @@ impl StreamHandler {
                     });
                     lanes[lane].push((position, sequence_number, item));
                 }
-                Err(e) => results.push((
-                    position,
-                    sequence_number,
-                    Err(format!(
-                        "stream image is neither an event nor a due check: {}",
-                        ErrorChain(&e)
-                    )),
-                )),
+                Err(e) => {
+                    results.push((position, sequence_number, Err(RecordFailure::Unreadable(e))))
+                }
             }
         }
         results.extend(self.process_lanes(lanes).await);
@@ -108,13 +115,15 @@ impl StreamHandler {
                     tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
                 }
                 Ok(Done::Check(check, outcome)) => {
-                    count_absence_check(&check, &outcome);
+                    let decided_at = self.pipeline.clock.now();
+                    count_absence_check(&check, &outcome, decided_at);
                     if let AbsenceOutcome::Fired(Dispatched::Delivered(_), _) = &outcome {
-                        counts.alert(SystemClock.now());
+                        counts.alert(decided_at);
                     }
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check decided");
                 }
-                Err(error) => {
+                Err(failure) => {
+                    let error = ErrorChain(&failure);
                     metrics::counter!(names::STREAM_FAILURES).increment(1);
                     if response.batch_item_failures.is_empty() {
                         tracing::error!(sequence_number = ?sequence_number, %error, "stream record failed; reporting batch item failure");
@@ -168,7 +177,7 @@ impl StreamHandler {
                         results.push((
                             *position,
                             sequence_number.clone(),
-                            Err(format!("a user's records were not all processed: {e}")),
+                            Err(RecordFailure::LaneAborted(e)),
                         ));
                     }
                 }
@@ -177,7 +186,7 @@ impl StreamHandler {
         results
     }
 
-    async fn process(&self, item: StreamItem) -> Result<Done, String> {
+    async fn process(&self, item: StreamItem) -> Result<Done, RecordFailure> {
         match item {
             StreamItem::Event(received) => self
                 .pipeline
@@ -190,7 +199,7 @@ impl StreamHandler {
                 .await
                 .map(|outcome| Done::Check(check, outcome)),
         }
-        .map_err(|e| ErrorChain(&e).to_string())
+        .map_err(RecordFailure::Processing)
     }
 }
 
@@ -204,6 +213,17 @@ async fn add_to_tally(tally: &dyn ActivityTally, counts: &MinuteCounts) {
         metrics::counter!(names::TALLY_FAILURES).increment(1);
         tracing::warn!(error = %ErrorChain(&e), "the activity tally was not updated");
     }
+}
+
+/// Why a delay-queue message failed (and the queue redelivers it).
+#[derive(Debug, thiserror::Error)]
+enum MessageFailure {
+    #[error("message has no body")]
+    NoBody,
+    #[error("message body is not an absence check")]
+    NotACheck(#[source] serde_json::Error),
+    #[error("relaying the check failed")]
+    Relay(#[source] PortError),
 }
 
 /// Consumes the absence-check delay queue: holds each check until it is ripe, then posts it
@@ -220,7 +240,7 @@ impl AbsenceQueueHandler {
         let mut response = SqsEventResponse::default();
         for message in batch.records {
             let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
-                Some(Ok(check)) => self.relay.run(&check).await.map_err(|e| ErrorChain(&e).to_string()).map(|outcome| {
+                Some(Ok(check)) => self.relay.run(&check).await.map_err(MessageFailure::Relay).map(|outcome| {
                     let name = match outcome {
                         RelayOutcome::Requeued { .. } => "requeued",
                         RelayOutcome::Posted => "posted",
@@ -228,10 +248,11 @@ impl AbsenceQueueHandler {
                     metrics::counter!(names::ABSENCE_CHECKS, "Outcome" => name).increment(1);
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check relayed");
                 }),
-                Some(Err(e)) => Err(format!("message body is not an absence check: {e}")),
-                None => Err("message has no body".to_owned()),
+                Some(Err(e)) => Err(MessageFailure::NotACheck(e)),
+                None => Err(MessageFailure::NoBody),
             };
-            if let Err(error) = result {
+            if let Err(failure) = result {
+                let error = ErrorChain(&failure);
                 metrics::counter!(names::ABSENCE_CHECK_FAILURES).increment(1);
                 tracing::error!(message_id = ?message.message_id, %error, "absence check failed; reporting batch item failure");
                 let mut failure = SqsBatchItemFailure::default();
@@ -243,11 +264,10 @@ impl AbsenceQueueHandler {
     }
 }
 
-/// Milliseconds from `at` until now (0 for a time in the future).
-fn chrono_millis_ago(at: &chrono::DateTime<chrono::Utc>) -> f64 {
-    let now = SystemClock.now().0;
+/// Milliseconds from `at` until `now` (0 for a time after it).
+fn millis_since(at: &chrono::DateTime<chrono::Utc>, now: Millis) -> f64 {
     let then = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    now.saturating_sub(then) as f64
+    now.0.saturating_sub(then) as f64
 }
 
 fn alert_metric(dispatched: &Dispatched, action: Action) {
@@ -294,7 +314,7 @@ fn count_processed(processed: &Processed, at: Millis, tally: &mut MinuteCounts) 
     }
 }
 
-fn count_absence_check(check: &AbsenceCheck, outcome: &AbsenceOutcome) {
+fn count_absence_check(check: &AbsenceCheck, outcome: &AbsenceOutcome, now: Millis) {
     let name = match outcome {
         AbsenceOutcome::Requeued { .. } => "requeued",
         AbsenceOutcome::Satisfied => "satisfied",
@@ -308,7 +328,7 @@ fn count_absence_check(check: &AbsenceCheck, outcome: &AbsenceOutcome) {
     };
     metrics::counter!(names::ABSENCE_CHECKS, "Outcome" => name).increment(1);
     if !matches!(outcome, AbsenceOutcome::Requeued { .. }) {
-        let late = SystemClock.now().0.saturating_sub(check.due_at.0);
+        let late = now.0.saturating_sub(check.due_at.0);
         metrics::histogram!(names::ABSENCE_CHECK_LATENESS).record(late as f64);
     }
 }
