@@ -1,0 +1,171 @@
+//! The [`AlertLedger`](cuba_core::ports::AlertLedger) contract: claims, leases, the `sending`
+//! mark, settling.
+
+use cuba_core::alert::{AlertStatus, Claim, Delivery};
+use cuba_core::domain::Millis;
+use cuba_core::ports::AlertLedger;
+use cuba_core::rules::{Action, Severity};
+
+use super::{alert, at};
+
+/// Claims, leases, the `sending` mark, settling and releasing: an alert is handed to the
+/// provider by one worker, once.
+pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
+    let a = alert("ledger-rule", 1, base, Action::SmsUser);
+    let lease = at(base, 10_000);
+    let claimed = |lease_until| Ok(Claim::Claimed { lease_until });
+    assert_eq!(ledger.claim(&a, base, lease).await, claimed(lease));
+    assert_eq!(
+        ledger.claim(&a, base, lease).await,
+        claimed(lease),
+        "a repeat of the same claim (its answer was lost) is the caller's own"
+    );
+    assert_eq!(
+        ledger.claim(&a, at(base, 5_000), at(base, 15_000)).await,
+        Ok(Claim::InFlight { lease_until: lease }),
+        "held by the first worker"
+    );
+    assert_eq!(
+        ledger.claim(&a, lease, at(base, 20_000)).await,
+        Ok(Claim::InFlight { lease_until: lease }),
+        "the lease still holds at its last millisecond"
+    );
+    let taken = at(base, 30_000);
+    assert_eq!(
+        ledger.claim(&a, at(base, 10_001), taken).await,
+        claimed(taken),
+        "a lapsed lease is taken over"
+    );
+    assert_eq!(
+        ledger.mark_sending(&a.id, lease, at(base, 40_000)).await,
+        Ok(false),
+        "the overtaken worker cannot start sending"
+    );
+    ledger
+        .release(&a.id, "SNS said no")
+        .await
+        .expect("released");
+    let again = at(base, 40_000);
+    assert_eq!(
+        ledger.claim(&a, at(base, 10_002), again).await,
+        claimed(again),
+        "a released alert is claimed again at once"
+    );
+    let sending = at(base, 50_000);
+    assert_eq!(ledger.mark_sending(&a.id, again, sending).await, Ok(true));
+    assert_eq!(
+        ledger.mark_sending(&a.id, again, sending).await,
+        Ok(true),
+        "a repeat of the mark"
+    );
+    assert_eq!(
+        ledger.claim(&a, at(base, 45_000), at(base, 60_000)).await,
+        Ok(Claim::InFlight {
+            lease_until: sending
+        }),
+        "being sent"
+    );
+    assert_eq!(
+        ledger.stuck(at(base, 45_000), 10).await.map(|e| e.len()),
+        Ok(0),
+        "not stuck while its lease holds"
+    );
+    let stuck = ledger
+        .stuck(at(base, 50_001), 10)
+        .await
+        .expect("stuck alerts");
+    assert_eq!(
+        stuck
+            .iter()
+            .map(|e| (&e.alert_id, e.status))
+            .collect::<Vec<_>>(),
+        vec![(&a.id, AlertStatus::Sending)]
+    );
+    assert_eq!(
+        ledger.claim(&a, at(base, 50_001), at(base, 60_000)).await,
+        Ok(Claim::Abandoned),
+        "a lapsed `sending` is never handed out again"
+    );
+    ledger
+        .settle(
+            &a.id,
+            &Delivery::Sent {
+                message_id: "m-1".into(),
+            },
+            at(base, 10_003),
+        )
+        .await
+        .expect("settled");
+    assert_eq!(
+        ledger.claim(&a, at(base, 99_000), at(base, 109_000)).await,
+        Ok(Claim::AlreadySettled)
+    );
+    assert_eq!(
+        ledger.stuck(at(base, 999_000), 10).await.map(|e| e.len()),
+        Ok(0),
+        "settled alerts are not stuck"
+    );
+    ledger
+        .release(&a.id, "late")
+        .await
+        .expect("releasing a settled alert is a no-op");
+    assert_eq!(
+        ledger.claim(&a, at(base, 99_000), at(base, 109_000)).await,
+        Ok(Claim::AlreadySettled),
+        "a settled alert stays settled"
+    );
+
+    let b = alert(
+        "ledger-op",
+        2,
+        base,
+        Action::NotifyOperator {
+            severity: Severity::Critical,
+        },
+    );
+    assert_eq!(ledger.claim(&b, base, lease).await, claimed(lease));
+    let stuck = ledger
+        .stuck(at(base, 10_001), 10)
+        .await
+        .expect("stuck alerts");
+    assert_eq!(
+        stuck
+            .iter()
+            .map(|e| (&e.alert_id, e.status))
+            .collect::<Vec<_>>(),
+        vec![(&b.id, AlertStatus::Pending)],
+        "a pending alert past its lease is stuck"
+    );
+    assert_eq!(stuck[0].action, b.action);
+    assert_eq!(stuck[0].text, b.text);
+    for (delivery, status) in [
+        (
+            Delivery::Suppressed {
+                reason: "cap".into(),
+            },
+            AlertStatus::Suppressed,
+        ),
+        (
+            Delivery::Unconfirmed {
+                reason: "no answer".into(),
+            },
+            AlertStatus::Unconfirmed,
+        ),
+        (
+            Delivery::Undeliverable {
+                reason: "no phone".into(),
+            },
+            AlertStatus::Undeliverable,
+        ),
+    ] {
+        ledger
+            .settle(&b.id, &delivery, base)
+            .await
+            .expect("settled");
+        assert_eq!(delivery.status(), status);
+    }
+    assert_eq!(
+        ledger.claim(&b, at(base, 99_000), at(base, 109_000)).await,
+        Ok(Claim::AlreadySettled)
+    );
+}

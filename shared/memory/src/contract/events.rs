@@ -1,0 +1,131 @@
+//! The [`EventStore`](cuba_core::ports::EventStore) contract: storing and reading events.
+
+use cuba_core::domain::{Insert, MAX_ITEM_BYTES, Millis, UserId};
+use cuba_core::ports::EventStore;
+
+use super::{at, feedback, id, ids, paid};
+
+/// Storing events: idempotent by (user, id), raw text kept, reads by time, the invalid flag.
+pub async fn event_store(store: &dyn EventStore, base: Millis) {
+    let first = paid(1, "e1", at(base, 10), 100);
+    assert_eq!(store.insert(&first).await, Ok(Insert::Inserted));
+    let retry = paid(1, "e1", at(base, 20), 999);
+    assert_eq!(
+        store.insert(&retry).await,
+        Ok(Insert::Duplicate(first.event.clone())),
+        "a retry with the same id answers the stored copy, receive time included"
+    );
+    assert_eq!(
+        store.get(UserId(1), &id("e1")).await,
+        Ok(Some(first.clone())),
+        "the raw text is kept exactly"
+    );
+    assert_eq!(
+        store.insert(&paid(2, "e1", at(base, 30), 5)).await,
+        Ok(Insert::Inserted),
+        "ids are unique per user, not globally"
+    );
+    let mut huge = paid(3, "huge", at(base, 900_000), 1);
+    huge.raw = format!("{{\"pad\": \"{}\"}}", "x".repeat(MAX_ITEM_BYTES));
+    let refused = store.insert(&huge).await.expect("an answer, not an outage");
+    assert!(matches!(refused, Insert::Refused { .. }), "{refused:?}");
+    assert_eq!(store.get(UserId(3), &id("huge")).await, Ok(None));
+    let outcomes = store
+        .insert_many(&[huge.clone(), paid(3, "small", at(base, 900_001), 1)])
+        .await
+        .expect("a batch is stored");
+    assert!(
+        matches!(outcomes[0], Insert::Refused { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[1],
+        Insert::Inserted,
+        "the rest of the batch is stored"
+    );
+
+    let batch = [
+        paid(1, "e2", at(base, 40), 200),
+        paid(1, "e1", at(base, 41), 1),
+        feedback(1, "e3", at(base, 50)),
+        paid(1, "e2", at(base, 42), 7),
+        paid(1, "e1", at(base, 43), 2),
+    ];
+    let outcomes = store.insert_many(&batch).await.expect("a batch is stored");
+    assert_eq!(
+        outcomes,
+        vec![
+            Insert::Inserted,
+            Insert::Duplicate(first.event.clone()),
+            Insert::Inserted,
+            Insert::Duplicate(batch[0].event.clone()),
+            Insert::Duplicate(first.event.clone()),
+        ],
+        "one answer per event, in order; a repeat inside the batch is a duplicate of what its \
+         first occurrence stored or found"
+    );
+    assert_eq!(
+        store.get(UserId(1), &id("e2")).await,
+        Ok(Some(batch[0].clone())),
+        "the first body of a repeated id is the one stored"
+    );
+    assert_eq!(store.insert_many(&[]).await, Ok(vec![]));
+
+    let window = store
+        .received_between(UserId(1), at(base, 10), at(base, 50))
+        .await
+        .expect("a window read");
+    assert_eq!(
+        ids(&window),
+        ["e1", "e2", "e3"],
+        "bounds are inclusive, oldest first"
+    );
+    let inner = store
+        .received_between(UserId(1), at(base, 11), at(base, 49))
+        .await
+        .expect("a window read");
+    assert_eq!(ids(&inner), ["e2"]);
+
+    store
+        .set_invalid(UserId(1), &id("e2"), true)
+        .await
+        .expect("flagging a stored event");
+    let window = store
+        .received_between(UserId(1), at(base, 0), at(base, 100))
+        .await
+        .expect("a window read");
+    assert_eq!(ids(&window), ["e1", "e3"], "invalid events never count");
+    let (all, truncated) = store
+        .all_received_between(at(base, 0), at(base, 100), 10)
+        .await
+        .expect("a span read");
+    assert_eq!((all.len(), truncated), (3, false), "{all:?}");
+    assert!(all.iter().all(|e| e.id.as_str() != "e2"));
+    assert_eq!(
+        store.get(UserId(1), &id("e2")).await.map(|e| e.is_some()),
+        Ok(true),
+        "an invalid event is still stored"
+    );
+    store
+        .set_invalid(UserId(1), &id("e2"), false)
+        .await
+        .expect("unflagging");
+    let window = store
+        .received_between(UserId(1), at(base, 0), at(base, 100))
+        .await
+        .expect("a window read");
+    assert_eq!(ids(&window), ["e1", "e2", "e3"]);
+    assert!(
+        store
+            .set_invalid(UserId(9), &id("nope"), true)
+            .await
+            .is_err(),
+        "flagging an event that is not stored is an error, not a new item"
+    );
+
+    let (some, truncated) = store
+        .all_received_between(at(base, 0), at(base, 100), 2)
+        .await
+        .expect("a span read");
+    assert_eq!((some.len(), truncated), (2, true));
+}

@@ -1,0 +1,200 @@
+//! The [`Browse`](cuba_core::ports::Browse) contract: the listings operators page through.
+
+use cuba_core::alert::{AlertFilter, AlertStatus, Claim, Delivery};
+use cuba_core::domain::{Insert, Millis, SessionId, UserId};
+use cuba_core::listing::{EventFilter, EventKind};
+use cuba_core::ports::{AlertLedger, Browse, EventStore, PortError};
+use cuba_core::rules::{Action, Severity};
+
+use super::{alert, all_pages, at, feedback, id, ids, paid, rule, web};
+
+/// The ledger as operators browse it: entries with their status, action and severity.
+pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: Millis) {
+    let sms = alert("list-sms", 1, at(base, 1), Action::SmsUser);
+    let op = alert(
+        "list-op",
+        2,
+        at(base, 2),
+        Action::NotifyOperator {
+            severity: Severity::Info,
+        },
+    );
+    for a in [&sms, &op] {
+        assert_eq!(
+            ledger.claim(a, base, at(base, 10_000)).await,
+            Ok(Claim::Claimed {
+                lease_until: at(base, 10_000)
+            })
+        );
+    }
+    ledger
+        .settle(
+            &sms.id,
+            &Delivery::Sent {
+                message_id: "m-9".into(),
+            },
+            at(base, 3),
+        )
+        .await
+        .expect("settled");
+    let everyone = AlertFilter {
+        user: None,
+        rule: None,
+        from: base,
+        to: at(base, 10),
+    };
+    let page = browse.alerts(&everyone, 10, None).await.expect("listed");
+    assert_eq!(page.next, None);
+    let listed: Vec<(&str, AlertStatus, Action)> = page
+        .items
+        .iter()
+        .map(|e| (e.rule_id.as_str(), e.status, e.action))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("list-op", AlertStatus::Pending, op.action),
+            ("list-sms", AlertStatus::Sent, Action::SmsUser),
+        ],
+        "newest first"
+    );
+    assert_eq!(page.items[1].message_id.as_deref(), Some("m-9"));
+    assert_eq!(page.items[1].settled_at, Some(at(base, 3)));
+    assert_eq!(page.items[1].event_ids, vec![id("t")]);
+    let of_user = AlertFilter {
+        user: Some(UserId(1)),
+        ..everyone.clone()
+    };
+    let page = browse.alerts(&of_user, 10, None).await.expect("listed");
+    assert_eq!(page.items.len(), 1);
+    let of_rule = AlertFilter {
+        rule: Some(rule("list-op")),
+        ..everyone.clone()
+    };
+    let page = browse.alerts(&of_rule, 10, None).await.expect("listed");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].user, UserId(2));
+}
+
+/// Stored events as operators browse them: newest first, by user, session and kind, in pages.
+pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Millis) {
+    let session = SessionId::parse("0190c5a2-7b1e-7cc0-8000-1234567890ab").expect("a session");
+    let events = [
+        paid(1, "b1", at(base, 1), 10),
+        feedback(1, "b2", at(base, 2)),
+        paid(2, "b3", at(base, 3), 20),
+        web(2, "b4", at(base, 4), &session),
+        paid(1, "b5", at(base, 5), 30),
+    ];
+    for e in &events {
+        assert_eq!(store.insert(e).await, Ok(Insert::Inserted));
+    }
+    let filter = |user, session, kind| EventFilter {
+        user,
+        session,
+        kind,
+        from: base,
+        to: at(base, 10),
+    };
+    let list = |f: EventFilter| async move {
+        all_pages(2, |cursor| {
+            let f = f.clone();
+            async move { browse.events(&f, 2, cursor.as_deref()).await }
+        })
+        .await
+    };
+    assert_eq!(
+        ids(&list(filter(None, None, None)).await),
+        ["b5", "b4", "b3", "b2", "b1"],
+        "newest first, across pages"
+    );
+    assert_eq!(
+        ids(&list(filter(Some(UserId(1)), None, None)).await),
+        ["b5", "b2", "b1"]
+    );
+    assert_eq!(
+        ids(&list(filter(Some(UserId(1)), None, Some(EventKind::Activity))).await),
+        ["b5", "b1"]
+    );
+    assert_eq!(
+        ids(&list(filter(None, Some(session.clone()), None)).await),
+        ["b4"]
+    );
+    let narrow = EventFilter {
+        from: at(base, 2),
+        to: at(base, 4),
+        ..filter(None, None, None)
+    };
+    assert_eq!(ids(&list(narrow).await), ["b4", "b3", "b2"]);
+    assert_eq!(
+        browse
+            .events(&filter(None, None, None), 2, Some("%%% not a cursor"))
+            .await,
+        Err(PortError::InvalidCursor)
+    );
+}
+
+/// A listing across many days and many items, some received at the same instant, read in
+/// small pages, whole and filtered by kind (a filter that leaves most of a page's reads out):
+/// every item exactly once, never an older one before a newer one.
+pub async fn long_event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Millis) {
+    const DAY: u64 = 86_400_000;
+    let mut stored = Vec::new();
+    for i in 0..60u64 {
+        // Three days; every other event shares its instant with the one before it; one in five
+        // is feedback.
+        let at = Millis(base.0 + (i % 3) * DAY + (i / 2) * 1_000);
+        let e = if i % 5 == 0 {
+            feedback(10 + i % 7, &format!("long-{i:02}"), at)
+        } else {
+            paid(10 + i % 7, &format!("long-{i:02}"), at, 10)
+        };
+        assert_eq!(store.insert(&e).await, Ok(Insert::Inserted));
+        stored.push((at, e.event.id.as_str().to_owned(), i % 5 == 0));
+    }
+    let everything = EventFilter {
+        user: None,
+        session: None,
+        kind: None,
+        from: base,
+        to: Millis(base.0 + 3 * DAY),
+    };
+    let feedback_only = EventFilter {
+        kind: Some(EventKind::Feedback),
+        ..everything.clone()
+    };
+    for (filter, limit) in [
+        (&everything, 1),
+        (&everything, 7),
+        (&everything, 60),
+        (&feedback_only, 1),
+        (&feedback_only, 5),
+    ] {
+        let listed = all_pages(limit, |cursor| {
+            let f = filter.clone();
+            async move { browse.events(&f, limit, cursor.as_deref()).await }
+        })
+        .await;
+        let times: Vec<Millis> = listed.iter().map(|e| e.received_at).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "newest first in pages of {limit}: {times:?}"
+        );
+        let mut got: Vec<(Millis, String)> = listed
+            .iter()
+            .map(|e| (e.received_at, e.id.as_str().to_owned()))
+            .collect();
+        got.sort();
+        let mut want: Vec<(Millis, String)> = stored
+            .iter()
+            .filter(|(_, _, is_feedback)| filter.kind.is_none() || *is_feedback)
+            .map(|(at, id, _)| (*at, id.clone()))
+            .collect();
+        want.sort();
+        assert_eq!(
+            got, want,
+            "every event once in pages of {limit}, kind {:?}",
+            filter.kind
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! The [`SmsQuotas`](cuba_core::ports::SmsQuotas) contract: per-user and per-phone caps, the
+//! daily budget.
+
+use cuba_core::alert::AlertId;
+use cuba_core::domain::{Millis, PhoneNumber, UserId};
+use cuba_core::ports::{SmsQuota, SmsQuotas};
+
+use super::{at, id, rule};
+
+/// SMS quotas: a rolling 24 hours per user or phone, keyed by alert; a daily budget count.
+pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
+    let user = SmsQuota::User(UserId(7));
+    let alert_id =
+        |n: u64| AlertId::for_trigger(&rule("quota-rule"), UserId(7), &id(&format!("t{n}")));
+    for n in 0..3 {
+        assert_eq!(
+            quotas.take(&user, 3, &alert_id(n), at(base, n)).await,
+            Ok(true)
+        );
+    }
+    assert_eq!(
+        quotas.take(&user, 3, &alert_id(3), at(base, 10)).await,
+        Ok(false),
+        "the cap is reached"
+    );
+    assert_eq!(
+        quotas.take(&user, 3, &alert_id(1), at(base, 11)).await,
+        Ok(true),
+        "an alert already counted counts again (a retry)"
+    );
+    let phone = SmsQuota::Phone(PhoneNumber::parse("+15555550100").expect("a phone number"));
+    assert_eq!(
+        quotas.take(&phone, 3, &alert_id(3), at(base, 12)).await,
+        Ok(true),
+        "quotas are separate"
+    );
+    let next_day = at(base, 24 * 3600 * 1000);
+    assert_eq!(
+        quotas.take(&user, 3, &alert_id(3), next_day).await,
+        Ok(true),
+        "the oldest count left the 24 hours"
+    );
+    assert_eq!(
+        quotas.take(&user, 0, &alert_id(9), next_day).await,
+        Ok(false),
+        "a cap of 0 sends nothing"
+    );
+
+    let day = base.0 / (24 * 3600 * 1000);
+    assert_eq!(quotas.take_budget(day, 2).await, Ok(true));
+    assert_eq!(quotas.take_budget(day, 2).await, Ok(true));
+    assert_eq!(quotas.take_budget(day, 2).await, Ok(false));
+    assert_eq!(quotas.take_budget(day + 1, 2).await, Ok(true), "per day");
+}
