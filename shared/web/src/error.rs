@@ -1,23 +1,14 @@
-//! The one error type every route answers with, the JSON body extractors, and the fallbacks
-//! for unknown routes and methods.
+//! The one error type every route answers with, and the fallbacks for unknown routes and
+//! methods.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::auth::AuthError;
 use cuba_core::document::Problem;
 use cuba_core::intake::InvalidInput;
 use cuba_core::ports::{ErrorChain, PortError};
-
-/// Bodies above this are refused with 413 before parsing.
-pub const MAX_BODY_BYTES: usize = 32 * 1024;
-/// A batch body may be this big.
-pub const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 /// JSON 404 and 405 answers for whatever the routes do not cover.
 pub fn with_error_fallbacks(router: Router) -> Router {
@@ -146,16 +137,6 @@ impl From<InvalidInput> for ApiError {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        let status = match e {
-            AuthError::NotAdmin => StatusCode::FORBIDDEN,
-            _ => StatusCode::UNAUTHORIZED,
-        };
-        ApiError::new(status, e.code(), e.to_string())
-    }
-}
-
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> Self {
         if e == PortError::InvalidCursor {
@@ -170,147 +151,6 @@ impl From<PortError> for ApiError {
             "the service could not store this right now; retry with the same id",
         )
     }
-}
-
-/// A JSON body of at most [`MAX_BODY_BYTES`], refused with a JSON error otherwise.
-pub struct JsonBytes(pub Bytes);
-
-/// A JSON body of at most [`MAX_BATCH_BYTES`] (the batch endpoint).
-pub struct BatchBytes(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for JsonBytes {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
-        json_body(request, MAX_BODY_BYTES).await.map(JsonBytes)
-    }
-}
-
-impl<S: Send + Sync> FromRequest<S> for BatchBytes {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
-        json_body(request, MAX_BATCH_BYTES).await.map(BatchBytes)
-    }
-}
-
-async fn json_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        });
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with `Content-Type: application/json`",
-        ));
-    }
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body must be at most {limit} bytes"),
-            )
-        })
-}
-
-/// A query string read into `T`; one `T` cannot hold (a parameter given twice, say) is refused
-/// as `400 invalid_query` in the usual error shape, never axum's plain-text rejection.
-pub struct QueryParams<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| QueryParams(value))
-            .map_err(|rejection| {
-                ApiError::bad_request("invalid_query", rejection.body_text()).with_field("query")
-            })
-    }
-}
-
-/// A JSON body of at most [`MAX_BODY_BYTES`], read into `T`. A body `T` cannot hold is refused
-/// with the path of the field at fault: `missing_field`, `invalid_type`, `invalid_value` or
-/// `unknown_field`; one that is not JSON with `malformed_json`.
-pub struct JsonBody<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
-        let bytes = json_body(request, MAX_BODY_BYTES).await?;
-        parse_json(&bytes).map(JsonBody)
-    }
-}
-
-/// Reads `bytes` into `T`, naming the field at fault when it cannot.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let malformed = |e: &serde_json::Error| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-    };
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let error = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-        Ok(value) => {
-            // Trailing bytes after the value make the body malformed, as for serde_json::from_slice.
-            deserializer.end().map_err(|e| malformed(&e))?;
-            return Ok(value);
-        }
-        Err(error) => error,
-    };
-    let path = error.path().to_string();
-    let inner = error.into_inner();
-    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-        return Err(malformed(&inner));
-    }
-    Err(data_error(&path, &inner.to_string()))
-}
-
-/// Reads one field's JSON `value` into `T`, naming `field` when it cannot.
-pub fn field_value<T: DeserializeOwned>(
-    field: &str,
-    value: serde_json::Value,
-) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| data_error(field, &e.to_string()))
-}
-
-/// A body that is JSON but not the shape asked for, at `path` (`.` for the whole body).
-fn data_error(path: &str, text: &str) -> ApiError {
-    // serde_json appends the position (" at line 1 column 9"), which names nothing useful here.
-    let message = text.split(" at line ").next().unwrap_or(text).to_owned();
-    let named = message.split('`').nth(1).map(|name| match path {
-        "." => name.to_owned(),
-        parent => format!("{parent}.{name}"),
-    });
-    let (code, field) = if message.starts_with("missing field") {
-        ("missing_field", named)
-    } else if message.starts_with("unknown field") {
-        ("unknown_field", named)
-    } else if path == "." {
-        return ApiError::bad_request(
-            "invalid_body",
-            format!("the body must be a JSON object: {message}"),
-        );
-    } else if message.starts_with("invalid type") {
-        ("invalid_type", Some(path.to_owned()))
-    } else {
-        ("invalid_value", Some(path.to_owned()))
-    };
-    let field = field.unwrap_or_default();
-    ApiError::bad_request(code, format!("`{field}`: {message}")).with_field(field)
 }
 
 async fn not_found() -> ApiError {

@@ -11,9 +11,8 @@ use axum::routing::{get, post, put};
 use serde::Serialize;
 
 use crate::auth::{Authenticated, Rotating, TokenVerifier, UserTokens};
-use crate::error::{
-    ApiError, BatchBytes, JsonBytes, MAX_BODY_BYTES, RefusedWith, with_error_fallbacks,
-};
+use crate::error::{ApiError, RefusedWith, with_error_fallbacks};
+use crate::request::{BatchBytes, JsonBytes, MAX_BODY_BYTES};
 use cuba_core::clock::Clock;
 use cuba_core::domain::{EventBody, EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
 use cuba_core::intake::EventSubmission;

@@ -9,6 +9,7 @@ pub mod admin_ui;
 pub mod auth;
 pub mod error;
 pub mod ingest;
+pub mod request;
 
 /// The router type the HTTP functions serve.
 pub use axum::Router;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{AdminState, invalid_value, parse_document_id, parse_user, query_time, span};
 use crate::auth::Authorized;
 use crate::error::ApiError;
-use crate::error::QueryParams;
+use crate::request::QueryParams;
 use cuba_core::activity::PerMinute;
 use cuba_core::alert::{AlertEntry, AlertFilter};
 use cuba_core::domain::{Millis, PhoneNumber, SessionId, StoredEvent, UserId, UserProfile};

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::{AdminState, parse_document_id};
 use crate::auth::Authorized;
-use crate::error::QueryParams;
-use crate::error::{ApiError, JsonBody, JsonBytes, field_value, parse_json};
+use crate::error::ApiError;
+use crate::request::{JsonBody, JsonBytes, QueryParams, field_value, parse_json};
 use cuba_core::document::{
     DocumentAction, DocumentId, DocumentRecord, DocumentRevision, DocumentSet, InvalidDocument,
     Problem,

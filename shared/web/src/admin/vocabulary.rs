@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{AdminState, MAX_PAGE, MAX_UNSCOPED_DAYS, invalid_value};
 use crate::auth::Authorized;
 use crate::error::ApiError;
-use crate::error::QueryParams;
+use crate::request::QueryParams;
 use cuba_core::catalogue::{self, EventTypeEntry};
 use cuba_core::domain::Millis;
 use cuba_core::listing::EventFilter;
