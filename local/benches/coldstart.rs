@@ -11,8 +11,8 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::UserId;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::UserId;
 use cuba_local::runner::{
     self, ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, RULES_FUNCTION, RunningStack,
     SWEEPER_FUNCTION, StackOptions,

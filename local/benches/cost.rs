@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cuba_aws::DynamoProfiles;
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::{PhoneNumber, UserId, UserProfile};
-use cuba_core::ports::ProfileStore;
+use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::{PhoneNumber, UserId, UserProfile};
 use cuba_local::meter::{Meter, Metered};
 use cuba_local::runner::{self, RunningStack, StackOptions};
 use serde_json::{Value, json};

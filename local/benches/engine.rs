@@ -6,10 +6,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cuba_core::absence::plan_absence_checks;
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::decision::{RuleMemory, Viewed, decide};
-use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba_core::evaluation::decision::{RuleMemory, Viewed, decide};
 use cuba_core::intake;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::rules::{Condition, RuleSet};
 use cuba_core::schemas::SchemaSet;
 use cuba_core::schemas::{DEFAULT_SCHEMAS, documents_of_file};
@@ -140,7 +140,7 @@ fn main() {
     measure(
         "backtest the burst rule over 200 events, one a second",
         || {
-            black_box(cuba_core::backtest::replay(
+            black_box(cuba_core::console::backtest::replay(
                 burst,
                 black_box(&history),
                 Millis(0),

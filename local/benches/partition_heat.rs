@@ -16,11 +16,11 @@ use cuba_aws::partition_keys::{
     ListingShards, SMS_BUDGET_SHARDS, TALLY_SHARDS, cooldown, first_marker, listing_bucket,
     rule_bucket, sms_budget, sms_quota, tally, unsettled_bucket, window_bucket,
 };
-use cuba_core::alert::AlertId;
-use cuba_core::domain::{EventId, Millis, PhoneNumber, UserId};
-use cuba_core::ports::SmsQuota;
+use cuba_core::delivery::alert::AlertId;
+use cuba_core::delivery::ports::SmsQuota;
+use cuba_core::evaluation::window::WindowKey;
+use cuba_core::model::domain::{EventId, Millis, PhoneNumber, UserId};
 use cuba_core::rules::RuleId;
-use cuba_core::window::WindowKey;
 
 const EVENTS_PER_SECOND: u64 = 10_000;
 const SECONDS: u64 = 60;

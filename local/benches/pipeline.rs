@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::UserId;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::UserId;
 use cuba_local::runner::{self, StackOptions};
 
 const USERS: u64 = 50;

@@ -10,10 +10,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use cuba_aws::{DynamoEvents, DynamoWindows};
-use cuba_core::domain::{Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId};
-use cuba_core::ports::{EventStore, WindowStore};
+use cuba_core::evaluation::ports::WindowStore;
+use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::model::domain::{
+    Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId,
+};
+use cuba_core::model::ports::EventStore;
 use cuba_core::rules::RuleId;
-use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
 use cuba_local::provision::provision;
 use cuba_local::template::Template;
 use serde_json::json;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{Args, Parser};
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::UserId;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::UserId;
 use cuba_local::runner::{self, StackOptions};
 use cuba_web::auth::{AdminVerifier, KeyRing, TokenClaims, TokenVerifier};
 

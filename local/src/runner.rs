@@ -16,7 +16,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_types::SdkConfig;
 use cuba_aws::StreamItem;
-use cuba_core::clock::Clock;
+use cuba_core::model::clock::Clock;
 use cuba_lambda::AwsClients;
 use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
 use cuba_lambda::settings::{Settings, env};
@@ -85,7 +85,7 @@ impl StackOptions {
             admin_token_secret,
             rules_file: None,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            clock: Arc::new(cuba_core::clock::SystemClock),
+            clock: Arc::new(cuba_core::model::clock::SystemClock),
             poll_stream: true,
             faults: None,
             meter: None,
@@ -340,7 +340,9 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
                     tracing::warn!(?report, "the sweeper finished stuck alerts");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %cuba_core::ports::ErrorChain(&e), "sweep failed"),
+                Err(e) => {
+                    tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&e), "sweep failed")
+                }
             }
         }
     }));

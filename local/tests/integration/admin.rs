@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cuba_core::clock::{Clock, SystemClock};
+use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_web::auth::{AdminVerifier, TokenSecret};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -4,8 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::{TEST_SECRET, TestStack, bill};
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::UserId;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::UserId;
 use cuba_web::auth::{TokenSecret, TokenVerifier};
 
 async fn raw(

@@ -9,8 +9,8 @@ use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore,
     DynamoErrorLog, DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, DynamoWindows,
 };
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::Millis;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::Millis;
 use cuba_local::provision::{Provisioned, provision};
 use cuba_local::template::Template;
 use cuba_memory::contract;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use aws_lambda_events::dynamodb::EventRecord;
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::{EventId, Millis, UserId};
 use cuba_core::rules::RuleId;
 use cuba_lambda::handlers::{DynamoDbEvent, SqsEvent};
 use cuba_local::runner::to_lambda_record;
@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::harness::{Options, TestStack, bill};
 use cuba_aws::DynamoAlertLedger;
-use cuba_core::alert::{Alert, AlertId, Claim};
-use cuba_core::ports::AlertLedger;
+use cuba_core::delivery::alert::{Alert, AlertId, Claim};
+use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::rules::Action;
 
 /// Every record on the events table's stream so far, as Lambda would deliver them.

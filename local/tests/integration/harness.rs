@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_types::SdkConfig;
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::UserId;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::UserId;
 use cuba_local::faults::FaultPlan;
 use cuba_local::runner::{self, RunningStack, StackOptions};
 use reqwest::StatusCode;
@@ -236,16 +236,16 @@ impl TestStack {
                 .table("ProfilesTable")
                 .expect("profiles"),
         );
-        let profile = cuba_core::domain::UserProfile {
+        let profile = cuba_core::model::domain::UserProfile {
             user: UserId(user),
-            phone: cuba_core::domain::PhoneNumber::parse(phone).expect("a phone"),
+            phone: cuba_core::model::domain::PhoneNumber::parse(phone).expect("a phone"),
             updated_at: SystemClock.now(),
             phone_verified: true,
             pending_code: None,
             codes_sent: Vec::new(),
             version: 0,
         };
-        let saved = cuba_core::ports::ProfileStore::save(&profiles, &profile, 0).await;
+        let saved = cuba_core::delivery::ports::ProfileStore::save(&profiles, &profile, 0).await;
         assert_eq!(saved, Ok(true), "user {user} had no profile");
     }
 

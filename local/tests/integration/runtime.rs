@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 use crate::harness::{Options, TestStack, bill, unique};
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::UserId;
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::UserId;
 use cuba_lambda::settings::env;
 use cuba_local::runner::{
     ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, LOCAL_KID, RULES_FUNCTION, SWEEPER_FUNCTION,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cuba_core::clock::ManualClock;
+use cuba_core::model::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::json;
 

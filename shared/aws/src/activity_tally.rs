@@ -10,9 +10,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::items::{Item, any_of, batch_get, n, s, unavailable};
 use crate::partition_keys::{TALLY_SHARDS, tally};
-use cuba_core::activity::{MinuteCounts, Tally};
-use cuba_core::domain::Millis;
-use cuba_core::ports::{ActivityTally, PortError};
+use cuba_core::console::activity::{MinuteCounts, Tally};
+use cuba_core::console::ports::ActivityTally;
+use cuba_core::model::domain::Millis;
+use cuba_core::model::ports::PortError;
 
 /// Tally items outlive the dashboard's longest chart (3 hours) by this much.
 const TALLY_KEPT_SECONDS: u64 = 2 * 24 * 3600;

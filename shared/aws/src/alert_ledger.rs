@@ -10,9 +10,10 @@ use crate::items::{Item, Retention, condition_held, corrupt, read_item, unavaila
 use crate::partition_keys::{
     ListingShards, UNSETTLED_ALERTS, listing_bucket, rule_bucket, unsettled_bucket,
 };
-use cuba_core::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
-use cuba_core::domain::Millis;
-use cuba_core::ports::{AlertLedger, PortError};
+use cuba_core::delivery::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::model::domain::Millis;
+use cuba_core::model::ports::PortError;
 
 /// The sparse index of unsettled alerts, by lease end: what the sweeper reads. Only `pending`
 /// and `sending` items carry its key attribute, so it holds exactly the alerts in flight.

@@ -21,10 +21,11 @@ use serde_json::Value;
 
 use crate::items::{Item, batch_get, corrupt, unavailable, value};
 use crate::partition_keys::{ListingShards, day_bucket};
-use cuba_core::alert::{AlertEntry, AlertFilter};
-use cuba_core::domain::{Millis, StoredEvent};
-use cuba_core::listing::{EventFilter, Page};
-use cuba_core::ports::{Browse, PortError};
+use cuba_core::console::ports::Browse;
+use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
+use cuba_core::model::domain::{Millis, StoredEvent};
+use cuba_core::model::listing::{EventFilter, Page};
+use cuba_core::model::ports::PortError;
 
 /// The listing index of events, alerts and the error log across everyone.
 pub(super) const BY_DAY_INDEX: &str = "by_day";

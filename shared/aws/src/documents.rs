@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::items::{Item, condition_held, corrupt, read_item, unavailable, value};
-use cuba_core::document::{DocumentAction, DocumentId, DocumentRecord, DocumentRevision};
-use cuba_core::domain::Millis;
-use cuba_core::ports::{DocumentStore, DocumentWriteError, PortError};
+use cuba_core::model::document::{DocumentAction, DocumentId, DocumentRecord, DocumentRevision};
+use cuba_core::model::domain::Millis;
+use cuba_core::model::ports::{DocumentStore, DocumentWriteError, PortError};
 
 /// Document ids cannot contain `#`, so this key never collides with a document.
 const SEEDED_MARKER: &str = "#seeded";

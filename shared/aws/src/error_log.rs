@@ -7,10 +7,11 @@ use serde::Serialize;
 use crate::browse::{Filter, Listing, Partition};
 use crate::items::{Item, Retention, condition_held, corrupt, event_key, read_item, s, value};
 use crate::partition_keys::{ListingShards, listing_bucket};
-use cuba_core::domain::{EventId, Millis, UserId};
-use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
-use cuba_core::listing::Page;
-use cuba_core::ports::{ErrorLog, PortError};
+use cuba_core::model::domain::{EventId, Millis, UserId};
+use cuba_core::model::listing::Page;
+use cuba_core::model::ports::PortError;
+use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
+use cuba_core::schemas::ports::ErrorLog;
 use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
 
 #[derive(Debug, Clone)]

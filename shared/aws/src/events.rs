@@ -15,8 +15,9 @@ use crate::items::{
 };
 use crate::partition_keys::{ListingShards, listing_bucket};
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
-use cuba_core::ports::{DueChecks, EventStore, PortError};
+use cuba_core::absence::ports::DueChecks;
+use cuba_core::model::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::model::ports::{EventStore, PortError};
 
 /// The events table's local secondary index on (`user`, `received_at`).
 pub const EVENTS_BY_RECEIVED_INDEX: &str = "by_received";

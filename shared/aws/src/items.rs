@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use cuba_core::domain::{EventId, UserId};
-use cuba_core::ports::PortError;
+use cuba_core::model::domain::{EventId, UserId};
+use cuba_core::model::ports::PortError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -20,7 +20,7 @@ pub struct Retention {
 
 impl Retention {
     /// When an item about something that happened `at` expires.
-    pub fn expires_at(self, at: cuba_core::domain::Millis) -> u64 {
+    pub fn expires_at(self, at: cuba_core::model::domain::Millis) -> u64 {
         at.0 / 1000 + u64::from(self.days) * 24 * 3600
     }
 }

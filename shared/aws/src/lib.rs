@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use aws_types::SdkConfig;
 use aws_types::sdk_config::TimeoutConfig;
-use cuba_core::alerting::CallLimits;
+use cuba_core::delivery::alerting::CallLimits;
 
 pub use activity_tally::DynamoActivityTally;
 pub use alert_ledger::{ALERTS_UNSETTLED_INDEX, DynamoAlertLedger};
@@ -100,7 +100,9 @@ mod tests {
     use super::*;
     use aws_sdk_sns::config::BehaviorVersion;
     use aws_types::region::Region;
-    use cuba_core::alerting::{DeliveryLeases, SETTLE_ATTEMPTS, STORE_CALLS_BEFORE_SENDING};
+    use cuba_core::delivery::alerting::{
+        DeliveryLeases, SETTLE_ATTEMPTS, STORE_CALLS_BEFORE_SENDING,
+    };
 
     #[test]
     fn sns_publishes_are_never_retried_by_the_sdk() {

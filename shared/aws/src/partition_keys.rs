@@ -4,8 +4,8 @@
 
 use std::num::NonZeroU16;
 
-use cuba_core::domain::{Millis, UserId, stable_hash};
-use cuba_core::ports::SmsQuota;
+use cuba_core::delivery::ports::SmsQuota;
+use cuba_core::model::domain::{Millis, UserId, stable_hash};
 use cuba_core::rules::RuleId;
 
 /// The rule-state item holding a rule's first-occurrence marker for a user.

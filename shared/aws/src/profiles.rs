@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
 use crate::items::{Item, condition_held, corrupt, n, read_item};
-use cuba_core::domain::{UserId, UserProfile};
-use cuba_core::ports::{PortError, ProfileStore};
+use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::model::domain::{UserId, UserProfile};
+use cuba_core::model::ports::PortError;
 
 #[derive(Debug, Clone)]
 pub struct DynamoProfiles {

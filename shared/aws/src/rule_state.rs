@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, condition_held, corrupt, read_item, value};
 use crate::partition_keys::{cooldown as cooldown_key, first_marker as first_key};
-use cuba_core::domain::{EventId, Millis, UserId};
-use cuba_core::ports::{PortError, RuleState};
+use cuba_core::evaluation::ports::RuleState;
+use cuba_core::model::domain::{EventId, Millis, UserId};
+use cuba_core::model::ports::PortError;
 use cuba_core::rules::RuleId;
 
 /// How long rule-state items outlive their purpose before DynamoDB's TTL removes them.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 
-use cuba_core::ports::{PortError, SecretStore};
+use cuba_core::model::ports::{PortError, SecretStore};
 
 /// Reads secrets by ARN (or name).
 #[derive(Debug, Clone)]

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, any_of, condition_held, corrupt, read_item, value};
 use crate::partition_keys::{SMS_BUDGET_SHARDS, sms_budget, sms_quota as quota_key};
-use cuba_core::alert::AlertId;
-use cuba_core::domain::{DAY_MILLIS, Millis};
-use cuba_core::ports::{PortError, SmsQuota, SmsQuotas};
+use cuba_core::delivery::alert::AlertId;
+use cuba_core::delivery::ports::{SmsQuota, SmsQuotas};
+use cuba_core::model::domain::{DAY_MILLIS, Millis};
+use cuba_core::model::ports::PortError;
 
 /// Two writers counting into one quota at once: one of them reads again.
 const CONFLICT_ATTEMPTS: u32 = 2;

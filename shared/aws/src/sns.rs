@@ -7,9 +7,10 @@ use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::operation::publish::PublishError as SnsPublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use cuba_core::alert::OperatorAlert;
-use cuba_core::domain::PhoneNumber;
-use cuba_core::ports::{Notifier, PortError, PublishError};
+use cuba_core::delivery::alert::OperatorAlert;
+use cuba_core::delivery::ports::{Notifier, PublishError};
+use cuba_core::model::domain::PhoneNumber;
+use cuba_core::model::ports::PortError;
 
 /// Publishes SMS directly to phone numbers and operator alerts to the operator topic.
 #[derive(Debug, Clone)]

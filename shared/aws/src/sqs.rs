@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::ports::{AbsenceScheduler, PortError};
+use cuba_core::absence::ports::AbsenceScheduler;
+use cuba_core::model::ports::PortError;
 
 /// Sends absence checks to the delay queue.
 #[derive(Debug, Clone)]

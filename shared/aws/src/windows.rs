@@ -14,9 +14,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::items::{Item, batch_get, condition_held, n, s};
 use crate::partition_keys::window_bucket;
-use cuba_core::domain::{EventId, Millis};
-use cuba_core::ports::{PortError, WindowStore};
-use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::evaluation::ports::WindowStore;
+use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::model::domain::{EventId, Millis};
+use cuba_core::model::ports::PortError;
 
 /// The prefix of a member's attribute name; the rest is the event id.
 const MEMBER_PREFIX: &str = "m_";

@@ -1,6 +1,8 @@
 //! Events for the core's unit tests: a bill payment or a feedback, `seconds` after a fixed start.
 
-use crate::domain::{Activity, EventBody, EventId, Feedback, Millis, Rating, StoredEvent, UserId};
+use crate::model::domain::{
+    Activity, EventBody, EventId, Feedback, Millis, Rating, StoredEvent, UserId,
+};
 use crate::rules::{Rule, RuleSet};
 
 pub fn at(user: u64, id: &str, seconds: u64, body: EventBody) -> StoredEvent {

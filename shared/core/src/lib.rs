@@ -2,43 +2,33 @@
 //! (traits) through which it reaches storage, queues and notifications. No cloud SDK, web
 //! framework or Lambda runtime is a dependency of this crate: Cargo keeps them out.
 //!
-//! Modules, in import order (each imports only modules above it):
-//! - [`domain`]: ids, events, profiles.
-//! - [`document`]: versioned documents, the vocabulary rules and schemas share.
-//! - [`rules`], [`schemas`], [`intake`]: the languages, and reading what clients send.
-//! - [`sms`]: how carriers count an SMS; [`catalogue`]: the event types rules can name, and
-//!   their fields.
-//! - [`alert`], [`absence`], [`error_log`], [`listing`], [`activity`], [`window`]: the data
-//!   the ports carry.
-//! - [`decision`]: whether and how a rule fires, as one pure function.
-//! - [`ports`]: the traits; [`clock`]: time as a dependency.
-//! - [`source`], [`alerting`], [`evaluation`], [`scheduling`], [`processing`]: the
-//!   orchestration the functions run; [`verification`] proves phone numbers; [`tryout`] and
-//!   [`backtest`] serve the admin API.
+//! One folder per concern, each owning its data, its logic and its ports (`ports.rs`: the
+//! traits it needs from the outside). In layer order (a folder imports only folders above it in
+//! this list; the layering test holds it):
+//! - [`model`]: ids, events, profiles, time, versioned documents, pages, and the shared ports.
+//! - [`intake`]: reading what clients send into domain values.
+//! - [`schemas`]: the schema registry, and the error log of events that fail it.
+//! - [`rules`]: the rule language, its index, and the catalogue of event types rules can name.
+//! - [`delivery`]: alerts, delivering them (ledger, limits, provider), SMS length, phone
+//!   verification.
+//! - [`evaluation`]: deciding whether and how a rule fires (one pure `decide`), window buckets,
+//!   the documents in force, and evaluating a stored event's rules.
+//! - [`absence`]: absence checks, relayed once ripe and decided in the user's stream.
+//! - [`pipeline`]: what happens to a stored event: validate, then schedule its checks and
+//!   evaluate its rules, or log it as invalid.
+//! - [`console`]: what operators read and try: the activity tally, the dry run, the backtest.
+//!
+//! A stream record visits them in that order: [`pipeline`] validates it against [`schemas`],
+//! [`evaluation`] decides its rules, [`delivery`] sends what fired.
 
 pub mod absence;
-pub mod activity;
-pub mod alert;
-pub mod alerting;
-pub mod backtest;
-pub mod catalogue;
-pub mod clock;
-pub mod decision;
-pub mod document;
-pub mod domain;
-pub mod error_log;
+pub mod console;
+pub mod delivery;
 pub mod evaluation;
 #[cfg(test)]
 mod fixtures;
 pub mod intake;
-pub mod listing;
-pub mod ports;
-pub mod processing;
+pub mod model;
+pub mod pipeline;
 pub mod rules;
-pub mod scheduling;
 pub mod schemas;
-pub mod sms;
-pub mod source;
-pub mod tryout;
-pub mod verification;
-pub mod window;

@@ -2,10 +2,10 @@
 //! error, never a panic: arbitrary bytes and arbitrary JSON through every intake parser and the
 //! rule and schema document parsers. Bounded (cases and sizes) so `make test` stays fast.
 
-use cuba_core::document::InvalidDocument;
 use cuba_core::intake::{
     self, InvalidInput, parse_activity, parse_batch, parse_event, parse_feedback, parse_profile,
 };
+use cuba_core::model::document::InvalidDocument;
 use cuba_core::rules::{Rule, RuleSet};
 use cuba_core::schemas::Schema;
 use proptest::prelude::*;

@@ -11,20 +11,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::activity::MinuteCounts;
-use cuba_core::alert::AlertStatus;
-use cuba_core::alerting::Dispatched;
-use cuba_core::processing::Processed;
+use cuba_core::absence::scheduling::AbsenceOutcome;
+use cuba_core::console::activity::MinuteCounts;
+use cuba_core::delivery::alert::AlertStatus;
+use cuba_core::delivery::alerting::Dispatched;
+use cuba_core::pipeline::Processed;
 use cuba_core::rules::Action;
-use cuba_core::scheduling::AbsenceOutcome;
 
 use crate::embedded_metrics::names;
 use cuba_aws::StreamItem;
-use cuba_core::alerting::{AlertSweeper, SweepReport};
-use cuba_core::domain::{Millis, StoredEvent, UserId};
-use cuba_core::ports::{ActivityTally, ErrorChain, PortError};
-use cuba_core::processing::EventPipeline;
-use cuba_core::scheduling::{AbsenceChecker, AbsenceRelay, RelayOutcome};
+use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay, RelayOutcome};
+use cuba_core::console::ports::ActivityTally;
+use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
+use cuba_core::model::domain::{Millis, StoredEvent, UserId};
+use cuba_core::model::ports::{ErrorChain, PortError};
+use cuba_core::pipeline::EventPipeline;
 
 /// Consumes the events table's stream: new events, and the absence checks that
 /// [`AbsenceRelay`] posts behind a user's events once they are ripe.

@@ -9,7 +9,7 @@ pub mod settings;
 pub mod wiring;
 
 pub use cuba_aws::AwsClients;
-pub use cuba_core::clock::SystemClock;
+pub use cuba_core::model::clock::SystemClock;
 
 /// The function's parts, or the end of a cold start that cannot build them: one error line
 /// naming what is wrong (the variable and the cause, never its value), then exit status 1,
@@ -18,7 +18,7 @@ pub fn configured<T>(built: Result<T, settings::ConfigError>) -> T {
     match built {
         Ok(parts) => parts,
         Err(e) => {
-            tracing::error!(error = %cuba_core::ports::ErrorChain(&e), "cannot start: the function's configuration is invalid");
+            tracing::error!(error = %cuba_core::model::ports::ErrorChain(&e), "cannot start: the function's configuration is invalid");
             std::process::exit(1)
         }
     }

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
-use cuba_core::alerting::SmsPolicy;
-use cuba_core::document::{DocumentId, InvalidDocument};
-use cuba_core::ports::PortError;
+use cuba_core::delivery::alerting::SmsPolicy;
+use cuba_core::model::document::{DocumentId, InvalidDocument};
+use cuba_core::model::ports::PortError;
 use cuba_core::rules::{DEFAULT_RULES_JSON, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, Schema, SchemaSet, documents_of_file};
 
@@ -405,7 +405,7 @@ mod tests {
             ));
         }
         assert_eq!(
-            Retention { days: 2 }.expires_at(cuba_core::domain::Millis(1_000_500)),
+            Retention { days: 2 }.expires_at(cuba_core::model::domain::Millis(1_000_500)),
             1_000 + 2 * 24 * 3600
         );
     }

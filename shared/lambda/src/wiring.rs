@@ -9,14 +9,14 @@ use cuba_aws::{
     DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, DynamoWindows, SnsNotifier,
     SqsAbsenceScheduler,
 };
-use cuba_core::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
-use cuba_core::clock::Clock;
+use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay};
+use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
 use cuba_core::evaluation::RuleEvaluator;
-use cuba_core::processing::EventPipeline;
+use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
+use cuba_core::model::clock::Clock;
+use cuba_core::pipeline::EventPipeline;
 use cuba_core::rules::RuleSet;
-use cuba_core::scheduling::{AbsenceChecker, AbsenceRelay};
 use cuba_core::schemas::SchemaSet;
-use cuba_core::source::{CachedDocuments, RuleSource, SchemaSource};
 
 use crate::handlers::{AbsenceQueueHandler, StreamHandler};
 use crate::settings::{
@@ -264,9 +264,9 @@ mod http {
 
     use cuba_aws::SecretsManagerStore;
     use cuba_aws::{AwsClients, DynamoBrowse, DynamoSmsQuotas, SnsNotifier};
-    use cuba_core::clock::{Clock, SystemClock};
-    use cuba_core::ports::DocumentStore;
-    use cuba_core::verification::PhoneVerifier;
+    use cuba_core::delivery::verification::PhoneVerifier;
+    use cuba_core::model::clock::{Clock, SystemClock};
+    use cuba_core::model::ports::DocumentStore;
     use cuba_web::admin::{AdminApi, CursorSeal};
     use cuba_web::auth::{
         AdminVerifier, KeyBuilder, KeyRing, PhoneCodeHasher, Rotating, TokenClaims, TokenVerifier,
@@ -366,7 +366,7 @@ mod http {
     async fn seed(
         store: &dyn DocumentStore,
         what: &'static str,
-        documents: &[(cuba_core::document::DocumentId, serde_json::Value)],
+        documents: &[(cuba_core::model::document::DocumentId, serde_json::Value)],
         clock: &dyn Clock,
     ) -> Result<(), ConfigError> {
         let by = format!("cuba (initial {what}s)");

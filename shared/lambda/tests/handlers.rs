@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::clock::{Clock, ManualClock};
-use cuba_core::domain::{Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId};
-use cuba_core::ports::EventStore;
+use cuba_core::model::clock::{Clock, ManualClock};
+use cuba_core::model::domain::{
+    Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId,
+};
+use cuba_core::model::ports::EventStore;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
 use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};

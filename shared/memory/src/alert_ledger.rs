@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use cuba_core::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
-use cuba_core::domain::Millis;
-use cuba_core::ports::{AlertLedger, PortError};
+use cuba_core::delivery::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::model::domain::Millis;
+use cuba_core::model::ports::PortError;
 
 use crate::faults::{Faults, lock};
 

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use cuba_core::document::{DocumentAction, DocumentId, DocumentRecord, DocumentRevision};
-use cuba_core::domain::Millis;
-use cuba_core::ports::{DocumentStore, DocumentWriteError, PortError};
+use cuba_core::model::document::{DocumentAction, DocumentId, DocumentRecord, DocumentRevision};
+use cuba_core::model::domain::Millis;
+use cuba_core::model::ports::{DocumentStore, DocumentWriteError, PortError};
 
 use crate::faults::{Faults, lock};
 

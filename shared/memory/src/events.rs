@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use cuba_core::domain::{
+use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::model::domain::{
     EventId, Insert, MAX_ITEM_BYTES, Millis, ReceivedEvent, StoredEvent, UserId, UserProfile,
 };
-use cuba_core::ports::{EventStore, PortError, ProfileStore};
+use cuba_core::model::ports::{EventStore, PortError};
 
 use crate::faults::{Faults, lock};
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cuba_core::ports::PortError;
+use cuba_core::model::ports::PortError;
 
 /// When an injected failure strikes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,14 +19,14 @@ mod rule_state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cuba_core::alerting::{AlertDispatcher, CallLimits, DeliveryLeases, SmsPolicy};
-use cuba_core::clock::Clock;
+use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay};
+use cuba_core::delivery::alerting::{AlertDispatcher, CallLimits, DeliveryLeases, SmsPolicy};
 use cuba_core::evaluation::RuleEvaluator;
-use cuba_core::processing::EventPipeline;
+use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
+use cuba_core::model::clock::Clock;
+use cuba_core::pipeline::EventPipeline;
 use cuba_core::rules::RuleSet;
-use cuba_core::scheduling::{AbsenceChecker, AbsenceRelay};
 use cuba_core::schemas::SchemaSet;
-use cuba_core::source::{CachedDocuments, RuleSource, SchemaSource};
 
 pub use alert_ledger::MemoryAlertLedger;
 pub use documents::MemoryDocuments;

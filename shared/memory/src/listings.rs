@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use cuba_core::activity::MinuteCounts;
-use cuba_core::alert::{AlertEntry, AlertFilter};
-use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
-use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
-use cuba_core::listing::{EventFilter, EventKind, Page};
-use cuba_core::ports::{ActivityTally, Browse, ErrorLog, PortError};
+use cuba_core::console::activity::MinuteCounts;
+use cuba_core::console::ports::{ActivityTally, Browse};
+use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
+use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba_core::model::listing::{EventFilter, EventKind, Page};
+use cuba_core::model::ports::PortError;
+use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
+use cuba_core::schemas::ports::ErrorLog;
 use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
 
 use crate::alert_ledger::MemoryAlertLedger;

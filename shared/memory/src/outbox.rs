@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::alert::{AlertId, OperatorAlert};
-use cuba_core::domain::{DAY_MILLIS, Millis, PhoneNumber};
-use cuba_core::ports::{
-    AbsenceScheduler, DueChecks, Notifier, PortError, PublishError, SmsQuota, SmsQuotas,
-};
+use cuba_core::absence::ports::{AbsenceScheduler, DueChecks};
+use cuba_core::delivery::alert::{AlertId, OperatorAlert};
+use cuba_core::delivery::ports::{Notifier, PublishError, SmsQuota, SmsQuotas};
+use cuba_core::model::domain::{DAY_MILLIS, Millis, PhoneNumber};
+use cuba_core::model::ports::PortError;
 
 use crate::faults::{Faults, lock};
 

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use cuba_core::domain::{EventId, Millis, UserId};
-use cuba_core::ports::{PortError, RuleState, WindowStore};
+use cuba_core::evaluation::ports::{RuleState, WindowStore};
+use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::model::domain::{EventId, Millis, UserId};
+use cuba_core::model::ports::PortError;
 use cuba_core::rules::RuleId;
-use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
 
 use crate::faults::{Faults, lock};
 

@@ -6,9 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use cuba_core::document::Problem;
 use cuba_core::intake::InvalidInput;
-use cuba_core::ports::{ErrorChain, PortError};
+use cuba_core::model::document::Problem;
+use cuba_core::model::ports::{ErrorChain, PortError};
 
 /// JSON 404 and 405 answers for whatever the routes do not cover.
 pub fn with_error_fallbacks(router: Router) -> Router {

@@ -13,13 +13,15 @@ use serde::Serialize;
 use crate::auth::{Authenticated, Rotating, TokenVerifier, UserTokens};
 use crate::error::{ApiError, RefusedWith, with_error_fallbacks};
 use crate::request::{BatchBytes, JsonBytes, MAX_BODY_BYTES};
-use cuba_core::clock::Clock;
-use cuba_core::domain::{EventBody, EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::delivery::verification::{PhoneVerifier, VerificationError};
+use cuba_core::evaluation::source::SchemaSource;
 use cuba_core::intake::EventSubmission;
 use cuba_core::intake::{self, InvalidInput};
-use cuba_core::ports::{ErrorChain, EventStore};
-use cuba_core::source::SchemaSource;
-use cuba_core::verification::{PhoneVerifier, VerificationError};
+use cuba_core::model::clock::Clock;
+use cuba_core::model::domain::{
+    EventBody, EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId,
+};
+use cuba_core::model::ports::{ErrorChain, EventStore};
 
 /// A batch may hold this many events.
 pub const MAX_BATCH_EVENTS: usize = 100;

@@ -402,7 +402,7 @@ pub fn describe() -> RuleLanguage {
             window: WINDOW_PLACEHOLDERS,
         },
         limits: Limits {
-            id_max_chars: crate::document::DOCUMENT_ID_MAX_CHARS,
+            id_max_chars: crate::model::document::DOCUMENT_ID_MAX_CHARS,
             reserved_ids: &[SMS_BUDGET_RULE],
             description_max_chars: DESCRIPTION_MAX_CHARS,
             message_max_chars: MESSAGE_MAX_CHARS,
@@ -418,7 +418,7 @@ pub fn describe() -> RuleLanguage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
+    use crate::model::domain::{
         Activity, EventBody, EventId, Feedback, Millis, Rating, SessionId, StoredEvent, UserId,
         WebEvent,
     };

@@ -1,6 +1,8 @@
 //! The rule language: rules are JSON documents, parsed here into types that can only hold a
 //! valid rule, and evaluated by pure functions. Storage and delivery live elsewhere.
 
+pub mod catalogue;
+
 mod index;
 pub mod language;
 mod pattern;
@@ -18,8 +20,8 @@ pub use template::{
     DEFAULT_PLACEHOLDER_CHARS, MAX_PLACEHOLDER_CHARS, MESSAGE_MAX_CHARS, MessageTemplate,
 };
 
-use crate::document::{DocumentId, InvalidDocument, Problem};
-use crate::domain::{Millis, StoredEvent};
+use crate::model::document::{DocumentId, InvalidDocument, Problem};
+use crate::model::domain::{Millis, StoredEvent};
 
 /// The rule set that ships with Cuba: the three seed rules.
 pub const DEFAULT_RULES_JSON: &str = include_str!("../../../../rules/default.json");
@@ -53,7 +55,7 @@ pub struct WindowCondition {
     /// After firing, the rule stays quiet for this user this long, so one burst alerts once.
     pub cooldown_seconds: u32,
     /// A stable hash of what chooses and weighs the window's members (the rule's `when`, the
-    /// window's length, the sum field): the window buckets of [`crate::window`] are keyed by it.
+    /// window's length, the sum field): the window buckets of [`crate::evaluation::window`] are keyed by it.
     pub definition: u64,
 }
 
@@ -116,7 +118,7 @@ pub struct AbsenceCondition {
     /// times), so a user who pays ten bills without feedback makes one alert, not ten. 0: none.
     pub cooldown_seconds: u32,
     /// A stable hash of what answers a check (`expect` and the length): the expectation
-    /// buckets of [`crate::window`] are keyed by it.
+    /// buckets of [`crate::evaluation::window`] are keyed by it.
     pub definition: u64,
 }
 
@@ -319,7 +321,7 @@ impl RuleSet {
     }
 }
 
-impl crate::document::DocumentSet for RuleSet {
+impl crate::model::document::DocumentSet for RuleSet {
     type Document = Rule;
     const NOUN: &'static str = "rule";
 
@@ -327,7 +329,9 @@ impl crate::document::DocumentSet for RuleSet {
         Rule::from_json(document, "$")
     }
 
-    fn parse_record(record: &crate::document::DocumentRecord) -> Result<Rule, InvalidDocument> {
+    fn parse_record(
+        record: &crate::model::document::DocumentRecord,
+    ) -> Result<Rule, InvalidDocument> {
         Ok(Rule {
             saved_at: Some(record.updated_at),
             ..Rule::from_json(&record.document, "$")?
@@ -428,7 +432,7 @@ fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<
         };
         // serde_json writes object keys sorted, so equal documents hash equal.
         let when_text = object.get("when").map(Value::to_string).unwrap_or_default();
-        window.definition = crate::domain::stable_hash(
+        window.definition = crate::model::domain::stable_hash(
             format!("{when_text}\u{1f}{}\u{1f}{sum_field}", window.seconds).as_bytes(),
         );
     }
@@ -525,7 +529,7 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                 seconds,
                 expect: expect?,
                 cooldown_seconds: cooldown_seconds?,
-                definition: crate::domain::stable_hash(
+                definition: crate::model::domain::stable_hash(
                     format!("absence\u{1f}{expect_text}\u{1f}{seconds}").as_bytes(),
                 ),
             }))
@@ -683,7 +687,7 @@ fn report<T>(problems: &mut Vec<Problem>, path: &str, message: impl Into<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, EventBody, EventId, Millis, UserId};
+    use crate::model::domain::{Activity, EventBody, EventId, Millis, UserId};
 
     fn bill(id: &str, amount: u64) -> StoredEvent {
         StoredEvent {

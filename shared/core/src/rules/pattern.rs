@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::document::Problem;
+use crate::model::document::Problem;
 
 /// A dotted path into an event's view, such as `noun` or `properties.amount`.
 #[derive(Debug, Clone, PartialEq, Eq)]

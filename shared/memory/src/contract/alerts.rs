@@ -1,9 +1,9 @@
-//! The [`AlertLedger`](cuba_core::ports::AlertLedger) contract: claims, leases, the `sending`
+//! The [`AlertLedger`](cuba_core::delivery::ports::AlertLedger) contract: claims, leases, the `sending`
 //! mark, settling.
 
-use cuba_core::alert::{AlertStatus, Claim, Delivery};
-use cuba_core::domain::Millis;
-use cuba_core::ports::AlertLedger;
+use cuba_core::delivery::alert::{AlertStatus, Claim, Delivery};
+use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::model::domain::Millis;
 use cuba_core::rules::{Action, Severity};
 
 use super::{alert, at};

@@ -1,8 +1,8 @@
-//! The [`DocumentStore`](cuba_core::ports::DocumentStore) contract: versioned rules and schemas.
+//! The [`DocumentStore`](cuba_core::model::ports::DocumentStore) contract: versioned rules and schemas.
 
-use cuba_core::document::{DocumentAction, DocumentId};
-use cuba_core::domain::Millis;
-use cuba_core::ports::{DocumentStore, DocumentWriteError};
+use cuba_core::model::document::{DocumentAction, DocumentId};
+use cuba_core::model::domain::Millis;
+use cuba_core::model::ports::{DocumentStore, DocumentWriteError};
 use serde_json::json;
 
 use super::at;

@@ -1,8 +1,8 @@
-//! The [`ErrorLog`](cuba_core::ports::ErrorLog) contract.
+//! The [`ErrorLog`](cuba_core::schemas::ports::ErrorLog) contract.
 
-use cuba_core::domain::{Millis, UserId};
-use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
-use cuba_core::ports::ErrorLog;
+use cuba_core::model::domain::{Millis, UserId};
+use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
+use cuba_core::schemas::ports::ErrorLog;
 use cuba_core::schemas::{SchemaRef, Violation};
 
 use super::{all_pages, at, id};

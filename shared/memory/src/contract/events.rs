@@ -1,7 +1,7 @@
-//! The [`EventStore`](cuba_core::ports::EventStore) contract: storing and reading events.
+//! The [`EventStore`](cuba_core::model::ports::EventStore) contract: storing and reading events.
 
-use cuba_core::domain::{Insert, MAX_ITEM_BYTES, Millis, UserId};
-use cuba_core::ports::EventStore;
+use cuba_core::model::domain::{Insert, MAX_ITEM_BYTES, Millis, UserId};
+use cuba_core::model::ports::EventStore;
 
 use super::{at, feedback, id, ids, paid};
 

@@ -1,9 +1,11 @@
-//! The [`Browse`](cuba_core::ports::Browse) contract: the listings operators page through.
+//! The [`Browse`](cuba_core::console::ports::Browse) contract: the listings operators page through.
 
-use cuba_core::alert::{AlertFilter, AlertStatus, Claim, Delivery};
-use cuba_core::domain::{Insert, Millis, SessionId, UserId};
-use cuba_core::listing::{EventFilter, EventKind};
-use cuba_core::ports::{AlertLedger, Browse, EventStore, PortError};
+use cuba_core::console::ports::Browse;
+use cuba_core::delivery::alert::{AlertFilter, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::model::domain::{Insert, Millis, SessionId, UserId};
+use cuba_core::model::listing::{EventFilter, EventKind};
+use cuba_core::model::ports::{EventStore, PortError};
 use cuba_core::rules::{Action, Severity};
 
 use super::{alert, all_pages, at, feedback, id, ids, paid, rule, web};

@@ -27,13 +27,13 @@ pub use sms_quotas::*;
 pub use tally::*;
 pub use windows::*;
 
-use cuba_core::alert::{Alert, AlertId};
-use cuba_core::domain::{
+use cuba_core::delivery::alert::{Alert, AlertId};
+use cuba_core::model::domain::{
     Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, SessionId, StoredEvent,
     UserId, WebEvent,
 };
-use cuba_core::listing::Page;
-use cuba_core::ports::PortError;
+use cuba_core::model::listing::Page;
+use cuba_core::model::ports::PortError;
 use cuba_core::rules::{Action, RuleId};
 use serde_json::json;
 

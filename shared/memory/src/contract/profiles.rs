@@ -1,7 +1,7 @@
-//! The [`ProfileStore`](cuba_core::ports::ProfileStore) contract.
+//! The [`ProfileStore`](cuba_core::delivery::ports::ProfileStore) contract.
 
-use cuba_core::domain::{Millis, PendingCode, PhoneNumber, UserId, UserProfile};
-use cuba_core::ports::ProfileStore;
+use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::model::domain::{Millis, PendingCode, PhoneNumber, UserId, UserProfile};
 
 use super::at;
 

@@ -1,7 +1,7 @@
-//! The [`RuleState`](cuba_core::ports::RuleState) contract: first markers and cooldowns.
+//! The [`RuleState`](cuba_core::evaluation::ports::RuleState) contract: first markers and cooldowns.
 
-use cuba_core::domain::{Millis, UserId};
-use cuba_core::ports::RuleState;
+use cuba_core::evaluation::ports::RuleState;
+use cuba_core::model::domain::{Millis, UserId};
 
 use super::{at, id, rule};
 

@@ -1,9 +1,9 @@
-//! The [`SmsQuotas`](cuba_core::ports::SmsQuotas) contract: per-user and per-phone caps, the
+//! The [`SmsQuotas`](cuba_core::delivery::ports::SmsQuotas) contract: per-user and per-phone caps, the
 //! daily budget.
 
-use cuba_core::alert::AlertId;
-use cuba_core::domain::{Millis, PhoneNumber, UserId};
-use cuba_core::ports::{SmsQuota, SmsQuotas};
+use cuba_core::delivery::alert::AlertId;
+use cuba_core::delivery::ports::{SmsQuota, SmsQuotas};
+use cuba_core::model::domain::{Millis, PhoneNumber, UserId};
 
 use super::{at, id, rule};
 

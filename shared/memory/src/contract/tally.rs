@@ -1,8 +1,8 @@
-//! The [`ActivityTally`](cuba_core::ports::ActivityTally) contract: the dashboard's per-minute counts.
+//! The [`ActivityTally`](cuba_core::console::ports::ActivityTally) contract: the dashboard's per-minute counts.
 
-use cuba_core::activity::{MinuteCounts, Tally};
-use cuba_core::domain::Millis;
-use cuba_core::ports::ActivityTally;
+use cuba_core::console::activity::{MinuteCounts, Tally};
+use cuba_core::console::ports::ActivityTally;
+use cuba_core::model::domain::Millis;
 
 /// The dashboard's per-minute tally: counts add up, minutes outside the span are left out.
 pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {

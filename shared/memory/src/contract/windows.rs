@@ -1,8 +1,8 @@
-//! The [`WindowStore`](cuba_core::ports::WindowStore) contract: window buckets.
+//! The [`WindowStore`](cuba_core::evaluation::ports::WindowStore) contract: window buckets.
 
-use cuba_core::domain::{Millis, UserId};
-use cuba_core::ports::WindowStore;
-use cuba_core::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::evaluation::ports::WindowStore;
+use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::model::domain::{Millis, UserId};
 
 use super::{id, rule};
 

@@ -11,15 +11,16 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceOutcome};
 use cuba_core::absence::{AbsenceCheck, plan_absence_checks};
-use cuba_core::clock::{Clock, ManualClock};
-use cuba_core::domain::{
+use cuba_core::evaluation::RuleEvaluator;
+use cuba_core::evaluation::ports::WindowStore;
+use cuba_core::model::clock::{Clock, ManualClock};
+use cuba_core::model::domain::{
     Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, StoredEvent, UserId,
 };
-use cuba_core::evaluation::RuleEvaluator;
-use cuba_core::ports::{EventStore, WindowStore};
+use cuba_core::model::ports::EventStore;
 use cuba_core::rules::RuleSet;
-use cuba_core::scheduling::{AbsenceChecker, AbsenceOutcome};
 use cuba_memory::{MemoryPorts, MemoryWindows};
 use serde_json::json;
 
@@ -233,7 +234,11 @@ async fn run(capacity: usize, seed: u64) {
 
 #[tokio::test]
 async fn expectation_buckets_decide_as_the_scan_does() {
-    run(cuba_core::window::MAX_BUCKET_MEMBERS, 0x2545_F491_4F6C_DD1D).await;
+    run(
+        cuba_core::evaluation::window::MAX_BUCKET_MEMBERS,
+        0x2545_F491_4F6C_DD1D,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The port contract on the memory implementations (the DynamoDB adapters run the same suite
 //! against moto in `local/tests/integration/contract.rs`).
 
-use cuba_core::domain::Millis;
+use cuba_core::model::domain::Millis;
 use cuba_memory::{MemoryPorts, contract};
 
 const BASE: Millis = Millis(1_750_000_000_000);

@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 
 use crate::common::{START, World, feedback, paid};
-use cuba_core::backtest;
-use cuba_core::clock::Clock;
-use cuba_core::decision::Decision;
-use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
-use cuba_core::ports::EventStore;
+use cuba_core::console::backtest;
+use cuba_core::console::tryout;
+use cuba_core::evaluation::decision::Decision;
+use cuba_core::model::clock::Clock;
+use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba_core::model::ports::EventStore;
 use cuba_core::rules::{Condition, RuleSet};
-use cuba_core::tryout;
 
 /// The seed rules plus a tight window with a short cooldown, a first-feedback rule and two short
 /// absences (one with a cooldown), so cooldowns end and restart within the histories.

@@ -4,8 +4,8 @@
 //! says how each ended ([`expected_status`]).
 
 use crate::common::{World, paid};
-use cuba_core::alert::AlertStatus;
-use cuba_core::domain::ReceivedEvent;
+use cuba_core::delivery::alert::AlertStatus;
+use cuba_core::model::domain::ReceivedEvent;
 use cuba_core::rules::Action;
 use cuba_memory::Fault;
 

@@ -5,17 +5,20 @@ use std::sync::Arc;
 
 use crate::common::{World, feedback, paid, paid_without_type};
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::alert::{Alert, AlertId, AlertStatus, Claim, Delivery};
-use cuba_core::alerting::Dispatched;
-use cuba_core::clock::Clock;
-use cuba_core::document::DocumentAction;
-use cuba_core::domain::{EventId, PhoneNumber, ReceivedEvent, StoredEvent, UserId};
-use cuba_core::error_log::ErrorStatus;
-use cuba_core::ports::{AlertLedger, DocumentStore, ErrorLog, EventStore, RuleState};
-use cuba_core::processing::{Processed, ReplayOutcome};
+use cuba_core::absence::scheduling::AbsenceOutcome;
+use cuba_core::delivery::alert::{Alert, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::alerting::Dispatched;
+use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::evaluation::ports::RuleState;
+use cuba_core::model::clock::Clock;
+use cuba_core::model::document::DocumentAction;
+use cuba_core::model::domain::{EventId, PhoneNumber, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::model::ports::{DocumentStore, EventStore};
+use cuba_core::pipeline::{Processed, ReplayOutcome};
 use cuba_core::rules::{Action, RuleId, RuleSet, Severity};
-use cuba_core::scheduling::AbsenceOutcome;
 use cuba_core::schemas::SchemaSet;
+use cuba_core::schemas::error_log::ErrorStatus;
+use cuba_core::schemas::ports::ErrorLog;
 use serde_json::json;
 
 fn rule(id: &str) -> RuleId {
@@ -435,7 +438,7 @@ async fn a_publish_the_ledger_cannot_record_is_never_repeated() {
     let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
     // claim, profile, two quotas, budget, mark, send: then every settle attempt fails.
     let first_settle = w.ports.faults.calls() + 8;
-    for n in 0..u64::from(cuba_core::alerting::SETTLE_ATTEMPTS) {
+    for n in 0..u64::from(cuba_core::delivery::alerting::SETTLE_ATTEMPTS) {
         w.ports
             .faults
             .fail_call(first_settle + n, cuba_memory::Fault::Before);
@@ -656,7 +659,7 @@ async fn long_client_text_is_cut_to_the_segment_limit() {
     dispatcher.dispatch(&alert).await.expect("sent");
     let sent = w.ports.notifier.sms();
     assert_eq!(sent.len(), 1);
-    assert_eq!(cuba_core::sms::segments(&sent[0].text), 2);
+    assert_eq!(cuba_core::delivery::sms::segments(&sent[0].text), 2);
     assert!(sent[0].text.ends_with("..."));
 }
 

@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
-use cuba_core::clock::{Clock, ManualClock};
-use cuba_core::domain::{
+use cuba_core::evaluation::RuleEvaluator;
+use cuba_core::evaluation::ports::WindowStore;
+use cuba_core::model::clock::{Clock, ManualClock};
+use cuba_core::model::domain::{
     Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, StoredEvent, UserId,
 };
-use cuba_core::evaluation::RuleEvaluator;
-use cuba_core::ports::WindowStore;
 use cuba_core::rules::RuleSet;
 use cuba_memory::{MemoryPorts, MemoryWindows};
 use serde_json::{Value, json};
@@ -174,7 +174,11 @@ async fn run(capacity: usize, seed: u64) {
 
 #[tokio::test]
 async fn window_buckets_decide_as_the_scan_does() {
-    run(cuba_core::window::MAX_BUCKET_MEMBERS, 0x9E37_79B9_7F4A_7C15).await;
+    run(
+        cuba_core::evaluation::window::MAX_BUCKET_MEMBERS,
+        0x9E37_79B9_7F4A_7C15,
+    )
+    .await;
 }
 
 #[tokio::test]

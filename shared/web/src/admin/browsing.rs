@@ -10,10 +10,10 @@ use super::{AdminState, invalid_value, parse_document_id, parse_user, query_time
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::QueryParams;
-use cuba_core::activity::PerMinute;
-use cuba_core::alert::{AlertEntry, AlertFilter};
-use cuba_core::domain::{Millis, PhoneNumber, SessionId, StoredEvent, UserId, UserProfile};
-use cuba_core::listing::{EventFilter, EventKind, Page};
+use cuba_core::console::activity::PerMinute;
+use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
+use cuba_core::model::domain::{Millis, PhoneNumber, SessionId, StoredEvent, UserId, UserProfile};
+use cuba_core::model::listing::{EventFilter, EventKind, Page};
 
 /// Listings return at most this many items a page.
 pub const MAX_PAGE: usize = 200;

@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use crate::auth::TokenSecret;
 use crate::error::ApiError;
-use cuba_core::listing::Page;
+use cuba_core::model::listing::Page;
 
 const TAG_BYTES: usize = 32;
 /// Longer cursors are refused before any work: the ports' own stay far below this.

@@ -16,11 +16,11 @@ use super::{AdminState, parse_document_id};
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::{JsonBody, JsonBytes, QueryParams, field_value, parse_json};
-use cuba_core::document::{
+use cuba_core::model::document::{
     DocumentAction, DocumentId, DocumentRecord, DocumentRevision, DocumentSet, InvalidDocument,
     Problem,
 };
-use cuba_core::ports::{DocumentStore, DocumentWriteError};
+use cuba_core::model::ports::{DocumentStore, DocumentWriteError};
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::SchemaSet;
 

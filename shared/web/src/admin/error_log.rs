@@ -12,10 +12,10 @@ use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, s
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::{JsonBody, QueryParams};
-use cuba_core::domain::{EventId, UserId};
-use cuba_core::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
-use cuba_core::listing::Page;
-use cuba_core::processing::ReplayOutcome;
+use cuba_core::model::domain::{EventId, UserId};
+use cuba_core::model::listing::Page;
+use cuba_core::pipeline::ReplayOutcome;
+use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 
 /// At most this many entries are replayed per request; `next` continues.
 pub const MAX_REPLAY_BATCH: usize = 100;

@@ -22,15 +22,17 @@ use serde_json::Value;
 
 use crate::auth::{AdminTokens, AdminVerifier, Rotating};
 use crate::error::{ApiError, with_error_fallbacks};
-use cuba_core::clock::Clock;
-use cuba_core::domain::{EventId, Millis, UserId};
+use cuba_core::console::ports::{ActivityTally, Browse};
+use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::evaluation::ports::RuleState;
 use cuba_core::intake::{self, InvalidInput};
-use cuba_core::ports::{
-    ActivityTally, Browse, DocumentStore, ErrorLog, EventStore, ProfileStore, RuleState,
-};
-use cuba_core::processing::EventPipeline;
+use cuba_core::model::clock::Clock;
+use cuba_core::model::domain::{EventId, Millis, UserId};
+use cuba_core::model::ports::{DocumentStore, EventStore};
+use cuba_core::pipeline::EventPipeline;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::SchemaSet;
+use cuba_core::schemas::ports::ErrorLog;
 
 pub use browsing::{MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DAYS};
 pub use cursor::{CursorSeal, MAX_CURSOR_CHARS};

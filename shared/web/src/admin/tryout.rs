@@ -1,7 +1,7 @@
 //! Trying rules and schemas out without storing or sending anything: the dry run (what a rule
 //! would do with one event now), the backtest (what a saved rule would have fired over stored
 //! events) and the schema test. The dry run and the backtest ask the core's one decision
-//! ([`cuba_core::decision::decide`]), like live evaluation.
+//! ([`cuba_core::evaluation::decision::decide`]), like live evaluation.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,14 +13,14 @@ use super::{AdminState, ClientTime, invalid_value, nested_input_error, parse_doc
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::JsonBody;
-use cuba_core::backtest::{self, MessagePreview, WouldFire};
-use cuba_core::decision::{Decision, Quiet};
-use cuba_core::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba_core::console::backtest::{self, MessagePreview, WouldFire};
+use cuba_core::console::tryout;
+use cuba_core::evaluation::decision::{Decision, Quiet};
 use cuba_core::intake;
-use cuba_core::ports::PortError;
+use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
+use cuba_core::model::ports::PortError;
 use cuba_core::rules::{Action, Condition, Rule, RuleId, RuleSet, Severity, WindowTotals};
 use cuba_core::schemas::{Schema, SchemaRef, SchemaSet, Verdict, Violation};
-use cuba_core::tryout;
 
 /// `{"rule": {...}}` (an unsaved rule) or `{"rule_id": "..."}` (a saved one), for `user`, with
 /// the `event` (either envelope) or `feedback` to try.

@@ -10,9 +10,9 @@ use super::{AdminState, MAX_PAGE, MAX_UNSCOPED_DAYS, invalid_value};
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::QueryParams;
-use cuba_core::catalogue::{self, EventTypeEntry};
-use cuba_core::domain::Millis;
-use cuba_core::listing::EventFilter;
+use cuba_core::model::domain::Millis;
+use cuba_core::model::listing::EventFilter;
+use cuba_core::rules::catalogue::{self, EventTypeEntry};
 use cuba_core::rules::language::{self, RuleLanguage};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
 

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header, request::Parts};
 use super::keys::Rotating;
 use super::tokens::{Admin, AdminVerifier, AuthError, TokenVerifier};
 use crate::error::ApiError;
-use cuba_core::domain::UserId;
+use cuba_core::model::domain::UserId;
 
 /// State whose routes take user tokens.
 pub trait UserTokens {

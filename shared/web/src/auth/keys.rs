@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use cuba_core::ports::{PortError, SecretStore};
-use cuba_core::source::TtlCache;
+use cuba_core::evaluation::source::TtlCache;
+use cuba_core::model::ports::{PortError, SecretStore};
 
 /// Shorter secrets make HS256 guessable offline; refuse them at start-up rather than run weak.
 pub const MIN_SECRET_BYTES: usize = 32;

@@ -1,7 +1,7 @@
 //! Phone verification codes, hashed so that a stored hash reveals nothing without the secret.
 
 use super::keys::TokenSecret;
-use cuba_core::domain::UserId;
+use cuba_core::model::domain::UserId;
 
 /// Hashes phone verification codes with HMAC-SHA256 under a key derived from the user token
 /// secret, bound to the user and number, so a stored hash reveals nothing without the secret.
@@ -20,12 +20,12 @@ impl PhoneCodeHasher {
     }
 }
 
-impl cuba_core::verification::CodeHasher for PhoneCodeHasher {
+impl cuba_core::delivery::verification::CodeHasher for PhoneCodeHasher {
     fn hash(
         &self,
         user: UserId,
-        phone: &cuba_core::domain::PhoneNumber,
-        code: &cuba_core::domain::VerificationCode,
+        phone: &cuba_core::model::domain::PhoneNumber,
+        code: &cuba_core::model::domain::VerificationCode,
     ) -> String {
         use hmac::Mac;
         let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)

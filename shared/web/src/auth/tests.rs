@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
-use cuba_core::clock::{Clock, SystemClock};
-use cuba_core::domain::UserId;
-use cuba_core::ports::{PortError, SecretStore};
+use cuba_core::model::clock::{Clock, SystemClock};
+use cuba_core::model::domain::UserId;
+use cuba_core::model::ports::{PortError, SecretStore};
 
 fn verifier(secret: &str) -> TokenVerifier {
     TokenVerifier::new(&TokenSecret::new(secret.as_bytes().to_vec()).unwrap())

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use serde::{Deserialize, Serialize};
 
 use super::keys::{KeyRing, TokenSecret};
-use cuba_core::domain::{Millis, UserId};
+use cuba_core::model::domain::{Millis, UserId};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {

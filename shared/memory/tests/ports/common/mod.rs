@@ -5,17 +5,18 @@
 use std::sync::Arc;
 
 use cuba_core::absence::AbsenceCheck;
-use cuba_core::alert::AlertEntry;
-use cuba_core::alerting::{AlertSweeper, SweepReport};
-use cuba_core::clock::{Clock, ManualClock};
-use cuba_core::domain::{
+use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceOutcome};
+use cuba_core::delivery::alert::AlertEntry;
+use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
+use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::model::clock::{Clock, ManualClock};
+use cuba_core::model::domain::{
     Activity, EventBody, EventId, Feedback, Millis, PhoneNumber, Rating, ReceivedEvent,
     StoredEvent, UserId, UserProfile,
 };
-use cuba_core::ports::{EventStore, PortError, ProfileStore};
-use cuba_core::processing::{EventPipeline, Processed};
+use cuba_core::model::ports::{EventStore, PortError};
+use cuba_core::pipeline::{EventPipeline, Processed};
 use cuba_core::rules::RuleSet;
-use cuba_core::scheduling::{AbsenceChecker, AbsenceOutcome};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
 use cuba_memory::MemoryPorts;
 use serde_json::json;

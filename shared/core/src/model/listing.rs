@@ -1,6 +1,6 @@
 //! Newest-first listings for operators: pages and filters.
 
-use crate::domain::{Millis, SessionId, UserId};
+use crate::model::domain::{Millis, SessionId, UserId};
 
 /// One page of a newest-first listing; `next` is an opaque cursor that resumes after it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

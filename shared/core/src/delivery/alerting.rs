@@ -13,14 +13,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alert::{Alert, AlertEntry, AlertId, Claim, Delivery, OperatorAlert};
-use crate::clock::Clock;
-use crate::domain::{Millis, PhoneNumber, UserId, UserProfile};
-use crate::ports::{
-    AlertLedger, ErrorChain, Notifier, PortError, ProfileStore, PublishError, SmsQuota, SmsQuotas,
+use crate::delivery::alert::{Alert, AlertEntry, AlertId, Claim, Delivery, OperatorAlert};
+use crate::delivery::ports::{
+    AlertLedger, Notifier, ProfileStore, PublishError, SmsQuota, SmsQuotas,
 };
+use crate::delivery::sms;
+use crate::model::clock::Clock;
+use crate::model::domain::{Millis, PhoneNumber, UserId, UserProfile};
+use crate::model::ports::{ErrorChain, PortError};
 use crate::rules::{Action, RuleId, SMS_BUDGET_RULE, Severity};
-use crate::sms;
 
 /// What [`AlertDispatcher::dispatch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,15 +6,17 @@
 use std::sync::Arc;
 
 use crate::absence::plan_absence_checks;
-use crate::alerting::Dispatched;
-use crate::clock::Clock;
-use crate::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
-use crate::error_log::{ErrorEntry, ErrorStatus};
+use crate::absence::ports::AbsenceScheduler;
+use crate::absence::scheduling::schedule_all;
+use crate::delivery::alerting::Dispatched;
+use crate::evaluation::source::SchemaSource;
 use crate::evaluation::{RuleEvaluator, RuleOutcome};
-use crate::ports::{AbsenceScheduler, ErrorLog, EventStore, PortError};
-use crate::scheduling::schedule_all;
+use crate::model::clock::Clock;
+use crate::model::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
+use crate::model::ports::{EventStore, PortError};
+use crate::schemas::error_log::{ErrorEntry, ErrorStatus};
+use crate::schemas::ports::ErrorLog;
 use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
-use crate::source::SchemaSource;
 
 /// How long a replay may hold an error-log entry before another replay may take it over.
 pub const REPLAY_LEASE_SECONDS: u64 = 60;

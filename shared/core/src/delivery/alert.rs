@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{EventId, Millis, UserId};
+use crate::model::domain::{EventId, Millis, UserId};
 use crate::rules::{Action, Rule, RuleId, SMS_BUDGET_RULE, Severity};
 
 /// `{rule}#{user}#{discriminator}`: rule ids and event ids cannot contain `#`, so distinct

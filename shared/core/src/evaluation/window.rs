@@ -15,7 +15,7 @@ use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{EventId, Millis, UserId};
+use crate::model::domain::{EventId, Millis, UserId};
 use crate::rules::{AbsenceCondition, RuleId, WindowCondition, WindowThreshold, WindowTotals};
 
 /// Members a bucket keeps before it overflows: the bucket item then stays near 10 KB, so an

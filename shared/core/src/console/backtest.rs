@@ -1,15 +1,15 @@
 //! Replaying stored events through one rule to see what it would have fired. Pure: it calls the
-//! same decision as the live engine ([`crate::decision::decide`]) and simulates the state the
+//! same decision as the live engine ([`crate::evaluation::decision::decide`]) and simulates the state the
 //! live engine keeps in its rule-state store (first markers, cooldowns).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::decision::{
+use crate::evaluation::decision::{
     AbsenceDecision, Decision, Firing, RuleMemory, Viewed, decide, decide_absence,
 };
-use crate::domain::{EventId, Millis, StoredEvent, UserId};
+use crate::model::domain::{EventId, Millis, StoredEvent, UserId};
 use crate::rules::{Condition, Rule};
 
 /// An alert the rule would have fired.

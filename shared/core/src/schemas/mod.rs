@@ -11,13 +11,16 @@
 //!
 //! or, instead of `schema`, `"accept_without_schema": true` to let a type through unchecked.
 
+pub mod error_log;
+pub mod ports;
+
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::document::{DocumentId, InvalidDocument, Problem};
-use crate::domain::{EventBody, EventType, StoredEvent};
+use crate::model::document::{DocumentId, InvalidDocument, Problem};
+use crate::model::domain::{EventBody, EventType, StoredEvent};
 
 /// How far ahead of the receive time a client's clock may be before its timestamp counts as
 /// "in the future" (phones and browsers drift).
@@ -627,7 +630,7 @@ fn keyword_code(keyword: &str) -> String {
 }
 
 /// The schema registry shipped with Cuba (`schemas/default.json`).
-pub const DEFAULT_SCHEMAS: &str = include_str!("../../../schemas/default.json");
+pub const DEFAULT_SCHEMAS: &str = include_str!("../../../../schemas/default.json");
 
 /// The documents of a schemas file: `{"schemas": [...]}`.
 pub fn documents_of_file(text: &str) -> Result<Vec<Value>, String> {
@@ -639,7 +642,7 @@ pub fn documents_of_file(text: &str) -> Result<Vec<Value>, String> {
         .ok_or_else(|| "expected {\"schemas\": [...]}".to_owned())
 }
 
-impl crate::document::DocumentSet for SchemaSet {
+impl crate::model::document::DocumentSet for SchemaSet {
     type Document = Schema;
     const NOUN: &'static str = "schema";
 
@@ -648,7 +651,7 @@ impl crate::document::DocumentSet for SchemaSet {
     }
 
     /// A disabled schema leaves its event type unchecked (or to a less specific schema).
-    fn in_force(record: &crate::document::DocumentRecord) -> bool {
+    fn in_force(record: &crate::model::document::DocumentRecord) -> bool {
         record.enabled()
     }
 
@@ -660,10 +663,10 @@ impl crate::document::DocumentSet for SchemaSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, EventId, Millis, SessionId, UserId, WebEvent};
+    use crate::model::domain::{Activity, EventId, Millis, SessionId, UserId, WebEvent};
 
     fn defaults() -> SchemaSet {
-        let text = include_str!("../../../schemas/default.json");
+        let text = include_str!("../../../../schemas/default.json");
         let doc: Value = serde_json::from_str(text).unwrap();
         let (set, broken) =
             SchemaSet::from_documents(doc["schemas"].as_array().unwrap().iter().map(|d| (1, d)));

@@ -6,17 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::absence::AbsenceCheck;
-use crate::alerting::{AlertDispatcher, Dispatched, millis};
-use crate::clock::Clock;
-use crate::decision::{
+use crate::absence::ports::{AbsenceScheduler, DueChecks};
+use crate::delivery::alerting::{AlertDispatcher, Dispatched, millis};
+use crate::evaluation::alert_of;
+use crate::evaluation::decision::{
     AbsenceDecision, RuleMemory, StateClaim, Viewed, decide_absence, decide_absence_with_members,
 };
-use crate::domain::{Millis, StoredEvent};
-use crate::evaluation::alert_of;
-use crate::ports::{AbsenceScheduler, DueChecks, EventStore, PortError, RuleState, WindowStore};
+use crate::evaluation::ports::{RuleState, WindowStore};
+use crate::evaluation::source::RuleSource;
+use crate::evaluation::window::{WindowKey, WindowRead};
+use crate::model::clock::Clock;
+use crate::model::domain::{Millis, StoredEvent};
+use crate::model::ports::{EventStore, PortError};
 use crate::rules::{AbsenceCondition, Action, Condition, Rule};
-use crate::source::RuleSource;
-use crate::window::{WindowKey, WindowRead};
 
 /// What running a check did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Millis;
+use crate::model::domain::Millis;
 
 /// A document's id: `[a-z0-9][a-z0-9_-]{0,63}`, safe inside ledger keys and SNS message
 /// attributes (alert ids embed rule ids, and `#` separates their parts).

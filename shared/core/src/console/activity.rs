@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::Millis;
+use crate::model::domain::Millis;
 
 const MINUTE_MS: u64 = 60_000;
 

@@ -1,19 +1,25 @@
 //! Evaluating the rule set against one newly stored event (the stream consumer's job): read what
-//! the decision needs, decide ([`crate::decision::decide`]), then claim and dispatch.
+//! the decision needs, decide ([`crate::evaluation::decision::decide`]), then claim and dispatch.
+
+pub mod decision;
+pub mod ports;
+pub mod source;
+pub mod window;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::alert::Alert;
-use crate::alerting::{AlertDispatcher, Dispatched};
-use crate::decision::{
+use crate::delivery::alert::Alert;
+use crate::delivery::alerting::{AlertDispatcher, Dispatched};
+use crate::evaluation::decision::{
     Decision, Firing, Quiet, RuleMemory, StateClaim, Viewed, decide, decide_with_members,
 };
-use crate::domain::{Millis, StoredEvent};
-use crate::ports::{EventStore, PortError, RuleState, WindowStore};
+use crate::evaluation::ports::{RuleState, WindowStore};
+use crate::evaluation::source::RuleSource;
+use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
+use crate::model::domain::{Millis, StoredEvent};
+use crate::model::ports::{EventStore, PortError};
 use crate::rules::{Action, Condition, Rule, RuleId, WindowCondition};
-use crate::source::RuleSource;
-use crate::window::{WindowKey, WindowMember, WindowRead};
 
 /// What one rule did for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +47,8 @@ pub struct RuleEvaluator {
 impl RuleEvaluator {
     /// Runs every enabled `first` and `window` rule the event triggers, after recording the
     /// event in the expectation buckets of the absence rules it would answer. (`absence` rules
-    /// are scheduled by [`crate::processing::EventPipeline`] and decided by
-    /// [`crate::scheduling::AbsenceChecker`].) Safe to repeat for the same event: buckets are
+    /// are scheduled by [`crate::pipeline::EventPipeline`] and decided by
+    /// [`crate::absence::scheduling::AbsenceChecker`].) Safe to repeat for the same event: buckets are
     /// keyed by the event, claims too, and the ledger refuses a second delivery.
     pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
         let trigger = Viewed::of(event);

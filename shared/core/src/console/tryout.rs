@@ -1,10 +1,11 @@
 //! Trying a rule out without storing or sending anything: the admin dry run. It reads what the
 //! live engine would know (the user's recent events, the rule's state) and asks the same
-//! decision ([`crate::decision::decide`]).
+//! decision ([`crate::evaluation::decision::decide`]).
 
-use crate::decision::{Decision, RuleMemory, Viewed, decide};
-use crate::domain::StoredEvent;
-use crate::ports::{EventStore, PortError, RuleState};
+use crate::evaluation::decision::{Decision, RuleMemory, Viewed, decide};
+use crate::evaluation::ports::RuleState;
+use crate::model::domain::StoredEvent;
+use crate::model::ports::{EventStore, PortError};
 use crate::rules::{Condition, Rule};
 
 /// What `rule` would do if `event` (not stored) arrived now. A disabled rule is tried as if it

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::domain::Millis;
+use crate::model::domain::Millis;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Millis;

@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::alert::AlertId;
-use crate::alerting::{SmsAdmission, SmsPolicy};
-use crate::clock::Clock;
-use crate::domain::{Millis, PendingCode, PhoneNumber, UserId, UserProfile, VerificationCode};
-use crate::ports::{PortError, ProfileStore, PublishError, SmsQuotas};
+use crate::delivery::alert::AlertId;
+use crate::delivery::alerting::{SmsAdmission, SmsPolicy};
+use crate::delivery::ports::{ProfileStore, PublishError, SmsQuotas};
+use crate::model::clock::Clock;
+use crate::model::domain::{
+    Millis, PendingCode, PhoneNumber, UserId, UserProfile, VerificationCode,
+};
+use crate::model::ports::PortError;
 
 pub const CODES_PER_HOUR: usize = 3;
 pub const ATTEMPTS_PER_CODE: u8 = 5;
@@ -23,7 +26,7 @@ pub trait CodeHasher: Send + Sync {
     fn hash(&self, user: UserId, phone: &PhoneNumber, code: &VerificationCode) -> String;
 }
 
-/// Sends the code SMS. (Separate from [`crate::ports::Notifier`] so that the ingest function
+/// Sends the code SMS. (Separate from [`crate::delivery::ports::Notifier`] so that the ingest function
 /// needs nothing of the operator topic.)
 #[async_trait::async_trait]
 pub trait CodeSender: Send + Sync {
@@ -31,7 +34,7 @@ pub trait CodeSender: Send + Sync {
 }
 
 #[async_trait::async_trait]
-impl<N: crate::ports::Notifier + ?Sized> CodeSender for N {
+impl<N: crate::delivery::ports::Notifier + ?Sized> CodeSender for N {
     async fn send_code(&self, phone: &PhoneNumber, text: &str) -> Result<String, PublishError> {
         self.send_sms(phone, text).await
     }
@@ -170,7 +173,7 @@ impl PhoneVerifier {
             Err(PublishError::NotSent(error)) => return Err(error.into()),
             // The code may well arrive; asking for another one is the user's next step if not.
             Err(PublishError::Unanswered(error)) => {
-                tracing::warn!(%user, error = %crate::ports::ErrorChain(&error), "verification code SMS unanswered");
+                tracing::warn!(%user, error = %crate::model::ports::ErrorChain(&error), "verification code SMS unanswered");
             }
         }
         tracing::info!(%user, "verification code sent");

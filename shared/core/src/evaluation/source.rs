@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use crate::document::{DocumentRecord, DocumentSet};
-use crate::ports::{DocumentStore, ErrorChain, PortError};
+use crate::model::document::{DocumentRecord, DocumentSet};
+use crate::model::ports::{DocumentStore, ErrorChain, PortError};
 use crate::rules::RuleSet;
 use crate::schemas::SchemaSet;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::domain::{EventType, Millis, StoredEvent};
+use crate::model::domain::{EventType, Millis, StoredEvent};
 use crate::rules::language::{EVENT_KINDS, EventKindSpec};
 use crate::schemas::{Schema, SchemaSet};
 
@@ -234,7 +234,7 @@ fn value_fields(value: &Value, prefix: &str, depth: usize, fields: &mut Vec<Fiel
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, EventBody, EventId, UserId};
+    use crate::model::domain::{Activity, EventBody, EventId, UserId};
     use crate::schemas::{DEFAULT_SCHEMAS, documents_of_file};
 
     fn bill(user: u64, id: &str, at: u64, properties: Value) -> StoredEvent {

@@ -1,6 +1,6 @@
 //! The error log's entries: events that failed their schema, kept until fixed and replayed.
 
-use crate::domain::{EventId, Millis, UserId};
+use crate::model::domain::{EventId, Millis, UserId};
 use crate::schemas::{SchemaRef, Violation};
 
 /// Where an error-log entry stands.
@@ -22,7 +22,7 @@ pub struct ErrorEntry {
     /// The event's id (the error log shares the events table's key).
     pub id: EventId,
     pub received_at: Millis,
-    /// [`crate::domain::EventType`]'s display form, e.g. `web page interaction/pageview`.
+    /// [`crate::model::domain::EventType`]'s display form, e.g. `web page interaction/pageview`.
     pub event_type: String,
     /// The event exactly as the client sent it.
     pub raw: String,

@@ -1,9 +1,12 @@
 //! Absence checks ("X not followed by Y within N seconds"): the message on the delay queue, and
 //! which checks a validated event calls for.
 
+pub mod ports;
+pub mod scheduling;
+
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{EventId, Millis, StoredEvent, UserId};
+use crate::model::domain::{EventId, Millis, StoredEvent, UserId};
 use crate::rules::{Condition, RuleId, RuleSet};
 
 /// SQS refuses a longer `DelaySeconds`; checks due later are re-enqueued until due.
@@ -57,7 +60,7 @@ pub fn plan_absence_checks(rules: &RuleSet, event: &StoredEvent) -> Vec<AbsenceC
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, EventBody, Feedback, Rating};
+    use crate::model::domain::{Activity, EventBody, Feedback, Rating};
 
     fn event(body: EventBody) -> StoredEvent {
         StoredEvent {

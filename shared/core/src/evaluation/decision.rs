@@ -8,10 +8,10 @@
 //! alert goes out; live evaluation makes that claim atomically in the rule-state store (so two
 //! workers, or a redelivery, never both fire), while the backtest applies it to its own memory.
 
-use crate::alert::AlertId;
-use crate::domain::{EventId, Millis, StoredEvent};
+use crate::delivery::alert::AlertId;
+use crate::evaluation::window::WindowMember;
+use crate::model::domain::{EventId, Millis, StoredEvent};
 use crate::rules::{AbsenceCondition, Condition, Rule, WindowTotals};
-use crate::window::WindowMember;
 
 /// What is known of a rule's state for one user. Live evaluation knows nothing in advance (its
 /// claims check the state atomically); the dry run reads the store; the backtest simulates it.
@@ -119,7 +119,7 @@ pub fn decide(
 }
 
 /// Decides `rule` for `trigger` as [`decide`] does, with a window rule's members read from its
-/// window buckets ([`crate::window`]) instead of from the user's events: `members` may hold any
+/// window buckets ([`crate::evaluation::window`]) instead of from the user's events: `members` may hold any
 /// superset of the window (the trigger included or not).
 pub fn decide_with_members(
     rule: &Rule,
@@ -177,7 +177,7 @@ fn decide_from(
                 ),
                 Recent::Members(members) => window.members_ending(&last, members.iter().cloned()),
             };
-            let totals = crate::window::tally(&members);
+            let totals = crate::evaluation::window::tally(&members);
             if !window.is_met(&totals) {
                 return Decision::Quiet(Quiet::BelowThreshold(totals));
             }
@@ -246,7 +246,7 @@ pub fn decide_absence(
     ))
 }
 
-/// [`decide_absence`] over the members of the rule's expectation buckets ([`crate::window`]):
+/// [`decide_absence`] over the members of the rule's expectation buckets ([`crate::evaluation::window`]):
 /// the user's events that matched `expect` (a superset of the span is fine).
 pub fn decide_absence_with_members(
     rule: &Rule,
@@ -311,8 +311,8 @@ fn decide_answered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::UserId;
     use crate::fixtures::{feedback, paid, seed_rule as seed};
+    use crate::model::domain::UserId;
 
     /// [`decide`] over plain events.
     fn d(

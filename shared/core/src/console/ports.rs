@@ -1,0 +1,39 @@
+//! What the ops console reads: listings across users, and the per-minute tally.
+
+use async_trait::async_trait;
+
+use crate::model::ports::PortError;
+
+use crate::console::activity::MinuteCounts;
+use crate::delivery::alert::{AlertEntry, AlertFilter};
+use crate::model::domain::{Millis, StoredEvent};
+use crate::model::listing::{EventFilter, Page};
+
+/// Newest-first listings for operators.
+#[async_trait]
+pub trait Browse: Send + Sync {
+    async fn events(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredEvent>, PortError>;
+    async fn alerts(
+        &self,
+        filter: &AlertFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<AlertEntry>, PortError>;
+}
+
+/// Events and alerts counted per minute for the dashboard, so that a chart reads a few small
+/// items rather than every event.
+#[async_trait]
+pub trait ActivityTally: Send + Sync {
+    /// Adds `counts` to the tally. Not keyed by event: a redelivered stream batch counts again,
+    /// so the tally may run a little high (it is a chart, not a ledger).
+    async fn add(&self, counts: &MinuteCounts) -> Result<(), PortError>;
+
+    /// The counts of every minute in `[from, to)`.
+    async fn counts(&self, from: Millis, to: Millis) -> Result<MinuteCounts, PortError>;
+}

@@ -1,0 +1,109 @@
+//! What delivering an alert needs from the outside: the ledger, the provider, SMS quotas and
+//! the users' profiles.
+
+use async_trait::async_trait;
+
+use crate::model::ports::PortError;
+
+use crate::delivery::alert::{Alert, AlertEntry, AlertId, Claim, Delivery, OperatorAlert};
+use crate::model::domain::{Millis, PhoneNumber, UserId, UserProfile};
+
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// Writes the profile with `version` one above `expected` (0: no profile was read): false
+    /// when someone else wrote it since.
+    async fn save(&self, profile: &UserProfile, expected: u64) -> Result<bool, PortError>;
+    async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError>;
+}
+
+/// The alert ledger: one entry per alert id, moving `pending` → `sending` → settled. Only a
+/// claim's holder can move an entry to `sending`, and an entry in `sending` is never handed out
+/// again: that is what keeps a message from being published twice.
+#[async_trait]
+pub trait AlertLedger: Send + Sync {
+    /// Takes an alert that is new, or `pending` with a lapsed lease, until `lease_until` (which
+    /// is the claim's token). A repeat of a claim that took effect (same `lease_until`) is
+    /// recognised as the caller's own. A `sending` entry whose lease lapsed is
+    /// [`Claim::Abandoned`].
+    async fn claim(
+        &self,
+        alert: &Alert,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Claim, PortError>;
+
+    /// Moves the claim holding `claimed_until` to `sending` until `sending_until`: false when
+    /// the claim was lost (its lease lapsed and another worker took it). Safe to repeat.
+    async fn mark_sending(
+        &self,
+        id: &AlertId,
+        claimed_until: Millis,
+        sending_until: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// Records how the alert ended. Safe to repeat.
+    async fn settle(&self, id: &AlertId, delivery: &Delivery, now: Millis)
+    -> Result<(), PortError>;
+
+    /// Gives an unsettled alert back as `pending` after a delivery known not to have happened,
+    /// so a retry can claim it at once.
+    async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError>;
+
+    /// Unsettled alerts (`pending` or `sending`) whose lease ended before `lapsed_before`, at
+    /// most `limit` of them: what the sweeper re-drives or reports.
+    async fn stuck(
+        &self,
+        lapsed_before: Millis,
+        limit: usize,
+    ) -> Result<Vec<AlertEntry>, PortError>;
+}
+
+/// Why a message was not (known to be) published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The provider answered that it will never take this message (an invalid or opted-out
+    /// number, a sandbox account): settle it `undeliverable`.
+    #[error("the provider refused the message: {reason}")]
+    Refused { reason: String },
+    /// The provider answered that it did not take the message (throttled, internal error), or
+    /// no request left this process: safe to try again.
+    #[error(transparent)]
+    NotSent(PortError),
+    /// No answer came: the message may or may not have gone out.
+    #[error("no answer from the provider; the message may have gone out")]
+    Unanswered(#[source] PortError),
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Returns the provider's message id.
+    async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PublishError>;
+    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PublishError>;
+}
+
+/// Whose rolling 24-hour SMS count an alert goes into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SmsQuota {
+    User(UserId),
+    /// Counted by number, whoever owns it: many accounts naming one victim's phone share it.
+    Phone(PhoneNumber),
+}
+
+/// Counters that cap how many SMS go out.
+#[async_trait]
+pub trait SmsQuotas: Send + Sync {
+    /// Counts `alert` in `quota`'s last 24 hours unless `cap` other alerts count there already:
+    /// true when it counts (now, or from an earlier try of the same alert).
+    async fn take(
+        &self,
+        quota: &SmsQuota,
+        cap: u32,
+        alert: &AlertId,
+        now: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// Counts one SMS in the budget of UTC day `day` (days since 1970) unless `budget` are
+    /// counted already: true when it counts. Not keyed by alert, so a retried delivery may
+    /// count twice: the budget errs on the side of sending less.
+    async fn take_budget(&self, day: u64, budget: u32) -> Result<bool, PortError>;
+}

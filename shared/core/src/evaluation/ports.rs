@@ -1,0 +1,70 @@
+//! What evaluating a rule needs from the outside: its per-user state and its window buckets.
+
+use std::ops::RangeInclusive;
+
+use async_trait::async_trait;
+
+use crate::model::ports::PortError;
+
+use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
+use crate::model::domain::{EventId, Millis, UserId};
+use crate::rules::RuleId;
+
+/// Per-(rule, user) state that must be claimed atomically.
+#[async_trait]
+pub trait RuleState: Send + Sync {
+    /// True when `event` is the first to claim `rule`'s first-occurrence marker for `user`, or
+    /// already holds it (a redelivery of the same event).
+    async fn claim_first(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+    ) -> Result<bool, PortError>;
+
+    /// True when the rule is not cooling down for `user` at `at` (or `event` itself started the
+    /// cooldown); the cooldown then runs until `until`.
+    async fn claim_cooldown(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+        event: &EventId,
+        at: Millis,
+        until: Millis,
+    ) -> Result<bool, PortError>;
+
+    /// The event that holds the rule's first-occurrence marker for `user`, if any.
+    async fn first_holder(&self, rule: &RuleId, user: UserId)
+    -> Result<Option<EventId>, PortError>;
+
+    /// When the rule's cooldown for `user` ends (it may be in the past).
+    async fn cooldown_until(
+        &self,
+        rule: &RuleId,
+        user: UserId,
+    ) -> Result<Option<Millis>, PortError>;
+}
+
+/// The members of window rules' windows, kept in time buckets ([`crate::evaluation::window`]) so that a
+/// decision reads at most three items whatever the window's length or the user's rate.
+#[async_trait]
+pub trait WindowStore: Send + Sync {
+    /// Records `member` in the bucket of `key` that holds its time. Repeating it changes
+    /// nothing. A bucket already holding [`crate::evaluation::window::MAX_BUCKET_MEMBERS`] others is marked
+    /// overflowed instead.
+    async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<(), PortError>;
+
+    /// The members of `key`'s `buckets` (at most three), read after every record made before
+    /// the call; [`WindowRead::Overflowed`] if any of them overflowed.
+    async fn buckets(
+        &self,
+        key: &WindowKey,
+        buckets: RangeInclusive<u64>,
+    ) -> Result<WindowRead, PortError>;
+
+    /// The members of the buckets holding `key`'s window ending `at` (whole buckets: a
+    /// superset of the window).
+    async fn window(&self, key: &WindowKey, at: Millis) -> Result<WindowRead, PortError> {
+        self.buckets(key, key.buckets_ending(at)).await
+    }
+}
