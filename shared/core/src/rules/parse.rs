@@ -1,0 +1,355 @@
+//! Reading a rule document: every field checked, every problem reported with its JSON path,
+//! so an operator sees all that is wrong with a rule at once.
+
+use std::num::NonZeroU32;
+
+use serde_json::{Map, Value};
+
+use super::{
+    AbsenceCondition, Action, Condition, DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS,
+    FieldPath, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_PLACEHOLDER_CHARS,
+    MAX_WINDOW_SECONDS, MessageTemplate, Pattern, Rule, RuleId, SMS_BUDGET_RULE, Severity,
+    SumThreshold, WindowCondition, WindowThreshold, language,
+};
+use crate::model::document::Problem;
+
+pub(super) fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<Rule> {
+    let Some(object) = value.as_object() else {
+        problems.push(Problem::new(path, "must be an object"));
+        return None;
+    };
+    let before = problems.len();
+    let known = [
+        "id",
+        "enabled",
+        "description",
+        "when",
+        "condition",
+        "action",
+        "message",
+        "placeholder_chars",
+    ];
+    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
+        problems.push(Problem::new(&format!("{path}.{key}"), "unknown field"));
+    }
+
+    let id =
+        required(object, "id", path, problems).and_then(|v| match v.as_str().map(RuleId::parse) {
+            Some(Ok(id)) if id.as_str() == SMS_BUDGET_RULE => report(
+                problems,
+                &format!("{path}.id"),
+                format!("`{SMS_BUDGET_RULE}` is reserved for Cuba's own budget alert"),
+            ),
+            Some(Ok(id)) => Some(id),
+            Some(Err(why)) => report(problems, &format!("{path}.id"), why.to_string()),
+            None => report(problems, &format!("{path}.id"), "must be a string"),
+        });
+    let enabled = match object.get("enabled") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            problems.push(Problem::new(
+                &format!("{path}.enabled"),
+                "must be true or false",
+            ));
+            true
+        }
+    };
+    let description = match object.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= DESCRIPTION_MAX_CHARS => Some(s.clone()),
+        Some(_) => report(
+            problems,
+            &format!("{path}.description"),
+            format!("must be a string of at most {DESCRIPTION_MAX_CHARS} characters"),
+        ),
+    };
+    let when = required(object, "when", path, problems)
+        .and_then(|v| Pattern::from_json(v, &format!("{path}.when"), problems));
+    let condition = required(object, "condition", path, problems)
+        .and_then(|v| parse_condition(v, &format!("{path}.condition"), problems));
+    let action = required(object, "action", path, problems)
+        .and_then(|v| parse_action(v, &format!("{path}.action"), problems));
+    let placeholder_chars = match object.get("placeholder_chars") {
+        None => Some(DEFAULT_PLACEHOLDER_CHARS),
+        Some(v) => match v.as_u64().and_then(|n| u16::try_from(n).ok()) {
+            Some(n) if (1..=MAX_PLACEHOLDER_CHARS).contains(&n) => Some(n),
+            _ => report(
+                problems,
+                &format!("{path}.placeholder_chars"),
+                format!("must be a whole number from 1 to {MAX_PLACEHOLDER_CHARS}"),
+            ),
+        },
+    };
+    let message = required(object, "message", path, problems).and_then(|v| match v.as_str() {
+        Some(s) => MessageTemplate::parse(s)
+            .map_err(|why| problems.push(Problem::new(&format!("{path}.message"), why)))
+            .ok(),
+        None => report(problems, &format!("{path}.message"), "must be a string"),
+    });
+    let message = message
+        .zip(placeholder_chars)
+        .map(|(m, n)| m.with_placeholder_chars(n));
+
+    if problems.len() != before {
+        return None;
+    }
+    let mut condition = condition?;
+    if let Condition::Window(window) = &mut condition {
+        let sum_field = match &window.threshold {
+            WindowThreshold::Count(_) => "",
+            WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => s.field.as_str(),
+        };
+        // serde_json writes object keys sorted, so equal documents hash equal.
+        let when_text = object.get("when").map(Value::to_string).unwrap_or_default();
+        window.definition = crate::model::domain::stable_hash(
+            format!("{when_text}\u{1f}{}\u{1f}{sum_field}", window.seconds).as_bytes(),
+        );
+    }
+    Some(Rule {
+        id: id?,
+        enabled,
+        description,
+        when: when?,
+        condition,
+        action: action?,
+        message: message?,
+        saved_at: None,
+    })
+}
+
+fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<Condition> {
+    let Some(object) = value.as_object() else {
+        return report(problems, path, "must be an object with a `type`");
+    };
+    let kind = object.get("type").and_then(Value::as_str);
+    let Some(spec) = kind.and_then(language::condition) else {
+        let kinds: Vec<&str> = language::CONDITIONS.iter().map(|c| c.kind).collect();
+        return report(
+            problems,
+            &format!("{path}.type"),
+            format!("must be one of {}", kinds.join(", ")),
+        );
+    };
+    for key in object.keys().filter(|k| !spec.allows(k)) {
+        problems.push(Problem::new(
+            &format!("{path}.{key}"),
+            format!("not a field of a `{}` condition", spec.kind),
+        ));
+    }
+    match kind {
+        Some("first") => Some(Condition::First),
+        Some("window") => {
+            let seconds = seconds_field(object, "seconds", MAX_WINDOW_SECONDS, path, problems);
+            let count = match object.get("count_at_least") {
+                None => None,
+                Some(v) => match v
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n >= 1)
+                {
+                    Some(n) => Some(n),
+                    None => report(
+                        problems,
+                        &format!("{path}.count_at_least"),
+                        "must be a positive integer",
+                    ),
+                },
+            };
+            let sum = match object.get("sum") {
+                None => None,
+                Some(v) => parse_sum(v, &format!("{path}.sum"), problems),
+            };
+            let threshold = match (count, sum) {
+                (Some(c), Some(s)) => Some(WindowThreshold::CountAndSum(c, s)),
+                (Some(c), None) => Some(WindowThreshold::Count(c)),
+                (None, Some(s)) => Some(WindowThreshold::Sum(s)),
+                (None, None) => {
+                    if !object.contains_key("count_at_least") && !object.contains_key("sum") {
+                        problems.push(Problem::new(
+                            path,
+                            "a window needs `count_at_least`, `sum`, or both",
+                        ));
+                    }
+                    None
+                }
+            };
+            let cooldown_seconds =
+                cooldown_field(object, seconds.map(NonZeroU32::get), path, problems);
+            Some(Condition::Window(WindowCondition {
+                seconds: seconds?,
+                threshold: threshold?,
+                cooldown_seconds: cooldown_seconds?,
+                // Set by `parse_rule`, which sees the rule's `when`.
+                definition: 0,
+            }))
+        }
+        Some("absence") => {
+            let seconds = seconds_field(object, "seconds", MAX_ABSENCE_SECONDS, path, problems);
+            let expect = required(object, "expect", path, problems)
+                .and_then(|v| Pattern::from_json(v, &format!("{path}.expect"), problems));
+            let cooldown_seconds = cooldown_field(object, Some(0), path, problems);
+            let seconds = seconds?;
+            // serde_json writes object keys sorted, so equal documents hash equal.
+            let expect_text = object
+                .get("expect")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            Some(Condition::Absence(AbsenceCondition {
+                seconds,
+                expect: expect?,
+                cooldown_seconds: cooldown_seconds?,
+                definition: crate::model::domain::stable_hash(
+                    format!("absence\u{1f}{expect_text}\u{1f}{seconds}").as_bytes(),
+                ),
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// `cooldown_seconds`: 0 to [`MAX_COOLDOWN_SECONDS`], `default` when absent.
+fn cooldown_field(
+    object: &Map<String, Value>,
+    default: Option<u32>,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u32> {
+    match object.get("cooldown_seconds") {
+        None => default,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n <= MAX_COOLDOWN_SECONDS => Some(n),
+            _ => report(
+                problems,
+                &format!("{path}.cooldown_seconds"),
+                format!("must be an integer from 0 to {MAX_COOLDOWN_SECONDS}"),
+            ),
+        },
+    }
+}
+
+fn parse_sum(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<SumThreshold> {
+    let Some(object) = value.as_object() else {
+        return report(
+            problems,
+            path,
+            "must be {\"field\": \"properties.amount\", \"at_least\": 20000}",
+        );
+    };
+    for key in object
+        .keys()
+        .filter(|k| !["field", "at_least"].contains(&k.as_str()))
+    {
+        problems.push(Problem::new(&format!("{path}.{key}"), "unknown field"));
+    }
+    let field = match object
+        .get("field")
+        .and_then(Value::as_str)
+        .map(FieldPath::parse)
+    {
+        Some(Ok(f)) => Some(f),
+        Some(Err(why)) => report(problems, &format!("{path}.field"), why),
+        None => report(
+            problems,
+            &format!("{path}.field"),
+            "must be a field path such as properties.amount",
+        ),
+    };
+    let at_least = match object.get("at_least").and_then(Value::as_f64) {
+        Some(n) => Some(n),
+        None => report(problems, &format!("{path}.at_least"), "must be a number"),
+    };
+    Some(SumThreshold {
+        field: field?,
+        at_least: at_least?,
+    })
+}
+
+fn parse_action(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<Action> {
+    let Some(object) = value.as_object() else {
+        return report(problems, path, "must be an object with a `type`");
+    };
+    match object.get("type").and_then(Value::as_str) {
+        Some("sms_user") => {
+            for key in object.keys().filter(|k| k.as_str() != "type") {
+                problems.push(Problem::new(
+                    &format!("{path}.{key}"),
+                    "not a field of `sms_user`",
+                ));
+            }
+            Some(Action::SmsUser)
+        }
+        Some("notify_operator") => {
+            for key in object
+                .keys()
+                .filter(|k| !["type", "severity"].contains(&k.as_str()))
+            {
+                problems.push(Problem::new(
+                    &format!("{path}.{key}"),
+                    "not a field of `notify_operator`",
+                ));
+            }
+            let severity = match object.get("severity").map(|v| v.as_str()) {
+                None | Some(Some("warning")) => Severity::Warning,
+                Some(Some("info")) => Severity::Info,
+                Some(Some("critical")) => Severity::Critical,
+                Some(_) => {
+                    return report(
+                        problems,
+                        &format!("{path}.severity"),
+                        "must be info, warning or critical",
+                    );
+                }
+            };
+            Some(Action::NotifyOperator { severity })
+        }
+        _ => report(
+            problems,
+            &format!("{path}.type"),
+            "must be sms_user or notify_operator",
+        ),
+    }
+}
+
+fn seconds_field(
+    object: &Map<String, Value>,
+    name: &str,
+    max: u32,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<NonZeroU32> {
+    match object.get(name) {
+        None => report(problems, &format!("{path}.{name}"), "is required"),
+        Some(v) => match v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= max)
+            .and_then(NonZeroU32::new)
+        {
+            Some(n) => Some(n),
+            None => report(
+                problems,
+                &format!("{path}.{name}"),
+                format!("must be an integer from 1 to {max}"),
+            ),
+        },
+    }
+}
+
+fn required<'v>(
+    object: &'v Map<String, Value>,
+    name: &str,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<&'v Value> {
+    let value = object.get(name);
+    if value.is_none() {
+        problems.push(Problem::new(&format!("{path}.{name}"), "is required"));
+    }
+    value
+}
+
+fn report<T>(problems: &mut Vec<Problem>, path: &str, message: impl Into<String>) -> Option<T> {
+    problems.push(Problem::new(path, message));
+    None
+}

@@ -1,0 +1,192 @@
+use super::*;
+use crate::model::domain::{Activity, EventBody, EventId, Millis, UserId};
+
+fn bill(id: &str, amount: u64) -> StoredEvent {
+    StoredEvent {
+        user: UserId(1),
+        id: EventId::parse(id).unwrap(),
+        received_at: Millis(1),
+        body: EventBody::Activity(Activity::new(
+            "bill",
+            "paid",
+            json!({"amount": amount, "type": "electricity"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )),
+    }
+}
+
+#[test]
+fn the_budget_rule_id_is_reserved_and_placeholder_length_is_checked() {
+    let rule = |extra: Value| {
+        let mut r = json!({"id": "r", "when": {}, "condition": {"type": "first"},
+            "action": {"type": "sms_user"}, "message": "{{properties.type}}"});
+        if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+            r.extend(extra.clone());
+        }
+        Rule::from_json(&r, "$")
+    };
+    let reserved = rule(json!({"id": SMS_BUDGET_RULE})).unwrap_err();
+    assert_eq!(reserved.0[0].path, "$.id");
+    for bad in [json!(0), json!(501), json!("64"), json!(1.5)] {
+        let error = rule(json!({"placeholder_chars": bad})).unwrap_err();
+        assert_eq!(error.0[0].path, "$.placeholder_chars", "{bad}");
+    }
+    let narrow = rule(json!({"placeholder_chars": 3})).expect("valid");
+    assert_eq!(narrow.message.placeholder_chars(), 3);
+    assert_eq!(
+        rule(json!({})).expect("valid").message.placeholder_chars(),
+        DEFAULT_PLACEHOLDER_CHARS
+    );
+}
+
+#[test]
+fn the_default_rules_are_the_three_seed_rules() {
+    let rules = RuleSet::default_rules().unwrap();
+    let conditions: Vec<_> = rules.all().iter().map(|r| &r.condition).collect();
+    assert!(matches!(conditions[0], Condition::First));
+    match conditions[1] {
+        Condition::Window(w) => {
+            assert_eq!(w.seconds.get(), 300);
+            assert!(
+                matches!(&w.threshold, WindowThreshold::CountAndSum(5, s) if s.at_least == 20000.0)
+            );
+        }
+        other => panic!("expected a window, got {other:?}"),
+    }
+    match conditions[2] {
+        Condition::Absence(a) => assert_eq!(a.seconds.get(), 900),
+        other => panic!("expected an absence, got {other:?}"),
+    }
+    assert!(rules.all().iter().all(|r| r.enabled));
+}
+
+#[test]
+fn the_demo_rules_differ_only_in_the_absence_window() {
+    let demo = RuleSet::from_json_str(include_str!("../../../../rules/demo.json")).unwrap();
+    let default = RuleSet::default_rules().unwrap();
+    assert_eq!(demo.all().len(), default.all().len());
+    for (d, r) in demo.all().iter().zip(default.all()) {
+        assert_eq!(
+            (&d.id, &d.when, &d.action, &d.message),
+            (&r.id, &r.when, &r.action, &r.message)
+        );
+    }
+    assert!(matches!(&demo.all()[2].condition, Condition::Absence(a) if a.seconds.get() == 30));
+}
+
+#[test]
+fn window_needs_count_and_sum_when_both_are_set() {
+    let rules = RuleSet::default_rules().unwrap();
+    let burst = &rules.all()[1];
+    let Condition::Window(w) = &burst.condition else {
+        panic!("seed rule 2 is a window");
+    };
+    let views = |amounts: &[u64]| -> Vec<Value> {
+        amounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| bill(&format!("e{i}"), *a).view())
+            .collect()
+    };
+    let four_big = views(&[9000, 9000, 9000, 9000]);
+    let five_small = views(&[100, 100, 100, 100, 100]);
+    let five_big = views(&[4000, 4000, 4000, 4000, 4000]);
+    for (events, met) in [(&four_big, false), (&five_small, false), (&five_big, true)] {
+        let totals = w.totals(&burst.when, events.iter());
+        assert_eq!(w.is_met(&totals), met, "{totals:?}");
+    }
+    let mut mixed = five_big.clone();
+    mixed.push(json!({"kind": "feedback", "rating": 5}));
+    assert_eq!(
+        w.totals(&burst.when, mixed.iter()),
+        WindowTotals {
+            count: 5,
+            sum: 20000.0
+        }
+    );
+}
+
+#[test]
+fn messages_render_event_fields_and_window_totals() {
+    let rule = Rule::from_json(
+        &json!({"id": "r", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"},
+                "message": "{{rule_id}}: user {{user}} paid {{properties.amount}} ({{window.count}}, {{window.sum}})"}),
+        "$",
+    )
+    .unwrap();
+    let text = rule.render_message(
+        &bill("e1", 3000),
+        Some(&WindowTotals {
+            count: 5,
+            sum: 23000.0,
+        }),
+    );
+    assert_eq!(text, "r: user 1 paid 3000 (5, 23000)");
+}
+
+#[test]
+fn every_problem_in_a_rule_set_is_reported() {
+    let err = RuleSet::from_json(&json!({"rules": [
+        {"id": "Bad Id", "when": {"x": {"gte": "a"}}, "condition": {"type": "window", "seconds": 0},
+         "action": {"type": "email"}, "message": "{{oops", "extra": 1},
+        {"id": "ok", "when": {}, "condition": {"type": "absence", "seconds": 10},
+         "action": {"type": "notify_operator", "severity": "loud"}, "message": "m"},
+        {"id": "ok", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"},
+        {"id": "ok", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"}
+    ]}))
+    .unwrap_err();
+    let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "$.rules[0].extra",
+            "$.rules[0].id",
+            "$.rules[0].when[\"x\"].gte",
+            "$.rules[0].condition.seconds",
+            "$.rules[0].condition",
+            "$.rules[0].action.type",
+            "$.rules[0].message",
+            "$.rules[1].condition.expect",
+            "$.rules[1].action.severity",
+            "$.rules[3].id",
+        ]
+    );
+}
+
+#[test]
+fn limits_on_durations() {
+    let window = |seconds: u64| {
+        Rule::from_json(
+            &json!({"id": "w", "when": {}, "action": {"type": "sms_user"}, "message": "m",
+                    "condition": {"type": "window", "seconds": seconds, "count_at_least": 2}}),
+            "$",
+        )
+    };
+    assert!(window(86_400).is_ok());
+    assert!(window(86_401).is_err());
+    let Ok(Rule {
+        condition: Condition::Window(w),
+        ..
+    }) = window(60)
+    else {
+        panic!("valid window");
+    };
+    assert_eq!(
+        w.cooldown_seconds, 60,
+        "cooldown defaults to the window length"
+    );
+}
+
+#[test]
+fn disabled_rules_never_trigger() {
+    let rules = RuleSet::from_json(&json!({"rules": [
+        {"id": "on", "when": {"noun": "bill"}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"},
+        {"id": "off", "enabled": false, "when": {"noun": "bill"}, "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"}
+    ]}))
+    .unwrap();
+    let view = bill("e", 1).view();
+    let ids: Vec<&str> = rules.triggered_by(&view).map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["on"]);
+}
