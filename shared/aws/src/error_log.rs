@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 
-use crate::browse::{Filter, Listing, Partition};
 use crate::items::{Item, Retention, condition_held, corrupt, event_key, read_item, s, value};
+use crate::listing::{Filter, Listing, Partition};
 use crate::partition_keys::{ListingShards, listing_bucket};
 use cuba_core::model::domain::{EventId, Millis, UserId};
 use cuba_core::model::listing::Page;

@@ -9,6 +9,7 @@ mod documents;
 mod error_log;
 mod events;
 mod items;
+mod listing;
 pub mod partition_keys;
 mod profiles;
 mod rule_state;

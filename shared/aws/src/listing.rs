@@ -1,0 +1,514 @@
+//! The listing engine: newest-first, cursor-paginated listings of events, alerts and the error
+//! log, over any of their indexes.
+//!
+//! Listings for one user (or one web session) query an index partitioned by it. Listings across
+//! everyone query the `by_day` indexes, whose partitions are write-sharded (`{day}#{shard}`, see
+//! [`crate::partition_keys::ListingShards`]) so that no partition takes every write of a day: a
+//! reader walks back from `to` a day at a time and merges that day's shards newest first. The
+//! alerts' `by_rule` index is sharded the same way (`{rule}#{shard}`). Sharded indexes project
+//! only keys (and the attributes their filters test); a page's items are then read from the
+//! table in one batch.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::items::{Item, batch_get, corrupt, unavailable};
+use crate::partition_keys::{ListingShards, day_bucket};
+use cuba_core::model::domain::Millis;
+use cuba_core::model::listing::Page;
+use cuba_core::model::ports::PortError;
+
+/// The listing index of events, alerts and the error log across everyone.
+pub(super) const BY_DAY_INDEX: &str = "by_day";
+/// Its partition key attribute: `{day}#{shard}`.
+pub(super) const BY_DAY_ATTRIBUTE: &str = "day_shard";
+/// The alerts' index by rule, and its partition key attribute: `{rule}#{shard}`.
+pub(super) const BY_RULE_INDEX: &str = "by_rule";
+pub(super) const BY_RULE_ATTRIBUTE: &str = "rule_shard";
+
+/// Where a listing stopped.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    /// The day being read (day-bucketed listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    day: Option<u64>,
+    /// The last key read (one-partition listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<Value>,
+    /// Where each shard stands (sharded listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shards: Option<Vec<ShardCursor>>,
+}
+
+/// Where one shard of a sharded listing stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum ShardCursor {
+    /// Nothing read yet: start at the newest.
+    #[serde(rename = "s")]
+    Start,
+    /// Resume after the item with these key values: the table's key attributes, then the sort
+    /// attribute (the shard's partition value is known), kept short because a cursor travels in
+    /// a URL and a day has a cursor for every shard.
+    #[serde(rename = "a")]
+    After(Vec<Value>),
+    /// Nothing more in range.
+    #[serde(rename = "d")]
+    Done,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(raw: &str) -> Result<Cursor, PortError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(raw)
+            .map_err(|_| PortError::InvalidCursor)?;
+        serde_json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
+    }
+}
+
+fn key_item(key: &Value) -> Result<Item, PortError> {
+    serde_dynamo::to_item(key).map_err(|_| PortError::InvalidCursor)
+}
+
+fn key_json(key: Item) -> Option<Value> {
+    serde_dynamo::from_item(key).ok()
+}
+
+/// What to query.
+pub(super) enum Partition {
+    /// One partition of an index; `keys_only` when it projects only keys (and the attributes
+    /// its filters test), so that a page's items are read from the table.
+    Fixed {
+        index: &'static str,
+        attribute: &'static str,
+        value: AttributeValue,
+        keys_only: bool,
+    },
+    /// The shards of one partition (`{prefix}#{shard}`), merged newest first.
+    Sharded {
+        index: &'static str,
+        attribute: &'static str,
+        prefix: String,
+        shards: ListingShards,
+    },
+    /// The `by_day` index: days walked back from `to`, each day's shards merged newest first.
+    Daily { shards: ListingShards },
+}
+
+pub(super) struct Listing<'a> {
+    pub client: &'a Client,
+    pub table: &'a str,
+    /// The table's own key attributes: what a sharded listing reads its page's items by.
+    pub table_key: &'static [&'static str],
+    pub partition: Partition,
+    pub sort_attribute: &'static str,
+    pub from: Millis,
+    pub to: Millis,
+    pub filters: Vec<Filter>,
+}
+
+/// A condition applied after the key condition (all of them must hold). A sharded index must
+/// project the attributes its filters test.
+pub(super) struct Filter {
+    pub attribute: &'static str,
+    pub value: AttributeValue,
+    /// `contains(attribute, value)` (a list holds the value) instead of equality.
+    pub contains: bool,
+}
+
+impl Filter {
+    pub(super) fn eq(attribute: &'static str, value: AttributeValue) -> Self {
+        Filter {
+            attribute,
+            value,
+            contains: false,
+        }
+    }
+}
+
+/// What one partition's query needs, owned so that a day's shards can be read concurrently.
+#[derive(Clone)]
+struct PartitionQuery {
+    client: Client,
+    table: String,
+    index: &'static str,
+    attribute: &'static str,
+    sort_attribute: &'static str,
+    from: Millis,
+    to: Millis,
+    filters: Vec<(&'static str, AttributeValue, bool)>,
+}
+
+/// Up to `limit` items of one partition, newest first, from `start`; the key to resume after
+/// the last *evaluated* item when the partition holds more.
+struct Read {
+    items: Vec<Item>,
+    more: Option<Item>,
+}
+
+impl PartitionQuery {
+    async fn read(
+        &self,
+        value: AttributeValue,
+        mut start: Option<Item>,
+        limit: usize,
+    ) -> Result<Read, PortError> {
+        let mut items = Vec::new();
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(self.index)
+                .key_condition_expression("#p = :p AND #s BETWEEN :from AND :to")
+                .expression_attribute_names("#p", self.attribute)
+                .expression_attribute_names("#s", self.sort_attribute)
+                .expression_attribute_values(":p", value.clone())
+                .expression_attribute_values(":from", AttributeValue::N(self.from.0.to_string()))
+                .expression_attribute_values(":to", AttributeValue::N(self.to.0.to_string()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            if !self.filters.is_empty() {
+                let mut conditions = Vec::new();
+                for (i, (attribute, wanted, contains)) in self.filters.iter().enumerate() {
+                    conditions.push(if *contains {
+                        format!("contains(#f{i}, :f{i})")
+                    } else {
+                        format!("#f{i} = :f{i}")
+                    });
+                    query = query
+                        .expression_attribute_names(format!("#f{i}"), *attribute)
+                        .expression_attribute_values(format!(":f{i}"), wanted.clone());
+                }
+                query = query.filter_expression(conditions.join(" AND "));
+            }
+            let out = query.send().await.map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(last) if items.len() < limit => start = Some(last),
+                more => return Ok(Read { items, more }),
+            }
+        }
+    }
+}
+
+impl Listing<'_> {
+    fn query(&self, index: &'static str, attribute: &'static str) -> PartitionQuery {
+        PartitionQuery {
+            client: self.client.clone(),
+            table: self.table.to_owned(),
+            index,
+            attribute,
+            sort_attribute: self.sort_attribute,
+            from: self.from,
+            to: self.to,
+            filters: self
+                .filters
+                .iter()
+                .map(|f| (f.attribute, f.value.clone(), f.contains))
+                .collect(),
+        }
+    }
+
+    /// One page of items decoded as `T`, and the cursor for the next.
+    pub(super) async fn page<T: DeserializeOwned>(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>, PortError> {
+        let cursor = cursor.map(Cursor::decode).transpose()?;
+        let (items, next) = match &self.partition {
+            Partition::Fixed {
+                index,
+                attribute,
+                value,
+                keys_only,
+            } => {
+                let start = cursor
+                    .and_then(|c| c.key)
+                    .map(|k| key_item(&k))
+                    .transpose()?;
+                let read = self
+                    .query(index, attribute)
+                    .read(value.clone(), start, limit)
+                    .await?;
+                let next = read.more.and_then(key_json).map(|key| Cursor {
+                    day: None,
+                    key: Some(key),
+                    shards: None,
+                });
+                let items = if *keys_only {
+                    self.hydrate(read.items).await?
+                } else {
+                    read.items
+                };
+                (items, next)
+            }
+            Partition::Sharded {
+                index,
+                attribute,
+                prefix,
+                shards,
+            } => {
+                let states = shard_states(cursor.map(|c| c.shards), *shards)?;
+                let values: Vec<String> = shards.all(prefix).collect();
+                let (taken, states) = self.merge(index, attribute, &values, states, limit).await?;
+                let next = states
+                    .iter()
+                    .any(|s| *s != ShardCursor::Done)
+                    .then_some(Cursor {
+                        day: None,
+                        key: None,
+                        shards: Some(states),
+                    });
+                (self.hydrate(taken).await?, next)
+            }
+            Partition::Daily { shards } => {
+                let first_day = day_bucket(self.from);
+                let (mut day, mut states) = match cursor {
+                    Some(c) => (
+                        c.day.ok_or(PortError::InvalidCursor)?,
+                        shard_states(Some(c.shards), *shards)?,
+                    ),
+                    None => (day_bucket(self.to), shard_states(None, *shards)?),
+                };
+                let mut taken = Vec::new();
+                let next = loop {
+                    if day < first_day {
+                        break None;
+                    }
+                    let values: Vec<String> = shards.all(&day.to_string()).collect();
+                    let (more, after) = self
+                        .merge(
+                            BY_DAY_INDEX,
+                            BY_DAY_ATTRIBUTE,
+                            &values,
+                            states,
+                            limit - taken.len(),
+                        )
+                        .await?;
+                    taken.extend(more);
+                    if after.iter().any(|s| *s != ShardCursor::Done) {
+                        break Some(Cursor {
+                            day: Some(day),
+                            key: None,
+                            shards: Some(after),
+                        });
+                    }
+                    if day == first_day {
+                        break None;
+                    }
+                    day -= 1;
+                    states = shard_states(None, *shards)?;
+                    if taken.len() >= limit {
+                        break Some(Cursor {
+                            day: Some(day),
+                            key: None,
+                            shards: Some(states),
+                        });
+                    }
+                };
+                (self.hydrate(taken).await?, next)
+            }
+        };
+        let items = items
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Page {
+            items,
+            next: next.map(|c| c.encode()),
+        })
+    }
+
+    /// Reads every unfinished shard (at most `limit` items each, concurrently) and takes the
+    /// newest `limit` of them all: ordered by sort value, then shard, then position in the shard,
+    /// which is one total order however the pages fall. An item is taken only when no unread
+    /// item of another shard comes before it (that shard read `limit` newer ones).
+    async fn merge(
+        &self,
+        index: &'static str,
+        attribute: &'static str,
+        values: &[String],
+        states: Vec<ShardCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Vec<ShardCursor>), PortError> {
+        let query = self.query(index, attribute);
+        let mut reads = tokio::task::JoinSet::new();
+        for (shard, (value, state)) in values.iter().zip(&states).enumerate() {
+            let start = match state {
+                ShardCursor::Done => continue,
+                ShardCursor::Start => None,
+                ShardCursor::After(key) => Some(self.start_key(attribute, value, key)?),
+            };
+            let (query, value) = (query.clone(), AttributeValue::S(value.clone()));
+            reads.spawn(async move { (shard, query.read(value, start, limit).await) });
+        }
+        let mut fetched: Vec<Option<Read>> = values.iter().map(|_| None).collect();
+        while let Some(joined) = reads.join_next().await {
+            let (shard, read) = joined.map_err(|e| PortError::unavailable("dynamodb", e))?;
+            fetched[shard] = Some(read?);
+        }
+        let mut order = Vec::new();
+        for (shard, read) in fetched.iter().enumerate() {
+            for (position, item) in read.iter().flat_map(|r| &r.items).enumerate() {
+                order.push((self.sort_value(item)?, shard, position));
+            }
+        }
+        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        order.truncate(limit);
+        let mut taken_of = vec![0usize; values.len()];
+        for &(_, shard, position) in &order {
+            taken_of[shard] = taken_of[shard].max(position + 1);
+        }
+        let taken = order
+            .iter()
+            .filter_map(|&(_, shard, position)| {
+                fetched[shard]
+                    .as_ref()
+                    .and_then(|r| r.items.get(position))
+                    .cloned()
+            })
+            .collect();
+        let states = states
+            .into_iter()
+            .zip(fetched)
+            .zip(taken_of)
+            .map(|((state, read), taken)| {
+                let Some(read) = read else {
+                    return Ok(state);
+                };
+                Ok(if taken == read.items.len() {
+                    match read.more {
+                        None => ShardCursor::Done,
+                        Some(key) => ShardCursor::After(self.resume_key(&key)?),
+                    }
+                } else if taken == 0 {
+                    state
+                } else {
+                    ShardCursor::After(self.resume_key(&read.items[taken - 1])?)
+                })
+            })
+            .collect::<Result<_, PortError>>()?;
+        Ok((taken, states))
+    }
+
+    fn sort_value(&self, item: &Item) -> Result<u64, PortError> {
+        match item.get(self.sort_attribute) {
+            Some(AttributeValue::N(n)) => n.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| PortError::corrupt(format!("{}: a bad {}", self.table, self.sort_attribute)))
+    }
+
+    /// What a shard's cursor keeps of the item a query resumes after: the table's key values,
+    /// then the sort value.
+    fn resume_key(&self, item: &Item) -> Result<Vec<Value>, PortError> {
+        self.table_key
+            .iter()
+            .chain([&self.sort_attribute])
+            .map(|a| {
+                item.get(*a)
+                    .and_then(|v| serde_dynamo::from_attribute_value(v.clone()).ok())
+                    .ok_or_else(|| {
+                        PortError::corrupt(format!("{}: an item without {a}", self.table))
+                    })
+            })
+            .collect()
+    }
+
+    /// The exclusive start key of an index query on partition `value` of `attribute`, from what
+    /// [`Listing::resume_key`] kept.
+    fn start_key(&self, attribute: &str, value: &str, kept: &[Value]) -> Result<Item, PortError> {
+        let names: Vec<&str> = self
+            .table_key
+            .iter()
+            .copied()
+            .chain([self.sort_attribute])
+            .collect();
+        if kept.len() != names.len() {
+            return Err(PortError::InvalidCursor);
+        }
+        let mut key: Item = names
+            .into_iter()
+            .zip(kept)
+            .map(|(name, v)| {
+                serde_dynamo::to_attribute_value(v)
+                    .map(|v| (name.to_owned(), v))
+                    .map_err(|_| PortError::InvalidCursor)
+            })
+            .collect::<Result<_, _>>()?;
+        key.insert(attribute.to_owned(), AttributeValue::S(value.to_owned()));
+        Ok(key)
+    }
+
+    /// The table's items for index items that project only keys, in the same order. An item
+    /// deleted since (expired) is left out.
+    async fn hydrate(&self, index_items: Vec<Item>) -> Result<Vec<Item>, PortError> {
+        let keys: Vec<Item> = index_items
+            .iter()
+            .map(|item| {
+                self.table_key
+                    .iter()
+                    .map(|a| {
+                        item.get(*a)
+                            .map(|v| ((*a).to_owned(), v.clone()))
+                            .ok_or_else(|| {
+                                PortError::corrupt(format!("{}: an item without {a}", self.table))
+                            })
+                    })
+                    .collect::<Result<Item, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        // Strongly consistent: an entry the index already holds is never missing from the table.
+        let mut found: HashMap<String, Item> =
+            batch_get(self.client, self.table, keys.clone(), true)
+                .await?
+                .into_iter()
+                .map(|item| (self.identity(&item), item))
+                .collect();
+        Ok(keys
+            .iter()
+            .filter_map(|key| found.remove(&self.identity(key)))
+            .collect())
+    }
+
+    /// An item's table key as one string, to match a batch read's answers to its requests.
+    fn identity(&self, item: &Item) -> String {
+        self.table_key
+            .iter()
+            .map(|a| match item.get(*a) {
+                Some(AttributeValue::S(s)) => format!("s{s}"),
+                Some(AttributeValue::N(n)) => format!("n{n}"),
+                _ => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("\u{1f}")
+    }
+}
+
+/// Each shard's state from a cursor (every shard at its start without one).
+fn shard_states(
+    cursor: Option<Option<Vec<ShardCursor>>>,
+    shards: ListingShards,
+) -> Result<Vec<ShardCursor>, PortError> {
+    let count = usize::from(shards.count());
+    match cursor {
+        None => Ok(vec![ShardCursor::Start; count]),
+        // A cursor from before the shard count changed cannot be resumed.
+        Some(Some(states)) if states.len() == count => Ok(states),
+        Some(_) => Err(PortError::InvalidCursor),
+    }
+}
