@@ -1,4 +1,4 @@
-.PHONY: dev test bench package
+.PHONY: dev test bench package docs
 
 # Start the whole stack locally: moto (AWS APIs) on :4566 and the API on :3000.
 dev:
@@ -8,10 +8,14 @@ dev:
 test:
 	scripts/test.sh
 
-# Performance figures (see BENCHMARKS.md): the pure core, then the pipeline on moto.
+# Performance figures (see docs/src/benchmarks.md): the pure core, then the pipeline on moto.
 bench:
 	scripts/bench.sh
 
 # The five functions for arm64 as Lambda zips (cargo-lambda), with their sizes.
 package:
 	scripts/package.sh
+
+# The book (docs/src/) as HTML in docs/book/.
+docs:
+	scripts/docs.sh

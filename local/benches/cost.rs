@@ -2,7 +2,7 @@
 //! request the handlers make (ingest, the stream consumer, the delay queue, SNS) is metered by an
 //! interceptor on their SDK clients (`cuba_local::meter`), with DynamoDB's request units computed
 //! from the items each request writes and returns and the tables' own indexes. The counts are
-//! priced at list prices (`PRICES`, written in BENCHMARKS.md with their date) beside the floor
+//! priced at list prices (`PRICES`, written in docs/src/benchmarks.md with their date) beside the floor
 //! issue 10 defines: one HTTP API request, one Lambda invocation, one 1 KB conditional write,
 //! and the stream's share of a rules invocation (events sent in batches share the first two).
 //!

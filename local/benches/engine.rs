@@ -1,5 +1,5 @@
 //! Hot-path costs of the pure core, per operation. Run with
-//! `cargo bench -p cuba-local --bench engine`; figures go into BENCHMARKS.md by hand.
+//! `cargo bench -p cuba-local --bench engine`; figures go into docs/src/benchmarks.md by hand.
 //! (A plain timing loop rather than criterion keeps `make test` from compiling criterion.)
 
 use std::hint::black_box;

@@ -6,7 +6,7 @@
 //! index is printed in writes/s and reads/s against DynamoDB's per-partition limits (1,000 write
 //! units/s, 3,000 read units/s; an item of up to 1 KB is one write unit, a read of up to 4 KB half
 //! a unit eventually consistent, a whole unit strongly consistent). Issue 10 asks for every figure
-//! under half the limit; BENCHMARKS.md keeps the figures from before its changes beside these.
+//! under half the limit; docs/src/benchmarks.md keeps the figures from before its changes beside these.
 //! Run with `cargo bench -p cuba-local --bench
 //! partition_heat` (`make bench` runs it).
 

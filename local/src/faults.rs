@@ -11,7 +11,7 @@
 //!
 //! SNS `Publish` gets no `TimeoutBefore`: to any client it is the same as `TimeoutAfter` (no
 //! answer), and Cuba records both as `unconfirmed` without publishing again; injecting it would
-//! only make the run lose messages the way the README says it can.
+//! only make the run lose messages the way the docs (Operations) say it can.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
