@@ -9,12 +9,11 @@ use cuba_aws::{
     DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, DynamoWindows, SnsNotifier,
     SqsAbsenceScheduler,
 };
-use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay};
+use cuba_core::absence::scheduling::AbsenceRelay;
 use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
-use cuba_core::evaluation::RuleEvaluator;
 use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
 use cuba_core::model::clock::Clock;
-use cuba_core::pipeline::EventPipeline;
+use cuba_core::pipeline::StreamPorts;
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::SchemaSet;
 
@@ -168,27 +167,19 @@ fn windows(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoWindow
     )))
 }
 
-/// Validation, then absence checks and rules: what the stream consumer and replays run.
-fn pipeline(
+/// The ports of the stream consumer's graph on DynamoDB, SQS and SNS, each built once.
+fn stream_ports(
     settings: &Settings,
     clients: &AwsClients,
-    rules: Arc<RuleSource>,
     clock: Arc<dyn Clock>,
-) -> Result<EventPipeline, ConfigError> {
-    let events = events(settings, clients)?;
-    Ok(EventPipeline {
-        schemas: schema_source(settings, clients)?,
+) -> Result<StreamPorts, ConfigError> {
+    Ok(StreamPorts {
+        events: events(settings, clients)?,
         errors: error_log(settings, clients)?,
-        events: events.clone(),
         scheduler: absence_scheduler(settings, clients)?,
-        evaluator: RuleEvaluator {
-            rules,
-            events,
-            windows: Some(windows(settings, clients)?),
-            state: rule_state(settings, clients)?,
-            dispatcher: dispatcher(settings, clients, clock.clone())?,
-        },
-        clock,
+        windows: Some(windows(settings, clients)?),
+        state: rule_state(settings, clients)?,
+        dispatcher: dispatcher(settings, clients, clock)?,
     })
 }
 
@@ -199,26 +190,15 @@ pub fn stream_handler(
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
 ) -> Result<StreamHandler, ConfigError> {
-    let pipeline = pipeline(
-        settings,
-        clients,
-        rule_source(settings, clients)?,
-        clock.clone(),
-    )?;
-    let evaluator = &pipeline.evaluator;
-    let checker = AbsenceChecker {
-        rules: evaluator.rules.clone(),
-        events: pipeline.events.clone(),
-        windows: evaluator.windows.clone(),
-        rules_settle: settings.rules_cache_ttl()?,
-        state: evaluator.state.clone(),
-        scheduler: pipeline.scheduler.clone(),
-        dispatcher: evaluator.dispatcher.clone(),
-        clock,
-    };
+    let ports = stream_ports(settings, clients, clock.clone())?;
+    let rules = rule_source(settings, clients)?;
     Ok(StreamHandler {
-        pipeline,
-        checker,
+        pipeline: ports.pipeline(
+            rules.clone(),
+            schema_source(settings, clients)?,
+            clock.clone(),
+        ),
+        checker: ports.absence_checker(rules, settings.rules_cache_ttl()?, clock),
         tally: activity_tally(settings, clients)?,
     })
 }
@@ -273,11 +253,28 @@ mod http {
     };
     use cuba_web::ingest::IngestApi;
 
+    use cuba_core::evaluation::source::RuleSource;
+    use cuba_core::pipeline::EventPipeline;
+
     use super::{
-        activity_tally, events, pipeline, profiles, rule_source, rule_state, rule_store,
-        schema_source, schema_store,
+        activity_tally, events, profiles, rule_source, rule_state, rule_store, schema_source,
+        schema_store, stream_ports,
     };
     use crate::settings::{ConfigError, Settings, env};
+
+    /// Validation, then absence checks and rules: what the admin function's replays run.
+    fn pipeline(
+        settings: &Settings,
+        clients: &AwsClients,
+        rules: Arc<RuleSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<EventPipeline, ConfigError> {
+        Ok(stream_ports(settings, clients, clock.clone())?.pipeline(
+            rules,
+            schema_source(settings, clients)?,
+            clock,
+        ))
+    }
 
     /// A token verifier and the ring it was built from: read from Secrets Manager when the
     /// `arn` variable is set (a deployed stack), else from the `value` variable itself (tests,

@@ -21,10 +21,9 @@ use std::time::Duration;
 
 use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay};
 use cuba_core::delivery::alerting::{AlertDispatcher, CallLimits, DeliveryLeases, SmsPolicy};
-use cuba_core::evaluation::RuleEvaluator;
 use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
 use cuba_core::model::clock::Clock;
-use cuba_core::pipeline::EventPipeline;
+use cuba_core::pipeline::{EventPipeline, StreamPorts};
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::SchemaSet;
 
@@ -126,6 +125,18 @@ impl MemoryPorts {
         }
     }
 
+    /// The stream consumer's ports, on these memory ones (window buckets kept).
+    pub fn stream_ports(&self, clock: Arc<dyn Clock>) -> StreamPorts {
+        StreamPorts {
+            events: self.events.clone(),
+            errors: self.errors.clone(),
+            scheduler: self.queue.clone(),
+            windows: Some(self.windows.clone()),
+            state: self.rule_state.clone(),
+            dispatcher: self.dispatcher(clock),
+        }
+    }
+
     /// What the stream consumer (and a replay) runs, on these ports.
     pub fn pipeline(
         &self,
@@ -133,35 +144,15 @@ impl MemoryPorts {
         schemas: Arc<SchemaSource>,
         clock: Arc<dyn Clock>,
     ) -> EventPipeline {
-        EventPipeline {
-            schemas,
-            errors: self.errors.clone(),
-            events: self.events.clone(),
-            scheduler: self.queue.clone(),
-            evaluator: RuleEvaluator {
-                rules,
-                events: self.events.clone(),
-                windows: Some(self.windows.clone()),
-                state: self.rule_state.clone(),
-                dispatcher: self.dispatcher(clock.clone()),
-            },
-            clock,
-        }
+        self.stream_ports(clock.clone())
+            .pipeline(rules, schemas, clock)
     }
 
     /// What the rules function decides due checks with, on these ports: from the expectation
     /// buckets (the rule source reads the store on every use, so nothing needs to settle).
     pub fn absence_checker(&self, rules: Arc<RuleSource>, clock: Arc<dyn Clock>) -> AbsenceChecker {
-        AbsenceChecker {
-            rules,
-            events: self.events.clone(),
-            windows: Some(self.windows.clone()),
-            rules_settle: Duration::ZERO,
-            state: self.rule_state.clone(),
-            scheduler: self.queue.clone(),
-            dispatcher: self.dispatcher(clock.clone()),
-            clock,
-        }
+        self.stream_ports(clock.clone())
+            .absence_checker(rules, Duration::ZERO, clock)
     }
 
     /// What the absence-check function runs, on these ports: ripe checks posted `settle` after

@@ -4,12 +4,14 @@
 //! replay runs it for an error-log entry once the operator has fixed the schema.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::absence::plan_absence_checks;
 use crate::absence::ports::AbsenceScheduler;
-use crate::absence::scheduling::schedule_all;
-use crate::delivery::alerting::Dispatched;
-use crate::evaluation::source::SchemaSource;
+use crate::absence::scheduling::{AbsenceChecker, schedule_all};
+use crate::delivery::alerting::{AlertDispatcher, Dispatched};
+use crate::evaluation::ports::{RuleState, WindowStore};
+use crate::evaluation::source::{RuleSource, SchemaSource};
 use crate::evaluation::{RuleEvaluator, RuleOutcome};
 use crate::model::clock::Clock;
 use crate::model::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
@@ -29,6 +31,66 @@ pub struct EventPipeline {
     pub scheduler: Arc<dyn AbsenceScheduler>,
     pub evaluator: RuleEvaluator,
     pub clock: Arc<dyn Clock>,
+}
+
+/// The ports the stream consumer's parts share, one of each: what the [`EventPipeline`] and the
+/// [`AbsenceChecker`] are assembled from, by the Lambda wiring and the memory twin alike, so the
+/// two cannot wire the graph differently.
+#[derive(Clone)]
+pub struct StreamPorts {
+    pub events: Arc<dyn EventStore>,
+    pub errors: Arc<dyn ErrorLog>,
+    pub scheduler: Arc<dyn AbsenceScheduler>,
+    /// Window and expectation buckets (`None`: every window and check is read from the user's
+    /// events, the exact scan the buckets are tested against).
+    pub windows: Option<Arc<dyn WindowStore>>,
+    pub state: Arc<dyn RuleState>,
+    pub dispatcher: AlertDispatcher,
+}
+
+impl StreamPorts {
+    /// What the stream consumer (and a replay) runs for each new event.
+    pub fn pipeline(
+        &self,
+        rules: Arc<RuleSource>,
+        schemas: Arc<SchemaSource>,
+        clock: Arc<dyn Clock>,
+    ) -> EventPipeline {
+        EventPipeline {
+            schemas,
+            errors: self.errors.clone(),
+            events: self.events.clone(),
+            scheduler: self.scheduler.clone(),
+            evaluator: RuleEvaluator {
+                rules,
+                events: self.events.clone(),
+                windows: self.windows.clone(),
+                state: self.state.clone(),
+                dispatcher: self.dispatcher.clone(),
+            },
+            clock,
+        }
+    }
+
+    /// What decides the absence checks posted into the stream once ripe; `rules_settle` is how
+    /// long a saved rule takes to reach every function (see [`AbsenceChecker::rules_settle`]).
+    pub fn absence_checker(
+        &self,
+        rules: Arc<RuleSource>,
+        rules_settle: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> AbsenceChecker {
+        AbsenceChecker {
+            rules,
+            events: self.events.clone(),
+            windows: self.windows.clone(),
+            rules_settle,
+            state: self.state.clone(),
+            scheduler: self.scheduler.clone(),
+            dispatcher: self.dispatcher.clone(),
+            clock,
+        }
+    }
 }
 
 /// What became of a newly stored event.
