@@ -202,6 +202,58 @@ fn decide_from(
     }
 }
 
+/// What a triggered rule's decision needs, as the evaluator gathered it from the stores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gathered {
+    /// A `first` rule: nothing is read in advance, its claim checks its state atomically.
+    First,
+    /// A window rule whose `when` the trigger does not match.
+    NoMatch,
+    /// A window rule: the members of the trigger's window and of the windows after it (any
+    /// superset, from the window buckets or a scan of the user's events), and the stored events
+    /// received after the trigger whose windows it completes
+    /// ([`WindowCondition::completed_by`](crate::rules::WindowCondition::completed_by)): they
+    /// reached the stream before it (one user's requests racing) and were decided without it.
+    Window {
+        members: Vec<WindowMember>,
+        later: Vec<StoredEvent>,
+    },
+}
+
+/// Decides every rule `trigger` set off, from what was gathered for each: a rule's decision for
+/// the trigger, then for a window rule those of the later events the trigger completes. Pure,
+/// and the only place live evaluation decides: the evaluator gathers before and claims and
+/// dispatches after.
+pub fn decide_triggered<'r, 'e>(
+    trigger: &Viewed<'e>,
+    gathered: &'e [(&'r Rule, Gathered)],
+) -> Vec<(&'r Rule, &'e StoredEvent, Decision)> {
+    let memory = RuleMemory::default();
+    let mut decided = Vec::new();
+    for (rule, state) in gathered {
+        match state {
+            Gathered::First => {
+                decided.push((*rule, trigger.event, decide(rule, trigger, &[], &memory)));
+            }
+            Gathered::NoMatch => {
+                decided.push((*rule, trigger.event, Decision::Quiet(Quiet::NoMatch)));
+            }
+            Gathered::Window { members, later } => {
+                decided.push((
+                    *rule,
+                    trigger.event,
+                    decide_with_members(rule, trigger, members, &memory),
+                ));
+                for event in later {
+                    let decision = decide_with_members(rule, &Viewed::of(event), members, &memory);
+                    decided.push((*rule, event, decision));
+                }
+            }
+        }
+    }
+    decided
+}
+
 /// What an absence check found when it fell due.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AbsenceDecision {
@@ -412,6 +464,58 @@ mod tests {
             d(&rule, &other, &history, &RuleMemory::default()),
             Decision::Quiet(Quiet::BelowThreshold(WindowTotals { count: 1, .. }))
         ));
+    }
+
+    #[test]
+    fn every_triggered_rule_is_decided_in_one_call_later_members_after_the_trigger() {
+        let (first, window) = (seed(0), seed(1));
+        let Condition::Window(condition) = &window.condition else {
+            panic!("the second seed rule is a window rule");
+        };
+        // Four payments reached the stream before a late fifth one received earlier than the
+        // last: the late one completes the last one's window.
+        let history: Vec<_> = [0, 10, 20, 40]
+            .iter()
+            .enumerate()
+            .map(|(i, at)| paid(1, &format!("p{i}"), *at, 5000))
+            .collect();
+        let late = paid(1, "late", 30, 5000);
+        let trigger = Viewed::of(&late);
+        let member = |e: &StoredEvent| condition.member_of(&e.id, e.received_at, &e.view());
+        let members: Vec<WindowMember> = history.iter().chain([&late]).map(member).collect();
+        let gathered = vec![
+            (&first, Gathered::First),
+            (
+                &window,
+                Gathered::Window {
+                    members,
+                    later: vec![history[3].clone()],
+                },
+            ),
+            (&window, Gathered::NoMatch),
+        ];
+        let decided = decide_triggered(&trigger, &gathered);
+        let summary: Vec<(&str, &str, bool)> = decided
+            .iter()
+            .map(|(rule, event, decision)| {
+                (
+                    rule.id.as_str(),
+                    event.id.as_str(),
+                    matches!(decision, Decision::Fires(_)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (first.id.as_str(), "late", true),
+                // The late payment's own window holds four payments; the last one's holds five.
+                (window.id.as_str(), "late", false),
+                (window.id.as_str(), "p3", true),
+                (window.id.as_str(), "late", false),
+            ]
+        );
+        assert_eq!(decided[3].2, Decision::Quiet(Quiet::NoMatch));
     }
 
     #[test]

@@ -6,13 +6,12 @@ pub mod ports;
 pub mod source;
 pub mod window;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::delivery::alert::Alert;
 use crate::delivery::alerting::{AlertDispatcher, Dispatched};
 use crate::evaluation::decision::{
-    Decision, Firing, Quiet, RuleMemory, StateClaim, Viewed, decide, decide_with_members,
+    Decision, Firing, Gathered, StateClaim, Viewed, decide_triggered,
 };
 use crate::evaluation::ports::{RuleState, WindowStore};
 use crate::evaluation::source::RuleSource;
@@ -48,11 +47,13 @@ impl RuleEvaluator {
     /// Runs every enabled `first` and `window` rule the event triggers, after recording the
     /// event in the expectation buckets of the absence rules it would answer. (`absence` rules
     /// are scheduled by [`crate::pipeline::EventPipeline`] and decided by
-    /// [`crate::absence::scheduling::AbsenceChecker`].) Safe to repeat for the same event: buckets are
-    /// keyed by the event, claims too, and the ledger refuses a second delivery.
+    /// [`crate::absence::scheduling::AbsenceChecker`].) In three steps: gather what every
+    /// triggered rule needs, decide them all in one pure call ([`decide_triggered`]), then claim
+    /// and dispatch what fires. Safe to repeat for the same event: buckets are keyed by the
+    /// event, claims too (a redelivery of the winner wins again), and the ledger refuses a
+    /// second delivery.
     pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
         let trigger = Viewed::of(event);
-        let mut outcomes = Vec::new();
         let rules = self.rules.current().await?;
         if let Some(windows) = &self.windows {
             for (rule, absence) in rules.expecting(&trigger.view) {
@@ -65,58 +66,59 @@ impl RuleEvaluator {
                 windows.record(&key, &member).await?;
             }
         }
+        let mut gathered = Vec::new();
         for rule in rules.triggered_by(&trigger.view) {
-            // Nothing is read of the rule's state in advance: the claim below checks it
-            // atomically, which is what keeps two workers from both firing.
-            let decided = match &rule.condition {
+            let state = match &rule.condition {
                 Condition::Absence(_) => continue,
-                Condition::First => vec![(
-                    Cow::Borrowed(event),
-                    decide(rule, &trigger, &[], &RuleMemory::default()),
-                )],
-                Condition::Window(window) => self.decide_window(rule, window, &trigger).await?,
+                Condition::First => Gathered::First,
+                Condition::Window(window) => self.gather_window(rule, window, &trigger).await?,
             };
-            for (decided_event, decision) in decided {
-                let Decision::Fires(firing) = decision else {
-                    continue;
-                };
-                if !self.claim(rule, &decided_event, firing.claim).await? {
-                    continue;
-                }
-                let dispatched = self
-                    .dispatcher
-                    .dispatch(&alert_of(rule, &decided_event, firing))
-                    .await?;
-                outcomes.push(RuleOutcome {
-                    rule_id: rule.id.clone(),
-                    action: rule.action,
-                    dispatched,
-                });
+            gathered.push((rule, state));
+        }
+        let firings: Vec<(&Rule, &StoredEvent, Firing)> = decide_triggered(&trigger, &gathered)
+            .into_iter()
+            .filter_map(|(rule, event, decision)| match decision {
+                Decision::Fires(firing) => Some((rule, event, firing)),
+                _ => None,
+            })
+            .collect();
+        // Nothing was read of the rules' state in advance: each claim checks it atomically,
+        // which is what keeps two workers from both firing.
+        let mut claimed = Vec::new();
+        for (rule, event, firing) in firings {
+            if self.claim(rule, event, firing.claim).await? {
+                claimed.push((rule, event, firing));
             }
+        }
+        let mut outcomes = Vec::new();
+        for (rule, event, firing) in claimed {
+            let dispatched = self
+                .dispatcher
+                .dispatch(&alert_of(rule, event, firing))
+                .await?;
+            outcomes.push(RuleOutcome {
+                rule_id: rule.id.clone(),
+                action: rule.action,
+                dispatched,
+            });
         }
         Ok(outcomes)
     }
 
-    /// Decides a window rule: records the trigger in its window bucket, then reads back its
-    /// window and the windows of the members received after it and less than a window later
-    /// (from the buckets, or, without them or past an overflow, from the user's events). The
-    /// decisions: the trigger's, then those of the later events whose windows it completes
-    /// ([`WindowCondition::completed_by`]): they reached the stream before it (one user's
-    /// requests racing) and were decided without it.
-    async fn decide_window<'e>(
+    /// Gathers what a window rule's decisions need: records the trigger in its window bucket,
+    /// then reads back its window and the windows of the members received after it and less
+    /// than a window later, from the buckets or, without them or past an overflow, from the
+    /// user's events; and the later events whose windows the trigger completes.
+    async fn gather_window(
         &self,
         rule: &Rule,
         window: &WindowCondition,
-        trigger: &Viewed<'e>,
-    ) -> Result<Vec<(Cow<'e, StoredEvent>, Decision)>, PortError> {
+        trigger: &Viewed<'_>,
+    ) -> Result<Gathered, PortError> {
         let event = trigger.event;
         if !rule.when.matches(&trigger.view) {
-            return Ok(vec![(
-                Cow::Borrowed(event),
-                Decision::Quiet(Quiet::NoMatch),
-            )]);
+            return Ok(Gathered::NoMatch);
         }
-        let memory = RuleMemory::default();
         let joining = window.member_of(&event.id, event.received_at, &trigger.view);
         if let Some(windows) = &self.windows {
             let key = WindowKey::new(&rule.id, window, event.user);
@@ -125,22 +127,13 @@ impl RuleEvaluator {
                 .buckets(&key, key.buckets_around(event.received_at))
                 .await?;
             if let WindowRead::Members(members) = read {
-                let mut decided = vec![(
-                    Cow::Borrowed(event),
-                    decide_with_members(rule, trigger, &members, &memory),
-                )];
-                for later in window.completed_by(&joining, &members) {
-                    if let Some(stored) = self.events.get(event.user, &later.id).await? {
-                        let decision = decide_with_members(
-                            rule,
-                            &Viewed::of(&stored.event),
-                            &members,
-                            &memory,
-                        );
-                        decided.push((Cow::Owned(stored.event), decision));
+                let mut later = Vec::new();
+                for member in window.completed_by(&joining, &members) {
+                    if let Some(stored) = self.events.get(event.user, &member.id).await? {
+                        later.push(stored.event);
                     }
                 }
-                return Ok(decided);
+                return Ok(Gathered::Window { members, later });
             }
         }
         let horizon = Millis(event.received_at.0 + u64::from(window.seconds.get()) * 1000 - 1);
@@ -152,23 +145,18 @@ impl RuleEvaluator {
                 horizon,
             )
             .await?;
-        let viewed = Viewed::all(&recent);
-        let mut decided = vec![(
-            Cow::Borrowed(event),
-            decide(rule, trigger, &viewed, &memory),
-        )];
-        let members: Vec<WindowMember> = viewed
+        let members: Vec<WindowMember> = recent
             .iter()
+            .map(Viewed::of)
             .filter(|v| rule.when.matches(&v.view))
             .map(|v| window.member_of(&v.event.id, v.event.received_at, &v.view))
             .collect();
-        for later in window.completed_by(&joining, &members) {
-            if let Some(stored) = recent.iter().find(|e| e.id == later.id) {
-                let decision = decide(rule, &Viewed::of(stored), &viewed, &memory);
-                decided.push((Cow::Owned(stored.clone()), decision));
-            }
-        }
-        Ok(decided)
+        let later = window
+            .completed_by(&joining, &members)
+            .into_iter()
+            .filter_map(|member| recent.iter().find(|e| e.id == member.id).cloned())
+            .collect();
+        Ok(Gathered::Window { members, later })
     }
 
     async fn claim(
