@@ -807,18 +807,26 @@ async fn the_web_ui_is_served_from_the_binary_with_a_strict_content_security_pol
         assert!(csp.contains("frame-ancestors 'none'"));
         assert_eq!(headers["x-content-type-options"], "nosniff");
         let page = response.text().await.expect("text");
-        assert!(page.contains(r#"<script src="/admin/assets/app.js" defer></script>"#));
-        assert!(page.contains(r#"<script src="/admin/assets/builder.js" defer></script>"#));
+        // Every script, in the order they share one scope: dom.js first, app.js last.
+        let tags: Vec<usize> = cuba_web::admin_ui::ASSETS
+            .iter()
+            .filter(|(name, _, _)| name.ends_with(".js"))
+            .map(|(name, _, _)| {
+                page.find(&format!(
+                    r#"<script src="/admin/assets/{name}" defer></script>"#
+                ))
+                .unwrap_or_else(|| panic!("the page loads {name}"))
+            })
+            .collect();
+        assert_eq!(tags.len(), 6);
+        assert!(tags.is_sorted(), "the page loads the scripts in order");
         assert!(
             !page.contains("http://") && !page.contains("https://"),
             "no CDN"
         );
     }
-    for (path, content_type) in [
-        ("/admin/assets/app.js", "text/javascript; charset=utf-8"),
-        ("/admin/assets/builder.js", "text/javascript; charset=utf-8"),
-        ("/admin/assets/app.css", "text/css; charset=utf-8"),
-    ] {
+    for (name, content_type, _) in cuba_web::admin_ui::ASSETS {
+        let path = format!("/admin/assets/{name}");
         let response = t
             .http
             .get(format!("{}{path}", t.base))

@@ -7,14 +7,39 @@
 //! allows no inline script and nothing from other origins.
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::Path;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 const INDEX_HTML: &str = include_str!("../ui/index.html");
-const APP_JS: &str = include_str!("../ui/app.js");
-const BUILDER_JS: &str = include_str!("../ui/builder.js");
-const APP_CSS: &str = include_str!("../ui/app.css");
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// The page's scripts and style, by name under `/admin/assets/`: the page loads the scripts in
+/// this order (they share one global scope; `dom.js` first, `app.js`, which starts the page,
+/// last).
+pub const ASSETS: [(&str, &str, &str); 7] = [
+    ("dom.js", JAVASCRIPT, include_str!("../ui/dom.js")),
+    (
+        "rule-form.js",
+        JAVASCRIPT,
+        include_str!("../ui/rule-form.js"),
+    ),
+    ("builder.js", JAVASCRIPT, include_str!("../ui/builder.js")),
+    (
+        "rule-records.js",
+        JAVASCRIPT,
+        include_str!("../ui/rule-records.js"),
+    ),
+    ("browsers.js", JAVASCRIPT, include_str!("../ui/browsers.js")),
+    ("app.js", JAVASCRIPT, include_str!("../ui/app.js")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../ui/app.css"),
+    ),
+];
 
 /// Allows exactly this origin's own script, style and API; no inline code, frames or plugins.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -27,9 +52,7 @@ pub fn routes() -> Router {
         .route("/admin", get(index))
         .route("/admin/", get(index))
         .route("/admin/index.html", get(index))
-        .route("/admin/assets/app.js", get(script))
-        .route("/admin/assets/builder.js", get(builder_script))
-        .route("/admin/assets/app.css", get(style))
+        .route("/admin/assets/{name}", get(asset_named))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -58,14 +81,10 @@ async fn index() -> Response {
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-async fn builder_script() -> Response {
-    asset("text/javascript; charset=utf-8", BUILDER_JS)
-}
-
-async fn style() -> Response {
-    asset("text/css; charset=utf-8", APP_CSS)
+async fn asset_named(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(asset_name, _, _)| *asset_name == name) {
+        Some((_, content_type, body)) => asset(content_type, body),
+        None => crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such asset")
+            .into_response(),
+    }
 }

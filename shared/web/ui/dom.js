@@ -1,0 +1,178 @@
+// Cuba admin UI: building the page, formatting, the session and the admin API: what every view
+// (app.js, browsers.js, builder.js) uses. Loaded first.
+//
+// Everything it shows (event fields, rule texts, alert messages) may come from an attacker, so
+// data only ever reaches the page through `textContent`, attribute setters and SVG attributes.
+// Nothing here hands a string to the HTML parser, and there are no inline handlers; the
+// server's CSP forbids inline script besides.
+"use strict";
+
+const API = "/admin/api";
+const TOKEN_KEY = "cuba-admin-token";
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// ---- DOM building ----------------------------------------------------------------------------
+
+/** Builds an element. `props` keys: class, text, on<event> (a function), dataset, or attributes. */
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  applyProps(node, props);
+  appendAll(node, children);
+  return node;
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  applyProps(node, attrs);
+  appendAll(node, children);
+  return node;
+}
+
+function applyProps(node, props) {
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = String(value);
+    else if (key === "class") node.setAttribute("class", value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") {
+      node.addEventListener(key.slice(2), value);
+    } else if (key === "value") node.value = value;
+    else if (key === "checked") node.checked = Boolean(value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+}
+
+function appendAll(node, children) {
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+function clear(node) {
+  node.replaceChildren();
+  return node;
+}
+
+function toast(message) {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  box.classList.add("shown");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => box.classList.remove("shown"), 3500);
+}
+
+// ---- formatting ------------------------------------------------------------------------------
+
+const pad = (n) => String(n).padStart(2, "0");
+
+function formatTime(ms) {
+  if (typeof ms !== "number") return "";
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function clockTime(ms) {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** `datetime-local` input value (local time) to epoch milliseconds, or undefined. */
+function localInputToMillis(value) {
+  if (!value) return undefined;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function millisToLocalInput(ms) {
+  if (!ms) return "";
+  const d = new Date(Number(ms));
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function pretty(value) {
+  return JSON.stringify(value, null, 2);
+}
+
+function errorText(body, status) {
+  if (body && typeof body === "object" && body.error) {
+    const e = body.error;
+    const field = e.field ? ` (field: ${e.field})` : "";
+    return `${e.code}: ${e.message}${field}`;
+  }
+  return `the server answered ${status}`;
+}
+
+// ---- session and API -------------------------------------------------------------------------
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** The claims of the signed-in token, for display only (the server checks the signature). */
+function claims() {
+  const raw = token();
+  if (!raw) return null;
+  try {
+    const payload = raw.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload));
+  } catch {
+    return null;
+  }
+}
+
+class SignedOut extends Error {}
+
+/** Calls the admin API; `options.signal` cancels the call (the answer is then status 0). */
+async function api(method, path, body, options = {}) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  const init = { method, headers, signal: options.signal };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(API + path, init);
+  } catch (e) {
+    return { status: 0, body: { error: { code: "network_error", message: String(e) } } };
+  }
+  let parsed = null;
+  let text;
+  try {
+    text = await response.text();
+  } catch (e) {
+    // Cancelled (or cut off) while the body was arriving.
+    return { status: 0, body: { error: { code: "network_error", message: String(e) } } };
+  }
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { error: { code: "bad_response", message: text.slice(0, 200) } };
+    }
+  }
+  if (response.status === 401) {
+    signOut(errorText(parsed, 401));
+    throw new SignedOut();
+  }
+  return { status: response.status, body: parsed };
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+function signOut(reason) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  signOut.reason = reason || "";
+  location.hash = "#/signin";
+  route();
+}
