@@ -415,3 +415,56 @@ async fn the_same_id_through_both_endpoints_at_once_is_stored_once() {
         );
     }
 }
+
+/// Fifty wrong guesses at one code, released together against moto: exactly as many are
+/// compared as the code has attempts (five), every other one is refused, and the right code
+/// comes too late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_get_no_more_attempts_than_a_code_has() {
+    const GUESSES: usize = 50;
+    let t = TestStack::start().await;
+    let user = 80;
+    let salt = uuid::Uuid::new_v4().as_u128() % 1000;
+    let phone = format!("+1559{salt:03}{:04}", crate::harness::unique() % 10_000);
+    let (status, body) = t
+        .send(Method::PUT, "/api/v1/user/", user, &json!({"phone": phone}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let code = t.verification_code(&phone).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(GUESSES));
+    let guesses = (0..GUESSES).map(|_| {
+        let (t, barrier) = (&t, barrier.clone());
+        async move {
+            barrier.wait().await;
+            t.post("/api/v1/user/verify", user, &json!({"code": wrong}))
+                .await
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let mut by_code = std::collections::BTreeMap::<String, usize>::new();
+    for (status, body) in &answers {
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let expected = match code.as_str() {
+            "wrong_code" => StatusCode::BAD_REQUEST,
+            _ => StatusCode::TOO_MANY_REQUESTS,
+        };
+        assert_eq!(*status, expected, "{body}");
+        *by_code.entry(code).or_default() += 1;
+    }
+    assert_eq!(
+        by_code,
+        std::collections::BTreeMap::from([
+            ("too_many_attempts".to_owned(), GUESSES - 5),
+            ("wrong_code".to_owned(), 5),
+        ])
+    );
+    let (status, body) = t
+        .post("/api/v1/user/verify", user, &json!({"code": code}))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+}

@@ -78,6 +78,13 @@ async fn profile_store() {
 }
 
 #[tokio::test]
+async fn code_attempts() {
+    let t = Tables::new().await;
+    let profiles = DynamoProfiles::new(t.clients.dynamodb.clone(), t.table("ProfilesTable"));
+    contract::code_attempts(&profiles, t.base).await;
+}
+
+#[tokio::test]
 async fn rule_state() {
     let t = Tables::new().await;
     let state = DynamoRuleState::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));

@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use crate::items::{Item, condition_held, corrupt, n, read_item};
+use crate::items::{Item, condition_held, corrupt, n, read_item, unavailable};
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::model::domain::{UserId, UserProfile};
 use cuba_core::model::ports::PortError;
@@ -57,5 +59,39 @@ impl ProfileStore for DynamoProfiles {
     async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError> {
         let key = Item::from([("user".to_owned(), n(user))]);
         read_item(&self.client, &self.table, key).await
+    }
+
+    async fn spend_attempt(&self, user: UserId, code_hash: &str) -> Result<Option<u8>, PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("user", n(user))
+            .update_expression("SET pending_code.attempts_left = pending_code.attempts_left - :one")
+            .condition_expression(
+                "pending_code.#hash = :hash AND pending_code.attempts_left > :zero",
+            )
+            .expression_attribute_names("#hash", "hash")
+            .expression_attribute_values(":hash", AttributeValue::S(code_hash.to_owned()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        let updated = match update {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let left = updated
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("pending_code"))
+            .and_then(|code| code.as_m().ok())
+            .and_then(|code| code.get("attempts_left"))
+            .and_then(|left| left.as_n().ok())
+            .and_then(|left| left.parse::<u8>().ok())
+            .ok_or_else(|| PortError::corrupt("a spent attempt without its count"))?;
+        Ok(Some(left))
     }
 }

@@ -212,4 +212,18 @@ impl ProfileStore for MemoryProfiles {
         let found = lock(&self.profiles).get(&user).cloned();
         call.finish(found)
     }
+
+    async fn spend_attempt(&self, user: UserId, code_hash: &str) -> Result<Option<u8>, PortError> {
+        let call = self.faults.enter("profiles.spend_attempt")?;
+        let mut profiles = lock(&self.profiles);
+        let left = profiles
+            .get_mut(&user)
+            .and_then(|profile| profile.pending_code.as_mut())
+            .filter(|code| code.hash == code_hash && code.attempts_left > 0)
+            .map(|code| {
+                code.attempts_left -= 1;
+                code.attempts_left
+            });
+        call.finish(left)
+    }
 }

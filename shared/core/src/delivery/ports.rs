@@ -14,6 +14,12 @@ pub trait ProfileStore: Send + Sync {
     /// when someone else wrote it since.
     async fn save(&self, profile: &UserProfile, expected: u64) -> Result<bool, PortError>;
     async fn profile(&self, user: UserId) -> Result<Option<UserProfile>, PortError>;
+    /// Spends one attempt at the user's pending code, if it is still the one hashed `code_hash`
+    /// and has an attempt left, in one atomic step: answers the attempts left after it, or
+    /// `None` when there was none to spend. However many guesses arrive at once, a code is
+    /// compared at most as often as it had attempts. It leaves the profile's version alone, so
+    /// a wrong guess never makes a concurrent right one conflict.
+    async fn spend_attempt(&self, user: UserId, code_hash: &str) -> Result<Option<u8>, PortError>;
 }
 
 /// The alert ledger: one entry per alert id, moving `pending` → `sending` → settled. Only a

@@ -202,28 +202,27 @@ impl PhoneVerifier {
         if pending.attempts_left == 0 {
             return Err(VerificationError::TooManyAttempts);
         }
-        let expected = profile.version;
+        // The attempt is spent before the code is compared, in one atomic step: guesses that
+        // arrive together cannot share an attempt (a rewrite of the profile could not tell
+        // two identical wrong guesses apart).
+        let Some(attempts_left) = self.profiles.spend_attempt(user, &pending.hash).await? else {
+            return Err(VerificationError::TooManyAttempts);
+        };
         let matches = constant_time_eq(
             self.hasher.hash(user, &profile.phone, code).as_bytes(),
             pending.hash.as_bytes(),
         );
-        let outcome = if matches {
-            profile.phone_verified = true;
-            profile.pending_code = None;
-            Ok(())
-        } else {
-            let attempts_left = pending.attempts_left - 1;
-            profile.pending_code = Some(PendingCode {
-                attempts_left,
-                ..pending
-            });
-            Err(VerificationError::WrongCode { attempts_left })
-        };
+        if !matches {
+            return Err(VerificationError::WrongCode { attempts_left });
+        }
+        let expected = profile.version;
+        profile.phone_verified = true;
+        profile.pending_code = None;
         profile.updated_at = now;
         if !self.profiles.save(&profile, expected).await? {
             return Err(VerificationError::Conflict);
         }
-        outcome.map(|()| PhoneStatus::of(&profile))
+        Ok(PhoneStatus::of(&profile))
     }
 }
 

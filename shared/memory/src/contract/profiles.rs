@@ -67,3 +67,41 @@ pub async fn profile_store(store: &dyn ProfileStore, base: Millis) {
         }))
     );
 }
+
+/// Verification attempts: spent one at a time, atomically, only on the code still pending.
+pub async fn code_attempts(store: &dyn ProfileStore, base: Millis) {
+    assert_eq!(
+        store.spend_attempt(UserId(6), "h").await,
+        Ok(None),
+        "no profile, nothing to spend"
+    );
+    let profile = UserProfile {
+        user: UserId(6),
+        phone: PhoneNumber::parse("+15555550106").expect("a phone number"),
+        updated_at: base,
+        phone_verified: false,
+        pending_code: Some(PendingCode {
+            hash: "h".into(),
+            expires_at: at(base, 600_000),
+            attempts_left: 2,
+        }),
+        codes_sent: vec![base],
+        version: 0,
+    };
+    assert_eq!(store.save(&profile, 0).await, Ok(true));
+    assert_eq!(
+        store.spend_attempt(UserId(6), "another code").await,
+        Ok(None),
+        "a code that is no longer pending has nothing to spend"
+    );
+    assert_eq!(store.spend_attempt(UserId(6), "h").await, Ok(Some(1)));
+    assert_eq!(store.spend_attempt(UserId(6), "h").await, Ok(Some(0)));
+    assert_eq!(
+        store.spend_attempt(UserId(6), "h").await,
+        Ok(None),
+        "none left"
+    );
+    let stored = store.profile(UserId(6)).await.expect("read").expect("kept");
+    assert_eq!(stored.pending_code.map(|code| code.attempts_left), Some(0));
+    assert_eq!(stored.version, 1, "spending leaves the version alone");
+}

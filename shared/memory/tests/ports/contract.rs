@@ -17,6 +17,11 @@ async fn profile_store() {
 }
 
 #[tokio::test]
+async fn code_attempts() {
+    contract::code_attempts(MemoryPorts::new().profiles.as_ref(), BASE).await;
+}
+
+#[tokio::test]
 async fn rule_state() {
     contract::rule_state(MemoryPorts::new().rule_state.as_ref(), BASE).await;
 }
