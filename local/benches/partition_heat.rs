@@ -17,7 +17,7 @@ use cuba_aws::partition_keys::{
     rule_bucket, sms_budget, sms_quota, tally, unsettled_bucket, window_bucket,
 };
 use cuba_core::delivery::alert::AlertId;
-use cuba_core::delivery::ports::SmsQuota;
+use cuba_core::delivery::ports::{SmsBudget, SmsQuota};
 use cuba_core::evaluation::window::WindowKey;
 use cuba_core::model::domain::{EventId, Millis, PhoneNumber, UserId};
 use cuba_core::rules::RuleId;
@@ -184,7 +184,11 @@ fn main() {
                     .expect("a well-formed number");
                 heat.write("rule state", sms_quota(&SmsQuota::Phone(phone)), 1.0);
                 let shard = (i % u64::from(SMS_BUDGET_SHARDS)) as u16;
-                heat.write("rule state", sms_budget(at.utc_day(), shard), 1.0);
+                heat.write(
+                    "rule state",
+                    sms_budget(SmsBudget::Alerts, at.utc_day(), shard),
+                    1.0,
+                );
             }
             if *count == 5 {
                 heat.write("rule state", cooldown(&burst_rule, user), 1.0);

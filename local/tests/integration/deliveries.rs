@@ -353,3 +353,60 @@ async fn an_unverified_number_gets_its_code_and_nothing_else() {
         "only the verification code"
     );
 }
+
+/// Five other accounts ask three times each for a code to a user's verified number: the codes
+/// stop at the number's own cap, and the user's next alert still goes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn codes_asked_for_someone_elses_number_cannot_silence_their_alerts() {
+    let t = TestStack::start().await;
+    let owner = 42;
+    let phone = t.register_phone(owner).await;
+    let mut answers = std::collections::BTreeMap::<String, usize>::new();
+    for account in 43..48 {
+        for _ in 0..3 {
+            let (status, answer) = t
+                .send(
+                    reqwest::Method::PUT,
+                    "/api/v1/user/",
+                    account,
+                    &json!({"phone": phone}),
+                )
+                .await;
+            let outcome = match status {
+                reqwest::StatusCode::ACCEPTED => "accepted".to_owned(),
+                _ => answer["error"]["code"].as_str().unwrap_or("?").to_owned(),
+            };
+            *answers.entry(outcome).or_default() += 1;
+        }
+    }
+    // The owner's own code was the first of the number's five.
+    assert_eq!(
+        answers,
+        std::collections::BTreeMap::from([
+            ("accepted".to_owned(), 4),
+            ("sms_limit".to_owned(), 11)
+        ])
+    );
+    let codes = t.all_sms_to(&phone).await.len() - t.sms_to(&phone).await.len();
+    assert_eq!(codes, 5, "codes to the number stop at its cap");
+
+    t.accept("/api/v1/event/", owner, &bill(700)).await;
+    t.wait_until("the owner's first-payment alert settled", || async {
+        t.ledger_for("first-bill-payment").await.iter().any(|item| {
+            !matches!(
+                crate::harness::s(item, "status").as_str(),
+                "pending" | "sending"
+            )
+        })
+    })
+    .await;
+    let ledger = t.ledger_for("first-bill-payment").await;
+    assert_eq!(
+        crate::harness::s(&ledger[0], "status"),
+        "sent",
+        "{ledger:?}"
+    );
+    let texts = t.sms_to(&phone).await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].starts_with("Thanks for your first bill payment"));
+}

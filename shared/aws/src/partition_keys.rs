@@ -4,7 +4,7 @@
 
 use std::num::NonZeroU16;
 
-use cuba_core::delivery::ports::SmsQuota;
+use cuba_core::delivery::ports::{SmsBudget, SmsQuota};
 use cuba_core::model::domain::{Millis, UserId, stable_hash};
 use cuba_core::rules::RuleId;
 
@@ -23,14 +23,18 @@ pub fn sms_quota(quota: &SmsQuota) -> String {
     match quota {
         SmsQuota::User(user) => format!("sms#user#{user}"),
         SmsQuota::Phone(phone) => format!("sms#phone#{}", phone.as_str()),
+        SmsQuota::CodesTo(phone) => format!("sms#codes#{}", phone.as_str()),
     }
 }
 
 /// The rule-state item counting one shard of the SMS budget of a UTC day. The day's budget is
 /// split evenly over [`SMS_BUDGET_SHARDS`] items, so concurrent deliveries rarely race on one
 /// conditional update.
-pub fn sms_budget(day: u64, shard: u16) -> String {
-    format!("sms#budget#{day}#{shard}")
+pub fn sms_budget(budget: SmsBudget, day: u64, shard: u16) -> String {
+    match budget {
+        SmsBudget::Alerts => format!("sms#budget#{day}#{shard}"),
+        SmsBudget::Codes => format!("sms#code-budget#{day}#{shard}"),
+    }
 }
 
 /// How many items a day's SMS budget is split over.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::items::{Item, any_of, condition_held, corrupt, read_item, value};
 use crate::partition_keys::{SMS_BUDGET_SHARDS, sms_budget, sms_quota as quota_key};
 use cuba_core::delivery::alert::AlertId;
-use cuba_core::delivery::ports::{SmsQuota, SmsQuotas};
+use cuba_core::delivery::ports::{SmsBudget, SmsQuota, SmsQuotas};
 use cuba_core::model::domain::{DAY_MILLIS, Millis};
 use cuba_core::model::ports::PortError;
 
@@ -96,7 +96,7 @@ impl SmsQuotas for DynamoSmsQuotas {
         ))
     }
 
-    async fn take_budget(&self, day: u64, budget: u32) -> Result<bool, PortError> {
+    async fn take_budget(&self, budget: SmsBudget, day: u64, cap: u32) -> Result<bool, PortError> {
         // The day's budget is split over shards, each with its share as its cap: every SMS
         // raises one shard, starting at a random one and moving on when it is full, so the
         // total never passes the budget and only a spent budget makes a sender try them all.
@@ -104,19 +104,19 @@ impl SmsQuotas for DynamoSmsQuotas {
         let start = any_of(shards);
         for step in 0..shards {
             let shard = (start + step) % shards;
-            let cap = budget / shards + u32::from(shard < budget % shards);
-            if cap == 0 {
+            let shard_cap = cap / shards + u32::from(shard < cap % shards);
+            if shard_cap == 0 {
                 continue;
             }
             let update = self
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", value(sms_budget(day, shard as u16))?)
+                .key("pk", value(sms_budget(budget, day, shard as u16))?)
                 .update_expression("ADD sent :one SET expires_at = :expires")
                 .condition_expression("attribute_not_exists(sent) OR sent < :cap")
                 .expression_attribute_values(":one", value(1u32)?)
-                .expression_attribute_values(":cap", value(cap)?)
+                .expression_attribute_values(":cap", value(shard_cap)?)
                 .expression_attribute_values(":expires", value((day + 3) * 24 * 3600)?)
                 .send()
                 .await;

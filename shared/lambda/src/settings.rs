@@ -41,6 +41,8 @@ pub mod env {
     pub const SMS_PER_USER: &str = "CUBA_SMS_PER_USER_PER_DAY";
     pub const SMS_PER_PHONE: &str = "CUBA_SMS_PER_PHONE_PER_DAY";
     pub const SMS_DAILY_BUDGET: &str = "CUBA_SMS_DAILY_BUDGET";
+    pub const SMS_CODES_PER_PHONE: &str = "CUBA_SMS_CODES_PER_PHONE_PER_DAY";
+    pub const SMS_CODE_DAILY_BUDGET: &str = "CUBA_SMS_CODE_DAILY_BUDGET";
     pub const EVENT_RETENTION_DAYS: &str = "CUBA_EVENT_RETENTION_DAYS";
     pub const ERROR_RETENTION_DAYS: &str = "CUBA_ERROR_RETENTION_DAYS";
     pub const ALERT_RETENTION_DAYS: &str = "CUBA_ALERT_RETENTION_DAYS";
@@ -217,6 +219,18 @@ impl<'a> Settings<'a> {
                 0..=u32::MAX,
                 "a whole number",
             )?,
+            codes_per_phone: self.number(
+                env::SMS_CODES_PER_PHONE,
+                defaults.codes_per_phone,
+                0..=1000,
+                "a whole number from 0 to 1000",
+            )?,
+            code_daily_budget: self.number(
+                env::SMS_CODE_DAILY_BUDGET,
+                defaults.code_daily_budget,
+                0..=u32::MAX,
+                "a whole number",
+            )?,
         })
     }
 
@@ -336,6 +350,8 @@ mod tests {
             (env::SMS_PER_USER, "0"),
             (env::SMS_PER_PHONE, "3"),
             (env::SMS_DAILY_BUDGET, "100"),
+            (env::SMS_CODES_PER_PHONE, "2"),
+            (env::SMS_CODE_DAILY_BUDGET, "50"),
         ])
         .sms_policy()
         .ok();
@@ -345,7 +361,9 @@ mod tests {
                 max_segments: 1,
                 per_user: 0,
                 per_phone: 3,
-                daily_budget: 100
+                daily_budget: 100,
+                codes_per_phone: 2,
+                code_daily_budget: 50,
             })
         );
         for (name, bad) in [
@@ -354,6 +372,8 @@ mod tests {
             (env::SMS_PER_USER, "-1"),
             (env::SMS_PER_PHONE, "1001"),
             (env::SMS_DAILY_BUDGET, "lots"),
+            (env::SMS_CODES_PER_PHONE, "1001"),
+            (env::SMS_CODE_DAILY_BUDGET, "-5"),
         ] {
             let error = settings(&[(name, bad)]).sms_policy().unwrap_err();
             assert!(

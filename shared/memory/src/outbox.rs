@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::ports::{AbsenceScheduler, DueChecks};
 use cuba_core::delivery::alert::{AlertId, OperatorAlert};
-use cuba_core::delivery::ports::{Notifier, PublishError, SmsQuota, SmsQuotas};
+use cuba_core::delivery::ports::{Notifier, PublishError, SmsBudget, SmsQuota, SmsQuotas};
 use cuba_core::model::domain::{DAY_MILLIS, Millis, PhoneNumber};
 use cuba_core::model::ports::PortError;
 
@@ -95,7 +95,7 @@ impl Notifier for MemoryNotifier {
 pub struct MemorySmsQuotas {
     faults: Arc<Faults>,
     counted: Mutex<HashMap<SmsQuota, Vec<(AlertId, Millis)>>>,
-    days: Mutex<HashMap<u64, u32>>,
+    days: Mutex<HashMap<(SmsBudget, u64), u32>>,
 }
 
 impl MemorySmsQuotas {
@@ -131,11 +131,11 @@ impl SmsQuotas for MemorySmsQuotas {
         call.finish(taken)
     }
 
-    async fn take_budget(&self, day: u64, budget: u32) -> Result<bool, PortError> {
+    async fn take_budget(&self, budget: SmsBudget, day: u64, cap: u32) -> Result<bool, PortError> {
         let call = self.faults.enter("quotas.take_budget")?;
         let mut days = lock(&self.days);
-        let count = days.entry(day).or_default();
-        let taken = *count < budget;
+        let count = days.entry((budget, day)).or_default();
+        let taken = *count < cap;
         if taken {
             *count += 1;
         }

@@ -8,12 +8,13 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use cuba_core::console::activity::MinuteCounts;
 use cuba_core::console::ports::ActivityTally;
-use cuba_core::delivery::alerting::SmsPolicy;
+use cuba_core::delivery::alert::AlertId;
+use cuba_core::delivery::alerting::{SmsAdmission, SmsPolicy};
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::delivery::verification::PhoneVerifier;
 use cuba_core::evaluation::source::SchemaSource;
 use cuba_core::model::clock::{Clock, ManualClock, SystemClock};
-use cuba_core::model::domain::{Millis, UserId};
+use cuba_core::model::domain::{Millis, PhoneNumber, UserId};
 use cuba_core::model::ports::DocumentStore;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
@@ -357,11 +358,14 @@ async fn phone_numbers_are_verified_with_a_texted_code() {
     );
 }
 
+/// Codes to one number, asked for by many accounts, stop at the number's code cap, and spend
+/// nothing of what the number's owner's alerts need.
 #[tokio::test]
-async fn code_sms_count_against_the_per_phone_cap() {
+async fn code_sms_count_against_a_cap_of_their_own_per_phone() {
     let h = Harness::new().await;
     let victim = json!({"phone": "+15555550777"});
-    let cap = SmsPolicy::default().per_phone;
+    let policy = SmsPolicy::default();
+    let cap = policy.codes_per_phone;
     for user in 1..=u64::from(cap) {
         let (status, answer) = h
             .ingest(Method::PUT, "/api/v1/user/", user, victim.clone())
@@ -379,6 +383,19 @@ async fn code_sms_count_against_the_per_phone_cap() {
         cap as usize,
         "no code beyond the cap"
     );
+    let phone = PhoneNumber::parse("+15555550777").expect("a phone");
+    let now = h.clock.now();
+    for n in 0..policy.per_phone {
+        let owner = UserId(500 + u64::from(n));
+        let alert = AlertId::first(&RuleId::parse("first-bill-payment").expect("an id"), owner);
+        assert_eq!(
+            policy
+                .admit(h.ports.quotas.as_ref(), owner, &phone, &alert, now,)
+                .await,
+            Ok(SmsAdmission::Admitted),
+            "the number's alerts keep their whole cap"
+        );
+    }
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::delivery::alert::{Alert, AlertEntry, AlertId, Claim, Delivery, OperatorAlert};
 use crate::delivery::ports::{
-    AlertLedger, Notifier, ProfileStore, PublishError, SmsQuota, SmsQuotas,
+    AlertLedger, Notifier, ProfileStore, PublishError, SmsBudget, SmsQuota, SmsQuotas,
 };
 use crate::delivery::sms;
 use crate::model::clock::Clock;
@@ -82,8 +82,12 @@ pub struct SmsPolicy {
     pub per_user: u32,
     /// SMS per phone number in any 24 hours, whichever users name it.
     pub per_phone: u32,
-    /// SMS per UTC day, all users together.
+    /// Alert SMS per UTC day, all users together.
     pub daily_budget: u32,
+    /// Verification codes per phone number in any 24 hours, whichever accounts ask.
+    pub codes_per_phone: u32,
+    /// Verification codes per UTC day, all accounts together (apart from `daily_budget`).
+    pub code_daily_budget: u32,
 }
 
 impl Default for SmsPolicy {
@@ -93,6 +97,8 @@ impl Default for SmsPolicy {
             per_user: 10,
             per_phone: 10,
             daily_budget: 5000,
+            codes_per_phone: 5,
+            code_daily_budget: 1000,
         }
     }
 }
@@ -111,39 +117,87 @@ pub enum SmsAdmission {
 }
 
 impl SmsPolicy {
-    /// Counts one SMS (`counted`, the key a retry counts under again) to `phone`, and to `user`
-    /// when given, against their rolling 24-hour caps, then against the day's budget. Alert SMS
-    /// and verification code SMS both go through here.
+    /// Counts one alert SMS (`counted`, the key a retry counts under again) to `user`'s
+    /// `phone` against their rolling 24-hour caps, then against the day's alert budget.
     pub async fn admit(
         &self,
         quotas: &dyn SmsQuotas,
-        user: Option<UserId>,
+        user: UserId,
         phone: &PhoneNumber,
         counted: &AlertId,
         now: Millis,
     ) -> Result<SmsAdmission, PortError> {
-        let user_cap = user.map(|u| (SmsQuota::User(u), self.per_user, "this user"));
-        let phone_cap = (
-            SmsQuota::Phone(phone.clone()),
-            self.per_phone,
-            "this phone number",
-        );
-        for (quota, cap, whom) in user_cap.into_iter().chain([phone_cap]) {
-            if !quotas.take(&quota, cap, counted, now).await? {
-                return Ok(SmsAdmission::OverCap(format!(
-                    "{whom} already had {cap} SMS in the last 24 hours"
-                )));
-            }
-        }
-        let day = now.utc_day();
-        if !quotas.take_budget(day, self.daily_budget).await? {
-            return Ok(SmsAdmission::BudgetSpent {
-                day,
-                reason: format!("the daily budget of {} SMS is spent", self.daily_budget),
-            });
-        }
-        Ok(SmsAdmission::Admitted)
+        let caps = [
+            (SmsQuota::User(user), self.per_user, "this user"),
+            (
+                SmsQuota::Phone(phone.clone()),
+                self.per_phone,
+                "this phone number",
+            ),
+        ];
+        admit(
+            quotas,
+            &caps,
+            (SmsBudget::Alerts, self.daily_budget, "SMS"),
+            counted,
+            now,
+        )
+        .await
     }
+
+    /// Counts one verification code SMS to `phone` against the codes' own cap per number and
+    /// their own daily budget: never against what alerts to the number's owner need.
+    pub async fn admit_code(
+        &self,
+        quotas: &dyn SmsQuotas,
+        phone: &PhoneNumber,
+        counted: &AlertId,
+        now: Millis,
+    ) -> Result<SmsAdmission, PortError> {
+        let caps = [(
+            SmsQuota::CodesTo(phone.clone()),
+            self.codes_per_phone,
+            "this phone number",
+        )];
+        admit(
+            quotas,
+            &caps,
+            (
+                SmsBudget::Codes,
+                self.code_daily_budget,
+                "verification codes",
+            ),
+            counted,
+            now,
+        )
+        .await
+    }
+}
+
+/// Counts one SMS in each of `caps` (quota, cap, whom it counts for), then in the day's
+/// `budget` (which, its cap, what it counts).
+async fn admit(
+    quotas: &dyn SmsQuotas,
+    caps: &[(SmsQuota, u32, &str)],
+    (budget, budget_cap, what): (SmsBudget, u32, &str),
+    counted: &AlertId,
+    now: Millis,
+) -> Result<SmsAdmission, PortError> {
+    for (quota, cap, whom) in caps {
+        if !quotas.take(quota, *cap, counted, now).await? {
+            return Ok(SmsAdmission::OverCap(format!(
+                "{whom} already had {cap} {what} in the last 24 hours"
+            )));
+        }
+    }
+    let day = now.utc_day();
+    if !quotas.take_budget(budget, day, budget_cap).await? {
+        return Ok(SmsAdmission::BudgetSpent {
+            day,
+            reason: format!("the daily budget of {budget_cap} {what} is spent"),
+        });
+    }
+    Ok(SmsAdmission::Admitted)
 }
 
 #[derive(Clone)]
@@ -299,7 +353,7 @@ impl AlertDispatcher {
             .sms
             .admit(
                 self.quotas.as_ref(),
-                Some(alert.user),
+                alert.user,
                 &phone,
                 &alert.id,
                 self.clock.now(),

@@ -91,8 +91,20 @@ pub trait Notifier: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SmsQuota {
     User(UserId),
-    /// Counted by number, whoever owns it: many accounts naming one victim's phone share it.
+    /// Alerts counted by number, whoever owns it: many accounts naming one victim's phone share
+    /// it.
     Phone(PhoneNumber),
+    /// Verification codes texted to a number, whichever accounts asked: apart from the alert
+    /// quotas, so that asking for codes to someone's number cannot spend what their alerts need.
+    CodesTo(PhoneNumber),
+}
+
+/// Which daily SMS budget a message is counted in: alerts and verification codes each have
+/// their own, so that code requests (which any account can make) never spend the alerts'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SmsBudget {
+    Alerts,
+    Codes,
 }
 
 /// Counters that cap how many SMS go out.
@@ -108,8 +120,8 @@ pub trait SmsQuotas: Send + Sync {
         now: Millis,
     ) -> Result<bool, PortError>;
 
-    /// Counts one SMS in the budget of UTC day `day` (days since 1970) unless `budget` are
-    /// counted already: true when it counts. Not keyed by alert, so a retried delivery may
-    /// count twice: the budget errs on the side of sending less.
-    async fn take_budget(&self, day: u64, budget: u32) -> Result<bool, PortError>;
+    /// Counts one SMS in `budget` of UTC day `day` (days since 1970) unless `cap` are counted
+    /// there already: true when it counts. Not keyed by alert, so a retried delivery may count
+    /// twice: the budget errs on the side of sending less.
+    async fn take_budget(&self, budget: SmsBudget, day: u64, cap: u32) -> Result<bool, PortError>;
 }

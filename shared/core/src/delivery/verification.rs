@@ -93,8 +93,9 @@ pub struct PhoneVerifier {
     pub profiles: Arc<dyn ProfileStore>,
     pub sender: Arc<dyn CodeSender>,
     pub hasher: Arc<dyn CodeHasher>,
-    /// Code SMS count against the per-phone cap and the daily budget like alert SMS, so many
-    /// accounts naming one victim's number cannot make Cube text it without end.
+    /// Code SMS count against a cap per number and a daily budget of their own, so many accounts
+    /// naming one victim's number can neither make Cube text it without end nor spend what the
+    /// victim's own alerts need.
     pub quotas: Arc<dyn SmsQuotas>,
     pub sms: SmsPolicy,
     pub clock: Arc<dyn Clock>,
@@ -129,11 +130,11 @@ impl PhoneVerifier {
                     .div_ceil(1000),
             });
         }
-        // The per-user limit of codes is the hourly one above, not the alert SMS cap.
+        // The per-user limit of codes is the hourly one above; the number's is its code cap.
         let counted = AlertId::verification_code(user, now);
         match self
             .sms
-            .admit(self.quotas.as_ref(), None, &phone, &counted, now)
+            .admit_code(self.quotas.as_ref(), &phone, &counted, now)
             .await?
         {
             SmsAdmission::Admitted => {}

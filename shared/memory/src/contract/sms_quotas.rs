@@ -1,8 +1,8 @@
-//! The [`SmsQuotas`](cuba_core::delivery::ports::SmsQuotas) contract: per-user and per-phone caps, the
-//! daily budget.
+//! The [`SmsQuotas`](cuba_core::delivery::ports::SmsQuotas) contract: per-user and per-phone
+//! caps, the daily budgets.
 
 use cuba_core::delivery::alert::AlertId;
-use cuba_core::delivery::ports::{SmsQuota, SmsQuotas};
+use cuba_core::delivery::ports::{SmsBudget, SmsQuota, SmsQuotas};
 use cuba_core::model::domain::{Millis, PhoneNumber, UserId};
 
 use super::{at, id, rule};
@@ -28,11 +28,29 @@ pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
         Ok(true),
         "an alert already counted counts again (a retry)"
     );
-    let phone = SmsQuota::Phone(PhoneNumber::parse("+15555550100").expect("a phone number"));
+    let number = PhoneNumber::parse("+15555550100").expect("a phone number");
+    let phone = SmsQuota::Phone(number.clone());
     assert_eq!(
         quotas.take(&phone, 3, &alert_id(3), at(base, 12)).await,
         Ok(true),
         "quotas are separate"
+    );
+    let codes = SmsQuota::CodesTo(number);
+    for n in 10..13 {
+        assert_eq!(
+            quotas.take(&codes, 3, &alert_id(n), at(base, n)).await,
+            Ok(true)
+        );
+    }
+    assert_eq!(
+        quotas.take(&codes, 3, &alert_id(13), at(base, 13)).await,
+        Ok(false),
+        "the number's code cap is reached"
+    );
+    assert_eq!(
+        quotas.take(&phone, 3, &alert_id(4), at(base, 14)).await,
+        Ok(true),
+        "codes to a number never count against its alerts"
     );
     let next_day = at(base, 24 * 3600 * 1000);
     assert_eq!(
@@ -47,8 +65,20 @@ pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
     );
 
     let day = base.0 / (24 * 3600 * 1000);
-    assert_eq!(quotas.take_budget(day, 2).await, Ok(true));
-    assert_eq!(quotas.take_budget(day, 2).await, Ok(true));
-    assert_eq!(quotas.take_budget(day, 2).await, Ok(false));
-    assert_eq!(quotas.take_budget(day + 1, 2).await, Ok(true), "per day");
+    let (alerts, codes) = (SmsBudget::Alerts, SmsBudget::Codes);
+    assert_eq!(quotas.take_budget(codes, day, 2).await, Ok(true));
+    assert_eq!(quotas.take_budget(codes, day, 2).await, Ok(true));
+    assert_eq!(quotas.take_budget(codes, day, 2).await, Ok(false));
+    assert_eq!(
+        quotas.take_budget(alerts, day, 2).await,
+        Ok(true),
+        "a spent code budget leaves the alerts' whole"
+    );
+    assert_eq!(quotas.take_budget(alerts, day, 2).await, Ok(true));
+    assert_eq!(quotas.take_budget(alerts, day, 2).await, Ok(false));
+    assert_eq!(
+        quotas.take_budget(alerts, day + 1, 2).await,
+        Ok(true),
+        "per day"
+    );
 }
