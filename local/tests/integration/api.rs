@@ -468,3 +468,84 @@ async fn concurrent_guesses_get_no_more_attempts_than_a_code_has() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["error"]["code"], "too_many_attempts");
 }
+
+/// One account asks for codes to forty numbers at once: one request wins the profile and its
+/// code goes out; the others are refused, and the day's code budget counts exactly the codes
+/// sent (a lost race gives its count back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_codes_sent_are_charged_to_the_budget() {
+    const REQUESTS: usize = 40;
+    let t = TestStack::start().await;
+    let user = 81;
+    let salt = uuid::Uuid::new_v4().as_u128() % 100;
+    let numbers: Vec<String> = (0..REQUESTS)
+        .map(|n| {
+            format!(
+                "+1554{salt:02}{:05}",
+                crate::harness::unique() * 100 + n as u64
+            )
+        })
+        .collect();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(REQUESTS));
+    let requests = numbers.iter().map(|phone| {
+        let (t, barrier) = (&t, barrier.clone());
+        async move {
+            barrier.wait().await;
+            t.send(Method::PUT, "/api/v1/user/", user, &json!({"phone": phone}))
+                .await
+        }
+    });
+    let answers = futures::future::join_all(requests).await;
+    let accepted = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::ACCEPTED)
+        .count();
+    for (status, body) in &answers {
+        assert!(
+            *status == StatusCode::ACCEPTED || body["error"]["code"] == "conflict",
+            "{status} {body}"
+        );
+    }
+    assert!(accepted >= 1, "one request wins the profile");
+    let mut sent = 0;
+    for phone in &numbers {
+        sent += t.all_sms_to(phone).await.len();
+    }
+    assert_eq!(
+        sent, accepted,
+        "a code for every accepted request, none for the others"
+    );
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(&t.sdk);
+    let table = t
+        .stack
+        .provisioned
+        .table("RuleStateTable")
+        .expect("the rule-state table");
+    let day = SystemClock.now().utc_day();
+    let mut charged = 0;
+    for shard in 0..cuba_aws::partition_keys::SMS_BUDGET_SHARDS {
+        let key = cuba_aws::partition_keys::sms_budget(
+            cuba_core::delivery::ports::SmsBudget::Codes,
+            day,
+            shard,
+        );
+        let item = dynamodb
+            .get_item()
+            .table_name(table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("read a budget shard")
+            .item;
+        charged += item
+            .and_then(|item| item.get("sent").and_then(|n| n.as_n().ok()).cloned())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+    }
+    assert_eq!(
+        charged, sent,
+        "the budget counts the codes sent, and only them"
+    );
+}

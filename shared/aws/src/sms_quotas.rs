@@ -126,4 +126,58 @@ impl SmsQuotas for DynamoSmsQuotas {
         }
         Ok(false)
     }
+
+    async fn give_back(&self, quota: &SmsQuota, alert: &AlertId) -> Result<(), PortError> {
+        let pk = quota_key(quota);
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let Some(mut row) = self.read(&pk).await? else {
+                return Ok(());
+            };
+            if row.counted.remove(alert.as_str()).is_none() {
+                return Ok(());
+            }
+            let version = row.version;
+            row.version += 1;
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(serde_dynamo::to_item(&row).map_err(corrupt)?))
+                .condition_expression("version = :version")
+                .expression_attribute_values(":version", value(version)?)
+                .send()
+                .await;
+            if condition_held(put)? {
+                return Ok(());
+            }
+        }
+        Err(PortError::unavailable_because(
+            "dynamodb",
+            format!("{pk} kept changing under concurrent writers"),
+        ))
+    }
+
+    async fn give_back_budget(&self, budget: SmsBudget, day: u64) -> Result<(), PortError> {
+        // Any shard with a count will do: the day's total is what the budget bounds.
+        let shards = u32::from(SMS_BUDGET_SHARDS);
+        let start = any_of(shards);
+        for step in 0..shards {
+            let shard = (start + step) % shards;
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", value(sms_budget(budget, day, shard as u16))?)
+                .update_expression("ADD sent :minus_one")
+                .condition_expression("sent > :zero")
+                .expression_attribute_values(":minus_one", value(-1i32)?)
+                .expression_attribute_values(":zero", value(0u32)?)
+                .send()
+                .await;
+            if condition_held(update)? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
 }

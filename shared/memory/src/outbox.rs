@@ -141,6 +141,22 @@ impl SmsQuotas for MemorySmsQuotas {
         }
         call.finish(taken)
     }
+
+    async fn give_back(&self, quota: &SmsQuota, alert: &AlertId) -> Result<(), PortError> {
+        let call = self.faults.enter("quotas.give_back")?;
+        if let Some(entries) = lock(&self.counted).get_mut(quota) {
+            entries.retain(|(id, _)| id != alert);
+        }
+        call.finish(())
+    }
+
+    async fn give_back_budget(&self, budget: SmsBudget, day: u64) -> Result<(), PortError> {
+        let call = self.faults.enter("quotas.give_back_budget")?;
+        if let Some(count) = lock(&self.days).get_mut(&(budget, day)) {
+            *count = count.saturating_sub(1);
+        }
+        call.finish(())
+    }
 }
 
 /// A check on the delay queue, with the delay it was sent with.

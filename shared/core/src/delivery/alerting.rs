@@ -172,10 +172,28 @@ impl SmsPolicy {
         )
         .await
     }
+
+    /// Gives back what [`SmsPolicy::admit_code`] counted (at `now`) for a code that will not be
+    /// sent: a lost race or a refused publish charges nothing.
+    pub async fn release_code(
+        &self,
+        quotas: &dyn SmsQuotas,
+        phone: &PhoneNumber,
+        counted: &AlertId,
+        now: Millis,
+    ) -> Result<(), PortError> {
+        quotas
+            .give_back(&SmsQuota::CodesTo(phone.clone()), counted)
+            .await?;
+        quotas
+            .give_back_budget(SmsBudget::Codes, now.utc_day())
+            .await
+    }
 }
 
 /// Counts one SMS in each of `caps` (quota, cap, whom it counts for), then in the day's
-/// `budget` (which, its cap, what it counts).
+/// `budget` (which, its cap, what it counts). A refusal gives back what this call counted
+/// before it, so an SMS that is not sent is charged nowhere.
 async fn admit(
     quotas: &dyn SmsQuotas,
     caps: &[(SmsQuota, u32, &str)],
@@ -183,8 +201,9 @@ async fn admit(
     counted: &AlertId,
     now: Millis,
 ) -> Result<SmsAdmission, PortError> {
-    for (quota, cap, whom) in caps {
+    for (taken, (quota, cap, whom)) in caps.iter().enumerate() {
         if !quotas.take(quota, *cap, counted, now).await? {
+            give_back(quotas, &caps[..taken], counted).await?;
             return Ok(SmsAdmission::OverCap(format!(
                 "{whom} already had {cap} {what} in the last 24 hours"
             )));
@@ -192,12 +211,24 @@ async fn admit(
     }
     let day = now.utc_day();
     if !quotas.take_budget(budget, day, budget_cap).await? {
+        give_back(quotas, caps, counted).await?;
         return Ok(SmsAdmission::BudgetSpent {
             day,
             reason: format!("the daily budget of {budget_cap} {what} is spent"),
         });
     }
     Ok(SmsAdmission::Admitted)
+}
+
+async fn give_back(
+    quotas: &dyn SmsQuotas,
+    caps: &[(SmsQuota, u32, &str)],
+    counted: &AlertId,
+) -> Result<(), PortError> {
+    for (quota, _, _) in caps {
+        quotas.give_back(quota, counted).await?;
+    }
+    Ok(())
 }
 
 #[derive(Clone)]

@@ -124,4 +124,12 @@ pub trait SmsQuotas: Send + Sync {
     /// there already: true when it counts. Not keyed by alert, so a retried delivery may count
     /// twice: the budget errs on the side of sending less.
     async fn take_budget(&self, budget: SmsBudget, day: u64, cap: u32) -> Result<bool, PortError>;
+
+    /// Takes `alert` out of `quota` again (an SMS counted there that will not be sent); a no-op
+    /// when it is not counted there.
+    async fn give_back(&self, quota: &SmsQuota, alert: &AlertId) -> Result<(), PortError>;
+
+    /// Gives one unit of `budget` of UTC day `day` back (an SMS counted there that will not be
+    /// sent); never takes a count below zero.
+    async fn give_back_budget(&self, budget: SmsBudget, day: u64) -> Result<(), PortError>;
 }

@@ -158,7 +158,14 @@ impl PhoneVerifier {
             version: 0,
         };
         let expected = current.as_ref().map_or(0, |p| p.version);
+        // What is not sent is not charged: a request that lost the race for the profile, or
+        // whose code the provider refused, gives its counts back.
+        let release = || {
+            self.sms
+                .release_code(self.quotas.as_ref(), &phone, &counted, now)
+        };
         if !self.profiles.save(&profile, expected).await? {
+            release().await?;
             return Err(VerificationError::Conflict);
         }
         let text = format!(
@@ -169,9 +176,13 @@ impl PhoneVerifier {
         match self.sender.send_code(&phone, &text).await {
             Ok(_) => {}
             Err(PublishError::Refused { reason }) => {
+                release().await?;
                 return Err(VerificationError::NumberRefused { reason });
             }
-            Err(PublishError::NotSent(error)) => return Err(error.into()),
+            Err(PublishError::NotSent(error)) => {
+                release().await?;
+                return Err(error.into());
+            }
             // The code may well arrive; asking for another one is the user's next step if not.
             Err(PublishError::Unanswered(error)) => {
                 tracing::warn!(%user, error = %crate::model::ports::ErrorChain(&error), "verification code SMS unanswered");

@@ -35,15 +35,15 @@ pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
         Ok(true),
         "quotas are separate"
     );
-    let codes = SmsQuota::CodesTo(number);
+    let codes_to = SmsQuota::CodesTo(number);
     for n in 10..13 {
         assert_eq!(
-            quotas.take(&codes, 3, &alert_id(n), at(base, n)).await,
+            quotas.take(&codes_to, 3, &alert_id(n), at(base, n)).await,
             Ok(true)
         );
     }
     assert_eq!(
-        quotas.take(&codes, 3, &alert_id(13), at(base, 13)).await,
+        quotas.take(&codes_to, 3, &alert_id(13), at(base, 13)).await,
         Ok(false),
         "the number's code cap is reached"
     );
@@ -51,6 +51,21 @@ pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
         quotas.take(&phone, 3, &alert_id(4), at(base, 14)).await,
         Ok(true),
         "codes to a number never count against its alerts"
+    );
+    assert_eq!(quotas.give_back(&codes_to, &alert_id(11)).await, Ok(()));
+    assert_eq!(
+        quotas.give_back(&codes_to, &alert_id(11)).await,
+        Ok(()),
+        "giving back what is not counted is a no-op"
+    );
+    assert_eq!(
+        quotas.take(&codes_to, 3, &alert_id(13), at(base, 15)).await,
+        Ok(true),
+        "a count given back makes room"
+    );
+    assert_eq!(
+        quotas.take(&codes_to, 3, &alert_id(14), at(base, 16)).await,
+        Ok(false)
     );
     let next_day = at(base, 24 * 3600 * 1000);
     assert_eq!(
@@ -69,6 +84,20 @@ pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
     assert_eq!(quotas.take_budget(codes, day, 2).await, Ok(true));
     assert_eq!(quotas.take_budget(codes, day, 2).await, Ok(true));
     assert_eq!(quotas.take_budget(codes, day, 2).await, Ok(false));
+    assert_eq!(quotas.give_back_budget(codes, day).await, Ok(()));
+    assert_eq!(
+        quotas.take_budget(codes, day, 2).await,
+        Ok(true),
+        "a unit given back makes room"
+    );
+    assert_eq!(quotas.take_budget(codes, day, 2).await, Ok(false));
+    assert_eq!(quotas.give_back_budget(codes, day + 7).await, Ok(()));
+    assert_eq!(
+        quotas.take_budget(codes, day + 7, 1).await,
+        Ok(true),
+        "giving back never goes below zero"
+    );
+    assert_eq!(quotas.take_budget(codes, day + 7, 1).await, Ok(false));
     assert_eq!(
         quotas.take_budget(alerts, day, 2).await,
         Ok(true),
