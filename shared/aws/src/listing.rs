@@ -33,7 +33,9 @@ pub(super) const BY_DAY_ATTRIBUTE: &str = "day_shard";
 pub(super) const BY_RULE_INDEX: &str = "by_rule";
 pub(super) const BY_RULE_ATTRIBUTE: &str = "rule_shard";
 
-/// Where a listing stopped.
+/// Where a listing stopped. The same size at any shard count: a sharded listing keeps only
+/// the last item it handed out, since the merge order is one total order and that one position
+/// says where every shard resumes.
 #[derive(Serialize, Deserialize)]
 struct Cursor {
     /// The day being read (day-bucketed listings).
@@ -42,25 +44,26 @@ struct Cursor {
     /// The last key read (one-partition listings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<Value>,
-    /// Where each shard stands (sharded listings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    shards: Option<Vec<ShardCursor>>,
+    /// The shard count the listing was read with (sharded listings): a cursor from before the
+    /// count changed cannot be resumed.
+    #[serde(default, rename = "n", skip_serializing_if = "Option::is_none")]
+    shards: Option<u16>,
+    /// The last item handed out (sharded listings; none yet for a day just begun).
+    #[serde(default, rename = "a", skip_serializing_if = "Option::is_none")]
+    after: Option<Position>,
 }
 
-/// Where one shard of a sharded listing stands.
+/// An item's place in a sharded listing's merge order: newest sort value first, then lower
+/// shard, then the shard's own order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum ShardCursor {
-    /// Nothing read yet: start at the newest.
+struct Position {
+    #[serde(rename = "t")]
+    sort: u64,
     #[serde(rename = "s")]
-    Start,
-    /// Resume after the item with these key values: the table's key attributes, then the sort
-    /// attribute (the shard's partition value is known), kept short because a cursor travels in
-    /// a URL and a day has a cursor for every shard.
-    #[serde(rename = "a")]
-    After(Vec<Value>),
-    /// Nothing more in range.
-    #[serde(rename = "d")]
-    Done,
+    shard: u16,
+    /// The table's key values, then the sort value: what its shard's query resumes after.
+    #[serde(rename = "k")]
+    key: Vec<Value>,
 }
 
 impl Cursor {
@@ -247,6 +250,7 @@ impl Listing<'_> {
                     day: None,
                     key: Some(key),
                     shards: None,
+                    after: None,
                 });
                 let items = if *keys_only {
                     self.hydrate(read.items).await?
@@ -261,27 +265,27 @@ impl Listing<'_> {
                 prefix,
                 shards,
             } => {
-                let states = shard_states(cursor.map(|c| c.shards), *shards)?;
+                let after = resumed(cursor, *shards)?;
                 let values: Vec<String> = shards.all(prefix).collect();
-                let (taken, states) = self.merge(index, attribute, &values, states, limit).await?;
-                let next = states
-                    .iter()
-                    .any(|s| *s != ShardCursor::Done)
-                    .then_some(Cursor {
-                        day: None,
-                        key: None,
-                        shards: Some(states),
-                    });
-                (self.hydrate(taken).await?, next)
+                let merged = self
+                    .merge(index, attribute, &values, after.as_ref(), limit)
+                    .await?;
+                let next = (!merged.exhausted).then(|| Cursor {
+                    day: None,
+                    key: None,
+                    shards: Some(shards.count()),
+                    after: merged.last,
+                });
+                (self.hydrate(merged.taken).await?, next)
             }
             Partition::Daily { shards } => {
                 let first_day = day_bucket(self.from);
-                let (mut day, mut states) = match cursor {
-                    Some(c) => (
-                        c.day.ok_or(PortError::InvalidCursor)?,
-                        shard_states(Some(c.shards), *shards)?,
-                    ),
-                    None => (day_bucket(self.to), shard_states(None, *shards)?),
+                let (mut day, mut after) = match cursor {
+                    Some(c) => {
+                        let day = c.day.ok_or(PortError::InvalidCursor)?;
+                        (day, resumed(Some(c), *shards)?)
+                    }
+                    None => (day_bucket(self.to), None),
                 };
                 let mut taken = Vec::new();
                 let next = loop {
@@ -289,33 +293,35 @@ impl Listing<'_> {
                         break None;
                     }
                     let values: Vec<String> = shards.all(&day.to_string()).collect();
-                    let (more, after) = self
+                    let merged = self
                         .merge(
                             BY_DAY_INDEX,
                             BY_DAY_ATTRIBUTE,
                             &values,
-                            states,
+                            after.as_ref(),
                             limit - taken.len(),
                         )
                         .await?;
-                    taken.extend(more);
-                    if after.iter().any(|s| *s != ShardCursor::Done) {
+                    taken.extend(merged.taken);
+                    if !merged.exhausted {
                         break Some(Cursor {
                             day: Some(day),
                             key: None,
-                            shards: Some(after),
+                            shards: Some(shards.count()),
+                            after: merged.last,
                         });
                     }
                     if day == first_day {
                         break None;
                     }
                     day -= 1;
-                    states = shard_states(None, *shards)?;
+                    after = None;
                     if taken.len() >= limit {
                         break Some(Cursor {
                             day: Some(day),
                             key: None,
-                            shards: Some(states),
+                            shards: Some(shards.count()),
+                            after: None,
                         });
                     }
                 };
@@ -333,27 +339,45 @@ impl Listing<'_> {
         })
     }
 
-    /// Reads every unfinished shard (at most `limit` items each, concurrently) and takes the
-    /// newest `limit` of them all: ordered by sort value, then shard, then position in the shard,
-    /// which is one total order however the pages fall. An item is taken only when no unread
-    /// item of another shard comes before it (that shard read `limit` newer ones).
+    /// Reads every shard from `after` on (at most `limit` items each, concurrently) and takes
+    /// the newest `limit` of them all: ordered by sort value, then shard, then position in the
+    /// shard, which is one total order however the pages fall. An item is taken only when no
+    /// unread item of another shard comes before it (that shard read `limit` newer ones), so
+    /// what is taken is always the next stretch of that order, and its last item says where
+    /// each shard resumes: its own shard after its key, a lower shard below its sort value, a
+    /// higher one from its sort value.
     async fn merge(
         &self,
         index: &'static str,
         attribute: &'static str,
         values: &[String],
-        states: Vec<ShardCursor>,
+        after: Option<&Position>,
         limit: usize,
-    ) -> Result<(Vec<Item>, Vec<ShardCursor>), PortError> {
-        let query = self.query(index, attribute);
+    ) -> Result<Merged, PortError> {
         let mut reads = tokio::task::JoinSet::new();
-        for (shard, (value, state)) in values.iter().zip(&states).enumerate() {
-            let start = match state {
-                ShardCursor::Done => continue,
-                ShardCursor::Start => None,
-                ShardCursor::After(key) => Some(self.start_key(attribute, value, key)?),
+        for (shard, value) in values.iter().enumerate() {
+            let mut query = self.query(index, attribute);
+            let start = match after {
+                None => None,
+                Some(p) if shard == usize::from(p.shard) => {
+                    Some(self.start_key(attribute, value, &p.key)?)
+                }
+                Some(p) if shard > usize::from(p.shard) => {
+                    query.to = query.to.min(Millis(p.sort));
+                    None
+                }
+                Some(p) => {
+                    let Some(below) = p.sort.checked_sub(1) else {
+                        continue;
+                    };
+                    query.to = query.to.min(Millis(below));
+                    None
+                }
             };
-            let (query, value) = (query.clone(), AttributeValue::S(value.clone()));
+            if query.to < query.from {
+                continue;
+            }
+            let value = AttributeValue::S(value.clone());
             reads.spawn(async move { (shard, query.read(value, start, limit).await) });
         }
         let mut fetched: Vec<Option<Read>> = values.iter().map(|_| None).collect();
@@ -368,12 +392,10 @@ impl Listing<'_> {
             }
         }
         order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let unread = fetched.iter().flatten().any(|read| read.more.is_some());
+        let exhausted = !unread && order.len() <= limit;
         order.truncate(limit);
-        let mut taken_of = vec![0usize; values.len()];
-        for &(_, shard, position) in &order {
-            taken_of[shard] = taken_of[shard].max(position + 1);
-        }
-        let taken = order
+        let taken: Vec<Item> = order
             .iter()
             .filter_map(|&(_, shard, position)| {
                 fetched[shard]
@@ -382,27 +404,19 @@ impl Listing<'_> {
                     .cloned()
             })
             .collect();
-        let states = states
-            .into_iter()
-            .zip(fetched)
-            .zip(taken_of)
-            .map(|((state, read), taken)| {
-                let Some(read) = read else {
-                    return Ok(state);
-                };
-                Ok(if taken == read.items.len() {
-                    match read.more {
-                        None => ShardCursor::Done,
-                        Some(key) => ShardCursor::After(self.resume_key(&key)?),
-                    }
-                } else if taken == 0 {
-                    state
-                } else {
-                    ShardCursor::After(self.resume_key(&read.items[taken - 1])?)
-                })
-            })
-            .collect::<Result<_, PortError>>()?;
-        Ok((taken, states))
+        let last = match (order.last(), taken.last()) {
+            (Some(&(sort, shard, _)), Some(item)) => Some(Position {
+                sort,
+                shard: u16::try_from(shard).map_err(|_| PortError::InvalidCursor)?,
+                key: self.resume_key(item)?,
+            }),
+            _ => None,
+        };
+        Ok(Merged {
+            taken,
+            last,
+            exhausted,
+        })
     }
 
     fn sort_value(&self, item: &Item) -> Result<u64, PortError> {
@@ -499,16 +513,84 @@ impl Listing<'_> {
     }
 }
 
-/// Each shard's state from a cursor (every shard at its start without one).
-fn shard_states(
-    cursor: Option<Option<Vec<ShardCursor>>>,
-    shards: ListingShards,
-) -> Result<Vec<ShardCursor>, PortError> {
-    let count = usize::from(shards.count());
-    match cursor {
-        None => Ok(vec![ShardCursor::Start; count]),
-        // A cursor from before the shard count changed cannot be resumed.
-        Some(Some(states)) if states.len() == count => Ok(states),
-        Some(_) => Err(PortError::InvalidCursor),
+/// Where a sharded listing resumes, from its cursor (at the newest without one).
+fn resumed(cursor: Option<Cursor>, shards: ListingShards) -> Result<Option<Position>, PortError> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    if cursor.shards != Some(shards.count()) {
+        return Err(PortError::InvalidCursor);
+    }
+    match cursor.after {
+        Some(p) if p.shard >= shards.count() => Err(PortError::InvalidCursor),
+        after => Ok(after),
+    }
+}
+
+/// What a merge of a day's (or a partition's) shards took.
+struct Merged {
+    taken: Vec<Item>,
+    /// Where the last item taken stands.
+    last: Option<Position>,
+    /// Nothing is left after what was taken.
+    exhausted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_is_the_same_size_at_any_shard_count() {
+        let longest_id = "x".repeat(cuba_core::model::domain::EVENT_ID_MAX_LEN);
+        for shards in [1, 32, ListingShards::MAX] {
+            let cursor = Cursor {
+                day: Some(u64::from(u32::MAX)),
+                key: None,
+                shards: Some(shards),
+                after: Some(Position {
+                    sort: u64::MAX,
+                    shard: shards - 1,
+                    key: vec![
+                        Value::from(u64::MAX),
+                        Value::from(longest_id.clone()),
+                        Value::from(u64::MAX),
+                    ],
+                }),
+            };
+            let encoded = cursor.encode();
+            assert!(
+                encoded.len() <= cuba_core::model::listing::MAX_CURSOR_CHARS,
+                "{shards} shards: {} characters",
+                encoded.len()
+            );
+            let decoded = Cursor::decode(&encoded).expect("decodes");
+            assert_eq!(decoded.after, cursor.after);
+        }
+    }
+
+    #[test]
+    fn a_cursor_resumes_only_at_its_own_shard_count() {
+        let cursor = |shards: u16, shard: u16| Cursor {
+            day: Some(1),
+            key: None,
+            shards: Some(shards),
+            after: Some(Position {
+                sort: 5,
+                shard,
+                key: vec![],
+            }),
+        };
+        let count = |n| ListingShards::new(n).expect("a count");
+        assert!(resumed(Some(cursor(32, 31)), count(32)).is_ok());
+        assert_eq!(
+            resumed(Some(cursor(32, 3)), count(8)).err(),
+            Some(PortError::InvalidCursor)
+        );
+        assert_eq!(
+            resumed(Some(cursor(8, 8)), count(8)).err(),
+            Some(PortError::InvalidCursor)
+        );
+        assert_eq!(resumed(None, count(8)), Ok(None));
     }
 }

@@ -2,7 +2,12 @@
 
 use crate::model::domain::{Millis, SessionId, UserId};
 
-/// One page of a newest-first listing; `next` is an opaque cursor that resumes after it.
+/// The longest cursor a listing port hands out, at any shard count: it travels in a URL, sealed
+/// by the admin API (whose own limit is twice this).
+pub const MAX_CURSOR_CHARS: usize = 1024;
+
+/// One page of a newest-first listing; `next` is an opaque cursor that resumes after it, at
+/// most [`MAX_CURSOR_CHARS`] long.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Page<T> {
     pub items: Vec<T>,

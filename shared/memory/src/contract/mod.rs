@@ -32,7 +32,7 @@ use cuba_core::model::domain::{
     Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, SessionId, StoredEvent,
     UserId, WebEvent,
 };
-use cuba_core::model::listing::Page;
+use cuba_core::model::listing::{MAX_CURSOR_CHARS, Page};
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::{Action, RuleId};
 use serde_json::json;
@@ -135,7 +135,14 @@ where
         );
         items.extend(page.items);
         match page.next {
-            Some(next) => cursor = Some(next),
+            Some(next) => {
+                assert!(
+                    next.len() <= MAX_CURSOR_CHARS,
+                    "a cursor of {} characters",
+                    next.len()
+                );
+                cursor = Some(next);
+            }
             None => return items,
         }
     }

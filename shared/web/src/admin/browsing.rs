@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::cursor::listing;
 use super::{AdminState, invalid_value, parse_document_id, parse_user, query_time, span};
 use crate::auth::Authorized;
 use crate::error::ApiError;
@@ -133,17 +134,28 @@ async fn list_events(
         to: span.to,
     };
     // A cursor walks one index: a session's, a user's, or the day buckets' shards.
-    let listing = match (&filter.session, filter.user) {
+    let index = match (&filter.session, filter.user) {
         (Some(_), _) => "events/session",
         (None, Some(_)) => "events/user",
         (None, None) => "events/all",
     };
-    let cursor = api.cursors.open_query(listing, query.cursor.as_deref())?;
+    let listing = listing(
+        index,
+        &[
+            ("user", filter.user.map(|u| u.to_string())),
+            (
+                "session",
+                filter.session.as_ref().map(|s| s.as_str().to_owned()),
+            ),
+            ("kind", filter.kind.map(|k| format!("{k:?}"))),
+        ],
+    );
+    let cursor = api.cursors.open_query(&listing, query.cursor.as_deref())?;
     let page = api
         .browse
         .events(&filter, span.limit, cursor.as_deref())
         .await?;
-    Ok(Json(api.cursors.seal_page(listing, page)))
+    Ok(Json(api.cursors.seal_page(&listing, page)))
 }
 
 /// `GET /admin/api/events`: `user`, `session`, `kind`, `from`, `to`, `limit`, `cursor`.
@@ -185,17 +197,24 @@ pub(super) async fn alerts(
         from: span.from,
         to: span.to,
     };
-    let listing = match (filter.user, &filter.rule) {
+    let index = match (filter.user, &filter.rule) {
         (Some(_), _) => "alerts/user",
         (None, Some(_)) => "alerts/rule",
         (None, None) => "alerts/all",
     };
-    let cursor = api.cursors.open_query(listing, query.cursor.as_deref())?;
+    let listing = listing(
+        index,
+        &[
+            ("user", filter.user.map(|u| u.to_string())),
+            ("rule", filter.rule.as_ref().map(|r| r.as_str().to_owned())),
+        ],
+    );
+    let cursor = api.cursors.open_query(&listing, query.cursor.as_deref())?;
     let page = api
         .browse
         .alerts(&filter, span.limit, cursor.as_deref())
         .await?;
-    Ok(Json(api.cursors.seal_page(listing, page)))
+    Ok(Json(api.cursors.seal_page(&listing, page)))
 }
 
 /// A profile as operators see it: never the code hash or the code history.

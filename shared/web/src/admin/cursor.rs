@@ -13,8 +13,16 @@ use crate::error::ApiError;
 use cuba_core::model::listing::Page;
 
 const TAG_BYTES: usize = 32;
-/// Longer cursors are refused before any work: the ports' own stay far below this.
-pub const MAX_CURSOR_CHARS: usize = 2048;
+/// Longer cursors are refused before any work: a port's own are at most
+/// [`cuba_core::model::listing::MAX_CURSOR_CHARS`], under this sealed.
+pub const MAX_CURSOR_CHARS: usize = 2 * cuba_core::model::listing::MAX_CURSOR_CHARS;
+
+/// What a cursor is sealed for: the listing (`events/user`, which index it walks) and the
+/// filter values that choose its items, so a cursor serves only the listing and filters that
+/// made it. Not the time span, whose defaults move with the clock between pages.
+pub fn listing(index: &str, filters: &[(&str, Option<String>)]) -> String {
+    serde_json::json!([index, filters]).to_string()
+}
 
 #[derive(Clone)]
 pub struct CursorSeal {
@@ -110,6 +118,14 @@ mod tests {
             s.open("alerts", &sealed).unwrap_err().code,
             "invalid_cursor",
             "a cursor serves only its own listing"
+        );
+        let of_user = |user: &str| listing("events/user", &[("user", Some(user.to_owned()))]);
+        let sealed_for_7 = s.seal(&of_user("7"), "k");
+        assert_eq!(s.open(&of_user("7"), &sealed_for_7).unwrap(), "k");
+        assert_eq!(
+            s.open(&of_user("8"), &sealed_for_7).unwrap_err().code,
+            "invalid_cursor",
+            "nor other filter values"
         );
         let other = seal("another-secret-another-secret-another");
         assert_eq!(

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::browsing::{ListingQuery, check_unscoped};
+use super::cursor::listing;
 use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, span};
 use crate::auth::Authorized;
 use crate::error::ApiError;
@@ -41,6 +42,18 @@ fn parse_status(raw: Option<&str>) -> Result<Option<ErrorStatus>, ApiError> {
     }
 }
 
+/// What an error-log cursor is sealed for: the log and the filter values.
+fn errors_listing(filter: &ErrorFilter) -> String {
+    listing(
+        "errors",
+        &[
+            ("type", filter.event_type.clone()),
+            ("violation", filter.violation.clone()),
+            ("status", filter.status.map(|s| format!("{s:?}"))),
+        ],
+    )
+}
+
 fn non_empty(text: Option<String>) -> Option<String> {
     text.filter(|t| !t.is_empty())
 }
@@ -61,12 +74,13 @@ pub(super) async fn list(
         from: span.from,
         to: span.to,
     };
-    let cursor = api.cursors.open_query("errors", query.cursor.as_deref())?;
+    let listing = errors_listing(&filter);
+    let cursor = api.cursors.open_query(&listing, query.cursor.as_deref())?;
     let page = api
         .errors
         .list(&filter, span.limit, cursor.as_deref())
         .await?;
-    Ok(Json(api.cursors.seal_page("errors", page)))
+    Ok(Json(api.cursors.seal_page(&listing, page)))
 }
 
 fn entry_key(user: &str, id: &str) -> Result<(UserId, EventId), ApiError> {
@@ -171,11 +185,12 @@ pub(super) async fn replay_matching(
         from,
         to,
     };
+    let listing = errors_listing(&filter);
     let cursor = api
         .cursors
-        .open_query("errors", request.cursor.as_deref())?;
+        .open_query(&listing, request.cursor.as_deref())?;
     let page = api.cursors.seal_page(
-        "errors",
+        &listing,
         api.errors.list(&filter, limit, cursor.as_deref()).await?,
     );
     let mut results = Vec::with_capacity(page.items.len());
