@@ -29,6 +29,15 @@ struct QuotaRow {
     expires_at: u64,
 }
 
+/// A quota as errors name it: a number masked, since errors reach logs and alerts' reasons.
+fn shown(quota: &SmsQuota) -> String {
+    match quota {
+        SmsQuota::User(user) => format!("the SMS quota of user {user}"),
+        SmsQuota::Phone(phone) => format!("the SMS quota of {}", phone.masked()),
+        SmsQuota::CodesTo(phone) => format!("the code quota of {}", phone.masked()),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoSmsQuotas {
     client: Client,
@@ -92,7 +101,7 @@ impl SmsQuotas for DynamoSmsQuotas {
         }
         Err(PortError::unavailable_because(
             "dynamodb",
-            format!("{pk} kept changing under concurrent writers"),
+            format!("{} kept changing under concurrent writers", shown(quota)),
         ))
     }
 
@@ -153,7 +162,7 @@ impl SmsQuotas for DynamoSmsQuotas {
         }
         Err(PortError::unavailable_because(
             "dynamodb",
-            format!("{pk} kept changing under concurrent writers"),
+            format!("{} kept changing under concurrent writers", shown(quota)),
         ))
     }
 

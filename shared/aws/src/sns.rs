@@ -91,6 +91,17 @@ fn not_built(e: PortError) -> PublishError {
     PublishError::NotSent(e)
 }
 
+/// A refusal's reason with the number masked: SNS names the number it refused, and reasons are
+/// logged and kept in the alert ledger.
+fn masked(error: PublishError, phone: &PhoneNumber) -> PublishError {
+    match error {
+        PublishError::Refused { reason } => PublishError::Refused {
+            reason: reason.replace(phone.as_str(), &phone.masked()),
+        },
+        other => other,
+    }
+}
+
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PublishError> {
@@ -106,7 +117,8 @@ impl Notifier for SnsNotifier {
             )
             .send()
             .await
-            .map_err(publish_error)?;
+            .map_err(publish_error)
+            .map_err(|e| masked(e, phone))?;
         Ok(out.message_id.unwrap_or_default())
     }
 

@@ -122,10 +122,17 @@ impl fmt::Display for EventId {
     }
 }
 
-/// A phone number in E.164 form (`+` then 8 to 15 digits, no leading zero).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A phone number in E.164 form (`+` then 8 to 15 digits, no leading zero). `Debug` shows it
+/// masked ([`PhoneNumber::masked`]), so a number never reaches a log whole by accident.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
+
+impl std::fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("must be an E.164 phone number such as +15555550123")]
@@ -146,6 +153,14 @@ impl PhoneNumber {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The number with its middle hidden, for logs and reasons: a quarter of its digits (at
+    /// least one) at each end, `+155…123` for an 11-digit one.
+    pub fn masked(&self) -> String {
+        let digits = &self.0[1..];
+        let shown = digits.len().div_ceil(4);
+        format!("+{}…{}", &digits[..shown], &digits[digits.len() - shown..])
     }
 }
 
@@ -470,6 +485,17 @@ mod tests {
         assert_eq!(EventId::parse("a b"), Err(EventIdError::BadCharacter));
         assert_eq!(EventId::parse(&"x".repeat(101)), Err(EventIdError::TooLong));
         assert!(EventId::parse(&"x".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn phone_numbers_are_masked_when_shown() {
+        let phone = PhoneNumber::parse("+15555550123").expect("a phone number");
+        assert_eq!(phone.masked(), "+155…123");
+        assert_eq!(format!("{phone:?}"), "PhoneNumber(+155…123)");
+        let short = PhoneNumber::parse("+12345678").expect("a phone number");
+        assert_eq!(short.masked(), "+12…78");
+        let long = PhoneNumber::parse("+123456789012345").expect("a phone number");
+        assert_eq!(long.masked(), "+1234…2345");
     }
 
     #[test]
