@@ -24,7 +24,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbEvent>| async move {
-            let answer = handler.handle(event.payload).await;
+            let left = event
+                .context
+                .deadline()
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            let deadline = tokio::time::Instant::now() + left;
+            let answer = handler.handle_until(event.payload, Some(deadline)).await;
             metrics.flush();
             Ok::<_, lambda_runtime::Error>(answer)
         },

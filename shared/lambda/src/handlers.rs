@@ -9,6 +9,9 @@ pub use aws_lambda_events::streams::{DynamoDbEventResponse, SqsEventResponse};
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::scheduling::AbsenceOutcome;
@@ -40,6 +43,11 @@ pub struct StreamHandler {
 /// Users whose records one invocation processes at once.
 const CONCURRENT_USERS: usize = 16;
 
+/// How long before an invocation's deadline the stream handler stops starting records: one AWS
+/// call at its timeout, so the records in flight (an alert between `sending` and its publish,
+/// say) finish before Lambda stops the invocation, and the rest are retried.
+pub const STOP_BEFORE_DEADLINE: Duration = cuba_aws::AWS_OPERATION_TIMEOUT;
+
 /// What became of one record.
 enum Done {
     Event(StoredEvent, Processed),
@@ -56,6 +64,9 @@ enum RecordFailure {
     /// The task of an earlier user's records ended without saying where it stopped.
     #[error("a user's records were not all processed")]
     LaneAborted(#[source] tokio::task::JoinError),
+    /// Not started: the invocation was near its deadline (the retry takes it).
+    #[error("not started before the invocation's deadline")]
+    OutOfTime,
 }
 
 /// One record's result: its position in the batch, its sequence number, and what became of it
@@ -76,6 +87,18 @@ impl StreamHandler {
     /// after it that did succeed are then processed again, which every step tolerates. Only
     /// inserts are new; the updates a validation or a replay makes to an event are not.
     pub async fn handle(&self, batch: DynamoDbEvent) -> DynamoDbEventResponse {
+        self.handle_until(batch, None).await
+    }
+
+    /// [`StreamHandler::handle`] within an invocation that ends at `deadline`: no record is
+    /// started later than [`STOP_BEFORE_DEADLINE`] before it. Those left are reported from the
+    /// earliest, as a failure would be, so the retry takes them instead of the invocation
+    /// being cut off part-way (and the whole batch, every user behind a slow one, run again).
+    pub async fn handle_until(
+        &self,
+        batch: DynamoDbEvent,
+        deadline: Option<Instant>,
+    ) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         let mut counts = MinuteCounts::default();
         metrics::histogram!(names::STREAM_RECORDS).record(batch.records.len() as f64);
@@ -107,7 +130,7 @@ impl StreamHandler {
                 }
             }
         }
-        results.extend(self.process_lanes(lanes).await);
+        results.extend(self.process_lanes(lanes, deadline).await);
         results.sort_by_key(|(position, _, _)| *position);
         for (_, sequence_number, outcome) in results {
             match outcome {
@@ -122,6 +145,14 @@ impl StreamHandler {
                         counts.alert(decided_at);
                     }
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check decided");
+                }
+                Err(RecordFailure::OutOfTime) => {
+                    if response.batch_item_failures.is_empty() {
+                        tracing::warn!(sequence_number = ?sequence_number, "the invocation's time ran out; the rest of the batch is retried from here");
+                        let mut failure = DynamoDbBatchItemFailure::default();
+                        failure.item_identifier = sequence_number;
+                        response.batch_item_failures.push(failure);
+                    }
                 }
                 Err(failure) => {
                     let error = ErrorChain(&failure);
@@ -143,7 +174,11 @@ impl StreamHandler {
 
     /// Processes each lane (one user's records, in order) as its own task, a bounded number
     /// at once; a lane stops at its first failure.
-    async fn process_lanes(&self, lanes: Vec<Lane>) -> Vec<RecordResult> {
+    async fn process_lanes(
+        &self,
+        lanes: Vec<Lane>,
+        deadline: Option<Instant>,
+    ) -> Vec<RecordResult> {
         let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_USERS));
         let mut tasks = tokio::task::JoinSet::new();
         // Lanes open in the order of their first record, so the first lane starts earliest.
@@ -157,6 +192,10 @@ impl StreamHandler {
                 let _permit = permits.acquire_owned().await;
                 let mut done = Vec::new();
                 for (position, sequence_number, item) in lane {
+                    if deadline.is_some_and(|d| Instant::now() + STOP_BEFORE_DEADLINE >= d) {
+                        done.push((position, sequence_number, Err(RecordFailure::OutOfTime)));
+                        break;
+                    }
                     let outcome = handler.process(item).await;
                     let failed = outcome.is_err();
                     done.push((position, sequence_number, outcome));

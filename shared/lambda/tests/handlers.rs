@@ -12,7 +12,9 @@ use cuba_core::model::domain::{
 use cuba_core::model::ports::EventStore;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
-use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
+use cuba_lambda::handlers::{
+    AbsenceQueueHandler, DynamoDbEvent, STOP_BEFORE_DEADLINE, SqsEvent, StreamHandler,
+};
 use cuba_memory::{Fault, MemoryPorts};
 use serde_json::{Value, json};
 
@@ -146,6 +148,37 @@ async fn a_stream_batch_reports_its_earliest_failure_and_reruns_safely() {
     let again = h.stream.handle(batch(records[2..].to_vec())).await;
     assert_eq!(failures(&again), ["102"]);
     assert_eq!(h.ports.ledger.entries().len(), 2, "no alert twice");
+}
+
+/// Near the invocation's deadline no record is started: the rest of the batch is reported from
+/// its earliest record and the retry runs it, whole and once.
+#[tokio::test]
+async fn records_not_started_before_the_deadline_are_left_to_the_retry() {
+    let h = handlers();
+    let records = vec![
+        record("INSERT", "300", payment_image(1, "p1", 10)),
+        record("INSERT", "301", payment_image(2, "p2", 10)),
+    ];
+    let late = tokio::time::Instant::now() + STOP_BEFORE_DEADLINE / 2;
+    let response = h
+        .stream
+        .handle_until(batch(records.clone()), Some(late))
+        .await;
+    assert_eq!(
+        failures(&response),
+        ["300"],
+        "retried from the first record"
+    );
+    assert!(h.ports.ledger.entries().is_empty(), "nothing was started");
+
+    let in_time = tokio::time::Instant::now() + STOP_BEFORE_DEADLINE * 3;
+    let retried = h.stream.handle_until(batch(records), Some(in_time)).await;
+    assert!(failures(&retried).is_empty());
+    assert_eq!(
+        h.ports.ledger.entries().len(),
+        2,
+        "both first payments, once"
+    );
 }
 
 #[tokio::test]
