@@ -52,6 +52,21 @@ impl DynamoSmsQuotas {
         }
     }
 
+    /// Writes `row` if the stored one is still at `version` (0: none stored): false when
+    /// another writer got there first.
+    async fn write(&self, row: &QuotaRow, version: u64) -> Result<bool, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(row).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk) OR version = :version")
+            .expression_attribute_values(":version", value(version)?)
+            .send()
+            .await;
+        condition_held(put)
+    }
+
     async fn read(&self, pk: &str) -> Result<Option<QuotaRow>, PortError> {
         let key = Item::from([("pk".to_owned(), value(pk)?)]);
         read_item(&self.client, &self.table, key).await
@@ -86,16 +101,7 @@ impl SmsQuotas for DynamoSmsQuotas {
                 version: version + 1,
                 expires_at: (now.0 + 2 * DAY_MILLIS) / 1000,
             };
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(serde_dynamo::to_item(&row).map_err(corrupt)?))
-                .condition_expression("attribute_not_exists(pk) OR version = :version")
-                .expression_attribute_values(":version", value(version)?)
-                .send()
-                .await;
-            if condition_held(put)? {
+            if self.write(&row, version).await? {
                 return Ok(true);
             }
         }
@@ -147,16 +153,7 @@ impl SmsQuotas for DynamoSmsQuotas {
             }
             let version = row.version;
             row.version += 1;
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(serde_dynamo::to_item(&row).map_err(corrupt)?))
-                .condition_expression("version = :version")
-                .expression_attribute_values(":version", value(version)?)
-                .send()
-                .await;
-            if condition_held(put)? {
+            if self.write(&row, version).await? {
                 return Ok(());
             }
         }
