@@ -223,6 +223,25 @@ try {
   assert.ok(await page.locator("#activity-chart rect.bar-alerts").count() >= 1);
   await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });
 
+  log("a page left while loading never shows up inside the next one");
+  const ruleUrl = `${base}/admin/api/rules/${RULE_ID}`;
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  await page.route(ruleUrl, async (request) => { await held; await request.continue(); });
+  await page.goto(`${base}/admin/#/rules/${RULE_ID}`);
+  await page.goto(`${base}/admin/#/feedback?user=${user}`);
+  await page.waitForSelector("#events-table tr[data-event]");
+  const ruleAnswered = page.waitForResponse(ruleUrl);
+  release();
+  await ruleAnswered;
+  await page.unroute(ruleUrl);
+  // The rule's view has had its answer: once the page is idle its render has run, wherever it
+  // went.
+  await page.waitForLoadState("networkidle");
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  assert.equal(await page.locator("#rule-form, #save-rule, #delete-rule").count(), 0, "the rule's form stayed off the feedback page");
+  assert.equal(await page.locator("#events-table").count(), 1, "the feedback list is still there");
+
   log("nothing injected ran");
   assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.equal(await page.locator("main img").count(), 0);

@@ -23,7 +23,10 @@ async function route() {
   leaveView();
   leaveView = () => {};
   const { parts, params } = parseHash();
-  const main = clear(document.getElementById("main"));
+  // Each navigation renders into a container of its own: a view still loading when the user
+  // moves on goes on writing into its container, which is no longer on the page.
+  const main = el("div", { class: "view" });
+  clear(document.getElementById("main")).append(main);
   const signedIn = Boolean(token());
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
