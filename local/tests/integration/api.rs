@@ -507,6 +507,10 @@ async fn only_codes_sent_are_charged_to_the_budget() {
         );
     }
     assert!(accepted >= 1, "one request wins the profile");
+    assert!(
+        accepted <= 3,
+        "at most 3 codes an hour per user, whatever the concurrency: {accepted}"
+    );
     let mut sent = 0;
     for phone in &numbers {
         sent += t.all_sms_to(phone).await.len();
