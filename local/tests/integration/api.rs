@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{TEST_SECRET, TestStack, bill};
+use crate::harness::{TEST_SECRET, TestStack, bill, released_together};
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::UserId;
 use cuba_web::auth::{TokenSecret, TokenVerifier};
@@ -432,16 +432,11 @@ async fn concurrent_guesses_get_no_more_attempts_than_a_code_has() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let code = t.verification_code(&phone).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(GUESSES));
-    let guesses = (0..GUESSES).map(|_| {
-        let (t, barrier) = (&t, barrier.clone());
-        async move {
-            barrier.wait().await;
-            t.post("/api/v1/user/verify", user, &json!({"code": wrong}))
-                .await
-        }
-    });
-    let answers = futures::future::join_all(guesses).await;
+    let guess = json!({"code": wrong});
+    let answers = released_together(vec![&guess; GUESSES], |body| {
+        t.post("/api/v1/user/verify", user, body)
+    })
+    .await;
     let mut by_code = std::collections::BTreeMap::<String, usize>::new();
     for (status, body) in &answers {
         let code = body["error"]["code"]
@@ -486,16 +481,14 @@ async fn only_codes_sent_are_charged_to_the_budget() {
             )
         })
         .collect();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(REQUESTS));
-    let requests = numbers.iter().map(|phone| {
-        let (t, barrier) = (&t, barrier.clone());
-        async move {
-            barrier.wait().await;
-            t.send(Method::PUT, "/api/v1/user/", user, &json!({"phone": phone}))
-                .await
-        }
-    });
-    let answers = futures::future::join_all(requests).await;
+    let bodies: Vec<Value> = numbers
+        .iter()
+        .map(|phone| json!({"phone": phone}))
+        .collect();
+    let answers = released_together(bodies.iter().collect(), |body| {
+        t.send(Method::PUT, "/api/v1/user/", user, body)
+    })
+    .await;
     let accepted = answers
         .iter()
         .filter(|(status, _)| *status == StatusCode::ACCEPTED)

@@ -577,6 +577,24 @@ pub async fn queue_depths(sdk: &SdkConfig, url: &str) -> String {
     )
 }
 
+/// Runs `request` on each of `inputs` at once, released together by a barrier (real
+/// concurrency against the stack and moto); answers in the order of `inputs`.
+pub async fn released_together<I, F, Fut, T>(inputs: Vec<I>, request: F) -> Vec<T>
+where
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(inputs.len()));
+    let requests = inputs.into_iter().map(|input| {
+        let (barrier, request) = (barrier.clone(), request(input));
+        async move {
+            barrier.wait().await;
+            request.await
+        }
+    });
+    futures::future::join_all(requests).await
+}
+
 pub fn bill(amount: u64) -> Value {
     serde_json::json!({"noun": "bill", "verb": "paid", "properties": {"amount": amount, "type": "electricity"}})
 }

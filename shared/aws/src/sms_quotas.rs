@@ -29,6 +29,13 @@ struct QuotaRow {
     expires_at: u64,
 }
 
+/// Every shard of a day's budget once, from a random one: concurrent writers spread out.
+fn budget_shards() -> impl Iterator<Item = u32> {
+    let shards = u32::from(SMS_BUDGET_SHARDS);
+    let start = any_of(shards);
+    (0..shards).map(move |step| (start + step) % shards)
+}
+
 /// A quota as errors name it: a number masked, since errors reach logs and alerts' reasons.
 fn shown(quota: &SmsQuota) -> String {
     match quota {
@@ -116,9 +123,7 @@ impl SmsQuotas for DynamoSmsQuotas {
         // raises one shard, starting at a random one and moving on when it is full, so the
         // total never passes the budget and only a spent budget makes a sender try them all.
         let shards = u32::from(SMS_BUDGET_SHARDS);
-        let start = any_of(shards);
-        for step in 0..shards {
-            let shard = (start + step) % shards;
+        for shard in budget_shards() {
             let shard_cap = cap / shards + u32::from(shard < cap % shards);
             if shard_cap == 0 {
                 continue;
@@ -165,10 +170,7 @@ impl SmsQuotas for DynamoSmsQuotas {
 
     async fn give_back_budget(&self, budget: SmsBudget, day: u64) -> Result<(), PortError> {
         // Any shard with a count will do: the day's total is what the budget bounds.
-        let shards = u32::from(SMS_BUDGET_SHARDS);
-        let start = any_of(shards);
-        for step in 0..shards {
-            let shard = (start + step) % shards;
+        for shard in budget_shards() {
             let update = self
                 .client
                 .update_item()
