@@ -45,6 +45,14 @@ fn shown(quota: &SmsQuota) -> String {
     }
 }
 
+/// A quota that kept changing under concurrent writers: worth retrying later.
+fn contended(quota: &SmsQuota) -> PortError {
+    PortError::unavailable_because(
+        "dynamodb",
+        format!("{} kept changing under concurrent writers", shown(quota)),
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoSmsQuotas {
     client: Client,
@@ -112,10 +120,7 @@ impl SmsQuotas for DynamoSmsQuotas {
                 return Ok(true);
             }
         }
-        Err(PortError::unavailable_because(
-            "dynamodb",
-            format!("{} kept changing under concurrent writers", shown(quota)),
-        ))
+        Err(contended(quota))
     }
 
     async fn take_budget(&self, budget: SmsBudget, day: u64, cap: u32) -> Result<bool, PortError> {
@@ -162,10 +167,7 @@ impl SmsQuotas for DynamoSmsQuotas {
                 return Ok(());
             }
         }
-        Err(PortError::unavailable_because(
-            "dynamodb",
-            format!("{} kept changing under concurrent writers", shown(quota)),
-        ))
+        Err(contended(quota))
     }
 
     async fn give_back_budget(&self, budget: SmsBudget, day: u64) -> Result<(), PortError> {

@@ -149,9 +149,7 @@ impl StreamHandler {
                 Err(RecordFailure::OutOfTime) => {
                     if response.batch_item_failures.is_empty() {
                         tracing::warn!(sequence_number = ?sequence_number, "the invocation's time ran out; the rest of the batch is retried from here");
-                        let mut failure = DynamoDbBatchItemFailure::default();
-                        failure.item_identifier = sequence_number;
-                        response.batch_item_failures.push(failure);
+                        retry_from(&mut response, sequence_number);
                     }
                 }
                 Err(failure) => {
@@ -159,9 +157,7 @@ impl StreamHandler {
                     metrics::counter!(names::STREAM_FAILURES).increment(1);
                     if response.batch_item_failures.is_empty() {
                         tracing::error!(sequence_number = ?sequence_number, %error, "stream record failed; reporting batch item failure");
-                        let mut failure = DynamoDbBatchItemFailure::default();
-                        failure.item_identifier = sequence_number;
-                        response.batch_item_failures.push(failure);
+                        retry_from(&mut response, sequence_number);
                     } else {
                         tracing::error!(sequence_number = ?sequence_number, %error, "stream record failed; retried with the batch from the earlier failure");
                     }
@@ -241,6 +237,13 @@ impl StreamHandler {
         }
         .map_err(RecordFailure::Processing)
     }
+}
+
+/// Reports the record `sequence_number` as the batch's failure: Lambda retries from it.
+fn retry_from(response: &mut DynamoDbEventResponse, sequence_number: Option<String>) {
+    let mut failure = DynamoDbBatchItemFailure::default();
+    failure.item_identifier = sequence_number;
+    response.batch_item_failures.push(failure);
 }
 
 /// Adds what a batch counted to the dashboard's tally. A failure is logged, not raised: the
