@@ -1,5 +1,6 @@
 //! The admin Lambda: the operators' API and web UI, behind the same HTTP API.
 
+use cuba_lambda::config::AdminConfig;
 use cuba_lambda::embedded_metrics::{self, FunctionMetrics};
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
@@ -10,8 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
-    let router = configured(
-        wiring::admin_router(&Settings::from_process_env(), &AwsClients::new(&sdk)).await,
-    );
+    let config = configured(AdminConfig::from_settings(&Settings::from_process_env()));
+    let router = configured(wiring::admin_router(&config, &AwsClients::new(&sdk)).await);
     lambda_http::run(embedded_metrics::flushing(router, metrics)).await
 }

@@ -1,5 +1,6 @@
 //! The ingest Lambda: API Gateway requests in, events into DynamoDB.
 
+use cuba_lambda::config::IngestConfig;
 use cuba_lambda::embedded_metrics::{self, FunctionMetrics};
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
@@ -10,8 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
-    let router = configured(
-        wiring::ingest_router(&Settings::from_process_env(), &AwsClients::new(&sdk)).await,
-    );
+    let config = configured(IngestConfig::from_settings(&Settings::from_process_env()));
+    let router = configured(wiring::ingest_router(&config, &AwsClients::new(&sdk)).await);
     lambda_http::run(embedded_metrics::flushing(router, metrics)).await
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use cuba_lambda::SystemClock;
+use cuba_lambda::config::StreamConfig;
 use cuba_lambda::embedded_metrics::FunctionMetrics;
 use cuba_lambda::handlers::DynamoDbEvent;
 use cuba_lambda::settings::Settings;
@@ -16,11 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
-    let handler = configured(wiring::stream_handler(
-        &Settings::from_process_env(),
-        &AwsClients::new(&sdk),
-        Arc::new(SystemClock),
-    ));
+    let config = configured(StreamConfig::from_settings(&Settings::from_process_env()));
+    let handler = wiring::stream_handler(&config, &AwsClients::new(&sdk), Arc::new(SystemClock));
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbEvent>| async move {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use cuba_lambda::SystemClock;
+use cuba_lambda::config::SweeperConfig;
 use cuba_lambda::embedded_metrics::FunctionMetrics;
 use cuba_lambda::handlers::SweepHandler;
 use cuba_lambda::settings::Settings;
@@ -15,12 +16,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
+    let config = configured(SweeperConfig::from_settings(&Settings::from_process_env()));
     let handler = SweepHandler {
-        sweeper: configured(wiring::sweeper(
-            &Settings::from_process_env(),
-            &AwsClients::new(&sdk),
-            Arc::new(SystemClock),
-        )),
+        sweeper: wiring::sweeper(&config, &AwsClients::new(&sdk), Arc::new(SystemClock)),
     };
     let handler = &handler;
     lambda_runtime::run(service_fn(

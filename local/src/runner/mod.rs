@@ -14,8 +14,10 @@ use anyhow::{Context, Result, anyhow};
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_types::SdkConfig;
 use cuba_aws::StreamItem;
+use cuba_core::delivery::alerting::AlertSweeper;
 use cuba_core::model::clock::Clock;
 use cuba_lambda::AwsClients;
+use cuba_lambda::config::{AbsenceConfig, AdminConfig, IngestConfig, StreamConfig, SweeperConfig};
 use cuba_lambda::handlers::{AbsenceQueueHandler, StreamHandler};
 use cuba_lambda::settings::{Settings, env};
 use cuba_lambda::wiring;
@@ -179,125 +181,47 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         &secrets,
     )
     .await?;
-    let known = &provisioned.known;
-
-    let function_settings = |function: &str| -> Result<BTreeMap<String, String>> {
-        let mut vars = template.function_environment(function, known)?;
-        // The local stack promises rule changes within 2 seconds, not AWS's 30.
-        vars.insert(
-            env::RULES_CACHE_SECONDS.to_owned(),
-            LOCAL_RULES_CACHE_SECONDS.to_owned(),
-        );
-        if vars.contains_key(env::ABSENCE_SETTLE_SECONDS) {
-            vars.insert(
-                env::ABSENCE_SETTLE_SECONDS.to_owned(),
-                LOCAL_ABSENCE_SETTLE_SECONDS.to_owned(),
-            );
-        }
-        if let Some(rules) = &options.rules_file {
-            vars.insert(env::RULES_FILE.to_owned(), rules.display().to_string());
-        }
-        Ok(vars)
-    };
-    let ingest_env = function_settings(INGEST_FUNCTION)?;
-    let rules_env = function_settings(RULES_FUNCTION)?;
-    let absence_env = function_settings(ABSENCE_FUNCTION)?;
-    let admin_env = function_settings(ADMIN_FUNCTION)?;
-    let sweeper_env = function_settings(SWEEPER_FUNCTION)?;
-    let settings = |vars: &BTreeMap<String, String>| {
-        let vars = vars.clone();
+    let function_env = function_environments(&template, &provisioned, &options)?;
+    let settings = |function: &str| {
+        let vars = function_env.get(function).cloned().unwrap_or_default();
         Settings::new(move |name| vars.get(name).cloned())
     };
 
     let faults = options.faults.map(Faults::new);
-    let clients = match &faults {
-        None => AwsClients::new(sdk),
-        // Retries back off from 20 ms instead of the SDK's 1 s: the same retries, in less time.
-        Some(faults) => AwsClients::new(
-            &sdk.to_builder()
-                .http_client(faults.http_client())
-                .retry_config(
-                    aws_sdk_dynamodb::config::retry::RetryConfig::standard()
-                        .with_initial_backoff(Duration::from_millis(20)),
-                )
-                .build(),
-        ),
-    };
-    // The sweeper runs on a schedule whatever the traffic: a fixed cost, kept out of the meter.
-    let unmetered = clients.clone();
-    let clients = match &options.meter {
-        None => clients,
-        Some(meter) => AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                clients
-                    .dynamodb
-                    .config()
-                    .to_builder()
-                    .interceptor(meter.interceptor())
-                    .build(),
-            ),
-            sqs: aws_sdk_sqs::Client::from_conf(
-                clients
-                    .sqs
-                    .config()
-                    .to_builder()
-                    .interceptor(meter.interceptor())
-                    .build(),
-            ),
-            sns: aws_sdk_sns::Client::from_conf(
-                clients
-                    .sns
-                    .config()
-                    .to_builder()
-                    .interceptor(meter.interceptor())
-                    .build(),
-            ),
-            secrets: clients.secrets.clone(),
-        },
-    };
-    // Lambda's pollers and queue deletes are AWS's side: never faulted.
-    let platform = AwsClients::new(sdk);
-    let ingest_settings = settings(&ingest_env);
-    let api = wiring::ingest_api(&ingest_settings, &clients, options.clock.clone()).await?;
+    let clients = HandlerClients::new(sdk, faults.as_ref(), options.meter.as_ref());
+    let clock = options.clock;
+    let api = wiring::ingest_api(
+        &IngestConfig::from_settings(&settings(INGEST_FUNCTION))?,
+        &clients.functions,
+        clock.clone(),
+    )
+    .await?;
     let verifier = (*api.verifier.current().await).clone();
-    let admin_settings = settings(&admin_env);
-    let admin = wiring::admin_api(&admin_settings, &clients, options.clock.clone()).await?;
+    let admin = wiring::admin_api(
+        &AdminConfig::from_settings(&settings(ADMIN_FUNCTION))?,
+        &clients.functions,
+        clock.clone(),
+    )
+    .await?;
     let admin_verifier = (*admin.verifier.current().await).clone();
-    let stream_handler =
-        wiring::stream_handler(&settings(&rules_env), &clients, options.clock.clone())?;
-    let absence_handler =
-        wiring::absence_handler(&settings(&absence_env), &clients, options.clock.clone())?;
-    let sweeper = wiring::sweeper(&settings(&sweeper_env), &unmetered, options.clock.clone())?;
+    let stream_handler = wiring::stream_handler(
+        &StreamConfig::from_settings(&settings(RULES_FUNCTION))?,
+        &clients.functions,
+        clock.clone(),
+    );
+    let absence_handler = wiring::absence_handler(
+        &AbsenceConfig::from_settings(&settings(ABSENCE_FUNCTION))?,
+        &clients.functions,
+        clock.clone(),
+    );
+    let sweeper = wiring::sweeper(
+        &SweeperConfig::from_settings(&settings(SWEEPER_FUNCTION))?,
+        &clients.sweeper,
+        clock,
+    );
 
-    let stream_mapping = template.event_source(RULES_FUNCTION, "DynamoDB", known)?;
-    let failure_arn = stream_mapping
-        .pointer("/DestinationConfig/OnFailure/Destination")
-        .and_then(Value::as_str);
-    let failure_queue_url = match failure_arn {
-        None => None,
-        Some(arn) => Some(queue_url_for_arn(&provisioned, arn)?),
-    };
-    let mapping = StreamMapping {
-        batch_size: int_property(&stream_mapping, "BatchSize").unwrap_or(100) as i32,
-        max_retries: int_property(&stream_mapping, "MaximumRetryAttempts").unwrap_or(10000) as u32,
-        failure_queue_url,
-        crashes: faults.clone(),
-    };
-    let stream_arn = stream_mapping
-        .get("Stream")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("the rules function's DynamoDB event has no Stream"))?
-        .to_owned();
-    let queue_mapping = template.event_source(ABSENCE_FUNCTION, "SQS", known)?;
-    let queue_batch = int_property(&queue_mapping, "BatchSize").unwrap_or(10) as i32;
-    let queue_url = queue_url_for_arn(
-        &provisioned,
-        queue_mapping
-            .get("Queue")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("the absence function's SQS event has no Queue"))?,
-    )?;
-
+    let (mapping, stream_arn) = stream_mapping(&template, &provisioned, faults.as_ref())?;
+    let (queue_url, queue_batch) = queue_mapping(&template, &provisioned)?;
     let ops_inbox_url = subscribe_ops_inbox(sdk, &provisioned).await?;
 
     let listener = tokio::net::TcpListener::bind(options.http_addr)
@@ -309,6 +233,8 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         cuba_web::ingest::routes(api).merge(cuba_web::admin::routes(admin)),
     );
     let progress = Arc::new(Progress::default());
+    // Lambda's pollers and queue deletes are AWS's side: never faulted.
+    let platform = AwsClients::new(sdk);
     let mut tasks = vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "HTTP server stopped");
@@ -324,20 +250,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
             progress.clone(),
         )));
     }
-    tasks.push(tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(LOCAL_SWEEP_INTERVAL).await;
-            match sweeper.sweep().await {
-                Ok(report) if report.stuck > 0 => {
-                    tracing::warn!(?report, "the sweeper finished stuck alerts");
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&e), "sweep failed")
-                }
-            }
-        }
-    }));
+    tasks.push(tokio::spawn(sweep_on_schedule(sweeper)));
     tasks.push(tokio::spawn(poll_queue(
         platform.sqs.clone(),
         queue_url,
@@ -356,15 +269,162 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         absence_handler,
         stream_arn,
         fault_log: faults.map(|f| f.log.clone()),
-        function_env: BTreeMap::from([
-            (INGEST_FUNCTION, ingest_env),
-            (RULES_FUNCTION, rules_env),
-            (ABSENCE_FUNCTION, absence_env),
-            (ADMIN_FUNCTION, admin_env),
-            (SWEEPER_FUNCTION, sweeper_env),
-        ]),
+        function_env,
         tasks,
     })
+}
+
+/// Each function's environment as the template gives it (by logical id), with the local
+/// stack's shorter waits and the options' rules file.
+fn function_environments(
+    template: &Template,
+    provisioned: &Provisioned,
+    options: &StackOptions,
+) -> Result<BTreeMap<&'static str, BTreeMap<String, String>>> {
+    let mut environments = BTreeMap::new();
+    for function in [
+        INGEST_FUNCTION,
+        RULES_FUNCTION,
+        ABSENCE_FUNCTION,
+        ADMIN_FUNCTION,
+        SWEEPER_FUNCTION,
+    ] {
+        let mut vars = template.function_environment(function, &provisioned.known)?;
+        // The local stack promises rule changes within 2 seconds, not AWS's 30.
+        vars.insert(
+            env::RULES_CACHE_SECONDS.to_owned(),
+            LOCAL_RULES_CACHE_SECONDS.to_owned(),
+        );
+        if vars.contains_key(env::ABSENCE_SETTLE_SECONDS) {
+            vars.insert(
+                env::ABSENCE_SETTLE_SECONDS.to_owned(),
+                LOCAL_ABSENCE_SETTLE_SECONDS.to_owned(),
+            );
+        }
+        if let Some(rules) = &options.rules_file {
+            vars.insert(env::RULES_FILE.to_owned(), rules.display().to_string());
+        }
+        environments.insert(function, vars);
+    }
+    Ok(environments)
+}
+
+/// The clients the handlers reach AWS with.
+struct HandlerClients {
+    /// Through the fault plan and the meter, when the options have them.
+    functions: AwsClients,
+    /// The sweeper's: faulted, but never metered (it runs on a schedule whatever the traffic,
+    /// a fixed cost kept out of the cost bench).
+    sweeper: AwsClients,
+}
+
+impl HandlerClients {
+    fn new(sdk: &SdkConfig, faults: Option<&Arc<Faults>>, meter: Option<&Arc<Meter>>) -> Self {
+        let clients = match faults {
+            None => AwsClients::new(sdk),
+            // Retries back off from 20 ms instead of the SDK's 1 s: the same retries, in less time.
+            Some(faults) => AwsClients::new(
+                &sdk.to_builder()
+                    .http_client(faults.http_client())
+                    .retry_config(
+                        aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                            .with_initial_backoff(Duration::from_millis(20)),
+                    )
+                    .build(),
+            ),
+        };
+        let Some(meter) = meter else {
+            return HandlerClients {
+                functions: clients.clone(),
+                sweeper: clients,
+            };
+        };
+        HandlerClients {
+            functions: AwsClients {
+                dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                    clients
+                        .dynamodb
+                        .config()
+                        .to_builder()
+                        .interceptor(meter.interceptor())
+                        .build(),
+                ),
+                sqs: aws_sdk_sqs::Client::from_conf(
+                    clients
+                        .sqs
+                        .config()
+                        .to_builder()
+                        .interceptor(meter.interceptor())
+                        .build(),
+                ),
+                sns: aws_sdk_sns::Client::from_conf(
+                    clients
+                        .sns
+                        .config()
+                        .to_builder()
+                        .interceptor(meter.interceptor())
+                        .build(),
+                ),
+                secrets: clients.secrets.clone(),
+            },
+            sweeper: clients,
+        }
+    }
+}
+
+/// The rules function's DynamoDB event source as the template declares it, and its stream.
+fn stream_mapping(
+    template: &Template,
+    provisioned: &Provisioned,
+    faults: Option<&Arc<Faults>>,
+) -> Result<(StreamMapping, String)> {
+    let mapping = template.event_source(RULES_FUNCTION, "DynamoDB", &provisioned.known)?;
+    let failure_queue_url = match mapping
+        .pointer("/DestinationConfig/OnFailure/Destination")
+        .and_then(Value::as_str)
+    {
+        None => None,
+        Some(arn) => Some(queue_url_for_arn(provisioned, arn)?),
+    };
+    let stream_arn = mapping
+        .get("Stream")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("the rules function's DynamoDB event has no Stream"))?
+        .to_owned();
+    let stream = StreamMapping {
+        batch_size: int_property(&mapping, "BatchSize").unwrap_or(100) as i32,
+        max_retries: int_property(&mapping, "MaximumRetryAttempts").unwrap_or(10000) as u32,
+        failure_queue_url,
+        crashes: faults.cloned(),
+    };
+    Ok((stream, stream_arn))
+}
+
+/// The absence function's SQS event source: the delay queue's URL and the batch size.
+fn queue_mapping(template: &Template, provisioned: &Provisioned) -> Result<(String, i32)> {
+    let mapping = template.event_source(ABSENCE_FUNCTION, "SQS", &provisioned.known)?;
+    let batch = int_property(&mapping, "BatchSize").unwrap_or(10) as i32;
+    let queue = mapping
+        .get("Queue")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("the absence function's SQS event has no Queue"))?;
+    Ok((queue_url_for_arn(provisioned, queue)?, batch))
+}
+
+/// The sweeper's schedule, run locally every [`LOCAL_SWEEP_INTERVAL`].
+async fn sweep_on_schedule(sweeper: AlertSweeper) {
+    loop {
+        tokio::time::sleep(LOCAL_SWEEP_INTERVAL).await;
+        match sweeper.sweep().await {
+            Ok(report) if report.stuck > 0 => {
+                tracing::warn!(?report, "the sweeper finished stuck alerts");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&e), "sweep failed")
+            }
+        }
+    }
 }
 
 impl RunningStack {

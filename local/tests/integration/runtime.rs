@@ -551,15 +551,38 @@ async fn the_sweeper_runs_on_a_scheduled_event() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_function_missing_its_configuration_fails_init_with_one_clear_line() {
     let t = TestStack::start().await;
-    for (logical_id, bin, variable) in [
-        (INGEST_FUNCTION, "ingest", env::EVENTS_TABLE),
-        (RULES_FUNCTION, "rules", env::ALERTS_TABLE),
-        (ABSENCE_FUNCTION, "absence-check", env::ABSENCE_QUEUE_URL),
-        (ADMIN_FUNCTION, "admin", env::ADMIN_TOKEN_SECRET_ARN),
-        (SWEEPER_FUNCTION, "sweeper", env::ALERTS_TABLE),
+    // Two variables each: one cold start names every problem, not the first one found.
+    for (logical_id, bin, variables) in [
+        (
+            INGEST_FUNCTION,
+            "ingest",
+            [env::EVENTS_TABLE, env::PROFILES_TABLE],
+        ),
+        (
+            RULES_FUNCTION,
+            "rules",
+            [env::ALERTS_TABLE, env::ABSENCE_QUEUE_URL],
+        ),
+        (
+            ABSENCE_FUNCTION,
+            "absence-check",
+            [env::ABSENCE_QUEUE_URL, env::EVENTS_TABLE],
+        ),
+        (
+            ADMIN_FUNCTION,
+            "admin",
+            [env::ADMIN_TOKEN_SECRET_ARN, env::ERRORS_TABLE],
+        ),
+        (
+            SWEEPER_FUNCTION,
+            "sweeper",
+            [env::ALERTS_TABLE, env::OPERATOR_TOPIC_ARN],
+        ),
     ] {
         let mut function = Function::start_with(&t, logical_id, bin, |vars| {
-            vars.remove(variable);
+            for variable in variables {
+                vars.remove(variable);
+            }
         })
         .await;
         let status = wait_for_exit(&mut function.child, Duration::from_secs(20));
@@ -567,7 +590,9 @@ async fn a_function_missing_its_configuration_fails_init_with_one_clear_line() {
         assert_eq!(status, Some(1), "{bin} exits with status 1:\n{output}");
         let lines: Vec<&str> = output.lines().filter(|l| l.contains("ERROR")).collect();
         assert_eq!(lines.len(), 1, "{bin}: one error line:\n{output}");
-        assert!(lines[0].contains(variable), "{bin}: {}", lines[0]);
+        for variable in variables {
+            assert!(lines[0].contains(variable), "{bin}: {}", lines[0]);
+        }
         assert!(!output.contains("panicked"), "{bin}:\n{output}");
         assert!(function.api.first_poll().is_none(), "{bin} never polled");
     }

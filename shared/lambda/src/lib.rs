@@ -1,8 +1,9 @@
 //! Cuba's Lambda edge: the two batch handlers ([`handlers`]) at the level Lambda sees them,
-//! configuration ([`settings`]), and the wiring that builds each function from its settings and
-//! the AWS clients ([`wiring`]), and the metrics they log ([`embedded_metrics`]). The function
-//! crates only call into here.
+//! configuration ([`settings`] reads variables, [`config`] types each function's, once), the
+//! wiring that builds each function from its configuration and the AWS clients ([`wiring`]), and
+//! the metrics they log ([`embedded_metrics`]). The function crates only call into here.
 
+pub mod config;
 pub mod embedded_metrics;
 pub mod handlers;
 pub mod settings;
@@ -14,7 +15,7 @@ pub use cuba_core::model::clock::SystemClock;
 /// The function's parts, or the end of a cold start that cannot build them: one error line
 /// naming what is wrong (the variable and the cause, never its value), then exit status 1,
 /// which Lambda reports as an init failure. No panic, no backtrace.
-pub fn configured<T>(built: Result<T, settings::ConfigError>) -> T {
+pub fn configured<T, E: std::error::Error + 'static>(built: Result<T, E>) -> T {
     match built {
         Ok(parts) => parts,
         Err(e) => {

@@ -143,24 +143,22 @@ impl<'a> Settings<'a> {
         }
     }
 
-    /// `CUBA_RULES_FILE` when set, else the built-in default rules.
-    pub fn rules(&self) -> Result<RuleSet, ConfigError> {
+    /// `CUBA_RULES_FILE` when set, else the built-in default rules: the documents that seed the
+    /// rule store, keyed by id, and the rules they make (in force until the store is seeded).
+    pub fn initial_rules(&self) -> Result<(Vec<(DocumentId, Value)>, RuleSet), ConfigError> {
         let (path, text) = self.rules_text()?;
-        RuleSet::from_json_str(&text).map_err(|source| ConfigError::InvalidRules { path, source })
-    }
-
-    /// The same rules as documents, keyed by id, to seed the rule store with.
-    pub fn rule_documents(&self) -> Result<Vec<(DocumentId, Value)>, ConfigError> {
-        let rules = self.rules()?;
-        let (_, text) = self.rules_text()?;
+        let rules = RuleSet::from_json_str(&text)
+            .map_err(|source| ConfigError::InvalidRules { path, source })?;
+        // The text parsed as a rule set just above, so it is a document with a `rules` array.
         let document: Value = serde_json::from_str(&text).unwrap_or_default();
         let items = document["rules"].as_array().cloned().unwrap_or_default();
-        Ok(rules
+        let documents = rules
             .all()
             .iter()
             .map(|r| r.id.clone())
             .zip(items)
-            .collect())
+            .collect();
+        Ok((documents, rules))
     }
 
     /// A duration in (possibly fractional) seconds from `name`, or `default` when unset.
@@ -449,7 +447,7 @@ mod tests {
     #[test]
     fn an_unreadable_rules_file_keeps_its_cause() {
         let error = settings(&[(env::RULES_FILE, "/nonexistent/rules.json")])
-            .rules()
+            .initial_rules()
             .unwrap_err();
         let source = std::error::Error::source(&error).map(ToString::to_string);
         assert!(
@@ -460,7 +458,8 @@ mod tests {
 
     #[test]
     fn the_default_rules_seed_as_their_own_documents() {
-        let documents = settings(&[]).rule_documents().unwrap();
+        let (documents, rules) = settings(&[]).initial_rules().unwrap();
+        assert_eq!(rules.all().len(), documents.len());
         let ids: Vec<&str> = documents.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids.len(), 3);
         for (id, document) in &documents {

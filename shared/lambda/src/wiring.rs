@@ -1,6 +1,8 @@
-//! Builds each function's handler from its settings and the AWS clients. Each function reads
-//! only the variables its own template entry sets; the HTTP functions' wiring needs the `http`
-//! feature, so the rules and absence-check functions never link the web layer.
+//! Builds each function's handler from its typed configuration ([`crate::config`]) and the AWS
+//! clients: one constructor per port, each used wherever that port is needed. Nothing here reads
+//! a variable or can fail, except what must reach AWS at a cold start (token keys in Secrets
+//! Manager, seeding the document stores). The HTTP functions' wiring needs the `http` feature,
+//! so the rules and absence-check functions never link the web layer.
 
 use std::sync::Arc;
 
@@ -11,213 +13,160 @@ use cuba_aws::{
 };
 use cuba_core::absence::scheduling::AbsenceRelay;
 use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
-use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
+use cuba_core::evaluation::source::CachedDocuments;
 use cuba_core::model::clock::Clock;
+use cuba_core::model::document::DocumentSet;
 use cuba_core::pipeline::StreamPorts;
-use cuba_core::rules::RuleSet;
-use cuba_core::schemas::SchemaSet;
 
-use crate::handlers::{AbsenceQueueHandler, StreamHandler};
-use crate::settings::{
-    ConfigError, DEFAULT_ALERT_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS,
-    DEFAULT_EVENT_RETENTION_DAYS, Settings, env,
+use crate::config::{
+    AbsenceConfig, DeliveryConfig, DocumentsConfig, ListedTable, StreamConfig, SweeperConfig,
 };
+use crate::handlers::{AbsenceQueueHandler, StreamHandler};
 
-fn events(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoEvents>, ConfigError> {
-    Ok(Arc::new(
-        DynamoEvents::new(
-            clients.dynamodb.clone(),
-            settings.required(env::EVENTS_TABLE)?,
-        )
-        .retained_for(settings.retention(env::EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS)?)
-        .sharded(settings.listing_shards()?),
+fn events(table: &ListedTable, clients: &AwsClients) -> Arc<DynamoEvents> {
+    Arc::new(
+        DynamoEvents::new(clients.dynamodb.clone(), table.name.clone())
+            .retained_for(table.retention)
+            .sharded(table.shards),
+    )
+}
+
+fn error_log(table: &ListedTable, clients: &AwsClients) -> Arc<DynamoErrorLog> {
+    Arc::new(
+        DynamoErrorLog::new(clients.dynamodb.clone(), table.name.clone())
+            .retained_for(table.retention)
+            .sharded(table.shards),
+    )
+}
+
+fn profiles(table: &str, clients: &AwsClients) -> Arc<DynamoProfiles> {
+    Arc::new(DynamoProfiles::new(
+        clients.dynamodb.clone(),
+        table.to_owned(),
     ))
 }
 
-fn profiles(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoProfiles>, ConfigError> {
-    Ok(Arc::new(DynamoProfiles::new(
+fn quotas(table: &str, clients: &AwsClients) -> Arc<DynamoSmsQuotas> {
+    Arc::new(DynamoSmsQuotas::new(
         clients.dynamodb.clone(),
-        settings.required(env::PROFILES_TABLE)?,
-    )))
-}
-
-fn rule_state(
-    settings: &Settings,
-    clients: &AwsClients,
-) -> Result<Arc<DynamoRuleState>, ConfigError> {
-    Ok(Arc::new(DynamoRuleState::new(
-        clients.dynamodb.clone(),
-        settings.required(env::RULE_STATE_TABLE)?,
-    )))
+        table.to_owned(),
+    ))
 }
 
 /// The per-minute counts of events and alerts, kept in the rule-state table.
-fn activity_tally(
-    settings: &Settings,
-    clients: &AwsClients,
-) -> Result<Arc<DynamoActivityTally>, ConfigError> {
-    Ok(Arc::new(DynamoActivityTally::new(
+fn activity_tally(table: &str, clients: &AwsClients) -> Arc<DynamoActivityTally> {
+    Arc::new(DynamoActivityTally::new(
         clients.dynamodb.clone(),
-        settings.required(env::RULE_STATE_TABLE)?,
-    )))
-}
-
-fn rule_store(
-    settings: &Settings,
-    clients: &AwsClients,
-) -> Result<Arc<DynamoDocumentStore>, ConfigError> {
-    Ok(Arc::new(DynamoDocumentStore::new(
-        clients.dynamodb.clone(),
-        settings.required(env::RULES_TABLE)?,
-    )))
-}
-
-fn schema_store(
-    settings: &Settings,
-    clients: &AwsClients,
-) -> Result<Arc<DynamoDocumentStore>, ConfigError> {
-    Ok(Arc::new(DynamoDocumentStore::new(
-        clients.dynamodb.clone(),
-        settings.required(env::SCHEMAS_TABLE)?,
-    )))
-}
-
-fn error_log(
-    settings: &Settings,
-    clients: &AwsClients,
-) -> Result<Arc<DynamoErrorLog>, ConfigError> {
-    Ok(Arc::new(
-        DynamoErrorLog::new(
-            clients.dynamodb.clone(),
-            settings.required(env::ERRORS_TABLE)?,
-        )
-        .retained_for(settings.retention(env::ERROR_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS)?)
-        .sharded(settings.listing_shards()?),
+        table.to_owned(),
     ))
 }
 
-fn absence_scheduler(
-    settings: &Settings,
+fn document_store<T>(
+    config: &DocumentsConfig<T>,
     clients: &AwsClients,
-) -> Result<Arc<SqsAbsenceScheduler>, ConfigError> {
-    Ok(Arc::new(SqsAbsenceScheduler::new(
-        clients.sqs.clone(),
-        settings.required(env::ABSENCE_QUEUE_URL)?,
-    )))
+) -> Arc<DynamoDocumentStore> {
+    Arc::new(DynamoDocumentStore::new(
+        clients.dynamodb.clone(),
+        config.table.clone(),
+    ))
 }
 
-/// The rules in force: the rule store behind a cache, with the rules file (or the built-in
+/// The rules (or schemas) in force: the store behind a cache, with the file's (or the built-in
 /// defaults) applying until the store is first seeded.
-fn rule_source(settings: &Settings, clients: &AwsClients) -> Result<Arc<RuleSource>, ConfigError> {
-    Ok(Arc::new(CachedDocuments::<RuleSet>::new(
-        rule_store(settings, clients)?,
-        Arc::new(settings.rules()?),
-        settings.rules_cache_ttl()?,
-    )))
+fn document_source<T: DocumentSet>(
+    config: &DocumentsConfig<T>,
+    clients: &AwsClients,
+) -> Arc<CachedDocuments<T>> {
+    Arc::new(CachedDocuments::new(
+        document_store(config, clients),
+        config.unseeded.clone(),
+        config.cache_ttl,
+    ))
 }
 
-/// The schemas in force: the schema store behind the same cache as rules.
-fn schema_source(
-    settings: &Settings,
-    clients: &AwsClients,
-) -> Result<Arc<SchemaSource>, ConfigError> {
-    let (_, unseeded) = settings.initial_schemas()?;
-    Ok(Arc::new(CachedDocuments::<SchemaSet>::new(
-        schema_store(settings, clients)?,
-        Arc::new(unseeded),
-        settings.rules_cache_ttl()?,
-    )))
+fn absence_scheduler(queue_url: &str, clients: &AwsClients) -> Arc<SqsAbsenceScheduler> {
+    Arc::new(SqsAbsenceScheduler::new(
+        clients.sqs.clone(),
+        queue_url.to_owned(),
+    ))
 }
 
 fn dispatcher(
-    settings: &Settings,
+    config: &DeliveryConfig,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
-) -> Result<AlertDispatcher, ConfigError> {
-    Ok(AlertDispatcher {
+) -> AlertDispatcher {
+    AlertDispatcher {
         ledger: Arc::new(
-            DynamoAlertLedger::new(
-                clients.dynamodb.clone(),
-                settings.required(env::ALERTS_TABLE)?,
-            )
-            .retained_for(
-                settings.retention(env::ALERT_RETENTION_DAYS, DEFAULT_ALERT_RETENTION_DAYS)?,
-            )
-            .sharded(settings.listing_shards()?),
+            DynamoAlertLedger::new(clients.dynamodb.clone(), config.alerts.name.clone())
+                .retained_for(config.alerts.retention)
+                .sharded(config.alerts.shards),
         ),
-        profiles: profiles(settings, clients)?,
+        profiles: profiles(&config.profiles_table, clients),
         notifier: Arc::new(SnsNotifier::new(
             clients.sns.clone(),
-            settings.required(env::OPERATOR_TOPIC_ARN)?,
+            config.operator_topic_arn.clone(),
         )),
-        quotas: Arc::new(DynamoSmsQuotas::new(
-            clients.dynamodb.clone(),
-            settings.required(env::RULE_STATE_TABLE)?,
-        )),
+        quotas: quotas(&config.quotas_table, clients),
         clock,
         leases: DeliveryLeases::covering(clients.call_limits()),
-        sms: settings.sms_policy()?,
-    })
-}
-
-fn windows(settings: &Settings, clients: &AwsClients) -> Result<Arc<DynamoWindows>, ConfigError> {
-    Ok(Arc::new(DynamoWindows::new(
-        clients.dynamodb.clone(),
-        settings.required(env::RULE_STATE_TABLE)?,
-    )))
+        sms: config.sms,
+    }
 }
 
 /// The ports of the stream consumer's graph on DynamoDB, SQS and SNS, each built once.
-fn stream_ports(
-    settings: &Settings,
-    clients: &AwsClients,
-    clock: Arc<dyn Clock>,
-) -> Result<StreamPorts, ConfigError> {
-    Ok(StreamPorts {
-        events: events(settings, clients)?,
-        errors: error_log(settings, clients)?,
-        scheduler: absence_scheduler(settings, clients)?,
-        windows: Some(windows(settings, clients)?),
-        state: rule_state(settings, clients)?,
-        dispatcher: dispatcher(settings, clients, clock)?,
-    })
+fn stream_ports(config: &StreamConfig, clients: &AwsClients, clock: Arc<dyn Clock>) -> StreamPorts {
+    StreamPorts {
+        events: events(&config.events, clients),
+        errors: error_log(&config.errors, clients),
+        scheduler: absence_scheduler(&config.absence_queue_url, clients),
+        windows: Some(Arc::new(DynamoWindows::new(
+            clients.dynamodb.clone(),
+            config.rule_state_table.clone(),
+        ))),
+        state: Arc::new(DynamoRuleState::new(
+            clients.dynamodb.clone(),
+            config.rule_state_table.clone(),
+        )),
+        dispatcher: dispatcher(&config.delivery, clients, clock),
+    }
 }
 
 /// The rules function: the events table's stream consumer, deciding the absence checks posted
 /// into the stream with the pipeline's own rules (one cache) and ports.
 pub fn stream_handler(
-    settings: &Settings,
+    config: &StreamConfig,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
-) -> Result<StreamHandler, ConfigError> {
-    let ports = stream_ports(settings, clients, clock.clone())?;
-    let rules = rule_source(settings, clients)?;
-    Ok(StreamHandler {
+) -> StreamHandler {
+    let ports = stream_ports(config, clients, clock.clone());
+    let rules = document_source(&config.rules, clients);
+    StreamHandler {
         pipeline: ports.pipeline(
             rules.clone(),
-            schema_source(settings, clients)?,
+            document_source(&config.schemas, clients),
             clock.clone(),
         ),
-        checker: ports.absence_checker(rules, settings.rules_cache_ttl()?, clock),
-        tally: activity_tally(settings, clients)?,
-    })
+        checker: ports.absence_checker(rules, config.rules.cache_ttl, clock),
+        tally: activity_tally(&config.rule_state_table, clients),
+    }
 }
 
 /// The absence-check function: the delay queue's consumer, posting ripe checks into the
 /// events table's stream.
 pub fn absence_handler(
-    settings: &Settings,
+    config: &AbsenceConfig,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
-) -> Result<AbsenceQueueHandler, ConfigError> {
-    Ok(AbsenceQueueHandler {
+) -> AbsenceQueueHandler {
+    AbsenceQueueHandler {
         relay: AbsenceRelay {
-            scheduler: absence_scheduler(settings, clients)?,
-            due: events(settings, clients)?,
+            scheduler: absence_scheduler(&config.absence_queue_url, clients),
+            due: events(&config.events, clients),
             clock,
-            settle: settings.absence_settle()?,
+            settle: config.settle,
         },
-    })
+    }
 }
 
 /// Alerts the sweeper takes on per run; the rest wait for the next run.
@@ -225,14 +174,14 @@ const SWEEP_BATCH: usize = 100;
 
 /// The sweeper function: finishes alerts whose worker died, on a schedule.
 pub fn sweeper(
-    settings: &Settings,
+    config: &SweeperConfig,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
-) -> Result<AlertSweeper, ConfigError> {
-    Ok(AlertSweeper {
-        dispatcher: dispatcher(settings, clients, clock)?,
+) -> AlertSweeper {
+    AlertSweeper {
+        dispatcher: dispatcher(&config.delivery, clients, clock),
         batch: SWEEP_BATCH,
-    })
+    }
 }
 
 #[cfg(feature = "http")]
@@ -242,96 +191,66 @@ pub use http::{admin_api, admin_router, ingest_api, ingest_router};
 mod http {
     use std::sync::Arc;
 
-    use cuba_aws::SecretsManagerStore;
-    use cuba_aws::{AwsClients, DynamoBrowse, DynamoSmsQuotas, SnsNotifier};
+    use cuba_aws::{AwsClients, DynamoBrowse, SecretsManagerStore, SnsNotifier};
     use cuba_core::delivery::verification::PhoneVerifier;
     use cuba_core::model::clock::{Clock, SystemClock};
+    use cuba_core::model::document::DocumentId;
     use cuba_core::model::ports::DocumentStore;
     use cuba_web::admin::{AdminApi, CursorSeal};
     use cuba_web::auth::{
-        AdminVerifier, KeyBuilder, KeyRing, PhoneCodeHasher, Rotating, TokenClaims, TokenVerifier,
+        AdminVerifier, KeyBuilder, KeyRing, PhoneCodeHasher, Rotating, TokenVerifier,
     };
     use cuba_web::ingest::IngestApi;
 
-    use cuba_core::evaluation::source::RuleSource;
-    use cuba_core::pipeline::EventPipeline;
+    use super::stream_ports;
+    use super::{activity_tally, document_source, document_store, events, profiles, quotas};
+    use crate::config::{AdminConfig, IngestConfig, TokenKeys};
+    use crate::settings::ConfigError;
 
-    use super::{
-        activity_tally, events, profiles, rule_source, rule_state, rule_store, schema_source,
-        schema_store, stream_ports,
-    };
-    use crate::settings::{ConfigError, Settings, env};
-
-    /// Validation, then absence checks and rules: what the admin function's replays run.
-    fn pipeline(
-        settings: &Settings,
-        clients: &AwsClients,
-        rules: Arc<RuleSource>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<EventPipeline, ConfigError> {
-        Ok(stream_ports(settings, clients, clock.clone())?.pipeline(
-            rules,
-            schema_source(settings, clients)?,
-            clock,
-        ))
-    }
-
-    /// A token verifier and the ring it was built from: read from Secrets Manager when the
-    /// `arn` variable is set (a deployed stack), else from the `value` variable itself (tests,
-    /// tools). Both forms take a key ring or a bare secret (see [`KeyRing::parse`]).
+    /// A token verifier and the ring it was built from, read from Secrets Manager once now when
+    /// the keys are stored there.
     async fn token_keys<V>(
-        settings: &Settings<'_>,
+        keys: &TokenKeys,
         clients: &AwsClients,
-        (arn, value): (&'static str, &'static str),
         build: KeyBuilder<V>,
     ) -> Result<(Rotating<V>, KeyRing), ConfigError> {
-        if let Some(id) = settings.optional(arn) {
-            let store = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
-            return Rotating::stored(store, &id, settings.secrets_cache_ttl()?, build)
-                .await
-                .map_err(|source| ConfigError::Secret {
-                    variable: arn,
-                    source,
-                });
+        match keys {
+            TokenKeys::Stored {
+                variable,
+                secret_id,
+                cache_ttl,
+            } => {
+                let store = Arc::new(SecretsManagerStore::new(clients.secrets.clone()));
+                Rotating::stored(store, secret_id, *cache_ttl, build)
+                    .await
+                    .map_err(|source| ConfigError::Secret { variable, source })
+            }
+            TokenKeys::Given(ring) => Ok((Rotating::fixed(build(ring)), ring.clone())),
         }
-        let text = settings
-            .optional(value)
-            .ok_or(ConfigError::MissingSecret(arn, value))?;
-        let ring = KeyRing::parse(&text).map_err(|_| {
-            ConfigError::Invalid(value, "a secret of at least 32 bytes, or a key ring")
-        })?;
-        Ok((Rotating::fixed(build(&ring)), ring))
     }
 
     /// The ingest function: the HTTP API.
     pub async fn ingest_api(
-        settings: &Settings<'_>,
+        config: &IngestConfig,
         clients: &AwsClients,
         clock: Arc<dyn Clock>,
     ) -> Result<IngestApi, ConfigError> {
-        let claims = TokenClaims {
-            issuer: settings.optional(env::TOKEN_ISSUER),
-            audience: settings.optional(env::TOKEN_AUDIENCE),
-        };
+        let claims = config.claims.clone();
         let (verifier, ring) = token_keys(
-            settings,
+            &config.tokens,
             clients,
-            (env::TOKEN_SECRET_ARN, env::TOKEN_SECRET),
             Box::new(move |ring| TokenVerifier::with_claims(ring, claims.clone())),
         )
         .await?;
         Ok(IngestApi {
-            events: events(settings, clients)?,
-            schemas: schema_source(settings, clients)?,
+            events: events(&config.events, clients),
+            schemas: document_source(&config.schemas, clients),
             phones: PhoneVerifier {
-                profiles: profiles(settings, clients)?,
+                profiles: profiles(&config.profiles_table, clients),
                 sender: Arc::new(SnsNotifier::sms_only(clients.sns.clone())),
                 hasher: Arc::new(PhoneCodeHasher::new(&ring.signing().secret)),
-                quotas: Arc::new(DynamoSmsQuotas::new(
-                    clients.dynamodb.clone(),
-                    settings.required(env::RULE_STATE_TABLE)?,
-                )),
-                sms: settings.sms_policy()?,
+                quotas: quotas(&config.quotas_table, clients),
+                sms: config.sms,
                 clock: clock.clone(),
             },
             verifier,
@@ -341,21 +260,21 @@ mod http {
 
     /// The ingest function's router, on the system clock.
     pub async fn ingest_router(
-        settings: &Settings<'_>,
+        config: &IngestConfig,
         clients: &AwsClients,
     ) -> Result<cuba_web::Router, ConfigError> {
         Ok(cuba_web::ingest::router(
-            ingest_api(settings, clients, Arc::new(SystemClock)).await?,
+            ingest_api(config, clients, Arc::new(SystemClock)).await?,
         ))
     }
 
     /// The admin function's router (API and UI), on the system clock.
     pub async fn admin_router(
-        settings: &Settings<'_>,
+        config: &AdminConfig,
         clients: &AwsClients,
     ) -> Result<cuba_web::Router, ConfigError> {
         Ok(cuba_web::admin::router(
-            admin_api(settings, clients, Arc::new(SystemClock)).await?,
+            admin_api(config, clients, Arc::new(SystemClock)).await?,
         ))
     }
 
@@ -363,7 +282,7 @@ mod http {
     async fn seed(
         store: &dyn DocumentStore,
         what: &'static str,
-        documents: &[(cuba_core::model::document::DocumentId, serde_json::Value)],
+        documents: &[(DocumentId, serde_json::Value)],
         clock: &dyn Clock,
     ) -> Result<(), ConfigError> {
         let by = format!("cuba (initial {what}s)");
@@ -380,57 +299,46 @@ mod http {
     /// The admin function: the admin API. Seeds the rule and schema stores from the files (or
     /// the built-in defaults) the first time any admin function starts.
     pub async fn admin_api(
-        settings: &Settings<'_>,
+        config: &AdminConfig,
         clients: &AwsClients,
         clock: Arc<dyn Clock>,
     ) -> Result<AdminApi, ConfigError> {
-        let rules = rule_store(settings, clients)?;
-        seed(
-            rules.as_ref(),
-            "rule",
-            &settings.rule_documents()?,
-            clock.as_ref(),
-        )
-        .await?;
-        let schemas = schema_store(settings, clients)?;
-        let (schema_documents, _) = settings.initial_schemas()?;
+        let stream = &config.stream;
+        let rules = document_store(&stream.rules, clients);
+        seed(rules.as_ref(), "rule", &stream.rules.seed, clock.as_ref()).await?;
+        let schemas = document_store(&stream.schemas, clients);
         seed(
             schemas.as_ref(),
             "schema",
-            &schema_documents,
+            &stream.schemas.seed,
             clock.as_ref(),
         )
         .await?;
-        let pipeline = pipeline(
-            settings,
-            clients,
-            rule_source(settings, clients)?,
+        let ports = stream_ports(stream, clients, clock.clone());
+        let pipeline = ports.pipeline(
+            document_source(&stream.rules, clients),
+            document_source(&stream.schemas, clients),
             clock.clone(),
-        )?;
-        let (verifier, ring) = token_keys(
-            settings,
-            clients,
-            (env::ADMIN_TOKEN_SECRET_ARN, env::ADMIN_TOKEN_SECRET),
-            Box::new(AdminVerifier::from_ring),
-        )
-        .await?;
+        );
+        let (verifier, ring) =
+            token_keys(&config.tokens, clients, Box::new(AdminVerifier::from_ring)).await?;
         Ok(AdminApi {
             rules,
             schemas,
-            errors: pipeline.errors.clone(),
+            errors: ports.errors.clone(),
             pipeline,
             browse: Arc::new(
                 DynamoBrowse::new(
                     clients.dynamodb.clone(),
-                    settings.required(env::EVENTS_TABLE)?,
-                    settings.required(env::ALERTS_TABLE)?,
+                    stream.events.name.clone(),
+                    stream.delivery.alerts.name.clone(),
                 )
-                .sharded(settings.listing_shards()?),
+                .sharded(stream.events.shards),
             ),
-            tally: activity_tally(settings, clients)?,
-            profiles: profiles(settings, clients)?,
-            events: events(settings, clients)?,
-            state: rule_state(settings, clients)?,
+            tally: activity_tally(&stream.rule_state_table, clients),
+            profiles: profiles(&stream.delivery.profiles_table, clients),
+            events: events(&stream.events, clients),
+            state: ports.state.clone(),
             verifier,
             cursors: CursorSeal::new(&ring.signing().secret),
             clock,

@@ -1,0 +1,537 @@
+//! Each function's configuration, typed and read once at a cold start. Reading goes on past a
+//! bad variable, so one failed start names every missing or invalid variable at once instead of
+//! one per deploy. Each function reads only the variables its own template entry sets.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use cuba_aws::Retention;
+use cuba_aws::partition_keys::ListingShards;
+use cuba_core::delivery::alerting::SmsPolicy;
+use cuba_core::model::document::DocumentId;
+use cuba_core::rules::RuleSet;
+use cuba_core::schemas::SchemaSet;
+
+use crate::settings::{
+    ConfigError, DEFAULT_ALERT_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS,
+    DEFAULT_EVENT_RETENTION_DAYS, Settings, env,
+};
+
+/// Every problem found in one function's configuration.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [] => f.write_str("the configuration is incomplete"),
+            [one] => write!(f, "{one}"),
+            many => {
+                write!(f, "{} problems", many.len())?;
+                for (i, problem) in many.iter().enumerate() {
+                    let separator = if i == 0 { ": " } else { "; " };
+                    write!(f, "{separator}{problem}")?;
+                    if let Some(cause) = std::error::Error::source(problem) {
+                        write!(f, " ({cause})")?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigErrors {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.0.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// Reads through [`Settings`], keeping every problem: each read gives `None` after recording
+/// why, so a configuration is assembled with `?` once everything has been read.
+pub struct Reader<'s> {
+    settings: &'s Settings<'s>,
+    problems: Vec<ConfigError>,
+}
+
+impl<'s> Reader<'s> {
+    /// The configuration `read` assembles, or every problem found on the way.
+    pub fn read<T>(
+        settings: &'s Settings<'s>,
+        read: impl FnOnce(&mut Reader<'s>) -> Option<T>,
+    ) -> Result<T, ConfigErrors> {
+        let mut reader = Reader {
+            settings,
+            problems: Vec::new(),
+        };
+        let value = read(&mut reader);
+        match value {
+            Some(value) if reader.problems.is_empty() => Ok(value),
+            _ => Err(ConfigErrors(reader.problems)),
+        }
+    }
+
+    /// `result`'s value, or `None` with its error kept (once: several parts of a configuration
+    /// read the same variable, such as the listing shards).
+    fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(problem) => {
+                let text = problem.to_string();
+                if !self.problems.iter().any(|p| p.to_string() == text) {
+                    self.problems.push(problem);
+                }
+                None
+            }
+        }
+    }
+
+    fn required(&mut self, name: &'static str) -> Option<String> {
+        let value = self.settings.required(name);
+        self.take(value)
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        self.settings.optional(name)
+    }
+
+    fn sms(&mut self) -> Option<SmsPolicy> {
+        let value = self.settings.sms_policy();
+        self.take(value)
+    }
+
+    fn rules_cache_ttl(&mut self) -> Option<Duration> {
+        let value = self.settings.rules_cache_ttl();
+        self.take(value)
+    }
+}
+
+/// A table that is also listed across users: its name, how long it keeps items, and how many
+/// shards its listing spreads over.
+#[derive(Debug, Clone)]
+pub struct ListedTable {
+    pub name: String,
+    pub retention: Retention,
+    pub shards: ListingShards,
+}
+
+impl ListedTable {
+    fn read(
+        r: &mut Reader,
+        table: &'static str,
+        (retention, default_days): (&'static str, u32),
+    ) -> Option<Self> {
+        let name = r.required(table);
+        let retention = r.settings.retention(retention, default_days);
+        let retention = r.take(retention);
+        let shards = r.settings.listing_shards();
+        let shards = r.take(shards);
+        Some(ListedTable {
+            name: name?,
+            retention: retention?,
+            shards: shards?,
+        })
+    }
+
+    fn events(r: &mut Reader) -> Option<Self> {
+        Self::read(
+            r,
+            env::EVENTS_TABLE,
+            (env::EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS),
+        )
+    }
+
+    fn errors(r: &mut Reader) -> Option<Self> {
+        Self::read(
+            r,
+            env::ERRORS_TABLE,
+            (env::ERROR_RETENTION_DAYS, DEFAULT_ERROR_RETENTION_DAYS),
+        )
+    }
+
+    fn alerts(r: &mut Reader) -> Option<Self> {
+        Self::read(
+            r,
+            env::ALERTS_TABLE,
+            (env::ALERT_RETENTION_DAYS, DEFAULT_ALERT_RETENTION_DAYS),
+        )
+    }
+}
+
+/// Where alerts are recorded and sent, and the SMS limits.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub alerts: ListedTable,
+    pub profiles_table: String,
+    /// The rule-state table, which also holds the SMS quota counters.
+    pub quotas_table: String,
+    pub operator_topic_arn: String,
+    pub sms: SmsPolicy,
+}
+
+impl DeliveryConfig {
+    fn read(r: &mut Reader) -> Option<Self> {
+        let alerts = ListedTable::alerts(r);
+        let profiles_table = r.required(env::PROFILES_TABLE);
+        let quotas_table = r.required(env::RULE_STATE_TABLE);
+        let operator_topic_arn = r.required(env::OPERATOR_TOPIC_ARN);
+        let sms = r.sms();
+        Some(DeliveryConfig {
+            alerts: alerts?,
+            profiles_table: profiles_table?,
+            quotas_table: quotas_table?,
+            operator_topic_arn: operator_topic_arn?,
+            sms: sms?,
+        })
+    }
+}
+
+/// A document store (rules or schemas) behind a cache, with what applies until it is seeded.
+#[derive(Debug)]
+pub struct DocumentsConfig<T> {
+    pub table: String,
+    /// The documents that seed the store (from the file, or the built-in defaults).
+    pub seed: Vec<(DocumentId, Value)>,
+    /// What they make: in force until the store is first seeded.
+    pub unseeded: Arc<T>,
+    pub cache_ttl: Duration,
+}
+
+impl DocumentsConfig<RuleSet> {
+    fn rules(r: &mut Reader) -> Option<Self> {
+        let table = r.required(env::RULES_TABLE);
+        let initial = r.settings.initial_rules();
+        let initial = r.take(initial);
+        let cache_ttl = r.rules_cache_ttl();
+        let (seed, unseeded) = initial?;
+        Some(DocumentsConfig {
+            table: table?,
+            seed,
+            unseeded: Arc::new(unseeded),
+            cache_ttl: cache_ttl?,
+        })
+    }
+}
+
+impl DocumentsConfig<SchemaSet> {
+    fn schemas(r: &mut Reader) -> Option<Self> {
+        let table = r.required(env::SCHEMAS_TABLE);
+        let initial = r.settings.initial_schemas();
+        let initial = r.take(initial);
+        let cache_ttl = r.rules_cache_ttl();
+        let (seed, unseeded) = initial?;
+        Some(DocumentsConfig {
+            table: table?,
+            seed,
+            unseeded: Arc::new(unseeded),
+            cache_ttl: cache_ttl?,
+        })
+    }
+}
+
+/// The rules function: the events table's stream consumer.
+#[derive(Debug)]
+pub struct StreamConfig {
+    pub events: ListedTable,
+    pub errors: ListedTable,
+    pub rule_state_table: String,
+    pub absence_queue_url: String,
+    pub delivery: DeliveryConfig,
+    pub rules: DocumentsConfig<RuleSet>,
+    pub schemas: DocumentsConfig<SchemaSet>,
+}
+
+impl StreamConfig {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+        Reader::read(settings, Self::read)
+    }
+
+    fn read(r: &mut Reader) -> Option<Self> {
+        let events = ListedTable::events(r);
+        let errors = ListedTable::errors(r);
+        let rule_state_table = r.required(env::RULE_STATE_TABLE);
+        let absence_queue_url = r.required(env::ABSENCE_QUEUE_URL);
+        let delivery = DeliveryConfig::read(r);
+        let rules = DocumentsConfig::rules(r);
+        let schemas = DocumentsConfig::schemas(r);
+        Some(StreamConfig {
+            events: events?,
+            errors: errors?,
+            rule_state_table: rule_state_table?,
+            absence_queue_url: absence_queue_url?,
+            delivery: delivery?,
+            rules: rules?,
+            schemas: schemas?,
+        })
+    }
+}
+
+/// The absence-check function: the delay queue's consumer.
+#[derive(Debug, Clone)]
+pub struct AbsenceConfig {
+    pub events: ListedTable,
+    pub absence_queue_url: String,
+    /// How long after its due time a check is posted for deciding.
+    pub settle: Duration,
+}
+
+impl AbsenceConfig {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+        Reader::read(settings, |r| {
+            let events = ListedTable::events(r);
+            let absence_queue_url = r.required(env::ABSENCE_QUEUE_URL);
+            let settle = r.settings.absence_settle();
+            let settle = r.take(settle);
+            Some(AbsenceConfig {
+                events: events?,
+                absence_queue_url: absence_queue_url?,
+                settle: settle?,
+            })
+        })
+    }
+}
+
+/// The sweeper function: finishes alerts whose worker died.
+#[derive(Debug, Clone)]
+pub struct SweeperConfig {
+    pub delivery: DeliveryConfig,
+}
+
+impl SweeperConfig {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+        Reader::read(settings, |r| {
+            Some(SweeperConfig {
+                delivery: DeliveryConfig::read(r)?,
+            })
+        })
+    }
+}
+
+#[cfg(feature = "http")]
+pub use http::{AdminConfig, IngestConfig, TokenKeys};
+
+#[cfg(feature = "http")]
+mod http {
+    use std::time::Duration;
+
+    use cuba_core::delivery::alerting::SmsPolicy;
+    use cuba_core::schemas::SchemaSet;
+    use cuba_web::auth::{KeyRing, TokenClaims};
+
+    use super::{ConfigErrors, DocumentsConfig, ListedTable, Reader, StreamConfig};
+    use crate::settings::{ConfigError, Settings, env};
+
+    /// Where a function's token keys come from.
+    #[derive(Debug, Clone)]
+    pub enum TokenKeys {
+        /// A Secrets Manager secret (a deployed stack), re-read every `cache_ttl`; `variable`
+        /// names the variable that gave its id, for the error if it cannot be read.
+        Stored {
+            variable: &'static str,
+            secret_id: String,
+            cache_ttl: Duration,
+        },
+        /// The key ring itself, from a variable (tests, tools).
+        Given(KeyRing),
+    }
+
+    impl TokenKeys {
+        /// From the `arn` variable when set, else from the `value` variable: a key ring or a
+        /// bare secret (see [`KeyRing::parse`]).
+        fn read(r: &mut Reader, (arn, value): (&'static str, &'static str)) -> Option<Self> {
+            if let Some(secret_id) = r.optional(arn) {
+                let cache_ttl = r.settings.secrets_cache_ttl();
+                return Some(TokenKeys::Stored {
+                    variable: arn,
+                    secret_id,
+                    cache_ttl: r.take(cache_ttl)?,
+                });
+            }
+            let ring = match r.optional(value) {
+                None => Err(ConfigError::MissingSecret(arn, value)),
+                Some(text) => KeyRing::parse(&text).map_err(|_| {
+                    ConfigError::Invalid(value, "a secret of at least 32 bytes, or a key ring")
+                }),
+            };
+            r.take(ring).map(TokenKeys::Given)
+        }
+    }
+
+    /// The ingest function: the HTTP API for the app.
+    #[derive(Debug)]
+    pub struct IngestConfig {
+        pub events: ListedTable,
+        pub profiles_table: String,
+        /// The rule-state table, which holds the verification codes' SMS quota counters.
+        pub quotas_table: String,
+        pub schemas: DocumentsConfig<SchemaSet>,
+        pub sms: SmsPolicy,
+        pub tokens: TokenKeys,
+        pub claims: TokenClaims,
+    }
+
+    impl IngestConfig {
+        pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+            Reader::read(settings, |r| {
+                let events = ListedTable::events(r);
+                let profiles_table = r.required(env::PROFILES_TABLE);
+                let quotas_table = r.required(env::RULE_STATE_TABLE);
+                let schemas = DocumentsConfig::schemas(r);
+                let sms = r.sms();
+                let tokens = TokenKeys::read(r, (env::TOKEN_SECRET_ARN, env::TOKEN_SECRET));
+                let claims = TokenClaims {
+                    issuer: r.optional(env::TOKEN_ISSUER),
+                    audience: r.optional(env::TOKEN_AUDIENCE),
+                };
+                Some(IngestConfig {
+                    events: events?,
+                    profiles_table: profiles_table?,
+                    quotas_table: quotas_table?,
+                    schemas: schemas?,
+                    sms: sms?,
+                    tokens: tokens?,
+                    claims,
+                })
+            })
+        }
+    }
+
+    /// The admin function: the operators' API and UI, and the replays it runs through the
+    /// stream consumer's graph.
+    #[derive(Debug)]
+    pub struct AdminConfig {
+        pub stream: StreamConfig,
+        pub tokens: TokenKeys,
+    }
+
+    impl AdminConfig {
+        pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+            Reader::read(settings, |r| {
+                let stream = StreamConfig::read(r);
+                let tokens =
+                    TokenKeys::read(r, (env::ADMIN_TOKEN_SECRET_ARN, env::ADMIN_TOKEN_SECRET));
+                Some(AdminConfig {
+                    stream: stream?,
+                    tokens: tokens?,
+                })
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings<'static> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::new(move |name| vars.get(name).cloned())
+    }
+
+    const STREAM: &[(&str, &str)] = &[
+        (env::EVENTS_TABLE, "events"),
+        (env::ERRORS_TABLE, "errors"),
+        (env::ALERTS_TABLE, "alerts"),
+        (env::PROFILES_TABLE, "profiles"),
+        (env::RULE_STATE_TABLE, "state"),
+        (env::RULES_TABLE, "rules"),
+        (env::SCHEMAS_TABLE, "schemas"),
+        (env::ABSENCE_QUEUE_URL, "http://queue"),
+        (env::OPERATOR_TOPIC_ARN, "arn:aws:sns:eu-west-1:1:ops"),
+    ];
+
+    #[test]
+    fn a_complete_configuration_is_read_with_its_defaults() {
+        let config = StreamConfig::from_settings(&settings(STREAM)).unwrap();
+        assert_eq!(config.events.name, "events");
+        assert_eq!(config.events.shards, ListingShards::DEFAULT);
+        assert_eq!(config.delivery.alerts.name, "alerts");
+        assert_eq!(config.delivery.quotas_table, "state");
+        assert_eq!(config.delivery.sms, SmsPolicy::default());
+        assert_eq!(config.rules.seed.len(), config.rules.unseeded.all().len());
+        assert_eq!(config.rules.cache_ttl, crate::settings::DEFAULT_RULES_CACHE);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_each_variable_once() {
+        let mut vars: Vec<(&str, &str)> = STREAM
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != env::EVENTS_TABLE && *name != env::OPERATOR_TOPIC_ARN)
+            .collect();
+        vars.push((env::SMS_PER_USER, "lots"));
+        // Read by the events, errors and alerts tables alike: reported once.
+        vars.push((env::LISTING_SHARDS, "0"));
+        let error = StreamConfig::from_settings(&settings(&vars)).unwrap_err();
+        let named: Vec<String> = error.0.iter().map(ToString::to_string).collect();
+        assert_eq!(named.len(), 4, "{named:?}");
+        for variable in [
+            env::EVENTS_TABLE,
+            env::OPERATOR_TOPIC_ARN,
+            env::SMS_PER_USER,
+            env::LISTING_SHARDS,
+        ] {
+            assert!(
+                named.iter().any(|problem| problem.contains(variable)),
+                "{variable} not named in {named:?}"
+            );
+        }
+        assert!(error.to_string().starts_with("4 problems: "), "{error}");
+    }
+
+    #[test]
+    fn each_function_reads_only_its_own_variables() {
+        let absence = settings(&[
+            (env::EVENTS_TABLE, "events"),
+            (env::ABSENCE_QUEUE_URL, "http://queue"),
+        ]);
+        let config = AbsenceConfig::from_settings(&absence).unwrap();
+        assert_eq!(config.settle, crate::settings::DEFAULT_ABSENCE_SETTLE);
+        let error = SweeperConfig::from_settings(&absence).unwrap_err();
+        assert_eq!(error.0.len(), 4, "{error}");
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_admin_function_names_its_missing_keys_beside_the_rest() {
+        let mut vars = STREAM.to_vec();
+        vars.retain(|(name, _)| *name != env::RULES_TABLE);
+        vars.push((
+            env::TOKEN_SECRET,
+            "a user key the admin function never reads",
+        ));
+        let error = AdminConfig::from_settings(&settings(&vars)).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("2 problems: "), "{text}");
+        assert!(text.contains(env::RULES_TABLE), "{text}");
+        assert!(
+            text.contains(env::ADMIN_TOKEN_SECRET_ARN) && text.contains(env::ADMIN_TOKEN_SECRET),
+            "{text}"
+        );
+        vars.push((env::RULES_TABLE, "rules"));
+        vars.push((env::ADMIN_TOKEN_SECRET, "short"));
+        let error = AdminConfig::from_settings(&settings(&vars)).unwrap_err();
+        assert!(
+            matches!(
+                error.0.as_slice(),
+                [ConfigError::Invalid(env::ADMIN_TOKEN_SECRET, _)]
+            ),
+            "{error}"
+        );
+        assert!(
+            !format!("{error:?}").contains("short"),
+            "the value is never shown"
+        );
+    }
+}
