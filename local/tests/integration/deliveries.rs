@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::harness::{Options, TestStack, bill};
 use cuba_aws::DynamoAlertLedger;
-use cuba_core::delivery::alert::{Alert, AlertId, Claim};
+use cuba_core::delivery::alert::{Alert, AlertId, Claim, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::rules::Action;
 
@@ -285,10 +285,12 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
         fired_at: SystemClock.now(),
     };
     let now = SystemClock.now();
-    let lease_until = Millis(now.0 + 10_000);
+    let lease = Lease::new(Millis(now.0 + 10_000));
     assert_eq!(
-        ledger.claim(&alert, now, lease_until).await,
-        Ok(Claim::Claimed { lease_until })
+        ledger.claim(&alert, now, &lease).await,
+        Ok(Claim::Claimed {
+            lease_until: lease.until
+        })
     );
 
     // The redelivered record leaves the alert to its holder: the record succeeds at once.
@@ -305,7 +307,7 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
     })
     .await;
     assert!(
-        SystemClock.now().0 >= lease_until.0,
+        SystemClock.now().0 >= lease.until.0,
         "only after the lease lapsed"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -10,7 +10,9 @@ use crate::items::{Item, Retention, condition_held, corrupt, read_item, unavaila
 use crate::partition_keys::{
     ListingShards, UNSETTLED_ALERTS, listing_bucket, rule_bucket, unsettled_bucket,
 };
-use cuba_core::delivery::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::alert::{
+    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease,
+};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
@@ -31,6 +33,9 @@ struct AlertRow {
     /// While unsettled: until when the worker holds the alert (and the `by_lease` sort key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease_until: Option<Millis>,
+    /// While claimed or sending: who holds the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim_token: Option<ClaimToken>,
     /// While unsettled: the `by_lease` partition key, `u#{shard}` (every alert writes it about
     /// three times, so it is sharded like the listings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,6 +51,8 @@ struct LeaseRow {
     status: AlertStatus,
     #[serde(default)]
     lease_until: Option<Millis>,
+    #[serde(default)]
+    claim_token: Option<ClaimToken>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,17 +98,14 @@ impl DynamoAlertLedger {
 
 #[async_trait]
 impl AlertLedger for DynamoAlertLedger {
-    async fn claim(
-        &self,
-        alert: &Alert,
-        now: Millis,
-        lease_until: Millis,
-    ) -> Result<Claim, PortError> {
+    async fn claim(&self, alert: &Alert, now: Millis, lease: &Lease) -> Result<Claim, PortError> {
+        let lease_until = lease.until;
         let row = AlertRow {
             entry: AlertEntry::pending(alert),
             day_shard: listing_bucket(self.shards, alert.fired_at, alert.id.as_str()),
             rule_shard: rule_bucket(self.shards, &alert.rule_id, alert.id.as_str()),
             lease_until: Some(lease_until),
+            claim_token: Some(lease.holder.clone()),
             unsettled: Some(unsettled_bucket(self.shards, alert.id.as_str())),
             expires_at: self.retention.map(|r| r.expires_at(alert.fired_at)),
         };
@@ -128,15 +132,16 @@ impl AlertLedger for DynamoAlertLedger {
             Some(LeaseRow {
                 status: AlertStatus::Sending,
                 lease_until: held,
+                ..
             }) => match held {
                 Some(held) if held >= now => Claim::InFlight { lease_until: held },
                 _ => Claim::Abandoned,
             },
             // This very claim took effect and its answer was lost (the SDK retried it).
             Some(LeaseRow {
-                lease_until: Some(held),
+                claim_token: Some(holder),
                 ..
-            }) if held == lease_until => Claim::Claimed { lease_until },
+            }) if holder == lease.holder => Claim::Claimed { lease_until },
             Some(LeaseRow { lease_until, .. }) => Claim::InFlight {
                 lease_until: lease_until.unwrap_or(now),
             },
@@ -146,7 +151,7 @@ impl AlertLedger for DynamoAlertLedger {
     async fn mark_sending(
         &self,
         id: &AlertId,
-        claimed_until: Millis,
+        holder: &ClaimToken,
         sending_until: Millis,
     ) -> Result<bool, PortError> {
         let update = self
@@ -155,11 +160,11 @@ impl AlertLedger for DynamoAlertLedger {
             .table_name(&self.table)
             .set_key(Some(Self::key(id)?))
             .update_expression("SET #status = :sending, lease_until = :sending_until")
-            .condition_expression("#status = :pending AND lease_until = :claimed_until")
+            .condition_expression("#status = :pending AND claim_token = :holder")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", value(AlertStatus::Pending)?)
             .expression_attribute_values(":sending", value(AlertStatus::Sending)?)
-            .expression_attribute_values(":claimed_until", value(claimed_until)?)
+            .expression_attribute_values(":holder", value(holder)?)
             .expression_attribute_values(":sending_until", value(sending_until)?)
             .send()
             .await;
@@ -169,7 +174,7 @@ impl AlertLedger for DynamoAlertLedger {
         // A repeat of a mark that took effect finds the alert as it left it.
         Ok(matches!(
             self.lease(id).await?,
-            Some(LeaseRow { status: AlertStatus::Sending, lease_until: Some(held) }) if held == sending_until
+            Some(LeaseRow { status: AlertStatus::Sending, claim_token: Some(held), .. }) if &held == holder
         ))
     }
 
@@ -191,7 +196,7 @@ impl AlertLedger for DynamoAlertLedger {
             .set_key(Some(Self::key(id)?))
             .update_expression(
                 "SET #status = :status, settled_at = :now, #detail = :detail \
-                 REMOVE lease_until, unsettled",
+                 REMOVE lease_until, unsettled, claim_token",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#detail", detail_name)
@@ -211,7 +216,8 @@ impl AlertLedger for DynamoAlertLedger {
             .table_name(&self.table)
             .set_key(Some(Self::key(id)?))
             .update_expression(
-                "SET #status = :pending, lease_until = :zero, last_error = :error ADD attempts :one",
+                "SET #status = :pending, lease_until = :zero, last_error = :error \
+                 REMOVE claim_token ADD attempts :one",
             )
             .condition_expression("#status IN (:pending, :sending)")
             .expression_attribute_names("#status", "status")

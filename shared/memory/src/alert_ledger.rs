@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use cuba_core::delivery::alert::{Alert, AlertEntry, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::alert::{
+    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease,
+};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
@@ -16,6 +18,7 @@ use crate::faults::{Faults, lock};
 pub(crate) struct LedgerRow {
     pub entry: AlertEntry,
     pub lease_until: Option<Millis>,
+    pub holder: Option<ClaimToken>,
 }
 
 #[derive(Default)]
@@ -47,12 +50,8 @@ impl MemoryAlertLedger {
 
 #[async_trait]
 impl AlertLedger for MemoryAlertLedger {
-    async fn claim(
-        &self,
-        alert: &Alert,
-        now: Millis,
-        lease_until: Millis,
-    ) -> Result<Claim, PortError> {
+    async fn claim(&self, alert: &Alert, now: Millis, lease: &Lease) -> Result<Claim, PortError> {
+        let lease_until = lease.until;
         let call = self.faults.enter("ledger.claim")?;
         let mut rows = lock(&self.rows);
         let held = |row: &LedgerRow| row.lease_until.unwrap_or(now);
@@ -68,7 +67,9 @@ impl AlertLedger for MemoryAlertLedger {
                 }
             }
             // A repeat of this very claim (its answer was lost).
-            Some(row) if row.lease_until == Some(lease_until) => Claim::Claimed { lease_until },
+            Some(row) if row.holder.as_ref() == Some(&lease.holder) => {
+                Claim::Claimed { lease_until }
+            }
             Some(row) if held(row) >= now => Claim::InFlight {
                 lease_until: held(row),
             },
@@ -78,6 +79,7 @@ impl AlertLedger for MemoryAlertLedger {
                     LedgerRow {
                         entry: AlertEntry::pending(alert),
                         lease_until: Some(lease_until),
+                        holder: Some(lease.holder.clone()),
                     },
                 );
                 Claim::Claimed { lease_until }
@@ -89,21 +91,21 @@ impl AlertLedger for MemoryAlertLedger {
     async fn mark_sending(
         &self,
         id: &AlertId,
-        claimed_until: Millis,
+        holder: &ClaimToken,
         sending_until: Millis,
     ) -> Result<bool, PortError> {
         let call = self.faults.enter("ledger.mark_sending")?;
         let marked = match lock(&self.rows).get_mut(id) {
             Some(row)
                 if row.entry.status == AlertStatus::Pending
-                    && row.lease_until == Some(claimed_until) =>
+                    && row.holder.as_ref() == Some(holder) =>
             {
                 row.entry.status = AlertStatus::Sending;
                 row.lease_until = Some(sending_until);
                 true
             }
             Some(row) => {
-                row.entry.status == AlertStatus::Sending && row.lease_until == Some(sending_until)
+                row.entry.status == AlertStatus::Sending && row.holder.as_ref() == Some(holder)
             }
             None => false,
         };
@@ -127,6 +129,7 @@ impl AlertLedger for MemoryAlertLedger {
             }
             row.entry.settled_at = Some(now);
             row.lease_until = None;
+            row.holder = None;
         }
         call.finish(())
     }
@@ -138,6 +141,7 @@ impl AlertLedger for MemoryAlertLedger {
         {
             row.entry.status = AlertStatus::Pending;
             row.lease_until = Some(Millis(0));
+            row.holder = None;
             row.entry.last_error = Some(error.chars().take(1000).collect());
             row.entry.attempts = Some(row.entry.attempts.unwrap_or(0) + 1);
         }

@@ -118,11 +118,43 @@ pub struct OperatorAlert {
     pub fired_at: Millis,
 }
 
+/// Who holds a claim: random for each claim, so two workers claiming one alert in the same
+/// millisecond (with the same lease end) are never both its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClaimToken(String);
+
+impl ClaimToken {
+    pub fn random() -> Self {
+        ClaimToken(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A claim a worker asks for: held until `until` by `holder`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub until: Millis,
+    pub holder: ClaimToken,
+}
+
+impl Lease {
+    /// A lease until `until` for a new holder.
+    pub fn new(until: Millis) -> Self {
+        Lease {
+            until,
+            holder: ClaimToken::random(),
+        }
+    }
+}
+
 /// Whether this worker may deliver an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// Deliver it, then settle. The lease end is the claim's token: only its holder can move
-    /// the alert on to `sending`.
+    /// Deliver it, then settle. Only the lease's holder can move the alert on to `sending`.
     Claimed { lease_until: Millis },
     /// Settled before: do nothing.
     AlreadySettled,

@@ -13,7 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::delivery::alert::{Alert, AlertEntry, AlertId, Claim, Delivery, OperatorAlert};
+use crate::delivery::alert::{
+    Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
+};
 use crate::delivery::ports::{
     AlertLedger, Notifier, ProfileStore, PublishError, SmsBudget, SmsQuota, SmsQuotas,
 };
@@ -261,8 +263,8 @@ enum Route {
 impl AlertDispatcher {
     pub async fn dispatch(&self, alert: &Alert) -> Result<Dispatched, PortError> {
         let now = self.clock.now();
-        let claimed_until = now.plus_millis(millis(self.leases.claim));
-        match self.ledger.claim(alert, now, claimed_until).await? {
+        let lease = Lease::new(now.plus_millis(millis(self.leases.claim)));
+        match self.ledger.claim(alert, now, &lease).await? {
             Claim::AlreadySettled => Ok(Dispatched::AlreadySettled),
             Claim::InFlight { .. } => Ok(Dispatched::InFlight),
             Claim::Abandoned => {
@@ -274,8 +276,8 @@ impl AlertDispatcher {
                 self.settle(alert, &delivery).await?;
                 Ok(Dispatched::Delivered(delivery))
             }
-            Claim::Claimed { lease_until } => {
-                match self.deliver_claimed(alert, lease_until).await {
+            Claim::Claimed { .. } => {
+                match self.deliver_claimed(alert, &lease.holder).await {
                     Ok(dispatched) => Ok(dispatched),
                     Err(Unsettled::NothingSent(error)) => {
                         let reason = ErrorChain(&error).to_string();
@@ -314,7 +316,7 @@ impl AlertDispatcher {
     async fn deliver_claimed(
         &self,
         alert: &Alert,
-        claimed_until: Millis,
+        holder: &ClaimToken,
     ) -> Result<Dispatched, Unsettled> {
         let nothing_sent = Unsettled::NothingSent;
         let phone = match self.route(alert).await.map_err(nothing_sent)? {
@@ -328,7 +330,7 @@ impl AlertDispatcher {
         let sending_until = self.clock.now().plus_millis(millis(self.leases.sending));
         if !self
             .ledger
-            .mark_sending(&alert.id, claimed_until, sending_until)
+            .mark_sending(&alert.id, holder, sending_until)
             .await
             .map_err(nothing_sent)?
         {

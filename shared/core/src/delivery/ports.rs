@@ -5,7 +5,9 @@ use async_trait::async_trait;
 
 use crate::model::ports::PortError;
 
-use crate::delivery::alert::{Alert, AlertEntry, AlertId, Claim, Delivery, OperatorAlert};
+use crate::delivery::alert::{
+    Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
+};
 use crate::model::domain::{Millis, PhoneNumber, UserId, UserProfile};
 
 #[async_trait]
@@ -27,23 +29,18 @@ pub trait ProfileStore: Send + Sync {
 /// again: that is what keeps a message from being published twice.
 #[async_trait]
 pub trait AlertLedger: Send + Sync {
-    /// Takes an alert that is new, or `pending` with a lapsed lease, until `lease_until` (which
-    /// is the claim's token). A repeat of a claim that took effect (same `lease_until`) is
-    /// recognised as the caller's own. A `sending` entry whose lease lapsed is
-    /// [`Claim::Abandoned`].
-    async fn claim(
-        &self,
-        alert: &Alert,
-        now: Millis,
-        lease_until: Millis,
-    ) -> Result<Claim, PortError>;
+    /// Takes an alert that is new, or `pending` with a lapsed lease, for `lease`. A repeat of a
+    /// claim that took effect (same holder) is recognised as the caller's own; another holder's
+    /// claim, even in the same millisecond for the same lease end, is not. A `sending` entry
+    /// whose lease lapsed is [`Claim::Abandoned`].
+    async fn claim(&self, alert: &Alert, now: Millis, lease: &Lease) -> Result<Claim, PortError>;
 
-    /// Moves the claim holding `claimed_until` to `sending` until `sending_until`: false when
-    /// the claim was lost (its lease lapsed and another worker took it). Safe to repeat.
+    /// Moves the claim `holder` holds to `sending` until `sending_until`: false when the claim
+    /// was lost (its lease lapsed and another worker took it). Safe to repeat.
     async fn mark_sending(
         &self,
         id: &AlertId,
-        claimed_until: Millis,
+        holder: &ClaimToken,
         sending_until: Millis,
     ) -> Result<bool, PortError>;
 

@@ -1,7 +1,7 @@
 //! The [`AlertLedger`](cuba_core::delivery::ports::AlertLedger) contract: claims, leases, the `sending`
 //! mark, settling.
 
-use cuba_core::delivery::alert::{AlertStatus, Claim, Delivery};
+use cuba_core::delivery::alert::{AlertStatus, Claim, Delivery, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::domain::Millis;
 use cuba_core::rules::{Action, Severity};
@@ -12,32 +12,50 @@ use super::{alert, at};
 /// provider by one worker, once.
 pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
     let a = alert("ledger-rule", 1, base, Action::SmsUser);
-    let lease = at(base, 10_000);
+    let first = Lease::new(at(base, 10_000));
+    let lease = first.until;
     let claimed = |lease_until| Ok(Claim::Claimed { lease_until });
-    assert_eq!(ledger.claim(&a, base, lease).await, claimed(lease));
+    assert_eq!(ledger.claim(&a, base, &first).await, claimed(lease));
     assert_eq!(
-        ledger.claim(&a, base, lease).await,
+        ledger.claim(&a, base, &first).await,
         claimed(lease),
         "a repeat of the same claim (its answer was lost) is the caller's own"
     );
+    let twin = Lease::new(lease);
     assert_eq!(
-        ledger.claim(&a, at(base, 5_000), at(base, 15_000)).await,
+        ledger.claim(&a, base, &twin).await,
+        Ok(Claim::InFlight { lease_until: lease }),
+        "another worker claiming in the same millisecond, for the same lease end, does not hold it"
+    );
+    assert_eq!(
+        ledger
+            .mark_sending(&a.id, &twin.holder, at(base, 9_000))
+            .await,
+        Ok(false),
+        "so it cannot start sending"
+    );
+    assert_eq!(
+        ledger
+            .claim(&a, at(base, 5_000), &Lease::new(at(base, 15_000)))
+            .await,
         Ok(Claim::InFlight { lease_until: lease }),
         "held by the first worker"
     );
     assert_eq!(
-        ledger.claim(&a, lease, at(base, 20_000)).await,
+        ledger.claim(&a, lease, &Lease::new(at(base, 20_000))).await,
         Ok(Claim::InFlight { lease_until: lease }),
         "the lease still holds at its last millisecond"
     );
     let taken = at(base, 30_000);
     assert_eq!(
-        ledger.claim(&a, at(base, 10_001), taken).await,
+        ledger.claim(&a, at(base, 10_001), &Lease::new(taken)).await,
         claimed(taken),
         "a lapsed lease is taken over"
     );
     assert_eq!(
-        ledger.mark_sending(&a.id, lease, at(base, 40_000)).await,
+        ledger
+            .mark_sending(&a.id, &first.holder, at(base, 40_000))
+            .await,
         Ok(false),
         "the overtaken worker cannot start sending"
     );
@@ -45,21 +63,26 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
         .release(&a.id, "SNS said no")
         .await
         .expect("released");
-    let again = at(base, 40_000);
+    let again = Lease::new(at(base, 40_000));
     assert_eq!(
-        ledger.claim(&a, at(base, 10_002), again).await,
-        claimed(again),
+        ledger.claim(&a, at(base, 10_002), &again).await,
+        claimed(again.until),
         "a released alert is claimed again at once"
     );
     let sending = at(base, 50_000);
-    assert_eq!(ledger.mark_sending(&a.id, again, sending).await, Ok(true));
     assert_eq!(
-        ledger.mark_sending(&a.id, again, sending).await,
+        ledger.mark_sending(&a.id, &again.holder, sending).await,
+        Ok(true)
+    );
+    assert_eq!(
+        ledger.mark_sending(&a.id, &again.holder, sending).await,
         Ok(true),
         "a repeat of the mark"
     );
     assert_eq!(
-        ledger.claim(&a, at(base, 45_000), at(base, 60_000)).await,
+        ledger
+            .claim(&a, at(base, 45_000), &Lease::new(at(base, 60_000)))
+            .await,
         Ok(Claim::InFlight {
             lease_until: sending
         }),
@@ -82,7 +105,9 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
         vec![(&a.id, AlertStatus::Sending)]
     );
     assert_eq!(
-        ledger.claim(&a, at(base, 50_001), at(base, 60_000)).await,
+        ledger
+            .claim(&a, at(base, 50_001), &Lease::new(at(base, 60_000)))
+            .await,
         Ok(Claim::Abandoned),
         "a lapsed `sending` is never handed out again"
     );
@@ -97,7 +122,9 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
         .await
         .expect("settled");
     assert_eq!(
-        ledger.claim(&a, at(base, 99_000), at(base, 109_000)).await,
+        ledger
+            .claim(&a, at(base, 99_000), &Lease::new(at(base, 109_000)))
+            .await,
         Ok(Claim::AlreadySettled)
     );
     assert_eq!(
@@ -110,7 +137,9 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
         .await
         .expect("releasing a settled alert is a no-op");
     assert_eq!(
-        ledger.claim(&a, at(base, 99_000), at(base, 109_000)).await,
+        ledger
+            .claim(&a, at(base, 99_000), &Lease::new(at(base, 109_000)))
+            .await,
         Ok(Claim::AlreadySettled),
         "a settled alert stays settled"
     );
@@ -123,7 +152,10 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
             severity: Severity::Critical,
         },
     );
-    assert_eq!(ledger.claim(&b, base, lease).await, claimed(lease));
+    assert_eq!(
+        ledger.claim(&b, base, &Lease::new(lease)).await,
+        claimed(lease)
+    );
     let stuck = ledger
         .stuck(at(base, 10_001), 10)
         .await
@@ -165,7 +197,9 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
         assert_eq!(delivery.status(), status);
     }
     assert_eq!(
-        ledger.claim(&b, at(base, 99_000), at(base, 109_000)).await,
+        ledger
+            .claim(&b, at(base, 99_000), &Lease::new(at(base, 109_000)))
+            .await,
         Ok(Claim::AlreadySettled)
     );
 }

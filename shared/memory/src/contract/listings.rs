@@ -1,7 +1,7 @@
 //! The [`Browse`](cuba_core::console::ports::Browse) contract: the listings operators page through.
 
 use cuba_core::console::ports::Browse;
-use cuba_core::delivery::alert::{AlertFilter, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::alert::{AlertFilter, AlertStatus, Claim, Delivery, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::domain::{Insert, Millis, SessionId, UserId};
 use cuba_core::model::listing::{EventFilter, EventKind};
@@ -23,7 +23,7 @@ pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: 
     );
     for a in [&sms, &op] {
         assert_eq!(
-            ledger.claim(a, base, at(base, 10_000)).await,
+            ledger.claim(a, base, &Lease::new(at(base, 10_000))).await,
             Ok(Claim::Claimed {
                 lease_until: at(base, 10_000)
             })

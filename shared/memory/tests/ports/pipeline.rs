@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::common::{World, feedback, paid, paid_without_type};
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::scheduling::AbsenceOutcome;
-use cuba_core::delivery::alert::{Alert, AlertId, AlertStatus, Claim, Delivery};
+use cuba_core::delivery::alert::{Alert, AlertId, AlertStatus, Claim, Delivery, Lease};
 use cuba_core::delivery::alerting::Dispatched;
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::evaluation::ports::RuleState;
@@ -409,10 +409,12 @@ async fn a_dead_workers_claim_is_left_to_the_sweeper_which_sends_once() {
     let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
     // A worker claims the alert and dies before sending.
     let now = w.clock.now();
-    let lease = now.plus_seconds(30);
+    let lease = Lease::new(now.plus_seconds(30));
     assert_eq!(
-        w.ports.ledger.claim(&alert, now, lease).await,
-        Ok(Claim::Claimed { lease_until: lease })
+        w.ports.ledger.claim(&alert, now, &lease).await,
+        Ok(Claim::Claimed {
+            lease_until: lease.until
+        })
     );
     // While the lease holds, a retry leaves the alert to its holder: the record is done.
     assert_eq!(dispatcher.dispatch(&alert).await, Ok(Dispatched::InFlight));
@@ -470,15 +472,18 @@ async fn a_worker_that_died_while_publishing_is_never_repeated() {
     w.phone(9).await;
     let alert = sms_alert(&w);
     let now = w.clock.now();
-    let lease = now.plus_seconds(30);
+    let lease = Lease::new(now.plus_seconds(30));
     w.ports
         .ledger
-        .claim(&alert, now, lease)
+        .claim(&alert, now, &lease)
         .await
         .expect("claimed");
     let sending = now.plus_seconds(40);
     assert_eq!(
-        w.ports.ledger.mark_sending(&alert.id, lease, sending).await,
+        w.ports
+            .ledger
+            .mark_sending(&alert.id, &lease.holder, sending)
+            .await,
         Ok(true)
     );
     w.clock.advance_seconds(41);
