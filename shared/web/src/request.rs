@@ -7,6 +7,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use cuba_core::intake;
+
 use crate::error::ApiError;
 
 /// Bodies above this are refused with 413 before parsing.
@@ -85,9 +87,10 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
-/// A JSON body of at most [`MAX_BODY_BYTES`], read into `T`. A body `T` cannot hold is refused
-/// with the path of the field at fault: `missing_field`, `invalid_type`, `invalid_value` or
-/// `unknown_field`; one that is not JSON with `malformed_json`.
+/// A JSON body of at most [`MAX_BODY_BYTES`], read into `T` by the core's one body reader
+/// ([`intake::read_body`]): a body `T` cannot hold is refused with the path of the field at
+/// fault: `missing_field`, `invalid_type`, `invalid_value` or `unknown_field`; one that is not
+/// JSON with `malformed_json`, one that is not an object with `invalid_body`.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -95,62 +98,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
         let bytes = json_body(request, MAX_BODY_BYTES).await?;
-        parse_json(&bytes).map(JsonBody)
+        Ok(JsonBody(intake::read_body(&bytes)?))
     }
-}
-
-/// Reads `bytes` into `T`, naming the field at fault when it cannot.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let malformed = |e: &serde_json::Error| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-    };
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let error = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-        Ok(value) => {
-            // Trailing bytes after the value make the body malformed, as for serde_json::from_slice.
-            deserializer.end().map_err(|e| malformed(&e))?;
-            return Ok(value);
-        }
-        Err(error) => error,
-    };
-    let path = error.path().to_string();
-    let inner = error.into_inner();
-    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-        return Err(malformed(&inner));
-    }
-    Err(data_error(&path, &inner.to_string()))
-}
-
-/// Reads one field's JSON `value` into `T`, naming `field` when it cannot.
-pub fn field_value<T: DeserializeOwned>(
-    field: &str,
-    value: serde_json::Value,
-) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| data_error(field, &e.to_string()))
-}
-
-/// A body that is JSON but not the shape asked for, at `path` (`.` for the whole body).
-fn data_error(path: &str, text: &str) -> ApiError {
-    // serde_json appends the position (" at line 1 column 9"), which names nothing useful here.
-    let message = text.split(" at line ").next().unwrap_or(text).to_owned();
-    let named = message.split('`').nth(1).map(|name| match path {
-        "." => name.to_owned(),
-        parent => format!("{parent}.{name}"),
-    });
-    let (code, field) = if message.starts_with("missing field") {
-        ("missing_field", named)
-    } else if message.starts_with("unknown field") {
-        ("unknown_field", named)
-    } else if path == "." {
-        return ApiError::bad_request(
-            "invalid_body",
-            format!("the body must be a JSON object: {message}"),
-        );
-    } else if message.starts_with("invalid type") {
-        ("invalid_type", Some(path.to_owned()))
-    } else {
-        ("invalid_value", Some(path.to_owned()))
-    };
-    let field = field.unwrap_or_default();
-    ApiError::bad_request(code, format!("`{field}`: {message}")).with_field(field)
 }

@@ -1,9 +1,15 @@
 //! Turns request bodies into domain values, or into an [`InvalidInput`] naming the field at fault.
 //!
-//! Fields are read one by one from the JSON object rather than through a derived `Deserialize`
-//! so that every rejection carries a precise machine-readable code and the offending field.
+//! Each body is read in two steps: serde reads it into a wire struct (through [`read_body`], the
+//! one reader ingest and admin share: the JSON shapes, missing and unknown fields), then each
+//! field is checked for what JSON cannot say (an E.164 number, a timestamp, a storable number).
 
-use serde_json::{Map, Value};
+mod read;
+
+pub use read::{read_body, read_field, read_value};
+
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -101,48 +107,62 @@ pub struct ProfileSubmission {
 const NAME_MAX_CHARS: usize = 64;
 const LATLONG_MAX_CHARS: usize = 64;
 
-pub fn parse_activity(body: &[u8]) -> Result<ActivitySubmission, InvalidInput> {
-    parse_activity_fields(Fields::parse(body)?)
+/// The mobile shape as it arrives: JSON types checked, nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivityBody {
+    #[serde(default)]
+    user: Option<Number>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    noun: Option<String>,
+    #[serde(default)]
+    verb: Option<String>,
+    #[serde(default)]
+    ts: Option<Value>,
+    #[serde(default)]
+    latlong: Option<String>,
+    #[serde(default)]
+    time: Option<Number>,
+    #[serde(default)]
+    properties: Option<Map<String, Value>>,
 }
 
-fn parse_activity_fields(mut fields: Fields) -> Result<ActivitySubmission, InvalidInput> {
-    let user = fields.optional_user()?;
-    let id = fields.optional_event_id()?;
-    let noun = fields.required_name("noun")?;
-    let verb = fields.required_name("verb")?;
-    let ts = fields
-        .take("ts")
+pub fn parse_activity(body: &[u8]) -> Result<ActivitySubmission, InvalidInput> {
+    read_body(body).and_then(activity)
+}
+
+fn activity(body: ActivityBody) -> Result<ActivitySubmission, InvalidInput> {
+    let user = user_of(body.user)?;
+    let id = event_id_of(body.id)?;
+    let noun = name("noun", body.noun)?;
+    let verb = name("verb", body.verb)?;
+    let ts = body
+        .ts
+        .filter(|value| !value.is_null())
         .map(|value| {
             parse_client_timestamp(&value).map_err(|why| InvalidInput::invalid_value("ts", why))
         })
         .transpose()?;
-    let latlong = fields
-        .optional_string("latlong", LATLONG_MAX_CHARS)?
+    let latlong = at_most("latlong", body.latlong, LATLONG_MAX_CHARS)?
         .map(|raw| validate_latlong(&raw).map(|()| raw))
         .transpose()?;
-    let time = match fields.take("time") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(t) if t >= 0.0 && storable_number(t) => Some(t),
-            Some(t) if t >= 0.0 => {
-                return Err(InvalidInput::invalid_value(
-                    "time",
-                    "is outside the storable range (magnitude 1e-130 to 1e126)",
-                ));
-            }
-            _ => return Err(InvalidInput::invalid_value("time", "must not be negative")),
-        },
-        Some(_) => return Err(InvalidInput::invalid_type("time", "a number")),
+    let time = match body.time.map(|n| n.as_f64()) {
+        None => None,
+        Some(Some(t)) if t >= 0.0 && storable_number(t) => Some(t),
+        Some(Some(t)) if t >= 0.0 => {
+            return Err(InvalidInput::invalid_value(
+                "time",
+                "is outside the storable range (magnitude 1e-130 to 1e126)",
+            ));
+        }
+        Some(_) => return Err(InvalidInput::invalid_value("time", "must not be negative")),
     };
-    let properties = match fields.take("properties") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map,
-        Some(_) => return Err(InvalidInput::invalid_type("properties", "an object")),
-    };
+    let properties = body.properties.unwrap_or_default();
     for (key, value) in &properties {
         check_storable("properties", &format!("properties.{key}"), value)?;
     }
-    fields.finish()?;
     Ok(ActivitySubmission {
         user,
         id,
@@ -176,37 +196,61 @@ pub enum EventSubmission {
 /// Fields only the web envelope has; a body with any of them is read as one.
 const WEB_ONLY_FIELDS: [&str; 4] = ["session_id", "category", "name", "data"];
 
+/// The web envelope as it arrives.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebBody {
+    #[serde(default)]
+    user: Option<Number>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    timestamp: Option<Value>,
+}
+
 /// Reads either envelope. Only the envelope is checked here (identity, event name, timestamp,
 /// field types); the payload (`properties`, `data`) is validated against its schema later.
 pub fn parse_event(body: &[u8]) -> Result<EventSubmission, InvalidInput> {
-    parse_event_fields(Fields::parse(body)?)
+    read_body::<Map<String, Value>>(body).and_then(event)
 }
 
 /// [`parse_event`] for an already-parsed JSON value (one item of a batch).
 pub fn parse_event_value(value: Value) -> Result<EventSubmission, InvalidInput> {
-    parse_event_fields(Fields::from_value(value)?)
+    read_value::<Map<String, Value>>(value).and_then(event)
 }
 
-fn parse_event_fields(fields: Fields) -> Result<EventSubmission, InvalidInput> {
-    if WEB_ONLY_FIELDS.iter().any(|f| fields.0.contains_key(*f)) {
-        parse_web_fields(fields).map(EventSubmission::Web)
+fn event(fields: Map<String, Value>) -> Result<EventSubmission, InvalidInput> {
+    if WEB_ONLY_FIELDS.iter().any(|f| fields.contains_key(*f)) {
+        read_value(Value::Object(fields))
+            .and_then(web)
+            .map(EventSubmission::Web)
     } else {
-        parse_activity_fields(fields).map(EventSubmission::Mobile)
+        read_value(Value::Object(fields))
+            .and_then(activity)
+            .map(EventSubmission::Mobile)
     }
 }
 
-fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
-    let user = fields.optional_user()?;
-    let id = fields.optional_event_id()?;
-    let raw_session = fields.required_string("session_id", 64)?;
+fn web(body: WebBody) -> Result<WebSubmission, InvalidInput> {
+    let user = user_of(body.user)?;
+    let id = event_id_of(body.id)?;
+    let raw_session = required("session_id", at_most("session_id", body.session_id, 64)?)?;
     let session_id =
         SessionId::parse(&raw_session).map_err(|e| InvalidInput::invalid_value("session_id", e))?;
-    let name = fields.required_name("name")?;
-    let category = fields.optional_string("category", NAME_MAX_CHARS)?;
-    let data = fields.take("data").unwrap_or(Value::Null);
+    let name = name("name", body.name)?;
+    let category = at_most("category", body.category, NAME_MAX_CHARS)?;
+    let data = body.data.unwrap_or(Value::Null);
     check_storable("data", "data", &data)?;
-    let timestamp = match fields.take("timestamp") {
-        None | Some(Value::Null) => {
+    let timestamp = match body.timestamp.filter(|value| !value.is_null()) {
+        None => {
             return Err(InvalidInput::new(
                 InputErrorCode::MissingField,
                 Some("timestamp"),
@@ -216,7 +260,6 @@ fn parse_web_fields(mut fields: Fields) -> Result<WebSubmission, InvalidInput> {
         Some(value) => parse_web_timestamp(&value)
             .map_err(|why| InvalidInput::invalid_value("timestamp", why))?,
     };
-    fields.finish()?;
     Ok(WebSubmission {
         user,
         id,
@@ -299,81 +342,49 @@ pub fn parse_web_timestamp(value: &Value) -> Result<Millis, String> {
 /// A batch body: `{"events": [...]}` with 1 to `max_items` items, each kept as the exact JSON
 /// text the client sent.
 pub fn parse_batch(body: &[u8], max_items: usize) -> Result<Vec<String>, InvalidInput> {
-    let top: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => {
-            return Err(InvalidInput::new(
-                InputErrorCode::InvalidBody,
-                None,
-                "the body must be a JSON object: {\"events\": [...]}",
-            ));
-        }
-        Err(e) => {
-            return Err(InvalidInput::new(
-                InputErrorCode::MalformedJson,
-                None,
-                format!("the body is not valid JSON: {e}"),
-            ));
-        }
-    };
-    if let Some(unknown) = top.keys().find(|k| *k != "events") {
-        return Err(InvalidInput::new(
-            InputErrorCode::UnknownField,
-            Some(unknown),
-            format!("unknown field `{unknown}`"),
-        ));
-    }
-    #[derive(serde::Deserialize)]
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Batch<'a> {
         #[serde(borrow)]
-        events: Option<Vec<&'a serde_json::value::RawValue>>,
+        events: Vec<&'a serde_json::value::RawValue>,
     }
-    let batch: Batch = serde_json::from_slice(body)
-        .map_err(|_| InvalidInput::invalid_type("events", "an array of events"))?;
-    let events = batch.events.ok_or_else(|| {
-        InvalidInput::new(
-            InputErrorCode::MissingField,
-            Some("events"),
-            "`events` is required",
-        )
-    })?;
-    if events.is_empty() || events.len() > max_items {
+    let batch: Batch = read_body(body)?;
+    if batch.events.is_empty() || batch.events.len() > max_items {
         return Err(InvalidInput::invalid_value(
             "events",
             format!("must hold 1 to {max_items} events"),
         ));
     }
-    Ok(events.into_iter().map(|raw| raw.get().to_owned()).collect())
+    Ok(batch
+        .events
+        .into_iter()
+        .map(|raw| raw.get().to_owned())
+        .collect())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    #[serde(default)]
+    user: Option<Number>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    rating: Option<Number>,
+    #[serde(default)]
+    comment: Option<String>,
 }
 
 pub fn parse_feedback(body: &[u8]) -> Result<FeedbackSubmission, InvalidInput> {
-    let mut fields = Fields::parse(body)?;
-    let user = fields.optional_user()?;
-    let id = fields.optional_event_id()?;
-    let rating = match fields.take("rating") {
-        None | Some(Value::Null) => {
-            return Err(InvalidInput::new(
-                InputErrorCode::MissingField,
-                Some("rating"),
-                "`rating` is required",
-            ));
-        }
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|r| u8::try_from(r).ok())
-            .and_then(|r| Rating::try_from(r).ok())
-            .ok_or_else(|| {
-                InvalidInput::invalid_value("rating", "must be an integer from 1 to 5")
-            })?,
-        Some(_) => {
-            return Err(InvalidInput::invalid_type(
-                "rating",
-                "an integer from 1 to 5",
-            ));
-        }
-    };
-    let comment = fields.optional_string("comment", FEEDBACK_COMMENT_MAX_CHARS)?;
-    fields.finish()?;
+    let body: FeedbackBody = read_body(body)?;
+    let user = user_of(body.user)?;
+    let id = event_id_of(body.id)?;
+    let rating = required("rating", body.rating)?
+        .as_u64()
+        .and_then(|r| u8::try_from(r).ok())
+        .and_then(|r| Rating::try_from(r).ok())
+        .ok_or_else(|| InvalidInput::invalid_value("rating", "must be an integer from 1 to 5"))?;
+    let comment = at_most("comment", body.comment, FEEDBACK_COMMENT_MAX_CHARS)?;
     Ok(FeedbackSubmission {
         user,
         id,
@@ -381,23 +392,36 @@ pub fn parse_feedback(body: &[u8]) -> Result<FeedbackSubmission, InvalidInput> {
     })
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    #[serde(default)]
+    user: Option<Number>,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
 pub fn parse_profile(body: &[u8]) -> Result<ProfileSubmission, InvalidInput> {
-    let mut fields = Fields::parse(body)?;
-    let user = fields.optional_user()?;
-    let raw = fields.required_string("phone", 16)?;
+    let body: ProfileBody = read_body(body)?;
+    let user = user_of(body.user)?;
+    let raw = required("phone", at_most("phone", body.phone, 16)?)?;
     let phone = PhoneNumber::parse(&raw).map_err(|e| InvalidInput::invalid_value("phone", e))?;
-    fields.finish()?;
     Ok(ProfileSubmission { user, phone })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerificationBody {
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// `{"code": "123456"}`, the phone verification code a user read from their SMS.
 pub fn parse_verification(body: &[u8]) -> Result<VerificationCode, InvalidInput> {
-    let mut fields = Fields::parse(body)?;
-    let raw = fields.required_string("code", 6)?;
-    let code = VerificationCode::parse(&raw)
-        .ok_or_else(|| InvalidInput::invalid_value("code", "must be the 6 digits from the SMS"))?;
-    fields.finish()?;
-    Ok(code)
+    let body: VerificationBody = read_body(body)?;
+    let raw = required("code", at_most("code", body.code, 6)?)?;
+    VerificationCode::parse(&raw)
+        .ok_or_else(|| InvalidInput::invalid_value("code", "must be the 6 digits from the SMS"))
 }
 
 /// Accepts epoch seconds or milliseconds (as a number or a string of digits) or RFC 3339.
@@ -450,102 +474,55 @@ fn validate_latlong(raw: &str) -> Result<(), InvalidInput> {
     }
 }
 
-/// A JSON object whose fields are taken one at a time; whatever is left at the end is unknown.
-struct Fields(Map<String, Value>);
+/// `value`, or `missing_field` for `field` when it was absent (or null).
+fn required<T>(field: &str, value: Option<T>) -> Result<T, InvalidInput> {
+    value.ok_or_else(|| {
+        InvalidInput::new(
+            InputErrorCode::MissingField,
+            Some(field),
+            format!("`{field}` is required"),
+        )
+    })
+}
 
-impl Fields {
-    fn parse(body: &[u8]) -> Result<Self, InvalidInput> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            InvalidInput::new(
-                InputErrorCode::MalformedJson,
-                None,
-                format!("the body is not valid JSON: {e}"),
-            )
-        })?;
-        Self::from_value(value)
+/// A string of at most `max_chars` characters.
+fn at_most(
+    field: &str,
+    value: Option<String>,
+    max_chars: usize,
+) -> Result<Option<String>, InvalidInput> {
+    match value {
+        Some(s) if s.chars().count() > max_chars => Err(InvalidInput::invalid_value(
+            field,
+            format!("must be at most {max_chars} characters"),
+        )),
+        value => Ok(value),
     }
+}
 
-    fn from_value(value: Value) -> Result<Self, InvalidInput> {
-        match value {
-            Value::Object(map) => Ok(Fields(map)),
-            _ => Err(InvalidInput::new(
-                InputErrorCode::InvalidBody,
-                None,
-                "the body must be a JSON object",
-            )),
-        }
+/// An event name (`noun`, `verb`, `name`): required, not blank, at most 64 characters.
+fn name(field: &str, value: Option<String>) -> Result<String, InvalidInput> {
+    let value = required(field, at_most(field, value, NAME_MAX_CHARS)?)?;
+    if value.trim().is_empty() {
+        return Err(InvalidInput::invalid_value(field, "must not be empty"));
     }
+    Ok(value)
+}
 
-    fn take(&mut self, name: &str) -> Option<Value> {
-        self.0.remove(name)
-    }
-
-    fn optional_user(&mut self) -> Result<Option<UserId>, InvalidInput> {
-        match self.take("user") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_u64().map(|u| Some(UserId(u))).ok_or_else(|| {
+fn user_of(value: Option<Number>) -> Result<Option<UserId>, InvalidInput> {
+    value
+        .map(|n| {
+            n.as_u64().map(UserId).ok_or_else(|| {
                 InvalidInput::invalid_value("user", "must be a non-negative integer")
-            }),
-            Some(_) => Err(InvalidInput::invalid_type("user", "an integer")),
-        }
-    }
-
-    fn optional_event_id(&mut self) -> Result<Option<EventId>, InvalidInput> {
-        match self.take("id") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => EventId::parse(&s)
-                .map(Some)
-                .map_err(|e| InvalidInput::invalid_value("id", e)),
-            Some(_) => Err(InvalidInput::invalid_type("id", "a string")),
-        }
-    }
-
-    fn required_string(&mut self, name: &str, max_chars: usize) -> Result<String, InvalidInput> {
-        self.optional_string(name, max_chars)?.ok_or_else(|| {
-            InvalidInput::new(
-                InputErrorCode::MissingField,
-                Some(name),
-                format!("`{name}` is required"),
-            )
+            })
         })
-    }
+        .transpose()
+}
 
-    fn required_name(&mut self, name: &str) -> Result<String, InvalidInput> {
-        let value = self.required_string(name, NAME_MAX_CHARS)?;
-        if value.trim().is_empty() {
-            return Err(InvalidInput::invalid_value(name, "must not be empty"));
-        }
-        Ok(value)
-    }
-
-    fn optional_string(
-        &mut self,
-        name: &str,
-        max_chars: usize,
-    ) -> Result<Option<String>, InvalidInput> {
-        match self.take(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.chars().count() > max_chars => {
-                Err(InvalidInput::invalid_value(
-                    name,
-                    format!("must be at most {max_chars} characters"),
-                ))
-            }
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(InvalidInput::invalid_type(name, "a string")),
-        }
-    }
-
-    fn finish(self) -> Result<(), InvalidInput> {
-        match self.0.keys().next() {
-            None => Ok(()),
-            Some(name) => Err(InvalidInput::new(
-                InputErrorCode::UnknownField,
-                Some(name),
-                format!("unknown field `{name}`"),
-            )),
-        }
-    }
+fn event_id_of(value: Option<String>) -> Result<Option<EventId>, InvalidInput> {
+    value
+        .map(|s| EventId::parse(&s).map_err(|e| InvalidInput::invalid_value("id", e)))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use super::{AdminState, parse_document_id};
 use crate::auth::Authorized;
 use crate::error::ApiError;
-use crate::request::{JsonBody, JsonBytes, QueryParams, field_value, parse_json};
+use crate::request::{JsonBody, JsonBytes, QueryParams};
+use cuba_core::intake::{read_body, read_field};
 use cuba_core::model::document::{
     DocumentAction, DocumentId, DocumentRecord, DocumentRevision, DocumentSet, InvalidDocument,
     Problem,
@@ -188,10 +189,10 @@ pub(super) async fn put_document<R: Registry>(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let id = parse_document_id(&id)?;
-    let mut document: Map<String, Value> = parse_json(&body)?;
+    let mut document: Map<String, Value> = read_body(&body)?;
     let expected = match document.remove("version") {
         None => 0,
-        Some(version) => field_value::<u64>("version", version)?,
+        Some(version) => read_field::<u64>("version", version)?,
     };
     match document.get("id") {
         None => {
