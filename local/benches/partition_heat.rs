@@ -7,20 +7,31 @@
 //! units/s, 3,000 read units/s; an item of up to 1 KB is one write unit, a read of up to 4 KB half
 //! a unit eventually consistent, a whole unit strongly consistent). Issue 10 asks for every figure
 //! under half the limit; docs/src/benchmarks.md keeps the figures from before its changes beside these.
-//! Run with `cargo bench -p cuba-local --bench
-//! partition_heat` (`make bench` runs it).
+//! Ingest holds each user to the per-user event rate at its defaults (the core's own limiter, one
+//! instance, its shared-count writes keyed as the adapter keys them); refused events write
+//! nothing. Run with `cargo bench -p cuba-local --bench partition_heat` (`make bench` runs it).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use cuba_aws::partition_keys::{
     ListingShards, SMS_BUDGET_SHARDS, TALLY_SHARDS, cooldown, first_marker, listing_bucket,
-    rule_bucket, sms_budget, sms_quota, tally, unsettled_bucket, window_bucket,
+    rate_window, rule_bucket, sms_budget, sms_quota, tally, unsettled_bucket, window_bucket,
 };
 use cuba_core::delivery::alert::AlertId;
 use cuba_core::delivery::ports::{SmsBudget, SmsQuota};
 use cuba_core::evaluation::window::WindowKey;
+use cuba_core::intake::MAX_BATCH_EVENTS;
+use cuba_core::intake::ports::RateCounter;
+use cuba_core::intake::rate::{Admission, UserRateLimiter};
+use cuba_core::intake::rate_limit::{RateLimit, RateWindow};
+use cuba_core::model::clock::ManualClock;
 use cuba_core::model::domain::{EventId, Millis, PhoneNumber, UserId};
+use cuba_core::model::ports::PortError;
 use cuba_core::rules::RuleId;
+use cuba_lambda::settings::{DEFAULT_USER_EVENT_BURST, DEFAULT_USER_EVENTS_PER_SECOND};
 
 const EVENTS_PER_SECOND: u64 = 10_000;
 const SECONDS: u64 = 60;
@@ -76,7 +87,45 @@ fn hour_of(at: Millis) -> u64 {
     at.0 / 3_600_000
 }
 
+/// The rate limit's shared count: write units per key, and each window's total.
+#[derive(Default)]
+struct SharedCount {
+    totals: Mutex<HashMap<String, u64>>,
+    writes: Mutex<HashMap<String, f64>>,
+}
+
+#[async_trait]
+impl RateCounter for SharedCount {
+    async fn add(&self, window: &RateWindow, count: u32, _: Millis) -> Result<u64, PortError> {
+        let key = rate_window(window);
+        *self
+            .writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default() += 1.0;
+        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        let total = totals.entry(key).or_default();
+        *total += u64::from(count);
+        Ok(*total)
+    }
+}
+
 fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let clock = ManualClock::at(Millis(0));
+    let shared = Arc::new(SharedCount::default());
+    let limit = RateLimit::new(
+        DEFAULT_USER_EVENTS_PER_SECOND,
+        DEFAULT_USER_EVENT_BURST,
+        MAX_BATCH_EVENTS as u32,
+    )
+    .expect("the default limit");
+    let limiter = UserRateLimiter::new(limit, shared.clone(), Arc::new(clock.clone()));
+    let mut refused = 0u64;
+    let mut refused_users: HashMap<u64, u64> = HashMap::new();
     let mut zipf = Zipf {
         state: 0x2545_F491_4F6C_DD1D,
         n: USERS as f64,
@@ -92,6 +141,12 @@ fn main() {
     for i in 0..total {
         let user = UserId(zipf.next());
         let at = Millis(start.0 + i * 1000 / EVENTS_PER_SECOND);
+        clock.set(at);
+        if runtime.block_on(limiter.admit(user, 1)) != Admission::Admitted {
+            refused += 1;
+            *refused_users.entry(user.0).or_default() += 1;
+            continue;
+        }
         let id = EventId::generate();
         // Ingest: one conditional put; the item (~0.5 KB) and its local index entry sit on the
         // user's partition, its by_day entry on one of the day's shards.
@@ -195,9 +250,24 @@ fn main() {
             }
         }
     }
+    for (key, units) in shared
+        .writes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        heat.write("rule state", key, *units);
+    }
     println!(
         "One minute at {EVENTS_PER_SECOND} events/s from {USERS} Zipf users, {BILL_SHARE_PERCENT}% bill payments ({} distinct payers):",
         paid_before.len()
+    );
+    println!(
+        "The per-user rate limit ({} events/s, bursts of {}) refused {refused} events ({:.2}%) of {} users.",
+        limit.per_second(),
+        limit.burst(),
+        refused as f64 * 100.0 / total as f64,
+        refused_users.len()
     );
     println!();
     println!(

@@ -373,4 +373,71 @@ Resources:
         let mapping = template.event_source("Fn", "DynamoDB", &known).unwrap();
         assert_eq!(int_property(&mapping, "BatchSize"), Some(25));
     }
+
+    /// Every string in a template fragment, tagged values (`!Sub "..."`) included.
+    fn strings(value: &Yaml, into: &mut Vec<String>) {
+        match value {
+            Yaml::String(s) => into.push(s.clone()),
+            Yaml::Sequence(items) => items.iter().for_each(|i| strings(i, into)),
+            Yaml::Mapping(map) => map.values().for_each(|v| strings(v, into)),
+            Yaml::Tagged(tagged) => strings(&tagged.value, into),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn each_function_may_query_only_the_indexes_it_names() {
+        let template = Template::parse(include_str!("../../template.yaml")).unwrap();
+        let functions: Vec<&Resource> =
+            template.resources_of("AWS::Serverless::Function").collect();
+        assert!(functions.len() >= 5);
+        for function in functions {
+            let mut granted = Vec::new();
+            if let Some(policies) = function.properties.get("Policies") {
+                strings(policies, &mut granted);
+            }
+            let wildcard: Vec<&String> = granted
+                .iter()
+                .filter(|s| s.contains("/index/") && s.ends_with('*'))
+                .collect();
+            assert!(
+                wildcard.is_empty(),
+                "{} may query every index: {wildcard:?}",
+                function.logical_id
+            );
+        }
+    }
+
+    #[test]
+    fn each_throttled_route_is_one_the_api_serves() {
+        let template = Template::parse(include_str!("../../template.yaml")).unwrap();
+        let openapi: Value = serde_json::from_str(cuba_web::ingest::OPENAPI_JSON).unwrap();
+        let mut throttled = 0;
+        for function in template.resources_of("AWS::Serverless::Function") {
+            let events = function.properties.get("Events").and_then(Yaml::as_mapping);
+            for (name, event) in events.into_iter().flatten() {
+                let Some(properties) = event.get("Properties") else {
+                    continue;
+                };
+                let (Some(path), Some(method)) = (
+                    properties.get("Path").and_then(Yaml::as_str),
+                    properties.get("Method").and_then(Yaml::as_str),
+                ) else {
+                    continue;
+                };
+                if properties.get("RouteSettings").is_none() || path.contains('{') {
+                    continue;
+                }
+                throttled += 1;
+                assert!(
+                    openapi["paths"][path][method.to_ascii_lowercase()].is_object(),
+                    "{name:?}: {method} {path} is not an operation of the API"
+                );
+            }
+        }
+        assert_eq!(
+            throttled, 10,
+            "five ingest routes, with and without the slash"
+        );
+    }
 }

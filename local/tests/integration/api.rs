@@ -3,6 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::harness::{TEST_SECRET, TestStack, bill, released_together};
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::UserId;
@@ -544,5 +547,74 @@ async fn only_codes_sent_are_charged_to_the_budget() {
     assert_eq!(
         charged, sent,
         "the budget counts the codes sent, and only them"
+    );
+}
+
+/// Two ingest instances (as Lambda runs many), each a router of its own over the stack's
+/// tables, with a small limit: 1 event a second, bursts of 100, so a 10-second window allows
+/// 110. Alone, each would take a full burst of 100; sharing the count, they stop the user soon
+/// after 110 between them, and the user's next request is told when to retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_spread_over_instances_is_held_to_one_rate() {
+    use cuba_lambda::config::IngestConfig;
+    use cuba_lambda::settings::{Settings, env};
+    use cuba_local::runner::INGEST_FUNCTION;
+
+    let t = TestStack::start().await;
+    let mut vars = t.stack.function_env[INGEST_FUNCTION].clone();
+    vars.insert(env::USER_EVENTS_PER_SECOND.into(), "1".into());
+    vars.insert(env::USER_EVENT_BURST.into(), "100".into());
+    let settings = Settings::new(move |name| vars.get(name).cloned());
+    let config = IngestConfig::from_settings(&settings).expect("the ingest configuration");
+    let clients = cuba_lambda::AwsClients::new(&t.sdk);
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let api = cuba_lambda::wiring::ingest_api(&config, &clients, Arc::new(SystemClock))
+            .await
+            .expect("an ingest instance");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        instances.push(format!("http://{}", listener.local_addr().expect("bound")));
+        tokio::spawn(axum::serve(listener, cuba_web::ingest::router(api)).into_future());
+    }
+    // Start just after a window begins, so all ten requests fall in one.
+    let into_window = SystemClock.now().0 % 10_000;
+    if into_window > 2_000 {
+        tokio::time::sleep(Duration::from_millis(10_000 - into_window + 50)).await;
+    }
+    let user = 6_100 + crate::harness::unique();
+    let batch = json!({"events": (1..=20).map(bill).collect::<Vec<_>>()});
+    let mut admitted = 0;
+    let mut refused = Vec::new();
+    for round in 0..10 {
+        let response = t
+            .http
+            .post(format!("{}/api/v1/batch/", instances[round % 2]))
+            .bearer_auth(t.token(user))
+            .json(&batch)
+            .send()
+            .await
+            .expect("the instance answers");
+        let status = response.status();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        match status {
+            StatusCode::OK => admitted += body["accepted"].as_u64().unwrap_or(0),
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+                assert!(retry_after.is_some(), "{body}");
+                refused.push(round);
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(
+        (110..200).contains(&admitted),
+        "{admitted} admitted across two instances whose bursts alone would take 200"
+    );
+    assert!(
+        refused.contains(&9),
+        "the user's last request is refused: {refused:?}"
     );
 }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore,
-    DynamoErrorLog, DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, DynamoWindows,
+    DynamoErrorLog, DynamoEvents, DynamoProfiles, DynamoRateCounter, DynamoRuleState,
+    DynamoSmsQuotas, DynamoWindows,
 };
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::Millis;
@@ -89,6 +90,13 @@ async fn rule_state() {
     let t = Tables::new().await;
     let state = DynamoRuleState::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
     contract::rule_state(&state, t.base).await;
+}
+
+#[tokio::test]
+async fn rate_counter() {
+    let t = Tables::new().await;
+    let counter = DynamoRateCounter::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::rate_counter(&counter, t.base).await;
 }
 
 #[tokio::test]

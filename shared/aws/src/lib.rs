@@ -12,6 +12,7 @@ mod items;
 mod listing;
 pub mod partition_keys;
 mod profiles;
+mod rate_counter;
 mod rule_state;
 #[cfg(feature = "secrets")]
 mod secrets;
@@ -34,6 +35,7 @@ pub use error_log::DynamoErrorLog;
 pub use events::{DynamoEvents, EVENTS_BY_RECEIVED_INDEX, StreamItem};
 pub use items::Retention;
 pub use profiles::DynamoProfiles;
+pub use rate_counter::DynamoRateCounter;
 pub use rule_state::DynamoRuleState;
 #[cfg(feature = "secrets")]
 pub use secrets::SecretsManagerStore;

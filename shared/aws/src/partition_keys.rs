@@ -5,6 +5,7 @@
 use std::num::NonZeroU16;
 
 use cuba_core::delivery::ports::{SmsBudget, SmsQuota};
+use cuba_core::intake::rate_limit::RateWindow;
 use cuba_core::model::domain::{Millis, UserId, stable_hash};
 use cuba_core::rules::RuleId;
 
@@ -35,6 +36,12 @@ pub fn sms_budget(budget: SmsBudget, day: u64, shard: u16) -> String {
         SmsBudget::Alerts => format!("sms#budget#{day}#{shard}"),
         SmsBudget::Codes => format!("sms#code-budget#{day}#{shard}"),
     }
+}
+
+/// The rule-state item counting a user's admitted events in one rate window, across every
+/// ingest instance.
+pub fn rate_window(window: &RateWindow) -> String {
+    format!("rate#{}#{}", window.user, window.index)
 }
 
 /// How many items a day's SMS budget is split over.

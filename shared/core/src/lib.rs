@@ -6,7 +6,7 @@
 //! traits it needs from the outside). In layer order (a folder imports only folders above it in
 //! this list; the layering test holds it):
 //! - [`model`]: ids, events, profiles, time, versioned documents, pages, and the shared ports.
-//! - [`intake`]: reading what clients send into domain values.
+//! - [`intake`]: reading what clients send into domain values, and how fast one user may send.
 //! - [`schemas`]: the schema registry, and the error log of events that fail it.
 //! - [`rules`]: the rule language, its index, and the catalogue of event types rules can name.
 //! - [`delivery`]: alerts, delivering them (ledger, limits, provider), SMS length, phone

@@ -321,6 +321,7 @@ mod http {
     use std::time::Duration;
 
     use cuba_core::delivery::alerting::SmsPolicy;
+    use cuba_core::intake::rate_limit::RateLimit;
     use cuba_core::schemas::SchemaSet;
     use cuba_web::auth::{KeyRing, TokenClaims};
 
@@ -372,6 +373,8 @@ mod http {
         pub quotas_table: String,
         pub schemas: DocumentsConfig<SchemaSet>,
         pub sms: SmsPolicy,
+        /// How fast one user may send events.
+        pub rate: RateLimit,
         pub tokens: TokenKeys,
         pub claims: TokenClaims,
     }
@@ -384,6 +387,8 @@ mod http {
                 let quotas_table = r.required(env::RULE_STATE_TABLE);
                 let schemas = DocumentsConfig::schemas(r);
                 let sms = r.sms();
+                let rate = r.settings.user_rate();
+                let rate = r.take(rate);
                 let tokens = TokenKeys::read(r, (env::TOKEN_SECRET_ARN, env::TOKEN_SECRET));
                 let claims = TokenClaims {
                     issuer: r.optional(env::TOKEN_ISSUER),
@@ -395,6 +400,7 @@ mod http {
                     quotas_table: quotas_table?,
                     schemas: schemas?,
                     sms: sms?,
+                    rate: rate?,
                     tokens: tokens?,
                     claims,
                 })

@@ -10,6 +10,8 @@ use serde_json::Value;
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_core::delivery::alerting::SmsPolicy;
+use cuba_core::intake::MAX_BATCH_EVENTS;
+use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::document::{DocumentId, InvalidDocument};
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::{DEFAULT_RULES_JSON, RuleSet};
@@ -47,8 +49,16 @@ pub mod env {
     pub const ERROR_RETENTION_DAYS: &str = "CUBA_ERROR_RETENTION_DAYS";
     pub const ALERT_RETENTION_DAYS: &str = "CUBA_ALERT_RETENTION_DAYS";
     pub const LISTING_SHARDS: &str = "CUBA_LISTING_SHARDS";
+    pub const USER_EVENTS_PER_SECOND: &str = "CUBA_USER_EVENTS_PER_SECOND";
+    pub const USER_EVENT_BURST: &str = "CUBA_USER_EVENT_BURST";
     pub const ABSENCE_SETTLE_SECONDS: &str = "CUBA_ABSENCE_SETTLE_SECONDS";
 }
+
+/// How fast one user may send events, unless configured: a quarter of a partition's write
+/// limit at most (an event writes its item and its local index entry, 2 units, to the user's
+/// partition: 200 of 1,000 a second).
+pub const DEFAULT_USER_EVENTS_PER_SECOND: u32 = 100;
+pub const DEFAULT_USER_EVENT_BURST: u32 = 200;
 
 /// How long the tables keep what they hold, in days, unless configured.
 pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = 400;
@@ -257,6 +267,29 @@ impl<'a> Settings<'a> {
             env::LISTING_SHARDS,
             "a whole number of shards from 1 to 256",
         ))
+    }
+
+    /// How fast one user may send events: `CUBA_USER_EVENTS_PER_SECOND` (100 when unset) with
+    /// bursts of `CUBA_USER_EVENT_BURST` (200; at least one full batch).
+    pub fn user_rate(&self) -> Result<RateLimit, ConfigError> {
+        let per_second = self.number(
+            env::USER_EVENTS_PER_SECOND,
+            DEFAULT_USER_EVENTS_PER_SECOND,
+            1..=100_000,
+            "a whole number of events from 1 to 100000",
+        )?;
+        let burst = self.number(
+            env::USER_EVENT_BURST,
+            DEFAULT_USER_EVENT_BURST,
+            1..=1_000_000,
+            "a whole number of events from 100 (one full batch) to 1000000",
+        )?;
+        RateLimit::new(per_second, burst, MAX_BATCH_EVENTS as u32).map_err(|_| {
+            ConfigError::Invalid(
+                env::USER_EVENT_BURST,
+                "a whole number of events from 100 (one full batch) to 1000000",
+            )
+        })
     }
 
     fn number<T>(

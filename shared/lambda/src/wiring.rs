@@ -191,8 +191,9 @@ pub use http::{admin_api, admin_router, ingest_api, ingest_router};
 mod http {
     use std::sync::Arc;
 
-    use cuba_aws::{AwsClients, DynamoBrowse, SecretsManagerStore, SnsNotifier};
+    use cuba_aws::{AwsClients, DynamoBrowse, DynamoRateCounter, SecretsManagerStore, SnsNotifier};
     use cuba_core::delivery::verification::PhoneVerifier;
+    use cuba_core::intake::rate::UserRateLimiter;
     use cuba_core::model::clock::{Clock, SystemClock};
     use cuba_core::model::document::DocumentId;
     use cuba_core::model::ports::DocumentStore;
@@ -254,6 +255,14 @@ mod http {
                 clock: clock.clone(),
             },
             verifier,
+            limiter: Arc::new(UserRateLimiter::new(
+                config.rate,
+                Arc::new(DynamoRateCounter::new(
+                    clients.dynamodb.clone(),
+                    config.quotas_table.clone(),
+                )),
+                clock.clone(),
+            )),
             clock,
         })
     }

@@ -33,7 +33,8 @@ pub use events::{MemoryEvents, MemoryProfiles};
 pub use faults::{Call, Fault, Faults};
 pub use listings::{MemoryActivityTally, MemoryBrowse, MemoryErrorLog};
 pub use outbox::{
-    MemoryAbsenceQueue, MemoryDueChecks, MemoryNotifier, MemorySmsQuotas, QueuedCheck, SentSms,
+    MemoryAbsenceQueue, MemoryDueChecks, MemoryNotifier, MemoryRateCounter, MemorySmsQuotas,
+    QueuedCheck, SentSms,
 };
 pub use rule_state::{MemoryRuleState, MemoryWindows};
 
@@ -47,6 +48,7 @@ pub struct MemoryPorts {
     pub ledger: Arc<MemoryAlertLedger>,
     pub notifier: Arc<MemoryNotifier>,
     pub quotas: Arc<MemorySmsQuotas>,
+    pub rates: Arc<MemoryRateCounter>,
     pub queue: Arc<MemoryAbsenceQueue>,
     pub due: Arc<MemoryDueChecks>,
     pub rules: Arc<MemoryDocuments>,
@@ -73,6 +75,7 @@ impl MemoryPorts {
             windows: Arc::new(MemoryWindows::new(faults.clone())),
             notifier: Arc::new(MemoryNotifier::new(faults.clone())),
             quotas: Arc::new(MemorySmsQuotas::new(faults.clone())),
+            rates: Arc::new(MemoryRateCounter::new(faults.clone())),
             queue: Arc::new(MemoryAbsenceQueue::new(faults.clone())),
             due: Arc::new(MemoryDueChecks::new(faults.clone())),
             rules: Arc::new(MemoryDocuments::new(faults.clone())),

@@ -10,7 +10,9 @@ use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::ports::{AbsenceScheduler, DueChecks};
 use cuba_core::delivery::alert::{AlertId, OperatorAlert};
 use cuba_core::delivery::ports::{Notifier, PublishError, SmsBudget, SmsQuota, SmsQuotas};
-use cuba_core::model::domain::{DAY_MILLIS, Millis, PhoneNumber};
+use cuba_core::intake::ports::RateCounter;
+use cuba_core::intake::rate_limit::RateWindow;
+use cuba_core::model::domain::{DAY_MILLIS, Millis, PhoneNumber, UserId};
 use cuba_core::model::ports::PortError;
 
 use crate::faults::{Faults, lock};
@@ -234,5 +236,32 @@ impl DueChecks for MemoryDueChecks {
             posted.push(check.clone());
         }
         call.finish(())
+    }
+}
+
+/// The rate limit's shared count: admitted events per user and window.
+#[derive(Default)]
+pub struct MemoryRateCounter {
+    faults: Arc<Faults>,
+    totals: Mutex<HashMap<(UserId, u64), u64>>,
+}
+
+impl MemoryRateCounter {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryRateCounter {
+            faults,
+            ..MemoryRateCounter::default()
+        }
+    }
+}
+
+#[async_trait]
+impl RateCounter for MemoryRateCounter {
+    async fn add(&self, window: &RateWindow, count: u32, _: Millis) -> Result<u64, PortError> {
+        let call = self.faults.enter("rate.add")?;
+        let mut totals = lock(&self.totals);
+        let total = totals.entry((window.user, window.index)).or_default();
+        *total += u64::from(count);
+        call.finish(*total)
     }
 }

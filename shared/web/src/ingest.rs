@@ -16,6 +16,7 @@ use crate::request::{BatchBytes, JsonBytes, MAX_BODY_BYTES};
 use cuba_core::delivery::verification::{PhoneVerifier, VerificationError};
 use cuba_core::evaluation::source::SchemaSource;
 use cuba_core::intake::EventSubmission;
+use cuba_core::intake::rate::{Admission, UserRateLimiter};
 use cuba_core::intake::{self, InvalidInput};
 use cuba_core::model::clock::Clock;
 use cuba_core::model::domain::{
@@ -23,8 +24,7 @@ use cuba_core::model::domain::{
 };
 use cuba_core::model::ports::{ErrorChain, EventStore};
 
-/// A batch may hold this many events.
-pub const MAX_BATCH_EVENTS: usize = 100;
+pub use cuba_core::intake::MAX_BATCH_EVENTS;
 
 /// Everything the ingest API needs, behind the core's ports.
 #[derive(Clone)]
@@ -36,6 +36,8 @@ pub struct IngestApi {
     pub schemas: Arc<SchemaSource>,
     pub phones: PhoneVerifier,
     pub verifier: Rotating<TokenVerifier>,
+    /// How fast one user may send events (single, feedback and batched alike).
+    pub limiter: Arc<UserRateLimiter>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -70,6 +72,31 @@ pub fn routes(api: IngestApi) -> Router {
 impl UserTokens for IngestApi {
     fn user_tokens(&self) -> &Rotating<TokenVerifier> {
         &self.verifier
+    }
+}
+
+/// Takes `events` of the user's rate allowance, or refuses the request with `429 rate_limited`
+/// and when to try again. Checked before the body is read: a refused request costs nothing more.
+async fn within_rate(api: &IngestApi, user: UserId, events: usize) -> Result<(), ApiError> {
+    let events = u32::try_from(events).unwrap_or(u32::MAX);
+    match api.limiter.admit(user, events).await {
+        Admission::Admitted => Ok(()),
+        Admission::Limited {
+            retry_after_seconds,
+        } => {
+            let limit = api.limiter.limit();
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "user {user} is sending events faster than {} a second (bursts of {}); \
+                     retry after {retry_after_seconds} s",
+                    limit.per_second(),
+                    limit.burst()
+                ),
+            )
+            .with_retry_after(retry_after_seconds))
+        }
     }
 }
 
@@ -148,6 +175,7 @@ async fn post_event(
     Authenticated(token_user): Authenticated,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
+    within_rate(&api, token_user, 1).await?;
     let (user, id, body_value) = submitted(token_user, intake::parse_event(&body)?)?;
     let raw = String::from_utf8_lossy(&body).into_owned();
     accept(&api, received(api.clock.now(), user, id, body_value, raw)).await
@@ -158,6 +186,7 @@ async fn post_feedback(
     Authenticated(token_user): Authenticated,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
+    within_rate(&api, token_user, 1).await?;
     let submission = intake::parse_feedback(&body)?;
     let user = check_user(token_user, submission.user)?;
     let raw = String::from_utf8_lossy(&body).into_owned();
@@ -279,6 +308,11 @@ async fn post_batch(
     BatchBytes(body): BatchBytes,
 ) -> Result<Response, ApiError> {
     let items = intake::parse_batch(&body, MAX_BATCH_EVENTS)?;
+    if let Err(limited) = within_rate(&api, token_user, items.len()).await {
+        metrics::counter!(metric_names::EVENTS_REJECTED, "Code" => limited.code)
+            .increment(items.len() as u64);
+        return Err(limited);
+    }
     // One receive time for the whole request: its events are stored concurrently, so the
     // stream may deliver them in any order, and a window rule decides on the events received
     // by its trigger's time. Sharing the time, the last of them processed counts them all.

@@ -13,6 +13,8 @@ use cuba_core::delivery::alerting::{SmsAdmission, SmsPolicy};
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::delivery::verification::PhoneVerifier;
 use cuba_core::evaluation::source::SchemaSource;
+use cuba_core::intake::rate::UserRateLimiter;
+use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::clock::{Clock, ManualClock, SystemClock};
 use cuba_core::model::domain::{Millis, PhoneNumber, UserId};
 use cuba_core::model::ports::DocumentStore;
@@ -41,6 +43,40 @@ struct Harness {
 
 fn secret(raw: &str) -> TokenSecret {
     TokenSecret::new(raw.as_bytes().to_vec()).expect("a long secret")
+}
+
+/// A limit no test but the rate limit's own reaches.
+const GENEROUS: (u32, u32) = (100_000, 1_000_000);
+
+/// The ingest router on the harness's ports, with `(per_second, burst)` as the event rate.
+fn ingest_router(
+    ports: &MemoryPorts,
+    schemas: &Arc<SchemaSource>,
+    user_tokens: &TokenVerifier,
+    clock: Arc<dyn Clock>,
+    (per_second, burst): (u32, u32),
+) -> Router {
+    let limit =
+        RateLimit::new(per_second, burst, ingest::MAX_BATCH_EVENTS as u32).expect("a valid limit");
+    ingest::router(IngestApi {
+        events: ports.events.clone(),
+        schemas: schemas.clone(),
+        phones: PhoneVerifier {
+            profiles: ports.profiles.clone(),
+            sender: ports.notifier.clone(),
+            hasher: Arc::new(PhoneCodeHasher::new(&secret(SECRET))),
+            quotas: ports.quotas.clone(),
+            sms: SmsPolicy::default(),
+            clock: clock.clone(),
+        },
+        verifier: Rotating::fixed(user_tokens.clone()),
+        limiter: Arc::new(UserRateLimiter::new(
+            limit,
+            ports.rates.clone(),
+            clock.clone(),
+        )),
+        clock,
+    })
 }
 
 fn seed_of(text: &str, key: &str) -> Vec<(RuleId, Value)> {
@@ -94,20 +130,7 @@ impl Harness {
         let user_tokens = TokenVerifier::new(&secret(SECRET));
         let admin_tokens = AdminVerifier::new(&secret(ADMIN_SECRET));
         let cursors = CursorSeal::new(&secret(ADMIN_SECRET));
-        let ingest = ingest::router(IngestApi {
-            events: ports.events.clone(),
-            schemas: schemas.clone(),
-            phones: PhoneVerifier {
-                profiles: ports.profiles.clone(),
-                sender: ports.notifier.clone(),
-                hasher: Arc::new(PhoneCodeHasher::new(&secret(SECRET))),
-                quotas: ports.quotas.clone(),
-                sms: SmsPolicy::default(),
-                clock: shared.clone(),
-            },
-            verifier: Rotating::fixed(user_tokens.clone()),
-            clock: shared.clone(),
-        });
+        let ingest = ingest_router(&ports, &schemas, &user_tokens, shared.clone(), GENEROUS);
         let admin = admin::router(AdminApi {
             rules: ports.rules.clone(),
             schemas: ports.schemas.clone(),
@@ -1238,23 +1261,51 @@ impl Clock for Ticking {
 }
 
 #[tokio::test]
+async fn a_user_over_the_event_rate_is_refused_with_when_to_retry_and_others_are_not() {
+    let mut h = Harness::new().await;
+    let clock: Arc<dyn Clock> = Arc::new(h.clock.clone());
+    h.ingest = ingest_router(&h.ports, &h.schemas, &h.user_tokens, clock, (10, 100));
+    let batch = |n: u64| json!({"events": (1..=n).map(bill).collect::<Vec<_>>()});
+    let (status, answer) = h.ingest(Method::POST, "/api/v1/batch/", 1, batch(95)).await;
+    assert_eq!(
+        (status, answer["accepted"].as_u64()),
+        (StatusCode::OK, Some(95))
+    );
+    let (status, answer) = h.ingest(Method::POST, "/api/v1/batch/", 1, batch(10)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["error"]["code"], "rate_limited");
+    for _ in 0..5 {
+        let (status, _) = h.ingest(Method::POST, "/api/v1/event/", 1, bill(7)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let token = h.user_token(1);
+    let (status, headers, answer) = Harness::send(
+        &h.ingest,
+        Method::POST,
+        "/api/v1/feedback/",
+        Some(&token),
+        Some(json!({"rating": 5}).to_string().into_bytes()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(
+        h.ports.events.all().len(),
+        100,
+        "nothing refused was stored, the refused batch in whole"
+    );
+    let (status, _) = h.ingest(Method::POST, "/api/v1/event/", 2, bill(1)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "another user is not held up");
+    h.clock.set(h.clock.now().plus_millis(1_000));
+    let (status, _) = h.ingest(Method::POST, "/api/v1/batch/", 1, batch(10)).await;
+    assert_eq!(status, StatusCode::OK, "a second later, 10 more");
+}
+
+#[tokio::test]
 async fn a_batchs_events_share_one_receive_time() {
     let mut h = Harness::new().await;
     let ticking: Arc<dyn Clock> = Arc::new(Ticking(std::sync::atomic::AtomicU64::new(START.0)));
-    h.ingest = ingest::router(IngestApi {
-        events: h.ports.events.clone(),
-        schemas: h.schemas.clone(),
-        phones: PhoneVerifier {
-            profiles: h.ports.profiles.clone(),
-            sender: h.ports.notifier.clone(),
-            hasher: Arc::new(PhoneCodeHasher::new(&secret(SECRET))),
-            quotas: h.ports.quotas.clone(),
-            sms: SmsPolicy::default(),
-            clock: ticking.clone(),
-        },
-        verifier: Rotating::fixed(h.user_tokens.clone()),
-        clock: ticking,
-    });
+    h.ingest = ingest_router(&h.ports, &h.schemas, &h.user_tokens, ticking, GENEROUS);
     let batch = json!({"events": (1..=5).map(bill).collect::<Vec<_>>()});
     let (status, answer) = h.ingest(Method::POST, "/api/v1/batch/", 1, batch).await;
     assert_eq!(status, StatusCode::OK, "{answer}");

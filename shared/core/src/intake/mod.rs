@@ -4,6 +4,9 @@
 //! one reader ingest and admin share: the JSON shapes, missing and unknown fields), then each
 //! field is checked for what JSON cannot say (an E.164 number, a timestamp, a storable number).
 
+pub mod ports;
+pub mod rate;
+pub mod rate_limit;
 mod read;
 
 pub use read::{read_body, read_field, read_value};
@@ -103,6 +106,9 @@ pub struct ProfileSubmission {
     pub user: Option<UserId>,
     pub phone: PhoneNumber,
 }
+
+/// A batch may hold this many events.
+pub const MAX_BATCH_EVENTS: usize = 100;
 
 const NAME_MAX_CHARS: usize = 64;
 const LATLONG_MAX_CHARS: usize = 64;

@@ -74,3 +74,8 @@ async fn error_log() {
 async fn sms_quotas() {
     contract::sms_quotas(MemoryPorts::new().quotas.as_ref(), BASE).await;
 }
+
+#[tokio::test]
+async fn rate_counter() {
+    contract::rate_counter(MemoryPorts::new().rates.as_ref(), BASE).await;
+}
