@@ -203,10 +203,18 @@ pub struct DocumentsConfig<T> {
     pub cache_ttl: Duration,
 }
 
-impl DocumentsConfig<RuleSet> {
-    fn rules(r: &mut Reader) -> Option<Self> {
-        let table = r.required(env::RULES_TABLE);
-        let initial = r.settings.initial_rules();
+/// What seeds a document store, and what it makes.
+type Initial<T> = (Vec<(DocumentId, Value)>, T);
+
+impl<T> DocumentsConfig<T> {
+    /// The store named by `table`, seeded with what `initial` reads.
+    fn read(
+        r: &mut Reader,
+        table: &'static str,
+        initial: impl FnOnce(&Settings) -> Result<Initial<T>, ConfigError>,
+    ) -> Option<Self> {
+        let table = r.required(table);
+        let initial = initial(r.settings);
         let initial = r.take(initial);
         let cache_ttl = r.rules_cache_ttl();
         let (seed, unseeded) = initial?;
@@ -219,19 +227,15 @@ impl DocumentsConfig<RuleSet> {
     }
 }
 
+impl DocumentsConfig<RuleSet> {
+    fn rules(r: &mut Reader) -> Option<Self> {
+        Self::read(r, env::RULES_TABLE, |s| s.initial_rules())
+    }
+}
+
 impl DocumentsConfig<SchemaSet> {
     fn schemas(r: &mut Reader) -> Option<Self> {
-        let table = r.required(env::SCHEMAS_TABLE);
-        let initial = r.settings.initial_schemas();
-        let initial = r.take(initial);
-        let cache_ttl = r.rules_cache_ttl();
-        let (seed, unseeded) = initial?;
-        Some(DocumentsConfig {
-            table: table?,
-            seed,
-            unseeded: Arc::new(unseeded),
-            cache_ttl: cache_ttl?,
-        })
+        Self::read(r, env::SCHEMAS_TABLE, |s| s.initial_schemas())
     }
 }
 
