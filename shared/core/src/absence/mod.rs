@@ -7,7 +7,7 @@ pub mod scheduling;
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{EventId, Millis, StoredEvent, UserId};
-use crate::rules::{Condition, RuleId, RuleSet};
+use crate::rules::{Condition, Rule, RuleId};
 
 /// SQS refuses a longer `DelaySeconds`; checks due later are re-enqueued until due.
 pub const MAX_QUEUE_DELAY_SECONDS: u32 = 900;
@@ -39,11 +39,11 @@ impl AbsenceCheck {
     }
 }
 
-/// The checks that storing `event` calls for: one per enabled absence rule it triggers.
-pub fn plan_absence_checks(rules: &RuleSet, event: &StoredEvent) -> Vec<AbsenceCheck> {
-    let view = event.view();
-    rules
-        .triggered_by(&view)
+/// The checks that storing `event` calls for: one per absence rule among `triggered` (the
+/// enabled rules the event triggers, matched once for scheduling and evaluation alike).
+pub fn plan_absence_checks(triggered: &[&Rule], event: &StoredEvent) -> Vec<AbsenceCheck> {
+    triggered
+        .iter()
         .filter_map(|rule| match &rule.condition {
             Condition::Absence(absence) => Some(AbsenceCheck {
                 rule_id: rule.id.clone(),
@@ -61,6 +61,7 @@ pub fn plan_absence_checks(rules: &RuleSet, event: &StoredEvent) -> Vec<AbsenceC
 mod tests {
     use super::*;
     use crate::model::domain::{Activity, EventBody, Feedback, Rating};
+    use crate::rules::RuleSet;
 
     fn event(body: EventBody) -> StoredEvent {
         StoredEvent {
@@ -79,7 +80,9 @@ mod tests {
             "paid",
             Default::default(),
         )));
-        let checks = plan_absence_checks(&rules, &paid);
+        let view = paid.view();
+        let triggered: Vec<&Rule> = rules.triggered_by(&view).collect();
+        let checks = plan_absence_checks(&triggered, &paid);
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].rule_id.as_str(), "bill-paid-no-feedback");
         assert_eq!(checks[0].due_at, Millis(910_000));
@@ -88,7 +91,9 @@ mod tests {
             rating: Rating::try_from(5).unwrap(),
             comment: None,
         }));
-        assert!(plan_absence_checks(&rules, &feedback).is_empty());
+        let view = feedback.view();
+        let triggered: Vec<&Rule> = rules.triggered_by(&view).collect();
+        assert!(plan_absence_checks(&triggered, &feedback).is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::evaluation::source::RuleSource;
 use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
 use crate::model::domain::{Millis, StoredEvent};
 use crate::model::ports::{EventStore, PortError};
-use crate::rules::{Action, Condition, Rule, RuleId, WindowCondition};
+use crate::rules::{Action, Condition, Rule, RuleId, RuleSet, WindowCondition};
 
 /// What one rule did for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +53,21 @@ impl RuleEvaluator {
     /// event, claims too (a redelivery of the winner wins again), and the ledger refuses a
     /// second delivery.
     pub async fn evaluate(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
-        let trigger = Viewed::of(event);
         let rules = self.rules.current().await?;
+        let trigger = Viewed::of(event);
+        let triggered: Vec<&Rule> = rules.triggered_by(&trigger.view).collect();
+        self.evaluate_triggered(&rules, &trigger, &triggered).await
+    }
+
+    /// [`Self::evaluate`] for an event already matched against `rules`: `triggered` are the
+    /// rules it triggers.
+    pub async fn evaluate_triggered(
+        &self,
+        rules: &RuleSet,
+        trigger: &Viewed<'_>,
+        triggered: &[&Rule],
+    ) -> Result<Vec<RuleOutcome>, PortError> {
+        let event = trigger.event;
         if let Some(windows) = &self.windows {
             for (rule, absence) in rules.expecting(&trigger.view) {
                 let key = WindowKey::expecting(&rule.id, absence, event.user);
@@ -67,15 +80,15 @@ impl RuleEvaluator {
             }
         }
         let mut gathered = Vec::new();
-        for rule in rules.triggered_by(&trigger.view) {
+        for &rule in triggered {
             let state = match &rule.condition {
                 Condition::Absence(_) => continue,
                 Condition::First => Gathered::First,
-                Condition::Window(window) => self.gather_window(rule, window, &trigger).await?,
+                Condition::Window(window) => self.gather_window(rule, window, trigger).await?,
             };
             gathered.push((rule, state));
         }
-        let firings: Vec<(&Rule, &StoredEvent, Firing)> = decide_triggered(&trigger, &gathered)
+        let firings: Vec<(&Rule, &StoredEvent, Firing)> = decide_triggered(trigger, &gathered)
             .into_iter()
             .filter_map(|(rule, event, decision)| match decision {
                 Decision::Fires(firing) => Some((rule, event, firing)),

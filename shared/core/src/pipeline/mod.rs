@@ -10,12 +10,14 @@ use crate::absence::plan_absence_checks;
 use crate::absence::ports::AbsenceScheduler;
 use crate::absence::scheduling::{AbsenceChecker, schedule_all};
 use crate::delivery::alerting::{AlertDispatcher, Dispatched};
+use crate::evaluation::decision::Viewed;
 use crate::evaluation::ports::{RuleState, WindowStore};
 use crate::evaluation::source::{RuleSource, SchemaSource};
 use crate::evaluation::{RuleEvaluator, RuleOutcome};
 use crate::model::clock::Clock;
 use crate::model::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
 use crate::model::ports::{EventStore, PortError};
+use crate::rules::Rule;
 use crate::schemas::error_log::{ErrorEntry, ErrorStatus};
 use crate::schemas::ports::ErrorLog;
 use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
@@ -174,9 +176,14 @@ impl EventPipeline {
     /// A valid event's processing: its absence checks, then its immediate rules.
     async fn run_rules(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
         let rules = self.evaluator.rules.current().await?;
-        let checks = plan_absence_checks(&rules, event);
+        // Matched once: the absence rules it triggers are scheduled, the rest evaluated.
+        let trigger = Viewed::of(event);
+        let triggered: Vec<&Rule> = rules.triggered_by(&trigger.view).collect();
+        let checks = plan_absence_checks(&triggered, event);
         schedule_all(self.scheduler.as_ref(), &checks, self.clock.now()).await?;
-        self.evaluator.evaluate(event).await
+        self.evaluator
+            .evaluate_triggered(&rules, &trigger, &triggered)
+            .await
     }
 
     /// Replays one error-log entry against the schemas as stored now. An event processed by a

@@ -193,7 +193,9 @@ async fn run(capacity: usize, seed: u64) {
             side.ports.events.insert(&received).await.expect("stored");
             side.process(&received).await;
         }
-        for check in plan_absence_checks(&rules, &received.event) {
+        let view = received.event.view();
+        let triggered: Vec<&cuba_core::rules::Rule> = rules.triggered_by(&view).collect();
+        for check in plan_absence_checks(&triggered, &received.event) {
             let late = if dice.below(4) == 0 {
                 dice.below(600_000)
             } else {
