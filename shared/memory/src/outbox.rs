@@ -47,6 +47,11 @@ impl MemoryNotifier {
         lock(&self.refused).push((phone.clone(), reason.to_owned()));
     }
 
+    /// Takes SMS to `phone` again (the number was fixed, or opted back in).
+    pub fn accept_again(&self, phone: &PhoneNumber) {
+        lock(&self.refused).retain(|(refused, _)| refused != phone);
+    }
+
     pub fn sms(&self) -> Vec<SentSms> {
         lock(&self.sms).clone()
     }

@@ -175,6 +175,25 @@ impl SmsPolicy {
         .await
     }
 
+    /// Gives back what [`SmsPolicy::admit`] counted (at `admitted_at`) for an alert SMS that was
+    /// not sent: one the provider refused, or did not take (its retry counts it again).
+    pub async fn release(
+        &self,
+        quotas: &dyn SmsQuotas,
+        user: UserId,
+        phone: &PhoneNumber,
+        counted: &AlertId,
+        admitted_at: Millis,
+    ) -> Result<(), PortError> {
+        quotas.give_back(&SmsQuota::User(user), counted).await?;
+        quotas
+            .give_back(&SmsQuota::Phone(phone.clone()), counted)
+            .await?;
+        quotas
+            .give_back_budget(SmsBudget::Alerts, admitted_at.utc_day())
+            .await
+    }
+
     /// Gives back what [`SmsPolicy::admit_code`] counted (at `now`) for a code that will not be
     /// sent: a lost race or a refused publish charges nothing.
     pub async fn release_code(
@@ -254,7 +273,11 @@ enum Unsettled {
 
 /// Where a claimed alert goes, once its recipient and limits are checked.
 enum Route {
-    Sms(PhoneNumber),
+    /// Counted against the SMS limits at `admitted_at`.
+    Sms {
+        phone: PhoneNumber,
+        admitted_at: Millis,
+    },
     Operator,
     /// Settled without publishing.
     Settle(Delivery),
@@ -319,30 +342,53 @@ impl AlertDispatcher {
         holder: &ClaimToken,
     ) -> Result<Dispatched, Unsettled> {
         let nothing_sent = Unsettled::NothingSent;
-        let phone = match self.route(alert).await.map_err(nothing_sent)? {
+        let sms = match self.route(alert).await.map_err(nothing_sent)? {
             Route::Settle(delivery) => {
                 self.settle(alert, &delivery).await.map_err(nothing_sent)?;
                 return Ok(Dispatched::Delivered(delivery));
             }
-            Route::Sms(phone) => Some(phone),
+            Route::Sms { phone, admitted_at } => Some((phone, admitted_at)),
             Route::Operator => None,
         };
         let sending_until = self.clock.now().plus_millis(millis(self.leases.sending));
-        if !self
+        let marked = self
             .ledger
             .mark_sending(&alert.id, holder, sending_until)
-            .await
-            .map_err(nothing_sent)?
-        {
-            // The lease lapsed under this worker and another took the alert over.
-            return Ok(Dispatched::InFlight);
+            .await;
+        if !marked.as_ref().is_ok_and(|marked| *marked) {
+            // Whoever sends it next counts it in the day's budget again (the quotas count it
+            // once per alert, so theirs stay: another worker may hold the alert already).
+            if let Some((_, admitted_at)) = &sms
+                && let Err(error) = self
+                    .quotas
+                    .give_back_budget(SmsBudget::Alerts, admitted_at.utc_day())
+                    .await
+            {
+                tracing::warn!(alert_id = alert.id.as_str(), error = %ErrorChain(&error), "could not give back an unsent SMS's budget");
+            }
+            // Lost: the lease lapsed under this worker and another took the alert over.
+            return marked
+                .map(|_| Dispatched::InFlight)
+                .map_err(Unsettled::NothingSent);
         }
-        let published = match &phone {
-            Some(phone) => {
+        let published = match &sms {
+            Some((phone, _)) => {
                 let text = sms::fit(&alert.text, usize::from(self.sms.max_segments));
                 self.notifier.send_sms(phone, &text).await
             }
             None => self.notifier.notify_operator(&operator_body(alert)).await,
+        };
+        // Charges follow sends: an SMS the provider refused or did not take counts nowhere (a
+        // retry counts it again). Given back after the settle of a refusal, and before the
+        // claim of one not taken is released.
+        let not_sent = matches!(
+            published,
+            Err(PublishError::Refused { .. } | PublishError::NotSent(_))
+        );
+        let give_back = async {
+            if let (true, Some((phone, admitted_at))) = (not_sent, &sms) {
+                self.release_sms(alert, phone, *admitted_at).await;
+            }
         };
         let delivery = match published {
             Ok(message_id) => Delivery::Sent { message_id },
@@ -350,11 +396,15 @@ impl AlertDispatcher {
             Err(PublishError::Unanswered(error)) => Delivery::Unconfirmed {
                 reason: ErrorChain(&PublishError::Unanswered(error)).to_string(),
             },
-            Err(PublishError::NotSent(error)) => return Err(Unsettled::NothingSent(error)),
+            Err(PublishError::NotSent(error)) => {
+                give_back.await;
+                return Err(Unsettled::NothingSent(error));
+            }
         };
         self.settle(alert, &delivery)
             .await
             .map_err(Unsettled::Published)?;
+        give_back.await;
         Ok(Dispatched::Delivered(delivery))
     }
 
@@ -382,23 +432,39 @@ impl AlertDispatcher {
             }
             Some(profile) => profile.phone,
         };
+        let now = self.clock.now();
         let admission = self
             .sms
-            .admit(
-                self.quotas.as_ref(),
-                alert.user,
-                &phone,
-                &alert.id,
-                self.clock.now(),
-            )
+            .admit(self.quotas.as_ref(), alert.user, &phone, &alert.id, now)
             .await?;
         match admission {
-            SmsAdmission::Admitted => Ok(Route::Sms(phone)),
+            SmsAdmission::Admitted => Ok(Route::Sms {
+                phone,
+                admitted_at: now,
+            }),
             SmsAdmission::OverCap(reason) => Ok(Route::Settle(Delivery::Suppressed { reason })),
             SmsAdmission::BudgetSpent { day, reason } => {
                 self.report_budget_exhausted(alert, day).await?;
                 Ok(Route::Settle(Delivery::Suppressed { reason }))
             }
+        }
+    }
+
+    /// Gives back what an SMS that was not sent counted. A give-back that fails leaves the SMS
+    /// counted: the limits err on the side of sending less.
+    async fn release_sms(&self, alert: &Alert, phone: &PhoneNumber, admitted_at: Millis) {
+        if let Err(error) = self
+            .sms
+            .release(
+                self.quotas.as_ref(),
+                alert.user,
+                phone,
+                &alert.id,
+                admitted_at,
+            )
+            .await
+        {
+            tracing::warn!(alert_id = alert.id.as_str(), error = %ErrorChain(&error), "could not give back an unsent SMS's count");
         }
     }
 

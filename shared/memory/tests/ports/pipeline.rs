@@ -653,6 +653,55 @@ async fn the_daily_budget_suppresses_sms_and_tells_the_operators_once() {
 }
 
 #[tokio::test]
+async fn an_sms_that_is_not_sent_is_charged_nowhere() {
+    let w = World::new();
+    let mut dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    dispatcher.sms.daily_budget = 2;
+    dispatcher.sms.per_phone = 1;
+    let alert_of = |user: u64, event: &str| Alert {
+        id: AlertId::for_trigger(
+            &rule("r"),
+            UserId(user),
+            &EventId::parse(event).expect("an id"),
+        ),
+        user: UserId(user),
+        ..sms_alert(&w)
+    };
+    let refused = w.phone(1).await;
+    w.ports
+        .notifier
+        .refuse(&refused, "InvalidParameter: not a mobile number");
+    assert!(matches!(
+        dispatcher.dispatch(&alert_of(1, "p1")).await,
+        Ok(Dispatched::Delivered(Delivery::Undeliverable { .. }))
+    ));
+    // Throttled once, then sent: counted once.
+    w.phone(2).await;
+    w.ports
+        .faults
+        .fail_next("notifier.send_sms", cuba_memory::Fault::Before);
+    assert!(dispatcher.dispatch(&alert_of(2, "p1")).await.is_err());
+    assert!(matches!(
+        dispatcher.dispatch(&alert_of(2, "p1")).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+    // The budget of 2 still holds this one: neither the refused SMS nor the retry spent it.
+    w.phone(3).await;
+    assert!(matches!(
+        dispatcher.dispatch(&alert_of(3, "p1")).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+    // And the refused number's quota (1 a day) is whole: once it takes SMS again, it gets one.
+    w.ports.notifier.accept_again(&refused);
+    dispatcher.sms.daily_budget = 3;
+    assert!(matches!(
+        dispatcher.dispatch(&alert_of(1, "p2")).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+    assert_eq!(w.ports.notifier.sms().len(), 3);
+}
+
+#[tokio::test]
 async fn long_client_text_is_cut_to_the_segment_limit() {
     let w = World::new();
     w.phone(9).await;
