@@ -230,6 +230,51 @@ async fn ingest_answers_api_gateway_http_api_requests() {
     assert!(!ingest.output().contains("panicked"), "{}", ingest.output());
 }
 
+/// A spent daily budget of code SMS refuses the next user's code `429 sms_limit` and counts
+/// `CodeBudgetSpent`, the metric the template's alarm tells the operators by.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_code_budget_is_counted_for_the_operators_alarm() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let ingest = Function::start_with(&t, INGEST_FUNCTION, "ingest", |vars| {
+        vars.insert(env::SMS_CODE_DAILY_BUDGET.into(), "1".into());
+    })
+    .await
+    .ready()
+    .await;
+    let ask = |user: u64, phone: &str| {
+        http_request(
+            "PUT",
+            "/api/v1/user/",
+            Some(&t.token(user)),
+            Some(&json!({ "phone": phone })),
+        )
+    };
+    let base = 8_300 + unique() % 1_000;
+    let first = ingest.invoke(&ask(base, "+15557000001")).await;
+    assert_eq!(first["statusCode"], 202, "{first}");
+    let refused = ingest.invoke(&ask(base + 1, "+15557000002")).await;
+    assert_eq!(refused["statusCode"], 429, "{refused}");
+    assert_eq!(response_json(&refused)["error"]["code"], "sms_limit");
+    let metrics = metric_documents(&ingest.output());
+    let name = cuba_web::ingest::metric_names::CODE_BUDGET_SPENT;
+    assert_eq!(metric_total(&metrics, name, &[]), 1.0, "{metrics:?}");
+    let template = cuba_local::template::Template::parse(
+        &std::fs::read_to_string(crate::harness::repo_path("template.yaml")).expect("the template"),
+    )
+    .expect("parsed");
+    let alarm = template
+        .resource("CodeBudgetSpentAlarm")
+        .expect("the alarm");
+    assert_eq!(
+        alarm.properties.get("MetricName").and_then(|m| m.as_str()),
+        Some(name)
+    );
+}
+
 /// The token keys come from Secrets Manager (moto's, created from the template), and a
 /// rotation takes effect within the cache time with no restart: the new key's tokens are
 /// accepted, the old key's still are while it stays in the ring, and not once it is dropped.

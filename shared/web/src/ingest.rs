@@ -119,6 +119,8 @@ pub mod metric_names {
     /// Dimension `Code`: the error code the event was refused with.
     pub const EVENTS_REJECTED: &str = "EventsRejected";
     pub const BATCH_SIZE: &str = "BatchSize";
+    /// A code request refused because the day's code budget is spent.
+    pub const CODE_BUDGET_SPENT: &str = "CodeBudgetSpent";
 }
 
 fn count(status: Status, code: Option<&'static str>) {
@@ -448,6 +450,12 @@ fn verification_error(e: VerificationError) -> ApiError {
         }
         VerificationError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
         VerificationError::SmsLimit(_) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "sms_limit", message).with_field("phone")
+        }
+        VerificationError::CodeBudgetSpent(_) => {
+            // Every user's code requests fail until midnight: the operators' alarm counts this.
+            metrics::counter!(metric_names::CODE_BUDGET_SPENT).increment(1);
+            tracing::error!("the daily budget of verification code SMS is spent");
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "sms_limit", message).with_field("phone")
         }
         VerificationError::Port(port) => port.into(),

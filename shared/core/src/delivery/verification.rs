@@ -84,6 +84,10 @@ pub enum VerificationError {
     Conflict,
     #[error("{0}; no code was sent")]
     SmsLimit(String),
+    /// The day's budget of code SMS for all accounts is spent: every user's code requests are
+    /// refused until 00:00 UTC, which the operators must hear of.
+    #[error("{0}; no code was sent")]
+    CodeBudgetSpent(String),
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -138,8 +142,9 @@ impl PhoneVerifier {
             .await?
         {
             SmsAdmission::Admitted => {}
-            SmsAdmission::OverCap(reason) | SmsAdmission::BudgetSpent { reason, .. } => {
-                return Err(VerificationError::SmsLimit(reason));
+            SmsAdmission::OverCap(reason) => return Err(VerificationError::SmsLimit(reason)),
+            SmsAdmission::BudgetSpent { reason, .. } => {
+                return Err(VerificationError::CodeBudgetSpent(reason));
             }
         }
         codes_sent.push(now);
