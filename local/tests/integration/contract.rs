@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore,
-    DynamoErrorLog, DynamoEvents, DynamoProfiles, DynamoRateCounter, DynamoRuleState,
-    DynamoSmsQuotas, DynamoWindows,
+    DynamoErrorLog, DynamoEvents, DynamoOperatorQuotas, DynamoProfiles, DynamoRateCounter,
+    DynamoRuleState, DynamoSmsQuotas, DynamoWindows,
 };
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::Millis;
@@ -90,6 +90,13 @@ async fn rule_state() {
     let t = Tables::new().await;
     let state = DynamoRuleState::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
     contract::rule_state(&state, t.base).await;
+}
+
+#[tokio::test]
+async fn operator_quotas() {
+    let t = Tables::new().await;
+    let quotas = DynamoOperatorQuotas::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::operator_quotas(&quotas, t.base).await;
 }
 
 #[tokio::test]

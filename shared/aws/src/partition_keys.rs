@@ -44,6 +44,11 @@ pub fn rate_window(window: &RateWindow) -> String {
     format!("rate#{}#{}", window.user, window.index)
 }
 
+/// The rule-state item counting one rule's operator alerts in one hour (hours since 1970).
+pub fn operator_quota(rule: &RuleId, hour: u64) -> String {
+    format!("operator#{rule}#{hour}")
+}
+
 /// How many items a day's SMS budget is split over.
 pub const SMS_BUDGET_SHARDS: u16 = 8;
 

@@ -173,6 +173,8 @@ pub struct DeliveryConfig {
     pub quotas_table: String,
     pub operator_topic_arn: String,
     pub sms: SmsPolicy,
+    /// Operator alerts one rule may publish per hour.
+    pub operator_alerts_per_rule_per_hour: u32,
 }
 
 impl DeliveryConfig {
@@ -182,12 +184,15 @@ impl DeliveryConfig {
         let quotas_table = r.required(env::RULE_STATE_TABLE);
         let operator_topic_arn = r.required(env::OPERATOR_TOPIC_ARN);
         let sms = r.sms();
+        let operator_cap = r.settings.operator_alerts_per_rule_per_hour();
+        let operator_cap = r.take(operator_cap);
         Some(DeliveryConfig {
             alerts: alerts?,
             profiles_table: profiles_table?,
             quotas_table: quotas_table?,
             operator_topic_arn: operator_topic_arn?,
             sms: sms?,
+            operator_alerts_per_rule_per_hour: operator_cap?,
         })
     }
 }

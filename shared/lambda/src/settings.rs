@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
-use cuba_core::delivery::alerting::SmsPolicy;
+use cuba_core::delivery::alerting::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
 use cuba_core::intake::MAX_BATCH_EVENTS;
 use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::document::{DocumentId, InvalidDocument};
@@ -49,6 +49,7 @@ pub mod env {
     pub const ERROR_RETENTION_DAYS: &str = "CUBA_ERROR_RETENTION_DAYS";
     pub const ALERT_RETENTION_DAYS: &str = "CUBA_ALERT_RETENTION_DAYS";
     pub const LISTING_SHARDS: &str = "CUBA_LISTING_SHARDS";
+    pub const OPERATOR_ALERTS_PER_RULE_PER_HOUR: &str = "CUBA_OPERATOR_ALERTS_PER_RULE_PER_HOUR";
     pub const USER_EVENTS_PER_SECOND: &str = "CUBA_USER_EVENTS_PER_SECOND";
     pub const USER_EVENT_BURST: &str = "CUBA_USER_EVENT_BURST";
     pub const ABSENCE_SETTLE_SECONDS: &str = "CUBA_ABSENCE_SETTLE_SECONDS";
@@ -267,6 +268,17 @@ impl<'a> Settings<'a> {
             env::LISTING_SHARDS,
             "a whole number of shards from 1 to 256",
         ))
+    }
+
+    /// Operator alerts one rule may publish per hour: `CUBA_OPERATOR_ALERTS_PER_RULE_PER_HOUR`,
+    /// 1 to 100000 (60 when unset).
+    pub fn operator_alerts_per_rule_per_hour(&self) -> Result<u32, ConfigError> {
+        self.number(
+            env::OPERATOR_ALERTS_PER_RULE_PER_HOUR,
+            DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR,
+            1..=100_000,
+            "a whole number of alerts from 1 to 100000",
+        )
     }
 
     /// How fast one user may send events: `CUBA_USER_EVENTS_PER_SECOND` (100 when unset) with

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog,
-    DynamoEvents, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas, DynamoWindows, SnsNotifier,
-    SqsAbsenceScheduler,
+    DynamoEvents, DynamoOperatorQuotas, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas,
+    DynamoWindows, SnsNotifier, SqsAbsenceScheduler,
 };
 use cuba_core::absence::scheduling::AbsenceRelay;
-use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
+use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases, OperatorLimit};
 use cuba_core::evaluation::source::CachedDocuments;
 use cuba_core::model::clock::Clock;
 use cuba_core::model::document::DocumentSet;
@@ -111,6 +111,13 @@ fn dispatcher(
         clock,
         leases: DeliveryLeases::covering(clients.call_limits()),
         sms: config.sms,
+        operators: OperatorLimit::new(
+            config.operator_alerts_per_rule_per_hour,
+            Arc::new(DynamoOperatorQuotas::new(
+                clients.dynamodb.clone(),
+                config.quotas_table.clone(),
+            )),
+        ),
     }
 }
 

@@ -20,7 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay};
-use cuba_core::delivery::alerting::{AlertDispatcher, CallLimits, DeliveryLeases, SmsPolicy};
+use cuba_core::delivery::alerting::{
+    AlertDispatcher, CallLimits, DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, DeliveryLeases,
+    OperatorLimit, SmsPolicy,
+};
 use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
 use cuba_core::model::clock::Clock;
 use cuba_core::pipeline::{EventPipeline, StreamPorts};
@@ -33,8 +36,8 @@ pub use events::{MemoryEvents, MemoryProfiles};
 pub use faults::{Call, Fault, Faults};
 pub use listings::{MemoryActivityTally, MemoryBrowse, MemoryErrorLog};
 pub use outbox::{
-    MemoryAbsenceQueue, MemoryDueChecks, MemoryNotifier, MemoryRateCounter, MemorySmsQuotas,
-    QueuedCheck, SentSms,
+    MemoryAbsenceQueue, MemoryDueChecks, MemoryNotifier, MemoryOperatorQuotas, MemoryRateCounter,
+    MemorySmsQuotas, QueuedCheck, SentSms,
 };
 pub use rule_state::{MemoryRuleState, MemoryWindows};
 
@@ -49,6 +52,7 @@ pub struct MemoryPorts {
     pub notifier: Arc<MemoryNotifier>,
     pub quotas: Arc<MemorySmsQuotas>,
     pub rates: Arc<MemoryRateCounter>,
+    pub operators: Arc<MemoryOperatorQuotas>,
     pub queue: Arc<MemoryAbsenceQueue>,
     pub due: Arc<MemoryDueChecks>,
     pub rules: Arc<MemoryDocuments>,
@@ -76,6 +80,7 @@ impl MemoryPorts {
             notifier: Arc::new(MemoryNotifier::new(faults.clone())),
             quotas: Arc::new(MemorySmsQuotas::new(faults.clone())),
             rates: Arc::new(MemoryRateCounter::new(faults.clone())),
+            operators: Arc::new(MemoryOperatorQuotas::new(faults.clone())),
             queue: Arc::new(MemoryAbsenceQueue::new(faults.clone())),
             due: Arc::new(MemoryDueChecks::new(faults.clone())),
             rules: Arc::new(MemoryDocuments::new(faults.clone())),
@@ -111,8 +116,8 @@ impl MemoryPorts {
         ))
     }
 
-    /// The dispatcher on these ports, with the default SMS policy and leases as if every call
-    /// could take a second.
+    /// The dispatcher on these ports, with the default SMS policy and operator cap, and leases
+    /// as if every call could take a second.
     pub fn dispatcher(&self, clock: Arc<dyn Clock>) -> AlertDispatcher {
         AlertDispatcher {
             ledger: self.ledger.clone(),
@@ -125,6 +130,10 @@ impl MemoryPorts {
                 publish: Duration::from_secs(1),
             }),
             sms: SmsPolicy::default(),
+            operators: OperatorLimit::new(
+                DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR,
+                self.operators.clone(),
+            ),
         }
     }
 

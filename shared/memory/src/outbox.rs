@@ -9,11 +9,14 @@ use async_trait::async_trait;
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::ports::{AbsenceScheduler, DueChecks};
 use cuba_core::delivery::alert::{AlertId, OperatorAlert};
-use cuba_core::delivery::ports::{Notifier, PublishError, SmsBudget, SmsQuota, SmsQuotas};
+use cuba_core::delivery::ports::{
+    Notifier, OperatorQuotas, PublishError, SmsBudget, SmsQuota, SmsQuotas,
+};
 use cuba_core::intake::ports::RateCounter;
 use cuba_core::intake::rate_limit::RateWindow;
 use cuba_core::model::domain::{DAY_MILLIS, Millis, PhoneNumber, UserId};
 use cuba_core::model::ports::PortError;
+use cuba_core::rules::RuleId;
 
 use crate::faults::{Faults, lock};
 
@@ -241,6 +244,36 @@ impl DueChecks for MemoryDueChecks {
             posted.push(check.clone());
         }
         call.finish(())
+    }
+}
+
+/// Operator alerts counted per rule and hour.
+#[derive(Default)]
+pub struct MemoryOperatorQuotas {
+    faults: Arc<Faults>,
+    counts: Mutex<HashMap<(RuleId, u64), u32>>,
+}
+
+impl MemoryOperatorQuotas {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryOperatorQuotas {
+            faults,
+            ..MemoryOperatorQuotas::default()
+        }
+    }
+}
+
+#[async_trait]
+impl OperatorQuotas for MemoryOperatorQuotas {
+    async fn take(&self, rule: &RuleId, hour: u64, cap: u32) -> Result<bool, PortError> {
+        let call = self.faults.enter("operators.take")?;
+        let mut counts = lock(&self.counts);
+        let count = counts.entry((rule.clone(), hour)).or_default();
+        let taken = *count < cap;
+        if taken {
+            *count += 1;
+        }
+        call.finish(taken)
     }
 }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{EventId, Millis, UserId};
-use crate::rules::{Action, Rule, RuleId, SMS_BUDGET_RULE, Severity};
+use crate::rules::{Action, OPERATOR_CAP_RULE, Rule, RuleId, SMS_BUDGET_RULE, Severity};
 
 /// `{rule}#{user}#{discriminator}`: rule ids and event ids cannot contain `#`, so distinct
 /// alerts never share a key.
@@ -28,6 +28,12 @@ impl AlertId {
     /// the per-phone cap and the daily budget count every SMS Cube sends).
     pub fn verification_code(user: UserId, at: Millis) -> Self {
         AlertId(format!("verify#{user}#{}", at.0))
+    }
+
+    /// The one operator alert saying `rule` reached its cap of operator alerts in `hour` (hours
+    /// since 1970).
+    pub fn operator_cap(rule: &RuleId, hour: u64) -> Self {
+        AlertId(format!("{OPERATOR_CAP_RULE}#0#{rule}#hour-{hour}"))
     }
 
     /// The one operator alert saying the SMS budget of `day` (a UTC day) ran out.

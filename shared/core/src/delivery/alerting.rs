@@ -10,20 +10,24 @@
 //! `sending`, and nothing moves it back unless the provider answered that it did not take the
 //! message.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::delivery::alert::{
     Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
 };
 use crate::delivery::ports::{
-    AlertLedger, Notifier, ProfileStore, PublishError, SmsBudget, SmsQuota, SmsQuotas,
+    AlertLedger, Notifier, OperatorQuotas, ProfileStore, PublishError, SmsBudget, SmsQuota,
+    SmsQuotas,
 };
 use crate::delivery::sms;
 use crate::model::clock::Clock;
 use crate::model::domain::{Millis, PhoneNumber, UserId, UserProfile};
 use crate::model::ports::{ErrorChain, PortError};
-use crate::rules::{Action, RuleId, SMS_BUDGET_RULE, Severity};
+use crate::rules::{
+    Action, OPERATOR_CAP_RULE, RESERVED_RULE_IDS, RuleId, SMS_BUDGET_RULE, Severity,
+};
 
 /// What [`AlertDispatcher::dispatch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +256,44 @@ async fn give_back(
     Ok(())
 }
 
+/// Operator alerts one rule may publish per hour (a clock hour, UTC), unless configured: no
+/// rule can flood the operator topic; beyond it alerts are recorded `suppressed` and one notice
+/// says so.
+pub const DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR: u32 = 60;
+
+const HOUR_MILLIS: u64 = 3_600_000;
+
+/// The cap on operator alerts per rule and hour, counted in a shared store; each instance
+/// remembers the rules it found capped this hour, so a flooding rule costs the store one
+/// refused count per instance, not one per alert.
+#[derive(Clone)]
+pub struct OperatorLimit {
+    pub per_rule_per_hour: u32,
+    pub quotas: Arc<dyn OperatorQuotas>,
+    capped: Arc<Mutex<HashMap<RuleId, u64>>>,
+}
+
+impl OperatorLimit {
+    pub fn new(per_rule_per_hour: u32, quotas: Arc<dyn OperatorQuotas>) -> Self {
+        OperatorLimit {
+            per_rule_per_hour,
+            quotas,
+            capped: Arc::default(),
+        }
+    }
+
+    fn is_capped(&self, rule: &RuleId, hour: u64) -> bool {
+        let capped = self.capped.lock().unwrap_or_else(|p| p.into_inner());
+        capped.get(rule) == Some(&hour)
+    }
+
+    fn remember_capped(&self, rule: &RuleId, hour: u64) {
+        let mut capped = self.capped.lock().unwrap_or_else(|p| p.into_inner());
+        capped.retain(|_, at| *at >= hour);
+        capped.insert(rule.clone(), hour);
+    }
+}
+
 #[derive(Clone)]
 pub struct AlertDispatcher {
     pub ledger: Arc<dyn AlertLedger>,
@@ -261,6 +303,7 @@ pub struct AlertDispatcher {
     pub clock: Arc<dyn Clock>,
     pub leases: DeliveryLeases,
     pub sms: SmsPolicy,
+    pub operators: OperatorLimit,
 }
 
 /// Why a claimed alert was left unsettled, which decides whether it may be handed out again.
@@ -410,7 +453,7 @@ impl AlertDispatcher {
 
     async fn route(&self, alert: &Alert) -> Result<Route, PortError> {
         if let Action::NotifyOperator { .. } = alert.action {
-            return Ok(Route::Operator);
+            return self.route_operator(alert).await;
         }
         let profile = self.profiles.profile(alert.user).await?;
         let phone = match profile {
@@ -448,6 +491,56 @@ impl AlertDispatcher {
                 Ok(Route::Settle(Delivery::Suppressed { reason }))
             }
         }
+    }
+
+    /// An operator alert goes out unless its rule has published its cap this hour. Cuba's own
+    /// notices are not counted (there is one per day or per capped rule and hour).
+    async fn route_operator(&self, alert: &Alert) -> Result<Route, PortError> {
+        if RESERVED_RULE_IDS.contains(&alert.rule_id.as_str()) {
+            return Ok(Route::Operator);
+        }
+        let hour = self.clock.now().0 / HOUR_MILLIS;
+        let limit = &self.operators;
+        let cap = limit.per_rule_per_hour;
+        if !limit.is_capped(&alert.rule_id, hour) {
+            if limit.quotas.take(&alert.rule_id, hour, cap).await? {
+                return Ok(Route::Operator);
+            }
+            // Remembered only once the notice is out: a failure here retries both.
+            self.report_operator_cap(alert, hour).await?;
+            limit.remember_capped(&alert.rule_id, hour);
+        }
+        Ok(Route::Settle(Delivery::Suppressed {
+            reason: format!(
+                "rule {} published its cap of {cap} operator alerts this hour; recorded, not published",
+                alert.rule_id
+            ),
+        }))
+    }
+
+    /// Tells the operators, once per rule and hour (the notice's alert id), that the rule's
+    /// further operator alerts this hour are recorded, not published.
+    async fn report_operator_cap(&self, alert: &Alert, hour: u64) -> Result<(), PortError> {
+        let rule_id = RuleId::parse(OPERATOR_CAP_RULE)
+            .map_err(|e| PortError::corrupt_from("the operator cap rule id", e))?;
+        let resumes = (hour + 1) % 24;
+        let notice = Alert {
+            id: AlertId::operator_cap(&alert.rule_id, hour),
+            rule_id,
+            user: alert.user,
+            event_ids: alert.event_ids.clone(),
+            action: Action::NotifyOperator {
+                severity: Severity::Warning,
+            },
+            text: format!(
+                "Rule {} published its cap of {} operator alerts this hour: its further alerts are \
+                 recorded as suppressed (the admin UI lists them) until {resumes:02}:00 UTC.",
+                alert.rule_id, self.operators.per_rule_per_hour
+            ),
+            fired_at: self.clock.now(),
+        };
+        // Not recursive: Cuba's own notices are not capped.
+        Box::pin(self.dispatch(&notice)).await.map(|_| ())
     }
 
     /// Gives back what an SMS that was not sent counted. A give-back that fails leaves the SMS

@@ -9,6 +9,7 @@ use crate::delivery::alert::{
     Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
 };
 use crate::model::domain::{Millis, PhoneNumber, UserId, UserProfile};
+use crate::rules::RuleId;
 
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
@@ -59,6 +60,15 @@ pub trait AlertLedger: Send + Sync {
         lapsed_before: Millis,
         limit: usize,
     ) -> Result<Vec<AlertEntry>, PortError>;
+}
+
+/// Operator alerts counted per rule and hour, so no rule can flood the operator topic.
+#[async_trait]
+pub trait OperatorQuotas: Send + Sync {
+    /// Counts one operator alert of `rule` in `hour` (hours since 1970) unless `cap` are
+    /// counted there already: true when it counts. Not keyed by alert: a retried delivery may
+    /// count twice (the cap errs on the side of publishing less).
+    async fn take(&self, rule: &RuleId, hour: u64, cap: u32) -> Result<bool, PortError>;
 }
 
 /// Why a message was not (known to be) published.

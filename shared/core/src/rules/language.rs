@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{
     DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
-    MAX_PLACEHOLDER_CHARS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS, SMS_BUDGET_RULE, Severity,
+    MAX_PLACEHOLDER_CHARS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS, RESERVED_RULE_IDS, Severity,
 };
 
 /// What an operator takes.
@@ -403,7 +403,7 @@ pub fn describe() -> RuleLanguage {
         },
         limits: Limits {
             id_max_chars: crate::model::document::DOCUMENT_ID_MAX_CHARS,
-            reserved_ids: &[SMS_BUDGET_RULE],
+            reserved_ids: &RESERVED_RULE_IDS,
             description_max_chars: DESCRIPTION_MAX_CHARS,
             message_max_chars: MESSAGE_MAX_CHARS,
             placeholder_chars: Bounds {

@@ -214,6 +214,13 @@ fn number(x: f64) -> Value {
 /// document may take it.
 pub const SMS_BUDGET_RULE: &str = "sms-budget";
 
+/// The id Cuba files its own operator alert under when a rule reaches its cap of operator
+/// alerts for the hour; no rule document may take it.
+pub const OPERATOR_CAP_RULE: &str = "operator-cap";
+
+/// The ids of Cuba's own alerts.
+pub const RESERVED_RULE_IDS: [&str; 2] = [SMS_BUDGET_RULE, OPERATOR_CAP_RULE];
+
 /// The rules in force, indexed by event type. Ids are unique.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuleSet {

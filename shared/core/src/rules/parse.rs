@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{
     AbsenceCondition, Action, Condition, DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS,
     FieldPath, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_PLACEHOLDER_CHARS,
-    MAX_WINDOW_SECONDS, MessageTemplate, Pattern, Rule, RuleId, SMS_BUDGET_RULE, Severity,
+    MAX_WINDOW_SECONDS, MessageTemplate, Pattern, RESERVED_RULE_IDS, Rule, RuleId, Severity,
     SumThreshold, WindowCondition, WindowThreshold, language,
 };
 use crate::model::document::Problem;
@@ -35,10 +35,10 @@ pub(super) fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>)
 
     let id =
         required(object, "id", path, problems).and_then(|v| match v.as_str().map(RuleId::parse) {
-            Some(Ok(id)) if id.as_str() == SMS_BUDGET_RULE => report(
+            Some(Ok(id)) if RESERVED_RULE_IDS.contains(&id.as_str()) => report(
                 problems,
                 &format!("{path}.id"),
-                format!("`{SMS_BUDGET_RULE}` is reserved for Cuba's own budget alert"),
+                format!("`{id}` is reserved for Cuba's own alerts"),
             ),
             Some(Ok(id)) => Some(id),
             Some(Err(why)) => report(problems, &format!("{path}.id"), why.to_string()),

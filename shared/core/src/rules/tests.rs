@@ -27,8 +27,10 @@ fn the_budget_rule_id_is_reserved_and_placeholder_length_is_checked() {
         }
         Rule::from_json(&r, "$")
     };
-    let reserved = rule(json!({"id": SMS_BUDGET_RULE})).unwrap_err();
-    assert_eq!(reserved.0[0].path, "$.id");
+    for id in RESERVED_RULE_IDS {
+        let reserved = rule(json!({ "id": id })).unwrap_err();
+        assert_eq!(reserved.0[0].path, "$.id");
+    }
     for bad in [json!(0), json!(501), json!("64"), json!(1.5)] {
         let error = rule(json!({"placeholder_chars": bad})).unwrap_err();
         assert_eq!(error.0[0].path, "$.placeholder_chars", "{bad}");

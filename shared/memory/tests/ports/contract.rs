@@ -79,3 +79,8 @@ async fn sms_quotas() {
 async fn rate_counter() {
     contract::rate_counter(MemoryPorts::new().rates.as_ref(), BASE).await;
 }
+
+#[tokio::test]
+async fn operator_quotas() {
+    contract::operator_quotas(MemoryPorts::new().operators.as_ref(), BASE).await;
+}

@@ -702,6 +702,75 @@ async fn an_sms_that_is_not_sent_is_charged_nowhere() {
 }
 
 #[tokio::test]
+async fn a_rule_over_its_operator_cap_is_recorded_not_published_and_told_once() {
+    let w = World::new();
+    let mut dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    dispatcher.operators.per_rule_per_hour = 2;
+    let operator_alert = |rule_id: &str, user: u64| Alert {
+        id: AlertId::for_trigger(
+            &rule(rule_id),
+            UserId(user),
+            &EventId::parse("p1").expect("an id"),
+        ),
+        rule_id: rule(rule_id),
+        user: UserId(user),
+        action: Action::NotifyOperator {
+            severity: Severity::Warning,
+        },
+        ..sms_alert(&w)
+    };
+    let mut statuses = Vec::new();
+    for user in 1..=5 {
+        match dispatcher.dispatch(&operator_alert("noisy", user)).await {
+            Ok(Dispatched::Delivered(delivery)) => statuses.push(delivery.status()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            AlertStatus::Sent,
+            AlertStatus::Sent,
+            AlertStatus::Suppressed,
+            AlertStatus::Suppressed,
+            AlertStatus::Suppressed
+        ]
+    );
+    let published = w.ports.notifier.operator_alerts();
+    let notices: Vec<_> = published
+        .iter()
+        .filter(|a| a.rule_id.as_str() == "operator-cap")
+        .collect();
+    assert_eq!(notices.len(), 1, "told once: {published:?}");
+    assert!(
+        notices[0]
+            .text
+            .contains("Rule noisy published its cap of 2")
+    );
+    assert_eq!(published.len(), 3, "two alerts and the notice");
+    assert!(
+        w.ports
+            .faults
+            .log()
+            .iter()
+            .filter(|c| **c == "operators.take")
+            .count()
+            <= 3,
+        "a capped rule is not counted again by this instance"
+    );
+    // Another rule is not held up; the next hour the noisy one publishes again.
+    assert!(matches!(
+        dispatcher.dispatch(&operator_alert("quiet", 1)).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+    w.clock.advance_seconds(3600);
+    assert!(matches!(
+        dispatcher.dispatch(&operator_alert("noisy", 6)).await,
+        Ok(Dispatched::Delivered(Delivery::Sent { .. }))
+    ));
+}
+
+#[tokio::test]
 async fn long_client_text_is_cut_to_the_segment_limit() {
     let w = World::new();
     w.phone(9).await;
