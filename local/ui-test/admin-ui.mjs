@@ -223,6 +223,39 @@ try {
   assert.ok(await page.locator("#activity-chart rect.bar-alerts").count() >= 1);
   await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });
 
+  log("Load more pages through every event of every user, each once, at the default 32 shards");
+  const batch = Array.from({ length: 100 }, (_, i) => ({ noun: "page", verb: "viewed", properties: { n: i } }));
+  const posted = await fetch(base + "/api/v1/batch/", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${userToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ events: batch }),
+  });
+  assert.equal(posted.status, 200, `the batch answered ${posted.status}`);
+  let total = 0;
+  for (let cursor = null, first = true; first || cursor; first = false) {
+    const page = await adminApi(`/events?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    total += page.items.length;
+    cursor = page.next;
+  }
+  assert.ok(total > 100, `more events than two pages of 50: ${total}`);
+  await page.goto(`${base}/admin/#/events`);
+  await page.waitForSelector("#events-table[data-loaded]");
+  let clicks = 0;
+  while (await page.locator("#load-more:not([hidden])").count()) {
+    const rows = await page.locator("#events-table tr[data-event]").count();
+    await page.click("#load-more");
+    await page.waitForFunction((n) => document.querySelectorAll("#events-table tr[data-event]").length > n
+      || document.querySelector("main .error-box")?.textContent, rows);
+    assert.equal(await page.textContent("main .error-box"), "", "no page is refused (an oversized cursor was)");
+    clicks += 1;
+  }
+  // Event ids are unique per user: a row is its user and id.
+  const ids = await page.locator("#events-table tr[data-event]").evaluateAll((rows) =>
+    rows.map((r) => `${r.children[1].textContent}/${r.dataset.event}`));
+  assert.equal(ids.length, total, `every event listed (${clicks} clicks)`);
+  assert.equal(new Set(ids).size, total, "none twice");
+  assert.ok(clicks >= 2, `paged more than once: ${clicks}`);
+
   log("a page left while loading never shows up inside the next one");
   const ruleUrl = `${base}/admin/api/rules/${RULE_ID}`;
   let release;
