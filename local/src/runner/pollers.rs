@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
+use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, StreamHandler};
@@ -28,37 +28,15 @@ pub(super) struct StreamMapping {
     pub(super) crashes: Option<Arc<Faults>>,
 }
 
-/// Converts a record read with the DynamoDB Streams API into the type Lambda delivers.
+/// Converts a record read with the DynamoDB Streams API into the type Lambda delivers, in
+/// moto's region when the record names none.
 pub fn to_lambda_record(
     record: aws_sdk_dynamodbstreams::types::Record,
     stream_arn: &str,
 ) -> EventRecord {
-    let mut out = EventRecord::default();
-    out.aws_region = record.aws_region.unwrap_or_else(|| REGION.to_owned());
-    out.event_id = record.event_id.unwrap_or_default();
-    out.event_name = record
-        .event_name
-        .map(|n| n.as_str().to_owned())
-        .unwrap_or_default();
-    out.event_source = Some("aws:dynamodb".to_owned());
-    out.event_version = record.event_version;
-    out.event_source_arn = Some(stream_arn.to_owned());
-    if let Some(change) = record.dynamodb {
-        let mut stream_record = StreamRecord::default();
-        if let Some(at) = change.approximate_creation_date_time
-            && let Some(at) = chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos())
-        {
-            stream_record.approximate_creation_date_time = at;
-        }
-        stream_record.keys = serde_dynamo::Item::from(change.keys.unwrap_or_default());
-        stream_record.new_image = serde_dynamo::Item::from(change.new_image.unwrap_or_default());
-        stream_record.old_image = serde_dynamo::Item::from(change.old_image.unwrap_or_default());
-        stream_record.sequence_number = change.sequence_number;
-        stream_record.size_bytes = change.size_bytes.unwrap_or_default();
-        stream_record.stream_view_type = change
-            .stream_view_type
-            .and_then(|v| serde_json::from_value::<StreamViewType>(json!(v.as_str())).ok());
-        out.change = stream_record;
+    let mut out = cuba_lambda::redrive::to_lambda_record(record, stream_arn);
+    if out.aws_region.is_empty() {
+        out.aws_region = REGION.to_owned();
     }
     out
 }

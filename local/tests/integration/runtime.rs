@@ -473,6 +473,12 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         "an unreadable image is reported for retry, not dropped"
     );
 
+    // Invoked by hand to redrive (`aws lambda invoke --payload '{"redrive": {}}'`): the failure
+    // queue is empty here, and the report says so.
+    let redrive = rules.invoke(&json!({"redrive": {}})).await;
+    assert_eq!(redrive["messages"], 0, "{redrive}");
+    assert_eq!(redrive["redriven"], 0, "{redrive}");
+
     let metrics = metric_documents(&rules.output());
     assert_eq!(
         metric_total(&metrics, "RulesFired", &[("Rule", "first-bill-payment")]),

@@ -254,6 +254,8 @@ pub struct StreamConfig {
     pub delivery: DeliveryConfig,
     pub rules: DocumentsConfig<RuleSet>,
     pub schemas: DocumentsConfig<SchemaSet>,
+    /// Where records whose retries ran out are sent, for a redrive (the rules function's only).
+    pub failure_queue_url: Option<String>,
 }
 
 impl StreamConfig {
@@ -269,7 +271,9 @@ impl StreamConfig {
         let delivery = DeliveryConfig::read(r);
         let rules = DocumentsConfig::rules(r);
         let schemas = DocumentsConfig::schemas(r);
+        let failure_queue_url = r.optional(env::STREAM_FAILURE_QUEUE_URL);
         Some(StreamConfig {
+            failure_queue_url,
             events: events?,
             errors: errors?,
             rule_state_table: rule_state_table?,

@@ -24,6 +24,8 @@ pub mod env {
     pub const RULE_STATE_TABLE: &str = "CUBA_RULE_STATE_TABLE";
     pub const ALERTS_TABLE: &str = "CUBA_ALERTS_TABLE";
     pub const ABSENCE_QUEUE_URL: &str = "CUBA_ABSENCE_QUEUE_URL";
+    /// The stream mapping's on-failure queue, which a redrive reads (the rules function).
+    pub const STREAM_FAILURE_QUEUE_URL: &str = "CUBA_STREAM_FAILURE_QUEUE_URL";
     pub const OPERATOR_TOPIC_ARN: &str = "CUBA_OPERATOR_TOPIC_ARN";
     pub const TOKEN_SECRET: &str = "CUBA_TOKEN_SECRET";
     pub const TOKEN_ISSUER: &str = "CUBA_TOKEN_ISSUER";
