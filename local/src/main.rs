@@ -150,6 +150,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         poll_stream: true,
         faults: None,
         meter: None,
+        env: Default::default(),
     };
     let mut stack = runner::start(&sdk, options).await?;
     stack.print_operator_alerts(&sdk);

@@ -70,6 +70,9 @@ pub struct StackOptions {
     pub faults: Option<FaultPlan>,
     /// Meters every AWS request the handlers make (the cost bench).
     pub meter: Option<Arc<Meter>>,
+    /// Variables set in every function's environment over the template's (a test's listing
+    /// shard count, say).
+    pub env: BTreeMap<String, String>,
 }
 
 impl StackOptions {
@@ -93,6 +96,7 @@ impl StackOptions {
             poll_stream: true,
             faults: None,
             meter: None,
+            env: BTreeMap::new(),
         }
     }
 
@@ -304,6 +308,7 @@ fn function_environments(
         if let Some(rules) = &options.rules_file {
             vars.insert(env::RULES_FILE.to_owned(), rules.display().to_string());
         }
+        vars.extend(options.env.clone());
         environments.insert(function, vars);
     }
     Ok(environments)

@@ -1010,15 +1010,12 @@ async fn rules_using_each_pattern_operator_fire_on_the_local_stack() {
     assert_eq!(fired, expected);
 }
 
-/// Paging through every user's events at the deployed shard count (32), in pages smaller than
-/// what each shard holds: every event once, newest first, and no cursor near the limit (the
-/// cursor keeps one position, not one per shard). A cursor opens only for the filters that
-/// made it.
-#[tokio::test(flavor = "multi_thread")]
-async fn load_more_pages_through_every_shard_with_small_cursors() {
+/// Posts 16 events for each of 12 users and pages through every user's events in pages of
+/// `limit`: every event once, newest first, and no cursor near the limit (the cursor keeps one
+/// position, not one per shard).
+async fn page_through_every_event(t: &TestStack, limit: usize) {
     const USERS: u64 = 12;
     const EACH: usize = 16;
-    let t = TestStack::start().await;
     let mut posted = std::collections::BTreeSet::new();
     for user in 0..USERS {
         let events: Vec<Value> = (0..EACH)
@@ -1036,8 +1033,8 @@ async fn load_more_pages_through_every_shard_with_small_cursors() {
     let mut cursor: Option<String> = None;
     for _ in 0..200 {
         let path = match &cursor {
-            Some(c) => format!("/admin/api/events?limit=2&cursor={c}"),
-            None => "/admin/api/events?limit=2".to_owned(),
+            Some(c) => format!("/admin/api/events?limit={limit}&cursor={c}"),
+            None => format!("/admin/api/events?limit={limit}"),
         };
         let (status, page) = t.admin(Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{page}");
@@ -1059,7 +1056,26 @@ async fn load_more_pages_through_every_shard_with_small_cursors() {
     assert_eq!(unique.len(), seen.len(), "no event twice");
     assert_eq!(unique, posted, "every event");
     assert!(longest < 512, "cursors stay small: {longest} characters");
+}
 
+/// At the most shards a deployment may set (256), in pages of 50: every page of the 192
+/// events loads (each page queries all 256 shards, so pages are kept few on moto).
+#[tokio::test(flavor = "multi_thread")]
+async fn load_more_pages_through_256_shards() {
+    let t = TestStack::start_with(crate::harness::Options {
+        env: vec![(cuba_lambda::settings::env::LISTING_SHARDS, "256".to_owned())],
+        ..crate::harness::Options::default()
+    })
+    .await;
+    page_through_every_event(&t, 50).await;
+}
+
+/// Paging through every user's events at the deployed shard count (32), in pages smaller than
+/// what each shard holds. A cursor opens only for the filters that made it.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_more_pages_through_every_shard_with_small_cursors() {
+    let t = TestStack::start().await;
+    page_through_every_event(&t, 2).await;
     let (status, first) = t
         .admin(Method::GET, "/admin/api/events?limit=2&user=300", None)
         .await;

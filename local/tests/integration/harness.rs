@@ -93,6 +93,8 @@ pub struct Options {
     pub rules_file: Option<PathBuf>,
     /// Runs against the moto kept for heavy runs ([`heavy_moto_endpoint`]).
     pub heavy: bool,
+    /// Variables set in every function's environment over the template's.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -103,6 +105,7 @@ impl Default for Options {
             faults: None,
             rules_file: None,
             heavy: false,
+            env: Vec::new(),
         }
     }
 }
@@ -133,6 +136,11 @@ impl TestStack {
                 poll_stream: options.poll_stream,
                 faults: options.faults,
                 meter: None,
+                env: options
+                    .env
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect(),
             },
         )
         .await
