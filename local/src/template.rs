@@ -225,6 +225,29 @@ impl Template {
         self.resources.iter().find(|r| r.logical_id == logical_id)
     }
 
+    /// The variables Lambda itself sets from a function's `LoggingConfig` (its advanced logging
+    /// controls): `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL`, which the Rust runtime's
+    /// subscriber reads.
+    pub fn lambda_log_environment(&self, function: &str) -> BTreeMap<String, String> {
+        let config = self
+            .resource(function)
+            .and_then(|r| r.properties.get("LoggingConfig"));
+        let text = |name: &str| {
+            config
+                .and_then(|c| c.get(name))
+                .and_then(Yaml::as_str)
+                .map(str::to_owned)
+        };
+        let mut vars = BTreeMap::new();
+        if let Some(format) = text("LogFormat") {
+            vars.insert("AWS_LAMBDA_LOG_FORMAT".to_owned(), format);
+        }
+        if let Some(level) = text("ApplicationLogLevel") {
+            vars.insert("AWS_LAMBDA_LOG_LEVEL".to_owned(), level);
+        }
+        vars
+    }
+
     /// The environment a function gets in AWS: the global variables overlaid with its own.
     pub fn function_environment(
         &self,

@@ -68,7 +68,13 @@ impl Function {
         adjust: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Function {
         let mut vars = against_moto(&t.stack.function_env[logical_id], &t.endpoint);
-        vars.insert("RUST_LOG".into(), "info".into());
+        let template = cuba_local::template::Template::parse(
+            &std::fs::read_to_string(crate::harness::repo_path("template.yaml"))
+                .expect("the template"),
+        )
+        .expect("parsed");
+        // As Lambda sets them from the function's LoggingConfig: JSON lines at INFO.
+        vars.extend(template.lambda_log_environment(logical_id));
         adjust(&mut vars);
         let api = RuntimeApi::start(bin)
             .await
@@ -228,6 +234,22 @@ async fn ingest_answers_api_gateway_http_api_requests() {
         .await;
     assert_eq!(anonymous["statusCode"], 401, "{anonymous}");
     assert!(!ingest.output().contains("panicked"), "{}", ingest.output());
+
+    // Logs are JSON, one object a line, the fields queryable by name (Logs Insights:
+    // `filter fields.user = 8101`).
+    let output = ingest.output();
+    let logged: Vec<Value> = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("level").is_some())
+        .collect();
+    assert!(
+        logged.iter().any(|line| line["level"] == "INFO"
+            && line["fields"]["message"] == "event received"
+            && line["fields"]["user"] == "8101"
+            && line["fields"]["event_id"] == json!(id)),
+        "{output}"
+    );
 }
 
 /// A spent daily budget of code SMS refuses the next user's code `429 sms_limit` and counts
