@@ -29,23 +29,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     let (handler, failures) = (&handler, &failures);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        if event.payload.get("redrive").is_some() {
-            let Some(failures) = failures else {
-                return Err(
-                    "no failure queue is configured (CUBA_STREAM_FAILURE_QUEUE_URL)".into(),
-                );
-            };
-            let report = failures.redrive(handler, MAX_MESSAGES).await;
-            metrics.flush();
-            return Ok(json!(report));
-        }
-        let batch: DynamoDbEvent = serde_json::from_value(event.payload)?;
         let left = event
             .context
             .deadline()
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
         let deadline = tokio::time::Instant::now() + left;
+        if event.payload.get("redrive").is_some() {
+            let Some(failures) = failures else {
+                return Err(
+                    "no failure queue is configured (CUBA_STREAM_FAILURE_QUEUE_URL)".into(),
+                );
+            };
+            let report = failures
+                .redrive(handler, MAX_MESSAGES, Some(deadline))
+                .await;
+            metrics.flush();
+            return Ok(json!(report));
+        }
+        let batch: DynamoDbEvent = serde_json::from_value(event.payload)?;
         let answer = handler.handle_until(batch, Some(deadline)).await;
         metrics.flush();
         Ok::<_, lambda_runtime::Error>(serde_json::to_value(answer)?)

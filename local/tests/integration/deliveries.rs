@@ -491,7 +491,7 @@ async fn a_redrive_processes_again_what_ran_out_of_retries_once() {
         streams: aws_sdk_dynamodbstreams::Client::new(&t.sdk),
         queue_url: queue_url.clone(),
     };
-    let report = failures.redrive(&t.stack.stream_handler, 10).await;
+    let report = failures.redrive(&t.stack.stream_handler, 10, None).await;
     assert_eq!(
         (report.messages, report.redriven, report.records),
         (1, 1, 1),
@@ -501,7 +501,7 @@ async fn a_redrive_processes_again_what_ran_out_of_retries_once() {
 
     send(failure.to_string()).await;
     send("{\"not\": \"a failure record\"}".to_owned()).await;
-    let report = failures.redrive(&t.stack.stream_handler, 10).await;
+    let report = failures.redrive(&t.stack.stream_handler, 10, None).await;
     assert_eq!(
         (report.messages, report.redriven, report.unreadable),
         (2, 1, 1),

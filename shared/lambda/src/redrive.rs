@@ -12,7 +12,9 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::handlers::{DynamoDbEvent, StreamHandler};
+use tokio::time::Instant;
+
+use crate::handlers::{DynamoDbEvent, STOP_BEFORE_DEADLINE, StreamHandler};
 
 /// Messages one redrive takes from the queue; run it again for more.
 pub const MAX_MESSAGES: usize = 100;
@@ -43,6 +45,9 @@ pub struct RedriveReport {
     pub expired: usize,
     /// Messages that are not Lambda's stream failure records; left on the queue.
     pub unreadable: usize,
+    /// Messages received but not started before the invocation's deadline; back on the queue
+    /// for the next redrive.
+    pub left_for_later: usize,
 }
 
 /// Lambda's on-failure record of a DynamoDB stream batch.
@@ -145,10 +150,20 @@ impl StreamFailures {
         }
     }
 
-    /// Reads up to `max` messages and redrives each through `handler`.
-    pub async fn redrive(&self, handler: &StreamHandler, max: usize) -> RedriveReport {
+    /// Reads up to `max` messages and redrives each through `handler`, within an invocation
+    /// that ends at `deadline`: no message is started later than twice
+    /// [`STOP_BEFORE_DEADLINE`] before it (the rest wait for the next redrive), and the
+    /// records of one are handled as the stream's are near a deadline.
+    pub async fn redrive(
+        &self,
+        handler: &StreamHandler,
+        max: usize,
+        deadline: Option<Instant>,
+    ) -> RedriveReport {
         let mut report = RedriveReport::default();
-        while report.messages < max {
+        let out_of_time =
+            || deadline.is_some_and(|d| Instant::now() + STOP_BEFORE_DEADLINE * 2 >= d);
+        while report.messages < max && !out_of_time() {
             let wanted = (max - report.messages).min(10) as i32;
             let received = match self
                 .sqs
@@ -169,6 +184,11 @@ impl StreamFailures {
                 break;
             }
             for message in received {
+                if out_of_time() {
+                    // Not taken: it comes back on the queue once its visibility lapses.
+                    report.left_for_later += 1;
+                    continue;
+                }
                 report.messages += 1;
                 let parsed = message
                     .body
@@ -200,7 +220,7 @@ impl StreamFailures {
                 let count = records.len();
                 let mut batch_event = DynamoDbEvent::default();
                 batch_event.records = records;
-                let answer = handler.handle(batch_event).await;
+                let answer = handler.handle_until(batch_event, deadline).await;
                 if answer.batch_item_failures.is_empty() {
                     report.redriven += 1;
                     report.records += count;

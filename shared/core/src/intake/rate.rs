@@ -103,6 +103,20 @@ impl UserRateLimiter {
                 refill(b, limit, now);
                 b.tokens < full || b.blocked_until > now
             });
+            // Still full of active users: forget half of them (they start again from a full
+            // bucket, still under the shared count), so the map stays bounded and this scan
+            // runs once per half a map of new users, not once per user.
+            if buckets.len() >= MAX_TRACKED_USERS {
+                let forget: Vec<UserId> = buckets
+                    .iter()
+                    .filter(|(_, b)| b.blocked_until <= now)
+                    .map(|(u, _)| *u)
+                    .take(MAX_TRACKED_USERS / 2)
+                    .collect();
+                for user in forget {
+                    buckets.remove(&user);
+                }
+            }
         }
         let bucket = buckets.entry(user).or_insert_with(|| Bucket {
             tokens: f64::from(limit.burst()),
@@ -138,6 +152,11 @@ impl UserRateLimiter {
             return Ok(Some(std::mem::take(&mut bucket.unreported)));
         }
         Ok(None)
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     fn block(&self, user: UserId, until: Millis) {
@@ -297,6 +316,19 @@ mod tests {
             limiter.admit(UserId(1), 1).await,
             Admission::Limited { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn an_instance_keeps_a_bounded_number_of_buckets() {
+        let (limiter, _, _) = limiter(10, 20);
+        for user in 0..25_000 {
+            assert_eq!(limiter.admit(UserId(user), 1).await, Admission::Admitted);
+        }
+        assert!(
+            limiter.tracked() <= MAX_TRACKED_USERS,
+            "{}",
+            limiter.tracked()
+        );
     }
 
     #[test]
