@@ -448,6 +448,10 @@ Resources:
                 ) else {
                     continue;
                 };
+                assert!(
+                    path == "/" || !path.ends_with('/'),
+                    "{name:?}: HTTP API refuses a route key ending in a slash: {path}"
+                );
                 if properties.get("RouteSettings").is_none() || path.contains('{') {
                     continue;
                 }
@@ -458,9 +462,6 @@ Resources:
                 );
             }
         }
-        assert_eq!(
-            throttled, 10,
-            "five ingest routes, with and without the slash"
-        );
+        assert_eq!(throttled, 5, "five ingest routes");
     }
 }
