@@ -184,6 +184,8 @@ try {
   await page.click("#events-table details summary >> nth=0");
   const eventsText = await page.textContent("#events-table");
   assert.ok(eventsText.includes(SCRIPT), "the script tag is shown literally");
+  const received = await page.textContent("#events-table tr[data-event] td >> nth=0");
+  assert.match(received, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC([+-]\d\d:\d\d)?$/, "times name their zone");
   await page.goto(`${base}/admin/#/feedback?user=${user}`);
   await page.waitForSelector("#events-table tr[data-event]");
   assert.ok((await page.textContent("#events-table")).includes(`${SCRIPT} ${IMG}`));

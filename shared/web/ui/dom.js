@@ -66,11 +66,21 @@ function toast(message) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
+/** The browser's local time with its offset from UTC, so a time read off the page is never
+ * mistaken for UTC (or the other way round): `2026-12-04 10:15:02 UTC+01:00`. */
 function formatTime(ms) {
   if (typeof ms !== "number") return "";
   const d = new Date(ms);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${utcOffset(d)}`;
+}
+
+function utcOffset(d) {
+  const minutes = -d.getTimezoneOffset();
+  if (minutes === 0) return "UTC";
+  const sign = minutes > 0 ? "+" : "-";
+  const abs = Math.abs(minutes);
+  return `UTC${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 function clockTime(ms) {
