@@ -202,6 +202,15 @@ try {
   assert.match(await errorRow.textContent(), /no schema for web page interaction\/scroll/);
   assert.ok((await errorRow.textContent()).includes(SCRIPT), "the raw event is shown literally");
 
+  log("the events list says which event failed its schema, and leads to the error log");
+  await page.goto(`${base}/admin/#/events?user=${user}`);
+  await page.waitForSelector('#events-table tr[data-invalid="true"]');
+  const invalidRow = page.locator('#events-table tr[data-invalid="true"]');
+  assert.equal(await invalidRow.count(), 1, "only the unknown web event is invalid");
+  assert.match(await invalidRow.textContent(), /scroll/);
+  await invalidRow.locator("a.status.invalid").click();
+  await page.waitForSelector("#errors-table tr[data-error]");
+
   log("create a schema for it in the schema editor, then replay the entry");
   await page.goto(`${base}/admin/#/schemas/new`);
   await page.waitForSelector("#schema-document");

@@ -10,7 +10,7 @@ use crate::listing::{BY_RULE_ATTRIBUTE, BY_RULE_INDEX, Filter, Listing, Partitio
 use crate::partition_keys::ListingShards;
 use cuba_core::console::ports::Browse;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
-use cuba_core::model::domain::StoredEvent;
+use cuba_core::model::listing::ListedEvent;
 use cuba_core::model::listing::{EventFilter, Page};
 use cuba_core::model::ports::PortError;
 
@@ -50,7 +50,7 @@ impl Browse for DynamoBrowse {
         filter: &EventFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<Page<StoredEvent>, PortError> {
+    ) -> Result<Page<ListedEvent>, PortError> {
         let partition = match (&filter.session, filter.user) {
             (Some(session), _) => Partition::Fixed {
                 index: "by_session",

@@ -10,7 +10,7 @@ use cuba_core::console::activity::MinuteCounts;
 use cuba_core::console::ports::{ActivityTally, Browse};
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
 use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
-use cuba_core::model::listing::{EventFilter, EventKind, Page};
+use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
 use cuba_core::model::ports::PortError;
 use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::schemas::ports::ErrorLog;
@@ -92,20 +92,26 @@ impl Browse for MemoryBrowse {
         filter: &EventFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<Page<StoredEvent>, PortError> {
+    ) -> Result<Page<ListedEvent>, PortError> {
         let call = self.faults.enter("browse.events")?;
         let items = lock(&self.events.rows)
             .values()
-            .map(|row| &row.received.event)
-            .filter(|e| e.received_at >= filter.from && e.received_at <= filter.to)
-            .filter(|e| filter.user.is_none_or(|user| e.user == user))
-            .filter(|e| filter.kind.is_none_or(|kind| kind_of(e) == kind))
-            .filter(|e| match (&filter.session, &e.body) {
+            .map(|row| (&row.received.event, row.invalid))
+            .filter(|(e, _)| e.received_at >= filter.from && e.received_at <= filter.to)
+            .filter(|(e, _)| filter.user.is_none_or(|user| e.user == user))
+            .filter(|(e, _)| filter.kind.is_none_or(|kind| kind_of(e) == kind))
+            .filter(|(e, _)| match (&filter.session, &e.body) {
                 (None, _) => true,
                 (Some(session), EventBody::Web(web)) => web.session_id == *session,
                 (Some(_), _) => false,
             })
-            .map(|e| (e.received_at, event_key(e.user, &e.id), e.clone()))
+            .map(|(e, invalid)| {
+                let listed = ListedEvent {
+                    event: e.clone(),
+                    invalid,
+                };
+                (e.received_at, event_key(e.user, &e.id), listed)
+            })
             .collect();
         call.finish(page(items, limit, cursor)?)
     }

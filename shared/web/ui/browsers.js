@@ -98,13 +98,18 @@ async function renderEvents(main, params, view) {
       : e.kind === "web"
         ? `${e.category ?? "(no category)"}/${e.name} in session ${e.session_id}`
         : `${e.noun} ${e.verb}`;
-    return el("tr", { dataset: { event: e.id } },
+    // An event that failed its schema is in the error log and no rule counted it: said on its
+    // row, with the way to the entry.
+    const invalid = e.invalid
+      ? [" ", el("a", { class: "status invalid", href: `#/errors?user=${encodeURIComponent(e.user)}`, text: "invalid", title: "failed its schema: see the error log" })]
+      : [];
+    return el("tr", { dataset: { event: e.id, invalid: e.invalid ? "true" : "false" } },
       el("td", { text: formatTime(e.received_at) }),
       el("td", {}, userLink(view, e.user)),
       el("td", { class: "mono", text: e.id }),
       ...(feedbackOnly
-        ? [el("td", { text: e.rating }), el("td", { class: "text", text: e.comment || "" })]
-        : [el("td", { text: e.kind }), el("td", { class: "text", text: what })]),
+        ? [el("td", { text: e.rating }), el("td", { class: "text" }, e.comment || "", ...invalid)]
+        : [el("td", { text: e.kind }), el("td", { class: "text" }, what, ...invalid)]),
       el("td", {}, details(e)));
   }, "events-table");
 }

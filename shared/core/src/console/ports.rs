@@ -6,8 +6,8 @@ use crate::model::ports::PortError;
 
 use crate::console::activity::MinuteCounts;
 use crate::delivery::alert::{AlertEntry, AlertFilter};
-use crate::model::domain::{Millis, StoredEvent};
-use crate::model::listing::{EventFilter, Page};
+use crate::model::domain::Millis;
+use crate::model::listing::{EventFilter, ListedEvent, Page};
 
 /// Newest-first listings for operators.
 #[async_trait]
@@ -17,7 +17,7 @@ pub trait Browse: Send + Sync {
         filter: &EventFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<Page<StoredEvent>, PortError>;
+    ) -> Result<Page<ListedEvent>, PortError>;
     async fn alerts(
         &self,
         filter: &AlertFilter,

@@ -1,6 +1,6 @@
 //! Newest-first listings for operators: pages and filters.
 
-use crate::model::domain::{Millis, SessionId, UserId};
+use crate::model::domain::{Millis, SessionId, StoredEvent, UserId};
 
 /// The longest cursor a listing port hands out, at any shard count: it travels in a URL, sealed
 /// by the admin API (whose own limit is twice this).
@@ -12,6 +12,16 @@ pub const MAX_CURSOR_CHARS: usize = 1024;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+}
+
+/// An event as the operators' listings show it: whether it failed its schema is part of what
+/// an operator reads (it is in the error log, and no rule counted it), not a detail to look up.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListedEvent {
+    #[serde(flatten)]
+    pub event: StoredEvent,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invalid: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -98,13 +98,42 @@ pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Mi
         from: base,
         to: at(base, 10),
     };
+    store
+        .set_invalid(UserId(2), &id("b3"), true)
+        .await
+        .expect("flagged");
     let list = |f: EventFilter| async move {
-        all_pages(2, |cursor| {
+        let listed = all_pages(2, |cursor| {
             let f = f.clone();
             async move { browse.events(&f, 2, cursor.as_deref()).await }
         })
-        .await
+        .await;
+        let invalid: Vec<String> = listed
+            .iter()
+            .filter(|l| l.invalid)
+            .map(|l| l.event.id.as_str().to_owned())
+            .collect();
+        assert!(
+            invalid.iter().all(|i| i == "b3"),
+            "only the event that failed its schema is listed invalid: {invalid:?}"
+        );
+        listed.into_iter().map(|l| l.event).collect::<Vec<_>>()
     };
+    assert_eq!(
+        ids(&list(filter(Some(UserId(2)), None, None)).await),
+        ["b4", "b3"]
+    );
+    let all = all_pages(10, |cursor| async move {
+        browse
+            .events(&filter(None, None, None), 10, cursor.as_deref())
+            .await
+    })
+    .await;
+    assert_eq!(
+        all.iter().filter(|l| l.invalid).count(),
+        1,
+        "the invalid flag is listed"
+    );
     assert_eq!(
         ids(&list(filter(None, None, None)).await),
         ["b5", "b4", "b3", "b2", "b1"],
@@ -177,14 +206,14 @@ pub async fn long_event_listing(store: &dyn EventStore, browse: &dyn Browse, bas
             async move { browse.events(&f, limit, cursor.as_deref()).await }
         })
         .await;
-        let times: Vec<Millis> = listed.iter().map(|e| e.received_at).collect();
+        let times: Vec<Millis> = listed.iter().map(|e| e.event.received_at).collect();
         assert!(
             times.windows(2).all(|w| w[0] >= w[1]),
             "newest first in pages of {limit}: {times:?}"
         );
         let mut got: Vec<(Millis, String)> = listed
             .iter()
-            .map(|e| (e.received_at, e.id.as_str().to_owned()))
+            .map(|e| (e.event.received_at, e.event.id.as_str().to_owned()))
             .collect();
         got.sort();
         let mut want: Vec<(Millis, String)> = stored

@@ -13,8 +13,8 @@ use crate::error::ApiError;
 use crate::request::QueryParams;
 use cuba_core::console::activity::PerMinute;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
-use cuba_core::model::domain::{Millis, PhoneNumber, SessionId, StoredEvent, UserId, UserProfile};
-use cuba_core::model::listing::{EventFilter, EventKind, Page};
+use cuba_core::model::domain::{Millis, PhoneNumber, SessionId, UserId, UserProfile};
+use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
 
 /// Listings return at most this many items a page.
 pub const MAX_PAGE: usize = 200;
@@ -124,7 +124,7 @@ async fn list_events(
     api: &super::AdminApi,
     query: &ListingQuery,
     kind: Option<EventKind>,
-) -> Result<Json<Page<StoredEvent>>, ApiError> {
+) -> Result<Json<Page<ListedEvent>>, ApiError> {
     let span = query.span(api.clock.now(), false)?;
     let filter = EventFilter {
         user: span.user,
@@ -163,7 +163,7 @@ pub(super) async fn events(
     State(api): State<AdminState>,
     _: Authorized,
     QueryParams(query): QueryParams<ListingQuery>,
-) -> Result<Json<Page<StoredEvent>>, ApiError> {
+) -> Result<Json<Page<ListedEvent>>, ApiError> {
     let kind = query
         .kind
         .as_deref()
@@ -179,7 +179,7 @@ pub(super) async fn feedback(
     State(api): State<AdminState>,
     _: Authorized,
     QueryParams(query): QueryParams<ListingQuery>,
-) -> Result<Json<Page<StoredEvent>>, ApiError> {
+) -> Result<Json<Page<ListedEvent>>, ApiError> {
     list_events(&api, &query, Some(EventKind::Feedback)).await
 }
 
