@@ -211,6 +211,15 @@ try {
   await invalidRow.locator("a.status.invalid").click();
   await page.waitForSelector("#errors-table tr[data-error]");
 
+  log("the rule builder warns that every recent event of that type failed its schema");
+  await page.goto(`${base}/admin/#/rules/new`);
+  await page.waitForSelector("#when-type");
+  const scrollType = await page.locator("#when-type option", { hasText: "scroll" }).first();
+  assert.match(await scrollType.textContent(), /1 invalid/);
+  await page.selectOption("#when-type", await scrollType.getAttribute("value"));
+  await page.waitForSelector("#when-all-invalid");
+  assert.match(await page.textContent("#when-all-invalid"), /failed their schema/);
+
   log("create a schema for it in the schema editor, then replay the entry");
   await page.goto(`${base}/admin/#/schemas/new`);
   await page.waitForSelector("#schema-document");

@@ -130,7 +130,7 @@ async function renderEditor(main, id) {
       lang.event_kinds.map((k) => [k.kind, k.kind]), type.kind);
     const known = el("select", { id: `${idPrefix}-type` });
     const knownPairs = [["", "choose a known type…"], ...catalogue.map((t, i) => [String(i),
-      `${t.label}${t.seen ? ` (${t.seen} in ${PREVIEW_DAYS} days)` : " (in the schema registry)"}`])];
+      `${t.label}${t.seen ? ` (${t.seen} in ${PREVIEW_DAYS} days${t.invalid ? `, ${t.invalid} invalid` : ""})` : " (in the schema registry)"}`])];
     options(known, knownPairs, "");
     known.addEventListener("change", () => {
       const t = catalogue[Number(known.value)];
@@ -148,6 +148,14 @@ async function renderEditor(main, id) {
     box.append(labelled("Known event types", known, slots, `${keyPrefix}.known`),
       labelled("Kind", kindSelect, slots, `${keyPrefix}.kind`));
     const spec = lang.event_kinds.find((k) => k.kind === type.kind);
+    // A type whose recent events all failed their schema: a rule on it cannot fire yet, which
+    // the dry run (on a sample that passes) would not say.
+    const current = catalogue.find((t) => t.pattern.kind === type.kind &&
+      spec.type_fields.every((f) => (t.pattern[f] ?? "") === (type.names[f] ?? "")));
+    if (current && current.seen && current.invalid === current.seen) {
+      box.append(el("p", { class: "warning", id: `${idPrefix}-all-invalid`,
+        text: `All ${current.seen} recent events of this type failed their schema (they are in the error log): a rule on it fires only once a schema accepts them.` }));
+    }
     for (const field of spec.type_fields) {
       const listId = `${idPrefix}-${field}-names`;
       const names = [...new Set(catalogue.filter((t) => t.pattern.kind === type.kind && t.pattern[field]).map((t) => t.pattern[field]))];

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::domain::{EventType, Millis, StoredEvent};
+use crate::model::listing::ListedEvent;
 use crate::rules::language::{EVENT_KINDS, EventKindSpec};
 use crate::schemas::{Schema, SchemaSet};
 
@@ -38,6 +39,9 @@ pub struct EventTypeEntry {
     pub schema: Option<String>,
     /// How many of the recent events were of this type.
     pub seen: usize,
+    /// How many of those failed their schema (they are in the error log, and no rule counted
+    /// them): a rule on a type whose events all fail fires only once a schema accepts them.
+    pub invalid: usize,
     pub last_seen: Option<Millis>,
     pub fields: Vec<FieldInfo>,
     /// The newest recent event of the type, as rules see it (for previews).
@@ -50,23 +54,24 @@ pub struct EventTypeEntry {
 pub fn event_types(
     documents: &[Value],
     registry: &SchemaSet,
-    recent: &[StoredEvent],
+    recent: &[ListedEvent],
 ) -> Vec<EventTypeEntry> {
-    let mut seen: HashMap<EventType, (usize, &StoredEvent)> = HashMap::new();
-    for event in recent {
-        let entry = seen.entry(event.body.event_type()).or_insert((0, event));
+    let mut seen: HashMap<EventType, (usize, usize, &StoredEvent)> = HashMap::new();
+    for ListedEvent { event, invalid } in recent {
+        let entry = seen.entry(event.body.event_type()).or_insert((0, 0, event));
         entry.0 += 1;
-        if event.received_at > entry.1.received_at {
-            entry.1 = event;
+        entry.1 += usize::from(*invalid);
+        if event.received_at > entry.2.received_at {
+            entry.2 = event;
         }
     }
-    let mut types: Vec<(EventType, usize, Option<&StoredEvent>)> = seen
+    let mut types: Vec<(EventType, (usize, usize), Option<&StoredEvent>)> = seen
         .into_iter()
-        .map(|(t, (count, newest))| (t, count, Some(newest)))
+        .map(|(t, (count, invalid, newest))| (t, (count, invalid), Some(newest)))
         .collect();
     for t in registry.schemas().iter().filter_map(Schema::exact_type) {
         if !types.iter().any(|(known, _, _)| *known == t) {
-            types.push((t, 0, None));
+            types.push((t, (0, 0), None));
         }
     }
     let schema_documents: HashMap<&str, &Value> = documents
@@ -75,7 +80,7 @@ pub fn event_types(
         .collect();
     let mut entries: Vec<EventTypeEntry> = types
         .into_iter()
-        .filter_map(|(event_type, count, newest)| {
+        .filter_map(|(event_type, (count, invalid), newest)| {
             let (kind, pattern) = pattern_of(&event_type)?;
             let schema = registry.schema_for(&event_type);
             let sample = newest.map(StoredEvent::view);
@@ -95,6 +100,7 @@ pub fn event_types(
                 pattern,
                 schema: schema.map(|s| s.id.clone()),
                 seen: count,
+                invalid,
                 last_seen: newest.map(|e| e.received_at),
                 fields,
                 sample,
@@ -254,10 +260,29 @@ mod tests {
     }
 
     fn catalogue(recent: &[StoredEvent]) -> Vec<EventTypeEntry> {
+        let listed: Vec<ListedEvent> = recent
+            .iter()
+            .map(|event| ListedEvent {
+                event: event.clone(),
+                invalid: event.id.as_str().starts_with("bad"),
+            })
+            .collect();
         let documents = documents_of_file(DEFAULT_SCHEMAS).unwrap();
         let (registry, broken) = SchemaSet::from_documents(documents.iter().map(|d| (1, d)));
         assert!(broken.is_empty());
-        event_types(&documents, &registry, recent)
+        event_types(&documents, &registry, &listed)
+    }
+
+    #[test]
+    fn each_type_counts_its_events_that_failed_their_schema() {
+        let recent = [
+            bill(1, "a", 10, json!({"amount": 100, "type": "water"})),
+            bill(1, "bad-1", 20, json!({"amount": "100"})),
+            bill(2, "bad-2", 30, json!({"amount": "5"})),
+        ];
+        let entries = catalogue(&recent);
+        assert_eq!((entries[0].seen, entries[0].invalid), (3, 2));
+        assert!(entries[1..].iter().all(|e| e.invalid == 0));
     }
 
     #[test]

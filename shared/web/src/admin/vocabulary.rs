@@ -74,7 +74,7 @@ pub(super) async fn event_types(
     let truncated = loop {
         let want = (EVENT_TYPES_SAMPLE - recent.len()).min(MAX_PAGE);
         let page = api.browse.events(&filter, want, cursor.as_deref()).await?;
-        recent.extend(page.items.into_iter().map(|listed| listed.event));
+        recent.extend(page.items);
         match page.next {
             Some(next) if recent.len() < EVENT_TYPES_SAMPLE => cursor = Some(next),
             Some(_) => break true,
