@@ -170,6 +170,17 @@ try {
   const firstAlerts = await adminApi(`/alerts?user=${user}&rule=first-bill-payment`);
   assert.equal(firstAlerts.items.length, 0, "the disabled rule did not fire");
 
+  log("a rule's alerts are one click from the rules list, and Last hour narrows the range");
+  await page.goto(`${base}/admin/#/rules`);
+  await page.click(`#rules-table tr[data-rule="${RULE_ID}"] a.rule-alerts`);
+  await page.waitForSelector(`#alerts-table tr[data-rule="${RULE_ID}"]`);
+  assert.match(page.url(), new RegExp(`#/alerts\\?rule=${RULE_ID}$`));
+  await page.click("#last-hour");
+  await page.waitForFunction(() => /[?&]from=\d+/.test(location.hash) && /rule=/.test(location.hash));
+  await page.waitForSelector(`#alerts-table tr[data-rule="${RULE_ID}"]`);
+  assert.equal(await page.locator("#alerts-table tr[data-alert]").count(),
+    await page.locator(`#alerts-table tr[data-rule="${RULE_ID}"]`).count(), "only the rule's alerts");
+
   log("an SMS over the per-phone cap is shown suppressed, with its reason");
   await page.goto(`${base}/admin/#/alerts?user=${suppressedUser}`);
   const suppressed = '#alerts-table tr[data-rule="first-bill-payment"]';

@@ -286,6 +286,8 @@ function ruleRow(record) {
     el("td", {}, toggle),
     el("td", {},
       el("a", { href: `#/rules/${encodeURIComponent(record.id)}`, class: "mono", text: record.id }),
+      " ",
+      el("a", { href: `#/alerts?rule=${encodeURIComponent(record.id)}`, class: "rule-alerts", text: "its alerts" }),
       el("div", { class: "hint", text: rule.description || "" })),
     el("td", { text: describeCondition(rule.condition) }),
     el("td", { text: describeAction(rule.action) }),

@@ -34,6 +34,18 @@ function filterForm(fields, params, onApply) {
   }
   form.append(el("button", { type: "submit", id: "apply-filters", text: "Apply" }),
     el("button", { type: "button", class: "secondary", onclick: () => onApply({}), text: "Clear" }));
+  if (controls.from) {
+    // The other filters stay; the range becomes the hour up to now.
+    form.append(el("button", { type: "button", class: "secondary", id: "last-hour", text: "Last hour", onclick: () => {
+      const values = {};
+      for (const [name, control] of Object.entries(controls)) {
+        const raw = control.value.trim();
+        if (raw && name !== "from" && name !== "to") values[name] = raw;
+      }
+      values.from = String(Date.now() - 3600 * 1000);
+      onApply(values);
+    } }));
+  }
   return form;
 }
 
