@@ -221,6 +221,8 @@ try {
   assert.match(await invalidRow.textContent(), /scroll/);
   await invalidRow.locator("a.status.invalid").click();
   await page.waitForSelector("#errors-table tr[data-error]");
+  assert.equal(new URLSearchParams(page.url().split("#/errors?")[1]).get("type"), "web page interaction/scroll");
+  assert.match(await page.textContent("#errors-table"), /scroll/);
 
   log("the rule builder warns that every recent event of that type failed its schema");
   await page.goto(`${base}/admin/#/rules/new`);

@@ -112,8 +112,10 @@ async function renderEvents(main, params, view) {
         : `${e.noun} ${e.verb}`;
     // An event that failed its schema is in the error log and no rule counted it: said on its
     // row, with the way to the entry.
+    const type = e.kind === "activity" ? `activity ${e.noun}/${e.verb}`
+      : e.kind === "web" ? `web ${e.category ?? ""}/${e.name}` : e.kind;
     const invalid = e.invalid
-      ? [" ", el("a", { class: "status invalid", href: `#/errors?user=${encodeURIComponent(e.user)}`, text: "invalid", title: "failed its schema: see the error log" })]
+      ? [" ", el("a", { class: "status invalid", href: `#/errors${query({ type })}`, text: "invalid", title: "failed its schema: see the error log for this type" })]
       : [];
     return el("tr", { dataset: { event: e.id, invalid: e.invalid ? "true" : "false" } },
       el("td", { text: formatTime(e.received_at) }),
