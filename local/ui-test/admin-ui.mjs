@@ -189,6 +189,17 @@ try {
   assert.match(suppressedRow, /this phone number already had 10 SMS in the last 24 hours/);
   await page.screenshot({ path: join(artifacts, "admin-ui-suppressed.png"), fullPage: true });
 
+  log("the user's page answers why: their phone and its verification, their alerts and events");
+  await page.click(`${suppressed} a.user-page`);
+  await page.waitForSelector("#user-alerts[data-loaded]");
+  await page.waitForSelector("#user-events[data-loaded]");
+  const profileText = await page.textContent("#user-profile");
+  assert.match(profileText, /verified/);
+  assert.doesNotMatch(profileText, /null|undefined/, "nothing missing is printed");
+  assert.match(await page.textContent('#user-alerts tr[data-rule="first-bill-payment"]'), /suppressed/);
+  assert.ok(await page.locator("#user-events tr[data-event]").count() >= 1, "the user's events");
+  await page.screenshot({ path: join(artifacts, "admin-ui-user.png"), fullPage: true });
+
   log("the event and feedback browsers show the markup as text");
   await page.goto(`${base}/admin/#/events?user=${user}`);
   await page.waitForSelector("#events-table tr[data-event]");

@@ -68,6 +68,9 @@ async function route() {
       case "errors":
         await renderErrors(main, params);
         break;
+      case "users":
+        await renderUser(main, parts[1] || "");
+        break;
       default:
         main.append(el("p", { class: "empty", text: "No such page." }));
     }

@@ -49,11 +49,12 @@ function filterForm(fields, params, onApply) {
   return form;
 }
 
-/** A newest-first table that loads pages with the API's cursor. */
-async function pagedTable(main, path, params, headings, row, tableId) {
+/** A newest-first table that loads pages with the API's cursor (its button `moreId`, for pages
+ * that hold more than one table). */
+async function pagedTable(main, path, params, headings, row, tableId, moreId = "load-more") {
   const body = el("tbody");
   const error = el("div", { class: "error-box" });
-  const more = el("button", { type: "button", class: "secondary", id: "load-more", text: "Load more", hidden: true });
+  const more = el("button", { type: "button", class: "secondary", id: moreId, text: "Load more", hidden: true });
   const table = el("table", { id: tableId }, el("thead", {}, el("tr", {}, headings.map((h) => el("th", { text: h })))), body);
   main.append(table, error, el("div", { class: "row" }, more));
   let cursor = null;
@@ -103,29 +104,36 @@ async function renderEvents(main, params, view) {
   const filters = Object.fromEntries(params.entries());
   const headings = feedbackOnly
     ? ["Received", "User", "Id", "Rating", "Comment", ""]
-    : ["Received", "User", "Id", "Kind", "What", ""];
-  await pagedTable(main, feedbackOnly ? "/feedback" : "/events", filters, headings, (e) => {
-    const what = e.kind === "feedback"
-      ? `rating ${e.rating}${e.comment ? `: ${e.comment}` : ""}`
-      : e.kind === "web"
-        ? `${e.category ?? "(no category)"}/${e.name} in session ${e.session_id}`
-        : `${e.noun} ${e.verb}`;
-    // An event that failed its schema is in the error log and no rule counted it: said on its
-    // row, with the way to the entry.
-    const type = e.kind === "activity" ? `activity ${e.noun}/${e.verb}`
-      : e.kind === "web" ? `web ${e.category ?? ""}/${e.name}` : e.kind;
-    const invalid = e.invalid
-      ? [" ", el("a", { class: "status invalid", href: `#/errors${query({ type })}`, text: "invalid", title: "failed its schema: see the error log for this type" })]
-      : [];
-    return el("tr", { dataset: { event: e.id, invalid: e.invalid ? "true" : "false" } },
-      el("td", { text: formatTime(e.received_at) }),
-      el("td", {}, userLink(view, e.user)),
-      el("td", { class: "mono", text: e.id }),
-      ...(feedbackOnly
-        ? [el("td", { text: e.rating }), el("td", { class: "text" }, e.comment || "", ...invalid)]
-        : [el("td", { text: e.kind }), el("td", { class: "text" }, what, ...invalid)]),
-      el("td", {}, details(e)));
-  }, "events-table");
+    : EVENT_HEADINGS;
+  await pagedTable(main, feedbackOnly ? "/feedback" : "/events", filters, headings,
+    (e) => eventRow(e, view), "events-table");
+}
+
+const EVENT_HEADINGS = ["Received", "User", "Id", "Kind", "What", ""];
+
+/** One row of an events table; `view` is where a click on the user goes (`events`, `feedback`). */
+function eventRow(e, view) {
+  const feedbackOnly = view === "feedback";
+  const what = e.kind === "feedback"
+    ? `rating ${e.rating}${e.comment ? `: ${e.comment}` : ""}`
+    : e.kind === "web"
+      ? `${e.category ?? "(no category)"}/${e.name} in session ${e.session_id}`
+      : `${e.noun} ${e.verb}`;
+  // An event that failed its schema is in the error log and no rule counted it: said on its
+  // row, with the way to the entry.
+  const type = e.kind === "activity" ? `activity ${e.noun}/${e.verb}`
+    : e.kind === "web" ? `web ${e.category ?? ""}/${e.name}` : e.kind;
+  const invalid = e.invalid
+    ? [" ", el("a", { class: "status invalid", href: `#/errors${query({ type })}`, text: "invalid", title: "failed its schema: see the error log for this type" })]
+    : [];
+  return el("tr", { dataset: { event: e.id, invalid: e.invalid ? "true" : "false" } },
+    el("td", { text: formatTime(e.received_at) }),
+    el("td", {}, userLink(view, e.user)),
+    el("td", { class: "mono", text: e.id }),
+    ...(feedbackOnly
+      ? [el("td", { text: e.rating }), el("td", { class: "text" }, e.comment || "", ...invalid)]
+      : [el("td", { text: e.kind }), el("td", { class: "text" }, what, ...invalid)]),
+    el("td", {}, details(e)));
 }
 
 async function renderAlerts(main, params) {
@@ -137,18 +145,50 @@ async function renderAlerts(main, params) {
       { name: "to", label: "To", type: "datetime-local" },
     ], params, (values) => setHashParams("alerts", values)));
   const filters = Object.fromEntries(params.entries());
-  await pagedTable(main, "/alerts", filters,
-    ["Fired", "Rule", "User", "Action", "Status", "Message", ""],
-    (a) => el("tr", { dataset: { alert: a.alert_id, rule: a.rule_id } },
-      el("td", { text: formatTime(a.fired_at) }),
-      el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id })),
-      el("td", {}, userLink("alerts", a.user)),
-      el("td", { text: a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS" }),
-      el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
-        a.reason ? el("div", { class: "hint", text: a.reason }) : null),
-      el("td", { class: "text alert-text", text: a.text }),
-      el("td", {}, details(a))),
-    "alerts-table");
+  await pagedTable(main, "/alerts", filters, ALERT_HEADINGS, alertRow, "alerts-table");
+}
+
+const ALERT_HEADINGS = ["Fired", "Rule", "User", "Action", "Status", "Message", ""];
+
+function alertRow(a) {
+  return el("tr", { dataset: { alert: a.alert_id, rule: a.rule_id } },
+    el("td", { text: formatTime(a.fired_at) }),
+    el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id })),
+    el("td", {}, userLink("alerts", a.user), " ", userPageLink(a.user)),
+    el("td", { text: a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS" }),
+    el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
+      a.reason ? el("div", { class: "hint", text: a.reason }) : null),
+    el("td", { class: "text alert-text", text: a.text }),
+    el("td", {}, details(a)));
+}
+
+function userPageLink(user) {
+  return el("a", { href: `#/users/${encodeURIComponent(user)}`, class: "user-page", title: "the user's page", text: "page" });
+}
+
+/**
+ * One user in one place: the profile (the phone and whether it is verified), then their alerts
+ * and their events, newest first: what "why did this user get that SMS?" needs.
+ */
+async function renderUser(main, user) {
+  main.append(el("h1", { text: `User ${user}` }));
+  const { status, body } = await api("GET", `/users/${encodeURIComponent(user)}`);
+  const profile = el("div", { class: "card", id: "user-profile" });
+  if (status === 200) {
+    appendAll(profile, [
+      el("div", {}, el("strong", { text: "Phone " }), body.phone || "none",
+        " ", el("span", { class: `status ${body.phone_verified ? "sent" : "pending"}`, text: body.phone_verified ? "verified" : "not verified" })),
+      el("div", { class: "hint", text: `profile updated ${formatTime(body.updated_at)}` }),
+      body.code_expires_at ? el("div", { class: "hint", text: `a code is outstanding until ${formatTime(body.code_expires_at)}` }) : null]);
+  } else if (status === 404) {
+    profile.append(el("p", { class: "empty", text: "No profile: this user never set a phone number, so no SMS can reach them." }));
+  } else {
+    profile.append(el("div", { class: "error-box", text: errorText(body, status) }));
+  }
+  main.append(profile, el("h2", { text: "Alerts" }));
+  await pagedTable(main, "/alerts", { user }, ALERT_HEADINGS, alertRow, "user-alerts", "more-alerts");
+  main.append(el("h2", { text: "Events" }));
+  await pagedTable(main, "/events", { user }, EVENT_HEADINGS, (e) => eventRow(e, "events"), "user-events", "more-events");
 }
 
 // ---- schemas --------------------------------------------------------------------------------
