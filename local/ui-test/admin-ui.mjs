@@ -134,6 +134,7 @@ try {
   await page.fill("#dry-event", JSON.stringify({ noun: "bill", verb: "paid", properties: { amount: 50000, type: "rent" } }));
   await page.click("#dry-run");
   await page.waitForFunction(() => document.querySelector("#dry-outcome")?.textContent === "fires");
+  assert.doesNotMatch(await page.textContent("#dry-result"), /\bnull\b/, "no missing part printed as null");
   assert.equal(await page.textContent("#error-message"), "", "the fixed field's error is gone");
   await page.click("#save-rule");
   await page.waitForSelector(`#rules-table tr[data-rule="${RULE_ID}"]`);

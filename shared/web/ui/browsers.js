@@ -303,8 +303,8 @@ async function renderSchemaEditor(main, id) {
       testResult.append(el("div", { class: "error-box", text: errorText(body, status) }));
       return;
     }
-    testResult.append(el("p", {}, el("span", { class: `status ${body.valid ? "sent" : "undeliverable"}`, text: body.valid ? "valid" : "invalid" })),
-      body.violations.length ? el("ul", {}, body.violations.map((v) => el("li", { text: `${v.path} (${v.kind}): ${v.message}` }))) : null);
+    appendAll(testResult, [el("p", {}, el("span", { class: `status ${body.valid ? "sent" : "undeliverable"}`, text: body.valid ? "valid" : "invalid" })),
+      body.violations.length ? el("ul", {}, body.violations.map((v) => el("li", { text: `${v.path} (${v.kind}): ${v.message}` }))) : null]);
   };
   appendAll(main, [
     el("h1", { text: record ? `Schema ${record.id}` : "New schema" }),

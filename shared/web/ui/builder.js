@@ -564,11 +564,12 @@ async function renderEditor(main, id) {
       else dryResult.append(el("div", { class: "error-box", text: errorText(body, status) }));
       return;
     }
-    dryResult.append(
+    // appendAll, not append: the DOM's append prints a missing part as the text "null".
+    appendAll(dryResult, [
       el("p", {}, el("span", { class: `status ${body.outcome}`, id: "dry-outcome", text: body.outcome.replace(/_/g, " ") }), " ", body.explanation),
       el("p", {}, "Pattern matches: ", el("strong", { text: body.matches ? "yes" : "no" })),
       el("p", {}, "Message: ", el("span", { class: "mono", text: body.message })),
-      body.window ? el("p", { text: `Window: ${body.window.count} event(s), sum ${body.window.sum}` }) : null);
+      body.window ? el("p", { text: `Window: ${body.window.count} event(s), sum ${body.window.sum}` }) : null]);
   };
   const panels = [el("div", { class: "card" },
     el("h2", { text: "Dry run" }),
