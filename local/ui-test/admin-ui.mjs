@@ -320,6 +320,45 @@ try {
   assert.equal(await page.locator("#rule-form, #save-rule, #delete-rule").count(), 0, "the rule's form stayed off the feedback page");
   assert.equal(await page.locator("#events-table").count(), 1, "the feedback list is still there");
 
+  log("a navigation names the page, marks its link current and moves focus to its heading");
+  await page.goto(`${base}/admin/#/dashboard`);
+  await page.waitForSelector("#activity-chart svg");
+  await page.click('nav a[data-view="alerts"]');
+  await page.waitForSelector("#alerts-table[data-loaded]");
+  assert.equal(await page.title(), "Alerts · Cuba admin");
+  assert.equal(await page.getAttribute('nav a[data-view="alerts"]', "aria-current"), "page");
+  assert.equal(await page.locator('nav a[aria-current="page"]').count(), 1);
+  assert.equal(await page.evaluate(() => document.activeElement?.tagName), "H1");
+  await page.goto(`${base}/admin/#/rules`);
+  await page.reload();
+  await page.waitForSelector("#rules-table");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "skip", "the first Tab offers the skip link");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "main");
+  assert.match(page.url(), /#\/rules$/, "the skip link leaves the route alone");
+
+  log("every page reflows at 390 px: nothing scrolls sideways");
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const view of ["dashboard", "rules", "events", "feedback", "alerts", "schemas", "errors", `users/${suppressedUser}`, `rules/${RULE_ID}`]) {
+    await page.goto(`${base}/admin/#/${view}`);
+    await page.waitForLoadState("networkidle");
+    await page.waitForSelector("main .view h1");
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    // The element reaching furthest right, to say what overflows.
+    const widest = await page.evaluate(() => {
+      let best = null;
+      for (const node of document.querySelectorAll("body *")) {
+        const right = node.getBoundingClientRect().right;
+        if (!best || right > best.right) best = { right, what: `${node.tagName.toLowerCase()}#${node.id}.${node.className}` };
+      }
+      return best;
+    });
+    assert.ok(width <= 390, `#/${view} is ${width} px wide at 390: ${JSON.stringify(widest)}`);
+  }
+  await page.screenshot({ path: join(artifacts, "admin-ui-narrow.png"), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+
   log("nothing injected ran");
   assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.equal(await page.locator("main img").count(), 0);

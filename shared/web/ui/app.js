@@ -38,7 +38,10 @@ async function route() {
   }
   const view = parts[0] || "dashboard";
   for (const link of document.querySelectorAll("#nav a")) {
-    link.classList.toggle("active", link.dataset.view === view);
+    const current = link.dataset.view === view;
+    link.classList.toggle("active", current);
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
   try {
     switch (view) {
@@ -78,6 +81,25 @@ async function route() {
     if (!(e instanceof SignedOut)) {
       main.append(el("div", { class: "error-box", text: `Something went wrong: ${e}` }));
     }
+  }
+  announce(main);
+}
+
+let firstView = true;
+
+/** The view's heading becomes the page title, and after a navigation focus moves to it, so a
+ * screen reader says where it went (not on the page's first view, where the first Tab belongs
+ * to the skip link; nor when the view put focus somewhere itself). */
+function announce(view) {
+  if (!view.isConnected) return;
+  const heading = view.querySelector("h1");
+  document.title = heading ? `${heading.textContent} · Cuba admin` : "Cuba admin";
+  const first = firstView;
+  firstView = false;
+  const active = document.activeElement;
+  if (!first && heading && (!active || active === document.body || !view.contains(active))) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
   }
 }
 
@@ -303,5 +325,10 @@ function ruleRow(record) {
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   document.getElementById("sign-out").addEventListener("click", () => signOut(""));
+  // The hash is the router's: the skip link moves focus instead of following its href.
+  document.getElementById("skip").addEventListener("click", (e) => {
+    e.preventDefault();
+    document.getElementById("main").focus();
+  });
   route();
 });
