@@ -90,9 +90,9 @@ try {
   await page.waitForSelector("#signin-error:not(:empty)");
   assert.match(await page.textContent("#signin-error"), /refused: invalid_token/);
 
-  log("sign in with the admin token");
+  log("sign in with the admin token (Enter signs in)");
   await page.fill("#token", adminToken);
-  await page.click("#sign-in");
+  await page.press("#token", "Enter");
   await page.waitForSelector("#activity-chart svg");
   assert.match(await page.textContent("#who"), new RegExp(admin.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
 
@@ -207,6 +207,8 @@ try {
   await page.click("#events-table details summary >> nth=0");
   const eventsText = await page.textContent("#events-table");
   assert.ok(eventsText.includes(SCRIPT), "the script tag is shown literally");
+  const summary = page.locator("#events-table tr[data-event] summary").first();
+  assert.match(await summary.getAttribute("aria-label"), /^JSON of \S+/, "each row's JSON names its row");
   const received = await page.textContent("#events-table tr[data-event] td >> nth=0");
   assert.match(received, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC([+-]\d\d:\d\d)?$/, "times name their zone");
   await page.goto(`${base}/admin/#/feedback?user=${user}`);

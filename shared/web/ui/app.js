@@ -110,6 +110,13 @@ function renderSignIn(main) {
   const input = el("textarea", {
     id: "token", rows: 5, placeholder: "eyJhbGciOiJIUzI1NiIs…", autocomplete: "off", spellcheck: "false",
   });
+  // A token is one line: Enter signs in rather than adding a newline.
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      input.form?.requestSubmit();
+    }
+  });
   const form = el("form", {
     class: "card signin",
     onsubmit: async (event) => {

@@ -82,8 +82,12 @@ function setHashParams(view, values) {
   location.hash = `#/${view}${query(values)}`;
 }
 
-function details(value) {
-  return el("details", {}, el("summary", { text: "JSON" }), el("pre", { text: pretty(value) }));
+/** A row's full JSON, folded; `what` names the row for screen readers (50 rows of "JSON"
+ * would not say which is which). */
+function details(value, what) {
+  const label = what || value.id || value.alert_id || "";
+  return el("details", {}, el("summary", { text: "JSON", "aria-label": label ? `JSON of ${label}` : "JSON" }),
+    el("pre", { text: pretty(value) }));
 }
 
 function userLink(view, user) {
@@ -320,6 +324,7 @@ async function renderSchemaEditor(main, id) {
       el("div", { class: "card" },
         el("h2", { text: "Test an event" }),
         el("p", { class: "hint", text: "Checks an event (either envelope) against the document on the left, saved or not. Nothing is stored." }),
+        el("label", { for: "schema-test-event", text: "Event to test" }),
         testEvent,
         el("div", { class: "row" }, el("button", { type: "button", id: "test-schema", onclick: test, text: "Test" })),
         testResult)),
