@@ -232,11 +232,15 @@ impl Template {
         let config = self
             .resource(function)
             .and_then(|r| r.properties.get("LoggingConfig"));
-        let text = |name: &str| {
-            config
-                .and_then(|c| c.get(name))
-                .and_then(Yaml::as_str)
-                .map(str::to_owned)
+        // A plain value, or a parameter's default (`!Ref ApplicationLogLevel`).
+        let text = |name: &str| match config.and_then(|c| c.get(name))? {
+            Yaml::String(value) => Some(value.clone()),
+            Yaml::Tagged(tagged) if tagged.tag == "Ref" => tagged
+                .value
+                .as_str()
+                .and_then(|parameter| self.parameter_defaults.get(parameter))
+                .cloned(),
+            _ => None,
         };
         let mut vars = BTreeMap::new();
         if let Some(format) = text("LogFormat") {
@@ -463,5 +467,25 @@ Resources:
             }
         }
         assert_eq!(throttled, 5, "five ingest routes");
+    }
+
+    #[test]
+    fn every_function_logs_json_at_a_level_that_keeps_the_metric_lines() {
+        let template = Template::parse(include_str!("../../template.yaml")).unwrap();
+        for function in template.resources_of("AWS::Serverless::Function") {
+            let vars = template.lambda_log_environment(&function.logical_id);
+            assert_eq!(
+                vars.get("AWS_LAMBDA_LOG_FORMAT").map(String::as_str),
+                Some("JSON"),
+                "{}",
+                function.logical_id
+            );
+            assert_eq!(
+                vars.get("AWS_LAMBDA_LOG_LEVEL").map(String::as_str),
+                Some("INFO"),
+                "{}: the metric lines have no level, so Lambda files them as INFO",
+                function.logical_id
+            );
+        }
     }
 }
