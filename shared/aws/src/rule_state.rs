@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, condition_held, corrupt, read_item, value};
 use crate::partition_keys::{cooldown as cooldown_key, first_marker as first_key};
+use cuba_core::evaluation::decision::Cooldown;
 use cuba_core::evaluation::ports::RuleState;
 use cuba_core::model::domain::{EventId, Millis, UserId};
 use cuba_core::model::ports::PortError;
@@ -29,6 +30,9 @@ struct CooldownRow {
     pk: String,
     event_id: EventId,
     cooldown_until: Millis,
+    /// The starting event's receive time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<Millis>,
     /// Seconds since the epoch: DynamoDB's TTL attribute.
     expires_at: u64,
 }
@@ -107,6 +111,7 @@ impl RuleState for DynamoRuleState {
             pk: cooldown_key(rule, user),
             event_id: event.clone(),
             cooldown_until: until,
+            started_at: Some(at),
             expires_at: until.0 / 1000 + STATE_TTL_GRACE_SECONDS,
         };
         let values = Item::from([
@@ -132,14 +137,14 @@ impl RuleState for DynamoRuleState {
             .map(|row| row.event_id))
     }
 
-    async fn cooldown_until(
-        &self,
-        rule: &RuleId,
-        user: UserId,
-    ) -> Result<Option<Millis>, PortError> {
+    async fn cooldown(&self, rule: &RuleId, user: UserId) -> Result<Option<Cooldown>, PortError> {
         Ok(self
             .read::<CooldownRow>(cooldown_key(rule, user))
             .await?
-            .map(|row| row.cooldown_until))
+            .map(|row| Cooldown {
+                until: row.cooldown_until,
+                started_by: row.event_id,
+                started_at: row.started_at,
+            }))
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use cuba_core::evaluation::decision::Cooldown;
 use cuba_core::evaluation::ports::{RuleState, WindowStore};
 use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
 use cuba_core::model::domain::{EventId, Millis, UserId};
@@ -20,7 +21,7 @@ use crate::faults::{Faults, lock};
 pub struct MemoryRuleState {
     faults: Arc<Faults>,
     firsts: Mutex<HashMap<(RuleId, UserId), EventId>>,
-    cooldowns: Mutex<HashMap<(RuleId, UserId), (EventId, Millis)>>,
+    cooldowns: Mutex<HashMap<(RuleId, UserId), Cooldown>>,
 }
 
 impl MemoryRuleState {
@@ -66,10 +67,15 @@ impl RuleState for MemoryRuleState {
         let key = (rule.clone(), user);
         let won = match cooldowns.get(&key) {
             None => true,
-            Some((holder, ends)) => *ends <= at || holder == event,
+            Some(cooldown) => cooldown.until <= at || cooldown.started_by == *event,
         };
         if won {
-            cooldowns.insert(key, (event.clone(), until));
+            let started = Cooldown {
+                until,
+                started_by: event.clone(),
+                started_at: Some(at),
+            };
+            cooldowns.insert(key, started);
         }
         call.finish(won)
     }
@@ -84,16 +90,10 @@ impl RuleState for MemoryRuleState {
         call.finish(holder)
     }
 
-    async fn cooldown_until(
-        &self,
-        rule: &RuleId,
-        user: UserId,
-    ) -> Result<Option<Millis>, PortError> {
-        let call = self.faults.enter("rule_state.cooldown_until")?;
-        let until = lock(&self.cooldowns)
-            .get(&(rule.clone(), user))
-            .map(|(_, until)| *until);
-        call.finish(until)
+    async fn cooldown(&self, rule: &RuleId, user: UserId) -> Result<Option<Cooldown>, PortError> {
+        let call = self.faults.enter("rule_state.cooldown")?;
+        let cooldown = lock(&self.cooldowns).get(&(rule.clone(), user)).cloned();
+        call.finish(cooldown)
     }
 }
 

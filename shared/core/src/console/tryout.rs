@@ -42,7 +42,7 @@ pub async fn dry_run(
                 .await?,
             RuleMemory {
                 first_holder: None,
-                cooldown_until: state.cooldown_until(&rule.id, event.user).await?,
+                cooldown_until: state.cooldown(&rule.id, event.user).await?.map(|c| c.until),
             },
         ),
         Condition::Absence(_) => (Vec::new(), RuleMemory::default()),

@@ -71,6 +71,10 @@ pub enum Quiet {
     BelowThreshold(WindowTotals),
     /// The threshold is reached, but the rule fired recently and is cooling down until then.
     CoolingDown { totals: WindowTotals, until: Millis },
+    /// The rule cools down until then, past every decision the window could serve, so its
+    /// window was not read (an overflowed window is read from the user's events, which for a
+    /// user sending thousands is the costliest read there is).
+    CoolingDownUnread { until: Millis },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +85,16 @@ pub enum Decision {
     SchedulesCheck {
         due_at: Millis,
     },
+}
+
+/// A rule's cooldown for a user: until when, and which event's firing started it (a redelivery
+/// of that event must still be able to finish its alert).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cooldown {
+    pub until: Millis,
+    pub started_by: EventId,
+    /// The starting event's receive time (unknown for a cooldown stored before it was kept).
+    pub started_at: Option<Millis>,
 }
 
 /// An event with its view (the JSON document rules address), computed once: a backtest decides
@@ -218,6 +232,9 @@ pub enum Gathered {
         members: Vec<WindowMember>,
         later: Vec<StoredEvent>,
     },
+    /// A window rule cooling down until then, started by another event, past the trigger and
+    /// every event its window could complete: nothing to read, nothing can fire.
+    CoolingDown { until: Millis },
 }
 
 /// Decides every rule `trigger` set off, from what was gathered for each: a rule's decision for
@@ -237,6 +254,10 @@ pub fn decide_triggered<'r, 'e>(
             }
             Gathered::NoMatch => {
                 decided.push((*rule, trigger.event, Decision::Quiet(Quiet::NoMatch)));
+            }
+            Gathered::CoolingDown { until } => {
+                let quiet = Quiet::CoolingDownUnread { until: *until };
+                decided.push((*rule, trigger.event, Decision::Quiet(quiet)));
             }
             Gathered::Window { members, later } => {
                 decided.push((

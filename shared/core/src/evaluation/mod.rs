@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::delivery::alert::Alert;
 use crate::delivery::alerting::{AlertDispatcher, Dispatched};
 use crate::evaluation::decision::{
-    Decision, Firing, Gathered, StateClaim, Viewed, decide_triggered,
+    Cooldown, Decision, Firing, Gathered, StateClaim, Viewed, decide_triggered,
 };
 use crate::evaluation::ports::{RuleState, WindowStore};
 use crate::evaluation::source::RuleSource;
@@ -149,6 +149,9 @@ impl RuleEvaluator {
                 return Ok(Gathered::Window { members, later });
             }
         }
+        if let Some(until) = self.cooling_past(rule, window, event).await? {
+            return Ok(Gathered::CoolingDown { until });
+        }
         let horizon = Millis(event.received_at.0 + u64::from(window.seconds.get()) * 1000 - 1);
         let recent = self
             .events
@@ -170,6 +173,43 @@ impl RuleEvaluator {
             .filter_map(|member| recent.iter().find(|e| e.id == member.id).cloned())
             .collect();
         Ok(Gathered::Window { members, later })
+    }
+
+    /// Before an overflowed window is read from the user's events: when the rule cools down for
+    /// the user past every decision this gather serves (the trigger's, and those of the later
+    /// events it may complete, all less than a window after it), none of them can fire, and the
+    /// read is skipped. A user who overflows a bucket sends more than it holds within one
+    /// window, so such a rule has usually fired and is cooling down: this is what keeps a heavy
+    /// user's records cheap. Never skipped when the cooldown was started by the trigger or by
+    /// an event this gather may decide (received less than a window after the trigger), or
+    /// when its start is unknown: a retry of the record that claimed it must be able to finish
+    /// its alert. (Without buckets, the scan is the reference the buckets are tested against,
+    /// and runs as it always did.)
+    async fn cooling_past(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        event: &StoredEvent,
+    ) -> Result<Option<Millis>, PortError> {
+        if self.windows.is_none() || window.cooldown_seconds == 0 {
+            return Ok(None);
+        }
+        let served_until = event
+            .received_at
+            .plus_millis(u64::from(window.seconds.get()) * 1000);
+        Ok(match self.state.cooldown(&rule.id, event.user).await? {
+            Some(Cooldown {
+                until,
+                started_by,
+                started_at: Some(started_at),
+            }) if until > served_until
+                && started_by != event.id
+                && !(event.received_at..=served_until).contains(&started_at) =>
+            {
+                Some(until)
+            }
+            _ => None,
+        })
     }
 
     async fn claim(

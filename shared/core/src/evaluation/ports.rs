@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::model::ports::PortError;
 
+use crate::evaluation::decision::Cooldown;
 use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
 use crate::model::domain::{EventId, Millis, UserId};
 use crate::rules::RuleId;
@@ -37,12 +38,9 @@ pub trait RuleState: Send + Sync {
     async fn first_holder(&self, rule: &RuleId, user: UserId)
     -> Result<Option<EventId>, PortError>;
 
-    /// When the rule's cooldown for `user` ends (it may be in the past).
-    async fn cooldown_until(
-        &self,
-        rule: &RuleId,
-        user: UserId,
-    ) -> Result<Option<Millis>, PortError>;
+    /// The rule's cooldown for `user`, if it ever had one: when it ends (it may be in the past)
+    /// and which event started it.
+    async fn cooldown(&self, rule: &RuleId, user: UserId) -> Result<Option<Cooldown>, PortError>;
 }
 
 /// The members of window rules' windows, kept in time buckets ([`crate::evaluation::window`]) so that a

@@ -1,5 +1,6 @@
 //! The [`RuleState`](cuba_core::evaluation::ports::RuleState) contract: first markers and cooldowns.
 
+use cuba_core::evaluation::decision::Cooldown;
 use cuba_core::evaluation::ports::RuleState;
 use cuba_core::model::domain::{Millis, UserId};
 
@@ -29,13 +30,20 @@ pub async fn rule_state(state: &dyn RuleState, base: Millis) {
     );
 
     let w = rule("window-rule");
-    assert_eq!(state.cooldown_until(&w, u).await, Ok(None));
+    assert_eq!(state.cooldown(&w, u).await, Ok(None));
     let until = at(base, 300_000);
     assert_eq!(
         state.claim_cooldown(&w, u, &id("t1"), base, until).await,
         Ok(true)
     );
-    assert_eq!(state.cooldown_until(&w, u).await, Ok(Some(until)));
+    assert_eq!(
+        state.cooldown(&w, u).await,
+        Ok(Some(Cooldown {
+            until,
+            started_by: id("t1"),
+            started_at: Some(base),
+        }))
+    );
     assert_eq!(
         state
             .claim_cooldown(&w, u, &id("t2"), at(base, 1_000), at(base, 301_000))
@@ -56,7 +64,12 @@ pub async fn rule_state(state: &dyn RuleState, base: Millis) {
         "the cooldown has ended at `until`"
     );
     assert_eq!(
-        state.cooldown_until(&w, u).await,
-        Ok(Some(at(base, 600_000)))
+        state.cooldown(&w, u).await,
+        Ok(Some(Cooldown {
+            until: at(base, 600_000),
+            started_by: id("t3"),
+            started_at: Some(until),
+        })),
+        "the next cooldown, and who started it"
     );
 }

@@ -185,3 +185,71 @@ async fn window_buckets_decide_as_the_scan_does() {
 async fn overflowing_buckets_fall_back_to_the_scan_and_still_agree() {
     run(3, 0xD1B5_4A32_D192_ED03).await;
 }
+
+/// A heavy user beside ordinary ones: 2,000 payments in five minutes overflow the burst rule's
+/// buckets of the real capacity, where each payment's window would be read from the user's
+/// events, thousands of them each time. The rule fires, then cools down past every decision
+/// those reads could serve, so they are skipped: the heavy user costs a handful of scans, and
+/// every alert (the heavy user's and the ordinary users') is the scan oracle's.
+#[tokio::test]
+async fn a_heavy_users_overflowed_windows_are_not_read_while_the_rule_cools_down() {
+    let document = json!({"rules": [{
+        "id": "burst",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "window", "seconds": 300, "count_at_least": 5,
+            "sum": {"field": "properties.amount", "at_least": 20000}, "cooldown_seconds": 600},
+        "action": {"type": "notify_operator", "severity": "info"},
+        "message": "{{window.count}} payments, {{window.sum}} in all, by {{user}}"
+    }]});
+    let rules = RuleSet::from_json(&document).expect("valid rules");
+    let (buckets, oracle) = (MemoryPorts::new(), MemoryPorts::new());
+    let windows: Arc<dyn WindowStore> = buckets.windows.clone();
+    let live = evaluator(&buckets, rules.clone(), Some(windows));
+    let scan = evaluator(&oracle, rules, None);
+    let payment = |user: u64, n: u64, at: Millis| ReceivedEvent {
+        raw: String::new(),
+        event: StoredEvent {
+            user: UserId(user),
+            id: EventId::parse(&format!("h{user}-{n:05}")).expect("an event id"),
+            received_at: at,
+            body: EventBody::Activity(Activity::new(
+                "bill",
+                "paid",
+                json!({"amount": 5000})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+        },
+    };
+    const HEAVY: u64 = 2_000;
+    for n in 0..HEAVY {
+        // Every 150 ms the heavy user pays; every 20 s one of ten ordinary users does.
+        let at = Millis(START.0 + n * 150);
+        let mut received = vec![payment(1, n, at)];
+        if n % 133 == 0 {
+            received.push(payment(100 + n % 10, n, at));
+        }
+        for r in received {
+            for evaluator in [&live, &scan] {
+                evaluator.events.insert(&r).await.expect("stored");
+                evaluator.evaluate(&r.event).await.expect("evaluated");
+            }
+        }
+    }
+    let scans = |ports: &MemoryPorts| {
+        ports
+            .faults
+            .log()
+            .iter()
+            .filter(|call| **call == "events.received_between")
+            .count()
+    };
+    let heavy_scans = scans(&buckets);
+    assert!(
+        heavy_scans < 20,
+        "{heavy_scans} scans of the user's events for {HEAVY} payments past the buckets' capacity"
+    );
+    assert!(scans(&oracle) > 2_000, "the oracle scans every time");
+    assert_same_alerts(&alert_summaries(&buckets), &alert_summaries(&oracle));
+}

@@ -182,6 +182,11 @@ fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer
                 ),
             )
         }
+        // Live evaluation's alone (a dry run reads the window): kept in step all the same.
+        Decision::Quiet(Quiet::CoolingDownUnread { until }) => (
+            Outcome::DoesNotFire,
+            format!("the rule is cooling down for user {user} until {}", until.0),
+        ),
         Decision::Fires(firing) => match firing.totals {
             Some(totals) => {
                 window = Some(totals);
