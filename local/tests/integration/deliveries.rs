@@ -18,23 +18,32 @@ use cuba_core::delivery::alert::{Alert, AlertId, Claim, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::rules::Action;
 
-/// Every record on the events table's stream so far, as Lambda would deliver them.
-async fn stream_records(t: &TestStack) -> Vec<EventRecord> {
-    let streams = aws_sdk_dynamodbstreams::Client::new(&t.sdk);
-    let description = streams
+/// The shards of the events table's stream.
+async fn stream_shards(t: &TestStack) -> Vec<String> {
+    aws_sdk_dynamodbstreams::Client::new(&t.sdk)
         .describe_stream()
         .stream_arn(&t.stack.stream_arn)
         .send()
         .await
         .expect("describe stream")
         .stream_description
-        .expect("a description");
+        .expect("a description")
+        .shards
+        .unwrap_or_default()
+        .into_iter()
+        .map(|shard| shard.shard_id.expect("shard id"))
+        .collect()
+}
+
+/// Every record on the events table's stream so far, as Lambda would deliver them.
+async fn stream_records(t: &TestStack) -> Vec<EventRecord> {
+    let streams = aws_sdk_dynamodbstreams::Client::new(&t.sdk);
     let mut records = Vec::new();
-    for shard in description.shards.unwrap_or_default() {
+    for shard_id in stream_shards(t).await {
         let mut iterator = streams
             .get_shard_iterator()
             .stream_arn(&t.stack.stream_arn)
-            .shard_id(shard.shard_id.expect("shard id"))
+            .shard_id(shard_id)
             .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
             .send()
             .await
@@ -440,21 +449,7 @@ async fn a_redrive_processes_again_what_ran_out_of_retries_once() {
         .sequence_number
         .clone()
         .expect("a sequence number");
-    let shard_id = {
-        let streams = aws_sdk_dynamodbstreams::Client::new(&t.sdk);
-        let description = streams
-            .describe_stream()
-            .stream_arn(&t.stack.stream_arn)
-            .send()
-            .await
-            .expect("describe stream")
-            .stream_description
-            .expect("a description");
-        description.shards.unwrap_or_default()[0]
-            .shard_id
-            .clone()
-            .expect("a shard id")
-    };
+    let shard_id = stream_shards(&t).await.remove(0);
     let queue_url = t
         .stack
         .provisioned

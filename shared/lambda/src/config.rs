@@ -446,16 +446,10 @@ mod http {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Settings<'static> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Settings::new(move |name| vars.get(name).cloned())
+        Settings::from_pairs(vars)
     }
 
     const STREAM: &[(&str, &str)] = &[

@@ -133,6 +133,15 @@ impl<'a> Settings<'a> {
         Settings::new(|name| std::env::var(name).ok())
     }
 
+    /// Settings holding just `vars` (tests, tools).
+    pub fn from_pairs(vars: &[(&str, &str)]) -> Settings<'static> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::new(move |name| vars.get(name).cloned())
+    }
+
     pub fn optional(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|v| !v.is_empty())
     }
@@ -362,16 +371,10 @@ impl<'a> Settings<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Settings<'static> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Settings::new(move |name| vars.get(name).cloned())
+        Settings::from_pairs(vars)
     }
 
     #[test]
