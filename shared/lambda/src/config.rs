@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
-use cuba_core::delivery::alerting::SmsPolicy;
+use cuba_core::delivery::limits::SmsPolicy;
 use cuba_core::model::document::DocumentId;
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::SchemaSet;
@@ -333,7 +333,7 @@ pub use http::{AdminConfig, IngestConfig, TokenKeys};
 mod http {
     use std::time::Duration;
 
-    use cuba_core::delivery::alerting::SmsPolicy;
+    use cuba_core::delivery::limits::SmsPolicy;
     use cuba_core::intake::rate_limit::RateLimit;
     use cuba_core::schemas::SchemaSet;
     use cuba_web::auth::{KeyRing, TokenClaims};

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
-use cuba_core::delivery::alerting::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
+use cuba_core::delivery::limits::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
 use cuba_core::intake::MAX_BATCH_EVENTS;
 use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::document::{DocumentId, InvalidDocument};

@@ -12,7 +12,8 @@ use cuba_aws::{
     DynamoWindows, SnsNotifier, SqsAbsenceScheduler,
 };
 use cuba_core::absence::scheduling::AbsenceRelay;
-use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases, OperatorLimit};
+use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
+use cuba_core::delivery::limits::OperatorLimit;
 use cuba_core::evaluation::source::CachedDocuments;
 use cuba_core::model::clock::Clock;
 use cuba_core::model::document::DocumentSet;

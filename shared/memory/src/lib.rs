@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay};
-use cuba_core::delivery::alerting::{
-    AlertDispatcher, CallLimits, DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, DeliveryLeases,
-    OperatorLimit, SmsPolicy,
+use cuba_core::delivery::alerting::{AlertDispatcher, CallLimits, DeliveryLeases};
+use cuba_core::delivery::limits::{
+    DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, OperatorLimit, SmsPolicy,
 };
 use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
 use cuba_core::model::clock::Clock;

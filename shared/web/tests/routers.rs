@@ -9,7 +9,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use cuba_core::console::activity::MinuteCounts;
 use cuba_core::console::ports::ActivityTally;
 use cuba_core::delivery::alert::AlertId;
-use cuba_core::delivery::alerting::{SmsAdmission, SmsPolicy};
+use cuba_core::delivery::limits::{SmsAdmission, SmsPolicy};
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::delivery::verification::PhoneVerifier;
 use cuba_core::evaluation::source::SchemaSource;

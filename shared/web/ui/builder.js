@@ -7,34 +7,6 @@
 
 // ---- the editor ------------------------------------------------------------------------------
 
-const NEW_RULE_DOC = {
-  id: "",
-  when: { kind: "activity", noun: "bill", verb: "paid" },
-  condition: { type: "first" },
-  action: { type: "notify_operator", severity: "warning" },
-  message: "user {{user}} paid {{properties.amount}}",
-};
-
-const SAMPLE_EVENT = {
-  noun: "bill", verb: "paid", ts: Math.floor(Date.now() / 1000),
-  properties: { amount: 25000, type: "electricity" },
-};
-
-/** A labelled control with an error slot under it; `key` names it for problems. */
-function labelled(label, control, slots, key, hint) {
-  control.id = control.id || `rb-${key.replace(/[^a-z0-9_-]/gi, "-")}`;
-  const slot = el("div", { class: "field-error", id: `error-${key.replace(/[^a-z0-9_-]/gi, "-")}`, dataset: { key } });
-  slots[key] = { slot, control };
-  return el("div", { class: "field" }, el("label", { for: control.id, text: label }), control,
-    hint ? el("div", { class: "hint", text: hint }) : null, slot);
-}
-
-function options(select, pairs, value) {
-  clear(select).append(...pairs.map(([v, label]) => el("option", { value: v, text: label })));
-  select.value = value;
-  return select;
-}
-
 async function renderEditor(main, id) {
   const [langAnswer, typesAnswer, recordAnswer] = await Promise.all([
     api("GET", "/rule-language"),

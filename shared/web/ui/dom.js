@@ -186,3 +186,20 @@ function signOut(reason) {
   location.hash = "#/signin";
   route();
 }
+
+// ---- forms -----------------------------------------------------------------------------------
+
+/** A labelled control with an error slot under it; `key` names it for problems. */
+function labelled(label, control, slots, key, hint) {
+  control.id = control.id || `rb-${key.replace(/[^a-z0-9_-]/gi, "-")}`;
+  const slot = el("div", { class: "field-error", id: `error-${key.replace(/[^a-z0-9_-]/gi, "-")}`, dataset: { key } });
+  slots[key] = { slot, control };
+  return el("div", { class: "field" }, el("label", { for: control.id, text: label }), control,
+    hint ? el("div", { class: "hint", text: hint }) : null, slot);
+}
+
+function options(select, pairs, value) {
+  clear(select).append(...pairs.map(([v, label]) => el("option", { value: v, text: label })));
+  select.value = value;
+  return select;
+}

@@ -11,6 +11,20 @@
 // Pure: no page, no API. builder.js, the editor, builds the form on it.
 "use strict";
 
+/** What a new rule starts from, and the event its dry run starts with. */
+const NEW_RULE_DOC = {
+  id: "",
+  when: { kind: "activity", noun: "bill", verb: "paid" },
+  condition: { type: "first" },
+  action: { type: "notify_operator", severity: "warning" },
+  message: "user {{user}} paid {{properties.amount}}",
+};
+
+const SAMPLE_EVENT = {
+  noun: "bill", verb: "paid", ts: Math.floor(Date.now() / 1000),
+  properties: { amount: 25000, type: "electricity" },
+};
+
 /** Operand kinds the form has an input for; other operators stay in the JSON mode. */
 const FORM_OPERANDS = new Set(["value", "values", "number", "boolean"]);
 const UNITS = [["hours", 3600], ["minutes", 60], ["seconds", 1]];

@@ -1,10 +1,11 @@
 //! Delivering what a rule fires: the alert and its ledger entry ([`alert`]), delivery itself
 //! (claim, check the recipient and the SMS limits, mark `sending`, publish, settle: [`alerting`]),
-//! how carriers count an SMS ([`sms`]), phone verification ([`verification`]), and the ports
+//! what may be sent and how much ([`limits`]), how carriers count an SMS ([`sms`]), phone verification ([`verification`]), and the ports
 //! these need ([`ports`]).
 
 pub mod alert;
 pub mod alerting;
+pub mod limits;
 pub mod ports;
 pub mod sms;
 pub mod verification;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::delivery::alert::AlertId;
-use crate::delivery::alerting::{SmsAdmission, SmsPolicy};
+use crate::delivery::limits::{SmsAdmission, SmsPolicy};
 use crate::delivery::ports::{ProfileStore, PublishError, SmsQuotas};
 use crate::model::clock::Clock;
 use crate::model::domain::{
