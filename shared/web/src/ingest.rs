@@ -76,7 +76,8 @@ impl UserTokens for IngestApi {
 }
 
 /// Takes `events` of the user's rate allowance, or refuses the request with `429 rate_limited`
-/// and when to try again. Checked before the body is read: a refused request costs nothing more.
+/// and when to try again. Checked before any event is read or stored (a batch once its items
+/// are counted): a refused request costs nothing more, and stores nothing.
 async fn within_rate(api: &IngestApi, user: UserId, events: usize) -> Result<(), ApiError> {
     let events = u32::try_from(events).unwrap_or(u32::MAX);
     match api.limiter.admit(user, events).await {
