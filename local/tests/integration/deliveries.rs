@@ -12,7 +12,7 @@ use cuba_lambda::handlers::{DynamoDbEvent, SqsEvent};
 use cuba_local::runner::to_lambda_record;
 use serde_json::json;
 
-use crate::harness::{Options, TestStack, bill};
+use crate::harness::{Options, TestStack, bill, queue_messages};
 use cuba_aws::DynamoAlertLedger;
 use cuba_core::delivery::alert::{Alert, AlertId, Claim, Lease};
 use cuba_core::delivery::ports::AlertLedger;
@@ -503,26 +503,8 @@ async fn a_redrive_processes_again_what_ran_out_of_retries_once() {
         "{report:?}"
     );
     assert_eq!(t.sms_to(&phone).await.len(), 1, "nothing sent twice");
-    let left = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(
-            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        )
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default();
-    let count = |name| {
-        left.get(&name)
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or_default()
-    };
     assert_eq!(
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        queue_messages(&t, "StreamFailureQueue").await,
         1,
         "only the unreadable message is left"
     );

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Options, TestStack, Watch, rules_with_absence_seconds, s};
+use crate::harness::{Options, TestStack, Watch, queue_messages, rules_with_absence_seconds, s};
 
 const USERS: u64 = 200;
 /// Seconds a payment waits for feedback: long enough that a client's retries never push its
@@ -240,29 +240,6 @@ async fn stored_ids(t: &TestStack, user: u64) -> BTreeMap<String, usize> {
     ids
 }
 
-async fn queue_depth(t: &TestStack, logical: &str) -> usize {
-    let url = t
-        .stack
-        .provisioned
-        .queue_urls
-        .get(logical)
-        .expect("a queue")
-        .clone();
-    let attributes = aws_sdk_sqs::Client::new(&t.sdk)
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default();
-    attributes
-        .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// `salt` makes the run's phone numbers its own, so SMS of other runs are not counted.
 async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
     let t = TestStack::start_with(Options {
@@ -344,8 +321,8 @@ async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
         operator: BTreeMap::new(),
         statuses: BTreeMap::new(),
         unconfirmed: BTreeMap::new(),
-        failure_queue_entries: queue_depth(&t, "StreamFailureQueue").await
-            + queue_depth(&t, "AbsenceDeadLetterQueue").await,
+        failure_queue_entries: queue_messages(&t, "StreamFailureQueue").await
+            + queue_messages(&t, "AbsenceDeadLetterQueue").await,
         requests: client.requests.load(Ordering::Relaxed),
         retries: client.retries.load(Ordering::Relaxed),
     };

@@ -558,6 +558,34 @@ impl Watch {
     }
 }
 
+/// Messages on one of the stack's queues, visible or in flight.
+pub async fn queue_messages(t: &TestStack, logical: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let url = t
+        .stack
+        .provisioned
+        .queue_url(logical)
+        .expect("a queue of the stack")
+        .to_owned();
+    let attributes = aws_sdk_sqs::Client::new(&t.sdk)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(Name::ApproximateNumberOfMessages)
+        .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    [
+        Name::ApproximateNumberOfMessages,
+        Name::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .filter_map(|name| attributes.get(name).and_then(|n| n.parse::<usize>().ok()))
+    .sum()
+}
+
 /// Visible, in-flight and delayed messages on a queue, as `v/i/d`.
 pub async fn queue_depths(sdk: &SdkConfig, url: &str) -> String {
     use aws_sdk_sqs::types::QueueAttributeName as Name;

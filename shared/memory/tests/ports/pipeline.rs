@@ -389,6 +389,21 @@ async fn a_replay_after_a_schema_fix_processes_the_event_exactly_once() {
     );
 }
 
+/// Dispatches each alert in turn, each to a settled delivery: their statuses.
+async fn settled(
+    dispatcher: &cuba_core::delivery::alerting::AlertDispatcher,
+    alerts: impl IntoIterator<Item = Alert>,
+) -> Vec<AlertStatus> {
+    let mut statuses = Vec::new();
+    for alert in alerts {
+        match dispatcher.dispatch(&alert).await {
+            Ok(Dispatched::Delivered(delivery)) => statuses.push(delivery.status()),
+            other => panic!("{other:?}"),
+        }
+    }
+    statuses
+}
+
 fn sms_alert(w: &World) -> Alert {
     Alert {
         id: AlertId::first(&rule("first-bill-payment"), UserId(9)),
@@ -625,13 +640,7 @@ async fn the_daily_budget_suppresses_sms_and_tells_the_operators_once() {
         user: UserId(user),
         ..sms_alert(&w)
     };
-    let mut statuses = Vec::new();
-    for user in 1..=4 {
-        match dispatcher.dispatch(&alert_of(user)).await {
-            Ok(Dispatched::Delivered(delivery)) => statuses.push(delivery.status()),
-            other => panic!("{other:?}"),
-        }
-    }
+    let statuses = settled(&dispatcher, (1..=4).map(alert_of)).await;
     assert_eq!(
         statuses,
         [
@@ -719,13 +728,11 @@ async fn a_rule_over_its_operator_cap_is_recorded_not_published_and_told_once() 
         },
         ..sms_alert(&w)
     };
-    let mut statuses = Vec::new();
-    for user in 1..=5 {
-        match dispatcher.dispatch(&operator_alert("noisy", user)).await {
-            Ok(Dispatched::Delivered(delivery)) => statuses.push(delivery.status()),
-            other => panic!("{other:?}"),
-        }
-    }
+    let statuses = settled(
+        &dispatcher,
+        (1..=5).map(|user| operator_alert("noisy", user)),
+    )
+    .await;
     assert_eq!(
         statuses,
         [
