@@ -36,7 +36,7 @@ async fn stream_shards(t: &TestStack) -> Vec<String> {
 }
 
 /// Every record on the events table's stream so far, as Lambda would deliver them.
-async fn stream_records(t: &TestStack) -> Vec<EventRecord> {
+pub async fn stream_records(t: &TestStack) -> Vec<EventRecord> {
     let streams = aws_sdk_dynamodbstreams::Client::new(&t.sdk);
     let mut records = Vec::new();
     for shard_id in stream_shards(t).await {
@@ -71,7 +71,7 @@ async fn stream_records(t: &TestStack) -> Vec<EventRecord> {
     records
 }
 
-fn batch_of(records: Vec<EventRecord>) -> DynamoDbEvent {
+pub fn batch_of(records: Vec<EventRecord>) -> DynamoDbEvent {
     let mut batch = DynamoDbEvent::default();
     batch.records = records;
     batch

@@ -95,6 +95,8 @@ pub struct Options {
     pub heavy: bool,
     /// Variables set in every function's environment over the template's.
     pub env: Vec<(&'static str, String)>,
+    /// Meters every AWS request the handlers make.
+    pub meter: Option<Arc<cuba_local::meter::Meter>>,
 }
 
 impl Default for Options {
@@ -106,6 +108,7 @@ impl Default for Options {
             rules_file: None,
             heavy: false,
             env: Vec::new(),
+            meter: None,
         }
     }
 }
@@ -135,7 +138,7 @@ impl TestStack {
                 clock: options.clock,
                 poll_stream: options.poll_stream,
                 faults: options.faults,
-                meter: None,
+                meter: options.meter,
                 env: options
                     .env
                     .into_iter()

@@ -7,6 +7,7 @@ mod contract;
 mod deliveries;
 mod faults;
 mod harness;
+mod heavy_user;
 mod runtime;
 mod schemas;
 mod seed_rules;

@@ -131,6 +131,14 @@ pub enum StreamItem {
 }
 
 impl StreamItem {
+    /// Whose record it is.
+    pub fn user(&self) -> UserId {
+        match self {
+            StreamItem::Event(received) => received.event.user,
+            StreamItem::DueCheck(check) => check.user,
+        }
+    }
+
     /// Whether a stream record's new image is a posted absence check rather than an event.
     pub fn is_due_check(image: &serde_dynamo::Item) -> bool {
         image.contains_key(DUE_CHECK_ATTRIBUTE)

@@ -15,7 +15,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::items::{Item, batch_get, condition_held, n, s};
 use crate::partition_keys::window_bucket;
 use cuba_core::evaluation::ports::WindowStore;
-use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::evaluation::window::{
+    MAX_BUCKET_MEMBERS, Recorded, WindowKey, WindowMember, WindowRead,
+};
 use cuba_core::model::domain::{EventId, Millis};
 use cuba_core::model::ports::PortError;
 
@@ -51,7 +53,11 @@ impl DynamoWindows {
 
 #[async_trait]
 impl WindowStore for DynamoWindows {
-    async fn record(&self, window: &WindowKey, member: &WindowMember) -> Result<(), PortError> {
+    async fn record(
+        &self,
+        window: &WindowKey,
+        member: &WindowMember,
+    ) -> Result<Recorded, PortError> {
         let bucket = window.bucket_of(member.received_at);
         let key = Self::key(window, bucket);
         let name = format!("{MEMBER_PREFIX}{}", member.id.as_str());
@@ -82,7 +88,7 @@ impl WindowStore for DynamoWindows {
             .send()
             .await;
         if condition_held(added)? {
-            return Ok(());
+            return Ok(Recorded::Kept);
         }
         // Either the member is there already (a repeat: nothing to do) or the bucket is full.
         let full = self
@@ -96,7 +102,11 @@ impl WindowStore for DynamoWindows {
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;
-        condition_held(full).map(|_| ())
+        Ok(if condition_held(full)? {
+            Recorded::Overflowed
+        } else {
+            Recorded::Kept
+        })
     }
 
     async fn buckets(

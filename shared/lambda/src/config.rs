@@ -256,6 +256,8 @@ pub struct StreamConfig {
     pub schemas: DocumentsConfig<SchemaSet>,
     /// Where records whose retries ran out are sent, for a redrive (the rules function's only).
     pub failure_queue_url: Option<String>,
+    /// Events one user's records may read in one batch ([`cuba_core::evaluation::batch_reads`]).
+    pub user_reads_per_batch: usize,
 }
 
 impl StreamConfig {
@@ -272,8 +274,11 @@ impl StreamConfig {
         let rules = DocumentsConfig::rules(r);
         let schemas = DocumentsConfig::schemas(r);
         let failure_queue_url = r.optional(env::STREAM_FAILURE_QUEUE_URL);
+        let user_reads_per_batch = r.settings.user_reads_per_batch();
+        let user_reads_per_batch = r.take(user_reads_per_batch);
         Some(StreamConfig {
             failure_queue_url,
+            user_reads_per_batch: user_reads_per_batch?,
             events: events?,
             errors: errors?,
             rule_state_table: rule_state_table?,

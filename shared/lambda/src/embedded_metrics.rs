@@ -17,6 +17,8 @@ pub mod names {
     /// Milliseconds from the record's `ApproximateCreationDateTime` to its processing.
     pub const STREAM_AGE: &str = "StreamAge";
     pub const STREAM_FAILURES: &str = "StreamFailures";
+    /// Records left to the retry because their user's reads for the batch were spent.
+    pub const STREAM_RECORDS_DEFERRED: &str = "StreamRecordsDeferred";
     /// Batches whose counts did not reach the dashboard's tally.
     pub const TALLY_FAILURES: &str = "TallyFailures";
     pub const EVENTS_VALID: &str = "EventsValid";

@@ -18,6 +18,7 @@ use cuba_core::absence::scheduling::AbsenceOutcome;
 use cuba_core::console::activity::MinuteCounts;
 use cuba_core::delivery::alert::AlertStatus;
 use cuba_core::delivery::alerting::Dispatched;
+use cuba_core::evaluation::batch_reads::UserBatchReads;
 use cuba_core::pipeline::Processed;
 use cuba_core::rules::Action;
 
@@ -38,6 +39,9 @@ pub struct StreamHandler {
     pub checker: AbsenceChecker,
     /// Counts the batch's events and new alerts per minute, for the dashboard.
     pub tally: Arc<dyn ActivityTally>,
+    /// Events one user's records may read in one batch before the rest of them wait for the
+    /// retry ([`UserBatchReads`]).
+    pub user_reads_per_batch: usize,
 }
 
 /// Users whose records one invocation processes at once.
@@ -67,6 +71,9 @@ enum RecordFailure {
     /// Not started: the invocation was near its deadline (the retry takes it).
     #[error("not started before the invocation's deadline")]
     OutOfTime,
+    /// Not started: the user's records read their budget for the batch (the retry takes it).
+    #[error("not started: the user's reads for the batch are spent")]
+    ReadsSpent,
 }
 
 /// One record's result: its position in the batch, its sequence number, and what became of it
@@ -75,6 +82,12 @@ type RecordResult = (usize, Option<String>, Result<Done, RecordFailure>);
 
 /// One user's records of a batch, in order, with their positions and sequence numbers.
 type Lane = Vec<(usize, Option<String>, StreamItem)>;
+
+/// The stream handler as one lane runs it, and the reads its records made.
+struct LaneHandler {
+    stream: StreamHandler,
+    reads: Option<Arc<UserBatchReads>>,
+}
 
 impl StreamHandler {
     /// A shard's records arrive in order, and one user's records must be processed in that
@@ -115,11 +128,7 @@ impl StreamHandler {
             let sequence_number = record.change.sequence_number;
             match StreamItem::from_image(record.change.new_image) {
                 Ok(item) => {
-                    let user = match &item {
-                        StreamItem::Event(received) => received.event.user,
-                        StreamItem::DueCheck(check) => check.user,
-                    };
-                    let lane = *lane_of.entry(user).or_insert_with(|| {
+                    let lane = *lane_of.entry(item.user()).or_insert_with(|| {
                         lanes.push(Vec::new());
                         lanes.len() - 1
                     });
@@ -152,6 +161,13 @@ impl StreamHandler {
                         retry_from(&mut response, sequence_number);
                     }
                 }
+                Err(RecordFailure::ReadsSpent) => {
+                    metrics::counter!(names::STREAM_RECORDS_DEFERRED).increment(1);
+                    if response.batch_item_failures.is_empty() {
+                        tracing::warn!(sequence_number = ?sequence_number, "a user's reads for the batch are spent; the rest of the batch is retried from here");
+                        retry_from(&mut response, sequence_number);
+                    }
+                }
                 Err(failure) => {
                     let error = ErrorChain(&failure);
                     metrics::counter!(names::STREAM_FAILURES).increment(1);
@@ -169,21 +185,26 @@ impl StreamHandler {
     }
 
     /// Processes each lane (one user's records, in order) as its own task, a bounded number
-    /// at once; a lane stops at its first failure.
+    /// at once; a lane stops at its first failure. The lanes with the fewest records start
+    /// first, so a heavy user's records queue behind the other users' rather than in front of
+    /// them; each lane reads the user's events through its own [`UserBatchReads`], and stops
+    /// starting records once those have read the user's budget for the batch (its first record
+    /// always runs, so every user's records get on).
     async fn process_lanes(
         &self,
-        lanes: Vec<Lane>,
+        mut lanes: Vec<Lane>,
         deadline: Option<Instant>,
     ) -> Vec<RecordResult> {
         let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_USERS));
         let mut tasks = tokio::task::JoinSet::new();
-        // Lanes open in the order of their first record, so the first lane starts earliest.
+        // The batch's earliest record, to retry from if a lane ends without results.
         let earliest = lanes
             .first()
             .and_then(|lane| lane.first())
             .map(|(position, sequence_number, _)| (*position, sequence_number.clone()));
+        lanes.sort_by_key(Vec::len);
         for lane in lanes {
-            let (handler, permits) = (self.clone(), permits.clone());
+            let (handler, permits) = (self.for_lane(&lane), permits.clone());
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let mut done = Vec::new();
@@ -192,7 +213,11 @@ impl StreamHandler {
                         done.push((position, sequence_number, Err(RecordFailure::OutOfTime)));
                         break;
                     }
-                    let outcome = handler.process(item).await;
+                    if !done.is_empty() && handler.reads.as_ref().is_some_and(|r| r.spent()) {
+                        done.push((position, sequence_number, Err(RecordFailure::ReadsSpent)));
+                        break;
+                    }
+                    let outcome = handler.stream.process(item).await;
                     let failed = outcome.is_err();
                     done.push((position, sequence_number, outcome));
                     if failed {
@@ -220,6 +245,40 @@ impl StreamHandler {
             }
         }
         results
+    }
+
+    /// The handler for one lane's records: reading the user's events through the lane's own
+    /// [`UserBatchReads`].
+    fn for_lane(&self, lane: &Lane) -> LaneHandler {
+        let received = || {
+            lane.iter().filter_map(|(_, _, item)| match item {
+                StreamItem::Event(received) => Some(received.event.received_at.0),
+                StreamItem::DueCheck(_) => None,
+            })
+        };
+        let Some(user) = lane.first().map(|(_, _, item)| item.user()) else {
+            return LaneHandler {
+                stream: self.clone(),
+                reads: None,
+            };
+        };
+        let ahead = match (received().min(), received().max()) {
+            (Some(first), Some(last)) => last - first,
+            _ => 0,
+        };
+        let reads = Arc::new(UserBatchReads::new(
+            self.pipeline.evaluator.events.clone(),
+            user,
+            self.user_reads_per_batch,
+            ahead,
+        ));
+        let mut stream = self.clone();
+        stream.pipeline.evaluator.events = reads.clone();
+        stream.checker.events = reads.clone();
+        LaneHandler {
+            stream,
+            reads: Some(reads),
+        }
     }
 
     async fn process(&self, item: StreamItem) -> Result<Done, RecordFailure> {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_core::delivery::limits::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
+use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
 use cuba_core::intake::MAX_BATCH_EVENTS;
 use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::document::{DocumentId, InvalidDocument};
@@ -55,6 +56,7 @@ pub mod env {
     pub const USER_EVENTS_PER_SECOND: &str = "CUBA_USER_EVENTS_PER_SECOND";
     pub const USER_EVENT_BURST: &str = "CUBA_USER_EVENT_BURST";
     pub const ABSENCE_SETTLE_SECONDS: &str = "CUBA_ABSENCE_SETTLE_SECONDS";
+    pub const USER_READS_PER_BATCH: &str = "CUBA_USER_READS_PER_BATCH";
 }
 
 /// How fast one user may send events, unless configured: a quarter of a partition's write
@@ -289,6 +291,17 @@ impl<'a> Settings<'a> {
             DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR,
             1..=100_000,
             "a whole number of alerts from 1 to 100000",
+        )
+    }
+
+    /// Events one user's records may read in one stream batch before the rest of them wait for
+    /// the retry: `CUBA_USER_READS_PER_BATCH`, 1 to 10000000 (40000 when unset).
+    pub fn user_reads_per_batch(&self) -> Result<usize, ConfigError> {
+        self.number(
+            env::USER_READS_PER_BATCH,
+            DEFAULT_USER_READS_PER_BATCH,
+            1..=10_000_000,
+            "a whole number of events from 1 to 10000000",
         )
     }
 

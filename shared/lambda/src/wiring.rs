@@ -157,6 +157,7 @@ pub fn stream_handler(
         ),
         checker: ports.absence_checker(rules, config.rules.cache_ttl, clock),
         tally: activity_tally(&config.rule_state_table, clients),
+        user_reads_per_batch: config.user_reads_per_batch,
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuba_core::absence::AbsenceCheck;
+use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
     Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId,
@@ -48,6 +49,7 @@ fn handlers() -> Handlers {
             ),
             checker: ports.absence_checker(rules.clone(), shared.clone()),
             tally: ports.tally.clone(),
+            user_reads_per_batch: DEFAULT_USER_READS_PER_BATCH,
         },
         queue: AbsenceQueueHandler {
             relay: ports.absence_relay(
@@ -418,4 +420,116 @@ async fn checks_wait_on_the_queue_until_ripe_then_are_decided_in_the_users_strea
         [UserId(1)],
         "user 2 answered with feedback; user 9's trigger is not stored"
     );
+}
+
+/// Stores `user`'s payment `id` of `amount` as the stream reports it, and answers its record.
+async fn stored_payment(h: &Handlers, user: u64, id: &str, amount: u64, sequence: u64) -> Value {
+    let event = StoredEvent {
+        user: UserId(user),
+        id: EventId::parse(id).expect("an id"),
+        received_at: START,
+        body: EventBody::Activity(Activity::new(
+            "bill",
+            "paid",
+            json!({"amount": amount, "type": "gas"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        )),
+    };
+    h.ports
+        .events
+        .insert(&ReceivedEvent {
+            event,
+            raw: "{}".into(),
+        })
+        .await
+        .expect("stored");
+    record(
+        "INSERT",
+        &sequence.to_string(),
+        payment_image(user, id, amount),
+    )
+}
+
+fn calls(h: &Handlers, port_call: &str) -> usize {
+    h.ports
+        .faults
+        .log()
+        .iter()
+        .filter(|call| **call == port_call)
+        .count()
+}
+
+/// A heavy user's 260 small payments in one batch, past the burst rule's bucket capacity (200),
+/// beside an ordinary user's: the user's window is read from their events once for the whole
+/// batch, not once per payment; the overflowed bucket, once seen, is neither recorded into nor
+/// read again; and every record is processed.
+#[tokio::test]
+async fn a_heavy_users_window_is_read_once_per_batch() {
+    let h = handlers();
+    let mut records = Vec::new();
+    for n in 0..260u64 {
+        records.push(stored_payment(&h, 1, &format!("h{n:03}"), 1, 1000 + n).await);
+    }
+    records.insert(130, stored_payment(&h, 2, "o1", 10, 999).await);
+    let response = h.stream.handle(batch(records)).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let reads = calls(&h, "events.received_between");
+    assert!(
+        (1..=2).contains(&reads),
+        "{reads} reads of the heavy user's events for 60 payments past the buckets"
+    );
+    let (recorded, read) = (calls(&h, "windows.record"), calls(&h, "windows.window"));
+    assert_eq!(
+        (recorded, read),
+        (202, 201),
+        "recorded: 200 members, the one that overflowed, the ordinary user's; read after each but the one that overflowed"
+    );
+    let mut alerted: Vec<UserId> = h.ports.ledger.entries().iter().map(|e| e.user).collect();
+    alerted.sort();
+    assert_eq!(alerted, [UserId(1), UserId(2)], "both first payments");
+}
+
+/// A user whose records read their budget for the batch: the rest of their records wait for
+/// the retry (reported from the first of them), the other users' are all processed, and each
+/// retry gets at least one more of the heavy user's records done.
+#[tokio::test]
+async fn a_user_past_their_read_budget_waits_for_the_retry_behind_the_others() {
+    let mut h = handlers();
+    h.stream.user_reads_per_batch = 100;
+    let mut records = Vec::new();
+    for n in 0..203u64 {
+        records.push(stored_payment(&h, 1, &format!("h{n:03}"), 1, 1000 + n).await);
+    }
+    for user in 2..6 {
+        records.push(stored_payment(&h, user, &format!("o{user}"), 10, 2000 + user).await);
+    }
+    let response = h.stream.handle(batch(records.clone())).await;
+    // The 201st payment overflows the bucket and reads the user's events (203 of them, over
+    // the budget of 100): the 202nd waits.
+    assert_eq!(
+        failures(&response),
+        ["1201"],
+        "retried from the heavy user's next record"
+    );
+    let alerted = |h: &Handlers| {
+        let mut users: Vec<UserId> = h.ports.ledger.entries().iter().map(|e| e.user).collect();
+        users.sort();
+        users
+    };
+    assert_eq!(
+        alerted(&h),
+        (1..6).map(UserId).collect::<Vec<_>>(),
+        "every other user's first payment went out in the same invocation"
+    );
+    let retried = h.stream.handle(batch(records[201..].to_vec())).await;
+    assert_eq!(
+        failures(&retried),
+        ["1202"],
+        "one more of the heavy user's records done"
+    );
+    let last = h.stream.handle(batch(records[202..].to_vec())).await;
+    assert!(failures(&last).is_empty());
+    assert_eq!(h.ports.ledger.entries().len(), 5, "no alert twice");
 }

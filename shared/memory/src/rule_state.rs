@@ -10,7 +10,9 @@ use async_trait::async_trait;
 
 use cuba_core::evaluation::decision::Cooldown;
 use cuba_core::evaluation::ports::{RuleState, WindowStore};
-use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::evaluation::window::{
+    MAX_BUCKET_MEMBERS, Recorded, WindowKey, WindowMember, WindowRead,
+};
 use cuba_core::model::domain::{EventId, Millis, UserId};
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::RuleId;
@@ -128,20 +130,22 @@ impl MemoryWindows {
 
 #[async_trait]
 impl WindowStore for MemoryWindows {
-    async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<(), PortError> {
+    async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<Recorded, PortError> {
         let call = self.faults.enter("windows.record")?;
         let mut buckets = lock(&self.buckets);
         let bucket = buckets
             .entry((key.clone(), key.bucket_of(member.received_at)))
             .or_default();
-        if !bucket.members.contains_key(&member.id) {
-            if bucket.members.len() < self.capacity {
-                bucket.members.insert(member.id.clone(), member.clone());
-            } else {
-                bucket.overflowed = true;
-            }
-        }
-        call.finish(())
+        let recorded = if bucket.members.contains_key(&member.id) {
+            Recorded::Kept
+        } else if bucket.members.len() < self.capacity {
+            bucket.members.insert(member.id.clone(), member.clone());
+            Recorded::Kept
+        } else {
+            bucket.overflowed = true;
+            Recorded::Overflowed
+        };
+        call.finish(recorded)
     }
 
     async fn buckets(

@@ -1,7 +1,9 @@
 //! Evaluating the rule set against one newly stored event (the stream consumer's job): read what
 //! the decision needs, decide ([`crate::evaluation::decision::decide`]), then claim and dispatch.
 
+pub mod batch_reads;
 pub mod decision;
+pub mod overflows;
 pub mod ports;
 pub mod source;
 pub mod window;

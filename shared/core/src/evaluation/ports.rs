@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::model::ports::PortError;
 
 use crate::evaluation::decision::Cooldown;
-use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
+use crate::evaluation::window::{Recorded, WindowKey, WindowMember, WindowRead};
 use crate::model::domain::{EventId, Millis, UserId};
 use crate::rules::RuleId;
 
@@ -49,8 +49,8 @@ pub trait RuleState: Send + Sync {
 pub trait WindowStore: Send + Sync {
     /// Records `member` in the bucket of `key` that holds its time. Repeating it changes
     /// nothing. A bucket already holding [`crate::evaluation::window::MAX_BUCKET_MEMBERS`] others is marked
-    /// overflowed instead.
-    async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<(), PortError>;
+    /// overflowed instead, and the answer says so.
+    async fn record(&self, key: &WindowKey, member: &WindowMember) -> Result<Recorded, PortError>;
 
     /// The members of `key`'s `buckets` (at most three), read after every record made before
     /// the call; [`WindowRead::Overflowed`] if any of them overflowed.

@@ -194,6 +194,16 @@ pub fn tally(members: &[WindowMember]) -> WindowTotals {
         })
 }
 
+/// What recording a member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The member is in its bucket (added now, or by an earlier record of the same event).
+    Kept,
+    /// The bucket was full: it is marked overflowed, for good (it is never read as members
+    /// again, so a bucket seen overflowed need not be recorded into or read again).
+    Overflowed,
+}
+
 /// What a read of a window's buckets found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WindowRead {

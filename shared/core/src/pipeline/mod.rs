@@ -11,6 +11,7 @@ use crate::absence::ports::AbsenceScheduler;
 use crate::absence::scheduling::{AbsenceChecker, schedule_all};
 use crate::delivery::alerting::{AlertDispatcher, Dispatched};
 use crate::evaluation::decision::Viewed;
+use crate::evaluation::overflows::KnownOverflows;
 use crate::evaluation::ports::{RuleState, WindowStore};
 use crate::evaluation::source::{RuleSource, SchemaSource};
 use crate::evaluation::{RuleEvaluator, RuleOutcome};
@@ -51,6 +52,14 @@ pub struct StreamPorts {
 }
 
 impl StreamPorts {
+    /// The buckets, remembering which overflowed ([`KnownOverflows`]).
+    fn remembering_overflows(&self) -> Option<Arc<dyn WindowStore>> {
+        self.windows.clone().map(|windows| {
+            let remembering: Arc<dyn WindowStore> = Arc::new(KnownOverflows::new(windows));
+            remembering
+        })
+    }
+
     /// What the stream consumer (and a replay) runs for each new event.
     pub fn pipeline(
         &self,
@@ -66,7 +75,7 @@ impl StreamPorts {
             evaluator: RuleEvaluator {
                 rules,
                 events: self.events.clone(),
-                windows: self.windows.clone(),
+                windows: self.remembering_overflows(),
                 state: self.state.clone(),
                 dispatcher: self.dispatcher.clone(),
             },
@@ -85,7 +94,7 @@ impl StreamPorts {
         AbsenceChecker {
             rules,
             events: self.events.clone(),
-            windows: self.windows.clone(),
+            windows: self.remembering_overflows(),
             rules_settle,
             state: self.state.clone(),
             scheduler: self.scheduler.clone(),

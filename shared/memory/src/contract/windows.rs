@@ -1,7 +1,9 @@
 //! The [`WindowStore`](cuba_core::evaluation::ports::WindowStore) contract: window buckets.
 
 use cuba_core::evaluation::ports::WindowStore;
-use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
+use cuba_core::evaluation::window::{
+    MAX_BUCKET_MEMBERS, Recorded, WindowKey, WindowMember, WindowRead,
+};
 use cuba_core::model::domain::{Millis, UserId};
 
 use super::{id, rule};
@@ -67,24 +69,30 @@ pub async fn window_store(windows: &dyn WindowStore, base: Millis) {
         ..key.clone()
     };
     for n in 0..MAX_BUCKET_MEMBERS as u32 {
-        windows
-            .record(&busy, &member(100 + n, Millis(start.0 + u64::from(n)), 1.0))
-            .await
-            .expect("recorded");
+        assert_eq!(
+            windows
+                .record(&busy, &member(100 + n, Millis(start.0 + u64::from(n)), 1.0))
+                .await,
+            Ok(Recorded::Kept)
+        );
     }
     let full_at = Millis(start.0 + 1_000);
-    windows
-        .record(&busy, &member(100, Millis(start.0), 1.0))
-        .await
-        .expect("a repeat in a full bucket");
+    assert_eq!(
+        windows
+            .record(&busy, &member(100, Millis(start.0), 1.0))
+            .await,
+        Ok(Recorded::Kept),
+        "a repeat in a full bucket"
+    );
     assert!(
         matches!(windows.window(&busy, full_at).await, Ok(WindowRead::Members(m)) if m.len() == MAX_BUCKET_MEMBERS),
         "a full bucket still reads while no member was refused"
     );
-    windows
-        .record(&busy, &member(9_999, full_at, 1.0))
-        .await
-        .expect("recorded as overflow");
+    assert_eq!(
+        windows.record(&busy, &member(9_999, full_at, 1.0)).await,
+        Ok(Recorded::Overflowed),
+        "one member too many"
+    );
     assert_eq!(
         windows.window(&busy, full_at).await,
         Ok(WindowRead::Overflowed)

@@ -5,9 +5,11 @@
 //! overflow constantly, against the scan kept as the oracle. Every alert must agree: id, events
 //! and text (which carries the window's count and sum).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cuba_core::evaluation::RuleEvaluator;
+use cuba_core::evaluation::batch_reads::UserBatchReads;
 use cuba_core::evaluation::ports::WindowStore;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
@@ -104,7 +106,9 @@ fn evaluator(
     }
 }
 
-async fn run(capacity: usize, seed: u64) {
+/// `batched`: events are stored in batches of random size before they are evaluated, each
+/// user's through their own [`UserBatchReads`] (otherwise each event is evaluated as it is stored).
+async fn run(capacity: usize, seed: u64, batched: bool) {
     let mut dice = Dice(seed);
     let (buckets, oracle) = (MemoryPorts::new(), MemoryPorts::new());
     let windows: Arc<dyn WindowStore> = Arc::new(MemoryWindows::with_capacity(
@@ -112,11 +116,24 @@ async fn run(capacity: usize, seed: u64) {
         capacity,
     ));
     let live = evaluator(&buckets, rules(), Some(windows));
-    let scan = evaluator(&oracle, rules(), None);
+    // Batched, the reference is the same buckets read without the batch's shared reads: in a
+    // batch, the scan would see the batch's later events before they are evaluated (and
+    // recorded in the buckets), and a window they complete may then be counted differently.
+    let scan = if batched {
+        let windows: Arc<dyn WindowStore> = Arc::new(MemoryWindows::with_capacity(
+            oracle.faults.clone(),
+            capacity,
+        ));
+        evaluator(&oracle, rules(), Some(windows))
+    } else {
+        evaluator(&oracle, rules(), None)
+    };
     let users = 40u64;
     let mut clock_of: Vec<u64> = vec![START.0; users as usize];
     let mut sent: Vec<Vec<ReceivedEvent>> = vec![Vec::new(); users as usize];
     let total = 12_000u64;
+    // A stream batch: its events are all stored before any is evaluated.
+    let mut pending: Vec<(u64, ReceivedEvent)> = Vec::new();
     for n in 0..total {
         // Users take turns at random; each user's clock moves by a random gap, sometimes back a
         // little (two requests of one user racing).
@@ -141,21 +158,68 @@ async fn run(capacity: usize, seed: u64) {
         for evaluator in [&live, &scan] {
             evaluator.events.insert(&received).await.expect("stored");
         }
-        let a = live.evaluate(&received.event).await.expect("evaluated");
-        let b = scan.evaluate(&received.event).await.expect("evaluated");
-        assert_eq!(
-            a.iter().map(|o| &o.rule_id).collect::<Vec<_>>(),
-            b.iter().map(|o| &o.rule_id).collect::<Vec<_>>(),
-            "event {n} of user {user}"
-        );
-        sent[slot].push(received);
-        // One event in twenty is delivered again later, as a retried stream batch would.
-        if dice.below(20) == 0 {
-            let earlier = &sent[slot][dice.below(sent[slot].len() as u64) as usize];
-            let a = live.evaluate(&earlier.event).await.expect("evaluated");
-            let b = scan.evaluate(&earlier.event).await.expect("evaluated");
-            assert_eq!(a.len(), b.len(), "redelivery after event {n}");
+        pending.push((n, received));
+        if batched && dice.below(200) != 0 && n + 1 < total {
+            continue;
         }
+        // Each user's records of the batch read through one [`UserBatchReads`], as the stream
+        // handler's lanes do.
+        let mut lanes: HashMap<UserId, RuleEvaluator> = HashMap::new();
+        for (_, r) in &pending {
+            let user = r.event.user;
+            if lanes.contains_key(&user) {
+                continue;
+            }
+            let times = pending
+                .iter()
+                .filter(|(_, other)| other.event.user == user)
+                .map(|(_, other)| other.event.received_at.0);
+            let (first, last) = (times.clone().min(), times.max());
+            let ahead = last.zip(first).map_or(0, |(last, first)| last - first);
+            let mut lane = live.clone();
+            lane.events = Arc::new(UserBatchReads::new(
+                live.events.clone(),
+                user,
+                usize::MAX,
+                ahead,
+            ));
+            lanes.insert(user, lane);
+        }
+        for (n, received) in pending.drain(..) {
+            let user = received.event.user;
+            let lane = lanes.get(&user).unwrap_or(&live);
+            let a = lane.evaluate(&received.event).await.expect("evaluated");
+            let b = scan.evaluate(&received.event).await.expect("evaluated");
+            assert_eq!(
+                a.iter().map(|o| &o.rule_id).collect::<Vec<_>>(),
+                b.iter().map(|o| &o.rule_id).collect::<Vec<_>>(),
+                "event {n} of user {user}"
+            );
+            let slot = user.0 as usize;
+            sent[slot].push(received);
+            // One event in twenty is delivered again later, as a retried stream batch would.
+            if dice.below(20) == 0 {
+                let earlier = &sent[slot][dice.below(sent[slot].len() as u64) as usize];
+                let a = live.evaluate(&earlier.event).await.expect("evaluated");
+                let b = scan.evaluate(&earlier.event).await.expect("evaluated");
+                assert_eq!(a.len(), b.len(), "redelivery after event {n}");
+            }
+        }
+    }
+    if batched {
+        let reads = |ports: &MemoryPorts| {
+            ports
+                .faults
+                .log()
+                .iter()
+                .filter(|call| **call == "events.received_between")
+                .count()
+        };
+        let (shared, each) = (reads(&buckets), reads(&oracle));
+        assert!(
+            shared * 2 < each,
+            "{shared} reads of users' events with the batch's shared reads, {each} without"
+        );
     }
     let (got, want) = (alert_summaries(&buckets), alert_summaries(&oracle));
     assert!(
@@ -177,13 +241,22 @@ async fn window_buckets_decide_as_the_scan_does() {
     run(
         cuba_core::evaluation::window::MAX_BUCKET_MEMBERS,
         0x9E37_79B9_7F4A_7C15,
+        false,
     )
     .await;
 }
 
 #[tokio::test]
 async fn overflowing_buckets_fall_back_to_the_scan_and_still_agree() {
-    run(3, 0xD1B5_4A32_D192_ED03).await;
+    run(3, 0xD1B5_4A32_D192_ED03, false).await;
+}
+
+/// The stream handler's lanes read a user's overflowed windows once per batch
+/// ([`UserBatchReads`]): with tiny buckets, nearly every window is read that way, and every
+/// decision is the one reading the events each time makes.
+#[tokio::test]
+async fn window_reads_shared_across_a_batch_decide_as_the_scan_does() {
+    run(3, 0x2545_F491_4F6C_DD1D, true).await;
 }
 
 /// A heavy user beside ordinary ones: 2,000 payments in five minutes overflow the burst rule's
