@@ -115,7 +115,8 @@ impl Dice {
 /// The shared state of one fault-injecting client: the plan, the dice, the log.
 #[derive(Debug)]
 pub struct Faults {
-    plan: FaultPlan,
+    /// The fraction of calls that fail, as `f64` bits: a test may change it mid-run.
+    rate: AtomicU64,
     dice: Mutex<Dice>,
     pub log: Arc<FaultLog>,
 }
@@ -123,7 +124,7 @@ pub struct Faults {
 impl Faults {
     pub fn new(plan: FaultPlan) -> Arc<Self> {
         Arc::new(Faults {
-            plan,
+            rate: AtomicU64::new(plan.rate.to_bits()),
             dice: Mutex::new(Dice::new(plan.seed)),
             log: Arc::new(FaultLog::default()),
         })
@@ -131,7 +132,12 @@ impl Faults {
 
     /// True with the plan's rate.
     pub fn strikes(&self) -> bool {
-        lock(&self.dice).unit() < self.plan.rate
+        lock(&self.dice).unit() < f64::from_bits(self.rate.load(Ordering::SeqCst))
+    }
+
+    /// From now on, `rate` of all calls fail (0.0: the faults are over).
+    pub fn set_rate(&self, rate: f64) {
+        self.rate.store(rate.to_bits(), Ordering::SeqCst);
     }
 
     /// A number in `[0, n)`.

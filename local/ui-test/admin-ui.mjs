@@ -270,6 +270,15 @@ try {
   assert.ok(await page.locator("#activity-chart rect.bar-alerts").count() >= 1);
   await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });
 
+  log("the dashboard shows the stream record whose retries ran out, and redrives it");
+  await page.waitForSelector("#stream-failures-waiting");
+  assert.equal(await page.getAttribute("#stream-failures-waiting", "data-waiting"), "1");
+  await page.click("#redrive");
+  await page.waitForSelector("#redrive-report");
+  assert.match(await page.textContent("#redrive-report"), /^Redriven: 1 of 1 \(1 stream record processed again\)\.$/);
+  assert.equal(await page.getAttribute("#stream-failures-waiting", "data-waiting"), "0");
+  assert.equal(await page.locator("#redrive").count(), 0);
+
   log("Load more pages through 500+ events of every user, each once, at the default 32 shards");
   for (let round = 0; round < 5; round++) {
     const batch = Array.from({ length: 100 }, (_, i) => ({ noun: "page", verb: "viewed", properties: { n: round * 100 + i } }));

@@ -4,7 +4,8 @@ use cuba_lambda::config::AdminConfig;
 use cuba_lambda::embedded_metrics::{self, FunctionMetrics};
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
-use cuba_lambda::{AwsClients, configured};
+use cuba_lambda::{AwsClients, SystemClock, configured};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -12,6 +13,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let config = configured(AdminConfig::from_settings(&Settings::from_process_env()));
-    let router = configured(wiring::admin_router(&config, &AwsClients::new(&sdk)).await);
+    let clients = AwsClients::new(&sdk);
+    let redrive = wiring::console_redrive(
+        &config.stream,
+        &clients,
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        Arc::new(SystemClock),
+    );
+    let router = configured(wiring::admin_router(&config, &clients, redrive).await);
     lambda_http::run(embedded_metrics::flushing(router, metrics)).await
 }

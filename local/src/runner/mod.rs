@@ -32,7 +32,7 @@ use crate::template::{Template, int_property};
 
 mod pollers;
 pub use pollers::to_lambda_record;
-use pollers::{StreamMapping, poll_queue, poll_stream};
+use pollers::{StreamMapping, deliver_stream_batch, poll_queue, poll_stream};
 
 pub const INGEST_FUNCTION: &str = "IngestFunction";
 pub const RULES_FUNCTION: &str = "RulesFunction";
@@ -150,10 +150,44 @@ pub struct RunningStack {
     pub stream_arn: String,
     /// What the fault plan injected, when there is one.
     pub fault_log: Option<Arc<FaultLog>>,
+    /// The fault plan's injector, when there is one (a test may change its rate mid-run).
+    pub faults: Option<Arc<Faults>>,
+    /// Lambda's side of the stream mapping: its on-failure queue, and the client it sends with.
+    failure_queue_url: Option<String>,
+    platform_sqs: aws_sdk_sqs::Client,
     /// Each function's environment as the template gives it (by logical id), for running the
     /// real binaries against this stack.
     pub function_env: BTreeMap<&'static str, BTreeMap<String, String>>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningStack {
+    /// Hands `records` of the stream's shard `shard_id` to the rules handler as Lambda's stream
+    /// mapping does (for a stack started without polling the stream): retried from each
+    /// reported failure up to `max_retries` times, then sent to the on-failure queue.
+    pub async fn deliver_stream_records(
+        &self,
+        shard_id: &str,
+        records: Vec<EventRecord>,
+        max_retries: u32,
+    ) {
+        let mapping = StreamMapping {
+            batch_size: i32::try_from(records.len()).unwrap_or(i32::MAX),
+            max_retries,
+            failure_queue_url: self.failure_queue_url.clone(),
+            crashes: None,
+        };
+        deliver_stream_batch(
+            &self.stream_handler,
+            &self.platform_sqs,
+            &mapping,
+            &self.stream_arn,
+            shard_id,
+            records,
+            &self.progress,
+        )
+        .await;
+    }
 }
 
 impl Drop for RunningStack {
@@ -201,12 +235,15 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     )
     .await?;
     let verifier = (*api.verifier.current().await).clone();
-    let admin = wiring::admin_api(
-        &AdminConfig::from_settings(&settings(ADMIN_FUNCTION))?,
+    let admin_config = AdminConfig::from_settings(&settings(ADMIN_FUNCTION))?;
+    let redrive = wiring::console_redrive(
+        &admin_config.stream,
         &clients.functions,
+        aws_sdk_dynamodbstreams::Client::new(sdk),
         clock.clone(),
-    )
-    .await?;
+    );
+    let admin =
+        wiring::admin_api(&admin_config, &clients.functions, redrive, clock.clone()).await?;
     let admin_verifier = (*admin.verifier.current().await).clone();
     let stream_handler = wiring::stream_handler(
         &StreamConfig::from_settings(&settings(RULES_FUNCTION))?,
@@ -225,6 +262,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     );
 
     let (mapping, stream_arn) = stream_mapping(&template, &provisioned, faults.as_ref())?;
+    let failure_queue_url = mapping.failure_queue_url.clone();
     let (queue_url, queue_batch) = queue_mapping(&template, &provisioned)?;
     let ops_inbox_url = subscribe_ops_inbox(sdk, &provisioned).await?;
 
@@ -272,7 +310,10 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         stream_handler,
         absence_handler,
         stream_arn,
-        fault_log: faults.map(|f| f.log.clone()),
+        fault_log: faults.as_ref().map(|f| f.log.clone()),
+        faults,
+        failure_queue_url,
+        platform_sqs: platform.sqs,
         function_env,
         tasks,
     })

@@ -154,7 +154,7 @@ fn first_failure(
 /// Lambda's contract for stream batches with `ReportBatchItemFailures`: retry from the reported
 /// record, up to `MaximumRetryAttempts`, then send the failed record's coordinates to the
 /// on-failure destination and move on.
-async fn deliver_stream_batch(
+pub(super) async fn deliver_stream_batch(
     handler: &StreamHandler,
     sqs: &aws_sdk_sqs::Client,
     mapping: &StreamMapping,

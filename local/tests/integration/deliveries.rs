@@ -12,14 +12,14 @@ use cuba_lambda::handlers::{DynamoDbEvent, SqsEvent};
 use cuba_local::runner::to_lambda_record;
 use serde_json::json;
 
-use crate::harness::{Options, TestStack, bill, queue_messages};
+use crate::harness::{Options, TestStack, bill};
 use cuba_aws::DynamoAlertLedger;
 use cuba_core::delivery::alert::{Alert, AlertId, Claim, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::rules::Action;
 
 /// The shards of the events table's stream.
-async fn stream_shards(t: &TestStack) -> Vec<String> {
+pub async fn stream_shards(t: &TestStack) -> Vec<String> {
     aws_sdk_dynamodbstreams::Client::new(&t.sdk)
         .describe_stream()
         .stream_arn(&t.stack.stream_arn)
@@ -420,92 +420,4 @@ async fn codes_asked_for_someone_elses_number_cannot_silence_their_alerts() {
     let texts = t.sms_to(&phone).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].starts_with("Thanks for your first bill payment"));
-}
-
-/// A record whose retries ran out (its coordinates on the stream failure queue, as Lambda puts
-/// them there) is processed again by a redrive: its first-payment SMS goes out, the message
-/// leaves the queue; a second failure record for the same record sends nothing twice; a message
-/// that is not a failure record stays.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_redrive_processes_again_what_ran_out_of_retries_once() {
-    use cuba_lambda::redrive::StreamFailures;
-
-    let t = TestStack::start_with(Options {
-        poll_stream: false,
-        ..Options::default()
-    })
-    .await;
-    let phone = t.register_phone(23).await;
-    let id = t.accept("/api/v1/event/", 23, &bill(700)).await;
-    let record = stream_records(&t)
-        .await
-        .into_iter()
-        .find(|r| {
-            r.change.new_image.get("id") == Some(&serde_dynamo::AttributeValue::S(id.clone()))
-        })
-        .expect("the payment's stream record");
-    let sequence = record
-        .change
-        .sequence_number
-        .clone()
-        .expect("a sequence number");
-    let shard_id = stream_shards(&t).await.remove(0);
-    let queue_url = t
-        .stack
-        .provisioned
-        .queue_url("StreamFailureQueue")
-        .expect("the failure queue")
-        .to_owned();
-    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
-    let failure = json!({
-        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
-        "version": "1.0",
-        "DDBStreamBatchInfo": {
-            "shardId": shard_id,
-            "startSequenceNumber": sequence,
-            "endSequenceNumber": sequence,
-            "approximateArrivalOfFirstRecord": "2026-12-04T00:00:00Z",
-            "batchSize": 1,
-            "streamArn": t.stack.stream_arn,
-        }
-    });
-    let send = |body: String| {
-        let (sqs, queue_url) = (sqs.clone(), queue_url.clone());
-        async move {
-            sqs.send_message()
-                .queue_url(queue_url)
-                .message_body(body)
-                .send()
-                .await
-                .expect("queued");
-        }
-    };
-    send(failure.to_string()).await;
-    let failures = StreamFailures {
-        sqs: sqs.clone(),
-        streams: aws_sdk_dynamodbstreams::Client::new(&t.sdk),
-        queue_url: queue_url.clone(),
-    };
-    let report = failures.redrive(&t.stack.stream_handler, 10, None).await;
-    assert_eq!(
-        (report.messages, report.redriven, report.records),
-        (1, 1, 1),
-        "{report:?}"
-    );
-    assert_eq!(t.sms_to(&phone).await.len(), 1, "the first payment's SMS");
-
-    send(failure.to_string()).await;
-    send("{\"not\": \"a failure record\"}".to_owned()).await;
-    let report = failures.redrive(&t.stack.stream_handler, 10, None).await;
-    assert_eq!(
-        (report.messages, report.redriven, report.unreadable),
-        (2, 1, 1),
-        "{report:?}"
-    );
-    assert_eq!(t.sms_to(&phone).await.len(), 1, "nothing sent twice");
-    assert_eq!(
-        queue_messages(&t, "StreamFailureQueue").await,
-        1,
-        "only the unreadable message is left"
-    );
 }

@@ -8,6 +8,7 @@ mod deliveries;
 mod faults;
 mod harness;
 mod heavy_user;
+mod redrive;
 mod runtime;
 mod schemas;
 mod seed_rules;

@@ -82,6 +82,17 @@ async fn the_admin_ui_works_in_a_real_browser() {
     let t = TestStack::start().await;
     let user = 7_001;
     let suppressed_user = sms_pumping(&t).await;
+    // A record whose retries ran out (it went through, but Lambda gave up on its batch): the
+    // dashboard shows it waiting and redrives it.
+    let opened = t
+        .accept(
+            "/api/v1/event/",
+            7_050,
+            &serde_json::json!({"noun": "app", "verb": "opened"}),
+        )
+        .await;
+    let failure = crate::redrive::failure_record(&t, &opened).await;
+    crate::redrive::queue_failure(&t, &failure).await;
     run_browser_script(
         &t,
         "admin-ui.mjs",

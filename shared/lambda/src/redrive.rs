@@ -5,14 +5,20 @@
 //! the same [`StreamHandler`] the mapping invokes (idempotent: a record that did get through
 //! sends nothing twice), deleting the message once they all succeed.
 //!
-//! The rules function runs it when invoked with `{"redrive": {}}` (`aws lambda invoke`).
+//! The rules function runs it when invoked with `{"redrive": {}}` (`aws lambda invoke`); the
+//! admin function, from the console ([`ConsoleRedrive`]).
 
 use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use tokio::time::Instant;
+
+use async_trait::async_trait;
+pub use cuba_core::console::redrive::RedriveReport;
+use cuba_core::console::redrive::StreamRedrive;
+use cuba_core::model::ports::PortError;
 
 use crate::handlers::{DynamoDbEvent, STOP_BEFORE_DEADLINE, StreamHandler};
 
@@ -27,27 +33,6 @@ pub struct StreamFailures {
     pub sqs: aws_sdk_sqs::Client,
     pub streams: aws_sdk_dynamodbstreams::Client,
     pub queue_url: String,
-}
-
-/// What a redrive did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct RedriveReport {
-    /// Messages read from the failure queue.
-    pub messages: usize,
-    /// Messages whose records were all processed; deleted from the queue.
-    pub redriven: usize,
-    /// Stream records processed again.
-    pub records: usize,
-    /// Messages whose records failed again; left on the queue.
-    pub still_failing: usize,
-    /// Messages whose records the stream no longer holds (over 24 hours old); left on the queue
-    /// for an operator (the events are in the table).
-    pub expired: usize,
-    /// Messages that are not Lambda's stream failure records; left on the queue.
-    pub unreadable: usize,
-    /// Messages received but not started before the invocation's deadline; back on the queue
-    /// for the next redrive.
-    pub left_for_later: usize,
 }
 
 /// Lambda's on-failure record of a DynamoDB stream batch.
@@ -274,6 +259,44 @@ pub fn to_lambda_record(
         out.change = stream_record;
     }
     out
+}
+
+/// The console's redrive: the failure queue and the stream handler the redrive hands records to.
+pub struct ConsoleRedrive {
+    pub failures: StreamFailures,
+    pub handler: StreamHandler,
+}
+
+#[async_trait]
+impl StreamRedrive for ConsoleRedrive {
+    async fn waiting(&self) -> Result<u64, PortError> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let counted = [
+            Name::ApproximateNumberOfMessages,
+            Name::ApproximateNumberOfMessagesNotVisible,
+        ];
+        let attributes = self
+            .failures
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.failures.queue_url)
+            .set_attribute_names(Some(counted.to_vec()))
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable("SQS", e.into_service_error()))?
+            .attributes
+            .unwrap_or_default();
+        Ok(counted
+            .iter()
+            .filter_map(|name| attributes.get(name).and_then(|n| n.parse::<u64>().ok()))
+            .sum())
+    }
+
+    async fn redrive(&self, within: std::time::Duration) -> RedriveReport {
+        self.failures
+            .redrive(&self.handler, MAX_MESSAGES, Some(Instant::now() + within))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,26 @@ pub fn stream_handler(
     }
 }
 
+/// The console's redrive of the stream records whose retries ran out (the failure queue the
+/// configuration names, if any), handing them to a stream handler of its own.
+#[cfg(feature = "redrive")]
+pub fn console_redrive(
+    config: &StreamConfig,
+    clients: &AwsClients,
+    streams: aws_sdk_dynamodbstreams::Client,
+    clock: Arc<dyn Clock>,
+) -> Option<Arc<dyn cuba_core::console::redrive::StreamRedrive>> {
+    let queue_url = config.failure_queue_url.clone()?;
+    Some(Arc::new(crate::redrive::ConsoleRedrive {
+        failures: crate::redrive::StreamFailures {
+            sqs: clients.sqs.clone(),
+            streams,
+            queue_url,
+        },
+        handler: stream_handler(config, clients, clock),
+    }))
+}
+
 /// The absence-check function: the delay queue's consumer, posting ripe checks into the
 /// events table's stream.
 pub fn absence_handler(
@@ -201,6 +221,7 @@ mod http {
     use std::sync::Arc;
 
     use cuba_aws::{AwsClients, DynamoBrowse, DynamoRateCounter, SecretsManagerStore, SnsNotifier};
+    use cuba_core::console::redrive::StreamRedrive;
     use cuba_core::delivery::verification::PhoneVerifier;
     use cuba_core::intake::rate::UserRateLimiter;
     use cuba_core::model::clock::{Clock, SystemClock};
@@ -290,9 +311,10 @@ mod http {
     pub async fn admin_router(
         config: &AdminConfig,
         clients: &AwsClients,
+        redrive: Option<Arc<dyn StreamRedrive>>,
     ) -> Result<cuba_web::Router, ConfigError> {
         Ok(cuba_web::admin::router(
-            admin_api(config, clients, Arc::new(SystemClock)).await?,
+            admin_api(config, clients, redrive, Arc::new(SystemClock)).await?,
         ))
     }
 
@@ -319,6 +341,7 @@ mod http {
     pub async fn admin_api(
         config: &AdminConfig,
         clients: &AwsClients,
+        redrive: Option<Arc<dyn StreamRedrive>>,
         clock: Arc<dyn Clock>,
     ) -> Result<AdminApi, ConfigError> {
         let stream = &config.stream;
@@ -359,6 +382,7 @@ mod http {
             state: ports.state.clone(),
             verifier,
             cursors: CursorSeal::new(&ring.signing().secret),
+            redrive,
             clock,
         })
     }

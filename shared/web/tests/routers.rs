@@ -143,6 +143,7 @@ impl Harness {
             state: ports.rule_state.clone(),
             verifier: Rotating::fixed(admin_tokens.clone()),
             cursors,
+            redrive: None,
             clock: shared,
         });
         Harness {
@@ -671,6 +672,8 @@ async fn every_admin_route_needs_an_admin_token() {
         (Method::POST, "/admin/api/errors/replay"),
         (Method::GET, "/admin/api/events"),
         (Method::GET, "/admin/api/activity"),
+        (Method::GET, "/admin/api/stream-failures"),
+        (Method::POST, "/admin/api/stream-failures/redrive"),
     ] {
         for (token, status, code) in [
             (None, StatusCode::UNAUTHORIZED, "missing_token"),
@@ -695,6 +698,23 @@ async fn every_admin_route_needs_an_admin_token() {
                 );
             }
         }
+    }
+}
+
+/// A deployment without a stream failure queue says so, by code, rather than failing.
+#[tokio::test]
+async fn the_redrive_without_a_failure_queue_is_a_clear_404() {
+    let h = Harness::new().await;
+    for (method, path) in [
+        (Method::GET, "/admin/api/stream-failures"),
+        (Method::POST, "/admin/api/stream-failures/redrive"),
+    ] {
+        let (status, body) = h.admin(method.clone(), path, None).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (StatusCode::NOT_FOUND, json!("no_failure_queue")),
+            "{method} {path}: {body}"
+        );
     }
 }
 

@@ -181,8 +181,61 @@ async function renderDashboard(main) {
     note.textContent = `Updated ${formatTime(Date.now())}; refreshes every 15 s.`;
   };
   await load();
+  const failures = el("section", { class: "card", id: "stream-failures", "aria-labelledby": "stream-failures-title" });
+  main.append(failures);
+  await renderStreamFailures(failures);
   const timer = setInterval(() => load().catch(() => {}), 15000);
   leaveView = () => clearInterval(timer);
+}
+
+/**
+ * Stream records whose retries ran out (the rules function gave up on them after its retries):
+ * how many wait on the failure queue, and a button that processes them again.
+ */
+async function renderStreamFailures(box, report) {
+  const { status, body } = await api("GET", "/stream-failures");
+  const title = el("h2", { id: "stream-failures-title", text: "Stream failures" });
+  if (status === 404 && body?.error?.code === "no_failure_queue") {
+    clear(box).append(title, el("p", { class: "hint", text: "This deployment has no stream failure queue." }));
+    return;
+  }
+  if (status !== 200) {
+    clear(box).append(title, el("div", { class: "error-box", text: errorText(body, status) }));
+    return;
+  }
+  const waiting = body.waiting;
+  const summary = el("p", { id: "stream-failures-waiting", dataset: { waiting } }, waiting === 0
+    ? "No stream records are waiting: every record the rules function took was processed."
+    : `${waiting} failure ${waiting === 1 ? "record" : "records"} waiting: stream records whose retries ran out. A redrive processes them again (nothing already sent is sent twice).`);
+  const parts = [title, summary];
+  if (waiting > 0) {
+    const button = el("button", { type: "button", id: "redrive", text: "Redrive now" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = "Redriving…";
+      const answer = await api("POST", "/stream-failures/redrive");
+      if (answer.status !== 200) {
+        toast(errorText(answer.body, answer.status));
+        await renderStreamFailures(box);
+        return;
+      }
+      await renderStreamFailures(box, answer.body);
+    });
+    parts.push(button);
+  }
+  if (report) parts.push(el("p", { id: "redrive-report", role: "status", text: describeRedrive(report) }));
+  clear(box).append(...parts);
+}
+
+function describeRedrive(r) {
+  const left = [
+    r.still_failing && `${r.still_failing} failing again`,
+    r.expired && `${r.expired} no longer in the stream (over 24 h old; the events are in the table)`,
+    r.unreadable && `${r.unreadable} not failure records`,
+    r.left_for_later && `${r.left_for_later} left for the next redrive`,
+  ].filter(Boolean);
+  return `Redriven: ${r.redriven} of ${r.messages} (${r.records} stream ${r.records === 1 ? "record" : "records"} processed again)` +
+    (left.length ? `; ${left.join(", ")}.` : ".");
 }
 
 /** Events as bars and alerts as narrower bars in front, one pair per minute. */

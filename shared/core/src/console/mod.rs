@@ -1,8 +1,10 @@
 //! What the ops console reads and tries: the per-minute activity tally ([`activity`]), the dry
 //! run ([`tryout`]) and the backtest ([`backtest`]), both through the same decision as the live
-//! engine, and the listing ports ([`ports`]).
+//! engine, the listing ports ([`ports`]), and the redrive of stream records whose retries ran
+//! out ([`redrive`]).
 
 pub mod activity;
 pub mod backtest;
 pub mod ports;
+pub mod redrive;
 pub mod tryout;

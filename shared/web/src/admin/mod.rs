@@ -2,13 +2,14 @@
 //! out, browse what Cuba stored and sent, and work the error log. Every route needs an admin
 //! token ([`Authorized`]); every change records the admin's identity. Split by concern:
 //! [`documents`] (rules and schemas), [`tryout`] (dry run, backtest, schema test), [`browsing`]
-//! (events, alerts, profiles, the dashboard), [`error_log`] (entries and replays) and
-//! [`vocabulary`] (what the rule builder offers).
+//! (events, alerts, profiles, the dashboard), [`error_log`] (entries and replays), [`redrive`]
+//! (stream records whose retries ran out) and [`vocabulary`] (what the rule builder offers).
 
 mod browsing;
 mod cursor;
 mod documents;
 mod error_log;
+mod redrive;
 mod tryout;
 mod vocabulary;
 
@@ -23,6 +24,7 @@ use serde_json::Value;
 use crate::auth::{AdminTokens, AdminVerifier, Rotating};
 use crate::error::{ApiError, with_error_fallbacks};
 use cuba_core::console::ports::{ActivityTally, Browse};
+use cuba_core::console::redrive::StreamRedrive;
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::evaluation::ports::RuleState;
 use cuba_core::intake::{self, InvalidInput};
@@ -37,6 +39,7 @@ use cuba_core::schemas::ports::ErrorLog;
 pub use browsing::{MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DAYS};
 pub use cursor::{CursorSeal, MAX_CURSOR_CHARS};
 pub use error_log::MAX_REPLAY_BATCH;
+pub use redrive::REDRIVE_SECONDS;
 pub use tryout::{BACKTEST_MAX_DAYS, BACKTEST_MAX_EVENTS};
 pub use vocabulary::EVENT_TYPES_SAMPLE;
 
@@ -57,6 +60,8 @@ pub struct AdminApi {
     pub verifier: Rotating<AdminVerifier>,
     /// Seals the listings' cursors (see [`CursorSeal`]).
     pub cursors: CursorSeal,
+    /// The stream failure queue and its redrive (`None`: the deployment has no such queue).
+    pub redrive: Option<Arc<dyn StreamRedrive>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -119,6 +124,8 @@ pub fn routes(api: AdminApi) -> Router {
         .route("/admin/api/alerts", get(browsing::alerts))
         .route("/admin/api/users/{user}", get(browsing::user))
         .route("/admin/api/activity", get(browsing::activity))
+        .route("/admin/api/stream-failures", get(redrive::waiting))
+        .route("/admin/api/stream-failures/redrive", post(redrive::redrive))
         .with_state(Arc::new(api))
         .merge(crate::admin_ui::routes())
 }
