@@ -279,6 +279,33 @@ try {
   assert.equal(await page.getAttribute("#stream-failures-waiting", "data-waiting"), "0");
   assert.equal(await page.locator("#redrive").count(), 0);
 
+  log("a silence is built from the form, listed as active, and ended early");
+  await page.click('#nav a[data-view="silences"]');
+  await page.waitForSelector("#silence-rule");
+  await page.selectOption("#silence-rule", "bill-paid-no-feedback");
+  await page.fill("#silence-user", "seven");
+  await page.fill("#silence-reason", "payments provider maintenance");
+  await page.click("#create-silence");
+  assert.equal(await page.textContent("#error-user"), "A user id is a whole number.");
+  await page.fill("#silence-user", "");
+  await page.selectOption("#silence-minutes", "240");
+  await page.fill("#silence-reason", "");
+  await page.click("#create-silence");
+  await page.waitForFunction(() => document.querySelector("#error-reason")?.textContent.length > 0);
+  await page.fill("#silence-reason", "payments provider maintenance");
+  await page.click("#create-silence");
+  await page.waitForSelector('#silences-table tr[data-state="active"]');
+  const row = page.locator('#silences-table tr[data-state="active"]');
+  assert.match(await row.textContent(), /bill-paid-no-feedback.*all users.*payments provider maintenance/);
+  const listed = await adminApi("/silences?state=active");
+  assert.equal(listed.items.length, 1);
+  assert.equal(listed.items[0].created_by, admin);
+  assert.equal(listed.items[0].ends_at - listed.items[0].starts_at, 240 * 60 * 1000);
+  await page.screenshot({ path: join(artifacts, "admin-ui-silences.png"), fullPage: true });
+  await row.locator("button").click();
+  await page.waitForSelector('#silences-table tr[data-state="expired"]');
+  assert.match(await page.textContent('#silences-table tr[data-state="expired"]'), new RegExp(`ended by ${admin}`));
+
   log("Load more pages through 500+ events of every user, each once, at the default 32 shards");
   for (let round = 0; round < 5; round++) {
     const batch = Array.from({ length: 100 }, (_, i) => ({ noun: "page", verb: "viewed", properties: { n: round * 100 + i } }));
@@ -356,7 +383,7 @@ try {
 
   log("every page reflows at 390 px: nothing scrolls sideways");
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const view of ["dashboard", "rules", "events", "feedback", "alerts", "schemas", "errors", `users/${suppressedUser}`, `rules/${RULE_ID}`]) {
+  for (const view of ["dashboard", "rules", "events", "feedback", "alerts", "silences", "schemas", "errors", `users/${suppressedUser}`, `rules/${RULE_ID}`]) {
     await page.goto(`${base}/admin/#/${view}`);
     await page.waitForLoadState("networkidle");
     await page.waitForSelector("main .view h1");

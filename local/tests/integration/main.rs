@@ -12,5 +12,6 @@ mod redrive;
 mod runtime;
 mod schemas;
 mod seed_rules;
+mod silences;
 mod stack;
 mod ui;

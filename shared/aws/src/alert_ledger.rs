@@ -188,6 +188,7 @@ impl AlertLedger for DynamoAlertLedger {
             Delivery::Sent { message_id } => ("message_id", message_id),
             Delivery::Undeliverable { reason }
             | Delivery::Suppressed { reason }
+            | Delivery::Silenced { reason }
             | Delivery::Unconfirmed { reason } => ("reason", reason),
         };
         self.client

@@ -17,6 +17,7 @@ mod rate_counter;
 mod rule_state;
 #[cfg(feature = "secrets")]
 mod secrets;
+mod silences;
 mod sms_quotas;
 mod sns;
 mod sqs;
@@ -41,6 +42,7 @@ pub use rate_counter::DynamoRateCounter;
 pub use rule_state::DynamoRuleState;
 #[cfg(feature = "secrets")]
 pub use secrets::SecretsManagerStore;
+pub use silences::DynamoSilences;
 pub use sms_quotas::DynamoSmsQuotas;
 pub use sns::SnsNotifier;
 pub use sqs::SqsAbsenceScheduler;

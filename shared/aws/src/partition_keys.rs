@@ -9,6 +9,9 @@ use cuba_core::intake::rate_limit::RateWindow;
 use cuba_core::model::domain::{Millis, UserId, stable_hash};
 use cuba_core::rules::RuleId;
 
+/// The rule-state item holding every silence.
+pub const SILENCES: &str = "silences";
+
 /// The rule-state item holding a rule's first-occurrence marker for a user.
 pub fn first_marker(rule: &RuleId, user: UserId) -> String {
     format!("first#{rule}#{user}")

@@ -175,6 +175,9 @@ pub struct DeliveryConfig {
     pub sms: SmsPolicy,
     /// Operator alerts one rule may publish per hour.
     pub operator_alerts_per_rule_per_hour: u32,
+    /// How long the silences are cached: a new or ended one applies everywhere within it (as a
+    /// saved rule does).
+    pub silences_ttl: Duration,
 }
 
 impl DeliveryConfig {
@@ -186,7 +189,9 @@ impl DeliveryConfig {
         let sms = r.sms();
         let operator_cap = r.settings.operator_alerts_per_rule_per_hour();
         let operator_cap = r.take(operator_cap);
+        let silences_ttl = r.rules_cache_ttl();
         Some(DeliveryConfig {
+            silences_ttl: silences_ttl?,
             alerts: alerts?,
             profiles_table: profiles_table?,
             quotas_table: quotas_table?,

@@ -378,6 +378,7 @@ fn alert_metric(dispatched: &Dispatched, action: Action) {
             AlertStatus::Sent => "sent",
             AlertStatus::Undeliverable => "undeliverable",
             AlertStatus::Suppressed => "suppressed",
+            AlertStatus::Silenced => "silenced",
             AlertStatus::Unconfirmed => "unconfirmed",
             AlertStatus::Pending | AlertStatus::Sending => "unsettled",
         },

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog,
-    DynamoEvents, DynamoOperatorQuotas, DynamoProfiles, DynamoRuleState, DynamoSmsQuotas,
-    DynamoWindows, SnsNotifier, SqsAbsenceScheduler,
+    DynamoEvents, DynamoOperatorQuotas, DynamoProfiles, DynamoRuleState, DynamoSilences,
+    DynamoSmsQuotas, DynamoWindows, SnsNotifier, SqsAbsenceScheduler,
 };
 use cuba_core::absence::scheduling::AbsenceRelay;
 use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
 use cuba_core::delivery::limits::OperatorLimit;
+use cuba_core::delivery::silences::{SilenceSource, SilenceStore};
 use cuba_core::evaluation::source::CachedDocuments;
 use cuba_core::model::clock::Clock;
 use cuba_core::model::document::DocumentSet;
@@ -119,7 +120,16 @@ fn dispatcher(
                 config.quotas_table.clone(),
             )),
         ),
+        silences: Arc::new(SilenceSource::new(
+            silences(&config.quotas_table, clients),
+            config.silences_ttl,
+        )),
     }
+}
+
+/// The silences, kept in the rule-state table.
+fn silences(table: &str, clients: &AwsClients) -> Arc<dyn SilenceStore> {
+    Arc::new(DynamoSilences::new(clients.dynamodb.clone(), table))
 }
 
 /// The ports of the stream consumer's graph on DynamoDB, SQS and SNS, each built once.
@@ -234,7 +244,9 @@ mod http {
     use cuba_web::ingest::IngestApi;
 
     use super::stream_ports;
-    use super::{activity_tally, document_source, document_store, events, profiles, quotas};
+    use super::{
+        activity_tally, document_source, document_store, events, profiles, quotas, silences,
+    };
     use crate::config::{AdminConfig, IngestConfig, TokenKeys};
     use crate::settings::ConfigError;
 
@@ -382,6 +394,7 @@ mod http {
             state: ports.state.clone(),
             verifier,
             cursors: CursorSeal::new(&ring.signing().secret),
+            silences: silences(&stream.delivery.quotas_table, clients),
             redrive,
             clock,
         })

@@ -125,6 +125,7 @@ impl AlertLedger for MemoryAlertLedger {
                 Delivery::Sent { message_id } => row.entry.message_id = Some(message_id.clone()),
                 Delivery::Undeliverable { reason }
                 | Delivery::Suppressed { reason }
+                | Delivery::Silenced { reason }
                 | Delivery::Unconfirmed { reason } => row.entry.reason = Some(reason.clone()),
             }
             row.entry.settled_at = Some(now);

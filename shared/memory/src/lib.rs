@@ -15,6 +15,7 @@ mod faults;
 mod listings;
 mod outbox;
 mod rule_state;
+mod silences;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use cuba_core::delivery::alerting::{AlertDispatcher, CallLimits, DeliveryLeases}
 use cuba_core::delivery::limits::{
     DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, OperatorLimit, SmsPolicy,
 };
+use cuba_core::delivery::silences::SilenceSource;
 use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
 use cuba_core::model::clock::Clock;
 use cuba_core::pipeline::{EventPipeline, StreamPorts};
@@ -40,6 +42,7 @@ pub use outbox::{
     MemorySmsQuotas, QueuedCheck, SentSms,
 };
 pub use rule_state::{MemoryRuleState, MemoryWindows};
+pub use silences::MemorySilences;
 
 /// One of every port, sharing one [`Faults`].
 pub struct MemoryPorts {
@@ -60,6 +63,7 @@ pub struct MemoryPorts {
     pub errors: Arc<MemoryErrorLog>,
     pub browse: Arc<MemoryBrowse>,
     pub tally: Arc<MemoryActivityTally>,
+    pub silences: Arc<MemorySilences>,
 }
 
 impl Default for MemoryPorts {
@@ -87,6 +91,7 @@ impl MemoryPorts {
             schemas: Arc::new(MemoryDocuments::new(faults.clone())),
             errors: Arc::new(MemoryErrorLog::new(faults.clone())),
             tally: Arc::new(MemoryActivityTally::new(faults.clone())),
+            silences: Arc::new(MemorySilences::new(faults.clone())),
             browse: Arc::new(MemoryBrowse::new(
                 faults.clone(),
                 events.clone(),
@@ -134,6 +139,8 @@ impl MemoryPorts {
                 DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR,
                 self.operators.clone(),
             ),
+            // Read on every use (no cache), like the memory rule source.
+            silences: Arc::new(SilenceSource::new(self.silences.clone(), Duration::ZERO)),
         }
     }
 

@@ -19,7 +19,7 @@ const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 /// The page's scripts and style, by name under `/admin/assets/`: the page loads the scripts in
 /// this order (they share one global scope; `dom.js` first, `app.js`, which starts the page,
 /// last).
-pub const ASSETS: [(&str, &str, &str); 7] = [
+pub const ASSETS: [(&str, &str, &str); 8] = [
     ("dom.js", JAVASCRIPT, include_str!("../ui/dom.js")),
     (
         "rule-form.js",
@@ -33,6 +33,7 @@ pub const ASSETS: [(&str, &str, &str); 7] = [
         include_str!("../ui/rule-records.js"),
     ),
     ("browsers.js", JAVASCRIPT, include_str!("../ui/browsers.js")),
+    ("silences.js", JAVASCRIPT, include_str!("../ui/silences.js")),
     ("app.js", JAVASCRIPT, include_str!("../ui/app.js")),
     (
         "app.css",

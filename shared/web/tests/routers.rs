@@ -143,6 +143,7 @@ impl Harness {
             state: ports.rule_state.clone(),
             verifier: Rotating::fixed(admin_tokens.clone()),
             cursors,
+            silences: ports.silences.clone(),
             redrive: None,
             clock: shared,
         });
@@ -674,6 +675,9 @@ async fn every_admin_route_needs_an_admin_token() {
         (Method::GET, "/admin/api/activity"),
         (Method::GET, "/admin/api/stream-failures"),
         (Method::POST, "/admin/api/stream-failures/redrive"),
+        (Method::GET, "/admin/api/silences"),
+        (Method::POST, "/admin/api/silences"),
+        (Method::DELETE, "/admin/api/silences/x"),
     ] {
         for (token, status, code) in [
             (None, StatusCode::UNAUTHORIZED, "missing_token"),
@@ -1375,4 +1379,133 @@ async fn a_valid_event_is_stored_once_and_an_invalid_one_keeps_its_raw_text() {
     };
     assert_eq!(raw_of("v-1"), "", "the parsed fields are the one copy");
     assert_eq!(raw_of("i-1"), invalid, "byte for byte, for the error log");
+}
+
+/// Silences through the admin API: created for a rule that exists, with a reason and an end;
+/// listed with their state; ended early; refused with the field at fault.
+#[tokio::test]
+async fn silences_are_created_listed_and_ended_by_admins() {
+    let h = Harness::new().await;
+    let (status, created) = h
+        .admin(
+            Method::POST,
+            "/admin/api/silences",
+            Some(json!({"rule_id": "bill-paid-no-feedback", "minutes": 60,
+                        "reason": "payments provider maintenance"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["state"], "active");
+    assert_eq!(created["created_by"], "ops@cube.test");
+    assert_eq!(
+        created["ends_at"]
+            .as_u64()
+            .zip(created["starts_at"].as_u64())
+            .map(|(e, s)| e - s),
+        Some(3_600_000)
+    );
+    let later = h.clock.now().plus_seconds(600).0;
+    let (status, pending) = h
+        .admin(
+            Method::POST,
+            "/admin/api/silences",
+            Some(
+                json!({"rule_id": "bill-paid-no-feedback", "user": 7, "starts_at": later,
+                        "ends_at": later + 60_000, "reason": "user 7 is a load test"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pending}");
+    assert_eq!(pending["state"], "pending");
+
+    let (_, list) = h.admin(Method::GET, "/admin/api/silences", None).await;
+    let states: Vec<&str> = list["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["state"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(states, ["active", "pending"]);
+
+    let id = created["id"].as_str().expect("an id");
+    let (status, ended) = h
+        .admin(Method::DELETE, &format!("/admin/api/silences/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!(ended["state"], "expired");
+    assert_eq!(ended["ended_by"], "ops@cube.test");
+    let (_, expired) = h
+        .admin(Method::GET, "/admin/api/silences?state=expired", None)
+        .await;
+    assert_eq!(expired["items"].as_array().map(Vec::len), Some(1));
+
+    let refusals = [
+        (
+            json!({"rule_id": "no-such-rule", "minutes": 5, "reason": "x"}),
+            StatusCode::NOT_FOUND,
+            "rule_not_found",
+            "rule_id",
+        ),
+        (
+            json!({"rule_id": "operator-cap", "minutes": 5, "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "rule_id",
+        ),
+        (
+            json!({"rule_id": "bill-paid-no-feedback", "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "ends_at",
+        ),
+        (
+            json!({"rule_id": "bill-paid-no-feedback", "minutes": 100000, "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "minutes",
+        ),
+        (
+            json!({"rule_id": "bill-paid-no-feedback", "minutes": 5, "reason": "  "}),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "reason",
+        ),
+        (
+            json!({"rule_id": "bill-paid-no-feedback", "ends_at": 1, "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "ends_at",
+        ),
+        (
+            json!({"rule_id": "bill-paid-no-feedback", "minutes": 5}),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            "reason",
+        ),
+    ];
+    for (body, status, code, field) in refusals {
+        assert_error(
+            &h.admin(Method::POST, "/admin/api/silences", Some(body))
+                .await,
+            status,
+            code,
+            Some(field),
+        );
+    }
+    assert_error(
+        &h.admin(
+            Method::DELETE,
+            "/admin/api/silences/00000000-0000-4000-8000-000000000000",
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "silence_not_found",
+        None,
+    );
+    assert_error(
+        &h.admin(Method::GET, "/admin/api/silences?state=soon", None)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("state"),
+    );
 }

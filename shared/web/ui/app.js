@@ -63,6 +63,9 @@ async function route() {
       case "alerts":
         await renderAlerts(main, params);
         break;
+      case "silences":
+        await renderSilences(main);
+        break;
       case "schemas":
         if (parts[1] === "new") await renderSchemaEditor(main, null);
         else if (parts[1]) await renderSchemaEditor(main, parts[1]);

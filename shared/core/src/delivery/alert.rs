@@ -93,6 +93,11 @@ pub enum Delivery {
     Suppressed {
         reason: String,
     },
+    /// Not sent on purpose: an operator silenced the rule's alerts for now (the reason names
+    /// the silence).
+    Silenced {
+        reason: String,
+    },
     /// Handed to the provider without an answer (a timeout, or a worker that stopped while
     /// publishing): it may or may not have gone out. Never sent again automatically, because a
     /// message without an idempotency key cannot be retried without risking a second copy.
@@ -107,6 +112,7 @@ impl Delivery {
             Delivery::Sent { .. } => AlertStatus::Sent,
             Delivery::Undeliverable { .. } => AlertStatus::Undeliverable,
             Delivery::Suppressed { .. } => AlertStatus::Suppressed,
+            Delivery::Silenced { .. } => AlertStatus::Silenced,
             Delivery::Unconfirmed { .. } => AlertStatus::Unconfirmed,
         }
     }
@@ -184,6 +190,8 @@ pub enum AlertStatus {
     Undeliverable,
     /// Over a cap or the daily budget, so not sent.
     Suppressed,
+    /// Matched an operator's silence, so not sent.
+    Silenced,
     /// Handed to the provider without an answer: it may or may not have gone out.
     Unconfirmed,
 }

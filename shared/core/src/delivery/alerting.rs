@@ -19,6 +19,7 @@ use crate::delivery::alert::{
 use crate::delivery::ports::{
     AlertLedger, Notifier, ProfileStore, PublishError, SmsBudget, SmsQuotas,
 };
+use crate::delivery::silences::SilenceSource;
 use crate::delivery::sms;
 
 use crate::delivery::limits::HOUR_MILLIS;
@@ -92,6 +93,8 @@ pub struct AlertDispatcher {
     pub leases: DeliveryLeases,
     pub sms: SmsPolicy,
     pub operators: OperatorLimit,
+    /// Operator alerts an operator silenced for now.
+    pub silences: Arc<SilenceSource>,
 }
 
 /// Why a claimed alert was left unsettled, which decides whether it may be handed out again.
@@ -286,6 +289,12 @@ impl AlertDispatcher {
     async fn route_operator(&self, alert: &Alert) -> Result<Route, PortError> {
         if RESERVED_RULE_IDS.contains(&alert.rule_id.as_str()) {
             return Ok(Route::Operator);
+        }
+        // Before the cap: a silenced alert spends none of the rule's hour.
+        if let Some(silence) = self.silences.silencing(alert, self.clock.now()).await? {
+            return Ok(Route::Settle(Delivery::Silenced {
+                reason: silence.reason_for_alert(),
+            }));
         }
         let hour = self.clock.now().0 / HOUR_MILLIS;
         let limit = &self.operators;

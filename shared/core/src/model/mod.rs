@@ -1,8 +1,10 @@
 //! What every concern shares: the domain's types ([`domain`]: ids, events, profiles), time as a
 //! dependency ([`clock`]), versioned documents ([`document`]: the vocabulary rules and schemas
 //! share), newest-first pages ([`listing`]), and the ports every concern needs ([`ports`]: why a
-//! port call fails; events, documents, secrets).
+//! port call fails; events, documents, secrets), and a value reloaded once per time-to-live
+//! ([`cache`]).
 
+pub mod cache;
 pub mod clock;
 pub mod document;
 pub mod domain;

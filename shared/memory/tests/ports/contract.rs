@@ -84,3 +84,9 @@ async fn rate_counter() {
 async fn operator_quotas() {
     contract::operator_quotas(MemoryPorts::new().operators.as_ref(), BASE).await;
 }
+
+#[tokio::test]
+async fn silence_store() {
+    contract::silence_store(MemoryPorts::new().silences.as_ref(), BASE).await;
+    contract::silence_store_limit(MemoryPorts::new().silences.as_ref(), BASE).await;
+}

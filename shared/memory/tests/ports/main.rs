@@ -9,4 +9,5 @@ mod contract;
 mod decisions;
 mod faults;
 mod pipeline;
+mod silences;
 mod windows;

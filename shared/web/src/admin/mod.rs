@@ -2,14 +2,16 @@
 //! out, browse what Cuba stored and sent, and work the error log. Every route needs an admin
 //! token ([`Authorized`]); every change records the admin's identity. Split by concern:
 //! [`documents`] (rules and schemas), [`tryout`] (dry run, backtest, schema test), [`browsing`]
-//! (events, alerts, profiles, the dashboard), [`error_log`] (entries and replays), [`redrive`]
-//! (stream records whose retries ran out) and [`vocabulary`] (what the rule builder offers).
+//! (events, alerts, profiles, the dashboard), [`error_log`] (entries and replays), [`silences`]
+//! (operator alerts paused for a while), [`redrive`] (stream records whose retries ran out) and
+//! [`vocabulary`] (what the rule builder offers).
 
 mod browsing;
 mod cursor;
 mod documents;
 mod error_log;
 mod redrive;
+mod silences;
 mod tryout;
 mod vocabulary;
 
@@ -17,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -26,6 +28,7 @@ use crate::error::{ApiError, with_error_fallbacks};
 use cuba_core::console::ports::{ActivityTally, Browse};
 use cuba_core::console::redrive::StreamRedrive;
 use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::delivery::silences::SilenceStore;
 use cuba_core::evaluation::ports::RuleState;
 use cuba_core::intake::{self, InvalidInput};
 use cuba_core::model::clock::Clock;
@@ -60,6 +63,8 @@ pub struct AdminApi {
     pub verifier: Rotating<AdminVerifier>,
     /// Seals the listings' cursors (see [`CursorSeal`]).
     pub cursors: CursorSeal,
+    /// Operator alerts paused for a while.
+    pub silences: Arc<dyn SilenceStore>,
     /// The stream failure queue and its redrive (`None`: the deployment has no such queue).
     pub redrive: Option<Arc<dyn StreamRedrive>>,
     pub clock: Arc<dyn Clock>,
@@ -124,6 +129,11 @@ pub fn routes(api: AdminApi) -> Router {
         .route("/admin/api/alerts", get(browsing::alerts))
         .route("/admin/api/users/{user}", get(browsing::user))
         .route("/admin/api/activity", get(browsing::activity))
+        .route(
+            "/admin/api/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route("/admin/api/silences/{id}", delete(silences::end))
         .route("/admin/api/stream-failures", get(redrive::waiting))
         .route("/admin/api/stream-failures/redrive", post(redrive::redrive))
         .with_state(Arc::new(api))

@@ -1,0 +1,183 @@
+//! Silences from the console: pause a rule's operator alerts (all of them, or one user's) until a
+//! time, with a reason; list them, active, pending and ended; end one early.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{AdminState, ClientTime, invalid_value, parse_document_id};
+use crate::auth::Authorized;
+use crate::error::ApiError;
+use crate::request::{JsonBody, QueryParams};
+use cuba_core::delivery::silences::{
+    CreateSilenceError, MAX_SILENCE, Silence, SilenceId, SilenceRefused, SilenceRequest,
+    SilenceState,
+};
+use cuba_core::model::domain::{Millis, UserId};
+use cuba_core::rules::RESERVED_RULE_IDS;
+
+/// A new silence. It ends at `ends_at` or after `minutes`, one of the two.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewSilence {
+    rule_id: String,
+    user: Option<u64>,
+    starts_at: Option<ClientTime>,
+    ends_at: Option<ClientTime>,
+    minutes: Option<u64>,
+    reason: String,
+}
+
+/// A silence as listed: its fields and where it stands now.
+#[derive(Serialize)]
+pub(super) struct ListedSilence {
+    #[serde(flatten)]
+    silence: Silence,
+    state: SilenceState,
+}
+
+#[derive(Serialize)]
+pub(super) struct Silences {
+    items: Vec<ListedSilence>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SilenceQuery {
+    state: Option<String>,
+}
+
+fn listed(silence: Silence, now: Millis) -> ListedSilence {
+    ListedSilence {
+        state: silence.state(now),
+        silence,
+    }
+}
+
+/// Active silences first (soonest to end first), then pending (soonest to start), then ended
+/// (most recent first); `state` keeps one of them.
+pub(super) async fn list(
+    State(api): State<AdminState>,
+    _: Authorized,
+    QueryParams(query): QueryParams<SilenceQuery>,
+) -> Result<Json<Silences>, ApiError> {
+    let wanted = match query.state.as_deref() {
+        None | Some("") => None,
+        Some("active") => Some(SilenceState::Active),
+        Some("pending") => Some(SilenceState::Pending),
+        Some("expired") => Some(SilenceState::Expired),
+        Some(_) => {
+            return Err(invalid_value(
+                "state",
+                "`state` is one of active, pending, expired",
+            ));
+        }
+    };
+    let now = api.clock.now();
+    let mut items: Vec<ListedSilence> = api
+        .silences
+        .all()
+        .await?
+        .into_iter()
+        .map(|s| listed(s, now))
+        .filter(|s| wanted.is_none_or(|w| s.state == w))
+        .collect();
+    let rank = |s: &ListedSilence| match s.state {
+        SilenceState::Active => (0, s.silence.ends_at.0),
+        SilenceState::Pending => (1, s.silence.starts_at.0),
+        SilenceState::Expired => (2, u64::MAX - s.silence.ends_at.0),
+    };
+    items.sort_by_key(rank);
+    Ok(Json(Silences { items }))
+}
+
+/// Creates a silence of a rule that exists (a typo would silence nothing).
+pub(super) async fn create(
+    State(api): State<AdminState>,
+    Authorized(admin): Authorized,
+    JsonBody(request): JsonBody<NewSilence>,
+) -> Result<(StatusCode, Json<ListedSilence>), ApiError> {
+    let rule_id = parse_document_id(&request.rule_id).map_err(|e| e.with_field("rule_id"))?;
+    if RESERVED_RULE_IDS.contains(&rule_id.as_str()) {
+        return Err(invalid_value(
+            "rule_id",
+            format!("{rule_id} is Cuba's own notice; it cannot be silenced"),
+        ));
+    }
+    if api.rules.get(&rule_id).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "rule_not_found",
+            format!("there is no rule {rule_id}"),
+        )
+        .with_field("rule_id"));
+    }
+    let now = api.clock.now();
+    let starts_at = request.starts_at.map(|t| t.0);
+    let ends_at = match (request.ends_at, request.minutes) {
+        (Some(at), None) => at.0,
+        (None, Some(minutes)) if minutes > 0 && minutes <= MAX_SILENCE.as_secs() / 60 => {
+            starts_at.unwrap_or(now).max(now).plus_seconds(minutes * 60)
+        }
+        (None, Some(_)) => {
+            return Err(invalid_value(
+                "minutes",
+                "`minutes` must be 1 to 43200 (30 days)",
+            ));
+        }
+        _ => {
+            return Err(invalid_value(
+                "ends_at",
+                "give `ends_at` or `minutes`, one of the two",
+            ));
+        }
+    };
+    let silence = SilenceRequest {
+        rule_id,
+        user: request.user.map(UserId),
+        starts_at,
+        ends_at,
+        reason: request.reason,
+    }
+    .silence(&admin.0, now)
+    .map_err(refused)?;
+    api.silences
+        .create(&silence, now)
+        .await
+        .map_err(|e| match e {
+            CreateSilenceError::Refused(why) => refused(why),
+            CreateSilenceError::Port(e) => e.into(),
+        })?;
+    tracing::info!(admin = %admin.0, silence_id = silence.id.as_str(), rule_id = %silence.rule_id, "silence created");
+    Ok((StatusCode::CREATED, Json(listed(silence, now))))
+}
+
+/// Ends a silence now (one already ended stays as it was).
+pub(super) async fn end(
+    State(api): State<AdminState>,
+    Authorized(admin): Authorized,
+    Path(id): Path<String>,
+) -> Result<Json<ListedSilence>, ApiError> {
+    let id = SilenceId::try_from(id).map_err(|why| invalid_value("id", why))?;
+    let now = api.clock.now();
+    match api.silences.end(&id, now, &admin.0).await? {
+        Some(silence) => {
+            tracing::info!(admin = %admin.0, silence_id = id.as_str(), "silence ended");
+            Ok(Json(listed(silence, now)))
+        }
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "silence_not_found",
+            format!("there is no silence {}", id.as_str()),
+        )),
+    }
+}
+
+fn refused(why: SilenceRefused) -> ApiError {
+    match why {
+        SilenceRefused::Invalid { field, message } => invalid_value(field, message),
+        SilenceRefused::TooMany => {
+            ApiError::new(StatusCode::CONFLICT, "too_many_silences", why.to_string())
+        }
+    }
+}
