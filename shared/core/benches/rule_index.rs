@@ -4,7 +4,10 @@
 //! threshold (`gte`) and a field that must exist, as issue 10 describes; 1% of events match.
 //! quamina 0.7 panics when more than 255 patterns share one exact value of a field (here `kind`),
 //! so its patterns are spread over instances of 250 and an event is matched against each.
-//! Single thread; run with `make bench` (or `cargo bench -p cuba-core --bench rule_index`).
+//! A second workload has every rule on one type (`bill`/`paid`), told apart by a property's
+//! value (`properties.merchant`, one per rule) and an amount threshold: how rule sets grow per
+//! merchant, city or band, where the type alone narrows nothing. Single thread; run with
+//! `make bench` (or `cargo bench -p cuba-core --bench rule_index`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -101,6 +104,83 @@ fn time<F: FnMut() -> usize>(mut run: F) -> (f64, usize) {
     (per_event(best), matched)
 }
 
+/// One rule per merchant on the same type, each with its own amount threshold.
+fn merchant_rules(n: usize) -> RuleSet {
+    let rules: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("m{i}"),
+                "when": {"kind": "activity", "noun": "bill", "verb": "paid",
+                         "properties.merchant": format!("merchant{i}"),
+                         "properties.amount": {"gte": threshold(i)}},
+                "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"})
+        })
+        .collect();
+    RuleSet::from_json(&json!({ "rules": rules })).expect("generated rules are valid")
+}
+
+/// Bill payments at a random merchant of the rules' (or one no rule names), 1% over its
+/// threshold.
+fn merchant_events(n: usize) -> Vec<Value> {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    (0..EVENTS)
+        .map(|e| {
+            let i = rng.below(n);
+            let merchant = if rng.below(10) == 0 {
+                "elsewhere".to_owned()
+            } else {
+                format!("merchant{i}")
+            };
+            let amount = if rng.below(100) == 0 {
+                threshold(i)
+            } else {
+                threshold(i).saturating_sub(1)
+            };
+            json!({"user": e, "id": format!("e{e}"), "received_at": 1_700_000_000_000u64 + e as u64,
+                   "kind": "activity", "noun": "bill", "verb": "paid",
+                   "properties": {"amount": amount, "merchant": merchant}})
+        })
+        .collect()
+}
+
+fn merchant_workload() {
+    println!();
+    println!(
+        "| rules on one type, by merchant | Cuba indexed | Cuba linear scan | matches (per {EVENTS} events) |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for n in [3, 100, 1_000, 10_000] {
+        let set = merchant_rules(n);
+        let views = merchant_events(n);
+        let (indexed, matched) = time(|| views.iter().map(|v| set.triggered_by(v).count()).sum());
+        let (linear, linear_matched) = time(|| {
+            views
+                .iter()
+                .map(|v| {
+                    set.all()
+                        .iter()
+                        .filter(|r| r.enabled && r.when.matches(v))
+                        .count()
+                })
+                .sum()
+        });
+        assert_eq!(matched, linear_matched, "the index and the scan agree");
+        println!(
+            "| {n} | {} ({:.1} M/s) | {} | {matched} |",
+            ns(indexed),
+            1000.0 / indexed,
+            ns(linear)
+        );
+    }
+}
+
+fn ns(x: f64) -> String {
+    if x < 1000.0 {
+        format!("{x:.0} ns")
+    } else {
+        format!("{:.1} µs", x / 1000.0)
+    }
+}
+
 fn main() {
     println!(
         "| rules | Cuba indexed (view built) | Cuba linear scan | Cuba indexed incl. JSON parse | quamina (bytes) | quamina instances | matches (per {EVENTS} events) |"
@@ -152,13 +232,6 @@ fn main() {
         });
         assert_eq!(matched, linear_matched, "the index and the scan agree");
         assert_eq!(matched, their_matched, "Cuba and quamina agree");
-        let ns = |x: f64| {
-            if x < 1000.0 {
-                format!("{x:.0} ns")
-            } else {
-                format!("{:.1} µs", x / 1000.0)
-            }
-        };
         println!(
             "| {n} | {} ({:.1} M/s) | {} | {} | {} | {} | {matched} |",
             ns(indexed),
@@ -169,4 +242,5 @@ fn main() {
             instances.len()
         );
     }
+    merchant_workload();
 }

@@ -1,8 +1,10 @@
 //! Differential test: the rule index (`RuleSet::triggered_by`) against the linear scan it
 //! replaced (every enabled rule whose `when` matches), on generated rule sets and event views.
 //! The rules test the type fields with every kind of operator, plain equality included (what the
-//! index files rules by), `$or` across types, and rules naming no kind; the views cover every
-//! kind, missing type fields, and type fields that are arrays or numbers. The seed is fixed so
+//! index files rules by), a property with equality, `in` (mixed strings and numbers), numeric
+//! equality, booleans and the other operators, `$or` across types and properties, and rules
+//! naming no kind; the views cover every kind, missing type fields, type fields and properties
+//! that are arrays, numbers (7.0 against a rule's 7) or objects. The seed is fixed so
 //! CI is repeatable.
 
 use cuba_core::rules::RuleSet;
@@ -29,6 +31,29 @@ fn type_test() -> impl Strategy<Value = Option<Value>> {
     ]
 }
 
+const MERCHANTS: [&str; 3] = ["acme", "globex", "initech"];
+
+fn merchant() -> impl Strategy<Value = String> {
+    (0..MERCHANTS.len()).prop_map(|i| MERCHANTS[i].to_owned())
+}
+
+/// A test on a property beyond the type fields (what the index files rules by within a type,
+/// when it is equality alone), or none.
+fn merchant_test() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        3 => Just(None),
+        4 => merchant().prop_map(|m| Some(json!(m))),
+        1 => (merchant(), merchant()).prop_map(|(a, b)| Some(json!({"in": [a, b]}))),
+        1 => Just(Some(json!({"in": ["acme", 7]}))),
+        1 => Just(Some(json!(7))),
+        1 => Just(Some(json!({"numeric": ["=", 7]}))),
+        1 => Just(Some(json!(true))),
+        1 => merchant().prop_map(|m| Some(json!({"anything_but": m}))),
+        1 => any::<bool>().prop_map(|b| Some(json!({"exists": b}))),
+        1 => Just(Some(json!({"prefix": "gl"}))),
+    ]
+}
+
 fn kind_test() -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
         2 => Just(None),
@@ -51,9 +76,12 @@ fn when() -> impl Strategy<Value = Value> {
             4 => Just(None),
             1 => Just(Some(json!([{"noun": "bill"}, {"kind": "web", "name": "click"}]))),
             1 => Just(Some(json!([{"kind": "feedback"}, {"verb": {"exists": false}}]))),
+            1 => Just(Some(json!([{"properties.merchant": "acme"}, {"properties.city": "Lisbon"}]))),
         ],
+        merchant_test(),
+        prop_oneof![3 => Just(None), 1 => Just(Some(json!("Lisbon")))],
     )
-        .prop_map(|(kind, types, amount, any_of)| {
+        .prop_map(|(kind, types, amount, any_of, merchant, city)| {
             let mut when = Map::new();
             if let Some(k) = kind {
                 when.insert("kind".into(), k);
@@ -68,6 +96,12 @@ fn when() -> impl Strategy<Value = Value> {
             }
             if let Some(alternatives) = any_of {
                 when.insert("$or".into(), alternatives);
+            }
+            if let Some(m) = merchant {
+                when.insert("properties.merchant".into(), m);
+            }
+            if let Some(c) = city {
+                when.insert("properties.city".into(), c);
             }
             Value::Object(when)
         })
@@ -106,8 +140,22 @@ fn view() -> impl Strategy<Value = Value> {
         ],
         proptest::collection::vec(type_value(), 4),
         0u32..4000,
+        prop_oneof![
+            2 => Just(None),
+            6 => merchant().prop_map(|m| Some(json!(m))),
+            1 => (merchant(), merchant()).prop_map(|(a, b)| Some(json!([a, b]))),
+            1 => Just(Some(json!(7.0))),
+            1 => Just(Some(json!([7, "acme"]))),
+            1 => Just(Some(json!(true))),
+            1 => Just(Some(json!({"name": "acme"}))),
+        ],
+        prop_oneof![
+            Just(None),
+            Just(Some(json!("Lisbon"))),
+            Just(Some(json!("Porto")))
+        ],
     )
-        .prop_map(|(kind, types, amount)| {
+        .prop_map(|(kind, types, amount, merchant, city)| {
             let mut view = Map::new();
             view.insert("user".into(), json!(1));
             if let Some(k) = kind {
@@ -118,7 +166,15 @@ fn view() -> impl Strategy<Value = Value> {
                     view.insert((*field).into(), v);
                 }
             }
-            view.insert("properties".into(), json!({"amount": amount}));
+            let mut properties = Map::new();
+            properties.insert("amount".into(), json!(amount));
+            if let Some(m) = merchant {
+                properties.insert("merchant".into(), m);
+            }
+            if let Some(c) = city {
+                properties.insert("city".into(), c);
+            }
+            view.insert("properties".into(), Value::Object(properties));
             Value::Object(view)
         })
 }
