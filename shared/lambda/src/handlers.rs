@@ -273,6 +273,9 @@ impl StreamHandler {
             ahead,
         ));
         let mut stream = self.clone();
+        // The pipeline's own store too: an event it marks invalid (a schema saved since
+        // intake) must leave the span the lane's later records read.
+        stream.pipeline.events = reads.clone();
         stream.pipeline.evaluator.events = reads.clone();
         stream.checker.events = reads.clone();
         LaneHandler {

@@ -89,12 +89,13 @@ pub enum SilenceState {
 
 impl Silence {
     pub fn state(&self, at: Millis) -> SilenceState {
-        if at < self.starts_at {
-            SilenceState::Pending
-        } else if at < self.ends_at {
-            SilenceState::Active
-        } else {
+        // Ended first: a pending silence ended early ends before it would have started.
+        if self.ends_at <= at {
             SilenceState::Expired
+        } else if at < self.starts_at {
+            SilenceState::Pending
+        } else {
+            SilenceState::Active
         }
     }
 
@@ -290,6 +291,12 @@ mod tests {
         assert_eq!(later.state(NOW), SilenceState::Pending);
         assert!(!later.silences(&paid, UserId(1), NOW));
         assert!(later.silences(&paid, UserId(1), NOW.plus_seconds(60)));
+        let ended_before_it_began = Silence {
+            ends_at: NOW,
+            ..later
+        };
+        assert_eq!(ended_before_it_began.state(NOW), SilenceState::Expired);
+        assert!(!ended_before_it_began.silences(&paid, UserId(1), NOW.plus_seconds(60)));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
     Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, StoredEvent, UserId,
 };
+use cuba_core::model::ports::EventStore;
 use cuba_core::rules::RuleSet;
 use cuba_memory::{MemoryPorts, MemoryWindows};
 use serde_json::{Value, json};
@@ -325,4 +326,36 @@ async fn a_heavy_users_overflowed_windows_are_not_read_while_the_rule_cools_down
     );
     assert!(scans(&oracle) > 2_000, "the oracle scans every time");
     assert_same_alerts(&alert_summaries(&buckets), &alert_summaries(&oracle));
+}
+
+/// A lane's span of a user's events is what a fresh read would return: an event marked invalid
+/// through it (a schema saved since intake) leaves it, and a request it covers reads nothing.
+#[tokio::test]
+async fn a_batchs_span_drops_an_event_marked_invalid_through_it() {
+    let ports = MemoryPorts::new();
+    let mut dice = Dice(7);
+    let stored: Vec<ReceivedEvent> = (0..3)
+        .map(|n| event(1, n, Millis(START.0 + n * 1000), &mut dice))
+        .collect();
+    for received in &stored {
+        ports.events.insert(received).await.expect("stored");
+    }
+    let reads = UserBatchReads::new(ports.events.clone(), UserId(1), usize::MAX, 0);
+    assert_eq!(span(&reads).await, 3);
+    assert_eq!(span(&reads).await, 3, "from the span");
+    assert_eq!(reads.items_read(), 3, "read once");
+    reads
+        .set_invalid(UserId(1), &stored[1].event.id, true)
+        .await
+        .expect("marked");
+    assert_eq!(span(&reads).await, 2, "the invalid event left the span");
+}
+
+/// The number of user 1's events from `START` to 10 s after, read through `reads`.
+async fn span(reads: &UserBatchReads) -> usize {
+    reads
+        .received_between(UserId(1), START, Millis(START.0 + 10_000))
+        .await
+        .expect("read")
+        .len()
 }

@@ -79,6 +79,8 @@ pub(super) async fn list(
         .all()
         .await?
         .into_iter()
+        // Dropped from the store when the next silence is created; not listed meanwhile.
+        .filter(|s| !s.is_past_keeping(now))
         .map(|s| listed(s, now))
         .filter(|s| wanted.is_none_or(|w| s.state == w))
         .collect();
