@@ -173,6 +173,50 @@ fn merchant_workload() {
     }
 }
 
+/// One rule per amount threshold on the same type (`gte` 100, 200, ...), and payments whose
+/// amounts are spread evenly up to the highest threshold: the index tries only the rules whose
+/// threshold the amount reaches, half of them on average here.
+fn threshold_workload() {
+    println!();
+    println!(
+        "| rules on one type, by threshold | Cuba indexed | Cuba linear scan | matches (per {EVENTS} events) |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for n in [3, 100, 1_000, 10_000] {
+        let rules: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"id": format!("t{i}"),
+                    "when": {"kind": "activity", "noun": "bill", "verb": "paid",
+                             "properties.amount": {"gte": (i as u64 + 1) * 100}},
+                    "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"})
+            })
+            .collect();
+        let set =
+            RuleSet::from_json(&json!({ "rules": rules })).expect("generated rules are valid");
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let views: Vec<Value> = (0..EVENTS)
+            .map(|e| {
+                json!({"user": e, "kind": "activity", "noun": "bill", "verb": "paid",
+                       "properties": {"amount": rng.below(n * 100)}})
+            })
+            .collect();
+        let (indexed, matched) = time(|| views.iter().map(|v| set.triggered_by(v).count()).sum());
+        let (linear, linear_matched) = time(|| {
+            views
+                .iter()
+                .map(|v| {
+                    set.all()
+                        .iter()
+                        .filter(|r| r.enabled && r.when.matches(v))
+                        .count()
+                })
+                .sum()
+        });
+        assert_eq!(matched, linear_matched, "the index and the scan agree");
+        println!("| {n} | {} | {} | {matched} |", ns(indexed), ns(linear));
+    }
+}
+
 fn ns(x: f64) -> String {
     if x < 1000.0 {
         format!("{x:.0} ns")
@@ -243,4 +287,5 @@ fn main() {
         );
     }
     merchant_workload();
+    threshold_workload();
 }

@@ -2,9 +2,10 @@
 //! replaced (every enabled rule whose `when` matches), on generated rule sets and event views.
 //! The rules test the type fields with every kind of operator, plain equality included (what the
 //! index files rules by), a property with equality, `in` (mixed strings and numbers), numeric
-//! equality, booleans and the other operators, `$or` across types and properties, and rules
-//! naming no kind; the views cover every kind, missing type fields, type fields and properties
-//! that are arrays, numbers (7.0 against a rule's 7) or objects. The seed is fixed so
+//! equality, booleans, number bounds (`gte`, `gt`, `lt`, `lte`, `numeric` ranges) and presence and
+//! the other operators, `$or` across types and properties, and rules naming no kind; the views cover every kind, missing type fields, type fields and properties
+//! that are arrays (of numbers and text), numbers (7.0 against a rule's 7), text where a number is
+//! tested, or objects. The seed is fixed so
 //! CI is repeatable.
 
 use cuba_core::rules::RuleSet;
@@ -69,8 +70,14 @@ fn when() -> impl Strategy<Value = Value> {
         kind_test(),
         proptest::collection::vec(type_test(), 4),
         prop_oneof![
-            Just(None),
-            (0u32..3).prop_map(|n| Some(json!({"gte": n * 1000})))
+            3 => Just(None),
+            3 => (0u32..3).prop_map(|n| Some(json!({"gte": n * 1000}))),
+            1 => (0u32..3).prop_map(|n| Some(json!({"gt": n * 1000}))),
+            1 => (0u32..3).prop_map(|n| Some(json!({"lt": n * 1000 + 500}))),
+            1 => (0u32..3).prop_map(|n| Some(json!({"lte": n * 1000}))),
+            1 => (0u32..3).prop_map(|n| Some(json!({"numeric": [">", n * 1000, "<=", n * 1000 + 1500]}))),
+            1 => Just(Some(json!({"numeric": ["<", 3000, ">=", 1000]}))),
+            1 => Just(Some(json!({"exists": true}))),
         ],
         prop_oneof![
             4 => Just(None),
@@ -139,7 +146,15 @@ fn view() -> impl Strategy<Value = Value> {
             1 => Just(Some(json!(["activity", "web"]))),
         ],
         proptest::collection::vec(type_value(), 4),
-        0u32..4000,
+        prop_oneof![
+            4 => (0u32..4000).prop_map(|a| Some(json!(a))),
+            // On a rule's bound exactly, where `gte` and `gt` part.
+            2 => (0u32..4, 0u32..2).prop_map(|(n, half)| Some(json!(n * 1000 + half * 500))),
+            1 => (0u32..4000).prop_map(|a| Some(json!(f64::from(a) + 0.5))),
+            1 => (0u32..4000, 0u32..4000).prop_map(|(a, b)| Some(json!([a, "x", b]))),
+            1 => Just(Some(json!("2500"))),
+            1 => Just(None),
+        ],
         prop_oneof![
             2 => Just(None),
             6 => merchant().prop_map(|m| Some(json!(m))),
@@ -167,7 +182,9 @@ fn view() -> impl Strategy<Value = Value> {
                 }
             }
             let mut properties = Map::new();
-            properties.insert("amount".into(), json!(amount));
+            if let Some(a) = amount {
+                properties.insert("amount".into(), a);
+            }
             if let Some(m) = merchant {
                 properties.insert("merchant".into(), m);
             }

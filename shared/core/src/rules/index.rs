@@ -1,11 +1,12 @@
 //! The enabled rules indexed by event type, so an event meets only the rules that could match
 //! it: those whose `when` names the event's kind (and, where it names them, its noun/verb or
 //! category/name) with plain equality, plus the few that name no kind at all. Within one type,
-//! rules are filed again by one other field they test for equality (`"properties.merchant":
-//! "acme"`, an `in` list, `{"numeric": ["=", 5]}`), so rules that share a type and differ by a
-//! property's value (per merchant, per city: how rule sets grow) are not all tried on every
-//! event of that type. Looking an event up costs four hash probes in its kind's table plus one
-//! per such field, whatever the number of rules; the candidates found are then matched in full,
+//! rules are filed again by one other field they test: for equality (`"properties.merchant":
+//! "acme"`, an `in` list, `{"numeric": ["=", 5]}`), else by a bound on a number (`gte`, a
+//! `numeric` range), else for presence (`exists: true`), so rules that share a type and differ
+//! by a property's value or threshold (per merchant, per city, per amount: how rule sets grow)
+//! are not all tried on every event of that type. Looking an event up costs four hash probes in
+//! its kind's table plus one probe or binary search per such field, whatever the number of rules; the candidates found are then matched in full,
 //! so the index decides nothing on its own and the answer is exactly the linear scan's
 //! (`tests/rule_index.rs` checks this on generated rules).
 
@@ -55,50 +56,157 @@ fn equal_values(test: &Test) -> Option<Vec<ValueKey>> {
     }
 }
 
-/// The rules of one type (or of none): filed by one more field each tests for equality where
-/// they have one, the rest tried on every event that reaches here.
+/// The bound a test puts on a number from below (`gte`, `gt`, a `numeric` range's lowest), or
+/// from above: a number under it (over it) cannot pass. `gt` is filed as `gte`: the index may
+/// offer a candidate the full match then refuses, never miss one.
+fn bound(test: &Test, below: bool) -> Option<f64> {
+    let of = |op: Comparison, b: f64| match (op, below) {
+        (Comparison::Gt | Comparison::Gte, true) | (Comparison::Lt | Comparison::Lte, false) => {
+            Some(b)
+        }
+        _ => None,
+    };
+    let tightest = |a: f64, b: f64| if below { a.max(b) } else { a.min(b) };
+    match test {
+        Test::Compare(op, b) => of(*op, *b),
+        Test::Numeric(bounds) => bounds
+            .iter()
+            .filter_map(|(op, b)| of(*op, *b))
+            .reduce(tightest),
+        _ => None,
+    }
+    .filter(|b| b.is_finite())
+}
+
+/// Rules filed by a bound on one field, ascending by bound (positions in the same order).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Bounds {
+    bounds: Vec<f64>,
+    positions: Positions,
+}
+
+impl Bounds {
+    fn from(mut filed: Vec<(f64, u32)>) -> Bounds {
+        filed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        Bounds {
+            bounds: filed.iter().map(|(b, _)| *b).collect(),
+            positions: filed.iter().map(|(_, p)| *p).collect(),
+        }
+    }
+}
+
+/// The numbers among a field's value (its elements, for an array).
+fn numbers(value: Option<&Value>) -> impl Iterator<Item = f64> + '_ {
+    let items: &[Value] = match value {
+        Some(Value::Array(items)) => items,
+        Some(value) => std::slice::from_ref(value),
+        None => &[],
+    };
+    items.iter().filter_map(Value::as_f64)
+}
+
+/// How one rule is filed within its bucket: by the first of its top-level clauses (outside the
+/// type fields) that narrows it, in this order of preference.
+enum Filing<'p> {
+    Equal(&'p FieldPath, Vec<ValueKey>),
+    AtLeast(&'p FieldPath, f64),
+    AtMost(&'p FieldPath, f64),
+    Present(&'p FieldPath),
+    Rest,
+}
+
+impl<'p> Filing<'p> {
+    fn of(when: &'p Pattern, type_fields: &[&str]) -> Filing<'p> {
+        let clauses: Vec<&Clause> = when
+            .clauses()
+            .iter()
+            .filter(|c| c.field.as_str() != "kind" && !type_fields.contains(&c.field.as_str()))
+            .collect();
+        let first = |filing: &dyn Fn(&'p Clause) -> Option<Filing<'p>>| {
+            clauses.iter().find_map(|c| filing(c))
+        };
+        first(&|c| equal_values(&c.test).map(|keys| Filing::Equal(&c.field, keys)))
+            .or_else(|| first(&|c| bound(&c.test, true).map(|b| Filing::AtLeast(&c.field, b))))
+            .or_else(|| first(&|c| bound(&c.test, false).map(|b| Filing::AtMost(&c.field, b))))
+            .or_else(|| {
+                first(&|c| {
+                    matches!(c.test, Test::Exists(true)).then_some(Filing::Present(&c.field))
+                })
+            })
+            .unwrap_or(Filing::Rest)
+    }
+}
+
+/// The rules of one type (or of none): filed by one more field each tests, where a test of it
+/// narrows the rule down (equality, a bound on a number, presence); the rest tried on every
+/// event that reaches here.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Bucket {
     by_field: Vec<(FieldPath, HashMap<ValueKey, Positions>)>,
+    /// Filed while building; sorted into `at_least`/`at_most` by [`Bucket::finish`].
+    lower: Vec<(FieldPath, Vec<(f64, u32)>)>,
+    upper: Vec<(FieldPath, Vec<(f64, u32)>)>,
+    at_least: Vec<(FieldPath, Bounds)>,
+    at_most: Vec<(FieldPath, Bounds)>,
+    present: Vec<(FieldPath, Positions)>,
     rest: Positions,
 }
 
+/// The entry of `field` in `list`, added if missing.
+fn slot<'l, T: Default>(list: &'l mut Vec<(FieldPath, T)>, field: &FieldPath) -> &'l mut T {
+    let at = match list.iter().position(|(f, _)| f == field) {
+        Some(at) => at,
+        None => {
+            list.push((field.clone(), T::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[at].1
+}
+
 impl Bucket {
-    /// Files the rule at `position` under the first top-level clause (outside `type_fields`)
-    /// that only equality passes.
     fn add(&mut self, position: u32, when: &Pattern, type_fields: &[&str]) {
-        let filed = when.clauses().iter().find_map(|Clause { field, test }| {
-            if field.as_str() == "kind" || type_fields.contains(&field.as_str()) {
-                return None;
+        match Filing::of(when, type_fields) {
+            Filing::Equal(field, keys) => {
+                let by_value = slot(&mut self.by_field, field);
+                for key in keys {
+                    let positions: &mut Positions = by_value.entry(key).or_default();
+                    if positions.last() != Some(&position) {
+                        positions.push(position);
+                    }
+                }
             }
-            equal_values(test).map(|keys| (field, keys))
-        });
-        let Some((field, keys)) = filed else {
-            self.rest.push(position);
-            return;
-        };
-        let slot = match self.by_field.iter().position(|(f, _)| f == field) {
-            Some(slot) => slot,
-            None => {
-                self.by_field.push((field.clone(), HashMap::new()));
-                self.by_field.len() - 1
-            }
-        };
-        let by_value = &mut self.by_field[slot].1;
-        for key in keys {
-            let positions = by_value.entry(key).or_default();
-            if positions.last() != Some(&position) {
-                positions.push(position);
-            }
+            Filing::AtLeast(field, b) => slot(&mut self.lower, field).push((b, position)),
+            Filing::AtMost(field, b) => slot(&mut self.upper, field).push((b, position)),
+            Filing::Present(field) => slot(&mut self.present, field).push(position),
+            Filing::Rest => self.rest.push(position),
         }
     }
 
+    /// Sorts the rules filed by a bound, once every rule is added.
+    fn finish(&mut self) {
+        self.at_least = std::mem::take(&mut self.lower)
+            .into_iter()
+            .map(|(field, filed)| (field, Bounds::from(filed)))
+            .collect();
+        self.at_most = std::mem::take(&mut self.upper)
+            .into_iter()
+            .map(|(field, filed)| (field, Bounds::from(filed)))
+            .collect();
+    }
+
     fn is_empty(&self) -> bool {
-        self.rest.is_empty() && self.by_field.is_empty()
+        self.rest.is_empty()
+            && self.by_field.is_empty()
+            && self.at_least.is_empty()
+            && self.at_most.is_empty()
+            && self.present.is_empty()
     }
 
     /// The rules here that could match `view`: those filed under a value the view has in
-    /// their field (any element, for an array), and the rest.
+    /// their field (any element, for an array), those whose bound its number meets (the
+    /// largest element against lower bounds, the smallest against upper ones: a binary
+    /// search), those whose field it has, and the rest.
     fn collect<'i>(&'i self, view: &Value, found: &mut Vec<&'i [u32]>) {
         if !self.rest.is_empty() {
             found.push(&self.rest);
@@ -113,6 +221,23 @@ impl Bucket {
                 Some(Value::Array(items)) => items.iter().for_each(&mut probe),
                 Some(value) => probe(value),
                 None => {}
+            }
+        }
+        for (field, filed) in &self.at_least {
+            if let Some(x) = numbers(field.lookup(view)).reduce(f64::max) {
+                let end = filed.bounds.partition_point(|b| *b <= x);
+                found.push(&filed.positions[..end]);
+            }
+        }
+        for (field, filed) in &self.at_most {
+            if let Some(x) = numbers(field.lookup(view)).reduce(f64::min) {
+                let start = filed.bounds.partition_point(|b| *b < x);
+                found.push(&filed.positions[start..]);
+            }
+        }
+        for (field, positions) in &self.present {
+            if field.lookup(view).is_some() {
+                found.push(positions);
             }
         }
     }
@@ -207,6 +332,17 @@ impl RuleIndex {
                 None => &mut by_second.any,
             }
             .add(position, when, &type_fields);
+        }
+        index.unkeyed.finish();
+        for kind in index.by_kind.values_mut() {
+            for by_second in kind
+                .exact
+                .values_mut()
+                .chain(std::iter::once(&mut kind.any))
+            {
+                by_second.any.finish();
+                by_second.exact.values_mut().for_each(Bucket::finish);
+            }
         }
         index
     }
