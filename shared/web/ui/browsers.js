@@ -55,7 +55,9 @@ async function pagedTable(main, path, params, headings, row, tableId, moreId = "
   const body = el("tbody");
   const error = el("div", { class: "error-box" });
   const more = el("button", { type: "button", class: "secondary", id: moreId, text: "Load more", hidden: true });
-  const table = el("table", { id: tableId }, el("thead", {}, el("tr", {}, headings.map((h) => el("th", { text: h })))), body);
+  // `data-query`: which filters the table shows, so a test (or a reader of the DOM) can tell it
+  // from the table it replaced.
+  const table = el("table", { id: tableId, dataset: { query: query(params) } }, el("thead", {}, el("tr", {}, headings.map((h) => el("th", { text: h })))), body);
   main.append(table, error, el("div", { class: "row" }, more));
   let cursor = null;
   const load = async () => {
