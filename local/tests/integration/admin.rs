@@ -818,7 +818,7 @@ async fn the_web_ui_is_served_from_the_binary_with_a_strict_content_security_pol
                 .unwrap_or_else(|| panic!("the page loads {name}"))
             })
             .collect();
-        assert_eq!(tags.len(), 6);
+        assert_eq!(tags.len(), 7);
         assert!(tags.is_sorted(), "the page loads the scripts in order");
         assert!(
             !page.contains("http://") && !page.contains("https://"),
