@@ -202,6 +202,25 @@ try {
   assert.ok(await page.locator("#user-events tr[data-event]").count() >= 1, "the user's events");
   await page.screenshot({ path: join(artifacts, "admin-ui-user.png"), fullPage: true });
 
+  log("the search box finds a user, an alert and a rule by id, and says so when nothing is");
+  const find = async (text) => {
+    await page.fill("#search-input", text);
+    await page.press("#search-input", "Enter");
+  };
+  await page.goto(`${base}/admin/#/rules`);
+  await find(String(suppressedUser));
+  await page.waitForFunction((u) => location.hash === `#/users/${u}`, suppressedUser);
+  await page.waitForSelector("#user-alerts[data-loaded]");
+  const [anAlert] = (await adminApi(`/alerts?user=${suppressedUser}`)).items;
+  await find(anAlert.alert_id);
+  await page.waitForSelector('#alerts-table[data-loaded][data-query*="rule="][data-query*="user="]');
+  const found = await page.$$eval("#alerts-table tr[data-alert]", (rows) => rows.map((r) => r.dataset.alert));
+  assert.ok(found.includes(anAlert.alert_id), `the alert is listed: ${found}`);
+  await find(RULE_ID);
+  await page.waitForFunction((id) => location.hash === `#/rules/${id}`, RULE_ID);
+  await find("no-such-thing");
+  await page.waitForFunction(() => document.getElementById("toast").textContent.includes("No user, alert or rule is called no-such-thing"));
+
   log("the event and feedback browsers show the markup as text");
   await page.goto(`${base}/admin/#/events?user=${user}`);
   await page.waitForSelector("#events-table tr[data-event]");

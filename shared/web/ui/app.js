@@ -30,6 +30,7 @@ async function route() {
   const signedIn = Boolean(token());
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
+  document.getElementById("search").hidden = !signedIn;
   const who = claims();
   document.getElementById("who").textContent = signedIn && who ? `signed in as ${who.sub}` : "";
   if (!signedIn) {
@@ -383,11 +384,43 @@ function ruleRow(record) {
 }
 
 
+// ---- search ----------------------------------------------------------------------------------
+
+/**
+ * Where an id an operator pasted leads: a user id to the user's page, an alert id
+ * (`<rule>#<user>#...`) to that rule's alerts for that user, a rule id to its editor. Event ids
+ * are unique per user only, so they are found from the user's page.
+ */
+async function find(text) {
+  const wanted = text.trim();
+  if (!wanted) return;
+  if (/^\d+$/.test(wanted)) {
+    location.hash = `#/users/${wanted}`;
+    return;
+  }
+  const alert = /^([^#]+)#(\d+)#.+$/.exec(wanted);
+  if (alert) {
+    location.hash = `#/alerts${query({ rule: alert[1], user: alert[2] })}`;
+    return;
+  }
+  const { status } = await api("GET", `/rules/${encodeURIComponent(wanted)}`);
+  if (status === 200) {
+    location.hash = `#/rules/${encodeURIComponent(wanted)}`;
+    return;
+  }
+  toast(`No user, alert or rule is called ${wanted}. (Find an event from its user's page.)`);
+}
+
 // ---- start -----------------------------------------------------------------------------------
 
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   document.getElementById("sign-out").addEventListener("click", () => signOut(""));
+  document.getElementById("search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = document.getElementById("search-input");
+    find(input.value).then(() => { input.value = ""; });
+  });
   // The hash is the router's: the skip link moves focus instead of following its href.
   document.getElementById("skip").addEventListener("click", (e) => {
     e.preventDefault();
