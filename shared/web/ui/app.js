@@ -65,7 +65,7 @@ async function route() {
         await renderAlerts(main, params);
         break;
       case "silences":
-        await renderSilences(main);
+        await renderSilences(main, params);
         break;
       case "schemas":
         if (parts[1] === "new") await renderSchemaEditor(main, null);

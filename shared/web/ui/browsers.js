@@ -161,12 +161,18 @@ function alertRow(a) {
     el("td", { text: formatTime(a.fired_at) }),
     el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id })),
     el("td", {}, userLink("alerts", a.user), " ", userPageLink(a.user)),
-    el("td", { text: a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS" }),
+    el("td", {}, a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS",
+      a.action === "notify_operator" && !RESERVED_RULES.includes(a.rule_id)
+        ? [" ", el("a", { href: `#/silences${query({ rule: a.rule_id })}`, class: "silence-rule", title: `silence ${a.rule_id}'s operator alerts`, text: "silence" })]
+        : null),
     el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
       a.reason ? el("div", { class: "hint", text: a.reason }) : null),
     el("td", { class: "text alert-text", text: a.text }),
     el("td", {}, details(a)));
 }
+
+/** Cuba's own notices: not silenced (they say a limit was reached). */
+const RESERVED_RULES = ["sms-budget", "operator-cap"];
 
 function userPageLink(user) {
   return el("a", { href: `#/users/${encodeURIComponent(user)}`, class: "user-page", title: "the user's page", text: "page" });

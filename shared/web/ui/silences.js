@@ -7,25 +7,27 @@ const SILENCE_DURATIONS = [
   ["15", "15 minutes"], ["60", "1 hour"], ["240", "4 hours"], ["1440", "1 day"], ["10080", "7 days"],
 ];
 
-async function renderSilences(main) {
+async function renderSilences(main, params) {
   main.append(el("h1", { text: "Silences" }),
     el("p", { class: "hint", text: "A silence pauses a rule's operator alerts during an incident or a maintenance. The rule keeps running: its alerts are recorded as silenced (visible in the alert browser), not published. A silence ends by itself." }));
   const formBox = el("section", { class: "card", id: "new-silence", "aria-labelledby": "new-silence-title" });
   const listBox = el("section", { id: "silence-list" });
   main.append(formBox, listBox);
   const reload = () => renderSilenceList(listBox);
-  await renderSilenceForm(formBox, reload);
+  await renderSilenceForm(formBox, reload, params.get("rule"));
   await reload();
 }
 
-async function renderSilenceForm(box, reload) {
+/** `preset`: the rule to offer first (from an alert's *silence* link). */
+async function renderSilenceForm(box, reload, preset) {
   const { status, body } = await api("GET", "/rules");
   const slots = {};
   const rule = el("select", { id: "silence-rule", required: true });
   const operatorRules = status === 200
     ? body.rules.filter((r) => r.rule && r.rule.action && r.rule.action.type === "notify_operator")
     : [];
-  options(rule, operatorRules.map((r) => [r.id, r.id]), operatorRules[0]?.id ?? "");
+  const first = operatorRules.some((r) => r.id === preset) ? preset : operatorRules[0]?.id ?? "";
+  options(rule, operatorRules.map((r) => [r.id, r.id]), first);
   const user = el("input", { type: "text", id: "silence-user", inputmode: "numeric", class: "short", placeholder: "all users" });
   const minutes = options(el("select", { id: "silence-minutes" }), SILENCE_DURATIONS, "60");
   const reason = el("textarea", { id: "silence-reason", rows: 2, maxlength: 500, placeholder: "Payments provider maintenance until 14:00" });
