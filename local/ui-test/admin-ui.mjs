@@ -3,6 +3,7 @@
 // Started by local/tests/integration/ui.rs, which starts the stack and passes:
 //   CUBA_UI_BASE          http://127.0.0.1:<port>
 //   CUBA_UI_ADMIN_TOKEN   an admin token (sub = CUBA_UI_ADMIN)
+//   CUBA_UI_EXPIRING_ADMIN_TOKEN  one that expires in 5 minutes
 //   CUBA_UI_ADMIN         the admin's identity, expected as "last editor"
 //   CUBA_UI_USER_TOKEN    a user token for the ingest API
 //   CUBA_UI_USER          that user's id
@@ -16,6 +17,7 @@ import { join } from "node:path";
 import { env, launch } from "./browser.mjs";
 const base = env("CUBA_UI_BASE");
 const adminToken = env("CUBA_UI_ADMIN_TOKEN");
+const expiringToken = env("CUBA_UI_EXPIRING_ADMIN_TOKEN");
 const admin = env("CUBA_UI_ADMIN");
 const userToken = env("CUBA_UI_USER_TOKEN");
 const user = Number(env("CUBA_UI_USER"));
@@ -207,7 +209,9 @@ try {
     await page.fill("#search-input", text);
     await page.press("#search-input", "Enter");
   };
+  // From another page, fully shown (a search typed while a navigation is under way would race it).
   await page.goto(`${base}/admin/#/rules`);
+  await page.waitForSelector("#rules-table");
   await find(String(suppressedUser));
   await page.waitForFunction((u) => location.hash === `#/users/${u}`, suppressedUser);
   await page.waitForSelector("#user-alerts[data-loaded]");
@@ -220,6 +224,16 @@ try {
   await page.waitForFunction((id) => location.hash === `#/rules/${id}`, RULE_ID);
   await find("no-such-thing");
   await page.waitForFunction(() => document.getElementById("toast").textContent.includes("No user, alert or rule is called no-such-thing"));
+
+  log("a token about to expire is warned of above the page; a fresh one is not");
+  assert.equal(await page.isVisible("#token-expiry"), false);
+  await page.evaluate((t) => sessionStorage.setItem("cuba-admin-token", t), expiringToken);
+  await page.reload();
+  await page.waitForSelector("#token-expiry:not([hidden])");
+  assert.match(await page.textContent("#token-expiry"), /expires at .* \(in [45] min\): save what you are editing/);
+  await page.evaluate((t) => sessionStorage.setItem("cuba-admin-token", t), adminToken);
+  await page.reload();
+  await page.waitForSelector("#token-expiry[hidden]", { state: "attached" });
 
   log("the event and feedback browsers show the markup as text");
   await page.goto(`${base}/admin/#/events?user=${user}`);
@@ -373,7 +387,11 @@ try {
   let release;
   const held = new Promise((resolve) => { release = resolve; });
   await page.route(ruleUrl, async (request) => { await held; await request.continue(); });
+  // The rule's view has asked for the rule (its answer held) before the next navigation: two
+  // hash changes in a row may otherwise both route to the second page.
+  const ruleAsked = page.waitForRequest(ruleUrl);
   await page.goto(`${base}/admin/#/rules/${RULE_ID}`);
+  await ruleAsked;
   await page.goto(`${base}/admin/#/feedback?user=${user}`);
   await page.waitForSelector("#events-table tr[data-event]");
   const ruleAnswered = page.waitForResponse(ruleUrl);

@@ -5,6 +5,8 @@
 
 use std::process::{Command, Stdio};
 
+use cuba_core::model::clock::{Clock, SystemClock};
+
 use crate::harness::{Options, TestStack, bill, repo_path, s, unique};
 
 /// Eleven accounts naming one (verified) number each make a first payment: the per-phone cap
@@ -84,14 +86,15 @@ async fn the_admin_ui_works_in_a_real_browser() {
     let suppressed_user = sms_pumping(&t).await;
     // A record whose retries ran out (it went through, but Lambda gave up on its batch): the
     // dashboard shows it waiting and redrives it.
-    let opened = t
+    // (Feedback: valid, and it fires nothing, so the other steps' listings are as they were.)
+    let feedback = t
         .accept(
-            "/api/v1/event/",
+            "/api/v1/feedback/",
             7_050,
-            &serde_json::json!({"noun": "app", "verb": "opened"}),
+            &serde_json::json!({"rating": 4}),
         )
         .await;
-    let failure = crate::redrive::failure_record(&t, &opened).await;
+    let failure = crate::redrive::failure_record(&t, &feedback).await;
     crate::redrive::queue_failure(&t, &failure).await;
     run_browser_script(
         &t,
@@ -101,6 +104,15 @@ async fn the_admin_ui_works_in_a_real_browser() {
             ("CUBA_UI_USER_TOKEN", t.token(user)),
             ("CUBA_UI_USER", user.to_string()),
             ("CUBA_UI_SUPPRESSED_USER", suppressed_user.to_string()),
+            (
+                "CUBA_UI_EXPIRING_ADMIN_TOKEN",
+                t.stack.admin_verifier.issue(
+                    crate::harness::ADMIN_SUB,
+                    Some("admin"),
+                    SystemClock.now(),
+                    300,
+                ),
+            ),
         ],
     )
     .await;

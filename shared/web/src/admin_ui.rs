@@ -19,7 +19,7 @@ const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 /// The page's scripts and style, by name under `/admin/assets/`: the page loads the scripts in
 /// this order (they share one global scope; `dom.js` first, `app.js`, which starts the page,
 /// last).
-pub const ASSETS: [(&str, &str, &str); 8] = [
+pub const ASSETS: [(&str, &str, &str); 9] = [
     ("dom.js", JAVASCRIPT, include_str!("../ui/dom.js")),
     (
         "rule-form.js",
@@ -39,6 +39,11 @@ pub const ASSETS: [(&str, &str, &str); 8] = [
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../ui/app.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../ui/favicon.svg"),
     ),
 ];
 

@@ -31,6 +31,7 @@ async function route() {
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
   document.getElementById("search").hidden = !signedIn;
+  warnOfExpiry();
   const who = claims();
   document.getElementById("who").textContent = signedIn && who ? `signed in as ${who.sub}` : "";
   if (!signedIn) {
@@ -93,7 +94,8 @@ let firstView = true;
 
 /** The view's heading becomes the page title, and after a navigation focus moves to it, so a
  * screen reader says where it went (not on the page's first view, where the first Tab belongs
- * to the skip link; nor when the view put focus somewhere itself). */
+ * to the skip link; nor when the view put focus somewhere itself, or someone is typing in the
+ * bar's search box). */
 function announce(view) {
   if (!view.isConnected) return;
   const heading = view.querySelector("h1");
@@ -101,7 +103,9 @@ function announce(view) {
   const first = firstView;
   firstView = false;
   const active = document.activeElement;
-  if (!first && heading && (!active || active === document.body || !view.contains(active))) {
+  // Someone typing outside the view (the search box) keeps their focus.
+  const typing = active instanceof HTMLInputElement || active instanceof HTMLTextAreaElement;
+  if (!first && heading && !typing && (!active || active === document.body || !view.contains(active))) {
     heading.tabIndex = -1;
     heading.focus({ preventScroll: true });
   }
@@ -384,6 +388,26 @@ function ruleRow(record) {
 }
 
 
+// ---- token expiry ----------------------------------------------------------------------------
+
+/** How long before the admin token expires the bar warns: time to finish and save. */
+const EXPIRY_WARNING_MS = 10 * 60 * 1000;
+
+/** Warns, above the page, once the token has less than ten minutes left (the API signs the
+ * operator out at expiry, and work not yet saved in a form would be lost). */
+function warnOfExpiry() {
+  const box = document.getElementById("token-expiry");
+  const exp = claims()?.exp;
+  const left = typeof exp === "number" ? exp * 1000 - Date.now() : Infinity;
+  if (!token() || left > EXPIRY_WARNING_MS) {
+    box.hidden = true;
+    return;
+  }
+  const minutes = Math.max(0, Math.ceil(left / 60000));
+  box.textContent = `Your admin token expires at ${formatTime(exp * 1000)} (in ${minutes} min): save what you are editing, then sign in again with a fresh token.`;
+  box.hidden = false;
+}
+
 // ---- search ----------------------------------------------------------------------------------
 
 /**
@@ -427,4 +451,5 @@ window.addEventListener("DOMContentLoaded", () => {
     document.getElementById("main").focus();
   });
   route();
+  setInterval(warnOfExpiry, 30000);
 });
