@@ -318,34 +318,13 @@ fn due_check_image(check: &AbsenceCheck) -> Value {
 async fn checks_wait_on_the_queue_until_ripe_then_are_decided_in_the_users_stream() {
     let h = handlers();
     // The table holds what the stream reports (the check reads the trigger back from it).
-    for (user, id) in [(1, "p1"), (2, "p2")] {
-        let event = StoredEvent {
-            user: UserId(user),
-            id: EventId::parse(id).expect("an id"),
-            received_at: START,
-            body: EventBody::Activity(Activity::new(
-                "bill",
-                "paid",
-                json!({"amount": 10, "type": "gas"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            )),
-        };
-        h.ports
-            .events
-            .insert(&ReceivedEvent {
-                event,
-                raw: "{}".into(),
-            })
-            .await
-            .expect("stored");
-    }
+    let p1 = stored_payment(&h, 1, "p1", 10, 300).await;
+    let p2 = stored_payment(&h, 2, "p2", 10, 301).await;
     let processed = h
         .stream
         .handle(batch(vec![
-            record("INSERT", "300", payment_image(1, "p1", 10)),
-            record("INSERT", "301", payment_image(2, "p2", 10)),
+            p1,
+            p2,
             record("INSERT", "302", feedback_image(2, "f2", 60)),
         ]))
         .await;
@@ -452,15 +431,6 @@ async fn stored_payment(h: &Handlers, user: u64, id: &str, amount: u64, sequence
     )
 }
 
-fn calls(h: &Handlers, port_call: &str) -> usize {
-    h.ports
-        .faults
-        .log()
-        .iter()
-        .filter(|call| **call == port_call)
-        .count()
-}
-
 /// A heavy user's 260 small payments in one batch, past the burst rule's bucket capacity (200),
 /// beside an ordinary user's: the user's window is read from their events once for the whole
 /// batch, not once per payment; the overflowed bucket, once seen, is neither recorded into nor
@@ -475,12 +445,15 @@ async fn a_heavy_users_window_is_read_once_per_batch() {
     records.insert(130, stored_payment(&h, 2, "o1", 10, 999).await);
     let response = h.stream.handle(batch(records)).await;
     assert!(failures(&response).is_empty(), "{response:?}");
-    let reads = calls(&h, "events.received_between");
+    let reads = h.ports.faults.count("events.received_between");
     assert!(
         (1..=2).contains(&reads),
         "{reads} reads of the heavy user's events for 60 payments past the buckets"
     );
-    let (recorded, read) = (calls(&h, "windows.record"), calls(&h, "windows.window"));
+    let (recorded, read) = (
+        h.ports.faults.count("windows.record"),
+        h.ports.faults.count("windows.window"),
+    );
     assert_eq!(
         (recorded, read),
         (202, 201),

@@ -68,6 +68,14 @@ impl Faults {
         lock(&self.log).clone()
     }
 
+    /// How many times `op` was called so far.
+    pub fn count(&self, op: &str) -> usize {
+        lock(&self.log)
+            .iter()
+            .filter(|called| **called == op)
+            .count()
+    }
+
     /// Starts a call of `op`: fails here if the call is planned to fail before its effect.
     pub fn enter(&self, op: &'static str) -> Result<Call, PortError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;

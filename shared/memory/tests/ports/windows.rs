@@ -208,14 +208,7 @@ async fn run(capacity: usize, seed: u64, batched: bool) {
         }
     }
     if batched {
-        let reads = |ports: &MemoryPorts| {
-            ports
-                .faults
-                .log()
-                .iter()
-                .filter(|call| **call == "events.received_between")
-                .count()
-        };
+        let reads = |ports: &MemoryPorts| ports.faults.count("events.received_between");
         let (shared, each) = (reads(&buckets), reads(&oracle));
         assert!(
             shared * 2 < each,
@@ -311,14 +304,7 @@ async fn a_heavy_users_overflowed_windows_are_not_read_while_the_rule_cools_down
             }
         }
     }
-    let scans = |ports: &MemoryPorts| {
-        ports
-            .faults
-            .log()
-            .iter()
-            .filter(|call| **call == "events.received_between")
-            .count()
-    };
+    let scans = |ports: &MemoryPorts| ports.faults.count("events.received_between");
     let heavy_scans = scans(&buckets);
     assert!(
         heavy_scans < 20,
