@@ -16,7 +16,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Options, TestStack, Watch, queue_messages, rules_with_absence_seconds, s};
+use crate::harness::{Options, TestStack, Watch, n, queue_messages, rules_with_absence_seconds, s};
 
 const USERS: u64 = 200;
 /// Seconds a payment waits for feedback: long enough that a client's retries never push its
@@ -350,10 +350,7 @@ async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
     for item in t.ledger().await {
         let status = s(&item, "status");
         if status == "unconfirmed" {
-            let user = match item.get("user") {
-                Some(AttributeValue::N(n)) => n.parse().unwrap_or(u64::MAX),
-                _ => u64::MAX,
-            };
+            let user = n(&item, "user").unwrap_or(u64::MAX);
             *outcome.unconfirmed.entry(user).or_default() += 1;
         }
         *outcome.statuses.entry(status).or_default() += 1;

@@ -638,6 +638,13 @@ pub fn bill(amount: u64) -> Value {
     serde_json::json!({"noun": "bill", "verb": "paid", "properties": {"amount": amount, "type": "electricity"}})
 }
 
+/// A number attribute of an item (`None` when it is missing or not a whole number).
+pub fn n(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 pub fn s(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
     item.get(name)
         .and_then(|v| v.as_s().ok())

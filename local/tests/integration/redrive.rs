@@ -3,22 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use cuba_lambda::redrive::StreamFailures;
 use cuba_local::faults::FaultPlan;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::deliveries::{stream_records, stream_shards};
-use crate::harness::{Options, TestStack, bill, queue_messages, s};
-
-/// The user an alert-ledger item is for.
-fn user_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option<u64> {
-    match item.get("user") {
-        Some(AttributeValue::N(n)) => n.parse().ok(),
-        _ => None,
-    }
-}
+use crate::harness::{Options, TestStack, bill, n, queue_messages, s};
 
 fn failure_queue(t: &TestStack) -> String {
     t.stack
@@ -59,13 +50,13 @@ pub async fn failure_record(t: &TestStack, event_id: &str) -> serde_json::Value 
     })
 }
 
-/// Puts `failure` on the stack's stream failure queue, as Lambda does when a record's retries
-/// run out.
-pub async fn queue_failure(t: &TestStack, failure: &serde_json::Value) {
+/// Puts `body` on the stack's stream failure queue, as Lambda does with a failure record when a
+/// record's retries run out.
+pub async fn queue_failure(t: &TestStack, body: &str) {
     aws_sdk_sqs::Client::new(&t.sdk)
         .send_message()
         .queue_url(failure_queue(t))
-        .message_body(failure.to_string())
+        .message_body(body)
         .send()
         .await
         .expect("queued");
@@ -85,23 +76,11 @@ async fn a_redrive_processes_again_what_ran_out_of_retries_once() {
     let phone = t.register_phone(23).await;
     let id = t.accept("/api/v1/event/", 23, &bill(700)).await;
     let failure = failure_record(&t, &id).await;
-    let (sqs, queue_url) = (aws_sdk_sqs::Client::new(&t.sdk), failure_queue(&t));
-    let send = |body: String| {
-        let (sqs, queue_url) = (sqs.clone(), queue_url.clone());
-        async move {
-            sqs.send_message()
-                .queue_url(queue_url)
-                .message_body(body)
-                .send()
-                .await
-                .expect("queued");
-        }
-    };
-    send(failure.to_string()).await;
+    queue_failure(&t, &failure.to_string()).await;
     let failures = StreamFailures {
-        sqs: sqs.clone(),
+        sqs: aws_sdk_sqs::Client::new(&t.sdk),
         streams: aws_sdk_dynamodbstreams::Client::new(&t.sdk),
-        queue_url: queue_url.clone(),
+        queue_url: failure_queue(&t),
     };
     let report = failures.redrive(&t.stack.stream_handler, 10, None).await;
     assert_eq!(
@@ -111,8 +90,8 @@ async fn a_redrive_processes_again_what_ran_out_of_retries_once() {
     );
     assert_eq!(t.sms_to(&phone).await.len(), 1, "the first payment's SMS");
 
-    send(failure.to_string()).await;
-    send("{\"not\": \"a failure record\"}".to_owned()).await;
+    queue_failure(&t, &failure.to_string()).await;
+    queue_failure(&t, "{\"not\": \"a failure record\"}").await;
     let report = failures.redrive(&t.stack.stream_handler, 10, None).await;
     assert_eq!(
         (report.messages, report.redriven, report.unreadable),
@@ -191,7 +170,7 @@ async fn what_faults_left_on_the_failure_queue_is_redriven_once_they_pass() {
     );
     assert_eq!(queue_messages(&t, "StreamFailureQueue").await, 0);
     let ledger = t.ledger().await;
-    let mut alerted: Vec<u64> = ledger.iter().filter_map(user_of).collect();
+    let mut alerted: Vec<u64> = ledger.iter().filter_map(|item| n(item, "user")).collect();
     alerted.sort_unstable();
     assert_eq!(alerted, users, "every user's first payment alerted, once");
     for (user, phone) in &phones {
@@ -199,7 +178,7 @@ async fn what_faults_left_on_the_failure_queue_is_redriven_once_they_pass() {
         assert!(sms.len() <= 1, "user {user}: {sms:?}");
         let sent = ledger
             .iter()
-            .any(|item| user_of(item) == Some(*user) && s(item, "status") == "sent");
+            .any(|item| n(item, "user") == Some(*user) && s(item, "status") == "sent");
         if sent {
             assert_eq!(sms.len(), 1, "user {user}'s alert is sent: {sms:?}");
         }

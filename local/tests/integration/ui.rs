@@ -95,7 +95,7 @@ async fn the_admin_ui_works_in_a_real_browser() {
         )
         .await;
     let failure = crate::redrive::failure_record(&t, &feedback).await;
-    crate::redrive::queue_failure(&t, &failure).await;
+    crate::redrive::queue_failure(&t, &failure.to_string()).await;
     run_browser_script(
         &t,
         "admin-ui.mjs",
