@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use crate::items::{Item, condition_held, corrupt, n, s, unavailable, value};
 use crate::partition_keys::SILENCES;
 use cuba_core::delivery::silences::{
-    CreateSilenceError, MAX_SILENCES, Silence, SilenceId, SilenceRefused, SilenceStore,
+    CreateSilenceError, Silence, SilenceId, SilenceStore, make_room,
 };
 use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
@@ -74,12 +74,7 @@ impl SilenceStore for DynamoSilences {
     }
 
     async fn create(&self, silence: &Silence, now: Millis) -> Result<(), CreateSilenceError> {
-        let kept = silences_of(&self.item().await?)?;
-        let (dropped, staying): (Vec<_>, Vec<_>) =
-            kept.into_iter().partition(|s| s.is_past_keeping(now));
-        if staying.len() >= MAX_SILENCES {
-            return Err(SilenceRefused::TooMany.into());
-        }
+        let dropped = make_room(&silences_of(&self.item().await?)?, now)?;
         let mut update = self
             .client
             .update_item()
@@ -91,7 +86,7 @@ impl SilenceStore for DynamoSilences {
         if !dropped.is_empty() {
             let names: Vec<String> = (0..dropped.len()).map(|i| format!("#old{i}")).collect();
             for (name, old) in names.iter().zip(&dropped) {
-                update = update.expression_attribute_names(name, attribute(&old.id));
+                update = update.expression_attribute_names(name, attribute(old));
             }
             expression.push_str(&format!(" REMOVE {}", names.join(", ")));
         }

@@ -1,5 +1,6 @@
 //! Silences in memory, as [`cuba_aws::DynamoSilences`] keeps them: at most
-//! [`MAX_SILENCES`], those past keeping dropped on each new one.
+//! [`MAX_SILENCES`](cuba_core::delivery::silences::MAX_SILENCES), those past keeping dropped on
+//! each new one ([`make_room`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::faults::{Faults, lock};
 use cuba_core::delivery::silences::{
-    CreateSilenceError, MAX_SILENCES, Silence, SilenceId, SilenceRefused, SilenceStore,
+    CreateSilenceError, Silence, SilenceId, SilenceStore, make_room,
 };
 use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
@@ -39,9 +40,8 @@ impl SilenceStore for MemorySilences {
     async fn create(&self, silence: &Silence, now: Millis) -> Result<(), CreateSilenceError> {
         let call = self.faults.enter("silences.create")?;
         let mut silences = lock(&self.silences);
-        silences.retain(|_, kept| !kept.is_past_keeping(now));
-        if silences.len() >= MAX_SILENCES {
-            return Err(SilenceRefused::TooMany.into());
+        for dropped in make_room(silences.values(), now)? {
+            silences.remove(&dropped);
         }
         silences.insert(silence.id.clone(), silence.clone());
         Ok(call.finish(())?)

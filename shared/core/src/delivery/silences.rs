@@ -192,6 +192,20 @@ impl SilenceRequest {
     }
 }
 
+/// What a store keeping `kept` drops to take one more silence at `now`: those past keeping.
+/// Refused when [`MAX_SILENCES`] would still be kept without room for it.
+pub fn make_room<'a>(
+    kept: impl IntoIterator<Item = &'a Silence>,
+    now: Millis,
+) -> Result<Vec<SilenceId>, SilenceRefused> {
+    let (dropped, staying): (Vec<&Silence>, Vec<&Silence>) =
+        kept.into_iter().partition(|s| s.is_past_keeping(now));
+    if staying.len() >= MAX_SILENCES {
+        return Err(SilenceRefused::TooMany);
+    }
+    Ok(dropped.into_iter().map(|s| s.id.clone()).collect())
+}
+
 /// Where silences are kept.
 #[async_trait]
 pub trait SilenceStore: Send + Sync {
