@@ -142,28 +142,34 @@ fn merchant_events(n: usize) -> Vec<Value> {
         .collect()
 }
 
-fn merchant_workload() {
+/// Time per event of the index and of the linear scan over `views`, and how many rules matched
+/// (the same both ways, or the run stops).
+fn indexed_and_scanned(set: &RuleSet, views: &[Value]) -> (f64, f64, usize) {
+    let (indexed, matched) = time(|| views.iter().map(|v| set.triggered_by(v).count()).sum());
+    let (linear, linear_matched) = time(|| {
+        views
+            .iter()
+            .map(|v| {
+                set.all()
+                    .iter()
+                    .filter(|r| r.enabled && r.when.matches(v))
+                    .count()
+            })
+            .sum()
+    });
+    assert_eq!(matched, linear_matched, "the index and the scan agree");
+    (indexed, linear, matched)
+}
+
+/// A table of the index against the scan for rule sets of every size that `workload` builds
+/// (the rules, and the events to match).
+fn one_type_table(heading: &str, workload: impl Fn(usize) -> (RuleSet, Vec<Value>)) {
     println!();
-    println!(
-        "| rules on one type, by merchant | Cuba indexed | Cuba linear scan | matches (per {EVENTS} events) |"
-    );
+    println!("| {heading} | Cuba indexed | Cuba linear scan | matches (per {EVENTS} events) |");
     println!("|---:|---:|---:|---:|");
     for n in [3, 100, 1_000, 10_000] {
-        let set = merchant_rules(n);
-        let views = merchant_events(n);
-        let (indexed, matched) = time(|| views.iter().map(|v| set.triggered_by(v).count()).sum());
-        let (linear, linear_matched) = time(|| {
-            views
-                .iter()
-                .map(|v| {
-                    set.all()
-                        .iter()
-                        .filter(|r| r.enabled && r.when.matches(v))
-                        .count()
-                })
-                .sum()
-        });
-        assert_eq!(matched, linear_matched, "the index and the scan agree");
+        let (set, views) = workload(n);
+        let (indexed, linear, matched) = indexed_and_scanned(&set, &views);
         println!(
             "| {n} | {} ({:.1} M/s) | {} | {matched} |",
             ns(indexed),
@@ -176,45 +182,24 @@ fn merchant_workload() {
 /// One rule per amount threshold on the same type (`gte` 100, 200, ...), and payments whose
 /// amounts are spread evenly up to the highest threshold: the index tries only the rules whose
 /// threshold the amount reaches, half of them on average here.
-fn threshold_workload() {
-    println!();
-    println!(
-        "| rules on one type, by threshold | Cuba indexed | Cuba linear scan | matches (per {EVENTS} events) |"
-    );
-    println!("|---:|---:|---:|---:|");
-    for n in [3, 100, 1_000, 10_000] {
-        let rules: Vec<Value> = (0..n)
-            .map(|i| {
-                json!({"id": format!("t{i}"),
-                    "when": {"kind": "activity", "noun": "bill", "verb": "paid",
-                             "properties.amount": {"gte": (i as u64 + 1) * 100}},
-                    "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"})
-            })
-            .collect();
-        let set =
-            RuleSet::from_json(&json!({ "rules": rules })).expect("generated rules are valid");
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let views: Vec<Value> = (0..EVENTS)
-            .map(|e| {
-                json!({"user": e, "kind": "activity", "noun": "bill", "verb": "paid",
-                       "properties": {"amount": rng.below(n * 100)}})
-            })
-            .collect();
-        let (indexed, matched) = time(|| views.iter().map(|v| set.triggered_by(v).count()).sum());
-        let (linear, linear_matched) = time(|| {
-            views
-                .iter()
-                .map(|v| {
-                    set.all()
-                        .iter()
-                        .filter(|r| r.enabled && r.when.matches(v))
-                        .count()
-                })
-                .sum()
-        });
-        assert_eq!(matched, linear_matched, "the index and the scan agree");
-        println!("| {n} | {} | {} | {matched} |", ns(indexed), ns(linear));
-    }
+fn threshold_workload(n: usize) -> (RuleSet, Vec<Value>) {
+    let rules: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("t{i}"),
+                "when": {"kind": "activity", "noun": "bill", "verb": "paid",
+                         "properties.amount": {"gte": (i as u64 + 1) * 100}},
+                "condition": {"type": "first"}, "action": {"type": "sms_user"}, "message": "m"})
+        })
+        .collect();
+    let set = RuleSet::from_json(&json!({ "rules": rules })).expect("generated rules are valid");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let views = (0..EVENTS)
+        .map(|e| {
+            json!({"user": e, "kind": "activity", "noun": "bill", "verb": "paid",
+                   "properties": {"amount": rng.below(n * 100)}})
+        })
+        .collect();
+    (set, views)
 }
 
 fn ns(x: f64) -> String {
@@ -242,18 +227,7 @@ fn main() {
             }
             instances.push(q);
         }
-        let (indexed, matched) = time(|| views.iter().map(|v| set.triggered_by(v).count()).sum());
-        let (linear, linear_matched) = time(|| {
-            views
-                .iter()
-                .map(|v| {
-                    set.all()
-                        .iter()
-                        .filter(|r| r.enabled && r.when.matches(v))
-                        .count()
-                })
-                .sum()
-        });
+        let (indexed, linear, matched) = indexed_and_scanned(&set, &views);
         let (parsed, _) = time(|| {
             bytes
                 .iter()
@@ -274,7 +248,6 @@ fn main() {
                 })
                 .sum()
         });
-        assert_eq!(matched, linear_matched, "the index and the scan agree");
         assert_eq!(matched, their_matched, "Cuba and quamina agree");
         println!(
             "| {n} | {} ({:.1} M/s) | {} | {} | {} | {} | {matched} |",
@@ -286,6 +259,8 @@ fn main() {
             instances.len()
         );
     }
-    merchant_workload();
-    threshold_workload();
+    one_type_table("rules on one type, by merchant", |n| {
+        (merchant_rules(n), merchant_events(n))
+    });
+    one_type_table("rules on one type, by threshold", threshold_workload);
 }
