@@ -307,6 +307,8 @@ async fn main() -> anyhow::Result<()> {
             phone_verified: true,
             pending_code: None,
             codes_sent: Vec::new(),
+            time_zone: None,
+            locale: None,
             version: 0,
         };
         profiles.save(&profile, 0).await?;

@@ -123,6 +123,12 @@ async fn sms_quotas() {
 }
 
 #[tokio::test]
+async fn alert_deferral() {
+    let t = Tables::new().await;
+    contract::alert_deferral(&t.ledger(), t.base).await;
+}
+
+#[tokio::test]
 async fn alert_ledger() {
     let t = Tables::new().await;
     contract::alert_ledger(&t.ledger(), t.base).await;

@@ -289,7 +289,7 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
         rule_id,
         user: UserId(40),
         event_ids: Vec::new(),
-        action: Action::SmsUser,
+        action: Action::SMS_USER,
         text: "Welcome aboard: your first bill payment went through.".into(),
         fired_at: SystemClock.now(),
     };

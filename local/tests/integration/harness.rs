@@ -254,6 +254,8 @@ impl TestStack {
             phone_verified: true,
             pending_code: None,
             codes_sent: Vec::new(),
+            time_zone: None,
+            locale: None,
             version: 0,
         };
         let saved = cuba_core::delivery::ports::ProfileStore::save(&profiles, &profile, 0).await;

@@ -115,10 +115,12 @@ impl AlertLedger for DynamoAlertLedger {
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(row).map_err(corrupt)?))
             .condition_expression(
-                "attribute_not_exists(alert_id) OR (#status = :pending AND lease_until < :now)",
+                "attribute_not_exists(alert_id) \
+                 OR (#status IN (:pending, :deferred) AND lease_until < :now)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", value(AlertStatus::Pending)?)
+            .expression_attribute_values(":deferred", value(AlertStatus::Deferred)?)
             .expression_attribute_values(":now", value(now)?)
             .send()
             .await;
@@ -184,20 +186,14 @@ impl AlertLedger for DynamoAlertLedger {
         delivery: &Delivery,
         now: Millis,
     ) -> Result<(), PortError> {
-        let (detail_name, detail) = match delivery {
-            Delivery::Sent { message_id } => ("message_id", message_id),
-            Delivery::Undeliverable { reason }
-            | Delivery::Suppressed { reason }
-            | Delivery::Silenced { reason }
-            | Delivery::Unconfirmed { reason } => ("reason", reason),
-        };
+        let (detail_name, detail) = delivery.detail();
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)?))
             .update_expression(
                 "SET #status = :status, settled_at = :now, #detail = :detail \
-                 REMOVE lease_until, unsettled, claim_token",
+                 REMOVE lease_until, unsettled, claim_token, deliver_at",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#detail", detail_name)
@@ -208,6 +204,43 @@ impl AlertLedger for DynamoAlertLedger {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn defer(
+        &self,
+        id: &AlertId,
+        holder: &ClaimToken,
+        deliver_at: Millis,
+        reason: &str,
+    ) -> Result<bool, PortError> {
+        // The lease becomes the due time: the `by_lease` index hands the alert to the sweeper
+        // once it passes, as it does a lapsed claim.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)?))
+            .update_expression(
+                "SET #status = :deferred, lease_until = :at, deliver_at = :at, reason = :reason \
+                 REMOVE claim_token",
+            )
+            .condition_expression("#status = :pending AND claim_token = :holder")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", value(AlertStatus::Pending)?)
+            .expression_attribute_values(":deferred", value(AlertStatus::Deferred)?)
+            .expression_attribute_values(":holder", value(holder)?)
+            .expression_attribute_values(":at", value(deliver_at)?)
+            .expression_attribute_values(":reason", value(reason)?)
+            .send()
+            .await;
+        if condition_held(update)? {
+            return Ok(true);
+        }
+        // A repeat of a deferral that took effect finds the alert as it left it.
+        Ok(matches!(
+            self.lease(id).await?,
+            Some(LeaseRow { status: AlertStatus::Deferred, lease_until: Some(at), .. }) if at == deliver_at
+        ))
     }
 
     async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError> {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_core::delivery::limits::SmsPolicy;
+use cuba_core::delivery::quiet_hours::SmsHours;
 use cuba_core::model::document::DocumentId;
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::SchemaSet;
@@ -178,6 +179,8 @@ pub struct DeliveryConfig {
     /// How long the silences are cached: a new or ended one applies everywhere within it (as a
     /// saved rule does).
     pub silences_ttl: Duration,
+    /// When SMS that may wait are held.
+    pub hours: SmsHours,
 }
 
 impl DeliveryConfig {
@@ -190,7 +193,10 @@ impl DeliveryConfig {
         let operator_cap = r.settings.operator_alerts_per_rule_per_hour();
         let operator_cap = r.take(operator_cap);
         let silences_ttl = r.rules_cache_ttl();
+        let hours = r.settings.sms_hours();
+        let hours = r.take(hours);
         Some(DeliveryConfig {
+            hours: hours?,
             silences_ttl: silences_ttl?,
             alerts: alerts?,
             profiles_table: profiles_table?,

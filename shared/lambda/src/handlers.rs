@@ -383,13 +383,15 @@ fn alert_metric(dispatched: &Dispatched, action: Action) {
             AlertStatus::Suppressed => "suppressed",
             AlertStatus::Silenced => "silenced",
             AlertStatus::Unconfirmed => "unconfirmed",
-            AlertStatus::Pending | AlertStatus::Sending => "unsettled",
+            AlertStatus::Expired => "expired",
+            AlertStatus::Pending | AlertStatus::Sending | AlertStatus::Deferred => "unsettled",
         },
         Dispatched::AlreadySettled => "already_settled",
         Dispatched::InFlight => "in_flight",
+        Dispatched::Deferred { .. } => "deferred",
     };
     let action = match action {
-        Action::SmsUser => "sms_user",
+        Action::SmsUser { .. } => "sms_user",
         Action::NotifyOperator { .. } => "notify_operator",
     };
     metrics::counter!(names::ALERTS, "Action" => action, "Status" => status).increment(1);

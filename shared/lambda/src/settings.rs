@@ -10,10 +10,12 @@ use serde_json::Value;
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_core::delivery::limits::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
+use cuba_core::delivery::quiet_hours::{QuietHours, SmsHours};
 use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
 use cuba_core::intake::MAX_BATCH_EVENTS;
 use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::document::{DocumentId, InvalidDocument};
+use cuba_core::model::locality::TimeZoneName;
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::{DEFAULT_RULES_JSON, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, Schema, SchemaSet, documents_of_file};
@@ -57,6 +59,9 @@ pub mod env {
     pub const USER_EVENT_BURST: &str = "CUBA_USER_EVENT_BURST";
     pub const ABSENCE_SETTLE_SECONDS: &str = "CUBA_ABSENCE_SETTLE_SECONDS";
     pub const USER_READS_PER_BATCH: &str = "CUBA_USER_READS_PER_BATCH";
+    /// `HH:MM-HH:MM` on the user's clock, or `off`.
+    pub const QUIET_HOURS: &str = "CUBA_QUIET_HOURS";
+    pub const DEFAULT_TIME_ZONE: &str = "CUBA_DEFAULT_TIME_ZONE";
 }
 
 /// How fast one user may send events, unless configured: a quarter of a partition's write
@@ -281,6 +286,34 @@ impl<'a> Settings<'a> {
             env::LISTING_SHARDS,
             "a whole number of shards from 1 to 256",
         ))
+    }
+
+    /// When SMS that may wait are held: `CUBA_QUIET_HOURS` (`HH:MM-HH:MM`, or `off`, the
+    /// default when unset) on the clock of the user's zone, or of `CUBA_DEFAULT_TIME_ZONE`
+    /// (`UTC` when unset) for users who named none.
+    pub fn sms_hours(&self) -> Result<SmsHours, ConfigError> {
+        let quiet = match self.optional(env::QUIET_HOURS).as_deref().map(str::trim) {
+            None | Some("off") => None,
+            Some(window) => Some(QuietHours::parse(window).map_err(|_| {
+                ConfigError::Invalid(
+                    env::QUIET_HOURS,
+                    "HH:MM-HH:MM (for example 21:00-08:00) or off",
+                )
+            })?),
+        };
+        let default_zone = match self.optional(env::DEFAULT_TIME_ZONE) {
+            None => TimeZoneName::utc(),
+            Some(name) => TimeZoneName::parse(&name).map_err(|_| {
+                ConfigError::Invalid(
+                    env::DEFAULT_TIME_ZONE,
+                    "an IANA time zone name such as America/Sao_Paulo or UTC",
+                )
+            })?,
+        };
+        Ok(SmsHours {
+            quiet,
+            default_zone,
+        })
     }
 
     /// Operator alerts one rule may publish per hour: `CUBA_OPERATOR_ALERTS_PER_RULE_PER_HOUR`,

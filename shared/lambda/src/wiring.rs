@@ -124,6 +124,7 @@ fn dispatcher(
             silences(&config.quotas_table, clients),
             config.silences_ttl,
         )),
+        hours: config.hours.clone(),
     }
 }
 

@@ -121,18 +121,46 @@ impl AlertLedger for MemoryAlertLedger {
         let call = self.faults.enter("ledger.settle")?;
         if let Some(row) = lock(&self.rows).get_mut(id) {
             row.entry.status = delivery.status();
-            match delivery {
-                Delivery::Sent { message_id } => row.entry.message_id = Some(message_id.clone()),
-                Delivery::Undeliverable { reason }
-                | Delivery::Suppressed { reason }
-                | Delivery::Silenced { reason }
-                | Delivery::Unconfirmed { reason } => row.entry.reason = Some(reason.clone()),
+            match delivery.detail() {
+                ("message_id", message_id) => row.entry.message_id = Some(message_id.to_owned()),
+                (_, reason) => row.entry.reason = Some(reason.to_owned()),
             }
+            row.entry.deliver_at = None;
             row.entry.settled_at = Some(now);
             row.lease_until = None;
             row.holder = None;
         }
         call.finish(())
+    }
+
+    async fn defer(
+        &self,
+        id: &AlertId,
+        holder: &ClaimToken,
+        deliver_at: Millis,
+        reason: &str,
+    ) -> Result<bool, PortError> {
+        let call = self.faults.enter("ledger.defer")?;
+        let deferred = match lock(&self.rows).get_mut(id) {
+            Some(row)
+                if row.entry.status == AlertStatus::Pending
+                    && row.holder.as_ref() == Some(holder) =>
+            {
+                row.entry.status = AlertStatus::Deferred;
+                row.entry.deliver_at = Some(deliver_at);
+                row.entry.reason = Some(reason.to_owned());
+                row.lease_until = Some(deliver_at);
+                row.holder = None;
+                true
+            }
+            // A repeat of a deferral that took effect.
+            Some(row) => {
+                row.entry.status == AlertStatus::Deferred
+                    && row.entry.deliver_at == Some(deliver_at)
+            }
+            None => false,
+        };
+        call.finish(deferred)
     }
 
     async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError> {

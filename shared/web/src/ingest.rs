@@ -400,7 +400,7 @@ async fn put_user(
     let user = check_user(token_user, submission.user)?;
     let status = api
         .phones
-        .set_phone(user, submission.phone)
+        .set_phone(user, submission.update)
         .await
         .map_err(verification_error)?;
     let code = if status.verified {

@@ -368,7 +368,8 @@ async fn phone_numbers_are_verified_with_a_texted_code() {
     assert_eq!(status, StatusCode::OK, "{verified}");
     assert_eq!(
         verified,
-        json!({"user": 1, "phone": "+15555550100", "verified": true})
+        json!({"user": 1, "phone": "+15555550100", "verified": true,
+               "time_zone": null, "locale": null})
     );
     let sent = h.ports.notifier.sms().len();
     let (status, again) = h.ingest(Method::PUT, "/api/v1/user/", 1, phone).await;
@@ -380,6 +381,56 @@ async fn phone_numbers_are_verified_with_a_texted_code() {
         h.ports.notifier.sms().len(),
         sent,
         "a verified number gets no new code"
+    );
+
+    // The zone and language change without a new code, and stay when a later write leaves
+    // them out.
+    let (status, local) = h
+        .ingest(
+            Method::PUT,
+            "/api/v1/user/",
+            1,
+            json!({"phone": "+15555550100", "time_zone": "America/Sao_Paulo", "locale": "pt-br"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{local}");
+    assert_eq!(
+        (&local["verified"], &local["time_zone"], &local["locale"]),
+        (&json!(true), &json!("America/Sao_Paulo"), &json!("pt-BR"))
+    );
+    let (_, kept) = h
+        .ingest(
+            Method::PUT,
+            "/api/v1/user/",
+            1,
+            json!({"phone": "+15555550100"}),
+        )
+        .await;
+    assert_eq!(kept["time_zone"], "America/Sao_Paulo");
+    assert_eq!(h.ports.notifier.sms().len(), sent, "still no new code");
+    let (_, cleared) = h
+        .ingest(
+            Method::PUT,
+            "/api/v1/user/",
+            1,
+            json!({"phone": "+15555550100", "locale": null}),
+        )
+        .await;
+    assert_eq!(
+        (&cleared["time_zone"], &cleared["locale"]),
+        (&json!("America/Sao_Paulo"), &json!(null))
+    );
+    assert_error(
+        &h.ingest(
+            Method::PUT,
+            "/api/v1/user/",
+            1,
+            json!({"phone": "+15555550100", "time_zone": "Mars/Olympus"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("time_zone"),
     );
 }
 
@@ -944,7 +995,7 @@ async fn the_dry_run_and_the_backtest_answer_from_the_stores() {
         (
             json!("fires"),
             json!("Thanks for your first bill payment on Cube: 30 for gas."),
-            json!({"type": "sms_user"})
+            json!({"type": "sms_user", "quiet_hours": "defer", "expires_after_seconds": 86400})
         )
     );
     let (_, answer) = h

@@ -104,6 +104,11 @@ pub enum Delivery {
     Unconfirmed {
         reason: String,
     },
+    /// Not sent on purpose: it could not go out while it was worth sending (its rule's
+    /// `expires_after_seconds`), most often because the user's quiet hours outlasted it.
+    Expired {
+        reason: String,
+    },
 }
 
 impl Delivery {
@@ -114,6 +119,20 @@ impl Delivery {
             Delivery::Suppressed { .. } => AlertStatus::Suppressed,
             Delivery::Silenced { .. } => AlertStatus::Silenced,
             Delivery::Unconfirmed { .. } => AlertStatus::Unconfirmed,
+            Delivery::Expired { .. } => AlertStatus::Expired,
+        }
+    }
+
+    /// What the ledger keeps beside the status: the provider's message id, or why it was not
+    /// sent.
+    pub fn detail(&self) -> (&'static str, &str) {
+        match self {
+            Delivery::Sent { message_id } => ("message_id", message_id),
+            Delivery::Undeliverable { reason }
+            | Delivery::Suppressed { reason }
+            | Delivery::Silenced { reason }
+            | Delivery::Unconfirmed { reason }
+            | Delivery::Expired { reason } => ("reason", reason),
         }
     }
 }
@@ -185,6 +204,9 @@ pub enum AlertStatus {
     Pending,
     /// Being handed to the provider: from here on it is never published again.
     Sending,
+    /// An SMS held through the user's quiet hours, until its `deliver_at`; then claimed and
+    /// sent like a pending one.
+    Deferred,
     Sent,
     /// Recorded instead of silently dropped: no verified phone, or refused by the provider.
     Undeliverable,
@@ -194,12 +216,17 @@ pub enum AlertStatus {
     Silenced,
     /// Handed to the provider without an answer: it may or may not have gone out.
     Unconfirmed,
+    /// Could not go out while it was worth sending, so not sent.
+    Expired,
 }
 
 impl AlertStatus {
     /// True once the alert's fate is final.
     pub fn is_settled(self) -> bool {
-        !matches!(self, AlertStatus::Pending | AlertStatus::Sending)
+        !matches!(
+            self,
+            AlertStatus::Pending | AlertStatus::Sending | AlertStatus::Deferred
+        )
     }
 }
 
@@ -226,6 +253,9 @@ pub struct AlertEntry {
     pub attempts: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// While `deferred`: when it is due to go out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<Millis>,
 }
 
 impl AlertEntry {
@@ -245,6 +275,7 @@ impl AlertEntry {
             settled_at: None,
             attempts: None,
             last_error: None,
+            deliver_at: None,
         }
     }
 }

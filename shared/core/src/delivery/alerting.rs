@@ -13,12 +13,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
+
 use crate::delivery::alert::{
-    Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
+    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
 };
 use crate::delivery::ports::{
     AlertLedger, Notifier, ProfileStore, PublishError, SmsBudget, SmsQuotas,
 };
+use crate::delivery::quiet_hours::{Held, SmsHours};
 use crate::delivery::silences::SilenceSource;
 use crate::delivery::sms;
 
@@ -30,7 +33,8 @@ use crate::model::clock::Clock;
 use crate::model::domain::{Millis, PhoneNumber, UserProfile};
 use crate::model::ports::{ErrorChain, PortError};
 use crate::rules::{
-    Action, OPERATOR_CAP_RULE, RESERVED_RULE_IDS, RuleId, SMS_BUDGET_RULE, Severity,
+    Action, OPERATOR_CAP_RULE, QuietHoursPolicy, RESERVED_RULE_IDS, RuleId, SMS_BUDGET_RULE,
+    Severity,
 };
 
 /// What [`AlertDispatcher::dispatch`] did.
@@ -42,6 +46,10 @@ pub enum Dispatched {
     /// Another worker holds the alert; if that worker died, the sweeper finishes the alert once
     /// the lease lapses.
     InFlight,
+    /// An SMS held through the user's quiet hours: the sweeper sends it once `until` passes.
+    Deferred {
+        until: Millis,
+    },
 }
 
 /// The longest any store call and the publish call may take, as the adapters are configured
@@ -95,6 +103,8 @@ pub struct AlertDispatcher {
     pub operators: OperatorLimit,
     /// Operator alerts an operator silenced for now.
     pub silences: Arc<SilenceSource>,
+    /// When SMS that may wait are held.
+    pub hours: SmsHours,
 }
 
 /// Why a claimed alert was left unsettled, which decides whether it may be handed out again.
@@ -115,6 +125,8 @@ enum Route {
     Operator,
     /// Settled without publishing.
     Settle(Delivery),
+    /// Held until the user's quiet hours end.
+    Defer(Held),
 }
 
 impl AlertDispatcher {
@@ -181,6 +193,19 @@ impl AlertDispatcher {
                 self.settle(alert, &delivery).await.map_err(nothing_sent)?;
                 return Ok(Dispatched::Delivered(delivery));
             }
+            Route::Defer(held) => {
+                let deferred = self
+                    .ledger
+                    .defer(&alert.id, holder, held.until, &held.reason)
+                    .await
+                    .map_err(nothing_sent)?;
+                // Not deferred: the lease lapsed under this worker and another took the alert.
+                return Ok(if deferred {
+                    Dispatched::Deferred { until: held.until }
+                } else {
+                    Dispatched::InFlight
+                });
+            }
             Route::Sms { phone, admitted_at } => Some((phone, admitted_at)),
             Route::Operator => None,
         };
@@ -243,11 +268,15 @@ impl AlertDispatcher {
     }
 
     async fn route(&self, alert: &Alert) -> Result<Route, PortError> {
-        if let Action::NotifyOperator { .. } = alert.action {
-            return self.route_operator(alert).await;
-        }
+        let (quiet_hours, expires_after_seconds) = match alert.action {
+            Action::NotifyOperator { .. } => return self.route_operator(alert).await,
+            Action::SmsUser {
+                quiet_hours,
+                expires_after_seconds,
+            } => (quiet_hours, expires_after_seconds),
+        };
         let profile = self.profiles.profile(alert.user).await?;
-        let phone = match profile {
+        let (phone, zone) = match profile {
             None => {
                 return Ok(undeliverable(format!(
                     "user {} has no phone number on file",
@@ -264,9 +293,34 @@ impl AlertDispatcher {
                     alert.user
                 )));
             }
-            Some(profile) => profile.phone,
+            Some(profile) => (profile.phone, profile.time_zone),
         };
         let now = self.clock.now();
+        let expires_at = alert
+            .fired_at
+            .plus_seconds(u64::from(expires_after_seconds));
+        if now > expires_at {
+            return Ok(Route::Settle(Delivery::Expired {
+                reason: format!(
+                    "not sent: its rule keeps an SMS worth sending for {expires_after_seconds} s \
+                     after it fires, and this one could not go out in that time"
+                ),
+            }));
+        }
+        if quiet_hours == QuietHoursPolicy::Defer
+            && let Some(held) = self.hours.held(zone.as_ref(), now)
+        {
+            if held.until > expires_at {
+                return Ok(Route::Settle(Delivery::Expired {
+                    reason: format!(
+                        "not sent: {}, which end after the SMS stops being worth sending \
+                         ({expires_after_seconds} s after it fired)",
+                        held.reason
+                    ),
+                }));
+            }
+            return Ok(Route::Defer(held));
+        }
         let admission = self
             .sms
             .admit(self.quotas.as_ref(), alert.user, &phone, &alert.id, now)
@@ -417,7 +471,7 @@ pub(crate) fn millis(d: Duration) -> u64 {
 fn operator_body(alert: &Alert) -> OperatorAlert {
     let severity = match alert.action {
         Action::NotifyOperator { severity } => severity,
-        Action::SmsUser => Severity::Info,
+        Action::SmsUser { .. } => Severity::Info,
     };
     OperatorAlert {
         alert_id: alert.id.clone(),
@@ -433,48 +487,82 @@ fn operator_body(alert: &Alert) -> OperatorAlert {
 /// What one sweep of stuck alerts did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
-    /// Unsettled alerts past their lease that the sweep found.
+    /// Unsettled alerts past their lease that the sweep found (deferred SMS coming due are
+    /// counted in `released`, not here: they are on time).
     pub stuck: usize,
     /// Of those, delivered (or settled) now.
     pub settled: usize,
     /// Of those, settled `unconfirmed` (publishing began and was never recorded).
     pub unconfirmed: usize,
-    /// Of those, still unsettled (the retry failed or another worker holds them).
+    /// Of those and the due deferred SMS, still unsettled (the retry failed or another worker
+    /// holds them).
     pub remaining: usize,
+    /// Deferred SMS whose quiet hours ended, handed on: sent, settled, or held again.
+    pub released: usize,
 }
 
+/// Pages of `batch` alerts one sweep may take on: quiet hours end for a whole zone at once,
+/// and the sweep is what sends those SMS.
+pub const SWEEP_PAGES: usize = 5;
+
+/// Alerts a sweep delivers at once.
+pub const SWEEP_CONCURRENCY: usize = 8;
+
 /// Re-drives alerts stuck `pending` past their lease (their worker died, or gave up after the
-/// source's retries) and settles those stuck `sending` as `unconfirmed`. Runs on a schedule.
+/// source's retries), settles those stuck `sending` as `unconfirmed`, and sends deferred SMS
+/// that came due. Runs on a schedule.
 #[derive(Clone)]
 pub struct AlertSweeper {
     pub dispatcher: AlertDispatcher,
-    /// The most alerts one sweep takes on.
+    /// The most alerts one page of a sweep takes on.
     pub batch: usize,
 }
 
 impl AlertSweeper {
     pub async fn sweep(&self) -> Result<SweepReport, PortError> {
-        let now = self.dispatcher.clock.now();
-        let stuck = self.dispatcher.ledger.stuck(now, self.batch).await?;
-        let mut report = SweepReport {
-            stuck: stuck.len(),
-            ..SweepReport::default()
-        };
-        for entry in &stuck {
-            match self.dispatcher.redrive(entry).await {
-                Ok(Dispatched::Delivered(Delivery::Unconfirmed { reason })) => {
-                    tracing::warn!(alert_id = entry.alert_id.as_str(), %reason, "stuck alert settled unconfirmed");
-                    report.unconfirmed += 1;
-                    report.settled += 1;
+        let mut report = SweepReport::default();
+        for _ in 0..SWEEP_PAGES {
+            let now = self.dispatcher.clock.now();
+            let page = self.dispatcher.ledger.stuck(now, self.batch).await?;
+            let remaining_before = report.remaining;
+            for chunk in page.chunks(SWEEP_CONCURRENCY) {
+                let outcomes = join_all(chunk.iter().map(|e| self.dispatcher.redrive(e))).await;
+                for (entry, outcome) in chunk.iter().zip(outcomes) {
+                    report.count(entry, outcome);
                 }
-                Ok(Dispatched::Delivered(_) | Dispatched::AlreadySettled) => report.settled += 1,
-                Ok(Dispatched::InFlight) => report.remaining += 1,
-                Err(error) => {
-                    tracing::warn!(alert_id = entry.alert_id.as_str(), error = %ErrorChain(&error), "re-driving a stuck alert failed");
-                    report.remaining += 1;
-                }
+            }
+            // A short page was the last; a page nothing moved on would come back the same.
+            let stalled = report.remaining - remaining_before == page.len();
+            if page.len() < self.batch || stalled {
+                break;
             }
         }
         Ok(report)
+    }
+}
+
+impl SweepReport {
+    fn count(&mut self, entry: &AlertEntry, outcome: Result<Dispatched, PortError>) {
+        let id = entry.alert_id.as_str();
+        let due = entry.status == AlertStatus::Deferred;
+        if !due {
+            self.stuck += 1;
+        }
+        match outcome {
+            Ok(Dispatched::InFlight) => self.remaining += 1,
+            Err(error) => {
+                tracing::warn!(alert_id = id, error = %ErrorChain(&error), "re-driving an alert failed");
+                self.remaining += 1;
+            }
+            Ok(_) if due => self.released += 1,
+            Ok(Dispatched::Delivered(Delivery::Unconfirmed { reason })) => {
+                tracing::warn!(alert_id = id, %reason, "stuck alert settled unconfirmed");
+                self.unconfirmed += 1;
+                self.settled += 1;
+            }
+            Ok(
+                Dispatched::Delivered(_) | Dispatched::AlreadySettled | Dispatched::Deferred { .. },
+            ) => self.settled += 1,
+        }
     }
 }

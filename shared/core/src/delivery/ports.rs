@@ -30,7 +30,8 @@ pub trait ProfileStore: Send + Sync {
 /// again: that is what keeps a message from being published twice.
 #[async_trait]
 pub trait AlertLedger: Send + Sync {
-    /// Takes an alert that is new, or `pending` with a lapsed lease, for `lease`. A repeat of a
+    /// Takes an alert that is new, or `pending` with a lapsed lease, or `deferred` and due, for
+    /// `lease`. A repeat of a
     /// claim that took effect (same holder) is recognised as the caller's own; another holder's
     /// claim, even in the same millisecond for the same lease end, is not. A `sending` entry
     /// whose lease lapsed is [`Claim::Abandoned`].
@@ -45,6 +46,17 @@ pub trait AlertLedger: Send + Sync {
         sending_until: Millis,
     ) -> Result<bool, PortError>;
 
+    /// Holds the claim `holder` holds as `deferred` until `deliver_at`, when it can be claimed
+    /// again (the sweeper finds it among the unsettled alerts): false when the claim was lost.
+    /// Safe to repeat.
+    async fn defer(
+        &self,
+        id: &AlertId,
+        holder: &ClaimToken,
+        deliver_at: Millis,
+        reason: &str,
+    ) -> Result<bool, PortError>;
+
     /// Records how the alert ended. Safe to repeat.
     async fn settle(&self, id: &AlertId, delivery: &Delivery, now: Millis)
     -> Result<(), PortError>;
@@ -53,8 +65,9 @@ pub trait AlertLedger: Send + Sync {
     /// so a retry can claim it at once.
     async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError>;
 
-    /// Unsettled alerts (`pending` or `sending`) whose lease ended before `lapsed_before`, at
-    /// most `limit` of them: what the sweeper re-drives or reports.
+    /// Unsettled alerts (`pending`, `sending` or `deferred`) whose lease (for a deferred one:
+    /// its `deliver_at`) ended before `lapsed_before`, at most `limit` of them, the longest
+    /// lapsed first: what the sweeper re-drives, reports or releases.
     async fn stuck(
         &self,
         lapsed_before: Millis,

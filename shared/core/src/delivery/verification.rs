@@ -12,8 +12,9 @@ use crate::delivery::limits::{SmsAdmission, SmsPolicy};
 use crate::delivery::ports::{ProfileStore, PublishError, SmsQuotas};
 use crate::model::clock::Clock;
 use crate::model::domain::{
-    Millis, PendingCode, PhoneNumber, UserId, UserProfile, VerificationCode,
+    Millis, PendingCode, PhoneNumber, ProfileUpdate, UserId, UserProfile, VerificationCode,
 };
+use crate::model::locality::{Locale, TimeZoneName};
 use crate::model::ports::PortError;
 
 pub const CODES_PER_HOUR: usize = 3;
@@ -49,6 +50,9 @@ pub struct PhoneStatus {
     /// While a code is outstanding: when it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_expires_at: Option<Millis>,
+    /// `null` when the deployment's default applies.
+    pub time_zone: Option<TimeZoneName>,
+    pub locale: Option<Locale>,
 }
 
 impl PhoneStatus {
@@ -58,6 +62,8 @@ impl PhoneStatus {
             phone: profile.phone.clone(),
             verified: profile.phone_verified,
             code_expires_at: profile.pending_code.as_ref().map(|c| c.expires_at),
+            time_zone: profile.time_zone.clone(),
+            locale: profile.locale.clone(),
         }
     }
 }
@@ -106,20 +112,36 @@ pub struct PhoneVerifier {
 }
 
 impl PhoneVerifier {
-    /// Stores `phone` as the user's number and texts it a code, unless it is already their
-    /// verified number (then nothing changes and nothing is sent).
+    /// Stores the update's phone as the user's number and texts it a code, unless it is
+    /// already their verified number (then only the time zone and locale may change, and
+    /// nothing is sent).
     pub async fn set_phone(
         &self,
         user: UserId,
-        phone: PhoneNumber,
+        update: ProfileUpdate,
     ) -> Result<PhoneStatus, VerificationError> {
         let now = self.clock.now();
         let current = self.profiles.profile(user).await?;
+        let ProfileUpdate {
+            phone,
+            time_zone,
+            locale,
+        } = update;
         if let Some(profile) = &current
             && profile.phone == phone
             && profile.phone_verified
         {
-            return Ok(PhoneStatus::of(profile));
+            let mut kept = profile.clone();
+            kept.time_zone = time_zone.applied_to(profile.time_zone.as_ref());
+            kept.locale = locale.applied_to(profile.locale.as_ref());
+            if kept == *profile {
+                return Ok(PhoneStatus::of(profile));
+            }
+            kept.updated_at = now;
+            if !self.profiles.save(&kept, profile.version).await? {
+                return Err(VerificationError::Conflict);
+            }
+            return Ok(PhoneStatus::of(&kept));
         }
         let mut codes_sent: Vec<Millis> = current
             .as_ref()
@@ -160,6 +182,8 @@ impl PhoneVerifier {
                 attempts_left: ATTEMPTS_PER_CODE,
             }),
             codes_sent,
+            time_zone: time_zone.applied_to(current.as_ref().and_then(|p| p.time_zone.as_ref())),
+            locale: locale.applied_to(current.as_ref().and_then(|p| p.locale.as_ref())),
             version: 0,
         };
         let expected = current.as_ref().map_or(0, |p| p.version);

@@ -17,9 +17,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::model::domain::{
-    Activity, EventId, FEEDBACK_COMMENT_MAX_CHARS, Feedback, Millis, PhoneNumber, Rating,
-    SessionId, UserId, VerificationCode, WebEvent,
+    Activity, EventId, FEEDBACK_COMMENT_MAX_CHARS, Feedback, FieldUpdate, Millis, PhoneNumber,
+    ProfileUpdate, Rating, SessionId, UserId, VerificationCode, WebEvent,
 };
+use crate::model::locality::{Locale, TimeZoneName};
 
 /// Why a request body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,11 +101,11 @@ pub struct FeedbackSubmission {
     pub feedback: Feedback,
 }
 
-/// `{"user", "phone"}`.
+/// `{"user", "phone", "time_zone", "locale"}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileSubmission {
     pub user: Option<UserId>,
-    pub phone: PhoneNumber,
+    pub update: ProfileUpdate,
 }
 
 /// A batch may hold this many events.
@@ -405,6 +406,34 @@ struct ProfileBody {
     user: Option<Number>,
     #[serde(default)]
     phone: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    time_zone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    locale: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Reads an optional profile field: left out keeps it, `null` clears it, a value must parse.
+fn field_update<T>(
+    field: &str,
+    value: Option<Option<String>>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<FieldUpdate<T>, InvalidInput> {
+    match value {
+        None => Ok(FieldUpdate::Keep),
+        Some(None) => Ok(FieldUpdate::Clear),
+        Some(Some(raw)) => parse(&raw)
+            .map(FieldUpdate::Set)
+            .map_err(|why| InvalidInput::invalid_value(field, why)),
+    }
 }
 
 pub fn parse_profile(body: &[u8]) -> Result<ProfileSubmission, InvalidInput> {
@@ -412,7 +441,14 @@ pub fn parse_profile(body: &[u8]) -> Result<ProfileSubmission, InvalidInput> {
     let user = user_of(body.user)?;
     let raw = required("phone", at_most("phone", body.phone, 16)?)?;
     let phone = PhoneNumber::parse(&raw).map_err(|e| InvalidInput::invalid_value("phone", e))?;
-    Ok(ProfileSubmission { user, phone })
+    Ok(ProfileSubmission {
+        user,
+        update: ProfileUpdate {
+            phone,
+            time_zone: field_update("time_zone", body.time_zone, TimeZoneName::parse)?,
+            locale: field_update("locale", body.locale, Locale::parse)?,
+        },
+    })
 }
 
 #[derive(Deserialize)]

@@ -349,3 +349,59 @@ fn profiles_need_an_e164_phone() {
         (InputErrorCode::MissingField, Some("phone".into()))
     );
 }
+
+#[test]
+fn a_profile_may_name_a_zone_and_a_locale_and_clear_them_with_null() {
+    let update = |body: &str| parse_profile(body.as_bytes()).map(|s| s.update);
+    let full = update(
+        r#"{"user": 1, "phone": "+15555550123", "time_zone": "America/Sao_Paulo", "locale": "pt-br"}"#,
+    )
+    .expect("a full profile");
+    assert_eq!(
+        full.time_zone,
+        FieldUpdate::Set(TimeZoneName::parse("America/Sao_Paulo").expect("a zone"))
+    );
+    assert_eq!(
+        full.locale,
+        FieldUpdate::Set(Locale::parse("pt-BR").expect("a tag"))
+    );
+    let left_out = update(r#"{"phone": "+15555550123"}"#).expect("a phone only");
+    assert_eq!(
+        (left_out.time_zone, left_out.locale),
+        (FieldUpdate::Keep, FieldUpdate::Keep)
+    );
+    let cleared =
+        update(r#"{"phone": "+15555550123", "time_zone": null, "locale": null}"#).expect("nulls");
+    assert_eq!(
+        (cleared.time_zone, cleared.locale),
+        (FieldUpdate::Clear, FieldUpdate::Clear)
+    );
+    for (body, field, code) in [
+        (
+            r#"{"phone": "+15555550123", "time_zone": "Mars/Olympus"}"#,
+            "time_zone",
+            InputErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"phone": "+15555550123", "time_zone": "+03:00"}"#,
+            "time_zone",
+            InputErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"phone": "+15555550123", "locale": "english!"}"#,
+            "locale",
+            InputErrorCode::InvalidValue,
+        ),
+        (
+            r#"{"phone": "+15555550123", "locale": 7}"#,
+            "locale",
+            InputErrorCode::InvalidType,
+        ),
+    ] {
+        assert_eq!(
+            error_of(parse_profile(body.as_bytes())),
+            (code, Some(field.into())),
+            "{body}"
+        );
+    }
+}

@@ -6,6 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::model::locality::{Locale, TimeZoneName};
+
 /// Milliseconds since the Unix epoch. Used for both the server's receive time and a client's
 /// `ts`, which are kept apart by the field they live in.
 #[derive(
@@ -422,9 +424,45 @@ pub struct UserProfile {
     /// When verification codes were sent, kept for the last hour (the rate limit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codes_sent: Vec<Millis>,
+    /// Where the user's nights fall (quiet hours); `None`: the deployment's default zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<TimeZoneName>,
+    /// Which of a rule's messages they read; `None`: the deployment's default locale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<Locale>,
     /// Bumped on every write, for optimistic concurrency.
     #[serde(default)]
     pub version: u64,
+}
+
+/// What a profile write says about one of its optional fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FieldUpdate<T> {
+    /// The field was left out: what is stored stays (so a client that predates the field
+    /// does not wipe it).
+    #[default]
+    Keep,
+    /// `null`: cleared, so the deployment's default applies.
+    Clear,
+    Set(T),
+}
+
+impl<T: Clone> FieldUpdate<T> {
+    pub fn applied_to(&self, current: Option<&T>) -> Option<T> {
+        match self {
+            FieldUpdate::Keep => current.cloned(),
+            FieldUpdate::Clear => None,
+            FieldUpdate::Set(value) => Some(value.clone()),
+        }
+    }
+}
+
+/// A user's own write of their profile (`PUT /api/v1/user/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    pub phone: PhoneNumber,
+    pub time_zone: FieldUpdate<TimeZoneName>,
+    pub locale: FieldUpdate<Locale>,
 }
 
 /// A verification code sent to the profile's phone and not yet entered.

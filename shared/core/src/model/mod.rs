@@ -1,5 +1,5 @@
 //! What every concern shares: the domain's types ([`domain`]: ids, events, profiles), time as a
-//! dependency ([`clock`]), versioned documents ([`document`]: the vocabulary rules and schemas
+//! dependency ([`clock`]), a user's time zone and language ([`locality`]), versioned documents ([`document`]: the vocabulary rules and schemas
 //! share), newest-first pages ([`listing`]), and the ports every concern needs ([`ports`]: why a
 //! port call fails; events, documents, secrets), and a value reloaded once per time-to-live
 //! ([`cache`]).
@@ -9,4 +9,5 @@ pub mod clock;
 pub mod document;
 pub mod domain;
 pub mod listing;
+pub mod locality;
 pub mod ports;

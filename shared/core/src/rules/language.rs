@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::{
     DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
-    MAX_PLACEHOLDER_CHARS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS, RESERVED_RULE_IDS, Severity,
+    MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS,
+    MIN_SMS_EXPIRY_SECONDS, RESERVED_RULE_IDS, Severity,
 };
 
 /// What an operator takes.
@@ -147,6 +148,8 @@ pub enum FieldInput {
     Sum,
     /// An event pattern, like `when`.
     Pattern,
+    /// One of `choices`.
+    Choice,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,6 +164,9 @@ pub struct ConditionField {
     /// What an absent optional field means.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<&'static str>,
+    /// What a `choice` field takes.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub choices: &'static [&'static str],
     pub meaning: &'static str,
 }
 
@@ -184,6 +190,7 @@ const fn cooldown(default: &'static str) -> ConditionField {
         min: Some(0),
         max: Some(MAX_COOLDOWN_SECONDS),
         default: Some(default),
+        choices: &[],
         meaning: "after firing, the rule stays quiet for the user this long",
     }
 }
@@ -196,6 +203,7 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         min: Some(1),
         max: Some(MAX_WINDOW_SECONDS),
         default: None,
+        choices: &[],
         meaning: "the window's length, ending at each matching event",
     },
     ConditionField {
@@ -205,6 +213,7 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         min: Some(1),
         max: None,
         default: None,
+        choices: &[],
         meaning: "how many matching events the window must hold",
     },
     ConditionField {
@@ -214,6 +223,7 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         min: None,
         max: None,
         default: None,
+        choices: &[],
         meaning: "a numeric field the window's events must add up to at least a threshold",
     },
     cooldown("the window's length"),
@@ -227,6 +237,7 @@ const ABSENCE_FIELDS: &[ConditionField] = &[
         min: Some(1),
         max: Some(MAX_ABSENCE_SECONDS),
         default: None,
+        choices: &[],
         meaning: "how long to wait for the expected event",
     },
     ConditionField {
@@ -236,6 +247,7 @@ const ABSENCE_FIELDS: &[ConditionField] = &[
         min: None,
         max: None,
         default: None,
+        choices: &[],
         meaning: "the event whose absence fires the rule",
     },
     cooldown("0 (none)"),
@@ -280,18 +292,47 @@ pub struct ActionSpec {
     pub meaning: &'static str,
     /// Whether it takes a `severity` (defaulting to `warning`).
     pub severity: bool,
+    /// Its other optional fields.
+    pub fields: &'static [ConditionField],
 }
+
+const SMS_FIELDS: &[ConditionField] = &[
+    ConditionField {
+        name: "quiet_hours",
+        input: FieldInput::Choice,
+        required: false,
+        min: None,
+        max: None,
+        default: Some("defer"),
+        choices: &["defer", "ignore"],
+        meaning: "defer: an SMS due in the user's quiet hours waits until they end; ignore: it goes \
+                  at once (security and fraud alerts)",
+    },
+    ConditionField {
+        name: "expires_after_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(MIN_SMS_EXPIRY_SECONDS),
+        max: Some(MAX_SMS_EXPIRY_SECONDS),
+        default: Some("86400 (a day)"),
+        choices: &[],
+        meaning: "how long after firing the SMS is still worth sending; later, it is settled \
+                  expired instead",
+    },
+];
 
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec {
         kind: "sms_user",
         meaning: "a transactional SMS to the user's verified phone",
         severity: false,
+        fields: SMS_FIELDS,
     },
     ActionSpec {
         kind: "notify_operator",
         meaning: "a JSON message on the operator topic",
         severity: true,
+        fields: &[],
     },
 ];
 

@@ -147,15 +147,51 @@ pub enum Severity {
     Critical,
 }
 
-/// Serialised as the alert ledger keeps it: `{"action": "sms_user"}`, or
-/// `{"action": "notify_operator", "severity": "warning"}`.
+/// Serialised as the alert ledger keeps it: `{"action": "sms_user", "quiet_hours": "defer",
+/// "expires_after_seconds": 86400}`, or `{"action": "notify_operator", "severity": "warning"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// A transactional SMS to the user's phone on file.
-    SmsUser,
+    /// A transactional SMS to the user's phone on file. (Entries written before quiet hours
+    /// existed read with the defaults.)
+    SmsUser {
+        #[serde(default)]
+        quiet_hours: QuietHoursPolicy,
+        #[serde(default = "default_sms_expiry")]
+        expires_after_seconds: u32,
+    },
     /// A JSON message on the operator topic.
     NotifyOperator { severity: Severity },
+}
+
+impl Action {
+    /// An SMS with the defaults: held through quiet hours, worth sending for a day.
+    pub const SMS_USER: Action = Action::SmsUser {
+        quiet_hours: QuietHoursPolicy::Defer,
+        expires_after_seconds: DEFAULT_SMS_EXPIRY_SECONDS,
+    };
+}
+
+/// What an SMS due in the user's quiet hours does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuietHoursPolicy {
+    /// Held, and sent when the quiet hours end (unless it expired by then).
+    #[default]
+    Defer,
+    /// Sent at once: for security and fraud alerts the user must see now.
+    Ignore,
+}
+
+/// How long after it fired an SMS stays worth sending, unless its rule says otherwise: one held
+/// through the longest night still goes; one that waited longer (a stalled stream, a deferral
+/// repeated because the user moved zones) is settled `expired`.
+pub const DEFAULT_SMS_EXPIRY_SECONDS: u32 = 24 * 60 * 60;
+pub const MIN_SMS_EXPIRY_SECONDS: u32 = 60;
+pub const MAX_SMS_EXPIRY_SECONDS: u32 = 7 * 24 * 60 * 60;
+
+fn default_sms_expiry() -> u32 {
+    DEFAULT_SMS_EXPIRY_SECONDS
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,9 +6,10 @@ use std::num::NonZeroU32;
 use serde_json::{Map, Value};
 
 use super::{
-    AbsenceCondition, Action, Condition, DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS,
-    FieldPath, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_PLACEHOLDER_CHARS,
-    MAX_WINDOW_SECONDS, MessageTemplate, Pattern, RESERVED_RULE_IDS, Rule, RuleId, Severity,
+    AbsenceCondition, Action, Condition, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
+    DESCRIPTION_MAX_CHARS, FieldPath, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
+    MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_SMS_EXPIRY_SECONDS,
+    MessageTemplate, Pattern, QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity,
     SumThreshold, WindowCondition, WindowThreshold, language,
 };
 use crate::model::document::Problem;
@@ -271,13 +272,43 @@ fn parse_action(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Optio
     };
     match object.get("type").and_then(Value::as_str) {
         Some("sms_user") => {
-            for key in object.keys().filter(|k| k.as_str() != "type") {
+            for key in object
+                .keys()
+                .filter(|k| !["type", "quiet_hours", "expires_after_seconds"].contains(&k.as_str()))
+            {
                 problems.push(Problem::new(
                     &format!("{path}.{key}"),
                     "not a field of `sms_user`",
                 ));
             }
-            Some(Action::SmsUser)
+            let quiet_hours = match object.get("quiet_hours").map(|v| v.as_str()) {
+                None | Some(Some("defer")) => Some(QuietHoursPolicy::Defer),
+                Some(Some("ignore")) => Some(QuietHoursPolicy::Ignore),
+                Some(_) => report(
+                    problems,
+                    &format!("{path}.quiet_hours"),
+                    "must be defer (hold the SMS until the user's quiet hours end) or ignore (send at once)",
+                ),
+            };
+            let expires_after_seconds = match object.get("expires_after_seconds") {
+                None => Some(DEFAULT_SMS_EXPIRY_SECONDS),
+                Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) if (MIN_SMS_EXPIRY_SECONDS..=MAX_SMS_EXPIRY_SECONDS).contains(&n) => {
+                        Some(n)
+                    }
+                    _ => report(
+                        problems,
+                        &format!("{path}.expires_after_seconds"),
+                        format!(
+                            "must be whole seconds from {MIN_SMS_EXPIRY_SECONDS} to {MAX_SMS_EXPIRY_SECONDS} (7 days)"
+                        ),
+                    ),
+                },
+            };
+            Some(Action::SmsUser {
+                quiet_hours: quiet_hours?,
+                expires_after_seconds: expires_after_seconds?,
+            })
         }
         Some("notify_operator") => {
             for key in object

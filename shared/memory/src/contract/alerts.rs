@@ -4,14 +4,19 @@
 use cuba_core::delivery::alert::{AlertStatus, Claim, Delivery, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::domain::Millis;
-use cuba_core::rules::{Action, Severity};
+use cuba_core::rules::{Action, QuietHoursPolicy, Severity};
 
 use super::{alert, at};
 
 /// Claims, leases, the `sending` mark, settling and releasing: an alert is handed to the
 /// provider by one worker, once.
 pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
-    let a = alert("ledger-rule", 1, base, Action::SmsUser);
+    // Not the defaults, so the entry's read-back shows they are kept.
+    let sms = Action::SmsUser {
+        quiet_hours: QuietHoursPolicy::Ignore,
+        expires_after_seconds: 3600,
+    };
+    let a = alert("ledger-rule", 1, base, sms);
     let first = Lease::new(at(base, 10_000));
     let lease = first.until;
     let claimed = |lease_until| Ok(Claim::Claimed { lease_until });
@@ -199,6 +204,94 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
     assert_eq!(
         ledger
             .claim(&b, at(base, 99_000), &Lease::new(at(base, 109_000)))
+            .await,
+        Ok(Claim::AlreadySettled)
+    );
+}
+
+/// Deferral: a claimed SMS held for the user's quiet hours is `deferred` until its due time,
+/// nobody can claim it before, and at its due time the sweeper finds it and a claim takes it.
+pub async fn alert_deferral(ledger: &dyn AlertLedger, base: Millis) {
+    let a = alert("ledger-deferred", 3, base, Action::SMS_USER);
+    let first = Lease::new(at(base, 10_000));
+    assert_eq!(
+        ledger.claim(&a, base, &first).await,
+        Ok(Claim::Claimed {
+            lease_until: first.until
+        })
+    );
+    let due = at(base, 3_600_000);
+    let reason = "held for the user's quiet hours (21:00-08:00 in UTC)";
+    assert_eq!(
+        ledger
+            .defer(&a.id, &Lease::new(due).holder, due, reason)
+            .await,
+        Ok(false),
+        "only the claim's holder defers"
+    );
+    assert_eq!(
+        ledger.defer(&a.id, &first.holder, due, reason).await,
+        Ok(true)
+    );
+    assert_eq!(
+        ledger.defer(&a.id, &first.holder, due, reason).await,
+        Ok(true),
+        "a repeat of the deferral (its answer was lost) is the caller's own"
+    );
+    assert_eq!(
+        ledger
+            .mark_sending(&a.id, &first.holder, at(base, 20_000))
+            .await,
+        Ok(false),
+        "a deferred alert is not sent by the worker that held it"
+    );
+    assert_eq!(
+        ledger
+            .claim(&a, at(base, 60_000), &Lease::new(at(base, 70_000)))
+            .await,
+        Ok(Claim::InFlight { lease_until: due }),
+        "nobody takes it before it is due"
+    );
+    assert_eq!(
+        ledger.stuck(due, 10).await.map(|e| e.len()),
+        Ok(0),
+        "not due at its last held millisecond"
+    );
+    let found = ledger.stuck(due.plus_one(), 10).await.expect("due alerts");
+    assert_eq!(found.len(), 1, "due: {found:?}");
+    assert_eq!(found[0].status, AlertStatus::Deferred);
+    assert_eq!(found[0].deliver_at, Some(due));
+    assert_eq!(found[0].reason.as_deref(), Some(reason));
+    assert_eq!(found[0].action, a.action);
+    let release = Lease::new(at(base, 3_700_000));
+    assert_eq!(
+        ledger.claim(&a, due.plus_one(), &release).await,
+        Ok(Claim::Claimed {
+            lease_until: release.until
+        }),
+        "due, it is claimed like a pending one"
+    );
+    assert_eq!(
+        ledger
+            .mark_sending(&a.id, &release.holder, at(base, 3_710_000))
+            .await,
+        Ok(true)
+    );
+    let sent = Delivery::Sent {
+        message_id: "m-deferred".into(),
+    };
+    ledger
+        .settle(&a.id, &sent, at(base, 3_700_500))
+        .await
+        .expect("settled");
+    assert_eq!(
+        ledger.stuck(at(base, 9_000_000), 10).await.map(|e| e.len()),
+        Ok(0),
+        "settled, it is no longer unsettled"
+    );
+    assert_eq!(
+        ledger
+            .claim(&a, at(base, 9_000_000), &Lease::new(at(base, 9_100_000)))
             .await,
         Ok(Claim::AlreadySettled)
     );

@@ -12,7 +12,7 @@ use super::{alert, all_pages, at, feedback, id, ids, paid, rule, web};
 
 /// The ledger as operators browse it: entries with their status, action and severity.
 pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: Millis) {
-    let sms = alert("list-sms", 1, at(base, 1), Action::SmsUser);
+    let sms = alert("list-sms", 1, at(base, 1), Action::SMS_USER);
     let op = alert(
         "list-op",
         2,
@@ -56,7 +56,7 @@ pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: 
         listed,
         [
             ("list-op", AlertStatus::Pending, op.action),
-            ("list-sms", AlertStatus::Sent, Action::SmsUser),
+            ("list-sms", AlertStatus::Sent, Action::SMS_USER),
         ],
         "newest first"
     );

@@ -2,6 +2,7 @@
 
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::model::domain::{Millis, PendingCode, PhoneNumber, UserId, UserProfile};
+use cuba_core::model::locality::{Locale, TimeZoneName};
 
 use super::at;
 
@@ -20,6 +21,8 @@ pub async fn profile_store(store: &dyn ProfileStore, base: Millis) {
             attempts_left: 5,
         }),
         codes_sent: vec![base],
+        time_zone: None,
+        locale: None,
         version: 0,
     };
     assert_eq!(store.save(&profile, 0).await, Ok(true));
@@ -47,8 +50,12 @@ pub async fn profile_store(store: &dyn ProfileStore, base: Millis) {
         phone_verified: true,
         pending_code: None,
         updated_at: at(base, 1),
+        // Kept as their names, and read back as the same zone and tag.
+        time_zone: TimeZoneName::parse("America/Sao_Paulo").ok(),
+        locale: Locale::parse("pt-BR").ok(),
         ..stored
     };
+    assert!(changed.time_zone.is_some() && changed.locale.is_some());
     assert_eq!(store.save(&changed, 1).await, Ok(true));
     let stale = UserProfile {
         phone_verified: false,
@@ -86,6 +93,8 @@ pub async fn code_attempts(store: &dyn ProfileStore, base: Millis) {
             attempts_left: 2,
         }),
         codes_sent: vec![base],
+        time_zone: None,
+        locale: None,
         version: 0,
     };
     assert_eq!(store.save(&profile, 0).await, Ok(true));

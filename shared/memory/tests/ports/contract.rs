@@ -27,6 +27,11 @@ async fn rule_state() {
 }
 
 #[tokio::test]
+async fn alert_deferral() {
+    contract::alert_deferral(MemoryPorts::new().ledger.as_ref(), BASE).await;
+}
+
+#[tokio::test]
 async fn alert_ledger() {
     contract::alert_ledger(MemoryPorts::new().ledger.as_ref(), BASE).await;
 }

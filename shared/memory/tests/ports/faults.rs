@@ -98,7 +98,7 @@ async fn every_step_of_the_stream_consumer_can_fail_and_be_retried() {
             let ledger: Vec<_> = w
                 .ledger()
                 .into_iter()
-                .filter(|e| e.action == Action::SmsUser)
+                .filter(|e| matches!(e.action, Action::SmsUser { .. }))
                 .collect();
             assert_eq!(ledger.len(), 1, "{case}");
             assert_eq!(

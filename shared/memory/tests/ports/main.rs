@@ -9,5 +9,6 @@ mod contract;
 mod decisions;
 mod faults;
 mod pipeline;
+mod quiet_hours;
 mod silences;
 mod windows;

@@ -410,7 +410,7 @@ fn sms_alert(w: &World) -> Alert {
         rule_id: rule("first-bill-payment"),
         user: UserId(9),
         event_ids: vec![EventId::parse("p1").expect("an id")],
-        action: Action::SmsUser,
+        action: Action::SMS_USER,
         text: "hello".into(),
         fired_at: w.clock.now(),
     }

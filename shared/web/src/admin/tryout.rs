@@ -19,7 +19,9 @@ use cuba_core::evaluation::decision::{Decision, Quiet};
 use cuba_core::intake;
 use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::model::ports::PortError;
-use cuba_core::rules::{Action, Condition, Rule, RuleId, RuleSet, Severity, WindowTotals};
+use cuba_core::rules::{
+    Action, Condition, QuietHoursPolicy, Rule, RuleId, RuleSet, Severity, WindowTotals,
+};
 use cuba_core::schemas::{Schema, SchemaRef, SchemaSet, Verdict, Violation};
 
 /// `{"rule": {...}}` (an unsaved rule) or `{"rule_id": "..."}` (a saved one), for `user`, with
@@ -37,14 +39,25 @@ pub(super) struct DryRunRequest {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ActionView {
-    SmsUser,
-    NotifyOperator { severity: Severity },
+    SmsUser {
+        quiet_hours: QuietHoursPolicy,
+        expires_after_seconds: u32,
+    },
+    NotifyOperator {
+        severity: Severity,
+    },
 }
 
 impl From<Action> for ActionView {
     fn from(action: Action) -> Self {
         match action {
-            Action::SmsUser => ActionView::SmsUser,
+            Action::SmsUser {
+                quiet_hours,
+                expires_after_seconds,
+            } => ActionView::SmsUser {
+                quiet_hours,
+                expires_after_seconds,
+            },
             Action::NotifyOperator { severity } => ActionView::NotifyOperator { severity },
         }
     }

@@ -3,7 +3,7 @@ use crate::model::domain::{
     Activity, EventBody, EventId, Feedback, Millis, Rating, SessionId, StoredEvent, UserId,
     WebEvent,
 };
-use crate::rules::{Action, Rule, WindowTotals};
+use crate::rules::{Action, QuietHoursPolicy, Rule, WindowTotals};
 use serde_json::{Value, json};
 
 fn rule(when: Value, condition: Value, action: Value) -> Result<Rule, Vec<String>> {
@@ -47,6 +47,7 @@ fn every_condition_field_described_is_accepted_and_nothing_else() {
                 FieldInput::Count => json!(3),
                 FieldInput::Sum => json!({"field": "properties.amount", "at_least": 1}),
                 FieldInput::Pattern => json!({"kind": "feedback"}),
+                FieldInput::Choice => json!(field.choices[0]),
             };
             condition.insert(field.name.into(), value);
         }
@@ -106,7 +107,52 @@ fn actions_and_severities_described_are_the_ones_parsed() {
         } else {
             rule(json!({}), json!({"type": "first"}), doc).unwrap();
         }
+        // Every described field takes each of its values (choices) or its bounds (seconds),
+        // and refuses what is past them.
+        for field in action.fields {
+            let mut takes: Vec<Value> = field.choices.iter().map(|c| json!(c)).collect();
+            takes.extend(field.min.map(|m| json!(m)));
+            takes.extend(field.max.map(|m| json!(m)));
+            for value in takes {
+                let mut with = json!({"type": action.kind});
+                with[field.name] = value.clone();
+                rule(json!({}), json!({"type": "first"}), with)
+                    .unwrap_or_else(|e| panic!("{} {value}: {e:?}", field.name));
+            }
+            let mut refused = vec![json!("neither")];
+            refused.extend(field.max.map(|m| json!(u64::from(m) + 1)));
+            refused.extend(field.min.filter(|m| *m > 0).map(|m| json!(m - 1)));
+            for value in refused {
+                let mut with = json!({"type": action.kind});
+                with[field.name] = value.clone();
+                assert!(
+                    rule(json!({}), json!({"type": "first"}), with).is_err(),
+                    "{} {value}",
+                    field.name
+                );
+            }
+        }
     }
+    let ignore = rule(
+        json!({}),
+        json!({"type": "first"}),
+        json!({"type": "sms_user", "quiet_hours": "ignore", "expires_after_seconds": 600}),
+    )
+    .unwrap();
+    assert_eq!(
+        ignore.action,
+        Action::SmsUser {
+            quiet_hours: QuietHoursPolicy::Ignore,
+            expires_after_seconds: 600
+        }
+    );
+    let defaults = rule(
+        json!({}),
+        json!({"type": "first"}),
+        json!({"type": "sms_user"}),
+    )
+    .unwrap();
+    assert_eq!(defaults.action, Action::SMS_USER);
 }
 
 #[test]

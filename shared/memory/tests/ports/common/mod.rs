@@ -86,6 +86,8 @@ impl World {
             phone_verified: verified,
             pending_code: None,
             codes_sent: Vec::new(),
+            time_zone: None,
+            locale: None,
             version: 0,
         };
         let saved = self
