@@ -199,6 +199,8 @@ try {
   await page.waitForSelector("#user-events[data-loaded]");
   const profileText = await page.textContent("#user-profile");
   assert.match(profileText, /verified/);
+  assert.match(await page.textContent("#user-locality"), /Time zone deployment default · Language deployment default/,
+    "a user who named no zone or language reads on the deployment's");
   assert.doesNotMatch(profileText, /null|undefined/, "nothing missing is printed");
   assert.match(await page.textContent('#user-alerts tr[data-rule="first-bill-payment"]'), /suppressed/);
   assert.ok(await page.locator("#user-events tr[data-event]").count() >= 1, "the user's events");

@@ -470,6 +470,9 @@ async fn sweep_on_schedule(sweeper: AlertSweeper) {
             Ok(report) if report.stuck > 0 => {
                 tracing::warn!(?report, "the sweeper finished stuck alerts");
             }
+            Ok(report) if report.released > 0 => {
+                tracing::info!(?report, "the sweeper sent SMS held for quiet hours");
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&e), "sweep failed")

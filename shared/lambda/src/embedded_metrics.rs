@@ -36,6 +36,8 @@ pub mod names {
     pub const ABSENCE_CHECK_LATENESS: &str = "AbsenceCheckLateness";
     pub const ABSENCE_CHECK_FAILURES: &str = "AbsenceCheckFailures";
     pub const STUCK_ALERTS: &str = "StuckAlerts";
+    /// Deferred SMS a sweep handed on once the user's quiet hours ended.
+    pub const DEFERRED_SMS_RELEASED: &str = "DeferredSmsReleased";
 }
 
 /// The installed collector of one function.

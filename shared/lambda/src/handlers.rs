@@ -466,8 +466,10 @@ impl SweepHandler {
             .await
             .map_err(|e| ErrorChain(&e).to_string())?;
         metrics::counter!(names::STUCK_ALERTS).increment(report.stuck as u64);
+        metrics::counter!(names::DEFERRED_SMS_RELEASED).increment(report.released as u64);
         tracing::info!(
             stuck = report.stuck,
+            released = report.released,
             settled = report.settled,
             unconfirmed = report.unconfirmed,
             remaining = report.remaining,

@@ -166,6 +166,7 @@ function alertRow(a) {
         ? [" ", el("a", { href: `#/silences${query({ rule: a.rule_id })}`, class: "silence-rule", title: `silence ${a.rule_id}'s operator alerts`, text: "silence" })]
         : null),
     el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
+      a.deliver_at ? el("div", { class: "hint deliver-at", text: `goes out ${formatTime(a.deliver_at)}` }) : null,
       a.reason ? el("div", { class: "hint", text: a.reason }) : null),
     el("td", { class: "text alert-text", text: a.text }),
     el("td", {}, details(a)));
@@ -190,6 +191,8 @@ async function renderUser(main, user) {
     appendAll(profile, [
       el("div", {}, el("strong", { text: "Phone " }), body.phone || "none",
         " ", el("span", { class: `status ${body.phone_verified ? "sent" : "pending"}`, text: body.phone_verified ? "verified" : "not verified" })),
+      el("div", { id: "user-locality" }, el("strong", { text: "Time zone " }), body.time_zone || "deployment default",
+        el("strong", { text: " · Language " }), body.locale || "deployment default"),
       el("div", { class: "hint", text: `profile updated ${formatTime(body.updated_at)}` }),
       body.code_expires_at ? el("div", { class: "hint", text: `a code is outstanding until ${formatTime(body.code_expires_at)}` }) : null]);
   } else if (status === 404) {

@@ -15,6 +15,7 @@ use cuba_core::console::activity::PerMinute;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
 use cuba_core::model::domain::{Millis, PhoneNumber, SessionId, UserId, UserProfile};
 use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
+use cuba_core::model::locality::{Locale, TimeZoneName};
 
 /// Listings return at most this many items a page.
 pub const MAX_PAGE: usize = 200;
@@ -226,6 +227,9 @@ pub(super) struct ProfileView {
     phone_verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     code_expires_at: Option<Millis>,
+    /// `null`: the deployment's default zone and locale apply.
+    time_zone: Option<TimeZoneName>,
+    locale: Option<Locale>,
 }
 
 impl From<UserProfile> for ProfileView {
@@ -236,6 +240,8 @@ impl From<UserProfile> for ProfileView {
             updated_at: p.updated_at,
             phone_verified: p.phone_verified,
             code_expires_at: p.pending_code.map(|c| c.expires_at),
+            time_zone: p.time_zone,
+            locale: p.locale,
         }
     }
 }
