@@ -241,6 +241,44 @@ try {
   assert.equal(kept.version, 2);
   assert.deepStrictEqual(kept.rule, jsonOnly);
 
+  log("a message in two languages: each is edited in the form, checked, previewed, dry-run and saved");
+  const first = seeds.find((r) => r.id === "first-bill-payment");
+  await page.goto(`${base}/admin/#/rules/first-bill-payment`);
+  await page.waitForSelector("#rule-builder #add-translation");
+  await page.click("#add-translation");
+  await page.fill("#translation-0-locale", "pt-BR");
+  await page.waitForSelector("#error-translation-0:not(:empty)");
+  assert.match(await page.textContent("#error-translation-0"), /write the message in this language/);
+  assert.equal(await page.isDisabled("#save-rule"), true);
+  await page.fill("#translation-0-text", "Obrigado pelo primeiro pagamento no Cube: ");
+  // A placeholder chip writes into the language last typed in.
+  await page.click('#rule-form .chip[data-placeholder="properties.amount"]');
+  const portuguese = "Obrigado pelo primeiro pagamento no Cube: {{properties.amount}}";
+  assert.equal(await page.inputValue("#translation-0-text"), portuguese);
+  assert.equal(await page.inputValue("#field-message"), first.message, "the default text is untouched");
+  // A tag of the right shape that is no language: only the server knows, and says so under the row.
+  await page.fill("#translation-0-locale", "abcd");
+  await page.click("#save-rule");
+  await page.waitForSelector("#error-translation-0:not(:empty)");
+  assert.match(await page.textContent("#error-translation-0"), /\$\.message\.abcd: .*BCP 47/);
+  await page.fill("#translation-0-locale", "pt-BR");
+  await page.waitForSelector('#preview-translations [data-locale="pt-BR"]');
+  assert.match(await page.textContent('#preview-translations [data-locale="pt-BR"]'), /Obrigado pelo primeiro pagamento no Cube: \d+/);
+  await page.selectOption("#action-quiet_hours", "ignore");
+  await page.click("#dry-run");
+  await page.waitForSelector('#dry-result .dry-translation[data-locale="pt-BR"]');
+  assert.match(await page.textContent('#dry-result .dry-translation[data-locale="pt-BR"]'), /In pt-BR: Obrigado pelo primeiro pagamento no Cube: /);
+  await saveAndWait(page, "first-bill-payment");
+  const bilingual = (await storedRule("first-bill-payment")).rule;
+  assert.deepStrictEqual(bilingual.message, { default: first.message, "pt-BR": portuguese });
+  assert.deepStrictEqual(bilingual.action, { type: "sms_user", quiet_hours: "ignore" });
+  await page.goto(`${base}/admin/#/rules/first-bill-payment`);
+  await page.waitForSelector("#rule-builder #translation-0-locale");
+  assert.equal(await page.isVisible("#rule-json"), false, "it reopens in the form");
+  assert.equal(await page.inputValue("#translation-0-locale"), "pt-BR");
+  assert.equal(await page.inputValue("#action-quiet_hours"), "ignore");
+  await page.screenshot({ path: join(artifacts, "rule-builder-languages.png"), fullPage: true });
+
   log("usable at 390 px: nothing wider than the screen");
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const small = await phone.newPage();

@@ -291,6 +291,7 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
         event_ids: Vec::new(),
         action: Action::SMS_USER,
         text: "Welcome aboard: your first bill payment went through.".into(),
+        translations: Default::default(),
         fired_at: SystemClock.now(),
     };
     let now = SystemClock.now();

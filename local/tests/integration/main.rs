@@ -8,7 +8,7 @@ mod deliveries;
 mod faults;
 mod harness;
 mod heavy_user;
-mod quiet_hours;
+mod locality;
 mod redrive;
 mod runtime;
 mod schemas;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_core::delivery::limits::SmsPolicy;
-use cuba_core::delivery::quiet_hours::SmsHours;
+use cuba_core::delivery::quiet_hours::SmsManners;
 use cuba_core::model::document::DocumentId;
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::SchemaSet;
@@ -180,7 +180,7 @@ pub struct DeliveryConfig {
     /// saved rule does).
     pub silences_ttl: Duration,
     /// When SMS that may wait are held.
-    pub hours: SmsHours,
+    pub manners: SmsManners,
 }
 
 impl DeliveryConfig {
@@ -193,10 +193,10 @@ impl DeliveryConfig {
         let operator_cap = r.settings.operator_alerts_per_rule_per_hour();
         let operator_cap = r.take(operator_cap);
         let silences_ttl = r.rules_cache_ttl();
-        let hours = r.settings.sms_hours();
-        let hours = r.take(hours);
+        let manners = r.settings.sms_manners();
+        let manners = r.take(manners);
         Some(DeliveryConfig {
-            hours: hours?,
+            manners: manners?,
             silences_ttl: silences_ttl?,
             alerts: alerts?,
             profiles_table: profiles_table?,

@@ -10,12 +10,12 @@ use serde_json::Value;
 use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_core::delivery::limits::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
-use cuba_core::delivery::quiet_hours::{QuietHours, SmsHours};
+use cuba_core::delivery::quiet_hours::{QuietHours, SmsManners};
 use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
 use cuba_core::intake::MAX_BATCH_EVENTS;
 use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::document::{DocumentId, InvalidDocument};
-use cuba_core::model::locality::TimeZoneName;
+use cuba_core::model::locality::{Locale, TimeZoneName};
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::{DEFAULT_RULES_JSON, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, Schema, SchemaSet, documents_of_file};
@@ -62,6 +62,8 @@ pub mod env {
     /// `HH:MM-HH:MM` on the user's clock, or `off`.
     pub const QUIET_HOURS: &str = "CUBA_QUIET_HOURS";
     pub const DEFAULT_TIME_ZONE: &str = "CUBA_DEFAULT_TIME_ZONE";
+    /// The language of users who named none (unset: the rules' `default` text).
+    pub const DEFAULT_LOCALE: &str = "CUBA_DEFAULT_LOCALE";
 }
 
 /// How fast one user may send events, unless configured: a quarter of a partition's write
@@ -290,8 +292,9 @@ impl<'a> Settings<'a> {
 
     /// When SMS that may wait are held: `CUBA_QUIET_HOURS` (`HH:MM-HH:MM`, or `off`, the
     /// default when unset) on the clock of the user's zone, or of `CUBA_DEFAULT_TIME_ZONE`
-    /// (`UTC` when unset) for users who named none.
-    pub fn sms_hours(&self) -> Result<SmsHours, ConfigError> {
+    /// (`UTC` when unset) for users who named none; and `CUBA_DEFAULT_LOCALE`, the language
+    /// of users who named none (unset: each rule's `default` text).
+    pub fn sms_manners(&self) -> Result<SmsManners, ConfigError> {
         let quiet = match self.optional(env::QUIET_HOURS).as_deref().map(str::trim) {
             None | Some("off") => None,
             Some(window) => Some(QuietHours::parse(window).map_err(|_| {
@@ -310,9 +313,19 @@ impl<'a> Settings<'a> {
                 )
             })?,
         };
-        Ok(SmsHours {
+        let default_locale = match self.optional(env::DEFAULT_LOCALE) {
+            None => None,
+            Some(tag) => Some(Locale::parse(&tag).map_err(|_| {
+                ConfigError::Invalid(
+                    env::DEFAULT_LOCALE,
+                    "a BCP 47 language tag such as en or pt-BR",
+                )
+            })?),
+        };
+        Ok(SmsManners {
             quiet,
             default_zone,
+            default_locale,
         })
     }
 

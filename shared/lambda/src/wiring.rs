@@ -124,7 +124,7 @@ fn dispatcher(
             silences(&config.quotas_table, clients),
             config.silences_ttl,
         )),
-        hours: config.hours.clone(),
+        manners: config.manners.clone(),
     }
 }
 

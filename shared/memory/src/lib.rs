@@ -25,7 +25,7 @@ use cuba_core::delivery::alerting::{AlertDispatcher, CallLimits, DeliveryLeases}
 use cuba_core::delivery::limits::{
     DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, OperatorLimit, SmsPolicy,
 };
-use cuba_core::delivery::quiet_hours::SmsHours;
+use cuba_core::delivery::quiet_hours::SmsManners;
 use cuba_core::delivery::silences::SilenceSource;
 use cuba_core::evaluation::source::{CachedDocuments, RuleSource, SchemaSource};
 use cuba_core::model::clock::Clock;
@@ -143,7 +143,7 @@ impl MemoryPorts {
             // Read on every use (no cache), like the memory rule source.
             silences: Arc::new(SilenceSource::new(self.silences.clone(), Duration::ZERO)),
             // No quiet hours: tests that want them set them.
-            hours: SmsHours::default(),
+            manners: SmsManners::default(),
         }
     }
 

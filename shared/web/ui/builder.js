@@ -46,11 +46,12 @@ async function renderEditor(main, id) {
       record ? el("button", { type: "button", class: "danger", id: "delete-rule", onclick: () => remove(), text: "Delete" }) : null));
 
   const previewMessage = el("p", { class: "preview-text", id: "preview-message" });
+  const previewTranslations = el("div", { id: "preview-translations" });
   const previewEvent = el("p", { class: "hint", id: "preview-event" });
   const previewCount = el("p", { id: "preview-count", "aria-live": "polite" });
   const previewJson = el("pre", { id: "preview-json" });
   const previews = el("div", { class: "card", id: "rule-previews" },
-    el("h2", { text: "Message" }), previewMessage, previewEvent,
+    el("h2", { text: "Message" }), previewMessage, previewTranslations, previewEvent,
     el("h2", { text: `Last ${PREVIEW_DAYS} days` }), previewCount,
     el("details", {}, el("summary", { text: "Rule JSON" }), previewJson));
 
@@ -73,7 +74,8 @@ async function renderEditor(main, id) {
   const fieldList = el("datalist", { id: "type-fields" });
   const numericList = el("datalist", { id: "numeric-fields" });
   const chipsBox = el("div", { class: "chips", role: "group", "aria-label": "Insert a placeholder" });
-  let messageInput = null;
+  // Where a placeholder chip writes: the default message, or the language last typed in.
+  let messageTarget = null;
   const refreshFields = () => {
     const fields = typeFields();
     clear(fieldList).append(...fields.map((f) => el("option", { value: f.path, label: f.types.join(" | ") || "type unknown" })));
@@ -84,7 +86,7 @@ async function renderEditor(main, id) {
       ...lang.placeholders.always,
       ...(model.condition.type === "window" ? lang.placeholders.window : []),
     ];
-    clear(chipsBox).append(el("span", { class: "hint", text: "Insert: " }), ...placeholders.map((p) => chip(messageInput, p)));
+    clear(chipsBox).append(el("span", { class: "hint", text: "Insert: " }), ...placeholders.map((p) => chip(p)));
     for (const row of formBox.querySelectorAll(".clause")) row.dispatchEvent(new Event("fields"));
     changed();
   };
@@ -249,17 +251,57 @@ async function renderEditor(main, id) {
     return row;
   };
 
-  const chip = (target, text) => el("button", { type: "button", class: "chip", dataset: { placeholder: text }, text: `{{${text}}}`,
+  const chip = (text) => el("button", { type: "button", class: "chip", dataset: { placeholder: text }, text: `{{${text}}}`,
     "aria-label": `Insert {{${text}}}`,
     onclick: () => {
+      const { input: target, set } = messageTarget;
       const start = target.selectionStart ?? target.value.length;
       const end = target.selectionEnd ?? target.value.length;
       target.value = `${target.value.slice(0, start)}{{${text}}}${target.value.slice(end)}`;
       target.selectionStart = target.selectionEnd = start + text.length + 4;
       target.focus();
-      model.message = target.value;
+      set(target.value);
       changed();
     } });
+
+  /** One language's message: its tag, its text, and a way to drop it. */
+  const translationRow = (t, i) => {
+    const n = i + 1;
+    const locale = el("input", { type: "text", class: "short translation-locale", id: `translation-${i}-locale`, value: t.locale, placeholder: "pt-BR", autocomplete: "off" });
+    locale.addEventListener("input", () => { t.locale = locale.value; changed(); });
+    const text = el("textarea", { class: "translation-text", id: `translation-${i}-text`, rows: 2, value: t.text });
+    text.addEventListener("input", () => { t.text = text.value; changed(); });
+    text.addEventListener("focus", () => { messageTarget = { input: text, set: (v) => { t.text = v; } }; });
+    const slot = el("div", { class: "field-error", id: `error-translation-${i}`, dataset: { key: `translation:${i}` } });
+    slots[`translation:${i}`] = { slot, control: text };
+    return el("div", { class: "translation", dataset: { translation: String(i) } },
+      el("div", { class: "row" },
+        el("div", {}, el("label", { for: locale.id, text: `Language ${n}` }), locale),
+        el("button", { type: "button", class: "secondary", "aria-label": `Remove language ${n}`, text: "Remove",
+          onclick: () => { model.translations.splice(i, 1); rebuild(); document.getElementById("add-translation")?.focus(); } })),
+      el("label", { for: text.id, text: `Message in language ${n}` }), text, slot);
+  };
+
+  /** The chosen action's own optional fields (an SMS's quiet hours and expiry). */
+  const actionInputs = (action) => (action && action.fields ? action.fields : []).map((field) => {
+    const key = `action.${field.name}`;
+    const values = model.actionValues;
+    const label = field.name.replace(/_seconds$/, "").replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase()) + " (optional)";
+    if (field.input === "choice") {
+      const select = options(el("select", { id: `action-${field.name}` }),
+        [["", `default (${field.default})`], ...field.choices.map((c) => [c, c])], values[field.name] || "");
+      select.addEventListener("change", () => {
+        if (select.value) values[field.name] = select.value;
+        else delete values[field.name];
+        changed();
+      });
+      return labelled(label, select, slots, key, field.meaning);
+    }
+    return durationInputs(key, label, field, values[field.name], (v) => {
+      if (v) values[field.name] = v;
+      else delete values[field.name];
+    });
+  });
 
   /** Rebuilds the form from the model, keeping the focus on the control that had it. */
   const rebuild = () => {
@@ -286,7 +328,9 @@ async function renderEditor(main, id) {
     slots.condition = { slot: conditionSlot, control: conditionChoice };
 
     const actionSelect = options(el("select", { id: "action-type" }), lang.actions.map((a) => [a.type, `${a.type} — ${a.meaning}`]), model.action);
-    actionSelect.addEventListener("change", () => { model.action = actionSelect.value; rebuild(); });
+    actionSelect.addEventListener("change", () => { model.action = actionSelect.value; model.actionValues = {}; rebuild(); });
+    model.actionValues = model.actionValues || {};
+    model.translations = model.translations || [];
     const action = lang.actions.find((a) => a.type === model.action);
     const severity = options(el("select", { id: "action-severity" }),
       [["", `default (${lang.default_severity})`], ...lang.severities.map((s) => [s, s])], model.severity);
@@ -294,7 +338,9 @@ async function renderEditor(main, id) {
 
     const message = el("textarea", { id: "field-message", rows: 3, value: model.message });
     message.addEventListener("input", () => { model.message = message.value; changed(); });
-    messageInput = message;
+    const toDefault = { input: message, set: (v) => { model.message = v; } };
+    message.addEventListener("focus", () => { messageTarget = toDefault; });
+    messageTarget = toDefault;
     const chars = el("input", { type: "number", id: "field-placeholder_chars", min: String(lang.limits.placeholder_chars.min),
       max: String(lang.limits.placeholder_chars.max), value: model.placeholderChars, placeholder: String(lang.limits.placeholder_chars.default), class: "short" });
     chars.addEventListener("input", () => { model.placeholderChars = chars.value; changed(); });
@@ -316,8 +362,14 @@ async function renderEditor(main, id) {
       conditionChoice, conditionInputs(), conditionSlot,
       el("fieldset", {}, el("legend", { text: "Then" }),
         labelled("Action", actionSelect, slots, "action"),
-        action && action.severity ? labelled("Severity", severity, slots, "action.severity") : null),
-      labelled("Message", message, slots, "message"),
+        action && action.severity ? labelled("Severity", severity, slots, "action.severity") : null,
+        actionInputs(action)),
+      labelled(model.translations.length ? "Message (default: every other language)" : "Message", message, slots, "message"),
+      el("fieldset", { id: "translations" }, el("legend", { text: "In the user's language (optional)" }),
+        el("p", { class: "hint", text: "An SMS goes in the user's profile language where written here (pt-BR, then pt), else in the default above." }),
+        model.translations.map((t, i) => translationRow(t, i)),
+        el("button", { type: "button", class: "secondary", id: "add-translation", text: "Add a language",
+          onclick: () => { model.translations.push({ locale: "", text: "" }); rebuild(); document.getElementById(`translation-${model.translations.length - 1}-locale`)?.focus(); } })),
       chipsBox,
       labelled("Characters each placeholder may show (optional)", chars, slots, "placeholder_chars",
         `Client-written values are cut to this many characters; default ${lang.limits.placeholder_chars.default}.`));
@@ -374,6 +426,11 @@ async function renderEditor(main, id) {
       const i = model.clauses.findIndex((c) => c.field.trim() === name);
       if (i >= 0) return `clause:${i}`;
       return slots[`when.${name}`] ? `when.${name}` : "when";
+    }
+    const language = p.match(/^message\.(.+)$/);
+    if (language && language[1] !== "default") {
+      const i = (model.translations || []).findIndex((t) => t.locale.trim() === language[1]);
+      if (i >= 0) return `translation:${i}`;
     }
     const parts = p.split(/[.[]/);
     for (let n = parts.length; n > 0; n--) {
@@ -502,10 +559,13 @@ async function renderEditor(main, id) {
     previewCount.textContent = `In the last ${PREVIEW_DAYS} days this rule would have fired ${body.alerts.length} time${body.alerts.length === 1 ? "" : "s"} for ${body.users} user${body.users === 1 ? "" : "s"} (${body.events_replayed} events replayed).`;
     if (body.preview) {
       previewMessage.textContent = body.preview.text;
+      clear(previewTranslations).append(...Object.entries(body.preview.translations || {}).map(([locale, text]) =>
+        el("p", { class: "preview-text", dataset: { locale } }, el("strong", { text: `${locale}: ` }), text)));
       previewEvent.textContent = `Rendered against event ${body.preview.event_id} of user ${body.preview.user} at ${formatTime(body.preview.received_at)}` +
         (body.preview.fires ? ", on which the rule would have fired." : " (which would not have fired it).");
     } else {
       previewMessage.textContent = "";
+      clear(previewTranslations);
       previewEvent.textContent = `No event matching the rule in the last ${PREVIEW_DAYS} days to render the message against.`;
     }
   };
@@ -540,7 +600,9 @@ async function renderEditor(main, id) {
     appendAll(dryResult, [
       el("p", {}, el("span", { class: `status ${body.outcome}`, id: "dry-outcome", text: body.outcome.replace(/_/g, " ") }), " ", body.explanation),
       el("p", {}, "Pattern matches: ", el("strong", { text: body.matches ? "yes" : "no" })),
-      el("p", {}, "Message: ", el("span", { class: "mono", text: body.message })),
+      el("p", {}, "Message: ", el("span", { class: "mono", id: "dry-message", text: body.message })),
+      ...Object.entries(body.translations || {}).map(([locale, text]) =>
+        el("p", { class: "dry-translation", dataset: { locale } }, `In ${locale}: `, el("span", { class: "mono", text }))),
       body.window ? el("p", { text: `Window: ${body.window.count} event(s), sum ${body.window.sum}` }) : null]);
   };
   const panels = [el("div", { class: "card" },

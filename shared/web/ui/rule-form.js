@@ -28,6 +28,8 @@ const SAMPLE_EVENT = {
 /** Operand kinds the form has an input for; other operators stay in the JSON mode. */
 const FORM_OPERANDS = new Set(["value", "values", "number", "boolean"]);
 const UNITS = [["hours", 3600], ["minutes", 60], ["seconds", 1]];
+/** What a BCP 47 tag looks like, for the form's own check; the server reads it exactly. */
+const LANGUAGE_TAG = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/;
 const PREVIEW_DAYS = 7;
 const PREVIEW_DEBOUNCE_MS = 400;
 
@@ -180,11 +182,42 @@ function ruleToForm(doc, lang) {
   if (a.severity !== undefined && (!action.severity || !lang.severities.includes(a.severity))) {
     return { reason: "the action's severity is not one the form offers" };
   }
+  const actionFields = action.fields || [];
+  const actionValues = {};
+  for (const key of Object.keys(a)) {
+    if (key !== "type" && key !== "severity" && !actionFields.some((f) => f.name === key)) return { reason: `the action field "${key}" is not part of the form` };
+  }
+  for (const field of actionFields) {
+    const v = a[field.name];
+    if (v === undefined) continue;
+    if (field.input === "choice") {
+      if (!field.choices.includes(v)) return { reason: `${field.name} is not one of ${field.choices.join(", ")}` };
+      actionValues[field.name] = v;
+    } else if (field.input === "seconds") {
+      if (!Number.isInteger(v) || v < 0) return { reason: `${field.name} is not a whole number of seconds` };
+      actionValues[field.name] = splitSeconds(v);
+    } else {
+      return { reason: `the form has no input for ${field.name}` };
+    }
+  }
+  // One text, or one per language with a `default` for the rest.
+  let message = doc.message;
+  const translations = [];
+  if (isObject(doc.message)) {
+    if (typeof doc.message.default !== "string") return { reason: "the message per language has no default text" };
+    for (const [locale, text] of Object.entries(doc.message)) {
+      if (locale === "default") continue;
+      if (typeof text !== "string") return { reason: `the ${locale} message is not text` };
+      translations.push({ locale, text });
+    }
+    message = doc.message.default;
+  }
   if (doc.enabled !== undefined && typeof doc.enabled !== "boolean") return { reason: "enabled is not true or false" };
   if (doc.placeholder_chars !== undefined && !Number.isInteger(doc.placeholder_chars)) return { reason: "placeholder_chars is not a whole number" };
-  for (const key of ["id", "description", "message"]) {
+  for (const key of ["id", "description"]) {
     if (doc[key] !== undefined && typeof doc[key] !== "string") return { reason: `${key} is not text` };
   }
+  if (message !== undefined && typeof message !== "string") return { reason: "message is not text" };
   return {
     model: {
       id: doc.id || "",
@@ -195,7 +228,9 @@ function ruleToForm(doc, lang) {
       condition,
       action: a.type,
       severity: a.severity || "",
-      message: doc.message || "",
+      actionValues,
+      message: message || "",
+      translations,
       placeholderChars: doc.placeholder_chars === undefined ? "" : String(doc.placeholder_chars),
     },
   };
@@ -351,9 +386,38 @@ function formToRule(model, lang, fields) {
   const action = lang.actions.find((x) => x.type === model.action);
   doc.action = { type: model.action };
   if (action && action.severity && model.severity) doc.action.severity = model.severity;
-  doc.message = model.message;
+  // Written only when set: a rule that takes the defaults reads as it did before they existed.
+  for (const field of (action && action.fields) || []) {
+    const v = (model.actionValues || {})[field.name];
+    const key = `action.${field.name}`;
+    if (field.input === "choice" && v) doc.action[field.name] = v;
+    if (field.input === "seconds" && v && v.n.trim() !== "") {
+      const read = readSeconds(v, field);
+      if (read.error) errors[key] = read.error;
+      else doc.action[field.name] = read.value;
+    }
+  }
+  const tooLong = (text) => [...text].length > lang.limits.message_max_chars;
   if (!model.message.trim()) errors.message = "write the message";
-  else if ([...model.message].length > lang.limits.message_max_chars) errors.message = `at most ${lang.limits.message_max_chars} characters`;
+  else if (tooLong(model.message)) errors.message = `at most ${lang.limits.message_max_chars} characters`;
+  const translations = model.translations || [];
+  if (translations.length === 0) {
+    doc.message = model.message;
+  } else {
+    doc.message = { default: model.message };
+    const seen = new Set();
+    translations.forEach((t, i) => {
+      const key = `translation:${i}`;
+      const locale = t.locale.trim();
+      if (!locale) errors[key] = "write the language tag (for example pt-BR)";
+      else if (locale.toLowerCase() === "default" || !LANGUAGE_TAG.test(locale)) errors[key] = `"${locale}" is not a language tag (for example pt-BR, es or zh-Hant-TW)`;
+      else if (seen.has(locale.toLowerCase())) errors[key] = `${locale} is written twice`;
+      else if (!t.text.trim()) errors[key] = "write the message in this language";
+      else if (tooLong(t.text)) errors[key] = `at most ${lang.limits.message_max_chars} characters`;
+      seen.add(locale.toLowerCase());
+      doc.message[locale] = t.text;
+    });
+  }
   if (model.placeholderChars.trim() !== "") {
     const n = Number(model.placeholderChars);
     const bounds = lang.limits.placeholder_chars;

@@ -10,7 +10,7 @@ use crate::evaluation::decision::{
     AbsenceDecision, Decision, Firing, RuleMemory, Viewed, decide, decide_absence,
 };
 use crate::model::domain::{EventId, Millis, StoredEvent, UserId};
-use crate::rules::{Condition, Rule};
+use crate::rules::{Condition, Rule, Translations, WindowTotals};
 
 /// An alert the rule would have fired.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,6 +22,9 @@ pub struct WouldFire {
     pub fired_at: Millis,
     pub event_ids: Vec<EventId>,
     pub text: String,
+    /// What the text was filled from, for the preview's other languages.
+    #[serde(skip)]
+    pub totals: Option<WindowTotals>,
 }
 
 /// Replays `events` (any users, any order) through `rule`. Triggers received in
@@ -96,6 +99,9 @@ pub struct MessagePreview {
     /// Whether the rule would have fired on (or, for an absence rule, because of) this event.
     pub fires: bool,
     pub text: String,
+    /// The text in each language the rule writes besides its default.
+    #[serde(skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 pub fn preview(
@@ -115,6 +121,7 @@ pub fn preview(
             received_at: trigger.received_at,
             fires: true,
             text: alert.text.clone(),
+            translations: rule.render_translations(trigger, alert.totals.as_ref()),
         });
     }
     // Newest first, so only the events after the last match get a view built.
@@ -153,6 +160,7 @@ pub fn preview(
         received_at: trigger.received_at,
         fires: false,
         text: rule.render_message(trigger, totals.as_ref()),
+        translations: rule.render_translations(trigger, totals.as_ref()),
     })
 }
 
@@ -163,6 +171,7 @@ fn would_fire(user: UserId, firing: Firing) -> WouldFire {
         fired_at: firing.fired_at,
         event_ids: firing.event_ids,
         text: firing.text,
+        totals: firing.totals,
     }
 }
 

@@ -2,10 +2,15 @@
 //! key is derived from what fired the alert, so a retried or duplicated delivery of the same
 //! stream record or queue message finds the alert already settled and sends nothing.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{EventId, Millis, UserId};
-use crate::rules::{Action, OPERATOR_CAP_RULE, Rule, RuleId, SMS_BUDGET_RULE, Severity};
+use crate::model::locality::Locale;
+use crate::rules::{
+    Action, OPERATOR_CAP_RULE, Rule, RuleId, SMS_BUDGET_RULE, Severity, Translations, text_for,
+};
 
 /// `{rule}#{user}#{discriminator}`: rule ids and event ids cannot contain `#`, so distinct
 /// alerts never share a key.
@@ -53,7 +58,10 @@ pub struct Alert {
     pub user: UserId,
     pub event_ids: Vec<EventId>,
     pub action: Action,
+    /// In the rule's default language.
     pub text: String,
+    /// In each other language the rule writes (an SMS goes in the user's).
+    pub translations: Translations,
     pub fired_at: Millis,
 }
 
@@ -63,7 +71,7 @@ impl Alert {
         id: AlertId,
         user: UserId,
         event_ids: Vec<EventId>,
-        text: String,
+        (text, translations): (String, Translations),
         fired_at: Millis,
     ) -> Self {
         Alert {
@@ -73,8 +81,14 @@ impl Alert {
             event_ids,
             action: rule.action,
             text,
+            translations,
             fired_at,
         }
+    }
+
+    /// The text for a reader of `locale` (`None`: the default language).
+    pub fn text_in(&self, locale: Option<&Locale>) -> &str {
+        text_for(&self.text, &self.translations, locale)
     }
 }
 
@@ -241,6 +255,8 @@ pub struct AlertEntry {
     #[serde(flatten)]
     pub action: Action,
     pub text: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: Translations,
     pub fired_at: Millis,
     pub status: AlertStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +284,7 @@ impl AlertEntry {
             event_ids: alert.event_ids.clone(),
             action: alert.action,
             text: alert.text.clone(),
+            translations: alert.translations.clone(),
             fired_at: alert.fired_at,
             status: AlertStatus::Pending,
             message_id: None,

@@ -21,7 +21,7 @@ use crate::delivery::alert::{
 use crate::delivery::ports::{
     AlertLedger, Notifier, ProfileStore, PublishError, SmsBudget, SmsQuotas,
 };
-use crate::delivery::quiet_hours::{Held, SmsHours};
+use crate::delivery::quiet_hours::{Held, SmsManners};
 use crate::delivery::silences::SilenceSource;
 use crate::delivery::sms;
 
@@ -31,10 +31,11 @@ pub use crate::delivery::limits::{
 };
 use crate::model::clock::Clock;
 use crate::model::domain::{Millis, PhoneNumber, UserProfile};
+use crate::model::locality::Locale;
 use crate::model::ports::{ErrorChain, PortError};
 use crate::rules::{
     Action, OPERATOR_CAP_RULE, QuietHoursPolicy, RESERVED_RULE_IDS, RuleId, SMS_BUDGET_RULE,
-    Severity,
+    Severity, Translations,
 };
 
 /// What [`AlertDispatcher::dispatch`] did.
@@ -104,7 +105,7 @@ pub struct AlertDispatcher {
     /// Operator alerts an operator silenced for now.
     pub silences: Arc<SilenceSource>,
     /// When SMS that may wait are held.
-    pub hours: SmsHours,
+    pub manners: SmsManners,
 }
 
 /// Why a claimed alert was left unsettled, which decides whether it may be handed out again.
@@ -117,10 +118,12 @@ enum Unsettled {
 
 /// Where a claimed alert goes, once its recipient and limits are checked.
 enum Route {
-    /// Counted against the SMS limits at `admitted_at`.
+    /// Counted against the SMS limits at `admitted_at`; written in `locale`'s language where
+    /// the rule has it.
     Sms {
         phone: PhoneNumber,
         admitted_at: Millis,
+        locale: Option<Locale>,
     },
     Operator,
     /// Settled without publishing.
@@ -177,6 +180,7 @@ impl AlertDispatcher {
             event_ids: entry.event_ids.clone(),
             action: entry.action,
             text: entry.text.clone(),
+            translations: entry.translations.clone(),
             fired_at: entry.fired_at,
         })
         .await
@@ -206,7 +210,11 @@ impl AlertDispatcher {
                     Dispatched::InFlight
                 });
             }
-            Route::Sms { phone, admitted_at } => Some((phone, admitted_at)),
+            Route::Sms {
+                phone,
+                admitted_at,
+                locale,
+            } => Some((phone, admitted_at, locale)),
             Route::Operator => None,
         };
         let sending_until = self.clock.now().plus_millis(millis(self.leases.sending));
@@ -217,7 +225,7 @@ impl AlertDispatcher {
         if !marked.as_ref().is_ok_and(|marked| *marked) {
             // Whoever sends it next counts it in the day's budget again (the quotas count it
             // once per alert, so theirs stay: another worker may hold the alert already).
-            if let Some((_, admitted_at)) = &sms
+            if let Some((_, admitted_at, _)) = &sms
                 && let Err(error) = self
                     .quotas
                     .give_back_budget(SmsBudget::Alerts, admitted_at.utc_day())
@@ -231,8 +239,11 @@ impl AlertDispatcher {
                 .map_err(Unsettled::NothingSent);
         }
         let published = match &sms {
-            Some((phone, _)) => {
-                let text = sms::fit(&alert.text, usize::from(self.sms.max_segments));
+            Some((phone, _, locale)) => {
+                let text = sms::fit(
+                    alert.text_in(locale.as_ref()),
+                    usize::from(self.sms.max_segments),
+                );
                 self.notifier.send_sms(phone, &text).await
             }
             None => self.notifier.notify_operator(&operator_body(alert)).await,
@@ -245,7 +256,7 @@ impl AlertDispatcher {
             Err(PublishError::Refused { .. } | PublishError::NotSent(_))
         );
         let give_back = async {
-            if let (true, Some((phone, admitted_at))) = (not_sent, &sms) {
+            if let (true, Some((phone, admitted_at, _))) = (not_sent, &sms) {
                 self.release_sms(alert, phone, *admitted_at).await;
             }
         };
@@ -276,7 +287,7 @@ impl AlertDispatcher {
             } => (quiet_hours, expires_after_seconds),
         };
         let profile = self.profiles.profile(alert.user).await?;
-        let (phone, zone) = match profile {
+        let (phone, zone, locale) = match profile {
             None => {
                 return Ok(undeliverable(format!(
                     "user {} has no phone number on file",
@@ -293,7 +304,7 @@ impl AlertDispatcher {
                     alert.user
                 )));
             }
-            Some(profile) => (profile.phone, profile.time_zone),
+            Some(profile) => (profile.phone, profile.time_zone, profile.locale),
         };
         let now = self.clock.now();
         let expires_at = alert
@@ -308,7 +319,7 @@ impl AlertDispatcher {
             }));
         }
         if quiet_hours == QuietHoursPolicy::Defer
-            && let Some(held) = self.hours.held(zone.as_ref(), now)
+            && let Some(held) = self.manners.held(zone.as_ref(), now)
         {
             if held.until > expires_at {
                 return Ok(Route::Settle(Delivery::Expired {
@@ -329,6 +340,7 @@ impl AlertDispatcher {
             SmsAdmission::Admitted => Ok(Route::Sms {
                 phone,
                 admitted_at: now,
+                locale: locale.or_else(|| self.manners.default_locale.clone()),
             }),
             SmsAdmission::OverCap(reason) => Ok(Route::Settle(Delivery::Suppressed { reason })),
             SmsAdmission::BudgetSpent { day, reason } => {
@@ -388,6 +400,7 @@ impl AlertDispatcher {
                  recorded as suppressed (the admin UI lists them) until {resumes:02}:00 UTC.",
                 alert.rule_id, self.operators.per_rule_per_hour
             ),
+            translations: Translations::new(),
             fired_at: self.clock.now(),
         };
         // Not recursive: Cuba's own notices are not capped.
@@ -429,6 +442,7 @@ impl AlertDispatcher {
                 "The daily budget of {} SMS is spent: further SMS are suppressed until 00:00 UTC.",
                 self.sms.daily_budget
             ),
+            translations: Translations::new(),
             fired_at: self.clock.now(),
         };
         // Not recursive: an operator alert never reaches the budget.

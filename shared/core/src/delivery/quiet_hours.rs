@@ -9,21 +9,25 @@ use jiff::civil::{DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 
 use crate::model::domain::Millis;
-use crate::model::locality::TimeZoneName;
+use crate::model::locality::{Locale, TimeZoneName};
 
-/// When SMS may go out: the deployment's quiet hours (none: any time), read on the clock of
-/// the user's zone, or of `default_zone` for users who named none.
+/// How an SMS meets its user: when it may go out (the deployment's quiet hours, none: any
+/// time), read on the clock of the user's zone, or of `default_zone` for users who named none;
+/// and in which language, theirs or `default_locale`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmsHours {
+pub struct SmsManners {
     pub quiet: Option<QuietHours>,
     pub default_zone: TimeZoneName,
+    /// `None`: users who named no language get the rule's `default` text.
+    pub default_locale: Option<Locale>,
 }
 
-impl Default for SmsHours {
+impl Default for SmsManners {
     fn default() -> Self {
-        SmsHours {
+        SmsManners {
             quiet: None,
             default_zone: TimeZoneName::utc(),
+            default_locale: None,
         }
     }
 }
@@ -36,7 +40,7 @@ pub struct Held {
     pub reason: String,
 }
 
-impl SmsHours {
+impl SmsManners {
     /// Whether an SMS to a user in `zone` (`None`: the default zone) is held at `now`.
     pub fn held(&self, zone: Option<&TimeZoneName>, now: Millis) -> Option<Held> {
         let quiet = self.quiet?;

@@ -238,12 +238,15 @@ impl RuleEvaluator {
 
 /// The alert a firing sends.
 pub fn alert_of(rule: &Rule, trigger: &StoredEvent, firing: Firing) -> Alert {
+    // The firing's text is the default language's; the other languages are filled from the
+    // same trigger and totals.
+    let translations = rule.render_translations(trigger, firing.totals.as_ref());
     Alert::new(
         rule,
         firing.alert_id,
         trigger.user,
         firing.event_ids,
-        firing.text,
+        (firing.text, translations),
         firing.fired_at,
     )
 }

@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 pub use index::RuleIndex;
 pub use pattern::{Clause, Comparison, FieldPath, Pattern, Test, pattern_from_map};
 pub use template::{
-    DEFAULT_PLACEHOLDER_CHARS, MAX_PLACEHOLDER_CHARS, MESSAGE_MAX_CHARS, MessageTemplate,
+    DEFAULT_PLACEHOLDER_CHARS, MAX_MESSAGE_LOCALES, MAX_PLACEHOLDER_CHARS, MESSAGE_MAX_CHARS,
+    MessageTemplate, Messages, Translations, text_for,
 };
 
 use crate::model::document::{DocumentId, InvalidDocument, Problem};
@@ -202,7 +203,7 @@ pub struct Rule {
     pub when: Pattern,
     pub condition: Condition,
     pub action: Action,
-    pub message: MessageTemplate,
+    pub message: Messages,
     /// When the rule store last saved this rule; `None` for rules in force from the start (the
     /// shipped set, a try-out). An absence check trusts its expectation buckets only for
     /// triggers after every function has loaded this version.
@@ -220,8 +221,27 @@ impl Rule {
         }
     }
 
-    /// The text of the alert this rule sends for `trigger`.
+    /// The text of the alert this rule sends for `trigger`, in its default language.
     pub fn render_message(&self, trigger: &StoredEvent, window: Option<&WindowTotals>) -> String {
+        self.message.default.render(&self.context(trigger, window))
+    }
+
+    /// The same text in each language the rule writes besides its default (none: nothing is
+    /// rendered).
+    pub fn render_translations(
+        &self,
+        trigger: &StoredEvent,
+        window: Option<&WindowTotals>,
+    ) -> Translations {
+        if self.message.by_locale.is_empty() {
+            return Translations::new();
+        }
+        self.message.render(&self.context(trigger, window)).1
+    }
+
+    /// What a message's placeholders are filled from: the trigger's view, the rule's id and the
+    /// window's totals.
+    fn context(&self, trigger: &StoredEvent, window: Option<&WindowTotals>) -> Value {
         let mut context = trigger.view();
         if let Some(object) = context.as_object_mut() {
             object.insert("rule_id".into(), json!(self.id.as_str()));
@@ -232,7 +252,7 @@ impl Rule {
                 );
             }
         }
-        self.message.render(&context)
+        context
     }
 }
 

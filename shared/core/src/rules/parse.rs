@@ -9,8 +9,8 @@ use super::{
     AbsenceCondition, Action, Condition, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
     DESCRIPTION_MAX_CHARS, FieldPath, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
     MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_SMS_EXPIRY_SECONDS,
-    MessageTemplate, Pattern, QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity,
-    SumThreshold, WindowCondition, WindowThreshold, language,
+    Messages, Pattern, QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity, SumThreshold,
+    WindowCondition, WindowThreshold, language,
 };
 use crate::model::document::Problem;
 
@@ -82,11 +82,14 @@ pub(super) fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>)
             ),
         },
     };
-    let message = required(object, "message", path, problems).and_then(|v| match v.as_str() {
-        Some(s) => MessageTemplate::parse(s)
-            .map_err(|why| problems.push(Problem::new(&format!("{path}.message"), why)))
-            .ok(),
-        None => report(problems, &format!("{path}.message"), "must be a string"),
+    let message = required(object, "message", path, problems).and_then(|v| {
+        Messages::parse(v, &format!("{path}.message"))
+            .map_err(|found| {
+                for (at, why) in found {
+                    problems.push(Problem::new(&at, why));
+                }
+            })
+            .ok()
     });
     let message = message
         .zip(placeholder_chars)

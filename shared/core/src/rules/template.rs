@@ -1,8 +1,149 @@
-//! Message templates: text with `{{field.path}}` placeholders filled from the alert's context.
+//! Message templates: text with `{{field.path}}` placeholders filled from the alert's context,
+//! written once, or once per language with a `default` for everyone else.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde_json::Value;
 
 use super::pattern::FieldPath;
+use crate::model::locality::Locale;
+
+/// The most languages one rule may write its message in, besides `default`.
+pub const MAX_MESSAGE_LOCALES: usize = 20;
+
+/// A rendered message in each language its rule writes besides the default, by locale.
+pub type Translations = BTreeMap<Locale, String>;
+
+/// A rule's message: the text everyone gets unless their language has its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Messages {
+    pub default: MessageTemplate,
+    pub by_locale: BTreeMap<Locale, MessageTemplate>,
+}
+
+impl Messages {
+    /// `"text"`, or `{"default": "text", "pt-BR": "texto", ...}`: each template read as one
+    /// message is, each problem reported under `path` (a language's under `path.<tag>`).
+    pub fn parse(value: &Value, path: &str) -> Result<Self, Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let template =
+            |text: &Value, at: String, problems: &mut Vec<(String, String)>| match text.as_str() {
+                Some(text) => MessageTemplate::parse(text)
+                    .map_err(|why| problems.push((at, why)))
+                    .ok(),
+                None => {
+                    problems.push((at, "must be a string".into()));
+                    None
+                }
+            };
+        let messages = match value {
+            Value::String(_) => {
+                template(value, path.to_owned(), &mut problems).map(|default| Messages {
+                    default,
+                    by_locale: BTreeMap::new(),
+                })
+            }
+            Value::Object(languages) => {
+                let default = match languages.get("default") {
+                    Some(text) => template(text, format!("{path}.default"), &mut problems),
+                    None => {
+                        problems.push((
+                            format!("{path}.default"),
+                            "a message written per language needs a `default` for every other \
+                             language"
+                                .into(),
+                        ));
+                        None
+                    }
+                };
+                if languages.len() > MAX_MESSAGE_LOCALES + 1 {
+                    problems.push((
+                        path.to_owned(),
+                        format!("at most {MAX_MESSAGE_LOCALES} languages besides `default`"),
+                    ));
+                }
+                let mut by_locale = BTreeMap::new();
+                for (tag, text) in languages.iter().filter(|(tag, _)| *tag != "default") {
+                    let at = format!("{path}.{tag}");
+                    match Locale::parse(tag) {
+                        Err(why) => problems.push((at, why)),
+                        Ok(locale) => {
+                            let text = template(text, at.clone(), &mut problems);
+                            match by_locale.entry(locale) {
+                                Entry::Occupied(taken) => problems.push((
+                                    at,
+                                    format!(
+                                        "{} is written twice (tags are read case-blind)",
+                                        taken.key()
+                                    ),
+                                )),
+                                Entry::Vacant(free) => {
+                                    if let Some(text) = text {
+                                        free.insert(text);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                default.map(|default| Messages { default, by_locale })
+            }
+            _ => {
+                problems.push((
+                    path.to_owned(),
+                    "must be a string, or an object of language tags to strings with a `default`"
+                        .into(),
+                ));
+                None
+            }
+        };
+        match messages {
+            Some(messages) if problems.is_empty() => Ok(messages),
+            _ => Err(problems),
+        }
+    }
+
+    /// The same messages, each showing at most `chars` characters of a field's value.
+    pub fn with_placeholder_chars(self, chars: u16) -> Self {
+        Messages {
+            default: self.default.with_placeholder_chars(chars),
+            by_locale: self
+                .by_locale
+                .into_iter()
+                .map(|(locale, t)| (locale, t.with_placeholder_chars(chars)))
+                .collect(),
+        }
+    }
+
+    pub fn placeholder_chars(&self) -> u16 {
+        self.default.placeholder_chars()
+    }
+
+    /// The default text and each language's, filled from `context`.
+    pub fn render(&self, context: &Value) -> (String, Translations) {
+        let translations = self
+            .by_locale
+            .iter()
+            .map(|(locale, t)| (locale.clone(), t.render(context)))
+            .collect();
+        (self.default.render(context), translations)
+    }
+}
+
+/// The text for a reader of `locale` (`None`: the default): their tag, then each shorter one
+/// (`pt-BR`, then `pt`), then the default.
+pub fn text_for<'a>(
+    default: &'a str,
+    translations: &'a Translations,
+    locale: Option<&Locale>,
+) -> &'a str {
+    locale
+        .into_iter()
+        .flat_map(Locale::fallbacks)
+        .find_map(|tag| translations.get(&tag))
+        .map_or(default, String::as_str)
+}
 
 pub const MESSAGE_MAX_CHARS: usize = 1000;
 
@@ -165,6 +306,62 @@ mod tests {
     fn missing_fields_render_empty() {
         let t = MessageTemplate::parse("[{{properties.nope}}]").unwrap();
         assert_eq!(t.render(&json!({})), "[]");
+    }
+
+    #[test]
+    fn a_message_per_language_falls_back_to_shorter_tags_then_the_default() {
+        let messages = Messages::parse(
+            &json!({"default": "Paid {{amount}}", "pt": "Pago {{amount}}", "pt-br": "Pagou {{amount}}",
+                    "es-419": "Pagó {{amount}}"}),
+            "$.message",
+        )
+        .unwrap();
+        let (default, translations) = messages.render(&json!({"amount": 7}));
+        assert_eq!(default, "Paid 7");
+        let read = |tag: Option<&str>| {
+            let locale = tag.map(|t| Locale::parse(t).unwrap());
+            text_for(&default, &translations, locale.as_ref()).to_owned()
+        };
+        assert_eq!(read(Some("pt-BR")), "Pagou 7");
+        assert_eq!(read(Some("pt-PT")), "Pago 7", "pt-PT falls back to pt");
+        assert_eq!(read(Some("pt")), "Pago 7");
+        assert_eq!(read(Some("es-419")), "Pagó 7");
+        assert_eq!(
+            read(Some("es-ES")),
+            "Paid 7",
+            "es-ES has no es to fall back to"
+        );
+        assert_eq!(read(Some("en")), "Paid 7");
+        assert_eq!(read(None), "Paid 7");
+        let plain = Messages::parse(&json!("Paid"), "$.message").unwrap();
+        assert!(plain.by_locale.is_empty());
+    }
+
+    #[test]
+    fn a_message_per_language_is_refused_with_each_problem_named() {
+        let problems = |value: Value| {
+            Messages::parse(&value, "$.message")
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(path, _)| path)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(problems(json!({"pt-BR": "Pagou"})), ["$.message.default"]);
+        assert_eq!(
+            problems(json!({"default": "Paid", "english!": "x", "pt": 7, "fr": "{{a"})),
+            ["$.message.english!", "$.message.fr", "$.message.pt"]
+        );
+        assert_eq!(
+            problems(json!({"default": "Paid", "pt-BR": "a", "pt-br": "b"})),
+            ["$.message.pt-br"]
+        );
+        assert_eq!(problems(json!(["Paid"])), ["$.message"]);
+        let many: serde_json::Map<String, Value> = (0..=MAX_MESSAGE_LOCALES)
+            .map(|n| (format!("x-{n:03}"), json!("t")))
+            .chain([("default".to_owned(), json!("t"))])
+            .collect();
+        assert!(problems(Value::Object(many)).contains(&"$.message".to_owned()));
     }
 
     #[test]

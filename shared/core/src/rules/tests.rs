@@ -126,6 +126,36 @@ fn messages_render_event_fields_and_window_totals() {
         }),
     );
     assert_eq!(text, "r: user 1 paid 3000 (5, 23000)");
+    assert!(
+        rule.render_translations(&bill("e1", 3000), None).is_empty(),
+        "one language: nothing else rendered"
+    );
+}
+
+#[test]
+fn a_message_per_language_renders_each_from_the_same_context() {
+    let rule = Rule::from_json(
+        &json!({"id": "r", "when": {}, "condition": {"type": "first"}, "action": {"type": "sms_user"},
+                "placeholder_chars": 3,
+                "message": {"default": "Paid {{properties.amount}} ({{window.count}})",
+                            "pt-br": "Pagou {{properties.amount}} ({{window.count}})"}}),
+        "$",
+    )
+    .unwrap();
+    let totals = WindowTotals { count: 5, sum: 1.0 };
+    assert_eq!(
+        rule.render_message(&bill("e1", 3000), Some(&totals)),
+        "Paid 30… (5)"
+    );
+    let translations = rule.render_translations(&bill("e1", 3000), Some(&totals));
+    assert_eq!(
+        translations.into_iter().collect::<Vec<_>>(),
+        [(
+            crate::model::locality::Locale::parse("pt-BR").unwrap(),
+            "Pagou 30… (5)".to_owned()
+        )],
+        "canonical tags, and the rule's placeholder length in every language"
+    );
 }
 
 #[test]

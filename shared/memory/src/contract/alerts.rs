@@ -1,9 +1,10 @@
 //! The [`AlertLedger`](cuba_core::delivery::ports::AlertLedger) contract: claims, leases, the `sending`
 //! mark, settling.
 
-use cuba_core::delivery::alert::{AlertStatus, Claim, Delivery, Lease};
+use cuba_core::delivery::alert::{Alert, AlertStatus, Claim, Delivery, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::domain::Millis;
+use cuba_core::model::locality::Locale;
 use cuba_core::rules::{Action, QuietHoursPolicy, Severity};
 
 use super::{alert, at};
@@ -212,7 +213,11 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
 /// Deferral: a claimed SMS held for the user's quiet hours is `deferred` until its due time,
 /// nobody can claim it before, and at its due time the sweeper finds it and a claim takes it.
 pub async fn alert_deferral(ledger: &dyn AlertLedger, base: Millis) {
-    let a = alert("ledger-deferred", 3, base, Action::SMS_USER);
+    let a = Alert {
+        // Kept with the alert, so the release sends the user's language.
+        translations: [(Locale::parse("pt-BR").expect("a tag"), "olá".to_owned())].into(),
+        ..alert("ledger-deferred", 3, base, Action::SMS_USER)
+    };
     let first = Lease::new(at(base, 10_000));
     assert_eq!(
         ledger.claim(&a, base, &first).await,
@@ -263,6 +268,7 @@ pub async fn alert_deferral(ledger: &dyn AlertLedger, base: Millis) {
     assert_eq!(found[0].deliver_at, Some(due));
     assert_eq!(found[0].reason.as_deref(), Some(reason));
     assert_eq!(found[0].action, a.action);
+    assert_eq!(found[0].translations, a.translations);
     let release = Lease::new(at(base, 3_700_000));
     assert_eq!(
         ledger.claim(&a, due.plus_one(), &release).await,

@@ -121,6 +121,7 @@ fn alert(key: &str, user: u64, fired_at: Millis, action: Action) -> Alert {
         event_ids: vec![id("t")],
         action,
         text: format!("alert of {key}"),
+        translations: Default::default(),
         fired_at,
     }
 }

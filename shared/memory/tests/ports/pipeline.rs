@@ -412,6 +412,7 @@ fn sms_alert(w: &World) -> Alert {
         event_ids: vec![EventId::parse("p1").expect("an id")],
         action: Action::SMS_USER,
         text: "hello".into(),
+        translations: Default::default(),
         fired_at: w.clock.now(),
     }
 }
@@ -778,6 +779,7 @@ async fn long_client_text_is_cut_to_the_segment_limit() {
     let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
     let alert = Alert {
         text: "x".repeat(1500),
+        translations: Default::default(),
         ..sms_alert(&w)
     };
     dispatcher.dispatch(&alert).await.expect("sent");

@@ -2,17 +2,17 @@
 //! ledger as `deferred`, the sweeper sends it once the night ends on the user's clock (daylight
 //! saving changes included), a redelivered trigger does not send it early or twice, a rule
 //! that ignores quiet hours sends at once, and one that would wait past its expiry is settled
-//! `expired`.
+//! `expired`. And each SMS goes in its user's language, or the deployment's.
 
 use std::sync::Arc;
 
 use cuba_core::delivery::alert::{Alert, AlertId, AlertStatus, Delivery};
 use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, Dispatched, SweepReport};
 use cuba_core::delivery::ports::ProfileStore;
-use cuba_core::delivery::quiet_hours::{QuietHours, SmsHours};
+use cuba_core::delivery::quiet_hours::{QuietHours, SmsManners};
 use cuba_core::model::clock::Clock;
 use cuba_core::model::domain::{EventId, Millis, UserId};
-use cuba_core::model::locality::TimeZoneName;
+use cuba_core::model::locality::{Locale, TimeZoneName};
 use cuba_core::rules::{Action, QuietHoursPolicy, RuleId};
 
 use crate::common::World;
@@ -31,9 +31,10 @@ fn zone(name: &str) -> TimeZoneName {
 /// named none.
 fn dispatcher(w: &World, default_zone: &str) -> AlertDispatcher {
     AlertDispatcher {
-        hours: SmsHours {
+        manners: SmsManners {
             quiet: QuietHours::parse("21:00-08:00").ok(),
             default_zone: zone(default_zone),
+            default_locale: None,
         },
         ..w.ports.dispatcher(Arc::new(w.clock.clone()))
     }
@@ -73,6 +74,7 @@ fn sms(w: &World, trigger: &str, action: Action) -> Alert {
         event_ids: vec![EventId::parse(trigger).expect("an id")],
         action,
         text: "Your bill is paid".into(),
+        translations: Default::default(),
         fired_at: w.clock.now(),
     }
 }
@@ -231,4 +233,56 @@ async fn an_sms_that_would_outlive_its_worth_is_settled_expired_never_sent() {
         "neither SMS went out: {:?}",
         w.ports.notifier.sms()
     );
+}
+
+#[tokio::test]
+async fn an_sms_goes_in_the_users_language_else_the_deployments_else_the_default() {
+    let w = World::new();
+    let dispatcher = AlertDispatcher {
+        manners: SmsManners {
+            default_locale: Locale::parse("es").ok(),
+            ..SmsManners::default()
+        },
+        ..w.ports.dispatcher(Arc::new(w.clock.clone()))
+    };
+    let written = |trigger: &str| Alert {
+        translations: [
+            (Locale::parse("pt").expect("a tag"), "Conta paga".to_owned()),
+            (
+                Locale::parse("es").expect("a tag"),
+                "Factura pagada".to_owned(),
+            ),
+        ]
+        .into(),
+        ..sms(&w, trigger, Action::SMS_USER)
+    };
+    // pt-PT falls back to pt.
+    user_in(&w, None).await;
+    set_locale(&w, Some("pt-PT")).await;
+    dispatcher.dispatch(&written("p1")).await.expect("sent");
+    // None named: the deployment's language.
+    set_locale(&w, None).await;
+    dispatcher.dispatch(&written("p2")).await.expect("sent");
+    // A language the rule does not write: the default text.
+    set_locale(&w, Some("de")).await;
+    dispatcher.dispatch(&written("p3")).await.expect("sent");
+    let texts: Vec<String> = w.ports.notifier.sms().into_iter().map(|s| s.text).collect();
+    assert_eq!(texts, ["Conta paga", "Factura pagada", "Your bill is paid"]);
+    // The ledger keeps every language, and the default as its text.
+    let entry = &w.ledger()[0];
+    assert_eq!(entry.text, "Your bill is paid");
+    assert_eq!(entry.translations.len(), 2);
+}
+
+async fn set_locale(w: &World, tag: Option<&str>) {
+    let mut profile = w
+        .ports
+        .profiles
+        .profile(UserId(9))
+        .await
+        .expect("read")
+        .expect("a profile");
+    let version = profile.version;
+    profile.locale = tag.map(|t| Locale::parse(t).expect("a tag"));
+    assert_eq!(w.ports.profiles.save(&profile, version).await, Ok(true));
 }

@@ -27,6 +27,7 @@ fn operator_alert(w: &World, rule_id: &str, user: u64, event: &str) -> Alert {
             severity: Severity::Warning,
         },
         text: "no feedback".into(),
+        translations: Default::default(),
         fired_at: w.clock.now(),
     }
 }

@@ -20,7 +20,8 @@ use cuba_core::intake;
 use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::{
-    Action, Condition, QuietHoursPolicy, Rule, RuleId, RuleSet, Severity, WindowTotals,
+    Action, Condition, QuietHoursPolicy, Rule, RuleId, RuleSet, Severity, Translations,
+    WindowTotals,
 };
 use cuba_core::schemas::{Schema, SchemaRef, SchemaSet, Verdict, Violation};
 
@@ -78,6 +79,9 @@ pub(super) struct DryRunAnswer {
     matches: bool,
     action: ActionView,
     message: String,
+    /// The message in each language the rule writes besides its default.
+    #[serde(skip_serializing_if = "Translations::is_empty")]
+    translations: Translations,
     outcome: Outcome,
     explanation: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,6 +237,7 @@ fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer
         matches: rule.when.matches(&event.view()),
         action: rule.action.into(),
         message: rule.render_message(event, window.as_ref()),
+        translations: rule.render_translations(event, window.as_ref()),
         outcome,
         explanation,
         window,

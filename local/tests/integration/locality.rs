@@ -1,6 +1,7 @@
-//! Quiet hours on the local stack: a user names their zone, an SMS their rule fires in their
-//! night waits in the ledger as `deferred` (visible to the admin API with its due time), and the
-//! scheduled sweeper sends it once the night ends on their clock.
+//! Where users live, on the local stack: a user names their zone, an SMS their rule fires in
+//! their night waits in the ledger as `deferred` (visible to the admin API with its due time),
+//! and the scheduled sweeper sends it once the night ends on their clock; and each SMS goes in
+//! the user's language where the rule writes it.
 
 use std::sync::Arc;
 
@@ -110,4 +111,102 @@ async fn an_sms_due_in_the_users_night_waits_in_the_ledger_and_leaves_in_their_m
         .filter(|m| m.starts_with(FIRST))
         .collect();
     assert_eq!(sent.len(), 1, "{sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_user_gets_the_sms_in_their_language_else_the_default() {
+    let t = TestStack::start().await;
+    let rule = json!({
+        "id": "thanks-in-language",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "first"},
+        "action": {"type": "sms_user"},
+        "message": {
+            "default": "Thanks: {{properties.amount}}",
+            "pt": "Obrigado: {{properties.amount}}",
+            "pt-BR": "Valeu: {{properties.amount}}"
+        }
+    });
+    let (status, created) = t
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/api/rules/thanks-in-language",
+            Some(&rule),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, refused) = t
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/api/rules/no-default",
+            Some(&json!({"id": "no-default", "when": {"kind": "activity"}, "condition": {"type": "first"},
+                         "action": {"type": "sms_user"}, "message": {"pt": "Obrigado"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused.to_string().contains("$.message.default"),
+        "{refused}"
+    );
+    // The local stack re-reads rules every second.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let mut phones = Vec::new();
+    for (user, locale) in [
+        (21, Some("pt-BR")),
+        (22, Some("pt-PT")),
+        (23, Some("de")),
+        (24, None),
+    ] {
+        let phone = t.register_phone(user).await;
+        if let Some(locale) = locale {
+            let (status, body) = t
+                .send(
+                    reqwest::Method::PUT,
+                    "/api/v1/user/",
+                    user,
+                    &json!({"phone": phone, "locale": locale}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        t.accept("/api/v1/event/", user, &bill(700)).await;
+        phones.push(phone);
+    }
+    t.wait_for_stream(4).await;
+    let mut texts = Vec::new();
+    for phone in &phones {
+        let sms = t.sms_to(phone).await;
+        texts.push(
+            sms.into_iter()
+                .filter(|m| m.ends_with(": 700"))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        texts,
+        [
+            vec!["Valeu: 700"],
+            vec!["Obrigado: 700"],
+            vec!["Thanks: 700"],
+            vec!["Thanks: 700"]
+        ],
+        "pt-BR, pt-PT falling back to pt, a language the rule lacks, none named"
+    );
+    let entry = t
+        .ledger_for("thanks-in-language")
+        .await
+        .into_iter()
+        .next()
+        .expect("an alert");
+    assert_eq!(
+        s(&entry, "text"),
+        "Thanks: 700",
+        "the default is the ledger's text"
+    );
+    let translations = entry
+        .get("translations")
+        .and_then(|v| v.as_m().ok())
+        .expect("the other languages are kept");
+    assert_eq!(translations.len(), 2, "{translations:?}");
 }
