@@ -44,7 +44,7 @@ pub use rule_state::DynamoRuleState;
 pub use secrets::SecretsManagerStore;
 pub use silences::DynamoSilences;
 pub use sms_quotas::DynamoSmsQuotas;
-pub use sns::SnsNotifier;
+pub use sns::{SmsMaxPrice, SnsNotifier};
 pub use sqs::SqsAbsenceScheduler;
 pub use windows::DynamoWindows;
 

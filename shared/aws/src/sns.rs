@@ -12,12 +12,50 @@ use cuba_core::delivery::ports::{Notifier, PublishError};
 use cuba_core::model::domain::PhoneNumber;
 use cuba_core::model::ports::PortError;
 
+/// The most SNS may spend on one SMS, in US dollars (`AWS.SNS.SMS.MaxPrice`): SNS does not send
+/// a message that would cost more. A guard against SMS pumping, which targets premium-rate
+/// destinations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsMaxPrice(String);
+
+impl SmsMaxPrice {
+    /// A positive decimal number of dollars, at most 10 and to at most 5 decimal places.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let dollars: Option<f64> = text.parse().ok();
+        match dollars {
+            Some(d)
+                if !whole.is_empty()
+                    && !text.ends_with('.')
+                    && digits(whole)
+                    && digits(fraction)
+                    && fraction.len() <= 5
+                    && d > 0.0
+                    && d <= 10.0 =>
+            {
+                Ok(SmsMaxPrice(text.to_owned()))
+            }
+            _ => Err(format!(
+                "`{}` is not a price: a positive number of US dollars up to 10, e.g. 0.50",
+                text.chars().take(16).collect::<String>()
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Publishes SMS directly to phone numbers and operator alerts to the operator topic.
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: Client,
     /// `None` where only SMS are sent (the ingest function's verification codes).
     operator_topic_arn: Option<String>,
+    max_price: Option<SmsMaxPrice>,
 }
 
 impl SnsNotifier {
@@ -25,6 +63,7 @@ impl SnsNotifier {
         SnsNotifier {
             client,
             operator_topic_arn: Some(operator_topic_arn.into()),
+            max_price: None,
         }
     }
 
@@ -32,7 +71,13 @@ impl SnsNotifier {
         SnsNotifier {
             client,
             operator_topic_arn: None,
+            max_price: None,
         }
+    }
+
+    /// Asks SNS not to send an SMS that would cost more than `max_price`.
+    pub fn priced_at_most(self, max_price: Option<SmsMaxPrice>) -> Self {
+        SnsNotifier { max_price, ..self }
     }
 }
 
@@ -105,7 +150,7 @@ fn masked(error: PublishError, phone: &PhoneNumber) -> PublishError {
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PublishError> {
-        let out = self
+        let mut publish = self
             .client
             .publish()
             .phone_number(phone.as_str())
@@ -114,7 +159,18 @@ impl Notifier for SnsNotifier {
             .message_attributes(
                 "AWS.SNS.SMS.SMSType",
                 string_attribute("Transactional").map_err(not_built)?,
-            )
+            );
+        if let Some(price) = &self.max_price {
+            publish = publish.message_attributes(
+                "AWS.SNS.SMS.MaxPrice",
+                MessageAttributeValue::builder()
+                    .data_type("Number")
+                    .string_value(price.as_str())
+                    .build()
+                    .map_err(|e| not_built(PortError::corrupt_from("the SMS max price", e)))?,
+            );
+        }
+        let out = publish
             .send()
             .await
             .map_err(publish_error)
@@ -147,5 +203,25 @@ impl Notifier for SnsNotifier {
             .await
             .map_err(publish_error)?;
         Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SmsMaxPrice;
+
+    #[test]
+    fn a_max_price_is_a_positive_dollar_amount() {
+        for good in ["0.5", "0.50", "1", "0.00581", "10"] {
+            assert_eq!(
+                SmsMaxPrice::parse(good).map(|p| p.as_str().to_owned()),
+                Ok(good.to_owned())
+            );
+        }
+        for bad in [
+            "", "0", "0.000001", "-1", "1e2", "10.01", "$1", "1.", ".5", "abc",
+        ] {
+            assert!(SmsMaxPrice::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
+use cuba_aws::{Retention, SmsMaxPrice};
 use cuba_core::delivery::limits::SmsPolicy;
 use cuba_core::delivery::quiet_hours::SmsManners;
 use cuba_core::model::document::DocumentId;
@@ -181,6 +181,7 @@ pub struct DeliveryConfig {
     pub silences_ttl: Duration,
     /// When SMS that may wait are held.
     pub manners: SmsManners,
+    pub sms_max_price: Option<SmsMaxPrice>,
 }
 
 impl DeliveryConfig {
@@ -195,7 +196,10 @@ impl DeliveryConfig {
         let silences_ttl = r.rules_cache_ttl();
         let manners = r.settings.sms_manners();
         let manners = r.take(manners);
+        let sms_max_price = r.settings.sms_max_price();
+        let sms_max_price = r.take(sms_max_price);
         Some(DeliveryConfig {
+            sms_max_price: sms_max_price?,
             manners: manners?,
             silences_ttl: silences_ttl?,
             alerts: alerts?,
@@ -349,6 +353,7 @@ pub use http::{AdminConfig, IngestConfig, TokenKeys};
 mod http {
     use std::time::Duration;
 
+    use cuba_aws::SmsMaxPrice;
     use cuba_core::delivery::limits::SmsPolicy;
     use cuba_core::intake::rate_limit::RateLimit;
     use cuba_core::schemas::SchemaSet;
@@ -402,6 +407,7 @@ mod http {
         pub quotas_table: String,
         pub schemas: DocumentsConfig<SchemaSet>,
         pub sms: SmsPolicy,
+        pub sms_max_price: Option<SmsMaxPrice>,
         /// How fast one user may send events.
         pub rate: RateLimit,
         pub tokens: TokenKeys,
@@ -416,6 +422,8 @@ mod http {
                 let quotas_table = r.required(env::RULE_STATE_TABLE);
                 let schemas = DocumentsConfig::schemas(r);
                 let sms = r.sms();
+                let sms_max_price = r.settings.sms_max_price();
+                let sms_max_price = r.take(sms_max_price);
                 let rate = r.settings.user_rate();
                 let rate = r.take(rate);
                 let tokens = TokenKeys::read(r, (env::TOKEN_SECRET_ARN, env::TOKEN_SECRET));
@@ -429,6 +437,7 @@ mod http {
                     quotas_table: quotas_table?,
                     schemas: schemas?,
                     sms: sms?,
+                    sms_max_price: sms_max_price?,
                     rate: rate?,
                     tokens: tokens?,
                     claims,

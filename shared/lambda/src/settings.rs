@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use cuba_aws::Retention;
 use cuba_aws::partition_keys::ListingShards;
+use cuba_aws::{Retention, SmsMaxPrice};
 use cuba_core::delivery::limits::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
 use cuba_core::delivery::quiet_hours::{QuietHours, SmsManners};
 use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
@@ -64,6 +64,8 @@ pub mod env {
     pub const DEFAULT_TIME_ZONE: &str = "CUBA_DEFAULT_TIME_ZONE";
     /// The language of users who named none (unset: the rules' `default` text).
     pub const DEFAULT_LOCALE: &str = "CUBA_DEFAULT_LOCALE";
+    /// US dollars SNS may spend on one SMS at most (`AWS.SNS.SMS.MaxPrice`); unset: no cap.
+    pub const SMS_MAX_PRICE_USD: &str = "CUBA_SMS_MAX_PRICE_USD";
 }
 
 /// How fast one user may send events, unless configured: a quarter of a partition's write
@@ -288,6 +290,20 @@ impl<'a> Settings<'a> {
             env::LISTING_SHARDS,
             "a whole number of shards from 1 to 256",
         ))
+    }
+
+    /// `CUBA_SMS_MAX_PRICE_USD`: the most SNS may spend on one SMS, if set.
+    pub fn sms_max_price(&self) -> Result<Option<SmsMaxPrice>, ConfigError> {
+        self.optional(env::SMS_MAX_PRICE_USD)
+            .map(|text| {
+                SmsMaxPrice::parse(&text).map_err(|_| {
+                    ConfigError::Invalid(
+                        env::SMS_MAX_PRICE_USD,
+                        "a positive number of US dollars up to 10, e.g. 0.50",
+                    )
+                })
+            })
+            .transpose()
     }
 
     /// When SMS that may wait are held: `CUBA_QUIET_HOURS` (`HH:MM-HH:MM`, or `off`, the

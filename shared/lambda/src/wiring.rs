@@ -105,10 +105,10 @@ fn dispatcher(
                 .sharded(config.alerts.shards),
         ),
         profiles: profiles(&config.profiles_table, clients),
-        notifier: Arc::new(SnsNotifier::new(
-            clients.sns.clone(),
-            config.operator_topic_arn.clone(),
-        )),
+        notifier: Arc::new(
+            SnsNotifier::new(clients.sns.clone(), config.operator_topic_arn.clone())
+                .priced_at_most(config.sms_max_price.clone()),
+        ),
         quotas: quotas(&config.quotas_table, clients),
         clock,
         leases: DeliveryLeases::covering(clients.call_limits()),
@@ -291,7 +291,10 @@ mod http {
             schemas: document_source(&config.schemas, clients),
             phones: PhoneVerifier {
                 profiles: profiles(&config.profiles_table, clients),
-                sender: Arc::new(SnsNotifier::sms_only(clients.sns.clone())),
+                sender: Arc::new(
+                    SnsNotifier::sms_only(clients.sns.clone())
+                        .priced_at_most(config.sms_max_price.clone()),
+                ),
                 hasher: Arc::new(PhoneCodeHasher::new(&ring.signing().secret)),
                 quotas: quotas(&config.quotas_table, clients),
                 sms: config.sms,
