@@ -12,7 +12,7 @@ test:
 bench:
 	scripts/bench.sh
 
-# The five functions for arm64 as Lambda zips (cargo-lambda), with their sizes.
+# The six functions for arm64 as Lambda zips (cargo-lambda), with their sizes.
 package:
 	scripts/package.sh
 

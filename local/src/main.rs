@@ -151,6 +151,8 @@ async fn dev(args: DevArgs) -> Result<()> {
         faults: None,
         meter: None,
         env: Default::default(),
+        // Sent SMS get a (stand-in) carrier receipt, as in AWS.
+        sms_receipts: true,
     };
     let mut stack = runner::start(&sdk, options).await?;
     stack.print_operator_alerts(&sdk);

@@ -160,6 +160,18 @@ pub async fn provision(
         pending = still_pending;
     }
 
+    // Roles are IAM's, which moto's functions never check: their ARNs are known, nothing is made.
+    for role in template.resources_of("AWS::IAM::Role") {
+        let arn = format!(
+            "arn:aws:iam::{ACCOUNT}:role/{stack_name}-{}",
+            role.logical_id
+        );
+        let known = &mut provisioned.known;
+        known.refs.insert(role.logical_id.clone(), arn.clone());
+        known
+            .attributes
+            .insert(format!("{}.Arn", role.logical_id), arn);
+    }
     let sns = aws_sdk_sns::Client::new(sdk);
     for topic in template.resources_of("AWS::SNS::Topic") {
         let props = provisioned.known.resolve(&topic.properties)?;

@@ -17,8 +17,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let config = configured(SweeperConfig::from_settings(&Settings::from_process_env()));
+    let clients = AwsClients::new(&sdk);
+    wiring::turn_on_sms_delivery_status(&config, &clients).await;
     let handler = SweepHandler {
-        sweeper: wiring::sweeper(&config, &AwsClients::new(&sdk), Arc::new(SystemClock)),
+        sweeper: wiring::sweeper(&config, &clients, Arc::new(SystemClock)),
     };
     let handler = &handler;
     lambda_runtime::run(service_fn(

@@ -17,7 +17,9 @@ use cuba_aws::StreamItem;
 use cuba_core::delivery::alerting::AlertSweeper;
 use cuba_core::model::clock::Clock;
 use cuba_lambda::AwsClients;
-use cuba_lambda::config::{AbsenceConfig, AdminConfig, IngestConfig, StreamConfig, SweeperConfig};
+use cuba_lambda::config::{
+    AbsenceConfig, AdminConfig, IngestConfig, ReceiptsConfig, StreamConfig, SweeperConfig,
+};
 use cuba_lambda::handlers::{AbsenceQueueHandler, StreamHandler};
 use cuba_lambda::settings::{Settings, env};
 use cuba_lambda::wiring;
@@ -31,6 +33,7 @@ use crate::provision::{Provisioned, create_queue, provision};
 use crate::template::{Template, int_property};
 
 mod pollers;
+pub mod sms_receipts;
 pub use pollers::to_lambda_record;
 use pollers::{StreamMapping, deliver_stream_batch, poll_queue, poll_stream};
 
@@ -39,6 +42,7 @@ pub const RULES_FUNCTION: &str = "RulesFunction";
 pub const ABSENCE_FUNCTION: &str = "AbsenceCheckFunction";
 pub const ADMIN_FUNCTION: &str = "AdminFunction";
 pub const SWEEPER_FUNCTION: &str = "SweeperFunction";
+pub const RECEIPTS_FUNCTION: &str = "ReceiptsFunction";
 /// The sweeper runs every minute on AWS; locally every two seconds, so that tests (and `make
 /// dev`) see a dead worker's alert finished soon after its lease lapses.
 const LOCAL_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
@@ -73,6 +77,10 @@ pub struct StackOptions {
     /// Variables set in every function's environment over the template's (a test's listing
     /// shard count, say).
     pub env: BTreeMap<String, String>,
+    /// Reports moto's sent SMS to the receipts handler as SNS's delivery status log would
+    /// ([`sms_receipts`]), so sent SMS become `delivered` or `failed`. Off where a test counts
+    /// alerts `sent`.
+    pub sms_receipts: bool,
 }
 
 impl StackOptions {
@@ -97,6 +105,7 @@ impl StackOptions {
             faults: None,
             meter: None,
             env: BTreeMap::new(),
+            sms_receipts: false,
         }
     }
 
@@ -255,11 +264,15 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         &clients.functions,
         clock.clone(),
     );
-    let sweeper = wiring::sweeper(
-        &SweeperConfig::from_settings(&settings(SWEEPER_FUNCTION))?,
-        &clients.sweeper,
-        clock,
+    let sweeper_config = SweeperConfig::from_settings(&settings(SWEEPER_FUNCTION))?;
+    // What the sweeper does at a cold start: moto keeps the account's SMS attributes.
+    wiring::turn_on_sms_delivery_status(&sweeper_config, &clients.sweeper).await;
+    let receipts = wiring::receipts_handler(
+        &ReceiptsConfig::from_settings(&settings(RECEIPTS_FUNCTION))?,
+        &clients.functions,
+        clock.clone(),
     );
+    let sweeper = wiring::sweeper(&sweeper_config, &clients.sweeper, clock);
 
     let (mapping, stream_arn) = stream_mapping(&template, &provisioned, faults.as_ref())?;
     let failure_queue_url = mapping.failure_queue_url.clone();
@@ -293,6 +306,15 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         )));
     }
     tasks.push(tokio::spawn(sweep_on_schedule(sweeper)));
+    if options.sms_receipts {
+        let moto = sdk
+            .endpoint_url()
+            .ok_or_else(|| anyhow!("the local stack's SDK has no endpoint (moto's)"))?
+            .to_owned();
+        tasks.push(tokio::spawn(sms_receipts::relay_sms_receipts(
+            moto, receipts,
+        )));
+    }
     tasks.push(tokio::spawn(poll_queue(
         platform.sqs.clone(),
         queue_url,
@@ -333,6 +355,7 @@ fn function_environments(
         ABSENCE_FUNCTION,
         ADMIN_FUNCTION,
         SWEEPER_FUNCTION,
+        RECEIPTS_FUNCTION,
     ] {
         let mut vars = template.function_environment(function, &provisioned.known)?;
         // The local stack promises rule changes within 2 seconds, not AWS's 30.

@@ -365,7 +365,11 @@ async fn the_dry_run_explains_without_storing_or_sending_anything() {
     assert_eq!(answer["matches"], true);
     assert_eq!(answer["outcome"], "fires");
     assert_eq!(answer["message"], "hi 50: 123");
-    assert_eq!(answer["action"], json!({"type": "sms_user"}));
+    assert_eq!(
+        answer["action"],
+        json!({"type": "sms_user", "quiet_hours": "defer", "expires_after_seconds": 86400}),
+        "the action as it will run, defaults included"
+    );
 
     // A saved rule against an event it does not match.
     let (_, answer) = t

@@ -97,6 +97,8 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Meters every AWS request the handlers make.
     pub meter: Option<Arc<cuba_local::meter::Meter>>,
+    /// Sent SMS get their stand-in carrier receipt (and become `delivered`).
+    pub sms_receipts: bool,
 }
 
 impl Default for Options {
@@ -109,6 +111,7 @@ impl Default for Options {
             heavy: false,
             env: Vec::new(),
             meter: None,
+            sms_receipts: false,
         }
     }
 }
@@ -139,6 +142,7 @@ impl TestStack {
                 poll_stream: options.poll_stream,
                 faults: options.faults,
                 meter: options.meter,
+                sms_receipts: options.sms_receipts,
                 env: options
                     .env
                     .into_iter()
@@ -417,7 +421,7 @@ impl TestStack {
         )
     }
 
-    /// Every item in the alert ledger.
+    /// Every alert in the ledger (not the message-id links carrier receipts use, `~message#`).
     pub async fn ledger(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
         let table = self
             .stack
@@ -433,6 +437,9 @@ impl TestStack {
             .expect("scan the ledger")
             .items
             .unwrap_or_default()
+            .into_iter()
+            .filter(|item| !s(item, "alert_id").starts_with('~'))
+            .collect()
     }
 
     /// Ledger items of every rule but the missing-feedback one, whose alerts arrive a few

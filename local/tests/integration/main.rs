@@ -9,6 +9,7 @@ mod faults;
 mod harness;
 mod heavy_user;
 mod locality;
+mod receipts;
 mod redrive;
 mod runtime;
 mod schemas;

@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 use crate::harness::{Options, TestStack, bill, unique};
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::UserId;
+use cuba_lambda::handlers::LogsEvent;
 use cuba_lambda::settings::env;
 use cuba_local::runner::{
-    ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, LOCAL_KID, RULES_FUNCTION, SWEEPER_FUNCTION,
-    USER_TOKEN_SECRET,
+    ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, LOCAL_KID, RECEIPTS_FUNCTION,
+    RULES_FUNCTION, SWEEPER_FUNCTION, USER_TOKEN_SECRET,
 };
 use cuba_local::runtime_api::{
     Answer, RuntimeApi, against_moto, fixture, http_request, response_json, stored_event_image,
@@ -619,6 +620,56 @@ async fn the_sweeper_runs_on_a_scheduled_event() {
     let report = sweeper.invoke(&fixture("scheduled-event.json")).await;
     assert!(report.is_object(), "{report}");
     assert_eq!(report["stuck"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_receipts_function_reads_a_cloudwatch_logs_subscription_batch() {
+    let t = TestStack::start().await;
+    t.register_phone(41).await;
+    t.accept("/api/v1/event/", 41, &bill(3000)).await;
+    t.wait_for_stream(1).await;
+    let sent = t.ledger_for("first-bill-payment").await;
+    let message_id = crate::harness::s(&sent[0], "message_id");
+    assert!(!message_id.is_empty(), "{sent:?}");
+
+    // Logs' documented sample (gzip and base64 decoded by the event type), its data replaced
+    // by SNS's documented success record for this SMS, and encoded again.
+    let mut event: LogsEvent =
+        serde_json::from_str(&fixture("cloudwatch-logs-event.json").to_string())
+            .expect("a Logs event");
+    let mut record: Value = serde_json::from_str(include_str!(
+        "../../../shared/core/tests/fixtures/sms-delivery-success.json"
+    ))
+    .expect("the documented record");
+    record["notification"]["messageId"] = json!(message_id);
+    let data = &mut event.aws_logs.data;
+    data.log_group = "sns/us-east-1/123456789012/DirectPublishToPhoneNumber".into();
+    data.log_events.truncate(1);
+    data.log_events[0].message = record.to_string();
+    // A line that is no record is skipped, not retried.
+    let mut stray = data.log_events[0].clone();
+    stray.message = "not a delivery status record".into();
+    data.log_events.push(stray);
+    let payload = serde_json::to_value(&event).expect("encoded");
+    assert!(payload["awslogs"]["data"].is_string(), "{payload}");
+
+    let receipts = Function::start(&t, RECEIPTS_FUNCTION, "receipts")
+        .await
+        .ready()
+        .await;
+    let report = receipts.invoke(&payload).await;
+    assert_eq!(
+        report,
+        json!({"applied": 1, "kept": 0, "unreadable": 1}),
+        "{report}"
+    );
+    let settled = t.ledger_for("first-bill-payment").await;
+    assert_eq!(crate::harness::s(&settled[0], "status"), "delivered");
+    let again = receipts.invoke(&payload).await;
+    assert_eq!(
+        again["applied"], 1,
+        "a retried batch applies again, to the same end"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

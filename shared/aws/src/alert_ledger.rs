@@ -4,16 +4,18 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 use crate::items::{Item, Retention, condition_held, corrupt, read_item, unavailable, value};
 use crate::partition_keys::{
-    ListingShards, UNSETTLED_ALERTS, listing_bucket, rule_bucket, unsettled_bucket,
+    ListingShards, UNSETTLED_ALERTS, listing_bucket, rule_bucket, sharded, unsettled_bucket,
 };
 use cuba_core::delivery::alert::{
     Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease,
 };
 use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
 use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
 
@@ -44,6 +46,22 @@ struct AlertRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
 }
+
+/// What is known under one provider message id (the item `~message#{id}`): the alert it
+/// belongs to, and its receipt, whichever came first.
+#[derive(Deserialize)]
+struct MessageLink {
+    #[serde(default)]
+    linked_alert: Option<AlertId>,
+    #[serde(default)]
+    receipt: Option<SmsReceipt>,
+}
+
+/// The prefix of the `by_lease` index's partitions for sent SMS awaiting their receipt.
+const AWAITING_RECEIPT: &str = "r";
+
+/// How long a message id's link is kept: receipts come within 72 hours.
+const LINK_DAYS: u64 = 7;
 
 /// What a failed claim reads back.
 #[derive(Deserialize)]
@@ -89,6 +107,20 @@ impl DynamoAlertLedger {
 
     fn key(id: &AlertId) -> Result<Item, PortError> {
         Ok(Item::from([("alert_id".to_owned(), value(id)?)]))
+    }
+
+    /// The item a message id's link lives in. `~` starts no alert id (rule ids cannot), so
+    /// links never meet alerts.
+    fn message_key(message_id: &str) -> Item {
+        Item::from([(
+            "alert_id".to_owned(),
+            AttributeValue::S(format!("~message#{message_id}")),
+        )])
+    }
+
+    /// Epoch seconds at which a link made at `at` expires.
+    fn link_expiry(at: Millis) -> u64 {
+        at.0 / 1000 + LINK_DAYS * 24 * 3600
     }
 
     async fn lease(&self, id: &AlertId) -> Result<Option<LeaseRow>, PortError> {
@@ -298,5 +330,161 @@ impl AlertLedger for DynamoAlertLedger {
         stuck.sort_by_key(|a| a.0);
         stuck.truncate(limit);
         Ok(stuck.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    async fn await_receipt(
+        &self,
+        id: &AlertId,
+        message_id: &str,
+        receipt_due: Millis,
+    ) -> Result<Option<SmsReceipt>, PortError> {
+        // One atomic step on the message's link: whatever the receipt left there comes back.
+        let old = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::message_key(message_id)))
+            .update_expression(
+                "SET linked_alert = :alert, expires_at = if_not_exists(expires_at, :ttl)",
+            )
+            .expression_attribute_values(":alert", value(id)?)
+            .expression_attribute_values(":ttl", value(Self::link_expiry(receipt_due))?)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .attributes;
+        let early: Option<MessageLink> = old
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)?;
+        if let Some(receipt) = early.and_then(|link| link.receipt) {
+            return Ok(Some(receipt));
+        }
+        // Waits in the `by_lease` index under its own prefix, which the sweeper's stuck query
+        // never reads.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)?))
+            .update_expression("SET unsettled = :wait, lease_until = :due")
+            .condition_expression("#status = :sent AND attribute_not_exists(receipt)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sent", value(AlertStatus::Sent)?)
+            .expression_attribute_values(
+                ":wait",
+                value(sharded(AWAITING_RECEIPT, self.shards.of(id.as_str())))?,
+            )
+            .expression_attribute_values(":due", value(receipt_due)?)
+            .send()
+            .await;
+        // Not `sent` (any more): nothing to wait for.
+        condition_held(update)?;
+        Ok(None)
+    }
+
+    async fn receive_receipt(
+        &self,
+        receipt: &SmsReceipt,
+        now: Millis,
+    ) -> Result<Option<AlertId>, PortError> {
+        let new = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::message_key(&receipt.message_id)))
+            .update_expression(
+                "SET receipt = :receipt, expires_at = if_not_exists(expires_at, :ttl)",
+            )
+            .expression_attribute_values(":receipt", value(receipt)?)
+            .expression_attribute_values(":ttl", value(Self::link_expiry(now))?)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .attributes;
+        let link: Option<MessageLink> = new
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)?;
+        Ok(link.and_then(|link| link.linked_alert))
+    }
+
+    async fn apply_receipt(
+        &self,
+        id: &AlertId,
+        receipt: &SmsReceipt,
+        _now: Millis,
+    ) -> Result<(), PortError> {
+        let status = match receipt.outcome {
+            ReceiptOutcome::Delivered => AlertStatus::Delivered,
+            ReceiptOutcome::Failed => AlertStatus::Failed,
+        };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)?))
+            .update_expression(
+                "SET #status = :status, receipt = :receipt REMOVE unsettled, lease_until",
+            )
+            .condition_expression("#status IN (:sent, :delivered, :failed)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", value(status)?)
+            .expression_attribute_values(":receipt", value(receipt)?)
+            .expression_attribute_values(":sent", value(AlertStatus::Sent)?)
+            .expression_attribute_values(":delivered", value(AlertStatus::Delivered)?)
+            .expression_attribute_values(":failed", value(AlertStatus::Failed)?)
+            .send()
+            .await;
+        // Not a sent SMS (a receipt for a message Cuba settled otherwise): nothing to settle.
+        condition_held(update).map(|_| ())
+    }
+
+    async fn overdue_receipts(
+        &self,
+        before: Millis,
+        limit: usize,
+    ) -> Result<Vec<AlertEntry>, PortError> {
+        let mut overdue: Vec<(Millis, AlertRow)> = Vec::new();
+        for shard in self.shards.all(AWAITING_RECEIPT) {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ALERTS_UNSETTLED_INDEX)
+                .key_condition_expression("unsettled = :u AND lease_until < :before")
+                .expression_attribute_values(":u", value(shard)?)
+                .expression_attribute_values(":before", value(before)?)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let row: AlertRow = serde_dynamo::from_item(item).map_err(corrupt)?;
+                overdue.push((row.lease_until.unwrap_or(Millis(0)), row));
+            }
+        }
+        overdue.sort_by_key(|a| a.0);
+        overdue.truncate(limit);
+        let mut found = Vec::new();
+        for (_, row) in overdue {
+            // Each is answered once: the sweep that stops it awaiting is the one that counts it.
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&row.entry.alert_id)?))
+                .update_expression("REMOVE unsettled, lease_until")
+                .condition_expression("unsettled = :wait")
+                .expression_attribute_values(":wait", value(&row.unsettled)?)
+                .send()
+                .await;
+            if condition_held(update)? {
+                found.push(row.entry);
+            }
+        }
+        Ok(found)
     }
 }

@@ -44,7 +44,7 @@ pub use rule_state::DynamoRuleState;
 pub use secrets::SecretsManagerStore;
 pub use silences::DynamoSilences;
 pub use sms_quotas::DynamoSmsQuotas;
-pub use sns::{SmsMaxPrice, SnsNotifier};
+pub use sns::{DeliveryStatusLogs, SmsMaxPrice, SnsNotifier, ensure_sms_delivery_status};
 pub use sqs::SqsAbsenceScheduler;
 pub use windows::DynamoWindows;
 

@@ -206,6 +206,57 @@ impl Notifier for SnsNotifier {
     }
 }
 
+/// Where the account's SMS delivery status logs stand after [`ensure_sms_delivery_status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStatusLogs {
+    /// Turned on now, with the given role and every success sampled.
+    TurnedOn,
+    AlreadyOn,
+    /// The account logs with another role (another stack's, or set by hand): left as it is,
+    /// since the setting is one per account and Region.
+    OnWithAnotherRole(String),
+}
+
+const STATUS_ROLE: &str = "DeliveryStatusIAMRole";
+const SUCCESS_SAMPLING: &str = "DeliveryStatusSuccessSamplingRate";
+
+/// Turns SNS's SMS delivery status logs on for the account (CloudFormation has no resource for
+/// them): with `role_arn` and 100% of successes sampled, unless another role is set already.
+/// Failures are logged with every SMS whatever the sampling rate.
+pub async fn ensure_sms_delivery_status(
+    client: &Client,
+    role_arn: &str,
+) -> Result<DeliveryStatusLogs, PortError> {
+    let current = client
+        .get_sms_attributes()
+        .attributes(STATUS_ROLE)
+        .attributes(SUCCESS_SAMPLING)
+        .send()
+        .await
+        .map_err(|e| PortError::unavailable("sns", e))?
+        .attributes
+        .unwrap_or_default();
+    let role = current.get(STATUS_ROLE).map(String::as_str).unwrap_or("");
+    let sampling = current
+        .get(SUCCESS_SAMPLING)
+        .map(String::as_str)
+        .unwrap_or("");
+    if !role.is_empty() && role != role_arn {
+        return Ok(DeliveryStatusLogs::OnWithAnotherRole(role.to_owned()));
+    }
+    if role == role_arn && sampling == "100" {
+        return Ok(DeliveryStatusLogs::AlreadyOn);
+    }
+    client
+        .set_sms_attributes()
+        .attributes(STATUS_ROLE, role_arn)
+        .attributes(SUCCESS_SAMPLING, "100")
+        .send()
+        .await
+        .map_err(|e| PortError::unavailable("sns", e))?;
+    Ok(DeliveryStatusLogs::TurnedOn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::SmsMaxPrice;

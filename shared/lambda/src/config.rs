@@ -182,6 +182,8 @@ pub struct DeliveryConfig {
     /// When SMS that may wait are held.
     pub manners: SmsManners,
     pub sms_max_price: Option<SmsMaxPrice>,
+    /// How long after sending an SMS its carrier receipt counts as overdue.
+    pub receipt_timeout: Duration,
 }
 
 impl DeliveryConfig {
@@ -198,7 +200,10 @@ impl DeliveryConfig {
         let manners = r.take(manners);
         let sms_max_price = r.settings.sms_max_price();
         let sms_max_price = r.take(sms_max_price);
+        let receipt_timeout = r.settings.sms_receipt_timeout();
+        let receipt_timeout = r.take(receipt_timeout);
         Some(DeliveryConfig {
+            receipt_timeout: receipt_timeout?,
             sms_max_price: sms_max_price?,
             manners: manners?,
             silences_ttl: silences_ttl?,
@@ -334,13 +339,34 @@ impl AbsenceConfig {
 #[derive(Debug, Clone)]
 pub struct SweeperConfig {
     pub delivery: DeliveryConfig,
+    /// The role SNS writes SMS delivery status logs with; set: the sweeper turns the logs on
+    /// for the account where nothing else did.
+    pub delivery_status_role_arn: Option<String>,
 }
 
 impl SweeperConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
         Reader::read(settings, |r| {
+            let delivery_status_role_arn = r.optional(env::SMS_DELIVERY_STATUS_ROLE_ARN);
             Some(SweeperConfig {
                 delivery: DeliveryConfig::read(r)?,
+                delivery_status_role_arn,
+            })
+        })
+    }
+}
+
+/// The receipts function: the alert ledger its receipts settle.
+#[derive(Debug, Clone)]
+pub struct ReceiptsConfig {
+    pub alerts: ListedTable,
+}
+
+impl ReceiptsConfig {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+        Reader::read(settings, |r| {
+            Some(ReceiptsConfig {
+                alerts: ListedTable::alerts(r)?,
             })
         })
     }

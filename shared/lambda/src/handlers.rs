@@ -1,7 +1,8 @@
 //! The event-driven handlers at the level Lambda sees them: a DynamoDB stream batch in, a
 //! partial batch response out; an SQS batch in, a partial batch response out; a scheduled
-//! sweep of stuck alerts.
+//! sweep of stuck alerts; a CloudWatch Logs batch of SMS delivery status records.
 
+pub use aws_lambda_events::cloudwatch_logs::LogsEvent;
 pub use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
 pub use aws_lambda_events::sqs::SqsEvent;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, SqsBatchItemFailure};
@@ -27,6 +28,8 @@ use cuba_aws::StreamItem;
 use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay, RelayOutcome};
 use cuba_core::console::ports::ActivityTally;
 use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
+use cuba_core::delivery::receipt_desk::{ReceiptDesk, ReceiptTaken};
+use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
 use cuba_core::model::domain::{Millis, StoredEvent, UserId};
 use cuba_core::model::ports::{ErrorChain, PortError};
 use cuba_core::pipeline::EventPipeline;
@@ -384,6 +387,8 @@ fn alert_metric(dispatched: &Dispatched, action: Action) {
             AlertStatus::Silenced => "silenced",
             AlertStatus::Unconfirmed => "unconfirmed",
             AlertStatus::Expired => "expired",
+            AlertStatus::Delivered => "delivered",
+            AlertStatus::Failed => "failed",
             AlertStatus::Pending | AlertStatus::Sending | AlertStatus::Deferred => "unsettled",
         },
         Dispatched::AlreadySettled => "already_settled",
@@ -467,9 +472,11 @@ impl SweepHandler {
             .map_err(|e| ErrorChain(&e).to_string())?;
         metrics::counter!(names::STUCK_ALERTS).increment(report.stuck as u64);
         metrics::counter!(names::DEFERRED_SMS_RELEASED).increment(report.released as u64);
+        metrics::counter!(names::SMS_RECEIPTS_MISSING).increment(report.receipts_overdue as u64);
         tracing::info!(
             stuck = report.stuck,
             released = report.released,
+            receipts_overdue = report.receipts_overdue,
             settled = report.settled,
             unconfirmed = report.unconfirmed,
             remaining = report.remaining,
@@ -481,6 +488,64 @@ impl SweepHandler {
                 unconfirmed: report.unconfirmed,
             }
             .into());
+        }
+        Ok(report)
+    }
+}
+
+/// Reads SNS's SMS delivery status log (a CloudWatch Logs subscription) and settles each sent
+/// SMS `delivered` or `failed`.
+#[derive(Clone)]
+pub struct ReceiptsHandler {
+    pub desk: ReceiptDesk,
+}
+
+/// What one batch of delivery status records did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReceiptsReport {
+    /// Receipts whose alert is settled now.
+    pub applied: usize,
+    /// Receipts that came before Cuba linked their message id (a code SMS's never links):
+    /// kept, applied when the link is written.
+    pub kept: usize,
+    /// Log lines that are not delivery status records: logged, never retried.
+    pub unreadable: usize,
+}
+
+impl ReceiptsHandler {
+    /// Fails (so Lambda retries the batch, applying is repeatable) only when the ledger could
+    /// not be reached.
+    pub async fn handle(
+        &self,
+        event: LogsEvent,
+    ) -> Result<ReceiptsReport, Box<dyn std::error::Error + Send + Sync>> {
+        let mut report = ReceiptsReport::default();
+        for line in &event.aws_logs.data.log_events {
+            let receipt = match SmsReceipt::from_log_record(&line.message) {
+                Ok(receipt) => receipt,
+                Err(why) => {
+                    tracing::warn!(log_event = line.id.as_str(), %why, "not an SMS delivery status record");
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            let outcome = match receipt.outcome {
+                ReceiptOutcome::Delivered => "delivered",
+                ReceiptOutcome::Failed => "failed",
+            };
+            metrics::counter!(names::SMS_RECEIPTS, "Outcome" => outcome).increment(1);
+            let taken = self
+                .desk
+                .take(&receipt)
+                .await
+                .map_err(|e| ErrorChain(&e).to_string())?;
+            match taken {
+                ReceiptTaken::Applied(alert) => {
+                    tracing::info!(alert_id = alert.as_str(), outcome, "SMS receipt applied");
+                    report.applied += 1;
+                }
+                ReceiptTaken::Kept => report.kept += 1,
+            }
         }
         Ok(report)
     }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use cuba_aws::partition_keys::ListingShards;
 use cuba_aws::{Retention, SmsMaxPrice};
+use cuba_core::delivery::alerting::DEFAULT_SMS_RECEIPT_TIMEOUT;
 use cuba_core::delivery::limits::{DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, SmsPolicy};
 use cuba_core::delivery::quiet_hours::{QuietHours, SmsManners};
 use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
@@ -66,6 +67,10 @@ pub mod env {
     pub const DEFAULT_LOCALE: &str = "CUBA_DEFAULT_LOCALE";
     /// US dollars SNS may spend on one SMS at most (`AWS.SNS.SMS.MaxPrice`); unset: no cap.
     pub const SMS_MAX_PRICE_USD: &str = "CUBA_SMS_MAX_PRICE_USD";
+    /// Minutes after sending an SMS its carrier receipt counts as overdue.
+    pub const SMS_RECEIPT_TIMEOUT_MINUTES: &str = "CUBA_SMS_RECEIPT_TIMEOUT_MINUTES";
+    /// The role SNS writes SMS delivery status logs with (the sweeper turns the logs on).
+    pub const SMS_DELIVERY_STATUS_ROLE_ARN: &str = "CUBA_SMS_DELIVERY_STATUS_ROLE_ARN";
 }
 
 /// How fast one user may send events, unless configured: a quarter of a partition's write
@@ -290,6 +295,17 @@ impl<'a> Settings<'a> {
             env::LISTING_SHARDS,
             "a whole number of shards from 1 to 256",
         ))
+    }
+
+    /// `CUBA_SMS_RECEIPT_TIMEOUT_MINUTES` (1 to 4320, 72 hours; default 60).
+    pub fn sms_receipt_timeout(&self) -> Result<Duration, ConfigError> {
+        let minutes: u32 = self.number(
+            env::SMS_RECEIPT_TIMEOUT_MINUTES,
+            (DEFAULT_SMS_RECEIPT_TIMEOUT.as_secs() / 60) as u32,
+            1..=4320,
+            "a whole number of minutes from 1 to 4320 (72 hours)",
+        )?;
+        Ok(Duration::from_secs(u64::from(minutes) * 60))
     }
 
     /// `CUBA_SMS_MAX_PRICE_USD`: the most SNS may spend on one SMS, if set.

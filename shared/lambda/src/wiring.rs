@@ -21,9 +21,11 @@ use cuba_core::model::document::DocumentSet;
 use cuba_core::pipeline::StreamPorts;
 
 use crate::config::{
-    AbsenceConfig, DeliveryConfig, DocumentsConfig, ListedTable, StreamConfig, SweeperConfig,
+    AbsenceConfig, DeliveryConfig, DocumentsConfig, ListedTable, ReceiptsConfig, StreamConfig,
+    SweeperConfig,
 };
-use crate::handlers::{AbsenceQueueHandler, StreamHandler};
+use crate::handlers::{AbsenceQueueHandler, ReceiptsHandler, StreamHandler};
+use cuba_core::delivery::receipt_desk::ReceiptDesk;
 
 fn events(table: &ListedTable, clients: &AwsClients) -> Arc<DynamoEvents> {
     Arc::new(
@@ -125,6 +127,7 @@ fn dispatcher(
             config.silences_ttl,
         )),
         manners: config.manners.clone(),
+        receipt_timeout: config.receipt_timeout,
     }
 }
 
@@ -213,6 +216,45 @@ pub fn absence_handler(
 const SWEEP_BATCH: usize = 100;
 
 /// The sweeper function: finishes alerts whose worker died, on a schedule.
+/// The receipts function's handler: SMS delivery status records settle the ledger.
+pub fn receipts_handler(
+    config: &ReceiptsConfig,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> ReceiptsHandler {
+    ReceiptsHandler {
+        desk: ReceiptDesk {
+            ledger: Arc::new(
+                DynamoAlertLedger::new(clients.dynamodb.clone(), config.alerts.name.clone())
+                    .retained_for(config.alerts.retention)
+                    .sharded(config.alerts.shards),
+            ),
+            clock,
+        },
+    }
+}
+
+/// Turns the account's SMS delivery status logs on with the sweeper's configured role (once per
+/// cold start), so the receipts function has records to read. Logged, never fatal: the sweep
+/// itself does not depend on it.
+pub async fn turn_on_sms_delivery_status(config: &SweeperConfig, clients: &AwsClients) {
+    let Some(role) = &config.delivery_status_role_arn else {
+        return;
+    };
+    match cuba_aws::ensure_sms_delivery_status(&clients.sns, role).await {
+        Ok(cuba_aws::DeliveryStatusLogs::OnWithAnotherRole(other)) => {
+            tracing::warn!(
+                role = other.as_str(),
+                "SMS delivery status logs use another role; left as they are"
+            );
+        }
+        Ok(state) => tracing::info!(?state, "SMS delivery status logs on"),
+        Err(error) => {
+            tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&error), "could not turn SMS delivery status logs on");
+        }
+    }
+}
+
 pub fn sweeper(
     config: &SweeperConfig,
     clients: &AwsClients,

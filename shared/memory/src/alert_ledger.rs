@@ -10,6 +10,7 @@ use cuba_core::delivery::alert::{
     Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease,
 };
 use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
 use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
 
@@ -19,12 +20,22 @@ pub(crate) struct LedgerRow {
     pub entry: AlertEntry,
     pub lease_until: Option<Millis>,
     pub holder: Option<ClaimToken>,
+    /// While a sent SMS awaits its carrier receipt: until when.
+    pub receipt_due: Option<Millis>,
+}
+
+/// What is known under one provider message id: the alert it belongs to, the receipt.
+#[derive(Default)]
+struct MessageLink {
+    alert: Option<AlertId>,
+    receipt: Option<SmsReceipt>,
 }
 
 #[derive(Default)]
 pub struct MemoryAlertLedger {
     faults: Arc<Faults>,
     pub(crate) rows: Mutex<HashMap<AlertId, LedgerRow>>,
+    links: Mutex<HashMap<String, MessageLink>>,
 }
 
 impl MemoryAlertLedger {
@@ -32,6 +43,7 @@ impl MemoryAlertLedger {
         MemoryAlertLedger {
             faults,
             rows: Mutex::default(),
+            links: Mutex::default(),
         }
     }
 
@@ -80,6 +92,7 @@ impl AlertLedger for MemoryAlertLedger {
                         entry: AlertEntry::pending(alert),
                         lease_until: Some(lease_until),
                         holder: Some(lease.holder.clone()),
+                        receipt_due: None,
                     },
                 );
                 Claim::Claimed { lease_until }
@@ -194,5 +207,91 @@ impl AlertLedger for MemoryAlertLedger {
         stuck.sort_by(|a, b| (a.0, a.1.alert_id.as_str()).cmp(&(b.0, b.1.alert_id.as_str())));
         stuck.truncate(limit);
         call.finish(stuck.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    async fn await_receipt(
+        &self,
+        id: &AlertId,
+        message_id: &str,
+        receipt_due: Millis,
+    ) -> Result<Option<SmsReceipt>, PortError> {
+        let call = self.faults.enter("ledger.await_receipt")?;
+        let early = {
+            let mut links = lock(&self.links);
+            let link = links.entry(message_id.to_owned()).or_default();
+            link.alert = Some(id.clone());
+            link.receipt.clone()
+        };
+        if early.is_none()
+            && let Some(row) = lock(&self.rows).get_mut(id)
+            && row.entry.receipt.is_none()
+        {
+            row.receipt_due = Some(receipt_due);
+        }
+        call.finish(early)
+    }
+
+    async fn receive_receipt(
+        &self,
+        receipt: &SmsReceipt,
+        _now: Millis,
+    ) -> Result<Option<AlertId>, PortError> {
+        let call = self.faults.enter("ledger.receive_receipt")?;
+        let mut links = lock(&self.links);
+        let link = links.entry(receipt.message_id.clone()).or_default();
+        link.receipt = Some(receipt.clone());
+        call.finish(link.alert.clone())
+    }
+
+    async fn apply_receipt(
+        &self,
+        id: &AlertId,
+        receipt: &SmsReceipt,
+        _now: Millis,
+    ) -> Result<(), PortError> {
+        let call = self.faults.enter("ledger.apply_receipt")?;
+        if let Some(row) = lock(&self.rows).get_mut(id)
+            && matches!(
+                row.entry.status,
+                AlertStatus::Sent | AlertStatus::Delivered | AlertStatus::Failed
+            )
+        {
+            row.entry.status = match receipt.outcome {
+                ReceiptOutcome::Delivered => AlertStatus::Delivered,
+                ReceiptOutcome::Failed => AlertStatus::Failed,
+            };
+            row.entry.receipt = Some(receipt.clone());
+            row.receipt_due = None;
+        }
+        call.finish(())
+    }
+
+    async fn overdue_receipts(
+        &self,
+        before: Millis,
+        limit: usize,
+    ) -> Result<Vec<AlertEntry>, PortError> {
+        let call = self.faults.enter("ledger.overdue_receipts")?;
+        let mut rows = lock(&self.rows);
+        let mut overdue: Vec<(Millis, &mut LedgerRow)> = rows
+            .values_mut()
+            .filter_map(|row| {
+                row.receipt_due
+                    .filter(|due| *due < before)
+                    .map(|due| (due, row))
+            })
+            .collect();
+        overdue.sort_by(|a, b| {
+            (a.0, a.1.entry.alert_id.as_str()).cmp(&(b.0, b.1.entry.alert_id.as_str()))
+        });
+        let found = overdue
+            .into_iter()
+            .take(limit)
+            .map(|(_, row)| {
+                row.receipt_due = None;
+                row.entry.clone()
+            })
+            .collect();
+        call.finish(found)
     }
 }

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay};
-use cuba_core::delivery::alerting::{AlertDispatcher, CallLimits, DeliveryLeases};
+use cuba_core::delivery::alerting::{
+    AlertDispatcher, CallLimits, DEFAULT_SMS_RECEIPT_TIMEOUT, DeliveryLeases,
+};
 use cuba_core::delivery::limits::{
     DEFAULT_OPERATOR_ALERTS_PER_RULE_PER_HOUR, OperatorLimit, SmsPolicy,
 };
@@ -144,6 +146,7 @@ impl MemoryPorts {
             silences: Arc::new(SilenceSource::new(self.silences.clone(), Duration::ZERO)),
             // No quiet hours: tests that want them set them.
             manners: SmsManners::default(),
+            receipt_timeout: DEFAULT_SMS_RECEIPT_TIMEOUT,
         }
     }
 

@@ -59,6 +59,12 @@ impl MemoryNotifier {
         lock(&self.sms).clone()
     }
 
+    /// The message id the next SMS will get (ids count the SMS sent), so a test can hand in a
+    /// receipt before its SMS exists.
+    pub fn next_message_id(&self) -> String {
+        format!("sms-{}", lock(&self.sms).len() + 1)
+    }
+
     pub fn operator_alerts(&self) -> Vec<OperatorAlert> {
         lock(&self.operator).clone()
     }

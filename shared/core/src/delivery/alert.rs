@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::receipts::SmsReceipt;
 use crate::model::domain::{EventId, Millis, UserId};
 use crate::model::locality::Locale;
 use crate::rules::{
@@ -232,6 +233,10 @@ pub enum AlertStatus {
     Unconfirmed,
     /// Could not go out while it was worth sending, so not sent.
     Expired,
+    /// A sent SMS the carrier delivered (its receipt says so).
+    Delivered,
+    /// A sent SMS the carrier could not deliver (its receipt says why).
+    Failed,
 }
 
 impl AlertStatus {
@@ -272,6 +277,9 @@ pub struct AlertEntry {
     /// While `deferred`: when it is due to go out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deliver_at: Option<Millis>,
+    /// A sent SMS's carrier receipt, once it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<SmsReceipt>,
 }
 
 impl AlertEntry {
@@ -293,6 +301,7 @@ impl AlertEntry {
             attempts: None,
             last_error: None,
             deliver_at: None,
+            receipt: None,
         }
     }
 }

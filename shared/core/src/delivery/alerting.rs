@@ -106,6 +106,8 @@ pub struct AlertDispatcher {
     pub silences: Arc<SilenceSource>,
     /// When SMS that may wait are held.
     pub manners: SmsManners,
+    /// How long after sending an SMS its carrier receipt counts as overdue.
+    pub receipt_timeout: Duration,
 }
 
 /// Why a claimed alert was left unsettled, which decides whether it may be handed out again.
@@ -275,7 +277,28 @@ impl AlertDispatcher {
             .await
             .map_err(Unsettled::Published)?;
         give_back.await;
+        if let (Some(_), Delivery::Sent { message_id }) = (&sms, &delivery) {
+            self.await_receipt(alert, message_id).await;
+        }
         Ok(Dispatched::Delivered(delivery))
+    }
+
+    /// Links a sent SMS to its message id so its carrier receipt finds it, and applies a
+    /// receipt that came first. The SMS is sent and settled either way: a failure here only
+    /// leaves it `sent` without a receipt (counted once overdue, like one the carrier never
+    /// answered).
+    async fn await_receipt(&self, alert: &Alert, message_id: &str) {
+        let now = self.clock.now();
+        let due = now.plus_millis(millis(self.receipt_timeout));
+        let linked = self.ledger.await_receipt(&alert.id, message_id, due).await;
+        let applied = match linked {
+            Ok(Some(early)) => self.ledger.apply_receipt(&alert.id, &early, now).await,
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = applied {
+            tracing::warn!(alert_id = alert.id.as_str(), error = %ErrorChain(&error), "could not link a sent SMS to its receipt");
+        }
     }
 
     async fn route(&self, alert: &Alert) -> Result<Route, PortError> {
@@ -513,7 +536,13 @@ pub struct SweepReport {
     pub remaining: usize,
     /// Deferred SMS whose quiet hours ended, handed on: sent, settled, or held again.
     pub released: usize,
+    /// Sent SMS whose carrier receipt is overdue (each counted by one sweep).
+    pub receipts_overdue: usize,
 }
+
+/// How long after an SMS is sent its carrier receipt counts as overdue, unless configured.
+/// Most arrive within seconds; carriers may take up to 72 hours.
+pub const DEFAULT_SMS_RECEIPT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Pages of `batch` alerts one sweep may take on: quiet hours end for a whole zone at once,
 /// and the sweep is what sends those SMS.
@@ -551,6 +580,19 @@ impl AlertSweeper {
                 break;
             }
         }
+        let now = self.dispatcher.clock.now();
+        let overdue = self
+            .dispatcher
+            .ledger
+            .overdue_receipts(now, self.batch)
+            .await?;
+        for entry in &overdue {
+            tracing::warn!(
+                alert_id = entry.alert_id.as_str(),
+                "no carrier receipt for a sent SMS"
+            );
+        }
+        report.receipts_overdue = overdue.len();
         Ok(report)
     }
 }

@@ -1,7 +1,8 @@
 //! Delivering what a rule fires: the alert and its ledger entry ([`alert`]), delivery itself
 //! (claim, check the recipient and the SMS limits, mark `sending`, publish, settle: [`alerting`]),
 //! what may be sent and how much ([`limits`]), SMS held through the user's night ([`quiet_hours`]),
-//! operator alerts silenced for a while ([`silences`]),
+//! carriers' receipts for sent SMS ([`receipts`], taken in by [`receipt_desk`]), operator alerts silenced for a while
+//! ([`silences`]),
 //! how carriers count an SMS ([`sms`]), phone verification ([`verification`]), and the ports
 //! these need ([`ports`]).
 
@@ -10,6 +11,8 @@ pub mod alerting;
 pub mod limits;
 pub mod ports;
 pub mod quiet_hours;
+pub mod receipt_desk;
+pub mod receipts;
 pub mod silences;
 pub mod sms;
 pub mod verification;

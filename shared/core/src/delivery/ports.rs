@@ -8,6 +8,7 @@ use crate::model::ports::PortError;
 use crate::delivery::alert::{
     Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
 };
+use crate::delivery::receipts::SmsReceipt;
 use crate::model::domain::{Millis, PhoneNumber, UserId, UserProfile};
 use crate::rules::RuleId;
 
@@ -64,6 +65,41 @@ pub trait AlertLedger: Send + Sync {
     /// Gives an unsettled alert back as `pending` after a delivery known not to have happened,
     /// so a retry can claim it at once.
     async fn release(&self, id: &AlertId, error: &str) -> Result<(), PortError>;
+
+    /// Links a sent SMS's provider message id to its alert, and marks the alert as awaiting its
+    /// carrier receipt until `receipt_due`. Answers a receipt that arrived before the link (the
+    /// caller applies it). Safe to repeat.
+    async fn await_receipt(
+        &self,
+        id: &AlertId,
+        message_id: &str,
+        receipt_due: Millis,
+    ) -> Result<Option<SmsReceipt>, PortError>;
+
+    /// Keeps `receipt` under its message id, and answers the alert linked to it, if the link
+    /// was written already. Safe to repeat.
+    async fn receive_receipt(
+        &self,
+        receipt: &SmsReceipt,
+        now: Millis,
+    ) -> Result<Option<AlertId>, PortError>;
+
+    /// Settles a sent alert `delivered` or `failed` with its receipt (a later receipt for the
+    /// same message replaces it). Safe to repeat.
+    async fn apply_receipt(
+        &self,
+        id: &AlertId,
+        receipt: &SmsReceipt,
+        now: Millis,
+    ) -> Result<(), PortError>;
+
+    /// Sent SMS still without a receipt at `before`, at most `limit`: each is answered once
+    /// (it stops awaiting), so a sweep counts it once.
+    async fn overdue_receipts(
+        &self,
+        before: Millis,
+        limit: usize,
+    ) -> Result<Vec<AlertEntry>, PortError>;
 
     /// Unsettled alerts (`pending`, `sending` or `deferred`) whose lease (for a deferred one:
     /// its `deliver_at`) ended before `lapsed_before`, at most `limit` of them, the longest

@@ -1,9 +1,14 @@
 //! The [`AlertLedger`](cuba_core::delivery::ports::AlertLedger) contract: claims, leases, the `sending`
 //! mark, settling.
 
-use cuba_core::delivery::alert::{Alert, AlertStatus, Claim, Delivery, Lease};
+use cuba_core::console::ports::Browse;
+use cuba_core::delivery::alert::{
+    Alert, AlertFilter, AlertId, AlertStatus, Claim, Delivery, Lease,
+};
 use cuba_core::delivery::ports::AlertLedger;
+use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
 use cuba_core::model::domain::Millis;
+use cuba_core::model::domain::UserId;
 use cuba_core::model::locality::Locale;
 use cuba_core::rules::{Action, QuietHoursPolicy, Severity};
 
@@ -300,5 +305,172 @@ pub async fn alert_deferral(ledger: &dyn AlertLedger, base: Millis) {
             .claim(&a, at(base, 9_000_000), &Lease::new(at(base, 9_100_000)))
             .await,
         Ok(Claim::AlreadySettled)
+    );
+}
+
+/// Carrier receipts: linked to their alert by message id in either order, applied once each
+/// side is known, repeatable; a sent SMS without one is reported overdue once.
+pub async fn alert_receipts(ledger: &dyn AlertLedger, browse: &dyn Browse, base: Millis) {
+    let sent = |key: &str| alert(key, 4, base, Action::SMS_USER);
+    let receipt = |message_id: &str, outcome| SmsReceipt {
+        message_id: message_id.into(),
+        outcome,
+        provider_response: "Message has been accepted by phone carrier".into(),
+        price_usd: Some(0.00645),
+        dwell_ms: Some(599),
+        carrier: Some("My Phone Carrier".into()),
+        published_at: base,
+    };
+    let settle_sent = |a: Alert, message_id: &'static str| async move {
+        let lease = Lease::new(at(base, 10_000));
+        assert!(matches!(
+            ledger.claim(&a, base, &lease).await,
+            Ok(Claim::Claimed { .. })
+        ));
+        assert_eq!(
+            ledger
+                .mark_sending(&a.id, &lease.holder, at(base, 20_000))
+                .await,
+            Ok(true)
+        );
+        let delivery = Delivery::Sent {
+            message_id: message_id.into(),
+        };
+        ledger
+            .settle(&a.id, &delivery, at(base, 1_000))
+            .await
+            .expect("settled");
+        a
+    };
+    // User 4's alerts as the alert browser lists them.
+    let entry_of = |id: AlertId| async move {
+        let filter = AlertFilter {
+            user: Some(UserId(4)),
+            rule: None,
+            from: base,
+            to: at(base, 10),
+        };
+        let page = browse.alerts(&filter, 50, None).await.expect("listed");
+        page.items
+            .into_iter()
+            .find(|e| e.alert_id == id)
+            .expect("the alert is listed")
+    };
+    let due = at(base, 3_600_000);
+
+    // The link first, then the receipt.
+    let first = settle_sent(sent("receipt-after"), "m-after").await;
+    assert_eq!(
+        ledger.await_receipt(&first.id, "m-after", due).await,
+        Ok(None)
+    );
+    let delivered = receipt("m-after", ReceiptOutcome::Delivered);
+    assert_eq!(
+        ledger.receive_receipt(&delivered, at(base, 5_000)).await,
+        Ok(Some(first.id.clone()))
+    );
+    ledger
+        .apply_receipt(&first.id, &delivered, at(base, 5_000))
+        .await
+        .expect("applied");
+    ledger
+        .apply_receipt(&first.id, &delivered, at(base, 5_001))
+        .await
+        .expect("a duplicate receipt changes nothing");
+    let shown = entry_of(first.id.clone()).await;
+    assert_eq!(shown.status, AlertStatus::Delivered);
+    assert_eq!(
+        shown.receipt.as_ref(),
+        Some(&delivered),
+        "kept whole, price and dwell included"
+    );
+    assert_eq!(shown.message_id.as_deref(), Some("m-after"));
+
+    // The receipt first (before Cuba recorded the message id): kept, handed to the link.
+    let early = receipt("m-before", ReceiptOutcome::Failed);
+    assert_eq!(
+        ledger.receive_receipt(&early, at(base, 500)).await,
+        Ok(None),
+        "no alert is linked yet"
+    );
+    let second = settle_sent(sent("receipt-before"), "m-before").await;
+    assert_eq!(
+        ledger.await_receipt(&second.id, "m-before", due).await,
+        Ok(Some(early.clone())),
+        "the link finds the receipt that came first"
+    );
+    ledger
+        .apply_receipt(&second.id, &early, at(base, 1_500))
+        .await
+        .expect("applied");
+    assert_eq!(
+        entry_of(second.id.clone()).await.status,
+        AlertStatus::Failed
+    );
+
+    // No receipt at all: overdue once, after its due time.
+    let third = settle_sent(sent("receipt-never"), "m-never").await;
+    assert_eq!(
+        ledger.await_receipt(&third.id, "m-never", due).await,
+        Ok(None)
+    );
+    assert_eq!(
+        ledger.overdue_receipts(due, 10).await.map(|e| e.len()),
+        Ok(0)
+    );
+    let overdue = ledger
+        .overdue_receipts(due.plus_one(), 10)
+        .await
+        .expect("overdue");
+    assert_eq!(
+        overdue.iter().map(|e| &e.alert_id).collect::<Vec<_>>(),
+        [&third.id],
+        "only the SMS still without a receipt"
+    );
+    assert_eq!(overdue[0].status, AlertStatus::Sent);
+    assert_eq!(
+        ledger
+            .overdue_receipts(due.plus_one(), 10)
+            .await
+            .map(|e| e.len()),
+        Ok(0),
+        "reported once"
+    );
+    // A receipt that comes after all still settles it.
+    let late = receipt("m-never", ReceiptOutcome::Delivered);
+    assert_eq!(
+        ledger.receive_receipt(&late, due.plus_one()).await,
+        Ok(Some(third.id.clone()))
+    );
+    ledger
+        .apply_receipt(&third.id, &late, due.plus_one())
+        .await
+        .expect("applied");
+    assert_eq!(
+        entry_of(third.id.clone()).await.status,
+        AlertStatus::Delivered
+    );
+
+    // A receipt for an alert that is not a sent SMS settles nothing.
+    let unconfirmed = sent("receipt-unconfirmed");
+    let lease = Lease::new(at(base, 10_000));
+    assert!(matches!(
+        ledger.claim(&unconfirmed, base, &lease).await,
+        Ok(Claim::Claimed { .. })
+    ));
+    let reason = Delivery::Unconfirmed {
+        reason: "no answer".into(),
+    };
+    ledger
+        .settle(&unconfirmed.id, &reason, base)
+        .await
+        .expect("settled");
+    ledger
+        .apply_receipt(&unconfirmed.id, &delivered, base)
+        .await
+        .expect("no error");
+    assert_eq!(
+        entry_of(unconfirmed.id.clone()).await.status,
+        AlertStatus::Unconfirmed
     );
 }

@@ -32,6 +32,12 @@ async fn alert_deferral() {
 }
 
 #[tokio::test]
+async fn alert_receipts() {
+    let ports = MemoryPorts::new();
+    contract::alert_receipts(ports.ledger.as_ref(), ports.browse.as_ref(), BASE).await;
+}
+
+#[tokio::test]
 async fn alert_ledger() {
     contract::alert_ledger(MemoryPorts::new().ledger.as_ref(), BASE).await;
 }

@@ -10,5 +10,6 @@ mod decisions;
 mod faults;
 mod pipeline;
 mod quiet_hours;
+mod receipts;
 mod silences;
 mod windows;
