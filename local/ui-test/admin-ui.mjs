@@ -193,6 +193,13 @@ try {
   assert.match(suppressedRow, /this phone number already had 10 SMS in the last 24 hours/);
   await page.screenshot({ path: join(artifacts, "admin-ui-suppressed.png"), fullPage: true });
 
+  log("a delivered SMS shows its carrier receipt: the carrier's words, price and time");
+  await page.goto(`${base}/admin/#/alerts?rule=first-bill-payment`);
+  const deliveredRow = '#alerts-table tr[data-rule="first-bill-payment"]:has(.status.delivered)';
+  await page.waitForSelector(`${deliveredRow} .receipt`);
+  assert.match(await page.textContent(`${deliveredRow} .receipt`),
+    /Message has been accepted by phone carrier · \$0\.00645 · 599 ms to the carrier · My Phone Carrier/);
+
   log("the user's page answers why: their phone and its verification, their alerts and events");
   await page.click(`${suppressed} a.user-page`);
   await page.waitForSelector("#user-alerts[data-loaded]");

@@ -167,9 +167,19 @@ function alertRow(a) {
         : null),
     el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
       a.deliver_at ? el("div", { class: "hint deliver-at", text: `goes out ${formatTime(a.deliver_at)}` }) : null,
+      a.receipt ? el("div", { class: "hint receipt", text: receiptText(a.receipt) }) : null,
       a.reason ? el("div", { class: "hint", text: a.reason }) : null),
     el("td", { class: "text alert-text", text: a.text }),
     el("td", {}, details(a)));
+}
+
+/** The carrier's answer for a sent SMS: its words, what it cost, how long it took. */
+function receiptText(r) {
+  const parts = [r.provider_response];
+  if (typeof r.price_usd === "number") parts.push(`$${r.price_usd}`);
+  if (typeof r.dwell_ms === "number") parts.push(`${r.dwell_ms} ms to the carrier`);
+  if (r.carrier) parts.push(r.carrier);
+  return parts.filter(Boolean).join(" · ");
 }
 
 /** Cuba's own notices: not silenced (they say a limit was reached). */
