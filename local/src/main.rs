@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, Parser};
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::UserId;
+use cuba_lambda::settings::env::{DEFAULT_LOCALE, DEFAULT_TIME_ZONE, QUIET_HOURS};
 use cuba_local::runner::{self, StackOptions};
 use cuba_web::auth::{AdminVerifier, KeyRing, TokenClaims, TokenVerifier};
 
@@ -150,7 +151,16 @@ async fn dev(args: DevArgs) -> Result<()> {
         poll_stream: true,
         faults: None,
         meter: None,
-        env: Default::default(),
+        // The local stack runs with quiet hours off; these, set in `make dev`'s environment,
+        // try them (a window around now sees an SMS held and leaving at its end).
+        env: [QUIET_HOURS, DEFAULT_TIME_ZONE, DEFAULT_LOCALE]
+            .into_iter()
+            .filter_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .map(|value| (name.to_owned(), value))
+            })
+            .collect(),
         // Sent SMS get a (stand-in) carrier receipt, as in AWS.
         sms_receipts: true,
     };
