@@ -311,6 +311,10 @@ try {
   assert.ok(Number(await page.textContent("#events-total")) >= 3);
   assert.ok(Number(await page.textContent("#alerts-total")) >= 1);
   assert.ok(await page.locator("#activity-chart rect.bar-alerts").count() >= 1);
+  // The ten first-payment SMS the per-phone cap let through (and any code SMS), by receipt.
+  assert.ok(Number(await page.textContent("#delivered-total")) >= 10);
+  assert.equal(Number(await page.textContent("#failed-total")), 0);
+  assert.ok(await page.locator("#receipts-chart rect.bar-delivered").count() >= 1);
   await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });
 
   log("the dashboard shows the stream record whose retries ran out, and redrives it");

@@ -1,8 +1,8 @@
 //! The local stand-in for SNS's SMS delivery status log. moto keeps the SMS it took (with their
 //! message ids) but logs nothing about their delivery; the runner reports each new one to the
 //! receipts handler as SNS would, a CloudWatch Logs batch of records in the documented shape
-//! (`shared/core/tests/fixtures/sms-delivery-*.json`): delivered, unless its number ends in
-//! [`UNREACHABLE_SUFFIX`], which is reported failed with the documented failure's words.
+//! (`shared/core/tests/fixtures/sms-delivery-*.json`): delivered, unless its number is in
+//! [`UNREACHABLE_PREFIX`]'s area, which is reported failed with the documented failure's words.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -14,9 +14,9 @@ use cuba_lambda::handlers::ReceiptsHandler;
 
 use crate::provision::{ACCOUNT, REGION};
 
-/// Numbers ending in this are reported undeliverable by the carrier, so the failure path can be
-/// tried locally.
-pub const UNREACHABLE_SUFFIX: &str = "0666";
+/// Numbers in this North American area code (unassigned, so no one's) are reported undeliverable
+/// by the carrier, so the failure path can be tried locally. No test's made-up numbers use it.
+pub const UNREACHABLE_PREFIX: &str = "+1999";
 
 /// How often moto's sent SMS are read.
 const RELAY_INTERVAL: Duration = Duration::from_secs(1);
@@ -86,7 +86,7 @@ async fn sent_sms(http: &reqwest::Client, moto: &str) -> Option<Vec<Value>> {
 /// One SMS's delivery status record, in the shape AWS documents.
 fn status_record(sms: &Value, now: &chrono::DateTime<chrono::Utc>) -> Value {
     let phone = sms["phone_number"].as_str().unwrap_or_default();
-    let failed = phone.ends_with(UNREACHABLE_SUFFIX);
+    let failed = phone.starts_with(UNREACHABLE_PREFIX);
     let masked = format!(
         "{}XXX{}",
         phone.chars().take(2).collect::<String>(),

@@ -34,9 +34,9 @@ async fn each_sent_sms_is_settled_by_its_carrier_receipt() {
         Some("100")
     );
 
-    // One number the stand-in carrier reaches, one it cannot (ending in 0666).
+    // One number the stand-in carrier reaches, one it cannot (area code 999).
     t.register_phone(31).await;
-    let unreachable = format!("+1555{:03}0666", crate::harness::unique() % 1000);
+    let unreachable = format!("+1999555{:04}", crate::harness::unique() % 10_000);
     t.verified_phone(32, &unreachable).await;
     t.accept("/api/v1/event/", 31, &bill(3000)).await;
     t.accept("/api/v1/event/", 32, &bill(3000)).await;

@@ -1,6 +1,6 @@
 //! The per-minute tally of events and alerts, in the rule-state table: one item per hour and
-//! shard (`tally#{hour}#{shard}`) with a counter per minute (`e07`, `a07`: events and alerts of
-//! minute 7). A stream batch adds its counts in one update per hour it covers, to a shard picked
+//! shard (`tally#{hour}#{shard}`) with a counter per minute (`e07`, `a07`, `d07`, `f07`: events,
+//! alerts, SMS delivered and SMS failed in minute 7). A stream batch adds its counts in one update per hour it covers, to a shard picked
 //! at random, so no item takes more than a small share of the writes; the dashboard's hour is
 //! two hours' shards, read in one batch.
 
@@ -54,7 +54,12 @@ impl ActivityTally for DynamoActivityTally {
                 .expression_attribute_values(":exp", n((hour + 1) * 3600 + TALLY_KEPT_SECONDS));
             let mut adds = Vec::new();
             for (m, t) in minutes {
-                for (prefix, count) in [("e", t.events), ("a", t.alerts)] {
+                for (prefix, count) in [
+                    ("e", t.events),
+                    ("a", t.alerts),
+                    ("d", t.delivered),
+                    ("f", t.failed),
+                ] {
                     if count == 0 {
                         continue;
                     }
@@ -111,9 +116,8 @@ fn add_item(
     }
     .ok_or_else(|| PortError::corrupt("a tally item's key"))?;
     for (name, value) in item {
-        let (events, minute) = match name.split_at_checked(1) {
-            Some(("e", m)) => (true, m),
-            Some(("a", m)) => (false, m),
+        let (series, minute) = match name.split_at_checked(1) {
+            Some((series @ ("e" | "a" | "d" | "f"), m)) => (series, m),
             _ => continue,
         };
         let (Ok(minute), AttributeValue::N(count)) = (minute.parse::<u64>(), value) else {
@@ -124,17 +128,13 @@ fn add_item(
             .map_err(|_| PortError::corrupt(format!("tally {name}: not a count")))?;
         let minute = hour * 60 + minute;
         if minutes.contains(&minute) {
-            let tally = if events {
-                Tally {
-                    events: count,
-                    alerts: 0,
-                }
-            } else {
-                Tally {
-                    events: 0,
-                    alerts: count,
-                }
-            };
+            let mut tally = Tally::default();
+            match series {
+                "e" => tally.events = count,
+                "a" => tally.alerts = count,
+                "d" => tally.delivered = count,
+                _ => tally.failed = count,
+            }
             out.add(minute, tally);
         }
     }

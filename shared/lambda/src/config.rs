@@ -360,13 +360,18 @@ impl SweeperConfig {
 #[derive(Debug, Clone)]
 pub struct ReceiptsConfig {
     pub alerts: ListedTable,
+    /// The rule-state table, which holds the dashboard's per-minute tally.
+    pub rule_state_table: String,
 }
 
 impl ReceiptsConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
         Reader::read(settings, |r| {
+            let alerts = ListedTable::alerts(r);
+            let rule_state_table = r.required(env::RULE_STATE_TABLE);
             Some(ReceiptsConfig {
-                alerts: ListedTable::alerts(r)?,
+                alerts: alerts?,
+                rule_state_table: rule_state_table?,
             })
         })
     }

@@ -38,7 +38,7 @@ pub mod names {
     pub const STUCK_ALERTS: &str = "StuckAlerts";
     /// Deferred SMS a sweep handed on once the user's quiet hours ended.
     pub const DEFERRED_SMS_RELEASED: &str = "DeferredSmsReleased";
-    /// Carrier receipts read, by `Outcome` (delivered, failed).
+    /// Carrier receipts applied to this stack's alerts, by `Outcome` (delivered, failed).
     pub const SMS_RECEIPTS: &str = "SmsReceipts";
     /// Sent SMS whose carrier receipt did not come within the receipt timeout.
     pub const SMS_RECEIPTS_MISSING: &str = "SmsReceiptsMissing";

@@ -498,6 +498,8 @@ impl SweepHandler {
 #[derive(Clone)]
 pub struct ReceiptsHandler {
     pub desk: ReceiptDesk,
+    /// Counts delivered and failed SMS per minute, for the dashboard.
+    pub tally: Arc<dyn ActivityTally>,
 }
 
 /// What one batch of delivery status records did.
@@ -520,6 +522,8 @@ impl ReceiptsHandler {
         event: LogsEvent,
     ) -> Result<ReceiptsReport, Box<dyn std::error::Error + Send + Sync>> {
         let mut report = ReceiptsReport::default();
+        let mut counts = MinuteCounts::default();
+        let now = self.desk.clock.now();
         for line in &event.aws_logs.data.log_events {
             let receipt = match SmsReceipt::from_log_record(&line.message) {
                 Ok(receipt) => receipt,
@@ -533,20 +537,24 @@ impl ReceiptsHandler {
                 ReceiptOutcome::Delivered => "delivered",
                 ReceiptOutcome::Failed => "failed",
             };
-            metrics::counter!(names::SMS_RECEIPTS, "Outcome" => outcome).increment(1);
             let taken = self
                 .desk
                 .take(&receipt)
                 .await
                 .map_err(|e| ErrorChain(&e).to_string())?;
             match taken {
+                // Counted only when it is one of this stack's alerts: the log is the account's,
+                // with every stack's SMS and the verification codes.
                 ReceiptTaken::Applied(alert) => {
                     tracing::info!(alert_id = alert.as_str(), outcome, "SMS receipt applied");
+                    metrics::counter!(names::SMS_RECEIPTS, "Outcome" => outcome).increment(1);
+                    counts.receipt(now, receipt.outcome == ReceiptOutcome::Delivered);
                     report.applied += 1;
                 }
                 ReceiptTaken::Kept => report.kept += 1,
             }
         }
+        add_to_tally(self.tally.as_ref(), &counts).await;
         Ok(report)
     }
 }

@@ -223,6 +223,7 @@ pub fn receipts_handler(
     clock: Arc<dyn Clock>,
 ) -> ReceiptsHandler {
     ReceiptsHandler {
+        tally: activity_tally(&config.rule_state_table, clients),
         desk: ReceiptDesk {
             ledger: Arc::new(
                 DynamoAlertLedger::new(clients.dynamodb.clone(), config.alerts.name.clone())

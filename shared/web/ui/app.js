@@ -163,6 +163,8 @@ function renderSignIn(main) {
 async function renderDashboard(main) {
   const totals = el("div", { class: "totals" });
   const chartBox = el("div", { id: "activity-chart" });
+  const receiptTotals = el("div", { class: "totals" });
+  const receiptBox = el("div", { id: "receipts-chart" });
   const note = el("p", { class: "hint" });
   main.append(
     el("h1", { text: "Last hour" }),
@@ -173,6 +175,14 @@ async function renderDashboard(main) {
         el("span", {}, el("i", { class: "alerts" }), "alerts per minute")),
       chartBox,
       note),
+    el("section", { class: "card", "aria-labelledby": "receipts-title" },
+      el("h2", { id: "receipts-title", text: "SMS receipts" }),
+      el("p", { class: "hint", text: "What the carriers said about the SMS Cube sent, by the minute their receipt came: delivered, or failed (the alert browser shows why)." }),
+      receiptTotals,
+      el("div", { class: "legend" },
+        el("span", {}, el("i", { class: "delivered" }), "delivered per minute"),
+        el("span", {}, el("i", { class: "failed" }), "failed per minute")),
+      receiptBox),
   );
   const load = async () => {
     const { status, body } = await api("GET", "/activity?minutes=60");
@@ -186,6 +196,11 @@ async function renderDashboard(main) {
       el("div", {}, el("strong", { id: "alerts-total", text: sum(body.alerts) }), "alerts"),
     );
     clear(chartBox).append(activityChart(body));
+    clear(receiptTotals).append(
+      el("div", {}, el("strong", { id: "delivered-total", text: sum(body.delivered || []) }), "delivered"),
+      el("div", {}, el("strong", { id: "failed-total", text: sum(body.failed || []) }), "failed"),
+    );
+    clear(receiptBox).append(activityChart(body, ["delivered", "failed"], "SMS delivered and failed per minute over the last hour"));
     note.textContent = `Updated ${formatTime(Date.now())}; refreshes every 15 s.`;
   };
   await load();
@@ -246,8 +261,13 @@ function describeRedrive(r) {
     (left.length ? `; ${left.join(", ")}.` : ".");
 }
 
-/** Events as bars and alerts as narrower bars in front, one pair per minute. */
-function activityChart({ from, bucket_seconds: bucket, events, alerts }) {
+/**
+ * Two per-minute series of the activity answer as bars, the second narrower in front, one pair
+ * per minute: events and alerts, or SMS delivered and failed.
+ */
+function activityChart(body, [backKey, frontKey] = ["events", "alerts"], title = "Events and alerts per minute over the last hour") {
+  const { from, bucket_seconds: bucket } = body;
+  const events = body[backKey] || [], alerts = body[frontKey] || [];
   const width = 960, height = 240, left = 40, right = 10, top = 10, bottom = 26;
   const n = events.length;
   const max = Math.max(1, ...events, ...alerts);
@@ -258,7 +278,7 @@ function activityChart({ from, bucket_seconds: bucket, events, alerts }) {
   const y = (v) => top + plotH - (v / yMax) * plotH;
   const chart = svg("svg", {
     class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
-    "aria-label": "Events and alerts per minute over the last hour",
+    "aria-label": title,
   });
   for (let v = 0; v <= yMax; v += step) {
     chart.append(
@@ -269,18 +289,18 @@ function activityChart({ from, bucket_seconds: bucket, events, alerts }) {
   for (let i = 0; i < n; i++) {
     const start = from + i * bucket * 1000;
     const x = left + i * slot;
-    const label = `${clockTime(start)}: ${events[i]} events, ${alerts[i]} alerts`;
-    const group = svg("g", { dataset: { minute: start, events: events[i], alerts: alerts[i] } },
+    const label = `${clockTime(start)}: ${events[i]} ${backKey}, ${alerts[i]} ${frontKey}`;
+    const group = svg("g", { dataset: { minute: start, [backKey]: events[i], [frontKey]: alerts[i] } },
       svg("title", { text: label }));
     if (events[i] > 0) {
       group.append(svg("rect", {
-        class: "bar-events", x: x + 1, width: Math.max(1, slot - 2),
+        class: `bar-${backKey}`, x: x + 1, width: Math.max(1, slot - 2),
         y: y(events[i]), height: top + plotH - y(events[i]),
       }));
     }
     if (alerts[i] > 0) {
       group.append(svg("rect", {
-        class: "bar-alerts", x: x + slot * 0.25, width: Math.max(1, slot * 0.5),
+        class: `bar-${frontKey}`, x: x + slot * 0.25, width: Math.max(1, slot * 0.5),
         y: y(alerts[i]), height: top + plotH - y(alerts[i]),
       }));
     }

@@ -8,8 +8,9 @@ use crate::model::domain::Millis;
 
 const MINUTE_MS: u64 = 60_000;
 
-/// Events stored and alerts fired, counted per whole minute since the epoch: what the stream
-/// consumer adds to the tally for each batch, and what the dashboard reads back.
+/// Events stored, alerts fired, and SMS their carriers delivered or failed, counted per whole
+/// minute since the epoch: what the stream consumer (and the receipts function) add to the
+/// tally for each batch, and what the dashboard reads back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MinuteCounts(BTreeMap<u64, Tally>);
 
@@ -18,6 +19,9 @@ pub struct MinuteCounts(BTreeMap<u64, Tally>);
 pub struct Tally {
     pub events: u64,
     pub alerts: u64,
+    /// SMS receipts, by the minute they were read.
+    pub delivered: u64,
+    pub failed: u64,
 }
 
 impl MinuteCounts {
@@ -34,11 +38,23 @@ impl MinuteCounts {
         self.0.entry(Self::minute_of(at)).or_default().alerts += 1;
     }
 
+    /// A carrier receipt read at `at`: delivered or not.
+    pub fn receipt(&mut self, at: Millis, delivered: bool) {
+        let slot = self.0.entry(Self::minute_of(at)).or_default();
+        if delivered {
+            slot.delivered += 1;
+        } else {
+            slot.failed += 1;
+        }
+    }
+
     /// Adds `tally` to minute `minute` (a minute since the epoch).
     pub fn add(&mut self, minute: u64, tally: Tally) {
         let slot = self.0.entry(minute).or_default();
         slot.events += tally.events;
         slot.alerts += tally.alerts;
+        slot.delivered += tally.delivered;
+        slot.failed += tally.failed;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,19 +90,24 @@ impl PerMinute {
         (Millis(from), Millis(to))
     }
 
-    /// The events and the alerts of `counts`, per minute of [`PerMinute::span`].
-    pub fn from_counts(now: Millis, minutes: u32, counts: &MinuteCounts) -> (PerMinute, PerMinute) {
+    /// One series of `counts` (`pick`ed from each minute's tally), per minute of
+    /// [`PerMinute::span`].
+    pub fn from_counts(
+        now: Millis,
+        minutes: u32,
+        counts: &MinuteCounts,
+        pick: fn(Tally) -> u64,
+    ) -> PerMinute {
         let (from, to) = Self::span(now, minutes);
         let first = MinuteCounts::minute_of(from);
-        let chart = |pick: fn(Tally) -> u64| PerMinute {
+        PerMinute {
             from,
             to,
             bucket_seconds: MINUTE_MS / 1000,
             counts: (first..first + u64::from(minutes))
                 .map(|m| pick(counts.get(m)))
                 .collect(),
-        };
-        (chart(|t| t.events), chart(|t| t.alerts))
+        }
     }
 }
 
@@ -107,12 +128,19 @@ mod tests {
             Tally {
                 events: 4,
                 alerts: 1,
+                delivered: 2,
+                failed: 0,
             },
         );
-        let (events, alerts) = PerMinute::from_counts(now, 3, &counts);
+        counts.receipt(now, false);
+        counts.receipt(now, true);
+        let chart = |pick| PerMinute::from_counts(now, 3, &counts, pick);
+        let events = chart(|t| t.events);
         assert_eq!(events.from, Millis(8 * MINUTE_MS));
         assert_eq!(events.counts, vec![4, 0, 2]);
-        assert_eq!(alerts.counts, vec![1, 1, 0]);
+        assert_eq!(chart(|t| t.alerts).counts, vec![1, 1, 0]);
+        assert_eq!(chart(|t| t.delivered).counts, vec![2, 0, 1]);
+        assert_eq!(chart(|t| t.failed).counts, vec![0, 0, 1]);
         assert!(!counts.is_empty());
         assert!(MinuteCounts::default().is_empty());
     }
@@ -121,7 +149,7 @@ mod tests {
     fn a_span_near_the_epoch_does_not_underflow() {
         let mut counts = MinuteCounts::default();
         counts.event(Millis(0));
-        let (chart, _) = PerMinute::from_counts(Millis(1_000), 60, &counts);
+        let chart = PerMinute::from_counts(Millis(1_000), 60, &counts, |t| t.events);
         assert_eq!(chart.from, Millis(0));
         assert_eq!(chart.counts.len(), 60);
         assert_eq!(chart.counts.iter().sum::<u64>(), 1);

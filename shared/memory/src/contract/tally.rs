@@ -16,6 +16,9 @@ pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
     let mut again = MinuteCounts::default();
     again.event(minute(0));
     again.alert(minute(2));
+    again.receipt(minute(2), true);
+    again.receipt(minute(2), true);
+    again.receipt(minute(2), false);
     tally.add(&again).await.expect("added");
     tally
         .add(&MinuteCounts::default())
@@ -27,35 +30,30 @@ pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
         counts.get(first),
         Tally {
             events: 3,
-            alerts: 1
+            alerts: 1,
+            ..Tally::default()
         }
     );
     assert_eq!(counts.get(first + 1), Tally::default());
-    assert_eq!(
-        counts.get(first + 2),
-        Tally {
-            events: 0,
-            alerts: 1
-        }
-    );
+    let two = Tally {
+        events: 0,
+        alerts: 1,
+        delivered: 2,
+        failed: 1,
+    };
+    assert_eq!(counts.get(first + 2), two, "receipts beside the alerts");
     assert_eq!(
         counts.get(first + 61),
         Tally {
             events: 1,
-            alerts: 0
+            ..Tally::default()
         },
         "the next hour too"
     );
     let narrow = tally.counts(minute(1), minute(61)).await.expect("read");
     assert_eq!(
         narrow.minutes().collect::<Vec<_>>(),
-        [(
-            first + 2,
-            Tally {
-                events: 0,
-                alerts: 1
-            }
-        )],
+        [(first + 2, two)],
         "only the minutes of [from, to)"
     );
     assert!(

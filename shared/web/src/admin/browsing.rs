@@ -277,9 +277,13 @@ pub(super) struct Activity {
     bucket_seconds: u64,
     events: Vec<u64>,
     alerts: Vec<u64>,
+    /// SMS their carriers delivered, and failed to, by the minute their receipt was read.
+    delivered: Vec<u64>,
+    failed: Vec<u64>,
 }
 
-/// Events and alerts per minute over the last `minutes` (default 60), for the dashboard chart.
+/// Events, alerts and SMS receipts per minute over the last `minutes` (default 60), for the
+/// dashboard chart.
 pub(super) async fn activity(
     State(api): State<AdminState>,
     _: Authorized,
@@ -301,12 +305,15 @@ pub(super) async fn activity(
     let now = api.clock.now();
     let (from, to) = PerMinute::span(now, minutes);
     let counts = api.tally.counts(from, to).await?;
-    let (events, alerts) = PerMinute::from_counts(now, minutes, &counts);
+    let chart = |pick| PerMinute::from_counts(now, minutes, &counts, pick);
+    let events = chart(|t| t.events);
     Ok(Json(Activity {
         from,
         to,
         bucket_seconds: events.bucket_seconds,
         events: events.counts,
-        alerts: alerts.counts,
+        alerts: chart(|t| t.alerts).counts,
+        delivered: chart(|t| t.delivered).counts,
+        failed: chart(|t| t.failed).counts,
     }))
 }
