@@ -123,6 +123,38 @@ impl DynamoAlertLedger {
         at.0 / 1000 + LINK_DAYS * 24 * 3600
     }
 
+    /// The rows of the `by_lease` partitions under `prefix` whose lease (or due time) ended
+    /// before `before`, the longest lapsed first, at most `limit`. Every shard is asked for
+    /// `limit` (any shard may hold them all), then the oldest win.
+    async fn lapsed(
+        &self,
+        prefix: &str,
+        before: Millis,
+        limit: usize,
+    ) -> Result<Vec<AlertRow>, PortError> {
+        let mut lapsed: Vec<AlertRow> = Vec::new();
+        for shard in self.shards.all(prefix) {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ALERTS_UNSETTLED_INDEX)
+                .key_condition_expression("unsettled = :u AND lease_until < :before")
+                .expression_attribute_values(":u", value(shard)?)
+                .expression_attribute_values(":before", value(before)?)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                lapsed.push(serde_dynamo::from_item(item).map_err(corrupt)?);
+            }
+        }
+        lapsed.sort_by_key(|row| row.lease_until.unwrap_or(Millis(0)));
+        lapsed.truncate(limit);
+        Ok(lapsed)
+    }
+
     async fn lease(&self, id: &AlertId) -> Result<Option<LeaseRow>, PortError> {
         read_item(&self.client, &self.table, Self::key(id)?).await
     }
@@ -306,30 +338,8 @@ impl AlertLedger for DynamoAlertLedger {
         lapsed_before: Millis,
         limit: usize,
     ) -> Result<Vec<AlertEntry>, PortError> {
-        // Every shard is asked for `limit` (the sweeper wants the longest-lapsed first, and any
-        // shard may hold them all), then the oldest leases win.
-        let mut stuck: Vec<(Millis, AlertEntry)> = Vec::new();
-        for shard in self.shards.all(UNSETTLED_ALERTS) {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(ALERTS_UNSETTLED_INDEX)
-                .key_condition_expression("unsettled = :u AND lease_until < :before")
-                .expression_attribute_values(":u", value(shard)?)
-                .expression_attribute_values(":before", value(lapsed_before)?)
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                let row: AlertRow = serde_dynamo::from_item(item).map_err(corrupt)?;
-                stuck.push((row.lease_until.unwrap_or(Millis(0)), row.entry));
-            }
-        }
-        stuck.sort_by_key(|a| a.0);
-        stuck.truncate(limit);
-        Ok(stuck.into_iter().map(|(_, entry)| entry).collect())
+        let rows = self.lapsed(UNSETTLED_ALERTS, lapsed_before, limit).await?;
+        Ok(rows.into_iter().map(|row| row.entry).collect())
     }
 
     async fn await_receipt(
@@ -447,29 +457,9 @@ impl AlertLedger for DynamoAlertLedger {
         before: Millis,
         limit: usize,
     ) -> Result<Vec<AlertEntry>, PortError> {
-        let mut overdue: Vec<(Millis, AlertRow)> = Vec::new();
-        for shard in self.shards.all(AWAITING_RECEIPT) {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(ALERTS_UNSETTLED_INDEX)
-                .key_condition_expression("unsettled = :u AND lease_until < :before")
-                .expression_attribute_values(":u", value(shard)?)
-                .expression_attribute_values(":before", value(before)?)
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                let row: AlertRow = serde_dynamo::from_item(item).map_err(corrupt)?;
-                overdue.push((row.lease_until.unwrap_or(Millis(0)), row));
-            }
-        }
-        overdue.sort_by_key(|a| a.0);
-        overdue.truncate(limit);
+        let overdue = self.lapsed(AWAITING_RECEIPT, before, limit).await?;
         let mut found = Vec::new();
-        for (_, row) in overdue {
+        for row in overdue {
             // Each is answered once: the sweep that stops it awaiting is the one that counts it.
             let update = self
                 .client
