@@ -213,6 +213,19 @@ try {
   assert.ok(await page.locator("#user-events tr[data-event]").count() >= 1, "the user's events");
   await page.screenshot({ path: join(artifacts, "admin-ui-user.png"), fullPage: true });
 
+  log("the alert browser filters by status");
+  await page.goto(`${base}/admin/#/alerts?rule=first-bill-payment&status=suppressed`);
+  await page.waitForSelector('#alerts-table[data-loaded]');
+  assert.equal(await page.inputValue("#filter-status"), "suppressed");
+  assert.deepStrictEqual(
+    await page.locator("#alerts-table tr[data-alert] .status").allTextContents(), ["suppressed"]);
+  await page.selectOption("#filter-status", "sent,delivered");
+  await page.click("#apply-filters");
+  await page.waitForFunction(() => document.querySelector("#alerts-table[data-loaded]")?.dataset.query?.includes("delivered"));
+  const reached = await page.locator("#alerts-table tr[data-alert] .status").allTextContents();
+  assert.equal(reached.length, 10, reached.join());
+  assert.ok(reached.every((s) => s === "delivered" || s === "sent"), reached.join());
+
   log("the search box finds a user, an alert and a rule by id, and says so when nothing is");
   const find = async (text) => {
     await page.fill("#search-input", text);

@@ -8,17 +8,18 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use cuba_core::console::activity::MinuteCounts;
 use cuba_core::console::ports::ActivityTally;
-use cuba_core::delivery::alert::AlertId;
+use cuba_core::delivery::alert::{Alert, AlertId, Delivery, Lease};
 use cuba_core::delivery::limits::{SmsAdmission, SmsPolicy};
+use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::delivery::verification::PhoneVerifier;
 use cuba_core::evaluation::source::SchemaSource;
 use cuba_core::intake::rate::UserRateLimiter;
 use cuba_core::intake::rate_limit::RateLimit;
 use cuba_core::model::clock::{Clock, ManualClock, SystemClock};
-use cuba_core::model::domain::{Millis, PhoneNumber, UserId};
+use cuba_core::model::domain::{EventId, Millis, PhoneNumber, UserId};
 use cuba_core::model::ports::DocumentStore;
-use cuba_core::rules::{RuleId, RuleSet};
+use cuba_core::rules::{Action, RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
 use cuba_memory::{Fault, MemoryPorts};
 use cuba_web::admin::{self, AdminApi, CursorSeal};
@@ -1558,5 +1559,128 @@ async fn silences_are_created_listed_and_ended_by_admins() {
         StatusCode::BAD_REQUEST,
         "invalid_value",
         Some("state"),
+    );
+}
+
+/// The alert browser by status: the matches of the pages read, a cursor when there is more to
+/// look through, and a clear 400 for a status that is none.
+#[tokio::test]
+async fn alerts_are_listed_by_status() {
+    let h = Harness::new().await;
+    let rule = RuleId::parse("r").expect("a rule id");
+    let settled = [
+        (
+            "a0",
+            Delivery::Sent {
+                message_id: "m0".into(),
+            },
+        ),
+        (
+            "a1",
+            Delivery::Suppressed {
+                reason: "cap".into(),
+            },
+        ),
+        (
+            "a2",
+            Delivery::Sent {
+                message_id: "m2".into(),
+            },
+        ),
+        (
+            "a3",
+            Delivery::Expired {
+                reason: "late".into(),
+            },
+        ),
+        (
+            "a4",
+            Delivery::Undeliverable {
+                reason: "no phone".into(),
+            },
+        ),
+    ];
+    for (trigger, delivery) in &settled {
+        let alert = Alert {
+            id: AlertId::for_trigger(&rule, UserId(7), &EventId::parse(trigger).expect("an id")),
+            rule_id: rule.clone(),
+            user: UserId(7),
+            event_ids: Vec::new(),
+            action: Action::SMS_USER,
+            text: "t".into(),
+            translations: Default::default(),
+            fired_at: h.clock.now(),
+        };
+        let lease = Lease::new(h.clock.now().plus_seconds(60));
+        h.ports
+            .ledger
+            .claim(&alert, h.clock.now(), &lease)
+            .await
+            .expect("claimed");
+        h.ports
+            .ledger
+            .settle(&alert.id, delivery, h.clock.now())
+            .await
+            .expect("settled");
+        h.clock.advance_seconds(1);
+    }
+    let statuses = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["status"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (status, page) = h
+        .admin(
+            Method::GET,
+            "/admin/api/alerts?user=7&status=sent,expired",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(statuses(&page), ["expired", "sent", "sent"]);
+    assert!(page["next"].is_null());
+    // One alert a page: the pages read are the filter's bound, and `next` goes on from there.
+    let (_, first) = h
+        .admin(
+            Method::GET,
+            "/admin/api/alerts?user=7&status=sent&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(statuses(&first), ["sent"]);
+    let next = first["next"].as_str().expect("more to look through");
+    let (_, second) = h
+        .admin(
+            Method::GET,
+            &format!("/admin/api/alerts?user=7&status=sent&limit=1&cursor={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(statuses(&second), ["sent"]);
+    // The cursor belongs to its status filter.
+    let (status, _) = h
+        .admin(
+            Method::GET,
+            &format!("/admin/api/alerts?user=7&status=expired&limit=1&cursor={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(
+        &h.admin(
+            Method::GET,
+            "/admin/api/alerts?user=7&status=sent,lost",
+            None,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        Some("status"),
     );
 }

@@ -70,7 +70,9 @@ async function pagedTable(main, path, params, headings, row, tableId, moreId = "
     }
     for (const item of page.items) body.append(row(item));
     if (!body.children.length) {
-      body.append(el("tr", {}, el("td", { colspan: headings.length, class: "empty", text: "Nothing in this range." })));
+      // A filter the index cannot apply (an alert's status) may read a page with no match.
+      const text = page.next ? "None found in what was read so far: Load more looks further." : "Nothing in this range.";
+      body.append(el("tr", {}, el("td", { colspan: headings.length, class: "empty", text })));
     }
     cursor = page.next;
     more.hidden = !cursor;
@@ -147,12 +149,25 @@ async function renderAlerts(main, params) {
     filterForm([
       { name: "user", label: "User", type: "number", placeholder: "all users" },
       { name: "rule", label: "Rule", placeholder: "all rules" },
+      { name: "status", label: "Status", options: ALERT_STATUS_FILTERS },
       { name: "from", label: "From", type: "datetime-local" },
       { name: "to", label: "To", type: "datetime-local" },
     ], params, (values) => setHashParams("alerts", values)));
   const filters = Object.fromEntries(params.entries());
   await pagedTable(main, "/alerts", filters, ALERT_HEADINGS, alertRow, "alerts-table");
 }
+
+/** The alert browser's status choices: one status, or the ones an operator looks at together. */
+const ALERT_STATUS_FILTERS = [
+  ["", "any"],
+  ["sent,delivered", "sent or delivered"],
+  ["failed,undeliverable,unconfirmed", "not delivered"],
+  ["deferred", "deferred (quiet hours)"],
+  ["expired", "expired"],
+  ["suppressed", "suppressed"],
+  ["silenced", "silenced"],
+  ["pending,sending", "in flight"],
+];
 
 const ALERT_HEADINGS = ["Fired", "Rule", "User", "Action", "Status", "Message", ""];
 
