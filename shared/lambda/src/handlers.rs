@@ -153,7 +153,9 @@ impl StreamHandler {
                 Ok(Done::Check(check, outcome)) => {
                     let decided_at = self.pipeline.clock.now();
                     count_absence_check(&check, &outcome, decided_at);
-                    if let AbsenceOutcome::Fired(Dispatched::Delivered(_), _) = &outcome {
+                    if let AbsenceOutcome::Fired(dispatched, _) = &outcome
+                        && dispatched.is_first()
+                    {
                         counts.alert(decided_at);
                     }
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check decided");
@@ -410,7 +412,7 @@ fn count_processed(processed: &Processed, at: Millis, tally: &mut MinuteCounts) 
             metrics::counter!(names::EVENTS_VALID).increment(1);
             for outcome in outcomes {
                 // A redelivered record finds its alert settled: the rule fired once, earlier.
-                if matches!(outcome.dispatched, Dispatched::Delivered(_)) {
+                if outcome.dispatched.is_first() {
                     metrics::counter!(names::RULES_FIRED, "Rule" => outcome.rule_id.as_str().to_owned())
                         .increment(1);
                     tally.alert(at);

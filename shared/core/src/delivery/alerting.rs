@@ -53,6 +53,14 @@ pub enum Dispatched {
     },
 }
 
+impl Dispatched {
+    /// Whether this was the alert's first dispatch (settled now, or held for quiet hours), not
+    /// a redelivery that found it settled or in flight: what counts a rule as having fired.
+    pub fn is_first(&self) -> bool {
+        matches!(self, Dispatched::Delivered(_) | Dispatched::Deferred { .. })
+    }
+}
+
 /// The longest any store call and the publish call may take, as the adapters are configured
 /// (their timeouts, retries included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::absence::plan_absence_checks;
 use crate::absence::ports::AbsenceScheduler;
 use crate::absence::scheduling::{AbsenceChecker, schedule_all};
-use crate::delivery::alerting::{AlertDispatcher, Dispatched};
+use crate::delivery::alerting::AlertDispatcher;
 use crate::evaluation::decision::Viewed;
 use crate::evaluation::overflows::KnownOverflows;
 use crate::evaluation::ports::{RuleState, WindowStore};
@@ -244,7 +244,7 @@ impl EventPipeline {
                 Ok(ReplayOutcome::Replayed {
                     fired: outcomes
                         .iter()
-                        .filter(|o| matches!(o.dispatched, Dispatched::Delivered(_)))
+                        .filter(|o| o.dispatched.is_first())
                         .count(),
                 })
             }
