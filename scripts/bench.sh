@@ -10,6 +10,7 @@ scripts/venv.sh
 cargo bench -p cuba-local --bench engine
 cargo bench -p cuba-core --bench rule_index
 cargo bench -p cuba-core --bench rate_limit
+cargo bench -p cuba-core --bench sms_manners
 cargo bench -p cuba-local --bench partition_heat
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_pid=$(scripts/moto.sh "$port" .local/moto-bench.log)

@@ -242,10 +242,7 @@ impl EventPipeline {
                     .await?;
                 tracing::info!(%user, event_id = %id, fired = outcomes.len(), replayed_by = by, "error-log entry replayed");
                 Ok(ReplayOutcome::Replayed {
-                    fired: outcomes
-                        .iter()
-                        .filter(|o| o.dispatched.is_first())
-                        .count(),
+                    fired: outcomes.iter().filter(|o| o.dispatched.is_first()).count(),
                 })
             }
         }
