@@ -22,6 +22,7 @@ use cuba_aws::partition_keys::{
 };
 use cuba_core::delivery::alert::AlertId;
 use cuba_core::delivery::ports::{SmsBudget, SmsQuota};
+use cuba_core::delivery::quiet_hours::SmsManners;
 use cuba_core::evaluation::window::WindowKey;
 use cuba_core::intake::MAX_BATCH_EVENTS;
 use cuba_core::intake::ports::RateCounter;
@@ -233,7 +234,9 @@ fn main() {
                     unsettled_bucket(shards, alert.as_str()),
                     3.0,
                 );
-                heat.write("rule state", sms_quota(&SmsQuota::User(user)), 1.0);
+                // The user's day (UTC users here: one key per user and date).
+                let day = SmsManners::default().local_day(None, at);
+                heat.write("rule state", sms_quota(&SmsQuota::UserDay(user, day)), 1.0);
                 // Every user names a number of their own here (SMS pumping is the other case).
                 let phone = PhoneNumber::parse(&format!("+1555{:07}", user.0 % 10_000_000))
                     .expect("a well-formed number");

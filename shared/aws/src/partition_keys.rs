@@ -25,7 +25,7 @@ pub fn cooldown(rule: &RuleId, user: UserId) -> String {
 /// The rule-state item counting one SMS quota (a user's or a phone number's rolling day).
 pub fn sms_quota(quota: &SmsQuota) -> String {
     match quota {
-        SmsQuota::User(user) => format!("sms#user#{user}"),
+        SmsQuota::UserDay(user, day) => format!("sms#user#{user}#{day}"),
         SmsQuota::Phone(phone) => format!("sms#phone#{}", phone.as_str()),
         SmsQuota::CodesTo(phone) => format!("sms#codes#{}", phone.as_str()),
     }

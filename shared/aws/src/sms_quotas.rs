@@ -39,7 +39,7 @@ fn budget_shards() -> impl Iterator<Item = u32> {
 /// A quota as errors name it: a number masked, since errors reach logs and alerts' reasons.
 fn shown(quota: &SmsQuota) -> String {
     match quota {
-        SmsQuota::User(user) => format!("the SMS quota of user {user}"),
+        SmsQuota::UserDay(user, day) => format!("the SMS quota of user {user} on {day}"),
         SmsQuota::Phone(phone) => format!("the SMS quota of {}", phone.masked()),
         SmsQuota::CodesTo(phone) => format!("the code quota of {}", phone.masked()),
     }

@@ -12,6 +12,7 @@ use cuba_core::delivery::alert::{Alert, AlertId, Delivery, Lease};
 use cuba_core::delivery::limits::{SmsAdmission, SmsPolicy};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::delivery::ports::ProfileStore;
+use cuba_core::delivery::quiet_hours::SmsManners;
 use cuba_core::delivery::verification::PhoneVerifier;
 use cuba_core::evaluation::source::SchemaSource;
 use cuba_core::intake::rate::UserRateLimiter;
@@ -467,7 +468,13 @@ async fn code_sms_count_against_a_cap_of_their_own_per_phone() {
         let alert = AlertId::first(&RuleId::parse("first-bill-payment").expect("an id"), owner);
         assert_eq!(
             policy
-                .admit(h.ports.quotas.as_ref(), owner, &phone, &alert, now,)
+                .admit(
+                    h.ports.quotas.as_ref(),
+                    (owner, SmsManners::default().local_day(None, now)),
+                    &phone,
+                    &alert,
+                    now,
+                )
                 .await,
             Ok(SmsAdmission::Admitted),
             "the number's alerts keep their whole cap"

@@ -37,6 +37,7 @@ use crate::rules::{
     Action, OPERATOR_CAP_RULE, QuietHoursPolicy, RESERVED_RULE_IDS, RuleId, SMS_BUDGET_RULE,
     Severity, Translations,
 };
+use jiff::civil::Date;
 
 /// What [`AlertDispatcher::dispatch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,15 +127,20 @@ enum Unsettled {
     Published(PortError),
 }
 
+/// An SMS counted against the limits, and how it goes out.
+struct AdmittedSms {
+    phone: PhoneNumber,
+    /// When it was counted (the budget's day).
+    admitted_at: Millis,
+    /// The user's date then: the day their cap counted it in.
+    local_day: Date,
+    /// Written in this language where the rule has it.
+    locale: Option<Locale>,
+}
+
 /// Where a claimed alert goes, once its recipient and limits are checked.
 enum Route {
-    /// Counted against the SMS limits at `admitted_at`; written in `locale`'s language where
-    /// the rule has it.
-    Sms {
-        phone: PhoneNumber,
-        admitted_at: Millis,
-        locale: Option<Locale>,
-    },
+    Sms(AdmittedSms),
     Operator,
     /// Settled without publishing.
     Settle(Delivery),
@@ -220,11 +226,7 @@ impl AlertDispatcher {
                     Dispatched::InFlight
                 });
             }
-            Route::Sms {
-                phone,
-                admitted_at,
-                locale,
-            } => Some((phone, admitted_at, locale)),
+            Route::Sms(admitted) => Some(admitted),
             Route::Operator => None,
         };
         let sending_until = self.clock.now().plus_millis(millis(self.leases.sending));
@@ -235,10 +237,10 @@ impl AlertDispatcher {
         if !marked.as_ref().is_ok_and(|marked| *marked) {
             // Whoever sends it next counts it in the day's budget again (the quotas count it
             // once per alert, so theirs stay: another worker may hold the alert already).
-            if let Some((_, admitted_at, _)) = &sms
+            if let Some(admitted) = &sms
                 && let Err(error) = self
                     .quotas
-                    .give_back_budget(SmsBudget::Alerts, admitted_at.utc_day())
+                    .give_back_budget(SmsBudget::Alerts, admitted.admitted_at.utc_day())
                     .await
             {
                 tracing::warn!(alert_id = alert.id.as_str(), error = %ErrorChain(&error), "could not give back an unsent SMS's budget");
@@ -249,12 +251,12 @@ impl AlertDispatcher {
                 .map_err(Unsettled::NothingSent);
         }
         let published = match &sms {
-            Some((phone, _, locale)) => {
+            Some(admitted) => {
                 let text = sms::fit(
-                    alert.text_in(locale.as_ref()),
+                    alert.text_in(admitted.locale.as_ref()),
                     usize::from(self.sms.max_segments),
                 );
-                self.notifier.send_sms(phone, &text).await
+                self.notifier.send_sms(&admitted.phone, &text).await
             }
             None => self.notifier.notify_operator(&operator_body(alert)).await,
         };
@@ -266,8 +268,8 @@ impl AlertDispatcher {
             Err(PublishError::Refused { .. } | PublishError::NotSent(_))
         );
         let give_back = async {
-            if let (true, Some((phone, admitted_at, _))) = (not_sent, &sms) {
-                self.release_sms(alert, phone, *admitted_at).await;
+            if let (true, Some(admitted)) = (not_sent, &sms) {
+                self.release_sms(alert, admitted).await;
             }
         };
         let delivery = match published {
@@ -363,16 +365,24 @@ impl AlertDispatcher {
             }
             return Ok(Route::Defer(held));
         }
+        let local_day = self.manners.local_day(zone.as_ref(), now);
         let admission = self
             .sms
-            .admit(self.quotas.as_ref(), alert.user, &phone, &alert.id, now)
+            .admit(
+                self.quotas.as_ref(),
+                (alert.user, local_day),
+                &phone,
+                &alert.id,
+                now,
+            )
             .await?;
         match admission {
-            SmsAdmission::Admitted => Ok(Route::Sms {
+            SmsAdmission::Admitted => Ok(Route::Sms(AdmittedSms {
                 phone,
                 admitted_at: now,
+                local_day,
                 locale: locale.or_else(|| self.manners.default_locale.clone()),
-            }),
+            })),
             SmsAdmission::OverCap(reason) => Ok(Route::Settle(Delivery::Suppressed { reason })),
             SmsAdmission::BudgetSpent { day, reason } => {
                 self.report_budget_exhausted(alert, day).await?;
@@ -440,15 +450,15 @@ impl AlertDispatcher {
 
     /// Gives back what an SMS that was not sent counted. A give-back that fails leaves the SMS
     /// counted: the limits err on the side of sending less.
-    async fn release_sms(&self, alert: &Alert, phone: &PhoneNumber, admitted_at: Millis) {
+    async fn release_sms(&self, alert: &Alert, admitted: &AdmittedSms) {
         if let Err(error) = self
             .sms
             .release(
                 self.quotas.as_ref(),
-                alert.user,
-                phone,
+                (alert.user, admitted.local_day),
+                &admitted.phone,
                 &alert.id,
-                admitted_at,
+                admitted.admitted_at,
             )
             .await
         {

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::delivery::alert::AlertId;
 use crate::delivery::ports::{OperatorQuotas, SmsBudget, SmsQuota, SmsQuotas};
+use jiff::civil::Date;
+
 use crate::model::domain::{Millis, PhoneNumber, UserId};
 use crate::model::ports::PortError;
 use crate::rules::RuleId;
@@ -17,7 +19,7 @@ use crate::rules::RuleId;
 pub struct SmsPolicy {
     /// Segments one SMS may take (counted the GSM-7 / UCS-2 way); longer text is cut.
     pub max_segments: u8,
-    /// SMS per user in any 24 hours.
+    /// SMS per user and day of theirs (the date on their zone's clock).
     pub per_user: u32,
     /// SMS per phone number in any 24 hours, whichever users name it.
     pub per_phone: u32,
@@ -57,21 +59,32 @@ pub enum SmsAdmission {
 
 impl SmsPolicy {
     /// Counts one alert SMS (`counted`, the key a retry counts under again) to `user`'s
-    /// `phone` against their rolling 24-hour caps, then against the day's alert budget.
+    /// `phone` against the user's cap for `local_day` (the date on their clock) and the
+    /// number's rolling 24-hour cap, then against the day's alert budget.
     pub async fn admit(
         &self,
         quotas: &dyn SmsQuotas,
-        user: UserId,
+        (user, local_day): (UserId, Date),
         phone: &PhoneNumber,
         counted: &AlertId,
         now: Millis,
     ) -> Result<SmsAdmission, PortError> {
         let caps = [
-            (SmsQuota::User(user), self.per_user, "this user"),
+            (
+                SmsQuota::UserDay(user, local_day),
+                self.per_user,
+                format!(
+                    "this user already had {} SMS on {local_day} (their day)",
+                    self.per_user
+                ),
+            ),
             (
                 SmsQuota::Phone(phone.clone()),
                 self.per_phone,
-                "this phone number",
+                format!(
+                    "this phone number already had {} SMS in the last 24 hours",
+                    self.per_phone
+                ),
             ),
         ];
         admit(
@@ -96,7 +109,10 @@ impl SmsPolicy {
         let caps = [(
             SmsQuota::CodesTo(phone.clone()),
             self.codes_per_phone,
-            "this phone number",
+            format!(
+                "this phone number already had {} verification codes in the last 24 hours",
+                self.codes_per_phone
+            ),
         )];
         admit(
             quotas,
@@ -117,12 +133,14 @@ impl SmsPolicy {
     pub async fn release(
         &self,
         quotas: &dyn SmsQuotas,
-        user: UserId,
+        (user, local_day): (UserId, Date),
         phone: &PhoneNumber,
         counted: &AlertId,
         admitted_at: Millis,
     ) -> Result<(), PortError> {
-        quotas.give_back(&SmsQuota::User(user), counted).await?;
+        quotas
+            .give_back(&SmsQuota::UserDay(user, local_day), counted)
+            .await?;
         quotas
             .give_back(&SmsQuota::Phone(phone.clone()), counted)
             .await?;
@@ -149,22 +167,20 @@ impl SmsPolicy {
     }
 }
 
-/// Counts one SMS in each of `caps` (quota, cap, whom it counts for), then in the day's
-/// `budget` (which, its cap, what it counts). A refusal gives back what this call counted
+/// Counts one SMS in each of `caps` (quota, cap, the reason a refusal gives), then in the
+/// day's `budget` (which, its cap, what it counts). A refusal gives back what this call counted
 /// before it, so an SMS that is not sent is charged nowhere.
 async fn admit(
     quotas: &dyn SmsQuotas,
-    caps: &[(SmsQuota, u32, &str)],
+    caps: &[(SmsQuota, u32, String)],
     (budget, budget_cap, what): (SmsBudget, u32, &str),
     counted: &AlertId,
     now: Millis,
 ) -> Result<SmsAdmission, PortError> {
-    for (taken, (quota, cap, whom)) in caps.iter().enumerate() {
+    for (taken, (quota, cap, refusal)) in caps.iter().enumerate() {
         if !quotas.take(quota, *cap, counted, now).await? {
             give_back(quotas, &caps[..taken], counted).await?;
-            return Ok(SmsAdmission::OverCap(format!(
-                "{whom} already had {cap} {what} in the last 24 hours"
-            )));
+            return Ok(SmsAdmission::OverCap(refusal.clone()));
         }
     }
     let day = now.utc_day();
@@ -180,7 +196,7 @@ async fn admit(
 
 async fn give_back(
     quotas: &dyn SmsQuotas,
-    caps: &[(SmsQuota, u32, &str)],
+    caps: &[(SmsQuota, u32, String)],
     counted: &AlertId,
 ) -> Result<(), PortError> {
     for (quota, _, _) in caps {

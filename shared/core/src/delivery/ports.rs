@@ -143,10 +143,12 @@ pub trait Notifier: Send + Sync {
     async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PublishError>;
 }
 
-/// Whose rolling 24-hour SMS count an alert goes into.
+/// Whose SMS count an alert goes into.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SmsQuota {
-    User(UserId),
+    /// A user's SMS on one day of their own calendar (the date on their zone's clock): a cap
+    /// per user is a cap per day as the user lives it.
+    UserDay(UserId, jiff::civil::Date),
     /// Alerts counted by number, whoever owns it: many accounts naming one victim's phone share
     /// it.
     Phone(PhoneNumber),

@@ -41,6 +41,17 @@ pub struct Held {
 }
 
 impl SmsManners {
+    /// The date on the clock of a user in `zone` (`None`: the default zone) at `now`: the day
+    /// their SMS cap counts in.
+    pub fn local_day(&self, zone: Option<&TimeZoneName>, now: Millis) -> jiff::civil::Date {
+        let zone = zone.unwrap_or(&self.default_zone);
+        let at = i64::try_from(now.0)
+            .ok()
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        at.to_zoned_datetime(zone.zone().clone()).date()
+    }
+
     /// Whether an SMS to a user in `zone` (`None`: the default zone) is held at `now`.
     pub fn held(&self, zone: Option<&TimeZoneName>, now: Millis) -> Option<Held> {
         let quiet = self.quiet?;

@@ -7,9 +7,11 @@ use cuba_core::model::domain::{Millis, PhoneNumber, UserId};
 
 use super::{at, id, rule};
 
-/// SMS quotas: a rolling 24 hours per user or phone, keyed by alert; a daily budget count.
+/// SMS quotas: per user and day of theirs, or a rolling 24 hours per phone, keyed by alert; a
+/// daily budget count.
 pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
-    let user = SmsQuota::User(UserId(7));
+    let day = jiff::civil::date(2026, 6, 11);
+    let user = SmsQuota::UserDay(UserId(7), day);
     let alert_id =
         |n: u64| AlertId::for_trigger(&rule("quota-rule"), UserId(7), &id(&format!("t{n}")));
     for n in 0..3 {
@@ -27,6 +29,12 @@ pub async fn sms_quotas(quotas: &dyn SmsQuotas, base: Millis) {
         quotas.take(&user, 3, &alert_id(1), at(base, 11)).await,
         Ok(true),
         "an alert already counted counts again (a retry)"
+    );
+    let next_day = SmsQuota::UserDay(UserId(7), day.tomorrow().expect("a date"));
+    assert_eq!(
+        quotas.take(&next_day, 3, &alert_id(3), at(base, 11)).await,
+        Ok(true),
+        "the user's next day counts apart"
     );
     let number = PhoneNumber::parse("+15555550100").expect("a phone number");
     let phone = SmsQuota::Phone(number.clone());

@@ -286,3 +286,48 @@ async fn set_locale(w: &World, tag: Option<&str>) {
     profile.locale = tag.map(|t| Locale::parse(t).expect("a tag"));
     assert_eq!(w.ports.profiles.save(&profile, version).await, Ok(true));
 }
+
+#[tokio::test]
+async fn a_users_cap_counts_by_their_own_day() {
+    let w = World::new();
+    user_in(&w, Some("Asia/Tokyo")).await;
+    let base = w.ports.dispatcher(Arc::new(w.clock.clone()));
+    // The number's rolling cap out of the way, to see the user's.
+    let dispatcher = AlertDispatcher {
+        sms: cuba_core::delivery::limits::SmsPolicy {
+            per_phone: 1000,
+            ..base.sms
+        },
+        ..base
+    };
+    let cap = dispatcher.sms.per_user;
+    // 23:00 in Tokyo (UTC+9) is 14:00 UTC.
+    w.clock.set(at("2026-06-11T14:00:00Z"));
+    for n in 0..cap {
+        let sent = dispatcher
+            .dispatch(&sms(&w, &format!("d{n}"), Action::SMS_USER))
+            .await;
+        assert!(
+            matches!(sent, Ok(Dispatched::Delivered(Delivery::Sent { .. }))),
+            "{sent:?}"
+        );
+    }
+    w.clock.set(at("2026-06-11T14:59:00Z"));
+    let over = dispatcher
+        .dispatch(&sms(&w, "over", Action::SMS_USER))
+        .await;
+    assert!(
+        matches!(&over, Ok(Dispatched::Delivered(Delivery::Suppressed { reason })) if reason.contains("on 2026-06-11 (their day)")),
+        "{over:?}"
+    );
+    // 00:01 in Tokyo, still 11 June in UTC: the user's new day has its own cap.
+    w.clock.set(at("2026-06-11T15:01:00Z"));
+    let next = dispatcher
+        .dispatch(&sms(&w, "next-day", Action::SMS_USER))
+        .await;
+    assert!(
+        matches!(next, Ok(Dispatched::Delivered(Delivery::Sent { .. }))),
+        "{next:?}"
+    );
+    assert_eq!(w.ports.notifier.sms().len(), cap as usize + 1);
+}
