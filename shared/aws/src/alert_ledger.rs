@@ -118,6 +118,34 @@ impl DynamoAlertLedger {
         )])
     }
 
+    /// Writes one side of a message id's link (`linked_alert` or `receipt`) in one atomic step
+    /// that answers the link as it was: what the other side left there, if it came first.
+    async fn write_link(
+        &self,
+        message_id: &str,
+        side: &str,
+        written: AttributeValue,
+        at: Millis,
+    ) -> Result<Option<MessageLink>, PortError> {
+        let old = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::message_key(message_id)))
+            .update_expression("SET #side = :side, expires_at = if_not_exists(expires_at, :ttl)")
+            .expression_attribute_names("#side", side)
+            .expression_attribute_values(":side", written)
+            .expression_attribute_values(":ttl", value(Self::link_expiry(at))?)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .attributes;
+        old.map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(corrupt)
+    }
+
     /// Epoch seconds at which a link made at `at` expires.
     fn link_expiry(at: Millis) -> u64 {
         at.0 / 1000 + LINK_DAYS * 24 * 3600
@@ -349,25 +377,9 @@ impl AlertLedger for DynamoAlertLedger {
         receipt_due: Millis,
     ) -> Result<Option<SmsReceipt>, PortError> {
         // One atomic step on the message's link: whatever the receipt left there comes back.
-        let old = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::message_key(message_id)))
-            .update_expression(
-                "SET linked_alert = :alert, expires_at = if_not_exists(expires_at, :ttl)",
-            )
-            .expression_attribute_values(":alert", value(id)?)
-            .expression_attribute_values(":ttl", value(Self::link_expiry(receipt_due))?)
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .attributes;
-        let early: Option<MessageLink> = old
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)?;
+        let early = self
+            .write_link(message_id, "linked_alert", value(id)?, receipt_due)
+            .await?;
         if let Some(receipt) = early.and_then(|link| link.receipt) {
             return Ok(Some(receipt));
         }
@@ -399,25 +411,9 @@ impl AlertLedger for DynamoAlertLedger {
         receipt: &SmsReceipt,
         now: Millis,
     ) -> Result<Option<AlertId>, PortError> {
-        let new = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::message_key(&receipt.message_id)))
-            .update_expression(
-                "SET receipt = :receipt, expires_at = if_not_exists(expires_at, :ttl)",
-            )
-            .expression_attribute_values(":receipt", value(receipt)?)
-            .expression_attribute_values(":ttl", value(Self::link_expiry(now))?)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .attributes;
-        let link: Option<MessageLink> = new
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(corrupt)?;
+        let link = self
+            .write_link(&receipt.message_id, "receipt", value(receipt)?, now)
+            .await?;
         Ok(link.and_then(|link| link.linked_alert))
     }
 
