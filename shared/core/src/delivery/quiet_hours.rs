@@ -45,10 +45,7 @@ impl SmsManners {
     /// their SMS cap counts in.
     pub fn local_day(&self, zone: Option<&TimeZoneName>, now: Millis) -> jiff::civil::Date {
         let zone = zone.unwrap_or(&self.default_zone);
-        let at = i64::try_from(now.0)
-            .ok()
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-            .unwrap_or(Timestamp::UNIX_EPOCH);
+        let at = instant(now).unwrap_or(Timestamp::UNIX_EPOCH);
         at.to_zoned_datetime(zone.zone().clone()).date()
     }
 
@@ -105,7 +102,7 @@ impl QuietHours {
     /// When the quiet hours holding at `now` in `zone` end, or `None` when `now` is outside
     /// them there: the first instant at which the local clock reads `end` or later.
     pub fn ends_after(&self, now: Millis, zone: &TimeZone) -> Option<Millis> {
-        let now = Timestamp::from_millisecond(i64::try_from(now.0).ok()?).ok()?;
+        let now = instant(now)?;
         let local = now.to_zoned_datetime(zone.clone());
         if !self.contains(local.time()) {
             return None;
@@ -144,6 +141,11 @@ fn first_instant_reading(zone: &TimeZone, wall: DateTime, after: Timestamp) -> O
             }
         }
     }
+}
+
+/// `at` as jiff's instant; `None` past jiff's range (year 9999).
+fn instant(at: Millis) -> Option<Timestamp> {
+    Timestamp::from_millisecond(i64::try_from(at.0).ok()?).ok()
 }
 
 fn clock_time(text: &str) -> Option<Time> {
