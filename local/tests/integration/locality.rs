@@ -81,7 +81,11 @@ async fn an_sms_due_in_the_users_night_waits_in_the_ledger_and_leaves_in_their_m
         "{entries:?}"
     );
     let (_, alerts) = t
-        .admin(reqwest::Method::GET, "/admin/api/alerts?user=4", None)
+        .admin(
+            reqwest::Method::GET,
+            "/admin/api/alerts?user=4&rule=first-bill-payment",
+            None,
+        )
         .await;
     assert_eq!(alerts["items"][0]["status"], "deferred", "{alerts}");
     assert_eq!(alerts["items"][0]["deliver_at"], due, "{alerts}");

@@ -61,7 +61,11 @@ async fn each_sent_sms_is_settled_by_its_carrier_receipt() {
     .await;
 
     let (status, listed) = t
-        .admin(reqwest::Method::GET, "/admin/api/alerts?user=31", None)
+        .admin(
+            reqwest::Method::GET,
+            "/admin/api/alerts?user=31&rule=first-bill-payment",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let delivered = &listed["items"][0];
@@ -82,7 +86,11 @@ async fn each_sent_sms_is_settled_by_its_carrier_receipt() {
     );
 
     let (_, listed) = t
-        .admin(reqwest::Method::GET, "/admin/api/alerts?user=32", None)
+        .admin(
+            reqwest::Method::GET,
+            "/admin/api/alerts?user=32&rule=first-bill-payment",
+            None,
+        )
         .await;
     assert_eq!(listed["items"][0]["status"], "failed", "{listed}");
     assert_eq!(
