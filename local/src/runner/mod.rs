@@ -493,8 +493,8 @@ async fn sweep_on_schedule(sweeper: AlertSweeper) {
             Ok(report) if report.stuck > 0 => {
                 tracing::warn!(?report, "the sweeper finished stuck alerts");
             }
-            Ok(report) if report.released > 0 => {
-                tracing::info!(?report, "the sweeper sent SMS held for quiet hours");
+            Ok(report) if report.released > 0 || report.groups_sent > 0 => {
+                tracing::info!(?report, "the sweeper sent held SMS or group messages");
             }
             Ok(_) => {}
             Err(e) => {

@@ -129,6 +129,12 @@ async fn alert_deferral() {
 }
 
 #[tokio::test]
+async fn alert_groups() {
+    let t = Tables::new().await;
+    contract::alert_groups(&t.ledger(), t.base).await;
+}
+
+#[tokio::test]
 async fn alert_receipts() {
     let t = Tables::new().await;
     contract::alert_receipts(&t.ledger(), &t.browse(), t.base).await;

@@ -49,27 +49,51 @@ pub fn repo_path(relative: &str) -> PathBuf {
 pub const ABSENCE_SECONDS: u64 = 3;
 pub const ABSENCE_RULE: &str = "bill-paid-no-feedback";
 
-/// The shipped default rules with the absence window shortened to [`ABSENCE_SECONDS`], so the
-/// tests exercise exactly the seed rules without waiting 15 minutes.
+/// The shipped default rules with the absence window shortened to [`ABSENCE_SECONDS`] and the
+/// operator alerts published one by one, so the tests exercise the seed rules' conditions
+/// without waiting 15 minutes, and read each alert's own message. (The shipped grouping of the
+/// no-feedback rule is tested in `grouping.rs`, on [`rules_with_grouping`].)
 fn test_rules_file() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| rules_with_absence_seconds(ABSENCE_SECONDS))
         .clone()
 }
 
-/// Writes the shipped default rules with the absence window set to `seconds`; returns the file.
+/// Writes the shipped default rules with the absence window set to `seconds`, each operator
+/// alert published alone; returns the file.
 pub fn rules_with_absence_seconds(seconds: u64) -> PathBuf {
-    let text = std::fs::read_to_string(repo_path("rules/default.json")).expect("default rules");
-    let mut rules: Value = serde_json::from_str(&text).expect("default rules are JSON");
-    for rule in rules["rules"].as_array_mut().expect("a rules array") {
+    shipped_rules_with(&format!("absence-{seconds}"), |rule| {
         if rule["condition"]["type"] == "absence" {
             rule["condition"]["seconds"] = seconds.into();
         }
+        if let Some(action) = rule["action"].as_object_mut() {
+            action.remove("group_wait_seconds");
+            action.remove("group_interval_seconds");
+        }
+    })
+}
+
+/// Writes the shipped default rules with the absence window set to [`ABSENCE_SECONDS`] and the
+/// grouping rules' wait set to `wait_seconds` (their interval as shipped); returns the file.
+pub fn rules_with_grouping(wait_seconds: u64) -> PathBuf {
+    shipped_rules_with(&format!("grouping-{wait_seconds}"), |rule| {
+        if rule["condition"]["type"] == "absence" {
+            rule["condition"]["seconds"] = ABSENCE_SECONDS.into();
+        }
+        if rule["action"].get("group_wait_seconds").is_some() {
+            rule["action"]["group_wait_seconds"] = wait_seconds.into();
+        }
+    })
+}
+
+fn shipped_rules_with(name: &str, mut change: impl FnMut(&mut Value)) -> PathBuf {
+    let text = std::fs::read_to_string(repo_path("rules/default.json")).expect("default rules");
+    let mut rules: Value = serde_json::from_str(&text).expect("default rules are JSON");
+    for rule in rules["rules"].as_array_mut().expect("a rules array") {
+        change(rule);
     }
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "rules-absence-{seconds}-{}.json",
-        std::process::id()
-    ));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rules-{name}-{}.json", std::process::id()));
     std::fs::write(&path, rules.to_string()).expect("write test rules");
     path
 }

@@ -6,6 +6,7 @@ mod api;
 mod contract;
 mod deliveries;
 mod faults;
+mod grouping;
 mod harness;
 mod heavy_user;
 mod locality;

@@ -7,13 +7,18 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
-use crate::items::{Item, Retention, condition_held, corrupt, read_item, unavailable, value};
+use std::collections::HashMap;
+
+use crate::items::{
+    Item, Retention, condition_held, corrupt, held_with, read_item, unavailable, value,
+};
 use crate::partition_keys::{
     ListingShards, UNSETTLED_ALERTS, listing_bucket, rule_bucket, sharded, unsettled_bucket,
 };
 use cuba_core::delivery::alert::{
-    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease,
+    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease, NoticeClaim,
 };
+use cuba_core::delivery::grouping::GroupNotice;
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
 use cuba_core::model::domain::Millis;
@@ -183,6 +188,54 @@ impl DynamoAlertLedger {
         Ok(lapsed)
     }
 
+    /// What a claim whose condition failed found: settled, in flight, abandoned, or this very
+    /// claim (its answer was lost and the SDK retried it).
+    async fn refused(&self, id: &AlertId, now: Millis, lease: &Lease) -> Result<Claim, PortError> {
+        let lease_until = lease.until;
+        Ok(match self.lease(id).await? {
+            // Deleted by hand between the two calls; claiming again will work.
+            None => Claim::InFlight { lease_until: now },
+            Some(LeaseRow { status, .. }) if status.is_settled() => Claim::AlreadySettled,
+            Some(LeaseRow {
+                status: AlertStatus::Sending,
+                lease_until: held,
+                ..
+            }) => match held {
+                Some(held) if held >= now => Claim::InFlight { lease_until: held },
+                _ => Claim::Abandoned,
+            },
+            // This very claim took effect and its answer was lost (the SDK retried it).
+            Some(LeaseRow {
+                claim_token: Some(holder),
+                ..
+            }) if holder == lease.holder => Claim::Claimed { lease_until },
+            Some(LeaseRow { lease_until, .. }) => Claim::InFlight {
+                lease_until: lease_until.unwrap_or(now),
+            },
+        })
+    }
+
+    /// The SET clauses (and their names and values) that write every attribute of `item`
+    /// where it is missing, leaving those already there as they are.
+    fn set_missing(item: Item, skip: &[&str]) -> (Vec<String>, Item, HashMap<String, String>) {
+        let mut clauses = Vec::new();
+        let mut values = Item::new();
+        let mut names = HashMap::new();
+        for (i, (name, written)) in item.into_iter().enumerate() {
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
+            clauses.push(format!("#m{i} = if_not_exists(#m{i}, :m{i})"));
+            names.insert(format!("#m{i}"), name);
+            values.insert(format!(":m{i}"), written);
+        }
+        (clauses, values, names)
+    }
+
+    async fn row(&self, id: &AlertId) -> Result<Option<AlertRow>, PortError> {
+        read_item(&self.client, &self.table, Self::key(id)?).await
+    }
+
     async fn lease(&self, id: &AlertId) -> Result<Option<LeaseRow>, PortError> {
         read_item(&self.client, &self.table, Self::key(id)?).await
     }
@@ -219,27 +272,7 @@ impl AlertLedger for DynamoAlertLedger {
         if condition_held(put)? {
             return Ok(Claim::Claimed { lease_until });
         }
-        Ok(match self.lease(&alert.id).await? {
-            // Deleted by hand between the two calls; claiming again will work.
-            None => Claim::InFlight { lease_until: now },
-            Some(LeaseRow { status, .. }) if status.is_settled() => Claim::AlreadySettled,
-            Some(LeaseRow {
-                status: AlertStatus::Sending,
-                lease_until: held,
-                ..
-            }) => match held {
-                Some(held) if held >= now => Claim::InFlight { lease_until: held },
-                _ => Claim::Abandoned,
-            },
-            // This very claim took effect and its answer was lost (the SDK retried it).
-            Some(LeaseRow {
-                claim_token: Some(holder),
-                ..
-            }) if holder == lease.holder => Claim::Claimed { lease_until },
-            Some(LeaseRow { lease_until, .. }) => Claim::InFlight {
-                lease_until: lease_until.unwrap_or(now),
-            },
-        })
+        self.refused(&alert.id, now, lease).await
     }
 
     async fn mark_sending(
@@ -359,6 +392,119 @@ impl AlertLedger for DynamoAlertLedger {
             .await;
         // A failed condition means the alert was settled meanwhile: nothing to release.
         condition_held(update).map(|_| ())
+    }
+
+    async fn entry(&self, id: &AlertId) -> Result<Option<AlertEntry>, PortError> {
+        Ok(self.row(id).await?.map(|row| row.entry))
+    }
+
+    async fn gather(
+        &self,
+        notice: &GroupNotice,
+        member: &Alert,
+        sample: usize,
+    ) -> Result<bool, PortError> {
+        let id = notice.id.as_str();
+        let new = AlertRow {
+            entry: notice.entry(),
+            day_shard: listing_bucket(self.shards, notice.opened_at, id),
+            rule_shard: rule_bucket(self.shards, &notice.rule_id, id),
+            lease_until: Some(notice.due),
+            claim_token: None,
+            unsettled: Some(unsettled_bucket(self.shards, id)),
+            expires_at: self.retention.map(|r| r.expires_at(notice.opened_at)),
+        };
+        let item = serde_dynamo::to_item(new).map_err(corrupt)?;
+        // A new message is written whole; an open one keeps what it has, and counts the member.
+        let (mut clauses, values, names) =
+            Self::set_missing(item, &["alert_id", "members", "status"]);
+        clauses.push("#status = :deferred".into());
+        clauses.push("#first = if_not_exists(#first, :fired)".into());
+        clauses.push("#last = :fired".into());
+        // Its first members are kept by id while there is room; past that, only counted.
+        for keep in [sample > 0, false] {
+            let mut set = clauses.clone();
+            let mut condition =
+                "(attribute_not_exists(alert_id) OR #status = :deferred)".to_owned();
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&notice.id)?))
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                // `members` and `sample` are among DynamoDB's reserved words.
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#members", "members")
+                .expression_attribute_names("#first", "first_member_at")
+                .expression_attribute_names("#last", "last_member_at")
+                .expression_attribute_values(":deferred", value(AlertStatus::Deferred)?)
+                .expression_attribute_values(":fired", value(member.fired_at)?)
+                .expression_attribute_values(":one", value(1u64)?);
+            if keep {
+                set.push("#sample = list_append(if_not_exists(#sample, :none), :member)".into());
+                condition.push_str(" AND (attribute_not_exists(#sample) OR size(#sample) < :room)");
+                update = update
+                    .expression_attribute_names("#sample", "sample")
+                    .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                    .expression_attribute_values(":member", value([&member.id])?)
+                    .expression_attribute_values(":room", value(sample)?);
+            }
+            let result = update
+                .update_expression(format!("SET {} ADD #members :one", set.join(", ")))
+                .condition_expression(condition)
+                .send()
+                .await;
+            if condition_held(result)? {
+                return Ok(true);
+            }
+            if !keep {
+                break;
+            }
+        }
+        // Closed: claimed for publishing, or settled.
+        Ok(false)
+    }
+
+    async fn claim_notice(
+        &self,
+        id: &AlertId,
+        now: Millis,
+        lease: &Lease,
+    ) -> Result<NoticeClaim, PortError> {
+        // An update, not a put: the tally gathered so far stays, and the answer is final (a
+        // member gathers only into a `deferred` message).
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)?))
+            .update_expression(
+                "SET #status = :pending, lease_until = :until, claim_token = :holder",
+            )
+            .condition_expression("#status IN (:pending, :deferred) AND lease_until < :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", value(AlertStatus::Pending)?)
+            .expression_attribute_values(":deferred", value(AlertStatus::Deferred)?)
+            .expression_attribute_values(":until", value(lease.until)?)
+            .expression_attribute_values(":holder", value(&lease.holder)?)
+            .expression_attribute_values(":now", value(now)?)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        if let Some(out) = held_with(update)? {
+            let row: AlertRow =
+                serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(corrupt)?;
+            return Ok(NoticeClaim::Claimed(Box::new(row.entry)));
+        }
+        Ok(match self.refused(id, now, lease).await? {
+            // This very claim took effect and its answer was lost: the tally is as it closed.
+            Claim::Claimed { .. } => match self.row(id).await? {
+                Some(row) => NoticeClaim::Claimed(Box::new(row.entry)),
+                None => NoticeClaim::Refused(Claim::AlreadySettled),
+            },
+            refused => NoticeClaim::Refused(refused),
+        })
     }
 
     async fn stuck(

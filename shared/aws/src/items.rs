@@ -40,9 +40,18 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    held_with(result).map(|held| held.is_some())
+}
+
+/// As [`condition_held`], keeping the write's answer when it happened.
+pub(super) fn held_with<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<Option<O>, PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     match result {
-        Ok(_) => Ok(true),
-        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
         Err(e) => Err(unavailable(e)),
     }
 }

@@ -7,7 +7,7 @@ use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::operation::publish::PublishError as SnsPublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use cuba_core::delivery::alert::OperatorAlert;
+use cuba_core::delivery::alert::OperatorMessage;
 use cuba_core::delivery::ports::{Notifier, PublishError};
 use cuba_core::model::domain::PhoneNumber;
 use cuba_core::model::ports::PortError;
@@ -178,24 +178,29 @@ impl Notifier for SnsNotifier {
         Ok(out.message_id.unwrap_or_default())
     }
 
-    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PublishError> {
+    async fn notify_operator(&self, message: &OperatorMessage) -> Result<String, PublishError> {
         let topic = self.operator_topic_arn.as_deref().ok_or_else(|| {
             not_built(PortError::unavailable_because(
                 "sns",
                 "this function has no operator topic",
             ))
         })?;
-        let body = serde_json::to_string(alert)
+        let body = serde_json::to_string(message)
             .map_err(|e| not_built(PortError::corrupt_from("an operator alert", e)))?;
-        let rule_id = string_attribute(alert.rule_id.as_str()).map_err(not_built)?;
-        let severity = serde_name(alert.severity)
+        let rule = message.rule_id();
+        let rule_id = string_attribute(rule.as_str()).map_err(not_built)?;
+        let severity = serde_name(message.severity())
             .and_then(|name| string_attribute(&name))
             .map_err(not_built)?;
+        let subject = match message {
+            OperatorMessage::Alert(_) => format!("Cuba alert: {rule}"),
+            OperatorMessage::Group(group) => format!("Cuba alerts: {rule} ({})", group.count),
+        };
         let out = self
             .client
             .publish()
             .topic_arn(topic)
-            .subject(format!("Cuba alert: {}", alert.rule_id))
+            .subject(subject)
             .message(body)
             .message_attributes("rule_id", rule_id)
             .message_attributes("severity", severity)

@@ -28,7 +28,7 @@ pub mod names {
     /// Dimension `Rule`.
     pub const RULES_FIRED: &str = "RulesFired";
     /// Dimensions `Action` (sms_user, notify_operator) and `Status` (sent, undeliverable,
-    /// suppressed, unconfirmed, already_settled, in_flight).
+    /// suppressed, grouped, unconfirmed, already_settled, in_flight).
     pub const ALERTS: &str = "Alerts";
     /// Dimension `Outcome`.
     pub const ABSENCE_CHECKS: &str = "AbsenceChecks";
@@ -38,6 +38,8 @@ pub mod names {
     pub const STUCK_ALERTS: &str = "StuckAlerts";
     /// Deferred SMS a sweep handed on once the user's quiet hours ended.
     pub const DEFERRED_SMS_RELEASED: &str = "DeferredSmsReleased";
+    /// Group messages a sweep published (or settled) once they came due.
+    pub const GROUP_MESSAGES_SENT: &str = "GroupMessagesSent";
     /// Carrier receipts applied to this stack's alerts, by `Outcome` (delivered, failed).
     pub const SMS_RECEIPTS: &str = "SmsReceipts";
     /// Sent SMS whose carrier receipt did not come within the receipt timeout.

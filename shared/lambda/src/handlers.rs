@@ -391,6 +391,7 @@ fn alert_metric(dispatched: &Dispatched, action: Action) {
             AlertStatus::Expired => "expired",
             AlertStatus::Delivered => "delivered",
             AlertStatus::Failed => "failed",
+            AlertStatus::Grouped => "grouped",
             AlertStatus::Pending | AlertStatus::Sending | AlertStatus::Deferred => "unsettled",
         },
         Dispatched::AlreadySettled => "already_settled",
@@ -474,10 +475,12 @@ impl SweepHandler {
             .map_err(|e| ErrorChain(&e).to_string())?;
         metrics::counter!(names::STUCK_ALERTS).increment(report.stuck as u64);
         metrics::counter!(names::DEFERRED_SMS_RELEASED).increment(report.released as u64);
+        metrics::counter!(names::GROUP_MESSAGES_SENT).increment(report.groups_sent as u64);
         metrics::counter!(names::SMS_RECEIPTS_MISSING).increment(report.receipts_overdue as u64);
         tracing::info!(
             stuck = report.stuck,
             released = report.released,
+            groups_sent = report.groups_sent,
             receipts_overdue = report.receipts_overdue,
             settled = report.settled,
             unconfirmed = report.unconfirmed,

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use cuba_core::delivery::alert::{
-    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease,
+    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease, NoticeClaim,
 };
+use cuba_core::delivery::grouping::GroupNotice;
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
 use cuba_core::model::domain::Millis;
@@ -134,9 +135,10 @@ impl AlertLedger for MemoryAlertLedger {
         let call = self.faults.enter("ledger.settle")?;
         if let Some(row) = lock(&self.rows).get_mut(id) {
             row.entry.status = delivery.status();
-            match delivery.detail() {
-                ("message_id", message_id) => row.entry.message_id = Some(message_id.to_owned()),
-                (_, reason) => row.entry.reason = Some(reason.to_owned()),
+            match delivery {
+                Delivery::Sent { message_id } => row.entry.message_id = Some(message_id.clone()),
+                Delivery::Grouped { notice } => row.entry.group.grouped_in = Some(notice.clone()),
+                _ => row.entry.reason = Some(delivery.detail().1.to_owned()),
             }
             row.entry.deliver_at = None;
             row.entry.settled_at = Some(now);
@@ -188,6 +190,75 @@ impl AlertLedger for MemoryAlertLedger {
             row.entry.attempts = Some(row.entry.attempts.unwrap_or(0) + 1);
         }
         call.finish(())
+    }
+
+    async fn entry(&self, id: &AlertId) -> Result<Option<AlertEntry>, PortError> {
+        let call = self.faults.enter("ledger.entry")?;
+        let entry = lock(&self.rows).get(id).map(|row| row.entry.clone());
+        call.finish(entry)
+    }
+
+    async fn gather(
+        &self,
+        notice: &GroupNotice,
+        member: &Alert,
+        sample: usize,
+    ) -> Result<bool, PortError> {
+        let call = self.faults.enter("ledger.gather")?;
+        let mut rows = lock(&self.rows);
+        let row = rows.entry(notice.id.clone()).or_insert_with(|| LedgerRow {
+            entry: notice.entry(),
+            lease_until: Some(notice.due),
+            holder: None,
+            receipt_due: None,
+        });
+        let open = row.entry.status == AlertStatus::Deferred;
+        if open {
+            let group = &mut row.entry.group;
+            group.members = Some(group.members.unwrap_or(0) + 1);
+            group.first_member_at.get_or_insert(member.fired_at);
+            group.last_member_at = Some(member.fired_at);
+            if group.sample.len() < sample {
+                group.sample.push(member.id.clone());
+            }
+        }
+        call.finish(open)
+    }
+
+    async fn claim_notice(
+        &self,
+        id: &AlertId,
+        now: Millis,
+        lease: &Lease,
+    ) -> Result<NoticeClaim, PortError> {
+        let call = self.faults.enter("ledger.claim_notice")?;
+        let mut rows = lock(&self.rows);
+        let claim = match rows.get_mut(id) {
+            // Deleted by hand between the listing and the claim, as the DynamoDB ledger answers.
+            None => NoticeClaim::Refused(Claim::InFlight { lease_until: now }),
+            Some(row) if row.entry.status.is_settled() => {
+                NoticeClaim::Refused(Claim::AlreadySettled)
+            }
+            // A repeat of this very claim (its answer was lost).
+            Some(row) if row.holder.as_ref() == Some(&lease.holder) => {
+                NoticeClaim::Claimed(Box::new(row.entry.clone()))
+            }
+            Some(row) if row.lease_until.unwrap_or(now) >= now => {
+                NoticeClaim::Refused(Claim::InFlight {
+                    lease_until: row.lease_until.unwrap_or(now),
+                })
+            }
+            Some(row) if row.entry.status == AlertStatus::Sending => {
+                NoticeClaim::Refused(Claim::Abandoned)
+            }
+            Some(row) => {
+                row.entry.status = AlertStatus::Pending;
+                row.lease_until = Some(lease.until);
+                row.holder = Some(lease.holder.clone());
+                NoticeClaim::Claimed(Box::new(row.entry.clone()))
+            }
+        };
+        call.finish(claim)
     }
 
     async fn stuck(

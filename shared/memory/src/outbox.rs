@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::ports::{AbsenceScheduler, DueChecks};
-use cuba_core::delivery::alert::{AlertId, OperatorAlert};
+use cuba_core::delivery::alert::{AlertId, OperatorAlert, OperatorGroup, OperatorMessage};
 use cuba_core::delivery::ports::{
     Notifier, OperatorQuotas, PublishError, SmsBudget, SmsQuota, SmsQuotas,
 };
@@ -33,7 +33,7 @@ pub struct SentSms {
 pub struct MemoryNotifier {
     faults: Arc<Faults>,
     sms: Mutex<Vec<SentSms>>,
-    operator: Mutex<Vec<OperatorAlert>>,
+    operator: Mutex<Vec<OperatorMessage>>,
     refused: Mutex<Vec<(PhoneNumber, String)>>,
 }
 
@@ -65,8 +65,26 @@ impl MemoryNotifier {
         format!("sms-{}", lock(&self.sms).len() + 1)
     }
 
+    /// The operator messages of single alerts.
     pub fn operator_alerts(&self) -> Vec<OperatorAlert> {
-        lock(&self.operator).clone()
+        lock(&self.operator)
+            .iter()
+            .filter_map(|message| match message {
+                OperatorMessage::Alert(alert) => Some(alert.clone()),
+                OperatorMessage::Group(_) => None,
+            })
+            .collect()
+    }
+
+    /// The group messages.
+    pub fn operator_groups(&self) -> Vec<OperatorGroup> {
+        lock(&self.operator)
+            .iter()
+            .filter_map(|message| match message {
+                OperatorMessage::Group(group) => Some(group.clone()),
+                OperatorMessage::Alert(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -94,13 +112,13 @@ impl Notifier for MemoryNotifier {
         call.finish(message_id).map_err(PublishError::Unanswered)
     }
 
-    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PublishError> {
+    async fn notify_operator(&self, message: &OperatorMessage) -> Result<String, PublishError> {
         let call = self
             .faults
             .enter("notifier.notify_operator")
             .map_err(PublishError::NotSent)?;
         let mut operator = lock(&self.operator);
-        operator.push(alert.clone());
+        operator.push(message.clone());
         let message_id = format!("op-{}", operator.len());
         call.finish(message_id).map_err(PublishError::Unanswered)
     }

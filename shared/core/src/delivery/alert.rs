@@ -42,6 +42,13 @@ impl AlertId {
         AlertId(format!("{OPERATOR_CAP_RULE}#0#{rule}#hour-{hour}"))
     }
 
+    /// The message gathering `rule`'s operator alerts in `slot` (intervals since 1970), the
+    /// `generation`th of that interval (a later one takes the alerts that came after an earlier
+    /// one went out).
+    pub fn group_notice(rule: &RuleId, slot: u64, generation: u32) -> Self {
+        AlertId(format!("{rule}#0#group-{slot}-{generation}"))
+    }
+
     /// The one operator alert saying the SMS budget of `day` (a UTC day) ran out.
     pub fn budget_exhausted(day: u64) -> Self {
         AlertId(format!("{SMS_BUDGET_RULE}#0#day-{day}"))
@@ -124,6 +131,11 @@ pub enum Delivery {
     Expired {
         reason: String,
     },
+    /// An operator alert whose rule groups them: gathered into the group message `notice`,
+    /// which goes out (or not) on its own.
+    Grouped {
+        notice: AlertId,
+    },
 }
 
 impl Delivery {
@@ -135,14 +147,16 @@ impl Delivery {
             Delivery::Silenced { .. } => AlertStatus::Silenced,
             Delivery::Unconfirmed { .. } => AlertStatus::Unconfirmed,
             Delivery::Expired { .. } => AlertStatus::Expired,
+            Delivery::Grouped { .. } => AlertStatus::Grouped,
         }
     }
 
-    /// What the ledger keeps beside the status: the provider's message id, or why it was not
-    /// sent.
+    /// What the ledger keeps beside the status: the provider's message id, the group message
+    /// that carries it, or why it was not sent.
     pub fn detail(&self) -> (&'static str, &str) {
         match self {
             Delivery::Sent { message_id } => ("message_id", message_id),
+            Delivery::Grouped { notice } => ("grouped_in", notice.as_str()),
             Delivery::Undeliverable { reason }
             | Delivery::Suppressed { reason }
             | Delivery::Silenced { reason }
@@ -152,7 +166,57 @@ impl Delivery {
     }
 }
 
-/// The JSON body published on the operator topic.
+/// What is published on the operator topic: one alert, or a rule's alerts gathered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OperatorMessage {
+    Alert(OperatorAlert),
+    Group(OperatorGroup),
+}
+
+impl OperatorMessage {
+    pub fn rule_id(&self) -> &RuleId {
+        match self {
+            OperatorMessage::Alert(alert) => &alert.rule_id,
+            OperatorMessage::Group(group) => &group.rule_id,
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            OperatorMessage::Alert(alert) => alert.severity,
+            OperatorMessage::Group(group) => group.severity,
+        }
+    }
+}
+
+/// One message for many operator alerts of a rule: how many, over what span, and the first
+/// few in full (the rest are in the ledger, under the message's id).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorGroup {
+    /// The group message's own id in the ledger.
+    pub alert_id: AlertId,
+    pub rule_id: RuleId,
+    pub severity: Severity,
+    /// What the alerts were grouped by: `all` (the rule's alerts, whoever they are about).
+    pub group_key: String,
+    pub status: GroupStatus,
+    pub count: u64,
+    pub first_fired_at: Millis,
+    pub last_fired_at: Millis,
+    /// The first alerts gathered, at most [`crate::delivery::grouping::GROUP_SAMPLE`].
+    pub alerts: Vec<OperatorAlert>,
+    pub text: String,
+}
+
+/// Whether a group message tells of a condition firing or cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupStatus {
+    Firing,
+}
+
+/// One operator alert as published (alone, or among a group's first alerts).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OperatorAlert {
     pub alert_id: AlertId,
@@ -211,6 +275,15 @@ pub enum Claim {
     Abandoned,
 }
 
+/// What claiming a group message for publishing found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoticeClaim {
+    /// Claimed and closed: its final tally. Deliver it, then settle.
+    Claimed(Box<AlertEntry>),
+    /// Not claimed: settled, in flight or abandoned, as for an alert.
+    Refused(Claim),
+}
+
 /// Where an alert's delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -237,6 +310,8 @@ pub enum AlertStatus {
     Delivered,
     /// A sent SMS the carrier could not deliver (its receipt says why).
     Failed,
+    /// An operator alert gathered into its rule's group message (`grouped_in`).
+    Grouped,
 }
 
 impl AlertStatus {
@@ -280,6 +355,49 @@ pub struct AlertEntry {
     /// A sent SMS's carrier receipt, once it came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<SmsReceipt>,
+    #[serde(flatten)]
+    pub group: GroupRecord,
+}
+
+/// What grouping adds to a ledger entry: a group message's tally, or the group message a
+/// grouped alert went out in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// A group message: how many alerts it gathered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<u64>,
+    /// A group message: when the first and the last alerts it gathered fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_member_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_member_at: Option<Millis>,
+    /// A group message: the first alerts it gathered (the message carries them in full).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<AlertId>,
+    /// A grouped alert: the group message that carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouped_in: Option<AlertId>,
+}
+
+impl AlertEntry {
+    /// The alert this entry records, to be delivered again.
+    pub fn alert(&self) -> Alert {
+        Alert {
+            id: self.alert_id.clone(),
+            rule_id: self.rule_id.clone(),
+            user: self.user,
+            event_ids: self.event_ids.clone(),
+            action: self.action,
+            text: self.text.clone(),
+            translations: self.translations.clone(),
+            fired_at: self.fired_at,
+        }
+    }
+
+    /// Whether this entry is a group message (not an alert a rule fired).
+    pub fn is_group_notice(&self) -> bool {
+        self.group.members.is_some()
+    }
 }
 
 impl AlertEntry {
@@ -302,6 +420,7 @@ impl AlertEntry {
             last_error: None,
             deliver_at: None,
             receipt: None,
+            group: GroupRecord::default(),
         }
     }
 }

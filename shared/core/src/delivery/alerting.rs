@@ -16,8 +16,10 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::delivery::alert::{
-    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
+    Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease, NoticeClaim,
+    OperatorAlert, OperatorMessage,
 };
+use crate::delivery::grouping::{GROUP_SAMPLE, GroupNotice, MAX_NOTICES_PER_SLOT, group_message};
 use crate::delivery::ports::{
     AlertLedger, Notifier, ProfileStore, PublishError, SmsBudget, SmsQuotas,
 };
@@ -34,8 +36,8 @@ use crate::model::domain::{Millis, PhoneNumber, UserProfile};
 use crate::model::locality::Locale;
 use crate::model::ports::{ErrorChain, PortError};
 use crate::rules::{
-    Action, OPERATOR_CAP_RULE, QuietHoursPolicy, RESERVED_RULE_IDS, RuleId, SMS_BUDGET_RULE,
-    Severity, Translations,
+    Action, Grouping, OPERATOR_CAP_RULE, QuietHoursPolicy, RESERVED_RULE_IDS, RuleId,
+    SMS_BUDGET_RULE, Severity, Translations,
 };
 use jiff::civil::Date;
 
@@ -138,6 +140,12 @@ struct AdmittedSms {
     locale: Option<Locale>,
 }
 
+/// What a claimed alert publishes.
+enum Outgoing {
+    Sms(AdmittedSms),
+    Operator(OperatorMessage),
+}
+
 /// Where a claimed alert goes, once its recipient and limits are checked.
 enum Route {
     Sms(AdmittedSms),
@@ -152,7 +160,42 @@ impl AlertDispatcher {
     pub async fn dispatch(&self, alert: &Alert) -> Result<Dispatched, PortError> {
         let now = self.clock.now();
         let lease = Lease::new(now.plus_millis(millis(self.leases.claim)));
-        match self.ledger.claim(alert, now, &lease).await? {
+        let claim = self.ledger.claim(alert, now, &lease).await?;
+        self.carry_out(claim, alert, &lease.holder, None).await
+    }
+
+    /// Publishes a group message that came due: claims it, which closes it (no alert joins
+    /// it after), and sends one message for all it gathered.
+    async fn flush_notice(&self, entry: &AlertEntry) -> Result<Dispatched, PortError> {
+        let now = self.clock.now();
+        let lease = Lease::new(now.plus_millis(millis(self.leases.claim)));
+        let alert = entry.alert();
+        match self
+            .ledger
+            .claim_notice(&entry.alert_id, now, &lease)
+            .await?
+        {
+            NoticeClaim::Claimed(notice) => {
+                let claim = Claim::Claimed {
+                    lease_until: lease.until,
+                };
+                self.carry_out(claim, &alert, &lease.holder, Some(&notice))
+                    .await
+            }
+            NoticeClaim::Refused(claim) => self.carry_out(claim, &alert, &lease.holder, None).await,
+        }
+    }
+
+    /// Acts on a claim: a claimed alert (or group message: `notice`, its final tally) is
+    /// delivered and settled, an abandoned one settled `unconfirmed`.
+    async fn carry_out(
+        &self,
+        claim: Claim,
+        alert: &Alert,
+        holder: &ClaimToken,
+        notice: Option<&AlertEntry>,
+    ) -> Result<Dispatched, PortError> {
+        match claim {
             Claim::AlreadySettled => Ok(Dispatched::AlreadySettled),
             Claim::InFlight { .. } => Ok(Dispatched::InFlight),
             Claim::Abandoned => {
@@ -165,7 +208,11 @@ impl AlertDispatcher {
                 Ok(Dispatched::Delivered(delivery))
             }
             Claim::Claimed { .. } => {
-                match self.deliver_claimed(alert, &lease.holder).await {
+                let delivered = match notice {
+                    Some(notice) => self.deliver_notice(alert, notice, holder).await,
+                    None => self.deliver_claimed(alert, holder).await,
+                };
+                match delivered {
                     Ok(dispatched) => Ok(dispatched),
                     Err(Unsettled::NothingSent(error)) => {
                         let reason = ErrorChain(&error).to_string();
@@ -188,18 +235,12 @@ impl AlertDispatcher {
 
     /// Finishes alerts whose worker died: a `pending` one is delivered, a `sending` one is
     /// settled `unconfirmed`.
+    /// A group message that came due is published.
     pub async fn redrive(&self, entry: &AlertEntry) -> Result<Dispatched, PortError> {
-        self.dispatch(&Alert {
-            id: entry.alert_id.clone(),
-            rule_id: entry.rule_id.clone(),
-            user: entry.user,
-            event_ids: entry.event_ids.clone(),
-            action: entry.action,
-            text: entry.text.clone(),
-            translations: entry.translations.clone(),
-            fired_at: entry.fired_at,
-        })
-        .await
+        if entry.is_group_notice() {
+            return self.flush_notice(entry).await;
+        }
+        self.dispatch(&entry.alert()).await
     }
 
     async fn deliver_claimed(
@@ -208,7 +249,7 @@ impl AlertDispatcher {
         holder: &ClaimToken,
     ) -> Result<Dispatched, Unsettled> {
         let nothing_sent = Unsettled::NothingSent;
-        let sms = match self.route(alert).await.map_err(nothing_sent)? {
+        let outgoing = match self.route(alert).await.map_err(nothing_sent)? {
             Route::Settle(delivery) => {
                 self.settle(alert, &delivery).await.map_err(nothing_sent)?;
                 return Ok(Dispatched::Delivered(delivery));
@@ -226,8 +267,56 @@ impl AlertDispatcher {
                     Dispatched::InFlight
                 });
             }
-            Route::Sms(admitted) => Some(admitted),
-            Route::Operator => None,
+            Route::Sms(admitted) => Outgoing::Sms(admitted),
+            Route::Operator => Outgoing::Operator(OperatorMessage::Alert(operator_body(alert))),
+        };
+        self.send(alert, holder, outgoing).await
+    }
+
+    /// Sends a closed group message: one message for the alerts it gathered, carrying the
+    /// first in full. A silence of the whole rule made since they were gathered holds it too.
+    async fn deliver_notice(
+        &self,
+        alert: &Alert,
+        notice: &AlertEntry,
+        holder: &ClaimToken,
+    ) -> Result<Dispatched, Unsettled> {
+        let nothing_sent = Unsettled::NothingSent;
+        let now = self.clock.now();
+        if let Some(silence) = self
+            .silences
+            .silencing(alert, now)
+            .await
+            .map_err(nothing_sent)?
+        {
+            let delivery = Delivery::Silenced {
+                reason: silence.reason_for_alert(),
+            };
+            self.settle(alert, &delivery).await.map_err(nothing_sent)?;
+            return Ok(Dispatched::Delivered(delivery));
+        }
+        let mut sample = Vec::new();
+        for id in notice.group.sample.iter().take(GROUP_SAMPLE) {
+            // One expired (or deleted by hand) since is left out of the message, not waited for.
+            if let Some(member) = self.ledger.entry(id).await.map_err(nothing_sent)? {
+                sample.push(member);
+            }
+        }
+        let message = OperatorMessage::Group(group_message(notice, &sample));
+        self.send(alert, holder, Outgoing::Operator(message)).await
+    }
+
+    /// Marks a claimed alert `sending`, publishes it, and settles it with the provider's
+    /// answer.
+    async fn send(
+        &self,
+        alert: &Alert,
+        holder: &ClaimToken,
+        outgoing: Outgoing,
+    ) -> Result<Dispatched, Unsettled> {
+        let sms = match &outgoing {
+            Outgoing::Sms(admitted) => Some(admitted),
+            Outgoing::Operator(_) => None,
         };
         let sending_until = self.clock.now().plus_millis(millis(self.leases.sending));
         let marked = self
@@ -237,7 +326,7 @@ impl AlertDispatcher {
         if !marked.as_ref().is_ok_and(|marked| *marked) {
             // Whoever sends it next counts it in the day's budget again (the quotas count it
             // once per alert, so theirs stay: another worker may hold the alert already).
-            if let Some(admitted) = &sms
+            if let Some(admitted) = sms
                 && let Err(error) = self
                     .quotas
                     .give_back_budget(SmsBudget::Alerts, admitted.admitted_at.utc_day())
@@ -250,15 +339,15 @@ impl AlertDispatcher {
                 .map(|_| Dispatched::InFlight)
                 .map_err(Unsettled::NothingSent);
         }
-        let published = match &sms {
-            Some(admitted) => {
+        let published = match &outgoing {
+            Outgoing::Sms(admitted) => {
                 let text = sms::fit(
                     alert.text_in(admitted.locale.as_ref()),
                     usize::from(self.sms.max_segments),
                 );
                 self.notifier.send_sms(&admitted.phone, &text).await
             }
-            None => self.notifier.notify_operator(&operator_body(alert)).await,
+            Outgoing::Operator(message) => self.notifier.notify_operator(message).await,
         };
         // Charges follow sends: an SMS the provider refused or did not take counts nowhere (a
         // retry counts it again). Given back after the settle of a refusal, and before the
@@ -403,6 +492,17 @@ impl AlertDispatcher {
                 reason: silence.reason_for_alert(),
             }));
         }
+        // A grouping rule publishes one message per interval, so its cap is not needed.
+        if let Action::NotifyOperator {
+            severity,
+            grouping: Some(grouping),
+        } = alert.action
+        {
+            return self
+                .gather(alert, grouping, severity)
+                .await
+                .map(Route::Settle);
+        }
         let hour = self.clock.now().0 / HOUR_MILLIS;
         let limit = &self.operators;
         let cap = limit.per_rule_per_hour;
@@ -422,6 +522,59 @@ impl AlertDispatcher {
         }))
     }
 
+    /// Gathers an operator alert into its rule's open group message for this interval: the
+    /// interval's first message while it is open, a later one after it went out.
+    async fn gather(
+        &self,
+        alert: &Alert,
+        grouping: Grouping,
+        severity: Severity,
+    ) -> Result<Delivery, PortError> {
+        let now = self.clock.now();
+        let slot = grouping.slot(now);
+        for generation in 0..MAX_NOTICES_PER_SLOT {
+            let id = AlertId::group_notice(&alert.rule_id, slot, generation);
+            let (due, kept) = match self.ledger.entry(&id).await? {
+                Some(open) if open.status == AlertStatus::Deferred => {
+                    (open.deliver_at.unwrap_or(now), open.group.sample.len())
+                }
+                // Going out or gone: the alert joins the next one.
+                Some(_) => continue,
+                None => {
+                    let quiet_before = generation == 0
+                        && match slot.checked_sub(1) {
+                            Some(previous) => {
+                                let previous = AlertId::group_notice(&alert.rule_id, previous, 0);
+                                self.ledger.entry(&previous).await?.is_none()
+                            }
+                            None => true,
+                        };
+                    (grouping.due(slot, generation, now, quiet_before), 0)
+                }
+            };
+            let notice = GroupNotice {
+                id,
+                rule_id: alert.rule_id.clone(),
+                severity,
+                grouping,
+                opened_at: now,
+                due,
+            };
+            let sample = if kept < GROUP_SAMPLE { GROUP_SAMPLE } else { 0 };
+            if self.ledger.gather(&notice, alert, sample).await? {
+                return Ok(Delivery::Grouped { notice: notice.id });
+            }
+        }
+        Err(PortError::unavailable_because(
+            "alert ledger",
+            format!(
+                "rule {}'s group messages of this interval all went out while this alert was \
+                 gathered; it is retried",
+                alert.rule_id
+            ),
+        ))
+    }
+
     /// Tells the operators, once per rule and hour (the notice's alert id), that the rule's
     /// further operator alerts this hour are recorded, not published.
     async fn report_operator_cap(&self, alert: &Alert, hour: u64) -> Result<(), PortError> {
@@ -435,6 +588,7 @@ impl AlertDispatcher {
             event_ids: alert.event_ids.clone(),
             action: Action::NotifyOperator {
                 severity: Severity::Warning,
+                grouping: None,
             },
             text: format!(
                 "Rule {} published its cap of {} operator alerts this hour: its further alerts are \
@@ -478,6 +632,7 @@ impl AlertDispatcher {
             event_ids: alert.event_ids.clone(),
             action: Action::NotifyOperator {
                 severity: Severity::Critical,
+                grouping: None,
             },
             text: format!(
                 "The daily budget of {} SMS is spent: further SMS are suppressed until 00:00 UTC.",
@@ -525,7 +680,7 @@ pub(crate) fn millis(d: Duration) -> u64 {
 
 fn operator_body(alert: &Alert) -> OperatorAlert {
     let severity = match alert.action {
-        Action::NotifyOperator { severity } => severity,
+        Action::NotifyOperator { severity, .. } => severity,
         Action::SmsUser { .. } => Severity::Info,
     };
     OperatorAlert {
@@ -542,8 +697,8 @@ fn operator_body(alert: &Alert) -> OperatorAlert {
 /// What one sweep of stuck alerts did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
-    /// Unsettled alerts past their lease that the sweep found (deferred SMS coming due are
-    /// counted in `released`, not here: they are on time).
+    /// Unsettled alerts past their lease that the sweep found (deferred SMS and group messages
+    /// coming due are counted in `released` and `groups_sent`, not here: they are on time).
     pub stuck: usize,
     /// Of those, delivered (or settled) now.
     pub settled: usize,
@@ -554,6 +709,8 @@ pub struct SweepReport {
     pub remaining: usize,
     /// Deferred SMS whose quiet hours ended, handed on: sent, settled, or held again.
     pub released: usize,
+    /// Group messages that came due, published (or settled).
+    pub groups_sent: usize,
     /// Sent SMS whose carrier receipt is overdue (each counted by one sweep).
     pub receipts_overdue: usize,
 }
@@ -619,6 +776,7 @@ impl SweepReport {
     fn count(&mut self, entry: &AlertEntry, outcome: Result<Dispatched, PortError>) {
         let id = entry.alert_id.as_str();
         let due = entry.status == AlertStatus::Deferred;
+        let group = due && entry.is_group_notice();
         if !due {
             self.stuck += 1;
         }
@@ -628,6 +786,7 @@ impl SweepReport {
                 tracing::warn!(alert_id = id, error = %ErrorChain(&error), "re-driving an alert failed");
                 self.remaining += 1;
             }
+            Ok(_) if group => self.groups_sent += 1,
             Ok(_) if due => self.released += 1,
             Ok(Dispatched::Delivered(Delivery::Unconfirmed { reason })) => {
                 tracing::warn!(alert_id = id, %reason, "stuck alert settled unconfirmed");

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use crate::model::ports::PortError;
 
 use crate::delivery::alert::{
-    Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, OperatorAlert,
+    Alert, AlertEntry, AlertId, Claim, ClaimToken, Delivery, Lease, NoticeClaim, OperatorMessage,
 };
+use crate::delivery::grouping::GroupNotice;
 use crate::delivery::receipts::SmsReceipt;
 use crate::model::domain::{Millis, PhoneNumber, UserId, UserProfile};
 use crate::rules::RuleId;
@@ -101,6 +102,31 @@ pub trait AlertLedger: Send + Sync {
         limit: usize,
     ) -> Result<Vec<AlertEntry>, PortError>;
 
+    /// One entry as it stands now (a strongly consistent read).
+    async fn entry(&self, id: &AlertId) -> Result<Option<AlertEntry>, PortError>;
+
+    /// Gathers the claimed operator alert `member` into the open group message `notice`,
+    /// creating it (`deferred` until `notice.due`) if it does not exist, and keeping the
+    /// member's id among the message's first alerts while fewer than `sample` are kept: false
+    /// when the message is closed (claimed for publishing, or settled). Not keyed by member: a
+    /// member gathered again after its settle failed is counted twice (the count errs on the
+    /// side of more).
+    async fn gather(
+        &self,
+        notice: &GroupNotice,
+        member: &Alert,
+        sample: usize,
+    ) -> Result<bool, PortError>;
+
+    /// Claims a group message that is due (or whose publisher's claim lapsed) for `lease`, in
+    /// the same step closing it: no alert joins it after this.
+    async fn claim_notice(
+        &self,
+        id: &AlertId,
+        now: Millis,
+        lease: &Lease,
+    ) -> Result<NoticeClaim, PortError>;
+
     /// Unsettled alerts (`pending`, `sending` or `deferred`) whose lease (for a deferred one:
     /// its `deliver_at`) ended before `lapsed_before`, at most `limit` of them, the longest
     /// lapsed first: what the sweeper re-drives, reports or releases.
@@ -140,7 +166,7 @@ pub enum PublishError {
 pub trait Notifier: Send + Sync {
     /// Returns the provider's message id.
     async fn send_sms(&self, phone: &PhoneNumber, text: &str) -> Result<String, PublishError>;
-    async fn notify_operator(&self, alert: &OperatorAlert) -> Result<String, PublishError>;
+    async fn notify_operator(&self, message: &OperatorMessage) -> Result<String, PublishError>;
 }
 
 /// Whose SMS count an alert goes into.

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::{
     DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
-    MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS,
+    MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS, MAX_PLACEHOLDER_CHARS,
+    MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS, MIN_GROUP_INTERVAL_SECONDS,
     MIN_SMS_EXPIRY_SECONDS, RESERVED_RULE_IDS, Severity,
 };
 
@@ -321,6 +322,31 @@ const SMS_FIELDS: &[ConditionField] = &[
     },
 ];
 
+const OPERATOR_FIELDS: &[ConditionField] = &[
+    ConditionField {
+        name: "group_wait_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(0),
+        max: Some(MAX_GROUP_WAIT_SECONDS),
+        default: Some("30 (when grouping)"),
+        choices: &[],
+        meaning: "group the rule's alerts: a quiet rule's first alert goes out this long after it \
+                  fired, with every alert that joined it by then",
+    },
+    ConditionField {
+        name: "group_interval_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(MIN_GROUP_INTERVAL_SECONDS),
+        max: Some(MAX_GROUP_INTERVAL_SECONDS),
+        default: Some("300 (when grouping)"),
+        choices: &[],
+        meaning: "group the rule's alerts: while it keeps firing, one message per interval \
+                  carries the alerts since the last",
+    },
+];
+
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec {
         kind: "sms_user",
@@ -330,9 +356,9 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         kind: "notify_operator",
-        meaning: "a JSON message on the operator topic",
+        meaning: "a JSON message on the operator topic (one per alert, or grouped)",
         severity: true,
-        fields: &[],
+        fields: OPERATOR_FIELDS,
     },
 ];
 

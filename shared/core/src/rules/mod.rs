@@ -161,9 +161,32 @@ pub enum Action {
         #[serde(default = "default_sms_expiry")]
         expires_after_seconds: u32,
     },
-    /// A JSON message on the operator topic.
-    NotifyOperator { severity: Severity },
+    /// A JSON message on the operator topic: one per alert, or one per interval gathering the
+    /// rule's alerts when it groups them.
+    NotifyOperator {
+        severity: Severity,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grouping: Option<Grouping>,
+    },
 }
+
+/// How a rule's operator alerts are gathered into messages, in the manner of Alertmanager's
+/// `group_wait` and `group_interval`: the first alert of a quiet rule goes out `wait_seconds`
+/// later with whatever joined it by then; while the rule keeps firing, one message per
+/// `interval_seconds` carries the alerts since the last. Every alert keeps its ledger entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grouping {
+    pub wait_seconds: u32,
+    pub interval_seconds: u32,
+}
+
+pub const DEFAULT_GROUP_WAIT_SECONDS: u32 = 30;
+pub const MAX_GROUP_WAIT_SECONDS: u32 = 3600;
+pub const DEFAULT_GROUP_INTERVAL_SECONDS: u32 = 300;
+/// The sweeper that sends group messages runs every minute: a shorter interval would not be
+/// kept.
+pub const MIN_GROUP_INTERVAL_SECONDS: u32 = 60;
+pub const MAX_GROUP_INTERVAL_SECONDS: u32 = 24 * 60 * 60;
 
 impl Action {
     /// An SMS with the defaults: held through quiet hours, worth sending for a day.

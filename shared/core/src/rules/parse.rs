@@ -6,9 +6,11 @@ use std::num::NonZeroU32;
 use serde_json::{Map, Value};
 
 use super::{
-    AbsenceCondition, Action, Condition, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
-    DESCRIPTION_MAX_CHARS, FieldPath, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
-    MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_SMS_EXPIRY_SECONDS,
+    AbsenceCondition, Action, Condition, DEFAULT_GROUP_INTERVAL_SECONDS,
+    DEFAULT_GROUP_WAIT_SECONDS, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
+    DESCRIPTION_MAX_CHARS, FieldPath, Grouping, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
+    MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS, MAX_PLACEHOLDER_CHARS,
+    MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_GROUP_INTERVAL_SECONDS, MIN_SMS_EXPIRY_SECONDS,
     Messages, Pattern, QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity, SumThreshold,
     WindowCondition, WindowThreshold, language,
 };
@@ -314,34 +316,100 @@ fn parse_action(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Optio
             })
         }
         Some("notify_operator") => {
-            for key in object
-                .keys()
-                .filter(|k| !["type", "severity"].contains(&k.as_str()))
-            {
+            const FIELDS: [&str; 4] = [
+                "type",
+                "severity",
+                "group_wait_seconds",
+                "group_interval_seconds",
+            ];
+            for key in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
                 problems.push(Problem::new(
                     &format!("{path}.{key}"),
                     "not a field of `notify_operator`",
                 ));
             }
             let severity = match object.get("severity").map(|v| v.as_str()) {
-                None | Some(Some("warning")) => Severity::Warning,
-                Some(Some("info")) => Severity::Info,
-                Some(Some("critical")) => Severity::Critical,
-                Some(_) => {
-                    return report(
-                        problems,
-                        &format!("{path}.severity"),
-                        "must be info, warning or critical",
-                    );
-                }
+                None | Some(Some("warning")) => Some(Severity::Warning),
+                Some(Some("info")) => Some(Severity::Info),
+                Some(Some("critical")) => Some(Severity::Critical),
+                Some(_) => report(
+                    problems,
+                    &format!("{path}.severity"),
+                    "must be info, warning or critical",
+                ),
             };
-            Some(Action::NotifyOperator { severity })
+            let wait = bounded_seconds(
+                object,
+                "group_wait_seconds",
+                (0, MAX_GROUP_WAIT_SECONDS),
+                path,
+                problems,
+            );
+            let interval = bounded_seconds(
+                object,
+                "group_interval_seconds",
+                (MIN_GROUP_INTERVAL_SECONDS, MAX_GROUP_INTERVAL_SECONDS),
+                path,
+                problems,
+            );
+            // Either field asks for grouping; the other takes its default.
+            let grouping = match (wait, interval) {
+                (Bounded::Absent, Bounded::Absent) => None,
+                (Bounded::Invalid, _) | (_, Bounded::Invalid) => return None,
+                (wait, interval) => Some(Grouping {
+                    wait_seconds: wait.or(DEFAULT_GROUP_WAIT_SECONDS),
+                    interval_seconds: interval.or(DEFAULT_GROUP_INTERVAL_SECONDS),
+                }),
+            };
+            Some(Action::NotifyOperator {
+                severity: severity?,
+                grouping,
+            })
         }
         _ => report(
             problems,
             &format!("{path}.type"),
             "must be sms_user or notify_operator",
         ),
+    }
+}
+
+/// An optional whole number of seconds within bounds.
+enum Bounded {
+    Absent,
+    Given(u32),
+    /// Reported.
+    Invalid,
+}
+
+impl Bounded {
+    fn or(self, default: u32) -> u32 {
+        match self {
+            Bounded::Given(n) => n,
+            Bounded::Absent | Bounded::Invalid => default,
+        }
+    }
+}
+
+fn bounded_seconds(
+    object: &Map<String, Value>,
+    name: &str,
+    (min, max): (u32, u32),
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Bounded {
+    match object.get(name) {
+        None => Bounded::Absent,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if (min..=max).contains(&n) => Bounded::Given(n),
+            _ => {
+                problems.push(Problem::new(
+                    &format!("{path}.{name}"),
+                    format!("must be whole seconds from {min} to {max}"),
+                ));
+                Bounded::Invalid
+            }
+        },
     }
 }
 

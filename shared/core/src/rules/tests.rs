@@ -222,3 +222,66 @@ fn disabled_rules_never_trigger() {
     let ids: Vec<&str> = rules.triggered_by(&view).map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["on"]);
 }
+
+#[test]
+fn an_operator_rule_groups_its_alerts_when_it_names_a_wait_or_an_interval() {
+    let action = |action: Value| {
+        Rule::from_json(
+            &json!({"id": "g", "when": {}, "condition": {"type": "first"}, "message": "m",
+                    "action": action}),
+            "$",
+        )
+        .map(|rule| rule.action)
+    };
+    assert_eq!(
+        action(json!({"type": "notify_operator"})),
+        Ok(Action::NotifyOperator {
+            severity: Severity::Warning,
+            grouping: None
+        }),
+        "one message per alert unless asked"
+    );
+    assert_eq!(
+        action(json!({"type": "notify_operator", "group_wait_seconds": 0})),
+        Ok(Action::NotifyOperator {
+            severity: Severity::Warning,
+            grouping: Some(Grouping {
+                wait_seconds: 0,
+                interval_seconds: DEFAULT_GROUP_INTERVAL_SECONDS
+            })
+        })
+    );
+    assert_eq!(
+        action(
+            json!({"type": "notify_operator", "severity": "info", "group_interval_seconds": 600})
+        ),
+        Ok(Action::NotifyOperator {
+            severity: Severity::Info,
+            grouping: Some(Grouping {
+                wait_seconds: DEFAULT_GROUP_WAIT_SECONDS,
+                interval_seconds: 600
+            })
+        })
+    );
+    let problems = |a: Value| -> Vec<String> {
+        action(a)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect()
+    };
+    assert_eq!(
+        problems(
+            json!({"type": "notify_operator", "group_interval_seconds": 30, "severity": "loud"})
+        ),
+        [
+            "$.action.severity: must be info, warning or critical",
+            "$.action.group_interval_seconds: must be whole seconds from 60 to 86400",
+        ]
+    );
+    assert_eq!(
+        problems(json!({"type": "sms_user", "group_wait_seconds": 30})),
+        ["$.action.group_wait_seconds: not a field of `sms_user`"]
+    );
+}

@@ -3,14 +3,15 @@
 
 use cuba_core::console::ports::Browse;
 use cuba_core::delivery::alert::{
-    Alert, AlertFilter, AlertId, AlertStatus, Claim, Delivery, Lease,
+    Alert, AlertFilter, AlertId, AlertStatus, Claim, Delivery, Lease, NoticeClaim,
 };
+use cuba_core::delivery::grouping::{GROUP_SAMPLE, GroupNotice};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
 use cuba_core::model::domain::Millis;
 use cuba_core::model::domain::UserId;
 use cuba_core::model::locality::Locale;
-use cuba_core::rules::{Action, QuietHoursPolicy, Severity};
+use cuba_core::rules::{Action, Grouping, QuietHoursPolicy, Severity};
 
 use super::{alert, at};
 
@@ -161,6 +162,7 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
         base,
         Action::NotifyOperator {
             severity: Severity::Critical,
+            grouping: None,
         },
     );
     assert_eq!(
@@ -472,5 +474,183 @@ pub async fn alert_receipts(ledger: &dyn AlertLedger, browse: &dyn Browse, base:
     assert_eq!(
         entry_of(unconfirmed.id.clone()).await.status,
         AlertStatus::Unconfirmed
+    );
+}
+
+/// Group messages: alerts gather into an open message (created on the first, counted, the
+/// first few kept by id); claiming it when due closes it (no alert joins after) and answers
+/// its final tally; a grouped alert names the message that carries it.
+pub async fn alert_groups(ledger: &dyn AlertLedger, base: Millis) {
+    let grouping = Grouping {
+        wait_seconds: 30,
+        interval_seconds: 300,
+    };
+    let action = Action::NotifyOperator {
+        severity: Severity::Warning,
+        grouping: Some(grouping),
+    };
+    let rule = super::rule("ledger-grouped");
+    let due = at(base, 30_000);
+    let notice = GroupNotice {
+        id: AlertId::group_notice(&rule, 7, 0),
+        rule_id: rule.clone(),
+        severity: Severity::Warning,
+        grouping,
+        opened_at: base,
+        due,
+    };
+    let members: Vec<Alert> = (1..=7)
+        .map(|n| alert("ledger-grouped", n, at(base, n * 1_000), action))
+        .collect();
+    for (n, member) in members.iter().enumerate() {
+        let lease = Lease::new(at(base, 60_000));
+        assert_eq!(
+            ledger.claim(member, member.fired_at, &lease).await,
+            Ok(Claim::Claimed {
+                lease_until: lease.until
+            })
+        );
+        // A later member would open it later and due later: the first one's times stay.
+        let later = GroupNotice {
+            opened_at: member.fired_at,
+            due: due.plus_seconds(n as u64),
+            ..notice.clone()
+        };
+        assert_eq!(
+            ledger.gather(&later, member, GROUP_SAMPLE).await,
+            Ok(true),
+            "member {n} joins the open message"
+        );
+        ledger
+            .settle(
+                &member.id,
+                &Delivery::Grouped {
+                    notice: notice.id.clone(),
+                },
+                member.fired_at,
+            )
+            .await
+            .expect("settled grouped");
+    }
+    let open = ledger
+        .entry(&notice.id)
+        .await
+        .expect("read")
+        .expect("the message exists");
+    assert!(open.is_group_notice());
+    assert_eq!(open.status, AlertStatus::Deferred);
+    assert_eq!(open.deliver_at, Some(due));
+    assert_eq!(open.rule_id, rule);
+    assert_eq!(open.action, action);
+    assert_eq!(open.fired_at, members[0].fired_at, "opened by the first");
+    assert_eq!(open.group.members, Some(7));
+    assert_eq!(open.group.first_member_at, Some(members[0].fired_at));
+    assert_eq!(open.group.last_member_at, Some(members[6].fired_at));
+    let first_ids: Vec<AlertId> = members[..GROUP_SAMPLE]
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    assert_eq!(
+        open.group.sample, first_ids,
+        "the first members are kept by id"
+    );
+    let grouped = ledger
+        .entry(&members[6].id)
+        .await
+        .expect("read")
+        .expect("the member's entry");
+    assert_eq!(grouped.status, AlertStatus::Grouped);
+    assert_eq!(grouped.group.grouped_in, Some(notice.id.clone()));
+
+    assert_eq!(
+        ledger.stuck(due, 10).await.map(|e| e.len()),
+        Ok(0),
+        "not due at its last held millisecond"
+    );
+    let found = ledger.stuck(due.plus_one(), 10).await.expect("due");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].is_group_notice());
+    let early = Lease::new(at(base, 40_000));
+    assert_eq!(
+        ledger.claim_notice(&notice.id, due, &early).await,
+        Ok(NoticeClaim::Refused(Claim::InFlight { lease_until: due })),
+        "nobody takes it before it is due"
+    );
+    let publisher = Lease::new(at(base, 45_000));
+    let claimed = ledger
+        .claim_notice(&notice.id, due.plus_one(), &publisher)
+        .await
+        .expect("claimed");
+    let NoticeClaim::Claimed(closed) = claimed else {
+        panic!("due, it is claimed: {claimed:?}");
+    };
+    assert_eq!(closed.group.members, Some(7));
+    assert_eq!(closed.group.sample, first_ids);
+    assert_eq!(closed.status, AlertStatus::Pending);
+    assert!(
+        matches!(
+            ledger
+                .claim_notice(&notice.id, due.plus_one(), &publisher)
+                .await,
+            Ok(NoticeClaim::Claimed(_))
+        ),
+        "a repeat of the same claim (its answer was lost) is the caller's own"
+    );
+    assert_eq!(
+        ledger
+            .claim_notice(&notice.id, at(base, 40_000), &Lease::new(at(base, 50_000)))
+            .await,
+        Ok(NoticeClaim::Refused(Claim::InFlight {
+            lease_until: publisher.until
+        })),
+        "another publisher waits for the claim's lease"
+    );
+    let late = alert("ledger-grouped", 8, at(base, 31_000), action);
+    assert_eq!(
+        ledger.gather(&notice, &late, GROUP_SAMPLE).await,
+        Ok(false),
+        "closed: no alert joins a message being published"
+    );
+    assert_eq!(
+        ledger
+            .entry(&notice.id)
+            .await
+            .map(|e| e.and_then(|e| e.group.members)),
+        Ok(Some(7))
+    );
+    // The publisher died before sending: its lapsed claim is taken over.
+    let next = Lease::new(at(base, 60_000));
+    assert!(matches!(
+        ledger
+            .claim_notice(&notice.id, at(base, 45_001), &next)
+            .await,
+        Ok(NoticeClaim::Claimed(_))
+    ));
+    assert_eq!(
+        ledger
+            .mark_sending(&notice.id, &next.holder, at(base, 70_000))
+            .await,
+        Ok(true)
+    );
+    let sent = Delivery::Sent {
+        message_id: "m-group".into(),
+    };
+    ledger
+        .settle(&notice.id, &sent, at(base, 50_000))
+        .await
+        .expect("settled");
+    assert_eq!(
+        ledger
+            .claim_notice(&notice.id, at(base, 90_000), &Lease::new(at(base, 99_000)))
+            .await,
+        Ok(NoticeClaim::Refused(Claim::AlreadySettled))
+    );
+    assert_eq!(ledger.gather(&notice, &late, GROUP_SAMPLE).await, Ok(false));
+    let settled = ledger.entry(&notice.id).await.expect("read").expect("kept");
+    assert_eq!(settled.status, AlertStatus::Sent);
+    assert_eq!(settled.group.members, Some(7), "the tally stays with it");
+    assert_eq!(
+        ledger.stuck(at(base, 9_000_000), 10).await.map(|e| e.len()),
+        Ok(0)
     );
 }

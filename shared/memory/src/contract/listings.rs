@@ -19,6 +19,7 @@ pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: 
         at(base, 2),
         Action::NotifyOperator {
             severity: Severity::Info,
+            grouping: None,
         },
     );
     for a in [&sms, &op] {

@@ -32,6 +32,11 @@ async fn alert_deferral() {
 }
 
 #[tokio::test]
+async fn alert_groups() {
+    contract::alert_groups(MemoryPorts::new().ledger.as_ref(), BASE).await;
+}
+
+#[tokio::test]
 async fn alert_receipts() {
     let ports = MemoryPorts::new();
     contract::alert_receipts(ports.ledger.as_ref(), ports.browse.as_ref(), BASE).await;

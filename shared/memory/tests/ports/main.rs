@@ -8,6 +8,7 @@ mod common;
 mod contract;
 mod decisions;
 mod faults;
+mod grouping;
 mod pipeline;
 mod quiet_hours;
 mod receipts;

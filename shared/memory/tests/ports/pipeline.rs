@@ -167,7 +167,8 @@ async fn an_absence_check_fires_unless_feedback_arrives_in_time() {
         Ok(AbsenceOutcome::Fired(
             Dispatched::AlreadySettled,
             Action::NotifyOperator {
-                severity: Severity::Warning
+                severity: Severity::Warning,
+                grouping: None,
             }
         ))
     );
@@ -179,6 +180,8 @@ async fn an_absence_cooldown_makes_one_alert_of_a_run_of_unanswered_payments() {
     let mut document: serde_json::Value =
         serde_json::from_str(cuba_core::rules::DEFAULT_RULES_JSON).expect("the seed rules");
     document["rules"][2]["condition"]["cooldown_seconds"] = json!(3_600);
+    // Published one by one, so each alert is a message.
+    document["rules"][2]["action"] = json!({"type": "notify_operator", "severity": "warning"});
     let w = World::with_rules(RuleSet::from_json(&document).expect("valid rules"));
     for i in 0..5 {
         w.at_seconds(i * 60);
@@ -206,7 +209,8 @@ async fn an_absence_cooldown_makes_one_alert_of_a_run_of_unanswered_payments() {
         Ok(AbsenceOutcome::Fired(
             Dispatched::AlreadySettled,
             Action::NotifyOperator {
-                severity: Severity::Warning
+                severity: Severity::Warning,
+                grouping: None,
             }
         ))
     );
@@ -726,6 +730,7 @@ async fn a_rule_over_its_operator_cap_is_recorded_not_published_and_told_once() 
         user: UserId(user),
         action: Action::NotifyOperator {
             severity: Severity::Warning,
+            grouping: None,
         },
         ..sms_alert(&w)
     };

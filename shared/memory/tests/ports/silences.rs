@@ -25,6 +25,7 @@ fn operator_alert(w: &World, rule_id: &str, user: u64, event: &str) -> Alert {
         event_ids: vec![trigger],
         action: Action::NotifyOperator {
             severity: Severity::Warning,
+            grouping: None,
         },
         text: "no feedback".into(),
         translations: Default::default(),

@@ -46,6 +46,10 @@ enum ActionView {
     },
     NotifyOperator {
         severity: Severity,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group_wait_seconds: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group_interval_seconds: Option<u32>,
     },
 }
 
@@ -59,7 +63,11 @@ impl From<Action> for ActionView {
                 quiet_hours,
                 expires_after_seconds,
             },
-            Action::NotifyOperator { severity } => ActionView::NotifyOperator { severity },
+            Action::NotifyOperator { severity, grouping } => ActionView::NotifyOperator {
+                severity,
+                group_wait_seconds: grouping.map(|g| g.wait_seconds),
+                group_interval_seconds: grouping.map(|g| g.interval_seconds),
+            },
         }
     }
 }

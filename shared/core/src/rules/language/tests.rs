@@ -94,14 +94,21 @@ fn actions_and_severities_described_are_the_ones_parsed() {
             for severity in SEVERITIES {
                 doc["severity"] = json!(severity);
                 let parsed = rule(json!({}), json!({"type": "first"}), doc.clone()).unwrap();
-                assert_eq!(parsed.action, Action::NotifyOperator { severity });
+                assert_eq!(
+                    parsed.action,
+                    Action::NotifyOperator {
+                        severity,
+                        grouping: None
+                    }
+                );
             }
             doc.as_object_mut().map(|o| o.remove("severity"));
             let parsed = rule(json!({}), json!({"type": "first"}), doc).unwrap();
             assert_eq!(
                 parsed.action,
                 Action::NotifyOperator {
-                    severity: DEFAULT_SEVERITY
+                    severity: DEFAULT_SEVERITY,
+                    grouping: None
                 }
             );
         } else {
