@@ -77,6 +77,9 @@ async function buildInForm(page, rule) {
   }
   await page.selectOption("#action-type", rule.action.type);
   if (rule.action.severity) await page.selectOption("#action-severity", rule.action.severity);
+  for (const field of ["group_wait_seconds", "group_interval_seconds"]) {
+    if (rule.action[field] !== undefined) await setDuration(page, `cond-${field}`, rule.action[field]);
+  }
   await page.fill("#field-message", rule.message);
 }
 
@@ -200,6 +203,11 @@ try {
   await page.fill("#cond-count_at_least", "2");
   await previewCount(page, burstUsers);
 
+  log("an operator rule groups its alerts: a wait and an interval, in the action's own fields");
+  await page.fill("#cond-group_wait_seconds", "1");
+  await page.fill("#cond-group_interval_seconds", "10");
+  assert.match(await page.textContent("#rule-form"), /Group interval \(optional\)/);
+
   log("the form's JSON round-trips through the advanced mode; save");
   await page.click("#mode-json");
   const asJson = JSON.parse(await page.inputValue("#rule-json"));
@@ -212,7 +220,7 @@ try {
     id: "ui-two-payments",
     when: { kind: "activity", noun: "bill", verb: "paid", "properties.amount": { gte: 5000 } },
     condition: { type: "window", seconds: 600, count_at_least: 2 },
-    action: { type: "notify_operator", severity: "info" },
+    action: { type: "notify_operator", severity: "info", group_wait_seconds: 60, group_interval_seconds: 600 },
     message: "user {{user}}: {{window.count}} payments totalling {{window.sum}}, the last for {{properties.type}}",
   });
 

@@ -166,6 +166,7 @@ const ALERT_STATUS_FILTERS = [
   ["expired", "expired"],
   ["suppressed", "suppressed"],
   ["silenced", "silenced"],
+  ["grouped", "grouped (in a group message)"],
   ["pending,sending", "in flight"],
 ];
 
@@ -183,9 +184,17 @@ function alertRow(a) {
     el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
       a.deliver_at ? el("div", { class: "hint deliver-at", text: `goes out ${formatTime(a.deliver_at)}` }) : null,
       a.receipt ? el("div", { class: "hint receipt", text: receiptText(a.receipt) }) : null,
+      a.grouped_in ? el("div", { class: "hint grouped-in mono", text: `in ${a.grouped_in}` }) : null,
+      typeof a.members === "number" ? el("div", { class: "hint group-tally", text: groupText(a) }) : null,
       a.reason ? el("div", { class: "hint", text: a.reason }) : null),
     el("td", { class: "text alert-text", text: a.text }),
     el("td", {}, details(a)));
+}
+
+/** A group message's tally: how many alerts it gathered, fired over what span. */
+function groupText(a) {
+  const span = a.first_member_at ? `, fired ${formatTime(a.first_member_at)} to ${formatTime(a.last_member_at)}` : "";
+  return `group message: ${a.members} alert${a.members === 1 ? "" : "s"}${span}`;
 }
 
 /** The carrier's answer for a sent SMS: its words, what it cost, how long it took. */

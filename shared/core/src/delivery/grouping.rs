@@ -49,6 +49,32 @@ impl Grouping {
     }
 }
 
+impl Grouping {
+    /// How many group messages alerts dispatched at `times` make, as the live gathering makes
+    /// them (a message taken to go out the moment it is due): what a backtest reports.
+    pub fn messages_for(&self, times: impl IntoIterator<Item = Millis>) -> usize {
+        let mut times: Vec<Millis> = times.into_iter().collect();
+        times.sort();
+        // Per slot: messages opened so far, and when the last one opened goes out.
+        let mut slots: std::collections::BTreeMap<u64, (u32, Millis)> = Default::default();
+        let mut messages = 0;
+        for at in times {
+            let slot = self.slot(at);
+            if let Some((_, due)) = slots.get(&slot)
+                && at < *due
+            {
+                continue;
+            }
+            let quiet_before = slot.checked_sub(1).is_none_or(|s| !slots.contains_key(&s));
+            let opened = slots.get(&slot).map_or(0, |(n, _)| *n);
+            let due = self.due(slot, opened, at, quiet_before);
+            slots.insert(slot, (opened + 1, due));
+            messages += 1;
+        }
+        messages
+    }
+}
+
 /// A group message being gathered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupNotice {
@@ -174,6 +200,23 @@ mod tests {
         assert_eq!(GROUPING.slot(Millis(slot * 300_000)), slot);
         assert_eq!(GROUPING.slot(Millis(slot_end.0 - 1)), slot);
         assert_eq!(GROUPING.slot(slot_end), slot + 1);
+    }
+
+    #[test]
+    fn a_backtest_counts_the_messages_live_gathering_makes() {
+        let slot_start = GROUPING.slot(Millis(1_750_000_200_000)) * 300_000;
+        let at = |s: u64| Millis(slot_start + s * 1000);
+        assert_eq!(GROUPING.messages_for([]), 0);
+        // A burst inside the wait: one message.
+        assert_eq!(GROUPING.messages_for((0..1000).map(|i| at(10 + i % 20))), 1);
+        // Then more later in the slot: a second, at its end; the next slot, busy: a third.
+        let alerts = [at(10), at(20), at(100), at(200), at(310), at(590)];
+        assert_eq!(GROUPING.messages_for(alerts), 3);
+        // A slot left quiet: the wait applies again, and then the interval's end.
+        assert_eq!(
+            GROUPING.messages_for([at(10), at(700), at(720), at(750)]),
+            3
+        );
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn statuses(raw: &str) -> Result<Vec<AlertStatus>, ApiError> {
                     "status",
                     format!(
                         "`{}` is not an alert status (pending, deferred, sending, sent, delivered, \
-                         failed, undeliverable, suppressed, silenced, expired, unconfirmed)",
+                         failed, undeliverable, suppressed, silenced, grouped, expired, unconfirmed)",
                         name.trim().chars().take(32).collect::<String>()
                     ),
                 )

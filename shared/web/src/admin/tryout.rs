@@ -285,6 +285,9 @@ pub(super) struct BacktestAnswer {
     events_replayed: usize,
     /// How many distinct users the alerts would have gone to (or been about).
     users: usize,
+    /// How many messages they would have made: one per alert, or for a rule that groups its
+    /// operator alerts, its group messages.
+    messages: usize,
     alerts: Vec<WouldFire>,
     /// The message as a real event in the span renders it; none without a matching event.
     preview: Option<MessagePreview>,
@@ -363,10 +366,18 @@ async fn replay_span(
         .map(|a| a.user)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
+    let messages = match rule.action {
+        Action::NotifyOperator {
+            grouping: Some(grouping),
+            ..
+        } => grouping.messages_for(alerts.iter().map(|a| a.fired_at)),
+        _ => alerts.len(),
+    };
     Ok(BacktestAnswer {
         preview: backtest::preview(rule, &events, &alerts, from, to),
         alerts,
         users,
+        messages,
         rule_id: rule.id.clone(),
         version,
         from,
