@@ -224,6 +224,30 @@ try {
     message: "user {{user}}: {{window.count}} payments totalling {{window.sum}}, the last for {{properties.type}}",
   });
 
+  log("a heartbeat rule about everyone's payments: its own placeholders, operator only");
+  await page.goto(`${base}/admin/#/rules/new`);
+  await page.waitForSelector("#rule-builder #field-id");
+  await page.fill("#field-id", "ui-payments-flowing");
+  await page.selectOption("#when-kind", "activity");
+  await page.fill("#when-noun", "bill");
+  await page.fill("#when-verb", "paid");
+  await page.check("#condition-heartbeat");
+  await setDuration(page, "cond-seconds", 600);
+  await page.selectOption("#action-type", "notify_operator");
+  await page.selectOption("#action-severity", "critical");
+  assert.equal(await page.isVisible('button.chip[data-placeholder="properties.amount"]'), false,
+    "no event fires a heartbeat, so no event field is offered");
+  await page.fill("#field-message", "no bill payment from anyone since ");
+  await page.click('button.chip[data-placeholder="heartbeat.last_seen"]');
+  await saveAndWait(page, "ui-payments-flowing");
+  assert.deepStrictEqual((await storedRule("ui-payments-flowing")).rule, {
+    id: "ui-payments-flowing",
+    when: { kind: "activity", noun: "bill", verb: "paid" },
+    condition: { type: "heartbeat", seconds: 600 },
+    action: { type: "notify_operator", severity: "critical" },
+    message: "no bill payment from anyone since {{heartbeat.last_seen}}",
+  });
+
   log("a rule with operators the form lacks opens in JSON and saves unchanged");
   const jsonOnly = {
     id: "ui-json-only",

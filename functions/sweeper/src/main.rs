@@ -1,4 +1,5 @@
-//! The sweeper Lambda: on a schedule, finishes alerts whose worker died.
+//! The sweeper Lambda: on a schedule, finishes alerts whose worker died, sends what came due,
+//! and decides the heartbeat rules.
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     wiring::turn_on_sms_delivery_status(&config, &clients).await;
     let handler = SweepHandler {
         sweeper: wiring::sweeper(&config, &clients, Arc::new(SystemClock)),
+        heartbeats: wiring::heartbeat_watch(&config, &clients, Arc::new(SystemClock)),
     };
     let handler = &handler;
     lambda_runtime::run(service_fn(

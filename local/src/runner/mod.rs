@@ -14,13 +14,12 @@ use anyhow::{Context, Result, anyhow};
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_types::SdkConfig;
 use cuba_aws::StreamItem;
-use cuba_core::delivery::alerting::AlertSweeper;
 use cuba_core::model::clock::Clock;
 use cuba_lambda::AwsClients;
 use cuba_lambda::config::{
     AbsenceConfig, AdminConfig, IngestConfig, ReceiptsConfig, StreamConfig, SweeperConfig,
 };
-use cuba_lambda::handlers::{AbsenceQueueHandler, StreamHandler};
+use cuba_lambda::handlers::{AbsenceQueueHandler, StreamHandler, SweepHandler};
 use cuba_lambda::settings::{Settings, env};
 use cuba_lambda::wiring;
 use cuba_web::auth::{AdminVerifier, TokenVerifier};
@@ -272,7 +271,10 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         &clients.functions,
         clock.clone(),
     );
-    let sweeper = wiring::sweeper(&sweeper_config, &clients.sweeper, clock);
+    let sweeper = SweepHandler {
+        sweeper: wiring::sweeper(&sweeper_config, &clients.sweeper, clock.clone()),
+        heartbeats: wiring::heartbeat_watch(&sweeper_config, &clients.sweeper, clock),
+    };
 
     let (mapping, stream_arn) = stream_mapping(&template, &provisioned, faults.as_ref())?;
     let failure_queue_url = mapping.failure_queue_url.clone();
@@ -485,21 +487,17 @@ fn queue_mapping(template: &Template, provisioned: &Provisioned) -> Result<(Stri
     Ok((queue_url_for_arn(provisioned, queue)?, batch))
 }
 
-/// The sweeper's schedule, run locally every [`LOCAL_SWEEP_INTERVAL`].
-async fn sweep_on_schedule(sweeper: AlertSweeper) {
+/// The sweeper's schedule, run locally every [`LOCAL_SWEEP_INTERVAL`], as Lambda runs it.
+async fn sweep_on_schedule(sweeper: SweepHandler) {
     loop {
         tokio::time::sleep(LOCAL_SWEEP_INTERVAL).await;
-        match sweeper.sweep().await {
-            Ok(report) if report.stuck > 0 => {
-                tracing::warn!(?report, "the sweeper finished stuck alerts");
-            }
+        match sweeper.handle().await {
             Ok(report) if report.released > 0 || report.groups_sent > 0 => {
                 tracing::info!(?report, "the sweeper sent held SMS or group messages");
             }
             Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&e), "sweep failed")
-            }
+            // Stuck alerts fail the invocation in Lambda: the error alarm's case.
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
     }
 }

@@ -93,6 +93,13 @@ async fn rule_state() {
 }
 
 #[tokio::test]
+async fn heartbeat_state() {
+    let t = Tables::new().await;
+    let state = DynamoRuleState::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::heartbeat_state(&state, t.base).await;
+}
+
+#[tokio::test]
 async fn operator_quotas() {
     let t = Tables::new().await;
     let quotas = DynamoOperatorQuotas::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));

@@ -8,6 +8,7 @@ mod deliveries;
 mod faults;
 mod grouping;
 mod harness;
+mod heartbeats;
 mod heavy_user;
 mod locality;
 mod receipts;

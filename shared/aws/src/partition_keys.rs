@@ -47,6 +47,11 @@ pub fn rate_window(window: &RateWindow) -> String {
     format!("rate#{}#{}", window.user, window.index)
 }
 
+/// The rule-state item holding a heartbeat rule's last sighting and silence.
+pub fn heartbeat(rule: &RuleId) -> String {
+    format!("heartbeat#{rule}")
+}
+
 /// The rule-state item counting one rule's operator alerts in one hour (hours since 1970).
 pub fn operator_quota(rule: &RuleId, hour: u64) -> String {
     format!("operator#{rule}#{hour}")

@@ -6,9 +6,13 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::items::{Item, condition_held, corrupt, read_item, value};
-use crate::partition_keys::{cooldown as cooldown_key, first_marker as first_key};
-use cuba_core::evaluation::decision::Cooldown;
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use crate::items::{Item, condition_held, corrupt, read_item, unavailable, value};
+use crate::partition_keys::{
+    cooldown as cooldown_key, first_marker as first_key, heartbeat as heartbeat_key,
+};
+use cuba_core::evaluation::decision::{Beat, Cooldown};
 use cuba_core::evaluation::ports::RuleState;
 use cuba_core::model::domain::{EventId, Millis, UserId};
 use cuba_core::model::ports::PortError;
@@ -35,6 +39,15 @@ struct CooldownRow {
     started_at: Option<Millis>,
     /// Seconds since the epoch: DynamoDB's TTL attribute.
     expires_at: u64,
+}
+
+/// `heartbeat#{rule}`: when a heartbeat rule last saw a matching event, and the silence it is
+/// firing for. Never expires: a rule silent for months must still know it.
+#[derive(Deserialize)]
+struct HeartbeatRow {
+    last_seen: Millis,
+    #[serde(default)]
+    silent_since: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,5 +159,68 @@ impl RuleState for DynamoRuleState {
                 started_by: row.event_id,
                 started_at: row.started_at,
             }))
+    }
+
+    async fn heartbeat_seen(&self, rule: &RuleId, at: Millis) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", value(heartbeat_key(rule))?)
+            .update_expression("SET last_seen = :at")
+            .condition_expression("attribute_not_exists(last_seen) OR last_seen < :at")
+            .expression_attribute_values(":at", value(at)?)
+            .send()
+            .await;
+        // Refused: a later sighting is kept already.
+        condition_held(update).map(|_| ())
+    }
+
+    async fn heartbeat(&self, rule: &RuleId, now: Millis) -> Result<Beat, PortError> {
+        if let Some(row) = self.read::<HeartbeatRow>(heartbeat_key(rule)).await? {
+            return Ok(Beat {
+                last_seen: row.last_seen,
+                silent_since: row.silent_since,
+            });
+        }
+        // First look: watched from now on, unless a sighting landed meanwhile.
+        let armed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", value(heartbeat_key(rule))?)
+            .update_expression("SET last_seen = if_not_exists(last_seen, :now)")
+            .expression_attribute_values(":now", value(now)?)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let row: HeartbeatRow =
+            serde_dynamo::from_item(armed.attributes.unwrap_or_default()).map_err(corrupt)?;
+        Ok(Beat {
+            last_seen: row.last_seen,
+            silent_since: row.silent_since,
+        })
+    }
+
+    async fn set_heartbeat_silence(
+        &self,
+        rule: &RuleId,
+        since: Option<Millis>,
+    ) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", value(heartbeat_key(rule))?)
+            // Only a watched rule has a silence to record.
+            .condition_expression("attribute_exists(last_seen)");
+        let update = match since {
+            Some(since) => update
+                .update_expression("SET silent_since = :since")
+                .expression_attribute_values(":since", value(since)?),
+            None => update.update_expression("REMOVE silent_since"),
+        };
+        condition_held(update.send().await).map(|_| ())
     }
 }

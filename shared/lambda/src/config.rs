@@ -335,10 +335,12 @@ impl AbsenceConfig {
     }
 }
 
-/// The sweeper function: finishes alerts whose worker died.
-#[derive(Debug, Clone)]
+/// The sweeper function: finishes alerts whose worker died, and decides the heartbeat rules.
+#[derive(Debug)]
 pub struct SweeperConfig {
     pub delivery: DeliveryConfig,
+    /// The rules, for the heartbeat rules it decides.
+    pub rules: DocumentsConfig<RuleSet>,
     /// The role SNS writes SMS delivery status logs with; set: the sweeper turns the logs on
     /// for the account where nothing else did.
     pub delivery_status_role_arn: Option<String>,
@@ -348,8 +350,11 @@ impl SweeperConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
         Reader::read(settings, |r| {
             let delivery_status_role_arn = r.optional(env::SMS_DELIVERY_STATUS_ROLE_ARN);
+            let delivery = DeliveryConfig::read(r);
+            let rules = DocumentsConfig::rules(r);
             Some(SweeperConfig {
-                delivery: DeliveryConfig::read(r)?,
+                delivery: delivery?,
+                rules: rules?,
                 delivery_status_role_arn,
             })
         })
@@ -567,8 +572,9 @@ mod tests {
         ]);
         let config = AbsenceConfig::from_settings(&absence).unwrap();
         assert_eq!(config.settle, crate::settings::DEFAULT_ABSENCE_SETTLE);
+        // The sweeper needs the ledger's tables, the topic, and the rules (for heartbeats).
         let error = SweeperConfig::from_settings(&absence).unwrap_err();
-        assert_eq!(error.0.len(), 4, "{error}");
+        assert_eq!(error.0.len(), 5, "{error}");
     }
 
     #[cfg(feature = "http")]

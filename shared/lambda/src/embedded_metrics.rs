@@ -38,6 +38,8 @@ pub mod names {
     pub const STUCK_ALERTS: &str = "StuckAlerts";
     /// Deferred SMS a sweep handed on once the user's quiet hours ended.
     pub const DEFERRED_SMS_RELEASED: &str = "DeferredSmsReleased";
+    /// Silences of heartbeat rules told (each once): matching traffic stopped.
+    pub const HEARTBEAT_SILENCES: &str = "HeartbeatSilences";
     /// Group messages a sweep published (or settled) once they came due.
     pub const GROUP_MESSAGES_SENT: &str = "GroupMessagesSent";
     /// Carrier receipts applied to this stack's alerts, by `Outcome` (delivered, failed).

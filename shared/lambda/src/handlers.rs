@@ -30,6 +30,7 @@ use cuba_core::console::ports::ActivityTally;
 use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
 use cuba_core::delivery::receipt_desk::{ReceiptDesk, ReceiptTaken};
 use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
+use cuba_core::evaluation::heartbeat::HeartbeatWatch;
 use cuba_core::model::domain::{Millis, StoredEvent, UserId};
 use cuba_core::model::ports::{ErrorChain, PortError};
 use cuba_core::pipeline::EventPipeline;
@@ -449,10 +450,11 @@ fn count_absence_check(check: &AbsenceCheck, outcome: &AbsenceOutcome, now: Mill
     }
 }
 
-/// Runs the alert sweeper on a schedule.
+/// Runs the alert sweeper, and the heartbeat rules' look, on a schedule.
 #[derive(Clone)]
 pub struct SweepHandler {
     pub sweeper: AlertSweeper,
+    pub heartbeats: HeartbeatWatch,
 }
 
 /// Alerts a sweep could not finish, or settled `unconfirmed`: the invocation fails so that the
@@ -468,6 +470,24 @@ pub struct StuckAlerts {
 
 impl SweepHandler {
     pub async fn handle(&self) -> Result<SweepReport, Box<dyn std::error::Error + Send + Sync>> {
+        // First, so a silence's alert is among those the sweep below would finish. A rule set
+        // that cannot be read leaves the heartbeats to the next minute, not the sweep undone.
+        match self.heartbeats.look().await {
+            Ok(beats) => {
+                metrics::counter!(names::HEARTBEAT_SILENCES).increment(beats.fired as u64);
+                if beats.watched > 0 {
+                    tracing::info!(
+                        watched = beats.watched,
+                        fired = beats.fired,
+                        resolved = beats.resolved,
+                        "heartbeat rules decided"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %ErrorChain(&error), "could not read the heartbeat rules")
+            }
+        }
         let report = self
             .sweeper
             .sweep()

@@ -15,6 +15,7 @@ use cuba_core::absence::scheduling::AbsenceRelay;
 use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
 use cuba_core::delivery::limits::OperatorLimit;
 use cuba_core::delivery::silences::{SilenceSource, SilenceStore};
+use cuba_core::evaluation::heartbeat::HeartbeatWatch;
 use cuba_core::evaluation::source::CachedDocuments;
 use cuba_core::model::clock::Clock;
 use cuba_core::model::document::DocumentSet;
@@ -264,6 +265,23 @@ pub fn sweeper(
     AlertSweeper {
         dispatcher: dispatcher(&config.delivery, clients, clock),
         batch: SWEEP_BATCH,
+    }
+}
+
+/// What decides the heartbeat rules on the sweeper's schedule.
+pub fn heartbeat_watch(
+    config: &SweeperConfig,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> HeartbeatWatch {
+    HeartbeatWatch {
+        rules: document_source(&config.rules, clients),
+        state: Arc::new(DynamoRuleState::new(
+            clients.dynamodb.clone(),
+            config.delivery.quotas_table.clone(),
+        )),
+        dispatcher: dispatcher(&config.delivery, clients, clock.clone()),
+        clock,
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use cuba_core::evaluation::decision::Cooldown;
+use cuba_core::evaluation::decision::{Beat, Cooldown};
 use cuba_core::evaluation::ports::{RuleState, WindowStore};
 use cuba_core::evaluation::window::{
     MAX_BUCKET_MEMBERS, Recorded, WindowKey, WindowMember, WindowRead,
@@ -24,6 +24,7 @@ pub struct MemoryRuleState {
     faults: Arc<Faults>,
     firsts: Mutex<HashMap<(RuleId, UserId), EventId>>,
     cooldowns: Mutex<HashMap<(RuleId, UserId), Cooldown>>,
+    beats: Mutex<HashMap<RuleId, Beat>>,
 }
 
 impl MemoryRuleState {
@@ -96,6 +97,38 @@ impl RuleState for MemoryRuleState {
         let call = self.faults.enter("rule_state.cooldown")?;
         let cooldown = lock(&self.cooldowns).get(&(rule.clone(), user)).cloned();
         call.finish(cooldown)
+    }
+
+    async fn heartbeat_seen(&self, rule: &RuleId, at: Millis) -> Result<(), PortError> {
+        let call = self.faults.enter("rule_state.heartbeat_seen")?;
+        let mut beats = lock(&self.beats);
+        let beat = beats.entry(rule.clone()).or_insert(Beat {
+            last_seen: at,
+            silent_since: None,
+        });
+        beat.last_seen = beat.last_seen.max(at);
+        call.finish(())
+    }
+
+    async fn heartbeat(&self, rule: &RuleId, now: Millis) -> Result<Beat, PortError> {
+        let call = self.faults.enter("rule_state.heartbeat")?;
+        let beat = *lock(&self.beats).entry(rule.clone()).or_insert(Beat {
+            last_seen: now,
+            silent_since: None,
+        });
+        call.finish(beat)
+    }
+
+    async fn set_heartbeat_silence(
+        &self,
+        rule: &RuleId,
+        since: Option<Millis>,
+    ) -> Result<(), PortError> {
+        let call = self.faults.enter("rule_state.set_heartbeat_silence")?;
+        if let Some(beat) = lock(&self.beats).get_mut(rule) {
+            beat.silent_since = since;
+        }
+        call.finish(())
     }
 }
 

@@ -81,10 +81,13 @@ async function renderEditor(main, id) {
     clear(fieldList).append(...fields.map((f) => el("option", { value: f.path, label: f.types.join(" | ") || "type unknown" })));
     clear(numericList).append(...fields.filter((f) => f.types.some((t) => t === "number" || t === "integer"))
       .map((f) => el("option", { value: f.path })));
+    // A heartbeat fires for no event: only its own placeholders mean anything.
+    const heartbeat = model.condition.type === "heartbeat";
     const placeholders = [
-      ...fields.filter((f) => !f.types.includes("object")).map((f) => f.path),
+      ...(heartbeat ? [] : fields.filter((f) => !f.types.includes("object")).map((f) => f.path)),
       ...lang.placeholders.always,
       ...(model.condition.type === "window" ? lang.placeholders.window : []),
+      ...(heartbeat ? lang.placeholders.heartbeat || [] : []),
     ];
     clear(chipsBox).append(el("span", { class: "hint", text: "Insert: " }), ...placeholders.map((p) => chip(p)));
     for (const row of formBox.querySelectorAll(".clause")) row.dispatchEvent(new Event("fields"));

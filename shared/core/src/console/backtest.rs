@@ -10,7 +10,7 @@ use crate::evaluation::decision::{
     AbsenceDecision, Decision, Firing, RuleMemory, Viewed, decide, decide_absence,
 };
 use crate::model::domain::{EventId, Millis, StoredEvent, UserId};
-use crate::rules::{Condition, Rule, Translations, WindowTotals};
+use crate::rules::{Condition, HeartbeatCondition, Rule, Translations, WindowTotals};
 
 /// An alert the rule would have fired.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +38,9 @@ pub fn replay(
     to: Millis,
     now: Millis,
 ) -> Vec<WouldFire> {
+    if let Condition::Heartbeat(heartbeat) = &rule.condition {
+        return silences(rule, heartbeat, events, (from, to), now);
+    }
     let mut by_user: BTreeMap<UserId, Vec<&StoredEvent>> = BTreeMap::new();
     for event in events {
         by_user.entry(event.user).or_default().push(event);
@@ -88,6 +91,50 @@ pub fn replay(
     fired
 }
 
+/// A heartbeat rule's silences: each gap between matching events (from anyone) longer than its
+/// `seconds`, fired when it became one (`seconds` after the last event before it), if that falls
+/// in `[from, to]` and before `now`. The alert is about no user (user 0); its trigger is the
+/// last event before the silence. A silence with no event before it (none in the context read)
+/// has no known start, so it is not counted.
+fn silences(
+    rule: &Rule,
+    heartbeat: &HeartbeatCondition,
+    events: &[StoredEvent],
+    (from, to): (Millis, Millis),
+    now: Millis,
+) -> Vec<WouldFire> {
+    let seconds = heartbeat.seconds.get();
+    let mut matching: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|e| rule.when.matches(&e.view()))
+        .collect();
+    matching.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
+    let next_times = matching
+        .iter()
+        .skip(1)
+        .map(|e| Some(e.received_at))
+        .chain(std::iter::once(None));
+    matching
+        .iter()
+        .zip(next_times)
+        .filter_map(|(last, next)| {
+            let fired_at = last.received_at.plus_seconds(u64::from(seconds));
+            let silent = match next {
+                Some(next) => heartbeat.is_silent(last.received_at, next),
+                None => heartbeat.is_silent(last.received_at, now.min(to.plus_one())),
+            };
+            (silent && (from..=to).contains(&fired_at) && fired_at <= now).then(|| WouldFire {
+                user: UserId(0),
+                trigger_event_id: last.id.clone(),
+                fired_at,
+                event_ids: vec![last.id.clone()],
+                text: rule.render_silence(seconds, last.received_at).0,
+                totals: None,
+            })
+        })
+        .collect()
+}
+
 /// The rule's message as one real event in the span renders it: the newest alert it would have
 /// fired, or else (so an operator sees the text before any threshold is reached) the newest
 /// event matching `when`, with the window's totals at that event for a window rule.
@@ -112,16 +159,25 @@ pub fn preview(
     to: Millis,
 ) -> Option<MessagePreview> {
     if let Some(alert) = fired.iter().max_by_key(|f| f.fired_at) {
-        let trigger = events
-            .iter()
-            .find(|e| e.user == alert.user && e.id == alert.trigger_event_id)?;
+        // A heartbeat's alert is about no user: its trigger is anyone's last event.
+        let heartbeat = match &rule.condition {
+            Condition::Heartbeat(h) => Some(h.seconds.get()),
+            _ => None,
+        };
+        let trigger = events.iter().find(|e| {
+            e.id == alert.trigger_event_id && (heartbeat.is_some() || e.user == alert.user)
+        })?;
+        let translations = match heartbeat {
+            Some(seconds) => rule.render_silence(seconds, trigger.received_at).1,
+            None => rule.render_translations(trigger, alert.totals.as_ref()),
+        };
         return Some(MessagePreview {
             user: alert.user,
             event_id: trigger.id.clone(),
             received_at: trigger.received_at,
             fires: true,
             text: alert.text.clone(),
-            translations: rule.render_translations(trigger, alert.totals.as_ref()),
+            translations,
         });
     }
     // Newest first, so only the events after the last match get a view built.
@@ -280,5 +336,44 @@ mod tests {
         );
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].trigger_event_id.as_str(), "inside");
+    }
+
+    #[test]
+    fn a_heartbeat_fires_once_for_each_silence_longer_than_its_seconds() {
+        let rule = Rule::from_json(
+            &serde_json::json!({"id": "payments-flowing", "when": {"kind": "activity", "noun": "bill"},
+                "condition": {"type": "heartbeat", "seconds": 600},
+                "action": {"type": "notify_operator", "severity": "critical"},
+                "message": "no bill payment since {{heartbeat.last_seen}} ({{heartbeat.seconds}} s)"}),
+            "$",
+        )
+        .unwrap();
+        // Payments from several users every few minutes, then an hour's gap, then a gap that
+        // runs to the end of the span; feedback never keeps a payment heartbeat alive.
+        let events = [
+            paid(1, "a", 0, 100),
+            paid(2, "b", 300, 100),
+            paid(3, "c", 800, 100),
+            feedback(4, "f", 2000),
+            paid(1, "d", 4400, 100),
+        ];
+        let at = |s: u64| Millis(1_000_000 + s * 1000);
+        let fired = replay(&rule, &events, FROM, at(6000), at(6000));
+        let summary: Vec<(&str, Millis, UserId)> = fired
+            .iter()
+            .map(|f| (f.trigger_event_id.as_str(), f.fired_at, f.user))
+            .collect();
+        assert_eq!(
+            summary,
+            [("c", at(1400), UserId(0)), ("d", at(5000), UserId(0))]
+        );
+        assert_eq!(
+            fired[0].text,
+            "no bill payment since 1970-01-01T00:30:00Z (600 s)"
+        );
+        // A silence not yet long enough at the span's end is not one.
+        assert_eq!(replay(&rule, &events, FROM, at(4900), at(6000)).len(), 1);
+        let shown = preview(&rule, &events, &fired, FROM, at(6000)).unwrap();
+        assert_eq!((shown.event_id.as_str(), shown.fires), ("d", true));
     }
 }

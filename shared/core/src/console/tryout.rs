@@ -45,7 +45,7 @@ pub async fn dry_run(
                 cooldown_until: state.cooldown(&rule.id, event.user).await?.map(|c| c.until),
             },
         ),
-        Condition::Absence(_) => (Vec::new(), RuleMemory::default()),
+        Condition::Absence(_) | Condition::Heartbeat(_) => (Vec::new(), RuleMemory::default()),
     };
     Ok(decide(&rule, &trigger, &Viewed::all(&recent), &memory))
 }

@@ -46,7 +46,31 @@ impl AlertId {
     /// `generation`th of that interval (a later one takes the alerts that came after an earlier
     /// one went out).
     pub fn group_notice(rule: &RuleId, slot: u64, generation: u32) -> Self {
-        AlertId(format!("{rule}#0#group-{slot}-{generation}"))
+        // `@` is in no event id, so no trigger's alert can take this key.
+        AlertId(format!("{rule}#0#group@{slot}.{generation}"))
+    }
+
+    /// The alert saying heartbeat rule `rule` saw no matching event since `since`.
+    pub fn heartbeat_silent(rule: &RuleId, since: Millis) -> Self {
+        AlertId(format!("{rule}#0#silent@{}", since.0))
+    }
+
+    /// The alert saying heartbeat rule `rule`'s silence since `since` is over.
+    pub fn heartbeat_back(rule: &RuleId, since: Millis) -> Self {
+        AlertId(format!("{rule}#0#back@{}", since.0))
+    }
+
+    /// For a heartbeat rule's alert: whether it tells of a silence or of its end, and when the
+    /// silence began.
+    pub fn heartbeat_phase(&self) -> Option<(ConditionStatus, Millis)> {
+        let discriminator = self.0.rsplit('#').next()?;
+        let (phase, since) = discriminator.split_once('@')?;
+        let status = match phase {
+            "silent" => ConditionStatus::Firing,
+            "back" => ConditionStatus::Resolved,
+            _ => return None,
+        };
+        since.parse().ok().map(|ms| (status, Millis(ms)))
     }
 
     /// The one operator alert saying the SMS budget of `day` (a UTC day) ran out.
@@ -200,7 +224,7 @@ pub struct OperatorGroup {
     pub severity: Severity,
     /// What the alerts were grouped by: `all` (the rule's alerts, whoever they are about).
     pub group_key: String,
-    pub status: GroupStatus,
+    pub status: ConditionStatus,
     pub count: u64,
     pub first_fired_at: Millis,
     pub last_fired_at: Millis,
@@ -209,11 +233,12 @@ pub struct OperatorGroup {
     pub text: String,
 }
 
-/// Whether a group message tells of a condition firing or cleared.
+/// Whether a message tells of a condition firing or cleared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum GroupStatus {
+pub enum ConditionStatus {
     Firing,
+    Resolved,
 }
 
 /// One operator alert as published (alone, or among a group's first alerts).
@@ -226,6 +251,12 @@ pub struct OperatorAlert {
     pub event_ids: Vec<EventId>,
     pub text: String,
     pub fired_at: Millis,
+    /// A heartbeat rule's alert: `firing` (no matching event since `silent_since`) or
+    /// `resolved` (matching events again at `fired_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<ConditionStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silent_since: Option<Millis>,
 }
 
 /// Who holds a claim: random for each claim, so two workers claiming one alert in the same

@@ -691,6 +691,8 @@ fn operator_body(alert: &Alert) -> OperatorAlert {
         event_ids: alert.event_ids.clone(),
         text: alert.text.clone(),
         fired_at: alert.fired_at,
+        status: alert.id.heartbeat_phase().map(|(status, _)| status),
+        silent_since: alert.id.heartbeat_phase().map(|(_, since)| since),
     }
 }
 

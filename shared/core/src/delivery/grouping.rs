@@ -13,7 +13,7 @@
 //! interval.
 
 use crate::delivery::alert::{
-    AlertEntry, AlertId, GroupRecord, GroupStatus, OperatorAlert, OperatorGroup,
+    AlertEntry, AlertId, ConditionStatus, GroupRecord, OperatorAlert, OperatorGroup,
 };
 use crate::model::domain::{Millis, UserId};
 use crate::rules::{Action, Grouping, RuleId, Severity, Translations};
@@ -140,6 +140,8 @@ pub fn group_message(notice: &AlertEntry, sample: &[AlertEntry]) -> OperatorGrou
             event_ids: entry.event_ids.clone(),
             text: entry.text.clone(),
             fired_at: entry.fired_at,
+            status: None,
+            silent_since: None,
         })
         .collect();
     let text = match (count, alerts.first()) {
@@ -147,8 +149,8 @@ pub fn group_message(notice: &AlertEntry, sample: &[AlertEntry]) -> OperatorGrou
         _ => format!(
             "Rule {} fired {count} alerts from {} to {}{}",
             notice.rule_id,
-            utc(first),
-            utc(last),
+            first.utc_text(),
+            last.utc_text(),
             match alerts.first() {
                 Some(alert) => format!("; the first: {}", alert.text),
                 None => String::new(),
@@ -160,22 +162,13 @@ pub fn group_message(notice: &AlertEntry, sample: &[AlertEntry]) -> OperatorGrou
         rule_id: notice.rule_id.clone(),
         severity,
         group_key: "all".into(),
-        status: GroupStatus::Firing,
+        status: ConditionStatus::Firing,
         count,
         first_fired_at: first,
         last_fired_at: last,
         alerts,
         text,
     }
-}
-
-/// An instant as operators read it in a message: `2026-12-05T08:01:02Z`.
-fn utc(at: Millis) -> String {
-    i64::try_from(at.0)
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| at.0.to_string())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use crate::delivery::alert::AlertId;
 use crate::evaluation::window::WindowMember;
 use crate::model::domain::{EventId, Millis, StoredEvent};
-use crate::rules::{AbsenceCondition, Condition, Rule, WindowTotals};
+use crate::rules::{AbsenceCondition, Condition, HeartbeatCondition, Rule, WindowTotals};
 
 /// What is known of a rule's state for one user. Live evaluation knows nothing in advance (its
 /// claims check the state atomically); the dry run reads the store; the backtest simulates it.
@@ -71,6 +71,9 @@ pub enum Quiet {
     BelowThreshold(WindowTotals),
     /// The threshold is reached, but the rule fired recently and is cooling down until then.
     CoolingDown { totals: WindowTotals, until: Millis },
+    /// A heartbeat rule: the event keeps it from firing until `silent_after` (heartbeats are
+    /// decided on a clock, not by events).
+    KeepsHeartbeat { silent_after: Millis },
     /// The rule cools down until then, past every decision the window could serve, so its
     /// window was not read (an overflowed window is read from the user's events, which for a
     /// user sending thousands is the costliest read there is).
@@ -95,6 +98,49 @@ pub struct Cooldown {
     pub started_by: EventId,
     /// The starting event's receive time (unknown for a cooldown stored before it was kept).
     pub started_at: Option<Millis>,
+}
+
+/// What is known of a heartbeat rule's traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beat {
+    /// When a matching event was last seen (or, before any, when the rule was first watched).
+    pub last_seen: Millis,
+    /// While the rule is firing: when the silence it fired for began (its `last_seen` then).
+    pub silent_since: Option<Millis>,
+}
+
+/// What a look at a heartbeat rule calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeatStep {
+    Nothing,
+    /// Silent for longer than the rule allows since `since`: fire.
+    Fire {
+        since: Millis,
+    },
+    /// Matching traffic came back after the silence that began `since`: say it is over.
+    Resolve {
+        since: Millis,
+    },
+}
+
+impl HeartbeatCondition {
+    /// What the rule's beat calls for at `now`. A silence is told once; one that ended is
+    /// resolved before a new one can fire.
+    pub fn step(&self, beat: Beat, now: Millis) -> BeatStep {
+        match beat.silent_since {
+            None if self.is_silent(beat.last_seen, now) => BeatStep::Fire {
+                since: beat.last_seen,
+            },
+            Some(since) if beat.last_seen > since => BeatStep::Resolve { since },
+            _ => BeatStep::Nothing,
+        }
+    }
+
+    /// How far apart one function instance writes a rule's sightings: a tenth of its
+    /// `seconds`, so the kept sighting is never more than that behind the last event.
+    pub fn sighting_step_ms(&self) -> u64 {
+        (u64::from(self.seconds.get()) * 100).max(1_000)
+    }
 }
 
 /// An event with its view (the JSON document rules address), computed once: a backtest decides
@@ -213,6 +259,9 @@ fn decide_from(
         Condition::Absence(absence) => Decision::SchedulesCheck {
             due_at: absence.due_at(at),
         },
+        Condition::Heartbeat(heartbeat) => Decision::Quiet(Quiet::KeepsHeartbeat {
+            silent_after: at.plus_seconds(u64::from(heartbeat.seconds.get())),
+        }),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod batch_reads;
 pub mod decision;
+pub mod heartbeat;
 pub mod overflows;
 pub mod ports;
 pub mod source;
@@ -84,7 +85,8 @@ impl RuleEvaluator {
         let mut gathered = Vec::new();
         for &rule in triggered {
             let state = match &rule.condition {
-                Condition::Absence(_) => continue,
+                // Scheduled by the pipeline; heartbeats are decided by the sweeper.
+                Condition::Absence(_) | Condition::Heartbeat(_) => continue,
                 Condition::First => Gathered::First,
                 Condition::Window(window) => self.gather_window(rule, window, trigger).await?,
             };

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::model::ports::PortError;
 
-use crate::evaluation::decision::Cooldown;
+use crate::evaluation::decision::{Beat, Cooldown};
 use crate::evaluation::window::{Recorded, WindowKey, WindowMember, WindowRead};
 use crate::model::domain::{EventId, Millis, UserId};
 use crate::rules::RuleId;
@@ -41,6 +41,23 @@ pub trait RuleState: Send + Sync {
     /// The rule's cooldown for `user`, if it ever had one: when it ends (it may be in the past)
     /// and which event started it.
     async fn cooldown(&self, rule: &RuleId, user: UserId) -> Result<Option<Cooldown>, PortError>;
+
+    /// Keeps `at` as when heartbeat rule `rule` last saw a matching event, unless a later
+    /// sighting is kept already.
+    async fn heartbeat_seen(&self, rule: &RuleId, at: Millis) -> Result<(), PortError>;
+
+    /// Heartbeat rule `rule`'s beat. A rule with none starts being watched `now` (kept as its
+    /// last sighting, so a rule that never sees an event falls silent `seconds` after its first
+    /// look).
+    async fn heartbeat(&self, rule: &RuleId, now: Millis) -> Result<Beat, PortError>;
+
+    /// Records that the rule told of the silence that began `since` (`Some`), or that it told
+    /// of its end (`None`).
+    async fn set_heartbeat_silence(
+        &self,
+        rule: &RuleId,
+        since: Option<Millis>,
+    ) -> Result<(), PortError>;
 }
 
 /// The members of window rules' windows, kept in time buckets ([`crate::evaluation::window`]) so that a

@@ -25,6 +25,16 @@ impl Millis {
         self.0 / DAY_MILLIS
     }
 
+    /// The instant as operators read it in a message: `2026-12-05T08:01:02Z` (UTC, whole
+    /// seconds); the raw number if it is past what a calendar holds.
+    pub fn utc_text(self) -> String {
+        i64::try_from(self.0)
+            .ok()
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|| self.0.to_string())
+    }
+
     pub fn plus_seconds(self, seconds: u64) -> Millis {
         Millis(self.0.saturating_add(seconds.saturating_mul(1000)))
     }

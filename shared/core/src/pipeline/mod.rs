@@ -11,6 +11,7 @@ use crate::absence::ports::AbsenceScheduler;
 use crate::absence::scheduling::{AbsenceChecker, schedule_all};
 use crate::delivery::alerting::AlertDispatcher;
 use crate::evaluation::decision::Viewed;
+use crate::evaluation::heartbeat::HeartbeatSightings;
 use crate::evaluation::overflows::KnownOverflows;
 use crate::evaluation::ports::{RuleState, WindowStore};
 use crate::evaluation::source::{RuleSource, SchemaSource};
@@ -18,7 +19,7 @@ use crate::evaluation::{RuleEvaluator, RuleOutcome};
 use crate::model::clock::Clock;
 use crate::model::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
 use crate::model::ports::{EventStore, PortError};
-use crate::rules::Rule;
+use crate::rules::{Condition, Rule};
 use crate::schemas::error_log::{ErrorEntry, ErrorStatus};
 use crate::schemas::ports::ErrorLog;
 use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
@@ -33,6 +34,8 @@ pub struct EventPipeline {
     pub events: Arc<dyn EventStore>,
     pub scheduler: Arc<dyn AbsenceScheduler>,
     pub evaluator: RuleEvaluator,
+    /// When each heartbeat rule last saw a matching event.
+    pub sightings: Arc<HeartbeatSightings>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +82,7 @@ impl StreamPorts {
                 state: self.state.clone(),
                 dispatcher: self.dispatcher.clone(),
             },
+            sightings: Arc::new(HeartbeatSightings::new(self.state.clone())),
             clock,
         }
     }
@@ -182,12 +186,20 @@ impl EventPipeline {
         Ok(())
     }
 
-    /// A valid event's processing: its absence checks, then its immediate rules.
+    /// A valid event's processing: the heartbeats it keeps alive, its absence checks, then its
+    /// immediate rules.
     async fn run_rules(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
         let rules = self.evaluator.rules.current().await?;
         // Matched once: the absence rules it triggers are scheduled, the rest evaluated.
         let trigger = Viewed::of(event);
         let triggered: Vec<&Rule> = rules.triggered_by(&trigger.view).collect();
+        for rule in &triggered {
+            if let Condition::Heartbeat(heartbeat) = &rule.condition {
+                self.sightings
+                    .saw(&rule.id, heartbeat, event.received_at)
+                    .await?;
+            }
+        }
         let checks = plan_absence_checks(&triggered, event);
         schedule_all(self.scheduler.as_ref(), &checks, self.clock.now()).await?;
         self.evaluator

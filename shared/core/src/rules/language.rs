@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::{
     DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
-    MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS, MAX_PLACEHOLDER_CHARS,
-    MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS, MIN_GROUP_INTERVAL_SECONDS,
-    MIN_SMS_EXPIRY_SECONDS, RESERVED_RULE_IDS, Severity,
+    MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS, MAX_HEARTBEAT_SECONDS,
+    MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS,
+    MIN_GROUP_INTERVAL_SECONDS, MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, RESERVED_RULE_IDS,
+    Severity,
 };
 
 /// What an operator takes.
@@ -254,6 +255,17 @@ const ABSENCE_FIELDS: &[ConditionField] = &[
     cooldown("0 (none)"),
 ];
 
+const HEARTBEAT_FIELDS: &[ConditionField] = &[ConditionField {
+    name: "seconds",
+    input: FieldInput::Seconds,
+    required: true,
+    min: Some(MIN_HEARTBEAT_SECONDS),
+    max: Some(MAX_HEARTBEAT_SECONDS),
+    default: None,
+    choices: &[],
+    meaning: "how long without a matching event, from any user, counts as silence",
+}];
+
 pub const CONDITIONS: &[ConditionSpec] = &[
     ConditionSpec {
         kind: "first",
@@ -271,6 +283,13 @@ pub const CONDITIONS: &[ConditionSpec] = &[
         kind: "absence",
         meaning: "no expected event from the user within a time after a matching event",
         fields: ABSENCE_FIELDS,
+        needs_one_of: &[],
+    },
+    ConditionSpec {
+        kind: "heartbeat",
+        meaning: "no event matching `when`, from anyone, for a time: checked every minute, told \
+                  once per silence, and again when matching traffic is back (operator alerts only)",
+        fields: HEARTBEAT_FIELDS,
         needs_one_of: &[],
     },
 ];
@@ -430,6 +449,8 @@ pub struct Placeholders {
     pub always: &'static [&'static str],
     /// Filled by window rules.
     pub window: &'static [&'static str],
+    /// A heartbeat rule's only ones besides `always`: no event triggers it.
+    pub heartbeat: &'static [&'static str],
 }
 
 #[derive(Debug, Serialize)]
@@ -455,6 +476,7 @@ pub struct RuleLanguage {
 }
 
 pub const WINDOW_PLACEHOLDERS: &[&str] = &["window.count", "window.sum"];
+pub const HEARTBEAT_PLACEHOLDERS: &[&str] = &["heartbeat.last_seen", "heartbeat.seconds"];
 
 pub fn describe() -> RuleLanguage {
     RuleLanguage {
@@ -467,6 +489,7 @@ pub fn describe() -> RuleLanguage {
         placeholders: Placeholders {
             always: &["rule_id"],
             window: WINDOW_PLACEHOLDERS,
+            heartbeat: HEARTBEAT_PLACEHOLDERS,
         },
         limits: Limits {
             id_max_chars: crate::model::document::DOCUMENT_ID_MAX_CHARS,

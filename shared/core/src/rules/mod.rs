@@ -132,12 +132,33 @@ impl AbsenceCondition {
     }
 }
 
+/// No event matching `when`, from anyone, for `seconds`: the heartbeat every pipeline needs (it
+/// is how ops learn that the app stopped sending, or that Cuba stopped receiving). Decided on a
+/// clock (the sweeper's), not by an event; it fires once per silent period and says when
+/// matching traffic is back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatCondition {
+    pub seconds: NonZeroU32,
+}
+
+impl HeartbeatCondition {
+    /// Whether traffic last seen at `last_seen` has been silent too long at `now`.
+    pub fn is_silent(&self, last_seen: Millis, now: Millis) -> bool {
+        now > last_seen.plus_seconds(u64::from(self.seconds.get()))
+    }
+}
+
+/// The shortest heartbeat: the sweeper that decides them runs every minute.
+pub const MIN_HEARTBEAT_SECONDS: u32 = 60;
+pub const MAX_HEARTBEAT_SECONDS: u32 = 7 * 24 * 60 * 60;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     /// The first event ever matching `when` for this user.
     First,
     Window(WindowCondition),
     Absence(AbsenceCondition),
+    Heartbeat(HeartbeatCondition),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +281,16 @@ impl Rule {
             return Translations::new();
         }
         self.message.render(&self.context(trigger, window)).1
+    }
+
+    /// The text a heartbeat rule sends when matching traffic stopped (the last matching event
+    /// came `last_seen`), in each language it writes: its placeholders are `{{rule_id}}`,
+    /// `{{heartbeat.seconds}}` and `{{heartbeat.last_seen}}` (UTC).
+    pub fn render_silence(&self, seconds: u32, last_seen: Millis) -> (String, Translations) {
+        self.message.render(&json!({
+            "rule_id": self.id.as_str(),
+            "heartbeat": {"seconds": seconds, "last_seen": last_seen.utc_text()},
+        }))
     }
 
     /// What a message's placeholders are filled from: the trigger's view, the rule's id and the

@@ -8,11 +8,12 @@ use serde_json::{Map, Value};
 use super::{
     AbsenceCondition, Action, Condition, DEFAULT_GROUP_INTERVAL_SECONDS,
     DEFAULT_GROUP_WAIT_SECONDS, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
-    DESCRIPTION_MAX_CHARS, FieldPath, Grouping, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
-    MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS, MAX_PLACEHOLDER_CHARS,
-    MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_GROUP_INTERVAL_SECONDS, MIN_SMS_EXPIRY_SECONDS,
-    Messages, Pattern, QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity, SumThreshold,
-    WindowCondition, WindowThreshold, language,
+    DESCRIPTION_MAX_CHARS, FieldPath, Grouping, HeartbeatCondition, MAX_ABSENCE_SECONDS,
+    MAX_COOLDOWN_SECONDS, MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS,
+    MAX_HEARTBEAT_SECONDS, MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS,
+    MIN_GROUP_INTERVAL_SECONDS, MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, Messages, Pattern,
+    QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity, SumThreshold, WindowCondition,
+    WindowThreshold, language,
 };
 use crate::model::document::Problem;
 
@@ -97,6 +98,13 @@ pub(super) fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>)
         .zip(placeholder_chars)
         .map(|(m, n)| m.with_placeholder_chars(n));
 
+    // A heartbeat is about everyone's traffic: there is no user to text.
+    if let (Some(Condition::Heartbeat(_)), Some(Action::SmsUser { .. })) = (&condition, &action) {
+        problems.push(Problem::new(
+            &format!("{path}.action.type"),
+            "a heartbeat rule watches all users' events, so it can only notify_operator",
+        ));
+    }
     if problems.len() != before {
         return None;
     }
@@ -209,6 +217,21 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                     format!("absence\u{1f}{expect_text}\u{1f}{seconds}").as_bytes(),
                 ),
             }))
+        }
+        Some("heartbeat") => {
+            let seconds = bounded_seconds(
+                object,
+                "seconds",
+                (MIN_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS),
+                path,
+                problems,
+            );
+            match seconds {
+                Bounded::Given(n) => NonZeroU32::new(n)
+                    .map(|seconds| Condition::Heartbeat(HeartbeatCondition { seconds })),
+                Bounded::Absent => report(problems, &format!("{path}.seconds"), "is required"),
+                Bounded::Invalid => None,
+            }
         }
         _ => None,
     }

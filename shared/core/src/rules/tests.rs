@@ -285,3 +285,31 @@ fn an_operator_rule_groups_its_alerts_when_it_names_a_wait_or_an_interval() {
         ["$.action.group_wait_seconds: not a field of `sms_user`"]
     );
 }
+
+#[test]
+fn a_heartbeat_watches_everyone_so_it_can_only_notify_the_operator() {
+    let rule = |action: Value, seconds: u64| {
+        Rule::from_json(
+            &json!({"id": "h", "when": {"kind": "activity"}, "message": "m", "action": action,
+                    "condition": {"type": "heartbeat", "seconds": seconds}}),
+            "$",
+        )
+    };
+    let watched = rule(json!({"type": "notify_operator"}), 600).unwrap();
+    let Condition::Heartbeat(heartbeat) = watched.condition else {
+        panic!("a heartbeat");
+    };
+    assert!(!heartbeat.is_silent(Millis(0), Millis(600_000)));
+    assert!(heartbeat.is_silent(Millis(0), Millis(600_001)));
+    let paths = |r: Result<Rule, InvalidDocument>| -> Vec<String> {
+        r.unwrap_err().0.into_iter().map(|p| p.path).collect()
+    };
+    assert_eq!(
+        paths(rule(json!({"type": "sms_user"}), 600)),
+        ["$.action.type"]
+    );
+    assert_eq!(
+        paths(rule(json!({"type": "notify_operator"}), 59)),
+        ["$.condition.seconds"]
+    );
+}

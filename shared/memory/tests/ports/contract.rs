@@ -27,6 +27,11 @@ async fn rule_state() {
 }
 
 #[tokio::test]
+async fn heartbeat_state() {
+    contract::heartbeat_state(MemoryPorts::new().rule_state.as_ref(), BASE).await;
+}
+
+#[tokio::test]
 async fn alert_deferral() {
     contract::alert_deferral(MemoryPorts::new().ledger.as_ref(), BASE).await;
 }

@@ -9,6 +9,7 @@ mod contract;
 mod decisions;
 mod faults;
 mod grouping;
+mod heartbeats;
 mod pipeline;
 mod quiet_hours;
 mod receipts;

@@ -212,6 +212,14 @@ fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer
             Outcome::DoesNotFire,
             format!("the rule is cooling down for user {user} until {}", until.0),
         ),
+        Decision::Quiet(Quiet::KeepsHeartbeat { silent_after }) => (
+            Outcome::DoesNotFire,
+            format!(
+                "the event keeps the heartbeat alive: the rule fires (checked every minute) only \
+                 if no matching event from anyone follows by {}",
+                silent_after.0
+            ),
+        ),
         Decision::Fires(firing) => match firing.totals {
             Some(totals) => {
                 window = Some(totals);
@@ -335,6 +343,8 @@ async fn replay_span(
     let (context_from, context_to) = match &rule.condition {
         Condition::Window(w) => (w.starts_after(from), to),
         Condition::Absence(a) => (from, a.due_at(to)),
+        // The silence running into the span began at the last matching event before it.
+        Condition::Heartbeat(h) => (from.minus_seconds(u64::from(h.seconds.get())), to),
         Condition::First => (from, to),
     };
     let events = match request.user {

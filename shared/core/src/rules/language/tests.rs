@@ -51,11 +51,12 @@ fn every_condition_field_described_is_accepted_and_nothing_else() {
             };
             condition.insert(field.name.into(), value);
         }
+        // Every condition notifies the operator (a heartbeat cannot text anyone).
         let when = json!({"kind": "activity"});
         rule(
             when.clone(),
             Value::Object(condition.clone()),
-            json!({"type": "sms_user"}),
+            json!({"type": "notify_operator"}),
         )
         .unwrap_or_else(|e| panic!("{}: {e:?}", spec.kind));
         // Past the described maximum is refused.
@@ -69,7 +70,7 @@ fn every_condition_field_described_is_accepted_and_nothing_else() {
                 rule(
                     when.clone(),
                     Value::Object(over),
-                    json!({"type": "sms_user"})
+                    json!({"type": "notify_operator"})
                 )
                 .is_err(),
                 "{} {}",
@@ -79,7 +80,12 @@ fn every_condition_field_described_is_accepted_and_nothing_else() {
         }
         condition.insert("undescribed".into(), json!(1));
         assert!(
-            rule(when, Value::Object(condition), json!({"type": "sms_user"})).is_err(),
+            rule(
+                when,
+                Value::Object(condition),
+                json!({"type": "notify_operator"})
+            )
+            .is_err(),
             "{}",
             spec.kind
         );

@@ -1,0 +1,73 @@
+//! A heartbeat rule on the local stack: the sweeper's schedule tells ops once when bill
+//! payments stop (from anyone) for longer than the rule allows, and once more when they are
+//! back. The stack's clock is held by the test.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cuba_core::model::clock::{Clock, ManualClock};
+use serde_json::json;
+
+use crate::harness::{Options, TestStack, bill, s};
+
+const RULE: &str = "payments-flowing";
+
+fn heartbeat_rules() -> std::path::PathBuf {
+    let rules = json!({"rules": [{
+        "id": RULE,
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "heartbeat", "seconds": 60},
+        "action": {"type": "notify_operator", "severity": "critical"},
+        "message": "no bill payment from anyone since {{heartbeat.last_seen}}"
+    }]});
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rules-heartbeat-{}.json", std::process::id()));
+    std::fs::write(&path, rules.to_string()).expect("write the rules");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heartbeat_fires_when_payments_stop_and_resolves_when_they_return() {
+    let clock = ManualClock::starting_now();
+    let t = TestStack::start_with(Options {
+        clock: Arc::new(clock.clone()),
+        rules_file: Some(heartbeat_rules()),
+        ..Options::default()
+    })
+    .await;
+    let first = clock.now();
+    t.accept("/api/v1/event/", 1, &bill(100)).await;
+    t.wait_for_stream(1).await;
+    assert!(
+        t.operator_alerts(Duration::from_secs(3)).await.is_empty(),
+        "payments flow"
+    );
+
+    clock.advance_seconds(61);
+    let silent = t.expect_operator_alerts(1).await;
+    assert_eq!(silent.len(), 1, "{silent:?}");
+    let (body, attributes) = &silent[0];
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["rule_id"], RULE);
+    assert_eq!(body["silent_since"], json!(first.0));
+    assert_eq!(body["user"], 0);
+    assert_eq!(attributes["severity"], "critical");
+    assert_eq!(
+        body["text"],
+        format!("no bill payment from anyone since {}", first.utc_text())
+    );
+    assert!(
+        t.operator_alerts(Duration::from_secs(3)).await.is_empty(),
+        "one message per silence, however many sweeps see it"
+    );
+
+    t.accept("/api/v1/event/", 2, &bill(100)).await;
+    t.wait_for_stream(2).await;
+    let back = t.expect_operator_alerts(1).await;
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0].0["status"], "resolved");
+    assert_eq!(back[0].0["silent_since"], json!(first.0));
+    let ledger = t.ledger_for(RULE).await;
+    assert_eq!(ledger.len(), 2, "{ledger:?}");
+    assert!(ledger.iter().all(|item| s(item, "status") == "sent"));
+}
