@@ -129,6 +129,7 @@ fn dispatcher(
         )),
         manners: config.manners.clone(),
         receipt_timeout: config.receipt_timeout,
+        opening_groups: Default::default(),
     }
 }
 

@@ -147,6 +147,7 @@ impl MemoryPorts {
             // No quiet hours: tests that want them set them.
             manners: SmsManners::default(),
             receipt_timeout: DEFAULT_SMS_RECEIPT_TIMEOUT,
+            opening_groups: Default::default(),
         }
     }
 

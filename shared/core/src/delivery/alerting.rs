@@ -119,6 +119,11 @@ pub struct AlertDispatcher {
     pub manners: SmsManners,
     /// How long after sending an SMS its carrier receipt counts as overdue.
     pub receipt_timeout: Duration,
+    /// Held while this process opens a group message: its alerts gathered at once make one
+    /// creator, the others join what it made. (DynamoDB serialises concurrent creations of an
+    /// item anyway; moto, which tests run on, lets two of them both create it, and the second
+    /// drops what the first counted.)
+    pub opening_groups: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why a claimed alert was left unsettled, which decides whether it may be handed out again.
@@ -532,9 +537,15 @@ impl AlertDispatcher {
     ) -> Result<Delivery, PortError> {
         let now = self.clock.now();
         let slot = grouping.slot(now);
+        let mut opening = None;
         for generation in 0..MAX_NOTICES_PER_SLOT {
             let id = AlertId::group_notice(&alert.rule_id, slot, generation);
-            let (due, kept) = match self.ledger.entry(&id).await? {
+            let mut found = self.ledger.entry(&id).await?;
+            if found.is_none() && opening.is_none() {
+                opening = Some(self.opening_groups.lock().await);
+                found = self.ledger.entry(&id).await?;
+            }
+            let (due, kept) = match found {
                 Some(open) if open.status == AlertStatus::Deferred => {
                     (open.deliver_at.unwrap_or(now), open.group.sample.len())
                 }
