@@ -470,6 +470,44 @@ try {
   await page.screenshot({ path: join(artifacts, "admin-ui-narrow.png"), fullPage: true });
   await page.setViewportSize({ width: 1280, height: 900 });
 
+  log("times in UTC or the browser's zone: switched in the bar, kept across a reload");
+  await page.goto(`${base}/admin/#/alerts`);
+  await page.waitForSelector("#alerts-table tbody td");
+  const newest = (await adminApi("/alerts?limit=1")).items[0];
+  const utcText = (ms) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  await page.selectOption("#times", "utc");
+  await page.waitForFunction((text) => document.querySelector("#alerts-table tbody td")?.textContent === text, utcText(newest.fired_at));
+  await page.reload();
+  await page.waitForSelector("#alerts-table tbody td");
+  assert.equal(await page.inputValue("#times"), "utc");
+  assert.equal(await page.textContent("#alerts-table tbody td"), utcText(newest.fired_at));
+  await page.selectOption("#times", "local");
+  await page.waitForSelector("#alerts-table tbody td");
+
+  log("dark mode follows the system: a dark page, its text readable");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.goto(`${base}/admin/#/alerts`);
+  await page.waitForSelector("#alerts-table tbody td");
+  const dark = await page.evaluate(() => {
+    const rgb = (c) => c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+    const channel = (v) => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    const luminance = (c) => { const [r, g, b] = rgb(c).map(channel); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    const contrast = (a, b) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const table = document.querySelector("#alerts-table");
+    const cell = table.querySelector("tbody td");
+    const muted = document.querySelector(".hint") || cell;
+    return {
+      page: luminance(getComputedStyle(document.body).backgroundColor),
+      text: contrast(getComputedStyle(cell).color, getComputedStyle(table).backgroundColor),
+      hint: contrast(getComputedStyle(muted).color, getComputedStyle(table).backgroundColor),
+    };
+  });
+  assert.ok(dark.page < 0.05, `a dark page: its luminance is ${dark.page}`);
+  assert.ok(dark.text >= 7, `table text at ${dark.text.toFixed(1)}:1`);
+  assert.ok(dark.hint >= 4.5, `hints at ${dark.hint.toFixed(1)}:1`);
+  await page.screenshot({ path: join(artifacts, "admin-ui-dark.png") });
+  await page.emulateMedia({ colorScheme: "light" });
+
   log("nothing injected ran");
   assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.equal(await page.locator("main img").count(), 0);

@@ -31,6 +31,7 @@ async function route() {
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
   document.getElementById("search").hidden = !signedIn;
+  document.getElementById("times").hidden = !signedIn;
   warnOfExpiry();
   const who = claims();
   document.getElementById("who").textContent = signedIn && who ? `signed in as ${who.sub}` : "";
@@ -460,6 +461,13 @@ async function find(text) {
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   document.getElementById("sign-out").addEventListener("click", () => signOut(""));
+  // Times in the browser's zone or in UTC: the view is drawn again in the one chosen.
+  const times = document.getElementById("times");
+  times.value = timeZoneChoice();
+  times.addEventListener("change", () => {
+    chooseTimeZone(times.value);
+    route();
+  });
   document.getElementById("search").addEventListener("submit", (e) => {
     e.preventDefault();
     const input = document.getElementById("search-input");

@@ -68,9 +68,35 @@ const pad = (n) => String(n).padStart(2, "0");
 
 /** The browser's local time with its offset from UTC, so a time read off the page is never
  * mistaken for UTC (or the other way round): `2026-12-04 10:15:02 UTC+01:00`. */
+/** The zone the operator reads times in: "local" (the browser's) or "utc", kept per browser. */
+let chosenZone = null;
+function timeZoneChoice() {
+  if (!chosenZone) {
+    try {
+      chosenZone = localStorage.getItem("cuba.times") === "utc" ? "utc" : "local";
+    } catch {
+      chosenZone = "local";
+    }
+  }
+  return chosenZone;
+}
+
+function chooseTimeZone(zone) {
+  chosenZone = zone === "utc" ? "utc" : "local";
+  try {
+    localStorage.setItem("cuba.times", chosenZone);
+  } catch {
+    // Storage refused (a private window): the choice lasts until the page is left.
+  }
+}
+
 function formatTime(ms) {
   if (typeof ms !== "number") return "";
   const d = new Date(ms);
+  if (timeZoneChoice() === "utc") {
+    return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+      `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+  }
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${utcOffset(d)}`;
 }
