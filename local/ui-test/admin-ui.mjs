@@ -303,6 +303,30 @@ try {
   await page.waitForSelector("#when-all-invalid");
   assert.match(await page.textContent("#when-all-invalid"), /failed their schema/);
 
+  log("the rules list names a rule that cannot fire, and why; the rule page shows its days");
+  const watchScroll = await fetch(base + "/admin/api/rules/ui-scroll-watch", {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      id: "ui-scroll-watch", version: 0,
+      when: { kind: "web", category: "page interaction", name: "scroll" },
+      condition: { type: "first" }, action: { type: "notify_operator" }, message: "{{user}} scrolled",
+    }),
+  });
+  assert.equal(watchScroll.status, 201, await watchScroll.text());
+  await page.goto(`${base}/admin/#/rules`);
+  const deadRow = '#rules-table tr[data-rule="ui-scroll-watch"]';
+  await page.waitForSelector(`${deadRow} .health-warning[data-warning="no_schema"]`);
+  assert.match(await page.textContent(`${deadRow} .rule-health`), /no schema for web page interaction\/scroll/);
+  assert.equal(await page.locator(`${deadRow} .health-warning[data-warning="nothing_matched"]`).count(), 1);
+  assert.equal(await page.locator('#rules-table tr[data-rule="first-bill-payment"] .health-warning[data-warning="disabled"]').count(), 1,
+    "the rule switched off above says so");
+  await page.screenshot({ path: join(artifacts, "admin-ui-rule-health.png") });
+  await page.goto(`${base}/admin/#/rules/ui-scroll-watch`);
+  await page.waitForSelector("#rule-health-days tbody tr");
+  assert.equal(await page.locator("#rule-health-days tbody tr").count(), 7);
+  assert.equal(await page.locator('#rule-health .health-warning[data-warning="no_schema"]').count(), 1);
+
   log("create a schema for it in the schema editor, then replay the entry");
   await page.goto(`${base}/admin/#/schemas/new`);
   await page.waitForSelector("#schema-document");
@@ -317,6 +341,11 @@ try {
   const replayed = await adminApi("/errors?status=replayed");
   assert.equal(replayed.items.length, 1);
   assert.equal(replayed.items[0].replayed_by, admin);
+  // With a schema, and its one event replayed, the rule is no longer dead.
+  const healed = (await adminApi("/rule-health?rule=ui-scroll-watch")).rules[0];
+  assert.deepEqual(healed.warnings.map((w) => w.code), [], JSON.stringify(healed));
+  assert.equal(healed.matched, 1);
+  assert.equal(healed.fired, 1);
 
   log("the dashboard counts the events and the alert");
   await page.goto(`${base}/admin/#/dashboard`);

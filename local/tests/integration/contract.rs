@@ -191,6 +191,13 @@ async fn activity_tally() {
 }
 
 #[tokio::test]
+async fn rule_days() {
+    let t = Tables::new().await;
+    let tally = DynamoActivityTally::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::rule_days(&tally, t.base).await;
+}
+
+#[tokio::test]
 async fn document_store() {
     let t = Tables::new().await;
     for table in ["RulesTable", "SchemasTable"] {

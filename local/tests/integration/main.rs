@@ -13,6 +13,7 @@ mod heavy_user;
 mod locality;
 mod receipts;
 mod redrive;
+mod rule_health;
 mod runtime;
 mod schemas;
 mod seed_rules;

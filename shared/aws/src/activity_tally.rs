@@ -8,12 +8,16 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::items::{Item, any_of, batch_get, n, s, unavailable};
-use crate::partition_keys::{TALLY_SHARDS, tally};
+use std::ops::RangeInclusive;
+
+use crate::items::{Item, any_of, batch_get, condition_held, n, s, unavailable};
+use crate::partition_keys::{TALLY_SHARDS, rule_day, tally};
 use cuba_core::console::activity::{MinuteCounts, Tally};
 use cuba_core::console::ports::ActivityTally;
+use cuba_core::console::rule_health::{RuleDay, RuleDays};
 use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
+use cuba_core::rules::RuleId;
 
 /// Tally items outlive the dashboard's longest chart (3 hours) by this much.
 const TALLY_KEPT_SECONDS: u64 = 2 * 24 * 3600;
@@ -102,6 +106,122 @@ impl ActivityTally for DynamoActivityTally {
         }
         Ok(out)
     }
+
+    async fn add_rule_days(&self, counts: &RuleDays) -> Result<(), PortError> {
+        for (rule, day, day_counts) in counts.entries() {
+            self.add_rule_day(rule, day, day_counts).await?;
+        }
+        Ok(())
+    }
+
+    async fn rule_days(
+        &self,
+        rules: &[RuleId],
+        days: RangeInclusive<u64>,
+    ) -> Result<RuleDays, PortError> {
+        let keys: Vec<Item> = rules
+            .iter()
+            .flat_map(|rule| days.clone().map(move |day| rule_day(rule, day)))
+            .map(|pk| Item::from([("pk".to_owned(), s(pk))]))
+            .collect();
+        let mut out = RuleDays::default();
+        for item in batch_get(&self.client, &self.table, keys, false).await? {
+            let (rule, day, counts) = rule_day_of(&item)?;
+            out.add(&rule, day, &counts);
+        }
+        Ok(out)
+    }
+}
+
+/// What a rule did on a day is kept a month: the console looks at a week at most.
+const RULE_DAY_KEPT_SECONDS: u64 = 35 * 24 * 3600;
+
+impl DynamoActivityTally {
+    /// Adds one rule's counts of one day to its item (`ruleday#{rule}#{day}`): counters added
+    /// atomically, and the last firing kept only if it is later than the one there.
+    async fn add_rule_day(
+        &self,
+        rule: &RuleId,
+        day: u64,
+        counts: &RuleDay,
+    ) -> Result<(), PortError> {
+        let key = s(rule_day(rule, day));
+        let mut adds = vec!["matched :matched".to_owned(), "fired :fired".to_owned()];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key.clone())
+            .expression_attribute_values(":matched", n(counts.matched))
+            .expression_attribute_values(":fired", n(counts.fired))
+            .expression_attribute_values(":exp", n((day + 1) * 24 * 3600 + RULE_DAY_KEPT_SECONDS));
+        for (i, (status, count)) in counts.statuses.iter().enumerate() {
+            adds.push(format!("#s{i} :s{i}"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), format!("{STATUS_PREFIX}{status}"))
+                .expression_attribute_values(format!(":s{i}"), n(count));
+        }
+        update
+            .update_expression(format!("ADD {} SET expires_at = :exp", adds.join(", ")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if let Some(last) = counts.last_fired_at {
+            let later = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", key)
+                .update_expression("SET last_fired_at = :last")
+                .condition_expression(
+                    "attribute_not_exists(last_fired_at) OR last_fired_at < :last",
+                )
+                .expression_attribute_values(":last", n(last.0))
+                .send()
+                .await;
+            // Refused: a later firing is kept already.
+            condition_held(later)?;
+        }
+        Ok(())
+    }
+}
+
+/// How a status's counter is named on a rule's day item: `st_sent`.
+const STATUS_PREFIX: &str = "st_";
+
+/// A rule's day item read back.
+fn rule_day_of(item: &Item) -> Result<(RuleId, u64, RuleDay), PortError> {
+    let corrupt = || PortError::corrupt("a rule's day counts");
+    let pk = match item.get("pk") {
+        Some(AttributeValue::S(pk)) => pk,
+        _ => return Err(corrupt()),
+    };
+    let mut parts = pk.splitn(3, '#');
+    let (Some(_), Some(rule), Some(day)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(corrupt());
+    };
+    let rule = RuleId::parse(rule).map_err(|_| corrupt())?;
+    let day: u64 = day.parse().map_err(|_| corrupt())?;
+    let number = |value: &AttributeValue| -> Result<u64, PortError> {
+        match value {
+            AttributeValue::N(text) => text.parse().map_err(|_| corrupt()),
+            _ => Err(corrupt()),
+        }
+    };
+    let mut counts = RuleDay::default();
+    for (name, value) in item {
+        match name.as_str() {
+            "matched" => counts.matched = number(value)?,
+            "fired" => counts.fired = number(value)?,
+            "last_fired_at" => counts.last_fired_at = Some(Millis(number(value)?)),
+            other => {
+                if let Some(status) = other.strip_prefix(STATUS_PREFIX) {
+                    counts.statuses.insert(status.to_owned(), number(value)?);
+                }
+            }
+        }
+    }
+    Ok((rule, day, counts))
 }
 
 /// Adds one tally item's minutes that fall in `minutes` to `out`.

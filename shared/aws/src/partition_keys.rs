@@ -47,6 +47,11 @@ pub fn rate_window(window: &RateWindow) -> String {
     format!("rate#{}#{}", window.user, window.index)
 }
 
+/// The rule-state item counting what one rule did on one UTC day (days since 1970).
+pub fn rule_day(rule: &RuleId, day: u64) -> String {
+    format!("ruleday#{rule}#{day}")
+}
+
 /// The rule-state item holding a heartbeat rule's last sighting and silence.
 pub fn heartbeat(rule: &RuleId) -> String {
     format!("heartbeat#{rule}")

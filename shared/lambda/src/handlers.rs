@@ -17,7 +17,6 @@ use tokio::time::Instant;
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::scheduling::AbsenceOutcome;
 use cuba_core::console::activity::MinuteCounts;
-use cuba_core::delivery::alert::AlertStatus;
 use cuba_core::delivery::alerting::Dispatched;
 use cuba_core::evaluation::batch_reads::UserBatchReads;
 use cuba_core::pipeline::Processed;
@@ -27,6 +26,7 @@ use crate::embedded_metrics::names;
 use cuba_aws::StreamItem;
 use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay, RelayOutcome};
 use cuba_core::console::ports::ActivityTally;
+use cuba_core::console::rule_health::RuleDays;
 use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
 use cuba_core::delivery::receipt_desk::{ReceiptDesk, ReceiptTaken};
 use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
@@ -118,6 +118,7 @@ impl StreamHandler {
     ) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         let mut counts = MinuteCounts::default();
+        let mut rules = RuleDays::default();
         metrics::histogram!(names::STREAM_RECORDS).record(batch.records.len() as f64);
         let now = self.pipeline.clock.now();
         let mut results: Vec<RecordResult> = Vec::new();
@@ -148,7 +149,7 @@ impl StreamHandler {
         for (_, sequence_number, outcome) in results {
             match outcome {
                 Ok(Done::Event(event, processed)) => {
-                    count_processed(&processed, event.received_at, &mut counts);
+                    count_processed(&processed, event.received_at, &mut counts, &mut rules);
                     tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
                 }
                 Ok(Done::Check(check, outcome)) => {
@@ -158,6 +159,7 @@ impl StreamHandler {
                         && dispatched.is_first()
                     {
                         counts.alert(decided_at);
+                        rules.fired(&check.rule_id, decided_at, dispatched.counted_as());
                     }
                     tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check decided");
                 }
@@ -187,6 +189,7 @@ impl StreamHandler {
             }
         }
         add_to_tally(self.tally.as_ref(), &counts).await;
+        add_rule_days(self.tally.as_ref(), &rules).await;
         response
     }
 
@@ -326,6 +329,18 @@ async fn add_to_tally(tally: &dyn ActivityTally, counts: &MinuteCounts) {
     }
 }
 
+/// Adds what a batch's rules did to their days, for the console's rule health; a failure is
+/// logged, not raised, as for the tally.
+async fn add_rule_days(tally: &dyn ActivityTally, rules: &RuleDays) {
+    if rules.is_empty() {
+        return;
+    }
+    if let Err(e) = tally.add_rule_days(rules).await {
+        metrics::counter!(names::TALLY_FAILURES).increment(1);
+        tracing::warn!(error = %ErrorChain(&e), "the rules' day counts were not updated");
+    }
+}
+
 /// Why a delay-queue message failed (and the queue redelivers it).
 #[derive(Debug, thiserror::Error)]
 enum MessageFailure {
@@ -382,23 +397,7 @@ fn millis_since(at: &chrono::DateTime<chrono::Utc>, now: Millis) -> f64 {
 }
 
 fn alert_metric(dispatched: &Dispatched, action: Action) {
-    let status = match dispatched {
-        Dispatched::Delivered(delivery) => match delivery.status() {
-            AlertStatus::Sent => "sent",
-            AlertStatus::Undeliverable => "undeliverable",
-            AlertStatus::Suppressed => "suppressed",
-            AlertStatus::Silenced => "silenced",
-            AlertStatus::Unconfirmed => "unconfirmed",
-            AlertStatus::Expired => "expired",
-            AlertStatus::Delivered => "delivered",
-            AlertStatus::Failed => "failed",
-            AlertStatus::Grouped => "grouped",
-            AlertStatus::Pending | AlertStatus::Sending | AlertStatus::Deferred => "unsettled",
-        },
-        Dispatched::AlreadySettled => "already_settled",
-        Dispatched::InFlight => "in_flight",
-        Dispatched::Deferred { .. } => "deferred",
-    };
+    let status = dispatched.counted_as();
     let action = match action {
         Action::SmsUser { .. } => "sms_user",
         Action::NotifyOperator { .. } => "notify_operator",
@@ -406,12 +405,19 @@ fn alert_metric(dispatched: &Dispatched, action: Action) {
     metrics::counter!(names::ALERTS, "Action" => action, "Status" => status).increment(1);
 }
 
-/// Counts a processed event (received `at`) in the metrics and in the batch's minute tally.
-fn count_processed(processed: &Processed, at: Millis, tally: &mut MinuteCounts) {
+/// Counts a processed event (received `at`) in the metrics, the batch's minute tally and what
+/// its rules did that day.
+fn count_processed(
+    processed: &Processed,
+    at: Millis,
+    tally: &mut MinuteCounts,
+    rules: &mut RuleDays,
+) {
     tally.event(at);
     match processed {
-        Processed::Valid(outcomes) => {
+        Processed::Valid { matched, outcomes } => {
             metrics::counter!(names::EVENTS_VALID).increment(1);
+            rules.processed(at, matched, outcomes);
             for outcome in outcomes {
                 // A redelivered record finds its alert settled: the rule fired once, earlier.
                 if outcome.dispatched.is_first() {

@@ -2,16 +2,19 @@
 //! resume after the last item handed out.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use cuba_core::console::activity::MinuteCounts;
 use cuba_core::console::ports::{ActivityTally, Browse};
+use cuba_core::console::rule_health::RuleDays;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
 use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
 use cuba_core::model::ports::PortError;
+use cuba_core::rules::RuleId;
 use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::schemas::ports::ErrorLog;
 use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
@@ -141,6 +144,7 @@ impl Browse for MemoryBrowse {
 pub struct MemoryActivityTally {
     faults: Arc<Faults>,
     counts: Mutex<MinuteCounts>,
+    rule_days: Mutex<RuleDays>,
 }
 
 impl MemoryActivityTally {
@@ -148,6 +152,7 @@ impl MemoryActivityTally {
         MemoryActivityTally {
             faults,
             counts: Mutex::default(),
+            rule_days: Mutex::default(),
         }
     }
 }
@@ -175,6 +180,30 @@ impl ActivityTally for MemoryActivityTally {
                 if (first..=end).contains(&minute) {
                     out.add(minute, t);
                 }
+            }
+        }
+        call.finish(out)
+    }
+
+    async fn add_rule_days(&self, counts: &RuleDays) -> Result<(), PortError> {
+        let call = self.faults.enter("tally.add_rule_days")?;
+        let mut kept = lock(&self.rule_days);
+        for (rule, day, day_counts) in counts.entries() {
+            kept.add(rule, day, day_counts);
+        }
+        call.finish(())
+    }
+
+    async fn rule_days(
+        &self,
+        rules: &[RuleId],
+        days: RangeInclusive<u64>,
+    ) -> Result<RuleDays, PortError> {
+        let call = self.faults.enter("tally.rule_days")?;
+        let mut out = RuleDays::default();
+        for (rule, day, counts) in lock(&self.rule_days).entries() {
+            if rules.contains(rule) && days.contains(&day) {
+                out.add(rule, day, counts);
             }
         }
         call.finish(out)

@@ -335,17 +335,22 @@ function describeCondition(c) {
       return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}`;
     }
     case "absence": return `no ${JSON.stringify(c.expect || {})} within ${c.seconds} s`;
+    case "heartbeat": return `no matching event from anyone for ${c.seconds} s`;
     default: return String(c.type);
   }
 }
 
 function describeAction(a) {
   if (!a || typeof a !== "object") return "";
-  return a.type === "notify_operator" ? `notify operator (${a.severity || "warning"})` : "SMS the user";
+  if (a.type !== "notify_operator") return "SMS the user";
+  const grouped = a.group_wait_seconds !== undefined || a.group_interval_seconds !== undefined
+    ? `, grouped per ${a.group_interval_seconds ?? 300} s` : "";
+  return `notify operator (${a.severity || "warning"}${grouped})`;
 }
 
 async function renderRules(main) {
-  const { status, body } = await api("GET", "/rules");
+  const [{ status, body }, health] = await Promise.all([api("GET", "/rules"), api("GET", "/rule-health")]);
+  const healthOf = new Map(health.status === 200 ? health.body.rules.map((h) => [h.rule_id, h]) : []);
   main.append(el("div", { class: "row" },
     el("h1", { text: "Rules" }),
     el("span", { class: "spacer" }),
@@ -354,10 +359,10 @@ async function renderRules(main) {
     main.append(el("div", { class: "error-box", text: errorText(body, status) }));
     return;
   }
-  const rows = body.rules.map((record) => ruleRow(record));
+  const rows = body.rules.map((record) => ruleRow(record, healthOf.get(record.id)));
   main.append(el("table", { id: "rules-table" },
-    el("thead", {}, el("tr", {}, ["On", "Rule", "When it fires", "Action", "Version", "Last editor", "Updated"].map((h) => el("th", { text: h })))),
-    el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No rules yet." })))));
+    el("thead", {}, el("tr", {}, ["On", "Rule", "When it fires", "Action", "Health (7 days)", "Version", "Last editor", "Updated"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 8, class: "empty", text: "No rules yet." })))));
 }
 
 /**
@@ -390,7 +395,7 @@ function enableSwitch(registry, noun, record, cells) {
   return toggle;
 }
 
-function ruleRow(record) {
+function ruleRow(record, health) {
   const rule = record.rule || {};
   const version = el("td", { class: "mono", text: record.version });
   const editor = el("td", { text: record.updated_by });
@@ -405,6 +410,7 @@ function ruleRow(record) {
       el("div", { class: "hint", text: rule.description || "" })),
     el("td", { text: describeCondition(rule.condition) }),
     el("td", { text: describeAction(rule.action) }),
+    el("td", { class: "rule-health" }, health ? [el("div", { class: "hint", text: healthLine(health) }), ...healthWarnings(health)] : "—"),
     version, editor, updated);
 }
 

@@ -615,7 +615,7 @@ async function renderEditor(main, id) {
     el("label", { for: "dry-event", text: "Event (the body the app would post)" }), dryEvent,
     el("div", { class: "row" }, el("button", { type: "button", id: "dry-run", onclick: dryRun, text: "Dry run" })),
     dryResult)];
-  if (record) panels.push(savedBacktest(record), ruleHistory(record));
+  if (record) panels.push(ruleHealth(record), savedBacktest(record), ruleHistory(record));
   main.append(el("div", { class: "two" }, panels));
 
   // ---- start

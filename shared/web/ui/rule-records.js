@@ -1,4 +1,5 @@
-// Cuba admin UI: a saved rule's backtest and its history of versions, shown under the editor.
+// Cuba admin UI: a saved rule's health, backtest and history of versions, shown under the editor,
+// and the health cell of the rules list.
 // Uses el/api/pretty/... from dom.js; writes data to the page only through textContent and
 // attributes.
 "use strict";
@@ -48,4 +49,38 @@ function ruleHistory(record) {
         el("td", { text: v.updated_by }), el("td", { text: formatTime(v.updated_at) }))))));
   }).catch(() => {});
   return history;
+}
+
+/** What a rule did lately, in a line: fired and matched counts, and when it last fired. */
+function healthLine(h) {
+  const last = h.last_fired_at ? `, last ${formatTime(h.last_fired_at)}` : "";
+  return `fired ${h.fired}, matched ${h.matched} in ${h.days.length} days${last}`;
+}
+
+/** A rule's warnings, each a line that cannot be missed (`data-warning` holds its code). */
+function healthWarnings(h) {
+  return h.warnings.map((w) => el("div", { class: "warning health-warning", dataset: { warning: w.code }, text: w.message }));
+}
+
+/** The rule page's health card: warnings first, then each day's counts. */
+function ruleHealth(record) {
+  const card = el("div", { class: "card", id: "rule-health" }, el("h2", { text: "Health (7 days)" }));
+  api("GET", `/rule-health${query({ rule: record.id })}`).then(({ status, body }) => {
+    if (status !== 200) {
+      card.append(el("div", { class: "error-box", text: errorText(body, status) }));
+      return;
+    }
+    const h = body.rules[0];
+    const statuses = (counts) => Object.entries(counts.statuses).map(([k, n]) => `${k} ${n}`).join(", ");
+    card.append(
+      ...healthWarnings(h),
+      el("p", { id: "rule-health-summary", text: `${h.watches ? `Watches ${h.watches}: ` : ""}${healthLine(h)}.` }),
+      el("table", { id: "rule-health-days" },
+        el("caption", { class: "visually-hidden", text: "What the rule did each day (UTC)" }),
+        el("thead", {}, el("tr", {}, ["Day (UTC)", "Matched", "Fired", "How they went"].map((t) => el("th", { text: t })))),
+        el("tbody", {}, h.days.slice().reverse().map((d) => el("tr", {},
+          el("td", { text: d.day }), el("td", { text: d.matched }), el("td", { text: d.fired }),
+          el("td", { text: statuses(d) }))))));
+  }).catch(() => {});
+  return card;
 }

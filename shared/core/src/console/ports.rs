@@ -1,13 +1,18 @@
-//! What the ops console reads: listings across users, and the per-minute tally.
+//! What the ops console reads: listings across users, the per-minute tally, and what each rule
+//! did per day.
 
 use async_trait::async_trait;
 
 use crate::model::ports::PortError;
 
+use std::ops::RangeInclusive;
+
 use crate::console::activity::MinuteCounts;
+use crate::console::rule_health::RuleDays;
 use crate::delivery::alert::{AlertEntry, AlertFilter};
 use crate::model::domain::Millis;
 use crate::model::listing::{EventFilter, ListedEvent, Page};
+use crate::rules::RuleId;
 
 /// Newest-first listings for operators.
 #[async_trait]
@@ -36,4 +41,14 @@ pub trait ActivityTally: Send + Sync {
 
     /// The counts of every minute in `[from, to)`.
     async fn counts(&self, from: Millis, to: Millis) -> Result<MinuteCounts, PortError>;
+
+    /// Adds what a batch's rules did, per rule and UTC day (not keyed by event either).
+    async fn add_rule_days(&self, counts: &RuleDays) -> Result<(), PortError>;
+
+    /// What `rules` did on each UTC day of `days` (days since 1970).
+    async fn rule_days(
+        &self,
+        rules: &[RuleId],
+        days: RangeInclusive<u64>,
+    ) -> Result<RuleDays, PortError>;
 }

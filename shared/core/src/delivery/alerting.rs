@@ -57,6 +57,28 @@ pub enum Dispatched {
 }
 
 impl Dispatched {
+    /// The name this outcome is counted under (metrics, a rule's day counts): the status it
+    /// settled at, or what kept it from settling.
+    pub fn counted_as(&self) -> &'static str {
+        match self {
+            Dispatched::Delivered(delivery) => match delivery.status() {
+                AlertStatus::Sent => "sent",
+                AlertStatus::Undeliverable => "undeliverable",
+                AlertStatus::Suppressed => "suppressed",
+                AlertStatus::Silenced => "silenced",
+                AlertStatus::Unconfirmed => "unconfirmed",
+                AlertStatus::Expired => "expired",
+                AlertStatus::Delivered => "delivered",
+                AlertStatus::Failed => "failed",
+                AlertStatus::Grouped => "grouped",
+                AlertStatus::Pending | AlertStatus::Sending | AlertStatus::Deferred => "unsettled",
+            },
+            Dispatched::AlreadySettled => "already_settled",
+            Dispatched::InFlight => "in_flight",
+            Dispatched::Deferred { .. } => "deferred",
+        }
+    }
+
     /// Whether this was the alert's first dispatch (settled now, or held for quiet hours), not
     /// a redelivery that found it settled or in flight: what counts a rule as having fired.
     pub fn is_first(&self) -> bool {

@@ -17,9 +17,9 @@ use crate::evaluation::ports::{RuleState, WindowStore};
 use crate::evaluation::source::{RuleSource, SchemaSource};
 use crate::evaluation::{RuleEvaluator, RuleOutcome};
 use crate::model::clock::Clock;
-use crate::model::domain::{EventId, ReceivedEvent, StoredEvent, UserId};
+use crate::model::domain::{EventId, Millis, ReceivedEvent, StoredEvent, UserId};
 use crate::model::ports::{EventStore, PortError};
-use crate::rules::{Condition, Rule};
+use crate::rules::{Condition, Rule, RuleId};
 use crate::schemas::error_log::{ErrorEntry, ErrorStatus};
 use crate::schemas::ports::ErrorLog;
 use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
@@ -111,7 +111,11 @@ impl StreamPorts {
 /// What became of a newly stored event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Processed {
-    Valid(Vec<RuleOutcome>),
+    Valid {
+        /// The enabled rules whose `when` it matched (fired or not).
+        matched: Vec<RuleId>,
+        outcomes: Vec<RuleOutcome>,
+    },
     Invalid(Vec<Violation>),
 }
 
@@ -124,6 +128,13 @@ pub enum ReplayOutcome {
     Replayed {
         #[serde(rename = "alerts_fired")]
         fired: usize,
+        /// What its rules did, counted like a stream record's (the event's own receive time).
+        #[serde(skip)]
+        received_at: Millis,
+        #[serde(skip)]
+        matched: Vec<RuleId>,
+        #[serde(skip)]
+        outcomes: Vec<RuleOutcome>,
     },
     /// Still breaks the (current) schema; the entry stays open with these violations.
     StillInvalid {
@@ -141,7 +152,10 @@ impl EventPipeline {
     pub async fn process(&self, received: &ReceivedEvent) -> Result<Processed, PortError> {
         let schemas = self.schemas.current().await?;
         match schemas.validate(&received.event) {
-            Verdict::Valid { .. } => Ok(Processed::Valid(self.run_rules(&received.event).await?)),
+            Verdict::Valid { .. } => {
+                let (matched, outcomes) = self.run_rules(&received.event).await?;
+                Ok(Processed::Valid { matched, outcomes })
+            }
             Verdict::Invalid { schema, violations } => {
                 self.log_invalid(received, schema, &violations).await?;
                 Ok(Processed::Invalid(violations))
@@ -188,7 +202,10 @@ impl EventPipeline {
 
     /// A valid event's processing: the heartbeats it keeps alive, its absence checks, then its
     /// immediate rules.
-    async fn run_rules(&self, event: &StoredEvent) -> Result<Vec<RuleOutcome>, PortError> {
+    async fn run_rules(
+        &self,
+        event: &StoredEvent,
+    ) -> Result<(Vec<RuleId>, Vec<RuleOutcome>), PortError> {
         let rules = self.evaluator.rules.current().await?;
         // Matched once: the absence rules it triggers are scheduled, the rest evaluated.
         let trigger = Viewed::of(event);
@@ -202,9 +219,11 @@ impl EventPipeline {
         }
         let checks = plan_absence_checks(&triggered, event);
         schedule_all(self.scheduler.as_ref(), &checks, self.clock.now()).await?;
-        self.evaluator
+        let outcomes = self
+            .evaluator
             .evaluate_triggered(&rules, &trigger, &triggered)
-            .await
+            .await?;
+        Ok((triggered.iter().map(|r| r.id.clone()).collect(), outcomes))
     }
 
     /// Replays one error-log entry against the schemas as stored now. An event processed by a
@@ -248,13 +267,16 @@ impl EventPipeline {
                 // Unflag first so the event counts in windows like any valid event, then
                 // process it at its original receive time.
                 self.events.set_invalid(user, id, false).await?;
-                let outcomes = self.run_rules(&received.event).await?;
+                let (matched, outcomes) = self.run_rules(&received.event).await?;
                 self.errors
                     .mark_replayed(user, id, by, self.clock.now())
                     .await?;
                 tracing::info!(%user, event_id = %id, fired = outcomes.len(), replayed_by = by, "error-log entry replayed");
                 Ok(ReplayOutcome::Replayed {
                     fired: outcomes.iter().filter(|o| o.dispatched.is_first()).count(),
+                    received_at: received.event.received_at,
+                    matched,
+                    outcomes,
                 })
             }
         }

@@ -2,7 +2,8 @@
 
 use cuba_core::console::activity::{MinuteCounts, Tally};
 use cuba_core::console::ports::ActivityTally;
-use cuba_core::model::domain::Millis;
+use cuba_core::console::rule_health::{RuleDay, RuleDays};
+use cuba_core::model::domain::{DAY_MILLIS, Millis};
 
 /// The dashboard's per-minute tally: counts add up, minutes outside the span are left out.
 pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
@@ -62,5 +63,54 @@ pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
             .await
             .expect("read")
             .is_empty()
+    );
+}
+
+/// What rules did per day: counts add up per rule and day, statuses too, the last firing is the
+/// latest whatever order batches come in, and only the rules and days asked for come back.
+pub async fn rule_days(tally: &dyn ActivityTally, base: Millis) {
+    let day = base.utc_day();
+    let at = |d: u64, s: u64| Millis((day + d) * DAY_MILLIS + s * 1000);
+    let (watched, other) = (super::rule("ruleday-watched"), super::rule("ruleday-other"));
+    let mut batch = RuleDays::default();
+    batch.matched(&watched, at(0, 10));
+    batch.matched(&watched, at(0, 20));
+    batch.fired(&watched, at(0, 20), "sent");
+    batch.matched(&other, at(0, 30));
+    batch.matched(&watched, at(1, 5));
+    tally.add_rule_days(&batch).await.expect("added");
+    let mut later_batch_of_earlier_events = RuleDays::default();
+    later_batch_of_earlier_events.matched(&watched, at(0, 15));
+    later_batch_of_earlier_events.fired(&watched, at(0, 15), "grouped");
+    tally
+        .add_rule_days(&later_batch_of_earlier_events)
+        .await
+        .expect("added");
+    tally
+        .add_rule_days(&RuleDays::default())
+        .await
+        .expect("nothing to add");
+    let read = tally
+        .rule_days(std::slice::from_ref(&watched), day..=day + 1)
+        .await
+        .expect("read");
+    let first = read.get(&watched, day);
+    assert_eq!((first.matched, first.fired), (3, 2));
+    assert_eq!(first.statuses.get("sent"), Some(&1));
+    assert_eq!(first.statuses.get("grouped"), Some(&1));
+    assert_eq!(
+        first.last_fired_at,
+        Some(at(0, 20)),
+        "the latest, not the last added"
+    );
+    assert_eq!(read.get(&watched, day + 1).matched, 1);
+    assert_eq!(read.get(&other, day), RuleDay::default(), "not asked for");
+    assert_eq!(
+        tally
+            .rule_days(std::slice::from_ref(&other), day + 1..=day + 3)
+            .await
+            .expect("read"),
+        RuleDays::default(),
+        "no day asked for has counts"
     );
 }

@@ -37,6 +37,11 @@ async fn alert_deferral() {
 }
 
 #[tokio::test]
+async fn rule_days() {
+    contract::rule_days(MemoryPorts::new().tally.as_ref(), BASE).await;
+}
+
+#[tokio::test]
 async fn alert_groups() {
     contract::alert_groups(MemoryPorts::new().ledger.as_ref(), BASE).await;
 }

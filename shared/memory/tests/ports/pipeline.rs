@@ -32,7 +32,7 @@ async fn a_first_payment_sends_one_sms_however_often_it_is_delivered() {
     let received = w.ingest(1, "p1", paid(3000)).await;
     for _ in 0..3 {
         let processed = w.pipeline.process(&received).await.expect("processed");
-        assert!(matches!(processed, Processed::Valid(_)));
+        assert!(matches!(processed, Processed::Valid { .. }));
     }
     let sms = w.ports.notifier.sms();
     assert_eq!(sms.len(), 1, "{sms:?}");
@@ -370,10 +370,10 @@ async fn a_replay_after_a_schema_fix_processes_the_event_exactly_once() {
         )
         .await
         .expect("saved");
-    assert_eq!(
+    assert!(matches!(
         w.pipeline.replay(UserId(8), &id, "ann").await,
-        Ok(ReplayOutcome::Replayed { fired: 1 })
-    );
+        Ok(ReplayOutcome::Replayed { fired: 1, .. })
+    ));
     assert_eq!(
         w.pipeline.replay(UserId(8), &id, "bob").await,
         Ok(ReplayOutcome::AlreadyReplayed)

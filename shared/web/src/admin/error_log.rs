@@ -13,6 +13,7 @@ use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, s
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::{JsonBody, QueryParams};
+use cuba_core::console::rule_health::RuleDays;
 use cuba_core::model::domain::{EventId, UserId};
 use cuba_core::model::listing::Page;
 use cuba_core::pipeline::ReplayOutcome;
@@ -133,6 +134,7 @@ pub(super) async fn replay_one(
     if outcome == ReplayOutcome::NotFound {
         return Err(entry_not_found(user, &id));
     }
+    count_rule_days(&api, std::slice::from_ref(&outcome)).await;
     Ok(Json(Replayed { user, id, outcome }))
 }
 
@@ -206,6 +208,8 @@ pub(super) async fn replay_matching(
             outcome,
         });
     }
+    let outcomes: Vec<ReplayOutcome> = results.iter().map(|r| r.outcome.clone()).collect();
+    count_rule_days(&api, &outcomes).await;
     let count =
         |wanted: fn(&ReplayOutcome) -> bool| results.iter().filter(|r| wanted(&r.outcome)).count();
     Ok(Json(ReplayedBatch {
@@ -214,4 +218,28 @@ pub(super) async fn replay_matching(
         next: page.next,
         results,
     }))
+}
+
+/// Counts what the replayed events' rules did in their days, as the stream consumer counts a
+/// record: the rule health must not call a rule dead whose events were all replayed. Logged, not
+/// raised: the replay happened.
+async fn count_rule_days(api: &super::AdminApi, outcomes: &[ReplayOutcome]) {
+    let mut days = RuleDays::default();
+    for outcome in outcomes {
+        if let ReplayOutcome::Replayed {
+            received_at,
+            matched,
+            outcomes,
+            ..
+        } = outcome
+        {
+            days.processed(*received_at, matched, outcomes);
+        }
+    }
+    if days.is_empty() {
+        return;
+    }
+    if let Err(error) = api.tally.add_rule_days(&days).await {
+        tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&error), "the replayed events' rule counts were not updated");
+    }
 }

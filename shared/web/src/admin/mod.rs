@@ -10,6 +10,7 @@ mod browsing;
 mod cursor;
 mod documents;
 mod error_log;
+mod health;
 mod redrive;
 mod silences;
 mod tryout;
@@ -42,6 +43,7 @@ use cuba_core::schemas::ports::ErrorLog;
 pub use browsing::{MAX_ACTIVITY_MINUTES, MAX_PAGE, MAX_UNSCOPED_DAYS};
 pub use cursor::{CursorSeal, MAX_CURSOR_CHARS};
 pub use error_log::MAX_REPLAY_BATCH;
+pub use health::MAX_HEALTH_DAYS;
 pub use redrive::REDRIVE_SECONDS;
 pub use tryout::{BACKTEST_MAX_DAYS, BACKTEST_MAX_EVENTS};
 pub use vocabulary::EVENT_TYPES_SAMPLE;
@@ -88,6 +90,7 @@ pub fn routes(api: AdminApi) -> Router {
         .route("/admin/api/rules/test", post(tryout::dry_run))
         .route("/admin/api/rules/backtest", post(tryout::backtest_draft))
         .route("/admin/api/rule-language", get(vocabulary::rule_language))
+        .route("/admin/api/rule-health", get(health::rule_health_view))
         .route("/admin/api/event-types", get(vocabulary::event_types))
         .route(
             "/admin/api/rules/{id}",
