@@ -109,6 +109,22 @@ pub struct Beat {
     pub silent_since: Option<Millis>,
 }
 
+impl Beat {
+    /// The beat of a rule last saved (enabled, edited) at `saved_at`: sightings are kept only
+    /// while a rule is enabled, so a quiet rule is watched from its save at the earliest, and a
+    /// rule switched back on after a day is not told silent since the day before. A rule firing
+    /// keeps its silence until traffic returns.
+    pub fn watched_since(self, saved_at: Option<Millis>) -> Beat {
+        match (self.silent_since, saved_at) {
+            (None, Some(saved)) => Beat {
+                last_seen: self.last_seen.max(saved),
+                ..self
+            },
+            _ => self,
+        }
+    }
+}
+
 /// What a look at a heartbeat rule calls for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BeatStep {

@@ -110,7 +110,11 @@ impl HeartbeatWatch {
         heartbeat: &HeartbeatCondition,
     ) -> Result<BeatStep, PortError> {
         let now = self.clock.now();
-        let beat = self.state.heartbeat(&rule.id, now).await?;
+        let beat = self
+            .state
+            .heartbeat(&rule.id, now)
+            .await?
+            .watched_since(rule.saved_at);
         let step = heartbeat.step(beat, now);
         let (id, (text, translations), silent_since) = match step {
             BeatStep::Nothing => return Ok(step),

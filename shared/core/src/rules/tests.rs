@@ -313,3 +313,42 @@ fn a_heartbeat_watches_everyone_so_it_can_only_notify_the_operator() {
         ["$.condition.seconds"]
     );
 }
+
+#[test]
+fn a_heartbeat_rule_saved_after_its_last_sighting_is_watched_from_its_save() {
+    use crate::evaluation::decision::{Beat, BeatStep};
+    let heartbeat = HeartbeatCondition {
+        seconds: std::num::NonZeroU32::new(600).unwrap(),
+    };
+    let quiet = Beat {
+        last_seen: Millis(0),
+        silent_since: None,
+    };
+    // Switched back on an hour after its last sighting, looked at a minute later: not silent.
+    let switched_on = Millis(3_600_000);
+    let now = Millis(3_660_000);
+    assert_eq!(
+        heartbeat.step(quiet, now),
+        BeatStep::Fire { since: Millis(0) }
+    );
+    assert_eq!(
+        heartbeat.step(quiet.watched_since(Some(switched_on)), now),
+        BeatStep::Nothing
+    );
+    // Silent for longer than the rule allows since then: told, from the save.
+    assert_eq!(
+        heartbeat.step(quiet.watched_since(Some(switched_on)), Millis(4_300_000)),
+        BeatStep::Fire { since: switched_on }
+    );
+    // A firing rule keeps its silence: a save does not make it look resolved.
+    let firing = Beat {
+        last_seen: Millis(0),
+        silent_since: Some(Millis(0)),
+    };
+    assert_eq!(firing.watched_since(Some(switched_on)), firing);
+    assert_eq!(
+        quiet.watched_since(None),
+        quiet,
+        "a shipped rule was never saved"
+    );
+}
