@@ -357,7 +357,23 @@ try {
   assert.ok(Number(await page.textContent("#delivered-total")) >= 10);
   assert.equal(Number(await page.textContent("#failed-total")), 0);
   assert.ok(await page.locator("#receipts-chart rect.bar-delivered").count() >= 1);
+  assert.ok(Number(await page.textContent("#invalid-total")) >= 1, "the events that failed their schema");
+  assert.match(await page.textContent("#events-total-yesterday"), /^\d+ yesterday$/);
   await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });
+  // The values without hovering: a table of the same minutes.
+  await page.click("#activity-table-box summary");
+  assert.equal(await page.locator("#activity-table tbody tr").count(), 60);
+  const tableEvents = await page.$$eval("#activity-table tbody tr", (rows) => rows.reduce((n, r) => n + Number(r.cells[1].textContent), 0));
+  assert.equal(tableEvents, Number(await page.textContent("#events-total")));
+  const byRule = '#alerts-by-rule-table tr[data-rule="first-bill-payment"]';
+  await page.waitForSelector(byRule);
+  assert.ok(Number(await page.textContent(`${byRule} td:nth-child(2)`)) >= 10, "today's first-payment SMS");
+  await page.selectOption("#activity-span", "15");
+  await page.waitForFunction(() => document.querySelector("main .view h1")?.textContent === "Last 15 minutes");
+  assert.match(page.url(), /#\/dashboard\?minutes=15$/);
+  await page.waitForSelector("#activity-chart svg");
+  await page.click("#activity-table-box summary");
+  assert.equal(await page.locator("#activity-table tbody tr").count(), 15);
 
   log("the dashboard shows the stream record whose retries ran out, and redrives it");
   await page.waitForSelector("#stream-failures-waiting");

@@ -1,6 +1,6 @@
 //! The per-minute tally of events and alerts, in the rule-state table: one item per hour and
-//! shard (`tally#{hour}#{shard}`) with a counter per minute (`e07`, `a07`, `d07`, `f07`: events,
-//! alerts, SMS delivered and SMS failed in minute 7). A stream batch adds its counts in one update per hour it covers, to a shard picked
+//! shard (`tally#{hour}#{shard}`) with a counter per minute (`e07`, `i07`, `a07`, `d07`, `f07`:
+//! events, of those invalid, alerts, SMS delivered and SMS failed in minute 7). A stream batch adds its counts in one update per hour it covers, to a shard picked
 //! at random, so no item takes more than a small share of the writes; the dashboard's hour is
 //! two hours' shards, read in one batch.
 
@@ -19,7 +19,8 @@ use cuba_core::model::domain::Millis;
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::RuleId;
 
-/// Tally items outlive the dashboard's longest chart (3 hours) by this much.
+/// Tally items are kept this long past their hour: the dashboard's longest chart (3 hours) is
+/// compared with the same minutes a day earlier.
 const TALLY_KEPT_SECONDS: u64 = 2 * 24 * 3600;
 
 #[derive(Debug, Clone)]
@@ -60,6 +61,7 @@ impl ActivityTally for DynamoActivityTally {
             for (m, t) in minutes {
                 for (prefix, count) in [
                     ("e", t.events),
+                    ("i", t.invalid),
                     ("a", t.alerts),
                     ("d", t.delivered),
                     ("f", t.failed),
@@ -237,7 +239,7 @@ fn add_item(
     .ok_or_else(|| PortError::corrupt("a tally item's key"))?;
     for (name, value) in item {
         let (series, minute) = match name.split_at_checked(1) {
-            Some((series @ ("e" | "a" | "d" | "f"), m)) => (series, m),
+            Some((series @ ("e" | "i" | "a" | "d" | "f"), m)) => (series, m),
             _ => continue,
         };
         let (Ok(minute), AttributeValue::N(count)) = (minute.parse::<u64>(), value) else {
@@ -251,6 +253,7 @@ fn add_item(
             let mut tally = Tally::default();
             match series {
                 "e" => tally.events = count,
+                "i" => tally.invalid = count,
                 "a" => tally.alerts = count,
                 "d" => tally.delivered = count,
                 _ => tally.failed = count,

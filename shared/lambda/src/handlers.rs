@@ -430,6 +430,7 @@ fn count_processed(
         }
         Processed::Invalid(violations) => {
             metrics::counter!(names::EVENTS_INVALID).increment(1);
+            tally.invalid(at);
             for violation in violations {
                 metrics::counter!(names::VIOLATIONS, "Kind" => violation.kind.clone()).increment(1);
             }

@@ -50,7 +50,7 @@ async function route() {
     switch (view) {
       case "signin":
       case "dashboard":
-        await renderDashboard(main);
+        await renderDashboard(main, params);
         break;
       case "rules":
         if (parts[1] === "new") await renderEditor(main, null);
@@ -161,21 +161,35 @@ function renderSignIn(main) {
 
 // ---- dashboard -------------------------------------------------------------------------------
 
-async function renderDashboard(main) {
+/** The spans the dashboard offers, in minutes (the API's limit is the longest). */
+const DASHBOARD_SPANS = [[15, "Last 15 minutes"], [60, "Last hour"], [180, "Last 3 hours"]];
+
+async function renderDashboard(main, params) {
+  const wanted = Number(params.get("minutes"));
+  const [minutes, label] = DASHBOARD_SPANS.find(([m]) => m === wanted) || DASHBOARD_SPANS[1];
   const totals = el("div", { class: "totals" });
   const chartBox = el("div", { id: "activity-chart" });
+  const tableBox = el("details", { id: "activity-table-box" });
   const receiptTotals = el("div", { class: "totals" });
   const receiptBox = el("div", { id: "receipts-chart" });
+  const rulesBox = el("section", { class: "card", id: "alerts-by-rule", "aria-labelledby": "alerts-by-rule-title" });
   const note = el("p", { class: "hint" });
+  const span = options(el("select", { id: "activity-span" }), DASHBOARD_SPANS.map(([m, l]) => [String(m), l]), String(minutes));
+  span.addEventListener("change", () => { location.hash = `#/dashboard${query({ minutes: span.value })}`; });
   main.append(
-    el("h1", { text: "Last hour" }),
+    el("div", { class: "row" },
+      el("h1", { text: label }),
+      el("span", { class: "spacer" }),
+      el("div", {}, el("label", { for: "activity-span", text: "Span" }), span)),
     el("div", { class: "card" },
       totals,
       el("div", { class: "legend" },
         el("span", {}, el("i", { class: "events" }), "events per minute"),
         el("span", {}, el("i", { class: "alerts" }), "alerts per minute")),
       chartBox,
+      tableBox,
       note),
+    rulesBox,
     el("section", { class: "card", "aria-labelledby": "receipts-title" },
       el("h2", { id: "receipts-title", text: "SMS receipts" }),
       el("p", { class: "hint", text: "What the carriers said about the SMS Cube sent, by the minute their receipt came: delivered, or failed (the alert browser shows why)." }),
@@ -186,30 +200,73 @@ async function renderDashboard(main) {
       receiptBox),
   );
   const load = async () => {
-    const { status, body } = await api("GET", "/activity?minutes=60");
+    const { status, body } = await api("GET", `/activity?minutes=${minutes}`);
     if (status !== 200) {
       clear(chartBox).append(el("div", { class: "error-box", text: errorText(body, status) }));
       return;
     }
-    const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+    const sum = (xs) => (xs || []).reduce((a, b) => a + b, 0);
+    const yesterday = body.yesterday || { events: [], alerts: [] };
+    // Each total beside the same minutes a day earlier: is it normal?
+    const total = (id, value, what, before) => el("div", {},
+      el("strong", { id, text: value }), what,
+      before === undefined ? null : el("div", { class: "hint", id: `${id}-yesterday`, text: `${before} yesterday` }));
     clear(totals).append(
-      el("div", {}, el("strong", { id: "events-total", text: sum(body.events) }), "events"),
-      el("div", {}, el("strong", { id: "alerts-total", text: sum(body.alerts) }), "alerts"),
+      total("events-total", sum(body.events), "events", sum(yesterday.events)),
+      total("invalid-total", sum(body.invalid), "invalid (error log)"),
+      total("alerts-total", sum(body.alerts), "alerts", sum(yesterday.alerts)),
     );
-    clear(chartBox).append(activityChart(body));
+    clear(chartBox).append(activityChart(body, ["events", "alerts"], `Events and alerts per minute, ${label.toLowerCase()}`));
+    clear(tableBox).append(el("summary", { text: "The minutes as a table" }), activityTable(body));
     clear(receiptTotals).append(
-      el("div", {}, el("strong", { id: "delivered-total", text: sum(body.delivered || []) }), "delivered"),
-      el("div", {}, el("strong", { id: "failed-total", text: sum(body.failed || []) }), "failed"),
+      el("div", {}, el("strong", { id: "delivered-total", text: sum(body.delivered) }), "delivered"),
+      el("div", {}, el("strong", { id: "failed-total", text: sum(body.failed) }), "failed"),
     );
-    clear(receiptBox).append(activityChart(body, ["delivered", "failed"], "SMS delivered and failed per minute over the last hour"));
+    clear(receiptBox).append(activityChart(body, ["delivered", "failed"], `SMS delivered and failed per minute, ${label.toLowerCase()}`));
     note.textContent = `Updated ${formatTime(Date.now())}; refreshes every 15 s.`;
   };
-  await load();
+  await Promise.all([load(), renderAlertsByRule(rulesBox)]);
   const failures = el("section", { class: "card", id: "stream-failures", "aria-labelledby": "stream-failures-title" });
   main.append(failures);
   await renderStreamFailures(failures);
   const timer = setInterval(() => load().catch(() => {}), 15000);
   leaveView = () => clearInterval(timer);
+}
+
+/** Every minute's counts, newest first: the chart's values without hovering. */
+function activityTable(body) {
+  const yesterday = body.yesterday || { events: [], alerts: [] };
+  const minute = body.bucket_seconds * 1000;
+  const rows = (body.events || []).map((_, i) => i).reverse().map((i) => el("tr", {},
+    el("td", { text: formatTime(body.from + i * minute) }),
+    el("td", { text: body.events[i] }), el("td", { text: (body.invalid || [])[i] ?? 0 }),
+    el("td", { text: body.alerts[i] }),
+    el("td", { text: yesterday.events[i] ?? 0 }), el("td", { text: yesterday.alerts[i] ?? 0 })));
+  return el("table", { id: "activity-table" },
+    el("caption", { class: "visually-hidden", text: "Events and alerts per minute, with the same minute a day earlier" }),
+    el("thead", {}, el("tr", {}, ["Minute", "Events", "Invalid", "Alerts", "Events yesterday", "Alerts yesterday"].map((t) => el("th", { text: t })))),
+    el("tbody", {}, rows));
+}
+
+/** Today's alerts by rule, most first, and the rules whose health warns (from the rule health). */
+async function renderAlertsByRule(box) {
+  const { status, body } = await api("GET", "/rule-health?days=1");
+  clear(box).append(el("h2", { id: "alerts-by-rule-title", text: "Alerts by rule today (UTC)" }));
+  if (status !== 200) {
+    box.append(el("div", { class: "error-box", text: errorText(body, status) }));
+    return;
+  }
+  const fired = body.rules.filter((r) => r.fired > 0).sort((a, b) => b.fired - a.fired);
+  if (!fired.length) {
+    box.append(el("p", { class: "empty", text: "No rule fired today." }));
+    return;
+  }
+  const statuses = (r) => Object.entries(r.statuses).map(([k, n]) => `${k} ${n}`).join(", ");
+  box.append(el("table", { id: "alerts-by-rule-table" },
+    el("thead", {}, el("tr", {}, ["Rule", "Alerts", "Matched", "How they went"].map((t) => el("th", { text: t })))),
+    el("tbody", {}, fired.map((r) => el("tr", { dataset: { rule: r.rule_id } },
+      el("td", {}, el("a", { href: `#/alerts${query({ rule: r.rule_id })}`, class: "mono", text: r.rule_id })),
+      el("td", { text: r.fired }), el("td", { text: r.matched }), el("td", { text: statuses(r) }))))));
 }
 
 /**

@@ -18,6 +18,8 @@ pub struct MinuteCounts(BTreeMap<u64, Tally>);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
     pub events: u64,
+    /// Of those events, the ones that failed their schema (they went to the error log).
+    pub invalid: u64,
     pub alerts: u64,
     /// SMS receipts, by the minute they were read.
     pub delivered: u64,
@@ -32,6 +34,11 @@ impl MinuteCounts {
 
     pub fn event(&mut self, at: Millis) {
         self.0.entry(Self::minute_of(at)).or_default().events += 1;
+    }
+
+    /// An event received `at` that failed its schema (also counted by [`Self::event`]).
+    pub fn invalid(&mut self, at: Millis) {
+        self.0.entry(Self::minute_of(at)).or_default().invalid += 1;
     }
 
     pub fn alert(&mut self, at: Millis) {
@@ -52,6 +59,7 @@ impl MinuteCounts {
     pub fn add(&mut self, minute: u64, tally: Tally) {
         let slot = self.0.entry(minute).or_default();
         slot.events += tally.events;
+        slot.invalid += tally.invalid;
         slot.alerts += tally.alerts;
         slot.delivered += tally.delivered;
         slot.failed += tally.failed;
@@ -127,6 +135,7 @@ mod tests {
             8,
             Tally {
                 events: 4,
+                invalid: 1,
                 alerts: 1,
                 delivered: 2,
                 failed: 0,
@@ -139,6 +148,7 @@ mod tests {
         assert_eq!(events.from, Millis(8 * MINUTE_MS));
         assert_eq!(events.counts, vec![4, 0, 2]);
         assert_eq!(chart(|t| t.alerts).counts, vec![1, 1, 0]);
+        assert_eq!(chart(|t| t.invalid).counts, vec![1, 0, 0]);
         assert_eq!(chart(|t| t.delivered).counts, vec![2, 0, 1]);
         assert_eq!(chart(|t| t.failed).counts, vec![0, 0, 1]);
         assert!(!counts.is_empty());

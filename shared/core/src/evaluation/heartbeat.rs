@@ -158,3 +158,48 @@ impl HeartbeatWatch {
         Ok(step)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::evaluation::decision::{Beat, BeatStep};
+    use crate::model::domain::Millis;
+    use crate::rules::HeartbeatCondition;
+
+    #[test]
+    fn a_heartbeat_rule_saved_after_its_last_sighting_is_watched_from_its_save() {
+        let heartbeat = HeartbeatCondition {
+            seconds: std::num::NonZeroU32::new(600).unwrap(),
+        };
+        let quiet = Beat {
+            last_seen: Millis(0),
+            silent_since: None,
+        };
+        // Switched back on an hour after its last sighting, looked at a minute later: not silent.
+        let switched_on = Millis(3_600_000);
+        let now = Millis(3_660_000);
+        assert_eq!(
+            heartbeat.step(quiet, now),
+            BeatStep::Fire { since: Millis(0) }
+        );
+        assert_eq!(
+            heartbeat.step(quiet.watched_since(Some(switched_on)), now),
+            BeatStep::Nothing
+        );
+        // Silent for longer than the rule allows since then: told, from the save.
+        assert_eq!(
+            heartbeat.step(quiet.watched_since(Some(switched_on)), Millis(4_300_000)),
+            BeatStep::Fire { since: switched_on }
+        );
+        // A firing rule keeps its silence: a save does not make it look resolved.
+        let firing = Beat {
+            last_seen: Millis(0),
+            silent_since: Some(Millis(0)),
+        };
+        assert_eq!(firing.watched_since(Some(switched_on)), firing);
+        assert_eq!(
+            quiet.watched_since(None),
+            quiet,
+            "a shipped rule was never saved"
+        );
+    }
+}

@@ -16,6 +16,7 @@ pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
     tally.add(&batch).await.expect("added");
     let mut again = MinuteCounts::default();
     again.event(minute(0));
+    again.invalid(minute(0));
     again.alert(minute(2));
     again.receipt(minute(2), true);
     again.receipt(minute(2), true);
@@ -31,6 +32,7 @@ pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
         counts.get(first),
         Tally {
             events: 3,
+            invalid: 1,
             alerts: 1,
             ..Tally::default()
         }
@@ -38,6 +40,7 @@ pub async fn activity_tally(tally: &dyn ActivityTally, base: Millis) {
     assert_eq!(counts.get(first + 1), Tally::default());
     let two = Tally {
         events: 0,
+        invalid: 0,
         alerts: 1,
         delivered: 2,
         failed: 1,

@@ -327,10 +327,21 @@ pub(super) struct Activity {
     to: Millis,
     bucket_seconds: u64,
     events: Vec<u64>,
+    /// Of the events, those that failed their schema.
+    invalid: Vec<u64>,
     alerts: Vec<u64>,
     /// SMS their carriers delivered, and failed to, by the minute their receipt was read.
     delivered: Vec<u64>,
     failed: Vec<u64>,
+    /// The same minutes a day earlier: is today's traffic normal?
+    yesterday: SameMinutes,
+}
+
+#[derive(Serialize)]
+pub(super) struct SameMinutes {
+    from: Millis,
+    events: Vec<u64>,
+    alerts: Vec<u64>,
 }
 
 /// Events, alerts and SMS receipts per minute over the last `minutes` (default 60), for the
@@ -355,14 +366,26 @@ pub(super) async fn activity(
     };
     let now = api.clock.now();
     let (from, to) = PerMinute::span(now, minutes);
+    // The tally keeps two days, so yesterday's same minutes are there to compare with.
+    let day_before = now.minus_seconds(24 * 3600);
+    let (yesterday_from, yesterday_to) = PerMinute::span(day_before, minutes);
     let counts = api.tally.counts(from, to).await?;
+    let earlier = api.tally.counts(yesterday_from, yesterday_to).await?;
     let chart = |pick| PerMinute::from_counts(now, minutes, &counts, pick);
+    let before = |pick| PerMinute::from_counts(day_before, minutes, &earlier, pick).counts;
     let events = chart(|t| t.events);
+    let yesterday = SameMinutes {
+        from: yesterday_from,
+        events: before(|t| t.events),
+        alerts: before(|t| t.alerts),
+    };
     Ok(Json(Activity {
         from,
         to,
         bucket_seconds: events.bucket_seconds,
         events: events.counts,
+        invalid: chart(|t| t.invalid).counts,
+        yesterday,
         alerts: chart(|t| t.alerts).counts,
         delivered: chart(|t| t.delivered).counts,
         failed: chart(|t| t.failed).counts,
