@@ -13,8 +13,9 @@
 // Exits non-zero (with the failed step) when anything is off.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { env, launch } from "./browser.mjs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { env, launch, signIn } from "./browser.mjs";
 const base = env("CUBA_UI_BASE");
 const adminToken = env("CUBA_UI_ADMIN_TOKEN");
 const expiringToken = env("CUBA_UI_EXPIRING_ADMIN_TOKEN");
@@ -552,6 +553,40 @@ try {
   assert.ok(dark.hint >= 4.5, `hints at ${dark.hint.toFixed(1)}:1`);
   await page.screenshot({ path: join(artifacts, "admin-ui-dark.png") });
   await page.emulateMedia({ colorScheme: "light" });
+
+  log("axe-core finds no serious or critical WCAG 2.1 A/AA violation on any page, light or dark");
+  const axePath = join(dirname(fileURLToPath(import.meta.url)), "node_modules", "axe-core", "axe.min.js");
+  const axeViews = ["dashboard", "rules", `rules/${RULE_ID}`, "rules/new", "events", "feedback", "alerts", "silences", "schemas", "errors", `users/${suppressedUser}`];
+  const serious = [];
+  // The page's CSP (script-src 'self') refuses the injected checker: this context lets it in.
+  const audit = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const auditPage = await audit.newPage();
+  await signIn(auditPage, base, adminToken);
+  for (const scheme of ["light", "dark"]) {
+    await auditPage.emulateMedia({ colorScheme: scheme });
+    for (const view of axeViews) {
+      await auditPage.goto(`${base}/admin/#/${view}`);
+      await auditPage.waitForLoadState("networkidle");
+      await auditPage.waitForSelector("main .view h1");
+      await auditPage.addScriptTag({ path: axePath });
+      const found = await auditPage.evaluate(async () => {
+        const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+        return {
+          // The checks that ran and held: colour contrast, labels, names, ... (so an audit that
+          // ran nothing cannot pass).
+          passed: result.passes.map((p) => p.id),
+          serious: result.violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`),
+        };
+      });
+      assert.ok(found.passed.includes("color-contrast") || found.serious.some((v) => v.startsWith("color-contrast")),
+        `${scheme} #/${view}: axe checked no contrast (${found.passed.join(", ")})`);
+      serious.push(...found.serious.map((f) => `${scheme} #/${view}: ${f}`));
+    }
+  }
+  await audit.close();
+  assert.deepStrictEqual(serious, [], serious.join("\n"));
 
   log("nothing injected ran");
   assert.equal(await page.evaluate(() => window.__xss), undefined);
