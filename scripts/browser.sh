@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the browser test's tools present: Debian's Chromium (no browser download) and the
-# UI test's npm packages (playwright-core only, pinned by its package-lock.json).
+# UI test's npm packages (playwright-core and axe-core, pinned by its package-lock.json).
 # Prints the Chromium path.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
