@@ -369,6 +369,8 @@ try {
   const byRule = '#alerts-by-rule-table tr[data-rule="first-bill-payment"]';
   await page.waitForSelector(byRule);
   assert.ok(Number(await page.textContent(`${byRule} td:nth-child(2)`)) >= 10, "today's first-payment SMS");
+  assert.equal(await page.locator('#alerts-by-rule-table tr[data-rule="ui-scroll-watch"]').count(), 1,
+    "the alert a replay fired is counted too");
   await page.selectOption("#activity-span", "15");
   await page.waitForFunction(() => document.querySelector("main .view h1")?.textContent === "Last 15 minutes");
   assert.match(page.url(), /#\/dashboard\?minutes=15$/);
@@ -522,11 +524,16 @@ try {
   const newest = (await adminApi("/alerts?limit=1")).items[0];
   const utcText = (ms) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
   await page.selectOption("#times", "utc");
-  await page.waitForFunction((text) => document.querySelector("#alerts-table tbody td")?.textContent === text, utcText(newest.fired_at));
+  // The cell's first line is when it fired (a second says when it went out).
+  const firedText = () => page.evaluate(() => document.querySelector("#alerts-table tbody td")?.firstChild?.textContent);
+  await page.waitForFunction((text) => document.querySelector("#alerts-table tbody td")?.firstChild?.textContent === text, utcText(newest.fired_at));
   await page.reload();
   await page.waitForSelector("#alerts-table tbody td");
   assert.equal(await page.inputValue("#times"), "utc");
-  assert.equal(await page.textContent("#alerts-table tbody td"), utcText(newest.fired_at));
+  assert.equal(await firedText(), utcText(newest.fired_at));
+  if (newest.settled_at && ["sent", "delivered", "failed"].includes(newest.status)) {
+    assert.equal(await page.textContent("#alerts-table tbody td .settled-at"), `sent ${utcText(newest.settled_at)}`);
+  }
   await page.selectOption("#times", "local");
   await page.waitForSelector("#alerts-table tbody td");
 

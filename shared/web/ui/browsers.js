@@ -174,7 +174,10 @@ const ALERT_HEADINGS = ["Fired", "Rule", "User", "Action", "Status", "Message", 
 
 function alertRow(a) {
   return el("tr", { dataset: { alert: a.alert_id, rule: a.rule_id } },
-    el("td", { text: formatTime(a.fired_at) }),
+    el("td", {}, formatTime(a.fired_at),
+      // When it went out: a replayed event's alert fires at the event's time, maybe long before.
+      a.settled_at && ["sent", "delivered", "failed"].includes(a.status)
+        ? el("div", { class: "hint settled-at", text: `sent ${formatTime(a.settled_at)}` }) : null),
     el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id })),
     el("td", {}, userLink("alerts", a.user), " ", userPageLink(a.user)),
     el("td", {}, a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS",

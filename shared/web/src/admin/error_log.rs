@@ -13,6 +13,7 @@ use super::{AdminState, ClientTime, invalid_value, parse_event_id, parse_user, s
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::{JsonBody, QueryParams};
+use cuba_core::console::activity::MinuteCounts;
 use cuba_core::console::rule_health::RuleDays;
 use cuba_core::model::domain::{EventId, UserId};
 use cuba_core::model::listing::Page;
@@ -134,7 +135,7 @@ pub(super) async fn replay_one(
     if outcome == ReplayOutcome::NotFound {
         return Err(entry_not_found(user, &id));
     }
-    count_rule_days(&api, std::slice::from_ref(&outcome)).await;
+    count_replayed(&api, std::slice::from_ref(&outcome)).await;
     Ok(Json(Replayed { user, id, outcome }))
 }
 
@@ -209,7 +210,7 @@ pub(super) async fn replay_matching(
         });
     }
     let outcomes: Vec<ReplayOutcome> = results.iter().map(|r| r.outcome.clone()).collect();
-    count_rule_days(&api, &outcomes).await;
+    count_replayed(&api, &outcomes).await;
     let count =
         |wanted: fn(&ReplayOutcome) -> bool| results.iter().filter(|r| wanted(&r.outcome)).count();
     Ok(Json(ReplayedBatch {
@@ -220,11 +221,14 @@ pub(super) async fn replay_matching(
     }))
 }
 
-/// Counts what the replayed events' rules did in their days, as the stream consumer counts a
-/// record: the rule health must not call a rule dead whose events were all replayed. Logged, not
-/// raised: the replay happened.
-async fn count_rule_days(api: &super::AdminApi, outcomes: &[ReplayOutcome]) {
+/// Counts what the replayed events' rules did, as the stream consumer counts a record: in their
+/// rules' days (the rule health must not call a rule dead whose events were all replayed), and
+/// their alerts on the dashboard at the minute they went out, now (they carry the event's own
+/// time, which may be long past). Logged, not raised: the replay happened.
+async fn count_replayed(api: &super::AdminApi, outcomes: &[ReplayOutcome]) {
+    let now = api.clock.now();
     let mut days = RuleDays::default();
+    let mut minutes = MinuteCounts::default();
     for outcome in outcomes {
         if let ReplayOutcome::Replayed {
             received_at,
@@ -234,12 +238,21 @@ async fn count_rule_days(api: &super::AdminApi, outcomes: &[ReplayOutcome]) {
         } = outcome
         {
             days.processed(*received_at, matched, outcomes);
+            for _ in outcomes.iter().filter(|o| o.dispatched.is_first()) {
+                minutes.alert(now);
+            }
         }
     }
-    if days.is_empty() {
-        return;
-    }
-    if let Err(error) = api.tally.add_rule_days(&days).await {
-        tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&error), "the replayed events' rule counts were not updated");
+    let written = async {
+        if !days.is_empty() {
+            api.tally.add_rule_days(&days).await?;
+        }
+        if !minutes.is_empty() {
+            api.tally.add(&minutes).await?;
+        }
+        Ok::<_, cuba_core::model::ports::PortError>(())
+    };
+    if let Err(error) = written.await {
+        tracing::warn!(error = %cuba_core::model::ports::ErrorChain(&error), "the replayed events' counts were not updated");
     }
 }
