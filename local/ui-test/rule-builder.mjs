@@ -311,6 +311,26 @@ try {
   assert.equal(await page.inputValue("#action-quiet_hours"), "ignore");
   await page.screenshot({ path: join(artifacts, "rule-builder-languages.png"), fullPage: true });
 
+  log("a session that ends under unsaved work keeps it, and offers it back after signing in again");
+  await page.goto(`${base}/admin/#/rules/bill-payment-burst`);
+  await page.waitForSelector("#rule-builder #field-message");
+  const edited = "Edited just before the token expired: {{window.count}}";
+  await page.fill("#field-message", edited);
+  // The token expires: the next request is refused, and the console signs out.
+  await page.evaluate(() => sessionStorage.setItem("cuba-admin-token", "expired.token.here"));
+  await page.click("#dry-run");
+  await page.waitForSelector("#sign-in");
+  await page.fill("#token", adminToken);
+  await page.click("#sign-in");
+  await page.waitForSelector("#draft-kept");
+  assert.match(page.url(), /#\/rules\/bill-payment-burst$/, "back where the session ended");
+  await page.waitForSelector("#rule-builder #field-message");
+  assert.notEqual(await page.inputValue("#field-message"), edited, "the saved rule opens first");
+  await page.click("#restore-draft");
+  assert.equal(await page.inputValue("#field-message"), edited);
+  assert.equal(await page.locator("#draft-kept").count(), 0);
+  assert.equal(await page.isVisible("#rule-builder"), true, "restored into the form");
+
   log("usable at 390 px: nothing wider than the screen");
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const small = await phone.newPage();

@@ -22,6 +22,7 @@ function parseHash() {
 async function route() {
   leaveView();
   leaveView = () => {};
+  keepDraft = () => {};
   const { parts, params } = parseHash();
   // Each navigation renders into a container of its own: a view still loading when the user
   // moves on goes on writing into its container, which is no longer on the page.
@@ -140,7 +141,9 @@ function renderSignIn(main) {
         .catch((e) => ({ status: 0, json: async () => ({ error: { code: "network_error", message: String(e) } }) }));
       if (response.status === 200) {
         signOut.reason = "";
-        location.hash = "#/dashboard";
+        // Back to where the last session ended (its unsaved work is offered there).
+        location.hash = sessionStorage.getItem(RETURN_KEY) || "#/dashboard";
+        sessionStorage.removeItem(RETURN_KEY);
         route();
         return;
       }
@@ -522,6 +525,11 @@ async function find(text) {
 // ---- start -----------------------------------------------------------------------------------
 
 window.addEventListener("hashchange", route);
+// A request refused for an expired token signs out (keeping unsaved work) and then throws to
+// stop what asked; in a button's handler nothing else is left to stop, so it ends there.
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason instanceof SignedOut) event.preventDefault();
+});
 window.addEventListener("DOMContentLoaded", () => {
   document.getElementById("sign-out").addEventListener("click", () => signOut(""));
   // Times in the browser's zone or in UTC: the view is drawn again in the one chosen.

@@ -636,4 +636,41 @@ async function renderEditor(main, id) {
     clearTimeout(timer);
     if (inFlight) inFlight.abort();
   };
+  keepUnsavedWork(form, () => (mode === "json" ? jsonText.value : pretty(formToRule(model, lang, typeFields()).doc)), (text) => {
+    // Restored into the JSON editor, then into the form when the form can hold it.
+    if (mode === "form") setMode("json");
+    jsonText.value = text;
+    setMode("form");
+    changed();
+  });
+}
+
+/**
+ * Keeps the editor's unsaved work when the session ends under it (the token expired: the API
+ * answered 401), and offers it back when the operator signs in again and lands here.
+ */
+function keepUnsavedWork(form, text, restore) {
+  const hash = location.hash;
+  // The editor as it opened: only a change from it is worth keeping.
+  const saved = text();
+  keepDraft = () => {
+    const now = text();
+    if (now && now !== saved) {
+      sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ hash, text: now, kept_at: Date.now() }));
+    }
+  };
+  const draft = keptDraft(hash);
+  if (!draft) return;
+  const banner = el("div", { class: "warning", id: "draft-kept", role: "status" },
+    `Your unsaved changes here were kept when your session ended (${formatTime(draft.kept_at)}). `,
+    el("button", { type: "button", id: "restore-draft", text: "Restore them", onclick: () => {
+      sessionStorage.removeItem(DRAFT_KEY);
+      banner.remove();
+      restore(draft.text);
+    } }), " ",
+    el("button", { type: "button", class: "secondary", id: "discard-draft", text: "Discard", onclick: () => {
+      sessionStorage.removeItem(DRAFT_KEY);
+      banner.remove();
+    } }));
+  form.closest(".builder").before(banner);
 }

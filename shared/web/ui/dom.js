@@ -206,7 +206,25 @@ function query(params) {
   return s ? `?${s}` : "";
 }
 
+/** What a view keeps when the session ends under it (its unsaved work), set while it is shown. */
+let keepDraft = () => {};
+const DRAFT_KEY = "cuba-draft";
+const RETURN_KEY = "cuba-return-to";
+
+/** The work a view kept when the session ended on `hash`, if any. */
+function keptDraft(hash) {
+  try {
+    const draft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
+    return draft && draft.hash === hash ? draft : null;
+  } catch {
+    return null;
+  }
+}
+
 function signOut(reason) {
+  // The token expired under someone's work: keep it, and come back to it after signing in.
+  keepDraft();
+  if (!location.hash.startsWith("#/signin")) sessionStorage.setItem(RETURN_KEY, location.hash);
   sessionStorage.removeItem(TOKEN_KEY);
   signOut.reason = reason || "";
   location.hash = "#/signin";
