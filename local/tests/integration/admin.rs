@@ -371,6 +371,29 @@ async fn the_dry_run_explains_without_storing_or_sending_anything() {
         "the action as it will run, defaults included"
     );
 
+    // An operator rule that groups: the answer says its alert goes out in a group message.
+    let (status, grouped) = t
+        .admin(
+            Method::POST,
+            "/admin/api/rules/test",
+            Some(&json!({"rule": {"id": "try-grouped", "when": {"noun": "bill"}, "condition": {"type": "first"},
+                                   "action": {"type": "notify_operator", "group_wait_seconds": 60},
+                                   "message": "paid"},
+                         "user": 50, "event": bill(123)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{grouped}");
+    assert_eq!(
+        grouped["action"],
+        json!({"type": "notify_operator", "severity": "warning", "group_wait_seconds": 60, "group_interval_seconds": 300})
+    );
+    assert!(
+        grouped["explanation"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("ops get one message for the rule's alerts 60 s after a quiet rule's first, then one per 300 s")),
+        "{grouped}"
+    );
+
     // A saved rule against an event it does not match.
     let (_, answer) = t
         .admin(

@@ -247,6 +247,21 @@ fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer
             )
         }
     };
+    // What firing means for a rule that groups its operator alerts.
+    let explanation = match (outcome, rule.action) {
+        (
+            Outcome::Fires | Outcome::SchedulesCheck,
+            Action::NotifyOperator {
+                grouping: Some(grouping),
+                ..
+            },
+        ) => format!(
+            "{explanation}; its alert is gathered, not sent alone: ops get one message for the \
+             rule's alerts {} s after a quiet rule's first, then one per {} s",
+            grouping.wait_seconds, grouping.interval_seconds
+        ),
+        _ => explanation,
+    };
     DryRunAnswer {
         rule_id: rule.id.clone(),
         enabled: rule.enabled,
