@@ -162,3 +162,70 @@ async fn every_step_of_an_absence_check_can_fail_and_be_retried() {
         }
     }
 }
+
+/// The shipped no-feedback rule groups its alerts: every port call of deciding the check,
+/// gathering its alert and publishing the group message fails in turn, and still one message
+/// goes out, the alert is recorded `grouped` once, and nothing stays pending. (The message's
+/// count may say 2 for the one alert: an alert gathered whose settle then failed is gathered
+/// again when retried; the count errs on the side of more.)
+#[tokio::test(start_paused = true)]
+async fn every_step_of_a_grouped_alert_can_fail_and_be_retried() {
+    let shipped =
+        || cuba_core::rules::RuleSet::default_rules().expect("the seed rules, grouping as shipped");
+    let reference = World::with_rules(shipped());
+    reference.deliver(1, "p1", paid(3000)).await;
+    reference.at_seconds(1_000);
+    let before = reference.ports.faults.log().len();
+    run_checks_until_done(&reference).await;
+    reference.at_seconds(1_100);
+    reference.sweep().await;
+    let ops = reference.ports.faults.log()[before..].to_vec();
+    assert!(
+        ops.contains(&"ledger.gather") && ops.contains(&"ledger.claim_notice"),
+        "{ops:?}"
+    );
+    assert_eq!(reference.ports.notifier.operator_groups().len(), 1);
+
+    for (i, op) in ops.iter().enumerate() {
+        for fault in [Fault::Before, Fault::After] {
+            let w = World::with_rules(shipped());
+            w.deliver(1, "p1", paid(3000)).await;
+            w.at_seconds(1_000);
+            let n = w.ports.faults.calls() + 1 + u64::try_from(i).unwrap_or(0);
+            w.ports.faults.fail_call(n, fault);
+            run_checks_until_done(&w).await;
+            let case = format!("{op} failing {fault:?} (call {})", i + 1);
+            // Past the group's wait, then past every lease, as the sweeper's minutes pass.
+            for seconds in [1_100, 1_200, 1_300] {
+                w.at_seconds(seconds);
+                // A sweep the fault stops is the next minute's to finish.
+                let _ = cuba_core::delivery::alerting::AlertSweeper {
+                    dispatcher: w.ports.dispatcher(std::sync::Arc::new(w.clock.clone())),
+                    batch: 100,
+                }
+                .sweep()
+                .await;
+            }
+            let groups = w.ports.notifier.operator_groups();
+            assert_eq!(groups.len(), 1, "{case}: one message {:?}", w.ledger());
+            assert!(
+                (1..=2).contains(&groups[0].count),
+                "{case}: {}",
+                groups[0].count
+            );
+            assert!(w.ports.notifier.operator_alerts().is_empty(), "{case}");
+            let ledger = w.ledger();
+            let grouped: Vec<_> = ledger
+                .iter()
+                .filter(|e| e.status == AlertStatus::Grouped)
+                .collect();
+            assert_eq!(grouped.len(), 1, "{case}: {ledger:?}");
+            assert_eq!(
+                grouped[0].group.grouped_in.as_ref(),
+                Some(&groups[0].alert_id),
+                "{case}"
+            );
+            assert!(w.pending().is_empty(), "{case}: nothing left pending");
+        }
+    }
+}
