@@ -227,6 +227,19 @@ try {
   assert.equal(reached.length, 10, reached.join());
   assert.ok(reached.every((s) => s === "delivered" || s === "sent"), reached.join());
 
+  log("the alert browser filters by action, and a preset narrows to the last 15 minutes");
+  await page.goto(`${base}/admin/#/alerts`);
+  await page.waitForSelector('#alerts-table[data-loaded]');
+  await page.selectOption("#filter-action", "notify_operator");
+  await page.click("#last-15-minutes");
+  await page.waitForFunction(() => {
+    const q = document.querySelector("#alerts-table[data-loaded]")?.dataset.query || "";
+    return q.includes("action=notify_operator") && q.includes("from=");
+  });
+  const actions = await page.locator("#alerts-table tr[data-alert] td:nth-child(4)").allTextContents();
+  assert.ok(actions.length >= 1 && actions.every((a) => a.startsWith("operator")), actions.join(" | "));
+  assert.match(page.url(), /action=notify_operator/);
+
   log("the search box finds a user, an alert and a rule by id, and says so when nothing is");
   const find = async (text) => {
     await page.fill("#search-input", text);

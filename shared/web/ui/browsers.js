@@ -35,16 +35,18 @@ function filterForm(fields, params, onApply) {
   form.append(el("button", { type: "submit", id: "apply-filters", text: "Apply" }),
     el("button", { type: "button", class: "secondary", onclick: () => onApply({}), text: "Clear" }));
   if (controls.from) {
-    // The other filters stay; the range becomes the hour up to now.
-    form.append(el("button", { type: "button", class: "secondary", id: "last-hour", text: "Last hour", onclick: () => {
-      const values = {};
-      for (const [name, control] of Object.entries(controls)) {
-        const raw = control.value.trim();
-        if (raw && name !== "from" && name !== "to") values[name] = raw;
-      }
-      values.from = String(Date.now() - 3600 * 1000);
-      onApply(values);
-    } }));
+    // The other filters stay; the range becomes the span up to now.
+    for (const [id, label, seconds] of TIME_PRESETS) {
+      form.append(el("button", { type: "button", class: "secondary", id, text: label, onclick: () => {
+        const values = {};
+        for (const [name, control] of Object.entries(controls)) {
+          const raw = control.value.trim();
+          if (raw && name !== "from" && name !== "to") values[name] = raw;
+        }
+        values.from = String(Date.now() - seconds * 1000);
+        onApply(values);
+      } }));
+    }
   }
   return form;
 }
@@ -150,12 +152,24 @@ async function renderAlerts(main, params) {
       { name: "user", label: "User", type: "number", placeholder: "all users" },
       { name: "rule", label: "Rule", placeholder: "all rules" },
       { name: "status", label: "Status", options: ALERT_STATUS_FILTERS },
+      { name: "action", label: "Action", options: ALERT_ACTION_FILTERS },
       { name: "from", label: "From", type: "datetime-local" },
       { name: "to", label: "To", type: "datetime-local" },
     ], params, (values) => setHashParams("alerts", values)));
   const filters = Object.fromEntries(params.entries());
   await pagedTable(main, "/alerts", filters, ALERT_HEADINGS, alertRow, "alerts-table");
 }
+
+/** The time presets of every listing's filters: id, label, seconds up to now. */
+const TIME_PRESETS = [
+  ["last-15-minutes", "Last 15 min", 15 * 60],
+  ["last-hour", "Last hour", 3600],
+  ["last-day", "Last day", 24 * 3600],
+  ["last-week", "Last week", 7 * 24 * 3600],
+];
+
+/** The alert browser's action choices. */
+const ALERT_ACTION_FILTERS = [["", "any"], ["sms_user", "SMS"], ["notify_operator", "operator"]];
 
 /** The alert browser's status choices: one status, or the ones an operator looks at together. */
 const ALERT_STATUS_FILTERS = [

@@ -16,6 +16,7 @@ use cuba_core::delivery::alert::{AlertEntry, AlertFilter, AlertStatus};
 use cuba_core::model::domain::{Millis, PhoneNumber, SessionId, UserId, UserProfile};
 use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
 use cuba_core::model::locality::{Locale, TimeZoneName};
+use cuba_core::rules::Action;
 
 /// Listings return at most this many items a page.
 pub const MAX_PAGE: usize = 200;
@@ -32,6 +33,8 @@ pub(super) struct ListingQuery {
     rule: Option<String>,
     /// Alerts only: statuses, comma-separated.
     status: Option<String>,
+    /// Alerts only: `sms_user` or `notify_operator`.
+    action: Option<String>,
     pub(super) from: Option<String>,
     pub(super) to: Option<String>,
     pub(super) limit: Option<String>,
@@ -67,6 +70,7 @@ impl ListingQuery {
             kind: None,
             rule: None,
             status: None,
+            action: None,
             from,
             to,
             limit,
@@ -209,7 +213,30 @@ fn statuses(raw: &str) -> Result<Vec<AlertStatus>, ApiError> {
         .collect()
 }
 
-/// `GET /admin/api/alerts`: `user`, `rule`, `status`, `from`, `to`, `limit`, `cursor`.
+/// The action `action=sms_user` names.
+fn action_kind(raw: &str) -> Result<&'static str, ApiError> {
+    match raw.trim() {
+        "sms_user" => Ok("sms_user"),
+        "notify_operator" => Ok("notify_operator"),
+        other => Err(invalid_value(
+            "action",
+            format!(
+                "`{}` is not an action (sms_user, notify_operator)",
+                other.chars().take(32).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// Whether `alert` is of the action `kind` names.
+fn is_action(alert: &AlertEntry, kind: &str) -> bool {
+    match alert.action {
+        Action::SmsUser { .. } => kind == "sms_user",
+        Action::NotifyOperator { .. } => kind == "notify_operator",
+    }
+}
+
+/// `GET /admin/api/alerts`: `user`, `rule`, `status`, `action`, `from`, `to`, `limit`, `cursor`.
 pub(super) async fn alerts(
     State(api): State<AdminState>,
     _: Authorized,
@@ -234,17 +261,25 @@ pub(super) async fn alerts(
             ("user", filter.user.map(|u| u.to_string())),
             ("rule", filter.rule.as_ref().map(|r| r.as_str().to_owned())),
             ("status", query.status.clone()),
+            ("action", query.action.clone()),
         ],
     );
-    let wanted = query.status.as_deref().map(statuses).transpose()?;
+    let statuses = query.status.as_deref().map(statuses).transpose()?;
+    let action = query.action.as_deref().map(action_kind).transpose()?;
     let cursor = api.cursors.open_query(&listing, query.cursor.as_deref())?;
-    let Some(wanted) = wanted else {
+    // Neither the status (it changes after listing) nor the action is in the indexes: matches
+    // are picked from the pages read.
+    let wanted = |a: &AlertEntry| {
+        statuses.as_ref().is_none_or(|s| s.contains(&a.status))
+            && action.is_none_or(|kind| is_action(a, kind))
+    };
+    if statuses.is_none() && action.is_none() {
         let page = api
             .browse
             .alerts(&filter, span.limit, cursor.as_deref())
             .await?;
         return Ok(Json(api.cursors.seal_page(&listing, page)));
-    };
+    }
     // Reads on until a page's worth matched, or the bounded number of pages was read; a short
     // page with a `next` says there is more to look through.
     let mut found = Page {
@@ -256,11 +291,9 @@ pub(super) async fn alerts(
             .browse
             .alerts(&filter, span.limit, found.next.as_deref())
             .await?;
-        found.items.extend(
-            page.items
-                .into_iter()
-                .filter(|a| wanted.contains(&a.status)),
-        );
+        found
+            .items
+            .extend(page.items.into_iter().filter(|a| wanted(a)));
         found.next = page.next;
         if found.items.len() >= span.limit || found.next.is_none() {
             break;
