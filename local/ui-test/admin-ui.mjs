@@ -373,6 +373,11 @@ try {
   assert.ok(await page.locator("#receipts-chart rect.bar-delivered").count() >= 1);
   assert.ok(Number(await page.textContent("#invalid-total")) >= 1, "the events that failed their schema");
   assert.match(await page.textContent("#events-total-yesterday"), /^\d+ yesterday$/);
+  assert.match(await page.textContent("#events-total-last-week"), /^\d+ a week ago$/);
+  // The day's events by type: the scroll event (valid since its replay) among the payments.
+  await page.waitForSelector('#events-by-type-table tr[data-type="web page interaction/scroll"]');
+  assert.equal(await page.textContent('#events-by-type-table tr[data-type="web page interaction/scroll"] td:nth-child(2)'), "1");
+  assert.ok(Number(await page.textContent('#events-by-type-table tr[data-type="activity bill/paid"] td:nth-child(2)')) >= 10);
   await page.screenshot({ path: join(artifacts, "admin-ui-dashboard.png"), fullPage: true });
   // The values without hovering: a table of the same minutes.
   await page.click("#activity-table-box summary");

@@ -20,8 +20,8 @@ use cuba_core::model::ports::PortError;
 use cuba_core::rules::RuleId;
 
 /// Tally items are kept this long past their hour: the dashboard's longest chart (3 hours) is
-/// compared with the same minutes a day earlier.
-const TALLY_KEPT_SECONDS: u64 = 2 * 24 * 3600;
+/// compared with the same minutes a day and a week earlier.
+const TALLY_KEPT_SECONDS: u64 = 8 * 24 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct DynamoActivityTally {

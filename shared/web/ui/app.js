@@ -176,6 +176,7 @@ async function renderDashboard(main, params) {
   const receiptTotals = el("div", { class: "totals" });
   const receiptBox = el("div", { id: "receipts-chart" });
   const rulesBox = el("section", { class: "card", id: "alerts-by-rule", "aria-labelledby": "alerts-by-rule-title" });
+  const typesBox = el("section", { class: "card", id: "events-by-type", "aria-labelledby": "events-by-type-title" });
   const note = el("p", { class: "hint" });
   const span = options(el("select", { id: "activity-span" }), DASHBOARD_SPANS.map(([m, l]) => [String(m), l]), String(minutes));
   span.addEventListener("change", () => { location.hash = `#/dashboard${query({ minutes: span.value })}`; });
@@ -192,7 +193,7 @@ async function renderDashboard(main, params) {
       chartBox,
       tableBox,
       note),
-    rulesBox,
+    el("div", { class: "two" }, rulesBox, typesBox),
     el("section", { class: "card", "aria-labelledby": "receipts-title" },
       el("h2", { id: "receipts-title", text: "SMS receipts" }),
       el("p", { class: "hint", text: "What the carriers said about the SMS Cube sent, by the minute their receipt came: delivered, or failed (the alert browser shows why)." }),
@@ -210,14 +211,16 @@ async function renderDashboard(main, params) {
     }
     const sum = (xs) => (xs || []).reduce((a, b) => a + b, 0);
     const yesterday = body.yesterday || { events: [], alerts: [] };
-    // Each total beside the same minutes a day earlier: is it normal?
-    const total = (id, value, what, before) => el("div", {},
+    const lastWeek = body.last_week || { events: [], alerts: [] };
+    // Each total beside the same minutes a day and a week earlier: is it normal?
+    const total = (id, value, what, series) => el("div", {},
       el("strong", { id, text: value }), what,
-      before === undefined ? null : el("div", { class: "hint", id: `${id}-yesterday`, text: `${before} yesterday` }));
+      series ? el("div", { class: "hint", id: `${id}-yesterday`, text: `${sum(yesterday[series])} yesterday` }) : null,
+      series ? el("div", { class: "hint", id: `${id}-last-week`, text: `${sum(lastWeek[series])} a week ago` }) : null);
     clear(totals).append(
-      total("events-total", sum(body.events), "events", sum(yesterday.events)),
+      total("events-total", sum(body.events), "events", "events"),
       total("invalid-total", sum(body.invalid), "invalid (error log)"),
-      total("alerts-total", sum(body.alerts), "alerts", sum(yesterday.alerts)),
+      total("alerts-total", sum(body.alerts), "alerts", "alerts"),
     );
     clear(chartBox).append(activityChart(body, ["events", "alerts"], `Events and alerts per minute, ${label.toLowerCase()}`));
     clear(tableBox).append(el("summary", { text: "The minutes as a table" }), activityTable(body));
@@ -228,7 +231,7 @@ async function renderDashboard(main, params) {
     clear(receiptBox).append(activityChart(body, ["delivered", "failed"], `SMS delivered and failed per minute, ${label.toLowerCase()}`));
     note.textContent = `Updated ${formatTime(Date.now())}; refreshes every 15 s.`;
   };
-  await Promise.all([load(), renderAlertsByRule(rulesBox)]);
+  await Promise.all([load(), renderAlertsByRule(rulesBox), renderEventTypes(typesBox)]);
   const failures = el("section", { class: "card", id: "stream-failures", "aria-labelledby": "stream-failures-title" });
   main.append(failures);
   await renderStreamFailures(failures);
@@ -239,16 +242,42 @@ async function renderDashboard(main, params) {
 /** Every minute's counts, newest first: the chart's values without hovering. */
 function activityTable(body) {
   const yesterday = body.yesterday || { events: [], alerts: [] };
+  const lastWeek = body.last_week || { events: [], alerts: [] };
   const minute = body.bucket_seconds * 1000;
   const rows = (body.events || []).map((_, i) => i).reverse().map((i) => el("tr", {},
     el("td", { text: formatTime(body.from + i * minute) }),
     el("td", { text: body.events[i] }), el("td", { text: (body.invalid || [])[i] ?? 0 }),
     el("td", { text: body.alerts[i] }),
-    el("td", { text: yesterday.events[i] ?? 0 }), el("td", { text: yesterday.alerts[i] ?? 0 })));
+    el("td", { text: yesterday.events[i] ?? 0 }), el("td", { text: yesterday.alerts[i] ?? 0 }),
+    el("td", { text: lastWeek.events[i] ?? 0 })));
   return el("table", { id: "activity-table" },
-    el("caption", { class: "visually-hidden", text: "Events and alerts per minute, with the same minute a day earlier" }),
-    el("thead", {}, el("tr", {}, ["Minute", "Events", "Invalid", "Alerts", "Events yesterday", "Alerts yesterday"].map((t) => el("th", { text: t })))),
+    el("caption", { class: "visually-hidden", text: "Events and alerts per minute, with the same minute a day and a week earlier" }),
+    el("thead", {}, el("tr", {}, ["Minute", "Events", "Invalid", "Alerts", "Events yesterday", "Alerts yesterday", "Events a week ago"].map((t) => el("th", { text: t })))),
     el("tbody", {}, rows));
+}
+
+/** The day's events by type, from the newest events (at most the catalogue's sample). */
+async function renderEventTypes(box) {
+  const { status, body } = await api("GET", "/event-types?days=1");
+  clear(box).append(el("h2", { id: "events-by-type-title", text: "Events by type, last 24 hours" }));
+  if (status !== 200) {
+    box.append(el("div", { class: "error-box", text: errorText(body, status) }));
+    return;
+  }
+  const seen = body.types.filter((t) => t.seen > 0);
+  box.append(el("p", { class: "hint", text: body.truncated
+    ? `From the newest ${body.events_read} events (there were more).`
+    : `All ${body.events_read} events.` }));
+  if (!seen.length) {
+    box.append(el("p", { class: "empty", text: "No events in the last 24 hours." }));
+    return;
+  }
+  box.append(el("table", { id: "events-by-type-table" },
+    el("thead", {}, el("tr", {}, ["Type", "Events", "Invalid"].map((t) => el("th", { text: t })))),
+    el("tbody", {}, seen.map((t) => el("tr", { dataset: { type: t.label } },
+      el("td", {}, el("a", { href: `#/errors${query({ type: t.label })}`, title: "its error-log entries", text: t.label })),
+      el("td", { text: t.seen }),
+      el("td", { class: t.invalid ? "bad" : "", text: t.invalid }))))));
 }
 
 /** Today's alerts by rule, most first, and the rules whose health warns (from the rule health). */

@@ -12,6 +12,7 @@ use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::QueryParams;
 use cuba_core::console::activity::PerMinute;
+use cuba_core::console::ports::ActivityTally;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter, AlertStatus};
 use cuba_core::model::domain::{Millis, PhoneNumber, SessionId, UserId, UserProfile};
 use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
@@ -366,8 +367,9 @@ pub(super) struct Activity {
     /// SMS their carriers delivered, and failed to, by the minute their receipt was read.
     delivered: Vec<u64>,
     failed: Vec<u64>,
-    /// The same minutes a day earlier: is today's traffic normal?
+    /// The same minutes a day and a week earlier: is today's traffic normal?
     yesterday: SameMinutes,
+    last_week: SameMinutes,
 }
 
 #[derive(Serialize)]
@@ -375,6 +377,22 @@ pub(super) struct SameMinutes {
     from: Millis,
     events: Vec<u64>,
     alerts: Vec<u64>,
+}
+
+/// The events and alerts of the `minutes` minutes ending at `at`.
+async fn same_minutes(
+    tally: &dyn ActivityTally,
+    at: Millis,
+    minutes: u32,
+) -> Result<SameMinutes, ApiError> {
+    let (from, to) = PerMinute::span(at, minutes);
+    let counts = tally.counts(from, to).await?;
+    let series = |pick| PerMinute::from_counts(at, minutes, &counts, pick).counts;
+    Ok(SameMinutes {
+        from,
+        events: series(|t| t.events),
+        alerts: series(|t| t.alerts),
+    })
 }
 
 /// Events, alerts and SMS receipts per minute over the last `minutes` (default 60), for the
@@ -399,19 +417,17 @@ pub(super) async fn activity(
     };
     let now = api.clock.now();
     let (from, to) = PerMinute::span(now, minutes);
-    // The tally keeps two days, so yesterday's same minutes are there to compare with.
-    let day_before = now.minus_seconds(24 * 3600);
-    let (yesterday_from, yesterday_to) = PerMinute::span(day_before, minutes);
     let counts = api.tally.counts(from, to).await?;
-    let earlier = api.tally.counts(yesterday_from, yesterday_to).await?;
     let chart = |pick| PerMinute::from_counts(now, minutes, &counts, pick);
-    let before = |pick| PerMinute::from_counts(day_before, minutes, &earlier, pick).counts;
     let events = chart(|t| t.events);
-    let yesterday = SameMinutes {
-        from: yesterday_from,
-        events: before(|t| t.events),
-        alerts: before(|t| t.alerts),
-    };
+    // The tally keeps eight days: the same minutes a day and a week before are there.
+    let yesterday = same_minutes(api.tally.as_ref(), now.minus_seconds(24 * 3600), minutes).await?;
+    let last_week = same_minutes(
+        api.tally.as_ref(),
+        now.minus_seconds(7 * 24 * 3600),
+        minutes,
+    )
+    .await?;
     Ok(Json(Activity {
         from,
         to,
@@ -419,6 +435,7 @@ pub(super) async fn activity(
         events: events.counts,
         invalid: chart(|t| t.invalid).counts,
         yesterday,
+        last_week,
         alerts: chart(|t| t.alerts).counts,
         delivered: chart(|t| t.delivered).counts,
         failed: chart(|t| t.failed).counts,
