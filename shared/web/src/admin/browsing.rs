@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::cursor::listing;
-use super::{AdminState, invalid_value, parse_document_id, parse_user, query_time, span};
+use super::{
+    AdminState, invalid_value, parse_document_id, parse_user, query_time, span, whole_number,
+};
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::QueryParams;
@@ -402,19 +404,12 @@ pub(super) async fn activity(
     _: Authorized,
     QueryParams(query): QueryParams<ActivityQuery>,
 ) -> Result<Json<Activity>, ApiError> {
-    let minutes = match query.minutes.as_deref() {
-        None => 60,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|m| (1..=MAX_ACTIVITY_MINUTES).contains(m))
-            .ok_or_else(|| {
-                invalid_value(
-                    "minutes",
-                    format!("`minutes` must be 1 to {MAX_ACTIVITY_MINUTES}"),
-                )
-            })?,
-    };
+    let minutes = whole_number(
+        query.minutes.as_deref(),
+        "minutes",
+        1..=MAX_ACTIVITY_MINUTES,
+        60,
+    )?;
     let now = api.clock.now();
     let (from, to) = PerMinute::span(now, minutes);
     let counts = api.tally.counts(from, to).await?;

@@ -7,7 +7,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::documents::not_found;
-use super::{AdminState, invalid_value};
+use super::{AdminState, invalid_value, whole_number};
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::QueryParams;
@@ -39,19 +39,12 @@ pub(super) async fn rule_health_view(
     _: Authorized,
     QueryParams(query): QueryParams<HealthQuery>,
 ) -> Result<Json<HealthAnswer>, ApiError> {
-    let days = match query.days.as_deref() {
-        None => DEFAULT_HEALTH_DAYS,
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|d| (1..=MAX_HEALTH_DAYS).contains(d))
-            .ok_or_else(|| {
-                invalid_value(
-                    "days",
-                    format!("`days` must be a whole number from 1 to {MAX_HEALTH_DAYS}"),
-                )
-            })?,
-    };
+    let days = whole_number(
+        query.days.as_deref(),
+        "days",
+        1..=MAX_HEALTH_DAYS,
+        DEFAULT_HEALTH_DAYS,
+    )?;
     let wanted = match query.rule.as_deref() {
         None => None,
         Some(raw) => Some(RuleId::parse(raw).map_err(|e| invalid_value("rule", e.to_string()))?),

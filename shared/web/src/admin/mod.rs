@@ -148,6 +148,35 @@ pub fn router(api: AdminApi) -> Router {
     with_error_fallbacks(routes(api))
 }
 
+/// A whole number a query string may give (`None`: `default`), within `range`: a 400 naming
+/// `field` otherwise.
+fn whole_number<T>(
+    raw: Option<&str>,
+    field: &str,
+    range: std::ops::RangeInclusive<T>,
+    default: T,
+) -> Result<T, ApiError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    raw.parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            invalid_value(
+                field,
+                format!(
+                    "`{field}` must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
 fn invalid_value(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_value", message).with_field(field)
 }

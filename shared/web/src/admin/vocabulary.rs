@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::{AdminState, MAX_PAGE, MAX_UNSCOPED_DAYS, invalid_value};
+use super::{AdminState, MAX_PAGE, MAX_UNSCOPED_DAYS, whole_number};
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::QueryParams;
@@ -47,19 +47,12 @@ pub(super) async fn event_types(
     _: Authorized,
     QueryParams(query): QueryParams<EventTypesQuery>,
 ) -> Result<Json<EventTypes>, ApiError> {
-    let days = match query.days.as_deref() {
-        None => DEFAULT_DAYS,
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|d| (1..=MAX_UNSCOPED_DAYS).contains(d))
-            .ok_or_else(|| {
-                invalid_value(
-                    "days",
-                    format!("`days` must be a whole number from 1 to {MAX_UNSCOPED_DAYS}"),
-                )
-            })?,
-    };
+    let days = whole_number(
+        query.days.as_deref(),
+        "days",
+        1..=MAX_UNSCOPED_DAYS,
+        DEFAULT_DAYS,
+    )?;
     let to = api.clock.now();
     let from = to.minus_seconds(days * 24 * 60 * 60);
     let filter = EventFilter {
