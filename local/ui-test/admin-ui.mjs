@@ -210,6 +210,7 @@ try {
   assert.match(await page.textContent("#user-locality"), /Time zone deployment default · Language deployment default/,
     "a user who named no zone or language reads on the deployment's");
   assert.doesNotMatch(profileText, /null|undefined/, "nothing missing is printed");
+  assert.match(await page.textContent("#user-codes"), /texted in the last hour none$/, "their number was set without a code");
   assert.match(await page.textContent('#user-alerts tr[data-rule="first-bill-payment"]'), /suppressed/);
   assert.ok(await page.locator("#user-events tr[data-event]").count() >= 1, "the user's events");
   await page.screenshot({ path: join(artifacts, "admin-ui-user.png"), fullPage: true });

@@ -759,9 +759,17 @@ async fn events_feedback_alerts_and_profiles_are_browsable_newest_first_with_cur
     );
     assert_eq!(profile["phone_verified"], true);
     assert!(
-        profile.get("pending_code").is_none() && profile.get("codes_sent").is_none(),
+        profile.get("pending_code").is_none()
+            && profile.get("codes_sent").is_none()
+            && profile.get("code_hash").is_none(),
         "{profile}"
     );
+    // When its code was texted (it verified by one a moment ago), never the code.
+    let sent = profile["codes_sent_at"]
+        .as_array()
+        .expect("the times codes were sent");
+    assert_eq!(sent.len(), 1, "{profile}");
+    assert!(sent[0].is_u64(), "{profile}");
     let (status, _) = t.admin(Method::GET, "/admin/api/users/999", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

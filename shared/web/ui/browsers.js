@@ -245,7 +245,9 @@ async function renderUser(main, user) {
       el("div", { id: "user-locality" }, el("strong", { text: "Time zone " }), body.time_zone || "deployment default",
         el("strong", { text: " · Language " }), body.locale || "deployment default"),
       el("div", { class: "hint", text: `profile updated ${formatTime(body.updated_at)}` }),
-      body.code_expires_at ? el("div", { class: "hint", text: `a code is outstanding until ${formatTime(body.code_expires_at)}` }) : null]);
+      body.code_expires_at ? el("div", { class: "hint", text: `a code is outstanding until ${formatTime(body.code_expires_at)}` }) : null,
+      el("div", { id: "user-codes" }, el("strong", { text: "Verification codes texted in the last hour " }),
+        (body.codes_sent_at || []).length ? body.codes_sent_at.map(formatTime).join(", ") : "none")]);
   } else if (status === 404) {
     profile.append(el("p", { class: "empty", text: "No profile: this user never set a phone number, so no SMS can reach them." }));
   } else {

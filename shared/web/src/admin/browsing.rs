@@ -305,7 +305,7 @@ pub(super) async fn alerts(
     Ok(Json(api.cursors.seal_page(&listing, found)))
 }
 
-/// A profile as operators see it: never the code hash or the code history.
+/// A profile as operators see it: never a code or its hash.
 #[derive(Serialize)]
 pub(super) struct ProfileView {
     user: UserId,
@@ -317,6 +317,9 @@ pub(super) struct ProfileView {
     /// `null`: the deployment's default zone and locale apply.
     time_zone: Option<TimeZoneName>,
     locale: Option<Locale>,
+    /// When verification codes were texted to the number in the last hour (kept that long for
+    /// the code rate limit), never the codes.
+    codes_sent_at: Vec<Millis>,
 }
 
 impl From<UserProfile> for ProfileView {
@@ -329,6 +332,7 @@ impl From<UserProfile> for ProfileView {
             code_expires_at: p.pending_code.map(|c| c.expires_at),
             time_zone: p.time_zone,
             locale: p.locale,
+            codes_sent_at: p.codes_sent,
         }
     }
 }
