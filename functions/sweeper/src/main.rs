@@ -6,7 +6,6 @@ use std::sync::Arc;
 use cuba_lambda::SystemClock;
 use cuba_lambda::config::SweeperConfig;
 use cuba_lambda::embedded_metrics::FunctionMetrics;
-use cuba_lambda::handlers::SweepHandler;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
 use cuba_lambda::{AwsClients, configured};
@@ -20,10 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = configured(SweeperConfig::from_settings(&Settings::from_process_env()));
     let clients = AwsClients::new(&sdk);
     wiring::turn_on_sms_delivery_status(&config, &clients).await;
-    let handler = SweepHandler {
-        sweeper: wiring::sweeper(&config, &clients, Arc::new(SystemClock)),
-        heartbeats: wiring::heartbeat_watch(&config, &clients, Arc::new(SystemClock)),
-    };
+    let handler = wiring::sweep_handler(&config, &clients, Arc::new(SystemClock));
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {

@@ -271,10 +271,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         &clients.functions,
         clock.clone(),
     );
-    let sweeper = SweepHandler {
-        sweeper: wiring::sweeper(&sweeper_config, &clients.sweeper, clock.clone()),
-        heartbeats: wiring::heartbeat_watch(&sweeper_config, &clients.sweeper, clock),
-    };
+    let sweeper = wiring::sweep_handler(&sweeper_config, &clients.sweeper, clock);
 
     let (mapping, stream_arn) = stream_mapping(&template, &provisioned, faults.as_ref())?;
     let failure_queue_url = mapping.failure_queue_url.clone();

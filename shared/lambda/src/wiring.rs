@@ -25,7 +25,7 @@ use crate::config::{
     AbsenceConfig, DeliveryConfig, DocumentsConfig, ListedTable, ReceiptsConfig, StreamConfig,
     SweeperConfig,
 };
-use crate::handlers::{AbsenceQueueHandler, ReceiptsHandler, StreamHandler};
+use crate::handlers::{AbsenceQueueHandler, ReceiptsHandler, StreamHandler, SweepHandler};
 use cuba_core::delivery::receipt_desk::ReceiptDesk;
 
 fn events(table: &ListedTable, clients: &AwsClients) -> Arc<DynamoEvents> {
@@ -217,7 +217,6 @@ pub fn absence_handler(
 /// Alerts the sweeper takes on per run; the rest wait for the next run.
 const SWEEP_BATCH: usize = 100;
 
-/// The sweeper function: finishes alerts whose worker died, on a schedule.
 /// The receipts function's handler: SMS delivery status records settle the ledger.
 pub fn receipts_handler(
     config: &ReceiptsConfig,
@@ -258,31 +257,28 @@ pub async fn turn_on_sms_delivery_status(config: &SweeperConfig, clients: &AwsCl
     }
 }
 
-pub fn sweeper(
+/// The sweeper function's handler: the alert sweep and the heartbeat rules' look, sharing one
+/// dispatcher (its silence cache and group-message lock).
+pub fn sweep_handler(
     config: &SweeperConfig,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
-) -> AlertSweeper {
-    AlertSweeper {
-        dispatcher: dispatcher(&config.delivery, clients, clock),
-        batch: SWEEP_BATCH,
-    }
-}
-
-/// What decides the heartbeat rules on the sweeper's schedule.
-pub fn heartbeat_watch(
-    config: &SweeperConfig,
-    clients: &AwsClients,
-    clock: Arc<dyn Clock>,
-) -> HeartbeatWatch {
-    HeartbeatWatch {
-        rules: document_source(&config.rules, clients),
-        state: Arc::new(DynamoRuleState::new(
-            clients.dynamodb.clone(),
-            config.delivery.quotas_table.clone(),
-        )),
-        dispatcher: dispatcher(&config.delivery, clients, clock.clone()),
-        clock,
+) -> SweepHandler {
+    let dispatcher = dispatcher(&config.delivery, clients, clock.clone());
+    SweepHandler {
+        heartbeats: HeartbeatWatch {
+            rules: document_source(&config.rules, clients),
+            state: Arc::new(DynamoRuleState::new(
+                clients.dynamodb.clone(),
+                config.delivery.quotas_table.clone(),
+            )),
+            dispatcher: dispatcher.clone(),
+            clock,
+        },
+        sweeper: AlertSweeper {
+            dispatcher,
+            batch: SWEEP_BATCH,
+        },
     }
 }
 

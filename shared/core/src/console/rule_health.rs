@@ -166,7 +166,7 @@ pub fn rule_health(rule: &Rule, counts: &RuleDays, context: &HealthContext<'_>) 
             let counts = counts.get(&rule.id, day);
             total.add(&counts);
             DayOfRule {
-                day: Millis(day * DAY_MILLIS).utc_text()[..10].to_owned(),
+                day: utc_date(day),
                 counts,
             }
         })
@@ -223,6 +223,12 @@ pub fn rule_health(rule: &Rule, counts: &RuleDays, context: &HealthContext<'_>) 
         last_fired_at: total.last_fired_at,
         warnings,
     }
+}
+
+/// UTC day `day` (days since 1970) as a date: `2026-12-05`.
+pub fn utc_date(day: u64) -> String {
+    let text = Millis(day.saturating_mul(DAY_MILLIS)).utc_text();
+    text.get(..10).unwrap_or(&text).to_owned()
 }
 
 /// The event type `rule`'s `when` names exactly (`kind` and its type fields, each an equality),

@@ -11,8 +11,7 @@ use super::{AdminState, invalid_value, whole_number};
 use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::QueryParams;
-use cuba_core::console::rule_health::{HealthContext, RuleHealth, rule_health};
-use cuba_core::model::domain::{DAY_MILLIS, Millis};
+use cuba_core::console::rule_health::{HealthContext, RuleHealth, rule_health, utc_date};
 use cuba_core::rules::{RuleId, RuleSet};
 
 /// The longest span a health view covers, in days.
@@ -68,10 +67,9 @@ pub(super) async fn rule_health_view(
         max_sms_segments: usize::from(api.pipeline.evaluator.dispatcher.sms.max_segments),
         days: span.clone(),
     };
-    let date = |day: u64| Millis(day * DAY_MILLIS).utc_text()[..10].to_owned();
     Ok(Json(HealthAnswer {
-        from_day: date(*span.start()),
-        to_day: date(*span.end()),
+        from_day: utc_date(*span.start()),
+        to_day: utc_date(*span.end()),
         days,
         rules: chosen
             .into_iter()
