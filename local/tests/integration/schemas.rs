@@ -187,6 +187,23 @@ async fn the_seed_web_cases_are_stored_or_logged_with_their_violations() {
         )
         .await;
     assert_eq!(filtered["items"].as_array().map(Vec::len), Some(3));
+    // One user's entries: the user's page reads them so.
+    let (status, of_user) = t
+        .admin(Method::GET, "/admin/api/errors?user=43", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{of_user}");
+    let users: Vec<&serde_json::Value> = of_user["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|entry| &entry["user"])
+        .collect();
+    assert_eq!(users, [&json!(43)], "{of_user}");
+    let (status, refused) = t
+        .admin(Method::GET, "/admin/api/errors?user=ann", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["error"]["field"], "user", "{refused}");
 
     // The valid ones are browsable by session.
     let (status, page) = t

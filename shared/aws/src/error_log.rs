@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 
-use crate::items::{Item, Retention, condition_held, corrupt, event_key, read_item, s, value};
+use crate::items::{Item, Retention, condition_held, corrupt, event_key, n, read_item, s, value};
 use crate::listing::{Filter, Listing, Partition};
 use crate::partition_keys::{ListingShards, listing_bucket};
 use cuba_core::model::domain::{EventId, Millis, UserId};
@@ -13,6 +13,10 @@ use cuba_core::model::ports::PortError;
 use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
 use cuba_core::schemas::ports::ErrorLog;
 use cuba_core::schemas::{SchemaRef, Violation, violation_kinds};
+
+/// One user's entries, newest first (a global index: the table's own sort key is the event id,
+/// which orders by time only for ids the server minted).
+const ERRORS_BY_USER_INDEX: &str = "by_user";
 
 #[derive(Debug, Clone)]
 pub struct DynamoErrorLog {
@@ -195,8 +199,17 @@ impl ErrorLog for DynamoErrorLog {
             client: &self.client,
             table: &self.table,
             table_key: &["user", "id"],
-            partition: Partition::Daily {
-                shards: self.shards,
+            partition: match filter.user {
+                // Keys and the attributes the filters test: a replay rewrites the entry.
+                Some(user) => Partition::Fixed {
+                    index: ERRORS_BY_USER_INDEX,
+                    attribute: "user",
+                    value: n(user),
+                    keys_only: true,
+                },
+                None => Partition::Daily {
+                    shards: self.shards,
+                },
             },
             sort_attribute: "received_at",
             from: filter.from,

@@ -317,6 +317,7 @@ impl ErrorLog for MemoryErrorLog {
         let items = lock(&self.entries)
             .values()
             .filter(|e| e.received_at >= filter.from && e.received_at <= filter.to)
+            .filter(|e| filter.user.is_none_or(|user| e.user == user))
             .filter(|e| {
                 filter
                     .event_type

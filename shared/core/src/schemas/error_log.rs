@@ -44,6 +44,8 @@ pub struct ErrorEntry {
 /// Which error-log entries to list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorFilter {
+    /// One user's entries only.
+    pub user: Option<UserId>,
     pub event_type: Option<String>,
     pub violation: Option<String>,
     pub status: Option<ErrorStatus>,

@@ -162,6 +162,7 @@ pub async fn error_log(log: &dyn ErrorLog, base: Millis) {
             .expect("recorded");
     }
     let filter = |violation: Option<&str>, status| ErrorFilter {
+        user: None,
         event_type: None,
         violation: violation.map(str::to_owned),
         status,
@@ -196,4 +197,27 @@ pub async fn error_log(log: &dyn ErrorLog, base: Millis) {
         ..filter(None, None)
     };
     assert_eq!(keys(list(of_type).await), Vec::<String>::new());
+
+    // One user's entries come newest first by receipt, not in the order of their ids (a client
+    // names its own).
+    for (event, second) in [("zb", 20), ("za", 21), ("zc", 22)] {
+        log.record(&error_entry(3, event, at(base, second), "invalid_type"))
+            .await
+            .expect("recorded");
+    }
+    let of_user = |user| ErrorFilter {
+        user: Some(UserId(user)),
+        ..filter(None, None)
+    };
+    assert_eq!(
+        keys(list(of_user(3)).await),
+        ["zc", "za", "zb"],
+        "newest first, across pages"
+    );
+    assert_eq!(keys(list(of_user(2)).await), ["y2", "y1", "y0"]);
+    let open_of_user_1 = ErrorFilter {
+        user: Some(UserId(1)),
+        ..filter(None, Some(ErrorStatus::Open))
+    };
+    assert_eq!(keys(list(open_of_user_1).await), Vec::<String>::new());
 }

@@ -16,7 +16,7 @@ use crate::request::QueryParams;
 use cuba_core::console::activity::PerMinute;
 use cuba_core::console::ports::ActivityTally;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter, AlertStatus};
-use cuba_core::model::domain::{Millis, PhoneNumber, SessionId, UserId, UserProfile};
+use cuba_core::model::domain::{Millis, SessionId, UserId, UserProfile};
 use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
 use cuba_core::model::locality::{Locale, TimeZoneName};
 use cuba_core::rules::Action;
@@ -65,10 +65,15 @@ fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Ap
 }
 
 impl ListingQuery {
-    /// A listing of only `from`, `to` and `limit` (the error log's).
-    pub(super) fn bounds(from: Option<String>, to: Option<String>, limit: Option<String>) -> Self {
+    /// A listing of only `user`, `from`, `to` and `limit` (the error log's).
+    pub(super) fn bounds(
+        user: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+        limit: Option<String>,
+    ) -> Self {
         ListingQuery {
-            user: None,
+            user,
             session: None,
             kind: None,
             rule: None,
@@ -309,7 +314,8 @@ pub(super) async fn alerts(
 #[derive(Serialize)]
 pub(super) struct ProfileView {
     user: UserId,
-    phone: PhoneNumber,
+    /// Masked (`+155…123`): the console shows which number without showing it to every admin.
+    phone: String,
     updated_at: Millis,
     phone_verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -326,7 +332,7 @@ impl From<UserProfile> for ProfileView {
     fn from(p: UserProfile) -> Self {
         ProfileView {
             user: p.user,
-            phone: p.phone,
+            phone: p.phone.masked(),
             updated_at: p.updated_at,
             phone_verified: p.phone_verified,
             code_expires_at: p.pending_code.map(|c| c.expires_at),

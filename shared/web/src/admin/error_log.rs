@@ -25,6 +25,7 @@ pub const MAX_REPLAY_BATCH: usize = 100;
 
 #[derive(Deserialize)]
 pub(super) struct ErrorQuery {
+    user: Option<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
     violation: Option<String>,
@@ -49,6 +50,7 @@ fn errors_listing(filter: &ErrorFilter) -> String {
     listing(
         "errors",
         &[
+            ("user", filter.user.map(|u| u.to_string())),
             ("type", filter.event_type.clone()),
             ("violation", filter.violation.clone()),
             ("status", filter.status.map(|s| format!("{s:?}"))),
@@ -60,16 +62,17 @@ fn non_empty(text: Option<String>) -> Option<String> {
     text.filter(|t| !t.is_empty())
 }
 
-/// The error log, newest first: `type`, `violation` (a kind such as `unknown_field`), `status`,
-/// `from`, `to`, `limit`, `cursor`.
+/// The error log, newest first: `user`, `type`, `violation` (a kind such as `unknown_field`),
+/// `status`, `from`, `to`, `limit`, `cursor`.
 pub(super) async fn list(
     State(api): State<AdminState>,
     _: Authorized,
     QueryParams(query): QueryParams<ErrorQuery>,
 ) -> Result<Json<Page<ErrorEntry>>, ApiError> {
-    let span =
-        ListingQuery::bounds(query.from, query.to, query.limit).span(api.clock.now(), false)?;
+    let span = ListingQuery::bounds(query.user, query.from, query.to, query.limit)
+        .span(api.clock.now(), false)?;
     let filter = ErrorFilter {
+        user: span.user,
         event_type: non_empty(query.event_type),
         violation: non_empty(query.violation),
         status: parse_status(query.status.as_deref())?,
@@ -139,9 +142,10 @@ pub(super) async fn replay_one(
     Ok(Json(Replayed { user, id, outcome }))
 }
 
-/// Which open entries to replay. `type`, `violation` and `cursor` as in the listing.
+/// Which open entries to replay. `user`, `type`, `violation` and `cursor` as in the listing.
 #[derive(Deserialize)]
 pub(super) struct ReplayRequest {
+    user: Option<u64>,
     #[serde(rename = "type")]
     event_type: Option<String>,
     violation: Option<String>,
@@ -180,8 +184,12 @@ pub(super) async fn replay_matching(
         request.to.map(|t| t.0),
         api.clock.now(),
     )?;
-    check_unscoped(from, to)?;
+    let user = request.user.map(UserId);
+    if user.is_none() {
+        check_unscoped(from, to)?;
+    }
     let filter = ErrorFilter {
+        user,
         event_type: non_empty(request.event_type),
         violation: non_empty(request.violation),
         status: Some(ErrorStatus::Open),
