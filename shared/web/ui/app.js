@@ -71,15 +71,15 @@ async function route() {
         await renderSilences(main, params);
         break;
       case "schemas":
-        if (parts[1] === "new") await renderSchemaEditor(main, null);
-        else if (parts[1]) await renderSchemaEditor(main, parts[1]);
+        if (parts[1] === "new") await renderSchemaEditor(main, null, params);
+        else if (parts[1]) await renderSchemaEditor(main, parts[1], params);
         else await renderSchemas(main);
         break;
       case "errors":
         await renderErrors(main, params);
         break;
       case "users":
-        await renderUser(main, parts[1] || "");
+        await renderUser(main, parts[1] || "", params);
         break;
       default:
         main.append(el("p", { class: "empty", text: "No such page." }));

@@ -193,7 +193,7 @@ function alertRow(a) {
       a.settled_at && ["sent", "delivered", "failed"].includes(a.status)
         ? el("div", { class: "hint settled-at", text: `sent ${formatTime(a.settled_at)}` }) : null),
     el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id })),
-    el("td", {}, userLink("alerts", a.user), " ", userPageLink(a.user)),
+    el("td", {}, userLink("alerts", a.user), " ", userPageLink(a.user, a.alert_id)),
     el("td", {}, a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS",
       a.action === "notify_operator" && !RESERVED_RULES.includes(a.rule_id)
         ? [" ", el("a", { href: `#/silences${query({ rule: a.rule_id })}`, class: "silence-rule", title: `silence ${a.rule_id}'s operator alerts`, text: "silence" })]
@@ -226,15 +226,28 @@ function receiptText(r) {
 /** Cuba's own notices: not silenced (they say a limit was reached). */
 const RESERVED_RULES = ["sms-budget", "operator-cap"];
 
-function userPageLink(user) {
-  return el("a", { href: `#/users/${encodeURIComponent(user)}`, class: "user-page", title: "the user's page", text: "page" });
+/** The user's page; from an alert's row, with that alert and the events it fired on marked in
+ * the timeline. */
+function userPageLink(user, alertId) {
+  return el("a", {
+    href: `#/users/${encodeURIComponent(user)}${alertId ? query({ alert: alertId }) : ""}`,
+    class: "user-page",
+    title: alertId ? "the user's timeline, this alert and its events marked" : "the user's page",
+    text: alertId ? "why" : "page",
+  });
 }
 
+/** How far back the user's timeline reads: days, label. */
+const TIMELINE_SPANS = [["1", "last day"], ["7", "last 7 days"], ["30", "last 30 days"], ["90", "last 90 days"]];
+
 /**
- * One user in one place: the profile (the phone and whether it is verified), then their alerts
- * and their events, newest first: what "why did this user get that SMS?" needs.
+ * One user in one place: the profile (the phone and whether it is verified), then one timeline
+ * of everything that happened to them, newest first: their events and feedback, their alerts
+ * with delivery states and texts, the verification codes texted to them and their error-log
+ * entries. What "why did this user get that SMS?" needs. `alert` in the URL marks one alert and
+ * the events it fired on.
  */
-async function renderUser(main, user) {
+async function renderUser(main, user, params) {
   main.append(el("h1", { text: `User ${user}` }));
   const { status, body } = await api("GET", `/users/${encodeURIComponent(user)}`);
   const profile = el("div", { class: "card", id: "user-profile" });
@@ -253,10 +266,177 @@ async function renderUser(main, user) {
   } else {
     profile.append(el("div", { class: "error-box", text: errorText(body, status) }));
   }
-  main.append(profile, el("h2", { text: "Alerts" }));
-  await pagedTable(main, "/alerts", { user }, ALERT_HEADINGS, alertRow, "user-alerts", "more-alerts");
-  main.append(el("h2", { text: "Events" }));
-  await pagedTable(main, "/events", { user }, EVENT_HEADINGS, (e) => eventRow(e, "events"), "user-events", "more-events");
+  const days = TIMELINE_SPANS.some(([d]) => d === params.get("days")) ? params.get("days") : "7";
+  const spanSelect = el("select", { id: "timeline-days" }, TIMELINE_SPANS.map(([value, label]) => el("option", { value, text: label })));
+  spanSelect.value = days;
+  spanSelect.addEventListener("change", () => {
+    const next = { days: spanSelect.value };
+    if (params.get("alert")) next.alert = params.get("alert");
+    location.hash = `#/users/${encodeURIComponent(user)}${query(next)}`;
+  });
+  main.append(profile,
+    el("div", { class: "row" }, el("h2", { text: "Timeline" }), el("span", { class: "spacer" }),
+      el("label", { for: "timeline-days", text: "Span " }), spanSelect,
+      el("a", { href: `#/errors${query({ user })}`, text: "error log" }),
+      el("a", { href: `#/alerts${query({ user })}`, text: "alerts" }),
+      el("a", { href: `#/events${query({ user })}`, text: "events" })));
+  const codes = status === 200 ? (body.codes_sent_at || []) : [];
+  await userTimeline(main, user, Number(days), codes, params.get("alert"));
+}
+
+/**
+ * The timeline: the user's alerts, events and error-log entries, each read newest first page by
+ * page, merged into one table. A row is shown once no unread page can hold anything newer: the
+ * oldest row each unfinished listing has handed over bounds what may be shown.
+ */
+async function userTimeline(main, user, days, codes, markedAlert) {
+  const from = String(Date.now() - days * 24 * 3600 * 1000);
+  const sources = [
+    { path: "/alerts", time: (a) => a.fired_at, row: timelineAlert },
+    { path: "/events", time: (e) => e.received_at, row: timelineEvent },
+    { path: "/errors", time: (e) => e.received_at, row: timelineError },
+  ].map((s) => ({ ...s, buffer: [], cursor: null, done: false }));
+  // The codes come with the profile: the last hour's, all at once.
+  const codeSource = { time: (at) => at, row: timelineCode, buffer: [...codes].sort((a, b) => b - a), done: true };
+  sources.push(codeSource);
+  const body = el("tbody");
+  const error = el("div", { class: "error-box" });
+  const more = el("button", { type: "button", class: "secondary", id: "more-timeline", text: "Load more", hidden: true });
+  const table = el("table", { id: "user-timeline", dataset: { user, days } },
+    el("thead", {}, el("tr", {}, ["Time", "What", "Detail", "Status", ""].map((h) => el("th", { text: h })))), body);
+  main.append(table, error, el("div", { class: "row" }, more));
+  // Where an invalid event's error-log entry goes: onto the event's own row.
+  const eventRows = new Map();
+  let marked = null;
+  const fill = async () => {
+    for (const source of sources) {
+      // A page a filter emptied says nothing about what is older: read on.
+      for (let reads = 0; !source.done && !source.buffer.length && reads < 5; reads++) {
+        const { status, body: page } = await api("GET", source.path + query({ user, from, limit: "50", cursor: source.cursor }));
+        if (status !== 200) {
+          error.textContent = errorText(page, status);
+          source.done = true;
+          break;
+        }
+        source.buffer.push(...page.items);
+        source.cursor = page.next;
+        source.done = !page.next;
+      }
+    }
+  };
+  const show = () => {
+    const open = sources.filter((s) => !s.done && s.buffer.length);
+    const horizon = open.length ? Math.max(...open.map((s) => s.time(s.buffer[s.buffer.length - 1]))) : -Infinity;
+    const ready = [];
+    for (const source of sources) {
+      const keep = [];
+      for (const item of source.buffer) (source.time(item) >= horizon ? ready : keep).push({ source, item });
+      source.buffer = keep.map((r) => r.item);
+    }
+    ready.sort((a, b) => b.source.time(b.item) - a.source.time(a.item));
+    // Events first among equals, so an entry's event is there to take it.
+    for (const { source, item } of ready.filter((r) => r.source.path === "/events")) {
+      const row = source.row(item, user);
+      eventRows.set(item.id, row);
+    }
+    for (const { source, item } of ready) {
+      if (source.path === "/errors" && eventRows.has(item.id)) {
+        eventRows.get(item.id).querySelector("td.text").append(errorDetails(item));
+        continue;
+      }
+      const row = source.path === "/events" ? eventRows.get(item.id) : source.row(item, user);
+      row.dataset.at = String(source.time(item));
+      body.append(row);
+    }
+    if (markedAlert && !marked) {
+      marked = [...body.querySelectorAll("tr[data-alert]")].find((r) => r.dataset.alert === markedAlert) || null;
+      marked?.classList.add("marked");
+      marked?.setAttribute("aria-current", "true");
+    }
+    for (const id of firedOn(marked)) eventRows.get(id)?.classList.add("marked");
+    if (!body.children.length) {
+      body.append(el("tr", {}, el("td", { colspan: 5, class: "empty", text: "Nothing in this span." })));
+    }
+  };
+  const load = async () => {
+    more.disabled = true;
+    await fill();
+    show();
+    more.disabled = false;
+    more.hidden = sources.every((s) => s.done && !s.buffer.length);
+  };
+  more.addEventListener("click", load);
+  await load();
+  // The marked alert, then the events it fired on (which came before it): read on, a little,
+  // until they are all shown.
+  const missing = () => (markedAlert && !marked) || firedOn(marked).some((id) => !eventRows.has(id));
+  for (let reads = 0; !more.hidden && missing() && reads < 5; reads++) await load();
+  if (marked) marked.scrollIntoView({ block: "center" });
+  table.dataset.loaded = "true";
+}
+
+/** The ids of the events a timeline's alert row fired on. */
+function firedOn(alertRow) {
+  return alertRow ? (alertRow.dataset.events || "").split(" ").filter(Boolean) : [];
+}
+
+function timelineAlert(a) {
+  const what = a.action === "notify_operator" ? `operator alert (${a.severity || "info"})` : "SMS to the user";
+  return el("tr", { class: "timeline-alert", dataset: { alert: a.alert_id, rule: a.rule_id, events: (a.event_ids || []).join(" ") } },
+    el("td", {}, formatTime(a.fired_at),
+      a.settled_at && ["sent", "delivered", "failed"].includes(a.status)
+        ? el("div", { class: "hint settled-at", text: `sent ${formatTime(a.settled_at)}` }) : null),
+    el("td", {}, what, el("div", {}, "rule ", el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id }))),
+    el("td", { class: "text alert-text" }, a.text,
+      (a.event_ids || []).length
+        ? el("div", { class: "hint fired-on" }, `fired on event${a.event_ids.length === 1 ? "" : "s"} `, el("span", { class: "mono", text: a.event_ids.join(", ") }))
+        : null),
+    el("td", {}, el("span", { class: `status ${a.status}`, text: a.status }),
+      a.deliver_at ? el("div", { class: "hint deliver-at", text: `goes out ${formatTime(a.deliver_at)}` }) : null,
+      a.receipt ? el("div", { class: "hint receipt", text: receiptText(a.receipt) }) : null,
+      a.reason ? el("div", { class: "hint", text: a.reason }) : null),
+    el("td", {}, details(a)));
+}
+
+function timelineEvent(e) {
+  const what = e.kind === "feedback"
+    ? `rating ${e.rating}${e.comment ? `: ${e.comment}` : ""}`
+    : e.kind === "web"
+      ? `${e.category ?? "(no category)"}/${e.name} in session ${e.session_id}`
+      : `${e.noun} ${e.verb}`;
+  return el("tr", { class: "timeline-event", dataset: { event: e.id, invalid: e.invalid ? "true" : "false" } },
+    el("td", { text: formatTime(e.received_at) }),
+    el("td", {}, e.kind === "feedback" ? "feedback" : `${e.kind} event`, el("div", { class: "hint mono", text: e.id })),
+    el("td", { class: "text", text: what }),
+    el("td", {}, e.invalid ? el("span", { class: "status invalid", text: "invalid" }) : el("span", { class: "status sent", text: "valid" })),
+    el("td", {}, details(e)));
+}
+
+/** What the error log says of an event: its violations and where the entry stands. */
+function errorDetails(entry) {
+  const replayed = entry.status === "replayed"
+    ? ` · replayed by ${entry.replayed_by || "?"} ${formatTime(entry.replayed_at)}` : ` · ${entry.status}`;
+  return el("div", { class: "hint error-entry", dataset: { error: entry.id } },
+    el("a", { href: `#/errors${query({ user: entry.user, type: entry.event_type })}`, text: "error log" }),
+    `: ${entry.violations.map((v) => `${v.path}: ${v.message}`).join("; ")}${replayed}`);
+}
+
+function timelineError(entry) {
+  return el("tr", { class: "timeline-error", dataset: { error: entry.id } },
+    el("td", { text: formatTime(entry.received_at) }),
+    el("td", {}, "invalid event", el("div", { class: "hint mono", text: entry.id })),
+    el("td", { class: "text" }, entry.event_type, errorDetails(entry)),
+    el("td", {}, el("span", { class: "status invalid", text: "invalid" })),
+    el("td", {}, el("details", {}, el("summary", { text: "raw", "aria-label": `raw event ${entry.id}` }), el("pre", { text: entry.raw }))));
+}
+
+function timelineCode(at) {
+  return el("tr", { class: "timeline-code" },
+    el("td", { text: formatTime(at) }),
+    el("td", { text: "verification code" }),
+    el("td", { class: "text", text: "a code was texted to the user's number (its value is never kept readable)" }),
+    el("td", {}, el("span", { class: "status sent", text: "sent" })),
+    el("td", {}));
 }
 
 // ---- schemas --------------------------------------------------------------------------------
@@ -308,7 +488,38 @@ const NEW_SCHEMA = {
   schema: { type: "object", required: ["host", "path"], properties: { host: { type: "string" }, path: { type: "string" } }, additionalProperties: false },
 };
 
-async function renderSchemaEditor(main, id) {
+/** A schema's id for an event type: `web page interaction/scroll` -> `web-page-interaction-scroll`. */
+function schemaIdFor(eventType) {
+  return eventType.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64) || "new-schema";
+}
+
+/** A JSON Schema that accepts `payload` as it is: each field with its type, nothing else. */
+function inferredSchema(payload) {
+  if (!payload || typeof payload !== "object" || Array.isArray(payload)) return { type: "object" };
+  const type = (v) => v === null ? "null" : Array.isArray(v) ? "array" : typeof v === "object" ? "object" : typeof v;
+  const properties = Object.fromEntries(Object.entries(payload).map(([name, v]) => [name, { type: type(v) }]));
+  return { type: "object", properties, additionalProperties: false };
+}
+
+/** A first draft of the schema an error-log entry's event lacks: its type and its payload's
+ * fields, to be checked and tightened before saving. */
+function draftSchemaFor(entry, event) {
+  const draft = { id: schemaIdFor(entry.event_type), description: `Drafted from ${entry.event_type} event ${entry.id}` };
+  if (event.noun !== undefined || event.verb !== undefined) {
+    return { ...draft, match: { kind: "activity", noun: event.noun, verb: event.verb }, schema: inferredSchema(event.properties) };
+  }
+  if (event.name !== undefined) {
+    return { ...draft, match: { kind: "web", category: event.category ?? "", name: event.name }, schema: inferredSchema(event.data) };
+  }
+  return { ...draft, match: { kind: "feedback" }, schema: inferredSchema(event) };
+}
+
+/**
+ * The schema editor. Opened from an error-log entry (`user` and `event` in the URL), it tests
+ * that entry's event, drafts a new schema from it when the type has none, and after a save leads
+ * to the open entries of the type, to replay them.
+ */
+async function renderSchemaEditor(main, id, params = new URLSearchParams()) {
   let record = null;
   if (id) {
     const { status, body } = await api("GET", `/schemas/${encodeURIComponent(id)}`);
@@ -318,7 +529,20 @@ async function renderSchemaEditor(main, id) {
     }
     record = body;
   }
-  const doc = record ? record.schema : NEW_SCHEMA;
+  let entry = null;
+  let failed = null;
+  if (params.get("user") && params.get("event")) {
+    const { status, body } = await api("GET", `/errors/${encodeURIComponent(params.get("user"))}/${encodeURIComponent(params.get("event"))}`);
+    if (status === 200) {
+      entry = body;
+      try {
+        failed = JSON.parse(entry.raw);
+      } catch {
+        failed = null;
+      }
+    }
+  }
+  const doc = record ? record.schema : entry && failed ? draftSchemaFor(entry, failed) : NEW_SCHEMA;
   const text = el("textarea", { id: "schema-document", rows: 22, spellcheck: "false", value: pretty(doc) });
   const problems = el("div", { class: "field-error", id: "schema-problems" });
   const save = async () => {
@@ -341,6 +565,16 @@ async function renderSchemaEditor(main, id) {
     const { status, body } = await api("PUT", `/schemas/${encodeURIComponent(target)}`,
       { ...parsed, version: record ? record.version : 0 });
     if (status === 200 || status === 201) {
+      if (entry) {
+        // Opened to fix an entry: the type's open entries are replayed against the saved schema
+        // (those still invalid stay open, with their new violations), then listed.
+        const replay = await api("POST", "/errors/replay", { type: entry.event_type });
+        toast(replay.status === 200
+          ? `Saved ${body.id} (version ${body.version}): ${replay.body.replayed} replayed, ${replay.body.still_invalid} still invalid${replay.body.next ? "; more remain, replay again" : ""}.`
+          : `Saved ${body.id} (version ${body.version}), but the replay failed: ${errorText(replay.body, replay.status)}`);
+        location.hash = `#/errors${query({ type: entry.event_type })}`;
+        return;
+      }
       toast(`Saved ${body.id} (version ${body.version}). Replay the error log to re-check logged events.`);
       location.hash = "#/schemas";
       return;
@@ -351,7 +585,7 @@ async function renderSchemaEditor(main, id) {
       ? error.problems.map((p) => `${p.path}: ${p.message}`).join("\n")
       : errorText(body, status);
   };
-  const testEvent = el("textarea", { id: "schema-test-event", rows: 8, spellcheck: "false", value: pretty({
+  const testEvent = el("textarea", { id: "schema-test-event", rows: 8, spellcheck: "false", value: pretty(failed || {
     session_id: "d66ac88b-f801-4984-953f-5c6b266494a0", category: "page interaction", name: "scroll",
     data: { host: "www.cwtech.dev", path: "/" }, timestamp: new Date().toISOString(),
   }) });
@@ -377,13 +611,15 @@ async function renderSchemaEditor(main, id) {
   appendAll(main, [
     el("h1", { text: record ? `Schema ${record.id}` : "New schema" }),
     record ? el("p", { class: "hint", text: `Version ${record.version}, last changed by ${record.updated_by} at ${formatTime(record.updated_at)}.` }) : null,
+    entry ? el("p", { class: "warning", id: "fixing-entry", text: `Fixing for the error log: ${entry.event_type} event ${entry.id} of user ${entry.user} (${entry.violations.map((v) => `${v.path}: ${v.message}`).join("; ")}). ${record ? "" : "The draft below accepts that event's fields as they are: check it before saving. "}The test on the right holds that event. Saving replays the type's open entries.` }) : null,
     el("div", { class: "two" },
       el("div", { class: "card" },
         el("label", { for: "schema-document", text: "Schema document" }),
         el("p", { class: "hint", text: "{\"id\", \"description\", \"match\": {\"kind\": \"activity\", \"noun\", \"verb\"} | {\"kind\": \"web\", \"category\", \"name\"} | {\"kind\": \"feedback\"}, and \"schema\" (a JSON Schema for the payload: properties, data, or the feedback) or \"accept_without_schema\": true. Names may use * as a wildcard." }),
         text, problems,
         el("div", { class: "row" },
-          el("button", { type: "button", id: "save-schema", onclick: save, text: record ? `Save version ${record.version + 1}` : "Create schema" }),
+          el("button", { type: "button", id: "save-schema", onclick: save,
+            text: `${record ? `Save version ${record.version + 1}` : "Create schema"}${entry ? ` and replay ${entry.event_type}` : ""}` }),
           el("button", { type: "button", class: "secondary", onclick: () => { location.hash = "#/schemas"; }, text: "Back to schemas" }))),
       el("div", { class: "card" },
         el("h2", { text: "Test an event" }),
@@ -401,6 +637,7 @@ async function renderErrors(main, params) {
   main.append(el("h1", { text: "Error log" }),
     el("p", { class: "hint", text: "Events whose payload broke their schema: kept exactly as received, never seen by a rule. Fix the schema, then replay: each entry is validated again and, if valid, processed as a normal event at its original receive time (once, however often you replay)." }),
     filterForm([
+      { name: "user", label: "User", type: "number", placeholder: "all users" },
       { name: "type", label: "Event type", placeholder: "web page interaction/pageview" },
       { name: "violation", label: "Violation", placeholder: "unknown_field" },
       { name: "status", label: "Status", options: [["", "all"], ["open", "open"], ["replayed", "replayed"], ["replaying", "replaying"]] },
@@ -413,6 +650,7 @@ async function renderErrors(main, params) {
     replayAll.disabled = true;
     const request = {};
     for (const key of ["type", "violation", "from", "to"]) if (filters[key]) request[key] = filters[key];
+    if (filters.user) request.user = Number(filters.user);
     const { status, body } = await api("POST", "/errors/replay", request);
     replayAll.disabled = false;
     if (status !== 200) {
@@ -454,13 +692,19 @@ async function renderErrors(main, params) {
       } catch {
         raw = entry.raw;
       }
+      // Straight to the schema that refused it (or a draft of the missing one), with the event.
+      const fixTarget = entry.schema ? encodeURIComponent(entry.schema.id) : "new";
+      const fix = entry.status === "replayed" ? null : el("a", {
+        class: "fix-schema", href: `#/schemas/${fixTarget}${query({ user: entry.user, event: entry.id })}`,
+        text: entry.schema ? "Fix schema" : "Create schema", title: `the schema for ${entry.event_type}, tested on this event`,
+      });
       return el("tr", { dataset: { error: entry.id } },
         el("td", { text: formatTime(entry.received_at) }),
-        el("td", { text: entry.user }),
+        el("td", {}, el("a", { href: `#/users/${encodeURIComponent(entry.user)}`, text: entry.user })),
         el("td", { class: "mono", text: entry.event_type }),
         violationsCell,
         statusCell,
-        el("td", {}, replay),
-        el("td", {}, el("details", {}, el("summary", { text: "raw" }), el("pre", { text: raw }))));
+        el("td", {}, replay, fix ? el("div", {}, fix) : null),
+        el("td", {}, el("details", {}, el("summary", { text: "raw", "aria-label": `raw event ${entry.id}` }), el("pre", { text: raw }))));
     }, "errors-table");
 }

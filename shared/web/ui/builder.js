@@ -533,7 +533,8 @@ async function renderEditor(main, id) {
   const runPreview = async () => {
     if (inFlight) inFlight.abort();
     const { doc, errors } = current();
-    if (!doc || Object.keys(errors).length) {
+    // A rule not yet named can be previewed: the id matters only to saving.
+    if (!doc || Object.keys(errors).some((key) => key !== "id" || doc.id)) {
       previewCount.dataset.state = "blocked";
       previewCount.textContent = "Fix the problems marked in the form to see what the rule would have done.";
       return;
@@ -542,7 +543,6 @@ async function renderEditor(main, id) {
     inFlight = controller;
     previewCount.dataset.state = "loading";
     const now = Date.now();
-    // Any valid id will do for a rule not yet named.
     const rule = { ...doc, id: doc.id || "draft" };
     const { status, body } = await api("POST", "/rules/backtest",
       { rule, from: now - PREVIEW_DAYS * 24 * 3600 * 1000, to: now }, { signal: controller.signal });
