@@ -261,6 +261,10 @@ try {
   await page.waitForSelector('#alerts-table[data-loaded][data-query*="rule="][data-query*="user="]');
   const found = await page.$$eval("#alerts-table tr[data-alert]", (rows) => rows.map((r) => r.dataset.alert));
   assert.ok(found.includes(anAlert.alert_id), `the alert is listed: ${found}`);
+  const [anEvent] = (await adminApi(`/events?user=${suppressedUser}`)).items;
+  await find(`${suppressedUser}/${anEvent.id}`);
+  await page.waitForSelector(`#user-timeline[data-loaded] tr.marked[data-event="${anEvent.id}"]`);
+  assert.equal(await page.locator("#user-timeline tr.marked").count(), 1, "the event found is marked");
   await find(RULE_ID);
   await page.waitForFunction((id) => location.hash === `#/rules/${id}`, RULE_ID);
   await find("no-such-thing");

@@ -527,15 +527,20 @@ function warnOfExpiry() {
 // ---- search ----------------------------------------------------------------------------------
 
 /**
- * Where an id an operator pasted leads: a user id to the user's page, an alert id
- * (`<rule>#<user>#...`) to that rule's alerts for that user, a rule id to its editor. Event ids
- * are unique per user only, so they are found from the user's page.
+ * Where an id an operator pasted leads: a user id to the user's page, `<user>/<event id>` to the
+ * user's timeline with that event marked (event ids are unique per user only), an alert id
+ * (`<rule>#<user>#...`) to that rule's alerts for that user, a rule id to its editor.
  */
 async function find(text) {
   const wanted = text.trim();
   if (!wanted) return;
   if (/^\d+$/.test(wanted)) {
     location.hash = `#/users/${wanted}`;
+    return;
+  }
+  const event = /^(\d+)\/(\S+)$/.exec(wanted);
+  if (event) {
+    location.hash = `#/users/${event[1]}${query({ event: event[2] })}`;
     return;
   }
   const alert = /^([^#]+)#(\d+)#.+$/.exec(wanted);
@@ -548,7 +553,7 @@ async function find(text) {
     location.hash = `#/rules/${encodeURIComponent(wanted)}`;
     return;
   }
-  toast(`No user, alert or rule is called ${wanted}. (Find an event from its user's page.)`);
+  toast(`No user, alert or rule is called ${wanted}. (An event is found as <user>/<event id>.)`);
 }
 
 // ---- start -----------------------------------------------------------------------------------

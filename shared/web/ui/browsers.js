@@ -138,7 +138,7 @@ function eventRow(e, view) {
     : [];
   return el("tr", { dataset: { event: e.id, invalid: e.invalid ? "true" : "false" } },
     el("td", { text: formatTime(e.received_at) }),
-    el("td", {}, userLink(view, e.user)),
+    el("td", {}, userLink(view, e.user), " ", userPageLink(e.user)),
     el("td", { class: "mono", text: e.id }),
     ...(feedbackOnly
       ? [el("td", { text: e.rating }), el("td", { class: "text" }, e.comment || "", ...invalid)]
@@ -245,7 +245,7 @@ const TIMELINE_SPANS = [["1", "last day"], ["7", "last 7 days"], ["30", "last 30
  * of everything that happened to them, newest first: their events and feedback, their alerts
  * with delivery states and texts, the verification codes texted to them and their error-log
  * entries. What "why did this user get that SMS?" needs. `alert` in the URL marks one alert and
- * the events it fired on.
+ * the events it fired on, `event` one event.
  */
 async function renderUser(main, user, params) {
   main.append(el("h1", { text: `User ${user}` }));
@@ -271,7 +271,7 @@ async function renderUser(main, user, params) {
   spanSelect.value = days;
   spanSelect.addEventListener("change", () => {
     const next = { days: spanSelect.value };
-    if (params.get("alert")) next.alert = params.get("alert");
+    for (const key of ["alert", "event"]) if (params.get(key)) next[key] = params.get(key);
     location.hash = `#/users/${encodeURIComponent(user)}${query(next)}`;
   });
   main.append(profile,
@@ -281,7 +281,7 @@ async function renderUser(main, user, params) {
       el("a", { href: `#/alerts${query({ user })}`, text: "alerts" }),
       el("a", { href: `#/events${query({ user })}`, text: "events" })));
   const codes = status === 200 ? (body.codes_sent_at || []) : [];
-  await userTimeline(main, user, Number(days), codes, params.get("alert"));
+  await userTimeline(main, user, Number(days), codes, params.get("alert"), params.get("event"));
 }
 
 /**
@@ -289,7 +289,7 @@ async function renderUser(main, user, params) {
  * page, merged into one table. A row is shown once no unread page can hold anything newer: the
  * oldest row each unfinished listing has handed over bounds what may be shown.
  */
-async function userTimeline(main, user, days, codes, markedAlert) {
+async function userTimeline(main, user, days, codes, markedAlert, markedEvent) {
   const from = String(Date.now() - days * 24 * 3600 * 1000);
   const sources = [
     { path: "/alerts", time: (a) => a.fired_at, row: timelineAlert },
@@ -354,6 +354,11 @@ async function userTimeline(main, user, days, codes, markedAlert) {
       marked?.setAttribute("aria-current", "true");
     }
     for (const id of firedOn(marked)) eventRows.get(id)?.classList.add("marked");
+    if (markedEvent && !marked && eventRows.has(markedEvent)) {
+      marked = eventRows.get(markedEvent);
+      marked.classList.add("marked");
+      marked.setAttribute("aria-current", "true");
+    }
     if (!body.children.length) {
       body.append(el("tr", {}, el("td", { colspan: 5, class: "empty", text: "Nothing in this span." })));
     }
@@ -369,7 +374,7 @@ async function userTimeline(main, user, days, codes, markedAlert) {
   await load();
   // The marked alert, then the events it fired on (which came before it): read on, a little,
   // until they are all shown.
-  const missing = () => (markedAlert && !marked) || firedOn(marked).some((id) => !eventRows.has(id));
+  const missing = () => ((markedAlert || markedEvent) && !marked) || firedOn(marked).some((id) => !eventRows.has(id));
   for (let reads = 0; !more.hidden && missing() && reads < 5; reads++) await load();
   if (marked) marked.scrollIntoView({ block: "center" });
   table.dataset.loaded = "true";

@@ -24,7 +24,7 @@ function savedBacktest(record) {
       backtestResult.append(el("table", {},
         el("thead", {}, el("tr", {}, ["At", "User", "Message"].map((h) => el("th", { text: h })))),
         el("tbody", {}, body.alerts.map((a) => el("tr", {},
-          el("td", { text: formatTime(a.fired_at) }), el("td", { text: a.user }), el("td", { class: "text", text: a.text }))))));
+          el("td", { text: formatTime(a.fired_at) }), el("td", {}, el("a", { href: `#/users/${encodeURIComponent(a.user)}`, text: a.user })), el("td", { class: "text", text: a.text }))))));
     }
   };
   return el("div", { class: "card" },

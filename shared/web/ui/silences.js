@@ -101,7 +101,7 @@ async function renderSilenceList(box) {
     return el("tr", { dataset: { silence: s.id, state: s.state } },
       el("td", {}, el("span", { class: `status silence-${s.state}`, text: s.state })),
       el("td", {}, el("a", { class: "mono", href: `#/alerts${query({ rule: s.rule_id })}`, text: s.rule_id })),
-      el("td", { text: s.user !== undefined ? String(s.user) : "all users" }),
+      el("td", {}, s.user !== undefined ? el("a", { href: `#/users/${encodeURIComponent(s.user)}`, text: String(s.user) }) : "all users"),
       el("td", { text: formatTime(s.starts_at) }),
       el("td", { text: formatTime(s.ends_at) }),
       el("td", { class: "text", text: s.reason }),
