@@ -197,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         StackOptions {
             rules_file: Some(rules_file),
             meter: Some(meter.clone()),
+            access: None,
             ..StackOptions::for_bench(&root, "cost")
         },
     )

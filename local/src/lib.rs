@@ -1,6 +1,7 @@
 //! The local stack: provisions moto from `template.yaml` and runs the Lambda handlers against it
 //! with the same event types Lambda delivers. Used by `make dev` and by the integration tests.
 
+pub mod access;
 pub mod faults;
 pub mod meter;
 pub mod provision;

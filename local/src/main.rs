@@ -151,6 +151,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         poll_stream: true,
         faults: None,
         meter: None,
+        access: None,
         // The local stack runs with quiet hours off; these, set in `make dev`'s environment,
         // try them (a window around now sees an SMS held and leaving at its end).
         env: [QUIET_HOURS, DEFAULT_TIME_ZONE, DEFAULT_LOCALE]

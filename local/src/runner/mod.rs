@@ -20,12 +20,14 @@ use cuba_lambda::config::{
     AbsenceConfig, AdminConfig, IngestConfig, ReceiptsConfig, StreamConfig, SweeperConfig,
 };
 use cuba_lambda::handlers::{AbsenceQueueHandler, StreamHandler, SweepHandler};
+use cuba_lambda::redrive::StreamFailures;
 use cuba_lambda::settings::{Settings, env};
 use cuba_lambda::wiring;
 use cuba_web::auth::{AdminVerifier, TokenVerifier};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use crate::access::AccessLog;
 use crate::faults::{FaultLog, FaultPlan, Faults};
 use crate::meter::Meter;
 use crate::provision::{Provisioned, create_queue, provision};
@@ -73,6 +75,9 @@ pub struct StackOptions {
     pub faults: Option<FaultPlan>,
     /// Meters every AWS request the handlers make (the cost bench).
     pub meter: Option<Arc<Meter>>,
+    /// Records which actions each function performs on which resources (the least-privilege
+    /// test).
+    pub access: Option<Arc<AccessLog>>,
     /// Variables set in every function's environment over the template's (a test's listing
     /// shard count, say).
     pub env: BTreeMap<String, String>,
@@ -103,6 +108,7 @@ impl StackOptions {
             poll_stream: true,
             faults: None,
             meter: None,
+            access: None,
             env: BTreeMap::new(),
             sms_receipts: false,
         }
@@ -154,6 +160,8 @@ pub struct RunningStack {
     pub ops_inbox_url: String,
     /// The same handlers the pollers call, for tests that replay or race deliveries.
     pub stream_handler: StreamHandler,
+    /// The rules function's redrive (what `{"redrive": {}}` runs), with its clients.
+    pub rules_redrive: Option<StreamFailures>,
     pub absence_handler: AbsenceQueueHandler,
     pub stream_arn: String,
     /// What the fault plan injected, when there is one.
@@ -234,11 +242,16 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     };
 
     let faults = options.faults.map(Faults::new);
-    let clients = HandlerClients::new(sdk, faults.as_ref(), options.meter.as_ref());
+    let clients = HandlerClients::new(
+        sdk,
+        faults.as_ref(),
+        options.meter.as_ref(),
+        options.access.as_ref(),
+    );
     let clock = options.clock;
     let api = wiring::ingest_api(
         &IngestConfig::from_settings(&settings(INGEST_FUNCTION))?,
-        &clients.functions,
+        &clients.of(INGEST_FUNCTION),
         clock.clone(),
     )
     .await?;
@@ -246,32 +259,44 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let admin_config = AdminConfig::from_settings(&settings(ADMIN_FUNCTION))?;
     let redrive = wiring::console_redrive(
         &admin_config.stream,
-        &clients.functions,
-        aws_sdk_dynamodbstreams::Client::new(sdk),
+        &clients.of(ADMIN_FUNCTION),
+        clients.streams(sdk, ADMIN_FUNCTION),
         clock.clone(),
     );
-    let admin =
-        wiring::admin_api(&admin_config, &clients.functions, redrive, clock.clone()).await?;
+    let admin = wiring::admin_api(
+        &admin_config,
+        &clients.of(ADMIN_FUNCTION),
+        redrive,
+        clock.clone(),
+    )
+    .await?;
     let admin_verifier = (*admin.verifier.current().await).clone();
-    let stream_handler = wiring::stream_handler(
-        &StreamConfig::from_settings(&settings(RULES_FUNCTION))?,
-        &clients.functions,
-        clock.clone(),
-    );
+    let stream_config = StreamConfig::from_settings(&settings(RULES_FUNCTION))?;
+    let stream_handler =
+        wiring::stream_handler(&stream_config, &clients.of(RULES_FUNCTION), clock.clone());
+    // What the rules function does when invoked with {"redrive": {}}.
+    let rules_redrive = stream_config
+        .failure_queue_url
+        .clone()
+        .map(|queue_url| StreamFailures {
+            sqs: clients.of(RULES_FUNCTION).sqs,
+            streams: clients.streams(sdk, RULES_FUNCTION),
+            queue_url,
+        });
     let absence_handler = wiring::absence_handler(
         &AbsenceConfig::from_settings(&settings(ABSENCE_FUNCTION))?,
-        &clients.functions,
+        &clients.of(ABSENCE_FUNCTION),
         clock.clone(),
     );
     let sweeper_config = SweeperConfig::from_settings(&settings(SWEEPER_FUNCTION))?;
     // What the sweeper does at a cold start: moto keeps the account's SMS attributes.
-    wiring::turn_on_sms_delivery_status(&sweeper_config, &clients.sweeper).await;
+    wiring::turn_on_sms_delivery_status(&sweeper_config, &clients.of(SWEEPER_FUNCTION)).await;
     let receipts = wiring::receipts_handler(
         &ReceiptsConfig::from_settings(&settings(RECEIPTS_FUNCTION))?,
-        &clients.functions,
+        &clients.of(RECEIPTS_FUNCTION),
         clock.clone(),
     );
-    let sweeper = wiring::sweep_handler(&sweeper_config, &clients.sweeper, clock);
+    let sweeper = wiring::sweep_handler(&sweeper_config, &clients.of(SWEEPER_FUNCTION), clock);
 
     let (mapping, stream_arn) = stream_mapping(&template, &provisioned, faults.as_ref())?;
     let failure_queue_url = mapping.failure_queue_url.clone();
@@ -329,6 +354,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         admin_verifier,
         ops_inbox_url,
         stream_handler,
+        rules_redrive,
         absence_handler,
         stream_arn,
         fault_log: faults.as_ref().map(|f| f.log.clone()),
@@ -389,10 +415,71 @@ struct HandlerClients {
     /// The sweeper's: faulted, but never metered (it runs on a schedule whatever the traffic,
     /// a fixed cost kept out of the cost bench).
     sweeper: AwsClients,
+    /// Each function's clients record what they do here, when set.
+    access: Option<Arc<AccessLog>>,
 }
 
 impl HandlerClients {
-    fn new(sdk: &SdkConfig, faults: Option<&Arc<Faults>>, meter: Option<&Arc<Meter>>) -> Self {
+    /// The clients of the function `logical_id` (the sweeper's for the sweeper).
+    fn of(&self, logical_id: &str) -> AwsClients {
+        let base = if logical_id == SWEEPER_FUNCTION {
+            &self.sweeper
+        } else {
+            &self.functions
+        };
+        let Some(access) = &self.access else {
+            return base.clone();
+        };
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                base.dynamodb
+                    .config()
+                    .to_builder()
+                    .interceptor(access.interceptor(logical_id))
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                base.sqs
+                    .config()
+                    .to_builder()
+                    .interceptor(access.interceptor(logical_id))
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                base.sns
+                    .config()
+                    .to_builder()
+                    .interceptor(access.interceptor(logical_id))
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                base.secrets
+                    .config()
+                    .to_builder()
+                    .interceptor(access.interceptor(logical_id))
+                    .build(),
+            ),
+        }
+    }
+
+    /// A DynamoDB Streams client of the function `logical_id` (a redrive reads records back).
+    fn streams(&self, sdk: &SdkConfig, logical_id: &str) -> aws_sdk_dynamodbstreams::Client {
+        let config = aws_sdk_dynamodbstreams::config::Builder::from(sdk);
+        match &self.access {
+            Some(access) => aws_sdk_dynamodbstreams::Client::from_conf(
+                config.interceptor(access.interceptor(logical_id)).build(),
+            ),
+            None => aws_sdk_dynamodbstreams::Client::from_conf(config.build()),
+        }
+    }
+
+    fn new(
+        sdk: &SdkConfig,
+        faults: Option<&Arc<Faults>>,
+        meter: Option<&Arc<Meter>>,
+        access: Option<&Arc<AccessLog>>,
+    ) -> Self {
+        let access = access.cloned();
         let clients = match faults {
             None => AwsClients::new(sdk),
             // Retries back off from 20 ms instead of the SDK's 1 s: the same retries, in less time.
@@ -410,6 +497,7 @@ impl HandlerClients {
             return HandlerClients {
                 functions: clients.clone(),
                 sweeper: clients,
+                access,
             };
         };
         HandlerClients {
@@ -441,6 +529,7 @@ impl HandlerClients {
                 secrets: clients.secrets.clone(),
             },
             sweeper: clients,
+            access,
         }
     }
 }

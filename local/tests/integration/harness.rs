@@ -123,6 +123,8 @@ pub struct Options {
     pub meter: Option<Arc<cuba_local::meter::Meter>>,
     /// Sent SMS get their stand-in carrier receipt (and become `delivered`).
     pub sms_receipts: bool,
+    /// Records each function's AWS actions and resources.
+    pub access: Option<Arc<cuba_local::access::AccessLog>>,
 }
 
 impl Default for Options {
@@ -136,6 +138,7 @@ impl Default for Options {
             env: Vec::new(),
             meter: None,
             sms_receipts: false,
+            access: None,
         }
     }
 }
@@ -166,6 +169,7 @@ impl TestStack {
                 poll_stream: options.poll_stream,
                 faults: options.faults,
                 meter: options.meter,
+                access: options.access,
                 sms_receipts: options.sms_receipts,
                 env: options
                     .env

@@ -15,7 +15,7 @@ use crate::harness::{Options, TestStack, bill, n, s};
 const FIRST: &str = "Thanks for your first bill payment";
 
 /// The wall-clock time in `zone`, `minutes` from now on `clock`, as `HH:MM`.
-fn wall_clock(clock: &ManualClock, zone: &TimeZoneName, minutes: i64) -> String {
+pub(crate) fn wall_clock(clock: &ManualClock, zone: &TimeZoneName, minutes: i64) -> String {
     let now = jiff::Timestamp::from_millisecond(i64::try_from(clock.now().0).expect("ms"))
         .expect("an instant");
     let then = now
