@@ -254,6 +254,91 @@ async fn ingest_answers_api_gateway_http_api_requests() {
     );
 }
 
+/// What must never reach a log line: a user's phone number, a verification code, a bearer
+/// token. The ingest binary at DEBUG (the most `ApplicationLogLevel` allows: at TRACE the AWS
+/// SDK logs response bodies, numbers and all) serves a phone's registration, a wrong code and
+/// the right one; the rules binary at DEBUG texts that number.
+#[tokio::test(flavor = "multi_thread")]
+async fn phone_numbers_codes_and_tokens_never_reach_the_logs() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        ..Options::default()
+    })
+    .await;
+    let debug = |vars: &mut BTreeMap<String, String>| {
+        vars.insert("AWS_LAMBDA_LOG_LEVEL".into(), "DEBUG".into());
+    };
+    let ingest = Function::start_with(&t, INGEST_FUNCTION, "ingest", debug)
+        .await
+        .ready()
+        .await;
+    let user = 8_171;
+    let token = t.token(user);
+    let phone = format!("+1555{:07}", unique() % 10_000_000);
+    let call = |method: &'static str, path: &'static str, body: Value| {
+        let (ingest, token) = (&ingest, token.clone());
+        async move {
+            ingest
+                .invoke(&http_request(method, path, Some(&token), Some(&body)))
+                .await
+        }
+    };
+    let put = call("PUT", "/api/v1/user/", json!({"phone": phone})).await;
+    assert_eq!(put["statusCode"], 202, "{put}");
+    let code = t.verification_code(&phone).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = call("POST", "/api/v1/user/verify", json!({"code": wrong})).await;
+    assert_eq!(refused["statusCode"], 400, "{refused}");
+    let verified = call("POST", "/api/v1/user/verify", json!({"code": code})).await;
+    assert_eq!(verified["statusCode"], 200, "{verified}");
+    let paid = call("POST", "/api/v1/event/", bill(2500)).await;
+    assert_eq!(paid["statusCode"], 202, "{paid}");
+    let id = response_json(&paid)["id"]
+        .as_str()
+        .expect("an event id")
+        .to_owned();
+
+    let table = t.stack.function_env[RULES_FUNCTION][env::EVENTS_TABLE].clone();
+    let item = stored_event_image(&t.sdk, &table, &id)
+        .await
+        .expect("the event is stored");
+    let mut batch = fixture("dynamodb-stream-batch.json");
+    let records = batch["Records"].as_array_mut().expect("records");
+    records.truncate(1);
+    records[0]["eventSourceARN"] = json!(t.stack.stream_arn);
+    records[0]["dynamodb"]["Keys"] = json!({"user": item["user"], "id": item["id"]});
+    records[0]["dynamodb"]["NewImage"] = item;
+    let rules = Function::start_with(&t, RULES_FUNCTION, "rules", debug)
+        .await
+        .ready()
+        .await;
+    assert_eq!(rules.invoke(&batch).await, json!({"batchItemFailures": []}));
+    t.wait_until("the first-payment SMS", || async {
+        !t.sms_to(&phone).await.is_empty()
+    })
+    .await;
+
+    let digits = &phone[1..];
+    for (function, output) in [("ingest", ingest.output()), ("rules", rules.output())] {
+        assert!(output.lines().count() >= 3, "{function} logged: {output}");
+        for (what, secret) in [
+            ("phone number", digits),
+            ("code", code.as_str()),
+            ("token", token.as_str()),
+        ] {
+            let leaked: Vec<&str> = output
+                .lines()
+                .filter(|line| line.contains(secret))
+                .collect();
+            assert!(
+                leaked.is_empty(),
+                "the {what} reached the {function} log:\n{}",
+                leaked.join("\n")
+            );
+        }
+    }
+}
+
 /// A spent daily budget of code SMS refuses the next user's code `429 sms_limit` and counts
 /// `CodeBudgetSpent`, the metric the template's alarm tells the operators by.
 #[tokio::test(flavor = "multi_thread")]
