@@ -435,6 +435,43 @@ Resources:
         }
     }
 
+    /// A deployment shifts each function's `live` alias gradually and rolls back on that
+    /// function's own alarms, which watch the alias (not the whole function, whose old version
+    /// would hide the new one's errors).
+    #[test]
+    fn every_function_deploys_through_an_alias_that_its_own_alarms_roll_back() {
+        let text = include_str!("../../template.yaml");
+        let template = Template::parse(text).unwrap();
+        let doc: Yaml = serde_yaml_ng::from_str(text).unwrap();
+        let globals = &doc["Globals"]["Function"];
+        assert_eq!(globals["AutoPublishAlias"].as_str(), Some("live"));
+        let mut kind = Vec::new();
+        strings(&globals["DeploymentPreference"]["Type"], &mut kind);
+        assert_eq!(kind, ["DeploymentType"], "the type is the parameter's");
+        let functions: Vec<&Resource> =
+            template.resources_of("AWS::Serverless::Function").collect();
+        assert_eq!(functions.len(), 6);
+        for function in functions {
+            let id = &function.logical_id;
+            let alarms = function.properties["DeploymentPreference"]["Alarms"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{id} has no rollback alarms"));
+            assert!(!alarms.is_empty(), "{id}");
+            for alarm in alarms.iter().filter_map(Yaml::as_str) {
+                let resource = template
+                    .resource(alarm)
+                    .unwrap_or_else(|| panic!("{id}: no alarm {alarm}"));
+                assert_eq!(resource.kind, "AWS::CloudWatch::Alarm");
+                let mut dimensions = Vec::new();
+                strings(&resource.properties["Dimensions"], &mut dimensions);
+                assert!(
+                    dimensions.contains(&format!("${{{id}}}:live")),
+                    "{alarm} watches {id}'s alias: {dimensions:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn each_throttled_route_is_one_the_api_serves() {
         let template = Template::parse(include_str!("../../template.yaml")).unwrap();
