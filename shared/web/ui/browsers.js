@@ -193,7 +193,9 @@ function alertRow(a) {
       a.settled_at && ["sent", "delivered", "failed"].includes(a.status)
         ? el("div", { class: "hint settled-at", text: `sent ${formatTime(a.settled_at)}` }) : null),
     el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(a.rule_id)}`, class: "mono", text: a.rule_id })),
-    el("td", {}, userLink("alerts", a.user), " ", userPageLink(a.user, a.alert_id)),
+    el("td", {}, userLink("alerts", a.user),
+      // User 0 is the fleet's (group messages, heartbeats): no one's page to explain them.
+      a.user === 0 ? null : [" ", userPageLink(a.user, a.alert_id)]),
     el("td", {}, a.action === "notify_operator" ? `operator (${a.severity || ""})` : "SMS",
       a.action === "notify_operator" && !RESERVED_RULES.includes(a.rule_id)
         ? [" ", el("a", { href: `#/silences${query({ rule: a.rule_id })}`, class: "silence-rule", title: `silence ${a.rule_id}'s operator alerts`, text: "silence" })]
@@ -571,11 +573,16 @@ async function renderSchemaEditor(main, id, params = new URLSearchParams()) {
       { ...parsed, version: record ? record.version : 0 });
     if (status === 200 || status === 201) {
       if (entry) {
-        // Opened to fix an entry: the type's open entries are replayed against the saved schema
-        // (those still invalid stay open, with their new violations), then listed.
-        const replay = await api("POST", "/errors/replay", { type: entry.event_type });
+        // Opened to fix an entry: that entry, then the type's open entries of the last 7 days
+        // (the most one replay request spans), are replayed against the saved schema; those
+        // still invalid stay open, with their new violations.
+        const own = await api("POST", `/errors/${encodeURIComponent(entry.user)}/${encodeURIComponent(entry.id)}/replay`);
+        const replay = await api("POST", "/errors/replay",
+          { type: entry.event_type, from: Date.now() - 7 * 24 * 3600 * 1000 + 60000, to: Date.now() });
+        const ownReplayed = own.status === 200 && own.body.outcome === "replayed" ? 1 : 0;
+        const ownInvalid = own.status === 200 && own.body.outcome === "still_invalid" ? 1 : 0;
         toast(replay.status === 200
-          ? `Saved ${body.id} (version ${body.version}): ${replay.body.replayed} replayed, ${replay.body.still_invalid} still invalid${replay.body.next ? "; more remain, replay again" : ""}.`
+          ? `Saved ${body.id} (version ${body.version}): ${replay.body.replayed + ownReplayed} replayed, ${replay.body.still_invalid + ownInvalid} still invalid${replay.body.next ? "; more remain, replay again" : ""}.`
           : `Saved ${body.id} (version ${body.version}), but the replay failed: ${errorText(replay.body, replay.status)}`);
         location.hash = `#/errors${query({ type: entry.event_type })}`;
         return;
