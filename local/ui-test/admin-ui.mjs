@@ -482,6 +482,23 @@ try {
   await page.waitForSelector('#silences-table tr[data-state="expired"]');
   assert.match(await page.textContent('#silences-table tr[data-state="expired"]'), new RegExp(`ended by ${admin}`));
 
+  log("a maintenance window: a silence that repeats every day, listed with its window");
+  assert.equal(await page.isVisible("#silence-window"), false, "no window for a one-off silence");
+  await page.selectOption("#silence-repeat", "daily");
+  await page.selectOption("#silence-window", "30");
+  assert.equal(await page.inputValue("#silence-minutes"), "43200", "a recurring silence runs 30 days by default");
+  await page.fill("#silence-reason", "nightly provider maintenance");
+  await page.click("#create-silence");
+  await page.waitForSelector('#silences-table tr[data-state="active"] .recurrence');
+  const windowRow = page.locator('#silences-table tr[data-state="active"]');
+  assert.equal(await windowRow.locator(".recurrence").textContent(), "30 min every day");
+  assert.match(await windowRow.locator(".window-ends").textContent(), /^this window ends /);
+  const [recurring] = (await adminApi("/silences?state=active")).items;
+  assert.deepEqual(recurring.repeat, { every: "day", window_minutes: 30 });
+  assert.equal(recurring.window_ends_at - recurring.starts_at, 30 * 60 * 1000);
+  await windowRow.locator("button").click();
+  await page.waitForFunction(() => !document.querySelector('#silences-table tr[data-state="active"]'));
+
   log("Load more pages through 500+ events of every user, each once, at the default 32 shards");
   for (let round = 0; round < 5; round++) {
     const batch = Array.from({ length: 100 }, (_, i) => ({ noun: "page", verb: "viewed", properties: { n: round * 100 + i } }));

@@ -63,3 +63,85 @@ async fn a_silence_records_the_rules_alerts_without_publishing_them_until_it_end
     assert_eq!(published.len(), 1, "{published:?}");
     assert_eq!(published[0].0["user"], 62);
 }
+
+/// A maintenance window: a daily silence applies for its window from its start (the alert fired
+/// inside it is recorded `silenced` until the window's end, not the silence's), is listed with
+/// when that window ends, a weekly one that starts later with when it next applies, and a
+/// recurrence that does not fit is refused with the field that is wrong.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recurring_silence_applies_in_its_window_and_says_when_it_comes_back() {
+    let t = TestStack::start().await;
+    let create = |body: serde_json::Value| {
+        let t = &t;
+        async move {
+            t.admin(Method::POST, "/admin/api/silences", Some(&body))
+                .await
+        }
+    };
+    let now = SystemClock.now();
+    let (status, daily) = create(json!({
+        "rule_id": ABSENCE_RULE, "minutes": 14 * 24 * 60, "repeat": "daily",
+        "window_minutes": 30, "reason": "nightly payments provider maintenance"}))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{daily}");
+    assert_eq!(daily["state"], "active");
+    assert_eq!(
+        daily["repeat"],
+        json!({"every": "day", "window_minutes": 30})
+    );
+    let window_ends = daily["window_ends_at"].as_u64().expect("the window's end");
+    let starts = daily["starts_at"].as_u64().expect("a start");
+    assert_eq!(window_ends, starts + 30 * 60_000, "{daily}");
+    assert!(daily["ends_at"].as_u64() >= Some(now.0 + 14 * 24 * 3_600_000));
+
+    let later = now.plus_seconds(3600);
+    let (status, weekly) = create(json!({
+        "rule_id": ABSENCE_RULE, "user": 5, "starts_at": later.0, "minutes": 60 * 24 * 60,
+        "repeat": "weekly", "window_minutes": 120, "reason": "weekly deploy"}))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{weekly}");
+    assert_eq!(weekly["state"], "pending");
+    assert_eq!(weekly["next_window_at"], json!(later.0), "{weekly}");
+
+    for (body, field) in [
+        (
+            json!({"rule_id": ABSENCE_RULE, "minutes": 600, "repeat": "daily", "reason": "r"}),
+            "window_minutes",
+        ),
+        (
+            json!({"rule_id": ABSENCE_RULE, "minutes": 600, "repeat": "daily", "window_minutes": 1440, "reason": "r"}),
+            "window_minutes",
+        ),
+        (
+            json!({"rule_id": ABSENCE_RULE, "minutes": 600, "window_minutes": 10, "reason": "r"}),
+            "repeat",
+        ),
+        (
+            json!({"rule_id": ABSENCE_RULE, "minutes": 600, "repeat": "hourly", "window_minutes": 10, "reason": "r"}),
+            "repeat",
+        ),
+        (
+            json!({"rule_id": ABSENCE_RULE, "minutes": 181 * 24 * 60, "repeat": "daily", "window_minutes": 10, "reason": "r"}),
+            "minutes",
+        ),
+    ] {
+        let (status, refused) = create(body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {refused}");
+        assert_eq!(refused["error"]["field"], field, "{body}: {refused}");
+    }
+
+    // The daily window applies now: an unanswered payment's alert is silenced until its end.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.accept("/api/v1/event/", 63, &bill(1000)).await;
+    t.wait_for_checks(1).await;
+    let ledger = t.ledger_for(ABSENCE_RULE).await;
+    assert_eq!(s(&ledger[0], "status"), "silenced", "{ledger:?}");
+    let until = jiff::Timestamp::from_millisecond(i64::try_from(window_ends).expect("ms"))
+        .expect("an instant")
+        .to_string();
+    assert!(
+        s(&ledger[0], "reason").contains(&format!("until {until}")),
+        "{ledger:?}"
+    );
+    assert!(t.operator_alerts(Duration::from_secs(2)).await.is_empty());
+}

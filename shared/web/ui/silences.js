@@ -6,6 +6,10 @@
 const SILENCE_DURATIONS = [
   ["15", "15 minutes"], ["60", "1 hour"], ["240", "4 hours"], ["1440", "1 day"], ["10080", "7 days"],
 ];
+/** How long a recurring silence keeps recurring. */
+const RECURRING_SPANS = [["10080", "1 week"], ["43200", "30 days"], ["129600", "90 days"], ["259200", "180 days"]];
+const REPEATS = [["", "does not repeat"], ["daily", "every day"], ["weekly", "every week"]];
+const WINDOWS = [["30", "30 minutes"], ["60", "1 hour"], ["120", "2 hours"], ["240", "4 hours"], ["480", "8 hours"]];
 
 async function renderSilences(main, params) {
   main.append(el("h1", { text: "Silences" }),
@@ -30,12 +34,29 @@ async function renderSilenceForm(box, reload, preset) {
   options(rule, operatorRules.map((r) => [r.id, r.id]), first);
   const user = el("input", { type: "text", id: "silence-user", inputmode: "numeric", class: "short", placeholder: "all users" });
   const minutes = options(el("select", { id: "silence-minutes" }), SILENCE_DURATIONS, "60");
+  const repeat = options(el("select", { id: "silence-repeat" }), REPEATS, "");
+  const windowMinutes = options(el("select", { id: "silence-window" }), WINDOWS, "60");
+  const startsAt = el("input", { type: "datetime-local", id: "silence-starts" });
+  // A maintenance window: it starts at the first window (now when left empty), lasts
+  // `window` each time, and repeats over a longer span than a one-off silence may last.
+  const windowField = labelled("Each window lasts", windowMinutes, slots, "window_minutes");
+  const startField = labelled("First window starts", startsAt, slots, "starts_at", "Empty: now. In your browser's time.");
+  const showRecurrence = () => {
+    const recurring = repeat.value !== "";
+    windowField.hidden = !recurring;
+    startField.hidden = !recurring;
+    const spans = recurring ? RECURRING_SPANS : SILENCE_DURATIONS;
+    options(clear(minutes), spans, recurring ? "43200" : "60");
+  };
+  repeat.addEventListener("change", showRecurrence);
   const reason = el("textarea", { id: "silence-reason", rows: 2, maxlength: 500, placeholder: "Payments provider maintenance until 14:00" });
   const error = el("div", { class: "error-box", id: "silence-error", hidden: true });
   const submit = el("button", { type: "submit", id: "create-silence", text: "Silence" });
   const form = el("form", { novalidate: true },
     labelled("Rule (its operator alerts)", rule, slots, "rule_id"),
     labelled("User", user, slots, "user", "Leave empty to silence the rule for every user."),
+    labelled("Repeats", repeat, slots, "repeat"),
+    windowField, startField,
     labelled("For", minutes, slots, "minutes"),
     labelled("Reason", reason, slots, "reason"),
     error, submit);
@@ -44,6 +65,12 @@ async function renderSilenceForm(box, reload, preset) {
     for (const { slot } of Object.values(slots)) slot.textContent = "";
     error.hidden = true;
     const request = { rule_id: rule.value, minutes: Number(minutes.value), reason: reason.value };
+    if (repeat.value) {
+      request.repeat = repeat.value;
+      request.window_minutes = Number(windowMinutes.value);
+      const start = localInputToMillis(startsAt.value);
+      if (start) request.starts_at = start;
+    }
     const userText = user.value.trim();
     if (userText) {
       if (!/^\d+$/.test(userText)) {
@@ -74,6 +101,7 @@ async function renderSilenceForm(box, reload, preset) {
   });
   clear(box).append(el("h2", { id: "new-silence-title", text: "New silence" }),
     operatorRules.length ? form : el("p", { class: "empty", text: "No rule alerts the operator: nothing to silence." }));
+  showRecurrence();
 }
 
 async function renderSilenceList(box) {
@@ -102,7 +130,10 @@ async function renderSilenceList(box) {
       el("td", {}, el("span", { class: `status silence-${s.state}`, text: s.state })),
       el("td", {}, el("a", { class: "mono", href: `#/alerts${query({ rule: s.rule_id })}`, text: s.rule_id })),
       el("td", {}, s.user !== undefined ? el("a", { href: `#/users/${encodeURIComponent(s.user)}`, text: String(s.user) }) : "all users"),
-      el("td", { text: formatTime(s.starts_at) }),
+      el("td", {}, formatTime(s.starts_at),
+        s.repeat ? el("div", { class: "hint recurrence", text: `${s.repeat.window_minutes} min every ${s.repeat.every}` }) : null,
+        s.next_window_at ? el("div", { class: "hint next-window", text: `next ${formatTime(s.next_window_at)}` }) : null,
+        s.state === "active" && s.repeat ? el("div", { class: "hint window-ends", text: `this window ends ${formatTime(s.window_ends_at)}` }) : null),
       el("td", { text: formatTime(s.ends_at) }),
       el("td", { class: "text", text: s.reason }),
       el("td", { text: s.created_by }),

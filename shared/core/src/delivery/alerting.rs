@@ -317,7 +317,7 @@ impl AlertDispatcher {
             .map_err(nothing_sent)?
         {
             let delivery = Delivery::Silenced {
-                reason: silence.reason_for_alert(),
+                reason: silence.reason_for_alert(now),
             };
             self.settle(alert, &delivery).await.map_err(nothing_sent)?;
             return Ok(Dispatched::Delivered(delivery));
@@ -514,9 +514,10 @@ impl AlertDispatcher {
             return Ok(Route::Operator);
         }
         // Before the cap: a silenced alert spends none of the rule's hour.
-        if let Some(silence) = self.silences.silencing(alert, self.clock.now()).await? {
+        let now = self.clock.now();
+        if let Some(silence) = self.silences.silencing(alert, now).await? {
             return Ok(Route::Settle(Delivery::Silenced {
-                reason: silence.reason_for_alert(),
+                reason: silence.reason_for_alert(now),
             }));
         }
         // A grouping rule publishes one message per interval, so its cap is not needed.

@@ -2,7 +2,9 @@
 //! time, with a reason, during an incident or a maintenance. A silenced alert is still fired,
 //! claimed and recorded, as `silenced` with the silence's id, so the console shows what the rule
 //! would have said; it is never published. The rule keeps running (disabling it would also stop
-//! recording), and the silence stops applying by itself when it ends.
+//! recording), and the silence stops applying by itself when it ends. A recurring silence (a
+//! maintenance window) applies for the same span every day or every week, from its start until
+//! it ends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,8 @@ pub const MAX_SILENCES: usize = 500;
 pub const KEPT_AFTER_END: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The longest a silence may last: a forgotten one must end by itself.
 pub const MAX_SILENCE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The longest a recurring silence may keep recurring.
+pub const MAX_RECURRING_SILENCE: Duration = Duration::from_secs(180 * 24 * 3600);
 /// The longest reason.
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -57,6 +61,37 @@ impl From<SilenceId> for String {
     }
 }
 
+/// How often a recurring silence's window comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Every {
+    Day,
+    Week,
+}
+
+impl Every {
+    fn millis(self) -> u64 {
+        match self {
+            Every::Day => 24 * 3600 * 1000,
+            Every::Week => 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// A maintenance window: the silence applies for `window_minutes` from its start, and again
+/// every day or week after, until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recurrence {
+    pub every: Every,
+    pub window_minutes: u32,
+}
+
+impl Recurrence {
+    fn window_millis(self) -> u64 {
+        u64::from(self.window_minutes) * 60_000
+    }
+}
+
 /// One silence, as stored and listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Silence {
@@ -67,7 +102,12 @@ pub struct Silence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<UserId>,
     pub starts_at: Millis,
+    /// When it stops for good (for a recurring one, its last window ends by then).
     pub ends_at: Millis,
+    /// Applies in a window every day or week from `starts_at` (always, from start to end,
+    /// when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Recurrence>,
     pub reason: String,
     /// The admin who created it.
     pub created_by: String,
@@ -95,8 +135,38 @@ impl Silence {
         } else if at < self.starts_at {
             SilenceState::Pending
         } else {
-            SilenceState::Active
+            match self.repeat {
+                Some(r) if (at.0 - self.starts_at.0) % r.every.millis() >= r.window_millis() => {
+                    SilenceState::Pending
+                }
+                _ => SilenceState::Active,
+            }
         }
+    }
+
+    /// When the window applying at `at` ends (the silence's end, for one that does not recur).
+    pub fn window_end(&self, at: Millis) -> Millis {
+        match self.repeat {
+            Some(r) if at >= self.starts_at => {
+                let period = r.every.millis();
+                let opened = self.starts_at.0 + (at.0 - self.starts_at.0) / period * period;
+                Millis(opened + r.window_millis()).min(self.ends_at)
+            }
+            _ => self.ends_at,
+        }
+    }
+
+    /// When its next window opens after `at`, if one does before it ends.
+    pub fn next_window(&self, at: Millis) -> Option<Millis> {
+        let next = match self.repeat {
+            _ if at < self.starts_at => self.starts_at,
+            Some(r) => {
+                let period = r.every.millis();
+                Millis(self.starts_at.0 + ((at.0 - self.starts_at.0) / period + 1) * period)
+            }
+            None => return None,
+        };
+        (next < self.ends_at).then_some(next)
     }
 
     /// True when it silences an alert of `rule` for `user` at `at`.
@@ -106,16 +176,17 @@ impl Silence {
             && self.user.is_none_or(|only| only == user)
     }
 
-    /// Why an alert it silences was not sent, as the ledger records it.
-    pub fn reason_for_alert(&self) -> String {
+    /// Why an alert it silences at `at` was not sent, as the ledger records it.
+    pub fn reason_for_alert(&self, at: Millis) -> String {
+        let until = self.window_end(at);
         let until =
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.ends_at.0) * 1_000_000)
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(until.0) * 1_000_000)
                 .ok()
                 .and_then(|at| {
                     at.format(&time::format_description::well_known::Rfc3339)
                         .ok()
                 })
-                .unwrap_or_else(|| self.ends_at.0.to_string());
+                .unwrap_or_else(|| until.0.to_string());
         format!(
             "silenced by {} until {until} (silence {}): {}",
             self.created_by,
@@ -150,12 +221,14 @@ pub struct SilenceRequest {
     /// Now when absent.
     pub starts_at: Option<Millis>,
     pub ends_at: Millis,
+    pub repeat: Option<Recurrence>,
     pub reason: String,
 }
 
 impl SilenceRequest {
     /// The silence `by` asks for at `now`, if it is one Cuba keeps: it ends after it starts and
-    /// after now, within [`MAX_SILENCE`] of its start, and gives a reason.
+    /// after now, within [`MAX_SILENCE`] of its start ([`MAX_RECURRING_SILENCE`] when it recurs,
+    /// its window shorter than its period), and gives a reason.
     pub fn silence(self, by: &str, now: Millis) -> Result<Silence, SilenceRefused> {
         let invalid = |field, message: &str| SilenceRefused::Invalid {
             field,
@@ -168,8 +241,26 @@ impl SilenceRequest {
                 "a silence must end after it starts (and after now)",
             ));
         }
-        if self.ends_at.0 - starts_at.0 > MAX_SILENCE.as_millis() as u64 {
-            return Err(invalid("ends_at", "a silence lasts at most 30 days"));
+        match self.repeat {
+            None if self.ends_at.0 - starts_at.0 > MAX_SILENCE.as_millis() as u64 => {
+                return Err(invalid("ends_at", "a silence lasts at most 30 days"));
+            }
+            Some(_) if self.ends_at.0 - starts_at.0 > MAX_RECURRING_SILENCE.as_millis() as u64 => {
+                return Err(invalid(
+                    "ends_at",
+                    "a recurring silence recurs for at most 180 days",
+                ));
+            }
+            Some(r) if r.window_minutes == 0 || r.window_millis() >= r.every.millis() => {
+                return Err(invalid(
+                    "window_minutes",
+                    match r.every {
+                        Every::Day => "a daily window lasts 1 to 1439 minutes",
+                        Every::Week => "a weekly window lasts 1 to 10079 minutes",
+                    },
+                ));
+            }
+            _ => {}
         }
         let reason = self.reason.trim();
         if reason.is_empty() {
@@ -184,6 +275,7 @@ impl SilenceRequest {
             user: self.user,
             starts_at,
             ends_at: self.ends_at,
+            repeat: self.repeat,
             reason: reason.to_owned(),
             created_by: by.to_owned(),
             created_at: now,
@@ -274,6 +366,7 @@ mod tests {
             user: None,
             starts_at: None,
             ends_at: NOW.plus_seconds(ends_in_seconds),
+            repeat: None,
             reason: " maintenance of the payments provider ".into(),
         }
     }
@@ -327,5 +420,74 @@ mod tests {
         };
         assert_eq!(field(blank.silence("a", NOW)), "reason");
         assert!(request(30 * 24 * 3600).silence("a", NOW).is_ok());
+        let daily = |window_minutes: u32, days: u64| SilenceRequest {
+            repeat: Some(Recurrence {
+                every: Every::Day,
+                window_minutes,
+            }),
+            ..request(days * 24 * 3600)
+        };
+        assert!(daily(60, 180).silence("a", NOW).is_ok());
+        assert_eq!(field(daily(60, 181).silence("a", NOW)), "ends_at");
+        assert_eq!(field(daily(1440, 10).silence("a", NOW)), "window_minutes");
+        assert_eq!(field(daily(0, 10).silence("a", NOW)), "window_minutes");
+    }
+
+    #[test]
+    fn a_recurring_silence_applies_in_its_window_every_day_until_it_ends() {
+        let nightly = SilenceRequest {
+            starts_at: Some(NOW.plus_seconds(3600)),
+            repeat: Some(Recurrence {
+                every: Every::Day,
+                window_minutes: 30,
+            }),
+            ..request(10 * 24 * 3600)
+        }
+        .silence("ops@cube.test", NOW)
+        .unwrap();
+        let paid = rule("bill-paid-no-feedback");
+        let day = 24 * 3600;
+        assert_eq!(nightly.state(NOW), SilenceState::Pending);
+        assert_eq!(nightly.next_window(NOW), Some(NOW.plus_seconds(3600)));
+        for (after, silenced) in [
+            (3600, true),
+            (3600 + 29 * 60, true),
+            (3600 + 30 * 60, false),
+            (3600 + day - 1, false),
+            (3600 + day, true),
+            (3600 + 5 * day + 600, true),
+            (3600 + 5 * day + 1800, false),
+        ] {
+            let at = NOW.plus_seconds(after);
+            assert_eq!(
+                nightly.silences(&paid, UserId(1), at),
+                silenced,
+                "{after} s on"
+            );
+        }
+        let between = NOW.plus_seconds(3600 + 3600);
+        assert_eq!(nightly.state(between), SilenceState::Pending);
+        assert_eq!(
+            nightly.next_window(between),
+            Some(NOW.plus_seconds(3600 + day))
+        );
+        let inside = NOW.plus_seconds(3600 + 2 * day + 60);
+        assert_eq!(
+            nightly.window_end(inside),
+            NOW.plus_seconds(3600 + 2 * day + 1800)
+        );
+        assert!(nightly.reason_for_alert(inside).contains("until "));
+        // Its end is the last word: no window after it.
+        let ends = nightly.ends_at;
+        assert_eq!(nightly.state(ends), SilenceState::Expired);
+        assert_eq!(nightly.next_window(ends.minus_seconds(3600)), None);
+        let cut_short = Silence {
+            ends_at: NOW.plus_seconds(3600 + 600),
+            ..nightly
+        };
+        assert_eq!(
+            cut_short.window_end(NOW.plus_seconds(3600)),
+            cut_short.ends_at
+        );
     }
 }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use cuba_core::delivery::silences::{
-    CreateSilenceError, KEPT_AFTER_END, MAX_SILENCES, Silence, SilenceId, SilenceRefused,
-    SilenceRequest, SilenceStore,
+    CreateSilenceError, Every, KEPT_AFTER_END, MAX_SILENCES, Recurrence, Silence, SilenceId,
+    SilenceRefused, SilenceRequest, SilenceStore,
 };
 use cuba_core::model::domain::{Millis, UserId};
 
@@ -18,6 +18,11 @@ fn silence(user: Option<u64>, ends_in: Duration, base: Millis) -> Silence {
         user: user.map(UserId),
         starts_at: None,
         ends_at: base.plus_millis(ends_in.as_millis() as u64),
+        // The user's silence recurs, so its window is kept too.
+        repeat: user.map(|_| Recurrence {
+            every: Every::Day,
+            window_minutes: 30,
+        }),
         reason: "payments provider maintenance".into(),
     }
     .silence("ops@cube.test", base)

@@ -162,6 +162,7 @@ async fn a_silence_made_after_alerts_gathered_holds_their_message() {
         user: None,
         starts_at: None,
         ends_at: now.plus_seconds(3600),
+        repeat: None,
         reason: "maintenance".into(),
     }
     .silence("ops@cube.test", now)

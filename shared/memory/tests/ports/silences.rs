@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::common::World;
 use cuba_core::delivery::alert::{Alert, AlertId, AlertStatus, Delivery};
 use cuba_core::delivery::alerting::Dispatched;
-use cuba_core::delivery::silences::{SilenceRequest, SilenceStore};
+use cuba_core::delivery::silences::{Every, Recurrence, SilenceRequest, SilenceStore};
 use cuba_core::model::clock::Clock;
 use cuba_core::model::domain::{EventId, UserId};
 use cuba_core::rules::{Action, RuleId, Severity};
@@ -56,6 +56,7 @@ async fn a_silenced_operator_alert_is_recorded_not_published_until_the_silence_e
         user: None,
         starts_at: None,
         ends_at: now.plus_seconds(3600),
+        repeat: None,
         reason: "payments provider maintenance".into(),
     }
     .silence("ops@cube.test", now)
@@ -70,6 +71,7 @@ async fn a_silenced_operator_alert_is_recorded_not_published_until_the_silence_e
         user: Some(UserId(7)),
         starts_at: None,
         ends_at: now.plus_seconds(3600),
+        repeat: None,
         reason: "user 7 is a load test".into(),
     }
     .silence("ops@cube.test", now)
@@ -142,4 +144,47 @@ async fn a_silenced_operator_alert_is_recorded_not_published_until_the_silence_e
             .0,
         AlertStatus::Sent
     );
+}
+
+/// A maintenance window: a daily silence holds the rule's alerts in its window, lets them out
+/// between windows, holds them again the next day, and stops once it ends.
+#[tokio::test]
+async fn a_recurring_silence_holds_alerts_in_each_window_only() {
+    let w = World::new();
+    let start = w.clock.now();
+    let nightly = SilenceRequest {
+        rule_id: rule("bill-paid-no-feedback"),
+        user: None,
+        starts_at: None,
+        ends_at: start.plus_seconds(3 * 24 * 3600),
+        repeat: Some(Recurrence {
+            every: Every::Day,
+            window_minutes: 30,
+        }),
+        reason: "nightly maintenance".into(),
+    }
+    .silence("ops@cube.test", start)
+    .expect("a silence");
+    w.ports
+        .silences
+        .create(&nightly, start)
+        .await
+        .expect("created");
+    let mut n = 0;
+    let mut next = |w: &World| {
+        n += 1;
+        operator_alert(w, "bill-paid-no-feedback", 1, &format!("p{n}"))
+    };
+    let (held, reason) = status(&w, &next(&w)).await;
+    assert_eq!(held, AlertStatus::Silenced);
+    assert!(reason.expect("a reason").contains("until "));
+    for (to, expected) in [
+        (31 * 60, AlertStatus::Sent),
+        (24 * 3600 + 60, AlertStatus::Silenced),
+        (24 * 3600 + 40 * 60, AlertStatus::Sent),
+        (3 * 24 * 3600 + 60, AlertStatus::Sent),
+    ] {
+        w.clock.set(start.plus_seconds(to));
+        assert_eq!(status(&w, &next(&w)).await.0, expected, "{to} s on");
+    }
 }

@@ -11,13 +11,15 @@ use crate::auth::Authorized;
 use crate::error::ApiError;
 use crate::request::{JsonBody, QueryParams};
 use cuba_core::delivery::silences::{
-    CreateSilenceError, MAX_SILENCE, Silence, SilenceId, SilenceRefused, SilenceRequest,
-    SilenceState,
+    CreateSilenceError, Every, MAX_RECURRING_SILENCE, MAX_SILENCE, Recurrence, Silence, SilenceId,
+    SilenceRefused, SilenceRequest, SilenceState,
 };
 use cuba_core::model::domain::{Millis, UserId};
 use cuba_core::rules::RESERVED_RULE_IDS;
 
-/// A new silence. It ends at `ends_at` or after `minutes`, one of the two.
+/// A new silence. It ends at `ends_at` or after `minutes`, one of the two; with `repeat`
+/// (`daily`, `weekly`) it applies for `window_minutes` from its start, every day or week, until
+/// then.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewSilence {
@@ -26,6 +28,8 @@ pub(super) struct NewSilence {
     starts_at: Option<ClientTime>,
     ends_at: Option<ClientTime>,
     minutes: Option<u64>,
+    repeat: Option<String>,
+    window_minutes: Option<u32>,
     reason: String,
 }
 
@@ -35,6 +39,40 @@ pub(super) struct ListedSilence {
     #[serde(flatten)]
     silence: Silence,
     state: SilenceState,
+    /// While active: when the current window ends (its end, for one that does not recur).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window_ends_at: Option<Millis>,
+    /// While pending: when it next applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_window_at: Option<Millis>,
+}
+
+/// The recurrence a request asks for: both `repeat` and `window_minutes`, or neither.
+fn recurrence(
+    repeat: Option<&str>,
+    window_minutes: Option<u32>,
+) -> Result<Option<Recurrence>, ApiError> {
+    let every = match repeat {
+        None | Some("") => None,
+        Some("daily") => Some(Every::Day),
+        Some("weekly") => Some(Every::Week),
+        Some(_) => return Err(invalid_value("repeat", "`repeat` is daily or weekly")),
+    };
+    match (every, window_minutes) {
+        (None, None) => Ok(None),
+        (Some(every), Some(window_minutes)) => Ok(Some(Recurrence {
+            every,
+            window_minutes,
+        })),
+        (Some(_), None) => Err(invalid_value(
+            "window_minutes",
+            "a recurring silence needs `window_minutes`: how long each window lasts",
+        )),
+        (None, Some(_)) => Err(invalid_value(
+            "repeat",
+            "`window_minutes` needs `repeat` (daily or weekly)",
+        )),
+    }
 }
 
 #[derive(Serialize)]
@@ -48,8 +86,13 @@ pub(super) struct SilenceQuery {
 }
 
 fn listed(silence: Silence, now: Millis) -> ListedSilence {
+    let state = silence.state(now);
     ListedSilence {
-        state: silence.state(now),
+        window_ends_at: (state == SilenceState::Active).then(|| silence.window_end(now)),
+        next_window_at: (state == SilenceState::Pending)
+            .then(|| silence.next_window(now))
+            .flatten(),
+        state,
         silence,
     }
 }
@@ -116,15 +159,26 @@ pub(super) async fn create(
     }
     let now = api.clock.now();
     let starts_at = request.starts_at.map(|t| t.0);
+    let repeat = recurrence(request.repeat.as_deref(), request.window_minutes)?;
+    let longest = if repeat.is_some() {
+        MAX_RECURRING_SILENCE
+    } else {
+        MAX_SILENCE
+    };
     let ends_at = match (request.ends_at, request.minutes) {
         (Some(at), None) => at.0,
-        (None, Some(minutes)) if minutes > 0 && minutes <= MAX_SILENCE.as_secs() / 60 => {
+        (None, Some(minutes)) if minutes > 0 && minutes <= longest.as_secs() / 60 => {
             starts_at.unwrap_or(now).max(now).plus_seconds(minutes * 60)
         }
         (None, Some(_)) => {
             return Err(invalid_value(
                 "minutes",
-                "`minutes` must be 1 to 43200 (30 days)",
+                format!(
+                    "`minutes` must be 1 to {} ({} days{})",
+                    longest.as_secs() / 60,
+                    longest.as_secs() / 86_400,
+                    if repeat.is_some() { ", recurring" } else { "" }
+                ),
             ));
         }
         _ => {
@@ -139,6 +193,7 @@ pub(super) async fn create(
         user: request.user.map(UserId),
         starts_at,
         ends_at,
+        repeat,
         reason: request.reason,
     }
     .silence(&admin.0, now)
