@@ -327,6 +327,7 @@ async function userTimeline(main, user, days, codes, markedAlert, markedEvent) {
     }
   };
   const show = () => {
+    body.querySelector("td.empty")?.parentElement.remove();
     const open = sources.filter((s) => !s.done && s.buffer.length);
     const horizon = open.length ? Math.max(...open.map((s) => s.time(s.buffer[s.buffer.length - 1]))) : -Infinity;
     const ready = [];
