@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
                 id,
                 received_at: at,
                 amount: (100 + n) as f64,
+                value: None,
             };
             windows.record(&key, &member).await?;
             last = at;

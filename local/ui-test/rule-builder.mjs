@@ -70,6 +70,10 @@ async function buildInForm(page, rule) {
       await page.fill("#cond-sum-field", c.sum.field);
       await page.fill("#cond-sum-at_least", String(c.sum.at_least));
     }
+    if (c.distinct) {
+      await page.fill("#cond-distinct-field", c.distinct.field);
+      await page.fill("#cond-distinct-at_least", String(c.distinct.at_least));
+    }
     if (c.cooldown_seconds !== undefined) await setDuration(page, "cond-cooldown_seconds", c.cooldown_seconds);
   } else if (c.type === "absence") {
     await setDuration(page, "cond-seconds", c.seconds);
@@ -223,6 +227,24 @@ try {
     action: { type: "notify_operator", severity: "info", group_wait_seconds: 60, group_interval_seconds: 600 },
     message: "user {{user}}: {{window.count}} payments totalling {{window.sum}}, the last for {{properties.type}}",
   });
+
+  log("a card-testing rule: different merchants in a window, from the form alone");
+  const cardTesting = {
+    id: "ui-card-testing",
+    when: { kind: "activity", noun: "bill", verb: "paid" },
+    condition: { type: "window", seconds: 600, distinct: { field: "properties.merchant", at_least: 5 } },
+    action: { type: "notify_operator", severity: "critical" },
+    message: "user {{user}} paid {{window.distinct}} merchants in 10 minutes",
+  };
+  await buildInForm(page, { ...cardTesting, condition: { ...cardTesting.condition, distinct: { field: "properties.merchant", at_least: 1 } } });
+  // One value is any event with the field: refused where it is typed, and save waits.
+  await page.waitForSelector("#error-condition-distinct:not(:empty)");
+  assert.match(await page.textContent("#error-condition-distinct"), /at least 2/);
+  assert.equal(await page.isDisabled("#save-rule"), true);
+  await page.fill("#cond-distinct-at_least", "5");
+  await saveAndWait(page, "ui-card-testing");
+  assert.deepStrictEqual((await storedRule("ui-card-testing")).rule, cardTesting);
+  assert.match(await page.textContent('#rules-table tr[data-rule="ui-card-testing"]'), /≥ 5 different properties\.merchant/);
 
   log("a heartbeat rule about everyone's payments: its own placeholders, operator only");
   await page.goto(`${base}/admin/#/rules/new`);

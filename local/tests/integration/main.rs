@@ -21,3 +21,4 @@ mod seed_rules;
 mod silences;
 mod stack;
 mod ui;
+mod windows;

@@ -1,6 +1,7 @@
 //! Window buckets in the rule-state table: one item per (rule definition, user, bucket),
 //! `window#{rule}#{definition}#{user}#{bucket}`, holding each member as its own attribute
-//! (`m_{event id}` → `[received_at, amount as text]`) and a count `n`. Recording is one conditional
+//! (`m_{event id}` → `[received_at, amount as text]`, and the member's `distinct` value as a
+//! third element when it has one) and a count `n`. Recording is one conditional
 //! update: the member is added only if it is not there yet and the bucket has room, so a repeat
 //! changes nothing; a full bucket is marked `overflowed`. A window is read with one strongly
 //! consistent batch read of at most three items (the window, and the windows of the members
@@ -77,10 +78,12 @@ impl WindowStore for DynamoWindows {
                 ":m",
                 // The amount as Rust writes an f64 (exponent and all): it reads back exactly,
                 // and a number past DynamoDB's 38 digits cannot make the update fail.
-                AttributeValue::L(vec![
-                    n(member.received_at.0),
-                    s(format!("{:?}", member.amount)),
-                ]),
+                AttributeValue::L(
+                    [n(member.received_at.0), s(format!("{:?}", member.amount))]
+                        .into_iter()
+                        .chain(member.value.as_deref().map(s))
+                        .collect(),
+                ),
             )
             .expression_attribute_values(":exp", n(expires))
             .expression_attribute_values(":one", n(1))
@@ -143,5 +146,10 @@ fn member(id: &str, value: &AttributeValue) -> Result<WindowMember, PortError> {
         id: EventId::parse(id).map_err(|_| corrupt())?,
         received_at: Millis(number(0).and_then(|r| r.parse().ok()).ok_or_else(corrupt)?),
         amount: number(1).and_then(|r| r.parse().ok()).ok_or_else(corrupt)?,
+        value: match parts.get(2) {
+            None => None,
+            Some(AttributeValue::S(value)) => Some(value.clone()),
+            Some(_) => return Err(corrupt()),
+        },
     })
 }

@@ -421,7 +421,8 @@ function describeCondition(c) {
     case "first": return "first matching event";
     case "window": {
       const sum = c.sum ? `, ${c.sum.field} ≥ ${c.sum.at_least}` : "";
-      return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}`;
+      const distinct = c.distinct ? `, ≥ ${c.distinct.at_least} different ${c.distinct.field}` : "";
+      return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}${distinct}`;
     }
     case "absence": return `no ${JSON.stringify(c.expect || {})} within ${c.seconds} s`;
     case "heartbeat": return `no matching event from anyone for ${c.seconds} s`;

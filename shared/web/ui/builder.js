@@ -186,10 +186,13 @@ async function renderEditor(main, id) {
           changed();
         });
         box.append(labelled(label, input, slots, key, field.meaning));
-      } else if (field.input === "sum") {
+      } else if (field.input === "sum" || field.input === "distinct") {
+        // A field and a threshold: what the window's events add up to, or how many different
+        // values of the field they carry.
+        const adding = field.input === "sum";
         const current = values[field.name] || { field: "", at_least: "" };
-        const sumField = el("input", { type: "text", id: `cond-${field.name}-field`, list: "numeric-fields", value: current.field, autocomplete: "off", placeholder: "properties.amount" });
-        const atLeast = el("input", { type: "number", id: `cond-${field.name}-at_least`, value: current.at_least, class: "short" });
+        const sumField = el("input", { type: "text", id: `cond-${field.name}-field`, list: adding ? "numeric-fields" : null, value: current.field, autocomplete: "off", placeholder: adding ? "properties.amount" : "properties.merchant" });
+        const atLeast = el("input", { type: "number", id: `cond-${field.name}-at_least`, value: current.at_least, class: "short", min: adding ? null : String(field.min ?? 2), step: adding ? null : "1" });
         const update = () => {
           if (sumField.value.trim() === "" && atLeast.value.trim() === "") delete values[field.name];
           else values[field.name] = { field: sumField.value, at_least: atLeast.value };
@@ -201,8 +204,8 @@ async function renderEditor(main, id) {
         slots[key] = { slot, control: sumField };
         box.append(el("fieldset", { class: "sum" }, el("legend", { text: `${label}: ${field.meaning}` }),
           el("div", { class: "row" },
-            el("div", {}, el("label", { for: sumField.id, text: "Field to add up" }), sumField),
-            el("div", {}, el("label", { for: atLeast.id, text: "At least" }), atLeast)),
+            el("div", {}, el("label", { for: sumField.id, text: adding ? "Field to add up" : "Field whose different values count" }), sumField),
+            el("div", {}, el("label", { for: atLeast.id, text: adding ? "At least" : "At least (different values)" }), atLeast)),
           slot));
       } else if (field.input === "pattern") {
         if (!values[field.name]) values[field.name] = { kind: "feedback", names: {} };
@@ -606,7 +609,7 @@ async function renderEditor(main, id) {
       el("p", {}, "Message: ", el("span", { class: "mono", id: "dry-message", text: body.message })),
       ...Object.entries(body.translations || {}).map(([locale, text]) =>
         el("p", { class: "dry-translation", dataset: { locale } }, `In ${locale}: `, el("span", { class: "mono", text }))),
-      body.window ? el("p", { text: `Window: ${body.window.count} event(s), sum ${body.window.sum}` }) : null]);
+      body.window ? el("p", { text: `Window: ${body.window.count} event(s), sum ${body.window.sum}, ${body.window.distinct} different value(s)` }) : null]);
   };
   const panels = [el("div", { class: "card" },
     el("h2", { text: "Dry run" }),

@@ -156,6 +156,7 @@ function ruleToForm(doc, lang) {
         condition.values[field.name] = String(v);
         break;
       case "sum":
+      case "distinct":
         if (!isObject(v) || typeof v.field !== "string" || typeof v.at_least !== "number" || Object.keys(v).length !== 2) {
           return { reason: `${field.name} is not {"field", "at_least"}` };
         }
@@ -368,6 +369,15 @@ function formToRule(model, lang, fields) {
           if (types.length && !types.some((t) => t === "number" || t === "integer")) errors[key] = `${v.field.trim()} holds ${types.join(" or ")}, not numbers`;
           condition[field.name] = { field: v.field.trim(), at_least: at };
         }
+        break;
+      }
+      case "distinct": {
+        if (!v || (v.field.trim() === "" && v.at_least.trim() === "")) break;
+        const at = Number(v.at_least);
+        const least = field.min ?? 2;
+        if (!v.field.trim()) errors[key] = "choose the field whose values to count";
+        else if (!Number.isInteger(at) || at < least) errors[key] = `a whole number of at least ${least}`;
+        else condition[field.name] = { field: v.field.trim(), at_least: at };
         break;
       }
       case "pattern":

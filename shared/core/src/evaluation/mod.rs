@@ -78,6 +78,7 @@ impl RuleEvaluator {
                     id: event.id.clone(),
                     received_at: event.received_at,
                     amount: 0.0,
+                    value: None,
                 };
                 windows.record(&key, &member).await?;
             }

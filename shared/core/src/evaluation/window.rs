@@ -16,7 +16,7 @@ use std::ops::RangeInclusive;
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{EventId, Millis, UserId};
-use crate::rules::{AbsenceCondition, RuleId, WindowCondition, WindowThreshold, WindowTotals};
+use crate::rules::{AbsenceCondition, RuleId, WindowCondition, WindowTotals, distinct_value};
 
 /// Members a bucket keeps before it overflows: the bucket item then stays near 10 KB, so an
 /// update costs a handful of write units at most.
@@ -30,6 +30,10 @@ pub struct WindowMember {
     /// What the event adds to the rule's sum (0 for count-only rules, or when the field is
     /// missing or not a number).
     pub amount: f64,
+    /// Its value of the rule's `distinct` field ([`crate::rules::distinct_value`]), if the
+    /// rule has one and the event a value there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// Whose window: one rule's definition for one user. A rule whose `when`, window length or sum
@@ -101,18 +105,20 @@ impl WindowCondition {
         received_at: Millis,
         view: &serde_json::Value,
     ) -> WindowMember {
-        let amount = match &self.threshold {
-            WindowThreshold::Count(_) => 0.0,
-            WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => s
-                .field
-                .lookup(view)
-                .and_then(serde_json::Value::as_f64)
-                .unwrap_or(0.0),
-        };
+        let amount = self
+            .threshold
+            .sum()
+            .and_then(|s| s.field.lookup(view))
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0);
         WindowMember {
             id: id.clone(),
             received_at,
             amount,
+            value: self
+                .threshold
+                .distinct()
+                .and_then(|d| distinct_value(d.field.lookup(view))),
         }
     }
 }
@@ -186,12 +192,13 @@ impl WindowCondition {
 
 /// Totals over a window's members, in the order given.
 pub fn tally(members: &[WindowMember]) -> WindowTotals {
-    members
-        .iter()
-        .fold(WindowTotals { count: 0, sum: 0.0 }, |acc, m| WindowTotals {
-            count: acc.count.saturating_add(1),
-            sum: acc.sum + m.amount,
-        })
+    let values: std::collections::HashSet<&str> =
+        members.iter().filter_map(|m| m.value.as_deref()).collect();
+    WindowTotals {
+        count: u32::try_from(members.len()).unwrap_or(u32::MAX),
+        sum: members.iter().map(|m| m.amount).sum(),
+        distinct: u32::try_from(values.len()).unwrap_or(u32::MAX),
+    }
 }
 
 /// What recording a member did.
@@ -223,6 +230,7 @@ mod tests {
             id: EventId::parse(id).unwrap(),
             received_at: Millis(1_750_000_000_000 + seconds * 1000),
             amount: 0.0,
+            value: None,
         }
     }
 

@@ -148,6 +148,8 @@ pub enum FieldInput {
     Count,
     /// `{"field": <path>, "at_least": <number>}`.
     Sum,
+    /// `{"field": <path>, "at_least": <whole number from min>}`.
+    Distinct,
     /// An event pattern, like `when`.
     Pattern,
     /// One of `choices`.
@@ -228,6 +230,17 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         choices: &[],
         meaning: "a numeric field the window's events must add up to at least a threshold",
     },
+    ConditionField {
+        name: "distinct",
+        input: FieldInput::Distinct,
+        required: false,
+        min: Some(2),
+        max: None,
+        default: None,
+        choices: &[],
+        meaning: "a field whose different values the window's events must reach at least a \
+                  number of (merchants a user paid, devices they signed in from)",
+    },
     cooldown("the window's length"),
 ];
 
@@ -275,9 +288,10 @@ pub const CONDITIONS: &[ConditionSpec] = &[
     },
     ConditionSpec {
         kind: "window",
-        meaning: "matching events within a sliding window reach a count, a sum, or both",
+        meaning: "matching events within a sliding window reach a count, a sum, a number of \
+                  distinct values, or more than one of these",
         fields: WINDOW_FIELDS,
-        needs_one_of: &["count_at_least", "sum"],
+        needs_one_of: &["count_at_least", "sum", "distinct"],
     },
     ConditionSpec {
         kind: "absence",
@@ -475,7 +489,7 @@ pub struct RuleLanguage {
     pub limits: Limits,
 }
 
-pub const WINDOW_PLACEHOLDERS: &[&str] = &["window.count", "window.sum"];
+pub const WINDOW_PLACEHOLDERS: &[&str] = &["window.count", "window.sum", "window.distinct"];
 pub const HEARTBEAT_PLACEHOLDERS: &[&str] = &["heartbeat.last_seen", "heartbeat.seconds"];
 
 pub fn describe() -> RuleLanguage {

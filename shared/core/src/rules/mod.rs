@@ -43,12 +43,66 @@ pub struct SumThreshold {
     pub at_least: f64,
 }
 
-/// What a window must reach. At least one of count and sum, both when both are given.
+/// How many different values of a field the window's events must carry (a user paying five
+/// different merchants in ten minutes).
 #[derive(Debug, Clone, PartialEq)]
-pub enum WindowThreshold {
-    Count(u32),
-    Sum(SumThreshold),
-    CountAndSum(u32, SumThreshold),
+pub struct DistinctThreshold {
+    pub field: FieldPath,
+    pub at_least: u32,
+}
+
+/// What a window must reach: a count, a sum, a number of distinct values, each given one (at
+/// least one is; all that are must hold).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowThreshold {
+    count: Option<u32>,
+    sum: Option<SumThreshold>,
+    distinct: Option<DistinctThreshold>,
+}
+
+impl WindowThreshold {
+    /// `None` when none is given: a window must reach something.
+    pub fn new(
+        count: Option<u32>,
+        sum: Option<SumThreshold>,
+        distinct: Option<DistinctThreshold>,
+    ) -> Option<Self> {
+        (count.is_some() || sum.is_some() || distinct.is_some()).then_some(WindowThreshold {
+            count,
+            sum,
+            distinct,
+        })
+    }
+
+    pub fn count(&self) -> Option<u32> {
+        self.count
+    }
+
+    pub fn sum(&self) -> Option<&SumThreshold> {
+        self.sum.as_ref()
+    }
+
+    pub fn distinct(&self) -> Option<&DistinctThreshold> {
+        self.distinct.as_ref()
+    }
+}
+
+/// A value as `distinct` tells values apart: text as it is (one over 16 bytes by a 64-bit
+/// stable hash, so a window bucket of 200 members stays small), numbers by value (3000 and
+/// 3000.0 are one), booleans; anything else (absent, null, an object or array) counts for no
+/// value.
+pub fn distinct_value(value: Option<&Value>) -> Option<String> {
+    const LONGEST_KEPT: usize = 16;
+    match value? {
+        Value::String(text) if text.len() <= LONGEST_KEPT => Some(text.clone()),
+        Value::String(text) => Some(format!(
+            "#{:016x}",
+            crate::model::domain::stable_hash(text.as_bytes())
+        )),
+        Value::Number(n) => n.as_f64().map(|x| format!("{x}")),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +121,8 @@ pub struct WindowCondition {
 pub struct WindowTotals {
     pub count: u32,
     pub sum: f64,
+    /// How many different values of the `distinct` field (0 for a rule without one).
+    pub distinct: u32,
 }
 
 impl WindowCondition {
@@ -87,28 +143,35 @@ impl WindowCondition {
 
     /// Totals over `matching`, events already known to match the rule's `when`.
     pub fn tally<'a>(&self, matching: impl IntoIterator<Item = &'a Value>) -> WindowTotals {
-        let sum_field = match &self.threshold {
-            WindowThreshold::Count(_) => None,
-            WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => Some(&s.field),
+        let sum_field = self.threshold.sum().map(|s| &s.field);
+        let distinct_field = self.threshold.distinct().map(|d| &d.field);
+        let mut values = std::collections::HashSet::new();
+        let mut totals = WindowTotals {
+            count: 0,
+            sum: 0.0,
+            distinct: 0,
         };
-        matching
-            .into_iter()
-            .fold(WindowTotals { count: 0, sum: 0.0 }, |acc, e| WindowTotals {
-                count: acc.count.saturating_add(1),
-                sum: acc.sum
-                    + sum_field
-                        .and_then(|f| f.lookup(e))
-                        .and_then(Value::as_f64)
-                        .unwrap_or(0.0),
-            })
+        for event in matching {
+            totals.count = totals.count.saturating_add(1);
+            totals.sum += sum_field
+                .and_then(|f| f.lookup(event))
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            if let Some(value) = distinct_field.and_then(|f| distinct_value(f.lookup(event))) {
+                values.insert(value);
+            }
+        }
+        totals.distinct = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        totals
     }
 
     pub fn is_met(&self, totals: &WindowTotals) -> bool {
-        match &self.threshold {
-            WindowThreshold::Count(c) => totals.count >= *c,
-            WindowThreshold::Sum(s) => totals.sum >= s.at_least,
-            WindowThreshold::CountAndSum(c, s) => totals.count >= *c && totals.sum >= s.at_least,
-        }
+        let t = &self.threshold;
+        t.count.is_none_or(|c| totals.count >= c)
+            && t.sum.as_ref().is_none_or(|s| totals.sum >= s.at_least)
+            && t.distinct
+                .as_ref()
+                .is_none_or(|d| totals.distinct >= d.at_least)
     }
 }
 
@@ -302,7 +365,7 @@ impl Rule {
             if let Some(w) = window {
                 object.insert(
                     "window".into(),
-                    json!({"count": w.count, "sum": number(w.sum)}),
+                    json!({"count": w.count, "sum": number(w.sum), "distinct": w.distinct}),
                 );
             }
         }

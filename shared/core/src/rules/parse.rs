@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use super::{
     AbsenceCondition, Action, Condition, DEFAULT_GROUP_INTERVAL_SECONDS,
     DEFAULT_GROUP_WAIT_SECONDS, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
-    DESCRIPTION_MAX_CHARS, FieldPath, Grouping, HeartbeatCondition, MAX_ABSENCE_SECONDS,
-    MAX_COOLDOWN_SECONDS, MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS,
+    DESCRIPTION_MAX_CHARS, DistinctThreshold, FieldPath, Grouping, HeartbeatCondition,
+    MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS,
     MAX_HEARTBEAT_SECONDS, MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS,
     MIN_GROUP_INTERVAL_SECONDS, MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, Messages, Pattern,
     QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity, SumThreshold, WindowCondition,
@@ -110,15 +110,15 @@ pub(super) fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>)
     }
     let mut condition = condition?;
     if let Condition::Window(window) = &mut condition {
-        let sum_field = match &window.threshold {
-            WindowThreshold::Count(_) => "",
-            WindowThreshold::Sum(s) | WindowThreshold::CountAndSum(_, s) => s.field.as_str(),
-        };
-        // serde_json writes object keys sorted, so equal documents hash equal.
+        let sum_field = window.threshold.sum().map_or("", |s| s.field.as_str());
+        // serde_json writes object keys sorted, so equal documents hash equal. The distinct
+        // field is added only when there is one, so a rule without keeps its buckets.
         let when_text = object.get("when").map(Value::to_string).unwrap_or_default();
-        window.definition = crate::model::domain::stable_hash(
-            format!("{when_text}\u{1f}{}\u{1f}{sum_field}", window.seconds).as_bytes(),
-        );
+        let mut definition = format!("{when_text}\u{1f}{}\u{1f}{sum_field}", window.seconds);
+        if let Some(distinct) = window.threshold.distinct() {
+            definition.push_str(&format!("\u{1f}distinct:{}", distinct.field.as_str()));
+        }
+        window.definition = crate::model::domain::stable_hash(definition.as_bytes());
     }
     Some(Rule {
         id: id?,
@@ -174,20 +174,20 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                 None => None,
                 Some(v) => parse_sum(v, &format!("{path}.sum"), problems),
             };
-            let threshold = match (count, sum) {
-                (Some(c), Some(s)) => Some(WindowThreshold::CountAndSum(c, s)),
-                (Some(c), None) => Some(WindowThreshold::Count(c)),
-                (None, Some(s)) => Some(WindowThreshold::Sum(s)),
-                (None, None) => {
-                    if !object.contains_key("count_at_least") && !object.contains_key("sum") {
-                        problems.push(Problem::new(
-                            path,
-                            "a window needs `count_at_least`, `sum`, or both",
-                        ));
-                    }
-                    None
-                }
+            let distinct = match object.get("distinct") {
+                None => None,
+                Some(v) => parse_distinct(v, &format!("{path}.distinct"), problems),
             };
+            let threshold = WindowThreshold::new(count, sum, distinct);
+            if !["count_at_least", "sum", "distinct"]
+                .iter()
+                .any(|k| object.contains_key(*k))
+            {
+                problems.push(Problem::new(
+                    path,
+                    "a window needs `count_at_least`, `sum` or `distinct` (or more than one)",
+                ));
+            }
             let cooldown_seconds =
                 cooldown_field(object, seconds.map(NonZeroU32::get), path, problems);
             Some(Condition::Window(WindowCondition {
@@ -289,6 +289,56 @@ fn parse_sum(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
         None => report(problems, &format!("{path}.at_least"), "must be a number"),
     };
     Some(SumThreshold {
+        field: field?,
+        at_least: at_least?,
+    })
+}
+
+fn parse_distinct(
+    value: &Value,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<DistinctThreshold> {
+    let Some(object) = value.as_object() else {
+        return report(
+            problems,
+            path,
+            "must be {\"field\": \"properties.merchant\", \"at_least\": 5}",
+        );
+    };
+    for key in object
+        .keys()
+        .filter(|k| !["field", "at_least"].contains(&k.as_str()))
+    {
+        problems.push(Problem::new(&format!("{path}.{key}"), "unknown field"));
+    }
+    let field = match object
+        .get("field")
+        .and_then(Value::as_str)
+        .map(FieldPath::parse)
+    {
+        Some(Ok(f)) => Some(f),
+        Some(Err(why)) => report(problems, &format!("{path}.field"), why),
+        None => report(
+            problems,
+            &format!("{path}.field"),
+            "must be a field path such as properties.merchant",
+        ),
+    };
+    let at_least = match object
+        .get("at_least")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n >= 2)
+    {
+        Some(n) => Some(n),
+        None => report(
+            problems,
+            &format!("{path}.at_least"),
+            "must be a whole number of at least 2 (one value is any event with the field)",
+        ),
+    };
+    Some(DistinctThreshold {
         field: field?,
         at_least: at_least?,
     })

@@ -52,7 +52,9 @@ fn the_default_rules_are_the_three_seed_rules() {
         Condition::Window(w) => {
             assert_eq!(w.seconds.get(), 300);
             assert!(
-                matches!(&w.threshold, WindowThreshold::CountAndSum(5, s) if s.at_least == 20000.0)
+                w.threshold.count() == Some(5)
+                    && w.threshold.sum().is_some_and(|s| s.at_least == 20000.0)
+                    && w.threshold.distinct().is_none()
             );
         }
         other => panic!("expected a window, got {other:?}"),
@@ -105,7 +107,8 @@ fn window_needs_count_and_sum_when_both_are_set() {
         w.totals(&burst.when, mixed.iter()),
         WindowTotals {
             count: 5,
-            sum: 20000.0
+            sum: 20000.0,
+            distinct: 0,
         }
     );
 }
@@ -123,6 +126,7 @@ fn messages_render_event_fields_and_window_totals() {
         Some(&WindowTotals {
             count: 5,
             sum: 23000.0,
+            distinct: 0,
         }),
     );
     assert_eq!(text, "r: user 1 paid 3000 (5, 23000)");
@@ -142,7 +146,11 @@ fn a_message_per_language_renders_each_from_the_same_context() {
         "$",
     )
     .unwrap();
-    let totals = WindowTotals { count: 5, sum: 1.0 };
+    let totals = WindowTotals {
+        count: 5,
+        sum: 1.0,
+        distinct: 0,
+    };
     assert_eq!(
         rule.render_message(&bill("e1", 3000), Some(&totals)),
         "Paid 30… (5)"
@@ -311,5 +319,109 @@ fn a_heartbeat_watches_everyone_so_it_can_only_notify_the_operator() {
     assert_eq!(
         paths(rule(json!({"type": "notify_operator"}), 59)),
         ["$.condition.seconds"]
+    );
+}
+
+#[test]
+fn a_distinct_window_counts_different_values_of_its_field() {
+    let rule = Rule::from_json(
+        &json!({"id": "card-testing", "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+                "condition": {"type": "window", "seconds": 600, "count_at_least": 3,
+                              "distinct": {"field": "properties.merchant", "at_least": 3}},
+                "action": {"type": "notify_operator"},
+                "message": "{{user}} paid {{window.distinct}} merchants"}),
+        "$",
+    )
+    .unwrap();
+    let Condition::Window(w) = &rule.condition else {
+        panic!("a window rule");
+    };
+    let paid = |merchant: Value| {
+        json!({"kind": "activity", "noun": "bill", "verb": "paid",
+                                        "properties": {"merchant": merchant}})
+    };
+    // Text as it is, numbers by value, no value for a missing or structured field.
+    let events = [
+        paid(json!("acme")),
+        paid(json!("acme")),
+        paid(json!(7)),
+        paid(json!(7.0)),
+        paid(json!(null)),
+        paid(json!(["acme", "zeta"])),
+    ];
+    let totals = w.totals(&rule.when, events.iter());
+    assert_eq!((totals.count, totals.distinct), (6, 2));
+    assert!(!w.is_met(&totals), "two merchants of the three");
+    let with_third = [paid(json!("zeta")), paid(json!("acme")), paid(json!(7))];
+    let met = w.totals(&rule.when, with_third.iter());
+    assert_eq!((met.count, met.distinct), (3, 3));
+    assert!(w.is_met(&met));
+    // Every threshold given must hold: three merchants in two payments cannot be.
+    assert!(!w.is_met(&WindowTotals {
+        count: 2,
+        sum: 0.0,
+        distinct: 3
+    }));
+    // A long value is told apart by its hash, so members stay small.
+    let long = "x".repeat(100);
+    assert_eq!(
+        distinct_value(Some(&json!(long))),
+        distinct_value(Some(&json!("x".repeat(100))))
+    );
+    assert_ne!(
+        distinct_value(Some(&json!(long))),
+        distinct_value(Some(&json!("x".repeat(99))))
+    );
+    assert!(distinct_value(Some(&json!(long))).is_some_and(|v| v.len() == 17));
+}
+
+#[test]
+fn a_distinct_threshold_needs_a_field_and_at_least_two_values() {
+    let problems = |distinct: Value| {
+        Rule::from_json(
+            &json!({"id": "r", "when": {"kind": "activity"},
+                    "condition": {"type": "window", "seconds": 60, "distinct": distinct},
+                    "action": {"type": "notify_operator"}, "message": "m"}),
+            "$",
+        )
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|p| p.path)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        problems(json!({"field": "properties.merchant", "at_least": 1})),
+        ["$.condition.distinct.at_least"]
+    );
+    assert_eq!(
+        problems(json!({"at_least": 3})),
+        ["$.condition.distinct.field"]
+    );
+    assert_eq!(
+        problems(json!({"field": "properties.merchant", "at_least": 3, "over": 1})),
+        ["$.condition.distinct.over"]
+    );
+    // A rule without `distinct` keeps the window buckets it had: its definition is unchanged.
+    let definition = |condition: Value| {
+        let rule = Rule::from_json(
+            &json!({"id": "r", "when": {"kind": "activity"}, "condition": condition,
+                    "action": {"type": "notify_operator"}, "message": "m"}),
+            "$",
+        )
+        .unwrap();
+        match rule.condition {
+            Condition::Window(w) => w.definition,
+            _ => panic!("a window"),
+        }
+    };
+    let plain = json!({"type": "window", "seconds": 60, "count_at_least": 2});
+    let mut with_distinct = plain.clone();
+    with_distinct["distinct"] = json!({"field": "properties.merchant", "at_least": 2});
+    assert_ne!(definition(plain.clone()), definition(with_distinct));
+    assert_eq!(
+        definition(plain),
+        crate::model::domain::stable_hash("{\"kind\":\"activity\"}\u{1f}60\u{1f}".as_bytes()),
+        "the definition as it was before `distinct`"
     );
 }

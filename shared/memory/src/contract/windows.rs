@@ -23,8 +23,13 @@ pub async fn window_store(windows: &dyn WindowStore, base: Millis) {
         id: id(&format!("wm-{n}")),
         received_at: at,
         amount,
+        value: None,
     };
-    let early = member(1, Millis(start.0 + 10), 0.1);
+    // One member carries a distinct value (a merchant), kept as it was recorded.
+    let early = WindowMember {
+        value: Some("acme".into()),
+        ..member(1, Millis(start.0 + 10), 0.1)
+    };
     let late = member(2, Millis(start.0 + 299_999), 1e300);
     let next = member(3, Millis(start.0 + 300_000), -2.5);
     for m in [&early, &late, &next, &early, &late] {

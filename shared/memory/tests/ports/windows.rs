@@ -3,7 +3,7 @@
 //! integer and fractional amounts, other event types, redeliveries, users interleaved out of
 //! order), run with buckets of the real capacity and with tiny ones that
 //! overflow constantly, against the scan kept as the oracle. Every alert must agree: id, events
-//! and text (which carries the window's count and sum).
+//! and text (which carries the window's count, sum and distinct values).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +48,14 @@ fn rules() -> RuleSet {
             "action": operator, "message": message
         },
         {
+            "id": "merchants",
+            "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+            "condition": {"type": "window", "seconds": 120,
+                "distinct": {"field": "properties.merchant", "at_least": 3}},
+            "action": operator,
+            "message": "{{window.distinct}} merchants in {{window.count}} payments by {{user}}"
+        },
+        {
             "id": "moods",
             "when": {"kind": "feedback"},
             "condition": {"type": "window", "seconds": 3600, "count_at_least": 3,
@@ -73,7 +81,14 @@ fn event(user: u64, n: u64, at: Millis, dice: &mut Dice) -> ReceivedEvent {
                 2..=7 => json!(dice.below(900_000) as f64 / 100.0),
                 _ => json!(dice.below(9_000)),
             };
-            let properties = json!({"amount": amount});
+            // A few merchants, spelled as text or numbers (7 and 7.0 are one), some missing.
+            let merchant = match dice.below(8) {
+                0 => Value::Null,
+                1 => json!(7),
+                2 => json!(7.0),
+                n => json!(format!("m{n}")),
+            };
+            let properties = json!({"amount": amount, "merchant": merchant});
             EventBody::Activity(Activity::new(
                 "bill",
                 "paid",
@@ -221,7 +236,7 @@ async fn run(capacity: usize, seed: u64, batched: bool) {
         "the rules fire often enough to compare: {}",
         want.len()
     );
-    for rule in ["burst", "many", "fractions", "moods"] {
+    for rule in ["burst", "many", "fractions", "merchants", "moods"] {
         assert!(
             want.iter().any(|a| a.0.contains(rule)),
             "rule {rule} fired at least once"

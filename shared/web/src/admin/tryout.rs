@@ -172,9 +172,12 @@ pub(super) async fn dry_run(
 /// The decision as the operator reads it.
 fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer {
     let user = event.user;
-    let window_seconds = match &rule.condition {
-        Condition::Window(w) => w.seconds.get(),
-        _ => 0,
+    let (window_seconds, distinct_field) = match &rule.condition {
+        Condition::Window(w) => (
+            w.seconds.get(),
+            w.threshold.distinct().map(|d| d.field.as_str()),
+        ),
+        _ => (0, None),
     };
     let mut window = None;
     let mut check_due_at = None;
@@ -192,8 +195,12 @@ fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer
             (
                 Outcome::DoesNotFire,
                 format!(
-                    "{} matching event(s) summing to {} in the last {window_seconds} s do not reach the threshold",
-                    totals.count, totals.sum
+                    "{} matching event(s) summing to {}{} in the last {window_seconds} s do not reach the threshold",
+                    totals.count,
+                    totals.sum,
+                    distinct_field
+                        .map(|field| format!(" with {} different {field}", totals.distinct))
+                        .unwrap_or_default()
                 ),
             )
         }

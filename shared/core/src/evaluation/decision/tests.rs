@@ -63,7 +63,8 @@ fn window_counts_the_trigger_once_and_only_the_span() {
         firing.totals,
         Some(WindowTotals {
             count: 5,
-            sum: 25000.0
+            sum: 25000.0,
+            distinct: 0,
         })
     );
     assert_eq!(firing.event_ids.len(), 5);
@@ -209,6 +210,7 @@ fn absence_over_bucket_members_counts_both_ends_of_the_span_only() {
         id: EventId::parse(id).unwrap(),
         received_at: at,
         amount: 0.0,
+        value: None,
     };
     let decide = |members: &[WindowMember]| {
         decide_absence_with_members(&rule, &trigger, members, due, due, &RuleMemory::default())

@@ -46,6 +46,7 @@ fn every_condition_field_described_is_accepted_and_nothing_else() {
                 FieldInput::Seconds => json!(field.max.expect("seconds have a maximum")),
                 FieldInput::Count => json!(3),
                 FieldInput::Sum => json!({"field": "properties.amount", "at_least": 1}),
+                FieldInput::Distinct => json!({"field": "properties.merchant", "at_least": 2}),
                 FieldInput::Pattern => json!({"kind": "feedback"}),
                 FieldInput::Choice => json!(field.choices[0]),
             };
@@ -231,7 +232,7 @@ fn described_placeholders_are_filled() {
     let r = Rule::from_json(
         &json!({"id": "r", "when": {}, "condition": {"type": "first"},
                 "action": {"type": "sms_user"},
-                "message": "{{rule_id}} {{window.count}} {{window.sum}}"}),
+                "message": "{{rule_id}} {{window.count}} {{window.sum}} {{window.distinct}}"}),
         "$",
     )
     .unwrap();
@@ -244,7 +245,14 @@ fn described_placeholders_are_filled() {
             comment: None,
         }),
     };
-    let text = r.render_message(&event, Some(&WindowTotals { count: 4, sum: 5.0 }));
-    assert_eq!(text, "r 4 5");
-    assert_eq!(WINDOW_PLACEHOLDERS.len(), 2);
+    let text = r.render_message(
+        &event,
+        Some(&WindowTotals {
+            count: 4,
+            sum: 5.0,
+            distinct: 2,
+        }),
+    );
+    assert_eq!(text, "r 4 5 2");
+    assert_eq!(WINDOW_PLACEHOLDERS.len(), 3);
 }
