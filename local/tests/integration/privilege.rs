@@ -29,6 +29,21 @@ const NOT_REQUESTS: &[(&str, &str, &str, &str)] = &[
         "IAM checks it when SetSMSAttributes names the delivery-status role; no request of its own",
     ),
     (
+        "SweeperFunction",
+        "sns:SetSMSAttributes",
+        "*",
+        "turns the account's SMS delivery logging on at a cold start only where no role is set; \
+         moto keeps the account's attributes, so a stack after the first finds it set",
+    ),
+    (
+        "RulesFunction",
+        "dynamodb:Query",
+        "/index/by_received",
+        "reads a user's events where window or absence buckets cannot answer (a bucket \
+         overflowed, a rule saved moments before): timing decides whether a run reaches it; the \
+         window and absence tests do",
+    ),
+    (
         "RulesFunction",
         "dynamodb:GetItem",
         "-events",
