@@ -718,7 +718,9 @@ try {
   await task("build a rule and see at once whether it can fire", async (act) => {
     await act(() => page.click('nav a[data-view="rules"]'));
     await act(() => page.click("#new-rule"));
-    await page.waitForSelector("#when-type");
+    // The builder reads 7 days of event types first: slow on moto with 500+ events and a
+    // busy machine, not an action.
+    await page.waitForSelector("#when-type", { timeout: 60000 });
     const billPaid = page.locator("#when-type option", { hasText: "bill/paid" }).first();
     const value = await billPaid.getAttribute("value");
     await act(() => page.selectOption("#when-type", value));
