@@ -1,6 +1,7 @@
 //! A heartbeat rule on the local stack: the sweeper's schedule tells ops once when bill
-//! payments stop (from anyone) for longer than the rule allows, and once more when they are
-//! back. The stack's clock is held by the test.
+//! payments stop (from anyone) for longer than the rule allows, reminds them once the rule's
+//! repeat has passed, and tells them once more when payments are back. The stack's clock is
+//! held by the test.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ fn heartbeat_rules() -> std::path::PathBuf {
     let rules = json!({"rules": [{
         "id": RULE,
         "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
-        "condition": {"type": "heartbeat", "seconds": 60},
+        "condition": {"type": "heartbeat", "seconds": 60, "repeat_seconds": 600},
         "action": {"type": "notify_operator", "severity": "critical"},
         "message": "no bill payment from anyone since {{heartbeat.last_seen}}"
     }]});
@@ -61,6 +62,22 @@ async fn a_heartbeat_fires_when_payments_stop_and_resolves_when_they_return() {
         "one message per silence, however many sweeps see it"
     );
 
+    // Still silent ten minutes after it was told: one reminder.
+    clock.advance_seconds(600);
+    let reminded = t.expect_operator_alerts(1).await;
+    assert_eq!(reminded.len(), 1, "{reminded:?}");
+    assert_eq!(
+        reminded[0].0["alert_id"],
+        format!("{RULE}#0#silent@{}.1", first.0)
+    );
+    assert_eq!(reminded[0].0["status"], "firing");
+    assert!(
+        reminded[0].0["text"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("Still silent (reminder 1): no bill payment")),
+        "{reminded:?}"
+    );
+
     t.accept("/api/v1/event/", 2, &bill(100)).await;
     t.wait_for_stream(2).await;
     let back = t.expect_operator_alerts(1).await;
@@ -68,6 +85,6 @@ async fn a_heartbeat_fires_when_payments_stop_and_resolves_when_they_return() {
     assert_eq!(back[0].0["status"], "resolved");
     assert_eq!(back[0].0["silent_since"], json!(first.0));
     let ledger = t.ledger_for(RULE).await;
-    assert_eq!(ledger.len(), 2, "{ledger:?}");
+    assert_eq!(ledger.len(), 3, "told, reminded, resolved: {ledger:?}");
     assert!(ledger.iter().all(|item| s(item, "status") == "sent"));
 }

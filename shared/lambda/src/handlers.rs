@@ -486,6 +486,7 @@ impl SweepHandler {
                     tracing::info!(
                         watched = beats.watched,
                         fired = beats.fired,
+                        reminded = beats.reminded,
                         resolved = beats.resolved,
                         "heartbeat rules decided"
                     );

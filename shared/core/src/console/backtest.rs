@@ -95,7 +95,8 @@ pub fn replay(
 /// `seconds`, fired when it became one (`seconds` after the last event before it), if that falls
 /// in `[from, to]` and before `now`. The alert is about no user (user 0); its trigger is the
 /// last event before the silence. A silence with no event before it (none in the context read)
-/// has no known start, so it is not counted.
+/// has no known start, so it is not counted. A rule that reminds adds each reminder due while
+/// the silence still lasts.
 fn silences(
     rule: &Rule,
     heartbeat: &HeartbeatCondition,
@@ -114,25 +115,38 @@ fn silences(
         .skip(1)
         .map(|e| Some(e.received_at))
         .chain(std::iter::once(None));
-    matching
-        .iter()
-        .zip(next_times)
-        .filter_map(|(last, next)| {
-            let fired_at = last.received_at.plus_seconds(u64::from(seconds));
-            let silent = match next {
-                Some(next) => heartbeat.is_silent(last.received_at, next),
-                None => heartbeat.is_silent(last.received_at, now.min(to.plus_one())),
-            };
-            (silent && (from..=to).contains(&fired_at) && fired_at <= now).then(|| WouldFire {
-                user: UserId(0),
-                trigger_event_id: last.id.clone(),
-                fired_at,
-                event_ids: vec![last.id.clone()],
-                text: rule.render_silence(seconds, last.received_at).0,
-                totals: None,
-            })
-        })
-        .collect()
+    let mut told = Vec::new();
+    for (last, next) in matching.iter().zip(next_times) {
+        // The silence ends with the next matching event, or lasts to the span's end.
+        let end = next.unwrap_or_else(|| now.min(to.plus_one()));
+        if !heartbeat.is_silent(last.received_at, end) {
+            continue;
+        }
+        let text = rule.render_silence(seconds, last.received_at).0;
+        let mut tell = |fired_at: Millis, text: String| {
+            if (from..=to).contains(&fired_at) && fired_at <= now {
+                told.push(WouldFire {
+                    user: UserId(0),
+                    trigger_event_id: last.id.clone(),
+                    fired_at,
+                    event_ids: vec![last.id.clone()],
+                    text,
+                    totals: None,
+                });
+            }
+        };
+        tell(heartbeat.told_at(last.received_at), text.clone());
+        // Its reminders, each due while the silence still lasts.
+        for n in 1.. {
+            match heartbeat.reminder_at(last.received_at, n) {
+                Some(at) if at < end && at <= to => {
+                    tell(at, format!("Still silent (reminder {n}): {text}"));
+                }
+                _ => break,
+            }
+        }
+    }
+    told
 }
 
 /// The rule's message as one real event in the span renders it: the newest alert it would have
@@ -375,5 +389,33 @@ mod tests {
         assert_eq!(replay(&rule, &events, FROM, at(4900), at(6000)).len(), 1);
         let shown = preview(&rule, &events, &fired, FROM, at(6000)).unwrap();
         assert_eq!((shown.event_id.as_str(), shown.fires), ("d", true));
+    }
+
+    #[test]
+    fn a_reminding_heartbeat_adds_each_reminder_due_while_the_silence_lasts() {
+        let rule = Rule::from_json(
+            &serde_json::json!({"id": "payments-flowing", "when": {"kind": "activity", "noun": "bill"},
+                "condition": {"type": "heartbeat", "seconds": 600, "repeat_seconds": 1200},
+                "action": {"type": "notify_operator"}, "message": "silent"}),
+            "$",
+        )
+        .unwrap();
+        // Silent from 0 s to 4,000 s: told at 600 s, reminded at 1,800 s and 3,000 s (the next
+        // would be at 4,200 s, after the payment).
+        let events = [paid(1, "a", 0, 100), paid(2, "b", 4000, 100)];
+        let at = |s: u64| Millis(1_000_000 + s * 1000);
+        let fired = replay(&rule, &events, FROM, at(4100), at(4100));
+        let summary: Vec<(Millis, &str)> = fired
+            .iter()
+            .map(|f| (f.fired_at, f.text.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (at(600), "silent"),
+                (at(1800), "Still silent (reminder 1): silent"),
+                (at(3000), "Still silent (reminder 2): silent"),
+            ]
+        );
     }
 }

@@ -55,6 +55,11 @@ impl AlertId {
         AlertId(format!("{rule}#0#silent@{}", since.0))
     }
 
+    /// Reminder `n` (1, 2, ...) that heartbeat rule `rule` is still silent since `since`.
+    pub fn heartbeat_reminder(rule: &RuleId, since: Millis, n: u32) -> Self {
+        AlertId(format!("{rule}#0#silent@{}.{n}", since.0))
+    }
+
     /// The alert saying heartbeat rule `rule`'s silence since `since` is over.
     pub fn heartbeat_back(rule: &RuleId, since: Millis) -> Self {
         AlertId(format!("{rule}#0#back@{}", since.0))
@@ -70,6 +75,8 @@ impl AlertId {
             "back" => ConditionStatus::Resolved,
             _ => return None,
         };
+        // A reminder's id carries its number after the silence's start.
+        let since = since.split('.').next()?;
         since.parse().ok().map(|ms| (status, Millis(ms)))
     }
 

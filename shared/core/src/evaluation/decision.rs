@@ -133,6 +133,11 @@ pub enum BeatStep {
     Fire {
         since: Millis,
     },
+    /// Still silent since `since`: remind ops (reminder `n`).
+    Remind {
+        since: Millis,
+        n: u32,
+    },
     /// Matching traffic came back after the silence that began `since`: say it is over.
     Resolve {
         since: Millis,
@@ -140,15 +145,19 @@ pub enum BeatStep {
 }
 
 impl HeartbeatCondition {
-    /// What the rule's beat calls for at `now`. A silence is told once; one that ended is
-    /// resolved before a new one can fire.
+    /// What the rule's beat calls for at `now`. A silence is told once (and reminded of every
+    /// `repeat_seconds` while it lasts); one that ended is resolved before a new one can fire.
     pub fn step(&self, beat: Beat, now: Millis) -> BeatStep {
         match beat.silent_since {
             None if self.is_silent(beat.last_seen, now) => BeatStep::Fire {
                 since: beat.last_seen,
             },
             Some(since) if beat.last_seen > since => BeatStep::Resolve { since },
-            _ => BeatStep::Nothing,
+            Some(since) => match self.reminder(since, now) {
+                Some(n) => BeatStep::Remind { since, n },
+                None => BeatStep::Nothing,
+            },
+            None => BeatStep::Nothing,
         }
     }
 

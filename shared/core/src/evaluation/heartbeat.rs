@@ -66,6 +66,8 @@ pub struct HeartbeatReport {
     pub watched: usize,
     /// Silences told now.
     pub fired: usize,
+    /// Reminders of silences that last, sent now.
+    pub reminded: usize,
     /// Silences that ended, told now.
     pub resolved: usize,
 }
@@ -92,6 +94,7 @@ impl HeartbeatWatch {
             report.watched += 1;
             match self.look_at(rule, heartbeat).await {
                 Ok(BeatStep::Fire { .. }) => report.fired += 1,
+                Ok(BeatStep::Remind { .. }) => report.reminded += 1,
                 Ok(BeatStep::Resolve { .. }) => report.resolved += 1,
                 Ok(BeatStep::Nothing) => {}
                 Err(error) => {
@@ -123,6 +126,22 @@ impl HeartbeatWatch {
                 rule.render_silence(heartbeat.seconds.get(), since),
                 Some(since),
             ),
+            // The rule's own text again, said to be a reminder (in every language it writes).
+            BeatStep::Remind { since, n } => {
+                let (text, translations) = rule.render_silence(heartbeat.seconds.get(), since);
+                let again = |text: String| format!("Still silent (reminder {n}): {text}");
+                (
+                    AlertId::heartbeat_reminder(&rule.id, since, n),
+                    (
+                        again(text),
+                        translations
+                            .into_iter()
+                            .map(|(locale, text)| (locale, again(text)))
+                            .collect(),
+                    ),
+                    Some(since),
+                )
+            }
             BeatStep::Resolve { since } => (
                 AlertId::heartbeat_back(&rule.id, since),
                 (
@@ -152,6 +171,14 @@ impl HeartbeatWatch {
             // Another sweep holds it: that one moves the state on.
             return Ok(BeatStep::Nothing);
         }
+        if let BeatStep::Remind { .. } = step {
+            // A reminder changes no state; one an earlier sweep sent is not counted again.
+            return Ok(if dispatched.is_first() {
+                step
+            } else {
+                BeatStep::Nothing
+            });
+        }
         self.state
             .set_heartbeat_silence(&rule.id, silent_since)
             .await?;
@@ -169,6 +196,7 @@ mod tests {
     fn a_heartbeat_rule_saved_after_its_last_sighting_is_watched_from_its_save() {
         let heartbeat = HeartbeatCondition {
             seconds: std::num::NonZeroU32::new(600).unwrap(),
+            repeat_seconds: None,
         };
         let quiet = Beat {
             last_seen: Millis(0),

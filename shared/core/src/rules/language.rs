@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use super::{
     DEFAULT_PLACEHOLDER_CHARS, DESCRIPTION_MAX_CHARS, MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS,
-    MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS, MAX_HEARTBEAT_SECONDS,
-    MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MESSAGE_MAX_CHARS,
-    MIN_GROUP_INTERVAL_SECONDS, MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, RESERVED_RULE_IDS,
-    Severity,
+    MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS, MAX_HEARTBEAT_REPEAT_SECONDS,
+    MAX_HEARTBEAT_SECONDS, MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS,
+    MESSAGE_MAX_CHARS, MIN_GROUP_INTERVAL_SECONDS, MIN_HEARTBEAT_REPEAT_SECONDS,
+    MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, RESERVED_RULE_IDS, Severity,
 };
 
 /// What an operator takes.
@@ -268,16 +268,28 @@ const ABSENCE_FIELDS: &[ConditionField] = &[
     cooldown("0 (none)"),
 ];
 
-const HEARTBEAT_FIELDS: &[ConditionField] = &[ConditionField {
-    name: "seconds",
-    input: FieldInput::Seconds,
-    required: true,
-    min: Some(MIN_HEARTBEAT_SECONDS),
-    max: Some(MAX_HEARTBEAT_SECONDS),
-    default: None,
-    choices: &[],
-    meaning: "how long without a matching event, from any user, counts as silence",
-}];
+const HEARTBEAT_FIELDS: &[ConditionField] = &[
+    ConditionField {
+        name: "seconds",
+        input: FieldInput::Seconds,
+        required: true,
+        min: Some(MIN_HEARTBEAT_SECONDS),
+        max: Some(MAX_HEARTBEAT_SECONDS),
+        default: None,
+        choices: &[],
+        meaning: "how long without a matching event, from any user, counts as silence",
+    },
+    ConditionField {
+        name: "repeat_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(MIN_HEARTBEAT_REPEAT_SECONDS),
+        max: Some(MAX_HEARTBEAT_REPEAT_SECONDS),
+        default: Some("none: told once"),
+        choices: &[],
+        meaning: "while the silence lasts, remind ops this often after the first alert",
+    },
+];
 
 pub const CONDITIONS: &[ConditionSpec] = &[
     ConditionSpec {

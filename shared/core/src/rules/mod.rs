@@ -197,11 +197,14 @@ impl AbsenceCondition {
 
 /// No event matching `when`, from anyone, for `seconds`: the heartbeat every pipeline needs (it
 /// is how ops learn that the app stopped sending, or that Cuba stopped receiving). Decided on a
-/// clock (the sweeper's), not by an event; it fires once per silent period and says when
-/// matching traffic is back.
+/// clock (the sweeper's), not by an event; it fires once per silent period (and, with
+/// `repeat_seconds`, reminds ops that often while it lasts) and says when matching traffic is
+/// back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeartbeatCondition {
     pub seconds: NonZeroU32,
+    /// While silent, a reminder this often after the first alert.
+    pub repeat_seconds: Option<NonZeroU32>,
 }
 
 impl HeartbeatCondition {
@@ -209,11 +212,38 @@ impl HeartbeatCondition {
     pub fn is_silent(&self, last_seen: Millis, now: Millis) -> bool {
         now > last_seen.plus_seconds(u64::from(self.seconds.get()))
     }
+
+    /// When the silence that began `since` is told: as soon as it is one.
+    pub fn told_at(&self, since: Millis) -> Millis {
+        since.plus_seconds(u64::from(self.seconds.get()))
+    }
+
+    /// The reminder due at `now` for the silence that began `since` (the first is 1), if the
+    /// rule reminds and one is due: each has its own number, so a sweep that sees one already
+    /// sent sends nothing.
+    pub fn reminder(&self, since: Millis, now: Millis) -> Option<u32> {
+        let every = u64::from(self.repeat_seconds?.get()) * 1000;
+        let told = self.told_at(since);
+        let n = now.0.checked_sub(told.0)? / every;
+        (n >= 1).then(|| u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// When reminder `n` of the silence that began `since` falls due.
+    pub fn reminder_at(&self, since: Millis, n: u32) -> Option<Millis> {
+        let every = u64::from(self.repeat_seconds?.get());
+        Some(
+            self.told_at(since)
+                .plus_seconds(every.saturating_mul(u64::from(n))),
+        )
+    }
 }
 
 /// The shortest heartbeat: the sweeper that decides them runs every minute.
 pub const MIN_HEARTBEAT_SECONDS: u32 = 60;
 pub const MAX_HEARTBEAT_SECONDS: u32 = 7 * 24 * 60 * 60;
+/// How often a silent heartbeat may remind ops: every 10 minutes at most, once a week at least.
+pub const MIN_HEARTBEAT_REPEAT_SECONDS: u32 = 600;
+pub const MAX_HEARTBEAT_REPEAT_SECONDS: u32 = 7 * 24 * 60 * 60;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {

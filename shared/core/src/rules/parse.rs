@@ -10,8 +10,9 @@ use super::{
     DEFAULT_GROUP_WAIT_SECONDS, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
     DESCRIPTION_MAX_CHARS, DistinctThreshold, FieldPath, Grouping, HeartbeatCondition,
     MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS,
-    MAX_HEARTBEAT_SECONDS, MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS,
-    MIN_GROUP_INTERVAL_SECONDS, MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, Messages, Pattern,
+    MAX_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MAX_PLACEHOLDER_CHARS,
+    MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_GROUP_INTERVAL_SECONDS,
+    MIN_HEARTBEAT_REPEAT_SECONDS, MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, Messages, Pattern,
     QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity, SumThreshold, WindowCondition,
     WindowThreshold, language,
 };
@@ -226,9 +227,28 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                 path,
                 problems,
             );
+            let repeat_seconds = match bounded_seconds(
+                object,
+                "repeat_seconds",
+                (MIN_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_REPEAT_SECONDS),
+                path,
+                problems,
+            ) {
+                Bounded::Given(n) => Some(NonZeroU32::new(n)),
+                Bounded::Absent => Some(None),
+                Bounded::Invalid => None,
+            };
             match seconds {
-                Bounded::Given(n) => NonZeroU32::new(n)
-                    .map(|seconds| Condition::Heartbeat(HeartbeatCondition { seconds })),
+                Bounded::Given(n) => {
+                    NonZeroU32::new(n)
+                        .zip(repeat_seconds)
+                        .map(|(seconds, repeat_seconds)| {
+                            Condition::Heartbeat(HeartbeatCondition {
+                                seconds,
+                                repeat_seconds,
+                            })
+                        })
+                }
                 Bounded::Absent => report(problems, &format!("{path}.seconds"), "is required"),
                 Bounded::Invalid => None,
             }

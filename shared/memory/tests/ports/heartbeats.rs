@@ -1,6 +1,7 @@
 //! Heartbeat rules end to end on the memory ports: the stream consumer keeps the last sighting
 //! (a few writes, not one per event), the watch fires once per silence with the time it began,
-//! says when traffic is back, and a repeated look sends nothing twice.
+//! says when traffic is back, and a repeated look sends nothing twice; a rule that reminds sends
+//! one reminder per period while the silence lasts.
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ async fn a_silence_fires_once_and_is_resolved_when_traffic_returns() {
         HeartbeatReport {
             watched: 1,
             fired: 0,
+            reminded: 0,
             resolved: 0
         },
         "watched from its first look"
@@ -92,6 +94,7 @@ async fn a_silence_fires_once_and_is_resolved_when_traffic_returns() {
         HeartbeatReport {
             watched: 1,
             fired: 0,
+            reminded: 0,
             resolved: 0
         }
     );
@@ -132,4 +135,52 @@ async fn a_look_repeated_after_a_lost_state_write_sends_nothing_twice() {
         "the ledger holds the silence's alert already"
     );
     assert_eq!(look(&w, 720).await.fired, 0, "and the state is moved on");
+}
+
+#[tokio::test]
+async fn a_reminding_rule_tells_ops_again_each_period_while_the_silence_lasts() {
+    let w = World::with_rules(
+        RuleSet::from_json(&json!({"rules": [{
+            "id": "payments-flowing",
+            "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+            "condition": {"type": "heartbeat", "seconds": 600, "repeat_seconds": 1800},
+            "action": {"type": "notify_operator", "severity": "critical"},
+            "message": "no bill payment from anyone since {{heartbeat.last_seen}}"
+        }]}))
+        .expect("a reminding heartbeat rule"),
+    );
+    look(&w, 0).await;
+    assert_eq!(look(&w, 601).await.fired, 1);
+    // Told at 600 s: reminders at 2,400 s and 4,200 s, each once however often the sweep looks.
+    assert_eq!(look(&w, 2_399).await.reminded, 0);
+    assert_eq!(look(&w, 2_400).await.reminded, 1);
+    assert_eq!(look(&w, 2_460).await.reminded, 0, "one per period");
+    assert_eq!(look(&w, 4_300).await.reminded, 1);
+    let alerts = w.ports.notifier.operator_alerts();
+    assert_eq!(alerts.len(), 3);
+    let ids: Vec<&str> = alerts.iter().map(|a| a.alert_id.as_str()).collect();
+    let since = START.0;
+    assert_eq!(
+        ids,
+        [
+            format!("payments-flowing#0#silent@{since}"),
+            format!("payments-flowing#0#silent@{since}.1"),
+            format!("payments-flowing#0#silent@{since}.2"),
+        ]
+    );
+    let reminder = serde_json::to_value(&alerts[2]).expect("JSON");
+    assert_eq!(reminder["status"], "firing");
+    assert_eq!(reminder["silent_since"], json!(since));
+    assert!(
+        alerts[2]
+            .text
+            .starts_with("Still silent (reminder 2): no bill payment from anyone since "),
+        "{}",
+        alerts[2].text
+    );
+    // Traffic back: resolved, and no more reminders.
+    w.at_seconds(4_400);
+    w.deliver(1, "p1", paid(100)).await;
+    assert_eq!(look(&w, 4_460).await.resolved, 1);
+    assert_eq!(look(&w, 6_100).await.reminded, 0);
 }
