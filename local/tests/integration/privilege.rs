@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cuba_core::model::clock::ManualClock;
+use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::locality::TimeZoneName;
 use cuba_local::access::{Access, AccessLog, Grant, granted};
 use cuba_local::template::Template;
@@ -201,6 +201,25 @@ async fn each_function_is_granted_exactly_what_its_code_requests() {
             &json!({"noun": "bill", "verb": "paid", "properties": {"amount": "5000"}}),
         )
         .await;
+    // A check due after SQS's longest delay (an absence rule of hours): the absence-check
+    // function hands it back to the queue until it is due.
+    let now = cuba_core::model::clock::SystemClock.now();
+    aws_sdk_sqs::Client::new(&t.sdk)
+        .send_message()
+        .queue_url(
+            t.stack
+                .provisioned
+                .queue_url("AbsenceQueue")
+                .expect("the delay queue"),
+        )
+        .message_body(
+            json!({"rule_id": "bill-paid-no-feedback", "user": user, "event_id": paid,
+                   "received_at": now.0, "due_at": now.0 + 7_200_000})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("queued");
     // The rules function: the first payment's SMS, absence checks through the delay queue and
     // the absence-check function, the no-feedback alert on the operator topic; the sweeper and
     // the receipts function meanwhile.

@@ -530,6 +530,9 @@ async function renderEditor(main, id) {
   let inFlight = null;
   const schedulePreview = () => {
     clearTimeout(timer);
+    // What is shown is of the rule before this edit: marked as such until the new count is in
+    // (dimmed, and never read as the edited rule's).
+    if (previewCount.dataset.state === "done") previewCount.dataset.state = "loading";
     // A preview cut short by a newer edit or by leaving the page is simply dropped.
     timer = setTimeout(() => runPreview().catch(() => {}), PREVIEW_DEBOUNCE_MS);
   };
