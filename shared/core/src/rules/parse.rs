@@ -277,12 +277,21 @@ fn cooldown_field(
     }
 }
 
-fn parse_sum(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<SumThreshold> {
+/// `{"field": <path>, "at_least": ...}` (a sum's or a distinct count's): its field, parsed, and
+/// its raw `at_least`, with a problem for each part that is wrong. `example` is the field path
+/// the problems suggest.
+fn field_threshold<'v>(
+    value: &'v Value,
+    path: &str,
+    example: (&str, &str),
+    problems: &mut Vec<Problem>,
+) -> Option<(Option<FieldPath>, Option<&'v Value>)> {
+    let (field_example, at_least_example) = example;
     let Some(object) = value.as_object() else {
         return report(
             problems,
             path,
-            "must be {\"field\": \"properties.amount\", \"at_least\": 20000}",
+            format!("must be {{\"field\": \"{field_example}\", \"at_least\": {at_least_example}}}"),
         );
     };
     for key in object
@@ -301,10 +310,15 @@ fn parse_sum(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<S
         None => report(
             problems,
             &format!("{path}.field"),
-            "must be a field path such as properties.amount",
+            format!("must be a field path such as {field_example}"),
         ),
     };
-    let at_least = match object.get("at_least").and_then(Value::as_f64) {
+    Some((field, object.get("at_least")))
+}
+
+fn parse_sum(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Option<SumThreshold> {
+    let (field, at_least) = field_threshold(value, path, ("properties.amount", "20000"), problems)?;
+    let at_least = match at_least.and_then(Value::as_f64) {
         Some(n) => Some(n),
         None => report(problems, &format!("{path}.at_least"), "must be a number"),
     };
@@ -319,34 +333,8 @@ fn parse_distinct(
     path: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<DistinctThreshold> {
-    let Some(object) = value.as_object() else {
-        return report(
-            problems,
-            path,
-            "must be {\"field\": \"properties.merchant\", \"at_least\": 5}",
-        );
-    };
-    for key in object
-        .keys()
-        .filter(|k| !["field", "at_least"].contains(&k.as_str()))
-    {
-        problems.push(Problem::new(&format!("{path}.{key}"), "unknown field"));
-    }
-    let field = match object
-        .get("field")
-        .and_then(Value::as_str)
-        .map(FieldPath::parse)
-    {
-        Some(Ok(f)) => Some(f),
-        Some(Err(why)) => report(problems, &format!("{path}.field"), why),
-        None => report(
-            problems,
-            &format!("{path}.field"),
-            "must be a field path such as properties.merchant",
-        ),
-    };
-    let at_least = match object
-        .get("at_least")
+    let (field, at_least) = field_threshold(value, path, ("properties.merchant", "5"), problems)?;
+    let at_least = match at_least
         .and_then(Value::as_u64)
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| *n >= 2)
