@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use aws_lambda_events::dynamodb::EventRecord;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_types::SdkConfig;
 use cuba_aws::StreamItem;
 use cuba_core::model::clock::Clock;
@@ -427,38 +428,9 @@ impl HandlerClients {
         } else {
             &self.functions
         };
-        let Some(access) = &self.access else {
-            return base.clone();
-        };
-        AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                base.dynamodb
-                    .config()
-                    .to_builder()
-                    .interceptor(access.interceptor(logical_id))
-                    .build(),
-            ),
-            sqs: aws_sdk_sqs::Client::from_conf(
-                base.sqs
-                    .config()
-                    .to_builder()
-                    .interceptor(access.interceptor(logical_id))
-                    .build(),
-            ),
-            sns: aws_sdk_sns::Client::from_conf(
-                base.sns
-                    .config()
-                    .to_builder()
-                    .interceptor(access.interceptor(logical_id))
-                    .build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                base.secrets
-                    .config()
-                    .to_builder()
-                    .interceptor(access.interceptor(logical_id))
-                    .build(),
-            ),
+        match &self.access {
+            Some(access) => intercepted(base, || access.interceptor(logical_id), true),
+            None => base.clone(),
         }
     }
 
@@ -501,36 +473,58 @@ impl HandlerClients {
             };
         };
         HandlerClients {
-            functions: AwsClients {
-                dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                    clients
-                        .dynamodb
-                        .config()
-                        .to_builder()
-                        .interceptor(meter.interceptor())
-                        .build(),
-                ),
-                sqs: aws_sdk_sqs::Client::from_conf(
-                    clients
-                        .sqs
-                        .config()
-                        .to_builder()
-                        .interceptor(meter.interceptor())
-                        .build(),
-                ),
-                sns: aws_sdk_sns::Client::from_conf(
-                    clients
-                        .sns
-                        .config()
-                        .to_builder()
-                        .interceptor(meter.interceptor())
-                        .build(),
-                ),
-                secrets: clients.secrets.clone(),
-            },
+            // Secrets are read once, at a cold start: not a cost of traffic.
+            functions: intercepted(&clients, || meter.interceptor(), false),
             sweeper: clients,
             access,
         }
+    }
+}
+
+/// `clients` with an interceptor from `make` on their DynamoDB, SQS and SNS clients, and on
+/// Secrets Manager's when `secrets`.
+fn intercepted<I: Intercept + 'static>(
+    clients: &AwsClients,
+    make: impl Fn() -> I,
+    secrets: bool,
+) -> AwsClients {
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            clients
+                .dynamodb
+                .config()
+                .to_builder()
+                .interceptor(make())
+                .build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            clients
+                .sqs
+                .config()
+                .to_builder()
+                .interceptor(make())
+                .build(),
+        ),
+        sns: aws_sdk_sns::Client::from_conf(
+            clients
+                .sns
+                .config()
+                .to_builder()
+                .interceptor(make())
+                .build(),
+        ),
+        secrets: if secrets {
+            aws_sdk_secretsmanager::Client::from_conf(
+                clients
+                    .secrets
+                    .config()
+                    .to_builder()
+                    .interceptor(make())
+                    .build(),
+            )
+        } else {
+            clients.secrets.clone()
+        },
     }
 }
 
