@@ -245,6 +245,23 @@ try {
   assert.ok(actions.length >= 1 && actions.every((a) => a.startsWith("operator")), actions.join(" | "));
   assert.match(page.url(), /action=notify_operator/);
 
+  log("a listing whose request fails says why, and Try again reads the page again");
+  // The API's answer when DynamoDB does not answer in time, for the next alert listing only.
+  let failed = 0;
+  await page.route("**/admin/api/alerts?*", async (route) => {
+    if (failed++ > 0) return route.continue();
+    await route.fulfill({ status: 503, contentType: "application/json",
+      body: JSON.stringify({ error: { code: "unavailable", message: "storage did not answer in time; retrying is safe (a write: with the same id)" } }) });
+  });
+  await page.goto(`${base}/admin/#/alerts?action=notify_operator`);
+  await page.waitForSelector('#alerts-table[data-state="error"]');
+  assert.match(await page.textContent("#main .error-box"), /^unavailable: .*Try again$/);
+  await page.click("#main .error-box button.retry");
+  await page.waitForSelector("#alerts-table[data-loaded]:not([data-state])");
+  assert.ok(await page.locator("#alerts-table tr[data-alert]").count() >= 1);
+  assert.equal(await page.textContent("#main .error-box"), "");
+  await page.unroute("**/admin/api/alerts?*");
+
   log("the search box finds a user, an alert and a rule by id, and says so when nothing is");
   const find = async (text) => {
     await page.fill("#search-input", text);
@@ -688,7 +705,13 @@ try {
     await page.waitForSelector("#activity-chart svg");
     let actions = 0;
     const act = async (action) => { actions += 1; await action(); };
-    await steps(act);
+    try {
+      await steps(act);
+    } catch (e) {
+      // What the page said: an error box tells a failed request from a slow one.
+      const said = await page.$$eval("#main .error-box", (boxes) => boxes.map((b) => b.textContent).filter(Boolean));
+      throw new Error(`${name}: ${e.message}\n  at ${page.url()}; the page's errors: ${JSON.stringify(said)}`);
+    }
     taskActions[name] = actions;
     assert.ok(actions <= 3, `${name}: ${actions} actions`);
   };

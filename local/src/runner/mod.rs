@@ -416,6 +416,9 @@ struct HandlerClients {
     /// The sweeper's: faulted, but never metered (it runs on a schedule whatever the traffic,
     /// a fixed cost kept out of the cost bench).
     sweeper: AwsClients,
+    /// The admin function's: as `functions`, but their DynamoDB calls wait as long as the
+    /// console's requests may take ([`MOTO_LISTING_TIMEOUT`]).
+    admin: AwsClients,
     /// Each function's clients record what they do here, when set.
     access: Option<Arc<AccessLog>>,
 }
@@ -423,10 +426,10 @@ struct HandlerClients {
 impl HandlerClients {
     /// The clients of the function `logical_id` (the sweeper's for the sweeper).
     fn of(&self, logical_id: &str) -> AwsClients {
-        let base = if logical_id == SWEEPER_FUNCTION {
-            &self.sweeper
-        } else {
-            &self.functions
+        let base = match logical_id {
+            SWEEPER_FUNCTION => &self.sweeper,
+            ADMIN_FUNCTION => &self.admin,
+            _ => &self.functions,
         };
         match &self.access {
             Some(access) => intercepted(base, || access.interceptor(logical_id), true),
@@ -468,16 +471,46 @@ impl HandlerClients {
         let Some(meter) = meter else {
             return HandlerClients {
                 functions: clients.clone(),
+                admin: patient(&clients),
                 sweeper: clients,
                 access,
             };
         };
+        // Secrets are read once, at a cold start: not a cost of traffic.
+        let functions = intercepted(&clients, || meter.interceptor(), false);
         HandlerClients {
-            // Secrets are read once, at a cold start: not a cost of traffic.
-            functions: intercepted(&clients, || meter.interceptor(), false),
+            admin: patient(&functions),
+            functions,
             sweeper: clients,
             access,
         }
+    }
+}
+
+/// How long the local admin function's DynamoDB calls may take, retries included (the
+/// deployed function's are bounded by [`cuba_aws::AWS_OPERATION_TIMEOUT`]). A listing across
+/// users queries its 32 shards at once: DynamoDB answers each in milliseconds, but moto answers
+/// one request at a time, and beside the whole suite on two cores the last of the 32 waited
+/// past the deployed bound, so the console showed an error where AWS would not. Still under
+/// the function's 29 s timeout, as API Gateway's limit requires.
+const MOTO_LISTING_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// `clients` whose DynamoDB calls wait up to [`MOTO_LISTING_TIMEOUT`].
+fn patient(clients: &AwsClients) -> AwsClients {
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(MOTO_LISTING_TIMEOUT)
+        .operation_attempt_timeout(MOTO_LISTING_TIMEOUT / 2)
+        .build();
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            clients
+                .dynamodb
+                .config()
+                .to_builder()
+                .timeout_config(timeouts)
+                .build(),
+        ),
+        ..clients.clone()
     }
 }
 

@@ -148,7 +148,7 @@ impl From<PortError> for ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "the service could not store this right now; retry with the same id",
+            "storage did not answer in time; retrying is safe (a write: with the same id)",
         )
     }
 }

@@ -64,12 +64,18 @@ async function pagedTable(main, path, params, headings, row, tableId, moreId = "
   let cursor = null;
   const load = async () => {
     more.disabled = true;
+    clear(error);
     const { status, body: page } = await api("GET", path + query({ ...params, cursor }));
     more.disabled = false;
     if (status !== 200) {
-      error.textContent = errorText(page, status);
+      // A listing that timed out (503) often answers the second time: the same page again,
+      // from where it stopped.
+      error.append(errorText(page, status), " ",
+        el("button", { type: "button", class: "secondary retry", text: "Try again", onclick: load }));
+      table.dataset.state = "error";
       return;
     }
+    delete table.dataset.state;
     for (const item of page.items) body.append(row(item));
     if (!body.children.length) {
       // A filter the index cannot apply (an alert's status) may read a page with no match.
