@@ -1,6 +1,7 @@
 //! Partition heat of the design: one synthetic minute at 10,000 events/s from 1 million
 //! users (Zipf-distributed activity, exponent 1), 10% of events bill payments, every user new
-//! (so each user's first payment in the minute fires the first-payment SMS). For each event the
+//! (so each user's first payment in the minute fires the first-payment SMS), and a fleet window
+//! (`group_by: all`) over every event, firing all minute. For each event the
 //! writes and reads the pipeline makes are keyed with the adapters' own key functions
 //! (`cuba_aws::partition_keys`, `AlertId`), and the hottest partition key of every table and
 //! index is printed in writes/s and reads/s against DynamoDB's per-partition limits (1,000 write
@@ -16,13 +17,16 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use cuba_aws::FLEET_SHARDS;
 use cuba_aws::partition_keys::{
-    ListingShards, SMS_BUDGET_SHARDS, TALLY_SHARDS, cooldown, first_marker, listing_bucket,
-    rate_window, rule_bucket, sms_budget, sms_quota, tally, unsettled_bucket, window_bucket,
+    ListingShards, SMS_BUDGET_SHARDS, TALLY_SHARDS, cooldown, first_marker, group_firing,
+    group_marker, group_window_counter, listing_bucket, rate_window, rule_bucket, sms_budget,
+    sms_quota, tally, unsettled_bucket, window_bucket,
 };
 use cuba_core::delivery::alert::AlertId;
 use cuba_core::delivery::ports::{SmsBudget, SmsQuota};
 use cuba_core::delivery::quiet_hours::SmsManners;
+use cuba_core::evaluation::group_window::STEPS_PER_WINDOW;
 use cuba_core::evaluation::window::WindowKey;
 use cuba_core::intake::MAX_BATCH_EVENTS;
 use cuba_core::intake::ports::RateCounter;
@@ -31,7 +35,7 @@ use cuba_core::intake::rate_limit::{RateLimit, RateWindow};
 use cuba_core::model::clock::ManualClock;
 use cuba_core::model::domain::{EventId, Millis, PhoneNumber, UserId};
 use cuba_core::model::ports::PortError;
-use cuba_core::rules::RuleId;
+use cuba_core::rules::{GroupKey, RuleId};
 use cuba_lambda::settings::{DEFAULT_USER_EVENT_BURST, DEFAULT_USER_EVENTS_PER_SECOND};
 
 const EVENTS_PER_SECOND: u64 = 10_000;
@@ -134,6 +138,10 @@ fn main() {
     let first_rule = RuleId::parse("first-bill-payment").expect("a rule id");
     let burst_rule = RuleId::parse("bill-payment-burst").expect("a rule id");
     let absence_rule = RuleId::parse("bill-paid-no-feedback").expect("a rule id");
+    let fleet_rule = RuleId::parse("events-surge").expect("a rule id");
+    let fleet_group = GroupKey::stored("all").digest();
+    // A 5-minute window's steps: 5 s.
+    let fleet_step_ms = 5_000;
     let start = Millis(1_795_600_000_000);
     let mut heat = Heat::default();
     let shards = ListingShards::DEFAULT;
@@ -161,6 +169,33 @@ fn main() {
         if i % 100 == 0 {
             let shard = (i / 100 % u64::from(TALLY_SHARDS)) as u16;
             heat.write("rule state", tally(hour_of(at), shard), 1.0);
+        }
+        // A fleet window over every event (`group_by: all`, 5 minutes): each event's marker put
+        // in its batch's transaction (a small item, two units in a transaction), and per batch
+        // of 100 one counter shard's update (60 steps of counts and sums, about 2 KB: four
+        // units in a transaction), then its window read back (two epochs of every shard,
+        // strongly consistent, a unit each) and, the window being met all minute, the firing
+        // claim refused (a unit) and the firing item read (a unit).
+        heat.write("rule state", group_marker(&fleet_rule, 0, id.as_str()), 2.0);
+        if i % 100 == 99 {
+            let shard = (i / 100 % u64::from(FLEET_SHARDS)) as u16;
+            let epoch = at.0 / fleet_step_ms / STEPS_PER_WINDOW;
+            heat.write(
+                "rule state",
+                group_window_counter(&fleet_rule, 0, &fleet_group, epoch, shard),
+                4.0,
+            );
+            for epoch in [epoch.saturating_sub(1), epoch] {
+                for shard in 0..FLEET_SHARDS {
+                    heat.read(
+                        "rule state",
+                        group_window_counter(&fleet_rule, 0, &fleet_group, epoch, shard),
+                        1.0,
+                    );
+                }
+            }
+            heat.write("rule state", group_firing(&fleet_rule, 0), 1.0);
+            heat.read("rule state", group_firing(&fleet_rule, 0), 1.0);
         }
         if i % 100 < BILL_SHARE_PERCENT {
             // First-payment rule: the marker read (consistent), then put only if it is absent.

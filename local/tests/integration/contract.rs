@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore,
-    DynamoErrorLog, DynamoEvents, DynamoOperatorQuotas, DynamoProfiles, DynamoRateCounter,
-    DynamoRuleState, DynamoSilences, DynamoSmsQuotas, DynamoWindows,
+    DynamoErrorLog, DynamoEvents, DynamoGroupWindows, DynamoOperatorQuotas, DynamoProfiles,
+    DynamoRateCounter, DynamoRuleState, DynamoSilences, DynamoSmsQuotas, DynamoWindows,
 };
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::Millis;
@@ -181,6 +181,13 @@ async fn window_store() {
     let t = Tables::new().await;
     let windows = DynamoWindows::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
     contract::window_store(&windows, t.base).await;
+}
+
+#[tokio::test]
+async fn group_windows() {
+    let t = Tables::new().await;
+    let windows = DynamoGroupWindows::new(t.clients.dynamodb.clone(), t.table("RuleStateTable"));
+    contract::group_windows(&windows, t.base).await;
 }
 
 #[tokio::test]

@@ -102,7 +102,8 @@ fn grants_covering(t: &TestStack, used: &BTreeSet<Access>) -> Vec<Grant> {
 }
 
 /// The sweeper's clock-driven work, on a stack whose clock the test holds: an SMS held by
-/// quiet hours and released when they end, a heartbeat rule falling silent.
+/// quiet hours and released when they end, a heartbeat rule falling silent, a fleet window
+/// resolved.
 async fn sweeper_run() -> (TestStack, BTreeSet<Access>) {
     let log = AccessLog::new();
     let clock = ManualClock::starting_now();
@@ -124,6 +125,12 @@ async fn sweeper_run() -> (TestStack, BTreeSet<Access>) {
         "condition": {"type": "heartbeat", "seconds": 60},
         "action": {"type": "notify_operator"},
         "message": "no payments since {{heartbeat.last_seen}}"
+    }, {
+        "id": "privilege-fleet",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "window", "seconds": 60, "count_at_least": 1, "group_by": "all"},
+        "action": {"type": "notify_operator"},
+        "message": "{{window.count}} payments from all users"
     }]});
     let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("rules-privilege-{}.json", std::process::id()));
@@ -145,8 +152,11 @@ async fn sweeper_run() -> (TestStack, BTreeSet<Access>) {
             .any(|item| s(item, "status") == "deferred")
     })
     .await;
-    clock.advance_seconds(61);
+    // The fleet window fires on the payment (the rules function), and is resolved by the
+    // sweeper once the payment left it, as the heartbeat falls silent.
     t.expect_operator_alerts(1).await;
+    clock.advance_seconds(61);
+    t.expect_operator_alerts(2).await;
     clock.advance_seconds(3 * 3600);
     t.wait_until("the sweeper sends the held SMS", || async {
         !t.sms_to(&phone).await.is_empty()

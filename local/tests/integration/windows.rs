@@ -57,3 +57,150 @@ async fn a_user_paying_many_different_merchants_tells_ops_once() {
     assert_eq!(attributes["severity"], "critical");
     assert_eq!(body["text"], "user 72 paid 3 merchants in 4 payments");
 }
+
+fn fleet_rules() -> std::path::PathBuf {
+    let rules = json!({"rules": [
+        {
+            "id": "payments-surge",
+            "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+            "condition": {"type": "window", "seconds": 300, "count_at_least": 8, "group_by": "all"},
+            "action": {"type": "notify_operator", "severity": "warning"},
+            "message": "{{window.count}} bill payments from all users within 5 minutes"
+        },
+        {
+            "id": "merchant-surge",
+            "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+            "condition": {"type": "window", "seconds": 300, "count_at_least": 5,
+                          "sum": {"field": "properties.amount", "at_least": 400},
+                          "group_by": "properties.merchant"},
+            "action": {"type": "notify_operator", "severity": "critical"},
+            "message": "{{window.count}} payments ({{window.sum}} in all) to {{group}} within 5 minutes"
+        }
+    ]});
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rules-fleet-{}.json", std::process::id()));
+    std::fs::write(&path, rules.to_string()).expect("write the rules");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_window_and_a_merchant_window_fire_once_across_users_and_resolve() {
+    let clock = cuba_core::model::clock::ManualClock::starting_now();
+    let t = TestStack::start_with(Options {
+        clock: std::sync::Arc::new(clock.clone()),
+        rules_file: Some(fleet_rules()),
+        ..Options::default()
+    })
+    .await;
+    // Ten users pay, one payment each: five to acme, five spread over other merchants.
+    for user in 1..=10u64 {
+        let merchant = if user % 2 == 0 {
+            "acme".to_owned()
+        } else {
+            format!("shop-{user}")
+        };
+        t.accept("/api/v1/event/", 300 + user, &paid(&merchant))
+            .await;
+    }
+    t.wait_for_stream(10).await;
+    let alerts = t.expect_operator_alerts(2).await;
+    let mut by_rule: Vec<(String, serde_json::Value)> = alerts
+        .iter()
+        .map(|(body, _)| {
+            (
+                body["rule_id"].as_str().unwrap_or_default().to_owned(),
+                body.clone(),
+            )
+        })
+        .collect();
+    by_rule.sort_by(|a, b| a.0.cmp(&b.0));
+    let rules: Vec<&str> = by_rule.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(rules, ["merchant-surge", "payments-surge"], "{alerts:?}");
+    let (merchant, fleet) = (&by_rule[0].1, &by_rule[1].1);
+    assert_eq!(
+        merchant["text"],
+        "5 payments (500 in all) to acme within 5 minutes"
+    );
+    assert_eq!(fleet["status"], "firing");
+    assert_eq!(fleet["user"], 0);
+    let fired = fleet["text"].as_str().unwrap_or_default();
+    assert!(
+        fired.ends_with(" bill payments from all users within 5 minutes")
+            && fired
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 8),
+        "{fired}"
+    );
+    // The dry run reads the group's counters: acme fires already; a new merchant is far
+    // from five; an event without a merchant counts in no group.
+    let rules: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fleet_rules()).expect("rules"))
+            .expect("JSON");
+    let merchant_rule = &rules["rules"][1];
+    let dry_run = |event: serde_json::Value| {
+        let t = &t;
+        let body = json!({"rule": merchant_rule, "user": 398, "event": event});
+        async move {
+            t.admin(reqwest::Method::POST, "/admin/api/rules/test", Some(&body))
+                .await
+        }
+    };
+    let (status, answer) = dry_run(paid("acme")).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "does_not_fire", "{answer}");
+    assert!(
+        answer["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("group acme fires already")),
+        "{answer}"
+    );
+    assert_eq!(answer["window"]["count"], 6, "{answer}");
+    let (_, answer) = dry_run(paid("new-shop")).await;
+    assert_eq!(answer["window"]["count"], 1, "{answer}");
+    let (_, answer) = dry_run(
+        json!({"noun": "bill", "verb": "paid", "properties": {"amount": 1, "type": "card"}}),
+    )
+    .await;
+    assert!(
+        answer["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("no `properties.merchant`")),
+        "{answer}"
+    );
+    // The backtest over what was stored: one firing per group that reached its threshold.
+    let (status, backtest) = t
+        .admin(
+            reqwest::Method::POST,
+            "/admin/api/rules/backtest",
+            Some(&json!({"rule": merchant_rule})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{backtest}");
+    let alerts = backtest["alerts"].as_array().map(Vec::len);
+    assert_eq!(alerts, Some(1), "{backtest}");
+    assert_eq!(backtest["messages"], 1, "{backtest}");
+    assert_eq!(backtest["alerts"][0]["user"], 0, "{backtest}");
+
+    // More payments while they fire: nothing more.
+    t.accept("/api/v1/event/", 399, &paid("acme")).await;
+    t.wait_for_stream(11).await;
+    assert!(
+        t.operator_alerts(Duration::from_secs(3)).await.is_empty(),
+        "a firing window tells once"
+    );
+
+    // Five minutes on, the windows hold nothing: the sweeper says both are over.
+    clock.advance_seconds(301);
+    let resolved = t.expect_operator_alerts(2).await;
+    assert_eq!(resolved.len(), 2, "{resolved:?}");
+    for (body, _) in &resolved {
+        assert_eq!(body["status"], "resolved", "{body}");
+        assert!(body["firing_since"].is_u64(), "{body}");
+    }
+    assert!(
+        t.operator_alerts(Duration::from_secs(3)).await.is_empty(),
+        "resolved once"
+    );
+}

@@ -113,6 +113,23 @@ pub(super) async fn read_item<T: serde::de::DeserializeOwned>(
         .map_err(corrupt)
 }
 
+/// A strongly consistent read of one item, as DynamoDB holds it.
+pub(super) async fn read_item_raw(
+    client: &Client,
+    table: &str,
+    key: Item,
+) -> Result<Option<Item>, PortError> {
+    Ok(client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?
+        .item)
+}
+
 /// Keys per BatchGetItem call (DynamoDB's maximum), and how often unprocessed keys are asked for
 /// again before the read counts as failed.
 const BATCH_GET_KEYS: usize = 100;

@@ -70,6 +70,28 @@ pub fn window_bucket(rule: &RuleId, definition: u64, user: UserId, bucket: u64) 
     format!("window#{rule}#{definition:016x}#{user}#{bucket}")
 }
 
+/// The rule-state item holding one shard of a window across users' counters: 60 steps (an
+/// epoch) of one group (by its digest) of one rule definition.
+pub fn group_window_counter(
+    rule: &RuleId,
+    definition: u64,
+    group_digest: &str,
+    epoch: u64,
+    shard: u16,
+) -> String {
+    format!("gwin#{rule}#{definition:016x}#{group_digest}#{epoch}#{shard}")
+}
+
+/// The rule-state item saying an event was counted in a rule definition's window across users.
+pub fn group_marker(rule: &RuleId, definition: u64, event: &str) -> String {
+    format!("gmark#{rule}#{definition:016x}#{event}")
+}
+
+/// The rule-state item holding which groups of a rule definition's window are firing.
+pub fn group_firing(rule: &RuleId, definition: u64) -> String {
+    format!("gfire#{rule}#{definition:016x}")
+}
+
 /// The rule-state item holding one minute-tally shard: the events and alerts counted in an hour.
 pub fn tally(hour: u64, shard: u16) -> String {
     format!("tally#{hour}#{shard}")

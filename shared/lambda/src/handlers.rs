@@ -30,6 +30,7 @@ use cuba_core::console::rule_health::RuleDays;
 use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
 use cuba_core::delivery::receipt_desk::{ReceiptDesk, ReceiptTaken};
 use cuba_core::delivery::receipts::{ReceiptOutcome, SmsReceipt};
+use cuba_core::evaluation::group_desk::GroupWindowDesk;
 use cuba_core::evaluation::heartbeat::HeartbeatWatch;
 use cuba_core::model::domain::{Millis, StoredEvent, UserId};
 use cuba_core::model::ports::{ErrorChain, PortError};
@@ -146,9 +147,23 @@ impl StreamHandler {
         }
         results.extend(self.process_lanes(lanes, deadline).await);
         results.sort_by_key(|(position, _, _)| *position);
-        for (_, sequence_number, outcome) in results {
+        // What the batch's events add to windows across users, and the earliest record that
+        // added any (a failed flush retries the batch from there).
+        let mut grouped = Vec::new();
+        let mut first_grouped: Option<(usize, Option<String>)> = None;
+        let mut failed_at: Option<usize> = None;
+        for (position, sequence_number, outcome) in results {
+            if outcome.is_err() && failed_at.is_none() {
+                failed_at = Some(position);
+            }
             match outcome {
                 Ok(Done::Event(event, processed)) => {
+                    if let Processed::Valid { grouped: adds, .. } = &processed
+                        && !adds.is_empty()
+                    {
+                        grouped.extend(adds.iter().cloned());
+                        first_grouped.get_or_insert((position, sequence_number.clone()));
+                    }
                     count_processed(&processed, event.received_at, &mut counts, &mut rules);
                     tracing::debug!(user = %event.user, event_id = %event.id, ?processed, "event processed");
                 }
@@ -185,6 +200,35 @@ impl StreamHandler {
                     } else {
                         tracing::error!(sequence_number = ?sequence_number, %error, "stream record failed; retried with the batch from the earlier failure");
                     }
+                }
+            }
+        }
+        match self.pipeline.groups.flush(&grouped).await {
+            Ok(outcomes) => {
+                let at = self.pipeline.clock.now();
+                for outcome in &outcomes {
+                    if outcome.dispatched.is_first() {
+                        metrics::counter!(names::RULES_FIRED, "Rule" => outcome.rule_id.as_str().to_owned())
+                            .increment(1);
+                        counts.alert(at);
+                        rules.fired(&outcome.rule_id, at, outcome.dispatched.counted_as());
+                    }
+                    alert_metric(&outcome.dispatched, outcome.action);
+                }
+            }
+            Err(error) => {
+                // Counted once per event whatever the repeats: retrying every record that
+                // added to a window is safe, and the only way not to lose their counts.
+                let error = ErrorChain(&error);
+                metrics::counter!(names::STREAM_FAILURES).increment(1);
+                if let Some((position, sequence_number)) = first_grouped
+                    && failed_at.is_none_or(|failed| position < failed)
+                {
+                    tracing::error!(sequence_number = ?sequence_number, %error, "counting the batch's windows across users failed; retried from its first record that adds to one");
+                    response.batch_item_failures.clear();
+                    retry_from(&mut response, sequence_number);
+                } else {
+                    tracing::error!(%error, "counting the batch's windows across users failed; retried with the batch from the earlier failure");
                 }
             }
         }
@@ -415,7 +459,9 @@ fn count_processed(
 ) {
     tally.event(at);
     match processed {
-        Processed::Valid { matched, outcomes } => {
+        Processed::Valid {
+            matched, outcomes, ..
+        } => {
             metrics::counter!(names::EVENTS_VALID).increment(1);
             rules.processed(at, matched, outcomes);
             for outcome in outcomes {
@@ -457,11 +503,14 @@ fn count_absence_check(check: &AbsenceCheck, outcome: &AbsenceOutcome, now: Mill
     }
 }
 
-/// Runs the alert sweeper, and the heartbeat rules' look, on a schedule.
+/// Runs the alert sweeper, the heartbeat rules' look and the firing groups' look, on a
+/// schedule.
 #[derive(Clone)]
 pub struct SweepHandler {
     pub sweeper: AlertSweeper,
     pub heartbeats: HeartbeatWatch,
+    /// The firing groups of windows across users: resolved when no longer met.
+    pub groups: GroupWindowDesk,
 }
 
 /// Alerts a sweep could not finish, or settled `unconfirmed`: the invocation fails so that the
@@ -494,6 +543,20 @@ impl SweepHandler {
             }
             Err(error) => {
                 tracing::warn!(error = %ErrorChain(&error), "could not read the heartbeat rules")
+            }
+        }
+        match self.groups.look().await {
+            Ok(groups) if groups.decided > 0 => {
+                tracing::info!(
+                    firing = groups.decided,
+                    fired = groups.fired,
+                    resolved = groups.resolved,
+                    "firing groups of windows across users decided"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %ErrorChain(&error), "could not read the rules with windows across users")
             }
         }
         let report = self

@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog,
-    DynamoEvents, DynamoOperatorQuotas, DynamoProfiles, DynamoRuleState, DynamoSilences,
-    DynamoSmsQuotas, DynamoWindows, SnsNotifier, SqsAbsenceScheduler,
+    DynamoEvents, DynamoGroupWindows, DynamoOperatorQuotas, DynamoProfiles, DynamoRuleState,
+    DynamoSilences, DynamoSmsQuotas, DynamoWindows, SnsNotifier, SqsAbsenceScheduler,
 };
 use cuba_core::absence::scheduling::AbsenceRelay;
 use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
 use cuba_core::delivery::limits::OperatorLimit;
 use cuba_core::delivery::silences::{SilenceSource, SilenceStore};
+use cuba_core::evaluation::group_desk::GroupWindowDesk;
 use cuba_core::evaluation::heartbeat::HeartbeatWatch;
 use cuba_core::evaluation::source::CachedDocuments;
 use cuba_core::model::clock::Clock;
@@ -152,8 +153,14 @@ fn stream_ports(config: &StreamConfig, clients: &AwsClients, clock: Arc<dyn Cloc
             clients.dynamodb.clone(),
             config.rule_state_table.clone(),
         )),
+        group_windows: group_windows(&config.rule_state_table, clients),
         dispatcher: dispatcher(&config.delivery, clients, clock),
     }
+}
+
+/// Windows across users, kept in the rule-state table.
+fn group_windows(table: &str, clients: &AwsClients) -> Arc<DynamoGroupWindows> {
+    Arc::new(DynamoGroupWindows::new(clients.dynamodb.clone(), table))
 }
 
 /// The rules function: the events table's stream consumer, deciding the absence checks posted
@@ -265,13 +272,20 @@ pub fn sweep_handler(
     clock: Arc<dyn Clock>,
 ) -> SweepHandler {
     let dispatcher = dispatcher(&config.delivery, clients, clock.clone());
+    let rules = document_source(&config.rules, clients);
     SweepHandler {
         heartbeats: HeartbeatWatch {
-            rules: document_source(&config.rules, clients),
+            rules: rules.clone(),
             state: Arc::new(DynamoRuleState::new(
                 clients.dynamodb.clone(),
                 config.delivery.quotas_table.clone(),
             )),
+            dispatcher: dispatcher.clone(),
+            clock: clock.clone(),
+        },
+        groups: GroupWindowDesk {
+            rules,
+            store: group_windows(&config.delivery.quotas_table, clients),
             dispatcher: dispatcher.clone(),
             clock,
         },

@@ -12,6 +12,7 @@ pub mod contract;
 mod documents;
 mod events;
 mod faults;
+mod group_windows;
 mod listings;
 mod outbox;
 mod rule_state;
@@ -39,6 +40,7 @@ pub use alert_ledger::MemoryAlertLedger;
 pub use documents::MemoryDocuments;
 pub use events::{MemoryEvents, MemoryProfiles};
 pub use faults::{Call, Fault, Faults};
+pub use group_windows::MemoryGroupWindows;
 pub use listings::{MemoryActivityTally, MemoryBrowse, MemoryErrorLog};
 pub use outbox::{
     MemoryAbsenceQueue, MemoryDueChecks, MemoryNotifier, MemoryOperatorQuotas, MemoryRateCounter,
@@ -54,6 +56,7 @@ pub struct MemoryPorts {
     pub profiles: Arc<MemoryProfiles>,
     pub rule_state: Arc<MemoryRuleState>,
     pub windows: Arc<MemoryWindows>,
+    pub group_windows: Arc<MemoryGroupWindows>,
     pub ledger: Arc<MemoryAlertLedger>,
     pub notifier: Arc<MemoryNotifier>,
     pub quotas: Arc<MemorySmsQuotas>,
@@ -84,6 +87,7 @@ impl MemoryPorts {
             profiles: Arc::new(MemoryProfiles::new(faults.clone())),
             rule_state: Arc::new(MemoryRuleState::new(faults.clone())),
             windows: Arc::new(MemoryWindows::new(faults.clone())),
+            group_windows: Arc::new(MemoryGroupWindows::new(faults.clone())),
             notifier: Arc::new(MemoryNotifier::new(faults.clone())),
             quotas: Arc::new(MemorySmsQuotas::new(faults.clone())),
             rates: Arc::new(MemoryRateCounter::new(faults.clone())),
@@ -159,6 +163,7 @@ impl MemoryPorts {
             scheduler: self.queue.clone(),
             windows: Some(self.windows.clone()),
             state: self.rule_state.clone(),
+            group_windows: self.group_windows.clone(),
             dispatcher: self.dispatcher(clock),
         }
     }

@@ -9,8 +9,12 @@ use serde::Serialize;
 use crate::evaluation::decision::{
     AbsenceDecision, Decision, Firing, RuleMemory, Viewed, decide, decide_absence,
 };
+use crate::evaluation::group_window::{GroupContribution, Steps, totals_over};
 use crate::model::domain::{EventId, Millis, StoredEvent, UserId};
-use crate::rules::{Condition, HeartbeatCondition, Rule, Translations, WindowTotals};
+use crate::rules::{
+    Condition, GroupBy, GroupKey, HeartbeatCondition, Rule, Translations, WindowCondition,
+    WindowTotals,
+};
 
 /// An alert the rule would have fired.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,6 +44,11 @@ pub fn replay(
 ) -> Vec<WouldFire> {
     if let Condition::Heartbeat(heartbeat) = &rule.condition {
         return silences(rule, heartbeat, events, (from, to), now);
+    }
+    if let Condition::Window(window) = &rule.condition
+        && window.group_by != GroupBy::User
+    {
+        return group_firings(rule, window, events, (from, to));
     }
     let mut by_user: BTreeMap<UserId, Vec<&StoredEvent>> = BTreeMap::new();
     for event in events {
@@ -88,6 +97,94 @@ pub fn replay(
         }
     }
     fired.sort_by_key(|f| (f.fired_at, f.user));
+    fired
+}
+
+/// A window across users' firings: the events matching `when` that name a group, in the order
+/// received, each deciding its group's window (its steps, as the live counters keep them) at
+/// its own time; a group fires when met and neither firing nor cooling down, and is resolved
+/// once a minute's look (the sweeper's) finds its window no longer met before the group's next
+/// event. (Live, a group is decided at each batch's latest event: the same firings, or a
+/// moment later.) The alert is about no user (user 0); its trigger is the event that made it.
+fn group_firings(
+    rule: &Rule,
+    window: &WindowCondition,
+    events: &[StoredEvent],
+    (from, to): (Millis, Millis),
+) -> Vec<WouldFire> {
+    let steps = Steps::of(window);
+    let mut members: Vec<(Millis, &StoredEvent, GroupContribution)> = events
+        .iter()
+        .filter_map(|event| {
+            let viewed = Viewed::of(event);
+            if !rule.when.matches(&viewed.view) {
+                return None;
+            }
+            GroupContribution::of(rule, &event.id, event.received_at, &viewed.view)
+                .map(|c| (event.received_at, event, c))
+        })
+        .collect();
+    members.sort_by(|a, b| (a.0, a.1.id.as_str()).cmp(&(b.0, b.1.id.as_str())));
+    members.dedup_by(|a, b| a.1.id == b.1.id);
+    // Per group: each step's count and sum so far, when it began firing, when it last fired,
+    // when its last event came.
+    #[derive(Default)]
+    struct Group {
+        steps: BTreeMap<u64, (u64, f64)>,
+        firing: Option<Millis>,
+        last_fired: Option<Millis>,
+        last_event: Option<Millis>,
+    }
+    let totals_at = |group: &Group, at: Millis| {
+        let range = steps.ending(at);
+        totals_over(
+            group
+                .steps
+                .range(range.clone())
+                .map(|(step, (n, sum))| (*step, *n, *sum)),
+            &range,
+        )
+    };
+    let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    let mut fired = Vec::new();
+    for (at, event, contribution) in members {
+        let group = groups.entry(contribution.key.group.clone()).or_default();
+        // The sweeper looked every minute since the group's last event: between its events a
+        // window only loses events, so the last look before this one says whether it ended.
+        if group.firing.is_some() {
+            let look = Millis(at.0 / 60_000 * 60_000);
+            if group.last_event.is_some_and(|last| look > last)
+                && !window.is_met(&totals_at(group, look))
+            {
+                group.firing = None;
+            }
+        }
+        let counted = group.steps.entry(steps.step_of(at)).or_default();
+        counted.0 += 1;
+        counted.1 += contribution.amount;
+        group.last_event = Some(at);
+        let totals = totals_at(group, at);
+        let cooling = group
+            .last_fired
+            .is_some_and(|last| last > at.minus_seconds(u64::from(window.cooldown_seconds)));
+        if group.firing.is_some() || cooling || !window.is_met(&totals) {
+            continue;
+        }
+        group.firing = Some(at);
+        group.last_fired = Some(at);
+        if at < from || at > to {
+            continue;
+        }
+        let (text, _) = rule.render_group(&contribution.key.group, &totals);
+        fired.push(WouldFire {
+            user: UserId(0),
+            trigger_event_id: event.id.clone(),
+            fired_at: at,
+            event_ids: vec![event.id.clone()],
+            text,
+            totals: Some(totals),
+        });
+    }
     fired
 }
 

@@ -10,7 +10,8 @@ use crate::delivery::receipts::SmsReceipt;
 use crate::model::domain::{EventId, Millis, UserId};
 use crate::model::locality::Locale;
 use crate::rules::{
-    Action, OPERATOR_CAP_RULE, Rule, RuleId, SMS_BUDGET_RULE, Severity, Translations, text_for,
+    Action, GroupKey, OPERATOR_CAP_RULE, Rule, RuleId, SMS_BUDGET_RULE, Severity, Translations,
+    text_for,
 };
 
 /// `{rule}#{user}#{discriminator}`: rule ids and event ids cannot contain `#`, so distinct
@@ -65,19 +66,48 @@ impl AlertId {
         AlertId(format!("{rule}#0#back@{}", since.0))
     }
 
+    /// The alert saying `group` of a window across users reached the threshold of `rule` at
+    /// `since` (the group's digest keeps the id short and free of `#` whatever the key).
+    pub fn group_window_fired(rule: &RuleId, group: &GroupKey, since: Millis) -> Self {
+        AlertId(format!("{rule}#0#{}#fired@{}", group.digest(), since.0))
+    }
+
+    /// The message saying the firing of `group` that began `since` is over.
+    pub fn group_window_resolved(rule: &RuleId, group: &GroupKey, since: Millis) -> Self {
+        AlertId(format!("{rule}#0#{}#resolved@{}", group.digest(), since.0))
+    }
+
     /// For a heartbeat rule's alert: whether it tells of a silence or of its end, and when the
     /// silence began.
     pub fn heartbeat_phase(&self) -> Option<(ConditionStatus, Millis)> {
+        match self.phase()? {
+            (Phase::Heartbeat, status, since) => Some((status, since)),
+            _ => None,
+        }
+    }
+
+    /// For a window across users' alert: whether it tells of the firing or of its end, and
+    /// when the firing began.
+    pub fn group_window_phase(&self) -> Option<(ConditionStatus, Millis)> {
+        match self.phase()? {
+            (Phase::GroupWindow, status, since) => Some((status, since)),
+            _ => None,
+        }
+    }
+
+    fn phase(&self) -> Option<(Phase, ConditionStatus, Millis)> {
         let discriminator = self.0.rsplit('#').next()?;
         let (phase, since) = discriminator.split_once('@')?;
-        let status = match phase {
-            "silent" => ConditionStatus::Firing,
-            "back" => ConditionStatus::Resolved,
+        let (kind, status) = match phase {
+            "silent" => (Phase::Heartbeat, ConditionStatus::Firing),
+            "back" => (Phase::Heartbeat, ConditionStatus::Resolved),
+            "fired" => (Phase::GroupWindow, ConditionStatus::Firing),
+            "resolved" => (Phase::GroupWindow, ConditionStatus::Resolved),
             _ => return None,
         };
         // A reminder's id carries its number after the silence's start.
         let since = since.split('.').next()?;
-        since.parse().ok().map(|ms| (status, Millis(ms)))
+        since.parse().ok().map(|ms| (kind, status, Millis(ms)))
     }
 
     /// The one operator alert saying the SMS budget of `day` (a UTC day) ran out.
@@ -248,6 +278,12 @@ pub enum ConditionStatus {
     Resolved,
 }
 
+/// Which rules' alerts carry a phase in their id.
+enum Phase {
+    Heartbeat,
+    GroupWindow,
+}
+
 /// One operator alert as published (alone, or among a group's first alerts).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OperatorAlert {
@@ -264,6 +300,9 @@ pub struct OperatorAlert {
     pub status: Option<ConditionStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub silent_since: Option<Millis>,
+    /// A window across users' alert (its `status` says which): when the group began firing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firing_since: Option<Millis>,
 }
 
 /// Who holds a claim: random for each claim, so two workers claiming one alert in the same

@@ -725,8 +725,13 @@ fn operator_body(alert: &Alert) -> OperatorAlert {
         event_ids: alert.event_ids.clone(),
         text: alert.text.clone(),
         fired_at: alert.fired_at,
-        status: alert.id.heartbeat_phase().map(|(status, _)| status),
+        status: alert
+            .id
+            .heartbeat_phase()
+            .or(alert.id.group_window_phase())
+            .map(|(status, _)| status),
         silent_since: alert.id.heartbeat_phase().map(|(_, since)| since),
+        firing_since: alert.id.group_window_phase().map(|(_, since)| since),
     }
 }
 

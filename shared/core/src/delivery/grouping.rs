@@ -140,8 +140,13 @@ pub fn group_message(notice: &AlertEntry, sample: &[AlertEntry]) -> OperatorGrou
             event_ids: entry.event_ids.clone(),
             text: entry.text.clone(),
             fired_at: entry.fired_at,
-            status: None,
-            silent_since: None,
+            status: entry
+                .alert_id
+                .heartbeat_phase()
+                .or(entry.alert_id.group_window_phase())
+                .map(|(status, _)| status),
+            silent_since: entry.alert_id.heartbeat_phase().map(|(_, since)| since),
+            firing_since: entry.alert_id.group_window_phase().map(|(_, since)| since),
         })
         .collect();
     let text = match (count, alerts.first()) {

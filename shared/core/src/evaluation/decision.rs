@@ -11,7 +11,7 @@
 use crate::delivery::alert::AlertId;
 use crate::evaluation::window::WindowMember;
 use crate::model::domain::{EventId, Millis, StoredEvent};
-use crate::rules::{AbsenceCondition, Condition, HeartbeatCondition, Rule, WindowTotals};
+use crate::rules::{AbsenceCondition, Condition, GroupKey, HeartbeatCondition, Rule, WindowTotals};
 
 /// What is known of a rule's state for one user. Live evaluation knows nothing in advance (its
 /// claims check the state atomically); the dry run reads the store; the backtest simulates it.
@@ -74,6 +74,15 @@ pub enum Quiet {
     /// A heartbeat rule: the event keeps it from firing until `silent_after` (heartbeats are
     /// decided on a clock, not by events).
     KeepsHeartbeat { silent_after: Millis },
+    /// A window across users: the event names no group (it lacks the `group_by` field).
+    NoGroup { group_by: String },
+    /// A window across users: the threshold is reached, and the group fires already (since
+    /// then); it is told once until resolved.
+    GroupFiring {
+        group: GroupKey,
+        since: Millis,
+        totals: WindowTotals,
+    },
     /// The rule cools down until then, past every decision the window could serve, so its
     /// window was not read (an overflowed window is read from the user's events, which for a
     /// user sending thousands is the costliest read there is).

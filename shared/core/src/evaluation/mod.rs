@@ -3,6 +3,8 @@
 
 pub mod batch_reads;
 pub mod decision;
+pub mod group_desk;
+pub mod group_window;
 pub mod heartbeat;
 pub mod overflows;
 pub mod ports;
@@ -21,7 +23,7 @@ use crate::evaluation::source::RuleSource;
 use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
 use crate::model::domain::{Millis, StoredEvent};
 use crate::model::ports::{EventStore, PortError};
-use crate::rules::{Action, Condition, Rule, RuleId, RuleSet, WindowCondition};
+use crate::rules::{Action, Condition, GroupBy, Rule, RuleId, RuleSet, WindowCondition};
 
 /// What one rule did for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,8 @@ impl RuleEvaluator {
             let state = match &rule.condition {
                 // Scheduled by the pipeline; heartbeats are decided by the sweeper.
                 Condition::Absence(_) | Condition::Heartbeat(_) => continue,
+                // Windows across users are counted per batch ([`group_window`]).
+                Condition::Window(window) if window.group_by != GroupBy::User => continue,
                 Condition::First => Gathered::First,
                 Condition::Window(window) => self.gather_window(rule, window, trigger).await?,
             };

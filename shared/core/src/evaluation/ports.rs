@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use crate::model::ports::PortError;
 
 use crate::evaluation::decision::{Beat, Cooldown};
+use crate::evaluation::group_window::{FiringClaim, GroupContribution, GroupWindowKey, Steps};
 use crate::evaluation::window::{Recorded, WindowKey, WindowMember, WindowRead};
 use crate::model::domain::{EventId, Millis, UserId};
-use crate::rules::RuleId;
+use crate::rules::{GroupKey, RuleId, WindowTotals};
 
 /// Per-(rule, user) state that must be claimed atomically.
 #[async_trait]
@@ -82,4 +83,42 @@ pub trait WindowStore: Send + Sync {
     async fn window(&self, key: &WindowKey, at: Millis) -> Result<WindowRead, PortError> {
         self.buckets(key, key.buckets_ending(at)).await
     }
+}
+
+/// Windows across users ([`crate::evaluation::group_window`]): their counters per step, and
+/// which groups are firing.
+#[async_trait]
+pub trait GroupWindows: Send + Sync {
+    /// Adds each contribution's count and amount to its window's step, once per event and
+    /// window whatever the repeats (a retried batch, a redelivered record, a replay): all of a
+    /// call's new contributions are kept, or, on an error, none or some (a repeat keeps the rest).
+    async fn add(&self, contributions: &[GroupContribution]) -> Result<(), PortError>;
+
+    /// The totals of `key`'s window over `steps` (of grid `grid`), after every add that
+    /// returned before the call.
+    async fn totals(
+        &self,
+        key: &GroupWindowKey,
+        grid: Steps,
+        steps: RangeInclusive<u64>,
+    ) -> Result<WindowTotals, PortError>;
+
+    /// Claims `key`'s group as firing from `at`, unless it is firing already or fired after
+    /// `quiet_after` (its cooldown).
+    async fn claim_firing(
+        &self,
+        key: &GroupWindowKey,
+        at: Millis,
+        quiet_after: Millis,
+    ) -> Result<FiringClaim, PortError>;
+
+    /// The groups of the rule's window (its `definition`) firing now, and since when.
+    async fn firing(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+    ) -> Result<Vec<(GroupKey, Millis)>, PortError>;
+
+    /// Ends the firing of `key`'s group that began `since` (a later firing is left alone).
+    async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError>;
 }

@@ -11,9 +11,11 @@ use crate::absence::ports::AbsenceScheduler;
 use crate::absence::scheduling::{AbsenceChecker, schedule_all};
 use crate::delivery::alerting::AlertDispatcher;
 use crate::evaluation::decision::Viewed;
+use crate::evaluation::group_desk::GroupWindowDesk;
+use crate::evaluation::group_window::GroupContribution;
 use crate::evaluation::heartbeat::HeartbeatSightings;
 use crate::evaluation::overflows::KnownOverflows;
-use crate::evaluation::ports::{RuleState, WindowStore};
+use crate::evaluation::ports::{GroupWindows, RuleState, WindowStore};
 use crate::evaluation::source::{RuleSource, SchemaSource};
 use crate::evaluation::{RuleEvaluator, RuleOutcome};
 use crate::model::clock::Clock;
@@ -36,6 +38,9 @@ pub struct EventPipeline {
     pub evaluator: RuleEvaluator,
     /// When each heartbeat rule last saw a matching event.
     pub sightings: Arc<HeartbeatSightings>,
+    /// Windows across users: what a batch's events add to them is counted at the batch's end
+    /// ([`GroupWindowDesk::flush`]), by the stream consumer; a replay flushes its own.
+    pub groups: GroupWindowDesk,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -51,6 +56,7 @@ pub struct StreamPorts {
     /// events, the exact scan the buckets are tested against).
     pub windows: Option<Arc<dyn WindowStore>>,
     pub state: Arc<dyn RuleState>,
+    pub group_windows: Arc<dyn GroupWindows>,
     pub dispatcher: AlertDispatcher,
 }
 
@@ -76,13 +82,28 @@ impl StreamPorts {
             events: self.events.clone(),
             scheduler: self.scheduler.clone(),
             evaluator: RuleEvaluator {
-                rules,
+                rules: rules.clone(),
                 events: self.events.clone(),
                 windows: self.remembering_overflows(),
                 state: self.state.clone(),
                 dispatcher: self.dispatcher.clone(),
             },
             sightings: Arc::new(HeartbeatSightings::new(self.state.clone())),
+            groups: self.group_window_desk(rules, clock.clone()),
+            clock,
+        }
+    }
+
+    /// What counts and decides the windows across users (the sweeper's look too).
+    pub fn group_window_desk(
+        &self,
+        rules: Arc<RuleSource>,
+        clock: Arc<dyn Clock>,
+    ) -> GroupWindowDesk {
+        GroupWindowDesk {
+            rules,
+            store: self.group_windows.clone(),
+            dispatcher: self.dispatcher.clone(),
             clock,
         }
     }
@@ -108,6 +129,13 @@ impl StreamPorts {
     }
 }
 
+/// What a valid event's rules did.
+struct Ran {
+    matched: Vec<RuleId>,
+    outcomes: Vec<RuleOutcome>,
+    grouped: Vec<GroupContribution>,
+}
+
 /// What became of a newly stored event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Processed {
@@ -115,6 +143,8 @@ pub enum Processed {
         /// The enabled rules whose `when` it matched (fired or not).
         matched: Vec<RuleId>,
         outcomes: Vec<RuleOutcome>,
+        /// What it adds to windows across users: counted when the batch is flushed.
+        grouped: Vec<GroupContribution>,
     },
     Invalid(Vec<Violation>),
 }
@@ -153,8 +183,16 @@ impl EventPipeline {
         let schemas = self.schemas.current().await?;
         match schemas.validate(&received.event) {
             Verdict::Valid { .. } => {
-                let (matched, outcomes) = self.run_rules(&received.event).await?;
-                Ok(Processed::Valid { matched, outcomes })
+                let Ran {
+                    matched,
+                    outcomes,
+                    grouped,
+                } = self.run_rules(&received.event).await?;
+                Ok(Processed::Valid {
+                    matched,
+                    outcomes,
+                    grouped,
+                })
             }
             Verdict::Invalid { schema, violations } => {
                 self.log_invalid(received, schema, &violations).await?;
@@ -201,21 +239,26 @@ impl EventPipeline {
     }
 
     /// A valid event's processing: the heartbeats it keeps alive, its absence checks, then its
-    /// immediate rules.
-    async fn run_rules(
-        &self,
-        event: &StoredEvent,
-    ) -> Result<(Vec<RuleId>, Vec<RuleOutcome>), PortError> {
+    /// immediate rules; what it adds to windows across users is returned, to be counted with
+    /// its batch.
+    async fn run_rules(&self, event: &StoredEvent) -> Result<Ran, PortError> {
         let rules = self.evaluator.rules.current().await?;
         // Matched once: the absence rules it triggers are scheduled, the rest evaluated.
         let trigger = Viewed::of(event);
         let triggered: Vec<&Rule> = rules.triggered_by(&trigger.view).collect();
+        let mut grouped = Vec::new();
         for rule in &triggered {
             if let Condition::Heartbeat(heartbeat) = &rule.condition {
                 self.sightings
                     .saw(&rule.id, heartbeat, event.received_at)
                     .await?;
             }
+            grouped.extend(GroupContribution::of(
+                rule,
+                &event.id,
+                event.received_at,
+                &trigger.view,
+            ));
         }
         let checks = plan_absence_checks(&triggered, event);
         schedule_all(self.scheduler.as_ref(), &checks, self.clock.now()).await?;
@@ -223,7 +266,11 @@ impl EventPipeline {
             .evaluator
             .evaluate_triggered(&rules, &trigger, &triggered)
             .await?;
-        Ok((triggered.iter().map(|r| r.id.clone()).collect(), outcomes))
+        Ok(Ran {
+            matched: triggered.iter().map(|r| r.id.clone()).collect(),
+            outcomes,
+            grouped,
+        })
     }
 
     /// Replays one error-log entry against the schemas as stored now. An event processed by a
@@ -267,7 +314,12 @@ impl EventPipeline {
                 // Unflag first so the event counts in windows like any valid event, then
                 // process it at its original receive time.
                 self.events.set_invalid(user, id, false).await?;
-                let (matched, outcomes) = self.run_rules(&received.event).await?;
+                let Ran {
+                    matched,
+                    mut outcomes,
+                    grouped,
+                } = self.run_rules(&received.event).await?;
+                outcomes.extend(self.groups.flush(&grouped).await?);
                 self.errors
                     .mark_replayed(user, id, by, self.clock.now())
                     .await?;

@@ -154,6 +154,8 @@ pub enum FieldInput {
     Pattern,
     /// One of `choices`.
     Choice,
+    /// `"user"`, `"all"`, or a field path: whose events count together.
+    GroupBy,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,6 +242,19 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         choices: &[],
         meaning: "a field whose different values the window's events must reach at least a \
                   number of (merchants a user paid, devices they signed in from)",
+    },
+    ConditionField {
+        name: "group_by",
+        input: FieldInput::GroupBy,
+        required: false,
+        min: None,
+        max: None,
+        default: Some("user"),
+        choices: &["user", "all"],
+        meaning: "whose events count together: each user's, `all` (the whole fleet), or each \
+                  value of a field (`properties.merchant`; events without it are not counted). \
+                  Across users a window counts and sums, alerts operators only, fires once per \
+                  group and says when it resolved",
     },
     cooldown("the window's length"),
 ];

@@ -105,10 +105,96 @@ pub fn distinct_value(value: Option<&Value>) -> Option<String> {
     }
 }
 
+/// Whose events a window counts together: each user's (the default), each value of an event
+/// field's (a merchant's payments from every user), or everyone's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupBy {
+    User,
+    Field(FieldPath),
+    All,
+}
+
+impl GroupBy {
+    /// `"user"`, `"all"`, or a field path such as `"properties.merchant"`.
+    pub fn parse(raw: &str) -> Result<GroupBy, String> {
+        match raw {
+            "user" => Ok(GroupBy::User),
+            "all" => Ok(GroupBy::All),
+            path => FieldPath::parse(path)
+                .map(GroupBy::Field)
+                .map_err(|why| format!("must be \"user\", \"all\" or a field path ({why})")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            GroupBy::User => "user",
+            GroupBy::Field(path) => path.as_str(),
+            GroupBy::All => "all",
+        }
+    }
+
+    /// The group an event (its view) counts in, for a window across users: `None` for
+    /// [`GroupBy::User`] (those windows are per user), and for an event without the field (or
+    /// with a value that names no group: null, an object, an array).
+    pub fn group_of(&self, view: &Value) -> Option<GroupKey> {
+        match self {
+            GroupBy::User => None,
+            GroupBy::All => Some(GroupKey("all".to_owned())),
+            GroupBy::Field(path) => GroupKey::of(path.lookup(view)?),
+        }
+    }
+}
+
+/// One group of a window across users: `all`, or a field's value as text (a number by value,
+/// text over [`GroupKey::LONGEST_KEPT`] bytes by a stable hash, so keys stay small).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupKey(String);
+
+impl GroupKey {
+    pub const LONGEST_KEPT: usize = 64;
+
+    fn of(value: &Value) -> Option<GroupKey> {
+        let text = match value {
+            Value::String(text) if text.len() <= Self::LONGEST_KEPT => text.clone(),
+            Value::String(text) => format!(
+                "#{:016x}",
+                crate::model::domain::stable_hash(text.as_bytes())
+            ),
+            Value::Number(n) => format!("{}", n.as_f64()?),
+            Value::Bool(b) => b.to_string(),
+            _ => return None,
+        };
+        Some(GroupKey(text))
+    }
+
+    /// A key as stored (read back from a store that kept it).
+    pub fn stored(text: impl Into<String>) -> GroupKey {
+        GroupKey(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A short fixed-width name of the key, for ids and storage keys whatever the key holds.
+    pub fn digest(&self) -> String {
+        format!(
+            "{:016x}",
+            crate::model::domain::stable_hash(self.0.as_bytes())
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowCondition {
     pub seconds: NonZeroU32,
     pub threshold: WindowThreshold,
+    /// Whose events count together. Windows across users ([`GroupBy::Field`], [`GroupBy::All`])
+    /// are kept as counters ([`crate::evaluation::group_window`]), alert operators only, and
+    /// fire once until the sweeper finds them resolved.
+    pub group_by: GroupBy,
     /// After firing, the rule stays quiet for this user this long, so one burst alerts once.
     pub cooldown_seconds: u32,
     /// A stable hash of what chooses and weighs the window's members (the rule's `when`, the
@@ -383,6 +469,17 @@ impl Rule {
         self.message.render(&json!({
             "rule_id": self.id.as_str(),
             "heartbeat": {"seconds": seconds, "last_seen": last_seen.utc_text()},
+        }))
+    }
+
+    /// The text a window across users sends when `group` reaches its threshold, in each
+    /// language it writes: its placeholders are `{{rule_id}}`, `{{group}}` and the window's
+    /// `{{window.count}}` and `{{window.sum}}`.
+    pub fn render_group(&self, group: &GroupKey, totals: &WindowTotals) -> (String, Translations) {
+        self.message.render(&json!({
+            "rule_id": self.id.as_str(),
+            "group": group.as_str(),
+            "window": {"count": totals.count, "sum": number(totals.sum)},
         }))
     }
 

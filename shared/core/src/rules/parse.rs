@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{
     AbsenceCondition, Action, Condition, DEFAULT_GROUP_INTERVAL_SECONDS,
     DEFAULT_GROUP_WAIT_SECONDS, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
-    DESCRIPTION_MAX_CHARS, DistinctThreshold, FieldPath, Grouping, HeartbeatCondition,
+    DESCRIPTION_MAX_CHARS, DistinctThreshold, FieldPath, GroupBy, Grouping, HeartbeatCondition,
     MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS,
     MAX_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MAX_PLACEHOLDER_CHARS,
     MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_GROUP_INTERVAL_SECONDS,
@@ -106,6 +106,18 @@ pub(super) fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>)
             "a heartbeat rule watches all users' events, so it can only notify_operator",
         ));
     }
+    // A window across users has no one user to text either.
+    if let (Some(Condition::Window(window)), Some(Action::SmsUser { .. })) = (&condition, &action)
+        && window.group_by != GroupBy::User
+    {
+        problems.push(Problem::new(
+            &format!("{path}.action.type"),
+            format!(
+                "a window grouped by `{}` counts many users' events, so it can only notify_operator",
+                window.group_by.as_str()
+            ),
+        ));
+    }
     if problems.len() != before {
         return None;
     }
@@ -118,6 +130,9 @@ pub(super) fn parse_rule(value: &Value, path: &str, problems: &mut Vec<Problem>)
         let mut definition = format!("{when_text}\u{1f}{}\u{1f}{sum_field}", window.seconds);
         if let Some(distinct) = window.threshold.distinct() {
             definition.push_str(&format!("\u{1f}distinct:{}", distinct.field.as_str()));
+        }
+        if window.group_by != GroupBy::User {
+            definition.push_str(&format!("\u{1f}group_by:{}", window.group_by.as_str()));
         }
         window.definition = crate::model::domain::stable_hash(definition.as_bytes());
     }
@@ -191,9 +206,32 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             }
             let cooldown_seconds =
                 cooldown_field(object, seconds.map(NonZeroU32::get), path, problems);
+            let group_by = match object.get("group_by") {
+                None => Some(GroupBy::User),
+                Some(v) => match v.as_str().map(GroupBy::parse) {
+                    Some(Ok(group_by)) => Some(group_by),
+                    Some(Err(why)) => report(problems, &format!("{path}.group_by"), why),
+                    None => report(
+                        problems,
+                        &format!("{path}.group_by"),
+                        "must be \"user\", \"all\" or a field path such as properties.merchant",
+                    ),
+                },
+            };
+            // Distinct values across users need a set per group, not counters: not yet.
+            if group_by.as_ref().is_some_and(|g| *g != GroupBy::User)
+                && object.contains_key("distinct")
+            {
+                problems.push(Problem::new(
+                    &format!("{path}.distinct"),
+                    "`distinct` counts one user's values; a window grouped by a field or `all` \
+                     counts and sums",
+                ));
+            }
             Some(Condition::Window(WindowCondition {
                 seconds: seconds?,
                 threshold: threshold?,
+                group_by: group_by?,
                 cooldown_seconds: cooldown_seconds?,
                 // Set by `parse_rule`, which sees the rule's `when`.
                 definition: 0,

@@ -81,6 +81,11 @@ async fn window_store() {
 }
 
 #[tokio::test]
+async fn group_windows() {
+    contract::group_windows(MemoryPorts::new().group_windows.as_ref(), BASE).await;
+}
+
+#[tokio::test]
 async fn activity_tally() {
     let tally = cuba_memory::MemoryActivityTally::default();
     contract::activity_tally(&tally, BASE).await;

@@ -95,6 +95,7 @@ async fn live_dry_run_and_backtest_agree() {
                     &candidate,
                     w.ports.events.as_ref(),
                     w.ports.rule_state.as_ref(),
+                    w.ports.group_windows.as_ref(),
                 )
                 .await
                 .expect("a dry run");

@@ -8,6 +8,7 @@ mod common;
 mod contract;
 mod decisions;
 mod faults;
+mod group_windows;
 mod grouping;
 mod heartbeats;
 mod pipeline;

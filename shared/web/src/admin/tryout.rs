@@ -165,7 +165,14 @@ pub(super) async fn dry_run(
         received_at: api.clock.now(),
         body,
     };
-    let decision = tryout::dry_run(&rule, &event, api.events.as_ref(), api.state.as_ref()).await?;
+    let decision = tryout::dry_run(
+        &rule,
+        &event,
+        api.events.as_ref(),
+        api.state.as_ref(),
+        api.pipeline.groups.store.as_ref(),
+    )
+    .await?;
     Ok(Json(explain(&rule, &event, decision)))
 }
 
@@ -211,6 +218,26 @@ fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer
                 format!(
                     "the threshold is reached but the rule is cooling down for user {user} until {}",
                     until.0
+                ),
+            )
+        }
+        Decision::Quiet(Quiet::NoGroup { group_by }) => (
+            Outcome::DoesNotFire,
+            format!("the event has no `{group_by}`, so no group's window counts it"),
+        ),
+        Decision::Quiet(Quiet::GroupFiring {
+            group,
+            since,
+            totals,
+        }) => {
+            window = Some(totals);
+            (
+                Outcome::DoesNotFire,
+                format!(
+                    "the threshold is reached, but group {} fires already (since {}): told once \
+                     until the sweeper finds it resolved",
+                    group.as_str(),
+                    since.0
                 ),
             )
         }

@@ -48,7 +48,7 @@ fn every_condition_field_described_is_accepted_and_nothing_else() {
                 FieldInput::Sum => json!({"field": "properties.amount", "at_least": 1}),
                 FieldInput::Distinct => json!({"field": "properties.merchant", "at_least": 2}),
                 FieldInput::Pattern => json!({"kind": "feedback"}),
-                FieldInput::Choice => json!(field.choices[0]),
+                FieldInput::Choice | FieldInput::GroupBy => json!(field.choices[0]),
             };
             condition.insert(field.name.into(), value);
         }

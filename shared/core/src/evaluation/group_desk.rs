@@ -1,0 +1,168 @@
+//! Counting and deciding windows across users ([`crate::evaluation::group_window`]): at the end
+//! of each stream batch, and on the sweeper's clock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::delivery::alerting::AlertDispatcher;
+use crate::evaluation::RuleOutcome;
+use crate::evaluation::group_window::{
+    FiringClaim, GroupContribution, GroupWindowKey, Steps, fired_alert, resolved_alert,
+};
+use crate::evaluation::ports::GroupWindows;
+use crate::evaluation::source::RuleSource;
+use crate::model::clock::Clock;
+use crate::model::domain::Millis;
+use crate::model::ports::{ErrorChain, PortError};
+use crate::rules::{Condition, GroupBy, Rule, WindowCondition};
+
+/// What one look at the firing groups did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GroupWindowReport {
+    /// Firing groups looked at.
+    pub decided: usize,
+    /// Alerts of firing groups sent now (a flush stopped between its claim and its alert).
+    pub fired: usize,
+    /// Groups found no longer met (a resolve message each).
+    pub resolved: usize,
+}
+
+impl GroupWindowReport {
+    fn add(&mut self, other: &GroupWindowReport) {
+        self.decided += other.decided;
+        self.fired += other.fired;
+        self.resolved += other.resolved;
+    }
+}
+
+/// Counts the stream's contributions to windows across users and decides them.
+#[derive(Clone)]
+pub struct GroupWindowDesk {
+    pub rules: Arc<RuleSource>,
+    pub store: Arc<dyn GroupWindows>,
+    pub dispatcher: AlertDispatcher,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A rule in force whose window across users is `key`'s (same definition), and its window.
+fn window_of<'r>(rule: Option<&'r Rule>, key: &GroupWindowKey) -> Option<&'r WindowCondition> {
+    let rule = rule.filter(|r| r.enabled)?;
+    match &rule.condition {
+        Condition::Window(w) if w.group_by != GroupBy::User && w.definition == key.definition => {
+            Some(w)
+        }
+        _ => None,
+    }
+}
+
+impl GroupWindowDesk {
+    /// Counts a batch's contributions, then decides each group they touched at its latest
+    /// event. Safe to repeat: the counts are kept once per event, the firing is claimed once,
+    /// and the ledger sends an alert once.
+    pub async fn flush(
+        &self,
+        contributions: &[GroupContribution],
+    ) -> Result<Vec<RuleOutcome>, PortError> {
+        let mut outcomes = Vec::new();
+        if contributions.is_empty() {
+            return Ok(outcomes);
+        }
+        self.store.add(contributions).await?;
+        let rules = self.rules.current().await?;
+        let mut latest: BTreeMap<&GroupWindowKey, (Steps, Millis)> = BTreeMap::new();
+        for c in contributions {
+            let entry = latest.entry(&c.key).or_insert((c.steps, c.received_at));
+            entry.1 = entry.1.max(c.received_at);
+        }
+        for (key, (steps, at)) in latest {
+            let Some(rule) = rules.get(key.rule.as_str()) else {
+                continue;
+            };
+            let Some(window) = window_of(Some(rule), key) else {
+                continue;
+            };
+            let totals = self.store.totals(key, steps, steps.ending(at)).await?;
+            if !window.is_met(&totals) {
+                continue;
+            }
+            let quiet_after = at.minus_seconds(u64::from(window.cooldown_seconds));
+            if let FiringClaim::Fired { since } =
+                self.store.claim_firing(key, at, quiet_after).await?
+            {
+                let dispatched = self
+                    .dispatcher
+                    .dispatch(&fired_alert(rule, &key.group, since, &totals))
+                    .await?;
+                outcomes.push(RuleOutcome {
+                    rule_id: rule.id.clone(),
+                    action: rule.action,
+                    dispatched,
+                });
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// On the sweeper's clock: each firing group of each enabled rule grouped across users,
+    /// decided at `now`. Still met: its alert is sent (none goes twice; this finishes a flush
+    /// that stopped between its claim and its alert). No longer met: a resolve message, then
+    /// the group is quiet. A group whose look fails is logged and left to the next sweep.
+    pub async fn look(&self) -> Result<GroupWindowReport, PortError> {
+        let rules = self.rules.current().await?;
+        let now = self.clock.now();
+        let mut report = GroupWindowReport::default();
+        for rule in rules.all().iter().filter(|r| r.enabled) {
+            let Condition::Window(window) = &rule.condition else {
+                continue;
+            };
+            if window.group_by == GroupBy::User {
+                continue;
+            }
+            match self.look_at(rule, window, now).await {
+                Ok(done) => report.add(&done),
+                Err(error) => {
+                    tracing::warn!(rule_id = %rule.id, error = %ErrorChain(&error), "group window look failed");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn look_at(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        now: Millis,
+    ) -> Result<GroupWindowReport, PortError> {
+        let steps = Steps::of(window);
+        let mut report = GroupWindowReport::default();
+        for (group, since) in self.store.firing(&rule.id, window.definition).await? {
+            let key = GroupWindowKey {
+                rule: rule.id.clone(),
+                definition: window.definition,
+                group,
+            };
+            report.decided += 1;
+            let totals = self.store.totals(&key, steps, steps.ending(now)).await?;
+            if window.is_met(&totals) {
+                if self
+                    .dispatcher
+                    .dispatch(&fired_alert(rule, &key.group, since, &totals))
+                    .await?
+                    .is_first()
+                {
+                    report.fired += 1;
+                }
+                continue;
+            }
+            // The message first, the state after: a look that stops in between is finished by
+            // the next, whose message the ledger already holds.
+            self.dispatcher
+                .dispatch(&resolved_alert(rule, &key.group, since, now, &totals))
+                .await?;
+            self.store.resolve(&key, since).await?;
+            report.resolved += 1;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,144 @@
+//! The [`GroupWindows`](cuba_core::evaluation::ports::GroupWindows) contract: windows across
+//! users.
+
+use cuba_core::evaluation::group_window::{FiringClaim, GroupContribution, GroupWindowKey, Steps};
+use cuba_core::evaluation::ports::GroupWindows;
+use cuba_core::model::domain::Millis;
+use cuba_core::rules::GroupKey;
+
+use super::{at, id, rule};
+
+/// Counters per step, each event counted once however often and however batched, totals over
+/// exactly the steps asked for; a group's firing claimed once, listed, cooled down and resolved.
+pub async fn group_windows(store: &dyn GroupWindows, base: Millis) {
+    let grid = Steps {
+        step_ms: 5_000,
+        per_window: 60,
+    };
+    let key = GroupWindowKey {
+        rule: rule("fleet"),
+        definition: 11,
+        group: GroupKey::stored("all"),
+    };
+    let start = Millis(base.0 / 5_000 * 5_000);
+    let contribution = |n: u32, ms: u64, amount: f64| GroupContribution {
+        key: key.clone(),
+        steps: grid,
+        event: id(&format!("gw-{n}")),
+        received_at: at(start, ms),
+        amount,
+    };
+    let first = [
+        contribution(1, 0, 100.0),
+        contribution(2, 4_999, 0.5),
+        contribution(3, 5_000, 7.0),
+        // The same event twice in one call counts once.
+        contribution(1, 0, 100.0),
+    ];
+    store.add(&first).await.expect("added");
+    // A retried batch, with a new event among the repeats.
+    store
+        .add(&[contribution(2, 4_999, 0.5), contribution(4, 299_000, -2.0)])
+        .await
+        .expect("added again");
+    let step = |ms: u64| grid.step_of(at(start, ms));
+    let totals = |range: std::ops::RangeInclusive<u64>| {
+        let key = key.clone();
+        async move { store.totals(&key, grid, range).await.expect("read") }
+    };
+    let all = totals(step(0)..=step(299_000)).await;
+    assert_eq!(
+        (all.count, all.sum),
+        (4, 105.5),
+        "each event once, amounts exact"
+    );
+    let first_step = totals(step(0)..=step(0)).await;
+    assert_eq!((first_step.count, first_step.sum), (2, 100.5), "one step");
+    let later = totals(step(5_000)..=step(299_000)).await;
+    assert_eq!(
+        (later.count, later.sum),
+        (2, 5.0),
+        "the steps asked for only"
+    );
+    let other = GroupWindowKey {
+        definition: 12,
+        ..key.clone()
+    };
+    let none = store
+        .totals(&other, grid, step(0)..=step(299_000))
+        .await
+        .expect("read");
+    assert_eq!(none.count, 0, "another definition counts apart");
+    let merchant = GroupWindowKey {
+        group: GroupKey::stored("acme # co"),
+        ..key.clone()
+    };
+    store
+        .add(&[GroupContribution {
+            key: merchant.clone(),
+            ..contribution(5, 0, 3.0)
+        }])
+        .await
+        .expect("added");
+    let acme = store
+        .totals(&merchant, grid, step(0)..=step(0))
+        .await
+        .expect("read");
+    assert_eq!((acme.count, acme.sum), (1, 3.0), "each group counts apart");
+
+    // Firing: claimed once, listed, resolved, then cooling down until its cooldown passed.
+    let t = |ms: u64| at(start, ms);
+    assert_eq!(
+        store.claim_firing(&key, t(10_000), t(0)).await,
+        Ok(FiringClaim::Fired { since: t(10_000) })
+    );
+    assert_eq!(
+        store.claim_firing(&key, t(20_000), t(0)).await,
+        Ok(FiringClaim::Firing { since: t(10_000) }),
+        "a firing group fires once"
+    );
+    assert_eq!(
+        store.claim_firing(&merchant, t(20_000), t(0)).await,
+        Ok(FiringClaim::Fired { since: t(20_000) }),
+        "groups fire apart"
+    );
+    assert_eq!(
+        store.firing(&key.rule, key.definition).await,
+        Ok(vec![
+            (GroupKey::stored("acme # co"), t(20_000)),
+            (GroupKey::stored("all"), t(10_000))
+        ])
+    );
+    assert_eq!(store.firing(&key.rule, 12).await, Ok(vec![]));
+    store.resolve(&key, t(9_999)).await.expect("resolved");
+    assert_eq!(
+        store
+            .firing(&key.rule, key.definition)
+            .await
+            .map(|f| f.len()),
+        Ok(2),
+        "a resolve of another firing leaves this one"
+    );
+    store.resolve(&key, t(10_000)).await.expect("resolved");
+    assert_eq!(
+        store.firing(&key.rule, key.definition).await,
+        Ok(vec![(GroupKey::stored("acme # co"), t(20_000))])
+    );
+    assert_eq!(
+        store.claim_firing(&key, t(60_000), t(9_999)).await,
+        Ok(FiringClaim::CoolingDown),
+        "it fired less than its cooldown before"
+    );
+    assert_eq!(
+        store.claim_firing(&key, t(70_000), t(10_000)).await,
+        Ok(FiringClaim::Fired { since: t(70_000) }),
+        "it fired a whole cooldown before: it fires again"
+    );
+    assert_eq!(
+        store
+            .firing(&key.rule, key.definition)
+            .await
+            .map(|f| f.len()),
+        Ok(2)
+    );
+}

@@ -1,0 +1,136 @@
+//! Windows across users in memory: counters per step, each event counted once per window.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use cuba_core::evaluation::group_window::{
+    FiringClaim, GroupContribution, GroupWindowKey, Steps, totals_over,
+};
+use cuba_core::evaluation::ports::GroupWindows;
+use cuba_core::model::domain::{EventId, Millis};
+use cuba_core::model::ports::PortError;
+use cuba_core::rules::{GroupKey, RuleId, WindowTotals};
+
+use crate::faults::{Faults, lock};
+
+#[derive(Default)]
+struct Counted {
+    /// Which events each rule definition has counted (an event is in one group of a rule).
+    events: HashSet<(RuleId, u64, EventId)>,
+    /// Per window and step: count and sum.
+    steps: HashMap<(GroupWindowKey, u64), (u64, f64)>,
+    /// Per window: when its group began firing, if it is.
+    firing: HashMap<GroupWindowKey, Millis>,
+    /// Per window: when its group last began firing.
+    last_fired: HashMap<GroupWindowKey, Millis>,
+}
+
+pub struct MemoryGroupWindows {
+    faults: Arc<Faults>,
+    counted: Mutex<Counted>,
+}
+
+impl MemoryGroupWindows {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryGroupWindows {
+            faults,
+            counted: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl GroupWindows for MemoryGroupWindows {
+    async fn add(&self, contributions: &[GroupContribution]) -> Result<(), PortError> {
+        let call = self.faults.enter("group_windows.add")?;
+        let mut counted = lock(&self.counted);
+        for c in contributions {
+            if counted
+                .events
+                .insert((c.key.rule.clone(), c.key.definition, c.event.clone()))
+            {
+                let step = counted
+                    .steps
+                    .entry((c.key.clone(), c.steps.step_of(c.received_at)))
+                    .or_default();
+                step.0 += 1;
+                step.1 += c.amount;
+            }
+        }
+        call.finish(())
+    }
+
+    async fn totals(
+        &self,
+        key: &GroupWindowKey,
+        _grid: Steps,
+        steps: RangeInclusive<u64>,
+    ) -> Result<WindowTotals, PortError> {
+        let call = self.faults.enter("group_windows.totals")?;
+        let counted = lock(&self.counted);
+        let counters = steps.clone().filter_map(|step| {
+            counted
+                .steps
+                .get(&(key.clone(), step))
+                .map(|(n, sum)| (step, *n, *sum))
+        });
+        let totals = totals_over(counters, &steps);
+        drop(counted);
+        call.finish(totals)
+    }
+
+    async fn claim_firing(
+        &self,
+        key: &GroupWindowKey,
+        at: Millis,
+        quiet_after: Millis,
+    ) -> Result<FiringClaim, PortError> {
+        let call = self.faults.enter("group_windows.claim_firing")?;
+        let mut counted = lock(&self.counted);
+        let claim = if let Some(since) = counted.firing.get(key) {
+            FiringClaim::Firing { since: *since }
+        } else if counted
+            .last_fired
+            .get(key)
+            .is_some_and(|l| *l > quiet_after)
+        {
+            FiringClaim::CoolingDown
+        } else {
+            counted.firing.insert(key.clone(), at);
+            counted.last_fired.insert(key.clone(), at);
+            FiringClaim::Fired { since: at }
+        };
+        drop(counted);
+        call.finish(claim)
+    }
+
+    async fn firing(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+    ) -> Result<Vec<(GroupKey, Millis)>, PortError> {
+        let call = self.faults.enter("group_windows.firing")?;
+        let counted = lock(&self.counted);
+        let mut firing: Vec<(GroupKey, Millis)> = counted
+            .firing
+            .iter()
+            .filter(|(k, _)| &k.rule == rule && k.definition == definition)
+            .map(|(k, since)| (k.group.clone(), *since))
+            .collect();
+        drop(counted);
+        firing.sort();
+        call.finish(firing)
+    }
+
+    async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError> {
+        let call = self.faults.enter("group_windows.resolve")?;
+        let mut counted = lock(&self.counted);
+        if counted.firing.get(key) == Some(&since) {
+            counted.firing.remove(key);
+        }
+        drop(counted);
+        call.finish(())
+    }
+}
