@@ -246,6 +246,45 @@ try {
   assert.deepStrictEqual((await storedRule("ui-card-testing")).rule, cardTesting);
   assert.match(await page.textContent('#rules-table tr[data-rule="ui-card-testing"]'), /≥ 5 different properties\.merchant/);
 
+  log("a fleet rule: all users' payments in one window, from the form, with its own placeholders");
+  await page.goto(`${base}/admin/#/rules/new`);
+  await page.waitForSelector("#rule-builder #field-id");
+  await page.fill("#field-id", "ui-payments-surge");
+  await page.selectOption("#when-kind", "activity");
+  await page.fill("#when-noun", "bill");
+  await page.fill("#when-verb", "paid");
+  await page.check("#condition-window");
+  await setDuration(page, "cond-seconds", 300);
+  await page.fill("#cond-count_at_least", "20");
+  assert.equal(await page.isVisible('button.chip[data-placeholder="properties.amount"]'), true,
+    "a window per user offers the trigger's fields");
+  await page.fill("#cond-group_by", "all");
+  await page.waitForSelector('button.chip[data-placeholder="group"]');
+  assert.equal(await page.isVisible('button.chip[data-placeholder="properties.amount"]'), false,
+    "no one event fires a window across users, so no event field is offered");
+  await page.selectOption("#action-type", "notify_operator");
+  await page.selectOption("#action-severity", "warning");
+  await page.fill("#field-message", "");
+  await page.click('button.chip[data-placeholder="window.count"]');
+  await page.type("#field-message", " bill payments from ");
+  await page.click('button.chip[data-placeholder="group"]');
+  await page.type("#field-message", " users within 5 minutes");
+  await saveAndWait(page, "ui-payments-surge");
+  assert.deepStrictEqual((await storedRule("ui-payments-surge")).rule, {
+    id: "ui-payments-surge",
+    when: { kind: "activity", noun: "bill", verb: "paid" },
+    condition: { type: "window", seconds: 300, count_at_least: 20, group_by: "all" },
+    action: { type: "notify_operator", severity: "warning" },
+    message: "{{window.count}} bill payments from {{group}} users within 5 minutes",
+  });
+  assert.match(await page.textContent('#rules-table tr[data-rule="ui-payments-surge"]'), /≥ 20 in 300 s, across all users/);
+  // The same window by a field: offered from the type's fields; an SMS is refused by the server.
+  await page.goto(`${base}/admin/#/rules/ui-payments-surge`);
+  await page.waitForSelector("#cond-group_by");
+  assert.equal(await page.inputValue("#cond-group_by"), "all");
+  const offered = await page.$$eval("#group-by-choices option", (os) => os.map((o) => o.value));
+  assert.ok(offered.includes("user") && offered.includes("all") && offered.includes("properties.type"), offered.join(", "));
+
   log("a heartbeat rule about everyone's payments: its own placeholders, operator only");
   await page.goto(`${base}/admin/#/rules/new`);
   await page.waitForSelector("#rule-builder #field-id");

@@ -422,7 +422,9 @@ function describeCondition(c) {
     case "window": {
       const sum = c.sum ? `, ${c.sum.field} ≥ ${c.sum.at_least}` : "";
       const distinct = c.distinct ? `, ≥ ${c.distinct.at_least} different ${c.distinct.field}` : "";
-      return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}${distinct}`;
+      const across = c.group_by === "all" ? ", across all users"
+        : c.group_by && c.group_by !== "user" ? `, per ${c.group_by} across users` : "";
+      return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}${distinct}${across}`;
     }
     case "absence": return `no ${JSON.stringify(c.expect || {})} within ${c.seconds} s`;
     case "heartbeat": return `no matching event from anyone for ${c.seconds} s`;

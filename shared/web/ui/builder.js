@@ -73,6 +73,8 @@ async function renderEditor(main, id) {
   // Lists that follow the chosen event type; refreshed in place so typing never loses focus.
   const fieldList = el("datalist", { id: "type-fields" });
   const numericList = el("datalist", { id: "numeric-fields" });
+  // `group_by`'s choices: each user's (the default), everyone's, or a field of the type.
+  const groupList = el("datalist", { id: "group-by-choices" });
   const chipsBox = el("div", { class: "chips", role: "group", "aria-label": "Insert a placeholder" });
   // Where a placeholder chip writes: the default message, or the language last typed in.
   let messageTarget = null;
@@ -81,17 +83,29 @@ async function renderEditor(main, id) {
     clear(fieldList).append(...fields.map((f) => el("option", { value: f.path, label: f.types.join(" | ") || "type unknown" })));
     clear(numericList).append(...fields.filter((f) => f.types.some((t) => t === "number" || t === "integer"))
       .map((f) => el("option", { value: f.path })));
-    // A heartbeat fires for no event: only its own placeholders mean anything.
+    clear(groupList).append(
+      el("option", { value: "user", label: "each user's events (the default)" }),
+      el("option", { value: "all", label: "all users' events together" }),
+      ...fields.filter((f) => !f.types.includes("object")).map((f) => el("option", { value: f.path, label: "each value's events, whoever sent them" })));
+    // A heartbeat, or a window across users, fires for no one event: only its own
+    // placeholders mean anything.
     const heartbeat = model.condition.type === "heartbeat";
+    const grouped = model.condition.type === "window" && acrossUsers();
     const placeholders = [
-      ...(heartbeat ? [] : fields.filter((f) => !f.types.includes("object")).map((f) => f.path)),
+      ...(heartbeat || grouped ? [] : fields.filter((f) => !f.types.includes("object")).map((f) => f.path)),
       ...lang.placeholders.always,
-      ...(model.condition.type === "window" ? lang.placeholders.window : []),
+      ...(model.condition.type === "window" ? (grouped ? lang.placeholders.group : lang.placeholders.window) : []),
       ...(heartbeat ? lang.placeholders.heartbeat || [] : []),
     ];
     clear(chipsBox).append(el("span", { class: "hint", text: "Insert: " }), ...placeholders.map((p) => chip(p)));
     for (const row of formBox.querySelectorAll(".clause")) row.dispatchEvent(new Event("fields"));
     changed();
+  };
+
+  /** Whether the window counts events across users (`group_by` is `all` or a field). */
+  const acrossUsers = () => {
+    const g = (model.condition.values.group_by || "").trim();
+    return g !== "" && g !== "user";
   };
 
   let check = () => {};
@@ -207,6 +221,21 @@ async function renderEditor(main, id) {
             el("div", {}, el("label", { for: sumField.id, text: adding ? "Field to add up" : "Field whose different values count" }), sumField),
             el("div", {}, el("label", { for: atLeast.id, text: adding ? "At least" : "At least (different values)" }), atLeast)),
           slot));
+      } else if (field.input === "group_by") {
+        const input = el("input", { type: "text", id: `cond-${field.name}`, list: "group-by-choices", value: values[field.name] || "", autocomplete: "off", placeholder: field.default || "user" });
+        let was = acrossUsers();
+        input.addEventListener("input", () => {
+          if (input.value.trim() === "") delete values[field.name];
+          else values[field.name] = input.value;
+          // The message's placeholders differ across users: offered anew when that changes.
+          if (acrossUsers() !== was) {
+            was = acrossUsers();
+            refreshFields();
+          } else {
+            changed();
+          }
+        });
+        box.append(labelled("Group by (optional)", input, slots, key, field.meaning), groupList);
       } else if (field.input === "pattern") {
         if (!values[field.name]) values[field.name] = { kind: "feedback", names: {} };
         box.append(eventTypeInputs(values[field.name], key, `cond-${field.name}`, `${label}: ${field.meaning}`, () => rebuild()));

@@ -162,6 +162,10 @@ function ruleToForm(doc, lang) {
         }
         condition.values[field.name] = { field: v.field, at_least: String(v.at_least) };
         break;
+      case "group_by":
+        if (typeof v !== "string") return { reason: `${field.name} is not text` };
+        condition.values[field.name] = v;
+        break;
       case "pattern": {
         const expect = readEventType(v, lang, field.name);
         if (expect.reason) return expect;
@@ -378,6 +382,14 @@ function formToRule(model, lang, fields) {
         if (!v.field.trim()) errors[key] = "choose the field whose values to count";
         else if (!Number.isInteger(at) || at < least) errors[key] = `a whole number of at least ${least}`;
         else condition[field.name] = { field: v.field.trim(), at_least: at };
+        break;
+      }
+      case "group_by": {
+        // Written only when it is not the default, so a rule per user reads as it always did.
+        const g = (v || "").trim();
+        if (g === "" || g === "user") break;
+        if (g !== "all" && !/^[^.\s]+(\.[^.\s]+)*$/.test(g)) errors[key] = "user, all, or a field path such as properties.merchant";
+        else condition[field.name] = g;
         break;
       }
       case "pattern":

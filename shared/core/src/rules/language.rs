@@ -492,6 +492,9 @@ pub struct Placeholders {
     pub window: &'static [&'static str],
     /// A heartbeat rule's only ones besides `always`: no event triggers it.
     pub heartbeat: &'static [&'static str],
+    /// A window across users' (`group_by` all or a field) only ones besides `always`: no one
+    /// event triggers it.
+    pub group: &'static [&'static str],
 }
 
 #[derive(Debug, Serialize)]
@@ -518,6 +521,7 @@ pub struct RuleLanguage {
 
 pub const WINDOW_PLACEHOLDERS: &[&str] = &["window.count", "window.sum", "window.distinct"];
 pub const HEARTBEAT_PLACEHOLDERS: &[&str] = &["heartbeat.last_seen", "heartbeat.seconds"];
+pub const GROUP_PLACEHOLDERS: &[&str] = &["group", "window.count", "window.sum"];
 
 pub fn describe() -> RuleLanguage {
     RuleLanguage {
@@ -531,6 +535,7 @@ pub fn describe() -> RuleLanguage {
             always: &["rule_id"],
             window: WINDOW_PLACEHOLDERS,
             heartbeat: HEARTBEAT_PLACEHOLDERS,
+            group: GROUP_PLACEHOLDERS,
         },
         limits: Limits {
             id_max_chars: crate::model::document::DOCUMENT_ID_MAX_CHARS,
