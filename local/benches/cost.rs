@@ -173,6 +173,14 @@ fn web(id: String) -> Value {
         "timestamp": "2022-04-01 09:15:27.243860"})
 }
 
+/// A web event a fleet window counts (the cost rules' `fleet-page-views`): a page view of one path.
+fn scrolled(id: String) -> Value {
+    json!({"id": id, "session_id": "d66ac88b-f801-4984-953f-5c6b266494a0",
+        "category": "page interaction", "name": "pageview",
+        "data": {"host": "www.cwtech.dev", "path": "/fleet"},
+        "timestamp": "2022-04-01 09:15:27.243860"})
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let endpoint = std::env::var("CUBA_BENCH_MOTO_ENDPOINT")
@@ -186,6 +194,19 @@ async fn main() -> anyhow::Result<()> {
         if rule["condition"]["type"] == "absence" {
             rule["condition"]["seconds"] = json!(2);
         }
+    }
+    // A fleet window over page views of one path (no other kind here is one), set never to fire: what counting
+    // an event in a window across users costs.
+    if let Some(list) = rules["rules"].as_array_mut() {
+        list.push(json!({
+            "id": "fleet-page-views",
+            "when": {"kind": "web", "category": "page interaction", "name": "pageview",
+                     "data.path": "/fleet"},
+            "condition": {"type": "window", "seconds": 300, "count_at_least": 1_000_000_000u64,
+                          "group_by": "all"},
+            "action": {"type": "notify_operator"},
+            "message": "{{window.count}} views of /fleet"
+        }));
     }
     let rules_file =
         std::env::temp_dir().join(format!("cuba-cost-rules-{}.json", std::process::id()));
@@ -360,6 +381,21 @@ async fn main() -> anyhow::Result<()> {
         0,
     )
     .await?;
+    run(
+        "web event counted by a fleet window (group_by all)",
+        (1..=EVENTS)
+            .map(|u| (u, "/api/v1/event/", scrolled(format!("scroll-{u}"))))
+            .collect(),
+        EVENTS,
+        0,
+        0,
+    )
+    .await?;
+    run(
+        "web events counted by a fleet window, in batches of 100",
+        (1..=2u64).map(|b| (b, "/api/v1/batch/", json!({"events": (0..100).map(|i| scrolled(format!("scrolls-{b}-{i}"))).collect::<Vec<_>>()}))).collect(),
+        200, 0, 0,
+    ).await?;
     run(
         "plain events in batches of 100",
         (1..=2u64).map(|b| (b, "/api/v1/batch/", json!({"events": (0..100).map(|i| plain(format!("batch-{b}-{i}"))).collect::<Vec<_>>()}))).collect(),

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::scan::{ScanInput, ScanOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ReturnValue};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -103,6 +104,13 @@ enum Noted {
     },
     BatchGet {
         consistent: HashMap<String, bool>,
+    },
+    /// A transaction's writes: each charged twice its size. A put's size is its item; an
+    /// update's is not known from the request (moto answers a transaction without consumed
+    /// capacity), so it is charged on what the update writes (its key and values): the least it
+    /// can cost, short of an item that grew past that (a window's counter item: up to 2 KB).
+    Transact {
+        writes: Vec<(String, usize)>,
     },
     Other,
 }
@@ -378,6 +386,31 @@ impl Intercept for MeteringInterceptor {
                     })
                     .unwrap_or_default(),
             }
+        } else if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
+            Noted::Transact {
+                writes: transaction
+                    .transact_items()
+                    .iter()
+                    .filter_map(|item| {
+                        if let Some(put) = item.put() {
+                            Some((put.table_name().to_owned(), item_size(put.item())))
+                        } else if let Some(update) = item.update() {
+                            let values: usize = update
+                                .expression_attribute_values()
+                                .map_or(0, |v| v.values().map(value_size).sum());
+                            Some((
+                                update.table_name().to_owned(),
+                                item_size(update.key()) + values,
+                            ))
+                        } else if let Some(delete) = item.delete() {
+                            Some((delete.table_name().to_owned(), item_size(delete.key())))
+                        } else {
+                            item.condition_check()
+                                .map(|c| (c.table_name().to_owned(), item_size(c.key())))
+                        }
+                    })
+                    .collect(),
+            }
         } else {
             Noted::Other
         };
@@ -452,6 +485,13 @@ impl Intercept for MeteringInterceptor {
                             meter.read(table.clone(), read_units(item_size(item), strong));
                         }
                     }
+                }
+            }
+            Noted::Transact { writes } => {
+                // A cancelled transaction is charged too (its conditions were read): as its
+                // writes, a bound from above.
+                for (table, size) in writes {
+                    meter.write(table, 2.0 * write_units(size));
                 }
             }
             Noted::Other => {}
