@@ -75,6 +75,15 @@ fn fleet_rules() -> std::path::PathBuf {
                           "group_by": "properties.merchant"},
             "action": {"type": "notify_operator", "severity": "critical"},
             "message": "{{window.count}} payments ({{window.sum}} in all) to {{group}} within 5 minutes"
+        },
+        {
+            "id": "merchant-payers",
+            "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+            "condition": {"type": "window", "seconds": 300,
+                          "distinct": {"field": "user", "at_least": 5},
+                          "group_by": "properties.merchant"},
+            "action": {"type": "notify_operator", "severity": "critical"},
+            "message": "{{window.distinct}} different users paid {{group}} within 5 minutes"
         }
     ]});
     let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -84,7 +93,7 @@ fn fleet_rules() -> std::path::PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_fleet_window_and_a_merchant_window_fire_once_across_users_and_resolve() {
+async fn fleet_and_merchant_windows_fire_once_across_users_and_resolve() {
     let clock = cuba_core::model::clock::ManualClock::starting_now();
     let t = TestStack::start_with(Options {
         clock: std::sync::Arc::new(clock.clone()),
@@ -103,7 +112,7 @@ async fn a_fleet_window_and_a_merchant_window_fire_once_across_users_and_resolve
             .await;
     }
     t.wait_for_stream(10).await;
-    let alerts = t.expect_operator_alerts(2).await;
+    let alerts = t.expect_operator_alerts(3).await;
     let mut by_rule: Vec<(String, serde_json::Value)> = alerts
         .iter()
         .map(|(body, _)| {
@@ -115,8 +124,16 @@ async fn a_fleet_window_and_a_merchant_window_fire_once_across_users_and_resolve
         .collect();
     by_rule.sort_by(|a, b| a.0.cmp(&b.0));
     let rules: Vec<&str> = by_rule.iter().map(|(r, _)| r.as_str()).collect();
-    assert_eq!(rules, ["merchant-surge", "payments-surge"], "{alerts:?}");
-    let (merchant, fleet) = (&by_rule[0].1, &by_rule[1].1);
+    assert_eq!(
+        rules,
+        ["merchant-payers", "merchant-surge", "payments-surge"],
+        "{alerts:?}"
+    );
+    assert_eq!(
+        by_rule[0].1["text"],
+        "5 different users paid acme within 5 minutes"
+    );
+    let (merchant, fleet) = (&by_rule[1].1, &by_rule[2].1);
     assert_eq!(
         merchant["text"],
         "5 payments (500 in all) to acme within 5 minutes"
@@ -193,8 +210,8 @@ async fn a_fleet_window_and_a_merchant_window_fire_once_across_users_and_resolve
 
     // Five minutes on, the windows hold nothing: the sweeper says both are over.
     clock.advance_seconds(301);
-    let resolved = t.expect_operator_alerts(2).await;
-    assert_eq!(resolved.len(), 2, "{resolved:?}");
+    let resolved = t.expect_operator_alerts(3).await;
+    assert_eq!(resolved.len(), 3, "{resolved:?}");
     for (body, _) in &resolved {
         assert_eq!(body["status"], "resolved", "{body}");
         assert!(body["firing_since"].is_u64(), "{body}");

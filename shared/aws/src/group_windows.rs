@@ -11,11 +11,16 @@
 //!   exists already (a retried batch, a replay) is cancelled whole; the events it names are
 //!   dropped and the rest written again. So a count is added exactly when its marker is, and
 //!   never twice.
+//! - **Different values** (a rule with `distinct`): `gdis#{rule}#{definition}#{group
+//!   digest}#{step}`, a string set `v` per step, added to by one conditional update per step
+//!   and batch while it holds fewer than the rule's `at_least` (adding a value twice changes
+//!   nothing, so no marker is needed); a window's values are its steps' sets, read in one
+//!   strongly consistent batch read (60 items at most).
 //! - **Firing**: `gfire#{rule}#{definition}`, one item per rule definition, with `f_{digest}`
 //!   (firing since), `l_{digest}` (last fired, for the cooldown) and `k_{digest}` (the group's
 //!   key) per group: claimed by one conditional update, listed by one read.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
@@ -24,7 +29,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use crate::items::{Item, any_of, batch_get, condition_held, n, read_item_raw, s, unavailable};
-use crate::partition_keys::{group_firing, group_marker, group_window_counter};
+use crate::partition_keys::{
+    group_firing, group_marker, group_window_counter, group_window_values,
+};
 use cuba_core::evaluation::group_window::{
     FiringClaim, GroupContribution, GroupWindowKey, STEPS_PER_WINDOW, Steps, totals_over,
 };
@@ -178,6 +185,57 @@ impl DynamoGroupWindows {
     }
 }
 
+impl DynamoGroupWindows {
+    fn values_key(key: &GroupWindowKey, step: u64) -> Item {
+        Item::from([(
+            "pk".to_owned(),
+            s(group_window_values(
+                &key.rule,
+                key.definition,
+                &key.group.digest(),
+                step,
+            )),
+        )])
+    }
+
+    /// Each step's new values in one conditional update, taken while the step keeps fewer
+    /// than the rule's `at_least` (a refused one: the step has enough already).
+    async fn add_values(&self, contributions: &[&GroupContribution]) -> Result<(), PortError> {
+        let mut steps: BTreeMap<(&GroupWindowKey, u64), (Steps, u32, Vec<String>)> =
+            BTreeMap::new();
+        for c in contributions {
+            if let Some(d) = &c.distinct {
+                let step = c.steps.step_of(c.received_at);
+                let entry = steps
+                    .entry((&c.key, step))
+                    .or_insert((c.steps, d.keep, Vec::new()));
+                if !entry.2.contains(&d.value) {
+                    entry.2.push(d.value.clone());
+                }
+            }
+        }
+        for ((key, step), (grid, keep, values)) in steps {
+            let added = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::values_key(key, step)))
+                .update_expression("ADD v :values SET expires_at = :exp")
+                .condition_expression("attribute_not_exists(v) OR size(v) < :keep")
+                .expression_attribute_values(":values", AttributeValue::Ss(values))
+                .expression_attribute_values(":keep", n(keep))
+                .expression_attribute_values(
+                    ":exp",
+                    n(grid.forgotten_at(step).0 / 1000 + 24 * 3600),
+                )
+                .send()
+                .await;
+            condition_held(added)?;
+        }
+        Ok(())
+    }
+}
+
 /// Contributions cut into transactions: each holds its markers and one counter per (window,
 /// epoch) it touches, at most [`TRANSACTION_ITEMS`] in all.
 fn chunks<'c>(contributions: &[&'c GroupContribution]) -> Vec<Vec<&'c GroupContribution>> {
@@ -208,6 +266,7 @@ impl GroupWindows for DynamoGroupWindows {
             .iter()
             .filter(|c| seen.insert((&c.key, &c.event)))
             .collect();
+        self.add_values(&unique).await?;
         for chunk in chunks(&unique) {
             let mut pending = chunk;
             let mut conflicts = 0;
@@ -266,6 +325,24 @@ impl GroupWindows for DynamoGroupWindows {
             }
         }
         Ok(totals_over(counters, &steps))
+    }
+
+    async fn values(
+        &self,
+        key: &GroupWindowKey,
+        _grid: Steps,
+        steps: RangeInclusive<u64>,
+    ) -> Result<BTreeSet<String>, PortError> {
+        let keys: Vec<Item> = steps.map(|step| Self::values_key(key, step)).collect();
+        let items = batch_get(&self.client, &self.table, keys, true).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| match item.get("v") {
+                Some(AttributeValue::Ss(values)) => Some(values.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect())
     }
 
     async fn claim_firing(

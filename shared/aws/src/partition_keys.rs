@@ -82,6 +82,17 @@ pub fn group_window_counter(
     format!("gwin#{rule}#{definition:016x}#{group_digest}#{epoch}#{shard}")
 }
 
+/// The rule-state item holding one step's different values of a window across users (of one
+/// group, by its digest).
+pub fn group_window_values(
+    rule: &RuleId,
+    definition: u64,
+    group_digest: &str,
+    step: u64,
+) -> String {
+    format!("gdis#{rule}#{definition:016x}#{group_digest}#{step}")
+}
+
 /// The rule-state item saying an event was counted in a rule definition's window across users.
 pub fn group_marker(rule: &RuleId, definition: u64, event: &str) -> String {
     format!("gmark#{rule}#{definition:016x}#{event}")

@@ -1,6 +1,6 @@
 //! Windows across users in memory: counters per step, each event counted once per window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +21,8 @@ struct Counted {
     events: HashSet<(RuleId, u64, EventId)>,
     /// Per window and step: count and sum.
     steps: HashMap<(GroupWindowKey, u64), (u64, f64)>,
+    /// Per window and step: its different values.
+    values: HashMap<(GroupWindowKey, u64), BTreeSet<String>>,
     /// Per window: when its group began firing, if it is.
     firing: HashMap<GroupWindowKey, Millis>,
     /// Per window: when its group last began firing.
@@ -46,6 +48,23 @@ impl GroupWindows for MemoryGroupWindows {
     async fn add(&self, contributions: &[GroupContribution]) -> Result<(), PortError> {
         let call = self.faults.enter("group_windows.add")?;
         let mut counted = lock(&self.counted);
+        // As the DynamoDB adapter: one conditional add per step of what the call brings for
+        // it, taken whole while the step keeps fewer than `keep`.
+        let mut brought: BTreeMap<(GroupWindowKey, u64), (u32, Vec<String>)> = BTreeMap::new();
+        for c in contributions {
+            if let Some(d) = &c.distinct {
+                let entry = brought
+                    .entry((c.key.clone(), c.steps.step_of(c.received_at)))
+                    .or_insert((d.keep, Vec::new()));
+                entry.1.push(d.value.clone());
+            }
+        }
+        for (step, (keep, values)) in brought {
+            let held = counted.values.entry(step).or_default();
+            if held.len() < keep as usize {
+                held.extend(values);
+            }
+        }
         for c in contributions {
             if counted
                 .events
@@ -79,6 +98,23 @@ impl GroupWindows for MemoryGroupWindows {
         let totals = totals_over(counters, &steps);
         drop(counted);
         call.finish(totals)
+    }
+
+    async fn values(
+        &self,
+        key: &GroupWindowKey,
+        _grid: Steps,
+        steps: RangeInclusive<u64>,
+    ) -> Result<BTreeSet<String>, PortError> {
+        let call = self.faults.enter("group_windows.values")?;
+        let counted = lock(&self.counted);
+        let values: BTreeSet<String> = steps
+            .filter_map(|step| counted.values.get(&(key.clone(), step)))
+            .flatten()
+            .cloned()
+            .collect();
+        drop(counted);
+        call.finish(values)
     }
 
     async fn claim_firing(

@@ -131,19 +131,25 @@ fn group_firings(
     #[derive(Default)]
     struct Group {
         steps: BTreeMap<u64, (u64, f64)>,
+        /// Each step's different values, kept as the store keeps them (up to `at_least`).
+        values: BTreeMap<u64, std::collections::BTreeSet<String>>,
         firing: Option<Millis>,
         last_fired: Option<Millis>,
         last_event: Option<Millis>,
     }
     let totals_at = |group: &Group, at: Millis| {
         let range = steps.ending(at);
-        totals_over(
+        let mut totals = totals_over(
             group
                 .steps
                 .range(range.clone())
                 .map(|(step, (n, sum))| (*step, *n, *sum)),
             &range,
-        )
+        );
+        let values: std::collections::BTreeSet<&String> =
+            group.values.range(range).flat_map(|(_, v)| v).collect();
+        totals.distinct = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        totals
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     let mut fired = Vec::new();
@@ -162,6 +168,12 @@ fn group_firings(
         let counted = group.steps.entry(steps.step_of(at)).or_default();
         counted.0 += 1;
         counted.1 += contribution.amount;
+        if let Some(d) = &contribution.distinct {
+            let held = group.values.entry(steps.step_of(at)).or_default();
+            if held.len() < d.keep as usize {
+                held.insert(d.value.clone());
+            }
+        }
         group.last_event = Some(at);
         let totals = totals_at(group, at);
         let cooling = group

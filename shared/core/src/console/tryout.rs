@@ -79,6 +79,13 @@ async fn group_dry_run(
         .await?;
     totals.count = totals.count.saturating_add(1);
     totals.sum += c.amount;
+    if let Some(d) = &c.distinct {
+        let mut values = groups
+            .values(&c.key, c.steps, c.steps.ending(event.received_at))
+            .await?;
+        values.insert(d.value.clone());
+        totals.distinct = u32::try_from(values.len()).unwrap_or(u32::MAX);
+    }
     if !window.is_met(&totals) {
         return Ok(Decision::Quiet(Quiet::BelowThreshold(totals)));
     }

@@ -14,7 +14,7 @@ use crate::evaluation::source::RuleSource;
 use crate::model::clock::Clock;
 use crate::model::domain::Millis;
 use crate::model::ports::{ErrorChain, PortError};
-use crate::rules::{Condition, GroupBy, Rule, WindowCondition};
+use crate::rules::{Condition, GroupBy, Rule, WindowCondition, WindowTotals};
 
 /// What one look at the firing groups did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -81,7 +81,7 @@ impl GroupWindowDesk {
             let Some(window) = window_of(Some(rule), key) else {
                 continue;
             };
-            let totals = self.store.totals(key, steps, steps.ending(at)).await?;
+            let totals = self.totals(window, key, steps, at).await?;
             if !window.is_met(&totals) {
                 continue;
             }
@@ -101,6 +101,23 @@ impl GroupWindowDesk {
             }
         }
         Ok(outcomes)
+    }
+
+    /// The window of `key` ending `at`: its count and sum, and its different values when the
+    /// rule counts them.
+    async fn totals(
+        &self,
+        window: &WindowCondition,
+        key: &GroupWindowKey,
+        steps: Steps,
+        at: Millis,
+    ) -> Result<WindowTotals, PortError> {
+        let mut totals = self.store.totals(key, steps, steps.ending(at)).await?;
+        if window.threshold.distinct().is_some() {
+            let values = self.store.values(key, steps, steps.ending(at)).await?;
+            totals.distinct = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        }
+        Ok(totals)
     }
 
     /// On the sweeper's clock: each firing group of each enabled rule grouped across users,
@@ -143,7 +160,7 @@ impl GroupWindowDesk {
                 group,
             };
             report.decided += 1;
-            let totals = self.store.totals(&key, steps, steps.ending(now)).await?;
+            let totals = self.totals(window, &key, steps, now).await?;
             if window.is_met(&totals) {
                 if self
                     .dispatcher

@@ -10,6 +10,9 @@
 //!   amount to its step once, whatever the retries, redeliveries and replays
 //!   ([`crate::evaluation::ports::GroupWindows::add`]), and spreads a group's counters over shards so that no item takes
 //!   every batch of the fleet.
+//! - **Different values.** A rule with `distinct` keeps each step's values as a set (adding a
+//!   value twice changes nothing), at most its `at_least` per step: a step holding that many
+//!   meets the threshold in every window it is in. A window's count is the union's size.
 //! - **Fire once, resolve.** After adding, each group the batch touched is decided at its latest
 //!   event: met, and neither firing nor cooling down, it claims the group's firing
 //!   ([`crate::evaluation::ports::GroupWindows::claim_firing`]) and sends one operator alert. The sweeper looks at every
@@ -84,6 +87,18 @@ pub struct GroupContribution {
     /// What it adds to the rule's sum (0 without a sum, or when the field is not a number),
     /// within [`MAX_AMOUNT`] and to 6 decimal places.
     pub amount: f64,
+    /// Its value of the rule's `distinct` field, when the rule has one and the event a value.
+    pub distinct: Option<DistinctValue>,
+}
+
+/// A value a window across users counts apart from the others (a user paying a merchant).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistinctValue {
+    /// As [`crate::rules::distinct_value`] tells values apart.
+    pub value: String,
+    /// How many values a step keeps: the rule's `at_least`. A step that holds that many meets
+    /// the threshold in every window it is in, so more are not needed.
+    pub keep: u32,
 }
 
 impl GroupContribution {
@@ -113,6 +128,14 @@ impl GroupContribution {
             event: event.clone(),
             received_at,
             amount,
+            distinct: window
+                .threshold
+                .distinct()
+                .zip(member.value)
+                .map(|(d, value)| DistinctValue {
+                    value,
+                    keep: d.at_least,
+                }),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! What evaluating a rule needs from the outside: its per-user state and its window buckets.
 
+use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
@@ -90,18 +91,28 @@ pub trait WindowStore: Send + Sync {
 #[async_trait]
 pub trait GroupWindows: Send + Sync {
     /// Adds each contribution's count and amount to its window's step, once per event and
-    /// window whatever the repeats (a retried batch, a redelivered record, a replay): all of a
+    /// window whatever the repeats (a retried batch, a redelivered record, a replay), and its
+    /// distinct value to the step's values unless the step keeps enough already: all of a
     /// call's new contributions are kept, or, on an error, none or some (a repeat keeps the rest).
     async fn add(&self, contributions: &[GroupContribution]) -> Result<(), PortError>;
 
-    /// The totals of `key`'s window over `steps` (of grid `grid`), after every add that
-    /// returned before the call.
+    /// The count and sum of `key`'s window over `steps` (of grid `grid`), after every add
+    /// that returned before the call (`distinct` is left 0: see [`GroupWindows::values`]).
     async fn totals(
         &self,
         key: &GroupWindowKey,
         grid: Steps,
         steps: RangeInclusive<u64>,
     ) -> Result<WindowTotals, PortError>;
+
+    /// The different values `key`'s window holds over `steps`, as its steps keep them (at most
+    /// their rule's `at_least` each), after every add that returned before the call.
+    async fn values(
+        &self,
+        key: &GroupWindowKey,
+        grid: Steps,
+        steps: RangeInclusive<u64>,
+    ) -> Result<BTreeSet<String>, PortError>;
 
     /// Claims `key`'s group as firing from `at`, unless it is firing already or fired after
     /// `quiet_after` (its cooldown).

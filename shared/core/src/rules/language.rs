@@ -253,8 +253,8 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         choices: &["user", "all"],
         meaning: "whose events count together: each user's, `all` (the whole fleet), or each \
                   value of a field (`properties.merchant`; events without it are not counted). \
-                  Across users a window counts and sums, alerts operators only, fires once per \
-                  group and says when it resolved",
+                  Across users a window alerts operators only, keeps at most 100 distinct \
+                  values, fires once per group and says when it resolved",
     },
     cooldown("the window's length"),
 ];
@@ -521,7 +521,7 @@ pub struct RuleLanguage {
 
 pub const WINDOW_PLACEHOLDERS: &[&str] = &["window.count", "window.sum", "window.distinct"];
 pub const HEARTBEAT_PLACEHOLDERS: &[&str] = &["heartbeat.last_seen", "heartbeat.seconds"];
-pub const GROUP_PLACEHOLDERS: &[&str] = &["group", "window.count", "window.sum"];
+pub const GROUP_PLACEHOLDERS: &[&str] = &["group", "window.count", "window.sum", "window.distinct"];
 
 pub fn describe() -> RuleLanguage {
     RuleLanguage {

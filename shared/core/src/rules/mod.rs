@@ -30,6 +30,9 @@ use crate::model::domain::{Millis, StoredEvent};
 pub const DEFAULT_RULES_JSON: &str = include_str!("../../../../rules/default.json");
 
 pub const MAX_WINDOW_SECONDS: u32 = 24 * 60 * 60;
+/// The largest `distinct.at_least` of a window across users: each of its steps keeps that many
+/// values at most ([`crate::evaluation::group_window`]).
+pub const MAX_GROUP_DISTINCT: u32 = 100;
 pub const MAX_ABSENCE_SECONDS: u32 = 7 * 24 * 60 * 60;
 pub const MAX_COOLDOWN_SECONDS: u32 = 7 * 24 * 60 * 60;
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
@@ -474,12 +477,12 @@ impl Rule {
 
     /// The text a window across users sends when `group` reaches its threshold, in each
     /// language it writes: its placeholders are `{{rule_id}}`, `{{group}}` and the window's
-    /// `{{window.count}}` and `{{window.sum}}`.
+    /// `{{window.count}}`, `{{window.sum}}` and `{{window.distinct}}`.
     pub fn render_group(&self, group: &GroupKey, totals: &WindowTotals) -> (String, Translations) {
         self.message.render(&json!({
             "rule_id": self.id.as_str(),
             "group": group.as_str(),
-            "window": {"count": totals.count, "sum": number(totals.sum)},
+            "window": {"count": totals.count, "sum": number(totals.sum), "distinct": totals.distinct},
         }))
     }
 

@@ -9,9 +9,9 @@ use super::{
     AbsenceCondition, Action, Condition, DEFAULT_GROUP_INTERVAL_SECONDS,
     DEFAULT_GROUP_WAIT_SECONDS, DEFAULT_PLACEHOLDER_CHARS, DEFAULT_SMS_EXPIRY_SECONDS,
     DESCRIPTION_MAX_CHARS, DistinctThreshold, FieldPath, GroupBy, Grouping, HeartbeatCondition,
-    MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_GROUP_INTERVAL_SECONDS, MAX_GROUP_WAIT_SECONDS,
-    MAX_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MAX_PLACEHOLDER_CHARS,
-    MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_GROUP_INTERVAL_SECONDS,
+    MAX_ABSENCE_SECONDS, MAX_COOLDOWN_SECONDS, MAX_GROUP_DISTINCT, MAX_GROUP_INTERVAL_SECONDS,
+    MAX_GROUP_WAIT_SECONDS, MAX_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_SECONDS,
+    MAX_PLACEHOLDER_CHARS, MAX_SMS_EXPIRY_SECONDS, MAX_WINDOW_SECONDS, MIN_GROUP_INTERVAL_SECONDS,
     MIN_HEARTBEAT_REPEAT_SECONDS, MIN_HEARTBEAT_SECONDS, MIN_SMS_EXPIRY_SECONDS, Messages, Pattern,
     QuietHoursPolicy, RESERVED_RULE_IDS, Rule, RuleId, Severity, SumThreshold, WindowCondition,
     WindowThreshold, language,
@@ -218,14 +218,19 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                     ),
                 },
             };
-            // Distinct values across users need a set per group, not counters: not yet.
+            // Across users a step keeps at most `at_least` values (what the threshold needs),
+            // so its item stays small whatever the group's traffic.
             if group_by.as_ref().is_some_and(|g| *g != GroupBy::User)
-                && object.contains_key("distinct")
+                && threshold
+                    .as_ref()
+                    .and_then(WindowThreshold::distinct)
+                    .is_some_and(|d| d.at_least > MAX_GROUP_DISTINCT)
             {
                 problems.push(Problem::new(
-                    &format!("{path}.distinct"),
-                    "`distinct` counts one user's values; a window grouped by a field or `all` \
-                     counts and sums",
+                    &format!("{path}.distinct.at_least"),
+                    format!(
+                        "across users (`group_by`), at most {MAX_GROUP_DISTINCT} different values"
+                    ),
                 ));
             }
             Some(Condition::Window(WindowCondition {

@@ -1,7 +1,9 @@
 //! The [`GroupWindows`](cuba_core::evaluation::ports::GroupWindows) contract: windows across
 //! users.
 
-use cuba_core::evaluation::group_window::{FiringClaim, GroupContribution, GroupWindowKey, Steps};
+use cuba_core::evaluation::group_window::{
+    DistinctValue, FiringClaim, GroupContribution, GroupWindowKey, Steps,
+};
 use cuba_core::evaluation::ports::GroupWindows;
 use cuba_core::model::domain::Millis;
 use cuba_core::rules::GroupKey;
@@ -27,6 +29,7 @@ pub async fn group_windows(store: &dyn GroupWindows, base: Millis) {
         event: id(&format!("gw-{n}")),
         received_at: at(start, ms),
         amount,
+        distinct: None,
     };
     let first = [
         contribution(1, 0, 100.0),
@@ -85,6 +88,61 @@ pub async fn group_windows(store: &dyn GroupWindows, base: Millis) {
         .await
         .expect("read");
     assert_eq!((acme.count, acme.sum), (1, 3.0), "each group counts apart");
+
+    // Different values: kept once each, per step, read over the steps asked for; a step stops
+    // taking values once it keeps `at_least` of them (a call's values for a step go in whole).
+    let payer = |n: u32, ms: u64, user: &str| GroupContribution {
+        key: merchant.clone(),
+        event: id(&format!("gv-{n}")),
+        distinct: Some(DistinctValue {
+            value: user.to_owned(),
+            keep: 3,
+        }),
+        ..contribution(0, ms, 1.0)
+    };
+    store
+        .add(&[
+            payer(1, 10_000, "u1"),
+            payer(2, 10_000, "u2"),
+            payer(3, 10_000, "u1"),
+        ])
+        .await
+        .expect("added");
+    // A retried batch with a new payer in the next step.
+    store
+        .add(&[payer(2, 10_000, "u2"), payer(4, 15_000, "u3")])
+        .await
+        .expect("added again");
+    let values = |range: std::ops::RangeInclusive<u64>| {
+        let merchant = merchant.clone();
+        async move { store.values(&merchant, grid, range).await.expect("read") }
+    };
+    let all: Vec<String> = values(step(0)..=step(299_000)).await.into_iter().collect();
+    assert_eq!(all, ["u1", "u2", "u3"], "each value once");
+    let later: Vec<String> = values(step(15_000)..=step(15_000))
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(later, ["u3"], "the steps asked for only");
+    assert!(
+        store
+            .values(&key, grid, step(0)..=step(299_000))
+            .await
+            .expect("read")
+            .is_empty(),
+        "a window without distinct values keeps none"
+    );
+    // The first step keeps 2 (< 3): one more call goes in whole; then it keeps enough.
+    store
+        .add(&[payer(5, 10_000, "u4"), payer(6, 10_000, "u5")])
+        .await
+        .expect("added");
+    store.add(&[payer(7, 10_000, "u6")]).await.expect("added");
+    let first: Vec<String> = values(step(10_000)..=step(10_000))
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(first, ["u1", "u2", "u4", "u5"], "a full step takes no more");
 
     // Firing: claimed once, listed, resolved, then cooling down until its cooldown passed.
     let t = |ms: u64| at(start, ms);

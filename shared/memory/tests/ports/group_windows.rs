@@ -167,8 +167,80 @@ async fn a_window_by_field_fires_for_the_group_that_reached_it() {
     );
 }
 
+#[tokio::test]
+async fn different_users_paying_one_merchant_fire_its_window_and_one_user_does_not() {
+    let w = world(json!({
+        "id": "merchant-many-payers",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "window", "seconds": 60, "group_by": "properties.type",
+                      "distinct": {"field": "user", "at_least": 3}},
+        "action": {"type": "notify_operator", "severity": "critical"},
+        "message": "{{window.distinct}} different users paid {{group}} within a minute"
+    }));
+    // One user paying water five times: one payer.
+    let same: Vec<_> = (1..=5)
+        .map(|n| (7, format!("s{n}"), 100 + n, paid_type(10, "water")))
+        .collect();
+    let refs: Vec<_> = same
+        .iter()
+        .map(|(u, id, s, b)| (*u, id.as_str(), *s, b.clone()))
+        .collect();
+    assert_eq!(batch(&w, &refs).await, 0);
+    // Two more users pay water, one of them twice, and others pay gas: water has three payers.
+    assert_eq!(
+        batch(
+            &w,
+            &[
+                (8, "a1", 110, paid_type(10, "water")),
+                (9, "g1", 111, paid_type(10, "gas")),
+                (8, "a2", 112, paid_type(10, "water")),
+                (10, "g2", 113, paid_type(10, "gas")),
+            ]
+        )
+        .await,
+        0,
+        "two payers of water"
+    );
+    assert_eq!(
+        batch(&w, &[(11, "a3", 115, paid_type(10, "water"))]).await,
+        1
+    );
+    let texts: Vec<String> = w
+        .ports
+        .notifier
+        .operator_alerts()
+        .iter()
+        .map(|a| a.text.clone())
+        .collect();
+    assert_eq!(texts, ["3 different users paid water within a minute"]);
+    // The backtest over the stored payments finds the same firing.
+    let rules = w.pipeline.evaluator.rules.current().await.expect("rules");
+    let stored: Vec<_> = w.ports.events.all().into_iter().map(|r| r.event).collect();
+    let replayed = cuba_core::console::backtest::replay(
+        &rules.all()[0],
+        &stored,
+        START,
+        START.plus_seconds(200),
+        START.plus_seconds(200),
+    );
+    let found: Vec<(u64, &str)> = replayed
+        .iter()
+        .map(|f| (f.fired_at.0, f.text.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            START.plus_seconds(115).0,
+            "3 different users paid water within a minute"
+        )]
+    );
+    // A minute later the first payers left the window: resolved.
+    w.at_seconds(172);
+    assert_eq!(desk(&w).look().await.expect("a look").resolved, 1);
+}
+
 #[test]
-fn a_window_across_users_alerts_operators_only_and_counts_no_distinct_values() {
+fn a_window_across_users_alerts_operators_only_and_keeps_at_most_100_distinct_values() {
     let sms = json!({"rules": [{
         "id": "surge", "when": {"kind": "feedback"},
         "condition": {"type": "window", "seconds": 60, "count_at_least": 3, "group_by": "all"},
@@ -179,7 +251,7 @@ fn a_window_across_users_alerts_operators_only_and_counts_no_distinct_values() {
     let distinct = json!({"rules": [{
         "id": "surge", "when": {"kind": "feedback"},
         "condition": {"type": "window", "seconds": 60, "group_by": "properties.merchant",
-                      "distinct": {"field": "user", "at_least": 5}},
+                      "distinct": {"field": "user", "at_least": 101}},
         "action": {"type": "notify_operator"}, "message": "m"
     }]});
     let problems = format!("{:?}", RuleSet::from_json(&distinct).unwrap_err());
@@ -226,7 +298,7 @@ async fn counters_agree_with_a_scan_however_batched_reordered_and_redelivered() 
             "id": "by-type",
             "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
             "condition": {"type": "window", "seconds": 120, "sum": {"field": "properties.amount", "at_least": 1e15},
-                          "group_by": "properties.type"},
+                          "distinct": {"field": "user", "at_least": 100}, "group_by": "properties.type"},
             "action": {"type": "notify_operator"},
             "message": "m"
         }));
@@ -278,6 +350,7 @@ async fn counters_agree_with_a_scan_however_batched_reordered_and_redelivered() 
         };
         let steps = Steps::of(window);
         let mut scan: BTreeMap<(&str, u64), (u32, f64)> = BTreeMap::new();
+        let mut payers: BTreeMap<(&str, u64), HashSet<u64>> = BTreeMap::new();
         let mut seen = HashSet::new();
         for (received, kind, amount) in &stored {
             if seen.insert(received.event.id.clone()) {
@@ -285,6 +358,10 @@ async fn counters_agree_with_a_scan_however_batched_reordered_and_redelivered() 
                 let entry = scan.entry((*kind, step)).or_default();
                 entry.0 += 1;
                 entry.1 += *amount as f64;
+                payers
+                    .entry((*kind, step))
+                    .or_default()
+                    .insert(received.event.user.0);
             }
         }
         for end in (0..=660).step_by(7) {
@@ -309,6 +386,22 @@ async fn counters_agree_with_a_scan_however_batched_reordered_and_redelivered() 
                     (got.count, got.sum),
                     want,
                     "seed {seed}, {kind}, window ending {end} s"
+                );
+                // Fewer than 100 users: no step is full, so the values are exact.
+                let values = w
+                    .ports
+                    .group_windows
+                    .values(&key, steps, range.clone())
+                    .await
+                    .expect("values");
+                let users: HashSet<String> = payers
+                    .range((kind, *range.start())..=(kind, *range.end()))
+                    .flat_map(|(_, users)| users.iter().map(|u| u.to_string()))
+                    .collect();
+                assert_eq!(
+                    values.len(),
+                    users.len(),
+                    "seed {seed}, {kind}, window ending {end} s: different users"
                 );
             }
         }
