@@ -88,3 +88,62 @@ async fn a_heartbeat_fires_when_payments_stop_and_resolves_when_they_return() {
     assert_eq!(ledger.len(), 3, "told, reminded, resolved: {ledger:?}");
     assert!(ledger.iter().all(|item| s(item, "status") == "sent"));
 }
+
+fn drop_rules() -> std::path::PathBuf {
+    let rules = json!({"rules": [{
+        "id": "payments-dropped",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "window", "seconds": 60, "count_at_most": 1, "group_by": "all"},
+        "action": {"type": "notify_operator", "severity": "critical"},
+        "message": "only {{window.count}} bill payments from anyone in the last minute"
+    }]});
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rules-drop-{}.json", std::process::id()));
+    std::fs::write(&path, rules.to_string()).expect("write the rules");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_in_volume_fires_on_the_sweepers_clock_and_resolves_when_payments_return() {
+    let clock = ManualClock::starting_now();
+    let t = TestStack::start_with(Options {
+        clock: Arc::new(clock.clone()),
+        rules_file: Some(drop_rules()),
+        ..Options::default()
+    })
+    .await;
+    for user in 1..=3 {
+        t.accept("/api/v1/event/", 500 + user, &bill(100)).await;
+    }
+    t.wait_for_stream(3).await;
+    // The sweeper looks every two seconds here: by now it has watched the rule (from this
+    // instant), and three payments is no drop.
+    assert!(
+        t.operator_alerts(Duration::from_secs(5)).await.is_empty(),
+        "payments flow"
+    );
+    clock.advance_seconds(61);
+    let dropped = t.expect_operator_alerts(1).await;
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    let (body, attributes) = &dropped[0];
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["rule_id"], "payments-dropped");
+    assert_eq!(body["user"], 0);
+    assert_eq!(attributes["severity"], "critical");
+    assert_eq!(
+        body["text"],
+        "only 0 bill payments from anyone in the last minute"
+    );
+    assert!(
+        t.operator_alerts(Duration::from_secs(3)).await.is_empty(),
+        "told once, however many looks see it"
+    );
+    for user in 4..=5 {
+        t.accept("/api/v1/event/", 500 + user, &bill(100)).await;
+    }
+    t.wait_for_stream(5).await;
+    let back = t.expect_operator_alerts(1).await;
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0].0["status"], "resolved");
+    assert_eq!(back[0].0["firing_since"], body["firing_since"]);
+}

@@ -18,7 +18,9 @@
 //!   strongly consistent batch read (60 items at most).
 //! - **Firing**: `gfire#{rule}#{definition}`, one item per rule definition, with `f_{digest}`
 //!   (firing since), `l_{digest}` (last fired, for the cooldown) and `k_{digest}` (the group's
-//!   key) per group: claimed by one conditional update, listed by one read.
+//!   key) per group: claimed by one conditional update, listed by one read; and `w`, when the
+//!   sweeper first looked at the rule (a drop in volume is decided once a whole window was
+//!   watched), refreshing the item's expiry each minute.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::RangeInclusive;
@@ -415,6 +417,32 @@ impl GroupWindows for DynamoGroupWindows {
             .collect();
         firing.sort();
         Ok(firing)
+    }
+
+    async fn watch(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        now: Millis,
+    ) -> Result<Millis, PortError> {
+        let watched = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::firing_key(rule, definition)))
+            .update_expression("SET w = if_not_exists(w, :now), expires_at = :exp")
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":exp", n(now.0 / 1000 + FIRING_KEPT_SECONDS))
+            // The whole item (moto leaves out of UPDATED_NEW an attribute set to itself).
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(watched
+            .attributes()
+            .and_then(|a| a.get("w"))
+            .and_then(number)
+            .map_or(now, |ms| Millis(ms as u64)))
     }
 
     async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError> {

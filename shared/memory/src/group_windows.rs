@@ -25,6 +25,8 @@ struct Counted {
     values: HashMap<(GroupWindowKey, u64), BTreeSet<String>>,
     /// Per window: when its group began firing, if it is.
     firing: HashMap<GroupWindowKey, Millis>,
+    /// Per rule definition: when it was first watched.
+    watched: HashMap<(RuleId, u64), Millis>,
     /// Per window: when its group last began firing.
     last_fired: HashMap<GroupWindowKey, Millis>,
 }
@@ -158,6 +160,22 @@ impl GroupWindows for MemoryGroupWindows {
         drop(counted);
         firing.sort();
         call.finish(firing)
+    }
+
+    async fn watch(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        now: Millis,
+    ) -> Result<Millis, PortError> {
+        let call = self.faults.enter("group_windows.watch")?;
+        let mut counted = lock(&self.counted);
+        let since = *counted
+            .watched
+            .entry((rule.clone(), definition))
+            .or_insert(now);
+        drop(counted);
+        call.finish(since)
     }
 
     async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError> {

@@ -424,7 +424,10 @@ function describeCondition(c) {
       const distinct = c.distinct ? `, ≥ ${c.distinct.at_least} different ${c.distinct.field}` : "";
       const across = c.group_by === "all" ? ", across all users"
         : c.group_by && c.group_by !== "user" ? `, per ${c.group_by} across users` : "";
-      return `≥ ${c.count_at_least ?? 1} in ${c.seconds} s${sum}${distinct}${across}`;
+      // A drop in volume: at most so many, rather than at least.
+      const count = c.count_at_most !== undefined && c.count_at_least === undefined
+        ? `≤ ${c.count_at_most}` : `≥ ${c.count_at_least ?? 1}`;
+      return `${count} in ${c.seconds} s${sum}${distinct}${across}`;
     }
     case "absence": return `no ${JSON.stringify(c.expect || {})} within ${c.seconds} s`;
     case "heartbeat": return `no matching event from anyone for ${c.seconds} s`;

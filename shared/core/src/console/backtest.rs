@@ -48,6 +48,9 @@ pub fn replay(
     if let Condition::Window(window) = &rule.condition
         && window.group_by != GroupBy::User
     {
+        if window.threshold.at_most().is_some() {
+            return drops(rule, window, events, (from, to), now);
+        }
         return group_firings(rule, window, events, (from, to));
     }
     let mut by_user: BTreeMap<UserId, Vec<&StoredEvent>> = BTreeMap::new();
@@ -196,6 +199,79 @@ fn group_firings(
             text,
             totals: Some(totals),
         });
+    }
+    fired
+}
+
+/// A drop in the fleet's volume (`count_at_most`): the sweeper's look each whole minute from a
+/// window after `from` to `to` (and `now`), over the matching events, as the counters keep them;
+/// fired when met and neither firing nor cooling down, resolved at the first look that finds
+/// it no longer met. The alert is about no user (user 0); its trigger is the last matching event
+/// before the look (a drop with none before it in the events read has no known start and is
+/// not counted).
+fn drops(
+    rule: &Rule,
+    window: &WindowCondition,
+    events: &[StoredEvent],
+    (from, to): (Millis, Millis),
+    now: Millis,
+) -> Vec<WouldFire> {
+    let steps = Steps::of(window);
+    let mut members: Vec<(&StoredEvent, f64)> = events
+        .iter()
+        .filter_map(|event| {
+            let viewed = Viewed::of(event);
+            if !rule.when.matches(&viewed.view) {
+                return None;
+            }
+            GroupContribution::of(rule, &event.id, event.received_at, &viewed.view)
+                .map(|c| (event, c.amount))
+        })
+        .collect();
+    members.sort_by(|a, b| {
+        (a.0.received_at, a.0.id.as_str()).cmp(&(b.0.received_at, b.0.id.as_str()))
+    });
+    members.dedup_by(|a, b| a.0.id == b.0.id);
+    let at: Vec<u64> = members.iter().map(|(e, _)| e.received_at.0).collect();
+    let mut fired = Vec::new();
+    let mut firing = false;
+    let mut last_fired: Option<Millis> = None;
+    let first_look = from.plus_seconds(u64::from(window.seconds.get()));
+    let mut look = Millis(first_look.0.div_ceil(60_000) * 60_000);
+    let end = to.min(now);
+    while look <= end {
+        let range = steps.ending(look);
+        let start = range.start() * steps.step_ms;
+        let (lo, hi) = (
+            at.partition_point(|t| *t < start),
+            at.partition_point(|t| *t <= look.0),
+        );
+        let totals = WindowTotals {
+            count: u32::try_from(hi - lo).unwrap_or(u32::MAX),
+            sum: members[lo..hi].iter().map(|(_, amount)| amount).sum(),
+            distinct: 0,
+        };
+        let met = window.is_met(&totals);
+        if firing && !met {
+            firing = false;
+        } else if !firing && met {
+            let cooling = last_fired
+                .is_some_and(|last| last > look.minus_seconds(u64::from(window.cooldown_seconds)));
+            if let Some((last, _)) = members[..hi].last().filter(|_| !cooling) {
+                firing = true;
+                last_fired = Some(look);
+                let (text, _) = rule.render_group(&GroupKey::stored("all"), &totals);
+                fired.push(WouldFire {
+                    user: UserId(0),
+                    trigger_event_id: last.id.clone(),
+                    fired_at: look,
+                    event_ids: vec![last.id.clone()],
+                    text,
+                    totals: Some(totals),
+                });
+            }
+        }
+        look = look.plus_seconds(60);
     }
     fired
 }

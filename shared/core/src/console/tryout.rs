@@ -86,6 +86,9 @@ async fn group_dry_run(
         values.insert(d.value.clone());
         totals.distinct = u32::try_from(values.len()).unwrap_or(u32::MAX);
     }
+    if window.threshold.at_most().is_some() {
+        return Ok(Decision::Quiet(Quiet::DecidedOnTheClock { totals }));
+    }
     if !window.is_met(&totals) {
         return Ok(Decision::Quiet(Quiet::BelowThreshold(totals)));
     }

@@ -83,6 +83,9 @@ pub enum Quiet {
         since: Millis,
         totals: WindowTotals,
     },
+    /// A drop in the fleet's volume (`count_at_most`): decided each minute by the sweeper, not
+    /// by an event; the window would hold these totals with the event.
+    DecidedOnTheClock { totals: WindowTotals },
     /// The rule cools down until then, past every decision the window could serve, so its
     /// window was not read (an overflowed window is read from the user's events, which for a
     /// user sending thousands is the costliest read there is).

@@ -14,7 +14,7 @@ use crate::evaluation::source::RuleSource;
 use crate::model::clock::Clock;
 use crate::model::domain::Millis;
 use crate::model::ports::{ErrorChain, PortError};
-use crate::rules::{Condition, GroupBy, Rule, WindowCondition, WindowTotals};
+use crate::rules::{Condition, GroupBy, GroupKey, Rule, WindowCondition, WindowTotals};
 
 /// What one look at the firing groups did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -81,6 +81,10 @@ impl GroupWindowDesk {
             let Some(window) = window_of(Some(rule), key) else {
                 continue;
             };
+            // A drop in volume: no event makes one, the sweeper's look decides it.
+            if window.threshold.at_most().is_some() {
+                continue;
+            }
             let totals = self.totals(window, key, steps, at).await?;
             if !window.is_met(&totals) {
                 continue;
@@ -179,6 +183,51 @@ impl GroupWindowDesk {
                 .await?;
             self.store.resolve(&key, since).await?;
             report.resolved += 1;
+        }
+        if window.threshold.at_most().is_some() && window.group_by == GroupBy::All {
+            report.add(&self.look_for_drop(rule, window, steps, now).await?);
+        }
+        Ok(report)
+    }
+
+    /// A drop in the fleet's volume (`count_at_most`), decided at `now` once the rule has
+    /// watched a whole window (since the sweeper's first look at it, and since it was saved).
+    async fn look_for_drop(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        steps: Steps,
+        now: Millis,
+    ) -> Result<GroupWindowReport, PortError> {
+        let mut report = GroupWindowReport::default();
+        let watched = self
+            .store
+            .watch(&rule.id, window.definition, now)
+            .await?
+            .max(rule.saved_at.unwrap_or(Millis(0)));
+        if now < watched.plus_seconds(u64::from(window.seconds.get())) {
+            return Ok(report);
+        }
+        let key = GroupWindowKey {
+            rule: rule.id.clone(),
+            definition: window.definition,
+            group: GroupKey::stored("all"),
+        };
+        report.decided += 1;
+        let totals = self.totals(window, &key, steps, now).await?;
+        if !window.is_met(&totals) {
+            return Ok(report);
+        }
+        let quiet_after = now.minus_seconds(u64::from(window.cooldown_seconds));
+        if let FiringClaim::Fired { since } =
+            self.store.claim_firing(&key, now, quiet_after).await?
+            && self
+                .dispatcher
+                .dispatch(&fired_alert(rule, &key.group, since, &totals))
+                .await?
+                .is_first()
+        {
+            report.fired += 1;
         }
         Ok(report)
     }

@@ -130,6 +130,12 @@ pub trait GroupWindows: Send + Sync {
         definition: u64,
     ) -> Result<Vec<(GroupKey, Millis)>, PortError>;
 
+    /// When the sweeper first looked at the rule's window (its `definition`): `now` on the
+    /// first call, kept after. A drop in volume is decided only once a whole window has been
+    /// watched, so a rule just saved does not fire on the empty window before it.
+    async fn watch(&self, rule: &RuleId, definition: u64, now: Millis)
+    -> Result<Millis, PortError>;
+
     /// Ends the firing of `key`'s group that began `since` (a later firing is left alone).
     async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError>;
 }

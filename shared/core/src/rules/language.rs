@@ -244,6 +244,18 @@ const WINDOW_FIELDS: &[ConditionField] = &[
                   number of (merchants a user paid, devices they signed in from)",
     },
     ConditionField {
+        name: "count_at_most",
+        input: FieldInput::Count,
+        required: false,
+        min: Some(0),
+        max: None,
+        default: None,
+        choices: &[],
+        meaning: "a drop in volume: the window holds at most this many matching events (with \
+                  `group_by: all` only; decided every minute, once the rule has watched a whole \
+                  window)",
+    },
+    ConditionField {
         name: "group_by",
         input: FieldInput::GroupBy,
         required: false,
@@ -318,7 +330,7 @@ pub const CONDITIONS: &[ConditionSpec] = &[
         meaning: "matching events within a sliding window reach a count, a sum, a number of \
                   distinct values, or more than one of these",
         fields: WINDOW_FIELDS,
-        needs_one_of: &["count_at_least", "sum", "distinct"],
+        needs_one_of: &["count_at_least", "sum", "distinct", "count_at_most"],
     },
     ConditionSpec {
         kind: "absence",

@@ -61,6 +61,9 @@ pub struct WindowThreshold {
     count: Option<u32>,
     sum: Option<SumThreshold>,
     distinct: Option<DistinctThreshold>,
+    /// At most this many events: a drop in volume (the fleet's window only, decided on the
+    /// sweeper's clock, since no event can make it).
+    at_most: Option<u32>,
 }
 
 impl WindowThreshold {
@@ -69,16 +72,25 @@ impl WindowThreshold {
         count: Option<u32>,
         sum: Option<SumThreshold>,
         distinct: Option<DistinctThreshold>,
+        at_most: Option<u32>,
     ) -> Option<Self> {
-        (count.is_some() || sum.is_some() || distinct.is_some()).then_some(WindowThreshold {
-            count,
-            sum,
-            distinct,
-        })
+        (count.is_some() || sum.is_some() || distinct.is_some() || at_most.is_some()).then_some(
+            WindowThreshold {
+                count,
+                sum,
+                distinct,
+                at_most,
+            },
+        )
     }
 
     pub fn count(&self) -> Option<u32> {
         self.count
+    }
+
+    /// `count_at_most`: the window is met when it holds at most this many events.
+    pub fn at_most(&self) -> Option<u32> {
+        self.at_most
     }
 
     pub fn sum(&self) -> Option<&SumThreshold> {
@@ -257,6 +269,7 @@ impl WindowCondition {
     pub fn is_met(&self, totals: &WindowTotals) -> bool {
         let t = &self.threshold;
         t.count.is_none_or(|c| totals.count >= c)
+            && t.at_most.is_none_or(|c| totals.count <= c)
             && t.sum.as_ref().is_none_or(|s| totals.sum >= s.at_least)
             && t.distinct
                 .as_ref()

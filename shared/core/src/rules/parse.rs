@@ -194,14 +194,26 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                 None => None,
                 Some(v) => parse_distinct(v, &format!("{path}.distinct"), problems),
             };
-            let threshold = WindowThreshold::new(count, sum, distinct);
-            if !["count_at_least", "sum", "distinct"]
+            let at_most = match object.get("count_at_most") {
+                None => None,
+                Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) => Some(n),
+                    None => report(
+                        problems,
+                        &format!("{path}.count_at_most"),
+                        "must be a whole number (0 or more)",
+                    ),
+                },
+            };
+            let threshold = WindowThreshold::new(count, sum, distinct, at_most);
+            if !["count_at_least", "sum", "distinct", "count_at_most"]
                 .iter()
                 .any(|k| object.contains_key(*k))
             {
                 problems.push(Problem::new(
                     path,
-                    "a window needs `count_at_least`, `sum` or `distinct` (or more than one)",
+                    "a window needs `count_at_least`, `sum`, `distinct` or `count_at_most` (or \
+                     more than one)",
                 ));
             }
             let cooldown_seconds =
@@ -218,6 +230,17 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                     ),
                 },
             };
+            // A drop is decided on the clock, and a clock can only look at a group it knows:
+            // the fleet's.
+            if object.contains_key("count_at_most")
+                && group_by.as_ref().is_some_and(|g| *g != GroupBy::All)
+            {
+                problems.push(Problem::new(
+                    &format!("{path}.count_at_most"),
+                    "a drop in volume is decided each minute for the whole fleet: give \
+                     `\"group_by\": \"all\"`",
+                ));
+            }
             // Across users a step keeps at most `at_least` values (what the threshold needs),
             // so its item stays small whatever the group's traffic.
             if group_by.as_ref().is_some_and(|g| *g != GroupBy::User)

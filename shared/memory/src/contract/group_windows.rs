@@ -144,6 +144,20 @@ pub async fn group_windows(store: &dyn GroupWindows, base: Millis) {
         .collect();
     assert_eq!(first, ["u1", "u2", "u4", "u5"], "a full step takes no more");
 
+    // Watched since the first look, whatever the later ones.
+    let first_look = at(start, 5_000);
+    assert_eq!(store.watch(&key.rule, 11, first_look).await, Ok(first_look));
+    assert_eq!(
+        store.watch(&key.rule, 11, at(start, 99_000)).await,
+        Ok(first_look),
+        "the first look is kept"
+    );
+    assert_eq!(
+        store.watch(&key.rule, 12, at(start, 99_000)).await,
+        Ok(at(start, 99_000)),
+        "another definition is watched from its own first look"
+    );
+
     // Firing: claimed once, listed, resolved, then cooling down until its cooldown passed.
     let t = |ms: u64| at(start, ms);
     assert_eq!(

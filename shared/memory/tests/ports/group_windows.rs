@@ -239,6 +239,88 @@ async fn different_users_paying_one_merchant_fire_its_window_and_one_user_does_n
     assert_eq!(desk(&w).look().await.expect("a look").resolved, 1);
 }
 
+#[tokio::test]
+async fn a_drop_in_the_fleets_volume_fires_on_the_clock_and_resolves_when_traffic_returns() {
+    let w = world(json!({
+        "id": "payments-dropped",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "window", "seconds": 120, "count_at_most": 2, "group_by": "all"},
+        "action": {"type": "notify_operator", "severity": "critical"},
+        "message": "only {{window.count}} bill payments in 2 minutes"
+    }));
+    let look = |seconds: u64| {
+        w.at_seconds(seconds);
+        async { desk(&w).look().await.expect("a look") }
+    };
+    // Watched from the first look: a window that never held traffic is not a drop yet.
+    assert_eq!(look(0).await.fired, 0);
+    assert_eq!(look(60).await.fired, 0);
+    // Traffic at 70-110 s: five payments from five users; no event fires a drop.
+    let events: Vec<_> = (1..=5)
+        .map(|u| (u, format!("d{u}"), 60 + 10 * u, paid(100)))
+        .collect();
+    let refs: Vec<_> = events
+        .iter()
+        .map(|(u, id, s, b)| (*u, id.as_str(), *s, b.clone()))
+        .collect();
+    assert_eq!(batch(&w, &refs).await, 0);
+    assert_eq!(look(120).await.fired, 0, "five in the window");
+    assert_eq!(look(180).await.fired, 0, "five still");
+    // The window ending at 215 s starts after 95 s: the payments at 100 and 110 s are left.
+    assert_eq!(look(215).await.fired, 1, "two in two minutes: a drop");
+    assert_eq!(look(240).await.fired, 0, "told once");
+    let alerts = w.ports.notifier.operator_alerts();
+    assert_eq!(alerts.len(), 1);
+    let fired = serde_json::to_value(&alerts[0]).expect("JSON");
+    assert_eq!(fired["status"], "firing");
+    assert_eq!(fired["text"], "only 2 bill payments in 2 minutes");
+    // Traffic returns: three payments, and the next look says it is over.
+    let back: Vec<_> = (6..=8)
+        .map(|u| (u, format!("d{u}"), 250, paid(100)))
+        .collect();
+    let refs: Vec<_> = back
+        .iter()
+        .map(|(u, id, s, b)| (*u, id.as_str(), *s, b.clone()))
+        .collect();
+    assert_eq!(batch(&w, &refs).await, 0);
+    assert_eq!(look(260).await.resolved, 1);
+    let alerts = w.ports.notifier.operator_alerts();
+    assert_eq!(
+        serde_json::to_value(&alerts[1]).expect("JSON")["status"],
+        "resolved"
+    );
+    // The backtest looks each whole minute: the first look with two or fewer is at 240 s.
+    let rules = w.pipeline.evaluator.rules.current().await.expect("rules");
+    let stored: Vec<_> = w.ports.events.all().into_iter().map(|r| r.event).collect();
+    let replayed = cuba_core::console::backtest::replay(
+        &rules.all()[0],
+        &stored,
+        START,
+        START.plus_seconds(600),
+        START.plus_seconds(600),
+    );
+    let found: Vec<(u64, &str, &str)> = replayed
+        .iter()
+        .map(|f| (f.fired_at.0, f.text.as_str(), f.trigger_event_id.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                START.plus_seconds(240).0,
+                "only 0 bill payments in 2 minutes",
+                "d5"
+            ),
+            (
+                START.plus_seconds(420).0,
+                "only 0 bill payments in 2 minutes",
+                "d8"
+            )
+        ],
+        "a drop after the first traffic, resolved by the second, and a drop after it"
+    );
+}
+
 #[test]
 fn a_window_across_users_alerts_operators_only_and_keeps_at_most_100_distinct_values() {
     let sms = json!({"rules": [{

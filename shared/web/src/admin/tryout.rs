@@ -241,6 +241,17 @@ fn explain(rule: &Rule, event: &StoredEvent, decision: Decision) -> DryRunAnswer
                 ),
             )
         }
+        Decision::Quiet(Quiet::DecidedOnTheClock { totals }) => {
+            window = Some(totals);
+            (
+                Outcome::DoesNotFire,
+                format!(
+                    "a drop in volume is decided each minute on the clock, not by an event: with \
+                     this one the fleet's window holds {} event(s)",
+                    totals.count
+                ),
+            )
+        }
         // Live evaluation's alone (a dry run reads the window): kept in step all the same.
         Decision::Quiet(Quiet::CoolingDownUnread { until }) => (
             Outcome::DoesNotFire,

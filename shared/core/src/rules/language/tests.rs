@@ -48,7 +48,9 @@ fn every_condition_field_described_is_accepted_and_nothing_else() {
                 FieldInput::Sum => json!({"field": "properties.amount", "at_least": 1}),
                 FieldInput::Distinct => json!({"field": "properties.merchant", "at_least": 2}),
                 FieldInput::Pattern => json!({"kind": "feedback"}),
-                FieldInput::Choice | FieldInput::GroupBy => json!(field.choices[0]),
+                FieldInput::Choice => json!(field.choices[0]),
+                // Across users: every other window field (`count_at_most` too) holds there.
+                FieldInput::GroupBy => json!("all"),
             };
             condition.insert(field.name.into(), value);
         }
