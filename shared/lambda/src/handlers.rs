@@ -550,6 +550,7 @@ impl SweepHandler {
                 tracing::info!(
                     firing = groups.decided,
                     fired = groups.fired,
+                    reminded = groups.reminded,
                     resolved = groups.resolved,
                     "firing groups of windows across users decided"
                 );

@@ -72,6 +72,11 @@ impl AlertId {
         AlertId(format!("{rule}#0#{}#fired@{}", group.digest(), since.0))
     }
 
+    /// Reminder `n` (1, 2, ...) that `group` of a window across users still fires since `since`.
+    pub fn group_window_reminder(rule: &RuleId, group: &GroupKey, since: Millis, n: u32) -> Self {
+        AlertId(format!("{rule}#0#{}#fired@{}.{n}", group.digest(), since.0))
+    }
+
     /// The message saying the firing of `group` that began `since` is over.
     pub fn group_window_resolved(rule: &RuleId, group: &GroupKey, since: Millis) -> Self {
         AlertId(format!("{rule}#0#{}#resolved@{}", group.digest(), since.0))

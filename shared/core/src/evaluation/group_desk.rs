@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::delivery::alerting::AlertDispatcher;
 use crate::evaluation::RuleOutcome;
 use crate::evaluation::group_window::{
-    FiringClaim, GroupContribution, GroupWindowKey, Steps, fired_alert, resolved_alert,
+    FiringClaim, GroupContribution, GroupWindowKey, Steps, fired_alert, reminder_alert,
+    resolved_alert,
 };
 use crate::evaluation::ports::GroupWindows;
 use crate::evaluation::source::RuleSource;
@@ -23,6 +24,8 @@ pub struct GroupWindowReport {
     pub decided: usize,
     /// Alerts of firing groups sent now (a flush stopped between its claim and its alert).
     pub fired: usize,
+    /// Reminders of groups still firing, sent now.
+    pub reminded: usize,
     /// Groups found no longer met (a resolve message each).
     pub resolved: usize,
 }
@@ -31,6 +34,7 @@ impl GroupWindowReport {
     fn add(&mut self, other: &GroupWindowReport) {
         self.decided += other.decided;
         self.fired += other.fired;
+        self.reminded += other.reminded;
         self.resolved += other.resolved;
     }
 }
@@ -173,6 +177,15 @@ impl GroupWindowDesk {
                     .is_first()
                 {
                     report.fired += 1;
+                }
+                if let Some(n) = window.reminder(since, now)
+                    && self
+                        .dispatcher
+                        .dispatch(&reminder_alert(rule, &key.group, since, n, now, &totals))
+                        .await?
+                        .is_first()
+                {
+                    report.reminded += 1;
                 }
                 continue;
             }

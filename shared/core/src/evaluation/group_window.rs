@@ -167,6 +167,33 @@ pub fn fired_alert(rule: &Rule, group: &GroupKey, since: Millis, totals: &Window
     }
 }
 
+/// Reminder `n` that the group firing since `since` is still met: the rule's text again, said
+/// to be a reminder (in every language it writes).
+pub fn reminder_alert(
+    rule: &Rule,
+    group: &GroupKey,
+    since: Millis,
+    n: u32,
+    now: Millis,
+    totals: &WindowTotals,
+) -> Alert {
+    let (text, translations) = rule.render_group(group, totals);
+    let again = |text: String| format!("Still firing (reminder {n}): {text}");
+    Alert {
+        id: AlertId::group_window_reminder(&rule.id, group, since, n),
+        rule_id: rule.id.clone(),
+        user: UserId(0),
+        event_ids: Vec::new(),
+        action: rule.action,
+        text: again(text),
+        translations: translations
+            .into_iter()
+            .map(|(locale, text)| (locale, again(text)))
+            .collect(),
+        fired_at: now,
+    }
+}
+
 /// The message saying the group that fired `since` is below its threshold at `now`.
 pub fn resolved_alert(
     rule: &Rule,

@@ -268,6 +268,17 @@ const WINDOW_FIELDS: &[ConditionField] = &[
                   Across users a window alerts operators only, keeps at most 100 distinct \
                   values, fires once per group and says when it resolved",
     },
+    ConditionField {
+        name: "repeat_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(MIN_HEARTBEAT_REPEAT_SECONDS),
+        max: Some(MAX_HEARTBEAT_REPEAT_SECONDS),
+        default: Some("none: told once"),
+        choices: &[],
+        meaning: "a window across users (`group_by`) that stays met is told again this often \
+                  after it fired, until it resolves",
+    },
     cooldown("the window's length"),
 ];
 

@@ -212,6 +212,9 @@ pub struct WindowCondition {
     pub group_by: GroupBy,
     /// After firing, the rule stays quiet for this user this long, so one burst alerts once.
     pub cooldown_seconds: u32,
+    /// A window across users that stays met is told again this often after it fired (the
+    /// `repeat_interval` of Alertmanager).
+    pub repeat_seconds: Option<NonZeroU32>,
     /// A stable hash of what chooses and weighs the window's members (the rule's `when`, the
     /// window's length, the sum field): the window buckets of [`crate::evaluation::window`] are keyed by it.
     pub definition: u64,
@@ -227,6 +230,15 @@ pub struct WindowTotals {
 }
 
 impl WindowCondition {
+    /// The reminder due at `now` of a group firing since `since`, if the rule reminds and one
+    /// is due (the first is 1): each has its own number, so a look that finds one sent sends
+    /// nothing.
+    pub fn reminder(&self, since: Millis, now: Millis) -> Option<u32> {
+        let every = u64::from(self.repeat_seconds?.get()) * 1000;
+        let n = now.0.checked_sub(since.0)? / every;
+        (n >= 1).then(|| u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// The window ending at `at` holds events received strictly after this instant.
     pub fn starts_after(&self, at: Millis) -> Millis {
         at.minus_seconds(u64::from(self.seconds.get()))

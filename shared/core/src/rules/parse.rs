@@ -256,10 +256,32 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                     ),
                 ));
             }
+            let repeat_seconds = match bounded_seconds(
+                object,
+                "repeat_seconds",
+                (MIN_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_REPEAT_SECONDS),
+                path,
+                problems,
+            ) {
+                Bounded::Given(n) => Some(NonZeroU32::new(n)),
+                Bounded::Absent => Some(None),
+                Bounded::Invalid => None,
+            };
+            // A user's window fires per event, and is never "still firing".
+            if object.contains_key("repeat_seconds")
+                && group_by.as_ref().is_some_and(|g| *g == GroupBy::User)
+            {
+                problems.push(Problem::new(
+                    &format!("{path}.repeat_seconds"),
+                    "reminds of a window across users (`group_by`) that stays firing; a user's \
+                     window fires per event",
+                ));
+            }
             Some(Condition::Window(WindowCondition {
                 seconds: seconds?,
                 threshold: threshold?,
                 group_by: group_by?,
+                repeat_seconds: repeat_seconds?,
                 cooldown_seconds: cooldown_seconds?,
                 // Set by `parse_rule`, which sees the rule's `when`.
                 definition: 0,

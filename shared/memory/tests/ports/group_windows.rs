@@ -145,6 +145,49 @@ async fn a_fleet_window_fires_once_across_users_and_batches_and_resolves() {
 }
 
 #[tokio::test]
+async fn a_fleet_window_that_stays_met_reminds_once_per_period_until_it_resolves() {
+    let mut rule = fleet_rule("all");
+    rule["condition"]["repeat_seconds"] = json!(600);
+    let w = world(rule);
+    // Five payments a minute for 25 minutes: the window stays met.
+    let mut reminders = Vec::new();
+    for minute in 0..25u64 {
+        let events: Vec<_> = (1..=5)
+            .map(|u| (u, format!("m{minute}-{u}"), 100 + minute * 60 + u, paid(10)))
+            .collect();
+        let refs: Vec<_> = events
+            .iter()
+            .map(|(u, id, s, b)| (*u, id.as_str(), *s, b.clone()))
+            .collect();
+        batch(&w, &refs).await;
+        w.at_seconds(100 + minute * 60 + 30);
+        let look = desk(&w).look().await.expect("a look");
+        reminders.push(look.reminded);
+    }
+    // Fired at 105 s; reminded at 705 s and 1305 s (the looks at 730 and 1330 s), once each.
+    assert_eq!(reminders.iter().sum::<usize>(), 2, "{reminders:?}");
+    let texts: Vec<String> = w
+        .ports
+        .notifier
+        .operator_alerts()
+        .iter()
+        .map(|a| a.text.clone())
+        .collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(
+        texts[1].starts_with("Still firing (reminder 1): ")
+            && texts[2].starts_with("Still firing (reminder 2): "),
+        "{texts:?}"
+    );
+    // Traffic stops: resolved, and no more reminders.
+    w.at_seconds(100 + 25 * 60 + 400);
+    let look = desk(&w).look().await.expect("a look");
+    assert_eq!((look.resolved, look.reminded), (1, 0));
+    w.at_seconds(100 + 25 * 60 + 1000);
+    assert_eq!(desk(&w).look().await.expect("a look").reminded, 0);
+}
+
+#[tokio::test]
 async fn a_window_by_field_fires_for_the_group_that_reached_it() {
     let w = world(fleet_rule("properties.type"));
     let mut events = Vec::new();
