@@ -394,6 +394,16 @@ fn a_window_across_users_alerts_operators_only_and_keeps_at_most_100_distinct_va
         problems.contains("rules[0].condition.group_by"),
         "{problems}"
     );
+    let per_user_repeat = json!({"rules": [{
+        "id": "surge", "when": {"kind": "feedback"},
+        "condition": {"type": "window", "seconds": 60, "count_at_least": 3, "repeat_seconds": 600},
+        "action": {"type": "notify_operator"}, "message": "m"
+    }]});
+    let problems = format!("{:?}", RuleSet::from_json(&per_user_repeat).unwrap_err());
+    assert!(
+        problems.contains("rules[0].condition.repeat_seconds"),
+        "{problems}"
+    );
     // A rule of today's language keeps its meaning (and its window's definition).
     let plain = |extra: Option<&str>| {
         let mut condition = json!({"type": "window", "seconds": 60, "count_at_least": 3});
