@@ -286,6 +286,10 @@ pub fn sweep_handler(
         groups: GroupWindowDesk {
             rules,
             store: group_windows(&config.delivery.quotas_table, clients),
+            windows: Some(Arc::new(DynamoWindows::new(
+                clients.dynamodb.clone(),
+                config.delivery.quotas_table.clone(),
+            ))),
             dispatcher: dispatcher.clone(),
             clock,
         },

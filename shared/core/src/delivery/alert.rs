@@ -72,6 +72,11 @@ impl AlertId {
         AlertId(format!("{rule}#0#{}#fired@{}", group.digest(), since.0))
     }
 
+    /// The message saying `user`'s window of `rule`, which alerted ops at `since`, is over.
+    pub fn user_window_resolved(rule: &RuleId, user: UserId, since: Millis) -> Self {
+        AlertId(format!("{rule}#{user}#resolved@{}", since.0))
+    }
+
     /// Reminder `n` (1, 2, ...) that `group` of a window across users still fires since `since`.
     pub fn group_window_reminder(rule: &RuleId, group: &GroupKey, since: Millis, n: u32) -> Self {
         AlertId(format!("{rule}#0#{}#fired@{}.{n}", group.digest(), since.0))

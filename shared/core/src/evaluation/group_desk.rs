@@ -8,14 +8,15 @@ use crate::delivery::alerting::AlertDispatcher;
 use crate::evaluation::RuleOutcome;
 use crate::evaluation::group_window::{
     FiringClaim, GroupContribution, GroupWindowKey, Steps, fired_alert, reminder_alert,
-    resolved_alert,
+    resolved_alert, user_resolved_alert,
 };
-use crate::evaluation::ports::GroupWindows;
+use crate::evaluation::ports::{GroupWindows, WindowStore};
 use crate::evaluation::source::RuleSource;
+use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
 use crate::model::clock::Clock;
-use crate::model::domain::Millis;
+use crate::model::domain::{Millis, UserId};
 use crate::model::ports::{ErrorChain, PortError};
-use crate::rules::{Condition, GroupBy, GroupKey, Rule, WindowCondition, WindowTotals};
+use crate::rules::{Action, Condition, GroupBy, GroupKey, Rule, WindowCondition, WindowTotals};
 
 /// What one look at the firing groups did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -39,11 +40,15 @@ impl GroupWindowReport {
     }
 }
 
-/// Counts the stream's contributions to windows across users and decides them.
+/// Counts the stream's contributions to windows across users and decides them; and tells ops
+/// when a user's window that alerted them is over.
 #[derive(Clone)]
 pub struct GroupWindowDesk {
     pub rules: Arc<RuleSource>,
     pub store: Arc<dyn GroupWindows>,
+    /// The window buckets of rules per user, to see whether a user's window that alerted ops
+    /// is still met (`None`: such windows are not followed).
+    pub windows: Option<Arc<dyn WindowStore>>,
     pub dispatcher: AlertDispatcher,
     pub clock: Arc<dyn Clock>,
 }
@@ -111,6 +116,73 @@ impl GroupWindowDesk {
         Ok(outcomes)
     }
 
+    /// A user's window rule alerted ops (`fired` is what its dispatch said): followed as firing
+    /// from `at` (unless it already is), so that the sweeper's look says when it is over.
+    pub async fn follow_user_window(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        user: UserId,
+        at: Millis,
+    ) -> Result<(), PortError> {
+        if self.windows.is_none() {
+            return Ok(());
+        }
+        let key = GroupWindowKey {
+            rule: rule.id.clone(),
+            definition: window.definition,
+            group: user_group(user),
+        };
+        self.store.claim_firing(&key, at, at).await.map(|_| ())
+    }
+
+    /// Each followed user window of `rule`, decided at `now`: no longer met, one message says
+    /// it is over (on the user's timeline: the alert is theirs).
+    async fn look_at_users(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        now: Millis,
+    ) -> Result<GroupWindowReport, PortError> {
+        let mut report = GroupWindowReport::default();
+        let Some(windows) = &self.windows else {
+            return Ok(report);
+        };
+        for (group, since) in self.store.firing(&rule.id, window.definition).await? {
+            let Some(user) = user_of(&group) else {
+                continue;
+            };
+            report.decided += 1;
+            let WindowRead::Members(members) = windows
+                .window(&WindowKey::new(&rule.id, window, user), now)
+                .await?
+            else {
+                // Past a bucket's capacity: busy enough to be still met.
+                continue;
+            };
+            let from = window.starts_after(now);
+            let members: Vec<WindowMember> = members
+                .into_iter()
+                .filter(|m| m.received_at > from && m.received_at <= now)
+                .collect();
+            let totals = crate::evaluation::window::tally(&members);
+            if window.is_met(&totals) {
+                continue;
+            }
+            self.dispatcher
+                .dispatch(&user_resolved_alert(rule, user, since, now, &totals))
+                .await?;
+            let key = GroupWindowKey {
+                rule: rule.id.clone(),
+                definition: window.definition,
+                group,
+            };
+            self.store.resolve(&key, since).await?;
+            report.resolved += 1;
+        }
+        Ok(report)
+    }
+
     /// The window of `key` ending `at`: its count and sum, and its different values when the
     /// rule counts them.
     async fn totals(
@@ -140,10 +212,15 @@ impl GroupWindowDesk {
             let Condition::Window(window) = &rule.condition else {
                 continue;
             };
-            if window.group_by == GroupBy::User {
-                continue;
-            }
-            match self.look_at(rule, window, now).await {
+            let looked = if window.group_by == GroupBy::User {
+                if !matches!(rule.action, Action::NotifyOperator { .. }) {
+                    continue;
+                }
+                self.look_at_users(rule, window, now).await
+            } else {
+                self.look_at(rule, window, now).await
+            };
+            match looked {
                 Ok(done) => report.add(&done),
                 Err(error) => {
                     tracing::warn!(rule_id = %rule.id, error = %ErrorChain(&error), "group window look failed");
@@ -244,4 +321,18 @@ impl GroupWindowDesk {
         }
         Ok(report)
     }
+}
+
+/// The group a user's window is followed under (no field's value takes this form for the same
+/// rule: a rule groups by one thing).
+fn user_group(user: UserId) -> GroupKey {
+    GroupKey::stored(format!("user:{}", user.0))
+}
+
+fn user_of(group: &GroupKey) -> Option<UserId> {
+    group
+        .as_str()
+        .strip_prefix("user:")
+        .and_then(|n| n.parse().ok())
+        .map(UserId)
 }

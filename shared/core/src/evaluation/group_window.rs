@@ -223,6 +223,36 @@ pub fn resolved_alert(
     }
 }
 
+/// The message saying `user`'s window of `rule`, which alerted ops at `since`, is below its
+/// threshold at `now`.
+pub fn user_resolved_alert(
+    rule: &Rule,
+    user: UserId,
+    since: Millis,
+    now: Millis,
+    totals: &WindowTotals,
+) -> Alert {
+    let text = format!(
+        "Resolved: rule {} for user {} is below its threshold (fired {}, resolved {}; the window \
+         now holds {} events)",
+        rule.id,
+        user.0,
+        since.utc_text(),
+        now.utc_text(),
+        totals.count
+    );
+    Alert {
+        id: AlertId::user_window_resolved(&rule.id, user, since),
+        rule_id: rule.id.clone(),
+        user,
+        event_ids: Vec::new(),
+        action: rule.action,
+        text,
+        translations: Translations::new(),
+        fired_at: now,
+    }
+}
+
 /// A group as messages name it.
 fn group_text(group: &GroupKey) -> String {
     match group.as_str() {

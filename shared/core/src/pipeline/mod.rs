@@ -21,7 +21,7 @@ use crate::evaluation::{RuleEvaluator, RuleOutcome};
 use crate::model::clock::Clock;
 use crate::model::domain::{EventId, Millis, ReceivedEvent, StoredEvent, UserId};
 use crate::model::ports::{EventStore, PortError};
-use crate::rules::{Condition, Rule, RuleId};
+use crate::rules::{Action, Condition, GroupBy, Rule, RuleId};
 use crate::schemas::error_log::{ErrorEntry, ErrorStatus};
 use crate::schemas::ports::ErrorLog;
 use crate::schemas::{SchemaRef, Verdict, Violation, violation_kinds};
@@ -103,6 +103,7 @@ impl StreamPorts {
         GroupWindowDesk {
             rules,
             store: self.group_windows.clone(),
+            windows: self.windows.clone(),
             dispatcher: self.dispatcher.clone(),
             clock,
         }
@@ -266,6 +267,22 @@ impl EventPipeline {
             .evaluator
             .evaluate_triggered(&rules, &trigger, &triggered)
             .await?;
+        // A user's window that alerted ops is followed until the sweeper finds it over.
+        for outcome in &outcomes {
+            let Some(rule) = rules.get(outcome.rule_id.as_str()) else {
+                continue;
+            };
+            if let (Condition::Window(window), Action::NotifyOperator { .. }) =
+                (&rule.condition, rule.action)
+                && window.group_by == GroupBy::User
+            {
+                // A redelivered record follows it again from the same instant: the resolve
+                // message's id is the same, so it goes once.
+                self.groups
+                    .follow_user_window(rule, window, event.user, event.received_at)
+                    .await?;
+            }
+        }
         Ok(Ran {
             matched: triggered.iter().map(|r| r.id.clone()).collect(),
             outcomes,

@@ -605,3 +605,42 @@ async fn the_backtest_of_a_fleet_rule_agrees_with_the_live_engine() {
         "5 bill payments (500 in all) for all within 5 minutes"
     );
 }
+
+#[tokio::test]
+async fn a_users_window_that_alerted_ops_says_when_it_is_over() {
+    let w = world(json!({
+        "id": "payments-burst-ops",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "window", "seconds": 300, "count_at_least": 3},
+        "action": {"type": "notify_operator", "severity": "warning"},
+        "message": "user {{user}} paid {{window.count}} bills in 5 minutes"
+    }));
+    for (n, second) in [100u64, 110, 120, 130].into_iter().enumerate() {
+        w.at_seconds(second);
+        w.deliver(42, &format!("u{n}"), paid(10)).await;
+    }
+    let look = |seconds: u64| {
+        w.at_seconds(seconds);
+        async { desk(&w).look().await.expect("a look") }
+    };
+    // Still four in the window at 380 s; at 415 s the payments of 100 and 110 s have left.
+    assert_eq!(look(380).await.resolved, 0);
+    assert_eq!(look(415).await.resolved, 1);
+    assert_eq!(look(500).await.resolved, 0, "told once");
+    let alerts = w.ports.notifier.operator_alerts();
+    let bodies: Vec<serde_json::Value> = alerts
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("JSON"))
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0]["text"], "user 42 paid 3 bills in 5 minutes");
+    assert_eq!(bodies[1]["status"], "resolved");
+    assert_eq!(bodies[1]["user"], 42);
+    assert_eq!(bodies[1]["firing_since"], json!(START.plus_seconds(120).0));
+    assert!(
+        bodies[1]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Resolved: rule payments-burst-ops for user 42")),
+        "{bodies:?}"
+    );
+}
