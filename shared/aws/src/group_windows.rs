@@ -445,6 +445,82 @@ impl GroupWindows for DynamoGroupWindows {
             .map_or(now, |ms| Millis(ms as u64)))
     }
 
+    async fn seen(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        groups: &[(GroupKey, Millis)],
+    ) -> Result<(), PortError> {
+        for (group, at) in groups {
+            let digest = group.digest();
+            let noted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::firing_key(rule, definition)))
+                .update_expression("SET #t = :at, #k = :key")
+                .condition_expression("attribute_not_exists(#t) OR #t < :at")
+                .expression_attribute_names("#t", format!("t_{digest}"))
+                .expression_attribute_names("#k", format!("k_{digest}"))
+                .expression_attribute_values(":at", n(at.0))
+                .expression_attribute_values(":key", s(group.as_str()))
+                .send()
+                .await;
+            condition_held(noted)?;
+        }
+        Ok(())
+    }
+
+    async fn known(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+    ) -> Result<Vec<(GroupKey, Millis)>, PortError> {
+        let item = read_item_raw(
+            &self.client,
+            &self.table,
+            Self::firing_key(rule, definition),
+        )
+        .await?
+        .unwrap_or_default();
+        let mut known: Vec<(GroupKey, Millis)> = item
+            .iter()
+            .filter_map(|(name, value)| {
+                let digest = name.strip_prefix("t_")?;
+                let at = number(value)? as u64;
+                match item.get(&format!("k_{digest}")) {
+                    Some(AttributeValue::S(group)) => {
+                        Some((GroupKey::stored(group.clone()), Millis(at)))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        known.sort();
+        Ok(known)
+    }
+
+    async fn forget(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        group: &GroupKey,
+        at: Millis,
+    ) -> Result<(), PortError> {
+        let forgotten = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::firing_key(rule, definition)))
+            .update_expression("REMOVE #t")
+            .condition_expression("#t = :at")
+            .expression_attribute_names("#t", format!("t_{}", group.digest()))
+            .expression_attribute_values(":at", n(at.0))
+            .send()
+            .await;
+        condition_held(forgotten).map(|_| ())
+    }
+
     async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError> {
         let resolved = self
             .client

@@ -292,6 +292,7 @@ pub fn sweep_handler(
             ))),
             dispatcher: dispatcher.clone(),
             clock,
+            noted: Default::default(),
         },
         sweeper: AlertSweeper {
             dispatcher,

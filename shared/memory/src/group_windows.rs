@@ -25,6 +25,8 @@ struct Counted {
     values: HashMap<(GroupWindowKey, u64), BTreeSet<String>>,
     /// Per window: when its group began firing, if it is.
     firing: HashMap<GroupWindowKey, Millis>,
+    /// Per rule definition: the groups seen, and when last.
+    seen: HashMap<(RuleId, u64), BTreeMap<GroupKey, Millis>>,
     /// Per rule definition: when it was first watched.
     watched: HashMap<(RuleId, u64), Millis>,
     /// Per window: when its group last began firing.
@@ -176,6 +178,57 @@ impl GroupWindows for MemoryGroupWindows {
             .or_insert(now);
         drop(counted);
         call.finish(since)
+    }
+
+    async fn seen(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        groups: &[(GroupKey, Millis)],
+    ) -> Result<(), PortError> {
+        let call = self.faults.enter("group_windows.seen")?;
+        let mut counted = lock(&self.counted);
+        let known = counted.seen.entry((rule.clone(), definition)).or_default();
+        for (group, at) in groups {
+            let last = known.entry(group.clone()).or_insert(*at);
+            *last = (*last).max(*at);
+        }
+        drop(counted);
+        call.finish(())
+    }
+
+    async fn known(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+    ) -> Result<Vec<(GroupKey, Millis)>, PortError> {
+        let call = self.faults.enter("group_windows.known")?;
+        let counted = lock(&self.counted);
+        let known: Vec<(GroupKey, Millis)> = counted
+            .seen
+            .get(&(rule.clone(), definition))
+            .map(|k| k.iter().map(|(g, at)| (g.clone(), *at)).collect())
+            .unwrap_or_default();
+        drop(counted);
+        call.finish(known)
+    }
+
+    async fn forget(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        group: &GroupKey,
+        at: Millis,
+    ) -> Result<(), PortError> {
+        let call = self.faults.enter("group_windows.forget")?;
+        let mut counted = lock(&self.counted);
+        if let Some(known) = counted.seen.get_mut(&(rule.clone(), definition))
+            && known.get(group) == Some(&at)
+        {
+            known.remove(group);
+        }
+        drop(counted);
+        call.finish(())
     }
 
     async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError> {

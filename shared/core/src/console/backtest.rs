@@ -203,8 +203,9 @@ fn group_firings(
     fired
 }
 
-/// A drop in the fleet's volume (`count_at_most`): the sweeper's look each whole minute from a
-/// window after `from` to `to` (and `now`), over the matching events, as the counters keep them;
+/// A drop in volume (`count_at_most`): the sweeper's look each whole minute, for the fleet from
+/// a window after `from` (for a field's groups, from each group's first event), to `to` (and
+/// `now`), over the matching events, as the counters keep them;
 /// fired when met and neither firing nor cooling down, resolved at the first look that finds
 /// it no longer met. The alert is about no user (user 0); its trigger is the last matching event
 /// before the look (a drop with none before it in the events read has no known start and is
@@ -216,18 +217,64 @@ fn drops(
     (from, to): (Millis, Millis),
     now: Millis,
 ) -> Vec<WouldFire> {
+    let mut groups: BTreeMap<GroupKey, Vec<(&StoredEvent, f64)>> = BTreeMap::new();
+    for event in events {
+        let viewed = Viewed::of(event);
+        if !rule.when.matches(&viewed.view) {
+            continue;
+        }
+        if let Some(c) = GroupContribution::of(rule, &event.id, event.received_at, &viewed.view) {
+            groups
+                .entry(c.key.group)
+                .or_default()
+                .push((event, c.amount));
+        }
+    }
+    let end = to.min(now);
+    let mut fired = Vec::new();
+    if window.group_by == GroupBy::All {
+        let members = groups.remove(&GroupKey::stored("all")).unwrap_or_default();
+        let first_look = from.plus_seconds(u64::from(window.seconds.get()));
+        fired.extend(group_drops(
+            rule,
+            window,
+            GroupKey::stored("all"),
+            members,
+            first_look,
+            end,
+        ));
+    } else {
+        // A field's group is watched once seen: its first looks find its first events.
+        for (group, members) in groups {
+            let seen = members
+                .iter()
+                .map(|(e, _)| e.received_at)
+                .min()
+                .unwrap_or(from);
+            fired.extend(group_drops(
+                rule,
+                window,
+                group,
+                members,
+                seen.max(from),
+                end,
+            ));
+        }
+    }
+    fired.sort_by_key(|f| f.fired_at);
+    fired
+}
+
+/// One group's drops: the looks each whole minute from `first_look` to `end`.
+fn group_drops(
+    rule: &Rule,
+    window: &WindowCondition,
+    group: GroupKey,
+    mut members: Vec<(&StoredEvent, f64)>,
+    first_look: Millis,
+    end: Millis,
+) -> Vec<WouldFire> {
     let steps = Steps::of(window);
-    let mut members: Vec<(&StoredEvent, f64)> = events
-        .iter()
-        .filter_map(|event| {
-            let viewed = Viewed::of(event);
-            if !rule.when.matches(&viewed.view) {
-                return None;
-            }
-            GroupContribution::of(rule, &event.id, event.received_at, &viewed.view)
-                .map(|c| (event, c.amount))
-        })
-        .collect();
     members.sort_by(|a, b| {
         (a.0.received_at, a.0.id.as_str()).cmp(&(b.0.received_at, b.0.id.as_str()))
     });
@@ -236,9 +283,7 @@ fn drops(
     let mut fired = Vec::new();
     let mut firing = false;
     let mut last_fired: Option<Millis> = None;
-    let first_look = from.plus_seconds(u64::from(window.seconds.get()));
     let mut look = Millis(first_look.0.div_ceil(60_000) * 60_000);
-    let end = to.min(now);
     while look <= end {
         let range = steps.ending(look);
         let start = range.start() * steps.step_ms;
@@ -260,7 +305,7 @@ fn drops(
             if let Some((last, _)) = members[..hi].last().filter(|_| !cooling) {
                 firing = true;
                 last_fired = Some(look);
-                let (text, _) = rule.render_group(&GroupKey::stored("all"), &totals);
+                let (text, _) = rule.render_group(&group, &totals);
                 fired.push(WouldFire {
                     user: UserId(0),
                     trigger_event_id: last.id.clone(),

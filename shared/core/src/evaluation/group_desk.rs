@@ -1,8 +1,8 @@
 //! Counting and deciding windows across users ([`crate::evaluation::group_window`]): at the end
 //! of each stream batch, and on the sweeper's clock.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use crate::delivery::alerting::AlertDispatcher;
 use crate::evaluation::RuleOutcome;
@@ -16,7 +16,9 @@ use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
 use crate::model::clock::Clock;
 use crate::model::domain::{Millis, UserId};
 use crate::model::ports::{ErrorChain, PortError};
-use crate::rules::{Action, Condition, GroupBy, GroupKey, Rule, WindowCondition, WindowTotals};
+use crate::rules::{
+    Action, Condition, GroupBy, GroupKey, Rule, RuleId, WindowCondition, WindowTotals,
+};
 
 /// What one look at the firing groups did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -51,7 +53,18 @@ pub struct GroupWindowDesk {
     pub windows: Option<Arc<dyn WindowStore>>,
     pub dispatcher: AlertDispatcher,
     pub clock: Arc<dyn Clock>,
+    /// When this instance last noted each group of a drop per field value as seen: noted at
+    /// most once an hour, so a busy group costs a write now and then, not one per batch.
+    pub noted: Arc<Mutex<SeenNotes>>,
 }
+
+/// Per rule definition and group: when this instance last noted it seen.
+pub type SeenNotes = HashMap<(RuleId, u64, GroupKey), Millis>;
+
+/// How often an instance notes a group of a drop per field value as seen again.
+const NOTE_SEEN_EVERY_SECONDS: u64 = 3600;
+/// A group of a drop per field value not seen for this long is no longer watched.
+pub const FORGET_GROUP_AFTER_SECONDS: u64 = 7 * 24 * 3600;
 
 /// A rule in force whose window across users is `key`'s (same definition), and its window.
 fn window_of<'r>(rule: Option<&'r Rule>, key: &GroupWindowKey) -> Option<&'r WindowCondition> {
@@ -90,8 +103,12 @@ impl GroupWindowDesk {
             let Some(window) = window_of(Some(rule), key) else {
                 continue;
             };
-            // A drop in volume: no event makes one, the sweeper's look decides it.
+            // A drop in volume: no event makes one, the sweeper's look decides it (for a
+            // field's groups, among those seen).
             if window.threshold.at_most().is_some() {
+                if window.group_by != GroupBy::All {
+                    self.note_seen(key, at).await?;
+                }
                 continue;
             }
             let totals = self.totals(window, key, steps, at).await?;
@@ -274,15 +291,67 @@ impl GroupWindowDesk {
             self.store.resolve(&key, since).await?;
             report.resolved += 1;
         }
-        if window.threshold.at_most().is_some() && window.group_by == GroupBy::All {
+        if window.threshold.at_most().is_some() {
             report.add(&self.look_for_drop(rule, window, steps, now).await?);
         }
         Ok(report)
     }
 
-    /// A drop in the fleet's volume (`count_at_most`), decided at `now` once the rule has
-    /// watched a whole window (since the sweeper's first look at it, and since it was saved).
+    /// Notes `key`'s group as seen at `at`, unless this instance did within the hour.
+    async fn note_seen(&self, key: &GroupWindowKey, at: Millis) -> Result<(), PortError> {
+        let entry = (key.rule.clone(), key.definition, key.group.clone());
+        let due = {
+            let noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            noted
+                .get(&entry)
+                .is_none_or(|last| at >= last.plus_seconds(NOTE_SEEN_EVERY_SECONDS))
+        };
+        if !due {
+            return Ok(());
+        }
+        self.store
+            .seen(&key.rule, key.definition, &[(key.group.clone(), at)])
+            .await?;
+        self.noted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry, at);
+        Ok(())
+    }
+
+    /// A drop in volume (`count_at_most`), decided at `now`: the fleet's once the rule has
+    /// watched a whole window (since the sweeper's first look at it, and since it was saved);
+    /// each group of a field among those seen (a group's window holds its first events, so a
+    /// group just seen is no drop), a group unseen for a week forgotten.
     async fn look_for_drop(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        steps: Steps,
+        now: Millis,
+    ) -> Result<GroupWindowReport, PortError> {
+        if window.group_by == GroupBy::All {
+            return self.look_for_fleet_drop(rule, window, steps, now).await;
+        }
+        let mut report = GroupWindowReport::default();
+        for (group, last_seen) in self.store.known(&rule.id, window.definition).await? {
+            if now > last_seen.plus_seconds(FORGET_GROUP_AFTER_SECONDS) {
+                self.store
+                    .forget(&rule.id, window.definition, &group, last_seen)
+                    .await?;
+                continue;
+            }
+            let key = GroupWindowKey {
+                rule: rule.id.clone(),
+                definition: window.definition,
+                group,
+            };
+            report.add(&self.decide_drop(rule, window, &key, steps, now).await?);
+        }
+        Ok(report)
+    }
+
+    async fn look_for_fleet_drop(
         &self,
         rule: &Rule,
         window: &WindowCondition,
@@ -303,14 +372,27 @@ impl GroupWindowDesk {
             definition: window.definition,
             group: GroupKey::stored("all"),
         };
+        report.add(&self.decide_drop(rule, window, &key, steps, now).await?);
+        Ok(report)
+    }
+
+    /// One group's drop, decided at `now`: met, and neither firing nor cooling down, it fires.
+    async fn decide_drop(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        key: &GroupWindowKey,
+        steps: Steps,
+        now: Millis,
+    ) -> Result<GroupWindowReport, PortError> {
+        let mut report = GroupWindowReport::default();
         report.decided += 1;
-        let totals = self.totals(window, &key, steps, now).await?;
+        let totals = self.totals(window, key, steps, now).await?;
         if !window.is_met(&totals) {
             return Ok(report);
         }
         let quiet_after = now.minus_seconds(u64::from(window.cooldown_seconds));
-        if let FiringClaim::Fired { since } =
-            self.store.claim_firing(&key, now, quiet_after).await?
+        if let FiringClaim::Fired { since } = self.store.claim_firing(key, now, quiet_after).await?
             && self
                 .dispatcher
                 .dispatch(&fired_alert(rule, &key.group, since, &totals))

@@ -136,6 +136,31 @@ pub trait GroupWindows: Send + Sync {
     async fn watch(&self, rule: &RuleId, definition: u64, now: Millis)
     -> Result<Millis, PortError>;
 
+    /// Notes that each group was seen at its time (a later sighting kept): the groups a drop
+    /// in volume per field value watches.
+    async fn seen(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        groups: &[(GroupKey, Millis)],
+    ) -> Result<(), PortError>;
+
+    /// The groups of the rule's window seen so far (and not forgotten), with their last sighting.
+    async fn known(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+    ) -> Result<Vec<(GroupKey, Millis)>, PortError>;
+
+    /// Stops watching `group`, last seen `at` (a later sighting keeps it).
+    async fn forget(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        group: &GroupKey,
+        at: Millis,
+    ) -> Result<(), PortError>;
+
     /// Ends the firing of `key`'s group that began `since` (a later firing is left alone).
     async fn resolve(&self, key: &GroupWindowKey, since: Millis) -> Result<(), PortError>;
 }

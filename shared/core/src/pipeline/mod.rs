@@ -106,6 +106,7 @@ impl StreamPorts {
             windows: self.windows.clone(),
             dispatcher: self.dispatcher.clone(),
             clock,
+            noted: Default::default(),
         }
     }
 

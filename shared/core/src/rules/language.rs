@@ -252,8 +252,8 @@ const WINDOW_FIELDS: &[ConditionField] = &[
         default: None,
         choices: &[],
         meaning: "a drop in volume: the window holds at most this many matching events (with \
-                  `group_by: all` only; decided every minute, once the rule has watched a whole \
-                  window)",
+                  `group_by`: the fleet's, or each group of a field seen in the last week; \
+                  decided every minute, the fleet's once the rule has watched a whole window)",
     },
     ConditionField {
         name: "group_by",

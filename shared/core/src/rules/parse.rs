@@ -230,15 +230,15 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                     ),
                 },
             };
-            // A drop is decided on the clock, and a clock can only look at a group it knows:
-            // the fleet's.
+            // A drop is decided on the clock, for the fleet or each group of a field seen: a
+            // user's window is about what one user sends, not a volume.
             if object.contains_key("count_at_most")
-                && group_by.as_ref().is_some_and(|g| *g != GroupBy::All)
+                && group_by.as_ref().is_some_and(|g| *g == GroupBy::User)
             {
                 problems.push(Problem::new(
                     &format!("{path}.count_at_most"),
-                    "a drop in volume is decided each minute for the whole fleet: give \
-                     `\"group_by\": \"all\"`",
+                    "a drop in volume is decided each minute for the whole fleet or each group \
+                     of a field: give `group_by` (`\"all\"` or a field path)",
                 ));
             }
             // Across users a step keeps at most `at_least` values (what the threshold needs),

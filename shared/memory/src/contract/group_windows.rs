@@ -158,6 +158,51 @@ pub async fn group_windows(store: &dyn GroupWindows, base: Millis) {
         "another definition is watched from its own first look"
     );
 
+    // Groups seen: the latest sighting kept, listed, forgotten only as last seen.
+    let acme = GroupKey::stored("acme # co");
+    let zeta = GroupKey::stored("zeta");
+    store
+        .seen(
+            &key.rule,
+            11,
+            &[
+                (acme.clone(), at(start, 20_000)),
+                (zeta.clone(), at(start, 30_000)),
+            ],
+        )
+        .await
+        .expect("seen");
+    store
+        .seen(&key.rule, 11, &[(acme.clone(), at(start, 10_000))])
+        .await
+        .expect("an older sighting");
+    assert_eq!(
+        store.known(&key.rule, 11).await,
+        Ok(vec![
+            (acme.clone(), at(start, 20_000)),
+            (zeta.clone(), at(start, 30_000))
+        ]),
+        "the latest sighting of each"
+    );
+    store
+        .forget(&key.rule, 11, &acme, at(start, 10_000))
+        .await
+        .expect("forgot");
+    assert_eq!(
+        store.known(&key.rule, 11).await.map(|k| k.len()),
+        Ok(2),
+        "seen since: kept"
+    );
+    store
+        .forget(&key.rule, 11, &acme, at(start, 20_000))
+        .await
+        .expect("forgot");
+    assert_eq!(
+        store.known(&key.rule, 11).await,
+        Ok(vec![(zeta.clone(), at(start, 30_000))])
+    );
+    assert_eq!(store.known(&key.rule, 12).await, Ok(vec![]));
+
     // Firing: claimed once, listed, resolved, then cooling down until its cooldown passed.
     let t = |ms: u64| at(start, ms);
     assert_eq!(

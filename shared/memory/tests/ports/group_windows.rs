@@ -364,6 +364,69 @@ async fn a_drop_in_the_fleets_volume_fires_on_the_clock_and_resolves_when_traffi
     );
 }
 
+#[tokio::test]
+async fn a_merchant_that_stops_receiving_payments_fires_its_own_drop() {
+    let w = world(json!({
+        "id": "biller-silent",
+        "when": {"kind": "activity", "noun": "bill", "verb": "paid"},
+        "condition": {"type": "window", "seconds": 120, "count_at_most": 0,
+                      "group_by": "properties.type"},
+        "action": {"type": "notify_operator", "severity": "warning"},
+        "message": "no {{group}} payment in 2 minutes"
+    }));
+    // Water and gas paid every 30 s for 3 minutes; then gas stops.
+    let mut n = 0;
+    for second in (0..=180).step_by(30) {
+        for kind in ["water", "gas"] {
+            if kind == "gas" && second > 60 {
+                continue;
+            }
+            n += 1;
+            batch(&w, &[(n, &format!("b{n}"), second, paid_type(10, kind))]).await;
+        }
+    }
+    let look = |seconds: u64| {
+        w.at_seconds(seconds);
+        async { desk(&w).look().await.expect("a look") }
+    };
+    assert_eq!(look(120).await.fired, 0, "both paid within 2 minutes");
+    assert_eq!(
+        look(179).await.fired,
+        0,
+        "gas last paid at 60 s: 2 minutes not yet passed"
+    );
+    assert_eq!(look(185).await.fired, 1, "gas: no payment since 60 s");
+    assert_eq!(look(200).await.fired, 0, "told once");
+    let alerts = w.ports.notifier.operator_alerts();
+    let texts: Vec<&str> = alerts.iter().map(|a| a.text.as_str()).collect();
+    assert_eq!(texts, ["no gas payment in 2 minutes"]);
+    // Gas is paid again: resolved.
+    batch(&w, &[(99, "g-back", 210, paid_type(10, "gas"))]).await;
+    assert_eq!(look(220).await.resolved, 1);
+    // The backtest finds the same drop, at the first whole minute that sees it.
+    let rules = w.pipeline.evaluator.rules.current().await.expect("rules");
+    let stored: Vec<_> = w.ports.events.all().into_iter().map(|r| r.event).collect();
+    let replayed = cuba_core::console::backtest::replay(
+        &rules.all()[0],
+        &stored,
+        START,
+        START.plus_seconds(300),
+        START.plus_seconds(300),
+    );
+    let found: Vec<(u64, &str)> = replayed
+        .iter()
+        .map(|f| (f.fired_at.0, f.text.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (START.plus_seconds(180).0, "no gas payment in 2 minutes"),
+            (START.plus_seconds(300).0, "no water payment in 2 minutes")
+        ],
+        "the first whole minutes 2 minutes past gas's last payment (60 s) and water's (180 s)"
+    );
+}
+
 #[test]
 fn a_window_across_users_alerts_operators_only_and_keeps_at_most_100_distinct_values() {
     let sms = json!({"rules": [{
