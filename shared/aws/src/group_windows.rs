@@ -238,6 +238,40 @@ impl DynamoGroupWindows {
     }
 }
 
+impl DynamoGroupWindows {
+    /// The groups of the rule's firing item holding a time under `prefix` (`f_`: firing since,
+    /// `t_`: last seen), with that time.
+    async fn groups_by(
+        &self,
+        rule: &RuleId,
+        definition: u64,
+        prefix: &str,
+    ) -> Result<Vec<(GroupKey, Millis)>, PortError> {
+        let item = read_item_raw(
+            &self.client,
+            &self.table,
+            Self::firing_key(rule, definition),
+        )
+        .await?
+        .unwrap_or_default();
+        let mut groups: Vec<(GroupKey, Millis)> = item
+            .iter()
+            .filter_map(|(name, value)| {
+                let digest = name.strip_prefix(prefix)?;
+                let at = number(value)? as u64;
+                match item.get(&format!("k_{digest}")) {
+                    Some(AttributeValue::S(group)) => {
+                        Some((GroupKey::stored(group.clone()), Millis(at)))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        groups.sort();
+        Ok(groups)
+    }
+}
+
 /// Contributions cut into transactions: each holds its markers and one counter per (window,
 /// epoch) it touches, at most [`TRANSACTION_ITEMS`] in all.
 fn chunks<'c>(contributions: &[&'c GroupContribution]) -> Vec<Vec<&'c GroupContribution>> {
@@ -395,28 +429,7 @@ impl GroupWindows for DynamoGroupWindows {
         rule: &RuleId,
         definition: u64,
     ) -> Result<Vec<(GroupKey, Millis)>, PortError> {
-        let item = read_item_raw(
-            &self.client,
-            &self.table,
-            Self::firing_key(rule, definition),
-        )
-        .await?
-        .unwrap_or_default();
-        let mut firing: Vec<(GroupKey, Millis)> = item
-            .iter()
-            .filter_map(|(name, value)| {
-                let digest = name.strip_prefix("f_")?;
-                let since = number(value)? as u64;
-                match item.get(&format!("k_{digest}")) {
-                    Some(AttributeValue::S(group)) => {
-                        Some((GroupKey::stored(group.clone()), Millis(since)))
-                    }
-                    _ => None,
-                }
-            })
-            .collect();
-        firing.sort();
-        Ok(firing)
+        self.groups_by(rule, definition, "f_").await
     }
 
     async fn watch(
@@ -476,28 +489,7 @@ impl GroupWindows for DynamoGroupWindows {
         rule: &RuleId,
         definition: u64,
     ) -> Result<Vec<(GroupKey, Millis)>, PortError> {
-        let item = read_item_raw(
-            &self.client,
-            &self.table,
-            Self::firing_key(rule, definition),
-        )
-        .await?
-        .unwrap_or_default();
-        let mut known: Vec<(GroupKey, Millis)> = item
-            .iter()
-            .filter_map(|(name, value)| {
-                let digest = name.strip_prefix("t_")?;
-                let at = number(value)? as u64;
-                match item.get(&format!("k_{digest}")) {
-                    Some(AttributeValue::S(group)) => {
-                        Some((GroupKey::stored(group.clone()), Millis(at)))
-                    }
-                    _ => None,
-                }
-            })
-            .collect();
-        known.sort();
-        Ok(known)
+        self.groups_by(rule, definition, "t_").await
     }
 
     async fn forget(
@@ -512,9 +504,12 @@ impl GroupWindows for DynamoGroupWindows {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::firing_key(rule, definition)))
-            .update_expression("REMOVE #t")
+            // Its firing too: a group no longer watched is told of no more.
+            .update_expression("REMOVE #t, #f, #k")
             .condition_expression("#t = :at")
             .expression_attribute_names("#t", format!("t_{}", group.digest()))
+            .expression_attribute_names("#f", format!("f_{}", group.digest()))
+            .expression_attribute_names("#k", format!("k_{}", group.digest()))
             .expression_attribute_values(":at", n(at.0))
             .send()
             .await;

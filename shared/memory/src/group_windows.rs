@@ -226,6 +226,12 @@ impl GroupWindows for MemoryGroupWindows {
             && known.get(group) == Some(&at)
         {
             known.remove(group);
+            // Its firing too: a group no longer watched is told of no more.
+            counted.firing.remove(&GroupWindowKey {
+                rule: rule.clone(),
+                definition,
+                group: group.clone(),
+            });
         }
         drop(counted);
         call.finish(())

@@ -152,7 +152,8 @@ pub trait GroupWindows: Send + Sync {
         definition: u64,
     ) -> Result<Vec<(GroupKey, Millis)>, PortError>;
 
-    /// Stops watching `group`, last seen `at` (a later sighting keeps it).
+    /// Stops watching `group`, last seen `at` (a later sighting keeps it), and ends its firing
+    /// without a word.
     async fn forget(
         &self,
         rule: &RuleId,

@@ -201,6 +201,21 @@ const fn cooldown(default: &'static str) -> ConditionField {
     }
 }
 
+/// Both lasting conditions (a heartbeat's silence, a window across users that stays met) are
+/// told again on request; only what lasts differs.
+const fn repeat(meaning: &'static str) -> ConditionField {
+    ConditionField {
+        name: "repeat_seconds",
+        input: FieldInput::Seconds,
+        required: false,
+        min: Some(MIN_HEARTBEAT_REPEAT_SECONDS),
+        max: Some(MAX_HEARTBEAT_REPEAT_SECONDS),
+        default: Some("none: told once"),
+        choices: &[],
+        meaning,
+    }
+}
+
 const WINDOW_FIELDS: &[ConditionField] = &[
     ConditionField {
         name: "seconds",
@@ -268,17 +283,10 @@ const WINDOW_FIELDS: &[ConditionField] = &[
                   Across users a window alerts operators only, keeps at most 100 distinct \
                   values, fires once per group and says when it resolved",
     },
-    ConditionField {
-        name: "repeat_seconds",
-        input: FieldInput::Seconds,
-        required: false,
-        min: Some(MIN_HEARTBEAT_REPEAT_SECONDS),
-        max: Some(MAX_HEARTBEAT_REPEAT_SECONDS),
-        default: Some("none: told once"),
-        choices: &[],
-        meaning: "a window across users (`group_by`) that stays met is told again this often \
-                  after it fired, until it resolves",
-    },
+    repeat(
+        "a window across users (`group_by`) that stays met is told again this often after it \
+         fired, until it resolves",
+    ),
     cooldown("the window's length"),
 ];
 
@@ -317,16 +325,7 @@ const HEARTBEAT_FIELDS: &[ConditionField] = &[
         choices: &[],
         meaning: "how long without a matching event, from any user, counts as silence",
     },
-    ConditionField {
-        name: "repeat_seconds",
-        input: FieldInput::Seconds,
-        required: false,
-        min: Some(MIN_HEARTBEAT_REPEAT_SECONDS),
-        max: Some(MAX_HEARTBEAT_REPEAT_SECONDS),
-        default: Some("none: told once"),
-        choices: &[],
-        meaning: "while the silence lasts, remind ops this often after the first alert",
-    },
+    repeat("while the silence lasts, remind ops this often after the first alert"),
 ];
 
 pub const CONDITIONS: &[ConditionSpec] = &[

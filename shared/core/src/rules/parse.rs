@@ -256,17 +256,7 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                     ),
                 ));
             }
-            let repeat_seconds = match bounded_seconds(
-                object,
-                "repeat_seconds",
-                (MIN_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_REPEAT_SECONDS),
-                path,
-                problems,
-            ) {
-                Bounded::Given(n) => Some(NonZeroU32::new(n)),
-                Bounded::Absent => Some(None),
-                Bounded::Invalid => None,
-            };
+            let repeat_seconds = repeat_field(object, path, problems);
             // A user's window fires per event, and is never "still firing".
             if object.contains_key("repeat_seconds")
                 && group_by.as_ref().is_some_and(|g| *g == GroupBy::User)
@@ -315,17 +305,7 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
                 path,
                 problems,
             );
-            let repeat_seconds = match bounded_seconds(
-                object,
-                "repeat_seconds",
-                (MIN_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_REPEAT_SECONDS),
-                path,
-                problems,
-            ) {
-                Bounded::Given(n) => Some(NonZeroU32::new(n)),
-                Bounded::Absent => Some(None),
-                Bounded::Invalid => None,
-            };
+            let repeat_seconds = repeat_field(object, path, problems);
             match seconds {
                 Bounded::Given(n) => {
                     NonZeroU32::new(n)
@@ -342,6 +322,26 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             }
         }
         _ => None,
+    }
+}
+
+/// `repeat_seconds` (a heartbeat's, a window across users'): how often a condition that lasts
+/// is told again. `Some(None)` when absent, `None` when invalid (with its problem).
+fn repeat_field(
+    object: &Map<String, Value>,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Option<NonZeroU32>> {
+    match bounded_seconds(
+        object,
+        "repeat_seconds",
+        (MIN_HEARTBEAT_REPEAT_SECONDS, MAX_HEARTBEAT_REPEAT_SECONDS),
+        path,
+        problems,
+    ) {
+        Bounded::Given(n) => Some(NonZeroU32::new(n)),
+        Bounded::Absent => Some(None),
+        Bounded::Invalid => None,
     }
 }
 
