@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::join_all;
+
 use crate::delivery::alerting::AlertDispatcher;
 use crate::evaluation::RuleOutcome;
 use crate::evaluation::group_window::{
@@ -17,7 +19,7 @@ use crate::model::clock::Clock;
 use crate::model::domain::{Millis, UserId};
 use crate::model::ports::{ErrorChain, PortError};
 use crate::rules::{
-    Action, Condition, GroupBy, GroupKey, Rule, RuleId, WindowCondition, WindowTotals,
+    Action, Condition, GroupBy, GroupKey, Rule, RuleId, RuleSet, WindowCondition, WindowTotals,
 };
 
 /// What one look at the firing groups did.
@@ -61,6 +63,9 @@ pub struct GroupWindowDesk {
 /// Per rule definition and group: when this instance last noted it seen.
 pub type SeenNotes = HashMap<(RuleId, u64, GroupKey), Millis>;
 
+/// How many groups a batch's flush decides at once.
+const GROUPS_DECIDED_AT_ONCE: usize = 16;
+
 /// How often an instance notes a group of a drop per field value as seen again.
 const NOTE_SEEN_EVERY_SECONDS: u64 = 3600;
 /// A group of a drop per field value not seen for this long is no longer watched.
@@ -96,38 +101,17 @@ impl GroupWindowDesk {
             let entry = latest.entry(&c.key).or_insert((c.steps, c.received_at));
             entry.1 = entry.1.max(c.received_at);
         }
-        for (key, (steps, at)) in latest {
-            let Some(rule) = rules.get(key.rule.as_str()) else {
-                continue;
-            };
-            let Some(window) = window_of(Some(rule), key) else {
-                continue;
-            };
-            // A drop in volume: no event makes one, the sweeper's look decides it (for a
-            // field's groups, among those seen).
-            if window.threshold.at_most().is_some() {
-                if window.group_by != GroupBy::All {
-                    self.note_seen(key, at).await?;
-                }
-                continue;
-            }
-            let totals = self.totals(window, key, steps, at).await?;
-            if !window.is_met(&totals) {
-                continue;
-            }
-            let quiet_after = at.minus_seconds(u64::from(window.cooldown_seconds));
-            if let FiringClaim::Fired { since } =
-                self.store.claim_firing(key, at, quiet_after).await?
-            {
-                let dispatched = self
-                    .dispatcher
-                    .dispatch(&fired_alert(rule, &key.group, since, &totals))
-                    .await?;
-                outcomes.push(RuleOutcome {
-                    rule_id: rule.id.clone(),
-                    action: rule.action,
-                    dispatched,
-                });
+        // Groups decided a few at once: a batch may touch many merchants, each a read or two.
+        let latest: Vec<(&GroupWindowKey, (Steps, Millis))> = latest.into_iter().collect();
+        for chunk in latest.chunks(GROUPS_DECIDED_AT_ONCE) {
+            let decided = join_all(
+                chunk
+                    .iter()
+                    .map(|(key, (steps, at))| self.decide_in_batch(&rules, key, *steps, *at)),
+            )
+            .await;
+            for outcome in decided {
+                outcomes.extend(outcome?);
             }
         }
         Ok(outcomes)
@@ -198,6 +182,49 @@ impl GroupWindowDesk {
             report.resolved += 1;
         }
         Ok(report)
+    }
+
+    /// One group a batch touched, decided at its latest event: met, and neither firing nor
+    /// cooling down, it fires.
+    async fn decide_in_batch(
+        &self,
+        rules: &RuleSet,
+        key: &GroupWindowKey,
+        steps: Steps,
+        at: Millis,
+    ) -> Result<Option<RuleOutcome>, PortError> {
+        let Some(rule) = rules.get(key.rule.as_str()) else {
+            return Ok(None);
+        };
+        let Some(window) = window_of(Some(rule), key) else {
+            return Ok(None);
+        };
+        // A drop in volume: no event makes one, the sweeper's look decides it (for a field's
+        // groups, among those seen).
+        if window.threshold.at_most().is_some() {
+            if window.group_by != GroupBy::All {
+                self.note_seen(key, at).await?;
+            }
+            return Ok(None);
+        }
+        let totals = self.totals(window, key, steps, at).await?;
+        if !window.is_met(&totals) {
+            return Ok(None);
+        }
+        let quiet_after = at.minus_seconds(u64::from(window.cooldown_seconds));
+        let FiringClaim::Fired { since } = self.store.claim_firing(key, at, quiet_after).await?
+        else {
+            return Ok(None);
+        };
+        let dispatched = self
+            .dispatcher
+            .dispatch(&fired_alert(rule, &key.group, since, &totals))
+            .await?;
+        Ok(Some(RuleOutcome {
+            rule_id: rule.id.clone(),
+            action: rule.action,
+            dispatched,
+        }))
     }
 
     /// The window of `key` ending `at`: its count and sum, and its different values when the
