@@ -221,3 +221,81 @@ async fn fleet_and_merchant_windows_fire_once_across_users_and_resolve() {
         "resolved once"
     );
 }
+
+fn session_rules() -> std::path::PathBuf {
+    let rules = json!({"rules": [{
+        "id": "submitted-not-confirmed",
+        "when": {"kind": "web", "category": "form interaction", "name": "submit"},
+        "condition": {"type": "absence", "seconds": 3, "group_by": "session_id",
+                      "expect": {"kind": "web", "category": "page interaction", "name": "pageview"}},
+        "action": {"type": "notify_operator", "severity": "warning"},
+        "message": "session {{session_id}}: a form submitted and no page after it"
+    }]});
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rules-session-absence-{}.json", std::process::id()));
+    std::fs::write(&path, rules.to_string()).expect("write the rules");
+    path
+}
+
+fn web_event(
+    session: &str,
+    category: &str,
+    name: &str,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    json!({"session_id": session, "category": category, "name": name, "data": data,
+           "timestamp": "2026-12-05 10:00:00.000000"})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_absence_by_session_is_answered_by_a_page_from_any_user_of_the_session() {
+    let t = TestStack::start_with(Options {
+        rules_file: Some(session_rules()),
+        ..Options::default()
+    })
+    .await;
+    let (one, two) = (
+        "6f1c2e0a-1b2c-4d3e-8f40-5a6b7c8d9e11",
+        "6f1c2e0a-1b2c-4d3e-8f40-5a6b7c8d9e12",
+    );
+    let form =
+        json!({"host": "cube.app", "path": "/pay", "form": {"first_name": "A", "last_name": "B"}});
+    let page = json!({"host": "cube.app", "path": "/done"});
+    t.accept(
+        "/api/v1/event/",
+        601,
+        &web_event(one, "form interaction", "submit", form.clone()),
+    )
+    .await;
+    t.accept(
+        "/api/v1/event/",
+        602,
+        &web_event(two, "form interaction", "submit", form),
+    )
+    .await;
+    // Session one's page is posted by another user (signed in since); user 602 views a page,
+    // but in session one.
+    t.accept(
+        "/api/v1/event/",
+        603,
+        &web_event(one, "page interaction", "pageview", page.clone()),
+    )
+    .await;
+    t.accept(
+        "/api/v1/event/",
+        602,
+        &web_event(one, "page interaction", "pageview", page),
+    )
+    .await;
+    let alerts = t.expect_operator_alerts(1).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].0["text"],
+        format!("session {two}: a form submitted and no page after it")
+    );
+    assert_eq!(alerts[0].0["user"], 602);
+    assert!(
+        t.operator_alerts(Duration::from_secs(6)).await.is_empty(),
+        "session one was answered"
+    );
+}

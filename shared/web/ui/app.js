@@ -429,7 +429,11 @@ function describeCondition(c) {
         ? `≤ ${c.count_at_most}` : `≥ ${c.count_at_least ?? 1}`;
       return `${count} in ${c.seconds} s${sum}${distinct}${across}`;
     }
-    case "absence": return `no ${JSON.stringify(c.expect || {})} within ${c.seconds} s`;
+    case "absence": {
+      const from = c.group_by === "all" ? " from anyone"
+        : c.group_by && c.group_by !== "user" ? ` with the same ${c.group_by}, from anyone` : "";
+      return `no ${JSON.stringify(c.expect || {})}${from} within ${c.seconds} s`;
+    }
     case "heartbeat": return `no matching event from anyone for ${c.seconds} s`;
     default: return String(c.type);
   }

@@ -42,9 +42,12 @@ impl AbsenceCheck {
 /// The checks that storing `event` calls for: one per absence rule among `triggered` (the
 /// enabled rules the event triggers, matched once for scheduling and evaluation alike).
 pub fn plan_absence_checks(triggered: &[&Rule], event: &StoredEvent) -> Vec<AbsenceCheck> {
+    let view = event.view();
     triggered
         .iter()
         .filter_map(|rule| match &rule.condition {
+            // A trigger without the group's field has no group to wait on.
+            Condition::Absence(absence) if absence.answered_in(event.user, &view).is_none() => None,
             Condition::Absence(absence) => Some(AbsenceCheck {
                 rule_id: rule.id.clone(),
                 user: event.user,

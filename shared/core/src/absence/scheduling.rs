@@ -18,7 +18,7 @@ use crate::evaluation::window::{WindowKey, WindowRead};
 use crate::model::clock::Clock;
 use crate::model::domain::{Millis, StoredEvent};
 use crate::model::ports::{EventStore, PortError};
-use crate::rules::{AbsenceCondition, Action, Condition, Rule};
+use crate::rules::{AbsenceCondition, Action, Condition, GroupBy, Rule};
 
 /// What running a check did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,25 +117,43 @@ impl AbsenceChecker {
         let settled_since = rule
             .saved_at
             .map(|saved| Millis(saved.0.saturating_add(millis(self.rules_settle))));
+        // A group's events are not indexed, so a rule grouped across users reads its buckets
+        // even before it settled (an answer recorded by nobody in the first seconds after a
+        // save may be missed).
+        let grouped = absence.group_by != GroupBy::User;
         let buckets = self
             .windows
             .as_ref()
-            .filter(|_| settled_since.is_none_or(|settled| settled < check.received_at));
+            .filter(|_| grouped || settled_since.is_none_or(|settled| settled < check.received_at));
         if let Some(windows) = buckets {
-            let key = WindowKey::expecting(&rule.id, absence, check.user);
-            if let WindowRead::Members(members) = windows.window(&key, check.due_at).await? {
-                let Some(trigger) = self.events.get(check.user, &check.event_id).await? else {
-                    return Ok(None);
-                };
-                let decision = decide_absence_with_members(
-                    rule,
-                    &trigger.event,
-                    &members,
-                    check.due_at,
-                    now,
-                    &RuleMemory::default(),
-                );
-                return Ok(Some((trigger.event, decision)));
+            let Some(trigger) = self.events.get(check.user, &check.event_id).await? else {
+                return Ok(None);
+            };
+            let trigger = trigger.event;
+            let Some(owner) = absence.answered_in(check.user, &trigger.view()) else {
+                // The rule grouped by a field the trigger lacks since it was scheduled.
+                return Ok(Some((trigger, None)));
+            };
+            let key = WindowKey::expecting(&rule.id, absence, owner);
+            match windows.window(&key, check.due_at).await? {
+                WindowRead::Members(members) => {
+                    let decision = decide_absence_with_members(
+                        rule,
+                        &trigger,
+                        &members,
+                        check.due_at,
+                        now,
+                        &RuleMemory::default(),
+                    );
+                    return Ok(Some((trigger, decision)));
+                }
+                // A group's events are not indexed: a group whose expected events filled a
+                // bucket (200 in one span) was answered, many times over.
+                WindowRead::Overflowed if grouped => {
+                    let by = trigger.id.clone();
+                    return Ok(Some((trigger, Some(AbsenceDecision::Satisfied { by }))));
+                }
+                WindowRead::Overflowed => {}
             }
         }
         let events = self

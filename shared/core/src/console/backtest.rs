@@ -45,6 +45,11 @@ pub fn replay(
     if let Condition::Heartbeat(heartbeat) = &rule.condition {
         return silences(rule, heartbeat, events, (from, to), now);
     }
+    if let Condition::Absence(absence) = &rule.condition
+        && absence.group_by != GroupBy::User
+    {
+        return group_absences(rule, events, (from, to), now);
+    }
     if let Condition::Window(window) = &rule.condition
         && window.group_by != GroupBy::User
     {
@@ -200,6 +205,59 @@ fn group_firings(
             totals: Some(totals),
         });
     }
+    fired
+}
+
+/// An absence rule grouped across users: each trigger in the span (in the order received)
+/// checked against every user's events from it to its due time (before `now`), the cooldown
+/// kept per trigger's user as the live engine keeps it.
+fn group_absences(
+    rule: &Rule,
+    events: &[StoredEvent],
+    (from, to): (Millis, Millis),
+    now: Millis,
+) -> Vec<WouldFire> {
+    let mut all: Vec<&StoredEvent> = events.iter().collect();
+    all.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
+    let views: Vec<Viewed<'_>> = all.into_iter().map(Viewed::of).collect();
+    let mut memories: BTreeMap<UserId, RuleMemory> = BTreeMap::new();
+    let mut fired = Vec::new();
+    for (i, trigger) in views.iter().enumerate() {
+        let at = trigger.event.received_at;
+        if at < from || at > to {
+            continue;
+        }
+        let memory = memories.entry(trigger.event.user).or_default();
+        let Decision::SchedulesCheck { due_at } = decide(rule, trigger, &[], memory) else {
+            continue;
+        };
+        if due_at > now {
+            continue;
+        }
+        // What a check would be scheduled for: a trigger with its group's field.
+        let Condition::Absence(absence) = &rule.condition else {
+            continue;
+        };
+        if absence
+            .answered_in(trigger.event.user, &trigger.view)
+            .is_none()
+        {
+            continue;
+        }
+        let until = i + views[i..].partition_point(|v| v.event.received_at <= due_at);
+        if let Some(AbsenceDecision::Fires(firing)) = decide_absence(
+            rule,
+            trigger.event,
+            &views[i..until],
+            due_at,
+            due_at,
+            memory,
+        ) {
+            memory.apply(firing.claim, &trigger.event.id);
+            fired.push(would_fire(trigger.event.user, firing));
+        }
+    }
+    fired.sort_by_key(|f| (f.fired_at, f.user));
     fired
 }
 

@@ -376,7 +376,8 @@ pub enum AbsenceDecision {
 }
 
 /// Decides an absence rule's check for `trigger`, due at `due` (as scheduled): `after` holds the
-/// user's events received from the trigger until then (a superset is fine); `at` is when the
+/// events received from the trigger until then that could answer it (the user's, or for a rule
+/// grouped across users everyone's; a superset is fine); `at` is when the
 /// alert fires. A rule with a cooldown measures it between due times, so the answer does not
 /// depend on how late the queue delivered the check. Returns `None` when `rule` is not an
 /// absence rule.
@@ -391,11 +392,12 @@ pub fn decide_absence(
     let Condition::Absence(absence) = &rule.condition else {
         return None;
     };
+    let trigger_view = trigger.view();
     let answer = after
         .iter()
         .find(|v| {
             let e = v.event;
-            e.user == trigger.user
+            absence.answers_for(trigger, &trigger_view, e.user, &v.view)
                 && answers(trigger, &e.id, e.received_at, due)
                 && absence.expect.matches(&v.view)
         })

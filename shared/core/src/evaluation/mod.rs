@@ -75,7 +75,10 @@ impl RuleEvaluator {
         let event = trigger.event;
         if let Some(windows) = &self.windows {
             for (rule, absence) in rules.expecting(&trigger.view) {
-                let key = WindowKey::expecting(&rule.id, absence, event.user);
+                let Some(owner) = absence.answered_in(event.user, &trigger.view) else {
+                    continue;
+                };
+                let key = WindowKey::expecting(&rule.id, absence, owner);
                 let member = WindowMember {
                     id: event.id.clone(),
                     received_at: event.received_at,

@@ -311,6 +311,19 @@ const ABSENCE_FIELDS: &[ConditionField] = &[
         choices: &[],
         meaning: "the event whose absence fires the rule",
     },
+    ConditionField {
+        name: "group_by",
+        input: FieldInput::GroupBy,
+        required: false,
+        min: None,
+        max: None,
+        default: Some("user"),
+        choices: &["user", "all"],
+        meaning: "whose expected event answers: the trigger's user's, anyone's (`all`), or any \
+                  user's carrying the trigger's value of a field (`properties.order_id`: an \
+                  order's shipment, whoever sends it; a trigger without the field schedules no \
+                  check)",
+    },
     cooldown("0 (none)"),
 ];
 

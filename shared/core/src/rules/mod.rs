@@ -24,7 +24,7 @@ pub use template::{
 };
 
 use crate::model::document::{DocumentId, InvalidDocument, Problem};
-use crate::model::domain::{Millis, StoredEvent};
+use crate::model::domain::{Millis, StoredEvent, UserId};
 
 /// The rule set that ships with Cuba: the three seed rules.
 pub const DEFAULT_RULES_JSON: &str = include_str!("../../../../rules/default.json");
@@ -297,7 +297,11 @@ pub struct AbsenceCondition {
     /// After firing, the rule stays quiet for this user this long (measured between checks' due
     /// times), so a user who pays ten bills without feedback makes one alert, not ten. 0: none.
     pub cooldown_seconds: u32,
-    /// A stable hash of what answers a check (`expect` and the length): the expectation
+    /// Whose expected event answers a check: the trigger's user's (the default), or any
+    /// user's carrying the trigger's value of a field (an order's shipment, whoever sends it),
+    /// or anyone's.
+    pub group_by: GroupBy,
+    /// A stable hash of what answers a check (`expect`, the length, the group): the expectation
     /// buckets of [`crate::evaluation::window`] are keyed by it.
     pub definition: u64,
 }
@@ -306,6 +310,39 @@ impl AbsenceCondition {
     /// When the check for a trigger received at `received_at` falls due.
     pub fn due_at(&self, received_at: Millis) -> Millis {
         received_at.plus_seconds(u64::from(self.seconds.get()))
+    }
+
+    /// Whose expectation buckets an event (of `user`, its view `view`) belongs to: the user's,
+    /// or its group's under an id of its own (a stable hash of the group; the rule's definition
+    /// differs from a per-user rule's, so no user's buckets are shared); `None` for an event
+    /// without the group's field.
+    pub fn answered_in(&self, user: UserId, view: &Value) -> Option<UserId> {
+        match &self.group_by {
+            GroupBy::User => Some(user),
+            group_by => group_by.group_of(view).map(|g| {
+                UserId(crate::model::domain::stable_hash(
+                    format!("group\u{1f}{}", g.as_str()).as_bytes(),
+                ))
+            }),
+        }
+    }
+
+    /// Whether an expected event (of `user`, its view `view`) may answer the check of
+    /// `trigger` (its view `trigger_view`): the same user's, or the same group's.
+    pub fn answers_for(
+        &self,
+        trigger: &StoredEvent,
+        trigger_view: &Value,
+        user: UserId,
+        view: &Value,
+    ) -> bool {
+        match &self.group_by {
+            GroupBy::User => user == trigger.user,
+            group_by => {
+                let group = group_by.group_of(trigger_view);
+                group.is_some() && group == group_by.group_of(view)
+            }
+        }
     }
 }
 

@@ -218,18 +218,7 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             }
             let cooldown_seconds =
                 cooldown_field(object, seconds.map(NonZeroU32::get), path, problems);
-            let group_by = match object.get("group_by") {
-                None => Some(GroupBy::User),
-                Some(v) => match v.as_str().map(GroupBy::parse) {
-                    Some(Ok(group_by)) => Some(group_by),
-                    Some(Err(why)) => report(problems, &format!("{path}.group_by"), why),
-                    None => report(
-                        problems,
-                        &format!("{path}.group_by"),
-                        "must be \"user\", \"all\" or a field path such as properties.merchant",
-                    ),
-                },
-            };
+            let group_by = group_by_field(object, path, problems);
             // A drop is decided on the clock, for the fleet or each group of a field seen: a
             // user's window is about what one user sends, not a volume.
             if object.contains_key("count_at_most")
@@ -282,19 +271,25 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             let expect = required(object, "expect", path, problems)
                 .and_then(|v| Pattern::from_json(v, &format!("{path}.expect"), problems));
             let cooldown_seconds = cooldown_field(object, Some(0), path, problems);
+            let group_by = group_by_field(object, path, problems);
             let seconds = seconds?;
-            // serde_json writes object keys sorted, so equal documents hash equal.
+            let group_by = group_by?;
+            // serde_json writes object keys sorted, so equal documents hash equal. The group is
+            // added only when it is not the user's, so a rule without keeps its buckets.
             let expect_text = object
                 .get("expect")
                 .map(Value::to_string)
                 .unwrap_or_default();
+            let mut definition = format!("absence\u{1f}{expect_text}\u{1f}{seconds}");
+            if group_by != GroupBy::User {
+                definition.push_str(&format!("\u{1f}group_by:{}", group_by.as_str()));
+            }
             Some(Condition::Absence(AbsenceCondition {
                 seconds,
                 expect: expect?,
                 cooldown_seconds: cooldown_seconds?,
-                definition: crate::model::domain::stable_hash(
-                    format!("absence\u{1f}{expect_text}\u{1f}{seconds}").as_bytes(),
-                ),
+                group_by,
+                definition: crate::model::domain::stable_hash(definition.as_bytes()),
             }))
         }
         Some("heartbeat") => {
@@ -322,6 +317,26 @@ fn parse_condition(value: &Value, path: &str, problems: &mut Vec<Problem>) -> Op
             }
         }
         _ => None,
+    }
+}
+
+/// `group_by` (a window's, an absence's): `"user"` when absent.
+fn group_by_field(
+    object: &Map<String, Value>,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<GroupBy> {
+    match object.get("group_by") {
+        None => Some(GroupBy::User),
+        Some(v) => match v.as_str().map(GroupBy::parse) {
+            Some(Ok(group_by)) => Some(group_by),
+            Some(Err(why)) => report(problems, &format!("{path}.group_by"), why),
+            None => report(
+                problems,
+                &format!("{path}.group_by"),
+                "must be \"user\", \"all\" or a field path such as properties.merchant",
+            ),
+        },
     }
 }
 

@@ -707,3 +707,91 @@ async fn a_users_window_that_alerted_ops_says_when_it_is_over() {
         "{bodies:?}"
     );
 }
+
+fn web(session: &str, category: &str, name: &str, data: serde_json::Value) -> EventBody {
+    EventBody::Web(cuba_core::model::domain::WebEvent {
+        session_id: cuba_core::model::domain::SessionId::parse(session).expect("a session id"),
+        category: Some(category.to_owned()),
+        name: name.to_owned(),
+        data,
+        timestamp: START,
+    })
+}
+
+#[tokio::test]
+async fn an_absence_grouped_by_a_field_is_answered_by_any_users_event_of_the_group() {
+    let w = world(json!({
+        "id": "submitted-not-confirmed",
+        "when": {"kind": "web", "category": "form interaction", "name": "submit"},
+        "condition": {"type": "absence", "seconds": 60, "group_by": "session_id",
+                      "expect": {"kind": "web", "category": "page interaction", "name": "pageview"}},
+        "action": {"type": "notify_operator", "severity": "warning"},
+        "message": "session {{session_id}}: a form submitted and no page after it"
+    }));
+    let (one, two) = (
+        "6f1c2e0a-1b2c-4d3e-8f40-5a6b7c8d9e01",
+        "6f1c2e0a-1b2c-4d3e-8f40-5a6b7c8d9e02",
+    );
+    let form =
+        json!({"host": "cube.app", "path": "/pay", "form": {"first_name": "A", "last_name": "B"}});
+    let page = json!({"host": "cube.app", "path": "/done"});
+    w.at_seconds(10);
+    w.deliver(
+        1,
+        "s1",
+        web(one, "form interaction", "submit", form.clone()),
+    )
+    .await;
+    w.deliver(
+        2,
+        "s2",
+        web(two, "form interaction", "submit", form.clone()),
+    )
+    .await;
+    // Session one's page comes from another user (signed in since); session two's never comes,
+    // though user 2 views a page in session one.
+    w.at_seconds(30);
+    w.deliver(
+        7,
+        "p1",
+        web(one, "page interaction", "pageview", page.clone()),
+    )
+    .await;
+    w.deliver(
+        2,
+        "p2",
+        web(one, "page interaction", "pageview", page.clone()),
+    )
+    .await;
+    w.at_seconds(80);
+    let outcomes = w.run_checks().await;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    let texts: Vec<String> = w
+        .ports
+        .notifier
+        .operator_alerts()
+        .iter()
+        .map(|a| a.text.clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [format!(
+            "session {two}: a form submitted and no page after it"
+        )]
+    );
+    // The backtest decides the same.
+    let rules = w.pipeline.evaluator.rules.current().await.expect("rules");
+    let stored: Vec<_> = w.ports.events.all().into_iter().map(|r| r.event).collect();
+    let replayed = cuba_core::console::backtest::replay(
+        &rules.all()[0],
+        &stored,
+        START,
+        START.plus_seconds(100),
+        START.plus_seconds(100),
+    );
+    let triggers: Vec<&str> = replayed
+        .iter()
+        .map(|f| f.trigger_event_id.as_str())
+        .collect();
+    assert_eq!(triggers, ["s2"]);
+}
