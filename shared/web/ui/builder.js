@@ -594,7 +594,10 @@ async function renderEditor(main, id) {
     }
     previewCount.dataset.state = "done";
     previewCount.dataset.alerts = String(body.alerts.length);
-    previewCount.textContent = `In the last ${PREVIEW_DAYS} days this rule would have fired ${body.alerts.length} time${body.alerts.length === 1 ? "" : "s"} for ${body.users} user${body.users === 1 ? "" : "s"} (${body.events_replayed} events replayed).`;
+    // A window across users alerts about no one user.
+    const whom = model.condition.type === "window" && acrossUsers()
+      ? "across users" : `for ${body.users} user${body.users === 1 ? "" : "s"}`;
+    previewCount.textContent = `In the last ${PREVIEW_DAYS} days this rule would have fired ${body.alerts.length} time${body.alerts.length === 1 ? "" : "s"} ${whom} (${body.events_replayed} events replayed).`;
     if (body.preview) {
       previewMessage.textContent = body.preview.text;
       clear(previewTranslations).append(...Object.entries(body.preview.translations || {}).map(([locale, text]) =>
