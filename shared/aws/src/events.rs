@@ -226,10 +226,19 @@ impl EventStore for DynamoEvents {
         if condition_held(put)? {
             return Ok(Insert::Inserted);
         }
-        // Read back the stored copy: its receive time, not this attempt's, is the truth.
+        // Read back the stored copy: its receive time, not this attempt's, is the truth. A copy
+        // equal to this one, receive time included, is this very write: the SDK retried a put
+        // whose answer was lost after it took effect (a server-minted id can be met no other
+        // way), so it is an insert, not a duplicate.
         self.get(event.user, &event.id)
             .await?
-            .map(|stored| Insert::Duplicate(stored.event))
+            .map(|stored| {
+                if stored.event == *event {
+                    Insert::Inserted
+                } else {
+                    Insert::Duplicate(stored.event)
+                }
+            })
             .ok_or_else(|| {
                 PortError::unavailable_because(
                     "dynamodb",

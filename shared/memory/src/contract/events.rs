@@ -9,6 +9,11 @@ use super::{at, feedback, id, ids, paid};
 pub async fn event_store(store: &dyn EventStore, base: Millis) {
     let first = paid(1, "e1", at(base, 10), 100);
     assert_eq!(store.insert(&first).await, Ok(Insert::Inserted));
+    assert_eq!(
+        store.insert(&first).await,
+        Ok(Insert::Inserted),
+        "the same write again (a put retried after its answer was lost) is that insert"
+    );
     let retry = paid(1, "e1", at(base, 20), 999);
     assert_eq!(
         store.insert(&retry).await,
