@@ -700,14 +700,15 @@ async fn a_failing_store_answers_a_retryable_503() {
         headers.get(header::RETRY_AFTER).map(|v| v.as_bytes()),
         Some(&b"1"[..])
     );
-    // Stored but the answer lost: the client's retry with the same id is a duplicate, not a
-    // second event.
+    // Stored but the answer lost: the client's retry with the same id (a moment later) is a
+    // duplicate, not a second event.
     let event = json!({"id": "r-1", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}});
     h.ports.faults.fail_next("events.insert", Fault::After);
     let (status, _) = h
         .ingest(Method::POST, "/api/v1/event/", 1, event.clone())
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    h.clock.advance_seconds(1);
     let (status, answer) = h.ingest(Method::POST, "/api/v1/event/", 1, event).await;
     assert_eq!(
         (status, answer["status"].clone()),
