@@ -121,19 +121,7 @@ fn group_firings(
     (from, to): (Millis, Millis),
 ) -> Vec<WouldFire> {
     let steps = Steps::of(window);
-    let mut members: Vec<(Millis, &StoredEvent, GroupContribution)> = events
-        .iter()
-        .filter_map(|event| {
-            let viewed = Viewed::of(event);
-            if !rule.when.matches(&viewed.view) {
-                return None;
-            }
-            GroupContribution::of(rule, &event.id, event.received_at, &viewed.view)
-                .map(|c| (event.received_at, event, c))
-        })
-        .collect();
-    members.sort_by(|a, b| (a.0, a.1.id.as_str()).cmp(&(b.0, b.1.id.as_str())));
-    members.dedup_by(|a, b| a.1.id == b.1.id);
+    let members = contributions(rule, events);
     // Per group: each step's count and sum so far, when it began firing, when it last fired,
     // when its last event came.
     #[derive(Default)]
@@ -161,7 +149,8 @@ fn group_firings(
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     let mut fired = Vec::new();
-    for (at, event, contribution) in members {
+    for (event, contribution) in members {
+        let at = event.received_at;
         let group = groups.entry(contribution.key.group.clone()).or_default();
         // The sweeper looked every minute since the group's last event: between its events a
         // window only loses events, so the last look before this one says whether it ended.
@@ -276,17 +265,11 @@ fn drops(
     now: Millis,
 ) -> Vec<WouldFire> {
     let mut groups: BTreeMap<GroupKey, Vec<(&StoredEvent, f64)>> = BTreeMap::new();
-    for event in events {
-        let viewed = Viewed::of(event);
-        if !rule.when.matches(&viewed.view) {
-            continue;
-        }
-        if let Some(c) = GroupContribution::of(rule, &event.id, event.received_at, &viewed.view) {
-            groups
-                .entry(c.key.group)
-                .or_default()
-                .push((event, c.amount));
-        }
+    for (event, c) in contributions(rule, events) {
+        groups
+            .entry(c.key.group)
+            .or_default()
+            .push((event, c.amount));
     }
     let end = to.min(now);
     let mut fired = Vec::new();
@@ -323,20 +306,41 @@ fn drops(
     fired
 }
 
-/// One group's drops: the looks each whole minute from `first_look` to `end`.
-fn group_drops(
+/// The events a window across users counts, with what each adds: those matching `when` that
+/// name a group, in the order received, each once.
+fn contributions<'e>(
     rule: &Rule,
-    window: &WindowCondition,
-    group: GroupKey,
-    mut members: Vec<(&StoredEvent, f64)>,
-    first_look: Millis,
-    end: Millis,
-) -> Vec<WouldFire> {
-    let steps = Steps::of(window);
+    events: &'e [StoredEvent],
+) -> Vec<(&'e StoredEvent, GroupContribution)> {
+    let mut members: Vec<(&StoredEvent, GroupContribution)> = events
+        .iter()
+        .filter_map(|event| {
+            let viewed = Viewed::of(event);
+            if !rule.when.matches(&viewed.view) {
+                return None;
+            }
+            GroupContribution::of(rule, &event.id, event.received_at, &viewed.view)
+                .map(|c| (event, c))
+        })
+        .collect();
     members.sort_by(|a, b| {
         (a.0.received_at, a.0.id.as_str()).cmp(&(b.0.received_at, b.0.id.as_str()))
     });
     members.dedup_by(|a, b| a.0.id == b.0.id);
+    members
+}
+
+/// One group's drops: the looks each whole minute from `first_look` to `end`, over its
+/// members (in the order received, each once).
+fn group_drops(
+    rule: &Rule,
+    window: &WindowCondition,
+    group: GroupKey,
+    members: Vec<(&StoredEvent, f64)>,
+    first_look: Millis,
+    end: Millis,
+) -> Vec<WouldFire> {
+    let steps = Steps::of(window);
     let at: Vec<u64> = members.iter().map(|(e, _)| e.received_at.0).collect();
     let mut fired = Vec::new();
     let mut firing = false;

@@ -87,21 +87,14 @@ impl AlertId {
         AlertId(format!("{rule}#0#{}#resolved@{}", group.digest(), since.0))
     }
 
-    /// For a heartbeat rule's alert: whether it tells of a silence or of its end, and when the
-    /// silence began.
-    pub fn heartbeat_phase(&self) -> Option<(ConditionStatus, Millis)> {
-        match self.phase()? {
-            (Phase::Heartbeat, status, since) => Some((status, since)),
-            _ => None,
-        }
-    }
-
-    /// For a window across users' alert: whether it tells of the firing or of its end, and
-    /// when the firing began.
-    pub fn group_window_phase(&self) -> Option<(ConditionStatus, Millis)> {
-        match self.phase()? {
-            (Phase::GroupWindow, status, since) => Some((status, since)),
-            _ => None,
+    /// What an operator message says of the condition behind this alert: its status, and
+    /// when a heartbeat's silence or a window across users' firing began (each `None` for other
+    /// alerts).
+    pub fn condition_fields(&self) -> (Option<ConditionStatus>, Option<Millis>, Option<Millis>) {
+        match self.phase() {
+            Some((Phase::Heartbeat, status, since)) => (Some(status), Some(since), None),
+            Some((Phase::GroupWindow, status, since)) => (Some(status), None, Some(since)),
+            None => (None, None, None),
         }
     }
 

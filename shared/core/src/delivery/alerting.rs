@@ -713,6 +713,7 @@ pub(crate) fn millis(d: Duration) -> u64 {
 }
 
 fn operator_body(alert: &Alert) -> OperatorAlert {
+    let (status, silent_since, firing_since) = alert.id.condition_fields();
     let severity = match alert.action {
         Action::NotifyOperator { severity, .. } => severity,
         Action::SmsUser { .. } => Severity::Info,
@@ -725,13 +726,9 @@ fn operator_body(alert: &Alert) -> OperatorAlert {
         event_ids: alert.event_ids.clone(),
         text: alert.text.clone(),
         fired_at: alert.fired_at,
-        status: alert
-            .id
-            .heartbeat_phase()
-            .or(alert.id.group_window_phase())
-            .map(|(status, _)| status),
-        silent_since: alert.id.heartbeat_phase().map(|(_, since)| since),
-        firing_since: alert.id.group_window_phase().map(|(_, since)| since),
+        status,
+        silent_since,
+        firing_since,
     }
 }
 

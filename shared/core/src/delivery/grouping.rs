@@ -132,22 +132,21 @@ pub fn group_message(notice: &AlertEntry, sample: &[AlertEntry]) -> OperatorGrou
     let alerts: Vec<OperatorAlert> = sample
         .iter()
         .take(GROUP_SAMPLE)
-        .map(|entry| OperatorAlert {
-            alert_id: entry.alert_id.clone(),
-            rule_id: entry.rule_id.clone(),
-            severity,
-            user: entry.user,
-            event_ids: entry.event_ids.clone(),
-            text: entry.text.clone(),
-            fired_at: entry.fired_at,
-            status: entry
-                .alert_id
-                .heartbeat_phase()
-                .or(entry.alert_id.group_window_phase())
-                .map(|(status, _)| status),
-            silent_since: entry.alert_id.heartbeat_phase().map(|(_, since)| since),
-            firing_since: entry.alert_id.group_window_phase().map(|(_, since)| since),
-        })
+        .map(|entry| (entry, entry.alert_id.condition_fields()))
+        .map(
+            |(entry, (status, silent_since, firing_since))| OperatorAlert {
+                alert_id: entry.alert_id.clone(),
+                rule_id: entry.rule_id.clone(),
+                severity,
+                user: entry.user,
+                event_ids: entry.event_ids.clone(),
+                text: entry.text.clone(),
+                fired_at: entry.fired_at,
+                status,
+                silent_since,
+                firing_since,
+            },
+        )
         .collect();
     let text = match (count, alerts.first()) {
         (1, Some(alert)) => alert.text.clone(),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 
-use crate::delivery::alerting::AlertDispatcher;
+use crate::delivery::alerting::{AlertDispatcher, Dispatched};
 use crate::evaluation::RuleOutcome;
 use crate::evaluation::group_window::{
     FiringClaim, GroupContribution, GroupWindowKey, Steps, fired_alert, reminder_alert,
@@ -207,6 +207,26 @@ impl GroupWindowDesk {
             }
             return Ok(None);
         }
+        Ok(self
+            .decide(rule, window, key, steps, at)
+            .await?
+            .map(|dispatched| RuleOutcome {
+                rule_id: rule.id.clone(),
+                action: rule.action,
+                dispatched,
+            }))
+    }
+
+    /// `key`'s window decided at `at`: met, and the group neither firing nor cooling down, it
+    /// begins firing and its alert is sent (what the dispatch did is returned).
+    async fn decide(
+        &self,
+        rule: &Rule,
+        window: &WindowCondition,
+        key: &GroupWindowKey,
+        steps: Steps,
+        at: Millis,
+    ) -> Result<Option<Dispatched>, PortError> {
         let totals = self.totals(window, key, steps, at).await?;
         if !window.is_met(&totals) {
             return Ok(None);
@@ -216,15 +236,10 @@ impl GroupWindowDesk {
         else {
             return Ok(None);
         };
-        let dispatched = self
-            .dispatcher
+        self.dispatcher
             .dispatch(&fired_alert(rule, &key.group, since, &totals))
-            .await?;
-        Ok(Some(RuleOutcome {
-            rule_id: rule.id.clone(),
-            action: rule.action,
-            dispatched,
-        }))
+            .await
+            .map(Some)
     }
 
     /// The window of `key` ending `at`: its count and sum, and its different values when the
@@ -412,23 +427,12 @@ impl GroupWindowDesk {
         steps: Steps,
         now: Millis,
     ) -> Result<GroupWindowReport, PortError> {
-        let mut report = GroupWindowReport::default();
-        report.decided += 1;
-        let totals = self.totals(window, key, steps, now).await?;
-        if !window.is_met(&totals) {
-            return Ok(report);
-        }
-        let quiet_after = now.minus_seconds(u64::from(window.cooldown_seconds));
-        if let FiringClaim::Fired { since } = self.store.claim_firing(key, now, quiet_after).await?
-            && self
-                .dispatcher
-                .dispatch(&fired_alert(rule, &key.group, since, &totals))
-                .await?
-                .is_first()
-        {
-            report.fired += 1;
-        }
-        Ok(report)
+        let fired = self.decide(rule, window, key, steps, now).await?;
+        Ok(GroupWindowReport {
+            decided: 1,
+            fired: usize::from(fired.is_some_and(|d| d.is_first())),
+            ..GroupWindowReport::default()
+        })
     }
 }
 

@@ -216,6 +216,21 @@ const fn repeat(meaning: &'static str) -> ConditionField {
     }
 }
 
+/// Windows and absences group alike (`user`, `all` or a field); only what grouping means
+/// differs.
+const fn group_by(meaning: &'static str) -> ConditionField {
+    ConditionField {
+        name: "group_by",
+        input: FieldInput::GroupBy,
+        required: false,
+        min: None,
+        max: None,
+        default: Some("user"),
+        choices: &["user", "all"],
+        meaning,
+    }
+}
+
 const WINDOW_FIELDS: &[ConditionField] = &[
     ConditionField {
         name: "seconds",
@@ -270,19 +285,12 @@ const WINDOW_FIELDS: &[ConditionField] = &[
                   `group_by`: the fleet's, or each group of a field seen in the last week; \
                   decided every minute, the fleet's once the rule has watched a whole window)",
     },
-    ConditionField {
-        name: "group_by",
-        input: FieldInput::GroupBy,
-        required: false,
-        min: None,
-        max: None,
-        default: Some("user"),
-        choices: &["user", "all"],
-        meaning: "whose events count together: each user's, `all` (the whole fleet), or each \
+    group_by(
+        "whose events count together: each user's, `all` (the whole fleet), or each \
                   value of a field (`properties.merchant`; events without it are not counted). \
                   Across users a window alerts operators only, keeps at most 100 distinct \
                   values, fires once per group and says when it resolved",
-    },
+    ),
     repeat(
         "a window across users (`group_by`) that stays met is told again this often after it \
          fired, until it resolves",
@@ -311,19 +319,12 @@ const ABSENCE_FIELDS: &[ConditionField] = &[
         choices: &[],
         meaning: "the event whose absence fires the rule",
     },
-    ConditionField {
-        name: "group_by",
-        input: FieldInput::GroupBy,
-        required: false,
-        min: None,
-        max: None,
-        default: Some("user"),
-        choices: &["user", "all"],
-        meaning: "whose expected event answers: the trigger's user's, anyone's (`all`), or any \
+    group_by(
+        "whose expected event answers: the trigger's user's, anyone's (`all`), or any \
                   user's carrying the trigger's value of a field (`properties.order_id`: an \
                   order's shipment, whoever sends it; a trigger without the field schedules no \
                   check)",
-    },
+    ),
     cooldown("0 (none)"),
 ];
 
