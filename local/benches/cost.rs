@@ -421,14 +421,22 @@ async fn main() -> anyhow::Result<()> {
             unschematised("odd-1".into()),
         ),
     ] {
+        // Events sort by receive time: the id is an attribute, found in the user's partition.
         let item = dynamodb
-            .get_item()
+            .query()
             .table_name(events_table)
-            .key("user", AttributeValue::N(user.to_string()))
-            .key("id", AttributeValue::S(id.into()))
+            .key_condition_expression("#u = :u")
+            .filter_expression("#id = :id")
+            .expression_attribute_names("#u", "user")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":u", AttributeValue::N(user.to_string()))
+            .expression_attribute_values(":id", AttributeValue::S(id.into()))
             .send()
             .await?
-            .item
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
             .ok_or_else(|| anyhow::anyhow!("{id} is not stored"))?;
         weights.push(format!(
             "{what}: body {} bytes, stored item {} bytes",

@@ -13,7 +13,7 @@ use cuba_aws::{DynamoEvents, DynamoWindows};
 use cuba_core::evaluation::ports::WindowStore;
 use cuba_core::evaluation::window::{MAX_BUCKET_MEMBERS, WindowKey, WindowMember, WindowRead};
 use cuba_core::model::domain::{
-    Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId,
+    Activity, EventBody, EventId, IdOrigin, Millis, ReceivedEvent, StoredEvent, UserId,
 };
 use cuba_core::model::ports::EventStore;
 use cuba_core::rules::RuleId;
@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
             ));
             let received = ReceivedEvent {
                 raw: format!(r#"{{"noun":"bill","verb":"paid","properties":{properties}}}"#),
+                origin: IdOrigin::Client,
                 event: StoredEvent {
                     user: UserId(user),
                     id: id.clone(),

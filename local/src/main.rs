@@ -1,4 +1,5 @@
 //! `cuba-local dev`: the whole stack on moto. `cuba-local token`: a bearer token for a user.
+//! `cuba-local migrate-events`: the events table's copy to its time-sorted successor.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,18 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
+    /// Copy the events of the table before the time-sorted key (`<stack>-events`) into today's
+    /// (`<stack>-events-v2`); safe to run again. Uses the AWS credentials and region of the
+    /// environment, or moto with --endpoint.
+    MigrateEvents {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// An endpoint to use instead of AWS (moto, for a local stack).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -69,6 +82,19 @@ async fn main() -> Result<()> {
             println!(
                 "{}",
                 verifier.issue(UserId(user), SystemClock.now(), hours * 3600)
+            );
+            Ok(())
+        }
+        Command::MigrateEvents { from, to, endpoint } => {
+            let sdk = match endpoint {
+                Some(endpoint) => cuba_local::moto_sdk_config(&endpoint).await,
+                None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+            };
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            let report = cuba_aws::migrate_events(&client, &from, &to).await?;
+            println!(
+                "copied {} events ({} id entries); {} were there already; {} other items left",
+                report.copied, report.present, report.id_entries, report.skipped
             );
             Ok(())
         }

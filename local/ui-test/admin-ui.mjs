@@ -600,7 +600,9 @@ try {
   for (const view of ["dashboard", "rules", "events", "feedback", "alerts", "silences", "schemas", "errors", `users/${suppressedUser}`, `rules/${RULE_ID}`]) {
     await page.goto(`${base}/admin/#/${view}`);
     await page.waitForLoadState("networkidle");
-    await page.waitForSelector("main .view h1");
+    await page.waitForSelector("main .view h1").catch((e) => {
+      throw new Error(`the ${view} page shows no heading: ${e.message}`);
+    });
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     // The element reaching furthest right, to say what overflows.
     const widest = await page.evaluate(() => {

@@ -138,15 +138,22 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Counts stream records the rules handler is done with, events and checks apart.
+    /// Counts stream records the rules handler is done with, events and checks apart (ids'
+    /// lookup entries and migrated copies, which it passes over, are neither).
     fn finished(&self, records: &[EventRecord]) {
-        let checks = records
+        let images = records
             .iter()
-            .filter(|r| StreamItem::is_due_check(&r.change.new_image))
-            .count() as u64;
+            .map(|r| &r.change.new_image)
+            .filter(|image| !StreamItem::is_passed_over(image));
+        let (checks, events) = images.fold((0, 0), |(checks, events), image| {
+            if StreamItem::is_due_check(image) {
+                (checks + 1, events)
+            } else {
+                (checks, events + 1)
+            }
+        });
         self.due_checks.fetch_add(checks, Ordering::SeqCst);
-        self.stream_records
-            .fetch_add(records.len() as u64 - checks, Ordering::SeqCst);
+        self.stream_records.fetch_add(events, Ordering::SeqCst);
     }
 }
 

@@ -95,7 +95,7 @@ async fn a_heavy_users_windows_hold_no_ordinary_user_up() {
     let window_reads: f64 = metered
         .read_units
         .iter()
-        .filter(|(what, _)| what.ends_with("/by_received"))
+        .filter(|(what, _)| what.ends_with("-events-v2"))
         .map(|(_, units)| units)
         .sum();
 

@@ -11,6 +11,7 @@ mod harness;
 mod heartbeats;
 mod heavy_user;
 mod locality;
+mod migration;
 mod privilege;
 mod receipts;
 mod redrive;

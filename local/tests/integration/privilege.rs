@@ -38,7 +38,7 @@ const NOT_REQUESTS: &[(&str, &str, &str, &str)] = &[
     (
         "RulesFunction",
         "dynamodb:Query",
-        "/index/by_received",
+        "-events-v2",
         "reads a user's events where window or absence buckets cannot answer (a bucket \
          overflowed, a rule saved moments before): timing decides whether a run reaches it; the \
          window and absence tests do",

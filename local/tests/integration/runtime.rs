@@ -306,7 +306,7 @@ async fn phone_numbers_codes_and_tokens_never_reach_the_logs() {
     let records = batch["Records"].as_array_mut().expect("records");
     records.truncate(1);
     records[0]["eventSourceARN"] = json!(t.stack.stream_arn);
-    records[0]["dynamodb"]["Keys"] = json!({"user": item["user"], "id": item["id"]});
+    records[0]["dynamodb"]["Keys"] = json!({"user": item["user"], "at": item["at"]});
     records[0]["dynamodb"]["NewImage"] = item;
     let rules = Function::start_with(&t, RULES_FUNCTION, "rules", debug)
         .await
@@ -530,7 +530,7 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
     let item = stored_event_image(&t.sdk, &table, &id)
         .await
         .expect("the event is stored");
-    let keys = json!({"user": item["user"], "id": item["id"]});
+    let keys = json!({"user": item["user"], "at": item["at"]});
     let mut changed = item.clone();
     changed["invalid"] = json!({"BOOL": true});
 
@@ -682,7 +682,7 @@ async fn absence_check_consumes_an_sqs_batch() {
         )
         .key("user", AttributeValue::N(user.to_string()))
         .key(
-            "id",
+            "at",
             AttributeValue::S(format!("#check#{}#{id}", crate::harness::ABSENCE_RULE)),
         )
         .send()

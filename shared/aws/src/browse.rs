@@ -58,12 +58,16 @@ impl Browse for DynamoBrowse {
                 value: AttributeValue::S(session.as_str().to_owned()),
                 keys_only: false,
             },
-            (None, Some(user)) => Partition::Fixed {
-                index: crate::events::EVENTS_BY_RECEIVED_INDEX,
-                attribute: "user",
-                value: AttributeValue::N(user.to_string()),
-                keys_only: false,
-            },
+            (None, Some(user)) => {
+                let (low, high) = crate::events::time_range(filter.from, filter.to);
+                Partition::Table {
+                    attribute: "user",
+                    value: AttributeValue::N(user.to_string()),
+                    sort_key: crate::events::EVENTS_SORT_KEY,
+                    low,
+                    high,
+                }
+            }
             (None, None) => Partition::Daily {
                 shards: self.shards,
             },
@@ -80,7 +84,7 @@ impl Browse for DynamoBrowse {
         let listing = Listing {
             client: &self.client,
             table: &self.events_table,
-            table_key: &["user", "id"],
+            table_key: &["user", crate::events::EVENTS_SORT_KEY],
             partition,
             sort_attribute: "received_at",
             from: filter.from,

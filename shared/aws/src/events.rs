@@ -1,26 +1,63 @@
-//! The events table: every accepted event, keyed (`user`, `id`) so a client's retry with the same
-//! id lands on the same item, with the day bucket the listings index (and its raw text if it
-//! failed its schema at intake).
+//! The events table: every accepted event on its user's partition, sorted by receive time
+//! (`at` = `{received_at as 12 hex digits}#{id}`), so per-user time queries read the table
+//! itself and no local index caps a user's data at 10 GB; with the day bucket the listings
+//! index (and its raw text if it failed its schema at intake).
+//!
+//! An id the client chose gets a small lookup entry beside the user's events (`#id#{id}`,
+//! pointing at the event's key), written first and only if absent: a retry of that id, however
+//! much later, finds it and is answered as a duplicate. An id ingest minted is a UUIDv7 of the
+//! receive time ([`EventId::minted_at`]), so it needs no entry: the id alone gives the key.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 
-use crate::items::{
-    Item, Retention, condition_held, corrupt, event_key, n, read_item, unavailable,
-};
+use crate::items::{Item, Retention, condition_held, corrupt, n, read_item, unavailable};
 use crate::partition_keys::{ListingShards, listing_bucket};
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::ports::DueChecks;
-use cuba_core::model::domain::{EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::model::domain::{
+    EventId, IdOrigin, Insert, Millis, ReceivedEvent, StoredEvent, UserId,
+};
 use cuba_core::model::ports::{EventStore, PortError};
 
-/// The events table's local secondary index on (`user`, `received_at`).
-pub const EVENTS_BY_RECEIVED_INDEX: &str = "by_received";
+/// The events table's sort key attribute.
+pub const EVENTS_SORT_KEY: &str = "at";
+
+/// Where an event received at `received_at` is stored on its user's partition. Twelve hex
+/// digits hold every millisecond until the year 10889, so keys sort as receive times do.
+pub fn event_sort_key(received_at: Millis, id: &EventId) -> String {
+    format!("{:012x}#{}", received_at.0, id.as_str())
+}
+
+/// The sort keys bounding the events received from `from` to `to` inclusive: `#` (after the
+/// time) sorts below `$`, so every id of the last millisecond is inside.
+pub(super) fn time_range(from: Millis, to: Millis) -> (String, String) {
+    (format!("{:012x}", from.0), format!("{:012x}$", to.0))
+}
+
+/// The receive time an event's sort key holds.
+fn received_at_of(sort_key: &str) -> Option<Millis> {
+    let digits = sort_key.get(..12)?;
+    u64::from_str_radix(digits, 16).ok().map(Millis)
+}
+
+/// The lookup entry of a client's id. `#` sorts below every hex digit, and no event id holds
+/// one, so entries and posted checks never fall inside a time range.
+pub(super) fn id_entry_key(id: &EventId) -> String {
+    format!("#id#{}", id.as_str())
+}
+
+fn table_key(user: UserId, sort_key: String) -> Item {
+    Item::from([
+        ("user".to_owned(), n(user)),
+        (EVENTS_SORT_KEY.to_owned(), AttributeValue::S(sort_key)),
+    ])
+}
 /// The events table.
 #[derive(Debug, Clone)]
 pub struct DynamoEvents {
@@ -57,6 +94,7 @@ impl DynamoEvents {
     fn item(&self, received: &ReceivedEvent) -> Result<Item, PortError> {
         let event = &received.event;
         serde_dynamo::to_item(EventRow {
+            at: event_sort_key(event.received_at, &event.id),
             event: event.clone(),
             day_shard: listing_bucket(
                 self.shards,
@@ -76,6 +114,8 @@ impl DynamoEvents {
 /// An events-table item.
 #[derive(Serialize, Deserialize)]
 struct EventRow {
+    /// The sort key: [`event_sort_key`].
+    at: String,
     #[serde(flatten)]
     event: StoredEvent,
     /// The `by_day` listing index's partition key: `{day}#{shard}`.
@@ -102,9 +142,32 @@ impl From<EventRow> for ReceivedEvent {
         ReceivedEvent {
             event: row.event,
             raw: row.raw,
+            origin: IdOrigin::Client,
         }
     }
 }
+
+/// The lookup entry of an id the client chose: where its event is stored. It has no
+/// `received_at` or `day_shard`, so no index and no listing sees it, and it expires with the
+/// event.
+#[derive(Serialize, Deserialize)]
+struct IdEntryRow {
+    user: UserId,
+    /// [`id_entry_key`].
+    at: String,
+    /// The event's sort key.
+    stored_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+}
+
+/// The attribute that makes an events-table item an id's lookup entry ([`IdEntryRow::stored_at`]).
+pub(super) const ID_ENTRY_ATTRIBUTE: &str = "stored_at";
+/// Set on items copied from an earlier table by `cuba-local migrate-events`: their events were
+/// processed when first received, so the stream passes over them.
+pub const MIGRATED_ATTRIBUTE: &str = "migrated";
+/// Items one `BatchWriteItem` takes.
+const BATCH_WRITE_ITEMS: usize = 25;
 
 /// A ripe absence check posted into the user's stream: an item beside the user's events, keyed
 /// `#check#{rule}#{trigger id}` (`#` never occurs in an event id), with no `received_at` or
@@ -112,7 +175,7 @@ impl From<EventRow> for ReceivedEvent {
 #[derive(Serialize, Deserialize)]
 struct DueCheckRow {
     user: UserId,
-    id: String,
+    at: String,
     due_check: AbsenceCheck,
     expires_at: u64,
 }
@@ -144,20 +207,36 @@ impl StreamItem {
         image.contains_key(DUE_CHECK_ATTRIBUTE)
     }
 
-    /// Reads a stream record's new image.
-    pub fn from_image(image: serde_dynamo::Item) -> Result<StreamItem, PortError> {
+    /// Whether a stream record's new image is passed over: an id's lookup entry, an event
+    /// copied by a migration (processed when first received).
+    pub fn is_passed_over(image: &serde_dynamo::Item) -> bool {
+        image.contains_key(ID_ENTRY_ATTRIBUTE) || image.contains_key(MIGRATED_ATTRIBUTE)
+    }
+
+    /// Reads a stream record's new image: none for an item [passed over](Self::is_passed_over).
+    pub fn from_image(image: serde_dynamo::Item) -> Result<Option<StreamItem>, PortError> {
+        if Self::is_passed_over(&image) {
+            return Ok(None);
+        }
         let is_due_check = Self::is_due_check(&image);
         let item: Item = image.into();
         if is_due_check {
-            let row: DueCheckRow = serde_dynamo::from_item(item).map_err(corrupt)?;
-            return Ok(StreamItem::DueCheck(row.due_check));
+            let image: DueCheckImage = serde_dynamo::from_item(item).map_err(corrupt)?;
+            return Ok(Some(StreamItem::DueCheck(image.due_check)));
         }
         let image: EventImage = serde_dynamo::from_item(item).map_err(corrupt)?;
-        Ok(StreamItem::Event(ReceivedEvent {
+        Ok(Some(StreamItem::Event(ReceivedEvent {
             event: image.event,
             raw: image.raw,
-        }))
+            origin: IdOrigin::Client,
+        })))
     }
+}
+
+/// A posted check as a stream record shows it: the check alone, whatever the item's key.
+#[derive(Deserialize)]
+struct DueCheckImage {
+    due_check: AbsenceCheck,
 }
 
 /// An event as a stream record shows it: only what processing needs, so images of items
@@ -175,7 +254,7 @@ impl DueChecks for DynamoEvents {
     async fn post(&self, check: &AbsenceCheck) -> Result<(), PortError> {
         let row = DueCheckRow {
             user: check.user,
-            id: format!("#check#{}#{}", check.rule_id, check.event_id),
+            at: format!("#check#{}#{}", check.rule_id, check.event_id),
             due_check: check.clone(),
             expires_at: check.due_at.0 / 1000 + DUE_CHECK_KEPT_SECONDS,
         };
@@ -185,8 +264,8 @@ impl DueChecks for DynamoEvents {
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(row).map_err(corrupt)?))
             // A repeat (the queue redelivered the message) must not add a second record.
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", "id")
+            .condition_expression("attribute_not_exists(#at)")
+            .expression_attribute_names("#at", EVENTS_SORT_KEY)
             .send()
             .await;
         condition_held(put).map(|_| ())
@@ -198,39 +277,87 @@ fn decode(item: Item) -> Result<ReceivedEvent, PortError> {
     Ok(row.into())
 }
 
-#[async_trait]
-impl EventStore for DynamoEvents {
-    async fn insert(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
-        let event = &received.event;
+/// What a conditional put found.
+enum Put {
+    Written,
+    /// The key was taken already.
+    Taken,
+    /// DynamoDB refuses the item as it is (size, a number it cannot hold): retrying cannot
+    /// help, so it is this event's refusal, not an outage.
+    Refused(String),
+}
+
+impl DynamoEvents {
+    /// Puts `item` only if its key is free.
+    async fn put_new(&self, item: Item) -> Result<Put, PortError> {
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.item(received)?))
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", "id")
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#at)")
+            .expression_attribute_names("#at", EVENTS_SORT_KEY)
             .send()
             .await;
         if let Err(e) = &put
             && e.code() == Some("ValidationException")
         {
-            // DynamoDB refuses the item as it is (size, a number it cannot hold): retrying
-            // cannot help, so it is this event's refusal, not an outage.
-            return Ok(Insert::Refused {
-                reason: e
-                    .message()
+            return Ok(Put::Refused(
+                e.message()
                     .unwrap_or("DynamoDB refused the item")
                     .to_owned(),
-            });
+            ));
         }
-        if condition_held(put)? {
-            return Ok(Insert::Inserted);
+        Ok(if condition_held(put)? {
+            Put::Written
+        } else {
+            Put::Taken
+        })
+    }
+
+    /// The event stored under `sort_key`, read consistently.
+    async fn read_at(
+        &self,
+        user: UserId,
+        sort_key: String,
+    ) -> Result<Option<ReceivedEvent>, PortError> {
+        Ok(
+            read_item::<EventRow>(&self.client, &self.table, table_key(user, sort_key))
+                .await?
+                .map(ReceivedEvent::from),
+        )
+    }
+
+    /// Where the event `id` of `user` is stored, if it is: the id's lookup entry, else (a
+    /// minted id, which has none) the key its own timestamp gives.
+    async fn locate(
+        &self,
+        user: UserId,
+        id: &EventId,
+    ) -> Result<Option<(String, Option<ReceivedEvent>)>, PortError> {
+        // A UUIDv7 is almost always one ingest minted: its own key first, one read.
+        if let Some(at) = id.minted_time() {
+            let sort_key = event_sort_key(at, id);
+            if let Some(found) = self.read_at(user, sort_key.clone()).await? {
+                return Ok(Some((sort_key, Some(found))));
+            }
         }
-        // Read back the stored copy: its receive time, not this attempt's, is the truth. A copy
-        // equal to this one, receive time included, is this very write: the SDK retried a put
-        // whose answer was lost after it took effect (a server-minted id can be met no other
-        // way), so it is an insert, not a duplicate.
-        self.get(event.user, &event.id)
+        let entry =
+            read_item::<IdEntryRow>(&self.client, &self.table, table_key(user, id_entry_key(id)))
+                .await?;
+        Ok(entry.map(|e| (e.stored_at, None)))
+    }
+
+    /// This write's outcome when its key was taken: the stored copy, read back. A copy equal to
+    /// this one, receive time included, is this very write (the SDK retried a put whose answer
+    /// was lost after it took effect), so it is an insert, not a duplicate.
+    async fn read_back(
+        &self,
+        received: &ReceivedEvent,
+        sort_key: String,
+    ) -> Result<Insert, PortError> {
+        let event = &received.event;
+        self.read_at(event.user, sort_key)
             .await?
             .map(|stored| {
                 if stored.event == *event {
@@ -247,11 +374,156 @@ impl EventStore for DynamoEvents {
             })
     }
 
+    /// The event under its own key, the put only if the key is free.
+    async fn insert_at_own_key(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
+        let event = &received.event;
+        match self.put_new(self.item(received)?).await? {
+            Put::Written => Ok(Insert::Inserted),
+            Put::Refused(reason) => Ok(Insert::Refused { reason }),
+            Put::Taken => {
+                self.read_back(received, event_sort_key(event.received_at, &event.id))
+                    .await
+            }
+        }
+    }
+
+    /// An event whose id the client chose: its lookup entry first, only if the id has none, then
+    /// the event. An id with an entry is a duplicate, unless the event the entry points at was
+    /// never written (a crash between the two puts, or a writer still between them): then this
+    /// request's body is stored there, at the entry's receive time, and the two writers' puts
+    /// decide which body is kept.
+    async fn insert_client_id(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
+        let event = &received.event;
+        if event.id.minted_time().is_some()
+            && let Some((_, Some(stored))) = self.locate(event.user, &event.id).await?
+        {
+            // A UUIDv7 id stored under its own time, without an entry, by an earlier request.
+            return Ok(if stored.event == *event {
+                Insert::Inserted
+            } else {
+                Insert::Duplicate(stored.event)
+            });
+        }
+        let sort_key = event_sort_key(event.received_at, &event.id);
+        let entry = serde_dynamo::to_item(IdEntryRow {
+            user: event.user,
+            at: id_entry_key(&event.id),
+            stored_at: sort_key,
+            expires_at: self.retention.map(|r| r.expires_at(event.received_at)),
+        })
+        .map_err(corrupt)?;
+        let received = match self.put_new(entry).await? {
+            Put::Written => received.clone(),
+            Put::Refused(reason) => return Ok(Insert::Refused { reason }),
+            Put::Taken => {
+                let entry = read_item::<IdEntryRow>(
+                    &self.client,
+                    &self.table,
+                    table_key(event.user, id_entry_key(&event.id)),
+                )
+                .await?
+                .ok_or_else(|| {
+                    PortError::unavailable_because("dynamodb", "an id's entry vanished")
+                })?;
+                if let Some(stored) = self.read_at(event.user, entry.stored_at.clone()).await? {
+                    return Ok(if stored.event == *event {
+                        Insert::Inserted
+                    } else {
+                        Insert::Duplicate(stored.event)
+                    });
+                }
+                let received_at = received_at_of(&entry.stored_at).ok_or_else(|| {
+                    PortError::corrupt(format!(
+                        "id entry {} points at {}",
+                        event.id, entry.stored_at
+                    ))
+                })?;
+                let mut at_entry = received.clone();
+                at_entry.event.received_at = received_at;
+                at_entry
+            }
+        };
+        self.insert_at_own_key(&received).await
+    }
+
+    /// Events whose ids ingest minted, in `BatchWriteItem`s of 25 without conditions: no other
+    /// request can hold their ids, and rewriting an item unchanged (an SDK retry) adds no stream
+    /// record. A chunk DynamoDB refuses whole (an item over its limits) is put one by one, so the
+    /// refusal is only that event's.
+    async fn insert_minted(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for chunk in events.chunks(BATCH_WRITE_ITEMS) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for received in chunk {
+                requests.push(
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(self.item(received)?))
+                                .build()
+                                .map_err(|e| PortError::corrupt(e.to_string()))?,
+                        )
+                        .build(),
+                );
+            }
+            match self.batch_write(requests).await? {
+                true => outcomes.extend(chunk.iter().map(|_| Insert::Inserted)),
+                false => {
+                    for received in chunk {
+                        outcomes.push(self.insert_at_own_key(received).await?);
+                    }
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes every request, retrying the unprocessed ones with a growing pause; false when
+    /// DynamoDB refuses the batch as it is (a `ValidationException`).
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<bool, PortError> {
+        let mut pause = std::time::Duration::from_millis(25);
+        for _ in 0..8 {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await;
+            let out = match out {
+                Err(e) if e.code() == Some("ValidationException") => return Ok(false),
+                other => other.map_err(unavailable)?,
+            };
+            requests = out
+                .unprocessed_items
+                .and_then(|mut left| left.remove(&self.table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(true);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        }
+        Err(PortError::unavailable_because(
+            "dynamodb",
+            "writes left unprocessed after every retry",
+        ))
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoEvents {
+    async fn insert(&self, received: &ReceivedEvent) -> Result<Insert, PortError> {
+        match received.origin {
+            IdOrigin::Minted => self.insert_at_own_key(received).await,
+            IdOrigin::Client => self.insert_client_id(received).await,
+        }
+    }
+
     async fn insert_many(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
-        // Every event gets the same conditional put as a single insert (BatchWriteItem cannot be
-        // conditional): the same id arriving at once through both endpoints, or in two batches,
-        // is stored once, and the stream sees one INSERT of the body that won. The puts run
-        // concurrently, a bounded number at a time.
+        // An id the client chose gets the same conditional puts as a single insert: the same id
+        // arriving at once through both endpoints, or in two batches, is stored once, and the
+        // stream sees one INSERT of the body that won. The puts run concurrently, a bounded
+        // number at a time. Minted ids need no condition and go in batches.
         let mut outcomes: Vec<Option<Insert>> = vec![None; events.len()];
         let mut first_of: HashMap<(UserId, EventId), usize> = HashMap::new();
         let mut distinct = Vec::new();
@@ -264,7 +536,14 @@ impl EventStore for DynamoEvents {
                 }
             }
         }
-        for chunk in distinct.chunks(CONCURRENT_PUTS) {
+        let (minted, chosen): (Vec<usize>, Vec<usize>) = distinct
+            .into_iter()
+            .partition(|&i| events[i].origin == IdOrigin::Minted);
+        let minted_events: Vec<ReceivedEvent> = minted.iter().map(|&i| events[i].clone()).collect();
+        for (&i, outcome) in minted.iter().zip(self.insert_minted(&minted_events).await?) {
+            outcomes[i] = Some(outcome);
+        }
+        for chunk in chosen.chunks(CONCURRENT_PUTS) {
             let mut puts = tokio::task::JoinSet::new();
             for &i in chunk {
                 let (store, received) = (self.clone(), events[i].clone());
@@ -296,11 +575,11 @@ impl EventStore for DynamoEvents {
     }
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError> {
-        Ok(
-            read_item::<EventRow>(&self.client, &self.table, event_key(user, id))
-                .await?
-                .map(ReceivedEvent::from),
-        )
+        match self.locate(user, id).await? {
+            Some((_, Some(found))) => Ok(Some(found)),
+            Some((sort_key, None)) => self.read_at(user, sort_key).await,
+            None => Ok(None),
+        }
     }
 
     async fn set_invalid(
@@ -309,13 +588,18 @@ impl EventStore for DynamoEvents {
         id: &EventId,
         invalid: bool,
     ) -> Result<(), PortError> {
+        let Some((sort_key, _)) = self.locate(user, id).await? else {
+            return Err(PortError::corrupt(format!(
+                "event {user}/{id} is not stored"
+            )));
+        };
         let update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(event_key(user, id)))
-            .condition_expression("attribute_exists(#id)")
-            .expression_attribute_names("#id", "id")
+            .set_key(Some(table_key(user, sort_key)))
+            .condition_expression("attribute_exists(#at)")
+            .expression_attribute_names("#at", EVENTS_SORT_KEY)
             .expression_attribute_names("#invalid", INVALID_ATTRIBUTE);
         let update = if invalid {
             update
@@ -339,17 +623,18 @@ impl EventStore for DynamoEvents {
         from: Millis,
         to: Millis,
     ) -> Result<Vec<StoredEvent>, PortError> {
+        let (low, high) = time_range(from, to);
         let mut pages = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(EVENTS_BY_RECEIVED_INDEX)
             .consistent_read(true)
-            .key_condition_expression("#user = :user AND received_at BETWEEN :from AND :to")
+            .key_condition_expression("#user = :user AND #at BETWEEN :low AND :high")
             .expression_attribute_names("#user", "user")
+            .expression_attribute_names("#at", EVENTS_SORT_KEY)
             .expression_attribute_values(":user", n(user))
-            .expression_attribute_values(":from", n(from.0))
-            .expression_attribute_values(":to", n(to.0))
+            .expression_attribute_values(":low", AttributeValue::S(low))
+            .expression_attribute_values(":high", AttributeValue::S(high))
             .filter_expression("attribute_not_exists(#invalid)")
             .expression_attribute_names("#invalid", INVALID_ATTRIBUTE)
             .into_paginator()

@@ -97,6 +97,15 @@ pub(super) enum Partition {
         value: AttributeValue,
         keys_only: bool,
     },
+    /// One partition of the table itself, whose sort key is text that sorts by time: read
+    /// between `low` and `high`.
+    Table {
+        attribute: &'static str,
+        value: AttributeValue,
+        sort_key: &'static str,
+        low: String,
+        high: String,
+    },
     /// The shards of one partition (`{prefix}#{shard}`), merged newest first.
     Sharded {
         index: &'static str,
@@ -144,7 +153,11 @@ impl Filter {
 struct PartitionQuery {
     client: Client,
     table: String,
-    index: &'static str,
+    /// None: the table itself.
+    index: Option<&'static str>,
+    /// The sort key's attribute and bounds when it is text (the table's own key), not the
+    /// listing's numeric sort attribute.
+    text_range: Option<(&'static str, String, String)>,
     attribute: &'static str,
     sort_attribute: &'static str,
     from: Millis,
@@ -168,17 +181,29 @@ impl PartitionQuery {
     ) -> Result<Read, PortError> {
         let mut items = Vec::new();
         loop {
+            let (sort, from, to) = match &self.text_range {
+                Some((attribute, low, high)) => (
+                    *attribute,
+                    AttributeValue::S(low.clone()),
+                    AttributeValue::S(high.clone()),
+                ),
+                None => (
+                    self.sort_attribute,
+                    AttributeValue::N(self.from.0.to_string()),
+                    AttributeValue::N(self.to.0.to_string()),
+                ),
+            };
             let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(self.index)
+                .set_index_name(self.index.map(str::to_owned))
                 .key_condition_expression("#p = :p AND #s BETWEEN :from AND :to")
                 .expression_attribute_names("#p", self.attribute)
-                .expression_attribute_names("#s", self.sort_attribute)
+                .expression_attribute_names("#s", sort)
                 .expression_attribute_values(":p", value.clone())
-                .expression_attribute_values(":from", AttributeValue::N(self.from.0.to_string()))
-                .expression_attribute_values(":to", AttributeValue::N(self.to.0.to_string()))
+                .expression_attribute_values(":from", from)
+                .expression_attribute_values(":to", to)
                 .scan_index_forward(false)
                 .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take());
@@ -207,11 +232,12 @@ impl PartitionQuery {
 }
 
 impl Listing<'_> {
-    fn query(&self, index: &'static str, attribute: &'static str) -> PartitionQuery {
+    fn query(&self, index: Option<&'static str>, attribute: &'static str) -> PartitionQuery {
         PartitionQuery {
             client: self.client.clone(),
             table: self.table.to_owned(),
             index,
+            text_range: None,
             attribute,
             sort_attribute: self.sort_attribute,
             from: self.from,
@@ -243,7 +269,7 @@ impl Listing<'_> {
                     .map(|k| key_item(&k))
                     .transpose()?;
                 let read = self
-                    .query(index, attribute)
+                    .query(Some(index), attribute)
                     .read(value.clone(), start, limit)
                     .await?;
                 let next = read.more.and_then(key_json).map(|key| Cursor {
@@ -258,6 +284,28 @@ impl Listing<'_> {
                     read.items
                 };
                 (items, next)
+            }
+            Partition::Table {
+                attribute,
+                value,
+                sort_key,
+                low,
+                high,
+            } => {
+                let start = cursor
+                    .and_then(|c| c.key)
+                    .map(|k| key_item(&k))
+                    .transpose()?;
+                let mut query = self.query(None, attribute);
+                query.text_range = Some((sort_key, low.clone(), high.clone()));
+                let read = query.read(value.clone(), start, limit).await?;
+                let next = read.more.and_then(key_json).map(|key| Cursor {
+                    day: None,
+                    key: Some(key),
+                    shards: None,
+                    after: None,
+                });
+                (read.items, next)
             }
             Partition::Sharded {
                 index,
@@ -356,7 +404,7 @@ impl Listing<'_> {
     ) -> Result<Merged, PortError> {
         let mut reads = tokio::task::JoinSet::new();
         for (shard, value) in values.iter().enumerate() {
-            let mut query = self.query(index, attribute);
+            let mut query = self.query(Some(index), attribute);
             let start = match after {
                 None => None,
                 Some(p) if shard == usize::from(p.shard) => {

@@ -133,7 +133,8 @@ impl StreamHandler {
             metrics::histogram!(names::STREAM_AGE).record(age);
             let sequence_number = record.change.sequence_number;
             match StreamItem::from_image(record.change.new_image) {
-                Ok(item) => {
+                Ok(None) => {}
+                Ok(Some(item)) => {
                     let lane = *lane_of.entry(item.user()).or_insert_with(|| {
                         lanes.push(Vec::new());
                         lanes.len() - 1

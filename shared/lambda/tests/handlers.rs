@@ -9,7 +9,7 @@ use cuba_core::delivery::alert::AlertStatus;
 use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
-    Activity, EventBody, EventId, Millis, ReceivedEvent, StoredEvent, UserId,
+    Activity, EventBody, EventId, IdOrigin, Millis, ReceivedEvent, StoredEvent, UserId,
 };
 use cuba_core::model::ports::EventStore;
 use cuba_core::rules::{RuleId, RuleSet};
@@ -73,7 +73,7 @@ fn record(name: &str, sequence: &str, new_image: Value) -> Value {
         "awsRegion": "us-east-1",
         "dynamodb": {
             "ApproximateCreationDateTime": 1_750_000_020,
-            "Keys": {"user": new_image["user"], "id": new_image["id"]},
+            "Keys": {"user": new_image["user"], "at": new_image["at"]},
             "NewImage": new_image,
             "SequenceNumber": sequence,
             "SizeBytes": 120,
@@ -87,6 +87,7 @@ fn record(name: &str, sequence: &str, new_image: Value) -> Value {
 fn payment_image(user: u64, id: &str, amount: u64) -> Value {
     json!({
         "user": {"N": user.to_string()},
+        "at": {"S": format!("{:012x}#{id}", START.0)},
         "id": {"S": id},
         "received_at": {"N": START.0.to_string()},
         "kind": {"S": "activity"},
@@ -124,7 +125,7 @@ async fn a_stream_batch_reports_its_earliest_failure_and_reruns_safely() {
         record(
             "INSERT",
             "102",
-            json!({"user": {"N": "2"}, "id": {"S": "broken"}}),
+            json!({"user": {"N": "2"}, "at": {"S": "broken"}, "id": {"S": "broken"}}),
         ),
         record("INSERT", "103", payment_image(3, "p3", 10)),
     ];
@@ -291,6 +292,7 @@ fn message(id: &str, body: &str) -> Value {
 fn feedback_image(user: u64, id: &str, seconds: u64) -> Value {
     json!({
         "user": {"N": user.to_string()},
+        "at": {"S": format!("{:012x}#{id}", START.plus_seconds(seconds).0)},
         "id": {"S": id},
         "received_at": {"N": START.plus_seconds(seconds).0.to_string()},
         "kind": {"S": "feedback"},
@@ -303,7 +305,7 @@ fn feedback_image(user: u64, id: &str, seconds: u64) -> Value {
 fn due_check_image(check: &AbsenceCheck) -> Value {
     json!({
         "user": {"N": check.user.0.to_string()},
-        "id": {"S": format!("#check#{}#{}", check.rule_id, check.event_id)},
+        "at": {"S": format!("#check#{}#{}", check.rule_id, check.event_id)},
         "due_check": {"M": {
             "rule_id": {"S": check.rule_id.as_str()},
             "user": {"N": check.user.0.to_string()},
@@ -424,6 +426,7 @@ async fn stored_payment(h: &Handlers, user: u64, id: &str, amount: u64, sequence
         .insert(&ReceivedEvent {
             event,
             raw: "{}".into(),
+            origin: IdOrigin::Client,
         })
         .await
         .expect("stored");

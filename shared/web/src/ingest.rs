@@ -20,7 +20,7 @@ use cuba_core::intake::rate::{Admission, UserRateLimiter};
 use cuba_core::intake::{self, InvalidInput};
 use cuba_core::model::clock::Clock;
 use cuba_core::model::domain::{
-    EventBody, EventId, Insert, Millis, ReceivedEvent, StoredEvent, UserId,
+    EventBody, EventId, IdOrigin, Insert, Millis, ReceivedEvent, StoredEvent, UserId,
 };
 use cuba_core::model::ports::{ErrorChain, EventStore};
 
@@ -228,14 +228,19 @@ fn received(
     body: EventBody,
     raw: String,
 ) -> ReceivedEvent {
+    let (id, origin) = match id {
+        Some(id) => (id, IdOrigin::Client),
+        None => (EventId::minted_at(at), IdOrigin::Minted),
+    };
     ReceivedEvent {
         event: StoredEvent {
             user,
-            id: id.unwrap_or_else(EventId::generate),
+            id,
             received_at: at,
             body,
         },
         raw,
+        origin,
     }
 }
 

@@ -105,9 +105,24 @@ impl EventId {
         Ok(EventId(raw.to_owned()))
     }
 
-    /// A fresh server-side id. UUIDv7 sorts by creation time, which keeps ids readable in logs.
-    pub fn generate() -> Self {
-        EventId(uuid::Uuid::now_v7().to_string())
+    /// A fresh server-side id for an event received at `at`: a UUIDv7 whose timestamp is `at`,
+    /// so the id alone says where the event is stored (stores key events by receive time and
+    /// need no lookup entry for ids they minted), and ids sort by creation time in logs.
+    pub fn minted_at(at: Millis) -> Self {
+        let timestamp = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            at.0 / 1000,
+            (at.0 % 1000) as u32 * 1_000_000,
+        );
+        EventId(uuid::Uuid::new_v7(timestamp).to_string())
+    }
+
+    /// The receive time a UUIDv7 id carries, if the id is one (in its canonical form): for an
+    /// id from [`EventId::minted_at`], the event's receive time.
+    pub fn minted_time(&self) -> Option<Millis> {
+        let uuid = uuid::Uuid::try_parse(&self.0).ok()?;
+        (uuid.get_version_num() == 7 && uuid.hyphenated().to_string() == self.0)
+            .then(|| Millis((uuid.as_u128() >> 80) as u64))
     }
 
     pub fn as_str(&self) -> &str {
@@ -505,6 +520,19 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 pub struct ReceivedEvent {
     pub event: StoredEvent,
     pub raw: String,
+    pub origin: IdOrigin,
+}
+
+/// Who chose an event's id: what a store must do to keep a retry from being stored twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdOrigin {
+    /// The client sent it, and may send it again in a retry at any later time: the store must
+    /// find the id whatever the retry's receive time.
+    #[default]
+    Client,
+    /// Ingest minted it ([`EventId::minted_at`] of the receive time): no client knows it before
+    /// the answer, so only an SDK retry of the same write can meet it again.
+    Minted,
 }
 
 /// A hash that never changes between builds or releases (FNV-1a, 64 bits, its bits mixed by
@@ -523,6 +551,30 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_minted_id_carries_its_receive_time_and_nothing_else_does() {
+        for at in [0, 1, 1_796_492_211_001, (1 << 48) - 1] {
+            let id = EventId::minted_at(Millis(at));
+            assert_eq!(id.minted_time(), Some(Millis(at)), "{id:?}");
+            assert!(EventId::parse(id.as_str()).is_ok(), "a valid id");
+        }
+        assert_ne!(
+            EventId::minted_at(Millis(5)),
+            EventId::minted_at(Millis(5)),
+            "random past the timestamp"
+        );
+        for other in [
+            "evt-1",
+            // A UUIDv4, and a v7 in upper case or without hyphens (not how ingest spells one).
+            "6f1c2a9e-3b4d-4c5e-8f60-718293a4b5c6",
+            "0190C5A2-7B1E-7CC0-8000-1234567890AB",
+            "0190c5a27b1e7cc080001234567890ab",
+        ] {
+            let id = EventId::parse(other).expect("a valid id");
+            assert_eq!(id.minted_time(), None, "{other}");
+        }
+    }
 
     #[test]
     fn event_ids_accept_uuids_and_reject_separators() {

@@ -1,6 +1,8 @@
 //! The [`EventStore`](cuba_core::model::ports::EventStore) contract: storing and reading events.
 
-use cuba_core::model::domain::{Insert, MAX_ITEM_BYTES, Millis, UserId};
+use cuba_core::model::domain::{
+    EventId, IdOrigin, Insert, MAX_ITEM_BYTES, Millis, ReceivedEvent, UserId,
+};
 use cuba_core::model::ports::EventStore;
 
 use super::{at, feedback, id, ids, paid};
@@ -133,4 +135,88 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
         .await
         .expect("a span read");
     assert_eq!((some.len(), truncated), (2, true));
+
+    minted_ids(store, at(base, 500_000)).await;
+}
+
+/// Ids ingest minted (UUIDv7s of the receive time), alone and in batches larger than one
+/// write request takes, beside a client's own UUIDv7 id.
+async fn minted_ids(store: &dyn EventStore, base: Millis) {
+    let minted = |user: u64, ms: u64| {
+        let received_at = at(base, ms);
+        let mut event = paid(user, "unused", received_at, ms);
+        event.event.id = EventId::minted_at(received_at);
+        event.origin = IdOrigin::Minted;
+        event
+    };
+    let one = minted(4, 1);
+    assert_eq!(one.event.id.minted_time(), Some(at(base, 1)));
+    assert_eq!(store.insert(&one).await, Ok(Insert::Inserted));
+    assert_eq!(
+        store.insert(&one).await,
+        Ok(Insert::Inserted),
+        "the same write again (an SDK retry) is that insert"
+    );
+    // Read back, an event is its fields and raw text (who chose its id is not stored).
+    let body = |found: Result<Option<ReceivedEvent>, _>| found.map(|e| e.map(|r| (r.event, r.raw)));
+    assert_eq!(
+        body(store.get(UserId(4), &one.event.id).await),
+        Ok(Some((one.event.clone(), one.raw.clone())))
+    );
+
+    let mut batch: Vec<ReceivedEvent> = (0..30).map(|i| minted(5, 10 + i)).collect();
+    let mut huge = minted(5, 60);
+    huge.raw = format!("{{\"pad\": \"{}\"}}", "x".repeat(MAX_ITEM_BYTES));
+    batch.insert(7, huge.clone());
+    batch.push(paid(5, "chosen", at(base, 70), 1));
+    let outcomes = store.insert_many(&batch).await.expect("a batch is stored");
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i == 7 {
+            assert!(matches!(outcome, Insert::Refused { .. }), "{outcome:?}");
+        } else {
+            assert_eq!(outcome, &Insert::Inserted, "event {i}");
+        }
+    }
+    let stored = store
+        .received_between(UserId(5), at(base, 0), at(base, 100))
+        .await
+        .expect("a window read");
+    assert_eq!(stored.len(), 31, "every event but the refused one");
+    assert!(
+        stored
+            .windows(2)
+            .all(|pair| pair[0].received_at <= pair[1].received_at),
+        "oldest first"
+    );
+    assert_eq!(store.get(UserId(5), &huge.event.id).await, Ok(None));
+    assert_eq!(
+        body(store.get(UserId(5), &batch[20].event.id).await),
+        Ok(Some((batch[20].event.clone(), batch[20].raw.clone())))
+    );
+
+    // A client may mint UUIDv7s too, even at the very millisecond the server receives one: its
+    // retry, whenever it comes, is still the duplicate.
+    let mut chosen = paid(6, "unused", at(base, 200), 1);
+    chosen.event.id = EventId::minted_at(at(base, 200));
+    assert_eq!(store.insert(&chosen).await, Ok(Insert::Inserted));
+    let mut retry = chosen.clone();
+    retry.event.received_at = at(base, 9_000);
+    assert_eq!(
+        store.insert(&retry).await,
+        Ok(Insert::Duplicate(chosen.event.clone()))
+    );
+    let mut later_chosen = paid(6, "unused", at(base, 300), 1);
+    later_chosen.event.id = EventId::minted_at(at(base, 250));
+    assert_eq!(store.insert(&later_chosen).await, Ok(Insert::Inserted));
+    let mut retry = later_chosen.clone();
+    retry.event.received_at = at(base, 9_500);
+    assert_eq!(
+        store.insert(&retry).await,
+        Ok(Insert::Duplicate(later_chosen.event.clone()))
+    );
+    assert_eq!(
+        store.get(UserId(6), &later_chosen.event.id).await,
+        Ok(Some(later_chosen.clone())),
+        "a client's UUIDv7 is found by its entry, not its timestamp"
+    );
 }

@@ -37,8 +37,8 @@ pub use windows::*;
 
 use cuba_core::delivery::alert::{Alert, AlertId};
 use cuba_core::model::domain::{
-    Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, SessionId, StoredEvent,
-    UserId, WebEvent,
+    Activity, EventBody, EventId, Feedback, IdOrigin, Millis, Rating, ReceivedEvent, SessionId,
+    StoredEvent, UserId, WebEvent,
 };
 use cuba_core::model::listing::{MAX_CURSOR_CHARS, Page};
 use cuba_core::model::ports::PortError;
@@ -68,6 +68,7 @@ fn paid(user: u64, event: &str, received_at: Millis, amount: u64) -> ReceivedEve
     ));
     ReceivedEvent {
         raw: format!(r#"{{"noun": "bill", "verb": "paid", "properties": {{"amount": {amount}}}}}"#),
+        origin: IdOrigin::Client,
         event: StoredEvent {
             user: UserId(user),
             id: id(event),
@@ -80,6 +81,7 @@ fn paid(user: u64, event: &str, received_at: Millis, amount: u64) -> ReceivedEve
 fn feedback(user: u64, event: &str, received_at: Millis) -> ReceivedEvent {
     ReceivedEvent {
         raw: r#"{"rating": 4}"#.into(),
+        origin: IdOrigin::Client,
         event: StoredEvent {
             user: UserId(user),
             id: id(event),
@@ -95,6 +97,7 @@ fn feedback(user: u64, event: &str, received_at: Millis) -> ReceivedEvent {
 fn web(user: u64, event: &str, received_at: Millis, session: &SessionId) -> ReceivedEvent {
     ReceivedEvent {
         raw: r#"{"name": "pageview"}"#.into(),
+        origin: IdOrigin::Client,
         event: StoredEvent {
             user: UserId(user),
             id: id(event),

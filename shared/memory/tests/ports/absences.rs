@@ -17,7 +17,8 @@ use cuba_core::evaluation::RuleEvaluator;
 use cuba_core::evaluation::ports::WindowStore;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
-    Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, StoredEvent, UserId,
+    Activity, EventBody, EventId, Feedback, IdOrigin, Millis, Rating, ReceivedEvent, StoredEvent,
+    UserId,
 };
 use cuba_core::model::ports::EventStore;
 use cuba_core::rules::RuleSet;
@@ -76,6 +77,7 @@ fn event(user: u64, n: u64, at: Millis, dice: &mut Dice) -> ReceivedEvent {
     };
     ReceivedEvent {
         raw: String::new(),
+        origin: IdOrigin::Client,
         event: StoredEvent {
             user: UserId(user),
             id: EventId::parse(&format!("a{user}-{n:05}")).expect("an event id"),

@@ -12,7 +12,9 @@ use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::evaluation::ports::RuleState;
 use cuba_core::model::clock::Clock;
 use cuba_core::model::document::DocumentAction;
-use cuba_core::model::domain::{EventId, PhoneNumber, ReceivedEvent, StoredEvent, UserId};
+use cuba_core::model::domain::{
+    EventId, IdOrigin, PhoneNumber, ReceivedEvent, StoredEvent, UserId,
+};
 use cuba_core::model::ports::{DocumentStore, EventStore};
 use cuba_core::pipeline::{Processed, ReplayOutcome};
 use cuba_core::rules::{Action, RuleId, RuleSet, Severity};
@@ -300,6 +302,7 @@ async fn an_event_valid_at_intake_but_not_when_processed_is_logged_as_stored() {
     let id = EventId::parse("late").expect("an id");
     let received = ReceivedEvent {
         raw: String::new(),
+        origin: IdOrigin::Client,
         event: StoredEvent {
             user: UserId(8),
             id: id.clone(),

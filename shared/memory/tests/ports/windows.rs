@@ -13,7 +13,8 @@ use cuba_core::evaluation::batch_reads::UserBatchReads;
 use cuba_core::evaluation::ports::WindowStore;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
-    Activity, EventBody, EventId, Feedback, Millis, Rating, ReceivedEvent, StoredEvent, UserId,
+    Activity, EventBody, EventId, Feedback, IdOrigin, Millis, Rating, ReceivedEvent, StoredEvent,
+    UserId,
 };
 use cuba_core::model::ports::EventStore;
 use cuba_core::rules::RuleSet;
@@ -98,6 +99,7 @@ fn event(user: u64, n: u64, at: Millis, dice: &mut Dice) -> ReceivedEvent {
     };
     ReceivedEvent {
         raw: String::new(),
+        origin: IdOrigin::Client,
         event: StoredEvent {
             user: UserId(user),
             id: EventId::parse(&format!("w{user}-{n:05}")).expect("an event id"),
@@ -290,6 +292,7 @@ async fn a_heavy_users_overflowed_windows_are_not_read_while_the_rule_cools_down
     let scan = evaluator(&oracle, rules, None);
     let payment = |user: u64, n: u64, at: Millis| ReceivedEvent {
         raw: String::new(),
+        origin: IdOrigin::Client,
         event: StoredEvent {
             user: UserId(user),
             id: EventId::parse(&format!("h{user}-{n:05}")).expect("an event id"),

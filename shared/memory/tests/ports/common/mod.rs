@@ -11,7 +11,7 @@ use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
 use cuba_core::delivery::ports::ProfileStore;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
-    Activity, EventBody, EventId, Feedback, Millis, PhoneNumber, Rating, ReceivedEvent,
+    Activity, EventBody, EventId, Feedback, IdOrigin, Millis, PhoneNumber, Rating, ReceivedEvent,
     StoredEvent, UserId, UserProfile,
 };
 use cuba_core::model::ports::{EventStore, PortError};
@@ -129,6 +129,7 @@ impl World {
     pub async fn ingest(&self, user: u64, id: &str, body: EventBody) -> ReceivedEvent {
         let received = ReceivedEvent {
             raw: serde_json::to_string(&body).expect("a body"),
+            origin: IdOrigin::Client,
             event: StoredEvent {
                 user: UserId(user),
                 id: EventId::parse(id).expect("an id"),
