@@ -161,6 +161,14 @@ fn plain(id: String) -> Value {
         "timestamp": "2022-04-01 09:15:27.243860"})
 }
 
+/// The event without an `id`: ingest mints one (a UUIDv7 of the receive time, no lookup entry).
+fn minted(mut event: Value) -> Value {
+    if let Some(fields) = event.as_object_mut() {
+        fields.remove("id");
+    }
+    event
+}
+
 /// A mobile event with no schema: stored, flagged invalid and kept in the error log.
 fn unschematised(id: String) -> Value {
     json!({"id": id, "noun": "app", "verb": "opened", "properties": {"screen": "home"}})
@@ -289,6 +297,16 @@ async fn main() -> anyhow::Result<()> {
         0,
     )
     .await?;
+    run(
+        "plain event, id minted by ingest (no `id` sent)",
+        (1..=EVENTS)
+            .map(|u| (u, "/api/v1/event/", minted(plain(String::new()))))
+            .collect(),
+        EVENTS,
+        0,
+        0,
+    )
+    .await?;
     // Each payment answered by feedback within the absence rule's span: nothing fires. Per
     // event, the payment and the feedback each count as one.
     run(
@@ -399,6 +417,12 @@ async fn main() -> anyhow::Result<()> {
     run(
         "plain events in batches of 100",
         (1..=2u64).map(|b| (b, "/api/v1/batch/", json!({"events": (0..100).map(|i| plain(format!("batch-{b}-{i}"))).collect::<Vec<_>>()}))).collect(),
+        200, 0, 0,
+    ).await?;
+
+    run(
+        "plain events in batches of 100, ids minted by ingest",
+        (1..=2u64).map(|b| (b, "/api/v1/batch/", json!({"events": (0..100).map(|_| minted(plain(String::new()))).collect::<Vec<_>>()}))).collect(),
         200, 0, 0,
     ).await?;
 

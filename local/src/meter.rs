@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
+use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput};
 use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
@@ -104,6 +105,10 @@ enum Noted {
     },
     BatchGet {
         consistent: HashMap<String, bool>,
+    },
+    /// A batch's puts, each charged as a put of its item (with its index entries).
+    BatchWrite {
+        puts: Vec<(String, Item)>,
     },
     /// A transaction's writes: each charged twice its size. A put's size is its item; an
     /// update's is not known from the request (moto answers a transaction without consumed
@@ -386,6 +391,20 @@ impl Intercept for MeteringInterceptor {
                     })
                     .unwrap_or_default(),
             }
+        } else if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
+            Noted::BatchWrite {
+                puts: batch
+                    .request_items()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|(table, requests)| {
+                        requests.iter().filter_map(|r| {
+                            r.put_request()
+                                .map(|put| (table.clone(), put.item().clone()))
+                        })
+                    })
+                    .collect(),
+            }
         } else if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
             Noted::Transact {
                 writes: transaction
@@ -441,6 +460,21 @@ impl Intercept for MeteringInterceptor {
                 // A refused conditional write is charged for the item it would have written.
                 None => meter.write(table, write_units(item_size(&item))),
             },
+            // What DynamoDB left unprocessed is charged when a later request writes it.
+            Noted::BatchWrite { puts } => {
+                let left: Vec<&Item> = output
+                    .and_then(|o| o.downcast_ref::<BatchWriteItemOutput>())
+                    .and_then(|o| o.unprocessed_items())
+                    .into_iter()
+                    .flat_map(|tables| tables.values().flatten())
+                    .filter_map(|r| r.put_request().map(|p| p.item()))
+                    .collect();
+                if output.is_some() {
+                    for (table, item) in puts.iter().filter(|(_, item)| !left.contains(&item)) {
+                        meter.written(table, item, None);
+                    }
+                }
+            }
             Noted::Update {
                 table,
                 names,
