@@ -582,17 +582,23 @@ impl EventStore for DynamoEvents {
         }
     }
 
+    async fn get_received(
+        &self,
+        user: UserId,
+        id: &EventId,
+        received_at: Millis,
+    ) -> Result<Option<ReceivedEvent>, PortError> {
+        self.read_at(user, event_sort_key(received_at, id)).await
+    }
+
     async fn set_invalid(
         &self,
         user: UserId,
         id: &EventId,
+        received_at: Millis,
         invalid: bool,
     ) -> Result<(), PortError> {
-        let Some((sort_key, _)) = self.locate(user, id).await? else {
-            return Err(PortError::corrupt(format!(
-                "event {user}/{id} is not stored"
-            )));
-        };
+        let sort_key = event_sort_key(received_at, id);
         let update = self
             .client
             .update_item()

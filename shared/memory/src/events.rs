@@ -120,12 +120,13 @@ impl EventStore for MemoryEvents {
         &self,
         user: UserId,
         id: &EventId,
+        received_at: Millis,
         invalid: bool,
     ) -> Result<(), PortError> {
         let call = self.faults.enter("events.set_invalid")?;
         match lock(&self.rows).get_mut(&(user, id.clone())) {
-            Some(row) => row.invalid = invalid,
-            None => {
+            Some(row) if row.received.event.received_at == received_at => row.invalid = invalid,
+            _ => {
                 return Err(PortError::corrupt(format!(
                     "event {user}/{id} is not stored"
                 )));

@@ -126,7 +126,11 @@ impl AbsenceChecker {
             .as_ref()
             .filter(|_| grouped || settled_since.is_none_or(|settled| settled < check.received_at));
         if let Some(windows) = buckets {
-            let Some(trigger) = self.events.get(check.user, &check.event_id).await? else {
+            let Some(trigger) = self
+                .events
+                .get_received(check.user, &check.event_id, check.received_at)
+                .await?
+            else {
                 return Ok(None);
             };
             let trigger = trigger.event;

@@ -122,13 +122,25 @@ impl EventStore for UserBatchReads {
         self.inner.get(user, id).await
     }
 
+    async fn get_received(
+        &self,
+        user: UserId,
+        id: &EventId,
+        received_at: Millis,
+    ) -> Result<Option<ReceivedEvent>, PortError> {
+        self.inner.get_received(user, id, received_at).await
+    }
+
     async fn set_invalid(
         &self,
         user: UserId,
         id: &EventId,
+        received_at: Millis,
         invalid: bool,
     ) -> Result<(), PortError> {
-        self.inner.set_invalid(user, id, invalid).await?;
+        self.inner
+            .set_invalid(user, id, received_at, invalid)
+            .await?;
         // An event marked invalid leaves the user's spans; one marked valid joins them: the
         // span read so far no longer says what a read would.
         if user == self.user {

@@ -154,7 +154,11 @@ impl RuleEvaluator {
             if let WindowRead::Members(members) = read {
                 let mut later = Vec::new();
                 for member in window.completed_by(&joining, &members) {
-                    if let Some(stored) = self.events.get(event.user, &member.id).await? {
+                    if let Some(stored) = self
+                        .events
+                        .get_received(event.user, &member.id, member.received_at)
+                        .await?
+                    {
                         later.push(stored.event);
                     }
                 }

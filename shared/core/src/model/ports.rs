@@ -136,11 +136,33 @@ pub trait EventStore: Send + Sync {
 
     async fn get(&self, user: UserId, id: &EventId) -> Result<Option<ReceivedEvent>, PortError>;
 
+    /// The event `id` of `user` if it was received at `received_at` (a window member's, an
+    /// absence check's trigger: the time is known), which a store keyed by receive time reads
+    /// in one step instead of looking the id up first.
+    async fn get_received(
+        &self,
+        user: UserId,
+        id: &EventId,
+        received_at: Millis,
+    ) -> Result<Option<ReceivedEvent>, PortError> {
+        Ok(self
+            .get(user, id)
+            .await?
+            .filter(|found| found.event.received_at == received_at))
+    }
+
     /// Marks an event as failing its schema (or, with `false`, as valid again). Events marked
     /// invalid are left out of [`EventStore::received_between`] and
     /// [`EventStore::all_received_between`], so rules never count them.
-    async fn set_invalid(&self, user: UserId, id: &EventId, invalid: bool)
-    -> Result<(), PortError>;
+    /// `received_at` is the event's receive time (the caller holds the event), so a store keyed
+    /// by time writes it without looking the id up.
+    async fn set_invalid(
+        &self,
+        user: UserId,
+        id: &EventId,
+        received_at: Millis,
+        invalid: bool,
+    ) -> Result<(), PortError>;
 
     /// A user's events with `from <= received_at <= to`, oldest first.
     async fn received_between(

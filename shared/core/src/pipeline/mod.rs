@@ -235,7 +235,9 @@ impl EventPipeline {
             replayed_by: None,
         };
         self.errors.record(&entry).await?;
-        self.events.set_invalid(event.user, &event.id, true).await?;
+        self.events
+            .set_invalid(event.user, &event.id, event.received_at, true)
+            .await?;
         tracing::info!(user = %event.user, event_id = %event.id, event_type = %entry.event_type, violations = violations.len(), "event failed its schema; logged");
         Ok(())
     }
@@ -331,7 +333,9 @@ impl EventPipeline {
             Verdict::Valid { .. } => {
                 // Unflag first so the event counts in windows like any valid event, then
                 // process it at its original receive time.
-                self.events.set_invalid(user, id, false).await?;
+                self.events
+                    .set_invalid(user, id, received.event.received_at, false)
+                    .await?;
                 let Ran {
                     matched,
                     mut outcomes,

@@ -28,6 +28,22 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
         "the raw text is kept exactly"
     );
     assert_eq!(
+        store
+            .get_received(UserId(1), &id("e1"), first.event.received_at)
+            .await
+            .map(|found| found.map(|r| r.event)),
+        Ok(Some(first.event.clone())),
+        "read by its receive time"
+    );
+    assert_eq!(
+        store
+            .get_received(UserId(1), &id("e1"), retry.event.received_at)
+            .await
+            .map(|found| found.is_some()),
+        Ok(false),
+        "not received at another time"
+    );
+    assert_eq!(
         store.insert(&paid(2, "e1", at(base, 30), 5)).await,
         Ok(Insert::Inserted),
         "ids are unique per user, not globally"
@@ -94,7 +110,7 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
     assert_eq!(ids(&inner), ["e2"]);
 
     store
-        .set_invalid(UserId(1), &id("e2"), true)
+        .set_invalid(UserId(1), &id("e2"), batch[0].event.received_at, true)
         .await
         .expect("flagging a stored event");
     let window = store
@@ -114,7 +130,7 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
         "an invalid event is still stored"
     );
     store
-        .set_invalid(UserId(1), &id("e2"), false)
+        .set_invalid(UserId(1), &id("e2"), batch[0].event.received_at, false)
         .await
         .expect("unflagging");
     let window = store
@@ -124,7 +140,7 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
     assert_eq!(ids(&window), ["e1", "e2", "e3"]);
     assert!(
         store
-            .set_invalid(UserId(9), &id("nope"), true)
+            .set_invalid(UserId(9), &id("nope"), at(base, 1), true)
             .await
             .is_err(),
         "flagging an event that is not stored is an error, not a new item"

@@ -100,7 +100,7 @@ pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Mi
         to: at(base, 10),
     };
     store
-        .set_invalid(UserId(2), &id("b3"), true)
+        .set_invalid(UserId(2), &id("b3"), at(base, 3), true)
         .await
         .expect("flagged");
     let list = |f: EventFilter| async move {

@@ -349,7 +349,12 @@ async fn a_batchs_span_drops_an_event_marked_invalid_through_it() {
     assert_eq!(span(&reads).await, 3, "from the span");
     assert_eq!(reads.items_read(), 3, "read once");
     reads
-        .set_invalid(UserId(1), &stored[1].event.id, true)
+        .set_invalid(
+            UserId(1),
+            &stored[1].event.id,
+            stored[1].event.received_at,
+            true,
+        )
         .await
         .expect("marked");
     assert_eq!(span(&reads).await, 2, "the invalid event left the span");
