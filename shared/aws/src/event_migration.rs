@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::events::{
     EVENTS_SORT_KEY, ID_ENTRY_ATTRIBUTE, MIGRATED_ATTRIBUTE, event_sort_key, id_entry_key,
 };
-use crate::items::{Item, condition_held, unavailable};
+use crate::items::{Item, condition_held, read_item_raw, unavailable};
 use cuba_core::model::domain::{EventId, Millis};
 use cuba_core::model::ports::PortError;
 
@@ -82,15 +82,7 @@ async fn points_at_itself(client: &Client, table: &str, entry: Item) -> Result<b
             .into_iter()
             .filter_map(|k| entry.get(k).map(|v| (k.to_owned(), v.clone()))),
     );
-    let stored = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(unavailable)?
-        .item;
+    let stored = read_item_raw(client, table, key).await?;
     Ok(stored.and_then(|s| s.get(ID_ENTRY_ATTRIBUTE).cloned())
         == entry.get(ID_ENTRY_ATTRIBUTE).cloned())
 }

@@ -277,6 +277,16 @@ fn decode(item: Item) -> Result<ReceivedEvent, PortError> {
     Ok(row.into())
 }
 
+/// An insert's outcome against the copy stored under its id: a copy equal to it, receive time
+/// included, is this very write (an SDK retry of a put whose answer was lost), not a duplicate.
+fn compared(stored: ReceivedEvent, event: &StoredEvent) -> Insert {
+    if stored.event == *event {
+        Insert::Inserted
+    } else {
+        Insert::Duplicate(stored.event)
+    }
+}
+
 /// What a conditional put found.
 enum Put {
     Written,
@@ -359,13 +369,7 @@ impl DynamoEvents {
         let event = &received.event;
         self.read_at(event.user, sort_key)
             .await?
-            .map(|stored| {
-                if stored.event == *event {
-                    Insert::Inserted
-                } else {
-                    Insert::Duplicate(stored.event)
-                }
-            })
+            .map(|stored| compared(stored, event))
             .ok_or_else(|| {
                 PortError::unavailable_because(
                     "dynamodb",
@@ -398,11 +402,7 @@ impl DynamoEvents {
             && let Some((_, Some(stored))) = self.locate(event.user, &event.id).await?
         {
             // A UUIDv7 id stored under its own time, without an entry, by an earlier request.
-            return Ok(if stored.event == *event {
-                Insert::Inserted
-            } else {
-                Insert::Duplicate(stored.event)
-            });
+            return Ok(compared(stored, event));
         }
         let sort_key = event_sort_key(event.received_at, &event.id);
         let entry = serde_dynamo::to_item(IdEntryRow {
@@ -426,11 +426,7 @@ impl DynamoEvents {
                     PortError::unavailable_because("dynamodb", "an id's entry vanished")
                 })?;
                 if let Some(stored) = self.read_at(event.user, entry.stored_at.clone()).await? {
-                    return Ok(if stored.event == *event {
-                        Insert::Inserted
-                    } else {
-                        Insert::Duplicate(stored.event)
-                    });
+                    return Ok(compared(stored, event));
                 }
                 let received_at = received_at_of(&entry.stored_at).ok_or_else(|| {
                     PortError::corrupt(format!(
