@@ -559,6 +559,12 @@ async function renderEditor(main, id) {
   let inFlight = null;
   const schedulePreview = () => {
     clearTimeout(timer);
+    // A preview still in flight is of the rule before this edit: its answer (problems with
+    // text no longer there) must not land on the edited form.
+    if (inFlight) {
+      inFlight.abort();
+      inFlight = null;
+    }
     // What is shown is of the rule before this edit: marked as such until the new count is in
     // (dimmed, and never read as the edited rule's).
     if (previewCount.dataset.state === "done") previewCount.dataset.state = "loading";
