@@ -1,7 +1,9 @@
 //! The listing engine: newest-first, cursor-paginated listings of events, alerts and the error
 //! log, over any of their indexes.
 //!
-//! Listings for one user (or one web session) query an index partitioned by it. Listings across
+//! Listings for one user's events query the events table itself (its sort key orders a
+//! user's events by receive time); one user's alerts and one web session's events query an
+//! index partitioned by it. Listings across
 //! everyone query the `by_day` indexes, whose partitions are write-sharded (`{day}#{shard}`, see
 //! [`crate::partition_keys::ListingShards`]) so that no partition takes every write of a day: a
 //! reader walks back from `to` a day at a time and merges that day's shards newest first. The
