@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use cuba_aws::{DynamoEvents, EventMigration, migrate_events};
+use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::{Activity, EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::model::ports::EventStore;
 use reqwest::StatusCode;
@@ -91,7 +92,7 @@ async fn old_events_are_copied_found_by_id_and_time_and_not_processed_again() {
     // a page view whose id that version minted.
     let user = 30_000 + unique();
     let phone = t.register_phone(user).await;
-    let now = Millis(u64::try_from(now_millis()).expect("a time after 1970"));
+    let now = SystemClock.now();
     let paid_at = Millis(now.0 - 3_600_000);
     let payment = StoredEvent {
         user: UserId(user),
@@ -209,11 +210,4 @@ async fn old_events_are_copied_found_by_id_and_time_and_not_processed_again() {
         t.sms_to(&phone).await.is_empty(),
         "a migrated event is not processed again"
     );
-}
-
-fn now_millis() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
 }

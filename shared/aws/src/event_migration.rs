@@ -8,11 +8,9 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::events::{
-    EVENTS_SORT_KEY, ID_ENTRY_ATTRIBUTE, MIGRATED_ATTRIBUTE, event_sort_key, id_entry_key,
-};
-use crate::items::{Item, condition_held, read_item_raw, unavailable};
-use cuba_core::model::domain::{EventId, Millis};
+use crate::events::{DynamoEvents, EVENTS_SORT_KEY, MIGRATED_ATTRIBUTE, Put, event_sort_key};
+use crate::items::{Item, unavailable};
+use cuba_core::model::domain::{EventId, Millis, UserId};
 use cuba_core::model::ports::PortError;
 
 /// How many puts run at once.
@@ -31,60 +29,63 @@ pub struct EventMigration {
     pub skipped: u64,
 }
 
-/// One old item as the new table stores it: the event under its time key, marked migrated, and
-/// its id's lookup entry unless the id (a UUIDv7 of the receive time, one ingest minted) gives
-/// the key itself. None for an item that is not an event.
-fn converted(mut item: Item) -> Option<(Item, Option<Item>)> {
+/// An event of the old table, under its new key and marked migrated.
+struct OldEvent {
+    user: UserId,
+    id: EventId,
+    received_at: Millis,
+    expires_at: Option<u64>,
+    item: Item,
+}
+
+/// One old item as the new table stores it. None for an item that is not an event.
+fn old_event(mut item: Item) -> Option<OldEvent> {
+    let number = |name: &str| item.get(name)?.as_n().ok()?.parse::<u64>().ok();
+    let user = UserId(number("user")?);
+    let received_at = Millis(number("received_at")?);
+    let expires_at = number("expires_at");
     let id = EventId::parse(item.get("id")?.as_s().ok()?).ok()?;
-    let received_at = Millis(item.get("received_at")?.as_n().ok()?.parse().ok()?);
-    let sort_key = event_sort_key(received_at, &id);
-    let user = item.get("user")?.clone();
-    let expires_at = item.get("expires_at").cloned();
     item.insert(
         EVENTS_SORT_KEY.to_owned(),
-        AttributeValue::S(sort_key.clone()),
+        AttributeValue::S(event_sort_key(received_at, &id)),
     );
     item.insert(MIGRATED_ATTRIBUTE.to_owned(), AttributeValue::Bool(true));
-    let entry = (id.minted_time() != Some(received_at)).then(|| {
-        let mut entry = Item::from([
-            ("user".to_owned(), user),
-            (
-                EVENTS_SORT_KEY.to_owned(),
-                AttributeValue::S(id_entry_key(&id)),
-            ),
-            (ID_ENTRY_ATTRIBUTE.to_owned(), AttributeValue::S(sort_key)),
-        ]);
-        if let Some(expires_at) = expires_at {
-            entry.insert("expires_at".to_owned(), expires_at);
+    Some(OldEvent {
+        user,
+        id,
+        received_at,
+        expires_at,
+        item,
+    })
+}
+
+/// Whether a conditional put of the migration wrote; an item DynamoDB refuses stops the run.
+fn written(put: Put) -> Result<bool, PortError> {
+    match put {
+        Put::Written => Ok(true),
+        Put::Taken => Ok(false),
+        Put::Refused(reason) => Err(PortError::corrupt(reason)),
+    }
+}
+
+/// Copies one event, with its id's lookup entry unless the id (a UUIDv7 of the receive time,
+/// one ingest minted) gives the key itself: whether the event and the entry were written.
+async fn copy(events: &DynamoEvents, old: OldEvent) -> Result<(bool, bool), PortError> {
+    let sort_key = event_sort_key(old.received_at, &old.id);
+    let mut entry_written = false;
+    if old.id.minted_time() != Some(old.received_at) {
+        // The entry first, as ingest writes them: an event is never without it.
+        let entry =
+            DynamoEvents::id_entry_item(old.user, &old.id, sort_key.clone(), old.expires_at)?;
+        entry_written = written(events.put_new(entry).await?)?;
+        if !entry_written && events.id_entry(old.user, &old.id).await? != Some(sort_key) {
+            // A client's retry stored this id anew after the switch, before this run: that
+            // copy is the one its entry names, and stays the only one.
+            return Ok((false, false));
         }
-        entry
-    });
-    Some((item, entry))
-}
-
-async fn put_if_absent(client: &Client, table: &str, item: Item) -> Result<bool, PortError> {
-    condition_held(
-        client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#at)")
-            .expression_attribute_names("#at", EVENTS_SORT_KEY)
-            .send()
-            .await,
-    )
-}
-
-/// Whether the entry stored under `entry`'s key points where `entry` does.
-async fn points_at_itself(client: &Client, table: &str, entry: Item) -> Result<bool, PortError> {
-    let key = Item::from_iter(
-        ["user", EVENTS_SORT_KEY]
-            .into_iter()
-            .filter_map(|k| entry.get(k).map(|v| (k.to_owned(), v.clone()))),
-    );
-    let stored = read_item_raw(client, table, key).await?;
-    Ok(stored.and_then(|s| s.get(ID_ENTRY_ATTRIBUTE).cloned())
-        == entry.get(ID_ENTRY_ATTRIBUTE).cloned())
+    }
+    let copied = written(events.put_new(old.item).await?)?;
+    Ok((copied, entry_written))
 }
 
 /// Copies every event of `from` into `to` (see the module's note).
@@ -93,6 +94,7 @@ pub async fn migrate_events(
     from: &str,
     to: &str,
 ) -> Result<EventMigration, PortError> {
+    let events = DynamoEvents::new(client.clone(), to);
     let mut report = EventMigration::default();
     let mut pages = client.scan().table_name(from).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -100,28 +102,12 @@ pub async fn migrate_events(
         for chunk in items.chunks(CONCURRENT_PUTS) {
             let mut puts = tokio::task::JoinSet::new();
             for item in chunk {
-                let Some((event, entry)) = converted(item.clone()) else {
+                let Some(old) = old_event(item.clone()) else {
                     report.skipped += 1;
                     continue;
                 };
-                let (client, table) = (client.clone(), to.to_owned());
-                puts.spawn(async move {
-                    // The entry first, as ingest writes them: an event is never without it.
-                    let entry_written = match &entry {
-                        Some(entry) => put_if_absent(&client, &table, entry.clone()).await?,
-                        None => false,
-                    };
-                    if let Some(entry) = entry
-                        && !entry_written
-                        && !points_at_itself(&client, &table, entry).await?
-                    {
-                        // A client's retry stored this id anew after the switch, before this
-                        // run: that copy is the one its entry names, and stays the only one.
-                        return Ok((false, false));
-                    }
-                    let copied = put_if_absent(&client, &table, event).await?;
-                    Ok::<_, PortError>((copied, entry_written))
-                });
+                let events = events.clone();
+                puts.spawn(async move { copy(&events, old).await });
             }
             while let Some(joined) = puts.join_next().await {
                 let (copied, entry_written) =

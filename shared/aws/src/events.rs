@@ -48,7 +48,7 @@ fn received_at_of(sort_key: &str) -> Option<Millis> {
 
 /// The lookup entry of a client's id. `#` sorts below every hex digit, and no event id holds
 /// one, so entries and posted checks never fall inside a time range.
-pub(super) fn id_entry_key(id: &EventId) -> String {
+fn id_entry_key(id: &EventId) -> String {
     format!("#id#{}", id.as_str())
 }
 
@@ -162,7 +162,7 @@ struct IdEntryRow {
 }
 
 /// The attribute that makes an events-table item an id's lookup entry ([`IdEntryRow::stored_at`]).
-pub(super) const ID_ENTRY_ATTRIBUTE: &str = "stored_at";
+const ID_ENTRY_ATTRIBUTE: &str = "stored_at";
 /// Set on items copied from an earlier table by `cuba-local migrate-events`: their events were
 /// processed when first received, so the stream passes over them.
 pub const MIGRATED_ATTRIBUTE: &str = "migrated";
@@ -288,7 +288,7 @@ fn compared(stored: ReceivedEvent, event: &StoredEvent) -> Insert {
 }
 
 /// What a conditional put found.
-enum Put {
+pub(super) enum Put {
     Written,
     /// The key was taken already.
     Taken,
@@ -299,7 +299,7 @@ enum Put {
 
 impl DynamoEvents {
     /// Puts `item` only if its key is free.
-    async fn put_new(&self, item: Item) -> Result<Put, PortError> {
+    pub(super) async fn put_new(&self, item: Item) -> Result<Put, PortError> {
         let put = self
             .client
             .put_item()
@@ -323,6 +323,34 @@ impl DynamoEvents {
         } else {
             Put::Taken
         })
+    }
+
+    /// The lookup entry of `id`, pointing at the event's key `stored_at`.
+    pub(super) fn id_entry_item(
+        user: UserId,
+        id: &EventId,
+        stored_at: String,
+        expires_at: Option<u64>,
+    ) -> Result<Item, PortError> {
+        serde_dynamo::to_item(IdEntryRow {
+            user,
+            at: id_entry_key(id),
+            stored_at,
+            expires_at,
+        })
+        .map_err(corrupt)
+    }
+
+    /// Where the lookup entry of `id` says its event is stored, if the id has one.
+    pub(super) async fn id_entry(
+        &self,
+        user: UserId,
+        id: &EventId,
+    ) -> Result<Option<String>, PortError> {
+        let entry =
+            read_item::<IdEntryRow>(&self.client, &self.table, table_key(user, id_entry_key(id)))
+                .await?;
+        Ok(entry.map(|e| e.stored_at))
     }
 
     /// The event stored under `sort_key`, read consistently.
@@ -352,10 +380,7 @@ impl DynamoEvents {
                 return Ok(Some((sort_key, Some(found))));
             }
         }
-        let entry =
-            read_item::<IdEntryRow>(&self.client, &self.table, table_key(user, id_entry_key(id)))
-                .await?;
-        Ok(entry.map(|e| (e.stored_at, None)))
+        Ok(self.id_entry(user, id).await?.map(|at| (at, None)))
     }
 
     /// This write's outcome when its key was taken: the stored copy, read back. A copy equal to
@@ -405,34 +430,24 @@ impl DynamoEvents {
             return Ok(compared(stored, event));
         }
         let sort_key = event_sort_key(event.received_at, &event.id);
-        let entry = serde_dynamo::to_item(IdEntryRow {
-            user: event.user,
-            at: id_entry_key(&event.id),
-            stored_at: sort_key,
-            expires_at: self.retention.map(|r| r.expires_at(event.received_at)),
-        })
-        .map_err(corrupt)?;
+        let entry = Self::id_entry_item(
+            event.user,
+            &event.id,
+            sort_key,
+            self.retention.map(|r| r.expires_at(event.received_at)),
+        )?;
         let received = match self.put_new(entry).await? {
             Put::Written => received.clone(),
             Put::Refused(reason) => return Ok(Insert::Refused { reason }),
             Put::Taken => {
-                let entry = read_item::<IdEntryRow>(
-                    &self.client,
-                    &self.table,
-                    table_key(event.user, id_entry_key(&event.id)),
-                )
-                .await?
-                .ok_or_else(|| {
+                let stored_at = self.id_entry(event.user, &event.id).await?.ok_or_else(|| {
                     PortError::unavailable_because("dynamodb", "an id's entry vanished")
                 })?;
-                if let Some(stored) = self.read_at(event.user, entry.stored_at.clone()).await? {
+                if let Some(stored) = self.read_at(event.user, stored_at.clone()).await? {
                     return Ok(compared(stored, event));
                 }
-                let received_at = received_at_of(&entry.stored_at).ok_or_else(|| {
-                    PortError::corrupt(format!(
-                        "id entry {} points at {}",
-                        event.id, entry.stored_at
-                    ))
+                let received_at = received_at_of(&stored_at).ok_or_else(|| {
+                    PortError::corrupt(format!("id entry {} points at {}", event.id, stored_at))
                 })?;
                 let mut at_entry = received.clone();
                 at_entry.event.received_at = received_at;

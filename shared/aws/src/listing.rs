@@ -252,6 +252,35 @@ impl Listing<'_> {
         }
     }
 
+    /// Up to `limit` items of one partition from where `cursor` stopped, and the cursor after
+    /// them; `keys_only` when the query's index projects only keys.
+    async fn one_partition(
+        &self,
+        query: PartitionQuery,
+        value: &AttributeValue,
+        keys_only: bool,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Cursor>), PortError> {
+        let start = cursor
+            .and_then(|c| c.key)
+            .map(|k| key_item(&k))
+            .transpose()?;
+        let read = query.read(value.clone(), start, limit).await?;
+        let next = read.more.and_then(key_json).map(|key| Cursor {
+            day: None,
+            key: Some(key),
+            shards: None,
+            after: None,
+        });
+        let items = if keys_only {
+            self.hydrate(read.items).await?
+        } else {
+            read.items
+        };
+        Ok((items, next))
+    }
+
     /// One page of items decoded as `T`, and the cursor for the next.
     pub(super) async fn page<T: DeserializeOwned>(
         &self,
@@ -266,26 +295,9 @@ impl Listing<'_> {
                 value,
                 keys_only,
             } => {
-                let start = cursor
-                    .and_then(|c| c.key)
-                    .map(|k| key_item(&k))
-                    .transpose()?;
-                let read = self
-                    .query(Some(index), attribute)
-                    .read(value.clone(), start, limit)
-                    .await?;
-                let next = read.more.and_then(key_json).map(|key| Cursor {
-                    day: None,
-                    key: Some(key),
-                    shards: None,
-                    after: None,
-                });
-                let items = if *keys_only {
-                    self.hydrate(read.items).await?
-                } else {
-                    read.items
-                };
-                (items, next)
+                let query = self.query(Some(index), attribute);
+                self.one_partition(query, value, *keys_only, cursor, limit)
+                    .await?
             }
             Partition::Table {
                 attribute,
@@ -294,20 +306,10 @@ impl Listing<'_> {
                 low,
                 high,
             } => {
-                let start = cursor
-                    .and_then(|c| c.key)
-                    .map(|k| key_item(&k))
-                    .transpose()?;
                 let mut query = self.query(None, attribute);
                 query.text_range = Some((sort_key, low.clone(), high.clone()));
-                let read = query.read(value.clone(), start, limit).await?;
-                let next = read.more.and_then(key_json).map(|key| Cursor {
-                    day: None,
-                    key: Some(key),
-                    shards: None,
-                    after: None,
-                });
-                (read.items, next)
+                self.one_partition(query, value, false, cursor, limit)
+                    .await?
             }
             Partition::Sharded {
                 index,
