@@ -234,6 +234,7 @@ async fn main() -> anyhow::Result<()> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     for table in [
         "EventsTable",
+        "EventPagesTable",
         "AlertsTable",
         "RuleStateTable",
         "ErrorsTable",

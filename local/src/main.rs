@@ -39,13 +39,22 @@ enum Command {
         hours: u64,
     },
     /// Copy the events of the table before the time-sorted key (`<stack>-events`) into today's
-    /// (`<stack>-events-v2`); safe to run again. Uses the AWS credentials and region of the
-    /// environment, or moto with --endpoint.
+    /// (`<stack>-events-v2`), listing them in the event pages table (`<stack>-event-pages`);
+    /// safe to run again. Uses the AWS credentials and region of the environment, or moto with
+    /// --endpoint.
     MigrateEvents {
         #[arg(long)]
         from: String,
         #[arg(long)]
         to: String,
+        #[arg(long)]
+        pages: String,
+        /// The stack's EventRetentionDays: when the listing pages expire.
+        #[arg(long, default_value_t = 400)]
+        retention_days: u32,
+        /// The stack's ListingShards.
+        #[arg(long, default_value_t = 32)]
+        listing_shards: u16,
         /// An endpoint to use instead of AWS (moto, for a local stack).
         #[arg(long)]
         endpoint: Option<String>,
@@ -85,13 +94,28 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::MigrateEvents { from, to, endpoint } => {
+        Command::MigrateEvents {
+            from,
+            to,
+            pages,
+            retention_days,
+            listing_shards,
+            endpoint,
+        } => {
             let sdk = match endpoint {
                 Some(endpoint) => cuba_local::moto_sdk_config(&endpoint).await,
                 None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
             };
             let client = aws_sdk_dynamodb::Client::new(&sdk);
-            let report = cuba_aws::migrate_events(&client, &from, &to).await?;
+            let pages = cuba_aws::DynamoListingPages::new(client.clone(), pages)
+                .retained_for(cuba_aws::Retention {
+                    days: retention_days,
+                })
+                .sharded(
+                    cuba_aws::partition_keys::ListingShards::new(listing_shards)
+                        .ok_or_else(|| anyhow::anyhow!("--listing-shards: 1 to 256"))?,
+                );
+            let report = cuba_aws::migrate_events(&client, &from, &to, &pages).await?;
             println!(
                 "copied {} events ({} id entries); {} were there already; {} other items left",
                 report.copied, report.present, report.id_entries, report.skipped

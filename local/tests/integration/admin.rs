@@ -1069,6 +1069,8 @@ async fn page_through_every_event(t: &TestStack, limit: usize) {
         assert_eq!(status, StatusCode::OK, "{answer}");
         posted.extend((0..EACH).map(|n| format!("page-{user}-{n}")));
     }
+    // Listed across everyone once the stream has read them.
+    t.wait_for_stream(USERS * EACH as u64).await;
     let mut seen = Vec::new();
     let mut times = Vec::new();
     let mut longest = 0;

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use cuba_aws::partition_keys::ListingShards;
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoBrowse, DynamoDocumentStore,
-    DynamoErrorLog, DynamoEvents, DynamoGroupWindows, DynamoOperatorQuotas, DynamoProfiles,
-    DynamoRateCounter, DynamoRuleState, DynamoSilences, DynamoSmsQuotas, DynamoWindows,
+    DynamoErrorLog, DynamoEvents, DynamoGroupWindows, DynamoListingPages, DynamoOperatorQuotas,
+    DynamoProfiles, DynamoRateCounter, DynamoRuleState, DynamoSilences, DynamoSmsQuotas,
+    DynamoWindows,
 };
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::Millis;
@@ -60,8 +61,13 @@ impl Tables {
         DynamoBrowse::new(
             self.clients.dynamodb.clone(),
             self.table("EventsTable"),
+            self.table("EventPagesTable"),
             self.table("AlertsTable"),
         )
+    }
+
+    fn pages(&self) -> DynamoListingPages {
+        DynamoListingPages::new(self.clients.dynamodb.clone(), self.table("EventPagesTable"))
     }
 }
 
@@ -162,7 +168,7 @@ async fn alert_listing() {
 #[tokio::test]
 async fn event_listing() {
     let t = Tables::new().await;
-    contract::event_listing(&t.events(), &t.browse(), t.base).await;
+    contract::event_listing(&t.events(), &t.pages(), &t.browse(), t.base).await;
 }
 
 /// With few shards, so that shards hold several items (ties included) and a day's merge is
@@ -171,9 +177,15 @@ async fn event_listing() {
 async fn long_event_listing() {
     let t = Tables::new().await;
     let few = ListingShards::new(3).expect("3 shards");
-    contract::long_event_listing(&t.events().sharded(few), &t.browse().sharded(few), t.base).await;
+    contract::long_event_listing(
+        &t.events(),
+        &t.pages().sharded(few),
+        &t.browse().sharded(few),
+        t.base,
+    )
+    .await;
     let t = Tables::new().await;
-    contract::long_event_listing(&t.events(), &t.browse(), t.base).await;
+    contract::long_event_listing(&t.events(), &t.pages(), &t.browse(), t.base).await;
 }
 
 #[tokio::test]

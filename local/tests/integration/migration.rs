@@ -7,11 +7,11 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
     ProjectionType, ScalarAttributeType,
 };
-use cuba_aws::{DynamoEvents, EventMigration, migrate_events};
+use cuba_aws::{DynamoEvents, DynamoListingPages, EventMigration, migrate_events};
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::{Activity, EventBody, EventId, Millis, StoredEvent, UserId};
 use cuba_core::model::ports::EventStore;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::harness::{TestStack, bill, unique};
@@ -143,7 +143,14 @@ async fn old_events_are_copied_found_by_id_and_time_and_not_processed_again() {
         .await
         .expect("an old posted check");
 
-    let report = migrate_events(&client, &old, &table)
+    let pages = DynamoListingPages::new(
+        client.clone(),
+        t.stack
+            .provisioned
+            .table("EventPagesTable")
+            .expect("event pages table"),
+    );
+    let report = migrate_events(&client, &old, &table, &pages)
         .await
         .expect("a migration");
     assert_eq!(
@@ -156,7 +163,7 @@ async fn old_events_are_copied_found_by_id_and_time_and_not_processed_again() {
         },
         "the client's id gets a lookup entry; the minted one needs none"
     );
-    let again = migrate_events(&client, &old, &table)
+    let again = migrate_events(&client, &old, &table, &pages)
         .await
         .expect("a rerun");
     assert_eq!(
@@ -184,6 +191,20 @@ async fn old_events_are_copied_found_by_id_and_time_and_not_processed_again() {
         .await
         .expect("a read by time");
     assert_eq!(by_time, vec![payment.clone(), view.clone()]);
+
+    // Listed across everyone, once though both runs wrote their pages.
+    let (status, listed) = t
+        .admin(Method::GET, "/admin/api/events?limit=200", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["user"] == json!(user))
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, [view.id.as_str(), payment.id.as_str()], "{listed}");
 
     // The client retries the old payment: still the duplicate of the stored copy.
     let (status, answer) = t

@@ -205,7 +205,18 @@ async fn the_seed_web_cases_are_stored_or_logged_with_their_violations() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(refused["error"]["field"], "user", "{refused}");
 
-    // The valid ones are browsable by session.
+    // The valid ones are browsable by session, once the stream has listed them all.
+    t.wait_until("the session's eight events listed", || async {
+        let (_, page) = t
+            .admin(
+                Method::GET,
+                &format!("/admin/api/events?session={SESSION}&limit=50"),
+                None,
+            )
+            .await;
+        page["items"].as_array().map(Vec::len) == Some(8)
+    })
+    .await;
     let (status, page) = t
         .admin(
             Method::GET,

@@ -168,13 +168,19 @@ async fn tables_and_queues_match_the_template() {
         .expect("the operator topic exists");
 }
 
-/// Events, error-log entries and alerts carry `expires_at` (the tables' TTL attribute) at the
-/// template's default retention: 400, 90 and 400 days after the event or alert.
+/// Events (and their listing pages), error-log entries and alerts carry `expires_at` (the
+/// tables' TTL attribute) at the template's default retention: 400, 90 and 400 days after the
+/// event or alert.
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_items_expire_after_their_retention() {
     let t = crate::harness::TestStack::start().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&t.sdk);
-    for table in ["EventsTable", "AlertsTable", "ErrorsTable"] {
+    for table in [
+        "EventsTable",
+        "EventPagesTable",
+        "AlertsTable",
+        "ErrorsTable",
+    ] {
         let name = t.stack.provisioned.table(table).expect("a table");
         let ttl = dynamodb
             .describe_time_to_live()
@@ -226,6 +232,18 @@ async fn stored_items_expire_after_their_retention() {
         assert_eq!(
             number(event, "expires_at"),
             number(event, "received_at") / 1000 + 400 * DAY
+        );
+    }
+    // The listing pages go with the events they list: the expiry of their second's events.
+    t.wait_until("the events' listing pages", || async {
+        !scan("EventPagesTable").await.is_empty()
+    })
+    .await;
+    let event_expiry: Vec<u64> = events.iter().map(|e| number(e, "expires_at")).collect();
+    for page in scan("EventPagesTable").await {
+        assert!(
+            event_expiry.contains(&number(&page, "expires_at")),
+            "{page:?} against {event_expiry:?}"
         );
     }
     let alert = &t.ledger().await[0];

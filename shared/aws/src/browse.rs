@@ -1,5 +1,6 @@
 //! The operators' listings over the events table and the alert ledger, on the listing engine
-//! ([`crate::listing`]).
+//! ([`crate::listing`]); the events across everyone and by session from their pages
+//! ([`crate::listing_pages`]).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -7,9 +8,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::items::value;
 use crate::listing::{BY_RULE_ATTRIBUTE, BY_RULE_INDEX, Filter, Listing, Partition};
+use crate::listing_pages::{PagedListing, PagedSource};
 use crate::partition_keys::ListingShards;
 use cuba_core::console::ports::Browse;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
+use cuba_core::model::domain::UserId;
 use cuba_core::model::listing::ListedEvent;
 use cuba_core::model::listing::{EventFilter, Page};
 use cuba_core::model::ports::PortError;
@@ -19,19 +22,24 @@ use cuba_core::model::ports::PortError;
 pub struct DynamoBrowse {
     client: Client,
     events_table: String,
+    pages_table: String,
     alerts_table: String,
     shards: ListingShards,
 }
 
 impl DynamoBrowse {
+    /// Listings of the events table (a user's events on its own key, the rest from the event
+    /// pages table) and of the alert ledger.
     pub fn new(
         client: Client,
         events_table: impl Into<String>,
+        pages_table: impl Into<String>,
         alerts_table: impl Into<String>,
     ) -> Self {
         DynamoBrowse {
             client,
             events_table: events_table.into(),
+            pages_table: pages_table.into(),
             alerts_table: alerts_table.into(),
             shards: ListingShards::DEFAULT,
         }
@@ -43,6 +51,42 @@ impl DynamoBrowse {
     }
 }
 
+impl DynamoBrowse {
+    /// One user's events, read from the events table's own key.
+    async fn user_events(
+        &self,
+        user: UserId,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListedEvent>, PortError> {
+        let (low, high) = crate::events::time_range(filter.from, filter.to);
+        let filters: Vec<Filter> = filter
+            .kind
+            .map(|kind| value(kind).map(|v| Filter::eq("kind", v)))
+            .transpose()?
+            .into_iter()
+            .collect();
+        let listing = Listing {
+            client: &self.client,
+            table: &self.events_table,
+            table_key: &["user", crate::events::EVENTS_SORT_KEY],
+            partition: Partition::Table {
+                attribute: "user",
+                value: AttributeValue::N(user.to_string()),
+                sort_key: crate::events::EVENTS_SORT_KEY,
+                low,
+                high,
+            },
+            sort_attribute: "received_at",
+            from: filter.from,
+            to: filter.to,
+            filters,
+        };
+        listing.page(limit, cursor).await
+    }
+}
+
 #[async_trait]
 impl Browse for DynamoBrowse {
     async fn events(
@@ -51,45 +95,17 @@ impl Browse for DynamoBrowse {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<ListedEvent>, PortError> {
-        let partition = match (&filter.session, filter.user) {
-            (Some(session), _) => Partition::Fixed {
-                index: "by_session",
-                attribute: "session_id",
-                value: AttributeValue::S(session.as_str().to_owned()),
-                keys_only: false,
-            },
-            (None, Some(user)) => {
-                let (low, high) = crate::events::time_range(filter.from, filter.to);
-                Partition::Table {
-                    attribute: "user",
-                    value: AttributeValue::N(user.to_string()),
-                    sort_key: crate::events::EVENTS_SORT_KEY,
-                    low,
-                    high,
-                }
-            }
-            (None, None) => Partition::Daily {
-                shards: self.shards,
-            },
+        let source = match (&filter.session, filter.user) {
+            (Some(session), _) => PagedSource::Session(session.as_str().to_owned()),
+            (None, None) => PagedSource::Everyone(self.shards),
+            (None, Some(user)) => return self.user_events(user, filter, limit, cursor).await,
         };
-        let mut filters: Vec<Filter> = filter
-            .kind
-            .map(|kind| value(kind).map(|v| Filter::eq("kind", v)))
-            .transpose()?
-            .into_iter()
-            .collect();
-        if let (Some(_), Some(user)) = (&filter.session, filter.user) {
-            filters.push(Filter::eq("user", AttributeValue::N(user.to_string())));
-        }
-        let listing = Listing {
+        let listing = PagedListing {
             client: &self.client,
-            table: &self.events_table,
-            table_key: &["user", crate::events::EVENTS_SORT_KEY],
-            partition,
-            sort_attribute: "received_at",
-            from: filter.from,
-            to: filter.to,
-            filters,
+            pages_table: &self.pages_table,
+            events_table: &self.events_table,
+            source,
+            filter,
         };
         listing.page(limit, cursor).await
     }

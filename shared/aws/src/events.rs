@@ -1,7 +1,8 @@
 //! The events table: every accepted event on its user's partition, sorted by receive time
 //! (`at` = `{received_at as 12 hex digits}#{id}`), so per-user time queries read the table
-//! itself and no local index caps a user's data at 10 GB; with the day bucket the listings
-//! index (and its raw text if it failed its schema at intake).
+//! itself and no local index caps a user's data at 10 GB (and its raw text if it failed its
+//! schema at intake). No index at all: the listings across everyone and by web session are
+//! written by the rules function as pages ([`crate::listing_pages`]).
 //!
 //! An id the client chose gets a small lookup entry beside the user's events (`#id#{id}`,
 //! pointing at the event's key), written first and only if absent: a retry of that id, however
@@ -16,8 +17,9 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 
-use crate::items::{Item, Retention, condition_held, corrupt, n, read_item, unavailable};
-use crate::partition_keys::{ListingShards, listing_bucket};
+use crate::items::{
+    Item, Retention, batch_write, condition_held, corrupt, n, read_item, unavailable,
+};
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::ports::DueChecks;
 use cuba_core::model::domain::{
@@ -64,7 +66,6 @@ pub struct DynamoEvents {
     client: Client,
     table: String,
     retention: Option<Retention>,
-    shards: ListingShards,
 }
 
 impl DynamoEvents {
@@ -73,13 +74,7 @@ impl DynamoEvents {
             client,
             table: table.into(),
             retention: None,
-            shards: ListingShards::DEFAULT,
         }
-    }
-
-    /// Spreads the `by_day` listing over `shards` shards.
-    pub fn sharded(self, shards: ListingShards) -> Self {
-        DynamoEvents { shards, ..self }
     }
 
     /// Events written from now on expire this long after they were received.
@@ -90,17 +85,12 @@ impl DynamoEvents {
         }
     }
 
-    /// The stored form: the event's fields, its raw text, and the `by_day` listing's bucket.
+    /// The stored form: the event's fields, and its raw text if it failed its schema.
     fn item(&self, received: &ReceivedEvent) -> Result<Item, PortError> {
         let event = &received.event;
         serde_dynamo::to_item(EventRow {
             at: event_sort_key(event.received_at, &event.id),
             event: event.clone(),
-            day_shard: listing_bucket(
-                self.shards,
-                event.received_at,
-                &format!("{}/{}", event.user, event.id),
-            ),
             raw: received.raw.clone(),
             invalid: false,
             expires_at: self
@@ -118,8 +108,6 @@ struct EventRow {
     at: String,
     #[serde(flatten)]
     event: StoredEvent,
-    /// The `by_day` listing index's partition key: `{day}#{shard}`.
-    day_shard: String,
     /// The event's JSON text exactly as the client sent it, kept only for an event that failed
     /// its schema at intake (the error log shows it); a valid event is its parsed fields alone.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -147,9 +135,8 @@ impl From<EventRow> for ReceivedEvent {
     }
 }
 
-/// The lookup entry of an id the client chose: where its event is stored. It has no
-/// `received_at` or `day_shard`, so no index and no listing sees it, and it expires with the
-/// event.
+/// The lookup entry of an id the client chose: where its event is stored. Its key sorts
+/// before every time (`#`), so no time range reads it; it expires with the event.
 #[derive(Serialize, Deserialize)]
 struct IdEntryRow {
     user: UserId,
@@ -170,8 +157,7 @@ pub const MIGRATED_ATTRIBUTE: &str = "migrated";
 const BATCH_WRITE_ITEMS: usize = 25;
 
 /// A ripe absence check posted into the user's stream: an item beside the user's events, keyed
-/// `#check#{rule}#{trigger id}` (`#` never occurs in an event id), with no `received_at` or
-/// `day_shard`, so no index and no listing sees it.
+/// `#check#{rule}#{trigger id}` (`#` never occurs in an event id), outside every time range.
 #[derive(Serialize, Deserialize)]
 struct DueCheckRow {
     user: UserId,
@@ -477,7 +463,7 @@ impl DynamoEvents {
                         .build(),
                 );
             }
-            match self.batch_write(requests).await? {
+            match batch_write(&self.client, &self.table, requests).await? {
                 true => outcomes.extend(chunk.iter().map(|_| Insert::Inserted)),
                 false => {
                     for received in chunk {
@@ -487,37 +473,6 @@ impl DynamoEvents {
             }
         }
         Ok(outcomes)
-    }
-
-    /// Writes every request, retrying the unprocessed ones with a growing pause; false when
-    /// DynamoDB refuses the batch as it is (a `ValidationException`).
-    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<bool, PortError> {
-        let mut pause = std::time::Duration::from_millis(25);
-        for _ in 0..8 {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await;
-            let out = match out {
-                Err(e) if e.code() == Some("ValidationException") => return Ok(false),
-                other => other.map_err(unavailable)?,
-            };
-            requests = out
-                .unprocessed_items
-                .and_then(|mut left| left.remove(&self.table))
-                .unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(true);
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_secs(1));
-        }
-        Err(PortError::unavailable_because(
-            "dynamodb",
-            "writes left unprocessed after every retry",
-        ))
     }
 }
 

@@ -182,3 +182,39 @@ pub(super) async fn batch_get(
     }
     Ok(found)
 }
+
+/// Writes every request to `table` in one `BatchWriteItem` (at most 25), retrying the
+/// unprocessed ones with a growing pause; false when DynamoDB refuses the batch as it is (a
+/// `ValidationException`: an item too large, say).
+pub(super) async fn batch_write(
+    client: &Client,
+    table: &str,
+    mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+) -> Result<bool, PortError> {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    let mut pause = std::time::Duration::from_millis(25);
+    for _ in 0..8 {
+        let out = client
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await;
+        let out = match out {
+            Err(e) if e.code() == Some("ValidationException") => return Ok(false),
+            other => other.map_err(unavailable)?,
+        };
+        requests = out
+            .unprocessed_items
+            .and_then(|mut left| left.remove(table))
+            .unwrap_or_default();
+        if requests.is_empty() {
+            return Ok(true);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
+    Err(PortError::unavailable_because(
+        "dynamodb",
+        "writes left unprocessed after every retry",
+    ))
+}

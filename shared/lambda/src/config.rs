@@ -268,6 +268,8 @@ impl DocumentsConfig<SchemaSet> {
 #[derive(Debug)]
 pub struct StreamConfig {
     pub events: ListedTable,
+    /// Where the listings across everyone and by session are written, a page per batch.
+    pub event_pages_table: String,
     pub errors: ListedTable,
     pub rule_state_table: String,
     pub absence_queue_url: String,
@@ -287,6 +289,7 @@ impl StreamConfig {
 
     fn read(r: &mut Reader) -> Option<Self> {
         let events = ListedTable::events(r);
+        let event_pages_table = r.required(env::EVENT_PAGES_TABLE);
         let errors = ListedTable::errors(r);
         let rule_state_table = r.required(env::RULE_STATE_TABLE);
         let absence_queue_url = r.required(env::ABSENCE_QUEUE_URL);
@@ -300,6 +303,7 @@ impl StreamConfig {
             failure_queue_url,
             user_reads_per_batch: user_reads_per_batch?,
             events: events?,
+            event_pages_table: event_pages_table?,
             errors: errors?,
             rule_state_table: rule_state_table?,
             absence_queue_url: absence_queue_url?,
@@ -515,6 +519,7 @@ mod tests {
 
     const STREAM: &[(&str, &str)] = &[
         (env::EVENTS_TABLE, "events"),
+        (env::EVENT_PAGES_TABLE, "pages"),
         (env::ERRORS_TABLE, "errors"),
         (env::ALERTS_TABLE, "alerts"),
         (env::PROFILES_TABLE, "profiles"),

@@ -25,7 +25,8 @@ use cuba_core::rules::Action;
 use crate::embedded_metrics::names;
 use cuba_aws::StreamItem;
 use cuba_core::absence::scheduling::{AbsenceChecker, AbsenceRelay, RelayOutcome};
-use cuba_core::console::ports::ActivityTally;
+use cuba_core::console::listing_pages::paginate;
+use cuba_core::console::ports::{ActivityTally, ListingPages};
 use cuba_core::console::rule_health::RuleDays;
 use cuba_core::delivery::alerting::{AlertSweeper, SweepReport};
 use cuba_core::delivery::receipt_desk::{ReceiptDesk, ReceiptTaken};
@@ -44,6 +45,8 @@ pub struct StreamHandler {
     pub checker: AbsenceChecker,
     /// Counts the batch's events and new alerts per minute, for the dashboard.
     pub tally: Arc<dyn ActivityTally>,
+    /// The listings across everyone and by web session, a page per batch and second.
+    pub pages: Arc<dyn ListingPages>,
     /// Events one user's records may read in one batch before the rest of them wait for the
     /// retry ([`UserBatchReads`]).
     pub user_reads_per_batch: usize,
@@ -125,9 +128,22 @@ impl StreamHandler {
         let mut results: Vec<RecordResult> = Vec::new();
         let mut lanes: Vec<Lane> = Vec::new();
         let mut lane_of: HashMap<UserId, usize> = HashMap::new();
+        // The batch's first new item: what names its listing pages, and where the batch is
+        // retried from when they cannot be written.
+        let mut first: Option<(String, Option<String>)> = None;
         for (position, record) in batch.records.into_iter().enumerate() {
             if record.event_name != "INSERT" {
                 continue;
+            }
+            if first.is_none() {
+                // A record's id is unique across the stream's shards; a sequence number only
+                // within its shard.
+                let name = match (&record.event_id, &record.change.sequence_number) {
+                    (id, _) if !id.is_empty() => id.clone(),
+                    (_, Some(sequence_number)) => sequence_number.clone(),
+                    (id, None) => id.clone(),
+                };
+                first = Some((name, record.change.sequence_number.clone()));
             }
             let age = millis_since(&record.change.approximate_creation_date_time, now);
             metrics::histogram!(names::STREAM_AGE).record(age);
@@ -145,6 +161,15 @@ impl StreamHandler {
                     results.push((position, sequence_number, Err(RecordFailure::Unreadable(e))))
                 }
             }
+        }
+        if let Some((name, sequence_number)) = &first
+            && let Err(e) = self.list(name, &lanes).await
+        {
+            // Before any record is processed: a listing never misses an event the rules saw.
+            metrics::counter!(names::STREAM_FAILURES).increment(1);
+            tracing::error!(error = %ErrorChain(&e), "the batch's listing pages were not written; the batch is retried");
+            retry_from(&mut response, sequence_number.clone());
+            return response;
         }
         results.extend(self.process_lanes(lanes, deadline).await);
         results.sort_by_key(|(position, _, _)| *position);
@@ -236,6 +261,23 @@ impl StreamHandler {
         add_to_tally(self.tally.as_ref(), &counts).await;
         add_rule_days(self.tally.as_ref(), &rules).await;
         response
+    }
+
+    /// Writes the batch's events into the listings across everyone and by session, named
+    /// `batch` (so a redelivery of the same batch rewrites the same pages).
+    async fn list(&self, batch: &str, lanes: &[Lane]) -> Result<(), PortError> {
+        let events = lanes
+            .iter()
+            .flatten()
+            .filter_map(|(_, _, item)| match item {
+                StreamItem::Event(received) => Some(&received.event),
+                StreamItem::DueCheck(_) => None,
+            });
+        let pages = paginate(events);
+        if pages.is_empty() {
+            return Ok(());
+        }
+        self.pages.record(batch, &pages).await
     }
 
     /// Processes each lane (one user's records, in order) as its own task, a bounded number

@@ -24,6 +24,8 @@ use cuba_core::schemas::{DEFAULT_SCHEMAS, Schema, SchemaSet, documents_of_file};
 /// The environment variables the functions read.
 pub mod env {
     pub const EVENTS_TABLE: &str = "CUBA_EVENTS_TABLE";
+    /// The event pages table: the listings across everyone and by web session.
+    pub const EVENT_PAGES_TABLE: &str = "CUBA_EVENT_PAGES_TABLE";
     pub const PROFILES_TABLE: &str = "CUBA_PROFILES_TABLE";
     pub const RULE_STATE_TABLE: &str = "CUBA_RULE_STATE_TABLE";
     pub const ALERTS_TABLE: &str = "CUBA_ALERTS_TABLE";

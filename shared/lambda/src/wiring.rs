@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use cuba_aws::{
     AwsClients, DynamoActivityTally, DynamoAlertLedger, DynamoDocumentStore, DynamoErrorLog,
-    DynamoEvents, DynamoGroupWindows, DynamoOperatorQuotas, DynamoProfiles, DynamoRuleState,
-    DynamoSilences, DynamoSmsQuotas, DynamoWindows, SnsNotifier, SqsAbsenceScheduler,
+    DynamoEvents, DynamoGroupWindows, DynamoListingPages, DynamoOperatorQuotas, DynamoProfiles,
+    DynamoRuleState, DynamoSilences, DynamoSmsQuotas, DynamoWindows, SnsNotifier,
+    SqsAbsenceScheduler,
 };
 use cuba_core::absence::scheduling::AbsenceRelay;
 use cuba_core::delivery::alerting::{AlertDispatcher, AlertSweeper, DeliveryLeases};
@@ -32,8 +33,16 @@ use cuba_core::delivery::receipt_desk::ReceiptDesk;
 fn events(table: &ListedTable, clients: &AwsClients) -> Arc<DynamoEvents> {
     Arc::new(
         DynamoEvents::new(clients.dynamodb.clone(), table.name.clone())
-            .retained_for(table.retention)
-            .sharded(table.shards),
+            .retained_for(table.retention),
+    )
+}
+
+/// The listings across everyone and by session: pages that expire with the events they list.
+fn listing_pages(config: &StreamConfig, clients: &AwsClients) -> Arc<DynamoListingPages> {
+    Arc::new(
+        DynamoListingPages::new(clients.dynamodb.clone(), config.event_pages_table.clone())
+            .retained_for(config.events.retention)
+            .sharded(config.events.shards),
     )
 }
 
@@ -180,6 +189,7 @@ pub fn stream_handler(
         ),
         checker: ports.absence_checker(rules, config.rules.cache_ttl, clock),
         tally: activity_tally(&config.rule_state_table, clients),
+        pages: listing_pages(config, clients),
         user_reads_per_batch: config.user_reads_per_batch,
     }
 }
@@ -465,6 +475,7 @@ mod http {
                 DynamoBrowse::new(
                     clients.dynamodb.clone(),
                     stream.events.name.clone(),
+                    stream.event_pages_table.clone(),
                     stream.delivery.alerts.name.clone(),
                 )
                 .sharded(stream.events.shards),

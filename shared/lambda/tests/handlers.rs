@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuba_core::absence::AbsenceCheck;
+use cuba_core::console::ports::Browse;
 use cuba_core::delivery::alert::AlertStatus;
 use cuba_core::evaluation::batch_reads::DEFAULT_USER_READS_PER_BATCH;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::model::domain::{
     Activity, EventBody, EventId, IdOrigin, Millis, ReceivedEvent, StoredEvent, UserId,
 };
+use cuba_core::model::listing::EventFilter;
 use cuba_core::model::ports::EventStore;
 use cuba_core::rules::{RuleId, RuleSet};
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
@@ -50,6 +52,7 @@ fn handlers() -> Handlers {
             ),
             checker: ports.absence_checker(rules.clone(), shared.clone()),
             tally: ports.tally.clone(),
+            pages: ports.pages.clone(),
             user_reads_per_batch: DEFAULT_USER_READS_PER_BATCH,
         },
         queue: AbsenceQueueHandler {
@@ -152,6 +155,49 @@ async fn a_stream_batch_reports_its_earliest_failure_and_reruns_safely() {
     let again = h.stream.handle(batch(records[2..].to_vec())).await;
     assert_eq!(failures(&again), ["102"]);
     assert_eq!(h.ports.ledger.entries().len(), 2, "no alert twice");
+}
+
+/// A batch's events go into the listings across everyone before any record is processed; when
+/// the pages cannot be written, nothing runs and the whole batch is retried.
+#[tokio::test]
+async fn a_batch_is_listed_before_it_is_processed() {
+    let h = handlers();
+    let records = vec![
+        stored_payment(&h, 1, "p1", 10, 400).await,
+        stored_payment(&h, 2, "p2", 10, 401).await,
+    ];
+    let everyone = EventFilter {
+        user: None,
+        session: None,
+        kind: None,
+        from: Millis(START.0 - 1000),
+        to: Millis(START.0 + 1000),
+    };
+    let listed = || async {
+        let page = h.ports.browse.events(&everyone, 10, None).await;
+        let mut ids: Vec<String> = page
+            .expect("listed")
+            .items
+            .iter()
+            .map(|l| l.event.id.as_str().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    h.ports.faults.fail_next("pages.record", Fault::Before);
+    let response = h.stream.handle(batch(records.clone())).await;
+    assert_eq!(
+        failures(&response),
+        ["400"],
+        "retried from its first record"
+    );
+    assert!(h.ports.ledger.entries().is_empty(), "nothing was processed");
+    assert!(listed().await.is_empty());
+
+    let retried = h.stream.handle(batch(records)).await;
+    assert!(failures(&retried).is_empty());
+    assert_eq!(listed().await, ["p1", "p2"]);
+    assert_eq!(h.ports.ledger.entries().len(), 2, "both first payments");
 }
 
 /// Near the invocation's deadline no record is started: the rest of the batch is reported from

@@ -41,7 +41,7 @@ pub use documents::MemoryDocuments;
 pub use events::{MemoryEvents, MemoryProfiles};
 pub use faults::{Call, Fault, Faults};
 pub use group_windows::MemoryGroupWindows;
-pub use listings::{MemoryActivityTally, MemoryBrowse, MemoryErrorLog};
+pub use listings::{MemoryActivityTally, MemoryBrowse, MemoryErrorLog, MemoryListingPages};
 pub use outbox::{
     MemoryAbsenceQueue, MemoryDueChecks, MemoryNotifier, MemoryOperatorQuotas, MemoryRateCounter,
     MemorySmsQuotas, QueuedCheck, SentSms,
@@ -68,6 +68,7 @@ pub struct MemoryPorts {
     pub schemas: Arc<MemoryDocuments>,
     pub errors: Arc<MemoryErrorLog>,
     pub browse: Arc<MemoryBrowse>,
+    pub pages: Arc<MemoryListingPages>,
     pub tally: Arc<MemoryActivityTally>,
     pub silences: Arc<MemorySilences>,
 }
@@ -83,6 +84,7 @@ impl MemoryPorts {
         let faults = Arc::new(Faults::default());
         let events = Arc::new(MemoryEvents::new(faults.clone()));
         let ledger = Arc::new(MemoryAlertLedger::new(faults.clone()));
+        let pages = Arc::new(MemoryListingPages::new(faults.clone()));
         MemoryPorts {
             profiles: Arc::new(MemoryProfiles::new(faults.clone())),
             rule_state: Arc::new(MemoryRuleState::new(faults.clone())),
@@ -102,8 +104,10 @@ impl MemoryPorts {
             browse: Arc::new(MemoryBrowse::new(
                 faults.clone(),
                 events.clone(),
+                pages.clone(),
                 ledger.clone(),
             )),
+            pages,
             events,
             ledger,
             faults,

@@ -1,14 +1,15 @@
 //! The error log and the operators' listings in memory, newest first, with opaque cursors that
 //! resume after the last item handed out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use cuba_core::console::activity::MinuteCounts;
-use cuba_core::console::ports::{ActivityTally, Browse};
+use cuba_core::console::listing_pages::{self, Listed, ListingPage};
+use cuba_core::console::ports::{ActivityTally, Browse, ListingPages};
 use cuba_core::console::rule_health::RuleDays;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
 use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
@@ -57,20 +58,52 @@ fn page<T>(
 }
 
 fn kind_of(event: &StoredEvent) -> EventKind {
-    match event.body {
-        EventBody::Activity(_) => EventKind::Activity,
-        EventBody::Feedback(_) => EventKind::Feedback,
-        EventBody::Web(_) => EventKind::Web,
-    }
+    listing_pages::kind_of(&event.body)
 }
 
 fn event_key(user: UserId, id: &EventId) -> String {
     format!("{user}/{id}")
 }
 
+/// The pages the stream consumer wrote, as the set of events each listing holds: a listing
+/// across everyone or by session shows only what was recorded, as on DynamoDB.
+pub struct MemoryListingPages {
+    faults: Arc<Faults>,
+    listed: Mutex<HashSet<(Listed, UserId, EventId)>>,
+}
+
+impl MemoryListingPages {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        MemoryListingPages {
+            faults,
+            listed: Mutex::default(),
+        }
+    }
+
+    fn holds(&self, listing: Listed, event: &StoredEvent) -> bool {
+        lock(&self.listed).contains(&(listing, event.user, event.id.clone()))
+    }
+}
+
+#[async_trait]
+impl ListingPages for MemoryListingPages {
+    async fn record(&self, _batch: &str, pages: &[ListingPage]) -> Result<(), PortError> {
+        let call = self.faults.enter("pages.record")?;
+        let mut listed = lock(&self.listed);
+        for page in pages {
+            for entry in &page.entries {
+                listed.insert((page.listing.clone(), entry.user, entry.id.clone()));
+            }
+        }
+        drop(listed);
+        call.finish(())
+    }
+}
+
 pub struct MemoryBrowse {
     faults: Arc<Faults>,
     events: Arc<MemoryEvents>,
+    pages: Arc<MemoryListingPages>,
     ledger: Arc<MemoryAlertLedger>,
 }
 
@@ -78,11 +111,13 @@ impl MemoryBrowse {
     pub fn new(
         faults: Arc<Faults>,
         events: Arc<MemoryEvents>,
+        pages: Arc<MemoryListingPages>,
         ledger: Arc<MemoryAlertLedger>,
     ) -> Self {
         MemoryBrowse {
             faults,
             events,
+            pages,
             ledger,
         }
     }
@@ -104,8 +139,10 @@ impl Browse for MemoryBrowse {
             .filter(|(e, _)| filter.user.is_none_or(|user| e.user == user))
             .filter(|(e, _)| filter.kind.is_none_or(|kind| kind_of(e) == kind))
             .filter(|(e, _)| match (&filter.session, &e.body) {
-                (None, _) => true,
-                (Some(session), EventBody::Web(web)) => web.session_id == *session,
+                (None, _) => filter.user.is_some() || self.pages.holds(Listed::Everyone, e),
+                (Some(session), EventBody::Web(web)) => {
+                    web.session_id == *session && self.pages.holds(Listed::session(session), e)
+                }
                 (Some(_), _) => false,
             })
             .map(|(e, invalid)| {

@@ -8,6 +8,7 @@ use crate::model::ports::PortError;
 use std::ops::RangeInclusive;
 
 use crate::console::activity::MinuteCounts;
+use crate::console::listing_pages::ListingPage;
 use crate::console::rule_health::RuleDays;
 use crate::delivery::alert::{AlertEntry, AlertFilter};
 use crate::model::domain::Millis;
@@ -29,6 +30,16 @@ pub trait Browse: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<AlertEntry>, PortError>;
+}
+
+/// Where the stream consumer writes the listings across everyone and by web session
+/// ([`crate::console::listing_pages`]).
+#[async_trait]
+pub trait ListingPages: Send + Sync {
+    /// Records a stream batch's pages. `batch` names the batch (its first record), so that the
+    /// same batch recorded again rewrites the same pages; a batch retried from a later record
+    /// writes pages of its own, and the listings drop the repeats.
+    async fn record(&self, batch: &str, pages: &[ListingPage]) -> Result<(), PortError>;
 }
 
 /// Events and alerts counted per minute for the dashboard, so that a chart reads a few small

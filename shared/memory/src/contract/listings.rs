@@ -1,6 +1,7 @@
 //! The [`Browse`](cuba_core::console::ports::Browse) contract: the listings operators page through.
 
-use cuba_core::console::ports::Browse;
+use cuba_core::console::listing_pages::paginate;
+use cuba_core::console::ports::{Browse, ListingPages};
 use cuba_core::delivery::alert::{AlertFilter, AlertStatus, Claim, Delivery, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::domain::{Insert, Millis, SessionId, UserId};
@@ -80,7 +81,14 @@ pub async fn alert_listing(ledger: &dyn AlertLedger, browse: &dyn Browse, base: 
 }
 
 /// Stored events as operators browse them: newest first, by user, session and kind, in pages.
-pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Millis) {
+/// Across everyone and by session, what the stream consumer recorded in the listing pages
+/// (each event once, though a retried batch recorded some twice); by user, what is stored.
+pub async fn event_listing(
+    store: &dyn EventStore,
+    pages: &dyn ListingPages,
+    browse: &dyn Browse,
+    base: Millis,
+) {
     let session = SessionId::parse("0190c5a2-7b1e-7cc0-8000-1234567890ab").expect("a session");
     let events = [
         paid(1, "b1", at(base, 1), 10),
@@ -92,6 +100,19 @@ pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Mi
     for e in &events {
         assert_eq!(store.insert(e).await, Ok(Insert::Inserted));
     }
+    let stored: Vec<_> = events.iter().map(|e| e.event.clone()).collect();
+    pages
+        .record("batch-1", &paginate(&stored[..4]))
+        .await
+        .expect("recorded");
+    // The batch retried from its third record: those pages hold b3 and b4 again.
+    pages
+        .record("batch-1-retried", &paginate(&stored[2..]))
+        .await
+        .expect("recorded");
+    // Stored, and not yet read by the stream consumer: listed by its user alone.
+    let unread = web(3, "b6", at(base, 6), &session);
+    assert_eq!(store.insert(&unread).await, Ok(Insert::Inserted));
     let filter = |user, session, kind| EventFilter {
         user,
         session,
@@ -152,6 +173,19 @@ pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Mi
         ids(&list(filter(None, Some(session.clone()), None)).await),
         ["b4"]
     );
+    assert_eq!(
+        ids(&list(filter(Some(UserId(3)), None, None)).await),
+        ["b6"]
+    );
+    assert_eq!(
+        ids(&list(filter(Some(UserId(3)), Some(session.clone()), None)).await),
+        Vec::<String>::new(),
+        "a session's listing, filtered by user, holds what was recorded"
+    );
+    assert_eq!(
+        ids(&list(filter(Some(UserId(2)), Some(session.clone()), None)).await),
+        ["b4"]
+    );
     let narrow = EventFilter {
         from: at(base, 2),
         to: at(base, 4),
@@ -168,10 +202,17 @@ pub async fn event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Mi
 
 /// A listing across many days and many items, some received at the same instant, read in
 /// small pages, whole and filtered by kind (a filter that leaves most of a page's reads out):
-/// every item exactly once, never an older one before a newer one.
-pub async fn long_event_listing(store: &dyn EventStore, browse: &dyn Browse, base: Millis) {
+/// every item exactly once, never an older one before a newer one. Recorded in batches of
+/// seven, every third batch twice under another name (a retry).
+pub async fn long_event_listing(
+    store: &dyn EventStore,
+    pages: &dyn ListingPages,
+    browse: &dyn Browse,
+    base: Millis,
+) {
     const DAY: u64 = 86_400_000;
     let mut stored = Vec::new();
+    let mut events = Vec::new();
     for i in 0..60u64 {
         // Three days; every other event shares its instant with the one before it; one in five
         // is feedback.
@@ -183,6 +224,20 @@ pub async fn long_event_listing(store: &dyn EventStore, browse: &dyn Browse, bas
         };
         assert_eq!(store.insert(&e).await, Ok(Insert::Inserted));
         stored.push((at, e.event.id.as_str().to_owned(), i % 5 == 0));
+        events.push(e.event);
+    }
+    for (n, batch) in events.chunks(7).enumerate() {
+        let recorded = paginate(batch);
+        pages
+            .record(&format!("long-{n}"), &recorded)
+            .await
+            .expect("recorded");
+        if n % 3 == 0 {
+            pages
+                .record(&format!("long-{n}-again"), &recorded)
+                .await
+                .expect("recorded");
+        }
     }
     let everything = EventFilter {
         user: None,

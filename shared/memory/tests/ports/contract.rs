@@ -66,13 +66,25 @@ async fn alert_listing() {
 #[tokio::test]
 async fn event_listing() {
     let ports = MemoryPorts::new();
-    contract::event_listing(ports.events.as_ref(), ports.browse.as_ref(), BASE).await;
+    contract::event_listing(
+        ports.events.as_ref(),
+        ports.pages.as_ref(),
+        ports.browse.as_ref(),
+        BASE,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn long_event_listing() {
     let ports = MemoryPorts::new();
-    contract::long_event_listing(ports.events.as_ref(), ports.browse.as_ref(), BASE).await;
+    contract::long_event_listing(
+        ports.events.as_ref(),
+        ports.pages.as_ref(),
+        ports.browse.as_ref(),
+        BASE,
+    )
+    .await;
 }
 
 #[tokio::test]
