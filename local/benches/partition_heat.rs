@@ -157,14 +157,20 @@ fn main() {
             continue;
         }
         let id = EventId::minted_at(at);
-        // Ingest: one conditional put of the item (~0.5 KB) on the user's partition (a minted
-        // id needs no lookup entry), its by_day entry on one of the day's shards.
+        // Ingest: one put of the item (~0.5 KB) on the user's partition (a minted id needs no
+        // lookup entry). The stream consumer lists each batch of 100 in one page (about 7 KB:
+        // 7 units) on the shard its batch hashes to.
         heat.write("events (user)", user.0, 1.0);
-        heat.write(
-            "events by_day",
-            listing_bucket(shards, at, &format!("{user}/{id}")),
-            1.0,
-        );
+        if i % 100 == 0 {
+            heat.write(
+                "event pages",
+                format!(
+                    "e#{}",
+                    listing_bucket(shards, at, &format!("batch-{}", i / 100))
+                ),
+                7.0,
+            );
+        }
         // The stream consumer adds each batch of 100 to one minute-tally shard.
         if i % 100 == 0 {
             let shard = (i / 100 % u64::from(TALLY_SHARDS)) as u16;

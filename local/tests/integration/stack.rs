@@ -106,7 +106,7 @@ async fn tables_and_queues_match_the_template() {
             .map(|v| v.as_str());
         assert_eq!(got_stream, want_stream, "{}", resource.logical_id);
     }
-    assert_eq!(tables, 7);
+    assert_eq!(tables, 8);
 
     let sqs = aws_sdk_sqs::Client::new(&t.sdk);
     for resource in template.resources_of("AWS::SQS::Queue") {
