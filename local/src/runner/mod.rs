@@ -34,7 +34,10 @@ use crate::meter::Meter;
 use crate::provision::{Provisioned, create_queue, provision};
 use crate::template::{Template, int_property};
 
+mod filters;
 mod pollers;
+
+use filters::RecordFilters;
 pub mod sms_receipts;
 pub use pollers::to_lambda_record;
 use pollers::{StreamMapping, deliver_stream_batch, poll_queue, poll_stream};
@@ -200,6 +203,7 @@ impl RunningStack {
             max_retries,
             failure_queue_url: self.failure_queue_url.clone(),
             crashes: None,
+            filters: RecordFilters::default(),
         };
         deliver_stream_batch(
             &self.stream_handler,
@@ -592,6 +596,7 @@ fn stream_mapping(
         max_retries: int_property(&mapping, "MaximumRetryAttempts").unwrap_or(10000) as u32,
         failure_queue_url,
         crashes: faults.cloned(),
+        filters: RecordFilters::from_mapping(&mapping)?,
     };
     Ok((stream, stream_arn))
 }

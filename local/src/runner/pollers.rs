@@ -15,6 +15,7 @@ use cuba_lambda::handlers::{AbsenceQueueHandler, DynamoDbEvent, SqsEvent, Stream
 use serde_json::json;
 
 use super::Progress;
+use super::filters::RecordFilters;
 use crate::faults::Faults;
 use crate::provision::REGION;
 
@@ -26,6 +27,8 @@ pub(super) struct StreamMapping {
     pub(super) failure_queue_url: Option<String>,
     /// Under a fault plan: cuts handler invocations off part-way at the plan's rate.
     pub(super) crashes: Option<Arc<Faults>>,
+    /// The mapping's `FilterCriteria`: records no filter matches never reach the handler.
+    pub(super) filters: RecordFilters,
 }
 
 /// Converts a record read with the DynamoDB Streams API into the type Lambda delivers, in
@@ -80,6 +83,7 @@ pub(super) async fn poll_stream(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|r| to_lambda_record(r, &stream_arn))
+                .filter(|r| serde_json::to_value(r).is_ok_and(|json| mapping.filters.admits(&json)))
                 .collect();
             if !records.is_empty() {
                 idle = false;

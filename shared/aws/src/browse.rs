@@ -96,7 +96,7 @@ impl Browse for DynamoBrowse {
         cursor: Option<&str>,
     ) -> Result<Page<ListedEvent>, PortError> {
         let source = match (&filter.session, filter.user) {
-            (Some(session), _) => PagedSource::Session(session.as_str().to_owned()),
+            (Some(session), _) => PagedSource::Session(session.clone()),
             (None, None) => PagedSource::Everyone(self.shards),
             (None, Some(user)) => return self.user_events(user, filter, limit, cursor).await,
         };

@@ -443,34 +443,51 @@ impl DynamoEvents {
         self.insert_at_own_key(&received).await
     }
 
-    /// Events whose ids ingest minted, in `BatchWriteItem`s of 25 without conditions: no other
-    /// request can hold their ids, and rewriting an item unchanged (an SDK retry) adds no stream
-    /// record. A chunk DynamoDB refuses whole (an item over its limits) is put one by one, so the
-    /// refusal is only that event's.
+    /// Events whose ids ingest minted, in `BatchWriteItem`s of 25 without conditions (all of a
+    /// batch's at once): no other request can hold their ids, and rewriting an item unchanged
+    /// (an SDK retry) adds no stream record.
     async fn insert_minted(&self, events: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
+        let mut writes = tokio::task::JoinSet::new();
+        for (n, chunk) in events.chunks(BATCH_WRITE_ITEMS).enumerate() {
+            let (store, chunk) = (self.clone(), chunk.to_vec());
+            writes.spawn(async move { (n, store.insert_minted_chunk(&chunk).await) });
+        }
+        let mut chunks: Vec<Option<Vec<Insert>>> = vec![None; writes.len()];
+        while let Some(joined) = writes.join_next().await {
+            let (n, outcomes) = joined.map_err(|e| PortError::unavailable("dynamodb", e))?;
+            chunks[n] = Some(outcomes?);
+        }
         let mut outcomes = Vec::with_capacity(events.len());
-        for chunk in events.chunks(BATCH_WRITE_ITEMS) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for received in chunk {
-                requests.push(
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(self.item(received)?))
-                                .build()
-                                .map_err(|e| PortError::corrupt(e.to_string()))?,
-                        )
-                        .build(),
-                );
-            }
-            match batch_write(&self.client, &self.table, requests).await? {
-                true => outcomes.extend(chunk.iter().map(|_| Insert::Inserted)),
-                false => {
-                    for received in chunk {
-                        outcomes.push(self.insert_at_own_key(received).await?);
-                    }
-                }
-            }
+        for chunk in chunks {
+            outcomes.extend(chunk.ok_or_else(|| {
+                PortError::unavailable_because("dynamodb", "a batch write did not report back")
+            })?);
+        }
+        Ok(outcomes)
+    }
+
+    /// One `BatchWriteItem` of at most 25 minted events. A chunk DynamoDB refuses whole (an item
+    /// over its limits) is put one by one, so the refusal is only that event's.
+    async fn insert_minted_chunk(&self, chunk: &[ReceivedEvent]) -> Result<Vec<Insert>, PortError> {
+        let mut requests = Vec::with_capacity(chunk.len());
+        for received in chunk {
+            requests.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(self.item(received)?))
+                            .build()
+                            .map_err(|e| PortError::corrupt(e.to_string()))?,
+                    )
+                    .build(),
+            );
+        }
+        if batch_write(&self.client, &self.table, requests).await? {
+            return Ok(chunk.iter().map(|_| Insert::Inserted).collect());
+        }
+        let mut outcomes = Vec::with_capacity(chunk.len());
+        for received in chunk {
+            outcomes.push(self.insert_at_own_key(received).await?);
         }
         Ok(outcomes)
     }

@@ -68,16 +68,26 @@ struct Position {
     key: Vec<Value>,
 }
 
+/// A listing's cursor as the text handed out: its JSON, base64url.
+pub(super) fn encode_cursor<C: Serialize>(cursor: &C) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+/// A cursor from the text [`encode_cursor`] made; anything else is an invalid cursor.
+pub(super) fn decode_cursor<C: DeserializeOwned>(raw: &str) -> Result<C, PortError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| PortError::InvalidCursor)?;
+    serde_json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
+}
+
 impl Cursor {
     fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        encode_cursor(self)
     }
 
     fn decode(raw: &str) -> Result<Cursor, PortError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(raw)
-            .map_err(|_| PortError::InvalidCursor)?;
-        serde_json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
+        decode_cursor(raw)
     }
 }
 

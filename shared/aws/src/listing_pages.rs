@@ -18,16 +18,15 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{EVENTS_SORT_KEY, event_sort_key};
 use crate::items::{Item, Retention, batch_get, batch_write, corrupt, n, unavailable};
+use crate::listing::{decode_cursor, encode_cursor};
 use crate::partition_keys::{ListingShards, day_bucket, listing_bucket};
 use cuba_core::console::listing_pages::{Listed, ListingPage, PageEntry, second_of};
 use cuba_core::console::ports::ListingPages;
-use cuba_core::model::domain::{EventId, Millis, UserId};
+use cuba_core::model::domain::{EventId, Millis, SessionId, UserId};
 use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
 use cuba_core::model::ports::PortError;
 
@@ -41,14 +40,30 @@ const ENTRIES: &str = "events";
 const ENTRIES_PER_ITEM: usize = 1000;
 /// Items `BatchWriteItem` takes at once.
 const BATCH_WRITE_ITEMS: usize = 25;
-/// Pages one query asks a partition for.
-const PAGES_PER_QUERY: i32 = 32;
+/// Pages a partition's first query asks for, and the most a later one does: each asks for twice
+/// the last. A busy fleet's page holds 100 events (about 7 KB) and a listing needs the newest
+/// second of each shard, a few pages; a quiet one's pages are small, and reading on is cheap.
+const FIRST_QUERY_PAGES: i32 = 4;
+const MOST_QUERY_PAGES: i32 = 64;
 
+/// The partition a batch's page of `listing` goes to.
 fn partition(listing: &Listed, shards: ListingShards, second: u64, batch: &str) -> String {
     match listing {
         Listed::Everyone => format!("e#{}", listing_bucket(shards, Millis(second * 1000), batch)),
-        Listed::Session(session) => format!("s#{session}"),
+        Listed::Session(session) => session_partition(session),
     }
+}
+
+/// Every partition of everyone's pages of `day`.
+fn everyone_partitions(shards: ListingShards, day: u64) -> Vec<String> {
+    shards
+        .all(&day.to_string())
+        .map(|value| format!("e#{value}"))
+        .collect()
+}
+
+fn session_partition(session: &SessionId) -> String {
+    format!("s#{}", session.as_str())
 }
 
 fn kind_letter(kind: EventKind) -> char {
@@ -184,7 +199,7 @@ pub(super) enum PagedSource {
     /// Everyone's events: each day's shards, walked back from `to`.
     Everyone(ListingShards),
     /// One web session's events.
-    Session(String),
+    Session(SessionId),
 }
 
 /// An entry's place in a listing: receive time, user, then the item's sort key, newest first.
@@ -212,19 +227,6 @@ struct PagedCursor {
     after: Place,
 }
 
-impl PagedCursor {
-    fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    fn decode(raw: &str) -> Result<Self, PortError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(raw)
-            .map_err(|_| PortError::InvalidCursor)?;
-        serde_json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
-    }
-}
-
 /// One partition's pages, newest second first, read a query at a time.
 struct PartitionPages {
     client: Client,
@@ -236,6 +238,8 @@ struct PartitionPages {
     read: std::collections::VecDeque<(u64, Vec<String>)>,
     start: Option<Item>,
     done: bool,
+    /// Pages the next query asks for.
+    limit: i32,
 }
 
 impl PartitionPages {
@@ -265,7 +269,7 @@ impl PartitionPages {
             .expression_attribute_values(":low", AttributeValue::S(self.low.clone()))
             .expression_attribute_values(":high", AttributeValue::S(self.high.clone()))
             .scan_index_forward(false)
-            .limit(PAGES_PER_QUERY)
+            .limit(self.limit)
             .set_exclusive_start_key(self.start.take())
             .send()
             .await
@@ -290,6 +294,7 @@ impl PartitionPages {
         }
         self.start = out.last_evaluated_key;
         self.done = self.start.is_none();
+        self.limit = (self.limit * 2).min(MOST_QUERY_PAGES);
         Ok(())
     }
 }
@@ -326,7 +331,7 @@ impl PagedListing<'_> {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<ListedEvent>, PortError> {
-        let cursor = cursor.map(PagedCursor::decode).transpose()?;
+        let cursor: Option<PagedCursor> = cursor.map(decode_cursor).transpose()?;
         let after = cursor.as_ref().map(|c| c.after.clone());
         // One more than asked for: whether it exists says if there is a next page.
         let want = limit + 1;
@@ -344,10 +349,7 @@ impl PagedListing<'_> {
                     None => day_bucket(self.filter.to),
                 };
                 while day >= first_day && taken.len() < want {
-                    let values: Vec<String> = shards
-                        .all(&day.to_string())
-                        .map(|v| format!("e#{v}"))
-                        .collect();
+                    let values = everyone_partitions(*shards, day);
                     self.collect(&values, after.as_ref(), want, &mut taken)
                         .await?;
                     if day == first_day {
@@ -357,27 +359,25 @@ impl PagedListing<'_> {
                 }
             }
             PagedSource::Session(session) => {
-                self.collect(&[format!("s#{session}")], after.as_ref(), want, &mut taken)
+                let value = session_partition(session);
+                self.collect(&[value], after.as_ref(), want, &mut taken)
                     .await?;
             }
         }
         let more = taken.len() > limit;
         taken.truncate(limit);
         let next = match (more, taken.last()) {
-            (true, Some(last)) => Some(
-                PagedCursor {
-                    day: match &self.source {
-                        PagedSource::Everyone(_) => Some(day_bucket(last.received_at)),
-                        PagedSource::Session(_) => None,
-                    },
-                    shards: match &self.source {
-                        PagedSource::Everyone(shards) => Some(shards.count()),
-                        PagedSource::Session(_) => None,
-                    },
-                    after: place_of(last),
-                }
-                .encode(),
-            ),
+            (true, Some(last)) => Some(encode_cursor(&PagedCursor {
+                day: match &self.source {
+                    PagedSource::Everyone(_) => Some(day_bucket(last.received_at)),
+                    PagedSource::Session(_) => None,
+                },
+                shards: match &self.source {
+                    PagedSource::Everyone(shards) => Some(shards.count()),
+                    PagedSource::Session(_) => None,
+                },
+                after: place_of(last),
+            })),
             _ => None,
         };
         Ok(Page {
@@ -416,6 +416,7 @@ impl PagedListing<'_> {
                 read: Default::default(),
                 start: None,
                 done: false,
+                limit: FIRST_QUERY_PAGES,
             })
             .collect();
         while taken.len() < want {
@@ -459,7 +460,9 @@ impl PagedListing<'_> {
     }
 
     /// The listed events, in the entries' order, read from the events table in batches; one
-    /// deleted since (expired) is left out.
+    /// deleted since (expired) is left out. Strongly consistent, as the listing indexes' reads
+    /// were: an event is written before the stream delivers it, so a page never names one a
+    /// read could miss.
     async fn events(&self, entries: &[PageEntry]) -> Result<Vec<ListedEvent>, PortError> {
         let key = |entry: &PageEntry| {
             (
@@ -478,7 +481,7 @@ impl PagedListing<'_> {
             })
             .collect();
         let mut found: HashMap<(String, String), Item> =
-            batch_get(self.client, self.events_table, keys, false)
+            batch_get(self.client, self.events_table, keys, true)
                 .await?
                 .into_iter()
                 .filter_map(|item| {

@@ -141,7 +141,8 @@ impl Browse for MemoryBrowse {
             .filter(|(e, _)| match (&filter.session, &e.body) {
                 (None, _) => filter.user.is_some() || self.pages.holds(Listed::Everyone, e),
                 (Some(session), EventBody::Web(web)) => {
-                    web.session_id == *session && self.pages.holds(Listed::session(session), e)
+                    web.session_id == *session
+                        && self.pages.holds(Listed::Session(session.clone()), e)
                 }
                 (Some(_), _) => false,
             })

@@ -44,13 +44,7 @@ pub enum Listed {
     /// Everyone's events.
     Everyone,
     /// One web session's events (of any user).
-    Session(String),
-}
-
-impl Listed {
-    pub fn session(session: &SessionId) -> Self {
-        Listed::Session(session.as_str().to_owned())
-    }
+    Session(SessionId),
 }
 
 /// The entries of one listing received in one second, from one stream batch.
@@ -77,7 +71,7 @@ pub fn paginate<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<Li
         let second = second_of(event.received_at);
         if let EventBody::Web(web) = &event.body {
             pages
-                .entry((Listed::session(&web.session_id), second))
+                .entry((Listed::Session(web.session_id.clone()), second))
                 .or_default()
                 .push(entry.clone());
         }
@@ -142,8 +136,8 @@ mod tests {
             [
                 (Listed::Everyone, 1000, vec!["a", "b"]),
                 (Listed::Everyone, 1001, vec!["c", "d"]),
-                (Listed::session(&session), 1000, vec!["b"]),
-                (Listed::session(&session), 1001, vec!["d"]),
+                (Listed::Session(session.clone()), 1000, vec!["b"]),
+                (Listed::Session(session.clone()), 1001, vec!["d"]),
             ]
         );
         assert_eq!(pages[0].entries[1].kind, EventKind::Web);

@@ -292,7 +292,7 @@ pub struct WebEvent {
 }
 
 /// A browser session: a UUID, kept in its canonical lower-case hyphenated form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SessionId(String);
 
