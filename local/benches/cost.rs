@@ -427,6 +427,42 @@ async fn main() -> anyhow::Result<()> {
         200, 0, 0,
     ).await?;
 
+    // What an operator's listing page costs to read: 50 events, newest first, across everyone
+    // (the newest second's pages of each of the day's shards, then the events in one batch), of
+    // one web session (its pages), and of one user (the events table's own key).
+    let admin =
+        bench
+            .stack
+            .admin_verifier
+            .issue("bench@localhost", Some("admin"), SystemClock.now(), 3600);
+    bench.meter.take();
+    let mut listings = Vec::new();
+    for (what, query) in [
+        ("everyone's events", "limit=50".to_owned()),
+        (
+            "a web session's events",
+            "limit=50&session=d66ac88b-f801-4984-953f-5c6b266494a0".to_owned(),
+        ),
+        ("one user's events", "limit=50&user=1".to_owned()),
+    ] {
+        let answer: Value = bench
+            .http
+            .get(format!("{}/admin/api/events?{query}", bench.base))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let metered = bench.meter.take();
+        listings.push(format!(
+            "{what}: {} events listed, {} DynamoDB requests, {:.1} read units",
+            answer["items"].as_array().map_or(0, Vec::len),
+            metered.requests_of("DynamoDB"),
+            metered.read_units.values().sum::<f64>()
+        ));
+    }
+
     // What a stored event weighs, against its body: a valid one is its parsed fields alone, an
     // invalid one keeps its raw text too.
     let events_table = bench.stack.provisioned.table("EventsTable")?;
@@ -511,6 +547,12 @@ async fn main() -> anyhow::Result<()> {
                 ""
             }
         );
+    }
+    println!();
+    println!("An operator's first page of a listing (read units, strongly consistent reads):");
+    println!();
+    for listing in listings {
+        println!("- {listing}");
     }
     println!();
     println!("Stored events (DynamoDB item size):");
