@@ -172,6 +172,8 @@ impl Client {
 struct Outcome {
     /// Per user: the ids stored, counted per id.
     stored: BTreeMap<u64, BTreeMap<String, usize>>,
+    /// Per user: the ids the admin listing across everyone shows, counted per id.
+    listed: BTreeMap<u64, BTreeMap<String, usize>>,
     acknowledged: BTreeMap<u64, BTreeSet<String>>,
     /// Per user: the alert SMS texts, sorted.
     sms: BTreeMap<u64, Vec<String>>,
@@ -184,6 +186,42 @@ struct Outcome {
     failure_queue_entries: usize,
     requests: u64,
     retries: u64,
+}
+
+/// Every event the admin listing across everyone shows (the last day, pages of 200), counted per
+/// user and id. A page refused under the fault plan is asked for again.
+async fn listed_ids(t: &TestStack) -> BTreeMap<u64, BTreeMap<String, usize>> {
+    let mut listed: BTreeMap<u64, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/admin/api/events?limit=200&cursor={c}"),
+            None => "/admin/api/events?limit=200".to_owned(),
+        };
+        let mut page = Value::Null;
+        for _ in 0..20 {
+            let (status, answer) = t.admin(reqwest::Method::GET, &path, None).await;
+            if status == StatusCode::OK {
+                page = answer;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for item in page["items"].as_array().expect("a listing page") {
+            let (user, id) = (item["user"].as_u64(), item["id"].as_str());
+            if let (Some(user), Some(id)) = (user, id) {
+                *listed
+                    .entry(user)
+                    .or_default()
+                    .entry(id.to_owned())
+                    .or_default() += 1;
+            }
+        }
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return listed,
+        }
+    }
 }
 
 async fn all_sms(t: &TestStack) -> Vec<(String, String)> {
@@ -316,6 +354,7 @@ async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
 
     let mut outcome = Outcome {
         stored: BTreeMap::new(),
+        listed: BTreeMap::new(),
         acknowledged,
         sms: BTreeMap::new(),
         operator: BTreeMap::new(),
@@ -329,6 +368,19 @@ async fn run(faults: Option<FaultPlan>, salt: u64) -> (TestStack, Outcome) {
     for user in 0..USERS {
         outcome.stored.insert(user, stored_ids(&t, user).await);
     }
+    // The listing across everyone shows what the stream has delivered: wait until it shows as
+    // many events as are stored (what it shows is compared below).
+    let stored_count: usize = outcome.stored.values().map(BTreeMap::len).sum();
+    t.wait_until(&format!("{stored_count} events listed"), || async {
+        listed_ids(&t)
+            .await
+            .values()
+            .map(BTreeMap::len)
+            .sum::<usize>()
+            >= stored_count
+    })
+    .await;
+    outcome.listed = listed_ids(&t).await;
     for (phone, text) in all_sms(&t).await {
         if let Some(user) = phones.get(&phone) {
             outcome.sms.entry(*user).or_default().push(text);
@@ -411,6 +463,18 @@ async fn under_ten_percent_faults_every_event_is_stored_once_and_every_alert_sen
             outcome.failure_queue_entries, 0,
             "{name}: nothing on a failure queue"
         );
+        for (user, stored) in &outcome.stored {
+            let listed = outcome.listed.get(user).cloned().unwrap_or_default();
+            assert!(
+                listed.values().all(|&n| n == 1),
+                "{name}: user {user} listed twice: {listed:?}"
+            );
+            assert_eq!(
+                listed.keys().collect::<BTreeSet<_>>(),
+                stored.keys().collect::<BTreeSet<_>>(),
+                "{name}: user {user}: listed across everyone = stored"
+            );
+        }
         assert_eq!(
             outcome.statuses.get("pending"),
             None,
