@@ -70,7 +70,7 @@ impl DynamoBrowse {
         let listing = Listing {
             client: &self.client,
             table: &self.events_table,
-            table_key: &["user", crate::events::EVENTS_SORT_KEY],
+            table_key: crate::events::EVENTS_TABLE_KEY,
             partition: Partition::Table {
                 attribute: "user",
                 value: AttributeValue::N(user.to_string()),

@@ -18,7 +18,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::items::{
-    Item, Retention, batch_write, condition_held, corrupt, n, read_item, unavailable,
+    BATCH_WRITE_ITEMS, Item, Retention, batch_write, condition_held, corrupt, n, read_item,
+    unavailable,
 };
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::ports::DueChecks;
@@ -54,7 +55,11 @@ fn id_entry_key(id: &EventId) -> String {
     format!("#id#{}", id.as_str())
 }
 
-fn table_key(user: UserId, sort_key: String) -> Item {
+/// The events table's key attributes, in key order.
+pub(super) const EVENTS_TABLE_KEY: &[&str] = &["user", EVENTS_SORT_KEY];
+
+/// An events-table key.
+pub(super) fn table_key(user: UserId, sort_key: String) -> Item {
     Item::from([
         ("user".to_owned(), n(user)),
         (EVENTS_SORT_KEY.to_owned(), AttributeValue::S(sort_key)),
@@ -153,8 +158,6 @@ const ID_ENTRY_ATTRIBUTE: &str = "stored_at";
 /// Set on items copied from an earlier table by `cuba-local migrate-events`: their events were
 /// processed when first received, so the stream passes over them.
 pub const MIGRATED_ATTRIBUTE: &str = "migrated";
-/// Items one `BatchWriteItem` takes.
-const BATCH_WRITE_ITEMS: usize = 25;
 
 /// A ripe absence check posted into the user's stream: an item beside the user's events, keyed
 /// `#check#{rule}#{trigger id}` (`#` never occurs in an event id), outside every time range.

@@ -183,7 +183,10 @@ pub(super) async fn batch_get(
     Ok(found)
 }
 
-/// Writes every request to `table` in one `BatchWriteItem` (at most 25), retrying the
+/// Items one `BatchWriteItem` takes (DynamoDB's maximum).
+pub(super) const BATCH_WRITE_ITEMS: usize = 25;
+
+/// Writes every request to `table` in one `BatchWriteItem` (at most [`BATCH_WRITE_ITEMS`]), retrying the
 /// unprocessed ones with a growing pause; false when DynamoDB refuses the batch as it is (a
 /// `ValidationException`: an item too large, say).
 pub(super) async fn batch_write(

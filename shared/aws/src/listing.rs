@@ -549,21 +549,21 @@ impl Listing<'_> {
             })
             .collect::<Result<_, _>>()?;
         // Strongly consistent: an entry the index already holds is never missing from the table.
-        let mut found: HashMap<String, Item> =
-            batch_get(self.client, self.table, keys.clone(), true)
-                .await?
-                .into_iter()
-                .map(|item| (self.identity(&item), item))
-                .collect();
-        Ok(keys
-            .iter()
-            .filter_map(|key| found.remove(&self.identity(key)))
-            .collect())
+        read_in_order(self.client, self.table, self.table_key, keys).await
     }
+}
 
-    /// An item's table key as one string, to match a batch read's answers to its requests.
-    fn identity(&self, item: &Item) -> String {
-        self.table_key
+/// The items of `table` under `keys` (its key attributes `table_key`), in the keys' order, read
+/// strongly consistent in batches; a key with no item (expired since) is left out.
+pub(super) async fn read_in_order(
+    client: &Client,
+    table: &str,
+    table_key: &[&str],
+    keys: Vec<Item>,
+) -> Result<Vec<Item>, PortError> {
+    // An item's key as one string, to match a batch read's answers to its requests.
+    let identity = |item: &Item| {
+        table_key
             .iter()
             .map(|a| match item.get(*a) {
                 Some(AttributeValue::S(s)) => format!("s{s}"),
@@ -572,7 +572,16 @@ impl Listing<'_> {
             })
             .collect::<Vec<_>>()
             .join("\u{1f}")
-    }
+    };
+    let mut found: HashMap<String, Item> = batch_get(client, table, keys.clone(), true)
+        .await?
+        .into_iter()
+        .map(|item| (identity(&item), item))
+        .collect();
+    Ok(keys
+        .iter()
+        .filter_map(|key| found.remove(&identity(key)))
+        .collect())
 }
 
 /// Where a sharded listing resumes, from its cursor (at the newest without one).

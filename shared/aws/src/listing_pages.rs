@@ -13,16 +13,16 @@
 //! events again, on pages of its own) and those at or before the cursor, then reads the events
 //! themselves from the events table in one batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 
-use crate::events::{EVENTS_SORT_KEY, event_sort_key};
-use crate::items::{Item, Retention, batch_get, batch_write, corrupt, n, unavailable};
-use crate::listing::{decode_cursor, encode_cursor};
+use crate::events::{EVENTS_TABLE_KEY, event_sort_key, table_key};
+use crate::items::{BATCH_WRITE_ITEMS, Item, Retention, batch_write, corrupt, n, unavailable};
+use crate::listing::{decode_cursor, encode_cursor, read_in_order};
 use crate::partition_keys::{ListingShards, day_bucket, listing_bucket};
 use cuba_core::console::listing_pages::{Listed, ListingPage, PageEntry, second_of};
 use cuba_core::console::ports::ListingPages;
@@ -38,8 +38,6 @@ const ENTRIES: &str = "events";
 /// Entries one page item holds: a Lambda batch holds up to 10,000 records, and an item at most
 /// 400 KB; a thousand entries of the longest ids stay under 120 KB.
 const ENTRIES_PER_ITEM: usize = 1000;
-/// Items `BatchWriteItem` takes at once.
-const BATCH_WRITE_ITEMS: usize = 25;
 /// Pages a partition's first query asks for, and the most a later one does: each asks for twice
 /// the last. A busy fleet's page holds 100 events (about 7 KB) and a listing needs the newest
 /// second of each shard, a few pages; a quiet one's pages are small, and reading on is cheap.
@@ -464,35 +462,13 @@ impl PagedListing<'_> {
     /// were: an event is written before the stream delivers it, so a page never names one a
     /// read could miss.
     async fn events(&self, entries: &[PageEntry]) -> Result<Vec<ListedEvent>, PortError> {
-        let key = |entry: &PageEntry| {
-            (
-                entry.user.0.to_string(),
-                event_sort_key(entry.received_at, &entry.id),
-            )
-        };
-        let keys: Vec<Item> = entries
+        let keys = entries
             .iter()
-            .map(|e| {
-                let (user, at) = key(e);
-                Item::from([
-                    ("user".to_owned(), AttributeValue::N(user)),
-                    (EVENTS_SORT_KEY.to_owned(), AttributeValue::S(at)),
-                ])
-            })
+            .map(|e| table_key(e.user, event_sort_key(e.received_at, &e.id)))
             .collect();
-        let mut found: HashMap<(String, String), Item> =
-            batch_get(self.client, self.events_table, keys, true)
-                .await?
-                .into_iter()
-                .filter_map(|item| {
-                    let user = item.get("user")?.as_n().ok()?.clone();
-                    let at = item.get(EVENTS_SORT_KEY)?.as_s().ok()?.clone();
-                    Some(((user, at), item))
-                })
-                .collect();
-        entries
-            .iter()
-            .filter_map(|e| found.remove(&key(e)))
+        read_in_order(self.client, self.events_table, EVENTS_TABLE_KEY, keys)
+            .await?
+            .into_iter()
             .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
             .collect()
     }

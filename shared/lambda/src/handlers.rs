@@ -138,10 +138,9 @@ impl StreamHandler {
             if first.is_none() {
                 // A record's id is unique across the stream's shards; a sequence number only
                 // within its shard.
-                let name = match (&record.event_id, &record.change.sequence_number) {
-                    (id, _) if !id.is_empty() => id.clone(),
-                    (_, Some(sequence_number)) => sequence_number.clone(),
-                    (id, None) => id.clone(),
+                let name = match &record.change.sequence_number {
+                    Some(sequence_number) if record.event_id.is_empty() => sequence_number.clone(),
+                    _ => record.event_id.clone(),
                 };
                 first = Some((name, record.change.sequence_number.clone()));
             }

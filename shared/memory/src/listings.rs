@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use cuba_core::console::activity::MinuteCounts;
-use cuba_core::console::listing_pages::{self, Listed, ListingPage};
+use cuba_core::console::listing_pages::{Listed, ListingPage, kind_of};
 use cuba_core::console::ports::{ActivityTally, Browse, ListingPages};
 use cuba_core::console::rule_health::RuleDays;
 use cuba_core::delivery::alert::{AlertEntry, AlertFilter};
 use cuba_core::model::domain::{EventBody, EventId, Millis, StoredEvent, UserId};
-use cuba_core::model::listing::{EventFilter, EventKind, ListedEvent, Page};
+use cuba_core::model::listing::{EventFilter, ListedEvent, Page};
 use cuba_core::model::ports::PortError;
 use cuba_core::rules::RuleId;
 use cuba_core::schemas::error_log::{ErrorEntry, ErrorFilter, ErrorStatus};
@@ -55,10 +55,6 @@ fn page<T>(
         items: rest.into_iter().map(|(_, _, item)| item).collect(),
         next,
     })
-}
-
-fn kind_of(event: &StoredEvent) -> EventKind {
-    listing_pages::kind_of(&event.body)
 }
 
 fn event_key(user: UserId, id: &EventId) -> String {
@@ -137,7 +133,7 @@ impl Browse for MemoryBrowse {
             .map(|row| (&row.received.event, row.invalid))
             .filter(|(e, _)| e.received_at >= filter.from && e.received_at <= filter.to)
             .filter(|(e, _)| filter.user.is_none_or(|user| e.user == user))
-            .filter(|(e, _)| filter.kind.is_none_or(|kind| kind_of(e) == kind))
+            .filter(|(e, _)| filter.kind.is_none_or(|kind| kind_of(&e.body) == kind))
             .filter(|(e, _)| match (&filter.session, &e.body) {
                 (None, _) => filter.user.is_some() || self.pages.holds(Listed::Everyone, e),
                 (Some(session), EventBody::Web(web)) => {
