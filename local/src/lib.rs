@@ -4,6 +4,7 @@
 pub mod access;
 pub mod faults;
 pub mod meter;
+pub mod oidc;
 pub mod provision;
 pub mod runner;
 pub mod runtime_api;

@@ -24,7 +24,7 @@ use cuba_lambda::handlers::{AbsenceQueueHandler, StreamHandler, SweepHandler};
 use cuba_lambda::redrive::StreamFailures;
 use cuba_lambda::settings::{Settings, env};
 use cuba_lambda::wiring;
-use cuba_web::auth::{AdminVerifier, TokenVerifier};
+use cuba_web::auth::{AdminVerifier, KeyRing, TokenCheck, TokenClaims, TokenVerifier};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -267,7 +267,14 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         clock.clone(),
     )
     .await?;
-    let verifier = (*api.verifier.current().await).clone();
+    // Tokens signed with the stack's key ring, for tests and tools (refused in `oidc` mode).
+    let verifier = match &api.verifier {
+        TokenCheck::Keys(keys) => (*keys.current().await).clone(),
+        TokenCheck::Provider(_) => TokenVerifier::with_claims(
+            &KeyRing::parse(&ring(&options.token_secret))?,
+            TokenClaims::default(),
+        ),
+    };
     let admin_config = AdminConfig::from_settings(&settings(ADMIN_FUNCTION))?;
     let redrive = wiring::console_redrive(
         &admin_config.stream,
@@ -282,7 +289,12 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         clock.clone(),
     )
     .await?;
-    let admin_verifier = (*admin.verifier.current().await).clone();
+    let admin_verifier = match &admin.verifier {
+        TokenCheck::Keys(keys) => (*keys.current().await).clone(),
+        TokenCheck::Provider(_) => {
+            AdminVerifier::from_ring(&KeyRing::parse(&ring(&options.admin_token_secret))?)
+        }
+    };
     let stream_config = StreamConfig::from_settings(&settings(RULES_FUNCTION))?;
     let stream_handler =
         wiring::stream_handler(&stream_config, &clients.of(RULES_FUNCTION), clock.clone());

@@ -387,7 +387,7 @@ impl ReceiptsConfig {
 }
 
 #[cfg(feature = "http")]
-pub use http::{AdminConfig, IngestConfig, TokenKeys};
+pub use http::{AdminConfig, IngestConfig, ProviderConfig, TokenKeys, TokenMode};
 
 #[cfg(feature = "http")]
 mod http {
@@ -397,7 +397,7 @@ mod http {
     use cuba_core::delivery::limits::SmsPolicy;
     use cuba_core::intake::rate_limit::RateLimit;
     use cuba_core::schemas::SchemaSet;
-    use cuba_web::auth::{KeyRing, TokenClaims};
+    use cuba_web::auth::{AdminGroup, KeyRefresh, KeyRing, OidcIssuer, TokenClaims};
 
     use super::{ConfigErrors, DocumentsConfig, ListedTable, Reader, StreamConfig};
     use crate::settings::{ConfigError, Settings, env};
@@ -438,6 +438,106 @@ mod http {
         }
     }
 
+    /// How a function checks bearer tokens.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum TokenMode {
+        /// `hs256`: signed with the key ring ([`TokenKeys`]), with these claims required.
+        Keys(TokenClaims),
+        /// `oidc`: issued by an identity provider. The key ring still keys what Cuba derives
+        /// from it (verification codes' hashes, the admin listing's cursors), and signs no token.
+        Provider(ProviderConfig),
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ProviderConfig {
+        pub issuer: OidcIssuer,
+        pub refresh: KeyRefresh,
+        /// Admin tokens only: the group that makes one an admin's.
+        pub admin: Option<AdminGroup>,
+    }
+
+    /// The variables one function's token mode is read from.
+    struct ModeVariables {
+        mode: &'static str,
+        issuer: &'static str,
+        audience: &'static str,
+        jwks_url: &'static str,
+        admin: bool,
+    }
+
+    const USER_MODE: ModeVariables = ModeVariables {
+        mode: env::TOKEN_MODE,
+        issuer: env::TOKEN_ISSUER,
+        audience: env::TOKEN_AUDIENCE,
+        jwks_url: env::TOKEN_JWKS_URL,
+        admin: false,
+    };
+
+    const ADMIN_MODE: ModeVariables = ModeVariables {
+        mode: env::ADMIN_TOKEN_MODE,
+        issuer: env::ADMIN_TOKEN_ISSUER,
+        audience: env::ADMIN_TOKEN_AUDIENCE,
+        jwks_url: env::ADMIN_TOKEN_JWKS_URL,
+        admin: true,
+    };
+
+    /// The admin group claim Cognito user pools put groups in.
+    pub const DEFAULT_ADMIN_GROUP_CLAIM: &str = "cognito:groups";
+    pub const DEFAULT_ADMIN_GROUP: &str = "admin";
+
+    impl TokenMode {
+        fn read(r: &mut Reader, vars: &ModeVariables) -> Option<Self> {
+            let issuer = r.optional(vars.issuer);
+            let audience = r.optional(vars.audience);
+            match r.optional(vars.mode).as_deref() {
+                None | Some("hs256") => {
+                    if vars.admin {
+                        return Some(TokenMode::Keys(TokenClaims::default()));
+                    }
+                    Some(TokenMode::Keys(TokenClaims { issuer, audience }))
+                }
+                Some("oidc") => {
+                    let issuer = r.take(issuer.ok_or(ConfigError::Missing(vars.issuer)));
+                    let audience = r.take(audience.ok_or(ConfigError::Missing(vars.audience)));
+                    let unknown_key_after = r.settings.oidc_unknown_key_after();
+                    let unknown_key_after = r.take(unknown_key_after);
+                    let issuer = OidcIssuer {
+                        issuer: issuer?,
+                        audience: audience?,
+                        jwks_url: r.optional(vars.jwks_url),
+                    };
+                    if !issuer.is_secure() {
+                        r.take::<()>(Err(ConfigError::Invalid(
+                            vars.issuer,
+                            "an https:// URL (and so its key set's), or http:// on this machine",
+                        )));
+                        return None;
+                    }
+                    let admin = vars.admin.then(|| AdminGroup {
+                        claim: r
+                            .optional(env::ADMIN_GROUP_CLAIM)
+                            .unwrap_or_else(|| DEFAULT_ADMIN_GROUP_CLAIM.to_owned()),
+                        group: r
+                            .optional(env::ADMIN_GROUP)
+                            .unwrap_or_else(|| DEFAULT_ADMIN_GROUP.to_owned()),
+                    });
+                    Some(TokenMode::Provider(ProviderConfig {
+                        issuer,
+                        refresh: KeyRefresh {
+                            unknown_key_after: unknown_key_after?,
+                            ..KeyRefresh::default()
+                        },
+                        admin,
+                    }))
+                }
+                Some(_) => {
+                    r.take::<()>(Err(ConfigError::Invalid(vars.mode, "`hs256` or `oidc`")));
+                    None
+                }
+            }
+        }
+    }
+
     /// The ingest function: the HTTP API for the app.
     #[derive(Debug)]
     pub struct IngestConfig {
@@ -451,7 +551,7 @@ mod http {
         /// How fast one user may send events.
         pub rate: RateLimit,
         pub tokens: TokenKeys,
-        pub claims: TokenClaims,
+        pub mode: TokenMode,
     }
 
     impl IngestConfig {
@@ -467,10 +567,7 @@ mod http {
                 let rate = r.settings.user_rate();
                 let rate = r.take(rate);
                 let tokens = TokenKeys::read(r, (env::TOKEN_SECRET_ARN, env::TOKEN_SECRET));
-                let claims = TokenClaims {
-                    issuer: r.optional(env::TOKEN_ISSUER),
-                    audience: r.optional(env::TOKEN_AUDIENCE),
-                };
+                let mode = TokenMode::read(r, &USER_MODE);
                 Some(IngestConfig {
                     events: events?,
                     profiles_table: profiles_table?,
@@ -480,7 +577,7 @@ mod http {
                     sms_max_price: sms_max_price?,
                     rate: rate?,
                     tokens: tokens?,
-                    claims,
+                    mode: mode?,
                 })
             })
         }
@@ -492,6 +589,7 @@ mod http {
     pub struct AdminConfig {
         pub stream: StreamConfig,
         pub tokens: TokenKeys,
+        pub mode: TokenMode,
     }
 
     impl AdminConfig {
@@ -500,9 +598,11 @@ mod http {
                 let stream = StreamConfig::read(r);
                 let tokens =
                     TokenKeys::read(r, (env::ADMIN_TOKEN_SECRET_ARN, env::ADMIN_TOKEN_SECRET));
+                let mode = TokenMode::read(r, &ADMIN_MODE);
                 Some(AdminConfig {
                     stream: stream?,
                     tokens: tokens?,
+                    mode: mode?,
                 })
             })
         }
@@ -612,6 +712,69 @@ mod tests {
         assert!(
             !format!("{error:?}").contains("short"),
             "the value is never shown"
+        );
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_admin_token_mode_reads_the_provider_and_refuses_what_would_be_unsafe() {
+        let mut vars = STREAM.to_vec();
+        vars.push((
+            env::ADMIN_TOKEN_SECRET,
+            "an admin key ring of at least 32 bytes",
+        ));
+        let keys = AdminConfig::from_settings(&settings(&vars)).unwrap();
+        assert_eq!(keys.mode, TokenMode::Keys(Default::default()));
+
+        vars.push((env::ADMIN_TOKEN_MODE, "oidc"));
+        let error = AdminConfig::from_settings(&settings(&vars)).unwrap_err();
+        let missing: Vec<String> = error.0.iter().map(ToString::to_string).collect();
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(missing[0].contains(env::ADMIN_TOKEN_ISSUER), "{missing:?}");
+        assert!(
+            missing[1].contains(env::ADMIN_TOKEN_AUDIENCE),
+            "{missing:?}"
+        );
+
+        vars.push((env::ADMIN_TOKEN_AUDIENCE, "cuba-console"));
+        vars.push((env::ADMIN_TOKEN_ISSUER, "http://id.example.com"));
+        let error = AdminConfig::from_settings(&settings(&vars)).unwrap_err();
+        assert!(
+            matches!(
+                error.0.as_slice(),
+                [ConfigError::Invalid(env::ADMIN_TOKEN_ISSUER, _)]
+            ),
+            "plain HTTP over a network lets whoever answers choose the keys: {error}"
+        );
+
+        vars.retain(|(name, _)| *name != env::ADMIN_TOKEN_ISSUER);
+        vars.push((
+            env::ADMIN_TOKEN_ISSUER,
+            "https://cognito-idp.eu-west-1.amazonaws.com/pool",
+        ));
+        vars.push((env::OIDC_UNKNOWN_KEY_SECONDS, "2"));
+        let provider = match AdminConfig::from_settings(&settings(&vars)).unwrap().mode {
+            TokenMode::Provider(provider) => provider,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(provider.issuer.audience, "cuba-console");
+        assert_eq!(provider.issuer.jwks_url, None);
+        assert_eq!(provider.refresh.unknown_key_after, Duration::from_secs(2));
+        let group = provider.admin.unwrap();
+        assert_eq!(
+            (group.claim.as_str(), group.group.as_str()),
+            ("cognito:groups", "admin")
+        );
+
+        vars.push((env::ADMIN_TOKEN_MODE, "rs256"));
+        vars.retain(|pair| *pair != (env::ADMIN_TOKEN_MODE, "oidc"));
+        let error = AdminConfig::from_settings(&settings(&vars)).unwrap_err();
+        assert!(
+            matches!(
+                error.0.as_slice(),
+                [ConfigError::Invalid(env::ADMIN_TOKEN_MODE, _)]
+            ),
+            "{error}"
         );
     }
 }

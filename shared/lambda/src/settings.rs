@@ -39,6 +39,21 @@ pub mod env {
     pub const RULES_FILE: &str = "CUBA_RULES_FILE";
     pub const RULES_TABLE: &str = "CUBA_RULES_TABLE";
     pub const ADMIN_TOKEN_SECRET: &str = "CUBA_ADMIN_TOKEN_SECRET";
+    /// `hs256` (tokens signed with the key ring; the default) or `oidc` (an identity
+    /// provider's RS256/ES256 tokens, checked against its published keys).
+    pub const TOKEN_MODE: &str = "CUBA_TOKEN_MODE";
+    /// In `oidc` mode: where the provider's keys are (unset: from its discovery document).
+    pub const TOKEN_JWKS_URL: &str = "CUBA_TOKEN_JWKS_URL";
+    pub const ADMIN_TOKEN_MODE: &str = "CUBA_ADMIN_TOKEN_MODE";
+    pub const ADMIN_TOKEN_ISSUER: &str = "CUBA_ADMIN_TOKEN_ISSUER";
+    pub const ADMIN_TOKEN_AUDIENCE: &str = "CUBA_ADMIN_TOKEN_AUDIENCE";
+    pub const ADMIN_TOKEN_JWKS_URL: &str = "CUBA_ADMIN_TOKEN_JWKS_URL";
+    /// In `oidc` mode: the claim listing an admin token's groups, and the group that is admin.
+    pub const ADMIN_GROUP_CLAIM: &str = "CUBA_ADMIN_GROUP_CLAIM";
+    pub const ADMIN_GROUP: &str = "CUBA_ADMIN_GROUP";
+    /// In `oidc` mode: the least time between two key fetches that tokens naming an unknown
+    /// key cause.
+    pub const OIDC_UNKNOWN_KEY_SECONDS: &str = "CUBA_OIDC_UNKNOWN_KEY_SECONDS";
     /// Deployed: the Secrets Manager secrets holding the token key rings (instead of the keys).
     pub const TOKEN_SECRET_ARN: &str = "CUBA_TOKEN_SECRET_ARN";
     pub const ADMIN_TOKEN_SECRET_ARN: &str = "CUBA_ADMIN_TOKEN_SECRET_ARN";
@@ -124,6 +139,8 @@ pub enum ConfigError {
     },
     #[error("schemas file {path}: {message}")]
     InvalidSchemas { path: String, message: String },
+    #[error("cannot read the system's TLS certificate roots (to fetch the token keys)")]
+    CertificateRoots(#[source] std::io::Error),
     #[error("cannot seed the {what} store")]
     Seeding {
         what: &'static str,
@@ -217,6 +234,15 @@ impl<'a> Settings<'a> {
     /// `CUBA_SECRETS_CACHE_SECONDS`: how long token keys read from Secrets Manager are kept.
     pub fn secrets_cache_ttl(&self) -> Result<Duration, ConfigError> {
         self.seconds(env::SECRETS_CACHE_SECONDS, DEFAULT_SECRETS_CACHE)
+    }
+
+    /// In `oidc` mode: how often tokens naming a key not seen yet may fetch the keys again.
+    #[cfg(feature = "http")]
+    pub fn oidc_unknown_key_after(&self) -> Result<Duration, ConfigError> {
+        self.seconds(
+            env::OIDC_UNKNOWN_KEY_SECONDS,
+            cuba_web::auth::KeyRefresh::default().unknown_key_after,
+        )
     }
 
     /// How long a function keeps rules and schemas before re-reading the stores.

@@ -327,7 +327,8 @@ mod http {
     use cuba_core::model::ports::DocumentStore;
     use cuba_web::admin::{AdminApi, CursorSeal};
     use cuba_web::auth::{
-        AdminVerifier, KeyBuilder, KeyRing, PhoneCodeHasher, Rotating, TokenVerifier,
+        AdminVerifier, HttpsFetch, KeyBuilder, KeyRing, OidcVerifier, PhoneCodeHasher, Rotating,
+        TokenCheck, TokenClaims, TokenVerifier,
     };
     use cuba_web::ingest::IngestApi;
 
@@ -335,7 +336,7 @@ mod http {
     use super::{
         activity_tally, document_source, document_store, events, profiles, quotas, silences,
     };
-    use crate::config::{AdminConfig, IngestConfig, TokenKeys};
+    use crate::config::{AdminConfig, IngestConfig, TokenKeys, TokenMode};
     use crate::settings::ConfigError;
 
     /// A token verifier and the ring it was built from, read from Secrets Manager once now when
@@ -360,19 +361,40 @@ mod http {
         }
     }
 
+    /// How the function checks tokens: with the key ring's verifier, or against the identity
+    /// provider's published keys.
+    fn token_check<V>(mode: &TokenMode, keys: Rotating<V>) -> Result<TokenCheck<V>, ConfigError> {
+        match mode {
+            TokenMode::Keys(_) => Ok(TokenCheck::Keys(keys)),
+            TokenMode::Provider(provider) => {
+                let fetch = HttpsFetch::new().map_err(ConfigError::CertificateRoots)?;
+                Ok(TokenCheck::Provider(Arc::new(OidcVerifier::new(
+                    provider.issuer.clone(),
+                    provider.admin.clone(),
+                    provider.refresh,
+                    Arc::new(fetch),
+                ))))
+            }
+        }
+    }
+
     /// The ingest function: the HTTP API.
     pub async fn ingest_api(
         config: &IngestConfig,
         clients: &AwsClients,
         clock: Arc<dyn Clock>,
     ) -> Result<IngestApi, ConfigError> {
-        let claims = config.claims.clone();
-        let (verifier, ring) = token_keys(
+        let claims = match &config.mode {
+            TokenMode::Keys(claims) => claims.clone(),
+            TokenMode::Provider(_) => TokenClaims::default(),
+        };
+        let (keys, ring) = token_keys(
             &config.tokens,
             clients,
             Box::new(move |ring| TokenVerifier::with_claims(ring, claims.clone())),
         )
         .await?;
+        let verifier = token_check(&config.mode, keys)?;
         Ok(IngestApi {
             events: events(&config.events, clients),
             schemas: document_source(&config.schemas, clients),
@@ -464,8 +486,9 @@ mod http {
             document_source(&stream.schemas, clients),
             clock.clone(),
         );
-        let (verifier, ring) =
+        let (keys, ring) =
             token_keys(&config.tokens, clients, Box::new(AdminVerifier::from_ring)).await?;
+        let verifier = token_check(&config.mode, keys)?;
         Ok(AdminApi {
             rules,
             schemas,

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Serialize;
 
-use crate::auth::{Authenticated, Rotating, TokenVerifier, UserTokens};
+use crate::auth::{Authenticated, TokenCheck, TokenVerifier, UserTokens};
 use crate::error::{ApiError, RefusedWith, with_error_fallbacks};
 use crate::request::{BatchBytes, JsonBytes, MAX_BODY_BYTES};
 use cuba_core::delivery::verification::{PhoneVerifier, VerificationError};
@@ -35,7 +35,7 @@ pub struct IngestApi {
     /// error log. The stream consumer validates again and has the last word.
     pub schemas: Arc<SchemaSource>,
     pub phones: PhoneVerifier,
-    pub verifier: Rotating<TokenVerifier>,
+    pub verifier: TokenCheck<TokenVerifier>,
     /// How fast one user may send events (single, feedback and batched alike).
     pub limiter: Arc<UserRateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -70,7 +70,7 @@ pub fn routes(api: IngestApi) -> Router {
 }
 
 impl UserTokens for IngestApi {
-    fn user_tokens(&self) -> &Rotating<TokenVerifier> {
+    fn user_tokens(&self) -> &TokenCheck<TokenVerifier> {
         &self.verifier
     }
 }

@@ -71,7 +71,7 @@ fn ingest_router(
             sms: SmsPolicy::default(),
             clock: clock.clone(),
         },
-        verifier: Rotating::fixed(user_tokens.clone()),
+        verifier: Rotating::fixed(user_tokens.clone()).into(),
         limiter: Arc::new(UserRateLimiter::new(
             limit,
             ports.rates.clone(),
@@ -143,7 +143,7 @@ impl Harness {
             profiles: ports.profiles.clone(),
             events: ports.events.clone(),
             state: ports.rule_state.clone(),
-            verifier: Rotating::fixed(admin_tokens.clone()),
+            verifier: Rotating::fixed(admin_tokens.clone()).into(),
             cursors,
             silences: ports.silences.clone(),
             redrive: None,

@@ -24,7 +24,7 @@ use axum::routing::{delete, get, post, put};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::auth::{AdminTokens, AdminVerifier, Rotating};
+use crate::auth::{AdminTokens, AdminVerifier, TokenCheck};
 use crate::error::{ApiError, with_error_fallbacks};
 use cuba_core::console::ports::{ActivityTally, Browse};
 use cuba_core::console::redrive::StreamRedrive;
@@ -62,7 +62,7 @@ pub struct AdminApi {
     pub profiles: Arc<dyn ProfileStore>,
     pub events: Arc<dyn EventStore>,
     pub state: Arc<dyn RuleState>,
-    pub verifier: Rotating<AdminVerifier>,
+    pub verifier: TokenCheck<AdminVerifier>,
     /// Seals the listings' cursors (see [`CursorSeal`]).
     pub cursors: CursorSeal,
     /// Operator alerts paused for a while.
@@ -73,7 +73,7 @@ pub struct AdminApi {
 }
 
 impl AdminTokens for AdminApi {
-    fn admin_tokens(&self) -> &Rotating<AdminVerifier> {
+    fn admin_tokens(&self) -> &TokenCheck<AdminVerifier> {
         &self.verifier
     }
 }

@@ -4,29 +4,74 @@
 use axum::extract::FromRequestParts;
 use axum::http::{StatusCode, header, request::Parts};
 
+use std::sync::Arc;
+
 use super::keys::Rotating;
+use super::oidc::OidcVerifier;
 use super::tokens::{Admin, AdminVerifier, AuthError, TokenVerifier};
 use crate::error::ApiError;
 use cuba_core::model::domain::UserId;
 
+/// How a deployment checks bearer tokens: HS256 with its own key ring (`hs256`, for a sign-in
+/// service that shares the secret), or against an identity provider's published keys (`oidc`).
+pub enum TokenCheck<V> {
+    Keys(Rotating<V>),
+    Provider(Arc<OidcVerifier>),
+}
+
+impl<V> Clone for TokenCheck<V> {
+    fn clone(&self) -> Self {
+        match self {
+            TokenCheck::Keys(keys) => TokenCheck::Keys(keys.clone()),
+            TokenCheck::Provider(provider) => TokenCheck::Provider(provider.clone()),
+        }
+    }
+}
+
+impl<V> From<Rotating<V>> for TokenCheck<V> {
+    fn from(keys: Rotating<V>) -> Self {
+        TokenCheck::Keys(keys)
+    }
+}
+
+impl TokenCheck<TokenVerifier> {
+    /// The user an `Authorization` header value authenticates.
+    pub async fn user(&self, header: Option<&str>) -> Result<UserId, AuthError> {
+        match self {
+            TokenCheck::Keys(keys) => keys.current().await.verify_header(header),
+            TokenCheck::Provider(provider) => provider.verify_user(header).await,
+        }
+    }
+}
+
+impl TokenCheck<AdminVerifier> {
+    /// The admin an `Authorization` header value authenticates.
+    pub async fn admin(&self, header: Option<&str>) -> Result<Admin, AuthError> {
+        match self {
+            TokenCheck::Keys(keys) => keys.current().await.verify_header(header),
+            TokenCheck::Provider(provider) => provider.verify_admin(header).await,
+        }
+    }
+}
+
 /// State whose routes take user tokens.
 pub trait UserTokens {
-    fn user_tokens(&self) -> &Rotating<TokenVerifier>;
+    fn user_tokens(&self) -> &TokenCheck<TokenVerifier>;
 }
 
 /// State whose routes take admin tokens.
 pub trait AdminTokens {
-    fn admin_tokens(&self) -> &Rotating<AdminVerifier>;
+    fn admin_tokens(&self) -> &TokenCheck<AdminVerifier>;
 }
 
-impl<T: UserTokens> UserTokens for std::sync::Arc<T> {
-    fn user_tokens(&self) -> &Rotating<TokenVerifier> {
+impl<T: UserTokens> UserTokens for Arc<T> {
+    fn user_tokens(&self) -> &TokenCheck<TokenVerifier> {
         (**self).user_tokens()
     }
 }
 
-impl<T: AdminTokens> AdminTokens for std::sync::Arc<T> {
-    fn admin_tokens(&self) -> &Rotating<AdminVerifier> {
+impl<T: AdminTokens> AdminTokens for Arc<T> {
+    fn admin_tokens(&self) -> &TokenCheck<AdminVerifier> {
         (**self).admin_tokens()
     }
 }
@@ -48,9 +93,7 @@ impl<S: UserTokens + Send + Sync> FromRequestParts<S> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let header = authorization(parts)?;
-        Ok(Authenticated(
-            state.user_tokens().current().await.verify_header(header)?,
-        ))
+        Ok(Authenticated(state.user_tokens().user(header).await?))
     }
 }
 
@@ -62,9 +105,7 @@ impl<S: AdminTokens + Send + Sync> FromRequestParts<S> for Authorized {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let header = authorization(parts)?;
-        Ok(Authorized(
-            state.admin_tokens().current().await.verify_header(header)?,
-        ))
+        Ok(Authorized(state.admin_tokens().admin(header).await?))
     }
 }
 
@@ -72,6 +113,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let status = match e {
             AuthError::NotAdmin => StatusCode::FORBIDDEN,
+            AuthError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         };
         ApiError::new(status, e.code(), e.to_string())

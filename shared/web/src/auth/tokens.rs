@@ -31,7 +31,7 @@ pub struct TokenClaims {
 
 /// A user id as `sub` must spell it: a canonical decimal (`7`, never `+7`, `007` or ` 7`), so one
 /// user has exactly one spelling.
-fn canonical_user(sub: &str) -> Option<UserId> {
+pub(super) fn canonical_user(sub: &str) -> Option<UserId> {
     let canonical = sub == "0"
         || (!sub.starts_with('0') && !sub.is_empty() && sub.bytes().all(|b| b.is_ascii_digit()));
     if canonical {
@@ -51,6 +51,8 @@ pub enum AuthError {
     Expired,
     #[error("the token does not carry the admin role")]
     NotAdmin,
+    #[error("the identity provider's token keys cannot be read; try again shortly")]
+    KeysUnavailable,
 }
 
 impl AuthError {
@@ -60,12 +62,13 @@ impl AuthError {
             AuthError::Invalid => "invalid_token",
             AuthError::Expired => "expired_token",
             AuthError::NotAdmin => "not_admin",
+            AuthError::KeysUnavailable => "token_keys_unavailable",
         }
     }
 }
 
 /// The token in an `Authorization: Bearer <token>` header value.
-fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
+pub(super) fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
     let header = header.ok_or(AuthError::Missing)?;
     let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
