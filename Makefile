@@ -1,8 +1,9 @@
 .PHONY: dev test bench package docs
 
-# Start the whole stack locally: moto (AWS APIs) on :4566 and the API on :3000.
+# Start the whole stack locally: moto (AWS APIs) on :4566 and the API on :3000. TOKENS=oidc
+# takes tokens from a stand-in identity provider on :3001 instead of the local key rings.
 dev:
-	scripts/dev.sh
+	scripts/dev.sh --tokens "$(or $(TOKENS),hs256)"
 
 # Everything CI runs: fmt, clippy, cfn-lint, unit and integration tests.
 test:

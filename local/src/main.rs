@@ -1,15 +1,18 @@
-//! `cuba-local dev`: the whole stack on moto. `cuba-local token`: a bearer token for a user.
+//! `cuba-local dev`: the whole stack on moto. `cuba-local token`: a bearer token for a user
+//! (`oidc-token`: one from the stand-in identity provider of `dev --tokens oidc`).
 //! `cuba-local migrate-events`: the events table's copy to its time-sorted successor.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser};
 use cuba_core::model::clock::{Clock, SystemClock};
 use cuba_core::model::domain::UserId;
+use cuba_lambda::settings::env;
 use cuba_lambda::settings::env::{DEFAULT_LOCALE, DEFAULT_TIME_ZONE, QUIET_HOURS};
+use cuba_local::oidc::{LocalIssuer, SigningAlgorithm, TokenRequest};
 use cuba_local::runner::{self, StackOptions};
 use cuba_web::auth::{AdminVerifier, KeyRing, TokenClaims, TokenVerifier};
 
@@ -29,6 +32,23 @@ enum Command {
         /// How long the token is valid.
         #[arg(long, default_value_t = 24)]
         hours: u64,
+    },
+    /// Print a token from the stand-in identity provider of a stack started with `dev --tokens
+    /// oidc`.
+    OidcToken {
+        /// The user the token names (its `sub`).
+        #[arg(long, default_value_t = 1)]
+        user: u64,
+        /// An admin token for the console instead (in the admin group, named by --sub).
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, default_value = "admin@localhost")]
+        sub: String,
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+        /// The stand-in issuer (`dev` prints it).
+        #[arg(long, default_value = "http://127.0.0.1:3001")]
+        issuer: String,
     },
     /// Print an admin token.
     AdminToken {
@@ -77,6 +97,62 @@ struct DevArgs {
     /// The initial rules (default: CUBA_RULES_FILE, else the built-in seed rules).
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// `hs256` (tokens signed with the local key rings) or `oidc` (tokens from a stand-in
+    /// identity provider on the next port, as with Cognito or Auth0 in AWS).
+    #[arg(long, default_value = "hs256")]
+    tokens: TokenModeArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TokenModeArg {
+    Hs256,
+    Oidc,
+}
+
+/// The audiences and admin group of the local `oidc` mode.
+const LOCAL_APP_AUDIENCE: &str = "cube-app";
+const LOCAL_CONSOLE_AUDIENCE: &str = "cuba-console";
+const LOCAL_ADMIN_GROUP_CLAIM: &str = "groups";
+const LOCAL_ADMIN_GROUP: &str = "admin";
+
+/// A token from the stand-in issuer at `issuer`.
+async fn oidc_token(issuer: &str, request: &TokenRequest) -> Result<String> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", issuer.trim_end_matches('/')))
+        .json(request)
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "asking the stand-in issuer at {issuer} (is `make dev` running with --tokens oidc?)"
+            )
+        })?;
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(
+        status.is_success(),
+        "the stand-in issuer answered {status}: {text}"
+    );
+    Ok(text)
+}
+
+fn oidc_request(user: Option<u64>, sub: &str, hours: u64) -> TokenRequest {
+    let lifetime = i64::try_from(hours * 3600).unwrap_or(i64::MAX);
+    match user {
+        Some(user) => TokenRequest {
+            expires_in: lifetime,
+            ..TokenRequest::new(user.to_string(), LOCAL_APP_AUDIENCE)
+        },
+        None => {
+            let mut request = TokenRequest::new(sub, LOCAL_CONSOLE_AUDIENCE);
+            request.expires_in = lifetime;
+            request.claims.insert(
+                LOCAL_ADMIN_GROUP_CLAIM.into(),
+                serde_json::json!([LOCAL_ADMIN_GROUP]),
+            );
+            request
+        }
+    }
 }
 
 #[tokio::main]
@@ -92,6 +168,17 @@ async fn main() -> Result<()> {
                 "{}",
                 verifier.issue(UserId(user), SystemClock.now(), hours * 3600)
             );
+            Ok(())
+        }
+        Command::OidcToken {
+            user,
+            admin,
+            sub,
+            hours,
+            issuer,
+        } => {
+            let request = oidc_request((!admin).then_some(user), &sub, hours);
+            println!("{}", oidc_token(&issuer, &request).await?);
             Ok(())
         }
         Command::MigrateEvents {
@@ -179,6 +266,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         stack,
         template,
         rules,
+        tokens,
     } = args;
     // The handlers count through the same facade as in Lambda; locally the metric documents
     // (CloudWatch EMF) are printed every 10 seconds.
@@ -190,6 +278,42 @@ async fn dev(args: DevArgs) -> Result<()> {
         }
     });
     let sdk = cuba_local::moto_sdk_config(&endpoint).await;
+    // The quiet-hours variables, set in `make dev`'s environment, try them (a window around now
+    // sees an SMS held and leaving at its end); the local stack runs with them off otherwise.
+    let mut vars: std::collections::BTreeMap<String, String> =
+        [QUIET_HOURS, DEFAULT_TIME_ZONE, DEFAULT_LOCALE]
+            .into_iter()
+            .filter_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .map(|value| (name.to_owned(), value))
+            })
+            .collect();
+    let issuer = match tokens {
+        TokenModeArg::Hs256 => None,
+        TokenModeArg::Oidc => {
+            let issuer = LocalIssuer::start(
+                SocketAddr::from(([127, 0, 0, 1], port.saturating_add(1))),
+                SigningAlgorithm::RS256,
+            )
+            .await?;
+            let url = issuer.url().to_owned();
+            vars.extend(
+                [
+                    (env::TOKEN_MODE, "oidc"),
+                    (env::TOKEN_ISSUER, &url),
+                    (env::TOKEN_AUDIENCE, LOCAL_APP_AUDIENCE),
+                    (env::ADMIN_TOKEN_MODE, "oidc"),
+                    (env::ADMIN_TOKEN_ISSUER, &url),
+                    (env::ADMIN_TOKEN_AUDIENCE, LOCAL_CONSOLE_AUDIENCE),
+                    (env::ADMIN_GROUP_CLAIM, LOCAL_ADMIN_GROUP_CLAIM),
+                    (env::ADMIN_GROUP, LOCAL_ADMIN_GROUP),
+                ]
+                .map(|(name, value)| (name.to_owned(), value.to_owned())),
+            );
+            Some(issuer)
+        }
+    };
     let options = StackOptions {
         template_path: template,
         stack_name: stack,
@@ -202,30 +326,35 @@ async fn dev(args: DevArgs) -> Result<()> {
         faults: None,
         meter: None,
         access: None,
-        // The local stack runs with quiet hours off; these, set in `make dev`'s environment,
-        // try them (a window around now sees an SMS held and leaving at its end).
-        env: [QUIET_HOURS, DEFAULT_TIME_ZONE, DEFAULT_LOCALE]
-            .into_iter()
-            .filter_map(|name| {
-                std::env::var(name)
-                    .ok()
-                    .map(|value| (name.to_owned(), value))
-            })
-            .collect(),
+        env: vars,
         // Sent SMS get a (stand-in) carrier receipt, as in AWS.
         sms_receipts: true,
     };
     let mut stack = runner::start(&sdk, options).await?;
     stack.print_operator_alerts(&sdk);
-    let token = stack
-        .verifier
-        .issue(UserId(1), SystemClock.now(), 24 * 3600);
-    let admin_token = stack.admin_verifier.issue(
-        "admin@localhost",
-        Some("admin"),
-        SystemClock.now(),
-        24 * 3600,
-    );
+    let (token, admin_token, more) = match &issuer {
+        None => (
+            stack
+                .verifier
+                .issue(UserId(1), SystemClock.now(), 24 * 3600),
+            stack.admin_verifier.issue(
+                "admin@localhost",
+                Some("admin"),
+                SystemClock.now(),
+                24 * 3600,
+            ),
+            "cargo run -q -p cuba-local -- token --user 2".to_owned(),
+        ),
+        Some(issuer) => (
+            issuer.mint(&oidc_request(Some(1), "", 24))?,
+            issuer.mint(&oidc_request(None, "admin@localhost", 24))?,
+            format!(
+                "cargo run -q -p cuba-local -- oidc-token --issuer {} --user 2   (--admin for the console)\n  identity provider (stand-in)   {}/.well-known/openid-configuration",
+                issuer.url(),
+                issuer.url()
+            ),
+        ),
+    };
     println!(
         "\nCuba is running.
   API            http://{addr}/api/v1/event/   /api/v1/feedback/   /api/v1/user/
@@ -234,7 +363,7 @@ async fn dev(args: DevArgs) -> Result<()> {
 
   token for user 1 (24 h):
   export TOKEN={token}
-  more tokens:   cargo run -q -p cuba-local -- token --user 2
+  more tokens:   {more}
 
   admin UI       http://{addr}/admin/   (sign in with the admin token below)
   admin API      http://{addr}/admin/api/rules

@@ -21,5 +21,6 @@ mod schemas;
 mod seed_rules;
 mod silences;
 mod stack;
+mod tokens;
 mod ui;
 mod windows;
