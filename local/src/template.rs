@@ -472,38 +472,148 @@ Resources:
         }
     }
 
+    /// The API's routes, as (route key, its resource's properties).
+    fn routes(template: &Template) -> Vec<(String, &Yaml)> {
+        template
+            .resources_of("AWS::ApiGatewayV2::Route")
+            .map(|route| {
+                let key = route.properties["RouteKey"].as_str().unwrap_or_default();
+                (key.to_owned(), &route.properties)
+            })
+            .collect()
+    }
+
     #[test]
     fn each_throttled_route_is_one_the_api_serves() {
         let template = Template::parse(include_str!("../../template.yaml")).unwrap();
         let openapi: Value = serde_json::from_str(cuba_web::ingest::OPENAPI_JSON).unwrap();
+        let routes = routes(&template);
+        for (key, _) in &routes {
+            let path = key
+                .split_once(' ')
+                .map(|(_, path)| path)
+                .unwrap_or_default();
+            assert!(
+                path == "/" || (path.starts_with('/') && !path.ends_with('/')),
+                "HTTP API refuses a route key ending in a slash: {key}"
+            );
+        }
+        let stage = template
+            .resource("HttpApiStage")
+            .expect("the $default stage");
+        let settings = stage.properties["RouteSettings"]
+            .as_mapping()
+            .expect("route settings");
+        let mut depends = Vec::new();
+        strings(
+            &serde_yaml_ng::from_str::<Yaml>(include_str!("../../template.yaml")).unwrap()["Resources"]
+                ["HttpApiStage"]["DependsOn"],
+            &mut depends,
+        );
         let mut throttled = 0;
-        for function in template.resources_of("AWS::Serverless::Function") {
-            let events = function.properties.get("Events").and_then(Yaml::as_mapping);
-            for (name, event) in events.into_iter().flatten() {
-                let Some(properties) = event.get("Properties") else {
-                    continue;
-                };
-                let (Some(path), Some(method)) = (
-                    properties.get("Path").and_then(Yaml::as_str),
-                    properties.get("Method").and_then(Yaml::as_str),
-                ) else {
-                    continue;
-                };
-                assert!(
-                    path == "/" || !path.ends_with('/'),
-                    "{name:?}: HTTP API refuses a route key ending in a slash: {path}"
-                );
-                if properties.get("RouteSettings").is_none() || path.contains('{') {
-                    continue;
-                }
-                throttled += 1;
-                assert!(
-                    openapi["paths"][path][method.to_ascii_lowercase()].is_object(),
-                    "{name:?}: {method} {path} is not an operation of the API"
-                );
+        for key in settings.keys().filter_map(Yaml::as_str) {
+            let route = template
+                .resources_of("AWS::ApiGatewayV2::Route")
+                .find(|r| r.properties["RouteKey"].as_str() == Some(key))
+                .unwrap_or_else(|| panic!("a throttle for {key}, which is no route"));
+            assert!(
+                depends.contains(&route.logical_id),
+                "the stage must wait for {key}'s route"
+            );
+            let (method, path) = key.split_once(' ').unwrap_or_default();
+            if path.contains('{') {
+                continue;
             }
+            throttled += 1;
+            assert!(
+                openapi["paths"][path][method.to_ascii_lowercase()].is_object(),
+                "{key} is not an operation of the API"
+            );
         }
         assert_eq!(throttled, 5, "five ingest routes");
+    }
+
+    /// In `oidc` mode the gateway checks tokens before any function runs, on every route that
+    /// takes one: the app's with the app's authorizer, the admin API's with the console's. The
+    /// API's description and the console's page and assets stay open (a browser loads them
+    /// before it signs in).
+    #[test]
+    fn every_route_that_takes_a_token_has_the_authorizer_of_its_audience() {
+        let template = Template::parse(include_str!("../../template.yaml")).unwrap();
+        let open = [
+            "GET /api/v1/openapi.json",
+            "ANY /admin/{proxy+}",
+            "GET /admin",
+        ];
+        let routes = routes(&template);
+        assert_eq!(routes.len(), 10);
+        for (key, properties) in routes {
+            let mut authorizer = Vec::new();
+            strings(&properties["AuthorizerId"], &mut authorizer);
+            let mut kind = Vec::new();
+            strings(&properties["AuthorizationType"], &mut kind);
+            let expected = if open.contains(&key.as_str()) {
+                None
+            } else if key.contains(" /admin/api/") {
+                Some("AdminTokenAuthorizer")
+            } else {
+                assert!(key.contains(" /api/v1/"), "{key}");
+                Some("UserTokenAuthorizer")
+            };
+            match expected {
+                None => assert!(authorizer.is_empty() && kind.is_empty(), "{key}"),
+                Some(expected) => {
+                    assert_eq!(kind, ["ProviderTokens", "JWT", "NONE"], "{key}");
+                    assert_eq!(
+                        authorizer,
+                        ["ProviderTokens", expected, "AWS::NoValue"],
+                        "{key}"
+                    );
+                }
+            }
+        }
+        for (authorizer, issuer, audience) in [
+            ("UserTokenAuthorizer", "TokenIssuer", "TokenAudience"),
+            (
+                "AdminTokenAuthorizer",
+                "AdminTokenIssuer",
+                "AdminTokenAudience",
+            ),
+        ] {
+            let resource = template.resource(authorizer).expect(authorizer);
+            let mut named = Vec::new();
+            strings(&resource.properties["JwtConfiguration"], &mut named);
+            assert_eq!(named, [issuer, audience], "{authorizer}");
+        }
+    }
+
+    /// The API invokes each function's `live` alias, which canary deployments shift.
+    #[test]
+    fn the_api_invokes_the_functions_aliases() {
+        let template = Template::parse(include_str!("../../template.yaml")).unwrap();
+        let integrations: Vec<&Resource> = template
+            .resources_of("AWS::ApiGatewayV2::Integration")
+            .collect();
+        assert_eq!(integrations.len(), 2);
+        let permissions: Vec<&Resource> =
+            template.resources_of("AWS::Lambda::Permission").collect();
+        for integration in integrations {
+            let mut uri = Vec::new();
+            strings(&integration.properties["IntegrationUri"], &mut uri);
+            let [alias] = uri.as_slice() else {
+                panic!("{}: {uri:?}", integration.logical_id)
+            };
+            assert!(alias.ends_with("Function.Alias"), "{alias}");
+            assert!(
+                permissions.iter().any(|p| {
+                    let mut function = Vec::new();
+                    strings(&p.properties["FunctionName"], &mut function);
+                    function == [alias.clone()]
+                        && p.properties["Principal"].as_str() == Some("apigateway.amazonaws.com")
+                }),
+                "the API may invoke {alias}"
+            );
+        }
     }
 
     #[test]
