@@ -452,6 +452,8 @@ mod http {
     pub struct ProviderConfig {
         pub issuer: OidcIssuer,
         pub refresh: KeyRefresh,
+        /// User tokens only: the claim naming the user.
+        pub user_claim: String,
         /// Admin tokens only: the group that makes one an admin's.
         pub admin: Option<AdminGroup>,
     }
@@ -521,8 +523,13 @@ mod http {
                             .optional(env::ADMIN_GROUP)
                             .unwrap_or_else(|| DEFAULT_ADMIN_GROUP.to_owned()),
                     });
+                    let user_claim = r
+                        .optional(env::TOKEN_USER_CLAIM)
+                        .filter(|_| !vars.admin)
+                        .unwrap_or_else(|| "sub".to_owned());
                     Some(TokenMode::Provider(ProviderConfig {
                         issuer,
+                        user_claim,
                         refresh: KeyRefresh {
                             unknown_key_after: unknown_key_after?,
                             ..KeyRefresh::default()

@@ -44,6 +44,8 @@ pub mod env {
     pub const TOKEN_MODE: &str = "CUBA_TOKEN_MODE";
     /// In `oidc` mode: where the provider's keys are (unset: from its discovery document).
     pub const TOKEN_JWKS_URL: &str = "CUBA_TOKEN_JWKS_URL";
+    /// In `oidc` mode: the claim naming the user (default `sub`).
+    pub const TOKEN_USER_CLAIM: &str = "CUBA_TOKEN_USER_CLAIM";
     pub const ADMIN_TOKEN_MODE: &str = "CUBA_ADMIN_TOKEN_MODE";
     pub const ADMIN_TOKEN_ISSUER: &str = "CUBA_ADMIN_TOKEN_ISSUER";
     pub const ADMIN_TOKEN_AUDIENCE: &str = "CUBA_ADMIN_TOKEN_AUDIENCE";

@@ -368,12 +368,14 @@ mod http {
             TokenMode::Keys(_) => Ok(TokenCheck::Keys(keys)),
             TokenMode::Provider(provider) => {
                 let fetch = HttpsFetch::new().map_err(ConfigError::CertificateRoots)?;
-                Ok(TokenCheck::Provider(Arc::new(OidcVerifier::new(
+                let verifier = OidcVerifier::new(
                     provider.issuer.clone(),
                     provider.admin.clone(),
                     provider.refresh,
                     Arc::new(fetch),
-                ))))
+                )
+                .reading_user_from(provider.user_claim.clone());
+                Ok(TokenCheck::Provider(Arc::new(verifier)))
             }
         }
     }

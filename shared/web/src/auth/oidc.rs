@@ -97,6 +97,8 @@ struct KeyState {
 /// Checks identity-provider tokens.
 pub struct OidcVerifier {
     issuer: OidcIssuer,
+    /// The claim naming the user (`sub` unless the provider's `sub` is not the app's user id).
+    user_claim: String,
     admin: Option<AdminGroup>,
     refresh: KeyRefresh,
     fetch: Arc<dyn DocumentFetch>,
@@ -145,6 +147,7 @@ impl OidcVerifier {
     ) -> Self {
         OidcVerifier {
             issuer,
+            user_claim: "sub".to_owned(),
             admin,
             refresh,
             fetch,
@@ -156,10 +159,27 @@ impl OidcVerifier {
         &self.issuer
     }
 
-    /// The user an `Authorization` header value authenticates: `sub` a canonical user id.
+    /// Reads the user from `claim` instead of `sub` (Cognito's `sub` is a UUID of its own; a
+    /// custom attribute such as `custom:user_id` can carry the app's id).
+    pub fn reading_user_from(mut self, claim: impl Into<String>) -> Self {
+        self.user_claim = claim.into();
+        self
+    }
+
+    /// The user an `Authorization` header value authenticates: the user claim a canonical user
+    /// id (a decimal string, or a whole number).
     pub async fn verify_user(&self, header: Option<&str>) -> Result<UserId, AuthError> {
         let claims = self.claims(bearer_token(header)?).await?;
-        canonical_user(&claims.sub).ok_or(AuthError::Invalid)
+        let user = if self.user_claim == "sub" {
+            canonical_user(&claims.sub)
+        } else {
+            match claims.rest.get(&self.user_claim) {
+                Some(Value::String(user)) => canonical_user(user),
+                Some(Value::Number(user)) => user.as_u64().map(UserId),
+                _ => None,
+            }
+        };
+        user.ok_or(AuthError::Invalid)
     }
 
     /// The admin an `Authorization` header value authenticates: in the admin group.

@@ -279,6 +279,37 @@ async fn hmac_and_unsigned_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn the_user_may_be_read_from_a_claim_other_than_sub() {
+    let key = es256_key("k1");
+    let provider = provider_with(&[&key]);
+    let check = verifier(&provider, Duration::ZERO).reading_user_from("custom:user_id");
+    let mut cognito = claims("0f1e2d3c-uuid-of-the-pool");
+    cognito["custom:user_id"] = json!("42");
+    assert_eq!(
+        check.verify_user(Some(&sign(&key, &cognito))).await,
+        Ok(UserId(42))
+    );
+    cognito["custom:user_id"] = json!(43);
+    assert_eq!(
+        check.verify_user(Some(&sign(&key, &cognito))).await,
+        Ok(UserId(43))
+    );
+    for wrong in [json!("042"), json!(-1), json!(4.5), json!(null)] {
+        cognito["custom:user_id"] = wrong.clone();
+        assert_eq!(
+            check.verify_user(Some(&sign(&key, &cognito))).await,
+            Err(AuthError::Invalid),
+            "{wrong}"
+        );
+    }
+    assert_eq!(
+        check.verify_user(Some(&sign(&key, &claims("7")))).await,
+        Err(AuthError::Invalid),
+        "sub is not read in its place"
+    );
+}
+
+#[tokio::test]
 async fn admins_are_the_members_of_the_admin_group() {
     let key = es256_key("k1");
     let provider = provider_with(&[&key]);
