@@ -73,6 +73,7 @@ fn main() {
     measure("verify an HS256 bearer token", || {
         black_box(verifier.verify_header(Some(black_box(&header))).ok());
     });
+    provider_tokens();
     measure("event view (the JSON rules address)", || {
         black_box(black_box(&event).view());
     });
@@ -209,3 +210,60 @@ const WEB_CLICK: &[u8] = br#"{"session_id": "d66ac88b-f801-4984-953f-5c6b266494a
     "category": "page interaction", "name": "link click",
     "data": {"host": "www.cwtech.dev", "path": "/", "element": "register"},
     "timestamp": "2022-04-01 09:15:27.243860"}"#;
+
+/// The `oidc` mode's check of a provider's RS256 and ES256 tokens, keys in hand (fetched once
+/// from the local stand-in before timing).
+fn provider_tokens() {
+    use cuba_local::oidc::{LocalIssuer, SigningAlgorithm, TokenRequest};
+    use cuba_web::auth::{HttpsFetch, KeyRefresh, OidcIssuer, OidcVerifier};
+    use std::sync::Arc;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    for (algorithm, name) in [
+        (
+            SigningAlgorithm::RS256,
+            "verify an identity provider's RS256 token (2048-bit)",
+        ),
+        (
+            SigningAlgorithm::ES256,
+            "verify an identity provider's ES256 token (P-256)",
+        ),
+    ] {
+        let (issuer, verifier, header) = runtime.block_on(async {
+            let issuer =
+                LocalIssuer::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), algorithm)
+                    .await
+                    .expect("the stand-in issuer");
+            let verifier = OidcVerifier::new(
+                OidcIssuer {
+                    issuer: issuer.url().to_owned(),
+                    audience: "bench".into(),
+                    jwks_url: None,
+                },
+                None,
+                KeyRefresh::default(),
+                Arc::new(HttpsFetch::new().expect("roots")),
+            );
+            let token = issuer
+                .mint(&TokenRequest::new("1", "bench"))
+                .expect("a token");
+            let header = format!("Bearer {token}");
+            verifier
+                .verify_user(Some(&header))
+                .await
+                .expect("the token verifies");
+            (issuer, verifier, header)
+        });
+        measure(name, || {
+            black_box(
+                runtime
+                    .block_on(verifier.verify_user(Some(black_box(&header))))
+                    .ok(),
+            );
+        });
+        drop(issuer);
+    }
+}

@@ -217,7 +217,10 @@ mod template_filters {
         let event_image = json!({"user": {"N": "7"}, "at": {"S": "019a#p1"}, "id": {"S": "p1"},
             "received_at": {"N": "1764950000000"}, "kind": {"S": "activity"}});
         let event = record("INSERT", keys("019a#p1"), Some(event_image.clone()));
-        let invalidated = record("MODIFY", keys("019a#p1"), Some(event_image.clone()));
+        let replayed = record("MODIFY", keys("019a#p1"), Some(event_image.clone()));
+        let mut flagged_image = event_image.clone();
+        flagged_image["invalid"] = json!({"BOOL": true});
+        let invalidated = record("MODIFY", keys("019a#p1"), Some(flagged_image));
         let mut migrated_image = event_image;
         migrated_image["migrated"] = json!({"BOOL": true});
         let migrated = record("INSERT", keys("019a#p1"), Some(migrated_image));
@@ -236,10 +239,11 @@ mod template_filters {
         assert!(filters.admits(&event), "{event}");
         assert!(filters.admits(&check), "{check}");
         assert!(
-            filters.admits(&invalidated),
-            "updates pass (the handler skips them)"
+            filters.admits(&replayed),
+            "a replay's unflagging passes (the handler skips it)"
         );
         for (what, dropped) in [
+            ("flagged invalid", invalidated),
             ("migrated", migrated),
             ("entry", entry),
             ("expiry", expired),

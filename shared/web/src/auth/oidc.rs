@@ -34,14 +34,16 @@ impl OidcIssuer {
     /// Whether the issuer's keys would be fetched over TLS. Plain HTTP is for a stand-in on
     /// this machine only: over a network, whoever answers the fetch would choose the keys.
     pub fn is_secure(&self) -> bool {
-        let secure = |url: &str| {
-            url.starts_with("https://")
-                || ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
-                    .iter()
-                    .any(|local| url.starts_with(local))
-        };
-        secure(&self.issuer) && self.jwks_url.as_deref().is_none_or(secure)
+        secure_url(&self.issuer) && self.jwks_url.as_deref().is_none_or(secure_url)
     }
+}
+
+/// An `https://` URL, or plain HTTP to this machine.
+fn secure_url(url: &str) -> bool {
+    url.starts_with("https://")
+        || ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+            .iter()
+            .any(|local| url.starts_with(local))
 }
 
 /// Which claim makes a token an admin's: a group list (`cognito:groups`, say) holding `group`.
@@ -286,6 +288,12 @@ impl OidcVerifier {
                     return Err(FetchError(format!(
                         "{discovery_url} names the issuer {:?}",
                         discovery.issuer
+                    )));
+                }
+                if !secure_url(&discovery.jwks_uri) {
+                    return Err(FetchError(format!(
+                        "{discovery_url} names keys without TLS: {}",
+                        discovery.jwks_uri
                     )));
                 }
                 state.jwks_url = Some(discovery.jwks_uri.clone());

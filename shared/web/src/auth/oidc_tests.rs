@@ -346,7 +346,7 @@ async fn keys_that_cannot_be_read_answer_unavailable_until_they_can() {
         check.verify_user(Some(&token)).await,
         Err(AuthError::KeysUnavailable)
     );
-    // A discovery document naming another issuer is not followed.
+    // A discovery document naming another issuer, or keys without TLS, is not followed.
     provider.serve(
         &format!("{ISSUER}/.well-known/openid-configuration"),
         json!({"issuer": "https://evil.example.com", "jwks_uri": JWKS}),
@@ -355,6 +355,30 @@ async fn keys_that_cannot_be_read_answer_unavailable_until_they_can() {
     assert_eq!(
         check.verify_user(Some(&token)).await,
         Err(AuthError::KeysUnavailable)
+    );
+    let plain = "http://id.example.com/keys";
+    provider.serve(
+        &format!("{ISSUER}/.well-known/openid-configuration"),
+        json!({"issuer": ISSUER, "jwks_uri": plain}),
+    );
+    provider.serve(
+        plain,
+        serde_json::to_value(JwkSet {
+            keys: vec![key.public.clone()],
+        })
+        .unwrap(),
+    );
+    assert_eq!(
+        check.verify_user(Some(&token)).await,
+        Err(AuthError::KeysUnavailable)
+    );
+    assert!(
+        !provider
+            .fetched
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|url| url == plain)
     );
     provider.serve(
         &format!("{ISSUER}/.well-known/openid-configuration"),
