@@ -172,6 +172,31 @@ pub async fn provision(
             .attributes
             .insert(format!("{}.Arn", role.logical_id), arn);
     }
+    // Functions run in this process, not in moto: what the template says of them is known
+    // (their ARNs, SAM's `.Version` and `.Alias`, and the CodeDeploy application SAM makes for
+    // their deployments), nothing is made.
+    for function in template.resources_of("AWS::Serverless::Function") {
+        let name = function
+            .properties
+            .get("FunctionName")
+            .and_then(|name| provisioned.known.resolve(name).ok())
+            .and_then(|name| name.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{stack_name}-{}", function.logical_id));
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}");
+        let id = &function.logical_id;
+        let known = &mut provisioned.known;
+        known
+            .refs
+            .insert(format!("{id}.Version"), format!("{arn}:1"));
+        known
+            .refs
+            .insert(format!("{id}.Alias"), format!("{arn}:live"));
+        known.attributes.insert(format!("{id}.Arn"), arn);
+    }
+    provisioned.known.refs.insert(
+        "ServerlessDeploymentApplication".to_owned(),
+        format!("{stack_name}-ServerlessDeploymentApplication"),
+    );
     let sns = aws_sdk_sns::Client::new(sdk);
     for topic in template.resources_of("AWS::SNS::Topic") {
         let props = provisioned.known.resolve(&topic.properties)?;

@@ -448,8 +448,10 @@ Resources:
         let mut kind = Vec::new();
         strings(&globals["DeploymentPreference"]["Type"], &mut kind);
         assert_eq!(kind, ["DeploymentType"], "the type is the parameter's");
-        let functions: Vec<&Resource> =
-            template.resources_of("AWS::Serverless::Function").collect();
+        let functions: Vec<&Resource> = template
+            .resources_of("AWS::Serverless::Function")
+            .filter(|f| f.logical_id != "PreTrafficHookFunction")
+            .collect();
         assert_eq!(functions.len(), 6);
         for function in functions {
             let id = &function.logical_id;
@@ -614,6 +616,46 @@ Resources:
                 "the API may invoke {alias}"
             );
         }
+    }
+
+    /// CodeDeploy checks the new ingest and rules versions before moving traffic: the hook runs
+    /// as a function SAM's CodeDeploy role may invoke, replaced at once itself, and may invoke
+    /// exactly the two new versions it checks.
+    #[test]
+    fn ingest_and_rules_deploy_behind_the_pre_traffic_check() {
+        let template = Template::parse(include_str!("../../template.yaml")).unwrap();
+        for id in ["IngestFunction", "RulesFunction"] {
+            let function = template.resource(id).expect(id);
+            let mut hook = Vec::new();
+            strings(
+                &function.properties["DeploymentPreference"]["Hooks"],
+                &mut hook,
+            );
+            assert_eq!(hook, ["PreTrafficHookFunction"], "{id}");
+        }
+        let hook = template
+            .resource("PreTrafficHookFunction")
+            .expect("the hook");
+        let mut name = Vec::new();
+        strings(&hook.properties["FunctionName"], &mut name);
+        assert!(name[0].starts_with("CodeDeployHook_"), "{name:?}");
+        assert_eq!(
+            hook.properties["DeploymentPreference"]["Enabled"].as_bool(),
+            Some(false)
+        );
+        let mut checked = Vec::new();
+        strings(&hook.properties["Environment"], &mut checked);
+        assert_eq!(checked, ["IngestFunction.Version", "RulesFunction.Version"]);
+        let mut invoked = Vec::new();
+        let statements = hook.properties["Policies"][0]["Statement"]
+            .as_sequence()
+            .expect("statements");
+        let invoke = statements
+            .iter()
+            .find(|s| s["Action"][0].as_str() == Some("lambda:InvokeFunction"))
+            .expect("an invoke grant");
+        strings(&invoke["Resource"], &mut invoked);
+        assert_eq!(invoked, checked, "the versions it checks, nothing else");
     }
 
     #[test]

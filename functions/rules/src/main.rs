@@ -1,6 +1,7 @@
 //! The rules Lambda: DynamoDB stream batches of new events (and ripe absence checks) in, alerts
 //! out through SNS. Invoked with `{"redrive": {}}`, it processes again the stream records whose
-//! retries ran out (see `cuba_lambda::redrive`).
+//! retries ran out (see `cuba_lambda::redrive`); with `{"smoke_test": {"run": "<id>"}}`, it runs
+//! the smoke test (`cuba_core::pipeline::smoke`) and answers its report.
 
 use std::sync::Arc;
 
@@ -21,13 +22,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let config = configured(StreamConfig::from_settings(&Settings::from_process_env()));
-    let handler = wiring::stream_handler(&config, &AwsClients::new(&sdk), Arc::new(SystemClock));
-    let failures = config.failure_queue_url.map(|queue_url| StreamFailures {
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
-        queue_url,
-    });
-    let (handler, failures) = (&handler, &failures);
+    let clients = AwsClients::new(&sdk);
+    let handler = wiring::stream_handler(&config, &clients, Arc::new(SystemClock));
+    let failures = config
+        .failure_queue_url
+        .clone()
+        .map(|queue_url| StreamFailures {
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
+            queue_url,
+        });
+    let (handler, failures, config, clients) = (&handler, &failures, &config, &clients);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let left = event
             .context
@@ -44,6 +49,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let report = failures
                 .redrive(handler, MAX_MESSAGES, Some(deadline))
                 .await;
+            metrics.flush();
+            return Ok(json!(report));
+        }
+        if let Some(smoke) = event.payload.get("smoke_test") {
+            let run = smoke
+                .get("run")
+                .and_then(Value::as_str)
+                .filter(|run| !run.is_empty())
+                .unwrap_or(&event.context.request_id);
+            let smoke_test = wiring::smoke_test(config, clients, Arc::new(SystemClock))?;
+            let report = smoke_test.run(run).await;
             metrics.flush();
             return Ok(json!(report));
         }

@@ -221,6 +221,9 @@ mod template_filters {
         let mut flagged_image = event_image.clone();
         flagged_image["invalid"] = json!({"BOOL": true});
         let invalidated = record("MODIFY", keys("019a#p1"), Some(flagged_image));
+        let mut synthetic_image = event_image.clone();
+        synthetic_image["synthetic"] = json!({"BOOL": true});
+        let synthetic = record("INSERT", keys("019a#p1"), Some(synthetic_image));
         let mut migrated_image = event_image;
         migrated_image["migrated"] = json!({"BOOL": true});
         let migrated = record("INSERT", keys("019a#p1"), Some(migrated_image));
@@ -244,6 +247,7 @@ mod template_filters {
         );
         for (what, dropped) in [
             ("flagged invalid", invalidated),
+            ("a smoke test's synthetic event", synthetic),
             ("migrated", migrated),
             ("entry", entry),
             ("expiry", expired),

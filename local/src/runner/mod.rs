@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_types::SdkConfig;
 use cuba_aws::StreamItem;
 use cuba_core::model::clock::Clock;
+use cuba_core::pipeline::smoke::SmokeTest;
 use cuba_lambda::AwsClients;
 use cuba_lambda::config::{
     AbsenceConfig, AdminConfig, IngestConfig, ReceiptsConfig, StreamConfig, SweeperConfig,
@@ -171,6 +172,8 @@ pub struct RunningStack {
     pub ops_inbox_url: String,
     /// The same handlers the pollers call, for tests that replay or race deliveries.
     pub stream_handler: StreamHandler,
+    /// What the rules function runs when invoked with `{"smoke_test": {...}}`, on its clients.
+    pub smoke_test: SmokeTest,
     /// The rules function's redrive (what `{"redrive": {}}` runs), with its clients.
     pub rules_redrive: Option<StreamFailures>,
     pub absence_handler: AbsenceQueueHandler,
@@ -298,6 +301,8 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let stream_config = StreamConfig::from_settings(&settings(RULES_FUNCTION))?;
     let stream_handler =
         wiring::stream_handler(&stream_config, &clients.of(RULES_FUNCTION), clock.clone());
+    let smoke_test =
+        wiring::smoke_test(&stream_config, &clients.of(RULES_FUNCTION), clock.clone())?;
     // What the rules function does when invoked with {"redrive": {}}.
     let rules_redrive = stream_config
         .failure_queue_url
@@ -378,6 +383,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         admin_verifier,
         ops_inbox_url,
         stream_handler,
+        smoke_test,
         rules_redrive,
         absence_handler,
         stream_arn,

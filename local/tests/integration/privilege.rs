@@ -51,6 +51,19 @@ const NOT_REQUESTS: &[(&str, &str, &str, &str)] = &[
          events, an absence check's trigger older than the span read (window tests cover them)",
     ),
     (
+        "PreTrafficHookFunction",
+        "lambda:InvokeFunction",
+        ":function:",
+        "invokes the new ingest and rules versions through Lambda, which the local stack has \
+         not (its test runs the binaries under a Runtime API: pre_traffic.rs)",
+    ),
+    (
+        "PreTrafficHookFunction",
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+        "deploymentgroup",
+        "reports to CodeDeploy, which only a deployment in AWS has",
+    ),
+    (
         "ReceiptsFunction",
         "sqs:SendMessage",
         "receipt-failures",
@@ -430,6 +443,9 @@ async fn each_function_is_granted_exactly_what_its_code_requests() {
             assert_eq!(report.messages, 1, "{report:?}");
         }
     }
+    // The rules function's smoke test (a deployment's pre-traffic check).
+    let report = t.stack.smoke_test.run("privilege").await;
+    assert!(report.passed, "{report:?}");
     let used = log.accesses();
     let grants = grants_covering(&t, &used);
     let (clocked, clocked_used) = sweeper_run().await;

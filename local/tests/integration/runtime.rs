@@ -27,7 +27,7 @@ use cuba_local::runtime_api::{
 };
 use cuba_web::auth::{KeyRing, TokenClaims, TokenVerifier};
 
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The host build of a function binary, next to this test's own target directory.
 fn binary(name: &str) -> PathBuf {
@@ -45,8 +45,8 @@ fn binary(name: &str) -> PathBuf {
 }
 
 /// A function binary running under its own Runtime API, configured as the template says.
-struct Function {
-    api: RuntimeApi,
+pub(crate) struct Function {
+    pub(crate) api: RuntimeApi,
     child: Child,
     log: PathBuf,
 }
@@ -59,11 +59,11 @@ impl Drop for Function {
 }
 
 impl Function {
-    async fn start(t: &TestStack, logical_id: &str, bin: &str) -> Function {
+    pub(crate) async fn start(t: &TestStack, logical_id: &str, bin: &str) -> Function {
         Self::start_with(t, logical_id, bin, |_| {}).await
     }
 
-    async fn start_with(
+    pub(crate) async fn start_with(
         t: &TestStack,
         logical_id: &str,
         bin: &str,
@@ -92,7 +92,7 @@ impl Function {
         Function { api, child, log }
     }
 
-    async fn ready(mut self) -> Function {
+    pub(crate) async fn ready(mut self) -> Function {
         if let Err(e) = self
             .api
             .wait_for_init(&mut self.child, Duration::from_secs(20))
@@ -587,6 +587,16 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
     let redrive = rules.invoke(&json!({"redrive": {}})).await;
     assert_eq!(redrive["messages"], 0, "{redrive}");
     assert_eq!(redrive["redriven"], 0, "{redrive}");
+
+    // And to run the smoke test, as a deployment's pre-traffic check does with the new version:
+    // its alert recorded and handed to no one, the same run passing again.
+    for _ in 0..2 {
+        let report = rules
+            .invoke(&json!({"smoke_test": {"run": "runtime-contract"}}))
+            .await;
+        assert_eq!(report["passed"], true, "{report}");
+        assert_eq!(report["alert_status"], "sent", "{report}");
+    }
 
     let metrics = metric_documents(&rules.output());
     assert_eq!(

@@ -98,6 +98,7 @@ impl DynamoEvents {
             event: event.clone(),
             raw: received.raw.clone(),
             invalid: false,
+            synthetic: event.user.is_synthetic(),
             expires_at: self
                 .retention
                 .map(|r| r.expires_at(received.event.received_at)),
@@ -120,6 +121,10 @@ struct EventRow {
     /// Set on events that failed their schema, so window reads leave them out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     invalid: bool,
+    /// Set on the events of Cuba's own synthetic users ([`UserId::is_synthetic`]): stored,
+    /// and passed over by the stream (the smoke test that stores one evaluates it itself).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    synthetic: bool,
     /// Epoch seconds: the table's TTL attribute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
@@ -158,6 +163,8 @@ const ID_ENTRY_ATTRIBUTE: &str = "stored_at";
 /// Set on items copied from an earlier table by `cuba-local migrate-events`: their events were
 /// processed when first received, so the stream passes over them.
 pub const MIGRATED_ATTRIBUTE: &str = "migrated";
+/// [`EventRow::synthetic`]'s attribute.
+const SYNTHETIC_ATTRIBUTE: &str = "synthetic";
 
 /// A ripe absence check posted into the user's stream: an item beside the user's events, keyed
 /// `#check#{rule}#{trigger id}` (`#` never occurs in an event id), outside every time range.
@@ -197,9 +204,11 @@ impl StreamItem {
     }
 
     /// Whether a stream record's new image is passed over: an id's lookup entry, an event
-    /// copied by a migration (processed when first received).
+    /// copied by a migration (processed when first received), a synthetic user's event.
     pub fn is_passed_over(image: &serde_dynamo::Item) -> bool {
-        image.contains_key(ID_ENTRY_ATTRIBUTE) || image.contains_key(MIGRATED_ATTRIBUTE)
+        [ID_ENTRY_ATTRIBUTE, MIGRATED_ATTRIBUTE, SYNTHETIC_ATTRIBUTE]
+            .iter()
+            .any(|attribute| image.contains_key(*attribute))
     }
 
     /// Reads a stream record's new image: none for an item [passed over](Self::is_passed_over).

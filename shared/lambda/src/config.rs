@@ -389,6 +389,26 @@ impl ReceiptsConfig {
 #[cfg(feature = "http")]
 pub use http::{AdminConfig, IngestConfig, ProviderConfig, TokenKeys, TokenMode};
 
+/// The pre-traffic hook: the new versions a deployment is about to shift traffic to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreTrafficConfig {
+    pub ingest_version: String,
+    pub rules_version: String,
+}
+
+impl PreTrafficConfig {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+        Reader::read(settings, |r| {
+            let ingest_version = r.required(env::INGEST_VERSION);
+            let rules_version = r.required(env::RULES_VERSION);
+            Some(PreTrafficConfig {
+                ingest_version: ingest_version?,
+                rules_version: rules_version?,
+            })
+        })
+    }
+}
+
 #[cfg(feature = "http")]
 mod http {
     use std::time::Duration;

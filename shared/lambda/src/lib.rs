@@ -6,6 +6,8 @@
 pub mod config;
 pub mod embedded_metrics;
 pub mod handlers;
+#[cfg(feature = "pre-traffic")]
+pub mod pre_traffic;
 #[cfg(feature = "redrive")]
 pub mod redrive;
 pub mod settings;

@@ -42,6 +42,9 @@ pub mod env {
     /// `hs256` (tokens signed with the key ring; the default) or `oidc` (an identity
     /// provider's RS256/ES256 tokens, checked against its published keys).
     pub const TOKEN_MODE: &str = "CUBA_TOKEN_MODE";
+    /// The pre-traffic hook: the new versions it checks (qualified ARNs).
+    pub const INGEST_VERSION: &str = "CUBA_INGEST_VERSION";
+    pub const RULES_VERSION: &str = "CUBA_RULES_VERSION";
     /// In `oidc` mode: where the provider's keys are (unset: from its discovery document).
     pub const TOKEN_JWKS_URL: &str = "CUBA_TOKEN_JWKS_URL";
     /// In `oidc` mode: the claim naming the user (default `sub`).

@@ -21,7 +21,9 @@ use cuba_core::evaluation::heartbeat::HeartbeatWatch;
 use cuba_core::evaluation::source::CachedDocuments;
 use cuba_core::model::clock::Clock;
 use cuba_core::model::document::DocumentSet;
+use cuba_core::model::document::InvalidDocument;
 use cuba_core::pipeline::StreamPorts;
+use cuba_core::pipeline::smoke::{NoOneNotified, SmokeTest, smoke_documents};
 
 use crate::config::{
     AbsenceConfig, DeliveryConfig, DocumentsConfig, ListedTable, ReceiptsConfig, StreamConfig,
@@ -191,6 +193,40 @@ pub fn stream_handler(
         tally: activity_tally(&config.rule_state_table, clients),
         pages: listing_pages(config, clients),
         user_reads_per_batch: config.user_reads_per_batch,
+    }
+}
+
+/// The rules function's smoke test (`{"smoke_test": {"run": "<id>"}}`): this version's
+/// pipeline on the stack's tables, with the smoke test's own rule and schema, delivering to no
+/// one. Built only when asked for, so it costs a cold start nothing.
+pub fn smoke_test(
+    config: &StreamConfig,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> Result<SmokeTest, InvalidDocument> {
+    let (rules, schemas) = smoke_documents()?;
+    let mut ports = stream_ports(config, clients, clock.clone());
+    ports.dispatcher.notifier = Arc::new(NoOneNotified);
+    Ok(SmokeTest {
+        pipeline: ports.pipeline(Arc::new(rules), Arc::new(schemas), clock.clone()),
+        events: ports.events.clone(),
+        ledger: ports.dispatcher.ledger.clone(),
+        clock,
+    })
+}
+
+/// The pre-traffic hook's check, through Lambda and CodeDeploy.
+#[cfg(feature = "pre-traffic")]
+pub fn pre_traffic_check(
+    config: &crate::config::PreTrafficConfig,
+    sdk: &aws_types::SdkConfig,
+) -> crate::pre_traffic::PreTrafficCheck {
+    use crate::pre_traffic::{CodeDeployVerdicts, LambdaInvoker, PreTrafficCheck};
+    PreTrafficCheck {
+        invoker: Arc::new(LambdaInvoker(aws_sdk_lambda::Client::new(sdk))),
+        verdicts: Arc::new(CodeDeployVerdicts(aws_sdk_codedeploy::Client::new(sdk))),
+        ingest_version: config.ingest_version.clone(),
+        rules_version: config.rules_version.clone(),
     }
 }
 

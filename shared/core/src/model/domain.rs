@@ -63,6 +63,28 @@ impl Millis {
 #[serde(transparent)]
 pub struct UserId(pub u64);
 
+impl UserId {
+    /// The ids Cuba's own synthetic traffic acts as (a deployment's smoke test): never a real
+    /// user's, below 2^53 so JavaScript reads them exactly. Ingest refuses tokens naming one;
+    /// their events are stored but never reach the stream consumer.
+    pub const SYNTHETIC: std::ops::RangeInclusive<u64> =
+        9_000_000_000_000_000..=9_007_199_254_740_991;
+
+    pub fn is_synthetic(self) -> bool {
+        Self::SYNTHETIC.contains(&self.0)
+    }
+
+    /// The synthetic user of run `run` (FNV-1a of its name over the reserved range): the same
+    /// run is always the same user, and different runs almost never share one.
+    pub fn synthetic(run: &str) -> Self {
+        let hash = run.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let (low, high) = (*Self::SYNTHETIC.start(), *Self::SYNTHETIC.end());
+        UserId(low + hash % (high - low + 1))
+    }
+}
+
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

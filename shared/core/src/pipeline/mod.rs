@@ -3,6 +3,8 @@
 //! scheduled and its rules evaluated. The stream consumer runs this for every new event; a
 //! replay runs it for an error-log entry once the operator has fixed the schema.
 
+pub mod smoke;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -15,4 +15,5 @@ mod pipeline;
 mod quiet_hours;
 mod receipts;
 mod silences;
+mod smoke;
 mod windows;

@@ -93,7 +93,11 @@ impl<S: UserTokens + Send + Sync> FromRequestParts<S> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let header = authorization(parts)?;
-        Ok(Authenticated(state.user_tokens().user(header).await?))
+        let user = state.user_tokens().user(header).await?;
+        if user.is_synthetic() {
+            return Err(AuthError::ReservedUser.into());
+        }
+        Ok(Authenticated(user))
     }
 }
 
@@ -112,7 +116,7 @@ impl<S: AdminTokens + Send + Sync> FromRequestParts<S> for Authorized {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let status = match e {
-            AuthError::NotAdmin => StatusCode::FORBIDDEN,
+            AuthError::NotAdmin | AuthError::ReservedUser => StatusCode::FORBIDDEN,
             AuthError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         };

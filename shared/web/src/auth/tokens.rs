@@ -53,6 +53,10 @@ pub enum AuthError {
     NotAdmin,
     #[error("the identity provider's token keys cannot be read; try again shortly")]
     KeysUnavailable,
+    #[error(
+        "user ids from 9000000000000000 to 9007199254740991 are reserved for Cuba's own synthetic traffic"
+    )]
+    ReservedUser,
 }
 
 impl AuthError {
@@ -63,6 +67,7 @@ impl AuthError {
             AuthError::Expired => "expired_token",
             AuthError::NotAdmin => "not_admin",
             AuthError::KeysUnavailable => "token_keys_unavailable",
+            AuthError::ReservedUser => "reserved_user",
         }
     }
 }
