@@ -222,8 +222,10 @@ impl SmokeTest {
             .ok_or("the alert is not in the ledger")?;
         report.alert_status = Some(entry.status);
         match entry.status {
-            // Handed to no one, or held back by an operator's silence of every rule.
-            AlertStatus::Sent | AlertStatus::Silenced => Ok(()),
+            // Handed to no one, held back by an operator's silence of every rule, or over the
+            // operator cap (`OperatorAlertsPerRulePerHour` counts the smoke rule's alerts too:
+            // a small cap and a second deployment within the hour must not fail the check).
+            AlertStatus::Sent | AlertStatus::Silenced | AlertStatus::Suppressed => Ok(()),
             other => Err(format!("the alert was recorded as {other:?}")),
         }
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use cuba_core::delivery::alert::AlertStatus;
+use cuba_core::delivery::limits::OperatorLimit;
 use cuba_core::model::clock::{Clock, ManualClock};
 use cuba_core::pipeline::smoke::{NoOneNotified, SMOKE_RULE, SmokeTest, smoke_documents};
 use cuba_memory::{Fault, MemoryPorts};
@@ -59,4 +60,26 @@ async fn a_store_that_fails_fails_the_run_with_the_step_named() {
     let failure = report.failure.expect("a failure");
     assert!(failure.starts_with("storing the event"), "{failure}");
     assert!(ports.ledger.entries().is_empty());
+}
+
+#[tokio::test]
+async fn a_run_over_the_operator_cap_passes_its_alert_recorded_suppressed() {
+    let ports = MemoryPorts::new();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(START));
+    let (rules, schemas) = smoke_documents().expect("the smoke test's documents");
+    let mut stream = ports.stream_ports(clock.clone());
+    stream.dispatcher.notifier = Arc::new(NoOneNotified);
+    // A deployment that keeps one operator alert per rule and hour, deployed twice in the hour.
+    stream.dispatcher.operators = OperatorLimit::new(1, ports.operators.clone());
+    let smoke = SmokeTest {
+        pipeline: stream.pipeline(Arc::new(rules), Arc::new(schemas), clock.clone()),
+        events: stream.events.clone(),
+        ledger: stream.dispatcher.ledger.clone(),
+        clock,
+    };
+    assert!(smoke.run("first-deployment").await.passed);
+    let second = smoke.run("second-deployment").await;
+    assert!(second.passed, "{second:?}");
+    assert_eq!(second.alert_status, Some(AlertStatus::Suppressed));
+    assert!(ports.notifier.operator_alerts().is_empty());
 }
