@@ -39,6 +39,15 @@ pub fn heavy_moto_endpoint() -> String {
     std::env::var("CUBA_TEST_MOTO_HEAVY_ENDPOINT").unwrap_or_else(|_| moto_endpoint())
 }
 
+/// The heavy moto, one heavy test at a time: held for a test's whole body. moto's work runs on
+/// one core per process (Python's lock), so two heavy tests beside each other each wait behind
+/// the other's requests, past the SDK's attempt timeouts (a CI run failed so: a rules batch's calls
+/// timed out, and a listing page was refused twenty times).
+pub async fn heavy_moto_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY_MOTO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY_MOTO.lock().await
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::deliveries::{batch_of, stream_records};
-use crate::harness::{Options, TestStack, bill, repo_path, s};
+use crate::harness::{Options, TestStack, bill, heavy_moto_turn, repo_path, s};
 
 /// The seed's SMS rules (first payment, burst) without the absence rule, whose checks would
 /// only add traffic here.
@@ -40,6 +40,7 @@ const BATCH: usize = 100;
 /// payment (what the events table's per-user index served, metered).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_heavy_users_windows_hold_no_ordinary_user_up() {
+    let _turn = heavy_moto_turn().await;
     let meter = Meter::new();
     let t = TestStack::start_with(Options {
         poll_stream: false,
