@@ -112,7 +112,7 @@ fn main() {
     measure("plan absence checks for one event", || {
         let view = black_box(&event).view();
         let triggered: Vec<&cuba_core::rules::Rule> = rules.triggered_by(&view).collect();
-        black_box(plan_absence_checks(&triggered, &event));
+        black_box(plan_absence_checks(&triggered, &event, None));
     });
     measure("window totals over 100 events", || {
         black_box(window.totals(&burst.when, black_box(&window_100).iter()));

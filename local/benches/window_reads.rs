@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
                 properties.as_object().cloned().unwrap_or_default(),
             ));
             let received = ReceivedEvent {
+                trace: None,
                 raw: format!(r#"{{"noun":"bill","verb":"paid","properties":{properties}}}"#),
                 origin: IdOrigin::Client,
                 event: StoredEvent {

@@ -196,10 +196,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         "lambda-runtime-invoked-function-arn",
         shared.function_arn.clone(),
     );
-    set(
-        "lambda-runtime-trace-id",
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
-    );
+    set("lambda-runtime-trace-id", INVOCATION_TRACE.to_owned());
     set("content-type", "application/json".to_owned());
     (StatusCode::OK, headers, pending.event).into_response()
 }
@@ -286,6 +283,10 @@ pub fn fixture(name: &str) -> Value {
 
 /// An HTTP API (payload v2.0) request as API Gateway sends it, from AWS's sample: `method` and
 /// `path`, a bearer `token` if any, and `body` as base64.
+/// The trace id every invocation is given (Lambda's `Lambda-Runtime-Trace-Id`).
+pub const INVOCATION_TRACE: &str =
+    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
 pub fn http_request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Value {
     let mut request = fixture("apigw-v2-request.json");
     request["rawPath"] = Value::from(path);

@@ -2,6 +2,7 @@
 
 use cuba_lambda::config::IngestConfig;
 use cuba_lambda::embedded_metrics::{self, FunctionMetrics};
+use cuba_lambda::invocation_trace::in_invocation_trace;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
 use cuba_lambda::{AwsClients, configured};
@@ -13,5 +14,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws_config::load_from_env().await;
     let config = configured(IngestConfig::from_settings(&Settings::from_process_env()));
     let router = configured(wiring::ingest_router(&config, &AwsClients::new(&sdk)).await);
-    lambda_http::run(embedded_metrics::flushing(router, metrics)).await
+    lambda_http::run(embedded_metrics::flushing(
+        in_invocation_trace(router),
+        metrics,
+    ))
+    .await
 }

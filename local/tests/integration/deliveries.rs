@@ -161,6 +161,7 @@ async fn a_check_waits_on_the_queue_until_ripe_then_is_decided_from_the_stream()
         .await;
     let now = SystemClock.now();
     let check = AbsenceCheck {
+        trace: None,
         rule_id: RuleId::parse("bill-paid-no-feedback").expect("rule id"),
         user: UserId(30),
         event_id: EventId::parse(&event_id).expect("event id"),
@@ -285,6 +286,7 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
     );
     let rule_id = RuleId::parse("first-bill-payment").expect("a rule id");
     let alert = Alert {
+        trace: None,
         id: AlertId::first(&rule_id, UserId(40)),
         rule_id,
         user: UserId(40),

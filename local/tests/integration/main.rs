@@ -24,5 +24,6 @@ mod silences;
 mod smoke;
 mod stack;
 mod tokens;
+mod traces;
 mod ui;
 mod windows;

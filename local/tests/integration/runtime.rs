@@ -23,7 +23,8 @@ use cuba_local::runner::{
     RULES_FUNCTION, SWEEPER_FUNCTION, USER_TOKEN_SECRET,
 };
 use cuba_local::runtime_api::{
-    Answer, RuntimeApi, against_moto, fixture, http_request, response_json, stored_event_image,
+    Answer, INVOCATION_TRACE, RuntimeApi, against_moto, fixture, http_request, response_json,
+    stored_event_image,
 };
 use cuba_web::auth::{KeyRing, TokenClaims, TokenVerifier};
 
@@ -167,14 +168,16 @@ async fn ingest_answers_api_gateway_http_api_requests() {
         .await;
     let user = 8_101;
 
-    let accepted = ingest
-        .invoke(&http_request(
-            "POST",
-            "/api/v1/event/",
-            Some(&t.token(user)),
-            Some(&bill(4200)),
-        ))
-        .await;
+    let mut request = http_request(
+        "POST",
+        "/api/v1/event/",
+        Some(&t.token(user)),
+        Some(&bill(4200)),
+    );
+    // A client's own trace header: the invocation's trace is what the event is stored with.
+    request["headers"]["x-amzn-trace-id"] =
+        json!("Root=1-00000000-000000000000000000000000;Sampled=1");
+    let accepted = ingest.invoke(&request).await;
     assert_eq!(accepted["statusCode"], 202, "{accepted}");
     assert!(
         accepted["headers"]["content-type"]
@@ -198,6 +201,11 @@ async fn ingest_answers_api_gateway_http_api_requests() {
         "stored in moto: {stored}"
     );
     assert_eq!(stored["items"][0]["properties"]["amount"], 4200);
+    assert_eq!(
+        stored["items"][0]["trace"],
+        json!(INVOCATION_TRACE),
+        "stored in the invocation's trace: {stored}"
+    );
 
     let batch = ingest
         .invoke(&http_request(

@@ -27,6 +27,7 @@ use cuba_core::model::domain::{
     EventId, IdOrigin, Insert, Millis, ReceivedEvent, StoredEvent, UserId,
 };
 use cuba_core::model::ports::{EventStore, PortError};
+use cuba_core::model::trace::TraceContext;
 
 /// The events table's sort key attribute.
 pub const EVENTS_SORT_KEY: &str = "at";
@@ -99,6 +100,7 @@ impl DynamoEvents {
             raw: received.raw.clone(),
             invalid: false,
             synthetic: event.user.is_synthetic(),
+            trace: received.trace.clone(),
             expires_at: self
                 .retention
                 .map(|r| r.expires_at(received.event.received_at)),
@@ -125,6 +127,13 @@ struct EventRow {
     /// and passed over by the stream (the smoke test that stores one evaluates it itself).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     synthetic: bool,
+    /// The trace of the request that sent it ([`ReceivedEvent::trace`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cuba_core::model::trace::lenient"
+    )]
+    trace: Option<TraceContext>,
     /// Epoch seconds: the table's TTL attribute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
@@ -138,6 +147,7 @@ const CONCURRENT_PUTS: usize = 16;
 impl From<EventRow> for ReceivedEvent {
     fn from(row: EventRow) -> Self {
         ReceivedEvent {
+            trace: row.trace,
             event: row.event,
             raw: row.raw,
             origin: IdOrigin::Client,
@@ -224,6 +234,7 @@ impl StreamItem {
         }
         let image: EventImage = serde_dynamo::from_item(item).map_err(corrupt)?;
         Ok(Some(StreamItem::Event(ReceivedEvent {
+            trace: image.trace,
             event: image.event,
             raw: image.raw,
             origin: IdOrigin::Client,
@@ -245,6 +256,9 @@ struct EventImage {
     event: StoredEvent,
     #[serde(default)]
     raw: String,
+    /// Absent from events stored before traces were, or sent without one.
+    #[serde(default, deserialize_with = "cuba_core::model::trace::lenient")]
+    trace: Option<TraceContext>,
 }
 
 #[async_trait]

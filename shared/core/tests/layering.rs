@@ -179,17 +179,19 @@ fn the_core_has_no_import_cycle() {
 #[test]
 fn the_domain_and_the_ports_sit_where_they_belong() {
     let graph = imports();
-    // Zones and language tags are domain values too, kept in their own file; like the rest of
-    // the domain they import nothing.
-    assert!(
-        graph["model::locality"].is_empty(),
-        "the domain imports nothing: {:?}",
-        graph["model::locality"]
-    );
+    // Zones and language tags, and trace contexts, are domain values too, kept in their own
+    // files; like the rest of the domain they import nothing.
+    for values in ["model::locality", "model::trace"] {
+        assert!(
+            graph[values].is_empty(),
+            "the domain imports nothing: {:?}",
+            graph[values]
+        );
+    }
     assert!(
         graph["model::domain"]
             .iter()
-            .all(|m| m.as_str() == "model::locality"),
+            .all(|m| ["model::locality", "model::trace"].contains(&m.as_str())),
         "the domain imports nothing: {:?}",
         graph["model::domain"]
     );

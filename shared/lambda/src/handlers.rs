@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::scheduling::AbsenceOutcome;
@@ -312,7 +313,8 @@ impl StreamHandler {
                         done.push((position, sequence_number, Err(RecordFailure::ReadsSpent)));
                         break;
                     }
-                    let outcome = handler.stream.process(item).await;
+                    let span = record_span(&item);
+                    let outcome = handler.stream.process(item).instrument(span).await;
                     let failed = outcome.is_err();
                     done.push((position, sequence_number, outcome));
                     if failed {
@@ -452,7 +454,7 @@ impl AbsenceQueueHandler {
         let mut response = SqsEventResponse::default();
         for message in batch.records {
             let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
-                Some(Ok(check)) => self.relay.run(&check).await.map_err(MessageFailure::Relay).map(|outcome| {
+                Some(Ok(check)) => self.relay.run(&check).instrument(check_span(&check)).await.map_err(MessageFailure::Relay).map(|outcome| {
                     let name = match outcome {
                         RelayOutcome::Requeued { .. } => "requeued",
                         RelayOutcome::Posted => "posted",
@@ -696,4 +698,34 @@ impl ReceiptsHandler {
         add_to_tally(self.tally.as_ref(), &counts).await;
         Ok(report)
     }
+}
+
+/// The span a stream record is processed in: every line logged while processing it carries
+/// whose it is and the trace of the request that sent it (a posted check, its trigger's).
+fn record_span(item: &StreamItem) -> tracing::Span {
+    let (event_id, rule_id, trace) = match item {
+        StreamItem::Event(received) => (&received.event.id, None, received.trace.as_ref()),
+        StreamItem::DueCheck(check) => {
+            (&check.event_id, Some(&check.rule_id), check.trace.as_ref())
+        }
+    };
+    tracing::info_span!(
+        "stream_record",
+        user = %item.user(),
+        event_id = %event_id,
+        rule_id = rule_id.map(tracing::field::display),
+        trace_id = trace.map(|t| tracing::field::display(t.root())),
+    )
+}
+
+/// The span a queued absence check is relayed in: its trigger's trace, as
+/// [`record_span`]'s for the check once posted.
+fn check_span(check: &AbsenceCheck) -> tracing::Span {
+    tracing::info_span!(
+        "absence_check",
+        user = %check.user,
+        event_id = %check.event_id,
+        rule_id = %check.rule_id,
+        trace_id = check.trace.as_ref().map(|t| tracing::field::display(t.root())),
+    )
 }

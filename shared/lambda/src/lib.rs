@@ -6,6 +6,8 @@
 pub mod config;
 pub mod embedded_metrics;
 pub mod handlers;
+#[cfg(feature = "http")]
+pub mod invocation_trace;
 #[cfg(feature = "pre-traffic")]
 pub mod pre_traffic;
 #[cfg(feature = "redrive")]

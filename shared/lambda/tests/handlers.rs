@@ -382,6 +382,7 @@ async fn checks_wait_on_the_queue_until_ripe_then_are_decided_in_the_users_strea
     assert_eq!(checks.len(), 2);
     let text = |check: &AbsenceCheck| serde_json::to_string(check).expect("a check");
     let garbage = AbsenceCheck {
+        trace: None,
         rule_id: RuleId::parse("bill-paid-no-feedback").expect("an id"),
         user: UserId(9),
         event_id: EventId::parse("x").expect("an id"),
@@ -470,6 +471,7 @@ async fn stored_payment(h: &Handlers, user: u64, id: &str, amount: u64, sequence
     h.ports
         .events
         .insert(&ReceivedEvent {
+            trace: None,
             event,
             raw: "{}".into(),
             origin: IdOrigin::Client,

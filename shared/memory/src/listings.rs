@@ -130,7 +130,7 @@ impl Browse for MemoryBrowse {
         let call = self.faults.enter("browse.events")?;
         let items = lock(&self.events.rows)
             .values()
-            .map(|row| (&row.received.event, row.invalid))
+            .map(|row| (&row.received.event, (row.invalid, &row.received.trace)))
             .filter(|(e, _)| e.received_at >= filter.from && e.received_at <= filter.to)
             .filter(|(e, _)| filter.user.is_none_or(|user| e.user == user))
             .filter(|(e, _)| filter.kind.is_none_or(|kind| kind_of(&e.body) == kind))
@@ -142,10 +142,11 @@ impl Browse for MemoryBrowse {
                 }
                 (Some(_), _) => false,
             })
-            .map(|(e, invalid)| {
+            .map(|(e, (invalid, trace))| {
                 let listed = ListedEvent {
                     event: e.clone(),
                     invalid,
+                    trace: trace.clone(),
                 };
                 (e.received_at, event_key(e.user, &e.id), listed)
             })

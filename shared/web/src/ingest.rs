@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::auth::{Authenticated, TokenCheck, TokenVerifier, UserTokens};
 use crate::error::{ApiError, RefusedWith, with_error_fallbacks};
-use crate::request::{BatchBytes, JsonBytes, MAX_BODY_BYTES};
+use crate::request::{BatchBytes, JsonBytes, MAX_BODY_BYTES, RequestTrace};
 use cuba_core::delivery::verification::{PhoneVerifier, VerificationError};
 use cuba_core::evaluation::source::SchemaSource;
 use cuba_core::intake::EventSubmission;
@@ -23,6 +23,7 @@ use cuba_core::model::domain::{
     EventBody, EventId, IdOrigin, Insert, Millis, ReceivedEvent, StoredEvent, UserId,
 };
 use cuba_core::model::ports::{ErrorChain, EventStore};
+use cuba_core::model::trace::TraceContext;
 
 pub use cuba_core::intake::MAX_BATCH_EVENTS;
 
@@ -176,17 +177,20 @@ struct Accepted<'a> {
 async fn post_event(
     State(api): State<Arc<IngestApi>>,
     Authenticated(token_user): Authenticated,
+    RequestTrace(trace): RequestTrace,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     within_rate(&api, token_user, 1).await?;
     let (user, id, body_value) = submitted(token_user, intake::parse_event(&body)?)?;
     let raw = String::from_utf8_lossy(&body).into_owned();
-    accept(&api, received(api.clock.now(), user, id, body_value, raw)).await
+    let event = received(api.clock.now(), user, id, body_value, raw, trace);
+    accept(&api, event).await
 }
 
 async fn post_feedback(
     State(api): State<Arc<IngestApi>>,
     Authenticated(token_user): Authenticated,
+    RequestTrace(trace): RequestTrace,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     within_rate(&api, token_user, 1).await?;
@@ -199,6 +203,7 @@ async fn post_feedback(
         submission.id,
         EventBody::Feedback(submission.feedback),
         raw,
+        trace,
     );
     accept(&api, event).await
 }
@@ -227,12 +232,14 @@ fn received(
     id: Option<EventId>,
     body: EventBody,
     raw: String,
+    trace: Option<TraceContext>,
 ) -> ReceivedEvent {
     let (id, origin) = match id {
         Some(id) => (id, IdOrigin::Client),
         None => (EventId::minted_at(at), IdOrigin::Minted),
     };
     ReceivedEvent {
+        trace,
         event: StoredEvent {
             user,
             id,
@@ -313,6 +320,7 @@ struct BatchAnswer {
 async fn post_batch(
     State(api): State<Arc<IngestApi>>,
     Authenticated(token_user): Authenticated,
+    RequestTrace(trace): RequestTrace,
     BatchBytes(body): BatchBytes,
 ) -> Result<Response, ApiError> {
     let items = intake::parse_batch(&body, MAX_BATCH_EVENTS)?;
@@ -347,7 +355,7 @@ async fn post_batch(
         match parsed {
             Ok((user, id, body_value)) => {
                 stored_index.push(index);
-                to_store.push(received(at, user, id, body_value, raw));
+                to_store.push(received(at, user, id, body_value, raw, trace.clone()));
                 results.push(ItemResult {
                     index,
                     status: Status::Accepted,

@@ -3,11 +3,13 @@
 //! [`ApiError`].
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use cuba_core::intake;
+use cuba_core::model::trace::TraceContext;
 
 use crate::error::ApiError;
 
@@ -21,6 +23,28 @@ pub struct JsonBytes(pub Bytes);
 
 /// A JSON body of at most [`MAX_BATCH_BYTES`] (the batch endpoint).
 pub struct BatchBytes(pub Bytes);
+
+/// The trace the request arrived in: its `X-Amzn-Trace-Id` header, which API Gateway sets and
+/// the Lambda entrypoint overwrites with the invocation's own trace. A header that names no
+/// trace is ignored: a trace is for following a request, never a reason to refuse one.
+pub struct RequestTrace(pub Option<TraceContext>);
+
+/// The header X-Ray's trace context travels in.
+pub const TRACE_HEADER: &str = "x-amzn-trace-id";
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestTrace {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestTrace(
+            parts
+                .headers
+                .get(TRACE_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|header| header.parse().ok()),
+        ))
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;

@@ -1610,6 +1610,7 @@ async fn alerts_are_listed_by_status() {
     ];
     for (trigger, delivery) in &settled {
         let alert = Alert {
+            trace: None,
             id: AlertId::for_trigger(&rule, UserId(7), &EventId::parse(trigger).expect("an id")),
             rule_id: rule.clone(),
             user: UserId(7),
@@ -1691,4 +1692,81 @@ async fn alerts_are_listed_by_status() {
         "invalid_value",
         Some("status"),
     );
+}
+
+/// Every way in stores an event with the trace its request arrived in (`X-Amzn-Trace-Id`); a
+/// header that names no trace is no reason to refuse the event, which is stored without one.
+#[tokio::test]
+async fn events_are_stored_with_the_trace_of_their_request() {
+    let h = Harness::new().await;
+    let token = h.user_token(1);
+    let root = "1-5759e988-bd862e3fe1be46a994272793";
+    let header_of = |n: u8| format!("Root={root};Parent=53995c3f42cd8ad{n};Sampled=1");
+    let requests = [
+        (
+            "/api/v1/event/",
+            json!({"id": "t-1", "noun": "bill", "verb": "paid", "properties": {"amount": 5, "type": "gas"}}),
+            Some(header_of(1)),
+        ),
+        (
+            "/api/v1/feedback/",
+            json!({"id": "t-2", "rating": 4}),
+            Some(header_of(2)),
+        ),
+        (
+            "/api/v1/batch/",
+            json!({"events": [{"id": "t-3", "noun": "app", "verb": "opened"}]}),
+            Some(header_of(3)),
+        ),
+        (
+            "/api/v1/event/",
+            json!({"id": "t-4", "noun": "app", "verb": "opened"}),
+            Some("Root=not-a-trace".to_owned()),
+        ),
+        (
+            "/api/v1/event/",
+            json!({"id": "t-5", "noun": "app", "verb": "opened"}),
+            None,
+        ),
+    ];
+    for (path, body, trace) in requests {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(trace) = trace {
+            request = request.header("x-amzn-trace-id", trace);
+        }
+        let response = h
+            .ingest
+            .clone()
+            .oneshot(
+                request
+                    .body(Body::from(body.to_string()))
+                    .expect("a request"),
+            )
+            .await
+            .expect("an answer");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    let trace_of = |id: &str| {
+        h.ports
+            .events
+            .all()
+            .into_iter()
+            .find(|r| r.event.id.as_str() == id)
+            .expect("stored")
+            .trace
+            .map(|t| t.to_string())
+    };
+    for n in 1..=3u8 {
+        assert_eq!(trace_of(&format!("t-{n}")), Some(header_of(n)), "t-{n}");
+    }
+    assert_eq!(trace_of("t-4"), None, "a malformed header is ignored");
+    assert_eq!(trace_of("t-5"), None);
 }

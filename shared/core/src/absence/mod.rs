@@ -7,6 +7,7 @@ pub mod scheduling;
 use serde::{Deserialize, Serialize};
 
 use crate::model::domain::{EventId, Millis, StoredEvent, UserId};
+use crate::model::trace::TraceContext;
 use crate::rules::{Condition, Rule, RuleId};
 
 /// SQS refuses a longer `DelaySeconds`; checks due later are re-enqueued until due.
@@ -21,6 +22,14 @@ pub struct AbsenceCheck {
     /// The trigger's receive time: the window starts here.
     pub received_at: Millis,
     pub due_at: Millis,
+    /// The trigger's trace ([`ReceivedEvent::trace`]): the check, whenever it is decided, is
+    /// part of the request that caused it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::trace::lenient"
+    )]
+    pub trace: Option<TraceContext>,
 }
 
 impl AbsenceCheck {
@@ -40,8 +49,13 @@ impl AbsenceCheck {
 }
 
 /// The checks that storing `event` calls for: one per absence rule among `triggered` (the
-/// enabled rules the event triggers, matched once for scheduling and evaluation alike).
-pub fn plan_absence_checks(triggered: &[&Rule], event: &StoredEvent) -> Vec<AbsenceCheck> {
+/// enabled rules the event triggers, matched once for scheduling and evaluation alike), each in
+/// the event's `trace`.
+pub fn plan_absence_checks(
+    triggered: &[&Rule],
+    event: &StoredEvent,
+    trace: Option<&TraceContext>,
+) -> Vec<AbsenceCheck> {
     let view = event.view();
     triggered
         .iter()
@@ -49,6 +63,7 @@ pub fn plan_absence_checks(triggered: &[&Rule], event: &StoredEvent) -> Vec<Abse
             // A trigger without the group's field has no group to wait on.
             Condition::Absence(absence) if absence.answered_in(event.user, &view).is_none() => None,
             Condition::Absence(absence) => Some(AbsenceCheck {
+                trace: trace.cloned(),
                 rule_id: rule.id.clone(),
                 user: event.user,
                 event_id: event.id.clone(),
@@ -85,10 +100,15 @@ mod tests {
         )));
         let view = paid.view();
         let triggered: Vec<&Rule> = rules.triggered_by(&view).collect();
-        let checks = plan_absence_checks(&triggered, &paid);
+        let trace: TraceContext = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+            .parse()
+            .unwrap();
+        let checks = plan_absence_checks(&triggered, &paid, Some(&trace));
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].rule_id.as_str(), "bill-paid-no-feedback");
         assert_eq!(checks[0].due_at, Millis(910_000));
+        assert_eq!(checks[0].trace.as_ref(), Some(&trace));
+        assert_eq!(plan_absence_checks(&triggered, &paid, None)[0].trace, None);
 
         let feedback = event(EventBody::Feedback(Feedback {
             rating: Rating::try_from(5).unwrap(),
@@ -96,12 +116,13 @@ mod tests {
         }));
         let view = feedback.view();
         let triggered: Vec<&Rule> = rules.triggered_by(&view).collect();
-        assert!(plan_absence_checks(&triggered, &feedback).is_empty());
+        assert!(plan_absence_checks(&triggered, &feedback, Some(&trace)).is_empty());
     }
 
     #[test]
     fn delays_are_capped_at_the_queue_maximum() {
         let check = AbsenceCheck {
+            trace: None,
             rule_id: RuleId::parse("r").unwrap(),
             user: UserId(1),
             event_id: EventId::parse("e").unwrap(),

@@ -97,7 +97,7 @@ impl AbsenceChecker {
                 }
                 Ok(AbsenceOutcome::Fired(
                     self.dispatcher
-                        .dispatch(&alert_of(rule, &trigger, firing))
+                        .dispatch(&alert_of(rule, &trigger, firing).in_trace(check.trace.as_ref()))
                         .await?,
                     rule.action,
                 ))

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::delivery::receipts::SmsReceipt;
 use crate::model::domain::{EventId, Millis, UserId};
 use crate::model::locality::Locale;
+use crate::model::trace::TraceContext;
 use crate::rules::{
     Action, GroupKey, OPERATOR_CAP_RULE, Rule, RuleId, SMS_BUDGET_RULE, Severity, Translations,
     text_for,
@@ -135,9 +136,21 @@ pub struct Alert {
     /// In each other language the rule writes (an SMS goes in the user's).
     pub translations: Translations,
     pub fired_at: Millis,
+    /// The trace of the request whose event fired it, or whose event's absence did: one
+    /// alert's path from the request to the publish is one trace. None for what no single
+    /// request caused (windows across users, heartbeats, group messages).
+    pub trace: Option<TraceContext>,
 }
 
 impl Alert {
+    /// The alert, traced under `trace` (the request that caused it).
+    pub fn in_trace(self, trace: Option<&TraceContext>) -> Self {
+        Alert {
+            trace: trace.cloned(),
+            ..self
+        }
+    }
+
     pub fn new(
         rule: &Rule,
         id: AlertId,
@@ -147,6 +160,7 @@ impl Alert {
         fired_at: Millis,
     ) -> Self {
         Alert {
+            trace: None,
             id,
             rule_id: rule.id.clone(),
             user,
@@ -435,6 +449,13 @@ pub struct AlertEntry {
     /// A sent SMS's carrier receipt, once it came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<SmsReceipt>,
+    /// [`Alert::trace`]: where to look for how the alert came about.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::trace::lenient"
+    )]
+    pub trace: Option<TraceContext>,
     #[serde(flatten)]
     pub group: GroupRecord,
 }
@@ -463,6 +484,7 @@ impl AlertEntry {
     /// The alert this entry records, to be delivered again.
     pub fn alert(&self) -> Alert {
         Alert {
+            trace: self.trace.clone(),
             id: self.alert_id.clone(),
             rule_id: self.rule_id.clone(),
             user: self.user,
@@ -492,6 +514,7 @@ impl AlertEntry {
             text: alert.text.clone(),
             translations: alert.translations.clone(),
             fired_at: alert.fired_at,
+            trace: alert.trace.clone(),
             status: AlertStatus::Pending,
             message_id: None,
             reason: None,

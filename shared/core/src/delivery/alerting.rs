@@ -616,6 +616,7 @@ impl AlertDispatcher {
             .map_err(|e| PortError::corrupt_from("the operator cap rule id", e))?;
         let resumes = (hour + 1) % 24;
         let notice = Alert {
+            trace: None,
             id: AlertId::operator_cap(&alert.rule_id, hour),
             rule_id,
             user: alert.user,
@@ -660,6 +661,7 @@ impl AlertDispatcher {
         let rule_id = RuleId::parse(SMS_BUDGET_RULE)
             .map_err(|e| PortError::corrupt_from("the budget rule id", e))?;
         let notice = Alert {
+            trace: None,
             id: AlertId::budget_exhausted(day),
             rule_id,
             user: alert.user,
@@ -689,7 +691,8 @@ impl AlertDispatcher {
                 .await
             {
                 Ok(()) => {
-                    tracing::info!(alert_id = alert.id.as_str(), rule_id = %alert.rule_id, user = %alert.user, outcome = ?delivery, "alert settled");
+                    // The trace too: a sweeper settling the alert runs outside the trigger's span.
+                    tracing::info!(alert_id = alert.id.as_str(), rule_id = %alert.rule_id, user = %alert.user, trace_id = alert.trace.as_ref().map(|t| tracing::field::display(t.root())), outcome = ?delivery, "alert settled");
                     return Ok(());
                 }
                 Err(error) if attempt >= SETTLE_ATTEMPTS => return Err(error),

@@ -111,6 +111,7 @@ impl GroupNotice {
             last_error: None,
             deliver_at: Some(self.due),
             receipt: None,
+            trace: None,
             group: GroupRecord {
                 members: Some(0),
                 ..GroupRecord::default()
@@ -234,6 +235,7 @@ mod tests {
         entry.group.last_member_at = Some(Millis(29_000));
         let member = |n: u64| {
             let alert = crate::delivery::alert::Alert {
+                trace: None,
                 id: AlertId::first(&rule, UserId(n)),
                 rule_id: rule.clone(),
                 user: UserId(n),

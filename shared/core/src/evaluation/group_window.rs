@@ -156,6 +156,7 @@ pub enum FiringClaim {
 pub fn fired_alert(rule: &Rule, group: &GroupKey, since: Millis, totals: &WindowTotals) -> Alert {
     let (text, translations) = rule.render_group(group, totals);
     Alert {
+        trace: None,
         id: AlertId::group_window_fired(&rule.id, group, since),
         rule_id: rule.id.clone(),
         user: UserId(0),
@@ -180,6 +181,7 @@ pub fn reminder_alert(
     let (text, translations) = rule.render_group(group, totals);
     let again = |text: String| format!("Still firing (reminder {n}): {text}");
     Alert {
+        trace: None,
         id: AlertId::group_window_reminder(&rule.id, group, since, n),
         rule_id: rule.id.clone(),
         user: UserId(0),
@@ -212,6 +214,7 @@ pub fn resolved_alert(
         totals.count
     );
     Alert {
+        trace: None,
         id: AlertId::group_window_resolved(&rule.id, group, since),
         rule_id: rule.id.clone(),
         user: UserId(0),
@@ -242,6 +245,7 @@ pub fn user_resolved_alert(
         totals.count
     );
     Alert {
+        trace: None,
         id: AlertId::user_window_resolved(&rule.id, user, since),
         rule_id: rule.id.clone(),
         user,

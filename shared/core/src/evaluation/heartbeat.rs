@@ -157,6 +157,7 @@ impl HeartbeatWatch {
             ),
         };
         let alert = Alert {
+            trace: None,
             id,
             rule_id: rule.id.clone(),
             user: UserId(0),

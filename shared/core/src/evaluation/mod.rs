@@ -23,6 +23,7 @@ use crate::evaluation::source::RuleSource;
 use crate::evaluation::window::{WindowKey, WindowMember, WindowRead};
 use crate::model::domain::{Millis, StoredEvent};
 use crate::model::ports::{EventStore, PortError};
+use crate::model::trace::TraceContext;
 use crate::rules::{Action, Condition, GroupBy, Rule, RuleId, RuleSet, WindowCondition};
 
 /// What one rule did for one event.
@@ -61,16 +62,18 @@ impl RuleEvaluator {
         let rules = self.rules.current().await?;
         let trigger = Viewed::of(event);
         let triggered: Vec<&Rule> = rules.triggered_by(&trigger.view).collect();
-        self.evaluate_triggered(&rules, &trigger, &triggered).await
+        self.evaluate_triggered(&rules, &trigger, &triggered, None)
+            .await
     }
 
     /// [`Self::evaluate`] for an event already matched against `rules`: `triggered` are the
-    /// rules it triggers.
+    /// rules it triggers. What fires is traced under `trace`, the trigger's request.
     pub async fn evaluate_triggered(
         &self,
         rules: &RuleSet,
         trigger: &Viewed<'_>,
         triggered: &[&Rule],
+        trace: Option<&TraceContext>,
     ) -> Result<Vec<RuleOutcome>, PortError> {
         let event = trigger.event;
         if let Some(windows) = &self.windows {
@@ -119,7 +122,7 @@ impl RuleEvaluator {
         for (rule, event, firing) in claimed {
             let dispatched = self
                 .dispatcher
-                .dispatch(&alert_of(rule, event, firing))
+                .dispatch(&alert_of(rule, event, firing).in_trace(trace))
                 .await?;
             outcomes.push(RuleOutcome {
                 rule_id: rule.id.clone(),

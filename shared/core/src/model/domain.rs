@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::locality::{Locale, TimeZoneName};
+use crate::model::trace::TraceContext;
 
 /// Milliseconds since the Unix epoch. Used for both the server's receive time and a client's
 /// `ts`, which are kept apart by the field they live in.
@@ -543,6 +544,9 @@ pub struct ReceivedEvent {
     pub event: StoredEvent,
     pub raw: String,
     pub origin: IdOrigin,
+    /// The trace of the request that sent it, when the request named one: what its
+    /// evaluation, absence checks and alerts are traced under.
+    pub trace: Option<TraceContext>,
 }
 
 /// Who chose an event's id: what a store must do to keep a retry from being stored twice.

@@ -1,6 +1,7 @@
 //! Newest-first listings for operators: pages and filters.
 
 use crate::model::domain::{Millis, SessionId, StoredEvent, UserId};
+use crate::model::trace::TraceContext;
 
 /// The longest cursor a listing port hands out, at any shard count: it travels in a URL, sealed
 /// by the admin API (whose own limit is twice this).
@@ -22,6 +23,13 @@ pub struct ListedEvent {
     pub event: StoredEvent,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub invalid: bool,
+    /// The trace of the request that sent it: where to look for what it caused.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::trace::lenient"
+    )]
+    pub trace: Option<TraceContext>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -23,6 +23,7 @@ use crate::evaluation::{RuleEvaluator, RuleOutcome};
 use crate::model::clock::Clock;
 use crate::model::domain::{EventId, Millis, ReceivedEvent, StoredEvent, UserId};
 use crate::model::ports::{EventStore, PortError};
+use crate::model::trace::TraceContext;
 use crate::rules::{Action, Condition, GroupBy, Rule, RuleId};
 use crate::schemas::error_log::{ErrorEntry, ErrorStatus};
 use crate::schemas::ports::ErrorLog;
@@ -191,7 +192,9 @@ impl EventPipeline {
                     matched,
                     outcomes,
                     grouped,
-                } = self.run_rules(&received.event).await?;
+                } = self
+                    .run_rules(&received.event, received.trace.as_ref())
+                    .await?;
                 Ok(Processed::Valid {
                     matched,
                     outcomes,
@@ -247,7 +250,11 @@ impl EventPipeline {
     /// A valid event's processing: the heartbeats it keeps alive, its absence checks, then its
     /// immediate rules; what it adds to windows across users is returned, to be counted with
     /// its batch.
-    async fn run_rules(&self, event: &StoredEvent) -> Result<Ran, PortError> {
+    async fn run_rules(
+        &self,
+        event: &StoredEvent,
+        trace: Option<&TraceContext>,
+    ) -> Result<Ran, PortError> {
         let rules = self.evaluator.rules.current().await?;
         // Matched once: the absence rules it triggers are scheduled, the rest evaluated.
         let trigger = Viewed::of(event);
@@ -266,11 +273,11 @@ impl EventPipeline {
                 &trigger.view,
             ));
         }
-        let checks = plan_absence_checks(&triggered, event);
+        let checks = plan_absence_checks(&triggered, event, trace);
         schedule_all(self.scheduler.as_ref(), &checks, self.clock.now()).await?;
         let outcomes = self
             .evaluator
-            .evaluate_triggered(&rules, &trigger, &triggered)
+            .evaluate_triggered(&rules, &trigger, &triggered, trace)
             .await?;
         // A user's window that alerted ops is followed until the sweeper finds it over.
         for outcome in &outcomes {
@@ -342,7 +349,9 @@ impl EventPipeline {
                     matched,
                     mut outcomes,
                     grouped,
-                } = self.run_rules(&received.event).await?;
+                } = self
+                    .run_rules(&received.event, received.trace.as_ref())
+                    .await?;
                 outcomes.extend(self.groups.flush(&grouped).await?);
                 self.errors
                     .mark_replayed(user, id, by, self.clock.now())

@@ -163,6 +163,7 @@ impl SmokeTest {
         let mut properties = serde_json::Map::new();
         properties.insert("run".into(), Value::String(report.run.clone()));
         let received = ReceivedEvent {
+            trace: None,
             event: StoredEvent {
                 user: report.user,
                 id: report.event_id.clone(),

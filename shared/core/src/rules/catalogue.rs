@@ -57,7 +57,7 @@ pub fn event_types(
     recent: &[ListedEvent],
 ) -> Vec<EventTypeEntry> {
     let mut seen: HashMap<EventType, (usize, usize, &StoredEvent)> = HashMap::new();
-    for ListedEvent { event, invalid } in recent {
+    for ListedEvent { event, invalid, .. } in recent {
         let entry = seen.entry(event.body.event_type()).or_insert((0, 0, event));
         entry.0 += 1;
         entry.1 += usize::from(*invalid);
@@ -265,6 +265,7 @@ mod tests {
             .map(|event| ListedEvent {
                 event: event.clone(),
                 invalid: event.id.as_str().starts_with("bad"),
+                trace: None,
             })
             .collect();
         let documents = documents_of_file(DEFAULT_SCHEMAS).unwrap();

@@ -13,7 +13,7 @@ use cuba_core::model::domain::UserId;
 use cuba_core::model::locality::Locale;
 use cuba_core::rules::{Action, Grouping, QuietHoursPolicy, Severity};
 
-use super::{alert, at};
+use super::{alert, at, trace};
 
 /// Claims, leases, the `sending` mark, settling and releasing: an alert is handed to the
 /// provider by one worker, once.
@@ -23,11 +23,18 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
         quiet_hours: QuietHoursPolicy::Ignore,
         expires_after_seconds: 3600,
     };
-    let a = alert("ledger-rule", 1, base, sms);
+    let a = alert("ledger-rule", 1, base, sms).in_trace(Some(&trace()));
     let first = Lease::new(at(base, 10_000));
     let lease = first.until;
     let claimed = |lease_until| Ok(Claim::Claimed { lease_until });
     assert_eq!(ledger.claim(&a, base, &first).await, claimed(lease));
+    let entry = ledger.entry(&a.id).await.expect("read").expect("kept");
+    assert_eq!(entry.trace, Some(trace()), "the trace it fired in is kept");
+    assert_eq!(
+        entry.alert(),
+        a,
+        "and given back to whoever delivers it again"
+    );
     assert_eq!(
         ledger.claim(&a, base, &first).await,
         claimed(lease),
@@ -221,6 +228,7 @@ pub async fn alert_ledger(ledger: &dyn AlertLedger, base: Millis) {
 /// nobody can claim it before, and at its due time the sweeper finds it and a claim takes it.
 pub async fn alert_deferral(ledger: &dyn AlertLedger, base: Millis) {
     let a = Alert {
+        trace: None,
         // Kept with the alert, so the release sends the user's language.
         translations: [(Locale::parse("pt-BR").expect("a tag"), "olá".to_owned())].into(),
         ..alert("ledger-deferred", 3, base, Action::SMS_USER)

@@ -5,7 +5,7 @@ use cuba_core::model::domain::{
 };
 use cuba_core::model::ports::EventStore;
 
-use super::{at, feedback, id, ids, paid};
+use super::{at, feedback, id, ids, paid, trace};
 
 /// Storing events: idempotent by (user, id), raw text kept, reads by time, the invalid flag.
 pub async fn event_store(store: &dyn EventStore, base: Millis) {
@@ -47,6 +47,14 @@ pub async fn event_store(store: &dyn EventStore, base: Millis) {
         store.insert(&paid(2, "e1", at(base, 30), 5)).await,
         Ok(Insert::Inserted),
         "ids are unique per user, not globally"
+    );
+    let mut traced = paid(4, "traced", at(base, 700_000), 7);
+    traced.trace = Some(trace());
+    assert_eq!(store.insert(&traced).await, Ok(Insert::Inserted));
+    assert_eq!(
+        store.get(UserId(4), &id("traced")).await,
+        Ok(Some(traced.clone())),
+        "the trace it was received in is kept"
     );
     let mut huge = paid(3, "huge", at(base, 900_000), 1);
     huge.raw = format!("{{\"pad\": \"{}\"}}", "x".repeat(MAX_ITEM_BYTES));

@@ -42,6 +42,7 @@ use cuba_core::model::domain::{
 };
 use cuba_core::model::listing::{MAX_CURSOR_CHARS, Page};
 use cuba_core::model::ports::PortError;
+use cuba_core::model::trace::TraceContext;
 use cuba_core::rules::{Action, RuleId};
 use serde_json::json;
 
@@ -67,6 +68,7 @@ fn paid(user: u64, event: &str, received_at: Millis, amount: u64) -> ReceivedEve
             .unwrap_or_default(),
     ));
     ReceivedEvent {
+        trace: None,
         raw: format!(r#"{{"noun": "bill", "verb": "paid", "properties": {{"amount": {amount}}}}}"#),
         origin: IdOrigin::Client,
         event: StoredEvent {
@@ -80,6 +82,7 @@ fn paid(user: u64, event: &str, received_at: Millis, amount: u64) -> ReceivedEve
 
 fn feedback(user: u64, event: &str, received_at: Millis) -> ReceivedEvent {
     ReceivedEvent {
+        trace: None,
         raw: r#"{"rating": 4}"#.into(),
         origin: IdOrigin::Client,
         event: StoredEvent {
@@ -96,6 +99,7 @@ fn feedback(user: u64, event: &str, received_at: Millis) -> ReceivedEvent {
 
 fn web(user: u64, event: &str, received_at: Millis, session: &SessionId) -> ReceivedEvent {
     ReceivedEvent {
+        trace: None,
         raw: r#"{"name": "pageview"}"#.into(),
         origin: IdOrigin::Client,
         event: StoredEvent {
@@ -113,6 +117,13 @@ fn web(user: u64, event: &str, received_at: Millis, session: &SessionId) -> Rece
     }
 }
 
+/// A trace an event or alert was received in, as API Gateway writes it.
+fn trace() -> TraceContext {
+    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+        .parse()
+        .expect("a trace header")
+}
+
 fn ids(events: &[StoredEvent]) -> Vec<&str> {
     events.iter().map(|e| e.id.as_str()).collect()
 }
@@ -120,6 +131,7 @@ fn ids(events: &[StoredEvent]) -> Vec<&str> {
 fn alert(key: &str, user: u64, fired_at: Millis, action: Action) -> Alert {
     let rule_id = rule(key);
     Alert {
+        trace: None,
         id: AlertId::for_trigger(&rule_id, UserId(user), &id("t")),
         rule_id,
         user: UserId(user),

@@ -76,6 +76,7 @@ fn event(user: u64, n: u64, at: Millis, dice: &mut Dice) -> ReceivedEvent {
         }
     };
     ReceivedEvent {
+        trace: None,
         raw: String::new(),
         origin: IdOrigin::Client,
         event: StoredEvent {
@@ -197,7 +198,7 @@ async fn run(capacity: usize, seed: u64) {
         }
         let view = received.event.view();
         let triggered: Vec<&cuba_core::rules::Rule> = rules.triggered_by(&view).collect();
-        for check in plan_absence_checks(&triggered, &received.event) {
+        for check in plan_absence_checks(&triggered, &received.event, received.trace.as_ref()) {
             let late = if dice.below(4) == 0 {
                 dice.below(600_000)
             } else {

@@ -26,6 +26,7 @@ fn rule() -> RuleId {
 fn operator_alert(w: &World, user: u64, event: &str) -> Alert {
     let trigger = EventId::parse(event).expect("an id");
     Alert {
+        trace: None,
         id: AlertId::for_trigger(&rule(), UserId(user), &trigger),
         rule_id: rule(),
         user: UserId(user),

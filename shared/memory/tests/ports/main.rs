@@ -16,4 +16,5 @@ mod quiet_hours;
 mod receipts;
 mod silences;
 mod smoke;
+mod traces;
 mod windows;

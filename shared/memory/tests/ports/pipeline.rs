@@ -227,6 +227,7 @@ async fn an_absence_cooldown_makes_one_alert_of_a_run_of_unanswered_payments() {
 async fn a_check_for_a_withdrawn_rule_or_a_missing_trigger_does_nothing() {
     let w = World::new();
     let check = AbsenceCheck {
+        trace: None,
         rule_id: rule("bill-paid-no-feedback"),
         user: UserId(5),
         event_id: EventId::parse("never-stored").expect("an id"),
@@ -238,6 +239,7 @@ async fn a_check_for_a_withdrawn_rule_or_a_missing_trigger_does_nothing() {
         Ok(AbsenceOutcome::TriggerMissing)
     );
     let gone = AbsenceCheck {
+        trace: None,
         rule_id: rule("deleted-rule"),
         ..check
     };
@@ -301,6 +303,7 @@ async fn an_event_valid_at_intake_but_not_when_processed_is_logged_as_stored() {
     // the schema in force when the stream delivers it requires `type`.
     let id = EventId::parse("late").expect("an id");
     let received = ReceivedEvent {
+        trace: None,
         raw: String::new(),
         origin: IdOrigin::Client,
         event: StoredEvent {
@@ -413,6 +416,7 @@ async fn settled(
 
 fn sms_alert(w: &World) -> Alert {
     Alert {
+        trace: None,
         id: AlertId::first(&rule("first-bill-payment"), UserId(9)),
         rule_id: rule("first-bill-payment"),
         user: UserId(9),
@@ -551,6 +555,7 @@ async fn a_send_the_provider_refused_is_not_retried_but_one_it_did_not_take_is()
         .notifier
         .refuse(&phone, "InvalidParameter: not a mobile number");
     let other = Alert {
+        trace: None,
         id: AlertId::for_trigger(&rule("r"), UserId(9), &EventId::parse("p2").expect("an id")),
         ..sms_alert(&w)
     };
@@ -570,6 +575,7 @@ async fn sms_go_only_to_verified_numbers_within_the_caps() {
     w.profile(9, &phone, false).await;
     let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
     let alert_n = |n: u64| Alert {
+        trace: None,
         id: AlertId::for_trigger(
             &rule("r"),
             UserId(9),
@@ -611,6 +617,7 @@ async fn sms_go_only_to_verified_numbers_within_the_caps() {
     // Another user naming the same number shares its per-phone cap.
     w.profile(10, &phone, true).await;
     let theirs = Alert {
+        trace: None,
         id: AlertId::for_trigger(
             &rule("r"),
             UserId(10),
@@ -640,6 +647,7 @@ async fn the_daily_budget_suppresses_sms_and_tells_the_operators_once() {
         w.phone(user).await;
     }
     let alert_of = |user: u64| Alert {
+        trace: None,
         id: AlertId::for_trigger(
             &rule("r"),
             UserId(user),
@@ -676,6 +684,7 @@ async fn an_sms_that_is_not_sent_is_charged_nowhere() {
     dispatcher.sms.daily_budget = 2;
     dispatcher.sms.per_phone = 1;
     let alert_of = |user: u64, event: &str| Alert {
+        trace: None,
         id: AlertId::for_trigger(
             &rule("r"),
             UserId(user),
@@ -724,6 +733,7 @@ async fn a_rule_over_its_operator_cap_is_recorded_not_published_and_told_once() 
     let mut dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
     dispatcher.operators.per_rule_per_hour = 2;
     let operator_alert = |rule_id: &str, user: u64| Alert {
+        trace: None,
         id: AlertId::for_trigger(
             &rule(rule_id),
             UserId(user),
@@ -786,6 +796,7 @@ async fn long_client_text_is_cut_to_the_segment_limit() {
     w.phone(9).await;
     let dispatcher = w.ports.dispatcher(Arc::new(w.clock.clone()));
     let alert = Alert {
+        trace: None,
         text: "x".repeat(1500),
         translations: Default::default(),
         ..sms_alert(&w)

@@ -68,6 +68,7 @@ async fn user_in(w: &World, zone_name: Option<&str>) {
 fn sms(w: &World, trigger: &str, action: Action) -> Alert {
     let rule = RuleId::parse("night-owl").expect("a rule id");
     Alert {
+        trace: None,
         id: AlertId::for_trigger(&rule, UserId(9), &EventId::parse(trigger).expect("an id")),
         rule_id: rule,
         user: UserId(9),
@@ -246,6 +247,7 @@ async fn an_sms_goes_in_the_users_language_else_the_deployments_else_the_default
         ..w.ports.dispatcher(Arc::new(w.clock.clone()))
     };
     let written = |trigger: &str| Alert {
+        trace: None,
         translations: [
             (Locale::parse("pt").expect("a tag"), "Conta paga".to_owned()),
             (

@@ -18,6 +18,7 @@ use crate::common::World;
 fn sms(w: &World, trigger: &str) -> Alert {
     let rule = RuleId::parse("receipted").expect("a rule id");
     Alert {
+        trace: None,
         id: AlertId::for_trigger(&rule, UserId(9), &EventId::parse(trigger).expect("an id")),
         rule_id: rule,
         user: UserId(9),

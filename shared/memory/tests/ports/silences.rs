@@ -19,6 +19,7 @@ fn rule(id: &str) -> RuleId {
 fn operator_alert(w: &World, rule_id: &str, user: u64, event: &str) -> Alert {
     let trigger = EventId::parse(event).expect("an id");
     Alert {
+        trace: None,
         id: AlertId::for_trigger(&rule(rule_id), UserId(user), &trigger),
         rule_id: rule(rule_id),
         user: UserId(user),

@@ -98,6 +98,7 @@ fn event(user: u64, n: u64, at: Millis, dice: &mut Dice) -> ReceivedEvent {
         }
     };
     ReceivedEvent {
+        trace: None,
         raw: String::new(),
         origin: IdOrigin::Client,
         event: StoredEvent {
@@ -291,6 +292,7 @@ async fn a_heavy_users_overflowed_windows_are_not_read_while_the_rule_cools_down
     let live = evaluator(&buckets, rules.clone(), Some(windows));
     let scan = evaluator(&oracle, rules, None);
     let payment = |user: u64, n: u64, at: Millis| ReceivedEvent {
+        trace: None,
         raw: String::new(),
         origin: IdOrigin::Client,
         event: StoredEvent {

@@ -15,6 +15,7 @@ use cuba_core::model::domain::{
     StoredEvent, UserId, UserProfile,
 };
 use cuba_core::model::ports::{EventStore, PortError};
+use cuba_core::model::trace::TraceContext;
 use cuba_core::pipeline::{EventPipeline, Processed};
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::{DEFAULT_SCHEMAS, SchemaSet, documents_of_file};
@@ -127,7 +128,19 @@ impl World {
 
     /// Stores the event as ingest would (now), and returns it for the stream.
     pub async fn ingest(&self, user: u64, id: &str, body: EventBody) -> ReceivedEvent {
+        self.ingest_in_trace(user, id, body, None).await
+    }
+
+    /// [`World::ingest`] for a request received in `trace`.
+    pub async fn ingest_in_trace(
+        &self,
+        user: u64,
+        id: &str,
+        body: EventBody,
+        trace: Option<TraceContext>,
+    ) -> ReceivedEvent {
         let received = ReceivedEvent {
+            trace,
             raw: serde_json::to_string(&body).expect("a body"),
             origin: IdOrigin::Client,
             event: StoredEvent {
