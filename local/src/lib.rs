@@ -9,6 +9,7 @@ pub mod provision;
 pub mod runner;
 pub mod runtime_api;
 pub mod template;
+pub mod trace_capture;
 
 use aws_config::BehaviorVersion;
 use aws_types::SdkConfig;

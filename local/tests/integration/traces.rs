@@ -1,10 +1,13 @@
 //! One payment's trace followed on moto, from the request to the operator's alert a quarter of
 //! an hour (here, seconds) later: the request's `X-Amzn-Trace-Id` is stored with the event,
 //! rides the stream into its first-payment SMS, the delay queue and the posted check into the
-//! no-feedback alert, and the console shows it on the event and on both alerts.
+//! no-feedback alert, and the console shows it on the event and on both alerts; the handlers'
+//! lines logged under it show each step, in the span it ran in.
 
 use reqwest::StatusCode;
 use serde_json::Value;
+
+use cuba_local::trace_capture::TraceCapture;
 
 use crate::harness::{TestStack, bill, s};
 
@@ -17,6 +20,8 @@ async fn one_payments_trace_is_followed_from_the_request_to_its_alerts() {
     let random = uuid::Uuid::new_v4().simple().to_string();
     let root = format!("1-{}-{}", &random[..8], &random[8..32]);
     let header = format!("Root={root};Parent=53995c3f42cd8ad8;Sampled=1");
+    let capture = TraceCapture::global().expect("the test process's only subscriber");
+    capture.follow(&root);
 
     let response = t
         .http
@@ -66,4 +71,31 @@ async fn one_payments_trace_is_followed_from_the_request_to_its_alerts() {
             .all(|alert| alert["trace"].as_str() == Some(header.as_str())),
         "{alerts}"
     );
+
+    // Step by step, as logged: the payment's record settles its SMS; the check is relayed from
+    // the delay queue and, once posted, its record settles the operator's alert.
+    let steps: Vec<(Option<&str>, String, String)> = capture
+        .lines(&root)
+        .into_iter()
+        .filter(|line| line.message == "alert settled" || line.message == "absence check relayed")
+        .map(|line| {
+            let rule = line.fields.get("rule_id").cloned().unwrap_or_default();
+            (line.span, line.message, rule)
+        })
+        .collect();
+    let step = |span: &'static str, message: &str, rule: &str| {
+        (Some(span), message.to_owned(), rule.to_owned())
+    };
+    let first_sms = step("stream_record", "alert settled", "first-bill-payment");
+    let relayed = step(
+        "absence_check",
+        "absence check relayed",
+        "bill-paid-no-feedback",
+    );
+    let operator = step("stream_record", "alert settled", "bill-paid-no-feedback");
+    assert!(steps.contains(&first_sms), "{steps:?}");
+    assert!(steps.contains(&relayed), "{steps:?}");
+    assert_eq!(steps.last(), Some(&operator), "{steps:?}");
+    let position = |wanted: &(Option<&str>, String, String)| steps.iter().position(|s| s == wanted);
+    assert!(position(&relayed) < position(&operator), "{steps:?}");
 }

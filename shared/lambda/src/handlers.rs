@@ -453,15 +453,12 @@ impl AbsenceQueueHandler {
     pub async fn handle(&self, batch: SqsEvent) -> SqsEventResponse {
         let mut response = SqsEventResponse::default();
         for message in batch.records {
-            let result = match message.body.as_deref().map(serde_json::from_str::<AbsenceCheck>) {
-                Some(Ok(check)) => self.relay.run(&check).instrument(check_span(&check)).await.map_err(MessageFailure::Relay).map(|outcome| {
-                    let name = match outcome {
-                        RelayOutcome::Requeued { .. } => "requeued",
-                        RelayOutcome::Posted => "posted",
-                    };
-                    metrics::counter!(names::ABSENCE_CHECKS, "Outcome" => name).increment(1);
-                    tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check relayed");
-                }),
+            let result = match message
+                .body
+                .as_deref()
+                .map(serde_json::from_str::<AbsenceCheck>)
+            {
+                Some(Ok(check)) => self.relay_one(&check).instrument(check_span(&check)).await,
                 Some(Err(e)) => Err(MessageFailure::NotACheck(e)),
                 None => Err(MessageFailure::NoBody),
             };
@@ -475,6 +472,17 @@ impl AbsenceQueueHandler {
             }
         }
         response
+    }
+
+    async fn relay_one(&self, check: &AbsenceCheck) -> Result<(), MessageFailure> {
+        let outcome = self.relay.run(check).await.map_err(MessageFailure::Relay)?;
+        let name = match outcome {
+            RelayOutcome::Requeued { .. } => "requeued",
+            RelayOutcome::Posted => "posted",
+        };
+        metrics::counter!(names::ABSENCE_CHECKS, "Outcome" => name).increment(1);
+        tracing::info!(rule_id = %check.rule_id, user = %check.user, event_id = %check.event_id, ?outcome, "absence check relayed");
+        Ok(())
     }
 }
 
