@@ -14,7 +14,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    cuba_lambda::logging::init();
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let config = configured(AbsenceConfig::from_settings(&Settings::from_process_env()));

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    cuba_lambda::logging::init();
     let metrics = FunctionMetrics::install();
     let sdk = aws_config::load_from_env().await;
     let config = configured(StreamConfig::from_settings(&Settings::from_process_env()));

@@ -538,6 +538,15 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
     let item = stored_event_image(&t.sdk, &table, &id)
         .await
         .expect("the event is stored");
+    // As if the payment's request had been traced and sampled: the rules function sends the
+    // record's work to the X-Ray daemon as a segment of that trace.
+    let mut item = item;
+    item["trace"] = json!({"S": INVOCATION_TRACE});
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port for the daemon");
+    daemon
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    let daemon_address = daemon.local_addr().expect("its address").to_string();
     let keys = json!({"user": item["user"], "at": item["at"]});
     let mut changed = item.clone();
     changed["invalid"] = json!({"BOOL": true});
@@ -556,16 +565,39 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
             _ => record["dynamodb"]["OldImage"] = item.clone(),
         }
     }
-    let rules = Function::start(&t, RULES_FUNCTION, "rules")
-        .await
-        .ready()
-        .await;
+    let rules = Function::start_with(&t, RULES_FUNCTION, "rules", |vars| {
+        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon_address.clone());
+    })
+    .await
+    .ready()
+    .await;
     let answer = rules.invoke(&batch).await;
     assert_eq!(
         answer,
         json!({"batchItemFailures": []}),
         "{}",
         rules.output()
+    );
+    let mut datagram = vec![0u8; 65_536];
+    let size = daemon
+        .recv(&mut datagram)
+        .expect("a segment for the traced record");
+    let text = String::from_utf8_lossy(&datagram[..size]).into_owned();
+    let (header, segment) = text
+        .split_once('\n')
+        .expect("a header line and the segment");
+    assert_eq!(header, r#"{"format": "json", "version": 1}"#);
+    let segment: Value = serde_json::from_str(segment).expect("the segment is JSON");
+    assert_eq!(
+        segment["trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
+        "{segment}"
+    );
+    assert_eq!(segment["parent_id"], "53995c3f42cd8ad8", "{segment}");
+    assert_eq!(segment["annotations"]["event_id"], json!(id), "{segment}");
+    assert_eq!(segment["annotations"]["step"], "stream_record", "{segment}");
+    assert!(
+        segment["end_time"].as_f64() >= segment["start_time"].as_f64(),
+        "{segment}"
     );
     t.wait_until("the first-payment SMS", || async {
         t.sms_to(&phone)

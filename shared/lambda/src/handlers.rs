@@ -723,6 +723,7 @@ fn record_span(item: &StreamItem) -> tracing::Span {
         event_id = %event_id,
         rule_id = rule_id.map(tracing::field::display),
         trace_id = trace.map(|t| tracing::field::display(t.root())),
+        trace = trace.map(tracing::field::display),
     )
 }
 
@@ -735,5 +736,6 @@ fn check_span(check: &AbsenceCheck) -> tracing::Span {
         event_id = %check.event_id,
         rule_id = %check.rule_id,
         trace_id = check.trace.as_ref().map(|t| tracing::field::display(t.root())),
+        trace = check.trace.as_ref().map(tracing::field::display),
     )
 }

@@ -8,12 +8,14 @@ pub mod embedded_metrics;
 pub mod handlers;
 #[cfg(feature = "http")]
 pub mod invocation_trace;
+pub mod logging;
 #[cfg(feature = "pre-traffic")]
 pub mod pre_traffic;
 #[cfg(feature = "redrive")]
 pub mod redrive;
 pub mod settings;
 pub mod wiring;
+pub mod xray;
 
 pub use cuba_aws::AwsClients;
 pub use cuba_core::model::clock::SystemClock;
