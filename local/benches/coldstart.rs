@@ -18,7 +18,7 @@ use cuba_local::runner::{
     SWEEPER_FUNCTION, StackOptions,
 };
 use cuba_local::runtime_api::{
-    Answer, RuntimeApi, against_moto, fixture, http_request, stored_event_image,
+    Answer, INVOCATION_TRACE, RuntimeApi, against_moto, fixture, http_request, stored_event_image,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +52,13 @@ async fn start(
     logical_id: &str,
     binary: &Path,
 ) -> Result<(Running, Duration)> {
-    let vars = against_moto(&stack.function_env[logical_id], endpoint);
+    let mut vars = against_moto(&stack.function_env[logical_id], endpoint);
+    // Tracing on, as `Tracing: Active` runs them: Lambda's daemon address (a socket here that
+    // takes the rules function's segments and never reads them).
+    vars.insert(
+        cuba_lambda::xray::DAEMON_ADDRESS_VARIABLE.to_owned(),
+        daemon_sink().to_string(),
+    );
     let name = binary
         .file_name()
         .and_then(|n| n.to_str())
@@ -66,6 +72,15 @@ async fn start(
         .await
         .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
     Ok((Running { api, child }, ready - started))
+}
+
+/// Where the functions' X-Ray segments go: bound once, never read.
+fn daemon_sink() -> std::net::SocketAddr {
+    static SINK: std::sync::OnceLock<Option<std::net::UdpSocket>> = std::sync::OnceLock::new();
+    SINK.get_or_init(|| std::net::UdpSocket::bind("127.0.0.1:0").ok())
+        .as_ref()
+        .and_then(|socket| socket.local_addr().ok())
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 2000)))
 }
 
 async fn invoke(running: &Running, event: &Value) -> Result<Duration> {
@@ -127,6 +142,8 @@ async fn main() -> Result<()> {
     if let Some(records) = insert["Records"].as_array_mut() {
         records.truncate(1);
         records[0]["dynamodb"]["NewImage"] = image.clone();
+        // A sampled request's event: its evaluation is sent to X-Ray as a segment.
+        records[0]["dynamodb"]["NewImage"]["trace"] = json!({"S": INVOCATION_TRACE});
     }
     if let Some(records) = remove["Records"].as_array_mut() {
         records.retain(|r| r["eventName"] == "REMOVE");

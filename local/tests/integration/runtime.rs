@@ -599,6 +599,32 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         segment["end_time"].as_f64() >= segment["start_time"].as_f64(),
         "{segment}"
     );
+    // Its AWS calls are subsegments: the claims and the ledger in DynamoDB, the SMS's publish.
+    let calls: Vec<(String, String)> = segment["subsegments"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|call| {
+                    (
+                        call["name"].as_str().unwrap_or_default().to_owned(),
+                        call["aws"]["operation"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        calls.iter().any(|(service, _)| service == "DynamoDB"),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&("SNS".to_owned(), "Publish".to_owned())),
+        "{calls:?}"
+    );
     t.wait_until("the first-payment SMS", || async {
         t.sms_to(&phone)
             .await

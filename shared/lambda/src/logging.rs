@@ -3,12 +3,12 @@
 //! and, where Lambda runs an X-Ray daemon beside the function, the segments of the spans that
 //! carry a request's trace ([`crate::xray`]).
 
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
-use crate::xray::XraySegments;
+use crate::xray::{SDK_TARGETS, XraySegments};
 
 /// Installs the subscriber; a second call changes nothing.
 pub fn init() {
@@ -28,8 +28,13 @@ pub fn init() {
     } else {
         lines.with_filter(filter).boxed()
     };
-    // Segments are sent whatever the log level: the spans they come from are INFO.
-    let segments = XraySegments::from_env().map(|segments| segments.with_filter(LevelFilter::INFO));
+    // Segments are sent whatever the log level: the spans they come from are INFO, and the
+    // SDK's operation spans, which become their subsegments, DEBUG.
+    let sdk_operations = SDK_TARGETS.iter().fold(
+        Targets::new().with_default(LevelFilter::INFO),
+        |targets, sdk| targets.with_target(*sdk, LevelFilter::DEBUG),
+    );
+    let segments = XraySegments::from_env().map(|segments| segments.with_filter(sdk_operations));
     let _ = tracing_subscriber::registry()
         .with(lines)
         .with(segments)

@@ -5,7 +5,8 @@
 //! it closes, as a segment of that trace, a child of the segment the trace header names: in
 //! X-Ray's console the request's trace then shows ingest, then the rules function's work on its
 //! event, then the check's, with the user, event and rule as annotations (searchable:
-//! `annotation.event_id = "..."`).
+//! `annotation.event_id = "..."`). The AWS calls made inside such a span (the SDK's operation
+//! spans) are its subsegments.
 //!
 //! Segments go as UDP datagrams to the X-Ray daemon Lambda runs beside each function with
 //! `Tracing: Active` (`AWS_XRAY_DAEMON_ADDRESS`), as X-Ray's SDKs send them: no API call, no
@@ -97,11 +98,41 @@ impl SegmentIds {
     }
 }
 
-/// What a traced span keeps until it closes.
+/// What a traced span keeps until it closes: the AWS calls made inside it among the rest.
 struct OpenSegment {
     trace: TraceContext,
     started: f64,
     annotations: BTreeMap<String, String>,
+    calls: Vec<Value>,
+}
+
+/// An AWS SDK operation's span (`DynamoDB.PutItem`, with `rpc.service` and `rpc.method`)
+/// inside a traced span: a subsegment of that span's segment.
+struct OpenCall {
+    segment: Id,
+    service: String,
+    operation: String,
+    started: f64,
+}
+
+/// The SDK crates whose operation spans (at `DEBUG`) become subsegments.
+pub const SDK_TARGETS: [&str; 3] = ["aws_sdk_dynamodb", "aws_sdk_sqs", "aws_sdk_sns"];
+
+/// An AWS call as X-Ray shows it inside a segment.
+fn call_subsegment(
+    id: &str,
+    service: &str,
+    operation: &str,
+    (started, ended): (f64, f64),
+) -> Value {
+    json!({
+        "name": service,
+        "id": id,
+        "namespace": "aws",
+        "start_time": started,
+        "end_time": ended,
+        "aws": {"operation": operation},
+    })
 }
 
 #[derive(Default)]
@@ -132,6 +163,7 @@ pub fn segment_datagram(
     trace: &TraceContext,
     (started, ended): (f64, f64),
     annotations: &BTreeMap<String, String>,
+    calls: Vec<Value>,
 ) -> String {
     let mut segment = json!({
         "name": name,
@@ -149,6 +181,9 @@ pub fn segment_datagram(
         .collect();
     notes.insert("step".into(), Value::from(step));
     segment["annotations"] = Value::Object(notes);
+    if !calls.is_empty() {
+        segment["subsegments"] = Value::Array(calls);
+    }
     format!("{{\"format\": \"json\", \"version\": 1}}\n{segment}")
 }
 
@@ -156,6 +191,26 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for XraySegments {
     fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
         let mut fields = Fields::default();
         attributes.record(&mut fields);
+        let Some(span) = context.span(id) else {
+            return;
+        };
+        if let (Some(service), Some(operation)) =
+            (fields.0.get("rpc.service"), fields.0.get("rpc.method"))
+        {
+            let segment = span
+                .scope()
+                .skip(1)
+                .find(|outer| outer.extensions().get::<OpenSegment>().is_some());
+            if let Some(segment) = segment {
+                span.extensions_mut().insert(OpenCall {
+                    segment: segment.id(),
+                    service: service.clone(),
+                    operation: operation.clone(),
+                    started: now_seconds(),
+                });
+            }
+            return;
+        }
         let Some(trace) = fields
             .0
             .get(TRACE_FIELD)
@@ -169,19 +224,33 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for XraySegments {
             .into_iter()
             .filter(|(name, _)| ANNOTATED.contains(&name.as_str()))
             .collect();
-        if let Some(span) = context.span(id) {
-            span.extensions_mut().insert(OpenSegment {
-                trace,
-                started: now_seconds(),
-                annotations,
-            });
-        }
+        span.extensions_mut().insert(OpenSegment {
+            trace,
+            started: now_seconds(),
+            annotations,
+            calls: Vec::new(),
+        });
     }
 
     fn on_close(&self, id: Id, context: Context<'_, S>) {
         let Some(span) = context.span(&id) else {
             return;
         };
+        let call = span.extensions_mut().remove::<OpenCall>();
+        if let Some(call) = call {
+            let subsegment = call_subsegment(
+                &self.ids.next(),
+                &call.service,
+                &call.operation,
+                (call.started, now_seconds()),
+            );
+            if let Some(segment) = context.span(&call.segment)
+                && let Some(open) = segment.extensions_mut().get_mut::<OpenSegment>()
+            {
+                open.calls.push(subsegment);
+            }
+            return;
+        }
         let Some(open) = span.extensions_mut().remove::<OpenSegment>() else {
             return;
         };
@@ -192,6 +261,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for XraySegments {
             &open.trace,
             (open.started, now_seconds()),
             &open.annotations,
+            open.calls,
         );
         // UDP to the daemon beside the function: lost only if the daemon is gone, as with
         // X-Ray's SDKs; a trace missing a segment is not worth delaying the work for.
@@ -220,6 +290,12 @@ mod tests {
             &trace("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
             (1.5, 2.25),
             &annotations,
+            vec![call_subsegment(
+                "fedcba9876543210",
+                "DynamoDB",
+                "PutItem",
+                (1.75, 2.0),
+            )],
         );
         let (header, body) = datagram.split_once('\n').expect("two lines");
         assert_eq!(
@@ -236,6 +312,14 @@ mod tests {
                 "start_time": 1.5,
                 "end_time": 2.25,
                 "annotations": {"user": "7", "event_id": "e1", "step": "stream_record"},
+                "subsegments": [{
+                    "name": "DynamoDB",
+                    "id": "fedcba9876543210",
+                    "namespace": "aws",
+                    "start_time": 1.75,
+                    "end_time": 2.0,
+                    "aws": {"operation": "PutItem"},
+                }],
             })
         );
         let orphan = segment_datagram(
@@ -245,8 +329,10 @@ mod tests {
             &trace("Root=1-5759e988-bd862e3fe1be46a994272793"),
             (1.0, 1.0),
             &BTreeMap::new(),
+            Vec::new(),
         );
         assert!(!orphan.contains("parent_id"), "{orphan}");
+        assert!(!orphan.contains("subsegments"), "{orphan}");
     }
 
     #[test]
