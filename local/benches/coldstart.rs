@@ -54,11 +54,14 @@ async fn start(
 ) -> Result<(Running, Duration)> {
     let mut vars = against_moto(&stack.function_env[logical_id], endpoint);
     // Tracing on, as `Tracing: Active` runs them: Lambda's daemon address (a socket here that
-    // takes the rules function's segments and never reads them).
-    vars.insert(
-        cuba_lambda::xray::DAEMON_ADDRESS_VARIABLE.to_owned(),
-        daemon_sink().to_string(),
-    );
+    // takes the rules function's segments and never reads them). `CUBA_BENCH_TRACING=off`
+    // leaves it out, for the figures without.
+    if std::env::var("CUBA_BENCH_TRACING").as_deref() != Ok("off") {
+        vars.insert(
+            cuba_lambda::xray::DAEMON_ADDRESS_VARIABLE.to_owned(),
+            daemon_sink().to_string(),
+        );
+    }
     let name = binary
         .file_name()
         .and_then(|n| n.to_str())
