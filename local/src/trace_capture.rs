@@ -5,16 +5,16 @@
 //! request can be followed through the stream, the delay queue and the ledger.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Debug;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
+
+use cuba_lambda::xray::RecordedFields;
 
 /// One line logged under a followed trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,22 +77,9 @@ impl TraceCapture {
 /// A span's recorded fields, kept in its extensions.
 struct SpanFields(BTreeMap<String, String>);
 
-#[derive(Default)]
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TraceCapture {
     fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
-        let mut fields = Fields::default();
+        let mut fields = RecordedFields::default();
         attributes.record(&mut fields);
         if fields.0.contains_key("trace_id")
             && let Some(span) = context.span(id)
@@ -102,7 +89,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TraceCapture {
     }
 
     fn on_event(&self, event: &Event<'_>, context: Context<'_, S>) {
-        let mut fields = Fields::default();
+        let mut fields = RecordedFields::default();
         event.record(&mut fields);
         let mut span = None;
         if let Some(scope) = context.event_scope(event) {

@@ -135,10 +135,12 @@ fn call_subsegment(
     })
 }
 
+/// A span's or an event's fields by name, each as logged (`%` values in their display form):
+/// what a layer reads from `Attributes::record` or `Event::record`.
 #[derive(Default)]
-struct Fields(BTreeMap<String, String>);
+pub struct RecordedFields(pub BTreeMap<String, String>);
 
-impl Visit for Fields {
+impl Visit for RecordedFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.insert(field.name().to_owned(), value.to_owned());
     }
@@ -189,7 +191,7 @@ pub fn segment_datagram(
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for XraySegments {
     fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
-        let mut fields = Fields::default();
+        let mut fields = RecordedFields::default();
         attributes.record(&mut fields);
         let Some(span) = context.span(id) else {
             return;
