@@ -16,8 +16,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     cuba_lambda::logging::init();
     let metrics = FunctionMetrics::install();
-    let sdk = aws_config::load_from_env().await;
-    let config = configured(AbsenceConfig::from_settings(&Settings::from_process_env()));
+    let settings = Settings::from_process_env();
+    let sdk = configured(cuba_lambda::sdk::load(&settings).await);
+    let config = configured(AbsenceConfig::from_settings(&settings));
     let handler = wiring::absence_handler(&config, &AwsClients::new(&sdk), Arc::new(SystemClock));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

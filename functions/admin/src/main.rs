@@ -11,8 +11,9 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
-    let sdk = aws_config::load_from_env().await;
-    let config = configured(AdminConfig::from_settings(&Settings::from_process_env()));
+    let settings = Settings::from_process_env();
+    let sdk = configured(cuba_lambda::sdk::load(&settings).await);
+    let config = configured(AdminConfig::from_settings(&settings));
     let clients = AwsClients::new(&sdk);
     let redrive = wiring::console_redrive(
         &config.stream,

@@ -11,8 +11,9 @@ use cuba_lambda::{AwsClients, configured};
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
-    let sdk = aws_config::load_from_env().await;
-    let config = configured(IngestConfig::from_settings(&Settings::from_process_env()));
+    let settings = Settings::from_process_env();
+    let sdk = configured(cuba_lambda::sdk::load(&settings).await);
+    let config = configured(IngestConfig::from_settings(&settings));
     let router = configured(wiring::ingest_router(&config, &AwsClients::new(&sdk)).await);
     lambda_http::run(embedded_metrics::flushing(
         in_invocation_trace(router),

@@ -11,10 +11,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk = aws_config::load_from_env().await;
-    let config = configured(PreTrafficConfig::from_settings(
-        &Settings::from_process_env(),
-    ));
+    let settings = Settings::from_process_env();
+    let sdk = configured(cuba_lambda::sdk::load(&settings).await);
+    let config = configured(PreTrafficConfig::from_settings(&settings));
     let check = wiring::pre_traffic_check(&config, &sdk);
     let check = &check;
     lambda_runtime::run(service_fn(

@@ -16,8 +16,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
-    let sdk = aws_config::load_from_env().await;
-    let config = configured(ReceiptsConfig::from_settings(&Settings::from_process_env()));
+    let settings = Settings::from_process_env();
+    let sdk = configured(cuba_lambda::sdk::load(&settings).await);
+    let config = configured(ReceiptsConfig::from_settings(&settings));
     let handler = wiring::receipts_handler(&config, &AwsClients::new(&sdk), Arc::new(SystemClock));
     let handler = &handler;
     lambda_runtime::run(service_fn(

@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 async fn main() -> Result<(), lambda_runtime::Error> {
     cuba_lambda::logging::init();
     let metrics = FunctionMetrics::install();
-    let sdk = aws_config::load_from_env().await;
-    let config = configured(StreamConfig::from_settings(&Settings::from_process_env()));
+    let settings = Settings::from_process_env();
+    let sdk = configured(cuba_lambda::sdk::load(&settings).await);
+    let config = configured(StreamConfig::from_settings(&settings));
     let clients = AwsClients::new(&sdk);
     let handler = wiring::stream_handler(&config, &clients, Arc::new(SystemClock));
     let failures = config

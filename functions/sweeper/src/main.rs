@@ -15,8 +15,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = FunctionMetrics::install();
-    let sdk = aws_config::load_from_env().await;
-    let config = configured(SweeperConfig::from_settings(&Settings::from_process_env()));
+    let settings = Settings::from_process_env();
+    let sdk = configured(cuba_lambda::sdk::load(&settings).await);
+    let config = configured(SweeperConfig::from_settings(&settings));
     let clients = AwsClients::new(&sdk);
     wiring::turn_on_sms_delivery_status(&config, &clients).await;
     let handler = wiring::sweep_handler(&config, &clients, Arc::new(SystemClock));

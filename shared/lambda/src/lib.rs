@@ -13,6 +13,7 @@ pub mod logging;
 pub mod pre_traffic;
 #[cfg(feature = "redrive")]
 pub mod redrive;
+pub mod sdk;
 pub mod settings;
 pub mod wiring;
 pub mod xray;

@@ -34,6 +34,9 @@ pub mod env {
     pub const STREAM_FAILURE_QUEUE_URL: &str = "CUBA_STREAM_FAILURE_QUEUE_URL";
     pub const OPERATOR_TOPIC_ARN: &str = "CUBA_OPERATOR_TOPIC_ARN";
     pub const TOKEN_SECRET: &str = "CUBA_TOKEN_SECRET";
+    /// The roots the functions' AWS calls trust: `amazon` (Amazon Trust Services', built in;
+    /// the default) or `system` (the system's certificate store).
+    pub const AWS_TRUST_STORE: &str = "CUBA_AWS_TRUST_STORE";
     pub const TOKEN_ISSUER: &str = "CUBA_TOKEN_ISSUER";
     pub const TOKEN_AUDIENCE: &str = "CUBA_TOKEN_AUDIENCE";
     pub const RULES_FILE: &str = "CUBA_RULES_FILE";
@@ -146,6 +149,8 @@ pub enum ConfigError {
     InvalidSchemas { path: String, message: String },
     #[error("cannot read the system's TLS certificate roots (to fetch the token keys)")]
     CertificateRoots(#[source] std::io::Error),
+    #[error("cannot build the AWS calls' TLS configuration: {0}")]
+    AwsTls(String),
     #[error("cannot seed the {what} store")]
     Seeding {
         what: &'static str,
