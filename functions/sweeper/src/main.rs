@@ -19,12 +19,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = configured(cuba_lambda::sdk::load(&settings).await);
     let config = configured(SweeperConfig::from_settings(&settings));
     let clients = AwsClients::new(&sdk);
-    wiring::turn_on_sms_delivery_status(&config, &clients).await;
     let handler = wiring::sweep_handler(&config, &clients, Arc::new(SystemClock));
-    let handler = &handler;
+    // The account's SMS delivery status logs are turned on by the process's first sweep, beside
+    // it: a cold start waits for no SNS call of its own.
+    let delivery_status = tokio::sync::OnceCell::new();
+    let (handler, delivery_status, config, clients) =
+        (&handler, &delivery_status, &config, &clients);
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            let answer = handler.handle().await;
+            let (answer, ()) = tokio::join!(
+                handler.handle(),
+                delivery_status
+                    .get_or_init(|| wiring::turn_on_sms_delivery_status(config, clients)),
+            );
             metrics.flush();
             answer
         },

@@ -318,7 +318,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         clock.clone(),
     );
     let sweeper_config = SweeperConfig::from_settings(&settings(SWEEPER_FUNCTION))?;
-    // What the sweeper does at a cold start: moto keeps the account's SMS attributes.
+    // What the sweeper does at its first sweep: moto keeps the account's SMS attributes.
     wiring::turn_on_sms_delivery_status(&sweeper_config, &clients.of(SWEEPER_FUNCTION)).await;
     let receipts = wiring::receipts_handler(
         &ReceiptsConfig::from_settings(&settings(RECEIPTS_FUNCTION))?,

@@ -779,9 +779,16 @@ async fn the_sweeper_runs_on_a_scheduled_event() {
         .await
         .ready()
         .await;
+    // The account's SMS delivery status logs are seen to by the first sweep, not the cold
+    // start, and once per process.
+    let seen_to = |log: &str| log.matches("SMS delivery status logs").count();
+    assert_eq!(seen_to(&sweeper.output()), 0, "{}", sweeper.output());
     let report = sweeper.invoke(&fixture("scheduled-event.json")).await;
     assert!(report.is_object(), "{report}");
     assert_eq!(report["stuck"], 0, "{report}");
+    assert_eq!(seen_to(&sweeper.output()), 1, "{}", sweeper.output());
+    sweeper.invoke(&fixture("scheduled-event.json")).await;
+    assert_eq!(seen_to(&sweeper.output()), 1, "{}", sweeper.output());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -289,8 +289,9 @@ pub fn receipts_handler(
     }
 }
 
-/// Turns the account's SMS delivery status logs on with the sweeper's configured role (once per
-/// cold start), so the receipts function has records to read. Logged, never fatal: the sweep
+/// Turns the account's SMS delivery status logs on with the sweeper's configured role (the
+/// function does it once per process, beside its first sweep), so the receipts function has
+/// records to read. Logged, never fatal: the sweep
 /// itself does not depend on it.
 pub async fn turn_on_sms_delivery_status(config: &SweeperConfig, clients: &AwsClients) {
     let Some(role) = &config.delivery_status_role_arn else {
@@ -509,23 +510,25 @@ mod http {
     ) -> Result<AdminApi, ConfigError> {
         let stream = &config.stream;
         let rules = document_store(&stream.rules, clients);
-        seed(rules.as_ref(), "rule", &stream.rules.seed, clock.as_ref()).await?;
         let schemas = document_store(&stream.schemas, clients);
-        seed(
-            schemas.as_ref(),
-            "schema",
-            &stream.schemas.seed,
-            clock.as_ref(),
-        )
-        .await?;
+        // The cold start's three reads (two seeding checks and the key ring) at once: it waits
+        // for the slowest, not for their sum.
+        let ((), (), (keys, ring)) = tokio::try_join!(
+            seed(rules.as_ref(), "rule", &stream.rules.seed, clock.as_ref()),
+            seed(
+                schemas.as_ref(),
+                "schema",
+                &stream.schemas.seed,
+                clock.as_ref()
+            ),
+            token_keys(&config.tokens, clients, Box::new(AdminVerifier::from_ring)),
+        )?;
         let ports = stream_ports(stream, clients, clock.clone());
         let pipeline = ports.pipeline(
             document_source(&stream.rules, clients),
             document_source(&stream.schemas, clients),
             clock.clone(),
         );
-        let (keys, ring) =
-            token_keys(&config.tokens, clients, Box::new(AdminVerifier::from_ring)).await?;
         let verifier = token_check(&config.mode, keys)?;
         Ok(AdminApi {
             rules,
