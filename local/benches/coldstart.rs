@@ -23,7 +23,7 @@ use cuba_local::runtime_api::{
 use serde_json::{Value, json};
 
 const WARM_RUNS: usize = 200;
-const COLD_STARTS: usize = 5;
+const COLD_STARTS: usize = 15;
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -114,6 +114,7 @@ async fn main() -> Result<()> {
         &sdk,
         StackOptions {
             poll_stream: false,
+            schedule_sweeps: false,
             ..StackOptions::for_bench(&root, "cold")
         },
     )

@@ -323,6 +323,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
         clock: Arc::new(SystemClock),
         poll_stream: true,
+        schedule_sweeps: true,
         faults: None,
         meter: None,
         access: None,

@@ -75,6 +75,10 @@ pub struct StackOptions {
     pub clock: Arc<dyn Clock>,
     /// Off only in tests that drive the rules handler by hand (e.g. to race two invocations).
     pub poll_stream: bool,
+    /// The sweeper's schedule, every [`LOCAL_SWEEP_INTERVAL`]. Off in the bench that times
+    /// functions one at a time: each local sweep keeps moto busy for a fifth of a second, and
+    /// the calls being timed would wait behind it.
+    pub schedule_sweeps: bool,
     /// When set, the handlers' AWS calls fail by this plan, and stream handler invocations are
     /// cut off part-way at the same rate (the pollers, AWS's side of Lambda, stay fault-free).
     pub faults: Option<FaultPlan>,
@@ -94,8 +98,8 @@ pub struct StackOptions {
 
 impl StackOptions {
     /// A stack named `stack_name` from `template_path` with these token secrets: the default
-    /// rules, the system clock, an HTTP port of the system's choosing, the stream polled, no
-    /// faults, no meter. Benches and tests change what they need with `..`.
+    /// rules, the system clock, an HTTP port of the system's choosing, the stream polled, the
+    /// sweeper on its schedule, no faults, no meter. Benches and tests change what they need with `..`.
     pub fn new(
         template_path: PathBuf,
         stack_name: String,
@@ -111,6 +115,7 @@ impl StackOptions {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             clock: Arc::new(cuba_core::model::clock::SystemClock),
             poll_stream: true,
+            schedule_sweeps: true,
             faults: None,
             meter: None,
             access: None,
@@ -358,7 +363,9 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
             progress.clone(),
         )));
     }
-    tasks.push(tokio::spawn(sweep_on_schedule(sweeper)));
+    if options.schedule_sweeps {
+        tasks.push(tokio::spawn(sweep_on_schedule(sweeper)));
+    }
     if options.sms_receipts {
         let moto = sdk
             .endpoint_url()

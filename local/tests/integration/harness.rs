@@ -176,6 +176,7 @@ impl TestStack {
                 http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 clock: options.clock,
                 poll_stream: options.poll_stream,
+                schedule_sweeps: true,
                 faults: options.faults,
                 meter: options.meter,
                 access: options.access,
