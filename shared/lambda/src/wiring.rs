@@ -291,8 +291,7 @@ pub fn receipts_handler(
 
 /// Turns the account's SMS delivery status logs on with the sweeper's configured role (the
 /// function does it once per process, beside its first sweep), so the receipts function has
-/// records to read. Logged, never fatal: the sweep
-/// itself does not depend on it.
+/// records to read. Logged, never fatal: the sweep itself does not depend on it.
 pub async fn turn_on_sms_delivery_status(config: &SweeperConfig, clients: &AwsClients) {
     let Some(role) = &config.delivery_status_role_arn else {
         return;
