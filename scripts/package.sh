@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make package`: the seven Lambda functions built for arm64 (Graviton, `provided.al2023`) with
+# `make package`: the eight Lambda functions built for arm64 (Graviton, `provided.al2023`) with
 # cargo-lambda into target/lambda/<function>/bootstrap.zip, in the size-optimised release
 # profile, and their sizes printed. What `sam build` deploys is built the same way.
 set -euo pipefail
@@ -10,7 +10,7 @@ export PATH="$root/.venv-deploy/bin:$PATH"
 if command -v rustup >/dev/null; then
   rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 fi
-functions=(ingest rules absence-check admin sweeper receipts pre-traffic)
+functions=(ingest rules absence-check admin sweeper receipts pre-traffic store-seeding)
 packages=()
 for f in "${functions[@]}"; do
   packages+=(--package "cuba-$f")

@@ -324,6 +324,7 @@ async fn dev(args: DevArgs) -> Result<()> {
         clock: Arc::new(SystemClock),
         poll_stream: true,
         schedule_sweeps: true,
+        seed_stores: true,
         faults: None,
         meter: None,
         access: None,

@@ -19,7 +19,8 @@ use cuba_core::model::clock::Clock;
 use cuba_core::pipeline::smoke::SmokeTest;
 use cuba_lambda::AwsClients;
 use cuba_lambda::config::{
-    AbsenceConfig, AdminConfig, IngestConfig, ReceiptsConfig, StreamConfig, SweeperConfig,
+    AbsenceConfig, AdminConfig, IngestConfig, ReceiptsConfig, StoreSeedingConfig, StreamConfig,
+    SweeperConfig,
 };
 use cuba_lambda::handlers::{AbsenceQueueHandler, StreamHandler, SweepHandler};
 use cuba_lambda::redrive::StreamFailures;
@@ -49,6 +50,7 @@ pub const ABSENCE_FUNCTION: &str = "AbsenceCheckFunction";
 pub const ADMIN_FUNCTION: &str = "AdminFunction";
 pub const SWEEPER_FUNCTION: &str = "SweeperFunction";
 pub const RECEIPTS_FUNCTION: &str = "ReceiptsFunction";
+pub const STORE_SEEDING_FUNCTION: &str = "StoreSeedingFunction";
 /// The sweeper runs every minute on AWS; locally every two seconds, so that tests (and `make
 /// dev`) see a dead worker's alert finished soon after its lease lapses.
 const LOCAL_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
@@ -94,6 +96,10 @@ pub struct StackOptions {
     /// ([`sms_receipts`]), so sent SMS become `delivered` or `failed`. Off where a test counts
     /// alerts `sent`.
     pub sms_receipts: bool,
+    /// Seeds the rule and schema stores before the functions start, as the template's
+    /// store-seeding custom resource does when CloudFormation creates the stack. Off only in
+    /// the test of that function itself, which seeds fresh tables.
+    pub seed_stores: bool,
 }
 
 impl StackOptions {
@@ -121,6 +127,7 @@ impl StackOptions {
             access: None,
             env: BTreeMap::new(),
             sms_receipts: false,
+            seed_stores: true,
         }
     }
 
@@ -269,6 +276,15 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
         options.access.as_ref(),
     );
     let clock = options.clock;
+    if options.seed_stores {
+        wiring::store_seeding(
+            &StoreSeedingConfig::from_settings(&settings(STORE_SEEDING_FUNCTION))?,
+            &clients.of(STORE_SEEDING_FUNCTION),
+            clock.clone(),
+        )
+        .seed()
+        .await?;
+    }
     let api = wiring::ingest_api(
         &IngestConfig::from_settings(&settings(INGEST_FUNCTION))?,
         &clients.of(INGEST_FUNCTION),
@@ -418,6 +434,7 @@ fn function_environments(
         ADMIN_FUNCTION,
         SWEEPER_FUNCTION,
         RECEIPTS_FUNCTION,
+        STORE_SEEDING_FUNCTION,
     ] {
         let mut vars = template.function_environment(function, &provisioned.known)?;
         // The local stack promises rule changes within 2 seconds, not AWS's 30.

@@ -134,6 +134,8 @@ pub struct Options {
     pub sms_receipts: bool,
     /// Records each function's AWS actions and resources.
     pub access: Option<Arc<cuba_local::access::AccessLog>>,
+    /// The stores seeded at the start, as CloudFormation's create would (off: left unseeded).
+    pub seed_stores: bool,
 }
 
 impl Default for Options {
@@ -148,6 +150,7 @@ impl Default for Options {
             meter: None,
             sms_receipts: false,
             access: None,
+            seed_stores: true,
         }
     }
 }
@@ -177,6 +180,7 @@ impl TestStack {
                 clock: options.clock,
                 poll_stream: options.poll_stream,
                 schedule_sweeps: true,
+                seed_stores: options.seed_stores,
                 faults: options.faults,
                 meter: options.meter,
                 access: options.access,

@@ -20,7 +20,7 @@ use cuba_lambda::handlers::LogsEvent;
 use cuba_lambda::settings::env;
 use cuba_local::runner::{
     ABSENCE_FUNCTION, ADMIN_FUNCTION, INGEST_FUNCTION, LOCAL_KID, RECEIPTS_FUNCTION,
-    RULES_FUNCTION, SWEEPER_FUNCTION, USER_TOKEN_SECRET,
+    RULES_FUNCTION, STORE_SEEDING_FUNCTION, SWEEPER_FUNCTION, USER_TOKEN_SECRET,
 };
 use cuba_local::runtime_api::{
     Answer, INVOCATION_TRACE, RuntimeApi, against_moto, fixture, http_request, response_json,
@@ -843,6 +843,144 @@ async fn the_receipts_function_reads_a_cloudwatch_logs_subscription_batch() {
 /// What Logs sends a subscribed function: the batch as JSON, gzipped, base64 with padding. (Not
 /// `LogsEvent`'s own serialisation, which leaves the padding out, so its own deserialisation, like
 /// Lambda's, refuses a third of what it writes.)
+/// CloudFormation's side of a custom resource: the pre-signed URL its handler PUTs the answer
+/// to, here a local server keeping each body with its content type.
+struct ResponseBucket {
+    url: String,
+    answers: tokio::sync::mpsc::UnboundedReceiver<(String, Option<String>, Value)>,
+}
+
+impl ResponseBucket {
+    async fn start() -> ResponseBucket {
+        use axum::extract::Request;
+        let (tx, answers) = tokio::sync::mpsc::unbounded_channel();
+        let app = axum::Router::new().fallback(move |request: Request| {
+            let tx = tx.clone();
+            async move {
+                let method = request.method().to_string();
+                let uri = request.uri().to_string();
+                let content_type = request
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let _ = tx.send((format!("{method} {uri}"), content_type, body));
+                ""
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!(
+            "http://{}/cr-response-key?sig-params=sig-values",
+            listener.local_addr().expect("its address")
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        ResponseBucket { url, answers }
+    }
+
+    async fn next(&mut self) -> (String, Option<String>, Value) {
+        tokio::time::timeout(INVOKE_TIMEOUT, self.answers.recv())
+            .await
+            .expect("an answer within the timeout")
+            .expect("the bucket is up")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_seeding_seeds_a_new_stacks_stores_and_answers_cloudformation() {
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        seed_stores: false,
+        ..Options::default()
+    })
+    .await;
+    async fn rules(t: &TestStack) -> Option<usize> {
+        let (status, body) = t
+            .admin(reqwest::Method::GET, "/admin/api/rules", None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["rules"].as_array().map(Vec::len)
+    }
+    assert_eq!(
+        rules(&t).await,
+        Some(0),
+        "a new stack's stores hold nothing"
+    );
+    let mut bucket = ResponseBucket::start().await;
+    let mut create = fixture("cloudformation-custom-resource-create.json");
+    create["ResponseURL"] = bucket.url.clone().into();
+    create["ResourceType"] = "Custom::StoreSeeding".into();
+    create["LogicalResourceId"] = "StoreSeeding".into();
+    let seeding = Function::start(&t, STORE_SEEDING_FUNCTION, "store-seeding")
+        .await
+        .ready()
+        .await;
+    let env = &t.stack.function_env[STORE_SEEDING_FUNCTION];
+    let physical_id = format!(
+        "seeded:{}:{}",
+        env[env::RULES_TABLE],
+        env[env::SCHEMAS_TABLE]
+    );
+
+    // Create, then a retried create: both succeed, the second writes nothing.
+    for run in ["first", "second"] {
+        seeding.invoke(&create).await;
+        let (request, content_type, answer) = bucket.next().await;
+        assert_eq!(
+            request, "PUT /cr-response-key?sig-params=sig-values",
+            "{run}"
+        );
+        assert_eq!(content_type.as_deref(), Some(""), "signed without one");
+        assert_eq!(answer["Status"], "SUCCESS", "{run}: {answer}");
+        assert_eq!(answer["RequestId"], create["RequestId"]);
+        assert_eq!(answer["StackId"], create["StackId"]);
+        assert_eq!(answer["LogicalResourceId"], "StoreSeeding");
+        assert_eq!(answer["PhysicalResourceId"], physical_id.as_str());
+        assert_eq!(rules(&t).await, Some(3), "{run}: the seed rules");
+    }
+    let (status, schemas) = t
+        .admin(reqwest::Method::GET, "/admin/api/schemas", None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        schemas["schemas"].as_array().is_some_and(|s| !s.is_empty()),
+        "the shipped schemas: {schemas}"
+    );
+    let log = seeding.output();
+    assert_eq!(
+        log.matches("rule store seeded with the initial rules")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("rule store was seeded before").count(),
+        1,
+        "{log}"
+    );
+
+    // A store it cannot reach: CloudFormation hears FAILED and why, and does not wait an hour.
+    let broken = Function::start_with(&t, STORE_SEEDING_FUNCTION, "store-seeding", |vars| {
+        vars.insert(env::SCHEMAS_TABLE.to_owned(), "no-such-table".to_owned());
+    })
+    .await
+    .ready()
+    .await;
+    broken.invoke(&create).await;
+    let (_, _, answer) = bucket.next().await;
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("cannot seed the schema store"),
+        "{reason}"
+    );
+}
+
 fn logs_payload(data: &LogData) -> Value {
     use base64::Engine;
     use std::io::Write;
@@ -882,6 +1020,11 @@ async fn a_function_missing_its_configuration_fails_init_with_one_clear_line() {
             SWEEPER_FUNCTION,
             "sweeper",
             [env::ALERTS_TABLE, env::OPERATOR_TOPIC_ARN],
+        ),
+        (
+            STORE_SEEDING_FUNCTION,
+            "store-seeding",
+            [env::RULES_TABLE, env::SCHEMAS_TABLE],
         ),
     ] {
         let function = Function::start_with(&t, logical_id, bin, |vars| {

@@ -389,6 +389,26 @@ impl ReceiptsConfig {
 #[cfg(feature = "http")]
 pub use http::{AdminConfig, IngestConfig, ProviderConfig, TokenKeys, TokenMode};
 
+/// The store-seeding function: the rule and schema stores, and what seeds them.
+#[derive(Debug)]
+pub struct StoreSeedingConfig {
+    pub rules: DocumentsConfig<RuleSet>,
+    pub schemas: DocumentsConfig<SchemaSet>,
+}
+
+impl StoreSeedingConfig {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigErrors> {
+        Reader::read(settings, |r| {
+            let rules = DocumentsConfig::rules(r);
+            let schemas = DocumentsConfig::schemas(r);
+            Some(StoreSeedingConfig {
+                rules: rules?,
+                schemas: schemas?,
+            })
+        })
+    }
+}
+
 /// The pre-traffic hook: the new versions a deployment is about to shift traffic to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreTrafficConfig {

@@ -15,6 +15,8 @@ pub mod pre_traffic;
 pub mod redrive;
 pub mod sdk;
 pub mod settings;
+#[cfg(feature = "store-seeding")]
+pub mod store_seeding;
 pub mod wiring;
 pub mod xray;
 

@@ -57,13 +57,35 @@ fn loader(settings: &Settings<'_>) -> Result<aws_config::ConfigLoader, ConfigErr
     })
 }
 
+/// A TLS context trusting only `roots` (PEM).
+fn trusting(roots: &str) -> Result<TlsContext, ConfigError> {
+    TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(roots.as_bytes()))
+        .build()
+        .map_err(|e| ConfigError::AwsTls(e.to_string()))
+}
+
+/// A connector for requests to AWS made outside the SDK's clients (a custom resource's answer
+/// to CloudFormation's S3 URL), trusting what the settings say, proxies from the environment.
+#[cfg(feature = "store-seeding")]
+pub fn https_connector(
+    settings: &Settings,
+) -> Result<aws_smithy_http_client::Connector, ConfigError> {
+    let tls = match AwsTrust::from_settings(settings)? {
+        AwsTrust::System => TlsContext::default(),
+        AwsTrust::AmazonRoots => trusting(AMAZON_TRUST_SERVICES)?,
+    };
+    Ok(aws_smithy_http_client::Connector::builder()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls)
+        .proxy_config(ProxyConfig::from_env())
+        .build())
+}
+
 /// The SDK's default HTTPS client (rustls on aws-lc, proxies from the environment), trusting
 /// only `roots` (PEM).
 fn https_client(roots: &str) -> Result<SharedHttpClient, ConfigError> {
-    let tls = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(roots.as_bytes()))
-        .build()
-        .map_err(|e| ConfigError::AwsTls(e.to_string()))?;
+    let tls = trusting(roots)?;
     Ok(
         Builder::new().build_with_connector_fn(move |settings, components| {
             let mut connector = ConnectorBuilder::default()

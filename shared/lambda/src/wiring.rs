@@ -1,7 +1,7 @@
 //! Builds each function's handler from its typed configuration ([`crate::config`]) and the AWS
 //! clients: one constructor per port, each used wherever that port is needed. Nothing here reads
 //! a variable or can fail, except what must reach AWS at a cold start (token keys in Secrets
-//! Manager, seeding the document stores). The HTTP functions' wiring needs the `http` feature,
+//! Manager). The HTTP functions' wiring needs the `http` feature,
 //! so the rules and absence-check functions never link the web layer.
 
 use std::sync::Arc;
@@ -230,6 +230,48 @@ pub fn pre_traffic_check(
     }
 }
 
+/// The rule and schema stores with what seeds them (the store-seeding function's work, which
+/// the local stack does at its start as CloudFormation would).
+#[cfg(feature = "store-seeding")]
+pub fn store_seeding(
+    config: &crate::config::StoreSeedingConfig,
+    clients: &AwsClients,
+    clock: Arc<dyn Clock>,
+) -> crate::store_seeding::StoreSeeding {
+    use crate::store_seeding::{SeededStore, StoreSeeding};
+    fn seeded<T>(
+        what: &'static str,
+        config: &DocumentsConfig<T>,
+        clients: &AwsClients,
+    ) -> SeededStore {
+        SeededStore {
+            what,
+            table: config.table.clone(),
+            store: document_store(config, clients),
+            documents: config.seed.clone(),
+        }
+    }
+    StoreSeeding {
+        rules: seeded("rule", &config.rules, clients),
+        schemas: seeded("schema", &config.schemas, clients),
+        clock,
+    }
+}
+
+/// The store-seeding custom resource, answering CloudFormation over HTTPS.
+#[cfg(feature = "store-seeding")]
+pub fn seeding_resource(
+    config: &crate::config::StoreSeedingConfig,
+    settings: &crate::settings::Settings,
+    sdk: &aws_types::SdkConfig,
+) -> Result<crate::store_seeding::SeedingResource, crate::settings::ConfigError> {
+    use crate::store_seeding::{PresignedPut, SeedingResource};
+    Ok(SeedingResource {
+        seeding: store_seeding(config, &AwsClients::new(sdk), Arc::new(crate::SystemClock)),
+        response_url: Arc::new(PresignedPut::new(crate::sdk::https_connector(settings)?)),
+    })
+}
+
 /// The console's redrive of the stream records whose retries ran out (the failure queue the
 /// configuration names, if any), handing them to a stream handler of its own.
 #[cfg(feature = "redrive")]
@@ -359,8 +401,6 @@ mod http {
     use cuba_core::delivery::verification::PhoneVerifier;
     use cuba_core::intake::rate::UserRateLimiter;
     use cuba_core::model::clock::{Clock, SystemClock};
-    use cuba_core::model::document::DocumentId;
-    use cuba_core::model::ports::DocumentStore;
     use cuba_web::admin::{AdminApi, CursorSeal};
     use cuba_web::auth::{
         AdminVerifier, HttpsFetch, KeyBuilder, KeyRing, OidcVerifier, PhoneCodeHasher, Rotating,
@@ -481,26 +521,8 @@ mod http {
         ))
     }
 
-    /// Writes `documents` into `store` unless it was seeded before.
-    async fn seed(
-        store: &dyn DocumentStore,
-        what: &'static str,
-        documents: &[(DocumentId, serde_json::Value)],
-        clock: &dyn Clock,
-    ) -> Result<(), ConfigError> {
-        let by = format!("cuba (initial {what}s)");
-        let seeded = store
-            .seed(documents, &by, clock.now())
-            .await
-            .map_err(|source| ConfigError::Seeding { what, source })?;
-        if seeded {
-            tracing::info!("{what} store seeded with the initial {what}s");
-        }
-        Ok(())
-    }
-
-    /// The admin function: the admin API. Seeds the rule and schema stores from the files (or
-    /// the built-in defaults) the first time any admin function starts.
+    /// The admin function: the admin API. The rule and schema stores were seeded at deployment
+    /// (the store-seeding custom resource), so its cold start reads only its token keys.
     pub async fn admin_api(
         config: &AdminConfig,
         clients: &AwsClients,
@@ -510,18 +532,8 @@ mod http {
         let stream = &config.stream;
         let rules = document_store(&stream.rules, clients);
         let schemas = document_store(&stream.schemas, clients);
-        // The cold start's three reads (two seeding checks and the key ring) at once: it waits
-        // for the slowest, not for their sum.
-        let ((), (), (keys, ring)) = tokio::try_join!(
-            seed(rules.as_ref(), "rule", &stream.rules.seed, clock.as_ref()),
-            seed(
-                schemas.as_ref(),
-                "schema",
-                &stream.schemas.seed,
-                clock.as_ref()
-            ),
-            token_keys(&config.tokens, clients, Box::new(AdminVerifier::from_ring)),
-        )?;
+        let (keys, ring) =
+            token_keys(&config.tokens, clients, Box::new(AdminVerifier::from_ring)).await?;
         let ports = stream_ports(stream, clients, clock.clone());
         let pipeline = ports.pipeline(
             document_source(&stream.rules, clients),
