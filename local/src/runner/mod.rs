@@ -281,7 +281,7 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
             &StoreSeedingConfig::from_settings(&settings(STORE_SEEDING_FUNCTION))?,
             &clients.of(STORE_SEEDING_FUNCTION),
             clock.clone(),
-        )
+        )?
         .seed()
         .await?;
     }

@@ -3,7 +3,7 @@
 //! one per deploy. Each function reads only the variables its own template entry sets.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,7 +12,7 @@ use cuba_aws::partition_keys::ListingShards;
 use cuba_aws::{Retention, SmsMaxPrice};
 use cuba_core::delivery::limits::SmsPolicy;
 use cuba_core::delivery::quiet_hours::SmsManners;
-use cuba_core::model::document::DocumentId;
+use cuba_core::model::document::{DocumentId, DocumentSet};
 use cuba_core::rules::RuleSet;
 use cuba_core::schemas::SchemaSet;
 
@@ -221,32 +221,100 @@ impl DeliveryConfig {
 #[derive(Debug)]
 pub struct DocumentsConfig<T> {
     pub table: String,
-    /// The documents that seed the store (from the file, or the built-in defaults).
-    pub seed: Vec<(DocumentId, Value)>,
-    /// What they make: in force until the store is first seeded.
-    pub unseeded: Arc<T>,
+    pub initial: Arc<InitialDocuments<T>>,
     pub cache_ttl: Duration,
 }
 
 /// What seeds a document store, and what it makes.
 type Initial<T> = (Vec<(DocumentId, Value)>, T);
+/// The same, the set shared by the functions' document sources.
+type Built<T> = (Vec<(DocumentId, Value)>, Arc<T>);
 
-impl<T> DocumentsConfig<T> {
-    /// The store named by `table`, seeded with what `initial` reads.
+/// What seeds a document store, keyed by id, and the set it makes, in force until the store is
+/// seeded. A configured file is read and checked at the cold start, so a bad one stops the
+/// function there. The built-in defaults are built when first needed: compiling the shipped
+/// schemas is about 1.3 ms of a cold process (the JSON Schema library's first use), and a
+/// deployed stack's stores are seeded at its creation, so most processes never need them.
+pub struct InitialDocuments<T> {
+    built: OnceLock<Built<T>>,
+    read: fn(&Settings) -> Result<Initial<T>, ConfigError>,
+}
+
+impl<T> fmt::Debug for InitialDocuments<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.built.get().is_some() {
+            "built"
+        } else {
+            "the built-in defaults, not built yet"
+        };
+        f.debug_struct("InitialDocuments")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<T: DocumentSet> InitialDocuments<T> {
+    /// The documents `read` gives for `settings`: at once when `file` names a file, else (the
+    /// built-in defaults) at the first need.
+    fn new(
+        settings: &Settings,
+        file: &'static str,
+        read: fn(&Settings) -> Result<Initial<T>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        let initial = InitialDocuments {
+            built: OnceLock::new(),
+            read,
+        };
+        if settings.optional(file).is_some() {
+            let (documents, set) = read(settings)?;
+            let _ = initial.built.set((documents, Arc::new(set)));
+        }
+        Ok(initial)
+    }
+
+    fn built(&self) -> Result<&Built<T>, ConfigError> {
+        if let Some(built) = self.built.get() {
+            return Ok(built);
+        }
+        // No file was named (that case was built at once): the built-in defaults.
+        let (documents, set) = (self.read)(&Settings::new(|_| None))?;
+        Ok(self.built.get_or_init(|| (documents, Arc::new(set))))
+    }
+
+    /// The documents that seed the store.
+    pub fn documents(&self) -> Result<&[(DocumentId, Value)], ConfigError> {
+        Ok(&self.built()?.0)
+    }
+
+    /// The set in force until the store is seeded. The built-in defaults always build (a unit
+    /// test holds it); were they ever not to, nothing applies and the error is logged.
+    pub fn unseeded(&self) -> Arc<T> {
+        match self.built() {
+            Ok((_, set)) => set.clone(),
+            Err(error) => {
+                tracing::error!(error = %cuba_core::model::ports::ErrorChain(&error), "the built-in {}s do not build", T::NOUN);
+                Arc::new(T::assemble(Vec::new()))
+            }
+        }
+    }
+}
+
+impl<T: DocumentSet> DocumentsConfig<T> {
+    /// The store named by `table`, seeded with what `read` reads (`file` naming a file, or the
+    /// built-in defaults).
     fn read(
         r: &mut Reader,
         table: &'static str,
-        initial: impl FnOnce(&Settings) -> Result<Initial<T>, ConfigError>,
+        file: &'static str,
+        read: fn(&Settings) -> Result<Initial<T>, ConfigError>,
     ) -> Option<Self> {
         let table = r.required(table);
-        let initial = initial(r.settings);
+        let initial = InitialDocuments::new(r.settings, file, read);
         let initial = r.take(initial);
         let cache_ttl = r.rules_cache_ttl();
-        let (seed, unseeded) = initial?;
         Some(DocumentsConfig {
             table: table?,
-            seed,
-            unseeded: Arc::new(unseeded),
+            initial: Arc::new(initial?),
             cache_ttl: cache_ttl?,
         })
     }
@@ -254,13 +322,15 @@ impl<T> DocumentsConfig<T> {
 
 impl DocumentsConfig<RuleSet> {
     fn rules(r: &mut Reader) -> Option<Self> {
-        Self::read(r, env::RULES_TABLE, |s| s.initial_rules())
+        Self::read(r, env::RULES_TABLE, env::RULES_FILE, |s| s.initial_rules())
     }
 }
 
 impl DocumentsConfig<SchemaSet> {
     fn schemas(r: &mut Reader) -> Option<Self> {
-        Self::read(r, env::SCHEMAS_TABLE, |s| s.initial_schemas())
+        Self::read(r, env::SCHEMAS_TABLE, env::SCHEMAS_FILE, |s| {
+            s.initial_schemas()
+        })
     }
 }
 
@@ -401,6 +471,16 @@ impl StoreSeedingConfig {
         Reader::read(settings, |r| {
             let rules = DocumentsConfig::rules(r);
             let schemas = DocumentsConfig::schemas(r);
+            // The one function that needs the documents: built now, so a fault stops its start.
+            for problem in [
+                rules.as_ref().and_then(|c| c.initial.documents().err()),
+                schemas.as_ref().and_then(|c| c.initial.documents().err()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                r.problems.push(problem);
+            }
             Some(StoreSeedingConfig {
                 rules: rules?,
                 schemas: schemas?,
@@ -685,8 +765,46 @@ mod tests {
         assert_eq!(config.delivery.alerts.name, "alerts");
         assert_eq!(config.delivery.quotas_table, "state");
         assert_eq!(config.delivery.sms, SmsPolicy::default());
-        assert_eq!(config.rules.seed.len(), config.rules.unseeded.all().len());
+        let seed = config
+            .rules
+            .initial
+            .documents()
+            .expect("the built-in rules");
+        assert_eq!(seed.len(), config.rules.initial.unseeded().all().len());
+        assert_eq!(seed.len(), 3);
+        let schemas = config
+            .schemas
+            .initial
+            .documents()
+            .expect("the built-in schemas");
+        assert_eq!(schemas.len(), config.schemas.initial.unseeded().len());
         assert_eq!(config.rules.cache_ttl, crate::settings::DEFAULT_RULES_CACHE);
+    }
+
+    #[test]
+    fn the_built_in_documents_wait_for_a_need_and_a_named_file_is_read_at_once() {
+        let config = StreamConfig::from_settings(&settings(STREAM)).unwrap();
+        assert!(
+            config.schemas.initial.built.get().is_none(),
+            "not built at the start"
+        );
+        assert!(!config.schemas.initial.unseeded().is_empty());
+        assert!(
+            config.schemas.initial.built.get().is_some(),
+            "built once needed"
+        );
+
+        let mut vars = STREAM.to_vec();
+        vars.push((env::RULES_FILE, "/nonexistent/rules.json"));
+        let errors = StreamConfig::from_settings(&settings(&vars)).unwrap_err();
+        assert!(
+            matches!(errors.0.as_slice(), [ConfigError::RulesFile { .. }]),
+            "{errors}"
+        );
+        // The store-seeding function builds them at its start, whatever they are.
+        let seeding = StoreSeedingConfig::from_settings(&settings(STREAM)).unwrap();
+        assert!(seeding.rules.initial.built.get().is_some());
+        assert!(seeding.schemas.initial.built.get().is_some());
     }
 
     #[test]

@@ -94,9 +94,10 @@ fn document_source<T: DocumentSet>(
     config: &DocumentsConfig<T>,
     clients: &AwsClients,
 ) -> Arc<CachedDocuments<T>> {
-    Arc::new(CachedDocuments::new(
+    let initial = config.initial.clone();
+    Arc::new(CachedDocuments::unseeded_from(
         document_store(config, clients),
-        config.unseeded.clone(),
+        move || initial.unseeded(),
         config.cache_ttl,
     ))
 }
@@ -237,25 +238,25 @@ pub fn store_seeding(
     config: &crate::config::StoreSeedingConfig,
     clients: &AwsClients,
     clock: Arc<dyn Clock>,
-) -> crate::store_seeding::StoreSeeding {
+) -> Result<crate::store_seeding::StoreSeeding, crate::settings::ConfigError> {
     use crate::store_seeding::{SeededStore, StoreSeeding};
-    fn seeded<T>(
+    fn seeded<T: DocumentSet>(
         what: &'static str,
         config: &DocumentsConfig<T>,
         clients: &AwsClients,
-    ) -> SeededStore {
-        SeededStore {
+    ) -> Result<SeededStore, crate::settings::ConfigError> {
+        Ok(SeededStore {
             what,
             table: config.table.clone(),
             store: document_store(config, clients),
-            documents: config.seed.clone(),
-        }
+            documents: config.initial.documents()?.to_vec(),
+        })
     }
-    StoreSeeding {
-        rules: seeded("rule", &config.rules, clients),
-        schemas: seeded("schema", &config.schemas, clients),
+    Ok(StoreSeeding {
+        rules: seeded("rule", &config.rules, clients)?,
+        schemas: seeded("schema", &config.schemas, clients)?,
         clock,
-    }
+    })
 }
 
 /// The store-seeding custom resource, answering CloudFormation over HTTPS.
@@ -267,7 +268,7 @@ pub fn seeding_resource(
 ) -> Result<crate::store_seeding::SeedingResource, crate::settings::ConfigError> {
     use crate::store_seeding::{PresignedPut, SeedingResource};
     Ok(SeedingResource {
-        seeding: store_seeding(config, &AwsClients::new(sdk), Arc::new(crate::SystemClock)),
+        seeding: store_seeding(config, &AwsClients::new(sdk), Arc::new(crate::SystemClock))?,
         response_url: Arc::new(PresignedPut::new(crate::sdk::https_connector(settings)?)),
     })
 }

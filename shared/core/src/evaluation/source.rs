@@ -1,6 +1,6 @@
 //! Where the documents in force come from. Deployed functions read the document store through a
 //! short cache, so a saved change takes effect everywhere within the cache's time-to-live; until
-//! an operator's first start seeds the store, the shipped (or configured) documents apply.
+//! the store is seeded (when the stack is created), the shipped (or configured) documents apply.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,16 +29,27 @@ pub type SchemaSource = dyn DocumentSource<SchemaSet>;
 /// The document store, re-read at most once per `ttl`.
 pub struct CachedDocuments<S> {
     store: Arc<dyn DocumentStore>,
-    unseeded: Arc<S>,
+    unseeded: Box<dyn Fn() -> Arc<S> + Send + Sync>,
     cache: TtlCache<S>,
 }
 
 impl<S: DocumentSet> CachedDocuments<S> {
     /// `unseeded` applies while the store has never been seeded.
     pub fn new(store: Arc<dyn DocumentStore>, unseeded: Arc<S>, ttl: Duration) -> Self {
+        Self::unseeded_from(store, move || unseeded.clone(), ttl)
+    }
+
+    /// What `unseeded` gives applies while the store has never been seeded. It is asked only
+    /// then: a deployed stack's stores are seeded when it is created, so a function need not
+    /// build that set at every cold start.
+    pub fn unseeded_from(
+        store: Arc<dyn DocumentStore>,
+        unseeded: impl Fn() -> Arc<S> + Send + Sync + 'static,
+        ttl: Duration,
+    ) -> Self {
         CachedDocuments {
             store,
-            unseeded,
+            unseeded: Box::new(unseeded),
             cache: TtlCache::new(ttl),
         }
     }
@@ -70,7 +81,7 @@ impl<S: DocumentSet> DocumentSource<S> for CachedDocuments<S> {
 
     async fn fresh(&self) -> Result<Arc<S>, PortError> {
         match self.store.current().await? {
-            None => Ok(self.unseeded.clone()),
+            None => Ok((self.unseeded)()),
             Some(records) => Ok(Arc::new(assemble(&records))),
         }
     }
