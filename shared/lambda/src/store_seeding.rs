@@ -146,32 +146,31 @@ impl SeedingResource {
         request: &CloudFormationCustomResourceRequest,
     ) -> Result<CloudFormationCustomResourceResponseStatus, ResponseNotSent> {
         use CloudFormationCustomResourceRequest::{Create, Delete, Update};
-        let (outcome, physical_id, request_id, stack_id, logical_id, url) = match request {
+        // Where the answer goes and what it echoes: the same fields in each request type.
+        macro_rules! addressed {
+            ($r:expr) => {
+                (
+                    &$r.request_id,
+                    &$r.stack_id,
+                    &$r.logical_resource_id,
+                    &$r.response_url,
+                )
+            };
+        }
+        let (outcome, physical_id, (request_id, stack_id, logical_id, url)) = match request {
             Create(r) => (
                 self.seeding.seed().await,
                 self.seeding.physical_id(),
-                &r.request_id,
-                &r.stack_id,
-                &r.logical_resource_id,
-                &r.response_url,
+                addressed!(r),
             ),
             Update(r) => (
                 self.seeding.seed().await,
                 self.seeding.physical_id(),
-                &r.request_id,
-                &r.stack_id,
-                &r.logical_resource_id,
-                &r.response_url,
+                addressed!(r),
             ),
-            Delete(r) => (
-                Ok(()),
-                r.physical_resource_id.clone(),
-                &r.request_id,
-                &r.stack_id,
-                &r.logical_resource_id,
-                &r.response_url,
-            ),
-            // Request types CloudFormation may add later: refused, so the stack says why.
+            Delete(r) => (Ok(()), r.physical_resource_id.clone(), addressed!(r)),
+            // The enum is non-exhaustive; a request of a type it lacks fails to deserialize
+            // before it gets here.
             _ => return Err(ResponseNotSent("an unknown request type".into())),
         };
         let mut response = CloudFormationCustomResourceResponse::default();
