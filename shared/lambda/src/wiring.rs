@@ -1,8 +1,9 @@
 //! Builds each function's handler from its typed configuration ([`crate::config`]) and the AWS
 //! clients: one constructor per port, each used wherever that port is needed. Nothing here reads
 //! a variable or can fail, except what must reach AWS at a cold start (token keys in Secrets
-//! Manager). The HTTP functions' wiring needs the `http` feature,
-//! so the rules and absence-check functions never link the web layer.
+//! Manager) and the documents the store seeding writes (built when first asked for). The HTTP
+//! functions' wiring needs the `http` feature, so the rules and absence-check functions never
+//! link the web layer.
 
 use std::sync::Arc;
 
