@@ -12,7 +12,9 @@
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
-use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_http_client::{Builder, Connector, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::HttpConnectorSettings;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_types::sdk_config::SharedHttpClient;
 
 use crate::settings::{ConfigError, Settings, env};
@@ -66,7 +68,7 @@ fn trusting(roots: &str) -> Result<TlsContext, ConfigError> {
 }
 
 /// A connector for requests to AWS made outside the SDK's clients (a custom resource's answer
-/// to CloudFormation's S3 URL), trusting what the settings say, proxies from the environment.
+/// to CloudFormation's S3 URL), trusting what the settings say.
 #[cfg(feature = "store-seeding")]
 pub fn https_connector(
     settings: &Settings,
@@ -75,30 +77,35 @@ pub fn https_connector(
         AwsTrust::System => TlsContext::default(),
         AwsTrust::AmazonRoots => trusting(AMAZON_TRUST_SERVICES)?,
     };
-    Ok(aws_smithy_http_client::Connector::builder()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(tls)
-        .proxy_config(ProxyConfig::from_env())
-        .build())
+    Ok(connector(tls, None, None))
 }
 
-/// The SDK's default HTTPS client (rustls on aws-lc, proxies from the environment), trusting
-/// only `roots` (PEM).
+/// The SDK's default HTTPS client, trusting only `roots` (PEM).
 fn https_client(roots: &str) -> Result<SharedHttpClient, ConfigError> {
     let tls = trusting(roots)?;
     Ok(
         Builder::new().build_with_connector_fn(move |settings, components| {
-            let mut connector = ConnectorBuilder::default()
-                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(tls.clone());
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
-            }
-            connector.set_proxy_config(Some(ProxyConfig::from_env()));
-            connector.build()
+            connector(tls.clone(), settings, components)
         }),
     )
+}
+
+/// A connector made as `aws-smithy-runtime`'s `default_https_client` makes the SDK's (rustls on
+/// aws-lc, proxies from the environment), with the TLS context `tls`.
+fn connector(
+    tls: TlsContext,
+    settings: Option<&HttpConnectorSettings>,
+    components: Option<&RuntimeComponents>,
+) -> Connector {
+    let mut connector = ConnectorBuilder::default()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls);
+    connector.set_connector_settings(settings.cloned());
+    if let Some(components) = components {
+        connector.set_sleep_impl(components.sleep_impl());
+    }
+    connector.set_proxy_config(Some(ProxyConfig::from_env()));
+    connector.build()
 }
 
 #[cfg(test)]
