@@ -11,6 +11,14 @@ scripts/venv.sh
 scripts/venv.sh .venv-deploy deploy-requirements.txt
 chromium=$(scripts/browser.sh)
 
+# When the disk fills, the linker dies with a bus error that says nothing about disk (stop 37's CI),
+# so say first how much there is.
+avail_kib=$(df -Pk "$root" | awk 'NR == 2 { print $4 }')
+echo "== disk: $((avail_kib / 1048576)) GiB free for target/ (a cold build takes about 6 GiB)"
+if (( avail_kib < 6 * 1048576 )); then
+  echo "warning: less than 6 GiB free; a cold build may fail in the linker with a bus error" >&2
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
