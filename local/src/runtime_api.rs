@@ -281,12 +281,12 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// An HTTP API (payload v2.0) request as API Gateway sends it, from AWS's sample: `method` and
-/// `path`, a bearer `token` if any, and `body` as base64.
 /// The trace id every invocation is given (Lambda's `Lambda-Runtime-Trace-Id`).
 pub const INVOCATION_TRACE: &str =
     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
+/// An HTTP API (payload v2.0) request as API Gateway sends it, from AWS's sample: `method` and
+/// `path`, a bearer `token` if any, and `body` as base64.
 pub fn http_request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Value {
     let mut request = fixture("apigw-v2-request.json");
     request["rawPath"] = Value::from(path);

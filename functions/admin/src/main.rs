@@ -2,6 +2,7 @@
 
 use cuba_lambda::config::AdminConfig;
 use cuba_lambda::embedded_metrics::{self, FunctionMetrics};
+use cuba_lambda::invocation_trace::in_invocation_trace;
 use cuba_lambda::settings::Settings;
 use cuba_lambda::wiring;
 use cuba_lambda::{AwsClients, SystemClock, configured};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    cuba_lambda::logging::init();
     let metrics = FunctionMetrics::install();
     let settings = Settings::from_process_env();
     let sdk = configured(cuba_lambda::sdk::load(&settings).await);
@@ -22,5 +23,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(SystemClock),
     );
     let router = configured(wiring::admin_router(&config, &clients, redrive).await);
-    lambda_http::run(embedded_metrics::flushing(router, metrics)).await
+    lambda_http::run(embedded_metrics::flushing(
+        in_invocation_trace(router),
+        metrics,
+    ))
+    .await
 }

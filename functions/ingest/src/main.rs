@@ -9,7 +9,7 @@ use cuba_lambda::{AwsClients, configured};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    cuba_lambda::logging::init();
     let metrics = FunctionMetrics::install();
     let settings = Settings::from_process_env();
     let sdk = configured(cuba_lambda::sdk::load(&settings).await);

@@ -162,10 +162,17 @@ async fn ingest_answers_api_gateway_http_api_requests() {
         ..Options::default()
     })
     .await;
-    let ingest = Function::start(&t, INGEST_FUNCTION, "ingest")
-        .await
-        .ready()
-        .await;
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port for the daemon");
+    daemon
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    let daemon_address = daemon.local_addr().expect("its address").to_string();
+    let ingest = Function::start_with(&t, INGEST_FUNCTION, "ingest", |vars| {
+        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon_address.clone());
+    })
+    .await
+    .ready()
+    .await;
     let user = 8_101;
 
     let mut request = http_request(
@@ -206,6 +213,28 @@ async fn ingest_answers_api_gateway_http_api_requests() {
         json!(INVOCATION_TRACE),
         "stored in the invocation's trace: {stored}"
     );
+    // The request is a segment under Lambda's own segment of the invocation, its AWS calls
+    // (the event's write among them) its subsegments.
+    let mut datagram = vec![0u8; 65_536];
+    let size = daemon
+        .recv(&mut datagram)
+        .expect("a segment for the traced request");
+    let text = String::from_utf8_lossy(&datagram[..size]).into_owned();
+    let (_, segment) = text
+        .split_once('\n')
+        .expect("a header line and the segment");
+    let segment: Value = serde_json::from_str(segment).expect("the segment is JSON");
+    assert_eq!(
+        segment["trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
+        "{segment}"
+    );
+    assert_eq!(segment["parent_id"], "53995c3f42cd8ad8", "{segment}");
+    assert_eq!(segment["annotations"]["step"], "http_request", "{segment}");
+    let services: Vec<&str> = segment["subsegments"]
+        .as_array()
+        .map(|calls| calls.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(services.contains(&"DynamoDB"), "{segment}");
 
     let batch = ingest
         .invoke(&http_request(

@@ -5,24 +5,51 @@
 //! layer reads a request's trace from its `X-Amzn-Trace-Id` header ([`TRACE_HEADER`]), which a
 //! client can write too: the invocation's id replaces whatever the request carried, so what an
 //! event is stored with is the trace its function really ran in.
+//!
+//! The request is handled in a span of that trace ([`REQUEST_SPAN`]). Lambda's own segment of
+//! the invocation shows only its length; where the X-Ray daemon runs beside the function, the
+//! span is sent as a segment under it, and the AWS calls the request made (the event's write among
+//! them) are its subsegments ([`crate::xray`]).
 
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use cuba_core::model::trace::TraceContext;
 use cuba_web::request::TRACE_HEADER;
+use tracing::Instrument;
 
 /// Where the Lambda runtime keeps the current invocation's trace header (not set in the
 /// runtime's concurrent mode, where the request keeps the header API Gateway gave it).
 pub const INVOCATION_TRACE_VARIABLE: &str = "_X_AMZN_TRACE_ID";
 
-/// `router` with each request's trace header set to the invocation's.
+/// The name of the span a request is handled in: the `step` of its X-Ray segment.
+pub const REQUEST_SPAN: &str = "http_request";
+
+/// `router` with each request's trace header set to the invocation's, and each request handled
+/// in a span of that trace.
 pub fn in_invocation_trace(router: cuba_web::Router) -> cuba_web::Router {
-    router.layer(axum::middleware::map_request(
-        |mut request: axum::extract::Request| async move {
-            let invocation = std::env::var(INVOCATION_TRACE_VARIABLE)
-                .ok()
-                .and_then(|header| axum::http::HeaderValue::from_str(&header).ok());
-            if let Some(header) = invocation {
-                request.headers_mut().insert(TRACE_HEADER, header);
-            }
-            request
-        },
-    ))
+    router.layer(axum::middleware::from_fn(in_trace))
+}
+
+async fn in_trace(mut request: Request, next: Next) -> Response {
+    let invocation = std::env::var(INVOCATION_TRACE_VARIABLE)
+        .ok()
+        .and_then(|header| axum::http::HeaderValue::from_str(&header).ok());
+    if let Some(header) = invocation {
+        request.headers_mut().insert(TRACE_HEADER, header);
+    }
+    let trace = request
+        .headers()
+        .get(TRACE_HEADER)
+        .and_then(|header| header.to_str().ok())
+        .and_then(|header| header.parse::<TraceContext>().ok());
+    // Only the path: a query string may carry what an operator searched for.
+    let span = tracing::info_span!(
+        REQUEST_SPAN,
+        method = %request.method(),
+        path = request.uri().path(),
+        trace_id = trace.as_ref().map(|t| tracing::field::display(t.root())),
+        trace = trace.as_ref().map(tracing::field::display),
+    );
+    next.run(request).instrument(span).await
 }
