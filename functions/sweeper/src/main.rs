@@ -13,7 +13,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    cuba_lambda::logging::init();
     let metrics = FunctionMetrics::install();
     let settings = Settings::from_process_env();
     let sdk = configured(cuba_lambda::sdk::load(&settings).await);

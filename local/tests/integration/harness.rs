@@ -136,6 +136,8 @@ pub struct Options {
     pub access: Option<Arc<cuba_local::access::AccessLog>>,
     /// The stores seeded at the start, as CloudFormation's create would (off: left unseeded).
     pub seed_stores: bool,
+    /// The sweeper run on its schedule (off: only when a test runs it).
+    pub schedule_sweeps: bool,
 }
 
 impl Default for Options {
@@ -151,6 +153,7 @@ impl Default for Options {
             sms_receipts: false,
             access: None,
             seed_stores: true,
+            schedule_sweeps: true,
         }
     }
 }
@@ -179,7 +182,7 @@ impl TestStack {
                 http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 clock: options.clock,
                 poll_stream: options.poll_stream,
-                schedule_sweeps: true,
+                schedule_sweeps: options.schedule_sweeps,
                 seed_stores: options.seed_stores,
                 faults: options.faults,
                 meter: options.meter,

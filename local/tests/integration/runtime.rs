@@ -14,8 +14,12 @@ use serde_json::{Value, json};
 
 use crate::harness::{Options, TestStack, bill, unique};
 use aws_lambda_events::cloudwatch_logs::LogData;
+use cuba_aws::DynamoAlertLedger;
+use cuba_core::delivery::alert::{Alert, AlertId, Claim, Lease};
+use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::clock::{Clock, SystemClock};
-use cuba_core::model::domain::UserId;
+use cuba_core::model::domain::{Millis, UserId};
+use cuba_core::rules::{Action, RuleId, Severity};
 use cuba_lambda::handlers::LogsEvent;
 use cuba_lambda::settings::env;
 use cuba_local::runner::{
@@ -803,11 +807,24 @@ async fn absence_check_consumes_an_sqs_batch() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sweeper_runs_on_a_scheduled_event() {
-    let t = TestStack::start().await;
-    let sweeper = Function::start(&t, SWEEPER_FUNCTION, "sweeper")
-        .await
-        .ready()
-        .await;
+    // Only the binary sweeps here: the runner's own sweeps would take the stuck alert below.
+    let t = TestStack::start_with(Options {
+        poll_stream: false,
+        schedule_sweeps: false,
+        ..Options::default()
+    })
+    .await;
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port for the daemon");
+    daemon
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    let daemon_address = daemon.local_addr().expect("its address").to_string();
+    let sweeper = Function::start_with(&t, SWEEPER_FUNCTION, "sweeper", |vars| {
+        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon_address.clone());
+    })
+    .await
+    .ready()
+    .await;
     // The account's SMS delivery status logs are seen to by the first sweep, not the cold
     // start, and once per process.
     let seen_to = |log: &str| log.matches("SMS delivery status logs").count();
@@ -818,6 +835,80 @@ async fn the_sweeper_runs_on_a_scheduled_event() {
     assert_eq!(seen_to(&sweeper.output()), 1, "{}", sweeper.output());
     sweeper.invoke(&fixture("scheduled-event.json")).await;
     assert_eq!(seen_to(&sweeper.output()), 1, "{}", sweeper.output());
+
+    // An operator alert of a traced request, claimed a minute ago by a worker that died: the
+    // sweeper sends it, in a segment of that request's trace.
+    let ledger = DynamoAlertLedger::new(
+        aws_sdk_dynamodb::Client::new(&t.sdk),
+        t.stack
+            .provisioned
+            .table("AlertsTable")
+            .expect("alerts table"),
+    );
+    let rule_id = RuleId::parse("missing-feedback").expect("a rule id");
+    let user = UserId(8_501);
+    let now = SystemClock.now();
+    let alert = Alert {
+        trace: Some(INVOCATION_TRACE.parse().expect("a trace header")),
+        id: AlertId::first(&rule_id, user),
+        rule_id,
+        user,
+        event_ids: Vec::new(),
+        action: Action::NotifyOperator {
+            severity: Severity::Warning,
+            grouping: None,
+        },
+        text: "No feedback after a bill payment.".into(),
+        translations: Default::default(),
+        fired_at: Millis(now.0 - 60_000),
+    };
+    let lease = Lease::new(Millis(now.0 - 30_000));
+    assert_eq!(
+        ledger.claim(&alert, Millis(now.0 - 60_000), &lease).await,
+        Ok(Claim::Claimed {
+            lease_until: lease.until
+        })
+    );
+    let report = sweeper.invoke(&fixture("scheduled-event.json")).await;
+    assert_eq!(
+        (&report["stuck"], &report["settled"]),
+        (&json!(1), &json!(1)),
+        "{report}"
+    );
+    let mut datagram = vec![0u8; 65_536];
+    let size = daemon
+        .recv(&mut datagram)
+        .expect("a segment for the traced alert");
+    let text = String::from_utf8_lossy(&datagram[..size]).into_owned();
+    let (_, segment) = text
+        .split_once('\n')
+        .expect("a header line and the segment");
+    let segment: Value = serde_json::from_str(segment).expect("the segment is JSON");
+    assert_eq!(
+        segment["trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
+        "{segment}"
+    );
+    assert_eq!(segment["parent_id"], "53995c3f42cd8ad8", "{segment}");
+    assert_eq!(segment["annotations"]["step"], "alert_redrive", "{segment}");
+    assert_eq!(
+        segment["annotations"]["rule_id"], "missing-feedback",
+        "{segment}"
+    );
+    assert_eq!(segment["annotations"]["user"], "8501", "{segment}");
+    let calls: Vec<(&str, &str)> = segment["subsegments"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .filter_map(|c| Some((c["name"].as_str()?, c["aws"]["operation"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(calls.contains(&("SNS", "Publish")), "{segment}");
+    assert!(
+        calls.iter().any(|(service, _)| *service == "DynamoDB"),
+        "{segment}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

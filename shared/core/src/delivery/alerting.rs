@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use tracing::Instrument;
 
 use crate::delivery::alert::{
     Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease, NoticeClaim,
@@ -785,7 +786,12 @@ impl AlertSweeper {
             let page = self.dispatcher.ledger.stuck(now, self.batch).await?;
             let remaining_before = report.remaining;
             for chunk in page.chunks(SWEEP_CONCURRENCY) {
-                let outcomes = join_all(chunk.iter().map(|e| self.dispatcher.redrive(e))).await;
+                let outcomes = join_all(
+                    chunk
+                        .iter()
+                        .map(|e| self.dispatcher.redrive(e).instrument(redrive_span(e))),
+                )
+                .await;
                 for (entry, outcome) in chunk.iter().zip(outcomes) {
                     report.count(entry, outcome);
                 }
@@ -811,6 +817,21 @@ impl AlertSweeper {
         report.receipts_overdue = overdue.len();
         Ok(report)
     }
+}
+
+/// The span an alert is re-driven in: what the sweeper logs while sending it names the alert
+/// and the trace of the request that caused it, and in AWS the span is a segment of that trace
+/// (`trace`, read by `cuba_lambda::xray`), its AWS calls (the claim, the publish) its subsegments.
+fn redrive_span(entry: &AlertEntry) -> tracing::Span {
+    tracing::info_span!(
+        "alert_redrive",
+        alert_id = entry.alert_id.as_str(),
+        user = %entry.user,
+        rule_id = %entry.rule_id,
+        event_id = entry.event_ids.first().map(tracing::field::display),
+        trace_id = entry.trace.as_ref().map(|t| tracing::field::display(t.root())),
+        trace = entry.trace.as_ref().map(tracing::field::display),
+    )
 }
 
 impl SweepReport {
