@@ -960,9 +960,6 @@ async fn the_receipts_function_reads_a_cloudwatch_logs_subscription_batch() {
     );
 }
 
-/// What Logs sends a subscribed function: the batch as JSON, gzipped, base64 with padding. (Not
-/// `LogsEvent`'s own serialisation, which leaves the padding out, so its own deserialisation, like
-/// Lambda's, refuses a third of what it writes.)
 /// CloudFormation's side of a custom resource: the pre-signed URL its handler PUTs the answer
 /// to, here a local server keeping each body with its content type.
 struct ResponseBucket {
@@ -1101,6 +1098,9 @@ async fn store_seeding_seeds_a_new_stacks_stores_and_answers_cloudformation() {
     );
 }
 
+/// What Logs sends a subscribed function: the batch as JSON, gzipped, base64 with padding. (Not
+/// `LogsEvent`'s own serialisation, which leaves the padding out, so its own deserialisation, like
+/// Lambda's, refuses a third of what it writes.)
 fn logs_payload(data: &LogData) -> Value {
     use base64::Engine;
     use std::io::Write;
