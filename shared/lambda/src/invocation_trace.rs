@@ -43,11 +43,11 @@ async fn in_trace(mut request: Request, next: Next) -> Response {
         .get(TRACE_HEADER)
         .and_then(|header| header.to_str().ok())
         .and_then(|header| header.parse::<TraceContext>().ok());
-    // Only the path: a query string may carry what an operator searched for.
+    // Not the path: it is the client's to write (anything at all, on a route that matches
+    // nothing), and it is not needed to find the request: the trace names it.
     let span = tracing::info_span!(
         REQUEST_SPAN,
         method = %request.method(),
-        path = request.uri().path(),
         trace_id = trace.as_ref().map(|t| tracing::field::display(t.root())),
         trace = trace.as_ref().map(tracing::field::display),
     );
