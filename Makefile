@@ -13,7 +13,7 @@ test:
 bench:
 	scripts/bench.sh
 
-# The six functions for arm64 as Lambda zips (cargo-lambda), with their sizes.
+# The eight functions for arm64 as Lambda zips (cargo-lambda), with their sizes.
 package:
 	scripts/package.sh
 

@@ -14,7 +14,7 @@ chromium=$(scripts/browser.sh)
 # When the disk fills, the linker dies with a bus error that says nothing about disk (stop 37's CI),
 # so say first how much there is.
 avail_kib=$(df -Pk "$root" | awk 'NR == 2 { print $4 }')
-echo "== disk: $((avail_kib / 1048576)) GiB free for target/ (a cold build takes about 6 GiB)"
+echo "== disk: $((avail_kib / 1048576)) GiB free for target/ (a clean clone's tests and packages take about 5 GiB)"
 if (( avail_kib < 6 * 1048576 )); then
   echo "warning: less than 6 GiB free; a cold build may fail in the linker with a bus error" >&2
 fi
