@@ -13,7 +13,6 @@ use cuba_local::runner::to_lambda_record;
 use serde_json::json;
 
 use crate::harness::{Options, TestStack, bill};
-use cuba_aws::DynamoAlertLedger;
 use cuba_core::delivery::alert::{Alert, AlertId, Claim, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::rules::Action;
@@ -277,13 +276,7 @@ async fn an_alert_claimed_by_a_worker_that_died_is_delivered_by_the_sweeper_once
 
     // A worker claimed the alert and died before sending: its lease runs 10 more seconds (long
     // enough that the redelivery below meets it live, however slow the machine).
-    let ledger = DynamoAlertLedger::new(
-        aws_sdk_dynamodb::Client::new(&t.sdk),
-        t.stack
-            .provisioned
-            .table("AlertsTable")
-            .expect("alerts table"),
-    );
+    let ledger = t.alert_ledger();
     let rule_id = RuleId::parse("first-bill-payment").expect("a rule id");
     let alert = Alert {
         trace: None,

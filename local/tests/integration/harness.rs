@@ -466,6 +466,17 @@ impl TestStack {
         )
     }
 
+    /// The alert ledger, through the adapter the functions use.
+    pub fn alert_ledger(&self) -> cuba_aws::DynamoAlertLedger {
+        cuba_aws::DynamoAlertLedger::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.stack
+                .provisioned
+                .table("AlertsTable")
+                .expect("alerts table"),
+        )
+    }
+
     /// Every alert in the ledger (not the message-id links carrier receipts use, `~message#`).
     pub async fn ledger(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
         let table = self

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 
 use crate::harness::{Options, TestStack, bill, unique};
 use aws_lambda_events::cloudwatch_logs::LogData;
-use cuba_aws::DynamoAlertLedger;
 use cuba_core::delivery::alert::{Alert, AlertId, Claim, Lease};
 use cuba_core::delivery::ports::AlertLedger;
 use cuba_core::model::clock::{Clock, SystemClock};
@@ -159,6 +158,40 @@ fn metric_total(docs: &[Value], name: &str, dimensions: &[(&str, &str)]) -> f64 
         .sum()
 }
 
+/// The X-Ray daemon Lambda runs beside a traced function, stood in for by a UDP socket: the
+/// function is given its `address` as `AWS_XRAY_DAEMON_ADDRESS`.
+struct StandInDaemon {
+    socket: std::net::UdpSocket,
+    address: String,
+}
+
+impl StandInDaemon {
+    fn start() -> StandInDaemon {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port for the daemon");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a timeout");
+        let address = socket.local_addr().expect("its address").to_string();
+        StandInDaemon { socket, address }
+    }
+
+    /// The next segment sent, checked to come as X-Ray's daemon protocol has it (a header line,
+    /// then the segment's JSON).
+    fn segment(&self, what: &str) -> Value {
+        let mut datagram = vec![0u8; 65_536];
+        let size = self
+            .socket
+            .recv(&mut datagram)
+            .unwrap_or_else(|e| panic!("a segment for {what}: {e}"));
+        let text = String::from_utf8_lossy(&datagram[..size]).into_owned();
+        let (header, segment) = text
+            .split_once('\n')
+            .expect("a header line and the segment");
+        assert_eq!(header, r#"{"format": "json", "version": 1}"#);
+        serde_json::from_str(segment).expect("the segment is JSON")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_answers_api_gateway_http_api_requests() {
     let t = TestStack::start_with(Options {
@@ -166,13 +199,9 @@ async fn ingest_answers_api_gateway_http_api_requests() {
         ..Options::default()
     })
     .await;
-    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port for the daemon");
-    daemon
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("a timeout");
-    let daemon_address = daemon.local_addr().expect("its address").to_string();
+    let daemon = StandInDaemon::start();
     let ingest = Function::start_with(&t, INGEST_FUNCTION, "ingest", |vars| {
-        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon_address.clone());
+        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon.address.clone());
     })
     .await
     .ready()
@@ -219,15 +248,7 @@ async fn ingest_answers_api_gateway_http_api_requests() {
     );
     // The request is a segment under Lambda's own segment of the invocation, its AWS calls
     // (the event's write among them) its subsegments.
-    let mut datagram = vec![0u8; 65_536];
-    let size = daemon
-        .recv(&mut datagram)
-        .expect("a segment for the traced request");
-    let text = String::from_utf8_lossy(&datagram[..size]).into_owned();
-    let (_, segment) = text
-        .split_once('\n')
-        .expect("a header line and the segment");
-    let segment: Value = serde_json::from_str(segment).expect("the segment is JSON");
+    let segment = daemon.segment("the traced request");
     assert_eq!(
         segment["trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
         "{segment}"
@@ -575,11 +596,7 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
     // record's work to the X-Ray daemon as a segment of that trace.
     let mut item = item;
     item["trace"] = json!({"S": INVOCATION_TRACE});
-    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port for the daemon");
-    daemon
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("a timeout");
-    let daemon_address = daemon.local_addr().expect("its address").to_string();
+    let daemon = StandInDaemon::start();
     let keys = json!({"user": item["user"], "at": item["at"]});
     let mut changed = item.clone();
     changed["invalid"] = json!({"BOOL": true});
@@ -599,7 +616,7 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         }
     }
     let rules = Function::start_with(&t, RULES_FUNCTION, "rules", |vars| {
-        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon_address.clone());
+        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon.address.clone());
     })
     .await
     .ready()
@@ -611,16 +628,7 @@ async fn rules_consumes_a_dynamodb_stream_batch() {
         "{}",
         rules.output()
     );
-    let mut datagram = vec![0u8; 65_536];
-    let size = daemon
-        .recv(&mut datagram)
-        .expect("a segment for the traced record");
-    let text = String::from_utf8_lossy(&datagram[..size]).into_owned();
-    let (header, segment) = text
-        .split_once('\n')
-        .expect("a header line and the segment");
-    assert_eq!(header, r#"{"format": "json", "version": 1}"#);
-    let segment: Value = serde_json::from_str(segment).expect("the segment is JSON");
+    let segment = daemon.segment("the traced record");
     assert_eq!(
         segment["trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
         "{segment}"
@@ -814,13 +822,9 @@ async fn the_sweeper_runs_on_a_scheduled_event() {
         ..Options::default()
     })
     .await;
-    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port for the daemon");
-    daemon
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("a timeout");
-    let daemon_address = daemon.local_addr().expect("its address").to_string();
+    let daemon = StandInDaemon::start();
     let sweeper = Function::start_with(&t, SWEEPER_FUNCTION, "sweeper", |vars| {
-        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon_address.clone());
+        vars.insert("AWS_XRAY_DAEMON_ADDRESS".into(), daemon.address.clone());
     })
     .await
     .ready()
@@ -838,13 +842,7 @@ async fn the_sweeper_runs_on_a_scheduled_event() {
 
     // An operator alert of a traced request, claimed a minute ago by a worker that died: the
     // sweeper sends it, in a segment of that request's trace.
-    let ledger = DynamoAlertLedger::new(
-        aws_sdk_dynamodb::Client::new(&t.sdk),
-        t.stack
-            .provisioned
-            .table("AlertsTable")
-            .expect("alerts table"),
-    );
+    let ledger = t.alert_ledger();
     let rule_id = RuleId::parse("missing-feedback").expect("a rule id");
     let user = UserId(8_501);
     let now = SystemClock.now();
@@ -875,15 +873,7 @@ async fn the_sweeper_runs_on_a_scheduled_event() {
         (&json!(1), &json!(1)),
         "{report}"
     );
-    let mut datagram = vec![0u8; 65_536];
-    let size = daemon
-        .recv(&mut datagram)
-        .expect("a segment for the traced alert");
-    let text = String::from_utf8_lossy(&datagram[..size]).into_owned();
-    let (_, segment) = text
-        .split_once('\n')
-        .expect("a header line and the segment");
-    let segment: Value = serde_json::from_str(segment).expect("the segment is JSON");
+    let segment = daemon.segment("the traced alert");
     assert_eq!(
         segment["trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
         "{segment}"
