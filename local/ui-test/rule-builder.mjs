@@ -377,6 +377,9 @@ try {
   await page.waitForSelector("#rule-builder #field-message");
   const edited = "Edited just before the token expired: {{window.count}}";
   await page.fill("#field-message", edited);
+  // The edit schedules a preview: it must be in before the token expires, or the preview (not
+  // the dry run) is the refused request, and the button is gone before the click lands.
+  await page.waitForSelector('#preview-count[data-state="done"]');
   // The token expires: the next request is refused, and the console signs out.
   await page.evaluate(() => sessionStorage.setItem("cuba-admin-token", "expired.token.here"));
   await page.click("#dry-run");
