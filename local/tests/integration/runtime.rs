@@ -255,6 +255,18 @@ async fn ingest_answers_api_gateway_http_api_requests() {
     );
     assert_eq!(segment["parent_id"], "53995c3f42cd8ad8", "{segment}");
     assert_eq!(segment["annotations"]["step"], "http_request", "{segment}");
+    // The route it matched (its template: never the client's path), and how it was answered.
+    assert_eq!(
+        segment["annotations"]["route"], "/api/v1/event/",
+        "{segment}"
+    );
+    assert_eq!(
+        segment["http"],
+        json!({"request": {"method": "POST"}, "response": {"status": 202}}),
+        "{segment}"
+    );
+    assert_eq!(segment.get("fault"), None, "{segment}");
+    assert_eq!(segment.get("error"), None, "{segment}");
     let services: Vec<&str> = segment["subsegments"]
         .as_array()
         .map(|calls| calls.iter().filter_map(|c| c["name"].as_str()).collect())

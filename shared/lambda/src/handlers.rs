@@ -20,6 +20,7 @@ use cuba_core::absence::scheduling::AbsenceOutcome;
 use cuba_core::console::activity::MinuteCounts;
 use cuba_core::delivery::alerting::Dispatched;
 use cuba_core::evaluation::batch_reads::UserBatchReads;
+use cuba_core::model::trace;
 use cuba_core::pipeline::Processed;
 use cuba_core::rules::Action;
 
@@ -314,8 +315,11 @@ impl StreamHandler {
                         break;
                     }
                     let span = record_span(&item);
-                    let outcome = handler.stream.process(item).instrument(span).await;
+                    let outcome = handler.stream.process(item).instrument(span.clone()).await;
                     let failed = outcome.is_err();
+                    if failed {
+                        trace::mark_failed(&span);
+                    }
                     done.push((position, sequence_number, outcome));
                     if failed {
                         break;
@@ -458,7 +462,14 @@ impl AbsenceQueueHandler {
                 .as_deref()
                 .map(serde_json::from_str::<AbsenceCheck>)
             {
-                Some(Ok(check)) => self.relay_one(&check).instrument(check_span(&check)).await,
+                Some(Ok(check)) => {
+                    let span = check_span(&check);
+                    let relayed = self.relay_one(&check).instrument(span.clone()).await;
+                    if relayed.is_err() {
+                        trace::mark_failed(&span);
+                    }
+                    relayed
+                }
                 Some(Err(e)) => Err(MessageFailure::NotACheck(e)),
                 None => Err(MessageFailure::NoBody),
             };
@@ -724,6 +735,7 @@ fn record_span(item: &StreamItem) -> tracing::Span {
         rule_id = rule_id.map(tracing::field::display),
         trace_id = trace.map(|t| tracing::field::display(t.root())),
         trace = trace.map(tracing::field::display),
+        { trace::STATUS_FIELD } = tracing::field::Empty,
     )
 }
 
@@ -737,5 +749,6 @@ fn check_span(check: &AbsenceCheck) -> tracing::Span {
         rule_id = %check.rule_id,
         trace_id = check.trace.as_ref().map(|t| tracing::field::display(t.root())),
         trace = check.trace.as_ref().map(tracing::field::display),
+        { trace::STATUS_FIELD } = tracing::field::Empty,
     )
 }

@@ -12,6 +12,11 @@
 //! `Tracing: Active` (`AWS_XRAY_DAEMON_ADDRESS`), as X-Ray's SDKs send them: no API call, no
 //! wait, nothing to flush. Only sampled traces (`Sampled=1`) are sent; without the daemon's
 //! address nothing is.
+//!
+//! A segment says how its work went, so X-Ray's trace map colours it: a span marked failed
+//! ([`cuba_core::model::trace::mark_failed`]) is a `fault`; a request span's status (and its
+//! method and route, under OpenTelemetry's field names) is the segment's `http`, a 4xx an
+//! `error` (a 429 a `throttle` too), a 5xx a `fault`.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -20,11 +25,11 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cuba_core::model::trace::TraceContext;
+use cuba_core::model::trace::{self, TraceContext};
 use serde_json::{Map, Value, json};
 use tracing::Subscriber;
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
+use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -33,8 +38,18 @@ use tracing_subscriber::registry::LookupSpan;
 pub const DAEMON_ADDRESS_VARIABLE: &str = "AWS_XRAY_DAEMON_ADDRESS";
 /// The span field carrying the request's whole trace header.
 pub const TRACE_FIELD: &str = "trace";
-/// The span fields sent as the segment's annotations.
-const ANNOTATED: [&str; 3] = ["user", "event_id", "rule_id"];
+/// A request span's method, route and status, under OpenTelemetry's names.
+pub const METHOD_FIELD: &str = "http.request.method";
+pub const ROUTE_FIELD: &str = "http.route";
+pub const STATUS_FIELD: &str = "http.response.status_code";
+/// The span fields sent as the segment's annotations, each under the key X-Ray shows it by
+/// (annotation keys take letters, digits and underscores only).
+const ANNOTATED: [(&str, &str); 4] = [
+    ("user", "user"),
+    ("event_id", "event_id"),
+    ("rule_id", "rule_id"),
+    (ROUTE_FIELD, "route"),
+];
 
 /// The layer that sends the segments.
 pub struct XraySegments {
@@ -103,7 +118,95 @@ struct OpenSegment {
     trace: TraceContext,
     started: f64,
     annotations: BTreeMap<String, String>,
+    outcome: Outcome,
     calls: Vec<Value>,
+}
+
+/// What a span's fields say of how its work went.
+#[derive(Debug, Default)]
+struct Outcome {
+    method: Option<String>,
+    status: Option<u16>,
+    failed: bool,
+}
+
+impl OpenSegment {
+    fn new(trace: TraceContext) -> Self {
+        OpenSegment {
+            trace,
+            started: now_seconds(),
+            annotations: BTreeMap::new(),
+            outcome: Outcome::default(),
+            calls: Vec::new(),
+        }
+    }
+
+    /// Takes in the fields a span was opened with, or recorded later (a request's status once
+    /// answered, a failure once known).
+    fn note(&mut self, fields: RecordedFields) {
+        for (name, value) in fields.0 {
+            if let Some((_, key)) = ANNOTATED.iter().find(|(field, _)| *field == name) {
+                self.annotations.insert((*key).to_owned(), value);
+            } else if name == METHOD_FIELD {
+                self.outcome.method = Some(value);
+            } else if name == STATUS_FIELD {
+                self.outcome.status = value.parse().ok();
+            } else if name == trace::STATUS_FIELD {
+                self.outcome.failed = value == "ERROR";
+            }
+        }
+    }
+
+    /// The segment document as the daemon takes it: its header line, then the segment.
+    fn datagram(self, name: &str, id: &str, step: &str, ended: f64) -> String {
+        let trace = &self.trace;
+        let mut segment = json!({
+            "name": name,
+            "id": id,
+            "trace_id": trace.root(),
+            "start_time": self.started,
+            "end_time": ended,
+        });
+        if let Some(parent) = trace.parent() {
+            segment["parent_id"] = Value::from(parent);
+        }
+        let mut notes: Map<String, Value> = self
+            .annotations
+            .into_iter()
+            .map(|(key, value)| (key, Value::from(value)))
+            .collect();
+        notes.insert("step".into(), Value::from(step));
+        segment["annotations"] = Value::Object(notes);
+        let Outcome {
+            method,
+            status,
+            failed,
+        } = self.outcome;
+        if method.is_some() || status.is_some() {
+            let mut http = Map::new();
+            if let Some(method) = method {
+                http.insert("request".into(), json!({ "method": method }));
+            }
+            if let Some(status) = status {
+                http.insert("response".into(), json!({ "status": status }));
+            }
+            segment["http"] = Value::Object(http);
+        }
+        let status = status.unwrap_or_default();
+        if (400..500).contains(&status) {
+            segment["error"] = Value::Bool(true);
+        }
+        if status == 429 {
+            segment["throttle"] = Value::Bool(true);
+        }
+        if failed || status >= 500 {
+            segment["fault"] = Value::Bool(true);
+        }
+        if !self.calls.is_empty() {
+            segment["subsegments"] = Value::Array(self.calls);
+        }
+        format!("{{\"format\": \"json\", \"version\": 1}}\n{segment}")
+    }
 }
 
 /// An AWS SDK operation's span (`DynamoDB.PutItem`, with `rpc.service` and `rpc.method`)
@@ -157,38 +260,6 @@ fn now_seconds() -> f64 {
         .unwrap_or_default()
 }
 
-/// A segment document as the daemon takes it: its header line, then the segment.
-pub fn segment_datagram(
-    name: &str,
-    id: &str,
-    step: &str,
-    trace: &TraceContext,
-    (started, ended): (f64, f64),
-    annotations: &BTreeMap<String, String>,
-    calls: Vec<Value>,
-) -> String {
-    let mut segment = json!({
-        "name": name,
-        "id": id,
-        "trace_id": trace.root(),
-        "start_time": started,
-        "end_time": ended,
-    });
-    if let Some(parent) = trace.parent() {
-        segment["parent_id"] = Value::from(parent);
-    }
-    let mut notes: Map<String, Value> = annotations
-        .iter()
-        .map(|(key, value)| (key.clone(), Value::from(value.as_str())))
-        .collect();
-    notes.insert("step".into(), Value::from(step));
-    segment["annotations"] = Value::Object(notes);
-    if !calls.is_empty() {
-        segment["subsegments"] = Value::Array(calls);
-    }
-    format!("{{\"format\": \"json\", \"version\": 1}}\n{segment}")
-}
-
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for XraySegments {
     fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
         let mut fields = RecordedFields::default();
@@ -221,17 +292,20 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for XraySegments {
         else {
             return;
         };
-        let annotations = fields
-            .0
-            .into_iter()
-            .filter(|(name, _)| ANNOTATED.contains(&name.as_str()))
-            .collect();
-        span.extensions_mut().insert(OpenSegment {
-            trace,
-            started: now_seconds(),
-            annotations,
-            calls: Vec::new(),
-        });
+        let mut open = OpenSegment::new(trace);
+        open.note(fields);
+        span.extensions_mut().insert(open);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, context: Context<'_, S>) {
+        let Some(span) = context.span(id) else {
+            return;
+        };
+        if let Some(open) = span.extensions_mut().get_mut::<OpenSegment>() {
+            let mut fields = RecordedFields::default();
+            values.record(&mut fields);
+            open.note(fields);
+        }
     }
 
     fn on_close(&self, id: Id, context: Context<'_, S>) {
@@ -256,15 +330,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for XraySegments {
         let Some(open) = span.extensions_mut().remove::<OpenSegment>() else {
             return;
         };
-        let datagram = segment_datagram(
-            &self.name,
-            &self.ids.next(),
-            span.name(),
-            &open.trace,
-            (open.started, now_seconds()),
-            &open.annotations,
-            open.calls,
-        );
+        let datagram = open.datagram(&self.name, &self.ids.next(), span.name(), now_seconds());
         // UDP to the daemon beside the function: lost only if the daemon is gone, as with
         // X-Ray's SDKs; a trace missing a segment is not worth delaying the work for.
         let _ = self.socket.send_to(datagram.as_bytes(), self.daemon);
@@ -281,24 +347,22 @@ mod tests {
 
     #[test]
     fn a_segment_is_a_child_of_the_segment_its_trace_names() {
-        let annotations = BTreeMap::from([
+        let mut open = OpenSegment::new(trace(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        ));
+        open.started = 1.5;
+        open.note(RecordedFields(BTreeMap::from([
             ("user".to_owned(), "7".to_owned()),
             ("event_id".to_owned(), "e1".to_owned()),
-        ]);
-        let datagram = segment_datagram(
-            "stack-rules",
-            "0123456789abcdef",
-            "stream_record",
-            &trace("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
-            (1.5, 2.25),
-            &annotations,
-            vec![call_subsegment(
-                "fedcba9876543210",
-                "DynamoDB",
-                "PutItem",
-                (1.75, 2.0),
-            )],
-        );
+            ("trace_id".to_owned(), "not an annotation".to_owned()),
+        ])));
+        open.calls.push(call_subsegment(
+            "fedcba9876543210",
+            "DynamoDB",
+            "PutItem",
+            (1.75, 2.0),
+        ));
+        let datagram = open.datagram("stack-rules", "0123456789abcdef", "stream_record", 2.25);
         let (header, body) = datagram.split_once('\n').expect("two lines");
         assert_eq!(
             serde_json::from_str::<Value>(header).expect("JSON"),
@@ -324,17 +388,97 @@ mod tests {
                 }],
             })
         );
-        let orphan = segment_datagram(
+        let orphan = OpenSegment::new(trace("Root=1-5759e988-bd862e3fe1be46a994272793")).datagram(
             "f",
             "0123456789abcdef",
             "absence_check",
-            &trace("Root=1-5759e988-bd862e3fe1be46a994272793"),
-            (1.0, 1.0),
-            &BTreeMap::new(),
-            Vec::new(),
+            1.0,
         );
-        assert!(!orphan.contains("parent_id"), "{orphan}");
-        assert!(!orphan.contains("subsegments"), "{orphan}");
+        for absent in ["parent_id", "subsegments", "http", "fault", "error"] {
+            assert!(!orphan.contains(absent), "{orphan}");
+        }
+    }
+
+    /// The segments the layer sends for the spans `work` opens, to a daemon of the test's own.
+    fn segments_of(work: impl FnOnce()) -> Vec<Value> {
+        let daemon = UdpSocket::bind("127.0.0.1:0").expect("a socket");
+        let address = daemon.local_addr().expect("its address").to_string();
+        let layer = XraySegments::new(&address, "stack-ingest").expect("the layer");
+        let subscriber =
+            tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+        tracing::subscriber::with_default(subscriber, work);
+        daemon.set_nonblocking(true).expect("non-blocking");
+        let mut segments = Vec::new();
+        let mut buffer = [0u8; 65_536];
+        while let Ok(length) = daemon.recv(&mut buffer) {
+            let text = std::str::from_utf8(&buffer[..length]).expect("UTF-8");
+            let (_, body) = text.split_once('\n').expect("a header line");
+            segments.push(serde_json::from_str(body).expect("JSON"));
+        }
+        segments
+    }
+
+    fn request(status: u16, route: Option<&str>) {
+        let span = tracing::info_span!(
+            "http_request",
+            trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+            { METHOD_FIELD } = "POST",
+            { ROUTE_FIELD } = tracing::field::Empty,
+            { STATUS_FIELD } = tracing::field::Empty,
+        );
+        if let Some(route) = route {
+            span.record(ROUTE_FIELD, route);
+        }
+        span.record(STATUS_FIELD, status);
+    }
+
+    #[test]
+    fn a_request_segment_says_its_route_and_status_and_a_failure_is_a_fault() {
+        let segments = segments_of(|| {
+            request(202, Some("/api/v1/events"));
+            request(400, Some("/api/v1/events"));
+            request(429, Some("/api/v1/events/batch"));
+            request(503, None);
+            let record = tracing::info_span!(
+                "stream_record",
+                trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+                { trace::STATUS_FIELD } = tracing::field::Empty,
+            );
+            trace::mark_failed(&record);
+            // Not sampled: no segment at all.
+            let _ = tracing::info_span!(
+                "http_request",
+                trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0",
+            );
+        });
+        let flags = |segment: &Value| {
+            ["error", "throttle", "fault"]
+                .into_iter()
+                .filter(|flag| segment[*flag] == json!(true))
+                .collect::<Vec<_>>()
+        };
+        let [accepted, refused, throttled, failing, record] = segments.as_slice() else {
+            panic!("five segments: {segments:?}");
+        };
+        assert_eq!(
+            accepted["http"],
+            json!({"request": {"method": "POST"}, "response": {"status": 202}})
+        );
+        assert_eq!(accepted["annotations"]["route"], "/api/v1/events");
+        assert_eq!(flags(accepted), Vec::<&str>::new());
+        assert_eq!(flags(refused), ["error"]);
+        assert_eq!(throttled["annotations"]["route"], "/api/v1/events/batch");
+        assert_eq!(flags(throttled), ["error", "throttle"]);
+        assert_eq!(failing["http"]["response"]["status"], 503);
+        assert_eq!(
+            failing["annotations"].get("route"),
+            None,
+            "no route matched"
+        );
+        assert_eq!(flags(failing), ["fault"]);
+        assert_eq!(record["annotations"]["step"], "stream_record");
+        assert_eq!(record.get("http"), None);
+        assert_eq!(flags(record), ["fault"]);
     }
 
     #[test]

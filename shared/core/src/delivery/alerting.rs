@@ -36,6 +36,7 @@ use crate::model::clock::Clock;
 use crate::model::domain::{Millis, PhoneNumber, UserProfile};
 use crate::model::locality::Locale;
 use crate::model::ports::{ErrorChain, PortError};
+use crate::model::trace;
 use crate::rules::{
     Action, Grouping, OPERATOR_CAP_RULE, QuietHoursPolicy, RESERVED_RULE_IDS, RuleId,
     SMS_BUDGET_RULE, Severity, Translations,
@@ -786,11 +787,14 @@ impl AlertSweeper {
             let page = self.dispatcher.ledger.stuck(now, self.batch).await?;
             let remaining_before = report.remaining;
             for chunk in page.chunks(SWEEP_CONCURRENCY) {
-                let outcomes = join_all(
-                    chunk
-                        .iter()
-                        .map(|e| self.dispatcher.redrive(e).instrument(redrive_span(e))),
-                )
+                let outcomes = join_all(chunk.iter().map(|e| async move {
+                    let span = redrive_span(e);
+                    let outcome = self.dispatcher.redrive(e).instrument(span.clone()).await;
+                    if outcome.is_err() {
+                        trace::mark_failed(&span);
+                    }
+                    outcome
+                }))
                 .await;
                 for (entry, outcome) in chunk.iter().zip(outcomes) {
                     report.count(entry, outcome);
@@ -831,6 +835,7 @@ fn redrive_span(entry: &AlertEntry) -> tracing::Span {
         event_id = entry.event_ids.first().map(tracing::field::display),
         trace_id = entry.trace.as_ref().map(|t| tracing::field::display(t.root())),
         trace = entry.trace.as_ref().map(tracing::field::display),
+        { trace::STATUS_FIELD } = tracing::field::Empty,
     )
 }
 

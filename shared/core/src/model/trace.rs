@@ -139,6 +139,17 @@ pub fn lenient<'de, D: Deserializer<'de>>(
     Ok(text.and_then(|text| text.parse().ok()))
 }
 
+/// The span field that marks a unit of work (a stream record, a relayed check, a re-driven
+/// alert) as failed, under OpenTelemetry's name for a span's status, so a tracer that knows the
+/// convention (Cuba's X-Ray segments: a `fault`; an OpenTelemetry exporter) shows it as failed.
+/// Declared `Empty` when the span is opened; [`mark_failed`] fills it in.
+pub const STATUS_FIELD: &str = "otel.status_code";
+
+/// Marks `span`'s work as failed (see [`STATUS_FIELD`]).
+pub fn mark_failed(span: &tracing::Span) {
+    span.record(STATUS_FIELD, "ERROR");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
