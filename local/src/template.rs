@@ -568,10 +568,10 @@ Resources:
             match expected {
                 None => assert!(authorizer.is_empty() && kind.is_empty(), "{key}"),
                 Some(expected) => {
-                    assert_eq!(kind, ["ProviderTokens", "JWT", "NONE"], "{key}");
+                    assert_eq!(kind, ["GatewayJwtCheck", "JWT", "NONE"], "{key}");
                     assert_eq!(
                         authorizer,
-                        ["ProviderTokens", expected, "AWS::NoValue"],
+                        ["GatewayJwtCheck", expected, "AWS::NoValue"],
                         "{key}"
                     );
                 }
@@ -590,6 +590,27 @@ Resources:
             strings(&resource.properties["JwtConfiguration"], &mut named);
             assert_eq!(named, [issuer, audience], "{authorizer}");
         }
+        // The authorizers exist with provider tokens only, and only where the deployment lets
+        // the gateway check them (an ES256 provider's it cannot: API Gateway checks RSA only).
+        let doc: Yaml = serde_yaml_ng::from_str(include_str!("../../template.yaml")).unwrap();
+        for authorizer in ["UserTokenAuthorizer", "AdminTokenAuthorizer"] {
+            assert_eq!(
+                doc["Resources"][authorizer]["Condition"].as_str(),
+                Some("GatewayJwtCheck"),
+                "{authorizer}"
+            );
+        }
+        let mut check = Vec::new();
+        strings(&doc["Conditions"]["GatewayJwtCheck"], &mut check);
+        assert_eq!(check, ["ProviderTokens", "GatewayChecksTokens", "true"]);
+        assert_eq!(
+            template
+                .parameter_defaults
+                .get("GatewayChecksTokens")
+                .map(String::as_str),
+            Some("true"),
+            "the gateway checks tokens unless told not to"
+        );
     }
 
     /// The API invokes each function's `live` alias, which canary deployments shift.
