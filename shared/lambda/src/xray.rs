@@ -38,9 +38,11 @@ use tracing_subscriber::registry::LookupSpan;
 pub const DAEMON_ADDRESS_VARIABLE: &str = "AWS_XRAY_DAEMON_ADDRESS";
 /// The span field carrying the request's whole trace header.
 pub const TRACE_FIELD: &str = "trace";
-/// A request span's method, route and status, under OpenTelemetry's names.
+/// A request span's method (OpenTelemetry's name, as the next two): the segment's `http.request`.
 pub const METHOD_FIELD: &str = "http.request.method";
+/// The route a request matched (its template): the segment's annotation `route`.
 pub const ROUTE_FIELD: &str = "http.route";
+/// The status a request was answered with: the segment's `http.response`, and its flags.
 pub const STATUS_FIELD: &str = "http.response.status_code";
 /// The span fields sent as the segment's annotations, each under the key X-Ray shows it by
 /// (annotation keys take letters, digits and underscores only).
