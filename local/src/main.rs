@@ -331,6 +331,8 @@ async fn dev(args: DevArgs) -> Result<()> {
         env: vars,
         // Sent SMS get a (stand-in) carrier receipt, as in AWS.
         sms_receipts: true,
+        // In `oidc` mode, as the template deploys by default.
+        gateway_checks_tokens: true,
     };
     let mut stack = runner::start(&sdk, options).await?;
     stack.print_operator_alerts(&sdk);

@@ -37,6 +37,7 @@ use crate::provision::{Provisioned, create_queue, provision};
 use crate::template::{Template, int_property};
 
 mod filters;
+mod gateway;
 mod pollers;
 
 use filters::RecordFilters;
@@ -100,6 +101,10 @@ pub struct StackOptions {
     /// store-seeding custom resource does when CloudFormation creates the stack. Off only in
     /// the test of that function itself, which seeds fresh tables.
     pub seed_stores: bool,
+    /// In `oidc` mode, API Gateway's JWT authorizers check each token before the functions do,
+    /// as with the template's `GatewayChecksTokens` `true` (its default); off, the functions
+    /// alone check them (`false`, an ES256 provider's deployment). No effect in `hs256` mode.
+    pub gateway_checks_tokens: bool,
 }
 
 impl StackOptions {
@@ -128,6 +133,7 @@ impl StackOptions {
             env: BTreeMap::new(),
             sms_receipts: false,
             seed_stores: true,
+            gateway_checks_tokens: true,
         }
     }
 
@@ -361,6 +367,13 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     let router = cuba_web::error::with_error_fallbacks(
         cuba_web::ingest::routes(api).merge(cuba_web::admin::routes(admin)),
     );
+    let router = match gateway_authorizers(&function_env, options.gateway_checks_tokens) {
+        Some(authorizers) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(authorizers),
+            gateway::check_tokens,
+        )),
+        None => router,
+    };
     let progress = Arc::new(Progress::default());
     // Lambda's pollers and queue deletes are AWS's side: never faulted.
     let platform = AwsClients::new(sdk);
@@ -421,6 +434,33 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
 
 /// Each function's environment as the template gives it (by logical id), with the local
 /// stack's shorter waits and the options' rules file.
+/// The HTTP API's JWT authorizers, where the deployment has them: `oidc` mode (one parameter in
+/// the template sets both functions' modes) with the gateway checking tokens. Each authorizer's
+/// issuer and audience are the template parameters its function's environment carries too.
+fn gateway_authorizers(
+    function_env: &BTreeMap<&'static str, BTreeMap<String, String>>,
+    gateway_checks_tokens: bool,
+) -> Option<gateway::JwtAuthorizers> {
+    let var = |function: &str, name: &str| function_env.get(function)?.get(name).cloned();
+    let oidc = |function: &str, mode: &str| var(function, mode).as_deref() == Some("oidc");
+    if !gateway_checks_tokens
+        || !oidc(INGEST_FUNCTION, env::TOKEN_MODE)
+        || !oidc(ADMIN_FUNCTION, env::ADMIN_TOKEN_MODE)
+    {
+        return None;
+    }
+    Some(gateway::JwtAuthorizers {
+        user: gateway::JwtAuthorizer::new(
+            var(INGEST_FUNCTION, env::TOKEN_ISSUER)?,
+            var(INGEST_FUNCTION, env::TOKEN_AUDIENCE)?,
+        ),
+        admin: gateway::JwtAuthorizer::new(
+            var(ADMIN_FUNCTION, env::ADMIN_TOKEN_ISSUER)?,
+            var(ADMIN_FUNCTION, env::ADMIN_TOKEN_AUDIENCE)?,
+        ),
+    })
+}
+
 fn function_environments(
     template: &Template,
     provisioned: &Provisioned,

@@ -138,6 +138,8 @@ pub struct Options {
     pub seed_stores: bool,
     /// The sweeper run on its schedule (off: only when a test runs it).
     pub schedule_sweeps: bool,
+    /// In `oidc` mode, the gateway's JWT authorizers in front (off: the functions alone).
+    pub gateway_checks_tokens: bool,
 }
 
 impl Default for Options {
@@ -154,6 +156,7 @@ impl Default for Options {
             access: None,
             seed_stores: true,
             schedule_sweeps: true,
+            gateway_checks_tokens: true,
         }
     }
 }
@@ -188,6 +191,7 @@ impl TestStack {
                 meter: options.meter,
                 access: options.access,
                 sms_receipts: options.sms_receipts,
+                gateway_checks_tokens: options.gateway_checks_tokens,
                 env: options
                     .env
                     .into_iter()

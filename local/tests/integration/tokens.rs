@@ -1,5 +1,7 @@
 //! The `oidc` token mode end to end: a stack whose functions take an identity provider's tokens
-//! (the local stand-in issuer), checked against its published keys, through rotation.
+//! (the local stand-in issuer), checked against its published keys, through rotation; and the
+//! same mode behind the HTTP API's JWT authorizers (the template's default), which refuse what
+//! AWS's would before any function runs.
 
 use std::net::SocketAddr;
 
@@ -43,6 +45,28 @@ fn refused(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
 }
 
+/// What the gateway answers a request its authorizer refuses, before any function runs.
+fn refused_by_the_gateway(answer: &(StatusCode, Value)) {
+    assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{}", answer.1);
+    assert_eq!(answer.1, json!({"message": "Unauthorized"}));
+}
+
+fn oidc_env(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (env::TOKEN_MODE, "oidc".into()),
+        (env::TOKEN_ISSUER, url.into()),
+        (env::TOKEN_AUDIENCE, APP.into()),
+        (env::ADMIN_TOKEN_MODE, "oidc".into()),
+        (env::ADMIN_TOKEN_ISSUER, url.into()),
+        (env::ADMIN_TOKEN_AUDIENCE, CONSOLE.into()),
+        (env::ADMIN_GROUP_CLAIM, "groups".into()),
+        (env::ADMIN_GROUP, "cuba-admins".into()),
+        (env::OIDC_UNKNOWN_KEY_SECONDS, "0".into()),
+    ]
+}
+
+/// A deployment with `GatewayChecksTokens` `false` (a provider that signs with ES256, which API
+/// Gateway's authorizer cannot check): the functions alone check every token.
 #[tokio::test]
 async fn oidc_mode_takes_the_providers_tokens_through_key_rotation() {
     let issuer = LocalIssuer::start(
@@ -53,17 +77,8 @@ async fn oidc_mode_takes_the_providers_tokens_through_key_rotation() {
     .expect("the stand-in issuer starts");
     let url = issuer.url().to_owned();
     let t = TestStack::start_with(Options {
-        env: vec![
-            (env::TOKEN_MODE, "oidc".into()),
-            (env::TOKEN_ISSUER, url.clone()),
-            (env::TOKEN_AUDIENCE, APP.into()),
-            (env::ADMIN_TOKEN_MODE, "oidc".into()),
-            (env::ADMIN_TOKEN_ISSUER, url.clone()),
-            (env::ADMIN_TOKEN_AUDIENCE, CONSOLE.into()),
-            (env::ADMIN_GROUP_CLAIM, "groups".into()),
-            (env::ADMIN_GROUP, "cuba-admins".into()),
-            (env::OIDC_UNKNOWN_KEY_SECONDS, "0".into()),
-        ],
+        env: oidc_env(&url),
+        gateway_checks_tokens: false,
         ..Options::default()
     })
     .await;
@@ -195,4 +210,135 @@ async fn oidc_mode_takes_the_providers_tokens_through_key_rotation() {
         fetches + 3,
         "the admin function fetched once too, and the unknown key once"
     );
+}
+
+/// The template's default: the HTTP API's JWT authorizers check each token before any function
+/// runs, as AWS's do: an RSA signature from a published key, the issuer, the audience, the
+/// token's times. What they let through, the functions still check by Cuba's own rules.
+#[tokio::test]
+async fn the_gateway_refuses_what_its_authorizers_would_before_any_function_runs() {
+    let issuer = LocalIssuer::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        SigningAlgorithm::RS256,
+    )
+    .await
+    .expect("the stand-in issuer starts");
+    let t = TestStack::start_with(Options {
+        env: oidc_env(issuer.url()),
+        ..Options::default()
+    })
+    .await;
+    let mint = |request: TokenRequest| issuer.mint(&request).expect("a token");
+
+    let user_7 = mint(TokenRequest::new("7", APP));
+    let (status, answer) = post_event(&t, &user_7).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    // The gateway takes the token alone, without `Bearer`, too; the function does not (the API
+    // is documented with `Bearer`).
+    let bare = t
+        .http
+        .post(format!("{}/api/v1/event", t.base))
+        .header("authorization", &user_7)
+        .json(&bill(10))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = bare.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
+
+    // No token, expired, another audience, a key never published: the gateway's own 401.
+    let missing = t
+        .http
+        .post(format!("{}/api/v1/event", t.base))
+        .json(&bill(10))
+        .send()
+        .await
+        .expect("the API answers");
+    let status = missing.status();
+    refused_by_the_gateway(&(status, missing.json().await.unwrap_or(Value::Null)));
+    let mut expired = TokenRequest::new("7", APP);
+    expired.expires_in = -120;
+    refused_by_the_gateway(&post_event(&t, &mint(expired)).await);
+    refused_by_the_gateway(&post_event(&t, &mint(TokenRequest::new("7", CONSOLE))).await);
+    let hidden = issuer
+        .unpublished_key(SigningAlgorithm::RS256)
+        .expect("a key");
+    let mut unknown = TokenRequest::new("7", APP);
+    unknown.kid = Some(hidden);
+    refused_by_the_gateway(&post_event(&t, &mint(unknown)).await);
+    // An unknown path under /api/v1 is the catch-all route's, behind the same authorizer.
+    refused_by_the_gateway(&call(&t, Method::GET, "/api/v1/nothing-here", "junk", None).await);
+
+    // ES256: the functions would take it, but API Gateway checks RSA signatures only. This is
+    // why an ES256 provider's deployment sets `GatewayChecksTokens` `false` (the test above).
+    issuer.rotate(SigningAlgorithm::ES256).expect("a new key");
+    refused_by_the_gateway(&post_event(&t, &mint(TokenRequest::new("7", APP))).await);
+    issuer
+        .rotate(SigningAlgorithm::RS256)
+        .expect("an RSA key again");
+
+    // Past the gateway, Cuba's rules: a user id that is not canonical, another user in the body.
+    refused(
+        &post_event(&t, &mint(TokenRequest::new("07", APP))).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    let mut foreign = bill(10);
+    foreign["user"] = json!(8);
+    let user_7 = mint(TokenRequest::new("7", APP));
+    refused(
+        &call(&t, Method::POST, "/api/v1/event", &user_7, Some(&foreign)).await,
+        StatusCode::FORBIDDEN,
+        "user_mismatch",
+    );
+
+    // The console's authorizer: its own audience at the gateway, the admin group in the function.
+    let admin = |groups: Value, audience: &str| {
+        let mut request = TokenRequest::new("ops@cube.test", audience);
+        request.claims.insert("groups".into(), groups);
+        mint(request)
+    };
+    let (status, rules) = call(
+        &t,
+        Method::GET,
+        "/admin/api/rules",
+        &admin(json!(["cuba-admins"]), CONSOLE),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rules}");
+    refused_by_the_gateway(
+        &call(
+            &t,
+            Method::GET,
+            "/admin/api/rules",
+            &admin(json!(["cuba-admins"]), APP),
+            None,
+        )
+        .await,
+    );
+    refused(
+        &call(
+            &t,
+            Method::GET,
+            "/admin/api/rules",
+            &admin(json!(["readers"]), CONSOLE),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "not_admin",
+    );
+
+    // The API's description and the console's page are open.
+    for path in ["/api/v1/openapi.json", "/admin/"] {
+        let open = t
+            .http
+            .get(format!("{}{path}", t.base))
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(open.status(), StatusCode::OK, "{path}");
+    }
 }
