@@ -432,8 +432,6 @@ pub async fn start(sdk: &SdkConfig, options: StackOptions) -> Result<RunningStac
     })
 }
 
-/// Each function's environment as the template gives it (by logical id), with the local
-/// stack's shorter waits and the options' rules file.
 /// The HTTP API's JWT authorizers, where the deployment has them: `oidc` mode (one parameter in
 /// the template sets both functions' modes) with the gateway checking tokens. Each authorizer's
 /// issuer and audience are the template parameters its function's environment carries too.
@@ -461,6 +459,8 @@ fn gateway_authorizers(
     })
 }
 
+/// Each function's environment as the template gives it (by logical id), with the local
+/// stack's shorter waits and the options' rules file.
 fn function_environments(
     template: &Template,
     provisioned: &Provisioned,
