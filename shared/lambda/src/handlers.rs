@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use cuba_core::absence::AbsenceCheck;
 use cuba_core::absence::scheduling::AbsenceOutcome;
@@ -314,12 +313,9 @@ impl StreamHandler {
                         done.push((position, sequence_number, Err(RecordFailure::ReadsSpent)));
                         break;
                     }
-                    let span = record_span(&item);
-                    let outcome = handler.stream.process(item).instrument(span.clone()).await;
+                    let outcome =
+                        trace::in_span(record_span(&item), handler.stream.process(item)).await;
                     let failed = outcome.is_err();
-                    if failed {
-                        trace::mark_failed(&span);
-                    }
                     done.push((position, sequence_number, outcome));
                     if failed {
                         break;
@@ -462,14 +458,7 @@ impl AbsenceQueueHandler {
                 .as_deref()
                 .map(serde_json::from_str::<AbsenceCheck>)
             {
-                Some(Ok(check)) => {
-                    let span = check_span(&check);
-                    let relayed = self.relay_one(&check).instrument(span.clone()).await;
-                    if relayed.is_err() {
-                        trace::mark_failed(&span);
-                    }
-                    relayed
-                }
+                Some(Ok(check)) => trace::in_span(check_span(&check), self.relay_one(&check)).await,
                 Some(Err(e)) => Err(MessageFailure::NotACheck(e)),
                 None => Err(MessageFailure::NoBody),
             };

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tracing::Instrument;
 
 use crate::delivery::alert::{
     Alert, AlertEntry, AlertId, AlertStatus, Claim, ClaimToken, Delivery, Lease, NoticeClaim,
@@ -787,14 +786,11 @@ impl AlertSweeper {
             let page = self.dispatcher.ledger.stuck(now, self.batch).await?;
             let remaining_before = report.remaining;
             for chunk in page.chunks(SWEEP_CONCURRENCY) {
-                let outcomes = join_all(chunk.iter().map(|e| async move {
-                    let span = redrive_span(e);
-                    let outcome = self.dispatcher.redrive(e).instrument(span.clone()).await;
-                    if outcome.is_err() {
-                        trace::mark_failed(&span);
-                    }
-                    outcome
-                }))
+                let outcomes = join_all(
+                    chunk
+                        .iter()
+                        .map(|e| trace::in_span(redrive_span(e), self.dispatcher.redrive(e))),
+                )
                 .await;
                 for (entry, outcome) in chunk.iter().zip(outcomes) {
                     report.count(entry, outcome);

@@ -150,6 +150,18 @@ pub fn mark_failed(span: &tracing::Span) {
     span.record(STATUS_FIELD, "ERROR");
 }
 
+/// Runs `work` in `span`, and marks the span failed when the work fails.
+pub async fn in_span<T, E>(
+    span: tracing::Span,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let outcome = tracing::Instrument::instrument(work, span.clone()).await;
+    if outcome.is_err() {
+        mark_failed(&span);
+    }
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
