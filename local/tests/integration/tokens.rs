@@ -17,17 +17,18 @@ use crate::harness::{Options, TestStack, bill};
 const APP: &str = "cube-app";
 const CONSOLE: &str = "cuba-console";
 
-async fn call(
+/// A request with `authorization` as the whole header (none: no header).
+async fn send(
     t: &TestStack,
     method: Method,
     path: &str,
-    token: &str,
+    authorization: Option<&str>,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
-    let mut request = t
-        .http
-        .request(method, format!("{}{path}", t.base))
-        .bearer_auth(token);
+    let mut request = t.http.request(method, format!("{}{path}", t.base));
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
     if let Some(body) = body {
         request = request.json(body);
     }
@@ -36,8 +37,29 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+async fn call(
+    t: &TestStack,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    send(t, method, path, Some(&format!("Bearer {token}")), body).await
+}
+
 async fn post_event(t: &TestStack, token: &str) -> (StatusCode, Value) {
     call(t, Method::POST, "/api/v1/event", token, Some(&bill(10))).await
+}
+
+async fn list_rules(t: &TestStack, token: &str) -> (StatusCode, Value) {
+    call(t, Method::GET, "/admin/api/rules", token, None).await
+}
+
+/// An operator's token from `issuer`: in `groups`, for `audience`.
+fn admin_token(issuer: &LocalIssuer, groups: Value, audience: &str) -> String {
+    let mut request = TokenRequest::new("ops@cube.test", audience);
+    request.claims.insert("groups".into(), groups);
+    issuer.mint(&request).expect("a token")
 }
 
 fn refused(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
@@ -49,6 +71,24 @@ fn refused(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
 fn refused_by_the_gateway(answer: &(StatusCode, Value)) {
     assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{}", answer.1);
     assert_eq!(answer.1, json!({"message": "Unauthorized"}));
+}
+
+/// A stand-in issuer signing with RS256, and a stack in `oidc` mode taking its tokens, the
+/// gateway's authorizers in front or not.
+async fn oidc_stack(gateway_checks_tokens: bool) -> (LocalIssuer, TestStack) {
+    let issuer = LocalIssuer::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        SigningAlgorithm::RS256,
+    )
+    .await
+    .expect("the stand-in issuer starts");
+    let t = TestStack::start_with(Options {
+        env: oidc_env(issuer.url()),
+        gateway_checks_tokens,
+        ..Options::default()
+    })
+    .await;
+    (issuer, t)
 }
 
 fn oidc_env(url: &str) -> Vec<(&'static str, String)> {
@@ -69,19 +109,7 @@ fn oidc_env(url: &str) -> Vec<(&'static str, String)> {
 /// Gateway's authorizer cannot check): the functions alone check every token.
 #[tokio::test]
 async fn oidc_mode_takes_the_providers_tokens_through_key_rotation() {
-    let issuer = LocalIssuer::start(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        SigningAlgorithm::RS256,
-    )
-    .await
-    .expect("the stand-in issuer starts");
-    let url = issuer.url().to_owned();
-    let t = TestStack::start_with(Options {
-        env: oidc_env(&url),
-        gateway_checks_tokens: false,
-        ..Options::default()
-    })
-    .await;
+    let (issuer, t) = oidc_stack(false).await;
     let mint = |request: TokenRequest| issuer.mint(&request).expect("a token");
 
     // A valid token: its `sub` is the user, and the body may not name another.
@@ -150,46 +178,21 @@ async fn oidc_mode_takes_the_providers_tokens_through_key_rotation() {
     );
 
     // Admins: the console's audience and the admin group.
-    let admin = |groups: Value, audience: &str| {
-        let mut request = TokenRequest::new("ops@cube.test", audience);
-        request.claims.insert("groups".into(), groups);
-        mint(request)
-    };
-    let (status, rules) = call(
-        &t,
-        Method::GET,
-        "/admin/api/rules",
-        &admin(json!(["cuba-admins"]), CONSOLE),
-        None,
-    )
-    .await;
+    let admin = |groups: Value, audience: &str| admin_token(&issuer, groups, audience);
+    let (status, rules) = list_rules(&t, &admin(json!(["cuba-admins"]), CONSOLE)).await;
     assert_eq!(status, StatusCode::OK, "{rules}");
     refused(
-        &call(
-            &t,
-            Method::GET,
-            "/admin/api/rules",
-            &admin(json!(["readers"]), CONSOLE),
-            None,
-        )
-        .await,
+        &list_rules(&t, &admin(json!(["readers"]), CONSOLE)).await,
         StatusCode::FORBIDDEN,
         "not_admin",
     );
     refused(
-        &call(
-            &t,
-            Method::GET,
-            "/admin/api/rules",
-            &admin(json!(["cuba-admins"]), APP),
-            None,
-        )
-        .await,
+        &list_rules(&t, &admin(json!(["cuba-admins"]), APP)).await,
         StatusCode::UNAUTHORIZED,
         "invalid_token",
     );
     refused(
-        &call(&t, Method::GET, "/admin/api/rules", &t.admin_token(), None).await,
+        &list_rules(&t, &t.admin_token()).await,
         StatusCode::UNAUTHORIZED,
         "invalid_token",
     );
@@ -217,17 +220,7 @@ async fn oidc_mode_takes_the_providers_tokens_through_key_rotation() {
 /// token's times. What they let through, the functions still check by Cuba's own rules.
 #[tokio::test]
 async fn the_gateway_refuses_what_its_authorizers_would_before_any_function_runs() {
-    let issuer = LocalIssuer::start(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        SigningAlgorithm::RS256,
-    )
-    .await
-    .expect("the stand-in issuer starts");
-    let t = TestStack::start_with(Options {
-        env: oidc_env(issuer.url()),
-        ..Options::default()
-    })
-    .await;
+    let (issuer, t) = oidc_stack(true).await;
     let mint = |request: TokenRequest| issuer.mint(&request).expect("a token");
 
     let user_7 = mint(TokenRequest::new("7", APP));
@@ -235,28 +228,19 @@ async fn the_gateway_refuses_what_its_authorizers_would_before_any_function_runs
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     // The gateway takes the token alone, without `Bearer`, too; the function does not (the API
     // is documented with `Bearer`).
-    let bare = t
-        .http
-        .post(format!("{}/api/v1/event", t.base))
-        .header("authorization", &user_7)
-        .json(&bill(10))
-        .send()
-        .await
-        .expect("the API answers");
-    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = bare.json().await.expect("JSON");
-    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
+    let event = bill(10);
+    let bare = send(
+        &t,
+        Method::POST,
+        "/api/v1/event",
+        Some(&user_7),
+        Some(&event),
+    )
+    .await;
+    refused(&bare, StatusCode::UNAUTHORIZED, "invalid_token");
 
     // No token, expired, another audience, a key never published: the gateway's own 401.
-    let missing = t
-        .http
-        .post(format!("{}/api/v1/event", t.base))
-        .json(&bill(10))
-        .send()
-        .await
-        .expect("the API answers");
-    let status = missing.status();
-    refused_by_the_gateway(&(status, missing.json().await.unwrap_or(Value::Null)));
+    refused_by_the_gateway(&send(&t, Method::POST, "/api/v1/event", None, Some(&event)).await);
     let mut expired = TokenRequest::new("7", APP);
     expired.expires_in = -120;
     refused_by_the_gateway(&post_event(&t, &mint(expired)).await);
@@ -294,39 +278,12 @@ async fn the_gateway_refuses_what_its_authorizers_would_before_any_function_runs
     );
 
     // The console's authorizer: its own audience at the gateway, the admin group in the function.
-    let admin = |groups: Value, audience: &str| {
-        let mut request = TokenRequest::new("ops@cube.test", audience);
-        request.claims.insert("groups".into(), groups);
-        mint(request)
-    };
-    let (status, rules) = call(
-        &t,
-        Method::GET,
-        "/admin/api/rules",
-        &admin(json!(["cuba-admins"]), CONSOLE),
-        None,
-    )
-    .await;
+    let admin = |groups: Value, audience: &str| admin_token(&issuer, groups, audience);
+    let (status, rules) = list_rules(&t, &admin(json!(["cuba-admins"]), CONSOLE)).await;
     assert_eq!(status, StatusCode::OK, "{rules}");
-    refused_by_the_gateway(
-        &call(
-            &t,
-            Method::GET,
-            "/admin/api/rules",
-            &admin(json!(["cuba-admins"]), APP),
-            None,
-        )
-        .await,
-    );
+    refused_by_the_gateway(&list_rules(&t, &admin(json!(["cuba-admins"]), APP)).await);
     refused(
-        &call(
-            &t,
-            Method::GET,
-            "/admin/api/rules",
-            &admin(json!(["readers"]), CONSOLE),
-            None,
-        )
-        .await,
+        &list_rules(&t, &admin(json!(["readers"]), CONSOLE)).await,
         StatusCode::FORBIDDEN,
         "not_admin",
     );
